@@ -1,0 +1,3 @@
+from upres.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Generator registry: option-file names -> constructors, and state dict -> architecture recognition.
+
+Recognition reads hyperparameters from tensor shapes (spandrel's approach), so a bare state dict needs no config.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from upres.archs.compact import SRVGGNetCompact, compact_hyperparameters, compact_tags, is_compact
+from upres.archs.rrdbnet import RRDBNet, is_rrdbnet, rrdbnet_hyperparameters, rrdbnet_tags, to_basicsr_keys
+from upres.errors import ConfigError, ModelFileError
+
+
+@dataclass(frozen=True)
+class Family:
+    """One architecture family: how to build it, recognise it and describe it."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    matches: Callable[[dict], bool]
+    canonical_keys: Callable[[dict], dict]
+    hyperparameters: Callable[[dict], dict]
+    tags: Callable[[dict], list[str]]
+    # Inputs must be a multiple of this (pixel-unshuffle); the module pads internally, this is for exporters.
+    size_multiple: Callable[[dict], int] = lambda p: 1
+
+
+def _rrdb_multiple(p: dict) -> int:
+    return {1: 4, 2: 2}.get(p["scale"], 1) if p.get("use_pixel_unshuffle", True) else 1
+
+
+FAMILIES: dict[str, Family] = {
+    "esrgan": Family(
+        "esrgan", RRDBNet, is_rrdbnet, to_basicsr_keys, rrdbnet_hyperparameters, rrdbnet_tags, _rrdb_multiple
+    ),
+    "compact": Family("compact", SRVGGNetCompact, is_compact, dict, compact_hyperparameters, compact_tags),
+}
+
+# Option-file names (traiNNer-redux's, plus BasicSR's class names lower-cased) -> (family, preset hyperparameters).
+NETWORKS: dict[str, tuple[str, dict]] = {
+    "esrgan": ("esrgan", {"num_feat": 64, "num_block": 23}),
+    "esrgan_lite": ("esrgan", {"num_feat": 32, "num_block": 12}),
+    "rrdbnet": ("esrgan", {"num_feat": 64, "num_block": 23}),
+    "compact": ("compact", {"num_feat": 64, "num_conv": 16}),
+    "ultracompact": ("compact", {"num_feat": 64, "num_conv": 8}),
+    "superultracompact": ("compact", {"num_feat": 24, "num_conv": 8}),
+    "srvggnetcompact": ("compact", {"num_feat": 64, "num_conv": 16}),
+}
+
+# Option keys users' files carry that mean the same as ours.
+_KEY_ALIASES = {
+    "upscale": "scale",
+    "in_nc": "num_in_ch",
+    "out_nc": "num_out_ch",
+    "nf": "num_feat",
+    "nb": "num_block",
+}
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """What a caller needs to know about a generator, independent of where it came from."""
+
+    family: str
+    params: dict
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def scale(self) -> int:
+        return int(self.params["scale"])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.params["num_in_ch"])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.params["num_out_ch"])
+
+    @property
+    def size_multiple(self) -> int:
+        return FAMILIES[self.family].size_multiple(self.params)
+
+
+def network_params(type_name: str, options: dict | None = None) -> tuple[str, dict]:
+    """Resolve an option-file `network_g` block to (family, full hyperparameters)."""
+    key = type_name.lower()
+    if key not in NETWORKS:
+        close = difflib.get_close_matches(key, NETWORKS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"network type {type_name!r} is not implemented{hint}; available: {', '.join(NETWORKS)}"
+        )
+    family, preset = NETWORKS[key]
+    params = dict(preset)
+    for k, v in (options or {}).items():
+        params[_KEY_ALIASES.get(k, k)] = v
+    return family, params
+
+
+def build_network(type_name: str, **options) -> tuple[nn.Module, ArchInfo]:
+    family, params = network_params(type_name, options)
+    try:
+        module = FAMILIES[family].build(**params)
+    except TypeError as exc:
+        raise ConfigError(f"network_g ({type_name}): {exc}") from None
+    info = describe_module(family, module)
+    return module, info
+
+
+def describe_module(family: str, module: nn.Module) -> ArchInfo:
+    params = FAMILIES[family].hyperparameters(module.state_dict())
+    return ArchInfo(family, params, FAMILIES[family].tags(params))
+
+
+def recognise(state: dict[str, torch.Tensor]) -> tuple[ArchInfo, dict[str, torch.Tensor]]:
+    """(architecture, state dict renamed to our module's keys) for a bare state dict, from keys and shapes."""
+    for fam in FAMILIES.values():
+        if fam.matches(state):
+            canonical = fam.canonical_keys(state)
+            try:
+                params = fam.hyperparameters(canonical)
+            except (KeyError, ValueError, IndexError) as exc:
+                raise ModelFileError(f"looks like {fam.name} but its tensors do not fit ({exc})") from None
+            return ArchInfo(fam.name, params, fam.tags(params)), canonical
+    sample = ", ".join(list(state)[:4])
+    raise ModelFileError(
+        f"unknown architecture (first keys: {sample}); upres reads ESRGAN/RRDBNet (all three layouts) and "
+        "SRVGGNetCompact files"
+    )
+
+
+def instantiate(info: ArchInfo, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    module = FAMILIES[info.family].build(**info.params)
+    if state is not None:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+            raise ModelFileError(
+                f"{info.family} state dict does not fit the recognised architecture: {detail}"
+            )
+    return module

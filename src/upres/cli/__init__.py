@@ -1,0 +1,43 @@
+"""Command-line entry point: one module per command, each with `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from upres import __version__
+from upres.errors import UpresError
+
+# Explicit list instead of auto-discovery: the module that owns each command is visible here.
+COMMANDS: dict[str, str] = {
+    "demo": "upres.cli.demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="upres",
+        description="Train, evaluate and run ESRGAN-family super-resolution models.",
+    )
+    parser.add_argument("--version", action="version", version=f"upres {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UpresError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,18 @@
+"""Errors the CLI turns into one line and an exit code.
+
+Raise them where the problem is known, with the file or key and the fix in the message.
+"""
+
+
+class UpresError(Exception):
+    """A problem the user can fix; the CLI prints `error: <message>` and exits with `exit_code`."""
+
+    exit_code = 2
+
+
+class ModelFileError(UpresError):
+    """A model file that cannot be read, recognised or written."""
+
+
+class ConfigError(UpresError):
+    """An option file or command-line value that is not valid."""

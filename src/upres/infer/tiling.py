@@ -1,0 +1,146 @@
+"""The upscaling primitive: model + image tensor -> upscaled tensor, tiled with blended overlaps.
+
+Tiles are processed one tile-row at a time and finished rows are handed out as bands, so callers can hold the
+output at its final bit depth instead of as a full float32 canvas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_precision(precision: str, device: torch.device, supports_half: bool = True) -> torch.dtype:
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" and supports_half else torch.float32
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
+    return PRECISIONS[precision]
+
+
+def _ramp(length: int, lo_margin: int, hi_margin: int) -> torch.Tensor:
+    """Cross-fade weights for one tile axis: 1 in the core, 0 near the outer edge of each overlapping margin.
+
+    Two neighbours fade linearly across a window of one margin's width centred on their shared core boundary, so
+    their weights sum to 1 and every pixel that gets weight has at least half a margin of real context.
+    """
+    pos = torch.arange(length) + 0.5
+    w = torch.ones(length)
+    if lo_margin:
+        w = torch.minimum(w, ((pos - lo_margin / 2) / lo_margin).clamp(0, 1))
+    if hi_margin:
+        w = torch.minimum(w, ((length - hi_margin / 2 - pos) / hi_margin).clamp(0, 1))
+    return w
+
+
+def _spans(size: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """(extended start, extended end, core start, core end) along one axis."""
+    spans = []
+    for c0 in range(0, size, tile):
+        c1 = min(c0 + tile, size)
+        spans.append((max(0, c0 - overlap), min(size, c1 + overlap), c0, c1))
+    return spans
+
+
+@dataclass
+class Upscaler:
+    """Runs one generator on a device at one precision; redoes non-finite half-precision tiles in fp32."""
+
+    module: nn.Module
+    scale: int
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    fp32_fallbacks: int = 0
+
+    def __post_init__(self) -> None:
+        self.module = self.module.eval().requires_grad_(False).to(self.device)
+        self._fp32_module = self.module
+        if self.dtype != torch.float32:
+            import copy
+
+            self.module = copy.deepcopy(self.module).to(self.dtype)
+
+    @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One model call on a (N, C, H, W) float tensor in [0, 1]; returns float32 on the input's device."""
+        src_device = x.device
+        xd = x.to(self.device, self.dtype, non_blocking=True)
+        out = self.module(xd)
+        if self.dtype != torch.float32 and not self._looks_valid(out):
+            # fp16 overflows to inf or collapses to black in some models; fp32 is the reference.
+            self.fp32_fallbacks += 1
+            out = self._fp32_module(x.to(self.device, torch.float32))
+        return out.float().clamp_(0, 1).to(src_device)
+
+    def _looks_valid(self, out: torch.Tensor) -> bool:
+        if not torch.isfinite(out).all():
+            return False
+        return bool(out.abs().amax() > 0)
+
+    def bands(self, x: torch.Tensor, tile: int = 0, overlap: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield (first output row, finished float32 rows) covering the whole output from top to bottom."""
+        n, c, h, w = x.shape
+        s = self.scale
+        if tile <= 0 or (h <= tile and w <= tile):
+            yield 0, self.forward(x)
+            return
+        overlap = max(0, min(overlap, tile))
+        rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
+        acc: torch.Tensor | None = None
+        wsum: torch.Tensor | None = None
+        acc_start = 0  # output row of acc[..., 0, :]
+        for ri, (ey0, ey1, cy0, cy1) in enumerate(rows):
+            end = ey1 * s
+            wy = _ramp((ey1 - ey0) * s, (cy0 - ey0) * s, (ey1 - cy1) * s)
+            for ex0, ex1, cx0, cx1 in cols:
+                out = self.forward(x[..., ey0:ey1, ex0:ex1])
+                if acc is None:
+                    acc = x.new_zeros(n, out.shape[1], end - acc_start, w * s, dtype=torch.float32)
+                    wsum = x.new_zeros(1, 1, end - acc_start, w * s, dtype=torch.float32)
+                elif end - acc_start > acc.shape[2]:
+                    grow = end - acc_start - acc.shape[2]
+                    acc = torch.cat([acc, acc.new_zeros(n, acc.shape[1], grow, w * s)], 2)
+                    wsum = torch.cat([wsum, wsum.new_zeros(1, 1, grow, w * s)], 2)
+                wx = _ramp((ex1 - ex0) * s, (cx0 - ex0) * s, (ex1 - cx1) * s)
+                weight = (wy[:, None] * wx[None, :]).to(acc.device)
+                r0, r1 = ey0 * s - acc_start, ey1 * s - acc_start
+                acc[..., r0:r1, ex0 * s : ex1 * s] += out * weight
+                wsum[..., r0:r1, ex0 * s : ex1 * s] += weight
+            # Rows above the next tile-row's extended start receive no more contributions.
+            done = (rows[ri + 1][0] * s if ri + 1 < len(rows) else end) - acc_start
+            if done > 0:
+                yield acc_start, acc[..., :done, :] / wsum[..., :done, :]
+                acc, wsum = acc[..., done:, :].clone(), wsum[..., done:, :].clone()
+                acc_start += done
+
+    def __call__(self, x: torch.Tensor, tile: int = 0, overlap: int = 16) -> torch.Tensor:
+        parts = [band for _, band in self.bands(x, tile, overlap)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
+
+
+def upscale_tensor(
+    module: nn.Module,
+    x: torch.Tensor,
+    scale: int,
+    tile: int = 0,
+    overlap: int = 16,
+    device: str | torch.device = "auto",
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """Convenience wrapper: upscale a (N, C, H, W) or (C, H, W) float tensor in [0, 1]."""
+    dev = resolve_device(device)
+    up = Upscaler(module, scale, dev, resolve_precision(precision, dev))
+    batched = x if x.ndim == 4 else x[None]
+    out = up(batched, tile, overlap)
+    return out if x.ndim == 4 else out[0]
