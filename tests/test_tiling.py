@@ -19,8 +19,8 @@ from upres.infer.tiling import Upscaler, _ramp
 )
 @pytest.mark.parametrize("tile,overlap", [(24, 16), (31, 16), (16, 16)])
 def test_tiled_equals_untiled_after_8bit_rounding(name, kw, tile, overlap):
-    net, _ = build_network(name, **kw)
-    up = Upscaler(net, kw["scale"])
+    net, info = build_network(name, **kw)
+    up = Upscaler(net, kw["scale"], multiple=info.size_multiple)
     x = torch.rand(2, 3, 70, 53)
     whole = up(x)
     tiled = up(x, tile=tile, overlap=overlap)

@@ -61,6 +61,8 @@ class Upscaler:
     scale: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
+    # Pixel-unshuffle models group pixels in blocks of this size: tiles must start on that grid to match untiled.
+    multiple: int = 1
     fp32_fallbacks: int = 0
 
     def __post_init__(self) -> None:
@@ -95,7 +97,9 @@ class Upscaler:
         if tile <= 0 or (h <= tile and w <= tile):
             yield 0, self.forward(x)
             return
-        overlap = max(0, min(overlap, tile))
+        m = self.multiple
+        tile = -(-tile // m) * m
+        overlap = -(-max(0, min(overlap, tile)) // m) * m
         rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
         acc: torch.Tensor | None = None
         wsum: torch.Tensor | None = None
@@ -137,10 +141,11 @@ def upscale_tensor(
     overlap: int = 16,
     device: str | torch.device = "auto",
     precision: str = "fp32",
+    multiple: int = 1,
 ) -> torch.Tensor:
     """Convenience wrapper: upscale a (N, C, H, W) or (C, H, W) float tensor in [0, 1]."""
     dev = resolve_device(device)
-    up = Upscaler(module, scale, dev, resolve_precision(precision, dev))
+    up = Upscaler(module, scale, dev, resolve_precision(precision, dev), multiple)
     batched = x if x.ndim == 4 else x[None]
     out = up(batched, tile, overlap)
     return out if x.ndim == 4 else out[0]
