@@ -106,7 +106,8 @@ class RRDBNet(nn.Module):
         f = self.shuffle_factor
         if f > 1:
             pad_h, pad_w = (-h) % f, (-w) % f
-            if pad_h or pad_w:
+            # Exporters trace one example size; the pad must stay in the graph for other sizes.
+            if pad_h or pad_w or torch.jit.is_tracing():
                 x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
             x = F.pixel_unshuffle(x, f)
         feat = self.conv_first(x)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,21 +62,32 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
         raise ModelFileError(
             f"{path}: unknown model file type {suffix!r}; use .pth, .pt, .ckpt or .safetensors"
         )
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    # torch.save writes a zip archive ("PK"); the legacy format and plain pickles start with the PROTO opcode.
+    if not (head == b"PK" or head[:1] == b"\x80"):
+        raise ModelFileError(f"{path}: not a PyTorch file (neither a torch zip archive nor a pickle)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()
-        reason = next(
-            (line for line in first if "Unsupported global" in line or "GLOBAL" in line),
-            first[0] if first else "",
-        )
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        if "WeightsUnpickler error" not in str(exc):
+            raise ModelFileError(
+                f"{path}: not a readable PyTorch file (truncated or corrupt?): {lines[0][:160]}"
+            ) from None
+        # The restricted unpickler stopped at an instruction or global it does not allow, before calling anything.
+        after = lines[lines.index(next(x for x in lines if "WeightsUnpickler error" in x)) + 1 :]
+        reason = after[0] if after else "unsupported content"
         raise ModelFileError(
-            f"{path}: refused: the file needs code or objects other than tensors to load ({reason.strip()[:160]}); "
+            f"{path}: refused: loading it would need code or objects other than tensors ({reason[:160]}); "
             "only tensor files are opened"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(
-            f"{path}: not a readable PyTorch file (truncated or corrupt?): {str(exc).splitlines()[0][:160]}"
+            f"{path}: not a readable PyTorch file (truncated or corrupt?): {first[:160]}"
         ) from None
     return unwrap_state_dict(obj, path), {}
 

@@ -1,0 +1,58 @@
+"""`upres info MODEL [--json]`: what a model file holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from upres.io.model_files import load_model, sha256_of
+
+EXAMPLE = "example: upres info 4x-MyModel.pth --json"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="architecture, scale, channels and hyperparameters of a model file",
+        description=f"Recognises a model file from its tensors and describes it.\n\n{EXAMPLE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", type=Path, help=".pth/.pt/.ckpt/.safetensors file")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=run)
+
+
+def describe(path: Path) -> dict:
+    model = load_model(path)
+    info = model.info
+    return {
+        "path": str(path),
+        "architecture": info.family,
+        "scale": info.scale,
+        "input_channels": info.in_channels,
+        "output_channels": info.out_channels,
+        "hyperparameters": info.params,
+        "parameters": sum(p.numel() for p in model.module.parameters()),
+        "tags": info.tags,
+        "size_multiple": info.size_multiple,
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "sha256": sha256_of(path),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    d = describe(args.model)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    width = max(len(k) for k in d)
+    for key, value in d.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = " ".join(value)
+        elif key == "parameters":
+            value = f"{value:,}"
+        print(f"{key:<{width}}  {value}")
+    return 0

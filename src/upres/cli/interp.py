@@ -1,0 +1,64 @@
+"""`upres interp A B [--alpha 0.8] -o OUT`: network interpolation (ESRGAN section 3.4)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from upres.errors import ConfigError
+from upres.infer.interpolate import interpolate_states, load_for_interpolation
+from upres.io.model_files import save_model
+
+EXAMPLE = (
+    "examples:\n"
+    "  upres interp psnr.pth gan.pth --alpha 0.8 -o mix.safetensors   # 0.8*psnr + 0.2*gan\n"
+    "  upres interp a.pth b.pth c.pth --weights 0.5,0.3,0.2 -o mix.pth"
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "interp",
+        help="interpolate between models of the same architecture",
+        description=f"OUT = alpha*A + (1-alpha)*B per tensor (or N models with --weights summing to 1).\n\n{EXAMPLE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", type=Path, nargs="+", help="two or more model files")
+    p.add_argument(
+        "--alpha", type=float, default=None, help="weight of the first of two models (default 0.5)"
+    )
+    p.add_argument("--weights", default=None, help="comma-separated weights, one per model, summing to 1")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.set_defaults(func=run)
+
+
+def parse_weights(args: argparse.Namespace) -> list[float]:
+    n = len(args.models)
+    if args.weights is not None:
+        if args.alpha is not None:
+            raise ConfigError("give either --alpha or --weights, not both")
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise ConfigError(f"--weights {args.weights!r}: expected numbers separated by commas") from None
+        if len(weights) != n:
+            raise ConfigError(f"--weights has {len(weights)} values for {n} models")
+        return weights
+    if n != 2:
+        raise ConfigError(f"{n} models need --weights (one per model, summing to 1)")
+    alpha = 0.5 if args.alpha is None else args.alpha
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"--alpha {alpha} must be between 0 and 1")
+    return [alpha, 1.0 - alpha]
+
+
+def run(args: argparse.Namespace) -> int:
+    if len(args.models) < 2:
+        raise ConfigError("interp needs at least two models")
+    weights = parse_weights(args)
+    info, states = load_for_interpolation(args.models)
+    mixed = interpolate_states(states, weights)
+    save_model(args.output, mixed, info)
+    desc = " + ".join(f"{w:g}*{p.name}" for w, p in zip(weights, args.models))
+    print(f"wrote {args.output} = {desc}")
+    return 0

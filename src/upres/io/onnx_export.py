@@ -1,0 +1,75 @@
+"""ONNX export of generators: opset 17, `input`/`output`, dynamic batch, height and width."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from upres.errors import ModelFileError
+from upres.io.atomic import atomic_path
+from upres.io.model_files import LoadedModel
+
+OPSET = 17
+
+
+def export_onnx(model: LoadedModel, path: str | Path, dtype: str = "fp32") -> Path:
+    """Export; pixel-unshuffle models pad inside the graph, so any input size works."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ModelFileError("ONNX export needs the onnx package: pip install 'upres[onnx]'") from None
+    if dtype not in ("fp32", "fp16"):
+        raise ModelFileError(f"ONNX export supports fp32 or fp16, not {dtype}")
+    module = model.module.eval().float()
+    torch_dtype = torch.float16 if dtype == "fp16" else torch.float32
+    module = module.to(torch_dtype)
+    m = model.info.size_multiple
+    example = torch.rand(
+        1, model.info.in_channels, 4 * m + 1 if m > 1 else 16, 4 * m + 3 if m > 1 else 16, dtype=torch_dtype
+    )
+    with atomic_path(path) as tmp:
+        torch.onnx.export(
+            module,
+            (example,),
+            str(tmp),
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=OPSET,
+            dynamic_axes={
+                "input": {0: "batch", 2: "height", 3: "width"},
+                "output": {0: "batch", 2: "height", 3: "width"},
+            },
+            dynamo=False,
+        )
+    model.module.float()
+    return Path(path)
+
+
+def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["output"], {"input": x})[0]
+
+
+def verify_onnx(model: LoadedModel, path: str | Path, dtype: str = "fp32") -> float | None:
+    """Max |ONNX - PyTorch| on a random input of an odd size; None when onnxruntime is not installed."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    x = torch.rand(1, model.info.in_channels, 37, 29)
+    with torch.no_grad():
+        ref = model.module.float()(x).numpy()
+    np_dtype = np.float16 if dtype == "fp16" else np.float32
+    out = run_onnx(path, x.numpy().astype(np_dtype)).astype(np.float32)
+    err = float(np.abs(out - ref).max())
+    tolerance = 2e-2 if dtype == "fp16" else 1e-4
+    if not np.isfinite(err) or err > tolerance:
+        Path(path).unlink(missing_ok=True)
+        raise ModelFileError(
+            f"{path}: ONNX output differs from PyTorch by {err:.2e} (> {tolerance}); file removed"
+        )
+    return err
