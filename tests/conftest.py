@@ -20,3 +20,16 @@ def shared_data() -> Path:
 def _seed_and_threads():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def basicsr_module():
+    """basicsr 1.4.2 (dev extra) as an independent reference; skips when it is not installed."""
+    import sys
+
+    pytest.importorskip("cv2", reason="the basicsr reference needs opencv (dev extra)")
+    import torchvision.transforms.functional as tvf
+
+    # basicsr 1.4.2 imports a module torchvision removed in 0.17; its functions live in `functional` now.
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", tvf)
+    return pytest.importorskip("basicsr", reason="basicsr==1.4.2 (dev extra) is the reference")
