@@ -17,10 +17,10 @@ from torch.utils.data import Dataset
 from upres.data.augment import paired_random_crop, random_crop, random_flips, sample_rng
 from upres.data.bad_samples import BadSampleError, BadSampleGuard
 from upres.data.options import DatasetOptions, as_list
-from upres.data.read import array_to_rgb, rgb_to_y
+from upres.data.read import array_to_rgb, read_array, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
-from upres.io.images import list_images, read_image
+from upres.io.images import list_images
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def quantize(t: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def read_tensor(path: Path, alpha: str) -> tuple[torch.Tensor, int]:
-    arr = read_image(path)
+    arr = read_array(path)
     return array_to_rgb(arr, alpha), 16 if arr.dtype == np.uint16 else 8
 
 

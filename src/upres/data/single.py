@@ -7,9 +7,9 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from upres.data.options import DatasetOptions, as_list
-from upres.data.read import array_to_rgb, rgb_to_y
+from upres.data.read import array_to_rgb, read_array, rgb_to_y
 from upres.errors import ConfigError
-from upres.io.images import list_images, read_image
+from upres.io.images import list_images
 
 
 class SingleImageDataset(Dataset):
@@ -33,7 +33,7 @@ class SingleImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]
-        lq = array_to_rgb(read_image(path), self.opts.alpha)
+        lq = array_to_rgb(read_array(path), self.opts.alpha)
         if self.opts.color == "y":
             lq = rgb_to_y(lq)
         return {"lq": lq, "lq_path": str(path)}
