@@ -73,7 +73,6 @@ def test_set5_bicubic_literature(shared_data, scale, want_psnr, want_ssim):
     assert abs(s - want_ssim) <= 0.002, s
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("scale", "want_psnr"), [(4, 26.00), (2, 30.24)])
 def test_set14_bicubic_literature(shared_data, scale, want_psnr):
     p, _ = _bicubic_scores(shared_data / "benchmark" / "Set14", scale)

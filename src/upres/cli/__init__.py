@@ -12,6 +12,9 @@ from upres.errors import UpresError
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
 COMMANDS: dict[str, str] = {
     "demo": "upres.cli.demo",
+    "eval": "upres.cli.eval",
+    "prepare": "upres.cli.prepare",
+    "doctor": "upres.cli.doctor",
 }
 
 

@@ -33,7 +33,7 @@ def _key(rel: Path, stem: str) -> str:
     return (rel.parent / stem).as_posix()
 
 
-def _gt_files(root: Path, meta_info: str | None) -> list[Path]:
+def gt_files(root: Path, meta_info: str | None) -> list[Path]:
     if meta_info is None:
         return list_images(root)
     lines = Path(meta_info).read_text(encoding="utf-8").splitlines()
@@ -47,47 +47,67 @@ def _gt_files(root: Path, meta_info: str | None) -> list[Path]:
     return [root / n for n in names]
 
 
-def find_pairs(opts: DatasetOptions) -> list[Pair]:
-    """All pairs of the dataset, in a stable order; a GT without its LR partner is a ConfigError."""
+def lq_index(lq_root: Path) -> dict[str, Path]:
+    """LR files by relative parent + stem; two files with one stem are ambiguous."""
+    by_key: dict[str, Path] = {}
+    for p in list_images(lq_root):
+        key = _key(p.relative_to(lq_root), p.stem)
+        if key in by_key:
+            raise ConfigError(f"dataroot_lq {lq_root}: {by_key[key].name} and {p.name} have the same stem")
+        by_key[key] = p
+    return by_key
+
+
+def match_folder(
+    gt_root: Path, gts: list[Path], lq_root: Path, filename_tmpl: str = "{}"
+) -> tuple[list[Pair], list[Path], list[Path]]:
+    """(pairs, GT files without an LR partner, LR files without a GT partner)."""
+    by_key = lq_index(lq_root)
+    pairs, missing = [], []
+    for g in gts:
+        lq = by_key.pop(_key(g.relative_to(gt_root), filename_tmpl.format(g.stem)), None)
+        if lq is None:
+            missing.append(g)
+        else:
+            pairs.append(Pair(g, lq))
+    return pairs, missing, sorted(by_key.values())
+
+
+def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
+    """(GT root, LR root or None) per folder pair, checked to exist."""
     gt_roots = [Path(r) for r in as_list(opts.dataroot_gt)]
     lq_roots = [Path(r) for r in as_list(opts.dataroot_lq)]
     if not gt_roots:
         raise ConfigError(f"dataset {opts.name or opts.type!r}: dataroot_gt is required")
+    for r in gt_roots:
+        if not r.is_dir():
+            raise ConfigError(f"dataroot_gt {r}: no such folder")
+    for r in lq_roots:
+        if not r.is_dir():
+            raise ConfigError(f"dataroot_lq {r}: no such folder")
+    return [(g, lq_roots[i] if lq_roots else None) for i, g in enumerate(gt_roots)]
+
+
+def find_pairs(opts: DatasetOptions) -> list[Pair]:
+    """All pairs of the dataset, in a stable order; a GT without its LR partner is a ConfigError."""
     pairs: list[Pair] = []
-    for i, gt_root in enumerate(gt_roots):
-        if not gt_root.is_dir():
-            raise ConfigError(f"dataroot_gt {gt_root}: no such folder")
-        gts = _gt_files(gt_root, opts.meta_info)
-        if not lq_roots:
+    roots = dataset_roots(opts)
+    for gt_root, lq_root in roots:
+        gts = gt_files(gt_root, opts.meta_info)
+        if lq_root is None:
             pairs += [Pair(g, None) for g in gts]
             continue
-        lq_root = lq_roots[i]
-        if not lq_root.is_dir():
-            raise ConfigError(f"dataroot_lq {lq_root}: no such folder")
-        by_key: dict[str, Path] = {}
-        for p in list_images(lq_root):
-            key = _key(p.relative_to(lq_root), p.stem)
-            if key in by_key:
-                raise ConfigError(
-                    f"dataroot_lq {lq_root}: {by_key[key].name} and {p.name} have the same stem"
-                )
-            by_key[key] = p
-        missing = []
-        for g in gts:
-            rel = g.relative_to(gt_root)
-            lq = by_key.get(_key(rel, opts.filename_tmpl.format(g.stem)))
-            if lq is None:
-                missing.append(rel.as_posix())
-            else:
-                pairs.append(Pair(g, lq))
+        found, missing, _ = match_folder(gt_root, gts, lq_root, opts.filename_tmpl)
         if missing:
-            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            names = [m.relative_to(gt_root).as_posix() for m in missing]
+            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
             raise ConfigError(
                 f"dataroot_lq {lq_root}: no LR partner for {len(missing)} GT images of {gt_root} ({shown}); "
                 "`upres doctor` lists them all"
             )
+        pairs += found
     if not pairs:
-        raise ConfigError(f"dataroot_gt {', '.join(map(str, gt_roots))}: no images found")
+        raise ConfigError(f"dataroot_gt {', '.join(str(g) for g, _ in roots)}: no images found")
     return pairs
 
 
