@@ -190,8 +190,10 @@ def prepare_lr(
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
 
 
-def iter_progress_lines(stream=sys.stdout) -> Callable[[int, int, str, str], None]:
+def iter_progress_lines() -> Callable[[int, int, str, str], None]:
+    """Plain `[i/n] status path` lines, for logs and pipes where a progress bar would be noise."""
+
     def report(i: int, total: int, path: str, status: str) -> None:
-        print(f"[{i}/{total}] {status} {path}", file=stream, flush=True)
+        print(f"[{i}/{total}] {status} {path}", file=sys.stdout, flush=True)
 
     return report
