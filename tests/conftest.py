@@ -37,3 +37,10 @@ def import_basicsr(module: str):
         return importlib.import_module(module)
     except ImportError as exc:
         pytest.skip(f"basicsr 1.4.2 (the reference implementation, dev extra) is not importable: {exc}")
+
+
+@pytest.fixture
+def basicsr_module():
+    """basicsr 1.4.2 (dev extra) as an independent reference; skips when it is not installed."""
+    pytest.importorskip("cv2", reason="the basicsr reference needs opencv (dev extra)")
+    return import_basicsr("basicsr")

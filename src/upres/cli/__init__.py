@@ -15,6 +15,9 @@ COMMANDS: dict[str, str] = {
     "info": "upres.cli.info",
     "convert": "upres.cli.convert",
     "interp": "upres.cli.interp",
+    "eval": "upres.cli.eval",
+    "prepare": "upres.cli.prepare",
+    "doctor": "upres.cli.doctor",
 }
 
 

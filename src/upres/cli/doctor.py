@@ -1,0 +1,112 @@
+"""`upres doctor`: check a dataset (folders or an option file's datasets) before training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+EXAMPLE = """examples:
+  upres doctor hr/ --lq lr_x4/ --scale 4 --lq-size 64 --batch-size 16
+  upres doctor -c options/train_esrgan_x4.yml"""
+
+MAX_LISTED = 50
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="check a dataset before training (corrupt files, partners, scale, sizes, duplicates)",
+        description=(
+            "Finds what would make a training run skip samples or stop: unreadable files, missing LR/GT partners, "
+            "size ratios that are not the scale, images smaller than the crop; warns about mod-crop leftovers, "
+            "mixed bit depth/alpha/grayscale and duplicates. Exit code 1 when there are errors.\n\n" + EXAMPLE
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dirs", nargs="*", metavar="DIR", help="ground-truth (HR) folders")
+    p.add_argument("-c", "--config", "-opt", dest="config", help="option file: check every datasets.* block")
+    p.add_argument(
+        "--lq", action="append", default=[], metavar="DIR", help="LR folder for each DIR, in order"
+    )
+    p.add_argument("-s", "--scale", type=int, help="scale (needed to check LR/GT size ratios and GT crops)")
+    p.add_argument("--lq-size", type=int, help="LR crop size used in training")
+    p.add_argument("--batch-size", type=int, help="batch size, for iterations per epoch")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def _reports_from_config(path: str) -> list:
+    from pathlib import Path
+
+    import yaml
+
+    from upres.data.doctor import check_dataset
+    from upres.data.options import parse_dataset_options
+    from upres.errors import ConfigError
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    scale = raw.get("scale")
+    if not isinstance(scale, int) or scale < 1:
+        raise ConfigError(f"{path}: scale: expected a positive integer, got {scale!r}")
+    datasets = raw.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        raise ConfigError(
+            f"{path}: datasets: expected at least one dataset block (datasets.train, datasets.val)"
+        )
+    reports = []
+    for name, block in datasets.items():
+        opts = parse_dataset_options(block, f"datasets.{name}")
+        reports.append(check_dataset(opts, scale, name=f"datasets.{name}"))
+    return reports
+
+
+def run(args: argparse.Namespace) -> int:
+    from upres.data.doctor import check_folders
+    from upres.errors import UpresError
+
+    if bool(args.dirs) == bool(args.config):
+        raise UpresError("give dataset folders (DIR...) or an option file (-c OPTIONS), not both")
+    if args.config:
+        reports = _reports_from_config(args.config)
+    else:
+        if args.lq and len(args.lq) != len(args.dirs):
+            raise UpresError(f"{len(args.lq)} --lq folders for {len(args.dirs)} DIRs: give one --lq per DIR")
+        if args.lq and not args.scale:
+            raise UpresError("--lq needs --scale to check the LR/GT size ratio")
+        reports = [check_folders(args.dirs, args.lq or None, args.scale, args.lq_size, args.batch_size)]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        for r in reports:
+            _print_report(r)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _size(s: tuple[int, int] | None) -> str:
+    return f"{s[0]}x{s[1]}" if s else "-"
+
+
+def _print_report(r) -> None:
+    print(f"== {r.name}")
+    print(f"   images read: {r.images}, pairs/samples: {r.pairs}")
+    print(f"   GT size min {_size(r.min_size)}, median {_size(r.median_size)}, max {_size(r.max_size)}")
+    if r.iterations_per_epoch is not None:
+        print(f"   iterations per epoch: {r.iterations_per_epoch} (batch {r.batch_size})")
+    for label, items in (("error", r.errors), ("warning", r.warnings)):
+        by_kind: dict[str, list] = {}
+        for f in items:
+            by_kind.setdefault(f.kind, []).append(f)
+        for kind, group in by_kind.items():
+            print(f"   {label}: {kind} x{len(group)}")
+            for f in group[:MAX_LISTED]:
+                print(f"     {f.path}: {f.detail}")
+            if len(group) > MAX_LISTED:
+                print(f"     ... and {len(group) - MAX_LISTED} more (--json lists all)")
+    print(f"   {'OK' if r.ok else 'FAILED'}: {len(r.errors)} errors, {len(r.warnings)} warnings")

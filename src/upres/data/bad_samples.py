@@ -1,0 +1,59 @@
+"""Skip corrupt images during training without dying on one bad file, but stop when too many are bad."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from upres.errors import UpresError
+from upres.io.images import ImageReadError
+
+log = logging.getLogger("upres.data")
+T = TypeVar("T")
+
+
+class BadSampleError(UpresError):
+    """A sample that cannot be used: unreadable, wrong size ratio, smaller than the crop."""
+
+    exit_code = 1
+
+
+class TooManyBadSamples(UpresError):
+    exit_code = 1
+
+
+class BadSampleGuard:
+    """Counts bad samples of one dataset (per worker process) and redraws replacements.
+
+    `max_fraction` of the dataset may be bad (1% by default) before training stops with the list of files.
+    """
+
+    def __init__(self, size: int, max_fraction: float = 0.01) -> None:
+        self.size = size
+        self.max_fraction = max_fraction
+        self.bad: dict[str, str] = {}
+
+    def record(self, path: str, reason: str) -> None:
+        if path not in self.bad:
+            self.bad[path] = reason
+            log.warning("skipping bad sample %s: %s", path, reason)
+        if len(self.bad) > self.max_fraction * self.size:
+            listing = "\n".join(f"  {p}: {r}" for p, r in sorted(self.bad.items()))
+            raise TooManyBadSamples(
+                f"{len(self.bad)} of {self.size} samples are bad (more than {self.max_fraction:.0%}); "
+                f"fix or remove them (`upres doctor` lists every problem):\n{listing}"
+            )
+
+    def load(
+        self, index: int, load: Callable[[int], T], path_of: Callable[[int], str], rng: np.random.Generator
+    ) -> T:
+        """`load(index)`; on a corrupt file or `BadSampleError` record it and try another index drawn from `rng`."""
+        while True:
+            try:
+                return load(index)
+            except (BadSampleError, ImageReadError) as exc:
+                self.record(path_of(index), str(exc))
+                index = int(rng.integers(0, self.size))

@@ -1,0 +1,259 @@
+"""Dataset checks before training: what would skip, crash or silently hurt a run, found up front.
+
+Errors (the run would lose samples or stop): unreadable files, LR/GT partners missing, size ratio not the scale,
+images smaller than the crop. Warnings: GT larger than LR x scale by less than the scale (mod-crop leftovers, cropped
+when loading), LR files without a GT, mixed bit depth / alpha / grayscale, duplicate content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from upres.data.options import DatasetOptions, as_list
+from upres.data.paired import Pair, dataset_roots, gt_files, match_folder
+from upres.data.read import read_array
+from upres.errors import UpresError
+from upres.io.images import ImageReadError, list_images
+
+
+@dataclass
+class Finding:
+    severity: str  # "error" or "warning"
+    kind: str
+    path: str
+    detail: str
+
+
+@dataclass
+class ImageInfo:
+    path: Path
+    height: int = 0
+    width: int = 0
+    bits: int = 8
+    channels: int = 3
+    digest: str = ""
+    error: str | None = None
+
+
+@dataclass
+class DoctorReport:
+    name: str
+    scale: int | None
+    images: int = 0
+    pairs: int = 0
+    min_size: tuple[int, int] | None = None  # (width, height)
+    median_size: tuple[int, int] | None = None
+    max_size: tuple[int, int] | None = None
+    batch_size: int | None = None
+    iterations_per_epoch: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(f.kind for f in self.findings))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        d["counts"] = self.counts()
+        return d
+
+
+def inspect_image(path: Path) -> ImageInfo:
+    """Decode the whole file (truncated data only shows when decoding) and hash its pixels."""
+    info = ImageInfo(path)
+    try:
+        arr = read_array(path)
+    except ImageReadError as exc:
+        info.error = str(exc)
+        return info
+    info.height, info.width, info.channels = arr.shape
+    info.bits = 16 if arr.dtype == np.uint16 else 8
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{arr.shape}{arr.dtype}".encode())
+    h.update(np.ascontiguousarray(arr).data)
+    info.digest = h.hexdigest()
+    return info
+
+
+def _inspect_all(paths: list[Path]) -> dict[Path, ImageInfo]:
+    # Decoders release the GIL: threads overlap decoding without pickling images between processes.
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        return dict(zip(paths, pool.map(inspect_image, paths), strict=True))
+
+
+def _mixed(infos: list[ImageInfo], role: str) -> list[Finding]:
+    out = []
+    checks = [
+        ("mixed_bit_depth", lambda i: f"{i.bits}-bit"),
+        ("mixed_alpha", lambda i: "with alpha" if i.channels in (2, 4) else "without alpha"),
+        ("mixed_grayscale", lambda i: "grayscale" if i.channels in (1, 2) else "color"),
+    ]
+    for kind, label in checks:
+        groups: dict[str, list[ImageInfo]] = defaultdict(list)
+        for i in infos:
+            groups[label(i)].append(i)
+        if len(groups) > 1:
+            minority = min(groups.values(), key=len)
+            parts = ", ".join(f"{len(v)} {k}" for k, v in sorted(groups.items()))
+            out.append(Finding("warning", kind, str(minority[0].path), f"{role} images are mixed: {parts}"))
+    return out
+
+
+def _duplicates(infos: list[ImageInfo], role: str) -> list[Finding]:
+    by_digest: dict[str, list[ImageInfo]] = defaultdict(list)
+    for i in infos:
+        by_digest[i.digest].append(i)
+    return [
+        Finding(
+            "warning",
+            "duplicate",
+            str(group[0].path),
+            f"same {role} pixels as " + ", ".join(str(g.path) for g in group[1:]),
+        )
+        for group in by_digest.values()
+        if len(group) > 1
+    ]
+
+
+def _ratio(pair: Pair, gt: ImageInfo, lq: ImageInfo, scale: int) -> Finding | None:
+    if gt.height == lq.height * scale and gt.width == lq.width * scale:
+        return None
+    size = f"GT {gt.width}x{gt.height}, LR {lq.width}x{lq.height} ({pair.lq})"
+    if (
+        lq.height * scale <= gt.height < (lq.height + 1) * scale
+        and lq.width * scale <= gt.width < (lq.width + 1) * scale
+    ):
+        return Finding(
+            "warning", "off_by_few", str(pair.gt), f"{size}: GT is cropped to LR x {scale} when loading"
+        )
+    return Finding("error", "scale_mismatch", str(pair.gt), f"{size}: ratio is not the scale {scale}")
+
+
+def check_folders(
+    gt_dirs: list[str | Path],
+    lq_dirs: list[str | Path] | None = None,
+    scale: int | None = None,
+    lq_size: int | None = None,
+    batch_size: int | None = None,
+    filename_tmpl: str = "{}",
+    meta_info: str | None = None,
+    enlarge_ratio: int = 1,
+    name: str = "",
+) -> DoctorReport:
+    """Check GT folders (and their LR folders, one per GT folder) as a training set of this scale and crop."""
+    gt_roots = [Path(d) for d in gt_dirs]
+    lq_roots = [Path(d) for d in lq_dirs or []]
+    for root in gt_roots + lq_roots:
+        if not root.exists():
+            raise UpresError(f"{root}: no such folder")
+    if lq_roots and len(lq_roots) != len(gt_roots):
+        raise UpresError(
+            f"{len(lq_roots)} LR folders for {len(gt_roots)} GT folders: give one LR folder per GT folder"
+        )
+    report = DoctorReport(name or ", ".join(map(str, gt_roots)), scale, batch_size=batch_size)
+    pairs: list[Pair] = []
+    for i, gt_root in enumerate(gt_roots):
+        gts = gt_files(gt_root, meta_info) if gt_root.is_dir() else list_images(gt_root)
+        if lq_roots:
+            found, missing, orphans = match_folder(gt_root, gts, lq_roots[i], filename_tmpl)
+            pairs += found
+            report.findings += [
+                Finding("error", "missing_lr", str(m), f"no LR partner in {lq_roots[i]}") for m in missing
+            ]
+            report.findings += [
+                Finding("warning", "missing_gt", str(o), f"no GT partner in {gt_root}") for o in orphans
+            ]
+        else:
+            pairs += [Pair(g, None) for g in gts]
+    gt_paths = [p.gt for p in pairs] + [Path(f.path) for f in report.findings if f.kind == "missing_lr"]
+    lq_paths = [p.lq for p in pairs if p.lq is not None]
+    infos = _inspect_all(gt_paths + lq_paths)
+    for info in infos.values():
+        if info.error:
+            report.findings.append(Finding("error", "unreadable", str(info.path), info.error))
+    good_gt = [infos[p] for p in gt_paths if not infos[p].error]
+    good_lq = [infos[p] for p in lq_paths if not infos[p].error]
+    report.images = len(infos)
+    report.pairs = len(pairs)
+    for role, group in (("GT", good_gt), ("LR", good_lq)):
+        report.findings += _mixed(group, role) + _duplicates(group, role)
+    crop_gt = lq_size * scale if lq_size and scale else None
+    for pair in pairs:
+        gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
+        if gt.error or (lq is not None and lq.error):
+            continue
+        if lq is not None and scale:
+            finding = _ratio(pair, gt, lq, scale)
+            if finding:
+                report.findings.append(finding)
+                if finding.severity == "error":
+                    continue
+        if lq is not None and lq_size and min(lq.height, lq.width) < lq_size:
+            report.findings.append(
+                Finding(
+                    "error",
+                    "too_small",
+                    str(pair.lq),
+                    f"LR {lq.width}x{lq.height} is smaller than lq_size {lq_size}",
+                )
+            )
+        elif (
+            lq is None
+            and crop_gt
+            and min(gt.height - gt.height % scale, gt.width - gt.width % scale) < crop_gt
+        ):
+            report.findings.append(
+                Finding(
+                    "error",
+                    "too_small",
+                    str(pair.gt),
+                    f"GT {gt.width}x{gt.height} is smaller than the crop {crop_gt}",
+                )
+            )
+    if good_gt:
+        ws = np.array([i.width for i in good_gt])
+        hs = np.array([i.height for i in good_gt])
+        report.min_size = (int(ws.min()), int(hs.min()))
+        report.median_size = (int(np.median(ws)), int(np.median(hs)))
+        report.max_size = (int(ws.max()), int(hs.max()))
+    if batch_size and pairs:
+        report.iterations_per_epoch = math.ceil(len(pairs) * enlarge_ratio / batch_size)
+    return report
+
+
+def check_dataset(opts: DatasetOptions, scale: int, name: str = "") -> DoctorReport:
+    """The checks for one `datasets.<name>` block (training calls this before its first iteration)."""
+    if opts.type == "singleimagedataset":
+        return check_folders(as_list(opts.dataroot_lq), name=name or opts.name)
+    roots = dataset_roots(opts)
+    return check_folders(
+        [g for g, _ in roots],
+        [lq for _, lq in roots if lq is not None] or None,
+        scale=scale,
+        lq_size=opts.crop_size(scale),
+        batch_size=opts.batch_size_per_gpu,
+        filename_tmpl=opts.filename_tmpl,
+        meta_info=opts.meta_info,
+        enlarge_ratio=opts.dataset_enlarge_ratio,
+        name=name or opts.name,
+    )

@@ -1,0 +1,115 @@
+"""Typed dataset options: the `datasets.<name>` blocks of traiNNer-redux option files.
+
+Unknown keys and wrong values are refused with their key path (`datasets.train.lq_size: ...`) before any data is
+read. Degradation keys of `realesrgandataset` are added here by the module that implements them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from upres.errors import ConfigError
+
+Roots = str | list[str]
+
+
+class IoBackend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["disk"] = "disk"
+
+
+class DatasetOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    type: str = Field(description="dataset kind: pairedimagedataset, singleimagedataset, realesrgandataset")
+    phase: Literal["train", "val", "test"] | None = None
+    scale: int | None = Field(None, ge=1, description="if given, must equal the top-level scale")
+
+    dataroot_gt: Roots | None = Field(None, description="ground-truth folder(s)")
+    dataroot_lq: Roots | None = Field(
+        None, description="LR folder(s), one per GT folder; absent: bicubic from GT"
+    )
+    meta_info: str | None = Field(None, description="text file listing GT paths relative to dataroot_gt")
+    filename_tmpl: str = Field("{}", description="LR stem from the GT stem, e.g. '{}x4'")
+    io_backend: IoBackend = Field(default_factory=IoBackend)
+
+    lq_size: int | None = Field(None, gt=0, description="LR crop size; GT crops are lq_size * scale")
+    gt_size: int | None = Field(
+        None, gt=0, description="accepted for compatibility: must equal lq_size * scale"
+    )
+    use_hflip: bool = True
+    use_rot: bool = True
+    color: Literal["rgb", "y"] | None = Field(None, description="y: train on BT.601 luma only")
+    alpha: Literal["white", "black", "drop"] = Field("white", description="how images with alpha become RGB")
+
+    num_worker_per_gpu: int | None = Field(None, ge=0)
+    batch_size_per_gpu: int | None = Field(None, ge=1)
+    accum_iter: int = Field(1, ge=1)
+    dataset_enlarge_ratio: int = Field(1, ge=1)
+    prefetch_mode: Literal["cpu", "cuda"] | None = None
+    num_prefetch_queue: int = Field(1, ge=1)
+    pin_memory: bool = True
+    persistent_workers: bool = True
+
+    @field_validator("type")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+    @field_validator("dataroot_gt", "dataroot_lq")
+    @classmethod
+    def _non_empty(cls, v: Roots | None) -> Roots | None:
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one folder")
+        return v
+
+    @field_validator("filename_tmpl")
+    @classmethod
+    def _one_slot(cls, v: str) -> str:
+        if v.count("{}") != 1:
+            raise ValueError("must contain exactly one '{}' (where the GT stem goes)")
+        return v
+
+    @model_validator(mode="after")
+    def _lists_match(self) -> DatasetOptions:
+        gt, lq = self.dataroot_gt, self.dataroot_lq
+        if isinstance(gt, list) and lq is not None and len(as_list(lq)) != len(gt):
+            raise ValueError(f"dataroot_lq has {len(as_list(lq))} folders but dataroot_gt has {len(gt)}")
+        return self
+
+    def crop_size(self, scale: int) -> int | None:
+        """The LR crop size, from lq_size or gt_size, checked against the scale."""
+        if self.gt_size is not None:
+            if self.gt_size % scale:
+                raise ConfigError(
+                    f"gt_size {self.gt_size} is not a multiple of scale {scale}; use lq_size instead"
+                )
+            if self.lq_size is not None and self.lq_size * scale != self.gt_size:
+                raise ConfigError(
+                    f"gt_size {self.gt_size} != lq_size {self.lq_size} x scale {scale}; give only lq_size"
+                )
+            return self.gt_size // scale
+        return self.lq_size
+
+
+def as_list(roots: Roots | None) -> list[str]:
+    if roots is None:
+        return []
+    return [roots] if isinstance(roots, str) else list(roots)
+
+
+def parse_dataset_options(raw: Any, where: str = "datasets.train") -> DatasetOptions:
+    """Validate one `datasets.<name>` block; errors become one ConfigError naming each bad key path."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of dataset options, got {type(raw).__name__}")
+    try:
+        return DatasetOptions.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in (where, *err["loc"]))
+            lines.append(f"{key}: {err['msg']}")
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,197 @@
+"""`pairedimagedataset`: LR/GT pairs from folders (or GT only, with LR made by MATLAB-style bicubic).
+
+Pairs are matched by relative path and stem, so `a/b/0001.png` in the GT root pairs with `a/b/0001.jpg` (or
+`filename_tmpl` applied to the stem, e.g. `0001x4.png`) in the LR root. Items are BasicSR-style dicts
+`{"lq", "gt", "lq_path", "gt_path"}` with (C, H, W) float32 tensors in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from upres.data.augment import paired_random_crop, random_crop, random_flips, sample_rng
+from upres.data.bad_samples import BadSampleError, BadSampleGuard
+from upres.data.options import DatasetOptions, as_list
+from upres.data.read import array_to_rgb, read_array, rgb_to_y
+from upres.data.resize import imresize
+from upres.errors import ConfigError
+from upres.io.images import list_images
+
+
+@dataclass(frozen=True)
+class Pair:
+    gt: Path
+    lq: Path | None  # None: LR is made from the GT with bicubic
+
+
+def _key(rel: Path, stem: str) -> str:
+    return (rel.parent / stem).as_posix()
+
+
+def gt_files(root: Path, meta_info: str | None) -> list[Path]:
+    if meta_info is None:
+        return list_images(root)
+    lines = Path(meta_info).read_text(encoding="utf-8").splitlines()
+    # BasicSR meta files may carry "(h,w,c)" after the name: only the first token is the path.
+    names = [ln.split()[0] for ln in lines if ln.strip()]
+    missing = [n for n in names if not (root / n).is_file()]
+    if missing:
+        raise ConfigError(
+            f"meta_info {meta_info}: {len(missing)} listed files are not in {root}, e.g. {missing[0]}"
+        )
+    return [root / n for n in names]
+
+
+def lq_index(lq_root: Path) -> dict[str, Path]:
+    """LR files by relative parent + stem; two files with one stem are ambiguous."""
+    by_key: dict[str, Path] = {}
+    for p in list_images(lq_root):
+        key = _key(p.relative_to(lq_root), p.stem)
+        if key in by_key:
+            raise ConfigError(f"dataroot_lq {lq_root}: {by_key[key].name} and {p.name} have the same stem")
+        by_key[key] = p
+    return by_key
+
+
+def match_folder(
+    gt_root: Path, gts: list[Path], lq_root: Path, filename_tmpl: str = "{}"
+) -> tuple[list[Pair], list[Path], list[Path]]:
+    """(pairs, GT files without an LR partner, LR files without a GT partner)."""
+    by_key = lq_index(lq_root)
+    pairs, missing = [], []
+    for g in gts:
+        lq = by_key.pop(_key(g.relative_to(gt_root), filename_tmpl.format(g.stem)), None)
+        if lq is None:
+            missing.append(g)
+        else:
+            pairs.append(Pair(g, lq))
+    return pairs, missing, sorted(by_key.values())
+
+
+def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
+    """(GT root, LR root or None) per folder pair, checked to exist."""
+    gt_roots = [Path(r) for r in as_list(opts.dataroot_gt)]
+    lq_roots = [Path(r) for r in as_list(opts.dataroot_lq)]
+    if not gt_roots:
+        raise ConfigError(f"dataset {opts.name or opts.type!r}: dataroot_gt is required")
+    for r in gt_roots:
+        if not r.is_dir():
+            raise ConfigError(f"dataroot_gt {r}: no such folder")
+    for r in lq_roots:
+        if not r.is_dir():
+            raise ConfigError(f"dataroot_lq {r}: no such folder")
+    return [(g, lq_roots[i] if lq_roots else None) for i, g in enumerate(gt_roots)]
+
+
+def find_pairs(opts: DatasetOptions) -> list[Pair]:
+    """All pairs of the dataset, in a stable order; a GT without its LR partner is a ConfigError."""
+    pairs: list[Pair] = []
+    roots = dataset_roots(opts)
+    for gt_root, lq_root in roots:
+        gts = gt_files(gt_root, opts.meta_info)
+        if lq_root is None:
+            pairs += [Pair(g, None) for g in gts]
+            continue
+        found, missing, _ = match_folder(gt_root, gts, lq_root, opts.filename_tmpl)
+        if missing:
+            names = [m.relative_to(gt_root).as_posix() for m in missing]
+            shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            raise ConfigError(
+                f"dataroot_lq {lq_root}: no LR partner for {len(missing)} GT images of {gt_root} ({shown}); "
+                "`upres doctor` lists them all"
+            )
+        pairs += found
+    if not pairs:
+        raise ConfigError(f"dataroot_gt {', '.join(str(g) for g, _ in roots)}: no images found")
+    return pairs
+
+
+def quantize(t: torch.Tensor, bits: int) -> torch.Tensor:
+    """Round to the levels a `bits`-deep file holds, as LR images saved to disk would be."""
+    peak = 65535.0 if bits == 16 else 255.0
+    return t.clamp(0, 1).mul(peak).round().div(peak)
+
+
+def read_tensor(path: Path, alpha: str) -> tuple[torch.Tensor, int]:
+    arr = read_array(path)
+    return array_to_rgb(arr, alpha), 16 if arr.dtype == np.uint16 else 8
+
+
+def fit_gt_to_lq(
+    gt: torch.Tensor, lq: torch.Tensor, scale: int, gt_path: Path, lq_path: Path
+) -> torch.Tensor:
+    """Crop GT to exactly LR x scale; GT larger by less than `scale` (mod-crop leftovers) is accepted."""
+    gh, gw = gt.shape[-2:]
+    lh, lw = lq.shape[-2:]
+    if not (lh * scale <= gh < (lh + 1) * scale and lw * scale <= gw < (lw + 1) * scale):
+        raise BadSampleError(
+            f"{gt_path} is {gw}x{gh} but its LR {lq_path} is {lw}x{lh}: not scale {scale} (expected GT "
+            f"{lw * scale}x{lh * scale})"
+        )
+    return gt[..., : lh * scale, : lw * scale]
+
+
+class PairedImageDataset(Dataset):
+    """Index with an int, or (epoch, index) from a sampler that encodes the epoch (exact resume with persistent
+    workers); an int index uses the epoch set by `set_epoch`. Random choices depend only on (seed, epoch, index)."""
+
+    def __init__(self, opts: DatasetOptions, scale: int, seed: int = 0) -> None:
+        self.opts = opts
+        self.scale = scale
+        self.seed = seed
+        self.epoch = 0
+        self.crop = opts.crop_size(scale)
+        self.pairs = find_pairs(opts)
+        self.guard = BadSampleGuard(len(self.pairs))
+
+    def __len__(self) -> int:
+        return len(self.pairs) * self.opts.dataset_enlarge_ratio
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int | tuple[int, int]) -> dict:
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
+        rng = sample_rng(self.seed, epoch, int(index))
+        n = len(self.pairs)
+        return self.guard.load(
+            int(index) % n, lambda i: self.load(i, rng), lambda i: str(self.pairs[i].gt), rng
+        )
+
+    def load(self, i: int, rng: np.random.Generator) -> dict:
+        pair = self.pairs[i]
+        s, crop = self.scale, self.crop
+        gt, bits = read_tensor(pair.gt, self.opts.alpha)
+        try:
+            if pair.lq is not None:
+                lq, _ = read_tensor(pair.lq, self.opts.alpha)
+                gt = fit_gt_to_lq(gt, lq, s, pair.gt, pair.lq)
+                if crop:
+                    lq, gt = paired_random_crop(lq, gt, crop, s, rng)
+            else:
+                h, w = gt.shape[-2:]
+                gt = gt[..., : h - h % s, : w - w % s]
+                if crop:
+                    gt = random_crop(gt, crop * s, rng, multiple=s)
+                lq = quantize(imresize(gt, 1 / s), bits)
+        except ValueError as exc:
+            raise BadSampleError(f"{pair.gt}: {exc}") from None
+        if crop:
+            lq, gt = random_flips([lq, gt], self.opts.use_hflip, self.opts.use_rot, rng)
+        if self.opts.color == "y":
+            lq, gt = rgb_to_y(lq), rgb_to_y(gt)
+        return {
+            "lq": lq.contiguous(),
+            "gt": gt.contiguous(),
+            "lq_path": str(pair.lq or pair.gt),
+            "gt_path": str(pair.gt),
+        }
+
+
+def build_paired(opts: DatasetOptions, scale: int, seed: int) -> PairedImageDataset:
+    return PairedImageDataset(opts, scale, seed)

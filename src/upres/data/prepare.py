@@ -1,0 +1,199 @@
+"""Dataset preparation: cut large images into overlapping sub-images, make bicubic LR copies.
+
+Work is spread over processes (spawn-safe: jobs are top-level functions of plain arguments). Every output is
+written atomically, and a source whose outputs all exist is skipped, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from upres.data.resize import imresize
+from upres.io.images import list_images, read_image, write_image
+
+# Lossy sources are written as PNG: sub-images and LR copies must not add a second round of compression.
+LOSSLESS = (".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+@dataclass
+class PrepareResult:
+    done: int = 0
+    skipped: int = 0
+    small: int = 0  # sources smaller than --min-size: nothing to write
+    written: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _out_suffix(src: Path) -> str:
+    return src.suffix.lower() if src.suffix.lower() in (".png", ".tif", ".tiff", ".bmp") else ".png"
+
+
+def tile_starts(length: int, size: int, step: int, min_size: int) -> list[int]:
+    """BasicSR's extract_subimages positions, plus one edge-anchored tile when the remainder exceeds min_size."""
+    if length < size:
+        return [0] if length >= min_size else []
+    starts = list(range(0, length - size + 1, step))
+    if length - (starts[-1] + size) > min_size:
+        starts.append(length - size)
+    return starts
+
+
+def chunk_names(
+    src: Path, rel: Path, h: int, w: int, size: int, step: int, min_size: int
+) -> list[tuple[Path, int, int]]:
+    ys, xs = tile_starts(h, size, step, min_size), tile_starts(w, size, step, min_size)
+    suffix = _out_suffix(src)
+    out, i = [], 0
+    for y in ys:
+        for x in xs:
+            i += 1
+            out.append((rel.parent / f"{src.stem}_s{i:03d}{suffix}", y, x))
+    return out
+
+
+def _oriented_size(path: Path) -> tuple[int, int]:
+    """(height, width) after EXIF orientation, from the header only (resuming must not decode finished images)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                w, h = h, w
+            return h, w
+    except Exception:
+        arr = read_image(path)  # raises ImageReadError with the reason
+        return arr.shape[0], arr.shape[1]
+
+
+def chunk_one(src: str, rel: str, dst: str, size: int, step: int, min_size: int) -> tuple[str, int]:
+    """Cut one image; returns (status, files written). Tiles are written in order, so the last one existing means done."""
+    src_p, dst_p = Path(src), Path(dst)
+    h, w = _oriented_size(src_p)
+    names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
+    if not names:
+        return "small", 0
+    if (dst_p / names[-1][0]).exists():
+        return "skipped", 0
+    arr = read_image(src_p)
+    h, w = arr.shape[:2]
+    names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
+    written = 0
+    for name, y, x in names:
+        target = dst_p / name
+        if not target.exists():
+            write_image(target, np.ascontiguousarray(arr[y : y + size, x : x + size]))
+            written += 1
+    return "done", written
+
+
+def lr_one(src: str, rel: str, dst: str, scale: int) -> tuple[str, int]:
+    """Bicubic LR of one image (ground truth cropped to a multiple of the scale first)."""
+    src_p = Path(src)
+    target = Path(dst) / Path(rel).with_suffix(_out_suffix(src_p))
+    if target.exists():
+        return "skipped", 0
+    arr = read_image(src_p)
+    h, w = arr.shape[:2]
+    arr = arr[: h - h % scale, : w - w % scale]
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        return "small", 0
+    write_image(target, imresize(arr, 1 / scale))
+    return "done", 1
+
+
+def run_jobs(
+    fn: Callable[..., tuple[str, int]],
+    jobs: list[tuple],
+    workers: int,
+    progress: Callable[[int, int, str, str], None] | None = None,
+) -> PrepareResult:
+    result = PrepareResult()
+    total = len(jobs)
+
+    def account(i: int, job: tuple, outcome: tuple[str, int] | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            result.failed.append((job[0], str(outcome)))
+            status = "failed"
+        else:
+            status, n = outcome
+            result.written += n
+            if status == "skipped":
+                result.skipped += 1
+            elif status == "small":
+                result.small += 1
+            else:
+                result.done += 1
+        if progress:
+            progress(i, total, job[0], status)
+
+    if workers <= 1:
+        for i, job in enumerate(jobs, 1):
+            try:
+                out: tuple[str, int] | BaseException = fn(*job)
+            except Exception as exc:
+                out = exc
+            account(i, job, out)
+        return result
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(fn, *job): job for job in jobs}
+        for i, fut in enumerate(as_completed(futures), 1):
+            exc = fut.exception()
+            account(i, futures[fut], exc if exc is not None else fut.result())
+    return result
+
+
+def _sources(src: str | Path) -> list[tuple[Path, Path]]:
+    root = Path(src)
+    if not root.exists():
+        from upres.errors import UpresError
+
+        raise UpresError(f"{root}: no such file or folder")
+    files = list_images(root)
+    return [(p, p.relative_to(root) if root.is_dir() else Path(p.name)) for p in files]
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def prepare_chunks(
+    src: str | Path,
+    dst: str | Path,
+    size: int = 512,
+    step: int = 256,
+    min_size: int = 128,
+    workers: int | None = None,
+    progress: Callable[[int, int, str, str], None] | None = None,
+) -> PrepareResult:
+    """Cut every image under src into size x size sub-images every `step` pixels, into dst (same sub-folders)."""
+    jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in _sources(src)]
+    return run_jobs(chunk_one, jobs, workers or default_workers(), progress)
+
+
+def prepare_lr(
+    src: str | Path,
+    dst: str | Path,
+    scale: int = 4,
+    workers: int | None = None,
+    progress: Callable[[int, int, str, str], None] | None = None,
+) -> PrepareResult:
+    """Write a MATLAB-bicubic LR copy of every image under src into dst (same relative paths and stems)."""
+    jobs = [(str(p), str(rel), str(dst), scale) for p, rel in _sources(src)]
+    return run_jobs(lr_one, jobs, workers or default_workers(), progress)
+
+
+def iter_progress_lines() -> Callable[[int, int, str, str], None]:
+    """Plain `[i/n] status path` lines, for logs and pipes where a progress bar would be noise."""
+
+    def report(i: int, total: int, path: str, status: str) -> None:
+        print(f"[{i}/{total}] {status} {path}", file=sys.stdout, flush=True)
+
+    return report

@@ -1,0 +1,110 @@
+"""Image files -> float32 RGB tensors in [0, 1] for training and evaluation.
+
+Gray is replicated to RGB; alpha is composited on white/black or dropped; 16-bit files keep their precision
+(float32 holds every 16-bit level exactly). Decoding is `upres.io.images.read_image`, so EXIF orientation applies.
+The whole file is decoded: PNG and JPEG (the formats datasets use) cannot be decoded one region at a time.
+
+16-bit RGB(A) PNGs: `read_image` (through imageio's Pillow plugin) returns their high bytes only, so they are
+decoded here with PyAV (FFmpeg's PNG decoder keeps all 16 bits) when it is installed (`upres[video]`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from upres.io.images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
+
+log = logging.getLogger("upres.data")
+_warned_no_av = False
+
+AlphaMode = Literal["white", "black", "drop"]
+ColorMode = Literal["rgb", "y"]
+
+# MATLAB rgb2ycbcr luma on [0, 1] values, scaled back to [0, 1] (the Y that the metrics and `color: y` use).
+_Y = torch.tensor([65.481, 128.553, 24.966]).view(3, 1, 1) / 255.0
+
+
+def _png16_color(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    # PNG signature, then IHDR: bit depth at byte 24, colour type (2 RGB, 6 RGBA) at byte 25.
+    return len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6)
+
+
+def _read_png16_av(path: Path) -> np.ndarray:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            fmt = "rgba64le" if frame.format.name.startswith(("rgba", "ya")) else "rgb48le"
+            return frame.to_ndarray(format=fmt).astype(np.uint16, copy=False)
+    except (av.FFmpegError, StopIteration, ValueError) as exc:
+        raise ImageReadError(f"{path}: cannot read image ({exc})") from None
+
+
+def read_array(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """`read_image`, with every bit of 16-bit RGB(A) PNGs."""
+    global _warned_no_av
+    path = Path(path)
+    if path.suffix.lower() == ".png" and path.is_file() and _png16_color(path):
+        try:
+            arr = _read_png16_av(path)
+        except ImportError:
+            if not _warned_no_av:
+                log.warning(
+                    "16-bit RGB PNGs are read at 8-bit precision; install upres[video] (PyAV) for all 16 bits"
+                )
+                _warned_no_av = True
+        else:
+            if max_pixels and arr.shape[0] * arr.shape[1] > max_pixels:
+                raise ImageReadError(
+                    f"{path}: {arr.shape[1]}x{arr.shape[0]} exceeds the pixel limit {max_pixels}"
+                )
+            return arr
+    return read_image(path, max_pixels)
+
+
+def array_to_rgb(arr: np.ndarray, alpha: AlphaMode = "white") -> torch.Tensor:
+    """H x W x C uint8/uint16 array (C in 1..4) -> (3, H, W) float32 in [0, 1]."""
+    peak = 65535.0 if arr.dtype == np.uint16 else 255.0
+    t = torch.from_numpy(arr.transpose(2, 0, 1).astype(np.float32)).div_(peak)
+    c = t.shape[0]
+    if c in (2, 4):
+        color, a = t[:-1], t[-1:]
+        if alpha != "drop":
+            bg = 1.0 if alpha == "white" else 0.0
+            color = color * a + bg * (1.0 - a)
+        t = color
+    if t.shape[0] == 1:
+        t = t.expand(3, -1, -1)
+    return t.contiguous()
+
+
+def rgb_to_y(t: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) RGB in [0, 1] -> (1, H, W) BT.601 luma in [16/255, 235/255]."""
+    return (t * _Y.to(t.device, t.dtype)).sum(0, keepdim=True) + 16.0 / 255.0
+
+
+def read_rgb(
+    path: str | Path,
+    alpha: AlphaMode = "white",
+    color: ColorMode = "rgb",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> torch.Tensor:
+    """Read an image file as a (3, H, W) float32 tensor in [0, 1] ((1, H, W) luma with color="y").
+
+    Raises `upres.io.images.ImageReadError` for unreadable or corrupt files.
+    """
+    t = array_to_rgb(read_array(path, max_pixels), alpha)
+    return rgb_to_y(t) if color == "y" else t
+
+
+def bit_depth(path: str | Path) -> int:
+    """8 or 16: the precision LR images made from this file are quantised to."""
+    return 16 if read_array(path).dtype == np.uint16 else 8

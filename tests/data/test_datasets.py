@@ -1,0 +1,152 @@
+"""Paired/single datasets: pairing, aligned crops, determinism, bad samples, option validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from upres.data import DATASETS, build_dataset
+from upres.data.bad_samples import TooManyBadSamples
+from upres.data.options import parse_dataset_options
+from upres.data.paired import find_pairs
+from upres.data.resize import imresize
+from upres.errors import ConfigError
+from upres.io.images import write_image
+
+
+def _photo(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _nearest_pairs(root: Path, n: int = 4, scale: int = 2, lq_ext: str = ".png") -> tuple[Path, Path]:
+    """GT made of scale x scale blocks, LR = one pixel per block: every aligned crop pair satisfies gt == up(lq)."""
+    gt_dir, lq_dir = root / "gt", root / "lq"
+    for i in range(n):
+        lq = _photo(20 + i, 24, i)
+        sub = "sub/" if i % 2 else ""
+        write_image(gt_dir / f"{sub}img{i}.png", lq.repeat(scale, 0).repeat(scale, 1))
+        write_image(lq_dir / f"{sub}img{i}{lq_ext}", lq, quality=100)
+    return gt_dir, lq_dir
+
+
+def _opts(**kw):
+    base = {"type": "pairedimagedataset"}
+    base.update(kw)
+    return parse_dataset_options(base)
+
+
+def test_pairs_by_relative_path_and_stem_and_crops_are_aligned(tmp_path):
+    gt_dir, lq_dir = _nearest_pairs(tmp_path)
+    ds = build_dataset(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=8), scale=2, seed=1)
+    assert len(ds) == 4
+    for i in range(len(ds)):
+        item = ds[i]
+        assert Path(item["lq_path"]).relative_to(lq_dir) == Path(item["gt_path"]).relative_to(gt_dir)
+        assert item["lq"].shape == (3, 8, 8) and item["gt"].shape == (3, 16, 16)
+        assert item["lq"].dtype == torch.float32
+        up = item["lq"].repeat_interleave(2, 1).repeat_interleave(2, 2)
+        assert torch.equal(up, item["gt"])  # also after flips and rotations
+
+
+def test_different_extensions_and_filename_tmpl(tmp_path):
+    gt_dir = tmp_path / "gt"
+    lq_dir = tmp_path / "lq"
+    write_image(gt_dir / "a.png", _photo(16, 16, 0))
+    write_image(lq_dir / "ax4.jpg", _photo(4, 4, 0))
+    pairs = find_pairs(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), filename_tmpl="{}x4"))
+    assert [(p.gt.name, p.lq.name) for p in pairs] == [("a.png", "ax4.jpg")]
+
+
+def test_missing_partner_is_refused_with_names(tmp_path):
+    gt_dir, lq_dir = _nearest_pairs(tmp_path)
+    (lq_dir / "img0.png").unlink()
+    with pytest.raises(ConfigError, match=r"no LR partner for 1 GT images .*\(img0.png\)"):
+        find_pairs(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir)))
+
+
+def test_meta_info_selects_files(tmp_path):
+    gt_dir, lq_dir = _nearest_pairs(tmp_path)
+    meta = tmp_path / "meta.txt"
+    meta.write_text("sub/img1.png (42,48,3)\nimg2.png\n")
+    pairs = find_pairs(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), meta_info=str(meta)))
+    assert [p.gt.relative_to(gt_dir).as_posix() for p in pairs] == ["sub/img1.png", "img2.png"]
+
+
+def test_bicubic_lr_equals_bicubic_of_gt_crop(tmp_path):
+    write_image(tmp_path / "gt" / "a.png", _photo(50, 61, 3))
+    ds = build_dataset(
+        _opts(dataroot_gt=str(tmp_path / "gt"), lq_size=12, use_hflip=False, use_rot=False), scale=4, seed=5
+    )
+    item = ds[0]
+    assert item["gt"].shape == (3, 48, 48)
+    want = (imresize(item["gt"], 1 / 4).clamp(0, 1) * 255).round() / 255
+    torch.testing.assert_close(item["lq"], want, atol=0, rtol=0)
+
+
+def test_validation_without_lq_gives_mod_cropped_full_images(tmp_path):
+    write_image(tmp_path / "gt" / "a.png", _photo(50, 61, 3))
+    ds = build_dataset(_opts(dataroot_gt=str(tmp_path / "gt")), scale=4)
+    item = ds[0]
+    assert item["gt"].shape == (3, 48, 60) and item["lq"].shape == (3, 12, 15)
+
+
+def test_same_seed_same_samples_whatever_the_worker_count(tmp_path):
+    gt_dir, lq_dir = _nearest_pairs(tmp_path, n=6)
+    opts = _opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=6)
+    ds = build_dataset(opts, 2, seed=11)
+    one = [b["lq"] for b in DataLoader(ds, batch_size=2, num_workers=0)]
+    two = [b["lq"] for b in DataLoader(build_dataset(opts, 2, seed=11), batch_size=2, num_workers=2)]
+    assert all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
+    other = build_dataset(opts, 2, seed=12)
+    assert not all(torch.equal(ds[i]["lq"], other[i]["lq"]) for i in range(6))
+    # Epoch is part of the seed: (epoch, index) indexing and set_epoch agree, and epochs differ.
+    ds.set_epoch(3)
+    assert torch.equal(ds[2]["lq"], build_dataset(opts, 2, seed=11)[(3, 2)]["lq"])
+    assert not all(torch.equal(ds[(3, i)]["lq"], ds[(4, i)]["lq"]) for i in range(6))
+
+
+def test_corrupt_image_is_skipped_then_too_many_stop(tmp_path, caplog):
+    gt_dir = tmp_path / "gt"
+    for i in range(120):
+        write_image(gt_dir / f"{i:03d}.png", _photo(16, 16, i))
+    (gt_dir / "005.png").write_bytes(b"not a png")
+    ds = build_dataset(_opts(dataroot_gt=str(gt_dir), lq_size=4), scale=2, seed=0)
+    item = ds[5]
+    assert not item["gt_path"].endswith("005.png")
+    assert "005.png" in caplog.text
+    (gt_dir / "006.png").write_bytes(b"")
+    with pytest.raises(TooManyBadSamples, match=r"2 of 120 samples are bad[\s\S]*006.png"):
+        ds[6]
+
+
+def test_wrong_scale_pair_is_a_bad_sample(tmp_path):
+    gt_dir, lq_dir = _nearest_pairs(tmp_path, n=1)
+    ds = build_dataset(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir)), scale=4)
+    with pytest.raises(TooManyBadSamples, match="not scale 4"):
+        ds[0]
+
+
+def test_option_errors_name_the_key_path():
+    with pytest.raises(ConfigError) as err:
+        parse_dataset_options({"type": "pairedimagedataset", "lq_size": 0, "use_flip": True}, "datasets.val")
+    assert "datasets.val.lq_size: Input should be greater than 0" in str(err.value)
+    assert "datasets.val.use_flip: Extra inputs are not permitted" in str(err.value)
+    with pytest.raises(ConfigError, match="io_backend.type"):
+        parse_dataset_options({"type": "pairedimagedataset", "io_backend": {"type": "lmdb"}})
+    with pytest.raises(ConfigError, match=r"gt_size 100 != lq_size 32 x scale 4"):
+        _opts(gt_size=100, lq_size=32).crop_size(4)
+    assert _opts(gt_size=128).crop_size(4) == 32
+    with pytest.raises(ConfigError, match="unknown; use one of"):
+        build_dataset(parse_dataset_options({"type": "nosuch"}), 4)
+    assert set(DATASETS) >= {"pairedimagedataset", "singleimagedataset"}
+
+
+def test_single_dataset(tmp_path):
+    write_image(tmp_path / "a.png", _photo(7, 9, 0))
+    ds = build_dataset(parse_dataset_options({"type": "SingleImageDataset", "dataroot_lq": str(tmp_path)}), 4)
+    assert ds[0]["lq"].shape == (3, 7, 9) and ds[0]["lq_path"].endswith("a.png")

@@ -1,0 +1,124 @@
+"""`upres doctor` finds each planted fault and passes a clean dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from upres.cli import main
+from upres.data.doctor import check_dataset, check_folders
+from upres.data.options import parse_dataset_options
+from upres.io.images import write_image
+
+
+def _img(h, w, seed, c=3):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
+
+
+def _clean(root, n=5, scale=2):
+    for i in range(n):
+        lq = _img(20, 24, i)
+        write_image(root / "gt" / f"{i}.png", lq.repeat(scale, 0).repeat(scale, 1))
+        write_image(root / "lq" / f"{i}.png", lq)
+    return root / "gt", root / "lq"
+
+
+def test_clean_dataset_passes(tmp_path, capsys):
+    gt, lq = _clean(tmp_path)
+    r = check_folders([gt], [lq], scale=2, lq_size=16, batch_size=2)
+    assert r.ok and r.findings == []
+    assert (r.images, r.pairs, r.iterations_per_epoch) == (10, 5, 3)
+    assert r.min_size == r.max_size == (48, 40)
+    assert main(["doctor", str(gt), "--lq", str(lq), "-s", "2", "--lq-size", "16"]) == 0
+    assert "OK: 0 errors, 0 warnings" in capsys.readouterr().out
+
+
+def test_each_planted_fault_is_found(tmp_path, capsys):
+    gt, lq = _clean(tmp_path, n=8)
+    (gt / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # corrupt
+    (lq / "1.png").unlink()  # missing LR partner
+    write_image(lq / "orphan.png", _img(20, 24, 50))  # LR without GT
+    write_image(lq / "2.png", _img(15, 24, 2))  # wrong ratio
+    write_image(gt / "3.png", _img(41, 49, 3))  # off by one after mod-crop (LR 20x24 -> GT 40x48)
+    write_image(gt / "4.png", _img(20, 20, 4).repeat(2, 0).repeat(2, 1))  # smaller than the crop
+    write_image(lq / "4.png", _img(20, 20, 4))
+    write_image(
+        gt / "5.png", np.concatenate([_img(40, 48, 5), np.full((40, 48, 1), 255, np.uint8)], 2)
+    )  # alpha
+    write_image(gt / "6.png", _img(40, 48, 6, c=1))  # grayscale
+    lq7 = _img(20, 24, 7)
+    write_image(gt / "7.png", lq7.repeat(2, 0).repeat(2, 1))
+    write_image(lq / "7.png", lq7)
+    write_image(gt / "8.png", lq7.repeat(2, 0).repeat(2, 1))  # duplicate of 7
+    write_image(lq / "8.png", lq7)
+    r = check_folders([gt], [lq], scale=2, lq_size=22)
+    kinds = {(f.severity, f.kind, f.path.rsplit("/", 1)[-1]) for f in r.findings}
+    assert ("error", "unreadable", "0.png") in kinds
+    assert ("error", "missing_lr", "1.png") in kinds
+    assert ("warning", "missing_gt", "orphan.png") in kinds
+    assert ("error", "scale_mismatch", "2.png") in kinds
+    assert ("warning", "off_by_few", "3.png") in kinds
+    assert ("error", "too_small", "4.png") in kinds
+    assert any(k == ("warning", "mixed_alpha", "5.png") for k in kinds)
+    assert any(k == ("warning", "mixed_grayscale", "6.png") for k in kinds)
+    assert any(k[:2] == ("warning", "duplicate") and k[2] in ("7.png", "8.png") for k in kinds)
+    assert not r.ok
+    assert main(["doctor", str(gt), "--lq", str(lq), "-s", "2", "--lq-size", "22", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)[0]
+    assert out["counts"]["unreadable"] == 1 and out["ok"] is False
+
+
+def test_mixed_bit_depth_and_gt_only_crop(tmp_path):
+    write_image(tmp_path / "a.png", _img(64, 64, 0))
+    write_image(tmp_path / "b.png", (_img(64, 64, 1, c=1).astype(np.uint16) * 257))
+    write_image(tmp_path / "c.png", _img(30, 64, 2))
+    r = check_folders([tmp_path], scale=4, lq_size=8)
+    kinds = {(f.kind, f.path.rsplit("/", 1)[-1]) for f in r.findings}
+    assert ("mixed_bit_depth", "b.png") in kinds
+    assert ("too_small", "c.png") in kinds  # 28 rows after mod-crop < 32
+
+
+def test_config_file(tmp_path, capsys):
+    gt, lq = _clean(tmp_path)
+    opts = {
+        "name": "x",
+        "scale": 2,
+        "network_g": {"type": "compact"},
+        "datasets": {
+            "train": {
+                "type": "pairedimagedataset",
+                "dataroot_gt": str(gt),
+                "dataroot_lq": str(lq),
+                "lq_size": 8,
+                "batch_size_per_gpu": 5,
+            },
+            "val": {"type": "pairedimagedataset", "dataroot_gt": str(gt)},
+        },
+    }
+    cfg = tmp_path / "opt.yml"
+    cfg.write_text(yaml.safe_dump(opts))
+    assert main(["doctor", "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "datasets.train" in out and "iterations per epoch: 1 (batch 5)" in out and "datasets.val" in out
+    r = check_dataset(parse_dataset_options(opts["datasets"]["train"]), 2)
+    assert r.ok and r.pairs == 5
+    opts["datasets"]["train"]["lq_size"] = -3
+    cfg.write_text(yaml.safe_dump(opts))
+    assert main(["doctor", "-c", str(cfg)]) == 2
+    assert "datasets.train.lq_size: Input should be greater than 0" in capsys.readouterr().err
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert main(["doctor"]) == 2
+    assert main(["doctor", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["scale: 0\ndatasets: {}\n", "- a\n"])
+def test_bad_config(tmp_path, bad):
+    cfg = tmp_path / "o.yml"
+    cfg.write_text(bad)
+    assert main(["doctor", "-c", str(cfg)]) == 2

@@ -1,0 +1,86 @@
+"""`upres prepare`: tile positions, exact tile content, bicubic LR equals imresize, resuming, failures."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from upres.cli import main
+from upres.data.prepare import prepare_chunks, prepare_lr, tile_starts
+from upres.data.resize import imresize
+from upres.io.images import read_image, write_image
+
+
+def _img(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_tile_starts():
+    assert tile_starts(1000, 512, 256, 128) == [0, 256, 488]  # remainder 232 > 128: edge tile
+    assert tile_starts(800, 512, 256, 128) == [0, 256]  # remainder 32: dropped
+    assert tile_starts(300, 512, 256, 128) == [0]  # smaller than a tile but above min size: kept whole
+    assert tile_starts(100, 512, 256, 128) == []
+
+
+def test_chunk_contents_and_resume(tmp_path, capsys):
+    src = tmp_path / "src"
+    a = _img(70, 90, 1)
+    write_image(src / "sub" / "a.png", a)
+    write_image(src / "b.jpg", _img(6, 6, 2))  # smaller than --min-size: nothing
+    dst = tmp_path / "dst"
+    assert (
+        main(
+            [
+                "prepare",
+                "chunk",
+                str(src),
+                "-o",
+                str(dst),
+                "--size",
+                "32",
+                "--step",
+                "24",
+                "--min-size",
+                "8",
+                "-j",
+                "2",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "1 done, 0 already finished, 1 too small" in out
+    files = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*.png"))
+    # rows 0, 24, 38 (edge, remainder 14 > 8); cols 0, 24, 48, 58 (remainder 10 > 8)
+    assert len(files) == 12 and files[0] == "sub/a_s001.png"
+    np.testing.assert_array_equal(read_image(dst / "sub" / "a_s006.png"), a[24:56, 24:56])
+    np.testing.assert_array_equal(read_image(dst / "sub" / "a_s012.png"), a[38:70, 58:90])
+    mtime = os.stat(dst / "sub" / "a_s001.png").st_mtime_ns
+    res = prepare_chunks(src, dst, 32, 24, 8, workers=1)
+    assert res.skipped == 1 and res.written == 0
+    assert os.stat(dst / "sub" / "a_s001.png").st_mtime_ns == mtime
+    # An interrupted run (last tile missing) is completed, earlier tiles kept.
+    (dst / "sub" / "a_s012.png").unlink()
+    res = prepare_chunks(src, dst, 32, 24, 8, workers=1)
+    assert res.done == 1 and res.written == 1
+    assert not list(dst.rglob("*.tmp*"))
+
+
+def test_lr_equals_imresize_and_failures_exit_1(tmp_path, capsys):
+    src = tmp_path / "src"
+    gt = _img(41, 50, 3)
+    write_image(src / "x.png", gt)
+    write_image(src / "y.jpg", _img(16, 16, 4), quality=90)
+    dst = tmp_path / "lr"
+    assert main(["prepare", "lr", str(src), "-o", str(dst), "--scale", "4", "-j", "1"]) == 0
+    lr = read_image(dst / "x.png")
+    np.testing.assert_array_equal(lr, imresize(gt[:40, :48], 0.25))
+    assert (dst / "y.png").exists()  # lossy sources become PNG
+    (src / "z.png").write_bytes(b"broken")
+    capsys.readouterr()
+    res = prepare_lr(src, dst, 4, workers=1)
+    assert res.skipped == 2 and [p for p, _ in res.failed] == [str(src / "z.png")]
+    assert main(["prepare", "lr", str(src), "-o", str(dst), "--scale", "4", "-j", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "[3/3]" in captured.out and "z.png" in captured.err
