@@ -43,7 +43,7 @@ class LoadedModel:
         return self.info.scale
 
 
-def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_tensors(path: str | Path, param_key: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Raw tensors and (for safetensors) header metadata of a model file, without running any code in it."""
     path = Path(path)
     if not path.is_file():
@@ -89,6 +89,11 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
         raise ModelFileError(
             f"{path}: not a readable PyTorch file (truncated or corrupt?): {first[:160]}"
         ) from None
+    if param_key is not None:
+        if not isinstance(obj, dict) or param_key not in obj:
+            keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
+            raise ModelFileError(f"{path}: has no {param_key!r} entry (it has: {keys})")
+        obj = obj[param_key]
     return unwrap_state_dict(obj, path), {}
 
 

@@ -1,0 +1,101 @@
+"""Training states and model snapshots: atomic writes, keep-last-K, auto resume, no code execution on load."""
+
+from __future__ import annotations
+
+import random
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from upres.errors import UpresError
+from upres.io.atomic import atomic_write
+
+STATE_SUFFIX = ".state"
+
+
+class CheckpointError(UpresError):
+    pass
+
+
+def capture_rng() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        # numpy's state holds an ndarray, which a weights-only load refuses; keep it as a tensor.
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x):
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, list | tuple) else x
+
+
+def state_path(root: Path, iteration: int) -> Path:
+    return root / f"{iteration}{STATE_SUFFIX}"
+
+
+def save_training_state(root: Path, iteration: int, state: dict, keep: int) -> Path:
+    path = state_path(root, iteration)
+    try:
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+    except OSError as exc:
+        previous = list_states(root)
+        kept = f"; the previous state {previous[-1]} is intact" if previous else ""
+        raise CheckpointError(f"could not write training state {path} ({exc.strerror or exc}){kept}") from None
+    prune(root, keep, STATE_SUFFIX)
+    return path
+
+
+def list_states(root: Path) -> list[Path]:
+    found = [(int(p.stem), p) for p in root.glob(f"*{STATE_SUFFIX}") if p.stem.isdigit()]
+    return [p for _, p in sorted(found)]
+
+
+def prune(root: Path, keep: int, suffix: str, protect: set[Path] | None = None) -> None:
+    pattern = re.compile(r"(\d+)")
+    files = sorted(
+        (int(m.group(1)), p) for p in root.glob(f"*{suffix}") if (m := pattern.search(p.stem)) and p.is_file()
+    )
+    by_prefix: dict[str, list[Path]] = {}
+    for _, p in files:
+        by_prefix.setdefault(pattern.sub("N", p.stem), []).append(p)
+    for group in by_prefix.values():
+        for p in group[:-keep]:
+            if not protect or p not in protect:
+                p.unlink(missing_ok=True)
+
+
+def load_training_state(path: Path) -> dict:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means this state is unusable
+        raise CheckpointError(f"{path}: not a loadable training state ({str(exc).splitlines()[0][:160]})") from None
+
+
+def find_resume_state(root: Path) -> Path | None:
+    """The newest training state that loads; a damaged newest one falls back to the one before."""
+    for path in reversed(list_states(root)):
+        try:
+            load_training_state(path)
+            return path
+        except CheckpointError:
+            continue
+    return None

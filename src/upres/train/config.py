@@ -1,0 +1,261 @@
+"""Typed option files: one validated object before anything starts.
+
+Key names follow traiNNer-redux's option files so users' existing files run after editing only paths. The JSON
+schema (`upres schema`) and docs/config.md are generated from these models.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from upres.data.options import DatasetOptions
+from upres.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class NetworkOptions(BaseModel):
+    """`network_g` / `network_d`: `type` plus the architecture's own keyword arguments."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class PathOptions(Strict):
+    pretrain_network_g: Path | None = None
+    param_key_g: str | None = Field(None, description="key inside the pretrain file; default: params_ema, then params")
+    strict_load_g: bool = True
+    pretrain_network_d: Path | None = None
+    param_key_d: str | None = None
+    strict_load_d: bool = True
+    resume_state: Path | None = Field(None, description="a training state to resume; same as --resume PATH")
+    experiments_root: Path | None = Field(None, description="default: ./experiments/<name>")
+
+
+class OptimizerOptions(Strict):
+    type: Literal["Adam", "AdamW", "adam", "adamw"] = "AdamW"
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.99)
+    eps: float = 1e-8
+
+
+class SchedulerOptions(Strict):
+    type: Literal[
+        "MultiStepLR", "multisteplr", "CosineAnnealingLR", "cosineannealinglr",
+        "CosineAnnealingWarmRestarts", "cosineannealingwarmrestarts", "constant",
+    ] = "MultiStepLR"  # fmt: skip
+    milestones: list[int] = Field(default_factory=list)
+    gamma: float = 0.5
+    T_max: int | None = None
+    T_0: int | None = None
+    T_mult: int = 1
+    eta_min: float = 0.0
+
+    @field_validator("milestones")
+    @classmethod
+    def _ascending(cls, v: list[int]) -> list[int]:
+        if v != sorted(v):
+            raise ValueError("milestones must be in ascending order")
+        return v
+
+
+class LossSpec(BaseModel):
+    """One entry of `train.losses`; type-specific keys are checked by the loss itself."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    loss_weight: float = 1.0
+    start_iter: int = 0
+
+
+class TrainOptions(Strict):
+    total_iter: int = Field(400_000, gt=0)
+    warmup_iter: int = Field(-1, description="linear learning-rate warm-up over this many iterations; -1 = off")
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables the EMA")
+    ema_power: float = Field(0.0, ge=0, description="EMA warm-up: decay = min(ema_decay, 1 - (1 + it)^-ema_power)")
+    grad_clip: bool = False
+    grad_clip_max_norm: float = Field(1.0, gt=0)
+    optim_g: OptimizerOptions = Field(default_factory=OptimizerOptions)
+    optim_d: OptimizerOptions | None = None
+    scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
+    scheduler_d: SchedulerOptions | None = None
+    losses: list[LossSpec] = Field(default_factory=lambda: [LossSpec(type="l1loss")])
+    net_d_iters: int = Field(1, ge=1)
+    net_d_init_iters: int = Field(0, ge=0)
+    nan_rollback_after: int = Field(5, ge=1, description="consecutive non-finite steps before rolling back")
+    early_stop_patience: int | None = Field(None, ge=1, description="stop after N validations without improvement")
+    early_stop_metric: str | None = None
+    d_input_noise: float = Field(0.0, ge=0, description="uniform noise amplitude added to D inputs (perceptual stage)")
+
+
+class MetricOptions(Strict):
+    type: str
+    crop_border: int = Field(0, ge=0)
+    test_y_channel: bool = False
+    better: Literal["higher", "lower"] | None = None
+
+
+class ValOptions(Strict):
+    val_enabled: bool = True
+    val_freq: int = Field(5000, gt=0)
+    save_img: bool = True
+    tile_size: int = Field(0, ge=0)
+    tile_overlap: int = Field(16, ge=0)
+    metrics_enabled: bool = True
+    metrics: dict[str, MetricOptions] = Field(
+        default_factory=lambda: {
+            "psnr": MetricOptions(type="calculate_psnr", crop_border=4, test_y_channel=True),
+            "ssim": MetricOptions(type="calculate_ssim", crop_border=4, test_y_channel=True),
+        }
+    )
+    pbar: bool = False
+
+
+class LoggerOptions(Strict):
+    print_freq: int = Field(100, gt=0)
+    save_checkpoint_freq: int = Field(5000, gt=0)
+    save_checkpoint_format: Literal["safetensors", "pth"] = "safetensors"
+    keep_checkpoints: int = Field(3, ge=1, description="training states and models kept (the best is kept too)")
+    use_tb_logger: bool = True
+    wandb: dict | None = Field(None, description="accepted for compatibility; not used")
+
+
+class DistOptions(Strict):
+    backend: str = "nccl"
+    port: int | None = None
+
+
+class Options(Strict):
+    """A whole option file."""
+
+    name: str
+    scale: int = Field(4, ge=1, le=8)
+    model_type: str | None = Field(None, description="accepted for compatibility; the stage follows from the losses")
+    num_gpu: int | Literal["auto"] = "auto"
+    manual_seed: int | None = Field(None, description="None: drawn at start and recorded in the experiment's options.yml")
+    deterministic: bool = False
+    use_amp: bool = False
+    amp_bf16: bool = False
+    use_channels_last: bool = False
+    fast_matmul: bool = False
+    use_compile: bool = False
+    high_order_degradation: bool = False
+    degradation: dict[str, Any] = Field(default_factory=dict, description="OTF degradation keys (top level in files)")
+    datasets: dict[str, DatasetOptions]
+    network_g: NetworkOptions
+    network_d: NetworkOptions | None = None
+    path: PathOptions = Field(default_factory=PathOptions)
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    val: ValOptions | None = None
+    logger: LoggerOptions = Field(default_factory=LoggerOptions)
+    dist_params: DistOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_degradation_keys(cls, data: Any) -> Any:
+        # traiNNer-redux keeps degradation keys at the top level of the file; gather them into one block.
+        if not isinstance(data, dict):
+            return data
+        known = set(cls.model_fields)
+        deg_fields = _degradation_fields()
+        moved = {k: data[k] for k in list(data) if k not in known and k in deg_fields}
+        if moved:
+            data = {k: v for k, v in data.items() if k not in moved}
+            data["degradation"] = {**data.get("degradation", {}), **moved}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Options:
+        if "train" not in self.datasets and not any(k.startswith(("val", "test")) for k in self.datasets):
+            raise ValueError("datasets needs a 'train' entry (and optionally 'val')")
+        return self
+
+    @property
+    def train_dataset(self) -> DatasetOptions | None:
+        return self.datasets.get("train")
+
+    @property
+    def val_datasets(self) -> dict[str, DatasetOptions]:
+        return {k: v for k, v in self.datasets.items() if k.startswith(("val", "test"))}
+
+
+def _degradation_fields() -> set[str]:
+    try:
+        from upres.data.degradations.options import DegradationOptions
+    except ImportError:
+        return set()
+    return set(DegradationOptions.model_fields)
+
+
+def _all_field_names(model: type[BaseModel], seen: set | None = None) -> set[str]:
+    seen = seen if seen is not None else set()
+    names: set[str] = set()
+    if model in seen:
+        return names
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        names.add(name)
+        for sub in _submodels(field.annotation):
+            names |= _all_field_names(sub, seen)
+    return names
+
+
+def _submodels(annotation: Any) -> list[type[BaseModel]]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _submodels(arg)]
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem, each naming the full key path and, for unknown keys, the closest known one."""
+    known = _all_field_names(Options) | _degradation_fields()
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            key = str(err["loc"][-1])
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"{source}: unknown key {path!r}{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"{source}: missing required key {path!r}")
+        else:
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            lines.append(f"{source}: {path}: {err['msg']}{shown}")
+    return "; ".join(lines)
+
+
+def parse_options(data: dict, source: str = "<options>") -> Options:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of option keys at the top level")
+    try:
+        return Options.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_options(path: str | Path) -> Options:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: option file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_options(data, str(path))

@@ -1,0 +1,59 @@
+"""Loading a pretrain into the generator: strict, or by name and shape with a report (2x pretrain -> 4x model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from upres.archs import recognise
+from upres.errors import ConfigError, ModelFileError
+from upres.io.model_files import read_tensors
+
+
+@dataclass
+class LoadReport:
+    matched: list[str] = field(default_factory=list)
+    shape_mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.matched)} tensors loaded"]
+        if self.shape_mismatched:
+            names = ", ".join(f"{k} {tuple(a)}->{tuple(b)}" for k, a, b in self.shape_mismatched[:4])
+            parts.append(f"{len(self.shape_mismatched)} shape-mismatched and left initialised ({names})")
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing from the file ({', '.join(self.missing[:4])})")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} in the file but not in the network ({', '.join(self.unexpected[:4])})")
+        return "; ".join(parts)
+
+
+def load_pretrain(net: nn.Module, path: Path, strict: bool, param_key: str | None = None) -> LoadReport:
+    state, _ = read_tensors(path, param_key=param_key)
+    try:
+        _, state = recognise(state)  # rename any community layout to our keys
+    except ModelFileError:
+        pass  # not a recognised generator: try the names as they are
+    own = net.state_dict()
+    report = LoadReport()
+    usable: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif own[key].shape != value.shape:
+            report.shape_mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
+        else:
+            usable[key] = value
+            report.matched.append(key)
+    report.missing = [k for k in own if k not in state]
+    if strict and (report.shape_mismatched or report.missing or report.unexpected):
+        raise ConfigError(
+            f"path.pretrain_network_g {path} does not fit network_g: {report.summary()}; "
+            "set strict_load_g: false to load what fits (e.g. a 2x pretrain into a 4x model)"
+        )
+    net.load_state_dict(usable, strict=False)
+    return report

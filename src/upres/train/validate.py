@@ -1,0 +1,106 @@
+"""Validation on the EMA generator: metrics per dataset, comparison strips (bicubic | output | ground truth)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from upres.data.resize import imresize
+from upres.errors import ConfigError
+from upres.infer.tiling import Upscaler
+from upres.io.images import tensor_to_array, write_image
+from upres.metrics.torch_metrics import psnr_batch, ssim_batch
+from upres.train.config import MetricOptions, ValOptions
+
+MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# name -> (function(sr, gt, crop_border, y_channel), higher is better)
+METRICS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
+    "calculate_psnr": (psnr_batch, True),
+    "psnr": (psnr_batch, True),
+    "calculate_ssim": (ssim_batch, True),
+    "ssim": (ssim_batch, True),
+}
+
+
+@dataclass
+class Metric:
+    name: str
+    fn: Callable[..., torch.Tensor]
+    higher_is_better: bool
+    options: MetricOptions
+
+    def __call__(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        return self.fn(sr, gt, self.options.crop_border, self.options.test_y_channel)
+
+
+def build_metrics(val: ValOptions) -> list[Metric]:
+    metrics = []
+    for name, opts in val.metrics.items():
+        entry = METRICS.get(opts.type.lower())
+        if entry is None:
+            raise ConfigError(
+                f"val.metrics.{name}.type {opts.type!r} is not available; available: {', '.join(METRICS)}"
+            )
+        fn, higher = entry
+        if opts.better is not None:
+            higher = opts.better == "higher"
+        metrics.append(Metric(name, fn, higher, opts))
+    return metrics
+
+
+@torch.no_grad()
+def validate(
+    upscaler: Upscaler,
+    datasets: dict[str, Dataset],
+    metrics: list[Metric],
+    val: ValOptions,
+    scale: int,
+    out_dir: Path | None,
+    iteration: int,
+) -> dict[str, dict[str, float]]:
+    """Mean of each metric per validation set; strips saved under out_dir/<set>/<iteration>_<name>.png."""
+    results: dict[str, dict[str, float]] = {}
+    for set_name, dataset in datasets.items():
+        sums = {m.name: 0.0 for m in metrics}
+        count = 0
+        for item in DataLoader(dataset, batch_size=1, num_workers=0):
+            lq, gt = item["lq"], item["gt"]
+            sr = upscaler(lq, tile=val.tile_size, overlap=val.tile_overlap)
+            for m in metrics:
+                sums[m.name] += float(m(sr, gt).sum())
+            count += 1
+            if val.save_img and out_dir is not None:
+                stem = Path(item["lq_path"][0]).stem
+                bicubic = imresize(lq, scale).clamp(0, 1)
+                strip = torch.cat([bicubic[0], sr[0], gt[0]], dim=2)
+                write_image(out_dir / set_name / f"{iteration}_{stem}.png", tensor_to_array(strip))
+        results[set_name] = {name: total / max(count, 1) for name, total in sums.items()}
+    return results
+
+
+@dataclass
+class BestTracker:
+    """Best value and iteration per metric, and how many validations since the tracked one improved."""
+
+    best: dict[str, tuple[float, int]]
+    stale: int = 0
+
+    def update(self, values: dict[str, float], metrics: list[Metric], iteration: int, tracked: str | None) -> bool:
+        improved_tracked = False
+        for m in metrics:
+            if m.name not in values:
+                continue
+            v = values[m.name]
+            old = self.best.get(m.name)
+            better = old is None or (v > old[0] if m.higher_is_better else v < old[0])
+            if better:
+                self.best[m.name] = (v, iteration)
+            if m.name == tracked:
+                improved_tracked = better
+        self.stale = 0 if improved_tracked else self.stale + 1
+        return improved_tracked
