@@ -84,6 +84,8 @@ def resolve_vgg_weights(path: str | Path | None) -> Path:
 class VGGFeatures(nn.Module):
     """torchvision's VGG19 `features`, cut after the deepest requested layer; returns the requested activations.
 
+    Holds no weights until `load_torchvision(path)` is called.
+
     Module indices match torchvision's, so `features.N.weight` from its file loads directly. ReLUs are not in-place:
     a returned pre-activation tensor must not be overwritten by the next layer.
     """
@@ -98,15 +100,18 @@ class VGGFeatures(nn.Module):
         last = max(VGG19_LAYERS.index(n) for n in layers)
         mods: list[nn.Module] = []
         in_ch = 3
-        for name in VGG19_LAYERS[: last + 1]:
-            if name.startswith("conv"):
-                out_ch = self._channels(name)
-                mods.append(nn.Conv2d(in_ch, out_ch, 3, 1, 1))
-                in_ch = out_ch
-            elif name.startswith("relu"):
-                mods.append(nn.ReLU(inplace=False))
-            else:
-                mods.append(nn.MaxPool2d(2, 2))
+        # Built on the meta device: the weights come from the file (`load_torchvision`), so a random init of
+        # 20M parameters would be wasted time.
+        with torch.device("meta"):
+            for name in VGG19_LAYERS[: last + 1]:
+                if name.startswith("conv"):
+                    out_ch = self._channels(name)
+                    mods.append(nn.Conv2d(in_ch, out_ch, 3, 1, 1))
+                    in_ch = out_ch
+                elif name.startswith("relu"):
+                    mods.append(nn.ReLU(inplace=False))
+                else:
+                    mods.append(nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*mods)
         self.wanted = {VGG19_LAYERS.index(n): n for n in layers}
         self.use_input_norm = use_input_norm
@@ -129,11 +134,12 @@ class VGGFeatures(nn.Module):
         ours = self.state_dict()
         picked = {k: state.get(k) for k in ours}
         bad = [k for k, v in picked.items() if not isinstance(v, torch.Tensor) or v.shape != ours[k].shape]
+        picked = {k: v.float() for k, v in picked.items() if k not in bad}
         if bad:
             raise ConfigError(
                 f"perceptualloss: {path} is not torchvision's VGG19 file (missing or mis-shaped: {bad[:3]})"
             )
-        self.load_state_dict(picked)
+        self.load_state_dict(picked, assign=True)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.range_norm:
