@@ -1,0 +1,177 @@
+"""Loss registry: traiNNer-redux's option names (`train.losses[].type`) -> constructors.
+
+Contract for callers (the training loop):
+- every loss module returns an *unweighted* scalar; the caller multiplies by `loss_weight` and skips the loss
+  before `start_iter` (`LossEntry.active(it)` / `LossEntry.weight`);
+- what a loss is called with depends on `LossEntry.inputs`:
+  `"sr_gt"`: `loss(sr, gt)`; `"ldl"`: `loss(sr, gt, sr_ema)`; `"generator"`: `loss(net_g, lq, sr)`;
+  `"gan"`: the GAN loss is used by `upres.train.gan_step`, not called directly;
+- a loss with weight 0 is off (`build_losses` drops it and says so in its notes).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from upres.errors import ConfigError
+from upres.losses.color import HSLuvLoss
+from upres.losses.consistency import TranslationalLoss
+from upres.losses.frequency import FocalFrequencyLoss
+from upres.losses.gan import GANLoss
+from upres.losses.ldl import LDLLoss
+from upres.losses.perceptual import PerceptualLoss
+from upres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
+from upres.losses.structure import MSSIMLoss
+
+LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "l1loss": L1Loss,
+    "mseloss": MSELoss,
+    "charbonnierloss": CharbonnierLoss,
+    "perceptualloss": PerceptualLoss,
+    "ganloss": GANLoss,
+    "mssimloss": MSSIMLoss,
+    "hsluvloss": HSLuvLoss,
+    "ldlloss": LDLLoss,
+    "ffloss": FocalFrequencyLoss,
+    "translationalloss": TranslationalLoss,
+}
+
+# How the loop must call each loss (see module docstring).
+LOSS_INPUTS: dict[str, str] = {
+    "l1loss": "sr_gt",
+    "mseloss": "sr_gt",
+    "charbonnierloss": "sr_gt",
+    "perceptualloss": "sr_gt",
+    "ganloss": "gan",
+    "mssimloss": "sr_gt",
+    "hsluvloss": "sr_gt",
+    "ldlloss": "ldl",
+    "ffloss": "sr_gt",
+    "translationalloss": "generator",
+}
+
+# Short names for logs (`l_g_<name>`), as BasicSR/traiNNer-redux print them.
+LOG_NAMES: dict[str, str] = {
+    "l1loss": "l1",
+    "mseloss": "mse",
+    "charbonnierloss": "charbonnier",
+    "perceptualloss": "percep",
+    "ganloss": "gan",
+    "mssimloss": "mssim",
+    "hsluvloss": "hsluv",
+    "ldlloss": "ldl",
+    "ffloss": "ff",
+    "translationalloss": "trans",
+}
+
+# Keys every entry may carry; they belong to the caller, not to the loss constructor.
+COMMON_KEYS = ("type", "loss_weight", "start_iter")
+
+
+class LossOptions(BaseModel):
+    """One entry of `train.losses`. Type-specific keys are kept as extras and checked by `build_loss`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    loss_weight: float = Field(1.0, ge=0.0, description="multiplier of the unweighted loss; 0 turns it off")
+    start_iter: int = Field(
+        0, ge=0, description="first iteration at which the loss is applied (phased schedules)"
+    )
+    criterion: str | None = Field(None, description="element-wise criterion for losses that take one")
+
+    def kwargs(self) -> dict[str, Any]:
+        out = dict(self.model_extra or {})
+        if self.criterion is not None:
+            out["criterion"] = self.criterion
+        return out
+
+
+def loss_type(name: str, where: str = "train.losses") -> str:
+    key = str(name).lower()
+    if key not in LOSSES:
+        close = difflib.get_close_matches(key, LOSSES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{where}: loss type {name!r} is not implemented{hint}; available: {', '.join(LOSSES)}"
+        )
+    return key
+
+
+def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Module:
+    """The unweighted loss module for one `train.losses` entry; unknown type or key -> ConfigError."""
+    opts = spec if isinstance(spec, LossOptions) else LossOptions.model_validate(spec)
+    key = loss_type(opts.type, where)
+    ctor = LOSSES[key]
+    accepted = [p for p in inspect.signature(ctor).parameters if p != "self"]
+    kwargs = opts.kwargs()
+    for k in kwargs:
+        if k not in accepted:
+            known = [*COMMON_KEYS, *accepted]
+            close = difflib.get_close_matches(k, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where} ({key}): unknown key {k!r}{hint}; known: {', '.join(known)}")
+    try:
+        return ctor(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} ({key}): {exc}") from None
+
+
+@dataclass
+class LossEntry:
+    """A built loss with what the loop needs to apply it."""
+
+    type: str
+    module: nn.Module
+    weight: float
+    start_iter: int
+    inputs: str
+    log_name: str
+
+    def active(self, current_iter: int) -> bool:
+        return self.weight > 0 and current_iter >= self.start_iter
+
+
+def build_losses(
+    specs: list[dict | LossOptions], where: str = "train.losses"
+) -> tuple[list[LossEntry], list[str]]:
+    """All entries of `train.losses` (weight 0 dropped) and notes for the log ("... skipped: loss_weight 0")."""
+    entries, notes = [], []
+    used: dict[str, int] = {}
+    for i, spec in enumerate(specs):
+        here = f"{where}[{i}]"
+        opts = spec if isinstance(spec, LossOptions) else LossOptions.model_validate(spec)
+        key = loss_type(opts.type, here)
+        if opts.loss_weight == 0:
+            notes.append(f"{here} ({key}) skipped: loss_weight 0")
+            continue
+        module = build_loss(opts, here)
+        name = LOG_NAMES[key]
+        used[name] = used.get(name, 0) + 1
+        if used[name] > 1:
+            name = f"{name}{used[name]}"
+        entries.append(
+            LossEntry(key, module, float(opts.loss_weight), opts.start_iter, LOSS_INPUTS[key], name)
+        )
+    gans = [e for e in entries if e.inputs == "gan"]
+    if len(gans) > 1:
+        raise ConfigError(f"{where}: only one ganloss entry is supported, found {len(gans)}")
+    return entries, notes
+
+
+__all__ = [
+    "LOSSES",
+    "LOSS_INPUTS",
+    "LossEntry",
+    "LossOptions",
+    "build_loss",
+    "build_losses",
+    "loss_type",
+]

@@ -1,0 +1,96 @@
+"""HSLuv colour loss: compares hue, saturation and lightness in HSLuv, a perceptually uniform HSL.
+
+The conversion (sRGB -> linear -> XYZ -> CIELUV -> LCh -> HSLuv) follows the HSLuv reference implementation
+(hsluv.org, Boronine) and is written in torch so it is differentiable. Clamps keep every branch finite: a
+`torch.where` whose unused branch has an infinite derivative would still poison the gradient with NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+# sRGB (D65) <-> XYZ, as in the HSLuv reference.
+_M = (
+    (3.240969941904521, -1.537383177570093, -0.498610760293),
+    (-0.96924363628087, 1.87596750150772, 0.041555057407175),
+    (0.055630079696993, -0.20397695888897, 1.056971514242878),
+)
+_M_INV = (
+    (0.41239079926595, 0.35758433938387, 0.18048078840183),
+    (0.21263900587151, 0.71516867876775, 0.072192315360733),
+    (0.019330818715591, 0.11919477979462, 0.95053215224966),
+)
+_REF_U, _REF_V = 0.19783000664283, 0.46831999493879
+_KAPPA, _EPSILON = 903.2962962, 0.0088564516
+
+
+def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
+    c = c.clamp(0.0, 1.0)
+    return torch.where(c > 0.04045, ((c.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92)
+
+
+def rgb_to_lchuv(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """NCHW sRGB in [0, 1] -> (L, C, hue in radians, chroma-valid mask) each N1HW, float32."""
+    lin = _srgb_to_linear(rgb.float())
+    m = torch.tensor(_M_INV, device=rgb.device, dtype=torch.float32)
+    xyz = torch.einsum("ij,njhw->nihw", m, lin)
+    x, y, z = xyz[:, 0:1], xyz[:, 1:2], xyz[:, 2:3]
+    lum = torch.where(y <= _EPSILON, y * _KAPPA, 116.0 * y.clamp_min(_EPSILON) ** (1.0 / 3.0) - 16.0)
+    denom = (x + 15.0 * y + 3.0 * z).clamp_min(1e-12)
+    u = 13.0 * lum * (4.0 * x / denom - _REF_U)
+    v = 13.0 * lum * (9.0 * y / denom - _REF_V)
+    chroma = torch.sqrt(u * u + v * v + 1e-12)
+    has_hue = chroma > 1e-4
+    # atan2's derivative at (0, 0) is 0/0: give grey pixels a harmless dummy angle.
+    hue = torch.atan2(
+        torch.where(has_hue, v, torch.zeros_like(v)), torch.where(has_hue, u, torch.ones_like(u))
+    )
+    return lum, chroma, hue, has_hue
+
+
+def max_chroma(lum: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
+    """Largest in-gamut chroma for each (L, hue): the nearest of the six sRGB gamut boundary lines along the hue ray."""
+    lum = lum.clamp(1e-4, 100.0 - 1e-4)
+    sub1 = (lum + 16.0) ** 3 / 1560896.0
+    sub2 = torch.where(sub1 > _EPSILON, sub1, lum / _KAPPA)
+    sin_h, cos_h = torch.sin(hue), torch.cos(hue)
+    best = torch.full_like(lum, float("inf"))
+    for m1, m2, m3 in _M:
+        for t in (0.0, 1.0):
+            top1 = (284517.0 * m1 - 94839.0 * m3) * sub2
+            top2 = (838422.0 * m3 + 769860.0 * m2 + 731718.0 * m1) * lum * sub2 - 769860.0 * t * lum
+            bottom = (632260.0 * m3 - 126452.0 * m2) * sub2 + 126452.0 * t
+            slope, intercept = top1 / bottom, top2 / bottom
+            d = sin_h - slope * cos_h
+            d = torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
+            length = intercept / d
+            best = torch.where(length >= 0, torch.minimum(best, length), best)
+    return best.clamp_min(1e-6)
+
+
+def rgb_to_hsluv(rgb: torch.Tensor) -> torch.Tensor:
+    """NCHW sRGB in [0, 1] -> N3HW (hue degrees [0, 360), saturation [0, 100], lightness [0, 100])."""
+    lum, chroma, hue, has_hue = rgb_to_lchuv(rgb)
+    sat = torch.where(
+        (lum > 99.9999999) | (lum < 1e-8) | ~has_hue,
+        torch.zeros_like(lum),
+        (chroma / max_chroma(lum, hue) * 100.0).clamp(0.0, 100.0),
+    )
+    deg = torch.remainder(hue * (180.0 / math.pi), 360.0)
+    return torch.cat([deg, sat, lum.clamp(0.0, 100.0)], dim=1)
+
+
+class HSLuvLoss(nn.Module):
+    """Mean of three L1 terms, each in [0, 1]: circular hue distance / 180 weighted by the target's saturation (hue
+    means nothing on greys), saturation / 100 and lightness / 100."""
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        a, b = rgb_to_hsluv(sr), rgb_to_hsluv(gt)
+        dh = torch.remainder(a[:, 0:1] - b[:, 0:1] + 180.0, 360.0) - 180.0
+        hue_term = (dh.abs() / 180.0 * (b[:, 1:2] / 100.0)).mean()
+        sat_term = (a[:, 1:2] - b[:, 1:2]).abs().mean() / 100.0
+        light_term = (a[:, 2:3] - b[:, 2:3]).abs().mean() / 100.0
+        return (hue_term + sat_term + light_term) / 3.0

@@ -1,0 +1,49 @@
+"""Focal frequency loss (Jiang et al. ICCV 2021): squared distance of 2-D spectra, weighted towards the frequencies
+the model currently gets most wrong (weight = normalised distance ** alpha, no gradient through the weight)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from upres.errors import ConfigError
+
+
+def _spectrum(x: torch.Tensor, patch_factor: int) -> torch.Tensor:
+    n, c, h, w = x.shape
+    if h % patch_factor or w % patch_factor:
+        raise ConfigError(f"ffloss: image {h}x{w} is not divisible by patch_factor {patch_factor}")
+    ph, pw = h // patch_factor, w // patch_factor
+    patches = x.unfold(2, ph, ph).unfold(3, pw, pw)  # N C P P ph pw
+    patches = patches.reshape(n, c, patch_factor * patch_factor, ph, pw).transpose(1, 2)
+    return torch.fft.fft2(patches.float(), norm="ortho")
+
+
+class FocalFrequencyLoss(nn.Module):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        patch_factor: int = 1,
+        ave_spectrum: bool = False,
+        log_matrix: bool = False,
+        batch_matrix: bool = False,
+    ) -> None:
+        super().__init__()
+        self.alpha, self.patch_factor = float(alpha), int(patch_factor)
+        self.ave_spectrum, self.log_matrix, self.batch_matrix = ave_spectrum, log_matrix, batch_matrix
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        f_sr, f_gt = _spectrum(sr, self.patch_factor), _spectrum(gt, self.patch_factor)
+        if self.ave_spectrum:
+            f_sr, f_gt = f_sr.mean(0, keepdim=True), f_gt.mean(0, keepdim=True)
+        dist = (f_sr - f_gt).abs() ** 2
+        with torch.no_grad():
+            weight = dist.sqrt() ** self.alpha
+            if self.log_matrix:
+                weight = torch.log1p(weight)
+            if self.batch_matrix:
+                weight = weight / weight.max().clamp_min(1e-12)
+            else:
+                weight = weight / weight.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+            weight = weight.nan_to_num(0.0).clamp(0.0, 1.0)
+        return (weight * dist).mean()

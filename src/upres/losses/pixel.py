@@ -1,0 +1,59 @@
+"""Pixel losses (fidelity stage) and the element-wise criteria other losses reuse.
+
+Every loss module in `upres.losses` returns an *unweighted* scalar; the caller multiplies by `loss_weight` and
+skips it before `start_iter` (see `upres.losses.LossEntry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from upres.errors import ConfigError
+
+# traiNNer-redux and BasicSR use 1e-12: Charbonnier then behaves like L1 except within ~1e-6 of zero.
+CHARBONNIER_EPS = 1e-12
+
+Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = CHARBONNIER_EPS) -> torch.Tensor:
+    return torch.sqrt((pred - target) ** 2 + eps).mean()
+
+
+CRITERIA: dict[str, Criterion] = {
+    "l1": F.l1_loss,
+    "l2": F.mse_loss,
+    "mse": F.mse_loss,
+    "charbonnier": charbonnier,
+}
+
+
+def criterion(name: str, where: str = "criterion") -> Criterion:
+    """The element-wise criterion called `name` (l1 | l2 | mse | charbonnier), mean-reduced."""
+    key = str(name).lower()
+    if key not in CRITERIA:
+        raise ConfigError(f"{where}: unknown criterion {name!r}; available: {', '.join(CRITERIA)}")
+    return CRITERIA[key]
+
+
+class L1Loss(nn.Module):
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(pred, target)
+
+
+class MSELoss(nn.Module):
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(pred, target)
+
+
+class CharbonnierLoss(nn.Module):
+    def __init__(self, eps: float = CHARBONNIER_EPS) -> None:
+        super().__init__()
+        self.eps = float(eps)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return charbonnier(pred, target, self.eps)

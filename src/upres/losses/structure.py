@@ -1,0 +1,96 @@
+"""MS-SSIM loss (Wang, Simoncelli & Bovik 2003): 1 - MS-SSIM over RGB channels, data range 1.
+
+Training patches are small (128-256 px HR) while the original five-scale MS-SSIM needs > 160 px at scale 1 with
+"valid" filtering; `padding="same"` (default; edge-replicating) keeps every scale at full size so any patch >= 16 px works.
+`padding="valid"` reproduces the reference definition (pytorch_msssim) on large images.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from upres.errors import ConfigError
+
+MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+K1, K2 = 0.01, 0.03
+
+
+def gaussian_kernel(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    return (g / g.sum()).float()
+
+
+def _blur(x: torch.Tensor, g: torch.Tensor, padding: str) -> torch.Tensor:
+    c = x.shape[1]
+    k = g.numel()
+    if padding == "same":
+        x = F.pad(x, (k // 2, k // 2, k // 2, k // 2), mode="replicate")
+    # Separable Gaussian: two 1-D convolutions, depthwise.
+    x = F.conv2d(x, g.view(1, 1, 1, k).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, g.view(1, 1, k, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def ssim_components(
+    x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, padding: str, data_range: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(SSIM, contrast-structure) per image and channel, shape (N, C)."""
+    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    # one depthwise convolution over the five statistics instead of five small ones
+    mu_x, mu_y, exx, eyy, exy = _blur(torch.cat([x, y, x * x, y * y, x * y], 1), g, padding).chunk(5, dim=1)
+    sxx = exx - mu_x**2
+    syy = eyy - mu_y**2
+    sxy = exy - mu_x * mu_y
+    cs_map = (2 * sxy + c2) / (sxx + syy + c2)
+    ssim_map = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs_map
+    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
+
+
+def ms_ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    win_size: int = 11,
+    sigma: float = 1.5,
+    padding: str = "same",
+    weights: tuple[float, ...] = MS_WEIGHTS,
+) -> torch.Tensor:
+    """Mean MS-SSIM over batch and channels (float32 whatever the input dtype)."""
+    x, y = x.float(), y.float()
+    g = gaussian_kernel(win_size, sigma).to(x.device)
+    levels = len(weights)
+    w = torch.tensor(weights, device=x.device)
+    cs_list = []
+    for level in range(levels):
+        ssim, cs = ssim_components(x, y, g, padding, data_range)
+        if level < levels - 1:
+            cs_list.append(cs)
+            pad = (x.shape[-1] % 2, 0, x.shape[-2] % 2, 0)  # odd sizes: pad by replication, as pytorch_msssim
+            x = F.avg_pool2d(F.pad(x, pad, mode="replicate") if any(pad) else x, 2)
+            y = F.avg_pool2d(F.pad(y, pad, mode="replicate") if any(pad) else y, 2)
+    # Negative cs/ssim (anti-correlated patches) would make the fractional powers undefined; clamp as the
+    # reference clamps with relu, but keep a floor so the gradient stays finite.
+    stack = torch.stack([*cs_list, ssim], dim=0).clamp_min(1e-6)
+    return torch.prod(stack ** w.view(-1, 1, 1), dim=0).mean()
+
+
+class MSSIMLoss(nn.Module):
+    def __init__(
+        self, padding: str = "same", win_size: int = 11, sigma: float = 1.5, data_range: float = 1.0
+    ):
+        super().__init__()
+        if padding not in ("same", "valid"):
+            raise ConfigError(f"mssimloss.padding: {padding!r} is not one of same, valid")
+        self.padding, self.win_size, self.sigma, self.data_range = padding, win_size, sigma, data_range
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        smallest = min(sr.shape[-2:])
+        needed = (self.win_size - 1) * 2 ** (len(MS_WEIGHTS) - 1) + 1 if self.padding == "valid" else 16
+        if smallest < needed:
+            raise ConfigError(
+                f"mssimloss: images of {smallest} px are too small for 5-scale MS-SSIM with padding "
+                f"{self.padding!r} (need >= {needed}); use a larger gt_size or padding: same"
+            )
+        return 1 - ms_ssim(sr, gt, self.data_range, self.win_size, self.sigma, self.padding)

@@ -1,0 +1,56 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from upres.losses.frequency import FocalFrequencyLoss
+from upres.losses.ldl import LDLLoss, artifact_map, local_variance
+
+
+def test_local_variance_matches_unfold():
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 12, 12)
+    xp = F.pad(x, (3, 3, 3, 3), mode="reflect")
+    windows = xp.unfold(2, 7, 1).unfold(3, 7, 1)
+    ref = windows.reshape(*windows.shape[:4], -1).var(dim=-1, unbiased=True)
+    assert torch.allclose(local_variance(x, 7), ref, atol=1e-6)
+
+
+def test_artifact_map_zero_where_ema_is_worse():
+    torch.manual_seed(1)
+    gt = torch.rand(1, 3, 16, 16)
+    sr = gt + 0.1 * torch.randn_like(gt)
+    ema_worse = sr + 0.05 * torch.sign(sr - gt)  # further from gt than sr at every pixel
+    assert artifact_map(sr, ema_worse, gt).abs().sum() == 0
+    mixed = torch.where(torch.arange(16).view(1, 1, 1, 16) < 8, ema_worse, gt)  # worse on the left half only
+    w = artifact_map(sr, mixed, gt)
+    assert w[..., :8].abs().sum() == 0 and w[..., 8:].sum() > 0
+    ema_better = gt.clone()
+    w = artifact_map(sr, ema_better, gt)
+    assert (w >= 0).all() and w.sum() > 0
+
+
+def test_ldl_loss_zero_when_exact_and_weight_has_no_grad():
+    gt = torch.rand(1, 3, 16, 16)
+    assert LDLLoss()(gt.clone(), gt, gt.clone()).item() == 0.0
+    sr = (gt + 0.1 * torch.randn_like(gt)).requires_grad_(True)
+    loss = LDLLoss()(sr, gt, gt.clone())
+    loss.backward()
+    w = artifact_map(sr.detach(), gt, gt)
+    # with the map a constant, d/dsr mean|w*sr - w*gt| = w * sign(sr - gt) / n
+    expected = w * torch.sign(sr.detach() - gt) / sr.numel()
+    assert torch.allclose(sr.grad, expected, atol=1e-7)
+
+
+def test_ffl_alpha0_is_mse_by_parseval():
+    torch.manual_seed(2)
+    x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    assert FocalFrequencyLoss(alpha=0.0)(x, y).item() == pytest.approx(F.mse_loss(x, y).item(), rel=1e-5)
+
+
+def test_ffl_zero_for_identical_and_patches():
+    x = torch.rand(1, 3, 16, 16)
+    assert FocalFrequencyLoss()(x, x).item() == 0.0
+    y = torch.rand(1, 3, 16, 16)
+    assert FocalFrequencyLoss(alpha=0.0, patch_factor=2)(x, y).item() == pytest.approx(
+        F.mse_loss(x, y).item(), rel=1e-5
+    )

@@ -1,0 +1,142 @@
+"""Perceptual loss with a random VGG19 saved in torchvision's layout (no download)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from upres.errors import ConfigError
+from upres.losses.perceptual import VGG19_FILE, PerceptualLoss, VGGFeatures
+
+CONV5_4 = 34  # index of conv5_4 in torchvision's vgg19.features
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
+    # Rescale each conv so its output has unit spread on natural-range inputs (deep random nets otherwise shrink
+    # activations to ~1e-7, where float32 rounding hides what the tests compare).
+    x = _normalise(torch.rand(2, 3, 32, 32))
+    with torch.no_grad():
+        for layer in features:
+            y = layer(x)
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.weight.div_(y.std())
+                layer.bias.div_(y.std())
+                y = layer(x)
+            x = y
+    path = tmp_path_factory.mktemp("vgg") / "vgg19-random.pth"
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    return path
+
+
+def _tv_features(path: Path) -> torch.nn.Sequential:
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
+    state = torch.load(path, weights_only=True)
+    features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()})
+    return features.eval()
+
+
+def _normalise(x):
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def test_features_match_torchvision_before_activation(vgg_file, tv):
+    ours = VGGFeatures(["conv5_4", "relu2_2"])
+    ours.load_torchvision(vgg_file)
+    assert len(ours.features) == CONV5_4 + 1  # built only up to the deepest requested layer
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        got = ours(x)
+        want = tv[: CONV5_4 + 1](_normalise(x))
+        want_relu22 = tv[:9](_normalise(x))
+    assert torch.allclose(got["conv5_4"], want, atol=1e-5)
+    assert (got["conv5_4"] < 0).any()  # raw conv output, not rectified
+    assert torch.allclose(got["relu2_2"], want_relu22, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tv(vgg_file) -> torch.nn.Sequential:
+    return _tv_features(vgg_file)
+
+
+@pytest.mark.slow
+def test_loss_is_pre_activation(vgg_file, tv):
+    torch.manual_seed(3)
+    sr, gt = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        raw_sr, raw_gt = tv[: CONV5_4 + 1](_normalise(sr)), tv[: CONV5_4 + 1](_normalise(gt))
+    expected = F.l1_loss(raw_sr, raw_gt).item()
+    reach = 2 * max(raw_sr.abs().max().item(), raw_gt.abs().max().item())
+    loss_fn = PerceptualLoss(vgg_weights_path=vgg_file)
+    bias = loss_fn.vgg.features[CONV5_4].bias
+    losses = {}
+    for shift in (-reach, 0.0, reach):
+        with torch.no_grad():
+            bias.add_(shift)
+            feats = loss_fn.vgg(sr)["conv5_4"]
+            losses[shift] = (loss_fn(sr, gt).item(), (feats > 0).float().mean().item())
+            bias.sub_(shift)
+    # Shifting conv5_4's bias by -reach makes every output negative: after ReLU both feature maps would be all
+    # zero and the loss 0; by +reach every output is positive. Taken before activation, the difference of the raw
+    # outputs does not depend on the bias at all, so the loss is the same in all three cases.
+    assert losses[-reach][1] == 0.0 and losses[reach][1] == 1.0
+    for value, _ in losses.values():
+        assert value == pytest.approx(expected, rel=1e-4)
+    assert expected > 0
+
+
+def test_layer_weights_and_criterion(vgg_file, tv):
+    torch.manual_seed(4)
+    sr, gt = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        a4, b4 = tv[:26](_normalise(sr)), tv[:26](_normalise(gt))  # conv4_4 = index 25
+        a5, b5 = tv[: CONV5_4 + 1](_normalise(sr)), tv[: CONV5_4 + 1](_normalise(gt))
+        loss = PerceptualLoss({"conv4_4": 0.5, "conv5_4": 2.0}, criterion="l2", vgg_weights_path=vgg_file)(
+            sr, gt
+        )
+    expected = 0.5 * F.mse_loss(a4, b4) + 2.0 * F.mse_loss(a5, b5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_no_gradient_through_gt_and_vgg_frozen(vgg_file):
+    loss_fn = PerceptualLoss(vgg_weights_path=vgg_file)
+    loss_fn.train()
+    assert not loss_fn.vgg.training
+    sr = torch.rand(1, 3, 32, 32, requires_grad=True)
+    gt = torch.rand(1, 3, 32, 32, requires_grad=True)
+    loss_fn(sr, gt).backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+    assert gt.grad is None
+    assert all(p.grad is None and not p.requires_grad for p in loss_fn.parameters())
+
+
+def test_missing_weights_say_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    expected = tmp_path / "hub" / "checkpoints" / VGG19_FILE
+    with pytest.raises(ConfigError, match="put the file at " + str(expected).replace("\\", "\\\\")):
+        PerceptualLoss()
+    with pytest.raises(ConfigError, match="vgg_weights_path: .*nope.pth does not exist"):
+        PerceptualLoss(vgg_weights_path=tmp_path / "nope.pth")
+
+
+def test_hub_cache_file_is_used(vgg_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / VGG19_FILE).write_bytes(vgg_file.read_bytes())
+    x = torch.rand(1, 3, 16, 16)
+    assert PerceptualLoss()(x, x).item() == 0.0
+
+
+def test_wrong_file_and_unknown_layer(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, bad)
+    with pytest.raises(ConfigError, match="is not torchvision's VGG19 file"):
+        PerceptualLoss(vgg_weights_path=bad)
+    with pytest.raises(ConfigError, match=r"unknown VGG19 layer\(s\) \['conv6_1'\]"):
+        PerceptualLoss({"conv6_1": 1.0}, vgg_weights_path=bad)

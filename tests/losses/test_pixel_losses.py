@@ -1,0 +1,35 @@
+import math
+
+import pytest
+import torch
+
+from upres.errors import ConfigError
+from upres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss, criterion
+
+PRED = torch.tensor([[[[0.0, 0.5], [1.0, 0.25]]]])
+TARGET = torch.tensor([[[[0.5, 0.5], [0.0, 1.0]]]])
+DIFFS = [0.5, 0.0, 1.0, 0.75]
+
+
+def test_l1_hand_value():
+    assert L1Loss()(PRED, TARGET).item() == pytest.approx(sum(DIFFS) / 4)
+
+
+def test_mse_hand_value():
+    assert MSELoss()(PRED, TARGET).item() == pytest.approx(sum(d * d for d in DIFFS) / 4)
+
+
+def test_charbonnier_hand_value_and_eps():
+    expected = sum(math.sqrt(d * d + 1e-12) for d in DIFFS) / 4
+    assert CharbonnierLoss()(PRED, TARGET).item() == pytest.approx(expected, rel=1e-6)
+    # eps keeps the gradient finite where pred == target (the 0.0 entry)
+    x = PRED.clone().requires_grad_(True)
+    CharbonnierLoss()(x, TARGET).backward()
+    assert torch.isfinite(x.grad).all()
+    big = CharbonnierLoss(eps=1.0)(PRED, TARGET).item()
+    assert big == pytest.approx(sum(math.sqrt(d * d + 1) for d in DIFFS) / 4, rel=1e-6)
+
+
+def test_unknown_criterion_lists_choices():
+    with pytest.raises(ConfigError, match=r"unknown criterion 'l3'; available: l1, l2, mse, charbonnier"):
+        criterion("l3")

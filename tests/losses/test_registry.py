@@ -1,0 +1,52 @@
+import pytest
+from pydantic import ValidationError
+
+from upres.errors import ConfigError
+from upres.losses import LOSSES, LossOptions, build_loss, build_losses
+from upres.losses.gan import GANLoss
+from upres.losses.pixel import L1Loss
+
+
+def test_traiNNer_names_and_basicsr_class_names():
+    assert isinstance(build_loss({"type": "l1loss"}), L1Loss)
+    assert isinstance(build_loss({"type": "L1Loss", "loss_weight": 0.01}), L1Loss)
+    gan = build_loss({"type": "GANLoss", "gan_type": "ragan", "real_label_val": 1.0, "fake_label_val": 0.0})
+    assert isinstance(gan, GANLoss) and gan.relativistic
+
+
+def test_unknown_type_lists_what_exists():
+    with pytest.raises(ConfigError) as err:
+        build_loss({"type": "contextualloss"})
+    assert str(err.value) == (
+        "train.losses: loss type 'contextualloss' is not implemented (did you mean 'perceptualloss'?); "
+        "available: " + ", ".join(LOSSES)
+    )
+
+
+def test_unknown_key_suggests():
+    with pytest.raises(
+        ConfigError, match=r"\(ganloss\): unknown key 'gan_typ' \(did you mean 'gan_type'\?\)"
+    ):
+        build_loss({"type": "ganloss", "gan_typ": "vanilla"})
+
+
+def test_build_losses_skips_zero_weight_and_names_entries():
+    entries, notes = build_losses(
+        [
+            {"type": "l1loss", "loss_weight": 0.01},
+            {"type": "mssimloss", "loss_weight": 0},
+            {"type": "ganloss", "gan_type": "vanilla", "loss_weight": 0.1, "start_iter": 100},
+            {"type": "charbonnierloss", "loss_weight": 1},
+        ]
+    )
+    assert [e.type for e in entries] == ["l1loss", "ganloss", "charbonnierloss"]
+    assert notes == ["train.losses[1] (mssimloss) skipped: loss_weight 0"]
+    gan = entries[1]
+    assert gan.inputs == "gan" and not gan.active(99) and gan.active(100) and gan.weight == 0.1
+
+
+def test_loss_options_validate_common_keys():
+    with pytest.raises(ValidationError):
+        LossOptions.model_validate({"type": "l1loss", "loss_weight": -1})
+    with pytest.raises(ConfigError, match="only one ganloss"):
+        build_losses([{"type": "ganloss"}, {"type": "ganloss"}])

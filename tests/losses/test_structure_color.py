@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from upres.errors import ConfigError
+from upres.losses.color import HSLuvLoss, rgb_to_hsluv
+from upres.losses.structure import MSSIMLoss, ms_ssim
+
+
+def test_msssim_identical_is_one():
+    x = torch.rand(1, 3, 32, 32)
+    assert ms_ssim(x, x).item() == pytest.approx(1.0, abs=1e-6)
+    assert MSSIMLoss()(x, x).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_msssim_falls_with_noise_and_has_gradient():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 64)
+    small = x + 0.02 * torch.randn_like(x)
+    large = (x + 0.2 * torch.randn_like(x)).requires_grad_(True)
+    loss = MSSIMLoss()(large, x)
+    assert MSSIMLoss()(small, x).item() < loss.item()
+    loss.backward()
+    assert torch.isfinite(large.grad).all()
+
+
+def test_msssim_matches_pytorch_msssim():
+    pm = pytest.importorskip("pytorch_msssim")
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 176, 176)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    ref = pm.ms_ssim(x, y, data_range=1.0, size_average=True).item()
+    assert ms_ssim(x, y, padding="valid").item() == pytest.approx(ref, abs=1e-5)
+
+
+def test_msssim_too_small_is_a_clear_error():
+    with pytest.raises(ConfigError, match="too small for 5-scale MS-SSIM"):
+        MSSIMLoss(padding="valid")(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+
+
+# Reference values from the HSLuv project's snapshot (hsluv.org): hex -> (H, S, L).
+HSLUV_REFERENCE = {
+    (1.0, 0.0, 0.0): (12.177, 100.0, 53.237),
+    (0.0, 1.0, 0.0): (127.715, 100.0, 87.736),
+    (0.0, 0.0, 1.0): (265.874, 100.0, 32.301),
+    (1.0, 1.0, 1.0): (0.0, 0.0, 100.0),
+    (0.0, 0.0, 0.0): (0.0, 0.0, 0.0),
+}
+
+
+@pytest.mark.parametrize(("rgb", "hsl"), HSLUV_REFERENCE.items())
+def test_hsluv_reference_colours(rgb, hsl):
+    got = rgb_to_hsluv(torch.tensor(rgb).view(1, 3, 1, 1)).flatten().tolist()
+    assert got[1] == pytest.approx(hsl[1], abs=1e-2)
+    assert got[2] == pytest.approx(hsl[2], abs=1e-2)
+    if hsl[1] > 0:
+        assert got[0] == pytest.approx(hsl[0], abs=1e-2)
+
+
+def test_hsluv_loss_zero_for_identical_finite_gradient_everywhere():
+    x = torch.tensor([[1, 0, 0], [0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5], [1.2, -0.1, 0.3]]).T.reshape(
+        1, 3, 5, 1
+    )
+    assert HSLuvLoss()(x, x).item() == 0.0
+    x = x.clone().requires_grad_(True)
+    HSLuvLoss()(x, torch.rand(1, 3, 5, 1)).backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_hsluv_hue_wraps_around():
+    # two reds either side of hue 0: their hue distance is a few degrees, not ~340
+    a = torch.tensor([1.0, 0.0, 0.5]).view(1, 3, 1, 1)  # pinkish red, hue ~355
+    b = torch.tensor([1.0, 0.1, 0.0]).view(1, 3, 1, 1)  # orange-ish red, hue ~13
+    ha, hb = rgb_to_hsluv(a)[0, 0].item(), rgb_to_hsluv(b)[0, 0].item()
+    assert ha > 300 and hb < 30
+    loss = HSLuvLoss()(a, b).item()
+    sat_l = (abs(rgb_to_hsluv(a) - rgb_to_hsluv(b))[0, 1:] / 100).sum().item()
+    hue_term = (loss * 3 - sat_l) * 180 / (rgb_to_hsluv(b)[0, 1].item() / 100)
+    assert hue_term == pytest.approx(360 - ha + hb, abs=1e-2)
