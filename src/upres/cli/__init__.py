@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "eval": "upres.cli.eval",
     "prepare": "upres.cli.prepare",
     "doctor": "upres.cli.doctor",
+    "train": "upres.cli.train",
 }
 
 

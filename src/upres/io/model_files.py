@@ -43,7 +43,9 @@ class LoadedModel:
         return self.info.scale
 
 
-def read_tensors(path: str | Path, param_key: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_tensors(
+    path: str | Path, param_key: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Raw tensors and (for safetensors) header metadata of a model file, without running any code in it."""
     path = Path(path)
     if not path.is_file():

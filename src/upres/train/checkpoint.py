@@ -57,7 +57,9 @@ def save_training_state(root: Path, iteration: int, state: dict, keep: int) -> P
     except OSError as exc:
         previous = list_states(root)
         kept = f"; the previous state {previous[-1]} is intact" if previous else ""
-        raise CheckpointError(f"could not write training state {path} ({exc.strerror or exc}){kept}") from None
+        raise CheckpointError(
+            f"could not write training state {path} ({exc.strerror or exc}){kept}"
+        ) from None
     prune(root, keep, STATE_SUFFIX)
     return path
 
@@ -87,7 +89,9 @@ def load_training_state(path: Path) -> dict:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means this state is unusable
-        raise CheckpointError(f"{path}: not a loadable training state ({str(exc).splitlines()[0][:160]})") from None
+        raise CheckpointError(
+            f"{path}: not a loadable training state ({str(exc).splitlines()[0][:160]})"
+        ) from None
 
 
 def find_resume_state(root: Path) -> Path | None:

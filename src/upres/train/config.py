@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from upres.data.options import DatasetOptions
 from upres.errors import ConfigError
+from upres.losses import LossOptions
 
 
 class Strict(BaseModel):
@@ -33,7 +34,9 @@ class NetworkOptions(BaseModel):
 
 class PathOptions(Strict):
     pretrain_network_g: Path | None = None
-    param_key_g: str | None = Field(None, description="key inside the pretrain file; default: params_ema, then params")
+    param_key_g: str | None = Field(
+        None, description="key inside the pretrain file; default: params_ema, then params"
+    )
     strict_load_g: bool = True
     pretrain_network_d: Path | None = None
     param_key_d: str | None = None
@@ -70,33 +73,42 @@ class SchedulerOptions(Strict):
         return v
 
 
-class LossSpec(BaseModel):
-    """One entry of `train.losses`; type-specific keys are checked by the loss itself."""
+class PenaltyConfig(Strict):
+    """Discriminator gradient penalty (perceptual stage)."""
 
-    model_config = ConfigDict(extra="allow")
-    type: str
-    loss_weight: float = 1.0
-    start_iter: int = 0
+    kind: Literal["real", "wgan_gp", "r1"] = "real"
+    weight: float = Field(10.0, ge=0)
+    center: float = 1.0
+    every: int = Field(1, ge=1)
 
 
 class TrainOptions(Strict):
     total_iter: int = Field(400_000, gt=0)
-    warmup_iter: int = Field(-1, description="linear learning-rate warm-up over this many iterations; -1 = off")
+    warmup_iter: int = Field(
+        -1, description="linear learning-rate warm-up over this many iterations; -1 = off"
+    )
     ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables the EMA")
-    ema_power: float = Field(0.0, ge=0, description="EMA warm-up: decay = min(ema_decay, 1 - (1 + it)^-ema_power)")
+    ema_power: float = Field(
+        0.0, ge=0, description="EMA warm-up: decay = min(ema_decay, 1 - (1 + it)^-ema_power)"
+    )
     grad_clip: bool = False
     grad_clip_max_norm: float = Field(1.0, gt=0)
     optim_g: OptimizerOptions = Field(default_factory=OptimizerOptions)
     optim_d: OptimizerOptions | None = None
     scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
     scheduler_d: SchedulerOptions | None = None
-    losses: list[LossSpec] = Field(default_factory=lambda: [LossSpec(type="l1loss")])
+    losses: list[LossOptions] = Field(default_factory=lambda: [LossOptions(type="l1loss")])
     net_d_iters: int = Field(1, ge=1)
     net_d_init_iters: int = Field(0, ge=0)
     nan_rollback_after: int = Field(5, ge=1, description="consecutive non-finite steps before rolling back")
-    early_stop_patience: int | None = Field(None, ge=1, description="stop after N validations without improvement")
+    early_stop_patience: int | None = Field(
+        None, ge=1, description="stop after N validations without improvement"
+    )
     early_stop_metric: str | None = None
-    d_input_noise: float = Field(0.0, ge=0, description="uniform noise amplitude added to D inputs (perceptual stage)")
+    d_input_noise: float = Field(
+        0.0, ge=0, description="uniform noise amplitude added to D inputs (perceptual stage)"
+    )
+    gradient_penalty: PenaltyConfig | None = None
 
 
 class MetricOptions(Strict):
@@ -126,7 +138,9 @@ class LoggerOptions(Strict):
     print_freq: int = Field(100, gt=0)
     save_checkpoint_freq: int = Field(5000, gt=0)
     save_checkpoint_format: Literal["safetensors", "pth"] = "safetensors"
-    keep_checkpoints: int = Field(3, ge=1, description="training states and models kept (the best is kept too)")
+    keep_checkpoints: int = Field(
+        3, ge=1, description="training states and models kept (the best is kept too)"
+    )
     use_tb_logger: bool = True
     wandb: dict | None = Field(None, description="accepted for compatibility; not used")
 
@@ -141,9 +155,13 @@ class Options(Strict):
 
     name: str
     scale: int = Field(4, ge=1, le=8)
-    model_type: str | None = Field(None, description="accepted for compatibility; the stage follows from the losses")
+    model_type: str | None = Field(
+        None, description="accepted for compatibility; the stage follows from the losses"
+    )
     num_gpu: int | Literal["auto"] = "auto"
-    manual_seed: int | None = Field(None, description="None: drawn at start and recorded in the experiment's options.yml")
+    manual_seed: int | None = Field(
+        None, description="None: drawn at start and recorded in the experiment's options.yml"
+    )
     deterministic: bool = False
     use_amp: bool = False
     amp_bf16: bool = False
@@ -151,7 +169,9 @@ class Options(Strict):
     fast_matmul: bool = False
     use_compile: bool = False
     high_order_degradation: bool = False
-    degradation: dict[str, Any] = Field(default_factory=dict, description="OTF degradation keys (top level in files)")
+    degradation: dict[str, Any] = Field(
+        default_factory=dict, description="OTF degradation keys (top level in files)"
+    )
     datasets: dict[str, DatasetOptions]
     network_g: NetworkOptions
     network_d: NetworkOptions | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,16 +29,17 @@ class LoadReport:
         if self.missing:
             parts.append(f"{len(self.missing)} missing from the file ({', '.join(self.missing[:4])})")
         if self.unexpected:
-            parts.append(f"{len(self.unexpected)} in the file but not in the network ({', '.join(self.unexpected[:4])})")
+            parts.append(
+                f"{len(self.unexpected)} in the file but not in the network ({', '.join(self.unexpected[:4])})"
+            )
         return "; ".join(parts)
 
 
 def load_pretrain(net: nn.Module, path: Path, strict: bool, param_key: str | None = None) -> LoadReport:
     state, _ = read_tensors(path, param_key=param_key)
-    try:
-        _, state = recognise(state)  # rename any community layout to our keys
-    except ModelFileError:
-        pass  # not a recognised generator: try the names as they are
+    # Rename any community layout to our keys; an unrecognised file keeps its names.
+    with contextlib.suppress(ModelFileError):
+        _, state = recognise(state)
     own = net.state_dict()
     report = LoadReport()
     usable: dict[str, torch.Tensor] = {}

@@ -64,7 +64,10 @@ class RunLog:
     def write_report(self, options_text: str, best: dict, images: list[Path]) -> None:
         if not self.enabled:
             return
-        atomic_write(self.exp_dir / "report.html", lambda p: p.write_text(render_report(self, options_text, best, images)))
+        atomic_write(
+            self.exp_dir / "report.html",
+            lambda p: p.write_text(render_report(self, options_text, best, images)),
+        )
 
 
 def _svg_plot(series: list[tuple[int, float]], title: str, width: int = 420, height: int = 160) -> str:
@@ -96,7 +99,7 @@ def render_report(log: RunLog, options_text: str, best: dict, images: list[Path]
 
     plots = "".join(_svg_plot(v, k) for k, v in sorted(log.history.items()))
     imgs = "".join(
-        f'<figure><figcaption>{html.escape(p.name)} (bicubic | output | ground truth)</figcaption>'
+        f"<figure><figcaption>{html.escape(p.name)} (bicubic | output | ground truth)</figcaption>"
         f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"/></figure>'
         for p in images
         if p.is_file()

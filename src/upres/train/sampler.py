@@ -13,12 +13,16 @@ import torch
 
 
 class ResumableBatchSampler:
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, start: int = 0):
+    def __init__(
+        self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, start: int = 0
+    ):
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.batches_per_epoch = size // (batch_size * world_size)
         if self.batches_per_epoch == 0:
-            raise ValueError(f"the dataset has {size} samples, fewer than one batch of {batch_size * world_size}")
+            raise ValueError(
+                f"the dataset has {size} samples, fewer than one batch of {batch_size * world_size}"
+            )
         self.start = start  # global batch counter to begin at
 
     def permutation(self, epoch: int) -> torch.Tensor:

@@ -90,7 +90,9 @@ class BestTracker:
     best: dict[str, tuple[float, int]]
     stale: int = 0
 
-    def update(self, values: dict[str, float], metrics: list[Metric], iteration: int, tracked: str | None) -> bool:
+    def update(
+        self, values: dict[str, float], metrics: list[Metric], iteration: int, tracked: str | None
+    ) -> bool:
         improved_tracked = False
         for m in metrics:
             if m.name not in values:

@@ -1,0 +1,43 @@
+"""`upres train -c OPTIONS [--resume auto|PATH] [--dry-run]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXAMPLE = """examples:
+  upres init esrgan_x2_fidelity my_run.yml     # copy a template, then edit its paths
+  upres train -c my_run.yml --dry-run          # validate, build, one iteration: time and peak memory
+  upres train -c my_run.yml                    # train
+  upres train -c my_run.yml --resume auto      # continue from the newest complete training state
+  torchrun --nproc_per_node 4 -m upres train -c my_run.yml   # 4 GPUs with DDP"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model from an option file",
+        description=f"Trains from a traiNNer-redux style option file.\n\n{EXAMPLE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "-opt", "--config", dest="config", type=Path, required=True, help="YAML option file")
+    p.add_argument("--resume", default=None, help="'auto' (newest complete state) or a .state file")
+    p.add_argument("--dry-run", action="store_true", help="build everything, run one iteration, report, exit")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (under torchrun: the local GPU)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from upres.train.config import load_options
+    from upres.train.loop import train
+
+    opts = load_options(args.config)
+    text = args.config.read_text(encoding="utf-8")
+    result = train(opts, resume=args.resume, dry_run=args.dry_run, options_text=text, device=args.device)
+    if args.dry_run:
+        print(
+            f"dry run OK: one iteration took {result.dry_run_seconds:.2f} s, peak memory {result.peak_memory_mb:.0f} MB"
+        )
+    else:
+        print(f"finished at iteration {result.iteration}; experiment folder: {result.exp_dir}")
+    return 0

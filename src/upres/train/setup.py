@@ -1,0 +1,158 @@
+"""Everything a run needs, built from the options before the first iteration (or a dry run) starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from upres.archs import ArchInfo, build_network
+from upres.data import build_dataset
+from upres.data.options import DatasetOptions
+from upres.errors import ConfigError
+from upres.losses import LossEntry, build_losses
+from upres.train.config import Options
+from upres.train.ema import EMA
+from upres.train.pretrain import load_pretrain
+from upres.train.schedule import Schedule, build_optimizer
+
+
+@dataclass
+class Generator:
+    net: nn.Module
+    info: ArchInfo
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    ema: EMA | None
+
+
+@dataclass
+class Discriminator:
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+
+
+@dataclass
+class Run:
+    """The run's parts; the loop reads them top to bottom."""
+
+    g: Generator
+    d: Discriminator | None
+    losses: list[LossEntry]
+    train_set: Dataset
+    val_sets: dict[str, Dataset]
+    batch_size: int
+    accum_iter: int
+    num_workers: int
+    notes: list[str] = field(default_factory=list)
+
+
+def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptions]:
+    ds_opts = opts.train_dataset
+    if ds_opts is None:
+        raise ConfigError("datasets.train is missing: training needs a training set")
+    if opts.high_order_degradation and ds_opts.type != "realesrgandataset":
+        ds_opts = ds_opts.model_copy(update={"type": "realesrgandataset"})
+    if ds_opts.type == "realesrgandataset":
+        from upres.data.otf_dataset import build_realesrgan_dataset
+
+        return build_realesrgan_dataset(ds_opts.model_dump(), opts.scale, seed, opts.degradation), ds_opts
+    return build_dataset(ds_opts, opts.scale, seed), ds_opts
+
+
+def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Generator:
+    net, info = build_network(opts.network_g.type, scale=opts.scale, **opts.network_g.kwargs())
+    if opts.path.pretrain_network_g is not None:
+        report = load_pretrain(
+            net, opts.path.pretrain_network_g, opts.path.strict_load_g, opts.path.param_key_g
+        )
+        notes.append(f"pretrain {opts.path.pretrain_network_g}: {report.summary()}")
+    net = net.to(device)
+    if opts.use_channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(net.parameters(), opts.train.optim_g)
+    schedule = Schedule(optimizer, opts.train.scheduler, opts.train.warmup_iter, opts.train.total_iter)
+    ema = EMA(net, opts.train.ema_decay, opts.train.ema_power) if opts.train.ema_decay > 0 else None
+    return Generator(net, info, optimizer, schedule, ema)
+
+
+def build_discriminator_part(opts: Options, device: torch.device, notes: list[str]) -> Discriminator | None:
+    if opts.network_d is None:
+        return None
+    from upres.archs.discriminators import build_discriminator
+
+    net = build_discriminator(opts.network_d.type, **opts.network_d.kwargs())
+    if opts.path.pretrain_network_d is not None:
+        from upres.io.model_files import read_tensors
+
+        state, _ = read_tensors(opts.path.pretrain_network_d, param_key=opts.path.param_key_d)
+        missing, unexpected = net.load_state_dict(state, strict=opts.path.strict_load_d)
+        notes.append(
+            f"pretrain_network_d: {len(state)} tensors, missing {len(missing)}, unexpected {len(unexpected)}"
+        )
+    net = net.to(device)
+    optim_opts = opts.train.optim_d or opts.train.optim_g
+    optimizer = build_optimizer(net.parameters(), optim_opts)
+    schedule = Schedule(
+        optimizer,
+        opts.train.scheduler_d or opts.train.scheduler,
+        opts.train.warmup_iter,
+        opts.train.total_iter,
+    )
+    return Discriminator(net, optimizer, schedule)
+
+
+def check_train_data(opts: Options) -> None:
+    """The dataset doctor's checks; errors stop the run before anything is trained."""
+    ds = opts.train_dataset
+    if ds is None or ds.type != "pairedimagedataset":
+        return
+    from upres.data.doctor import check_dataset
+
+    report = check_dataset(ds, opts.scale, "train")
+    if report.errors:
+        shown = "; ".join(f"{f.path}: {f.detail}" for f in report.errors[:3])
+        raise ConfigError(
+            f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; "
+            "`upres doctor -c OPTIONS` lists them all"
+        )
+
+
+def build_run(opts: Options, device: torch.device, seed: int, world_size: int) -> Run:
+    notes: list[str] = []
+    check_train_data(opts)
+    train_set, ds_opts = build_train_dataset(opts, seed)
+    batch = ds_opts.batch_size_per_gpu or 4
+    if len(train_set) < batch * world_size:
+        raise ConfigError(
+            f"datasets.train: {len(train_set)} images but batch_size_per_gpu {batch} x {world_size} process(es) needs "
+            f"at least {batch * world_size}; lower the batch size or add images"
+        )
+    val_sets = {
+        name: build_dataset(
+            v.model_copy(update={"lq_size": None, "gt_size": None, "use_hflip": False, "use_rot": False}),
+            opts.scale,
+            seed,
+        )
+        for name, v in opts.val_datasets.items()
+    }
+    losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses])
+    notes += loss_notes
+    if not losses:
+        raise ConfigError("train.losses: every loss has weight 0; nothing to train")
+    for entry in losses:
+        entry.module.to(device)
+    if any(e.inputs == "gan" for e in losses) and opts.network_d is None:
+        raise ConfigError("train.losses has a ganloss but network_d is missing; add a network_d block")
+    g = build_generator(opts, device, notes)
+    d = build_discriminator_part(opts, device, notes)
+    workers = ds_opts.num_worker_per_gpu if ds_opts.num_worker_per_gpu is not None else 2
+    return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes)
+
+
+def experiment_dir(opts: Options) -> Path:
+    return Path(opts.path.experiments_root) if opts.path.experiments_root else Path("experiments") / opts.name
