@@ -62,7 +62,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> DataLoader:
     sampler = ResumableBatchSampler(
-        len(run.train_set), run.batch_size, seed, ctx.rank, ctx.world_size, start_batch
+        len(run.train_set), run.batch_size, seed, ctx.rank, ctx.world_size, run.accum_iter, start_batch
     )
     return DataLoader(
         run.train_set,

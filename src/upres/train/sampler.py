@@ -1,7 +1,8 @@
 """Data order as a pure function of (seed, epoch, position), so a resumed run sees exactly the same batches.
 
-Each global batch holds `batch_size * world_size` samples of one epoch's permutation; rank r takes its slice, so two
-processes with batch b see the same samples as one process with batch 2b. Items are `(epoch, index)` pairs: datasets
+Each optimizer step consumes `batch_size * accum_iter * world_size` samples of one epoch's permutation; micro-batch j
+of rank r takes its own slice, so two processes with batch b, or one with batch b and accum_iter 2, see the same
+samples as one process with batch 2b. Items are `(epoch, index)` pairs: datasets
 derive their random crops from them, independent of worker processes.
 """
 
@@ -14,33 +15,41 @@ import torch
 
 class ResumableBatchSampler:
     def __init__(
-        self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, start: int = 0
+        self,
+        size: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        accum: int = 1,
+        start: int = 0,
     ):
         self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.batches_per_epoch = size // (batch_size * world_size)
-        if self.batches_per_epoch == 0:
-            raise ValueError(
-                f"the dataset has {size} samples, fewer than one batch of {batch_size * world_size}"
-            )
-        self.start = start  # global batch counter to begin at
+        self.rank, self.world_size, self.accum = rank, world_size, accum
+        self.step_samples = batch_size * world_size * accum
+        self.steps_per_epoch = size // self.step_samples
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"the dataset has {size} samples, fewer than one step's {self.step_samples}")
+        self.start = start  # micro-batch counter to begin at
 
     def permutation(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.size, generator=g)
 
-    def position(self, batch_counter: int) -> tuple[int, int]:
-        return divmod(batch_counter, self.batches_per_epoch)
+    def position(self, micro_counter: int) -> tuple[int, int, int]:
+        """(epoch, optimizer step within the epoch, micro-batch within the step)."""
+        step, micro = divmod(micro_counter, self.accum)
+        epoch, step_in_epoch = divmod(step, self.steps_per_epoch)
+        return epoch, step_in_epoch, micro
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         counter = self.start
-        epoch, _ = self.position(counter)
+        epoch = self.position(counter)[0]
         perm = self.permutation(epoch)
         while True:
-            e, b = self.position(counter)
+            e, step, micro = self.position(counter)
             if e != epoch:
                 epoch, perm = e, self.permutation(e)
-            global_batch = self.batch_size * self.world_size
-            first = b * global_batch + self.rank * self.batch_size
+            first = step * self.step_samples + (micro * self.world_size + self.rank) * self.batch_size
             yield [(epoch, int(i)) for i in perm[first : first + self.batch_size]]
             counter += 1

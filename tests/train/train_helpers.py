@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+
+def base_options(hr: Path, exp: Path, **train) -> dict:
+    return {
+        "name": "test",
+        "scale": 2,
+        "manual_seed": 5,
+        "deterministic": True,
+        "datasets": {
+            "train": {
+                "type": "pairedimagedataset",
+                "dataroot_gt": str(hr),
+                "lq_size": 16,
+                "batch_size_per_gpu": 2,
+                "num_worker_per_gpu": 0,
+            },
+        },
+        "network_g": {"type": "compact", "num_feat": 8, "num_conv": 2},
+        "path": {"experiments_root": str(exp)},
+        "train": {"total_iter": 10, "optim_g": {"type": "AdamW", "lr": 1e-3}, "ema_decay": 0.9, **train},
+        "logger": {"print_freq": 5, "save_checkpoint_freq": 5, "use_tb_logger": False},
+    }
+
+
+def merge(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in patch.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def write(path: Path, options: dict) -> Path:
+    path.write_text(yaml.safe_dump(options))
+    return path
