@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from train_helpers import base_options, merge, write
 
 from upres.cli import main
 from upres.errors import ConfigError
 from upres.train.config import load_options, parse_options
-
-from train_helpers import base_options, merge, write
 
 
 def test_traiNNer_redux_keys_parse(tmp_path, hr_folder):

@@ -3,9 +3,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import numpy as np
 import yaml
-from PIL import Image
 
 
 def base_options(hr: Path, exp: Path, **train) -> dict:
