@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "prepare": "upres.cli.prepare",
     "doctor": "upres.cli.doctor",
     "train": "upres.cli.train",
+    "test": "upres.cli.test",
+    "schema": "upres.cli.schema",
+    "init": "upres.cli.init",
 }
 
 

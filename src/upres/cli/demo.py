@@ -9,15 +9,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the main job on scikit-image's bundled sample photos",
-        description="Runs upres end to end on sample photos that ship with scikit-image.\n\nexample: upres demo -o upres-demo",
+        description="Trains a small 2x model on photos that ship with scikit-image, evaluates it against bicubic on\nheld-back photos, writes the training report and upscales a photo. No download.\n\nexample: upres demo -o upres-demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-o", "--output", default="upres-demo", help="folder for everything the demo writes")
+    p.add_argument("--iterations", type=int, default=1500, help="training iterations (default 1500, a few minutes)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from upres.demo import run_demo
 
-    run_demo(args.output)
+    run_demo(args.output, args.iterations)
     return 0

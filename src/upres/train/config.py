@@ -91,15 +91,15 @@ class TrainOptions(Strict):
     ema_power: float = Field(
         0.0, ge=0, description="EMA warm-up: decay = min(ema_decay, 1 - (1 + it)^-ema_power)"
     )
-    grad_clip: bool = False
+    grad_clip: bool = Field(False, description="clip the gradient norm to grad_clip_max_norm")
     grad_clip_max_norm: float = Field(1.0, gt=0)
     optim_g: OptimizerOptions = Field(default_factory=OptimizerOptions)
     optim_d: OptimizerOptions | None = None
     scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
     scheduler_d: SchedulerOptions | None = None
     losses: list[LossOptions] = Field(default_factory=lambda: [LossOptions(type="l1loss")])
-    net_d_iters: int = Field(1, ge=1)
-    net_d_init_iters: int = Field(0, ge=0)
+    net_d_iters: int = Field(1, ge=1, description="G steps every N-th iteration once the GAN is on")
+    net_d_init_iters: int = Field(0, ge=0, description="D-only warm-up iterations when the GAN starts")
     nan_rollback_after: int = Field(5, ge=1, description="consecutive non-finite steps before rolling back")
     early_stop_patience: int | None = Field(
         None, ge=1, description="stop after N validations without improvement"
@@ -153,33 +153,33 @@ class DistOptions(Strict):
 class Options(Strict):
     """A whole option file."""
 
-    name: str
-    scale: int = Field(4, ge=1, le=8)
+    name: str = Field(description="experiment name: experiments/<name>/ holds everything the run writes")
+    scale: int = Field(4, ge=1, le=8, description="upscaling factor: esrgan 1, 2, 4, 8; compact 1-4")
     model_type: str | None = Field(
         None, description="accepted for compatibility; the stage follows from the losses"
     )
-    num_gpu: int | Literal["auto"] = "auto"
+    num_gpu: int | Literal["auto"] = Field("auto", description="accepted for compatibility; torchrun sets the process count")
     manual_seed: int | None = Field(
         None, description="None: drawn at start and recorded in the experiment's options.yml"
     )
-    deterministic: bool = False
-    use_amp: bool = False
-    amp_bf16: bool = False
-    use_channels_last: bool = False
-    fast_matmul: bool = False
-    use_compile: bool = False
-    high_order_degradation: bool = False
+    deterministic: bool = Field(False, description="deterministic kernels (exact resume and repeatable runs)")
+    use_amp: bool = Field(False, description="mixed precision: bf16 with amp_bf16 (always on CPU), else fp16 with a gradient scaler")
+    amp_bf16: bool = Field(False, description="bf16 instead of fp16 for AMP (no gradient scaler needed)")
+    use_channels_last: bool = Field(False, description="NHWC memory format (faster convolutions on tensor cores)")
+    fast_matmul: bool = Field(False, description="allow TF32 matmuls/convolutions")
+    use_compile: bool = Field(False, description="torch.compile the generator")
+    high_order_degradation: bool = Field(False, description="HR-only training: LR made on the fly (realesrgandataset)")
     degradation: dict[str, Any] = Field(
         default_factory=dict, description="OTF degradation keys (top level in files)"
     )
-    datasets: dict[str, DatasetOptions]
-    network_g: NetworkOptions
-    network_d: NetworkOptions | None = None
+    datasets: dict[str, DatasetOptions] = Field(description="`train`, and any number of `val*`/`test*` sets")
+    network_g: NetworkOptions = Field(description="the generator: `type` plus its hyperparameters")
+    network_d: NetworkOptions | None = Field(None, description="the discriminator (perceptual stage)")
     path: PathOptions = Field(default_factory=PathOptions)
     train: TrainOptions = Field(default_factory=TrainOptions)
-    val: ValOptions | None = None
+    val: ValOptions | None = Field(None, description="validation; off when absent")
     logger: LoggerOptions = Field(default_factory=LoggerOptions)
-    dist_params: DistOptions | None = None
+    dist_params: DistOptions | None = Field(None, description="accepted for compatibility; torchrun sets these")
 
     @model_validator(mode="before")
     @classmethod
