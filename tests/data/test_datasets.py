@@ -150,3 +150,15 @@ def test_single_dataset(tmp_path):
     write_image(tmp_path / "a.png", _photo(7, 9, 0))
     ds = build_dataset(parse_dataset_options({"type": "SingleImageDataset", "dataroot_lq": str(tmp_path)}), 4)
     assert ds[0]["lq"].shape == (3, 7, 9) and ds[0]["lq_path"].endswith("a.png")
+
+
+def test_color_y_gives_luma_of_the_rgb_item(tmp_path):
+    from upres.data.read import rgb_to_y
+
+    gt_dir, lq_dir = _nearest_pairs(tmp_path, n=1)
+    rgb = build_dataset(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=8), 2, seed=3)[0]
+    y = build_dataset(
+        _opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=8, color="y"), 2, seed=3
+    )[0]
+    assert y["lq"].shape == (1, 8, 8) and y["gt"].shape == (1, 16, 16)
+    torch.testing.assert_close(y["gt"], rgb_to_y(rgb["gt"]))
