@@ -162,3 +162,21 @@ def test_color_y_gives_luma_of_the_rgb_item(tmp_path):
     )[0]
     assert y["lq"].shape == (1, 8, 8) and y["gt"].shape == (1, 16, 16)
     torch.testing.assert_close(y["gt"], rgb_to_y(rgb["gt"]))
+
+
+def test_epoch_sampler_resume_gives_the_same_batches(tmp_path):
+    from upres.data.sampler import EpochSampler
+
+    gt_dir, lq_dir = _nearest_pairs(tmp_path, n=6)
+    ds = build_dataset(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=6), 2, seed=4)
+    sampler = EpochSampler(len(ds), seed=4)
+    sampler.set_epoch(2)
+    full = [b["lq"] for b in DataLoader(ds, batch_size=2, sampler=sampler)]
+    sampler.set_epoch(2, start=2)  # resumed after one batch of 2
+    resumed = [b["lq"] for b in DataLoader(ds, batch_size=2, sampler=sampler, num_workers=2)]
+    assert len(resumed) == 2 and all(torch.equal(a, b) for a, b in zip(full[1:], resumed, strict=True))
+    sampler.set_epoch(3)
+    assert [i for _, i in sampler] != [i for _, i in EpochSampler(len(ds), seed=4)]
+    shards = [list(EpochSampler(5, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 3
+    assert {i for s in shards for _, i in s} == set(range(5))
