@@ -136,6 +136,11 @@ def test_option_errors_name_the_key_path():
         parse_dataset_options({"type": "pairedimagedataset", "lq_size": 0, "use_flip": True}, "datasets.val")
     assert "datasets.val.lq_size: Input should be greater than 0" in str(err.value)
     assert "datasets.val.use_flip: Extra inputs are not permitted" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_dataset_options({"type": "pairedimagedataset", "dataroot_gt": 5})
+    assert str(err.value) == (
+        "datasets.train.dataroot_gt: Input should be a valid string or Input should be a valid list"
+    )
     with pytest.raises(ConfigError, match="io_backend.type"):
         parse_dataset_options({"type": "pairedimagedataset", "io_backend": {"type": "lmdb"}})
     with pytest.raises(ConfigError, match=r"gt_size 100 != lq_size 32 x scale 4"):
