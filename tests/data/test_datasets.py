@@ -136,6 +136,11 @@ def test_option_errors_name_the_key_path():
         parse_dataset_options({"type": "pairedimagedataset", "lq_size": 0, "use_flip": True}, "datasets.val")
     assert "datasets.val.lq_size: Input should be greater than 0" in str(err.value)
     assert "datasets.val.use_flip: Extra inputs are not permitted" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_dataset_options({"type": "pairedimagedataset", "dataroot_gt": 5})
+    assert str(err.value) == (
+        "datasets.train.dataroot_gt: Input should be a valid string or Input should be a valid list"
+    )
     with pytest.raises(ConfigError, match="io_backend.type"):
         parse_dataset_options({"type": "pairedimagedataset", "io_backend": {"type": "lmdb"}})
     with pytest.raises(ConfigError, match=r"gt_size 100 != lq_size 32 x scale 4"):
@@ -150,3 +155,33 @@ def test_single_dataset(tmp_path):
     write_image(tmp_path / "a.png", _photo(7, 9, 0))
     ds = build_dataset(parse_dataset_options({"type": "SingleImageDataset", "dataroot_lq": str(tmp_path)}), 4)
     assert ds[0]["lq"].shape == (3, 7, 9) and ds[0]["lq_path"].endswith("a.png")
+
+
+def test_color_y_gives_luma_of_the_rgb_item(tmp_path):
+    from upres.data.read import rgb_to_y
+
+    gt_dir, lq_dir = _nearest_pairs(tmp_path, n=1)
+    rgb = build_dataset(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=8), 2, seed=3)[0]
+    y = build_dataset(
+        _opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=8, color="y"), 2, seed=3
+    )[0]
+    assert y["lq"].shape == (1, 8, 8) and y["gt"].shape == (1, 16, 16)
+    torch.testing.assert_close(y["gt"], rgb_to_y(rgb["gt"]))
+
+
+def test_epoch_sampler_resume_gives_the_same_batches(tmp_path):
+    from upres.data.sampler import EpochSampler
+
+    gt_dir, lq_dir = _nearest_pairs(tmp_path, n=6)
+    ds = build_dataset(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=6), 2, seed=4)
+    sampler = EpochSampler(len(ds), seed=4)
+    sampler.set_epoch(2)
+    full = [b["lq"] for b in DataLoader(ds, batch_size=2, sampler=sampler)]
+    sampler.set_epoch(2, start=2)  # resumed after one batch of 2
+    resumed = [b["lq"] for b in DataLoader(ds, batch_size=2, sampler=sampler, num_workers=2)]
+    assert len(resumed) == 2 and all(torch.equal(a, b) for a, b in zip(full[1:], resumed, strict=True))
+    sampler.set_epoch(3)
+    assert [i for _, i in sampler] != [i for _, i in EpochSampler(len(ds), seed=4)]
+    shards = [list(EpochSampler(5, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 3
+    assert {i for s in shards for _, i in s} == set(range(5))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from upres.cli import main
 from upres.data.prepare import prepare_chunks, prepare_lr, tile_starts
@@ -84,3 +85,22 @@ def test_lr_equals_imresize_and_failures_exit_1(tmp_path, capsys):
     assert main(["prepare", "lr", str(src), "-o", str(dst), "--scale", "4", "-j", "1"]) == 1
     captured = capsys.readouterr()
     assert "[3/3]" in captured.out and "z.png" in captured.err
+
+
+@pytest.mark.slow
+def test_spawned_workers_give_the_same_files(tmp_path):
+    """Windows and macOS start workers by spawning: jobs must be importable top-level functions."""
+    import multiprocessing
+
+    from upres.data.prepare import lr_one, run_jobs
+
+    src = tmp_path / "src"
+    for i in range(3):
+        write_image(src / f"{i}.png", _img(16, 20, i))
+    jobs = [(str(src / f"{i}.png"), f"{i}.png", str(tmp_path / "out"), 2) for i in range(3)]
+    res = run_jobs(lr_one, jobs, 2, mp_context=multiprocessing.get_context("spawn"))
+    assert res.done == 3 and not res.failed
+    for i in range(3):
+        np.testing.assert_array_equal(
+            read_image(tmp_path / "out" / f"{i}.png"), imresize(_img(16, 20, i), 0.5)
+        )

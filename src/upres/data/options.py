@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from upres.errors import ConfigError
 
 Roots = str | list[str]
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
 
 
 class IoBackend(BaseModel):
@@ -108,8 +109,14 @@ def parse_dataset_options(raw: Any, where: str = "datasets.train") -> DatasetOpt
     try:
         return DatasetOptions.model_validate(raw)
     except ValidationError as exc:
-        lines = []
+        by_key: dict[str, list[str]] = {}
         for err in exc.errors():
-            key = ".".join(str(p) for p in (where, *err["loc"]))
-            lines.append(f"{key}: {err['msg']}")
-        raise ConfigError("; ".join(lines)) from None
+            # Union members add their type ('str', 'list[str]') to the location: not a key the user wrote.
+            loc = [
+                str(p) for p in err["loc"] if isinstance(p, int) or (p.isidentifier() and p not in _TYPE_TAGS)
+            ]
+            msg = err["msg"].removeprefix("Value error, ")
+            by_key.setdefault(".".join([where, *loc]), []).append(msg)
+        raise ConfigError(
+            "; ".join(f"{k}: {' or '.join(dict.fromkeys(v))}" for k, v in by_key.items())
+        ) from None

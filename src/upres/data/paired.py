@@ -180,7 +180,7 @@ class PairedImageDataset(Dataset):
                     gt = random_crop(gt, crop * s, rng, multiple=s)
                 lq = quantize(imresize(gt, 1 / s), bits)
         except ValueError as exc:
-            raise BadSampleError(f"{pair.gt}: {exc}") from None
+            raise BadSampleError(str(exc)) from None
         if crop:
             lq, gt = random_flips([lq, gt], self.opts.use_hflip, self.opts.use_rot, rng)
         if self.opts.color == "y":

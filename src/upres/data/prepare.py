@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,7 @@ def run_jobs(
     jobs: list[tuple],
     workers: int,
     progress: Callable[[int, int, str, str], None] | None = None,
+    mp_context: BaseContext | None = None,
 ) -> PrepareResult:
     result = PrepareResult()
     total = len(jobs)
@@ -142,7 +144,7 @@ def run_jobs(
                 out = exc
             account(i, job, out)
         return result
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp_context) as pool:
         futures = {pool.submit(fn, *job): job for job in jobs}
         for i, fut in enumerate(as_completed(futures), 1):
             exc = fut.exception()
