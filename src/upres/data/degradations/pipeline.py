@@ -84,19 +84,11 @@ def degrade(
     final_mode = choose(rng, opts.resize_mode_list3, opts.resize_mode_prob3)
     sinc = _final_sinc(rng, x.shape[0], opts)
     if rng.uniform() < 0.5:
-        x = (
-            filter2d(resize(x, lr_size, final_mode), sinc)
-            if sinc is not None
-            else resize(x, lr_size, final_mode)
-        )
+        x = _final_resize(x, lr_size, final_mode, sinc)
         x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts)
     else:
         x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts)
-        x = (
-            filter2d(resize(x, lr_size, final_mode), sinc)
-            if sinc is not None
-            else resize(x, lr_size, final_mode)
-        )
+        x = _final_resize(x, lr_size, final_mode, sinc)
 
     x = video_step(x, rng, opts)
     x = dither_step(x, rng, opts)
@@ -234,6 +226,16 @@ def _per_sample(x: torch.Tensor, apply: np.ndarray, fn) -> torch.Tensor:
     t = torch.as_tensor(idx, device=x.device)
     out[t] = fn(y[t], idx)
     return out
+
+
+def _final_resize(x: torch.Tensor, size: tuple[int, int], mode: str, sinc: np.ndarray | None) -> torch.Tensor:
+    x = resize(x, size, mode)
+    return _safe_filter(x, sinc) if sinc is not None else x
+
+
+def _final_resize(x: torch.Tensor, size: tuple[int, int], mode: str, sinc: np.ndarray | None) -> torch.Tensor:
+    x = resize(x, size, mode)
+    return _safe_filter(x, sinc) if sinc is not None else x
 
 
 def _final_sinc(rng: np.random.Generator, n: int, opts: DegradationOptions) -> np.ndarray | None:
