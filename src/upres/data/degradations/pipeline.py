@@ -37,7 +37,9 @@ def make_generators(
     seed: int | Sequence[int], device: torch.device | str = "cpu"
 ) -> tuple[np.random.Generator, torch.Generator]:
     """Independent numpy and torch generators from one seed (or a seed sequence such as (seed, epoch, index))."""
-    rng = np.random.default_rng(seed)
+    # numpy seeds must be non-negative; fold negatives (e.g. `--seed -1`) into uint64 so they still work.
+    parts = [seed] if isinstance(seed, int) else list(seed)
+    rng = np.random.default_rng([int(p) % 2**64 for p in parts])
     gen = torch.Generator(device=device)
     gen.manual_seed(int(rng.integers(0, 2**63 - 1)))
     return rng, gen
