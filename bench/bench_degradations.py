@@ -105,7 +105,8 @@ class BasicsrPipeline:
         jpeg_p = out.new_zeros(out.size(0)).uniform_(*o.jpeg_range)
         out = self.jpeger(torch.clamp(out, 0, 1), quality=jpeg_p)
         if np.random.uniform() < o.blur_prob2:
-            out = self.filter2D(out, k2)
+            # DiffJPEG returns a non-contiguous tensor that filter2D's .view() rejects for batches > 1 on recent torch.
+            out = self.filter2D(out.contiguous(), k2)
         kind = random.choices(["up", "down", "keep"], o.resize_prob2)[0]
         scale = {"up": lambda: np.random.uniform(1, o.resize_range2[1]),
                  "down": lambda: np.random.uniform(o.resize_range2[0], 1), "keep": lambda: 1}[kind]()  # fmt: skip
@@ -120,14 +121,14 @@ class BasicsrPipeline:
         mode = random.choice(["area", "bilinear", "bicubic"])
         if np.random.uniform() < 0.5:
             out = F.interpolate(out, size=(ori_h // s, ori_w // s), mode=mode)
-            out = self.filter2D(out, sinc)
+            out = self.filter2D(out.contiguous(), sinc)
             jpeg_p = out.new_zeros(out.size(0)).uniform_(*o.jpeg_range2)
             out = self.jpeger(torch.clamp(out, 0, 1), quality=jpeg_p)
         else:
             jpeg_p = out.new_zeros(out.size(0)).uniform_(*o.jpeg_range2)
             out = self.jpeger(torch.clamp(out, 0, 1), quality=jpeg_p)
             out = F.interpolate(out, size=(ori_h // s, ori_w // s), mode=mode)
-            out = self.filter2D(out, sinc)
+            out = self.filter2D(out.contiguous(), sinc)
         return torch.clamp((out * 255.0).round(), 0, 255) / 255.0
 
 
