@@ -59,3 +59,11 @@ def test_same_generator_seed_same_noise():
     img = torch.rand(3, 32, 32)
     assert torch.equal(poisson_noise(img, 1.5, True, gen(7)), poisson_noise(img, 1.5, True, gen(7)))
     assert torch.equal(gaussian_noise(img, 9.0, False, gen(7)), gaussian_noise(img, 9.0, False, gen(7)))
+
+
+def test_gray_poisson_noise_is_shared_by_channels():
+    img = torch.rand(2, 3, 32, 32)
+    out = poisson_noise(img, 1.0, gray=[True, False], generator=gen(), clip=False)
+    noise = out - img
+    torch.testing.assert_close(noise[0, 0], noise[0, 1], rtol=0, atol=1e-6)
+    assert not torch.allclose(noise[1, 0], noise[1, 1])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,13 @@ def test_reproducible_per_seed_and_index(hr_folder):
     assert not torch.equal(a[0]["lq"], build_realesrgan_dataset(opts, scale=2, seed=4)[0]["lq"])
     b.set_epoch(1)
     assert not torch.equal(a[0]["gt"], b[0]["gt"]) or not torch.equal(a[0]["lq"], b[0]["lq"])
+
+
+def test_dataset_pickles_for_spawned_workers(hr_folder):
+    # Windows and macOS start DataLoader workers with spawn: the dataset travels pickled.
+    ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 16}, scale=2, seed=9)
+    clone = pickle.loads(pickle.dumps(ds))
+    assert torch.equal(clone[1]["lq"], ds[1]["lq"])
 
 
 def test_lq_is_a_degraded_version_of_gt(hr_folder):

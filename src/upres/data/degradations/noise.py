@@ -32,10 +32,13 @@ def gaussian_noise(
     n, c, h, w = x.shape
     s = _per_sample(sigma, n, x) / 255.0
     g = _per_sample(gray, n, x)
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    if bool(g.any()):
-        gray_field = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
-        noise = torch.where(g > 0, gray_field.expand_as(noise), noise)
+    if bool(g.all()):
+        noise = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype).expand_as(x)
+    else:
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        if bool(g.any()):
+            gray_field = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
+            noise = torch.where(g > 0, gray_field.expand_as(noise), noise)
     out = x + noise * s
     if clip:
         out = out.clamp(0, 1)
@@ -66,11 +69,12 @@ def poisson_noise(
     x, squeeze = _batch(img)
     n = x.shape[0]
     g = _per_sample(gray, n, x)
-    noise = _poisson_of(x, generator)
-    if bool(g.any()) and x.shape[1] == 3:
+    gray_wanted = bool(g.any()) and x.shape[1] == 3
+    noise = None if gray_wanted and bool(g.all()) else _poisson_of(x, generator)
+    if gray_wanted:
         w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        gray_noise = _poisson_of((x * w).sum(1, keepdim=True), generator)
-        noise = torch.where(g > 0, gray_noise.expand_as(noise), noise)
+        gray_noise = _poisson_of((x * w).sum(1, keepdim=True), generator).expand_as(x)
+        noise = gray_noise if noise is None else torch.where(g > 0, gray_noise, noise)
     out = x + noise * _per_sample(scale, n, x)
     if clip:
         out = out.clamp(0, 1)
