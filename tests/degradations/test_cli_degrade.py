@@ -87,3 +87,20 @@ def test_missing_input_gives_exit_1_but_writes_the_rest(tmp_path, inputs, capsys
     assert code == 1
     assert (tmp_path / "o" / "cam_lr00.png").is_file()
     assert f"error: {tmp_path / 'nope.png'}: no such file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- just\n- a list\n", "expected a mapping of option keys at the top level"),
+        ("scale: [4\n", "not valid YAML"),
+        ("scale: four\n", "scale: must be a positive integer, got 'four'"),
+        ("datasets: {train: {sinc_prob: 0.5}}\nsinc_prob: 0.1\n",
+         "`sinc_prob` is set both at the top level (0.1) and in the dataset (0.5)"),
+    ],
+)  # fmt: skip
+def test_unusable_option_files_are_refused(tmp_path, inputs, capsys, text, message):
+    opt = write_options(tmp_path, text)
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {opt}: {message}") and err.count("\n") == 1

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
@@ -37,7 +36,10 @@ def load_degradation_file(path: str | Path) -> DegradeFile:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "parse error"
+        raise ConfigError(f"{path}: not valid YAML{where} ({problem})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of option keys at the top level")
     train: Any = (data.get("datasets") or {}).get("train") or {}
@@ -150,5 +152,4 @@ def degrade_command(
     crop = crop if crop is not None else (f.gt_size or 256)
     if n < 1:
         raise ConfigError(f"--n: needs at least 1 sample per image, got {n}")
-    np.seterr(all="ignore")  # j1(0)/0 at the sinc centre is replaced right after
     return write_samples(inputs, out, f.options, scale, n, seed, crop)
