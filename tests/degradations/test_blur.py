@@ -102,3 +102,14 @@ def test_blur_lowers_high_frequency_energy(photo):
 def test_filter2d_rejects_even_kernel(photo):
     with pytest.raises(ValueError, match="odd-sized"):
         filter2d(photo, np.ones((4, 4)) / 16)
+
+
+@pytest.mark.parametrize("beta_range", [(0.5, 4.0), (0.3, 0.8), (1.5, 3.0), (1.0, 2.0)])
+def test_shape_beta_stays_in_its_range(beta_range):
+    from upres.data.degradations.blur import _beta
+
+    rng = np.random.default_rng(0)
+    betas = [_beta(rng, beta_range) for _ in range(400)]
+    assert min(betas) >= beta_range[0] and max(betas) <= beta_range[1]
+    if beta_range[0] < 1 < beta_range[1]:  # half below 1, half above, as Real-ESRGAN draws
+        assert 0.4 < np.mean(np.array(betas) < 1) < 0.6

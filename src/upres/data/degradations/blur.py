@@ -74,11 +74,15 @@ def sinc_kernel(cutoff: float, size: int, pad_to: int = 0) -> np.ndarray:
 
 
 def _beta(rng: np.random.Generator, beta_range: Sequence[float]) -> float:
-    # Real-ESRGAN draws beta below or above 1 with equal chance, so both tail shapes are equally common.
+    # Real-ESRGAN draws beta below or above 1 with equal chance, so both tail shapes are equally common (for
+    # x4plus's plateau range [1, 2] that makes beta = 1 half the time, kept for fidelity); a range entirely on one
+    # side of 1 is drawn from uniformly, where basicsr would leave the range.
     lo, hi = beta_range
+    if hi < 1 or lo > 1:
+        return float(rng.uniform(lo, hi))
     if rng.uniform() < 0.5:
-        return float(rng.uniform(lo, max(lo, 1.0))) if lo < 1 else float(lo)
-    return float(rng.uniform(min(hi, 1.0), hi)) if hi > 1 else float(hi)
+        return float(rng.uniform(lo, 1.0))
+    return float(rng.uniform(1.0, hi))
 
 
 def random_kernel(
