@@ -235,11 +235,6 @@ def _final_resize(x: torch.Tensor, size: tuple[int, int], mode: str, sinc: np.nd
     return _safe_filter(x, sinc) if sinc is not None else x
 
 
-def _final_resize(x: torch.Tensor, size: tuple[int, int], mode: str, sinc: np.ndarray | None) -> torch.Tensor:
-    x = resize(x, size, mode)
-    return _safe_filter(x, sinc) if sinc is not None else x
-
-
 def _final_sinc(rng: np.random.Generator, n: int, opts: DegradationOptions) -> np.ndarray | None:
     apply = rng.uniform(size=n) < opts.final_sinc_prob
     if not apply.any():
