@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "test": "upres.cli.test",
     "schema": "upres.cli.schema",
     "init": "upres.cli.init",
+    "degrade": "upres.cli.degrade",
 }
 
 

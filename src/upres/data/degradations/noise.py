@@ -1,0 +1,81 @@
+"""Sensor-like noise: additive Gaussian (read noise) and Poisson (shot noise), per channel or gray.
+
+Inputs are (N,C,H,W) or (C,H,W) in [0, 1]; `sigma`, `scale` and `gray` may be per sample (length N).
+Every draw comes from the given torch.Generator, which must live on the image's device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# BT.601 luma, as torchvision's rgb_to_grayscale (which basicsr uses for gray Poisson noise).
+_LUMA = (0.2989, 0.587, 0.114)
+
+
+def _per_sample(v: float | torch.Tensor | list, n: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(v, dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
+
+
+def _batch(img: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    return (img.unsqueeze(0), True) if img.dim() == 3 else (img, False)
+
+
+def gaussian_noise(
+    img: torch.Tensor,
+    sigma: float | torch.Tensor,
+    gray: bool | torch.Tensor = False,
+    generator: torch.Generator | None = None,
+    clip: bool = True,
+) -> torch.Tensor:
+    """Add N(0, sigma/255) noise; gray noise is one field shared by all channels."""
+    x, squeeze = _batch(img)
+    n, c, h, w = x.shape
+    s = _per_sample(sigma, n, x) / 255.0
+    g = _per_sample(gray, n, x)
+    if bool(g.all()):
+        noise = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype).expand_as(x)
+    else:
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        if bool(g.any()):
+            gray_field = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
+            noise = torch.where(g > 0, gray_field.expand_as(noise), noise)
+    out = x + noise * s
+    if clip:
+        out = out.clamp(0, 1)
+    return out[0] if squeeze else out
+
+
+def _poisson_of(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Shot noise of 8-bit-rounded x with as many photon levels as the image has distinct values (Real-ESRGAN)."""
+    n = x.shape[0]
+    q = (x * 255.0).round().clamp(0, 255)
+    # Distinct 8-bit values per sample through a histogram: much cheaper than torch.unique per sample.
+    hist = torch.zeros((n, 256), device=x.device, dtype=torch.int32)
+    hist.scatter_add_(1, q.reshape(n, -1).long(), torch.ones_like(q.reshape(n, -1), dtype=torch.int32))
+    distinct = (hist > 0).sum(1).to(x.dtype)
+    vals = torch.exp2(torch.ceil(torch.log2(distinct))).view(n, 1, 1, 1)
+    q = q / 255.0
+    return torch.poisson(q * vals, generator=generator) / vals - q
+
+
+def poisson_noise(
+    img: torch.Tensor,
+    scale: float | torch.Tensor,
+    gray: bool | torch.Tensor = False,
+    generator: torch.Generator | None = None,
+    clip: bool = True,
+) -> torch.Tensor:
+    """Add Poisson noise scaled by `scale`; gray noise is computed on the luma and added to all channels."""
+    x, squeeze = _batch(img)
+    n = x.shape[0]
+    g = _per_sample(gray, n, x)
+    gray_wanted = bool(g.any()) and x.shape[1] == 3
+    noise = None if gray_wanted and bool(g.all()) else _poisson_of(x, generator)
+    if gray_wanted:
+        w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        gray_noise = _poisson_of((x * w).sum(1, keepdim=True), generator).expand_as(x)
+        noise = gray_noise if noise is None else torch.where(g > 0, gray_noise, noise)
+    out = x + noise * _per_sample(scale, n, x)
+    if clip:
+        out = out.clamp(0, 1)
+    return out[0] if squeeze else out

@@ -1,0 +1,245 @@
+"""Option model of the on-the-fly degradation pipeline.
+
+Key names are traiNNer-redux's (which extend Real-ESRGAN's); defaults are Real-ESRGAN's x4plus training settings
+(`options/train/train_realesrgan_x4plus.yml`), so an empty option block reproduces that pipeline. Keys that
+traiNNer-redux does not have (video, dithering, GT sharpening, JPEG chroma subsampling) are upres additions, all
+off by default except `gt_usm`, which Real-ESRGAN applies.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from upres.errors import ConfigError
+
+KernelType = Literal["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]
+ResizeMode = Literal["area", "bilinear", "bicubic", "nearest", "nearest-exact", "lanczos"]
+Subsampling = Literal["4:4:4", "4:2:2", "4:2:0"]
+VideoCodec = Literal["h264", "hevc", "mpeg2"]
+DitherMethod = Literal["none", "ordered", "floyd_steinberg"]
+DitherPalette = Literal["uniform", "adaptive"]
+
+Prob = float
+FloatRange = tuple[float, float]
+IntRange = tuple[int, int]
+
+_KERNELS: list[KernelType] = [
+    "iso",
+    "aniso",
+    "generalized_iso",
+    "generalized_aniso",
+    "plateau_iso",
+    "plateau_aniso",
+]
+_KERNEL_PROB = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+_MODES: list[ResizeMode] = ["area", "bilinear", "bicubic"]
+_MODE_PROB = [1 / 3, 1 / 3, 1 / 3]
+
+
+def _field(default, description: str, **kw):
+    if isinstance(default, list):
+        return Field(default_factory=lambda d=default: list(d), description=description, **kw)
+    return Field(default, description=description, **kw)
+
+
+class DegradationOptions(BaseModel):
+    """Every random choice of the second-order pipeline; see docs/degradations.md."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # ---- first pass: blur
+    blur_prob: Prob = _field(1.0, "probability of the first blur")
+    kernel_list: list[KernelType] = _field(_KERNELS, "blur kernel kinds of the first pass")
+    kernel_prob: list[float] = _field(_KERNEL_PROB, "probability of each kind in `kernel_list` (sums to 1)")
+    kernel_range: IntRange = _field((7, 21), "odd kernel sizes [min, max] of the first blur")
+    blur_sigma: FloatRange = _field((0.2, 3.0), "Gaussian sigma range (pixels) of the first blur")
+    betag_range: FloatRange = _field((0.5, 4.0), "shape beta of generalized Gaussian kernels")
+    betap_range: FloatRange = _field((1.0, 2.0), "shape beta of plateau kernels")
+    sinc_prob: Prob = _field(0.1, "probability that the first blur is a sinc (ringing) kernel")
+    # ---- first pass: resize, noise, JPEG
+    resize_prob: list[float] = _field(
+        [0.2, 0.7, 0.1], "probabilities of [up, down, keep] in the first resize"
+    )
+    resize_range: FloatRange = _field((0.15, 1.5), "scale factor range of the first resize")
+    resize_mode_list: list[ResizeMode] = _field(_MODES, "interpolation modes of the first resize")
+    resize_mode_prob: list[float] = _field(_MODE_PROB, "probability of each mode in `resize_mode_list`")
+    gaussian_noise_prob: Prob = _field(0.5, "probability of Gaussian (else Poisson) noise in the first pass")
+    noise_range: FloatRange = _field((1.0, 30.0), "Gaussian noise sigma range, in 0-255 units")
+    poisson_scale_range: FloatRange = _field((0.05, 3.0), "Poisson noise scale range")
+    gray_noise_prob: Prob = _field(0.4, "probability that the noise is the same in all channels")
+    noise_prob: Prob = _field(1.0, "probability of adding noise at all in the first pass (upres)")
+    jpeg_prob: Prob = _field(1.0, "probability of the first JPEG compression")
+    jpeg_range: FloatRange = _field((30.0, 95.0), "JPEG quality range of the first pass")
+
+    # ---- second pass
+    blur_prob2: Prob = _field(
+        0.8, "probability of the second blur", validation_alias=AliasChoices("blur_prob2", "second_blur_prob")
+    )
+    kernel_list2: list[KernelType] = _field(_KERNELS, "blur kernel kinds of the second pass")
+    kernel_prob2: list[float] = _field(_KERNEL_PROB, "probability of each kind in `kernel_list2`")
+    kernel_range2: IntRange = _field((7, 21), "odd kernel sizes [min, max] of the second blur")
+    blur_sigma2: FloatRange = _field((0.2, 1.5), "Gaussian sigma range of the second blur")
+    betag_range2: FloatRange = _field((0.5, 4.0), "shape beta of generalized Gaussian kernels (second pass)")
+    betap_range2: FloatRange = _field((1.0, 2.0), "shape beta of plateau kernels (second pass)")
+    sinc_prob2: Prob = _field(0.1, "probability that the second blur is a sinc kernel")
+    resize_prob2: list[float] = _field(
+        [0.3, 0.4, 0.3], "probabilities of [up, down, keep] in the second resize"
+    )
+    resize_range2: FloatRange = _field(
+        (0.3, 1.2), "scale factor range of the second resize (relative to LR size)"
+    )
+    resize_mode_list2: list[ResizeMode] = _field(_MODES, "interpolation modes of the second resize")
+    resize_mode_prob2: list[float] = _field(_MODE_PROB, "probability of each mode in `resize_mode_list2`")
+    gaussian_noise_prob2: Prob = _field(
+        0.5, "probability of Gaussian (else Poisson) noise in the second pass"
+    )
+    noise_range2: FloatRange = _field((1.0, 25.0), "Gaussian noise sigma range of the second pass")
+    poisson_scale_range2: FloatRange = _field((0.05, 2.5), "Poisson noise scale range of the second pass")
+    gray_noise_prob2: Prob = _field(0.4, "probability of gray noise in the second pass")
+    noise_prob2: Prob = _field(1.0, "probability of adding noise at all in the second pass (upres)")
+    jpeg_prob2: Prob = _field(1.0, "probability of the final JPEG compression")
+    jpeg_range2: FloatRange = _field((30.0, 95.0), "JPEG quality range of the final compression")
+
+    # ---- final stage: resize to the LR size + sinc, and JPEG, in random order
+    final_sinc_prob: Prob = _field(0.8, "probability of the final sinc filter")
+    final_kernel_range: IntRange = _field((7, 21), "odd kernel sizes [min, max] of the final sinc filter")
+    resize_mode_list3: list[ResizeMode] = _field(_MODES, "interpolation modes of the final resize")
+    resize_mode_prob3: list[float] = _field(_MODE_PROB, "probability of each mode in `resize_mode_list3`")
+
+    # ---- upres additions
+    jpeg_subsampling_list: list[Subsampling] = _field(["4:2:0"], "JPEG chroma subsampling choices")
+    jpeg_subsampling_prob: list[float] = _field([1.0], "probability of each `jpeg_subsampling_list` entry")
+    video_prob: Prob = _field(
+        0.0, "probability of a video-codec round trip of the LR (after the final stage)"
+    )
+    video_codec_list: list[VideoCodec] = _field(["h264", "hevc", "mpeg2"], "video codecs to choose from")
+    video_codec_prob: list[float] = _field([0.5, 0.3, 0.2], "probability of each `video_codec_list` entry")
+    video_crf_range: IntRange = _field((18, 35), "CRF range (h264/hevc; mapped to a quantizer for mpeg2)")
+    dither_prob: Prob = _field(0.0, "probability of color quantization of the LR (last step)")
+    dither_method_list: list[DitherMethod] = _field(["floyd_steinberg", "ordered", "none"], "dither methods")
+    dither_method_prob: list[float] = _field(
+        [0.4, 0.4, 0.2], "probability of each `dither_method_list` entry"
+    )
+    dither_palette_list: list[DitherPalette] = _field(["uniform", "adaptive"], "palette kinds")
+    dither_palette_prob: list[float] = _field([0.5, 0.5], "probability of each `dither_palette_list` entry")
+    dither_bits_range: IntRange = _field((2, 5), "bits per channel of a uniform palette")
+    dither_colors_range: IntRange = _field((8, 256), "number of colors of an adaptive palette")
+    gt_usm: bool = _field(True, "unsharp-mask the GT before degrading it (Real-ESRGAN does)")
+    gt_usm_weight: float = _field(0.5, "unsharp-mask strength", ge=0)
+    gt_usm_radius: int = _field(50, "unsharp-mask Gaussian kernel size (made odd)", ge=1)
+    gt_usm_threshold: float = _field(10.0, "unsharp-mask threshold on |residual| in 0-255 units", ge=0)
+    queue_size: int = _field(180, "training pair pool size (a multiple of the batch size; 0 disables)", ge=0)
+
+    # Accepted for compatibility with Real-ESRGAN/traiNNer-redux files; kernel sizes come from kernel_range.
+    blur_kernel_size: int | None = _field(None, "ignored (legacy key); kernel sizes come from `kernel_range`")
+    blur_kernel_size2: int | None = _field(None, "ignored (legacy key); sizes come from `kernel_range2`")
+
+    @model_validator(mode="after")
+    def _check(self) -> DegradationOptions:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if "prob" in name and isinstance(value, float) and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: probability {value} is outside [0, 1]")
+        for name in (
+            "blur_sigma",
+            "blur_sigma2",
+            "betag_range",
+            "betag_range2",
+            "betap_range",
+            "betap_range2",
+        ):
+            lo, hi = getattr(self, name)
+            _check_range(name, lo, hi)
+            if lo <= 0:
+                raise ValueError(f"{name}: values must be > 0, got [{lo}, {hi}]")
+        for name in ("resize_range", "resize_range2"):
+            lo, hi = getattr(self, name)
+            _check_range(name, lo, hi)
+            if lo <= 0:
+                raise ValueError(f"{name}: scale factors must be > 0, got [{lo}, {hi}]")
+        for name in ("noise_range", "noise_range2", "poisson_scale_range", "poisson_scale_range2"):
+            lo, hi = getattr(self, name)
+            _check_range(name, lo, hi)
+            if lo < 0:
+                raise ValueError(f"{name}: values must be >= 0, got [{lo}, {hi}]")
+        for name in ("jpeg_range", "jpeg_range2"):
+            lo, hi = getattr(self, name)
+            _check_range(name, lo, hi)
+            if lo < 1 or hi > 100:
+                raise ValueError(f"{name}: JPEG quality must lie in [1, 100], got [{lo}, {hi}]")
+        for name in ("kernel_range", "kernel_range2", "final_kernel_range"):
+            lo, hi = getattr(self, name)
+            _check_range(name, lo, hi)
+            if lo % 2 == 0 or hi % 2 == 0 or lo < 1:
+                raise ValueError(f"{name}: kernel sizes must be odd and >= 1, got [{lo}, {hi}]")
+        lo, hi = self.video_crf_range
+        _check_range("video_crf_range", lo, hi)
+        if lo < 0 or hi > 51:
+            raise ValueError(f"video_crf_range: CRF must lie in [0, 51], got [{lo}, {hi}]")
+        lo, hi = self.dither_bits_range
+        _check_range("dither_bits_range", lo, hi)
+        if lo < 1 or hi > 8:
+            raise ValueError(f"dither_bits_range: bits must lie in [1, 8], got [{lo}, {hi}]")
+        lo, hi = self.dither_colors_range
+        _check_range("dither_colors_range", lo, hi)
+        if lo < 2 or hi > 256:
+            raise ValueError(f"dither_colors_range: colors must lie in [2, 256], got [{lo}, {hi}]")
+        for names in (
+            ("kernel_list", "kernel_prob"),
+            ("kernel_list2", "kernel_prob2"),
+            ("resize_mode_list", "resize_mode_prob"),
+            ("resize_mode_list2", "resize_mode_prob2"),
+            ("resize_mode_list3", "resize_mode_prob3"),
+            ("jpeg_subsampling_list", "jpeg_subsampling_prob"),
+            ("video_codec_list", "video_codec_prob"),
+            ("dither_method_list", "dither_method_prob"),
+            ("dither_palette_list", "dither_palette_prob"),
+        ):
+            _check_choice(self, *names)
+        for name in ("resize_prob", "resize_prob2"):
+            probs = getattr(self, name)
+            if len(probs) != 3:
+                raise ValueError(f"{name}: needs 3 probabilities [up, down, keep], got {len(probs)}")
+            _check_distribution(name, probs)
+        return self
+
+
+def _check_range(name: str, lo: float, hi: float) -> None:
+    if lo > hi:
+        raise ValueError(f"{name}: range [{lo}, {hi}] is backwards; write it as [{hi}, {lo}]")
+
+
+def _check_distribution(name: str, probs: list[float]) -> None:
+    if any(p < 0 for p in probs):
+        raise ValueError(f"{name}: probabilities must be >= 0, got {probs}")
+    if not math.isclose(sum(probs), 1.0, abs_tol=1e-3):
+        raise ValueError(f"{name}: probabilities must add up to 1, got {probs} (sum {sum(probs):g})")
+
+
+def _check_choice(opts: DegradationOptions, list_name: str, prob_name: str) -> None:
+    choices, probs = getattr(opts, list_name), getattr(opts, prob_name)
+    if not choices:
+        raise ValueError(f"{list_name}: needs at least one entry")
+    if len(choices) != len(probs):
+        raise ValueError(
+            f"{prob_name}: has {len(probs)} probabilities but `{list_name}` has {len(choices)} entries"
+        )
+    _check_distribution(prob_name, probs)
+
+
+def parse_degradation_options(data: dict, where: str = "options") -> DegradationOptions:
+    """Validate a dict of degradation keys, turning pydantic's report into one ConfigError naming the key."""
+    try:
+        return DegradationOptions.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown degradation key `{loc}`; see docs/degradations.md for the list"
+        elif loc:
+            msg = f"{loc}: {msg}"
+        raise ConfigError(f"{where}: {msg}") from None

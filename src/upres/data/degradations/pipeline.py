@@ -1,0 +1,286 @@
+"""Real-ESRGAN's second-order degradation pipeline, as a sequence of small named steps.
+
+    GT -> [USM] -> blur -> resize -> noise -> JPEG                       (first pass, at GT size)
+          -> blur -> resize -> noise                                     (second pass, around LR size)
+          -> {resize to LR + sinc, JPEG} in random order -> [video] -> [dither] -> round to 8 bits
+
+Works on (N,C,H,W) batches on any device (kernels and per-sample parameters are drawn per sample; the resize
+choice and the final-stage order per batch, as Real-ESRGAN does) or on one (C,H,W) image in a data worker.
+Scalar choices come from a numpy Generator, pixel noise from a torch Generator on the image's device, so the same
+seeds give the same LR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from upres.data.degradations.blur import (
+    filter2d,
+    pad_kernels,
+    random_blur_kernel,
+    random_kernel_size,
+    sinc_kernel,
+)
+from upres.data.degradations.dither import dither
+from upres.data.degradations.jpeg import jpeg_compress
+from upres.data.degradations.noise import gaussian_noise, poisson_noise
+from upres.data.degradations.options import DegradationOptions
+from upres.data.degradations.resize import choose, random_scale, resize
+from upres.data.degradations.sharpen import usm_sharpen
+from upres.data.degradations.video import video_compress
+
+
+def make_generators(
+    seed: int | Sequence[int], device: torch.device | str = "cpu"
+) -> tuple[np.random.Generator, torch.Generator]:
+    """Independent numpy and torch generators from one seed (or a seed sequence such as (seed, epoch, index))."""
+    # numpy seeds must be non-negative; fold negatives (e.g. `--seed -1`) into uint64 so they still work.
+    parts = [seed] if isinstance(seed, int) else list(seed)
+    rng = np.random.default_rng([int(p) % 2**64 for p in parts])
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(rng.integers(0, 2**63 - 1)))
+    return rng, gen
+
+
+def degrade(
+    gt: torch.Tensor,
+    opts: DegradationOptions,
+    scale: int,
+    rng: np.random.Generator,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """LR of `gt` ((C,H,W) or (N,C,H,W) float in [0, 1]) of size (H // scale, W // scale), 8-bit-rounded."""
+    squeeze = gt.dim() == 3
+    x = gt.unsqueeze(0) if squeeze else gt
+    if generator is None:
+        generator = torch.Generator(device=x.device)
+        generator.manual_seed(int(rng.integers(0, 2**63 - 1)))
+    h, w = x.shape[-2:]
+    lr_size = (h // scale, w // scale)
+    if opts.gt_usm:
+        x = usm_sharpen(x, opts.gt_usm_weight, opts.gt_usm_radius, opts.gt_usm_threshold)
+
+    x = blur_step(x, rng, opts.blur_prob, opts.sinc_prob, opts.kernel_range, opts.kernel_list, opts.kernel_prob,
+                  opts.blur_sigma, opts.betag_range, opts.betap_range)  # fmt: skip
+    s = random_scale(rng, opts.resize_prob, opts.resize_range)
+    x = resize(x, (int(h * s), int(w * s)), choose(rng, opts.resize_mode_list, opts.resize_mode_prob))
+    x = noise_step(x, rng, generator, opts.noise_prob, opts.gaussian_noise_prob, opts.noise_range,
+                   opts.poisson_scale_range, opts.gray_noise_prob)  # fmt: skip
+    x = jpeg_step(x, rng, opts.jpeg_prob, opts.jpeg_range, opts)
+
+    x = blur_step(x, rng, opts.blur_prob2, opts.sinc_prob2, opts.kernel_range2, opts.kernel_list2,
+                  opts.kernel_prob2, opts.blur_sigma2, opts.betag_range2, opts.betap_range2)  # fmt: skip
+    s = random_scale(rng, opts.resize_prob2, opts.resize_range2)
+    x = resize(
+        x,
+        (int(h / scale * s), int(w / scale * s)),
+        choose(rng, opts.resize_mode_list2, opts.resize_mode_prob2),
+    )
+    x = noise_step(x, rng, generator, opts.noise_prob2, opts.gaussian_noise_prob2, opts.noise_range2,
+                   opts.poisson_scale_range2, opts.gray_noise_prob2)  # fmt: skip
+
+    # Real-ESRGAN: other orders of (sinc, JPEG, resize) produce twisted lines, so only these two.
+    final_mode = choose(rng, opts.resize_mode_list3, opts.resize_mode_prob3)
+    sinc = _final_sinc(rng, x.shape[0], opts)
+    if rng.uniform() < 0.5:
+        x = _final_resize(x, lr_size, final_mode, sinc)
+        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts)
+    else:
+        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts)
+        x = _final_resize(x, lr_size, final_mode, sinc)
+
+    x = video_step(x, rng, opts)
+    x = dither_step(x, rng, opts)
+    lq = (x * 255.0).round().clamp(0, 255) / 255.0
+    return lq[0] if squeeze else lq
+
+
+def blur_step(
+    x: torch.Tensor,
+    rng: np.random.Generator,
+    prob: float,
+    sinc_prob: float,
+    kernel_range: Sequence[int],
+    kernel_list: Sequence[str],
+    kernel_prob: Sequence[float],
+    sigma: Sequence[float],
+    betag: Sequence[float],
+    betap: Sequence[float],
+) -> torch.Tensor:
+    """Blur each sample with probability `prob` by its own random kernel (padded to a common size)."""
+    apply = rng.uniform(size=x.shape[0]) < prob
+    if not apply.any():
+        return x
+    kernels = [
+        random_blur_kernel(rng, sinc_prob, kernel_range, kernel_list, kernel_prob, sigma, betag, betap)
+        for _ in range(int(apply.sum()))
+    ]
+    return _filter_subset(x, apply, kernels)
+
+
+def _filter_subset(x: torch.Tensor, apply: np.ndarray, kernels: list[np.ndarray]) -> torch.Tensor:
+    k = pad_kernels(kernels)
+    if apply.all():
+        return _safe_filter(x, k)
+    idx = torch.as_tensor(np.flatnonzero(apply), device=x.device)
+    out = x.clone()
+    out[idx] = _safe_filter(x[idx], k)
+    return out
+
+
+def _safe_filter(x: torch.Tensor, k: np.ndarray) -> torch.Tensor:
+    # Reflect padding needs the image wider than half the kernel; tiny intermediates get a cropped kernel.
+    limit = 2 * (min(x.shape[-2:]) - 1) + 1
+    if k.shape[-1] > limit:
+        c = (k.shape[-1] - limit) // 2
+        k = k[..., c : c + limit, c : c + limit]
+        k = k / k.sum(axis=(-2, -1), keepdims=True)
+    return filter2d(x, k)
+
+
+def noise_step(
+    x: torch.Tensor,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    prob: float,
+    gaussian_prob: float,
+    sigma_range: Sequence[float],
+    poisson_range: Sequence[float],
+    gray_prob: float,
+) -> torch.Tensor:
+    """Gaussian (probability `gaussian_prob`) or Poisson noise per sample, gray with probability `gray_prob`."""
+    n = x.shape[0]
+    apply = rng.uniform(size=n) < prob
+    gaussian = rng.uniform(size=n) < gaussian_prob
+    gray = rng.uniform(size=n) < gray_prob
+    sigma = rng.uniform(sigma_range[0], sigma_range[1], size=n)
+    pscale = rng.uniform(poisson_range[0], poisson_range[1], size=n)
+    out = x
+    for chosen, fn, amount in (
+        (apply & gaussian, gaussian_noise, sigma),
+        (apply & ~gaussian, poisson_noise, pscale),
+    ):
+        if not chosen.any():
+            continue
+        if chosen.all():
+            out = fn(out, amount.tolist(), gray.tolist(), generator)
+        else:
+            idx = torch.as_tensor(np.flatnonzero(chosen), device=x.device)
+            out = out.clone() if out is x else out
+            out[idx] = fn(out[idx], amount[chosen].tolist(), gray[chosen].tolist(), generator)
+    return out
+
+
+def jpeg_step(
+    x: torch.Tensor,
+    rng: np.random.Generator,
+    prob: float,
+    quality_range: Sequence[float],
+    opts: DegradationOptions,
+) -> torch.Tensor:
+    n = x.shape[0]
+    apply = rng.uniform(size=n) < prob
+    quality = rng.integers(round(quality_range[0]), round(quality_range[1]) + 1, size=n)
+    subsampling = [choose(rng, opts.jpeg_subsampling_list, opts.jpeg_subsampling_prob) for _ in range(n)]
+    return _per_sample(
+        x, apply, lambda t, i: jpeg_compress(t, quality[i].tolist(), [subsampling[j] for j in i])
+    )
+
+
+def video_step(x: torch.Tensor, rng: np.random.Generator, opts: DegradationOptions) -> torch.Tensor:
+    if opts.video_prob <= 0:
+        return x
+    n = x.shape[0]
+    apply = rng.uniform(size=n) < opts.video_prob
+    codec = [choose(rng, opts.video_codec_list, opts.video_codec_prob) for _ in range(n)]
+    crf = rng.integers(opts.video_crf_range[0], opts.video_crf_range[1] + 1, size=n)
+    return _per_sample(x, apply, lambda t, i: video_compress(t, [codec[j] for j in i], crf[i].tolist()))
+
+
+def dither_step(x: torch.Tensor, rng: np.random.Generator, opts: DegradationOptions) -> torch.Tensor:
+    if opts.dither_prob <= 0:
+        return x
+    n = x.shape[0]
+    apply = rng.uniform(size=n) < opts.dither_prob
+    method = [choose(rng, opts.dither_method_list, opts.dither_method_prob) for _ in range(n)]
+    palette = [choose(rng, opts.dither_palette_list, opts.dither_palette_prob) for _ in range(n)]
+    bits = rng.integers(opts.dither_bits_range[0], opts.dither_bits_range[1] + 1, size=n)
+    colors = rng.integers(opts.dither_colors_range[0], opts.dither_colors_range[1] + 1, size=n)
+    amount = np.where(np.array(palette) == "uniform", bits, colors)
+    return _per_sample(
+        x,
+        apply,
+        lambda t, i: dither(t, [palette[j] for j in i], amount[i].tolist(), [method[j] for j in i]),
+    )
+
+
+def _per_sample(x: torch.Tensor, apply: np.ndarray, fn) -> torch.Tensor:
+    if not apply.any():
+        return x
+    idx = np.flatnonzero(apply)
+    y = x.clamp(0, 1)
+    if apply.all():
+        return fn(y, idx)
+    out = x.clone()
+    t = torch.as_tensor(idx, device=x.device)
+    out[t] = fn(y[t], idx)
+    return out
+
+
+def _final_resize(x: torch.Tensor, size: tuple[int, int], mode: str, sinc: np.ndarray | None) -> torch.Tensor:
+    x = resize(x, size, mode)
+    return _safe_filter(x, sinc) if sinc is not None else x
+
+
+def _final_sinc(rng: np.random.Generator, n: int, opts: DegradationOptions) -> np.ndarray | None:
+    apply = rng.uniform(size=n) < opts.final_sinc_prob
+    if not apply.any():
+        return None
+    kernels = []
+    for a in apply:
+        size = random_kernel_size(rng, opts.final_kernel_range)
+        cutoff = float(rng.uniform(np.pi / 3, np.pi))
+        # A unit impulse leaves the samples that drew no sinc unchanged.
+        kernels.append(sinc_kernel(cutoff, size) if a else np.ones((1, 1)))
+    return pad_kernels(kernels)
+
+
+class PairPool:
+    """Real-ESRGAN's training pair pool: keeps `size` (lq, gt) pairs and hands out a shuffled mix, so one batch
+    holds samples degraded in different batches (different resize scales, final-stage orders...).
+
+    The first `size / batch` calls fill the pool and return their input unchanged.
+    """
+
+    def __init__(self, size: int, generator: torch.Generator | None = None) -> None:
+        self.size = size
+        self.generator = generator
+        self.lq: torch.Tensor | None = None
+        self.gt: torch.Tensor | None = None
+        self.filled = 0
+
+    def __call__(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.size == 0:
+            return lq, gt
+        b = lq.shape[0]
+        if self.lq is None:
+            if self.size % b:
+                from upres.errors import ConfigError
+
+                raise ConfigError(f"queue_size: {self.size} is not a multiple of the batch size {b}")
+            self.lq = lq.new_zeros((self.size, *lq.shape[1:]))
+            self.gt = gt.new_zeros((self.size, *gt.shape[1:]))
+        assert self.gt is not None
+        if self.filled < self.size:
+            self.lq[self.filled : self.filled + b] = lq
+            self.gt[self.filled : self.filled + b] = gt
+            self.filled += b
+            return lq, gt
+        perm = torch.randperm(self.size, generator=self.generator, device="cpu").to(lq.device)
+        self.lq, self.gt = self.lq[perm], self.gt[perm]
+        out_lq, out_gt = self.lq[:b].clone(), self.gt[:b].clone()
+        self.lq[:b], self.gt[:b] = lq, gt
+        return out_lq, out_gt

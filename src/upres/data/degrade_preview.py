@@ -1,0 +1,155 @@
+"""`upres degrade`: sample LR images from an option file's pipeline and a contact sheet, to see what a model
+trained with those options will be asked to undo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from upres.data.degradations.options import DegradationOptions
+from upres.data.degradations.pipeline import degrade, make_generators
+from upres.data.otf_dataset import degradation_options_from, load_rgb
+from upres.errors import ConfigError
+from upres.io.images import ImageReadError, list_images, tensor_to_array, write_image
+
+GAP = 4  # pixels between contact-sheet cells
+
+
+@dataclass
+class DegradeFile:
+    options: DegradationOptions
+    scale: int | None
+    gt_size: int | None
+
+
+def load_degradation_file(path: str | Path) -> DegradeFile:
+    """Degradation keys of a YAML option file: the top level, plus those traiNNer-redux keeps in `datasets.train`.
+    Every other key of a training option file is ignored."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "parse error"
+        raise ConfigError(f"{path}: not valid YAML{where} ({problem})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of option keys at the top level")
+    train: Any = (data.get("datasets") or {}).get("train") or {}
+    if not isinstance(train, dict):
+        raise ConfigError(f"{path}: datasets.train must be a mapping")
+    opts = degradation_options_from(train, data, where=str(path))
+    scale = data.get("scale")
+    if scale is not None and (not isinstance(scale, int) or scale < 1):
+        raise ConfigError(f"{path}: scale: must be a positive integer, got {scale!r}")
+    gt_size = train.get("gt_size")
+    if train.get("lq_size") and scale:
+        gt_size = int(train["lq_size"]) * scale
+    return DegradeFile(opts, scale, gt_size)
+
+
+def center_crop(img: torch.Tensor, size: int, multiple: int) -> torch.Tensor:
+    """Centered crop of at most size x size whose sides are multiples of `multiple` (size 0: whole image)."""
+    _, h, w = img.shape
+    ch, cw = (h, w) if size <= 0 else (min(size, h), min(size, w))
+    ch, cw = ch - ch % multiple, cw - cw % multiple
+    if ch == 0 or cw == 0:
+        raise ValueError(f"image {h}x{w} is smaller than the scale {multiple}")
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return img[:, top : top + ch, left : left + cw]
+
+
+def contact_sheet(hr: torch.Tensor, lrs: list[torch.Tensor], scale: int) -> torch.Tensor:
+    """One row: the HR crop, then each LR upsampled by pixel repetition (nearest) to the HR size."""
+    cells = [hr] + [lr.repeat_interleave(scale, -2).repeat_interleave(scale, -1) for lr in lrs]
+    h = max(c.shape[-2] for c in cells)
+    w = sum(c.shape[-1] for c in cells) + GAP * (len(cells) - 1)
+    sheet = torch.ones(3, h, w)
+    x = 0
+    for c in cells:
+        sheet[:, : c.shape[-2], x : x + c.shape[-1]] = c
+        x += c.shape[-1] + GAP
+    return sheet
+
+
+def stack_rows(rows: list[torch.Tensor]) -> torch.Tensor:
+    w = max(r.shape[-1] for r in rows)
+    h = sum(r.shape[-2] for r in rows) + GAP * (len(rows) - 1)
+    sheet = torch.ones(3, h, w)
+    y = 0
+    for r in rows:
+        sheet[:, y : y + r.shape[-2], : r.shape[-1]] = r
+        y += r.shape[-2] + GAP
+    return sheet
+
+
+def write_samples(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    options: DegradationOptions,
+    scale: int,
+    n: int = 8,
+    seed: int = 0,
+    crop: int = 256,
+) -> tuple[list[Path], list[str]]:
+    """Write n LR samples per input image (`STEM_lrNN.png`) and `contact_sheet.png`; returns (written, errors).
+
+    Sample i of the j-th image uses seed (seed, j, i): reruns give the same files.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    errors: list[str] = []
+    rows = []
+    paths = [p for item in inputs for p in _expand(item, errors)]
+    for j, path in enumerate(paths):
+        try:
+            hr = center_crop(load_rgb(path), crop, scale)
+        except (ImageReadError, ValueError) as exc:
+            errors.append(f"{path}: {exc}")
+            continue
+        lrs = []
+        for i in range(n):
+            rng, gen = make_generators((seed, j, i))
+            lr = degrade(hr, options, scale, rng, gen)
+            lrs.append(lr)
+            written.append(write_image(out / f"{path.stem}_lr{i:02d}.png", tensor_to_array(lr)))
+        rows.append(contact_sheet(hr, lrs, scale))
+    if rows:
+        written.append(write_image(out / "contact_sheet.png", tensor_to_array(stack_rows(rows))))
+    return written, errors
+
+
+def _expand(item: str | Path, errors: list[str]) -> list[Path]:
+    p = Path(item)
+    if not p.exists():
+        errors.append(f"{p}: no such file or folder")
+        return []
+    found = list_images(p)
+    if p.is_dir() and not found:
+        errors.append(f"{p}: no images in this folder")
+    return found
+
+
+def degrade_command(
+    config: str | Path,
+    inputs: list[str],
+    out: str | Path,
+    n: int = 8,
+    seed: int = 0,
+    scale: int | None = None,
+    crop: int | None = None,
+) -> tuple[list[Path], list[str]]:
+    f = load_degradation_file(config)
+    scale = scale or f.scale or 4
+    crop = crop if crop is not None else (f.gt_size or 256)
+    if n < 1:
+        raise ConfigError(f"--n: needs at least 1 sample per image, got {n}")
+    return write_samples(inputs, out, f.options, scale, n, seed, crop)

@@ -1,0 +1,206 @@
+"""`realesrgandataset`: HR images only; the LR of each random crop is made by the degradation pipeline.
+
+Each item is reproducible from (seed, epoch, index): the crop, flips and every degradation draw come from
+generators seeded with that triple, so a data worker on any OS (spawn or fork) produces the same pair.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from torch.utils.data import Dataset
+
+from upres.data.degradations.options import DegradationOptions, parse_degradation_options
+from upres.data.degradations.pipeline import degrade, make_generators
+from upres.errors import ConfigError, UpresError
+from upres.io.images import ImageReadError, array_to_tensor, list_images, read_image
+
+log = logging.getLogger(__name__)
+
+
+class OTFDatasetOptions(BaseModel):
+    """The dataset-block keys this dataset reads; other keys of the block (name, type, workers...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dataroot_gt: str | list[str]
+    meta_info: str | None = None
+    lq_size: int | None = None
+    gt_size: int | None = None
+    use_hflip: bool = True
+    use_rot: bool = True
+
+    @model_validator(mode="after")
+    def _sizes(self) -> OTFDatasetOptions:
+        if self.lq_size is None and self.gt_size is None:
+            raise ValueError("lq_size: set the LR crop size (or gt_size = lq_size x scale)")
+        for name in ("lq_size", "gt_size"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name}: must be >= 1, got {v}")
+        return self
+
+    def crop_size(self, scale: int) -> int:
+        """GT crop side; lq_size wins, gt_size must then agree."""
+        if self.lq_size is not None:
+            if self.gt_size is not None and self.gt_size != self.lq_size * scale:
+                raise ConfigError(f"gt_size: {self.gt_size} is not lq_size x scale = {self.lq_size * scale}")
+            return self.lq_size * scale
+        assert self.gt_size is not None
+        if self.gt_size % scale:
+            raise ConfigError(f"gt_size: {self.gt_size} is not a multiple of scale {scale}")
+        return self.gt_size
+
+
+def degradation_options_from(
+    dataset_opts: Mapping[str, Any], top_level: Mapping[str, Any] | None = None, where: str = "options"
+) -> DegradationOptions:
+    """Degradation keys from the top level of an option file plus those traiNNer-redux keeps in the dataset block
+    (kernel_list, blur_sigma, sinc_prob, final_sinc_prob...). The same key in both places must agree."""
+    fields = set(DegradationOptions.model_fields) | {"second_blur_prob"}
+    merged = {k: v for k, v in (top_level or {}).items() if k in fields}
+    for k, v in dataset_opts.items():
+        if k in fields:
+            if k in merged and merged[k] != v:
+                raise ConfigError(
+                    f"{where}: `{k}` is set both at the top level ({merged[k]}) and in the dataset ({v})"
+                )
+            merged[k] = v
+    return parse_degradation_options(merged, where)
+
+
+def gather_paths(opts: OTFDatasetOptions) -> list[Path]:
+    roots = [opts.dataroot_gt] if isinstance(opts.dataroot_gt, str) else list(opts.dataroot_gt)
+    for r in roots:
+        if not Path(r).is_dir():
+            raise ConfigError(f"dataroot_gt: folder {r} does not exist")
+    if opts.meta_info is None:
+        paths = [p for r in roots for p in list_images(r)]
+    else:
+        meta = Path(opts.meta_info)
+        if not meta.is_file():
+            raise ConfigError(f"meta_info: file {meta} does not exist")
+        paths = []
+        for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            rel = line.split()[0]
+            found = next((Path(r) / rel for r in roots if (Path(r) / rel).is_file()), None)
+            if found is None:
+                raise ConfigError(f"meta_info: {meta} line {n}: {rel} is not in {', '.join(roots)}")
+            paths.append(found)
+    if not paths:
+        raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}")
+    return paths
+
+
+def load_rgb(path: Path) -> torch.Tensor:
+    """(3,H,W) float32 in [0, 1]: alpha dropped, gray repeated to RGB, 16-bit precision kept."""
+    arr = read_image(path)
+    if arr.shape[2] in (2, 4):
+        arr = arr[..., :-1]
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return array_to_tensor(arr)
+
+
+def random_crop_augment(
+    img: torch.Tensor, size: int, rng: np.random.Generator, hflip: bool, rot: bool
+) -> torch.Tensor:
+    """A size x size crop (reflect-padding images smaller than that), then BasicSR's flips and rotations."""
+    _, h, w = img.shape
+    if h < size or w < size:
+        ph, pw = max(0, size - h), max(0, size - w)
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        img = F.pad(img[None], (0, pw, 0, ph), mode=mode)[0]
+        _, h, w = img.shape
+    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    img = img[:, top : top + size, left : left + size]
+    flip_h, flip_v, transpose = rng.uniform(size=3) < 0.5
+    if hflip and flip_h:
+        img = img.flip(-1)
+    if rot and flip_v:
+        img = img.flip(-2)
+    if rot and transpose:
+        img = img.transpose(-2, -1)
+    return img.contiguous()
+
+
+class RealESRGANDataset(Dataset):
+    """HR crops with LR made on the fly; items {"lq", "gt": (3,h,w) float32, "lq_path", "gt_path"}.
+
+    `lq` is the degraded crop (gt_size / scale); `gt` the crop itself (not sharpened; apply
+    `upres.data.degradations.usm_sharpen` to targets where Real-ESRGAN uses `*_gt_usm`).
+    """
+
+    def __init__(
+        self, opts: OTFDatasetOptions, degradations: DegradationOptions, scale: int, seed: int = 0
+    ) -> None:
+        self.opts = opts
+        self.degradations = degradations
+        self.scale = scale
+        self.seed = seed
+        self.epoch = 0
+        self.gt_size = opts.crop_size(scale)
+        self.paths = gather_paths(opts)
+        self.bad: set[Path] = set()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def set_epoch(self, epoch: int) -> None:
+        """New draws every epoch; call it from the training loop (as with DistributedSampler)."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng, gen = make_generators((self.seed, self.epoch, index))
+        path = self.paths[index]
+        while True:
+            try:
+                hr = load_rgb(path)
+                break
+            except ImageReadError as exc:
+                self._skip(path, exc)
+                path = self.paths[int(rng.integers(len(self.paths)))]
+        gt = random_crop_augment(hr, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot)
+        lq = degrade(gt, self.degradations, self.scale, rng, gen)
+        return {"lq": lq, "gt": gt, "lq_path": str(path), "gt_path": str(path)}
+
+    def _skip(self, path: Path, exc: Exception) -> None:
+        self.bad.add(path)
+        log.warning("skipping unreadable image %s (%s)", path, exc)
+        if len(self.bad) > 0.01 * len(self.paths):
+            listing = "\n  ".join(str(p) for p in sorted(self.bad))
+            raise UpresError(
+                f"more than 1% of the training images are unreadable ({len(self.bad)} of {len(self.paths)}); "
+                f"fix or remove them (upres doctor lists them):\n  {listing}"
+            )
+
+
+def build_realesrgan_dataset(
+    opts: Mapping[str, Any],
+    scale: int,
+    seed: int = 0,
+    degradations: DegradationOptions | Mapping[str, Any] | None = None,
+) -> RealESRGANDataset:
+    """From a dataset block (`dataroot_gt`, `meta_info`, `lq_size`/`gt_size`, `use_hflip`, `use_rot`, and any
+    degradation keys traiNNer-redux keeps there) and the degradation keys of the option file's top level
+    (a mapping, or an already validated DegradationOptions)."""
+    try:
+        ds_opts = OTFDatasetOptions.model_validate(dict(opts))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"datasets.train: {loc + ': ' if loc else ''}{msg}") from None
+    if isinstance(degradations, DegradationOptions):
+        degradations = degradations.model_dump(exclude_unset=True)
+    degr = degradation_options_from(opts, degradations)
+    return RealESRGANDataset(ds_opts, degr, scale, seed)

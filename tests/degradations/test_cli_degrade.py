@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from upres.cli import main
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    from skimage import data
+
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(data.astronaut()[100:200, 180:300]).save(d / "astro.png")
+    Image.fromarray(data.camera()[:64, :64]).save(d / "cam.png")
+    return d
+
+
+def write_options(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "opt.yml"
+    p.write_text(text)
+    return p
+
+
+TRAINING_FILE = """
+name: otf_test
+scale: 2
+high_order_degradation: true
+network_g: {type: compact}
+train: {total_iter: 10}
+datasets:
+  train:
+    type: realesrgandataset
+    dataroot_gt: nowhere
+    lq_size: 24
+    kernel_list: [iso, aniso]
+    kernel_prob: [0.5, 0.5]
+jpeg_range: [50, 90]
+"""
+
+
+def test_writes_samples_and_contact_sheet(tmp_path, inputs, capsys):
+    opt = write_options(tmp_path, TRAINING_FILE)
+    out = tmp_path / "out"
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(out), "--n", "3", "--seed", "5"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{s}_lr{i:02d}.png" for s in ("astro", "cam") for i in range(3)] + ["contact_sheet.png"]
+    # crop = lq_size x scale = 48 from the file, LR = 24
+    assert Image.open(out / "astro_lr00.png").size == (24, 24)
+    sheet = np.asarray(Image.open(out / "contact_sheet.png"))
+    assert sheet.shape == (48 + 4 + 48, 4 * 48 + 3 * 4, 3)
+    # the first cell is the HR centre crop itself
+    hr = np.asarray(Image.open(inputs / "astro.png"))[26:74, 36:84]
+    np.testing.assert_array_equal(sheet[:48, :48], hr)
+    # the LR cells are the written LR files enlarged by pixel repetition
+    lr0 = np.asarray(Image.open(out / "astro_lr00.png"))
+    np.testing.assert_array_equal(sheet[:48, 52:100], lr0.repeat(2, 0).repeat(2, 1))
+    assert "wrote 7 files" in capsys.readouterr().out
+
+
+def test_same_seed_same_files_other_seed_differs(tmp_path, inputs):
+    opt = write_options(tmp_path, "scale: 4\n")
+    runs = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        assert main(["degrade", "-c", str(opt), str(inputs / "cam.png"), "-o", str(tmp_path / name),
+                     "--n", "2", "--seed", str(seed), "--crop", "0"]) == 0  # fmt: skip
+        runs.append(np.asarray(Image.open(tmp_path / name / "cam_lr01.png")))
+    assert runs[0].shape == (16, 16, 3)
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], runs[2])
+
+
+def test_bad_option_value_is_one_line_naming_the_key(tmp_path, inputs, capsys):
+    opt = write_options(tmp_path, "scale: 4\nresize_range: [1.5, 0.15]\n")
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {opt}: resize_range: range [1.5, 0.15] is backwards; write it as [0.15, 1.5]\n"
+
+
+def test_missing_input_gives_exit_1_but_writes_the_rest(tmp_path, inputs, capsys):
+    opt = write_options(tmp_path, "scale: 2\n")
+    code = main(["degrade", "-c", str(opt), str(inputs / "cam.png"), str(tmp_path / "nope.png"),
+                 "-o", str(tmp_path / "o"), "--n", "1"])  # fmt: skip
+    assert code == 1
+    assert (tmp_path / "o" / "cam_lr00.png").is_file()
+    assert f"error: {tmp_path / 'nope.png'}: no such file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- just\n- a list\n", "expected a mapping of option keys at the top level"),
+        ("scale: [4\n", "not valid YAML"),
+        ("scale: four\n", "scale: must be a positive integer, got 'four'"),
+        ("datasets: {train: {sinc_prob: 0.5}}\nsinc_prob: 0.1\n",
+         "`sinc_prob` is set both at the top level (0.1) and in the dataset (0.5)"),
+    ],
+)  # fmt: skip
+def test_unusable_option_files_are_refused(tmp_path, inputs, capsys, text, message):
+    opt = write_options(tmp_path, text)
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {opt}: {message}") and err.count("\n") == 1

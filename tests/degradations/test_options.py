@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from upres.data.degradations.options import DegradationOptions, parse_degradation_options
+from upres.errors import ConfigError
+
+
+def test_defaults_are_real_esrgan_x4plus():
+    o = DegradationOptions()
+    assert o.kernel_prob == [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+    assert (o.blur_sigma, o.blur_sigma2) == ((0.2, 3.0), (0.2, 1.5))
+    assert (o.resize_prob, o.resize_range) == ([0.2, 0.7, 0.1], (0.15, 1.5))
+    assert (o.resize_prob2, o.resize_range2) == ([0.3, 0.4, 0.3], (0.3, 1.2))
+    assert (o.noise_range, o.noise_range2, o.poisson_scale_range2) == ((1, 30), (1, 25), (0.05, 2.5))
+    assert (o.jpeg_range, o.jpeg_range2, o.blur_prob2, o.final_sinc_prob) == ((30, 95), (30, 95), 0.8, 0.8)
+    assert (o.kernel_range, o.queue_size, o.gt_usm) == ((7, 21), 180, True)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"blur_prob": 1.5}, "options: blur_prob: probability 1.5 is outside [0, 1]"),
+        ({"jpeg_prob2": -0.1}, "options: jpeg_prob2: probability -0.1 is outside [0, 1]"),
+        ({"kernel_range": [7, 20]}, "options: kernel_range: kernel sizes must be odd and >= 1, got [7, 20]"),
+        (
+            {"final_kernel_range": [8, 9]},
+            "options: final_kernel_range: kernel sizes must be odd and >= 1, got [8, 9]",
+        ),
+        (
+            {"noise_range2": [25, 1]},
+            "options: noise_range2: range [25.0, 1.0] is backwards; write it as [1.0, 25.0]",
+        ),
+        (
+            {"jpeg_range": [95, 30]},
+            "options: jpeg_range: range [95.0, 30.0] is backwards; write it as [30.0, 95.0]",
+        ),
+        ({"jpeg_range": [0, 90]}, "options: jpeg_range: JPEG quality must lie in [1, 100], got [0.0, 90.0]"),
+        (
+            {"kernel_prob": [0.5, 0.5]},
+            "options: kernel_prob: has 2 probabilities but `kernel_list` has 6 entries",
+        ),
+        (
+            {"resize_mode_prob3": [0.5, 0.2, 0.2]},
+            "options: resize_mode_prob3: probabilities must add up to 1, got [0.5, 0.2, 0.2] (sum 0.9)",
+        ),
+        ({"resize_prob": [0.5, 0.5]}, "options: resize_prob: needs 3 probabilities [up, down, keep], got 2"),
+        (
+            {"blur_sigmaa": [1, 2]},
+            "options: unknown degradation key `blur_sigmaa`; see docs/degradations.md for the list",
+        ),
+        ({"dither_bits_range": [0, 4]}, "options: dither_bits_range: bits must lie in [1, 8], got [0, 4]"),
+        ({"queue_size": -1}, "options: queue_size: Input should be greater than or equal to 0"),
+    ],
+)
+def test_wrong_values_are_refused_naming_the_key(data, message):
+    with pytest.raises(ConfigError) as exc:
+        parse_degradation_options(data)
+    assert str(exc.value) == message
+
+
+def test_real_esrgan_second_blur_prob_alias():
+    assert parse_degradation_options({"second_blur_prob": 0.3}).blur_prob2 == 0.3

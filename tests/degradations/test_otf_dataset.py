@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from upres.data.otf_dataset import build_realesrgan_dataset
+from upres.errors import ConfigError, UpresError
+
+
+@pytest.fixture
+def hr_folder(tmp_path: Path) -> Path:
+    from skimage import data
+
+    root = tmp_path / "hr"
+    (root / "sub").mkdir(parents=True)
+    Image.fromarray(data.astronaut()[:150, :170]).save(root / "a.png")
+    Image.fromarray(data.camera()[:90, :100]).save(
+        root / "sub" / "gray.png"
+    )  # gray and smaller than the crop
+    rgba = np.dstack([data.coffee()[:120, :120], np.full((120, 120), 200, np.uint8)])
+    Image.fromarray(rgba).save(root / "c.png")
+    return root
+
+
+def test_items_have_aligned_sizes_and_paths(hr_folder):
+    ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 24}, scale=4, seed=1)
+    assert len(ds) == 3
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["gt"].shape == (3, 96, 96) and item["lq"].shape == (3, 24, 24)
+        assert item["gt"].dtype == item["lq"].dtype == torch.float32
+        assert Path(item["gt_path"]).is_file() and item["lq_path"] == item["gt_path"]
+
+
+def test_reproducible_per_seed_and_index(hr_folder):
+    opts = {"dataroot_gt": [str(hr_folder)], "gt_size": 64}
+    a = build_realesrgan_dataset(opts, scale=2, seed=3)
+    b = build_realesrgan_dataset(opts, scale=2, seed=3)
+    for i in (2, 0, 1):  # access order does not matter
+        assert torch.equal(a[i]["lq"], b[i]["lq"]) and torch.equal(a[i]["gt"], b[i]["gt"])
+    assert not torch.equal(a[0]["lq"], build_realesrgan_dataset(opts, scale=2, seed=4)[0]["lq"])
+    b.set_epoch(1)
+    assert not torch.equal(a[0]["gt"], b[0]["gt"]) or not torch.equal(a[0]["lq"], b[0]["lq"])
+
+
+def test_dataset_pickles_for_spawned_workers(hr_folder):
+    # Windows and macOS start DataLoader workers with spawn: the dataset travels pickled.
+    ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 16}, scale=2, seed=9)
+    clone = pickle.loads(pickle.dumps(ds))
+    assert torch.equal(clone[1]["lq"], ds[1]["lq"])
+
+
+def test_lq_is_a_degraded_version_of_gt(hr_folder):
+    ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 32}, scale=2, seed=0)
+    item = ds[0]
+    down = torch.nn.functional.interpolate(item["gt"][None], scale_factor=0.5, mode="area")[0]
+    err = float((item["lq"] - down).abs().mean())
+    assert 0.005 < err < 0.25  # changed, but still the same picture
+    assert float(torch.corrcoef(torch.stack([item["lq"].flatten(), down.flatten()]))[0, 1]) > 0.5
+
+
+def test_meta_info_and_dataset_block_degradation_keys(hr_folder, tmp_path):
+    meta = tmp_path / "meta.txt"
+    meta.write_text("a.png (150,170,3)\nsub/gray.png (90,100,1)\n")
+    opts = {"dataroot_gt": str(hr_folder), "meta_info": str(meta), "lq_size": 16, "name": "x", "type": "realesrgandataset",
+            "kernel_list": ["iso"], "kernel_prob": [1.0], "blur_sigma": [0.2, 2.0]}  # fmt: skip
+    ds = build_realesrgan_dataset(opts, scale=4, degradations={"jpeg_range": [60, 90]})
+    assert [p.name for p in ds.paths] == ["a.png", "gray.png"]
+    assert ds.degradations.kernel_list == ["iso"] and ds.degradations.jpeg_range == (60, 90)
+
+
+@pytest.mark.parametrize(
+    ("opts", "degr", "message"),
+    [
+        ({"lq_size": 16}, None, "datasets.train: dataroot_gt: Field required"),
+        ({"dataroot_gt": "HR"}, None, "datasets.train: lq_size: set the LR crop size (or gt_size = lq_size x scale)"),
+        ({"dataroot_gt": "HR", "lq_size": 8, "sinc_prob": 2}, None, "options: sinc_prob: probability 2.0 is outside [0, 1]"),
+        ({"dataroot_gt": "HR", "lq_size": 8, "sinc_prob": 0.2}, {"sinc_prob": 0.1},
+         "options: `sinc_prob` is set both at the top level (0.1) and in the dataset (0.2)"),
+        ({"dataroot_gt": "HR", "gt_size": 30}, None, "gt_size: 30 is not a multiple of scale 4"),
+        ({"dataroot_gt": "missing", "lq_size": 8}, None, "dataroot_gt: folder missing does not exist"),
+    ],
+)  # fmt: skip
+def test_bad_options_are_refused(hr_folder, monkeypatch, opts, degr, message):
+    monkeypatch.chdir(hr_folder.parent)
+    Path("HR").mkdir(exist_ok=True)
+    Image.new("RGB", (40, 40)).save("HR/x.png")
+    with pytest.raises(ConfigError) as exc:
+        build_realesrgan_dataset(opts, scale=4, degradations=degr)
+    assert str(exc.value) == message
+
+
+def test_corrupt_images_are_skipped_until_more_than_one_percent(tmp_path):
+    root = tmp_path / "hr"
+    root.mkdir()
+    for i in range(150):
+        Image.new("RGB", (16, 16), (i, 0, 0)).save(root / f"{i:03d}.png")
+    (root / "000.png").write_bytes(b"not a png")
+    ds = build_realesrgan_dataset({"dataroot_gt": str(root), "lq_size": 4}, scale=2)
+    item = ds[0]
+    assert item["gt_path"] != str(root / "000.png") and ds.bad == {root / "000.png"}
+    (root / "001.png").write_bytes(b"broken too")
+    with pytest.raises(UpresError, match=r"more than 1% of the training images are unreadable \(2 of 150\)"):
+        ds[1]

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from upres.data.degradations import DegradationOptions, PairPool, degrade, make_generators
+from upres.errors import ConfigError
+
+
+@pytest.fixture
+def photo(photo: torch.Tensor) -> torch.Tensor:
+    return photo[
+        :, 32:96, 32:96
+    ].contiguous()  # 64x64 keeps the suite fast; small images also test edge cases
+
+
+def lr(gt: torch.Tensor, seed, opts: DegradationOptions | None = None, scale: int = 4) -> torch.Tensor:
+    rng, gen = make_generators(seed)
+    return degrade(gt, opts or DegradationOptions(), scale, rng, gen)
+
+
+def test_same_seed_same_lr_different_seed_different_lr(photo):
+    a, b, c = lr(photo, 5), lr(photo, 5), lr(photo, 6)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_lr_size_and_8bit_values(photo, scale):
+    for seed in range(4):
+        out = lr(photo[:, :63, :61], seed, scale=scale)
+        assert tuple(out.shape) == (3, 63 // scale, 61 // scale)
+        assert torch.equal(out, (out * 255).round() / 255)
+        assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_every_step_on_is_deterministic_and_degrades(photo):
+    opts = DegradationOptions(video_prob=1.0, dither_prob=1.0, sinc_prob=0.5, resize_mode_list=["lanczos", "nearest"],
+                              resize_mode_prob=[0.5, 0.5], jpeg_subsampling_list=["4:4:4", "4:2:2"],
+                              jpeg_subsampling_prob=[0.5, 0.5])  # fmt: skip
+    pytest.importorskip("av")
+    a, b = lr(photo, (1, 2, 3), opts), lr(photo, (1, 2, 3), opts)
+    assert torch.equal(a, b)
+    bicubic = torch.nn.functional.interpolate(photo[None], scale_factor=0.25, mode="area")[0]
+    assert float((a - bicubic).abs().mean()) > 0.01
+
+
+def test_identity_options_give_plain_resize(photo):
+    off = DegradationOptions(blur_prob=0, blur_prob2=0, noise_prob=0, noise_prob2=0, jpeg_prob=0, jpeg_prob2=0,
+                             final_sinc_prob=0, resize_prob=[0, 0, 1], resize_prob2=[0, 0, 1], gt_usm=False,
+                             resize_mode_list2=["area"], resize_mode_prob2=[1.0])  # fmt: skip
+    # The second pass resizes to the LR size (times its random factor, 1 here); the final resize is then a no-op.
+    out = lr(photo, 0, off)
+    expected = torch.nn.functional.interpolate(photo[None], size=(16, 16), mode="area")[0]
+    assert torch.equal(out, (expected * 255).round().clamp(0, 255) / 255)
+
+
+def test_batch_draws_per_sample_and_is_reproducible(photo):
+    batch = torch.stack([photo, photo, photo.flip(-1)])
+    a, b = lr(batch, 11), lr(batch, 11)
+    assert torch.equal(a, b) and a.shape == (3, 3, 16, 16)
+    assert not torch.equal(a[0], a[1])  # same input, own kernels and noise
+
+
+def test_noise_statistics_of_pipeline_noise_only():
+    # Pipeline with only first-pass Gaussian noise at sigma 10 on a flat image, scale 1.
+    opts = DegradationOptions(blur_prob=0, blur_prob2=0, noise_prob2=0, jpeg_prob=0, jpeg_prob2=0, final_sinc_prob=0,
+                              resize_prob=[0, 0, 1], resize_prob2=[0, 0, 1], gt_usm=False, gaussian_noise_prob=1,
+                              noise_range=(10, 10), gray_noise_prob=0)  # fmt: skip
+    flat = torch.full((3, 128, 128), 0.5)
+    out = lr(flat, 0, opts, scale=1)
+    assert float((out - flat).std()) * 255 == pytest.approx(10.0, rel=0.05)
+
+
+def test_pair_pool_mixes_batches_and_keeps_pairs_together():
+    pool = PairPool(6, torch.Generator().manual_seed(0))
+    seen = []
+    for step in range(6):
+        lq = torch.full((2, 1, 2, 2), float(step))
+        gt = torch.full((2, 1, 8, 8), float(step))
+        out_lq, out_gt = pool(lq, gt)
+        assert torch.equal(out_lq[:, :, 0, 0], out_gt[:, :, 0, 0])  # pairs stay aligned
+        seen.append(out_lq[:, 0, 0, 0].tolist())
+    assert seen[:3] == [[0, 0], [1, 1], [2, 2]]  # filling: returned unchanged
+    assert any(len(set(s)) > 1 or s[0] != i for i, s in enumerate(seen[3:], 3))
+
+
+def test_pair_pool_needs_a_multiple_of_the_batch():
+    with pytest.raises(ConfigError, match="queue_size: 10 is not a multiple of the batch size 4"):
+        PairPool(10)(torch.zeros(4, 3, 2, 2), torch.zeros(4, 3, 8, 8))
+
+
+def test_generators_from_seed_sequence_are_independent_of_order():
+    r1, g1 = make_generators((3, 0, 7))
+    r2, g2 = make_generators((3, 0, 7))
+    assert r1.integers(1 << 30) == r2.integers(1 << 30)
+    assert torch.equal(torch.rand(4, generator=g1), torch.rand(4, generator=g2))
+    assert np.random.default_rng((3, 0, 8)).integers(1 << 30) != np.random.default_rng((3, 0, 7)).integers(
+        1 << 30
+    )
