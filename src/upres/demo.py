@@ -16,7 +16,15 @@ from upres.io.images import write_image
 
 # Held back for validation; the rest are cut into training tiles.
 VAL_PHOTOS = ("astronaut", "coffee")
-TRAIN_PHOTOS = ("chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "motorcycle_left", "retina", "horse")
+TRAIN_PHOTOS = (
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "motorcycle_left",
+    "retina",
+    "horse",
+)
 
 
 def _photo(name: str) -> np.ndarray:
@@ -55,8 +63,11 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
         "manual_seed": 0,
         "datasets": {
             "train": {
-                "type": "pairedimagedataset", "dataroot_gt": str(train), "lq_size": 32,
-                "batch_size_per_gpu": 8, "num_worker_per_gpu": 1,
+                "type": "pairedimagedataset",
+                "dataroot_gt": str(train),
+                "lq_size": 32,
+                "batch_size_per_gpu": 8,
+                "num_worker_per_gpu": 1,
             },
             "val": {"type": "pairedimagedataset", "dataroot_gt": str(val)},
         },  # fmt: skip
@@ -91,7 +102,9 @@ def run_demo(output: str | Path, iterations: int = 1500) -> dict:
     train_dir, val_dir = prepare_photos(out / "data")
     options = demo_options(train_dir, val_dir, out / "experiment", iterations)
     (out / "demo.yml").write_text(yaml.safe_dump(options, sort_keys=False))
-    print(f"upres demo: training a 2x compact model for {iterations} iterations on scikit-image's sample photos")
+    print(
+        f"upres demo: training a 2x compact model for {iterations} iterations on scikit-image's sample photos"
+    )
     result = train(parse_options(options, str(out / "demo.yml")), options_text=(out / "demo.yml").read_text())
     model = out / "experiment" / "models" / f"net_g_ema_{result.iteration}.safetensors"
 

@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-o", "--output", default="upres-demo", help="folder for everything the demo writes")
-    p.add_argument("--iterations", type=int, default=1500, help="training iterations (default 1500, a few minutes)")
+    p.add_argument(
+        "--iterations", type=int, default=1500, help="training iterations (default 1500, a few minutes)"
+    )
     p.set_defaults(func=run)
 
 

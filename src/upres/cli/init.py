@@ -12,7 +12,11 @@ from upres.errors import ConfigError
 
 def templates() -> dict[str, str]:
     root = resources.files("upres.options")
-    return {p.name.removesuffix(".yml"): p.read_text(encoding="utf-8") for p in root.iterdir() if p.name.endswith(".yml")}
+    return {
+        p.name.removesuffix(".yml"): p.read_text(encoding="utf-8")
+        for p in root.iterdir()
+        if p.name.endswith(".yml")
+    }
 
 
 def register(sub: argparse._SubParsersAction) -> None:

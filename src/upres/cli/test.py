@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-c", "-opt", "--config", dest="config", type=Path, required=True)
-    p.add_argument("--model", type=Path, default=None, help="model file (default: the experiment's best, then latest)")
+    p.add_argument(
+        "--model", type=Path, default=None, help="model file (default: the experiment's best, then latest)"
+    )
     p.add_argument("-o", "--output", type=Path, default=None, help="results folder (default: results/<name>)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
@@ -58,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     }
     out = args.output or Path("results") / opts.name
     up = Upscaler(model.module, model.scale, device, multiple=model.info.size_multiple)
-    results = validate(up, sets, build_metrics(val), val.model_copy(update={"save_img": True}), opts.scale, out, 0)
+    results = validate(
+        up, sets, build_metrics(val), val.model_copy(update={"save_img": True}), opts.scale, out, 0
+    )
     if args.json:
         print(json.dumps({"model": str(model_path), "results": results}, indent=2))
     else:

@@ -16,8 +16,16 @@ DatasetFactory = Callable[[DatasetOptions, int, int], Dataset]
 DATASETS: dict[str, DatasetFactory] = {
     "pairedimagedataset": build_paired,
     "singleimagedataset": build_single,
-    # "realesrgandataset": HR-only with on-the-fly degradations; registered by the degradation module.
+    "realesrgandataset": lambda opts, scale, seed: build_otf(opts, scale, seed),
 }
+
+
+def build_otf(opts: DatasetOptions, scale: int, seed: int, top_level: dict | None = None) -> Dataset:
+    """HR-only data, LR made on the fly; degradation keys from the dataset block and the file's top level."""
+    from upres.data.otf_dataset import build_realesrgan_dataset
+
+    block = {**opts.model_dump(exclude={"degradation"}), **opts.degradation}
+    return build_realesrgan_dataset(block, scale, seed, top_level)
 
 
 def build_dataset(opts: DatasetOptions, scale: int, seed: int = 0) -> Dataset:

@@ -55,6 +55,27 @@ class DatasetOptions(BaseModel):
     pin_memory: bool = True
     persistent_workers: bool = True
 
+    degradation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="realesrgandataset: degradation keys given in the dataset block (traiNNer-redux keeps kernel keys here)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_degradation_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        from upres.data.degradations.options import DegradationOptions
+
+        known = set(DegradationOptions.model_fields) | {"second_blur_prob"}
+        moved = {k: v for k, v in data.items() if k not in cls.model_fields and k in known}
+        if not moved:
+            return data
+        if str(data.get("type", "")).lower() != "realesrgandataset":
+            raise ValueError(f"degradation key {next(iter(moved))!r} needs type: realesrgandataset")
+        rest = {k: v for k, v in data.items() if k not in moved}
+        return {**rest, "degradation": {**data.get("degradation", {}), **moved}}
+
     @field_validator("type")
     @classmethod
     def _lower(cls, v: str) -> str:

@@ -159,8 +159,10 @@ class RealESRGANDataset(Dataset):
         """New draws every epoch; call it from the training loop (as with DistributedSampler)."""
         self.epoch = epoch
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        rng, gen = make_generators((self.seed, self.epoch, index))
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
+        # The training sampler passes (epoch, index) so workers need no epoch broadcast; plain ints use set_epoch.
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
+        rng, gen = make_generators((self.seed, epoch, index))
         path = self.paths[index]
         while True:
             try:

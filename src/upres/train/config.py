@@ -158,17 +158,26 @@ class Options(Strict):
     model_type: str | None = Field(
         None, description="accepted for compatibility; the stage follows from the losses"
     )
-    num_gpu: int | Literal["auto"] = Field("auto", description="accepted for compatibility; torchrun sets the process count")
+    num_gpu: int | Literal["auto"] = Field(
+        "auto", description="accepted for compatibility; torchrun sets the process count"
+    )
     manual_seed: int | None = Field(
         None, description="None: drawn at start and recorded in the experiment's options.yml"
     )
     deterministic: bool = Field(False, description="deterministic kernels (exact resume and repeatable runs)")
-    use_amp: bool = Field(False, description="mixed precision: bf16 with amp_bf16 (always on CPU), else fp16 with a gradient scaler")
+    use_amp: bool = Field(
+        False,
+        description="mixed precision: bf16 with amp_bf16 (always on CPU), else fp16 with a gradient scaler",
+    )
     amp_bf16: bool = Field(False, description="bf16 instead of fp16 for AMP (no gradient scaler needed)")
-    use_channels_last: bool = Field(False, description="NHWC memory format (faster convolutions on tensor cores)")
+    use_channels_last: bool = Field(
+        False, description="NHWC memory format (faster convolutions on tensor cores)"
+    )
     fast_matmul: bool = Field(False, description="allow TF32 matmuls/convolutions")
     use_compile: bool = Field(False, description="torch.compile the generator")
-    high_order_degradation: bool = Field(False, description="HR-only training: LR made on the fly (realesrgandataset)")
+    high_order_degradation: bool = Field(
+        False, description="HR-only training: LR made on the fly (realesrgandataset)"
+    )
     degradation: dict[str, Any] = Field(
         default_factory=dict, description="OTF degradation keys (top level in files)"
     )
@@ -179,7 +188,9 @@ class Options(Strict):
     train: TrainOptions = Field(default_factory=TrainOptions)
     val: ValOptions | None = Field(None, description="validation; off when absent")
     logger: LoggerOptions = Field(default_factory=LoggerOptions)
-    dist_params: DistOptions | None = Field(None, description="accepted for compatibility; torchrun sets these")
+    dist_params: DistOptions | None = Field(
+        None, description="accepted for compatibility; torchrun sets these"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -143,6 +143,16 @@ def train(
     if net_d is not None and ctx.enabled:
         net_d = DDP(net_d, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
+    # On-the-fly degradations: Real-ESRGAN sharpens the pixel/perceptual target and mixes pairs across batches.
+    otf = getattr(run.train_set, "degradations", None)
+    pool = None
+    if otf is not None and otf.queue_size:
+        from upres.data.degradations.pipeline import PairPool
+
+        size = otf.queue_size // run.batch_size * run.batch_size
+        if size != otf.queue_size:
+            log.note(f"queue_size {otf.queue_size} rounded down to {size}, a multiple of the batch size")
+        pool = PairPool(size, torch.Generator().manual_seed(seed + ctx.rank)) if size else None
     device_skip = supports_device_skip(run.g.optimizer) and scaler is None
     consecutive_bad = torch.zeros((), device=ctx.device)
     skipped_total = torch.zeros((), device=ctx.device)
@@ -175,6 +185,13 @@ def train(
                 batch = next(data)
                 lq = batch["lq"].to(ctx.device, non_blocking=True)
                 gt = batch["gt"].to(ctx.device, non_blocking=True)
+                if pool is not None:
+                    lq, gt = pool(lq, gt)
+                target = gt
+                if otf is not None and otf.gt_usm:
+                    from upres.data.degradations.sharpen import usm_sharpen
+
+                    target = usm_sharpen(gt, otf.gt_usm_weight, otf.gt_usm_radius, otf.gt_usm_threshold)
                 if opts.use_channels_last:
                     lq = lq.contiguous(memory_format=torch.channels_last)
                 last_micro = micro == run.accum_iter - 1
@@ -194,7 +211,7 @@ def train(
                             with torch.no_grad():
                                 sr_ema = run.g.ema.module(lq)
                         terms = gan_step.generator_loss_terms(
-                            run.losses, it, sr, gt, lq=lq, net_g=model, sr_ema=sr_ema, d_outs=d_outs
+                            run.losses, it, sr, target, lq=lq, net_g=model, sr_ema=sr_ema, d_outs=d_outs
                         )
                     if g_due:
                         gan_step.generator_backward(

@@ -28,7 +28,11 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type):
         return annotation.__name__
     text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
-    return text.replace("upres.train.config.", "").replace("upres.data.options.", "").replace("upres.losses.", "")
+    return (
+        text.replace("upres.train.config.", "")
+        .replace("upres.data.options.", "")
+        .replace("upres.losses.", "")
+    )
 
 
 def _default(field) -> str:
@@ -38,8 +42,19 @@ def _default(field) -> str:
         value = field.default_factory()
         if isinstance(value, BaseModel):
             return "(see below)"
-        value = [v.model_dump(exclude_defaults=True) if isinstance(v, BaseModel) else v for v in value] if isinstance(value, list) else value
-        value = {k: v.model_dump(exclude_defaults=True) if isinstance(v, BaseModel) else v for k, v in value.items()} if isinstance(value, dict) else value
+        value = (
+            [v.model_dump(exclude_defaults=True) if isinstance(v, BaseModel) else v for v in value]
+            if isinstance(value, list)
+            else value
+        )
+        value = (
+            {
+                k: v.model_dump(exclude_defaults=True) if isinstance(v, BaseModel) else v
+                for k, v in value.items()
+            }
+            if isinstance(value, dict)
+            else value
+        )
         return f"`{json.dumps(value)}`"
     return f"`{json.dumps(field.default, default=str)}`"
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from upres.archs import ArchInfo, build_network
-from upres.data import build_dataset
+from upres.data import build_dataset, build_otf
 from upres.data.options import DatasetOptions
 from upres.errors import ConfigError
 from upres.losses import LossEntry, build_losses
@@ -58,9 +58,7 @@ def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptio
     if opts.high_order_degradation and ds_opts.type != "realesrgandataset":
         ds_opts = ds_opts.model_copy(update={"type": "realesrgandataset"})
     if ds_opts.type == "realesrgandataset":
-        from upres.data.otf_dataset import build_realesrgan_dataset
-
-        return build_realesrgan_dataset(ds_opts.model_dump(), opts.scale, seed, opts.degradation), ds_opts
+        return build_otf(ds_opts, opts.scale, seed, opts.degradation), ds_opts
     return build_dataset(ds_opts, opts.scale, seed), ds_opts
 
 
