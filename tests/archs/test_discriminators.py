@@ -150,3 +150,19 @@ def test_d_loss_falls_on_separable_problem(name):
         logs = discriminator_step(d, opt, gan, sr=fake, gt=real)
         losses.append(float(logs["l_d_real"] + logs["l_d_fake"]))
     assert sum(losses[-3:]) / 3 < 0.5 * losses[0], losses
+
+
+def test_load_real_esrgan_layout_d(tmp_path):
+    from upres.archs.discriminators import load_discriminator
+    from upres.errors import ModelFileError
+
+    src = build_discriminator("unetdiscriminatorsn", num_feat=8)
+    path = tmp_path / "netD.pth"
+    torch.save({"params": src.state_dict()}, path)
+    dst = build_discriminator("unetdiscriminatorsn", num_feat=8)
+    load_discriminator(dst, path)
+    assert all(
+        torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values(), strict=True)
+    )
+    with pytest.raises(ModelFileError, match="does not fit network_d: missing"):
+        load_discriminator(build_discriminator("dunet", num_feat=8), path)
