@@ -50,3 +50,20 @@ def test_loss_options_validate_common_keys():
         LossOptions.model_validate({"type": "l1loss", "loss_weight": -1})
     with pytest.raises(ConfigError, match="only one ganloss"):
         build_losses([{"type": "ganloss"}, {"type": "ganloss"}])
+
+
+def test_check_loss_spec_validates_without_building(tmp_path, monkeypatch):
+    import torch
+
+    from upres.losses import check_loss_spec
+
+    # no VGG file anywhere: checking the entry must not try to load it
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    key, kwargs = check_loss_spec(
+        {"type": "perceptualloss", "layer_weights": {"conv5_4": 1}, "criterion": "l1"}
+    )
+    assert key == "perceptualloss" and kwargs == {"layer_weights": {"conv5_4": 1}, "criterion": "l1"}
+    with pytest.raises(
+        ConfigError, match=r"train.losses\[3\] \(perceptualloss\): unknown key 'layer_weight'"
+    ):
+        check_loss_spec({"type": "perceptualloss", "layer_weight": {}}, "train.losses[3]")

@@ -105,12 +105,11 @@ def loss_type(name: str, where: str = "train.losses") -> str:
     return key
 
 
-def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Module:
-    """The unweighted loss module for one `train.losses` entry; unknown type or key -> ConfigError."""
+def check_loss_spec(spec: dict | LossOptions, where: str = "train.losses") -> tuple[str, dict[str, Any]]:
+    """(registry key, constructor kwargs) for one entry, validated without building anything (no VGG load)."""
     opts = spec if isinstance(spec, LossOptions) else LossOptions.model_validate(spec)
     key = loss_type(opts.type, where)
-    ctor = LOSSES[key]
-    accepted = [p for p in inspect.signature(ctor).parameters if p != "self"]
+    accepted = [p for p in inspect.signature(LOSSES[key]).parameters if p != "self"]
     kwargs = opts.kwargs()
     for k in kwargs:
         if k not in accepted:
@@ -118,8 +117,14 @@ def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Modu
             close = difflib.get_close_matches(k, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{where} ({key}): unknown key {k!r}{hint}; known: {', '.join(known)}")
+    return key, kwargs
+
+
+def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Module:
+    """The unweighted loss module for one `train.losses` entry; unknown type or key -> ConfigError."""
+    key, kwargs = check_loss_spec(spec, where)
     try:
-        return ctor(**kwargs)
+        return LOSSES[key](**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} ({key}): {exc}") from None
 
@@ -172,6 +177,7 @@ __all__ = [
     "LossEntry",
     "LossOptions",
     "build_loss",
+    "check_loss_spec",
     "build_losses",
     "loss_type",
 ]

@@ -67,7 +67,7 @@ def ms_ssim(
         ssim, cs = ssim_components(x, y, g, padding, data_range)
         if level < levels - 1:
             cs_list.append(cs)
-            pad = (x.shape[-1] % 2, 0, x.shape[-2] % 2, 0)  # odd sizes: pad by replication, as pytorch_msssim
+            pad = (x.shape[-1] % 2, 0, x.shape[-2] % 2, 0)  # odd sizes: replicate one edge row/column
             x = F.avg_pool2d(F.pad(x, pad, mode="replicate") if any(pad) else x, 2)
             y = F.avg_pool2d(F.pad(y, pad, mode="replicate") if any(pad) else y, 2)
     # Negative cs/ssim (anti-correlated patches) would make the fractional powers undefined; clamp as the

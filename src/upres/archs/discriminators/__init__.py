@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from pathlib import Path
 
+import torch
 from torch import nn
 
 from upres.archs.discriminators.dunet import DUnet
 from upres.archs.discriminators.patchgan import MultiScalePatchGANDiscriminatorSN, PatchGANDiscriminatorSN
 from upres.archs.discriminators.unet import UNetDiscriminatorSN
 from upres.archs.discriminators.vgg_style import VGGStyleDiscriminator
-from upres.errors import ConfigError
+from upres.errors import ConfigError, ModelFileError
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "vggstylediscriminator": VGGStyleDiscriminator,
@@ -41,4 +43,33 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
         raise ConfigError(f"network_d ({key}): {exc}") from None
 
 
-__all__ = ["DISCRIMINATORS", "build_discriminator"]
+def load_discriminator(
+    net_d: nn.Module, path: str | Path, param_key: str = "params", strict: bool = True
+) -> None:
+    """Load `path.pretrain_network_d` (.pth read tensors-only, or .safetensors) into `net_d`.
+
+    Takes `param_key` (BasicSR/Real-ESRGAN save D under "params") when present, strips DDP's "module." prefix, and
+    raises ModelFileError naming the first mismatching keys when `strict` and the file does not fit.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise ModelFileError(f"{path}: cannot read discriminator weights ({exc})") from None
+    if isinstance(state, dict) and isinstance(state.get(param_key), dict):
+        state = state[param_key]
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    missing, unexpected = net_d.load_state_dict(state, strict=False)
+    if strict and (missing or unexpected):
+        raise ModelFileError(
+            f"{path} does not fit network_d: missing {missing[:3]}, unexpected {unexpected[:3]} "
+            "(set strict_load_d: false to load what matches)"
+        )
+
+
+__all__ = ["DISCRIMINATORS", "build_discriminator", "load_discriminator"]
