@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ref_basicsr import import_basicsr
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -20,23 +22,6 @@ def shared_data() -> Path:
 def _seed_and_threads():
     torch.manual_seed(0)
     yield
-
-
-def import_basicsr(module: str):
-    """Import a basicsr 1.4.2 module (the reference implementation), or skip when it is not installed."""
-    import sys
-
-    try:
-        import torchvision.transforms.functional as tvf
-    except ImportError:
-        pytest.skip("torchvision is needed to import basicsr")
-    sys.modules.setdefault("torchvision.transforms.functional_tensor", tvf)
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        pytest.skip(f"basicsr 1.4.2 (the reference implementation, dev extra) is not importable: {exc}")
 
 
 @pytest.fixture

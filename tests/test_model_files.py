@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from spandrel import ModelLoader
 
-from conftest import import_basicsr
+from ref_basicsr import import_basicsr
 from test_archs import _randomise, to_old_sequential_layout, to_original_repo_layout
 from upres.archs import build_network
 from upres.cli import main

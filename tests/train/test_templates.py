@@ -23,7 +23,7 @@ def _point_at(tmp_path: Path, text: str, hr: Path, vgg: Path | None) -> Path:
         ds.pop("meta_info", None)
         if "lq_size" in ds:
             ds["lq_size"] = 8
-            ds["batch_size_per_gpu"] = 1
+            ds["batch_size_per_gpu"] = 2  # BatchNorm in a VGG-style D needs more than one value per channel
             ds["num_worker_per_gpu"] = 0
     opts["path"]["pretrain_network_g"] = None
     opts["path"]["experiments_root"] = str(tmp_path / "exp")

@@ -26,6 +26,7 @@ from upres.losses.consistency import TranslationalLoss
 from upres.losses.frequency import FocalFrequencyLoss
 from upres.losses.gan import GANLoss
 from upres.losses.ldl import LDLLoss
+from upres.losses.msssim_l1 import MSSSIML1Loss
 from upres.losses.perceptual import PerceptualLoss
 from upres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
 from upres.losses.structure import MSSIMLoss
@@ -37,6 +38,7 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "perceptualloss": PerceptualLoss,
     "ganloss": GANLoss,
     "mssimloss": MSSIMLoss,
+    "msssiml1loss": MSSSIML1Loss,
     "hsluvloss": HSLuvLoss,
     "ldlloss": LDLLoss,
     "ffloss": FocalFrequencyLoss,
@@ -51,6 +53,7 @@ LOSS_INPUTS: dict[str, str] = {
     "perceptualloss": "sr_gt",
     "ganloss": "gan",
     "mssimloss": "sr_gt",
+    "msssiml1loss": "sr_gt",
     "hsluvloss": "sr_gt",
     "ldlloss": "ldl",
     "ffloss": "sr_gt",
@@ -65,6 +68,7 @@ LOG_NAMES: dict[str, str] = {
     "perceptualloss": "percep",
     "ganloss": "gan",
     "mssimloss": "mssim",
+    "msssiml1loss": "msssim_l1",
     "hsluvloss": "hsluv",
     "ldlloss": "ldl",
     "ffloss": "ff",

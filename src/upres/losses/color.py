@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from upres.losses.pixel import criterion as make_criterion
+
 # sRGB (D65) <-> XYZ, as in the HSLuv reference.
 _M = (
     (3.240969941904521, -1.537383177570093, -0.498610760293),
@@ -85,12 +87,18 @@ def rgb_to_hsluv(rgb: torch.Tensor) -> torch.Tensor:
 
 class HSLuvLoss(nn.Module):
     """Mean of three L1 terms, each in [0, 1]: circular hue distance / 180 weighted by the target's saturation (hue
-    means nothing on greys), saturation / 100 and lightness / 100."""
+    means nothing on greys), saturation / 100 and lightness / 100. `criterion` (l1 default, or charbonnier / l2 as
+    traiNNer-redux files set) is applied to each normalised difference."""
+
+    def __init__(self, criterion: str = "l1") -> None:
+        super().__init__()
+        self.criterion = make_criterion(criterion, "hsluvloss.criterion")
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         a, b = rgb_to_hsluv(sr), rgb_to_hsluv(gt)
         dh = torch.remainder(a[:, 0:1] - b[:, 0:1] + 180.0, 360.0) - 180.0
-        hue_term = (dh.abs() / 180.0 * (b[:, 1:2] / 100.0)).mean()
-        sat_term = (a[:, 1:2] - b[:, 1:2]).abs().mean() / 100.0
-        light_term = (a[:, 2:3] - b[:, 2:3]).abs().mean() / 100.0
+        zero = torch.zeros_like(dh)
+        hue_term = self.criterion(dh / 180.0 * (b[:, 1:2] / 100.0), zero)
+        sat_term = self.criterion(a[:, 1:2] / 100.0, b[:, 1:2] / 100.0)
+        light_term = self.criterion(a[:, 2:3] / 100.0, b[:, 2:3] / 100.0)
         return (hue_term + sat_term + light_term) / 3.0

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from upres.data.options import DatasetOptions
 from upres.errors import ConfigError
@@ -192,6 +200,13 @@ class Options(Strict):
         None, description="accepted for compatibility; torchrun sets these"
     )
 
+    # What `compat.translate` rewrote or ignored in the file; logged when training starts.
+    _compat_notes: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def compat_notes(self) -> list[str]:
+        return self._compat_notes
+
     @model_validator(mode="before")
     @classmethod
     def _collect_degradation_keys(cls, data: Any) -> Any:
@@ -271,12 +286,20 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def parse_options(data: dict, source: str = "<options>") -> Options:
+    from upres.train.compat import translate
+
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of option keys at the top level")
     try:
-        return Options.model_validate(data)
+        data, notes = translate(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        options = Options.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
+    options._compat_notes = notes
+    return options
 
 
 def load_options(path: str | Path) -> Options:

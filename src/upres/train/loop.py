@@ -104,11 +104,12 @@ def train(
     log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
 
     run = build_run(opts, ctx.device, seed, ctx.world_size)
-    for note in run.notes:
+    for note in [*opts.compat_notes, *run.notes]:
         log.note(note)
     if run.val_sets and opts.val is None:
         log.note("datasets has validation sets but no val block: validation is off")
-    metrics = build_metrics(opts.val) if opts.val and opts.val.metrics_enabled else []
+    val_on = bool(opts.val and opts.val.val_enabled and run.val_sets)
+    metrics = build_metrics(opts.val) if val_on and opts.val.metrics_enabled else []
     gan = gan_step.gan_entry(run.losses)
     amp_dtype = torch.bfloat16 if (opts.amp_bf16 or ctx.device.type == "cpu") else torch.float16
     use_amp = opts.use_amp

@@ -1,0 +1,159 @@
+"""Option-file keys of traiNNer-redux and BasicSR that upres reads differently or not at all.
+
+Rewrites happen before validation, and each one leaves a note for the log, so a user's existing file runs after
+editing only its paths and the log says what was translated or ignored. Keys whose feature is missing and *enabled*
+are refused: silently training without a requested feature would waste a week of GPU time.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from upres.errors import ConfigError
+
+# BasicSR/old traiNNer-redux: one block per loss under `train` instead of the `train.losses` list.
+LEGACY_LOSS_BLOCKS = (
+    "pixel_opt", "mssim_opt", "ms_ssim_l1_opt", "perceptual_opt", "hsluv_opt", "gan_opt", "ldl_opt", "ff_opt",
+    "color_opt", "luma_opt", "dists_opt", "contextual_opt", "avg_opt", "bicubic_opt", "cx_opt", "gv_opt",
+)  # fmt: skip
+# Accepted and ignored: debug dumps and integrations with no effect on the trained weights.
+IGNORED_TOP = (
+    "high_order_degradations_debug",
+    "high_order_degradations_debug_limit",
+    "detect_anomaly",
+    "find_unused_parameters",
+    "is_train",
+    "dist",
+    "rank",
+    "world_size",
+    "auto_resume",
+    "watch",
+)
+IGNORED_TRAIN = (
+    "moa_augs",
+    "moa_probs",
+    "moa_debug",
+    "moa_debug_limit",
+    "use_moa",
+    "ema_switch_iter",
+    "ema_update_after_step",
+    "adaptive_d",
+    "adaptive_d_ema_decay",
+    "adaptive_d_threshold",
+)
+# Off-by-default features upres does not implement: accepted while off, refused when on.
+REFUSED_WHEN_ON = {
+    ("train", "use_moa"): "mixture of augmentations (MoA)",
+    ("", "lq_usm"): "unsharp-masking the LQ (lq_usm)",
+}
+# traiNNer-redux perceptual criteria upres maps to the nearest one it has.
+PERCEPTUAL_CRITERIA = {"pd+l1": "l1", "fd+l1": "l1", "pd": "l1", "fd": "l1"}
+PERCEPTUAL_IGNORED = ("vgg_type", "style_weight", "use_pd")
+UNAVAILABLE_METRICS = {
+    "calculate_dists",
+    "calculate_lpips",
+    "calculate_topiq",
+    "calculate_niqe",
+    "dists",
+    "lpips",
+    "topiq",
+}
+
+
+def translate(data: dict) -> tuple[dict, list[str]]:
+    """A copy of `data` with compatible spellings rewritten, and notes saying what changed."""
+    if not isinstance(data, dict):
+        return data, []
+    data = copy.deepcopy(data)
+    notes: list[str] = []
+    for (section, key), feature in REFUSED_WHEN_ON.items():
+        block = data.get(section, {}) if section else data
+        if isinstance(block, dict) and block.get(key):
+            where = f"{section}.{key}" if section else key
+            raise ConfigError(f"{where}: {feature} is not implemented in upres; set it to false or remove it")
+    for key in IGNORED_TOP:
+        if key in data:
+            data.pop(key)
+            notes.append(f"option {key} ignored (no effect in upres)")
+    if not data.get("lq_usm", True):
+        data.pop("lq_usm")
+        data.pop("lq_usm_radius_range", None)
+    train = data.get("train")
+    if isinstance(train, dict):
+        for key in IGNORED_TRAIN:
+            if key in train:
+                train.pop(key)
+        _legacy_loss_blocks(train, notes)
+        for i, spec in enumerate(train.get("losses") or []):
+            if isinstance(spec, dict):
+                _perceptual(spec, f"train.losses[{i}]", notes)
+        _unknown_zero_weight_losses(train, notes)
+    for name, ds in (data.get("datasets") or {}).items():
+        if isinstance(ds, dict) and ds.get("dataset_enlarge_ratio") == "auto":
+            ds["dataset_enlarge_ratio"] = (
+                1  # the sampler never runs out of data, so enlarging changes nothing
+            )
+    val = data.get("val")
+    if isinstance(val, dict):
+        enabled = val.get("val_enabled", True) and val.get("metrics_enabled", True)
+        for name, metric in list((val.get("metrics") or {}).items()):
+            if isinstance(metric, dict) and str(metric.get("type", "")).lower() in UNAVAILABLE_METRICS:
+                val["metrics"].pop(name)
+                if enabled:
+                    notes.append(
+                        f"val.metrics.{name} ({metric['type']}) skipped: perceptual metrics need pretrained weights "
+                        "that upres does not download; PSNR/SSIM are computed"
+                    )
+    return data, notes
+
+
+def _legacy_loss_blocks(train: dict, notes: list[str]) -> None:
+    found = [k for k in LEGACY_LOSS_BLOCKS if k in train]
+    if not found:
+        return
+    losses = list(train.get("losses") or [])
+    for key in found:
+        block = train.pop(key)
+        if not isinstance(block, dict):
+            continue
+        spec = {k: v for k, v in block.items() if k != "perceptual_weight"}
+        spec["type"] = str(spec.get("type", key.removesuffix("_opt"))).lower()
+        if "perceptual_weight" in block:
+            spec["loss_weight"] = block["perceptual_weight"]
+        losses.append(spec)
+    train["losses"] = losses
+    notes.append(f"train.{', train.'.join(found)} read as entries of train.losses")
+
+
+def _perceptual(spec: dict, where: str, notes: list[str]) -> None:
+    if str(spec.get("type", "")).lower() != "perceptualloss":
+        return
+    crit = str(spec.get("criterion", "l1")).lower()
+    if crit in PERCEPTUAL_CRITERIA:
+        spec["criterion"] = PERCEPTUAL_CRITERIA[crit]
+        notes.append(
+            f"{where}: perceptual criterion {crit!r} is not implemented; using {spec['criterion']!r}"
+        )
+    for key in PERCEPTUAL_IGNORED:
+        if key in spec:
+            value = spec.pop(key)
+            if key == "vgg_type" and str(value).lower() != "vgg19":
+                raise ConfigError(f"{where}.vgg_type: only vgg19 is supported, not {value!r}")
+            if key == "style_weight" and value:
+                raise ConfigError(
+                    f"{where}.style_weight: the style (Gram) loss is not implemented; set it to 0"
+                )
+
+
+def _unknown_zero_weight_losses(train: dict, notes: list[str]) -> None:
+    from upres.losses import LOSSES
+
+    kept = []
+    for i, spec in enumerate(train.get("losses") or []):
+        kind = str(spec.get("type", "")).lower() if isinstance(spec, dict) else ""
+        if kind and kind not in LOSSES and spec.get("loss_weight", 1) == 0:
+            notes.append(f"train.losses[{i}] ({kind}) skipped: loss_weight 0 (upres does not implement it)")
+            continue
+        kept.append(spec)
+    if "losses" in train:
+        train["losses"] = kept

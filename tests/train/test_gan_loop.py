@@ -1,0 +1,227 @@
+"""The perceptual stage in the training loop, and traiNNer-redux option files running after editing only paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from train_helpers import base_options, merge, write
+
+from upres.cli import main
+from upres.io.model_files import read_tensors
+from upres.train.checkpoint import load_training_state
+from upres.train.config import parse_options
+from upres.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def random_vgg(tmp_path_factory) -> Path:
+    torchvision = pytest.importorskip("torchvision")
+    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
+    torch.save(torchvision.models.vgg19().state_dict(), path)
+    return path
+
+
+def test_gan_stage_trains_d_and_g_and_saves_both(tmp_path, hr_folder, random_vgg):
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 16, "num_layers": 2},
+            "train": {
+                "total_iter": 6,
+                "d_input_noise": 0.004,
+                "gradient_penalty": {"kind": "real", "weight": 10},
+                "optim_d": {"type": "AdamW", "lr": 1e-3},
+                "losses": [
+                    {"type": "l1loss", "loss_weight": 0.01},
+                    {
+                        "type": "perceptualloss",
+                        "loss_weight": 1.0,
+                        "layer_weights": {"conv2_2": 1.0},
+                        "vgg_weights_path": str(random_vgg),
+                    },
+                    {"type": "ganloss", "gan_type": "ragan", "loss_weight": 0.005, "start_iter": 3},
+                ],
+            },
+            "logger": {"print_freq": 1, "save_checkpoint_freq": 3},
+        },
+    )
+    train(parse_options(opts))
+    log = (exp / "log.txt").read_text().splitlines()
+    iters = [line for line in log if " iter " in line]
+    assert "l_d_real" not in iters[1] and "l_g_percep" in iters[1]  # GAN starts at iteration 3
+    for line in iters[3:]:
+        assert "l_g_gan" in line and "l_d_real" in line and "l_d_gp" in line and "out_d_fake" in line
+        assert "nan" not in line.lower()
+    state = load_training_state(exp / "training_states" / "6.state")
+    assert "net_d" in state and "optimizer_d" in state
+    d3, d6 = read_tensors(exp / "models" / "net_d_3.pth")[0], read_tensors(exp / "models" / "net_d_6.pth")[0]
+    assert any(not torch.equal(d3[k], d6[k]) for k in d3), "D did not train"
+
+
+REDUX_STYLE = """
+name: 4x_redux_style
+scale: 4
+use_amp: true
+amp_bf16: true
+use_channels_last: true
+fast_matmul: false
+num_gpu: auto
+high_order_degradation: true
+high_order_degradations_debug: false
+high_order_degradations_debug_limit: 100
+lq_usm: false
+lq_usm_radius_range: [1, 25]
+blur_prob: 0.0
+resize_prob: [0.2, 0.7, 0.1]
+resize_mode_list: [bilinear, bicubic, nearest-exact, lanczos]
+resize_mode_prob: [0.25, 0.25, 0.25, 0.25]
+resize_range: [0.4, 1.5]
+gaussian_noise_prob: 0.0
+noise_range: [0, 0]
+poisson_scale_range: [0, 0]
+gray_noise_prob: 0.0
+jpeg_prob: 1.0
+jpeg_range: [75, 95]
+blur_prob2: 0.0
+resize_prob2: [0.3, 0.4, 0.3]
+resize_mode_list2: [bilinear, bicubic, nearest-exact, lanczos]
+resize_mode_prob2: [0.25, 0.25, 0.25, 0.25]
+resize_range2: [0.6, 1.2]
+gaussian_noise_prob2: 0
+noise_range2: [0, 0]
+poisson_scale_range2: [0, 0]
+gray_noise_prob2: 0.0
+jpeg_prob2: 1.0
+jpeg_range2: [75, 95]
+resize_mode_list3: [bilinear, bicubic, nearest-exact, lanczos]
+resize_mode_prob3: [0.25, 0.25, 0.25, 0.25]
+queue_size: 180
+datasets:
+  train:
+    name: Train Dataset
+    type: RealESRGANDataset
+    dataroot_gt: HR_FOLDER
+    io_backend: {type: disk}
+    blur_kernel_size: 12
+    kernel_list: [iso, aniso, generalized_iso, generalized_aniso, plateau_iso, plateau_aniso]
+    kernel_prob: [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+    kernel_range: [5, 17]
+    sinc_prob: 0.0
+    blur_sigma: [0.2, 2]
+    betag_range: [0.5, 4]
+    betap_range: [1, 2]
+    final_sinc_prob: 0.0
+    final_kernel_range: [5, 17]
+    gt_size: 32
+    use_hflip: true
+    use_rot: true
+    num_worker_per_gpu: 0
+    batch_size_per_gpu: 2
+    accum_iter: 1
+    dataset_enlarge_ratio: auto
+    prefetch_mode: ~
+  val:
+    name: Val Dataset
+    type: PairedImageDataset
+    dataroot_gt: HR_FOLDER
+    io_backend: {type: disk}
+network_g:
+  type: ESRGAN
+  num_feat: 8
+  num_block: 1
+network_d:
+  type: DUnet
+  num_feat: 8
+path:
+  param_key_g: ~
+  strict_load_g: true
+  resume_state: ~
+train:
+  ema_decay: 0.999
+  grad_clip: true
+  optim_g: {type: AdamW, lr: !!float 1e-4, weight_decay: 0, betas: [0.9, 0.99]}
+  optim_d: {type: AdamW, lr: !!float 1e-4, weight_decay: 0, betas: [0.9, 0.99]}
+  scheduler: {type: MultiStepLR, milestones: [200000, 400000], gamma: 0.5}
+  total_iter: 2
+  warmup_iter: -1
+  losses:
+    - {type: msssiml1loss, alpha: 0.1, loss_weight: 1.0}
+    - {type: perceptualloss, criterion: pd+l1, loss_weight: 0.01, vgg_weights_path: VGG_PATH}
+    - {type: hsluvloss, criterion: charbonnier, loss_weight: 1.0}
+    - {type: ganloss, gan_type: vanilla, loss_weight: 0.1}
+    - {type: distsloss, loss_weight: 0}
+    - {type: ldlloss, loss_weight: 0}
+    - {type: ffloss, loss_weight: 0}
+  use_moa: false
+  moa_augs: [none, mixup, cutmix, resizemix, cutblur]
+  moa_probs: [0.4, 0.084, 0.084, 0.084, 0.348]
+  moa_debug: false
+  moa_debug_limit: 100
+val:
+  val_enabled: false
+  val_freq: 1000
+  save_img: true
+  metrics_enabled: true
+  metrics:
+    psnr: {type: calculate_psnr, crop_border: 4, test_y_channel: false}
+    dists: {type: calculate_dists, better: lower}
+logger:
+  print_freq: 1
+  save_checkpoint_freq: 1000
+  save_checkpoint_format: safetensors
+  use_tb_logger: false
+  wandb: {project: ~, resume_id: ~}
+dist_params: {backend: nccl, port: 29500}
+"""
+
+
+def test_traiNNer_redux_style_file_runs_after_editing_paths(
+    tmp_path, hr_folder, random_vgg, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    text = REDUX_STYLE.replace("HR_FOLDER", str(hr_folder)).replace("VGG_PATH", str(random_vgg))
+    path = tmp_path / "redux.yml"
+    path.write_text(text)
+    assert main(["train", "-c", str(path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "perceptual criterion 'pd+l1' is not implemented; using 'l1'" in out
+    assert "(distsloss) skipped: loss_weight 0" in out
+    assert (tmp_path / "experiments" / "4x_redux_style" / "models" / "net_g_2.safetensors").exists()
+
+
+def test_legacy_loss_blocks_become_the_losses_list(tmp_path, hr_folder):
+    opts = base_options(hr_folder, tmp_path)
+    opts["train"]["pixel_opt"] = {"type": "L1Loss", "loss_weight": 1.0}
+    opts["train"]["perceptual_opt"] = {
+        "type": "PerceptualLoss",
+        "layer_weights": {"conv5_4": 1},
+        "perceptual_weight": 0.5,
+        "style_weight": 0,
+    }
+    parsed = parse_options(opts)
+    assert [(s.type, s.loss_weight) for s in parsed.train.losses] == [
+        ("l1loss", 1.0),
+        ("perceptualloss", 0.5),
+    ]
+    assert any("read as entries of train.losses" in n for n in parsed.compat_notes)
+
+
+def test_enabled_unimplemented_feature_is_refused(tmp_path, hr_folder):
+    from upres.errors import ConfigError
+
+    opts = merge(base_options(hr_folder, tmp_path), {"train": {"use_moa": True}})
+    with pytest.raises(ConfigError, match="train.use_moa: mixture of augmentations .* not implemented"):
+        parse_options(opts)
+
+
+def test_written_options_record_the_seed(tmp_path, hr_folder):
+    opts = base_options(hr_folder, tmp_path / "exp")
+    opts.pop("manual_seed")
+    path = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(path)]) == 0
+    recorded = yaml.safe_load((tmp_path / "exp" / "options.yml").read_text())
+    assert isinstance(recorded["manual_seed"], int)
