@@ -88,7 +88,7 @@ def translate(data: dict) -> tuple[dict, list[str]]:
             if isinstance(spec, dict):
                 _perceptual(spec, f"train.losses[{i}]", notes)
         _unknown_zero_weight_losses(train, notes)
-    for name, ds in (data.get("datasets") or {}).items():
+    for ds in (data.get("datasets") or {}).values():
         if isinstance(ds, dict) and ds.get("dataset_enlarge_ratio") == "auto":
             ds["dataset_enlarge_ratio"] = (
                 1  # the sampler never runs out of data, so enlarging changes nothing
