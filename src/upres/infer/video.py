@@ -39,6 +39,7 @@ from upres.io.video import (
     open_output,
     probe_container,
     shifted_chapters,
+    sws_interpolation,
     video_stream,
 )
 
@@ -197,8 +198,10 @@ class _Job:
         self.vstream = video_stream(container)
         self.in_color = probe.color.resolved(probe.height, probe.is_rgb)
         self.deep = probe.bit_depth > 8
+        self.sws = sws_interpolation()
         self.rgb_format = "rgb48le" if self.deep else "rgb24"
-        self.start = Fraction(str(opts.start)) if opts.start else Fraction(0)
+        # Without --start nothing is dropped or shifted: AAC priming and B-frame delay give negative timestamps.
+        self.start = Fraction(str(opts.start)) if opts.start is not None else None
         self.end = Fraction(str(opts.end)) if opts.end is not None else None
         self.stop = threading.Event()
         depth = max(2, opts.queue_batches * opts.batch)
@@ -226,7 +229,7 @@ class _Job:
         if not p.rate:
             return None
         stop = min(float(self.end), p.duration or float("inf")) if self.end is not None else p.duration
-        return None if stop is None else max(0, round((stop - float(self.start)) * p.rate))
+        return None if stop is None else max(0, round((stop - float(self.start or 0)) * p.rate))
 
     def _setup_output(self, matrix: list[int] | None) -> None:
         p, opts, scale = self.probe, self.opts, self.upscaler.scale
@@ -273,7 +276,7 @@ class _Job:
         )
         copy_metadata(self.input.metadata, self.output)
         end = float(self.end) if self.end is not None else None
-        chapters = shifted_chapters(self.input, float(self.start), end)
+        chapters = shifted_chapters(self.input, float(self.start or 0), end)
         if chapters:
             self.output.set_chapters(chapters)
 
@@ -368,9 +371,10 @@ class _Job:
 
         vs, tb = self.vstream, self.vstream.time_base
         vs.codec_context.thread_type = "AUTO"
-        if self.start:
-            self.input.seek(int(self.start / Fraction(1, av.time_base)), backward=True)
-        shift = {s.index: round(self.start / s.time_base) for s in self.input.streams if s.time_base}
+        start = self.start or 0
+        if start:
+            self.input.seek(int(start / Fraction(1, av.time_base)), backward=True)
+        shift = {s.index: round(start / s.time_base) for s in self.input.streams if s.time_base}
         streams = [vs, *(self.input.streams[i] for i in self.mapping)]
         video_done = False
         for packet in _demux(self.input, streams, self):
@@ -381,7 +385,7 @@ class _Job:
                     continue
                 for frame in self._decode(packet):
                     t = frame.pts * tb
-                    if t < self.start:
+                    if self.start is not None and t < self.start:
                         continue
                     if self.end is not None and t >= self.end:
                         video_done = True
@@ -395,7 +399,7 @@ class _Job:
             elif packet.dts is not None and packet.size:
                 when = packet.pts if packet.pts is not None else packet.dts
                 t = when * packet.stream.time_base
-                if t < self.start or (self.end is not None and t >= self.end):
+                if (self.start is not None and t < self.start) or (self.end is not None and t >= self.end):
                     if video_done and self.end is not None and t >= self.end + 5:
                         break  # the muxers interleave within a few seconds; nothing later belongs to the range
                     continue
@@ -422,7 +426,7 @@ class _Job:
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
         p, c = self.probe, self.in_color
-        kwargs: dict[str, Any] = {"format": self.rgb_format}
+        kwargs: dict[str, Any] = {"format": self.rgb_format, "interpolation": self.sws}
         if frame.width != p.width or frame.height != p.height:
             kwargs.update(width=p.width, height=p.height)
         if not p.is_rgb:
@@ -448,7 +452,8 @@ class _Job:
         frames = [it for it in pending if isinstance(it, _Frame)]
         if frames:
             peak = 65535.0 if self.deep else 255.0
-            x = torch.from_numpy(np.stack([f.pixels for f in frames])).permute(0, 3, 1, 2).float().div_(peak)
+            x = torch.from_numpy(np.stack([f.pixels for f in frames])).permute(0, 3, 1, 2).contiguous()
+            x = x.float().div_(peak)
             y = self.upscaler(x, self.opts.tile, self.opts.overlap)
             out = (y * peak).round().clamp(0, peak).permute(0, 2, 3, 1).cpu().numpy()
             out = out.astype(np.uint16 if self.deep else np.uint8)
@@ -472,10 +477,13 @@ class _Job:
                 continue
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(item.pixels), format=self.rgb_format)
             if self.out_rgb:
-                frame = frame.reformat(format=self.pix_fmt)
+                frame = frame.reformat(format=self.pix_fmt, interpolation=self.sws)
             else:
                 frame = frame.reformat(
-                    format=self.pix_fmt, dst_colorspace=c.sws_matrix, dst_color_range=c.color_range
+                    format=self.pix_fmt,
+                    dst_colorspace=c.sws_matrix,
+                    dst_color_range=c.color_range,
+                    interpolation=self.sws,
                 )
             c.apply_to(frame)
             frame.pts, frame.time_base = item.pts, tb
