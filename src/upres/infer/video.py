@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import torch
 
@@ -32,6 +33,7 @@ from upres.io.video import (
     VideoOutputError,
     VideoProbe,
     add_copied_streams,
+    check_fits,
     choose_pix_fmt,
     copy_metadata,
     display_matrix,
@@ -39,6 +41,7 @@ from upres.io.video import (
     open_output,
     probe_container,
     shifted_chapters,
+    streams_to_copy,
     sws_interpolation,
     video_stream,
 )
@@ -154,8 +157,6 @@ def upscale_video(
 
 
 def _check_encoder(codec: str) -> None:
-    import av
-
     try:
         found = av.Codec(codec, "w")
     except (ValueError, av.error.FFmpegError):
@@ -168,8 +169,6 @@ def _check_encoder(codec: str) -> None:
 
 def _first_display_matrix(src: Path) -> list[int] | None:
     """Rotation lives in side data that PyAV shows on decoded frames; peek at the first one."""
-    import av
-
     with av.open(str(src)) as peek:
         try:
             for frame in peek.decode(video_stream(peek)):
@@ -235,8 +234,6 @@ class _Job:
         p, opts, scale = self.probe, self.opts, self.upscaler.scale
         width, height = p.width * scale, p.height * scale
         self.pix_fmt = choose_pix_fmt(opts.codec, p, opts.pix_fmt)
-        import av
-
         fmt = av.VideoFormat(self.pix_fmt)
         self.out_rgb = bool(fmt.is_rgb)
         if self.out_rgb or not p.is_rgb:
@@ -249,6 +246,8 @@ class _Job:
                 f"output size {width}x{height} does not fit {self.pix_fmt}'s chroma subsampling; "
                 "use --pix-fmt yuv444p (or a model with an even scale)"
             )
+        copy = streams_to_copy(self.input, self.note)
+        check_fits(copy, self.output, self.dst, av.Codec(opts.codec, "w").canonical_name)
         vs = self.output.add_stream(opts.codec, rate=p.rate)
         vs.width, vs.height, vs.pix_fmt = width, height, self.pix_fmt
         vs.time_base = p.time_base
@@ -271,9 +270,7 @@ class _Job:
         if matrix:
             vs.set_display_matrix(matrix)
         self.ostream = vs
-        self.mapping = add_copied_streams(
-            self.input, self.output, self.dst, vs.codec_context.codec.canonical_name, self.note
-        )
+        self.mapping = add_copied_streams(copy, self.output)
         copy_metadata(self.input.metadata, self.output)
         end = float(self.end) if self.end is not None else None
         chapters = shifted_chapters(self.input, float(self.start or 0), end)
@@ -367,8 +364,6 @@ class _Job:
                 continue
 
     def _read(self) -> None:
-        import av
-
         vs, tb = self.vstream, self.vstream.time_base
         vs.codec_context.thread_type = "AUTO"
         start = self.start or 0
@@ -413,14 +408,13 @@ class _Job:
         self._put(self.decoded, _END)
 
     def _decode(self, packet: Any) -> list[Any]:
-        import av
-
         try:
             return self.vstream.decode(packet)
         except av.error.FFmpegError as exc:
             self.skipped_packets += 1
             where = packet.pts if packet.pts is not None else packet.dts
-            at = f" at {float(where * self.vstream.time_base):.3f} s" if where is not None else ""
+            # Frame-threaded decoders report an error a few packets late, so the time is where reading was.
+            at = f" near {float(where * self.vstream.time_base):.3f} s" if where is not None else ""
             self.note(f"{self.probe.path}: skipped a damaged video packet{at} ({exc.strerror or exc})")
             return []
 
@@ -464,8 +458,6 @@ class _Job:
                 raise _Stopped
 
     def _write(self, progress: ProgressFn | None) -> None:
-        import av
-
         tb, out, vs = self.probe.time_base, self.output, self.ostream
         c = self.out_color
         while True:
@@ -503,8 +495,6 @@ class _Stopped(Exception):
 
 def _demux(container: Any, streams: list[Any], job: _Job) -> Any:
     """Packets in file order; a demuxer error mid-file ends reading with a warning instead of losing the output."""
-    import av
-
     it = container.demux(streams)
     while True:
         try:
@@ -523,8 +513,6 @@ def _demux(container: Any, streams: list[Any], job: _Job) -> Any:
 
 
 def _flush_packets(stream: Any) -> list[Any]:
-    import av
-
     empty = av.Packet()
     empty.stream = stream
     return [empty]

@@ -316,17 +316,8 @@ def copy_metadata(src: dict[str, str], dst: Any) -> None:
             dst.metadata[key] = value
 
 
-def add_copied_streams(
-    input_container: Any, output: Any, output_path: Path, video_codec: str, warn: Any
-) -> dict[int, Any]:
-    """Add every audio, subtitle and attachment stream of the input to `output`, unchanged, with metadata.
-
-    Returns input stream index -> output stream for streams whose packets are to be remuxed (attachments are
-    written in the header, so they are not in the map). Raises VideoOutputError naming a container that fits
-    when a stream cannot go into the output's.
-    """
-    fmt = output.format.name
-    supported = set(output.supported_codecs)
+def streams_to_copy(input_container: Any, warn: Any) -> list[Any]:
+    """The input's audio, subtitle, attachment and cover-art streams; others are named in a warning."""
     main = video_stream(input_container)
     copy = []
     for stream in input_container.streams:
@@ -339,13 +330,29 @@ def add_copied_streams(
             warn(f"{_stream_info(stream).describe()} not copied: data streams are not carried")
             continue
         copy.append(stream)
+    return copy
+
+
+def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str) -> None:
+    """Raise VideoOutputError naming a container that fits when a stream cannot go into the output's."""
+    fmt = output.format.name
+    supported = set(output.supported_codecs)
     misfits = [s for s in copy if not stream_fits(fmt, supported, s)]
-    if video_codec not in supported or misfits:
-        what = [f"video codec {video_codec}"] if video_codec not in supported else []
-        what += [_stream_info(s).describe() for s in misfits]
-        better = suggest_container(copy, video_codec)
-        hint = f"; use {better}, which takes every stream" if better else ""
-        raise VideoOutputError(f"{output_path.suffix} cannot hold {', '.join(what)}{hint}")
+    if video_codec in supported and not misfits:
+        return
+    what = [f"video codec {video_codec}"] if video_codec not in supported else []
+    what += [_stream_info(s).describe() for s in misfits]
+    better = suggest_container(copy, video_codec)
+    hint = f"; use {better}, which takes every stream" if better else ""
+    raise VideoOutputError(f"{output_path.suffix} cannot hold {', '.join(what)}{hint}")
+
+
+def add_copied_streams(copy: list[Any], output: Any) -> dict[int, Any]:
+    """Add `copy` (input streams) to `output` unchanged, with their metadata and disposition.
+
+    Returns input stream index -> output stream for streams whose packets are to be remuxed (attachments are
+    written in the header, so they are not in the map).
+    """
     mapping: dict[int, Any] = {}
     for stream in copy:
         if stream.type == "attachment":
