@@ -48,6 +48,7 @@ def make_clip(
     chapters: bool = False,
     options: dict[str, str] | None = None,
     noise: float = 12.0,
+    disposition: bool = False,
 ) -> Clip:
     width, height = size
     deep = av.VideoFormat(pix_fmt).components[0].bits > 8
@@ -75,6 +76,8 @@ def make_clip(
         s.time_base = TB
         s.metadata["language"] = "eng"
         s.metadata["title"] = "Dialogue"
+        if disposition:
+            s.disposition = av.stream.Disposition.forced | av.stream.Disposition.hearing_impaired
     if attachment:
         out.add_attachment("font.ttf", "font/ttf", b"\x00\x01\x00\x00 not really a font")
     if chapters:

@@ -197,3 +197,45 @@ def test_onepiece_first_half_second(tmp_path, shared_data, model_x2):
         assert c.streams.audio[0].metadata["language"] == "eng"
     src_audio = packets(src, "audio")
     assert packets(out, "audio") == [(t, d) for t, d in src_audio if t < 500_000]
+
+
+def test_mp4_cover_art_is_kept(tmp_path, model_x2):
+    import io
+
+    from PIL import Image
+
+    src = tmp_path / "cover.mp4"
+    jpeg = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(jpeg, "JPEG")
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        cover = out.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 16, 16, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 60 * i, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+        packet = av.Packet(jpeg.getvalue())
+        packet.stream, packet.pts, packet.dts, packet.time_base = cover, 0, 0, Fraction(1, 90000)
+        out.mux(packet)
+    dst = tmp_path / "out.mp4"
+    upscale_video(_upscaler(model_x2), src, dst, VideoOptions(preset="ultrafast"))
+    with av.open(str(dst)) as c:
+        assert [s.type for s in c.streams] == ["video", "video"]
+        assert c.streams[1].disposition & av.stream.Disposition.attached_pic
+        art = [bytes(p) for p in c.demux(c.streams[1]) if p.size]
+    assert art == [jpeg.getvalue()]
+
+
+def test_dispositions_are_copied(tmp_path, model_x2):
+    clip = make_clip(tmp_path / "in.mkv", audio="flac", subtitles="subrip", disposition=True)
+    out = tmp_path / "out.mkv"
+    upscale_video(_upscaler(model_x2), clip.path, out, VideoOptions(preset="ultrafast"))
+    with av.open(str(clip.path)) as a, av.open(str(out)) as b:
+        want = [s.disposition for s in a.streams]
+        assert av.stream.Disposition.forced in want[2]
+        assert [s.disposition for s in b.streams] == want

@@ -391,6 +391,11 @@ class _Job:
                         return
                 if video_done and not self.mapping:
                     break
+            elif packet.size and packet.stream.disposition & av.stream.Disposition.attached_pic:
+                # Cover art: one untimed packet that belongs to the whole file.
+                packet.stream = self.mapping[packet.stream.index]
+                if not self._put(self.decoded, packet):
+                    return
             elif packet.dts is not None and packet.size:
                 when = packet.pts if packet.pts is not None else packet.dts
                 t = when * packet.stream.time_base
