@@ -72,6 +72,8 @@ class VideoResult:
     skipped_packets: int = 0
     seconds: float = 0.0
     last_time: float | None = None  # presentation time (s) of the last frame written
+    model_seconds: float = 0.0  # wall time spent in model calls
+    starved_seconds: float = 0.0  # wall time the model waited for decoded frames: > 0 means decoding lags
     warnings: list[str] = field(default_factory=list)
 
 
@@ -152,6 +154,8 @@ def upscale_video(
         skipped_packets=skipped,
         seconds=time.perf_counter() - started,
         last_time=job.last_time,
+        model_seconds=job.model_seconds,
+        starved_seconds=job.starved_seconds,
         warnings=warnings,
     )
 
@@ -209,6 +213,7 @@ class _Job:
         self.errors: list[BaseException] = []
         self.skipped_packets = 0
         self.written = 0
+        self.model_seconds = self.starved_seconds = 0.0
         self.last_time: float | None = None
         self.total = self._expected_frames()
         self.output = open_output(self.partial, format_of=dst)
@@ -436,7 +441,9 @@ class _Job:
         pending: list[Any] = []
         frames = 0
         while True:
+            t0 = time.perf_counter()
             item = self._get(self.decoded)
+            self.starved_seconds += time.perf_counter() - t0
             if item is _END:
                 break
             pending.append(item)
@@ -453,7 +460,9 @@ class _Job:
             peak = 65535.0 if self.deep else 255.0
             x = torch.from_numpy(np.stack([f.pixels for f in frames])).permute(0, 3, 1, 2).contiguous()
             x = x.float().div_(peak)
+            t0 = time.perf_counter()
             y = self.upscaler(x, self.opts.tile, self.opts.overlap)
+            self.model_seconds += time.perf_counter() - t0
             out = (y * peak).round().clamp(0, peak).permute(0, 2, 3, 1).cpu().numpy()
             out = out.astype(np.uint16 if self.deep else np.uint8)
             for f, pixels in zip(frames, out, strict=True):
