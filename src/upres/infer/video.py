@@ -207,7 +207,8 @@ class _Job:
         self.start = Fraction(str(opts.start)) if opts.start is not None else None
         self.end = Fraction(str(opts.end)) if opts.end is not None else None
         self.stop = threading.Event()
-        depth = max(2, opts.queue_batches * opts.batch)
+        # Audio and subtitle packets share the queues with frames (a few per frame), hence the extra room.
+        depth = opts.queue_batches * opts.batch + 16
         self.decoded: queue.Queue = queue.Queue(depth)
         self.upscaled: queue.Queue = queue.Queue(depth)
         self.errors: list[BaseException] = []
