@@ -53,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--batch", type=int, default=1, help="frames per model call (default 1)")
+    p.add_argument(
+        "--codec-threads",
+        type=int,
+        default=0,
+        help="decoder and encoder threads (default 0: FFmpeg's choice); 1 leaves the cores to a CPU model",
+    )
     p.add_argument("--start", type=parse_time, help="start time: seconds or [HH:]MM:SS[.ms]")
     p.add_argument("--end", type=parse_time, help="end time (exclusive): seconds or [HH:]MM:SS[.ms]")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         start=args.start,
         end=args.end,
+        codec_threads=args.codec_threads,
     )
     with Progress(quiet=args.quiet) as progress:
         result = upscale_video(upscaler, args.input, args.output, opts, progress.update, warn=_warn)
@@ -178,6 +185,8 @@ class Progress:
     def update(self, done: int, total: int | None) -> None:
         if self.quiet:
             return
+        if total is not None and done > total:  # the frame count from the header was an estimate
+            total = None
         elapsed = time.perf_counter() - self._t0
         fps = done / elapsed if elapsed > 0 else 0.0
         if self._bar is not None:

@@ -62,6 +62,7 @@ class VideoOptions:
     start: float | None = None
     end: float | None = None
     queue_batches: int = 3  # batches in flight on each side of the model; bounds memory
+    codec_threads: int = 0  # decoder and encoder threads; 0: FFmpeg's choice (all cores)
 
 
 @dataclass
@@ -259,6 +260,8 @@ class _Job:
         vs.time_base = p.time_base
         ctx = vs.codec_context
         ctx.time_base = p.time_base
+        if opts.codec_threads:
+            ctx.thread_count = opts.codec_threads
         if p.rate:
             ctx.framerate = p.rate
         sar = self.vstream.codec_context.sample_aspect_ratio
@@ -372,6 +375,8 @@ class _Job:
     def _read(self) -> None:
         vs, tb = self.vstream, self.vstream.time_base
         vs.codec_context.thread_type = "AUTO"
+        if self.opts.codec_threads:
+            vs.codec_context.thread_count = self.opts.codec_threads
         start = self.start or 0
         if start:
             self.input.seek(int(start / Fraction(1, av.time_base)), backward=True)

@@ -14,6 +14,15 @@ from typing import Any
 
 from upres.errors import UpresError
 
+# Several muxers claim some extensions (.mp4: mp4/ipod/psp); FFmpeg's own choice for the common ones.
+PREFERRED_MUXERS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".mka": "matroska",
+    ".webm": "webm",
+}
 # Containers tried, in order, when a stream cannot go into the one the output's extension names.
 SUGGESTED_SUFFIXES = (".mkv", ".mov", ".mp4", ".webm")
 STILL_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif")
@@ -256,21 +265,16 @@ def container_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if not suffix:
         raise VideoOutputError(f"{path}: no extension to choose the container from; use .mkv, .mp4 or .mov")
+    if suffix in PREFERRED_MUXERS:
+        return PREFERRED_MUXERS[suffix]
     for name in sorted(av.formats_available):
         try:
             fmt = av.format.ContainerFormat(name, "w")
         except (ValueError, av.error.FFmpegError):
             continue
         if suffix[1:] in fmt.extensions:
-            return _preferred_muxer(suffix, name)
+            return name
     raise VideoOutputError(f"{path}: unknown container extension {suffix!r}; use .mkv, .mp4 or .mov")
-
-
-def _preferred_muxer(suffix: str, found: str) -> str:
-    # Several muxers claim some extensions (.mp4: mp4/ipod/psp); take FFmpeg's own choice for the common ones.
-    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}.get(
-        suffix, found
-    )
 
 
 def stream_fits(fmt_name: str, supported: set[str], stream: Any) -> bool:
@@ -287,7 +291,7 @@ def suggest_container(streams: list[Any], video_codec: str) -> str | None:
     """The first suffix in SUGGESTED_SUFFIXES whose container takes every stream and the video codec."""
     av = _require_av()
     for suffix in SUGGESTED_SUFFIXES:
-        fmt = av.format.ContainerFormat(_preferred_muxer(suffix, ""), "w")
+        fmt = av.format.ContainerFormat(PREFERRED_MUXERS[suffix], "w")
         supported = _supported_codecs(fmt.name)
         if video_codec in supported and all(stream_fits(fmt.name, supported, s) for s in streams):
             return suffix
