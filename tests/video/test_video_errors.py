@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,9 +14,13 @@ import numpy as np
 import pytest
 
 from conftest import VFR_PTS, make_clip, packets, save_compact, video_frames
+from upres.archs import build_network
 from upres.cli import main
 from upres.cli.video import Progress, format_eta, parse_time
 from upres.infer.tiling import Upscaler
+from upres.io.model_files import save_model
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 av = pytest.importorskip("av")
 
@@ -244,3 +252,30 @@ def test_plain_progress_prints_frames_fps_and_eta(capsys):
     line = capsys.readouterr().err.strip()
     assert line.startswith("frames 5/10, ") and " fps, ETA " in line
     assert format_eta(3725) == "1:02:05" and format_eta(65) == "1:05"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a child process on Windows")
+def test_real_sigint_leaves_a_playable_partial_file(tmp_path):
+    """The real thing: SIGINT to `upres video` while frames are being upscaled."""
+    model = tmp_path / "suc.safetensors"
+    module, info = build_network("superultracompact", scale=2)
+    save_model(model, module, info)
+    clip = make_clip(tmp_path / "in.mkv", size=(320, 240), pts=[i * 40 for i in range(150)], subtitles=None)
+    out = tmp_path / "out.mkv"
+    partial = tmp_path / "out.partial.mkv"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "upres", "video", "-m", str(model), str(clip.path), "-o", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()  # the plain progress line printed after the first frame
+    assert first.startswith("frames 1/"), first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert not out.exists()
+    frames = video_frames(partial)
+    assert 0 < len(frames) < 150
+    assert [p for p, _ in frames] == [i * 40 for i in range(len(frames))]
+    assert err.strip().startswith(
+        f"interrupted: {partial} is a partial output with {len(frames)} frames (ends at "
+    )

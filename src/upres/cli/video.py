@@ -192,7 +192,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total, fps=fps)
             return
-        if elapsed - self._last < self.every and done != total:
+        if elapsed - self._last < self.every and done not in (1, total):
             return
         self._last = elapsed
         of = f"/{total}" if total else ""

@@ -322,8 +322,10 @@ class _Job:
                     f"{self.dst}: stopped by {type(failure).__name__}: {failure}; no output kept"
                 )
             raise failure
-        if complete and self.written == 0:
+        if self.written == 0:
             self.partial.unlink(missing_ok=True)
+            if not complete:
+                raise KeyboardInterrupt  # nothing was written, so there is no partial file to talk about
             raise VideoInputError(
                 f"{self.probe.path}: no video frame could be decoded in the chosen time range"
             )
