@@ -239,3 +239,52 @@ def test_dispositions_are_copied(tmp_path, model_x2):
         want = [s.disposition for s in a.streams]
         assert av.stream.Disposition.forced in want[2]
         assert [s.disposition for s in b.streams] == want
+
+
+def test_tiled_pipeline_equals_tiled_upscaler(tmp_path, model_x2):
+    clip = make_clip(
+        tmp_path / "rgb.mkv",
+        size=(35, 27),
+        codec="ffv1",
+        pix_fmt="bgr0",
+        color=None,
+        audio=None,
+        subtitles=None,
+    )
+    out = tmp_path / "out.mkv"
+    up = _upscaler(model_x2)
+    upscale_video(up, clip.path, out, VideoOptions(codec="ffv1", pix_fmt="bgr0", tile=16, overlap=8, batch=2))
+    for (_, lr), (_, hr) in zip(video_frames(clip.path), video_frames(out), strict=True):
+        x = torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255
+        ref = (up(x, 16, 8) * 255).round().clamp(0, 255)[0].permute(1, 2, 0).numpy().astype(np.uint8)
+        assert np.array_equal(hr, ref)
+
+
+def test_frames_whose_size_changes_midstream_are_scaled_to_the_first_size(tmp_path, model_x2):
+    """PNG-coded MOV can switch size between frames (screen recordings do); the output keeps one size."""
+    src = tmp_path / "switch.mov"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("png", rate=25)
+        v.width, v.height, v.pix_fmt = 34, 26, "rgb24"
+        v.codec_context.time_base = Fraction(1, 25)
+        other = av.CodecContext.create("png", "w")
+        other.width, other.height, other.pix_fmt, other.time_base = 40, 30, "rgb24", Fraction(1, 25)
+        for i in range(6):
+            w, h = (34, 26) if i < 3 else (40, 30)
+            frame = av.VideoFrame.from_ndarray(frame_pixels(i, w, h), format="rgb24")
+            frame.pts = i
+            packets_ = v.encode(frame) if i < 3 else other.encode(frame)
+            for packet in packets_:
+                packet.stream, packet.pts, packet.dts = v, i, i
+                out.mux(packet)
+        out.mux(v.encode(None))
+    with av.open(str(src)) as c:
+        assert [(f.width, f.height) for f in c.decode(video=0)] == [(34, 26)] * 3 + [(40, 30)] * 3
+    dst = tmp_path / "out.mkv"
+    result = upscale_video(_upscaler(model_x2), src, dst, VideoOptions(preset="ultrafast"))
+    assert result.frames == 6
+    assert result.warnings == [
+        f"{src}: frame size changes to 40x30 at 0.120 s; such frames are scaled to 34x26 before upscaling"
+    ]
+    with av.open(str(dst)) as c:
+        assert {(f.width, f.height) for f in c.decode(video=0)} == {(68, 52)}

@@ -214,6 +214,7 @@ class _Job:
         self.upscaled: queue.Queue = queue.Queue(depth)
         self.errors: list[BaseException] = []
         self.skipped_packets = 0
+        self.resized = False
         self.written = 0
         self.model_seconds = self.starved_seconds = 0.0
         self.last_time: float | None = None
@@ -441,6 +442,12 @@ class _Job:
         kwargs: dict[str, Any] = {"format": self.rgb_format, "interpolation": self.sws}
         if frame.width != p.width or frame.height != p.height:
             kwargs.update(width=p.width, height=p.height)
+            if not self.resized:
+                self.resized = True
+                self.note(
+                    f"{p.path}: frame size changes to {frame.width}x{frame.height} at {float(frame.time or 0):.3f} s;"
+                    f" such frames are scaled to {p.width}x{p.height} before upscaling"
+                )
         if not p.is_rgb:
             kwargs.update(src_colorspace=c.sws_matrix, src_color_range=c.color_range)
         return frame.reformat(**kwargs).to_ndarray()
