@@ -245,6 +245,7 @@ def test_tiled_pipeline_equals_tiled_upscaler(tmp_path, model_x2):
     clip = make_clip(
         tmp_path / "rgb.mkv",
         size=(35, 27),
+        pts=VFR_PTS[:3],
         codec="ffv1",
         pix_fmt="bgr0",
         color=None,
