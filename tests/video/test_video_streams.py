@@ -289,3 +289,27 @@ def test_frames_whose_size_changes_midstream_are_scaled_to_the_first_size(tmp_pa
     ]
     with av.open(str(dst)) as c:
         assert {(f.width, f.height) for f in c.decode(video=0)} == {(68, 52)}
+
+
+def test_elementary_stream_without_timestamps_gets_evenly_spaced_ones(tmp_path, model_x2):
+    src = tmp_path / "raw.h264"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(frame_pixels(i, 32, 24), format="rgb24").reformat(
+                format="yuv420p"
+            )
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+    with av.open(str(src)) as c:
+        decoded = list(c.decode(video=0))
+        assert {f.pts for f in decoded} == {None}
+        step = float(decoded[0].duration * c.streams.video[0].time_base)  # 1/24 s, from the H.264 VUI
+    dst = tmp_path / "out.mkv"
+    assert upscale_video(_upscaler(model_x2), src, dst, VideoOptions(preset="ultrafast")).frames == 6
+    with av.open(str(dst)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert step == pytest.approx(1 / 24)
+    assert times == pytest.approx([i * step for i in range(6)], abs=0.001)

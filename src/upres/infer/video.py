@@ -386,6 +386,9 @@ class _Job:
         shift = {s.index: round(start / s.time_base) for s in self.input.streams if s.time_base}
         streams = [vs, *(self.input.streams[i] for i in self.mapping)]
         video_done = False
+        rate = self.probe.rate or Fraction(25)
+        default_duration = max(1, round(1 / (rate * tb)))
+        next_pts = 0
         for packet in _demux(self.input, streams, self):
             if self.stop.is_set():
                 return
@@ -393,15 +396,18 @@ class _Job:
                 if video_done:
                     continue
                 for frame in self._decode(packet):
-                    t = frame.pts * tb
+                    # Elementary streams (.h264, .hevc) carry no timestamps: number the frames at the stream rate.
+                    pts = frame.pts if frame.pts is not None else next_pts
+                    dur = frame.duration or default_duration
+                    next_pts = pts + dur
+                    t = pts * tb
                     if self.start is not None and t < self.start:
                         continue
                     if self.end is not None and t >= self.end:
                         video_done = True
                         break
                     pixels = self._to_rgb(frame)
-                    dur = frame.duration or 0
-                    if not self._put(self.decoded, _Frame(frame.pts - shift[vs.index], dur, pixels)):
+                    if not self._put(self.decoded, _Frame(pts - shift[vs.index], dur, pixels)):
                         return
                 if video_done and not self.mapping:
                     break
