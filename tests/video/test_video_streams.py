@@ -24,9 +24,9 @@ def _upscaler(model: Path) -> Upscaler:
 
 
 def test_mkv_keeps_every_stream_timing_rotation_and_color(tmp_path, clip_mkv, model_x2):
-    out = tmp_path / "out.mkv"
-    assert main(["video", "-m", str(model_x2), str(clip_mkv.path), "-o", str(out), "-q"]) == 0
-    assert not (tmp_path / "out.partial.mkv").exists()
+    out = tmp_path / "new" / "out.mkv"
+    assert main(["video", "-m", str(model_x2), str(clip_mkv.path), "-o", str(out), "-q", "--batch", "3"]) == 0
+    assert not (tmp_path / "new" / "out.partial.mkv").exists()
     with av.open(str(clip_mkv.path)) as src, av.open(str(out)) as dst:
         sv, dv = src.streams.video[0], dst.streams.video[0]
         assert (dv.codec_context.width, dv.codec_context.height) == (68, 52)

@@ -254,6 +254,7 @@ def open_output(path: Path, format_of: Path | None = None) -> Any:
     named = format_of or path
     fmt = container_format(named)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         return av.open(str(path), "w", format=fmt)
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoOutputError(f"{path}: cannot write ({_reason(exc)})") from None
