@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from video_clips import VFR_PTS, make_clip, packets, save_compact, video_frames
 
-from conftest import VFR_PTS, make_clip, packets, save_compact, video_frames
 from upres.archs import build_network
 from upres.cli import main
 from upres.cli.video import Progress, format_eta, parse_time

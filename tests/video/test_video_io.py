@@ -6,8 +6,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from video_clips import make_clip
 
-from conftest import make_clip
 from upres.io.video import (
     ColorTags,
     VideoOutputError,

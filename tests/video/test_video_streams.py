@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from video_clips import VFR_PTS, frame_pixels, make_clip, packets, save_compact, video_frames
 
-from conftest import VFR_PTS, frame_pixels, make_clip, packets, save_compact, video_frames
 from upres.cli import main
 from upres.infer.tiling import Upscaler
 from upres.infer.video import VideoOptions, upscale_video
