@@ -230,6 +230,10 @@ def test_ctrl_c_leaves_a_playable_partial_file_under_a_clear_name(
     )
     assert not out.exists()
     assert [p for p, _ in video_frames(partial)] == VFR_PTS[:3]
+    # The audio stops where the video stops, so `--start <that time>` continues it without overlap or gap.
+    kept = packets(partial, "audio")
+    assert kept == [(t, d) for t, d in packets(clip, "audio") if t < last * 1_000_000]
+    assert 0 < len(kept) < len(packets(clip, "audio"))
     with av.open(str(partial)) as c:
         assert [s.type for s in c.streams] == ["video", "audio", "subtitle", "attachment"]
         assert c.duration is not None

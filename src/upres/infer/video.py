@@ -495,12 +495,18 @@ class _Job:
     def _write(self, progress: ProgressFn | None) -> None:
         tb, out, vs = self.probe.time_base, self.output, self.ostream
         c = self.out_color
+        # Copied packets wait until a frame at or after their time is written: an interrupted file then ends
+        # with audio up to its last frame and no further, and `--start <that time>` continues without overlap.
+        held: list[Any] = []
         while True:
             item = self.upscaled.get()
             if item is _END:
                 break
             if not isinstance(item, _Frame):
-                out.mux(item)
+                if item.pts is None and item.dts is None:
+                    out.mux(item)  # cover art
+                else:
+                    held.append(item)
                 continue
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(item.pixels), format=self.rgb_format)
             if self.out_rgb:
@@ -518,10 +524,25 @@ class _Job:
                 frame.duration = item.duration
             out.mux(vs.encode(frame))
             self.written += 1
-            self.last_time = float((item.pts + item.duration) * tb)
+            frame_end = (item.pts + item.duration) * tb
+            self.last_time = float(frame_end)
+            held = self._mux_before(held, frame_end)
             if progress:
                 progress(self.written, self.total)
         out.mux(vs.encode(None))
+        if not self.stop.is_set():  # complete: the rest of the audio (it may outlast the video) goes in too
+            for packet in held:
+                out.mux(packet)
+
+    def _mux_before(self, held: list[Any], end: Fraction) -> list[Any]:
+        later = []
+        for packet in held:
+            when = packet.pts if packet.pts is not None else packet.dts
+            if when * packet.time_base < end:
+                self.output.mux(packet)
+            else:
+                later.append(packet)
+        return later
 
 
 class _Stopped(Exception):
