@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "schema": "upres.cli.schema",
     "init": "upres.cli.init",
     "degrade": "upres.cli.degrade",
+    "video": "upres.cli.video",
 }
 
 

@@ -1,0 +1,207 @@
+"""`upres video`: upscale a video, keeping audio, subtitles, attachments, chapters, timing and color tags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from upres.errors import ConfigError
+
+EXAMPLE = """\
+examples:
+  upres video -m 2x_compact.safetensors clip.mp4 -o clip_x2.mkv
+  upres video -m model.pth in.mkv -o out.mkv --codec libx265 --crf 18 --preset slow --batch 4
+  upres video -m model.pth in.mp4 -o first_10s.mp4 --end 10
+  upres video -m model.pth in.mkv -o lossless.mkv --codec ffv1 --pix-fmt bgr0
+
+The output is written as OUT's stem + '.partial' + suffix and renamed to OUT when complete; after Ctrl+C the
+partial file is closed properly (playable) and kept under that name. Details: docs/video.md
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "video",
+        help="upscale a video, keeping every other stream and the timing",
+        description="Upscale the first video stream of IN with a model; audio, subtitle and attachment streams, "
+        "chapters, timestamps (variable frame rate too), rotation and color tags are carried to OUT.\n\n"
+        + EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", metavar="IN", help="input video")
+    p.add_argument(
+        "-o", "--output", metavar="OUT", required=True, help="output video; its extension picks the container"
+    )
+    p.add_argument("-m", "--model", required=True, help="model file (.safetensors or .pth)")
+    p.add_argument(
+        "--codec",
+        default="libx264",
+        help="video encoder: libx264, libx265, libsvtav1, ffv1, ... (default libx264)",
+    )
+    p.add_argument("--crf", type=int, help="quality for crf-based encoders (lower is better)")
+    p.add_argument(
+        "--preset", help="encoder preset, e.g. veryfast, medium, slow (x264/x265) or 0-13 (SVT-AV1)"
+    )
+    p.add_argument(
+        "--pix-fmt", help="output pixel format (default: the input's, or the same bit depth the codec takes)"
+    )
+    p.add_argument(
+        "--tile", default="auto", help="tile size in input pixels: auto, 0 (whole frame) or N (default auto)"
+    )
+    p.add_argument("--tile-overlap", type=int, default=16, help="tile overlap in input pixels (default 16)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--batch", type=int, default=1, help="frames per model call (default 1)")
+    p.add_argument(
+        "--codec-threads",
+        type=int,
+        default=0,
+        help="decoder and encoder threads (default 0: FFmpeg's choice); 1 leaves the cores to a CPU model",
+    )
+    p.add_argument("--start", type=parse_time, help="start time: seconds or [HH:]MM:SS[.ms]")
+    p.add_argument("--end", type=parse_time, help="end time (exclusive): seconds or [HH:]MM:SS[.ms]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def parse_time(text: str) -> float:
+    try:
+        parts = [float(x) for x in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use seconds or [HH:]MM:SS[.ms]") from None
+    if not 1 <= len(parts) <= 3 or any(x < 0 for x in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use seconds or [HH:]MM:SS[.ms]")
+    seconds = 0.0
+    for x in parts:
+        seconds = seconds * 60 + x
+    return seconds
+
+
+def _tile(text: str, pixels: int, device_type: str) -> int:
+    if text == "auto":
+        # Whole frames are fastest; tile only frames big enough to risk running out of memory.
+        return 0 if pixels <= (4_000_000 if device_type == "cuda" else 2_000_000) else 512
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"--tile {text}: use auto, 0 or a size in pixels") from None
+    if value < 0:
+        raise ConfigError(f"--tile {text}: must be 0 or positive")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from upres.infer.tiling import Upscaler, resolve_device, resolve_precision
+    from upres.infer.video import VideoOptions, upscale_video
+    from upres.io.model_files import load_model
+    from upres.io.video import probe_video
+
+    probe = probe_video(args.input)  # fails fast on a bad input before the model is loaded
+    device = resolve_device(args.device)
+    loaded = load_model(args.model, device="cpu")
+    info = loaded.info
+    if info.in_channels != 3 or info.out_channels != 3:
+        raise ConfigError(
+            f"{args.model}: video needs a 3-channel (RGB) model, this one has {info.in_channels}"
+        )
+    try:
+        dtype = resolve_precision(args.precision, device)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    upscaler = Upscaler(loaded.module, info.scale, device, dtype, max(1, info.size_multiple))
+    opts = VideoOptions(
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        pix_fmt=args.pix_fmt,
+        tile=_tile(args.tile, probe.width * probe.height * args.batch, device.type),
+        overlap=args.tile_overlap,
+        batch=args.batch,
+        start=args.start,
+        end=args.end,
+        codec_threads=args.codec_threads,
+    )
+    with Progress(quiet=args.quiet) as progress:
+        result = upscale_video(upscaler, args.input, args.output, opts, progress.update, warn=_warn)
+    if not result.complete:
+        at = f" (ends at {result.last_time:.3f} s)" if result.last_time is not None else ""
+        print(
+            f"interrupted: {result.path} is a partial output with {result.frames} frames{at}; it plays, but "
+            f"{args.output} was not written. Resuming is not supported (see docs/video.md): continue with "
+            f"--start {result.last_time or 0:.3f} into another file",
+            file=sys.stderr,
+        )
+        return 130
+    fps = result.frames / result.seconds if result.seconds else 0.0
+    print(f"{result.path}: {result.frames} frames in {result.seconds:.1f} s ({fps:.2f} fps)")
+    if result.skipped_packets:
+        print(f"warning: {result.warnings[-1]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+class Progress:
+    """Frames, fps and ETA: a rich bar on a terminal, a plain line every few seconds otherwise."""
+
+    def __init__(self, quiet: bool = False, every: float = 5.0) -> None:
+        self.quiet, self.every = quiet, every
+        self.tty = sys.stderr.isatty()
+        self._bar = None
+        self._task = None
+        self._t0 = time.perf_counter()
+        self._last = 0.0
+
+    def __enter__(self) -> Progress:
+        if not self.quiet and self.tty:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn("upscaling"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:.2f} fps"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("video", total=None, fps=0.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.quiet:
+            return
+        if total is not None and done > total:  # the frame count from the header was an estimate
+            total = None
+        elapsed = time.perf_counter() - self._t0
+        fps = done / elapsed if elapsed > 0 else 0.0
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total, fps=fps)
+            return
+        if elapsed - self._last < self.every and done not in (1, total):
+            return
+        self._last = elapsed
+        of = f"/{total}" if total else ""
+        eta = f", ETA {format_eta((total - done) / fps)}" if total and fps > 0 and total > done else ""
+        print(f"frames {done}{of}, {fps:.2f} fps{eta}", file=sys.stderr, flush=True)
+
+
+def format_eta(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,419 @@
+"""What a video file holds, and an output container that keeps all of it: probing, stream mapping, color tags.
+
+Everything here is PyAV (the `video` extra); nothing decodes pixels. The runner in `upres.infer.video` uses it to
+open the input, build the output with the same streams, and convert frames with the right YUV matrix and range.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from upres.errors import UpresError
+
+# Several muxers claim some extensions (.mp4: mp4/ipod/psp); FFmpeg's own choice for the common ones.
+PREFERRED_MUXERS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".mka": "matroska",
+    ".webm": "webm",
+}
+# Containers tried, in order, when a stream cannot go into the one the output's extension names.
+SUGGESTED_SUFFIXES = (".mkv", ".mov", ".mp4", ".webm")
+STILL_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif")
+# Tags the muxer writes itself: copying the input's would describe the input, not the output.
+MUXER_OWNED_TAGS = (
+    "DURATION",
+    "ENCODER",
+    "encoder",
+    "NUMBER_OF_FRAMES",
+    "NUMBER_OF_BYTES",
+    "BPS",
+    "_STATISTICS_",
+)
+
+# AVColorSpace values swscale has coefficients for; others fall back to its default (BT.601).
+_SWS_MATRICES = {1, 4, 5, 6, 7, 9, 10}
+SPC_RGB, SPC_BT709, SPC_UNSPECIFIED, SPC_SMPTE170M = 0, 1, 2, 6
+RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
+
+
+def sws_interpolation() -> Any:
+    """swscale flags for YUV<->RGB: without ACCURATE_RND a round trip darkens every channel by about 1.2 levels."""
+    from av.video.reformatter import Interpolation as I  # noqa: N817
+
+    return I.BILINEAR | I.ACCURATE_RND | I.FULL_CHR_H_INT | I.FULL_CHR_H_INP
+
+
+class VideoInputError(UpresError):
+    """The input cannot be read as a video (exit 2)."""
+
+
+class VideoOutputError(UpresError):
+    """The output cannot be written as asked (exit 2)."""
+
+
+def _require_av() -> Any:
+    try:
+        import av
+    except ImportError:
+        raise UpresError("video needs PyAV: pip install 'upres[video]'") from None
+    return av
+
+
+@dataclass(frozen=True)
+class ColorTags:
+    """The four color properties a YUV stream carries; AVColor* integer values (2/0 mean unspecified)."""
+
+    matrix: int = SPC_UNSPECIFIED
+    color_range: int = RANGE_UNSPECIFIED
+    primaries: int = 2
+    trc: int = 2
+
+    def resolved(self, height: int, is_rgb: bool) -> ColorTags:
+        """Fill an unspecified matrix and range the way players guess them, so the output can say it explicitly.
+
+        Players pick BT.709 for untagged HD and BT.601 for untagged SD. Upscaling SD to HD would flip that guess
+        and shift colors (the BT.601/BT.709 bug), so the input's guessed matrix is written out as a tag.
+        """
+        if is_rgb:
+            return ColorTags(SPC_RGB, RANGE_FULL, self.primaries, self.trc)
+        matrix = self.matrix
+        if matrix in (SPC_UNSPECIFIED, 3):  # 3 is "reserved", seen in badly tagged files
+            matrix = SPC_BT709 if height >= 720 else SPC_SMPTE170M
+        color_range = self.color_range if self.color_range != RANGE_UNSPECIFIED else RANGE_LIMITED
+        return ColorTags(matrix, color_range, self.primaries, self.trc)
+
+    @property
+    def sws_matrix(self) -> int:
+        return self.matrix if self.matrix in _SWS_MATRICES else SPC_SMPTE170M
+
+    def apply_to(self, target: Any) -> None:
+        """Set the tags on an encoder codec context or a frame."""
+        target.colorspace = self.matrix
+        target.color_range = self.color_range
+        target.color_primaries = self.primaries
+        target.color_trc = self.trc
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    type: str
+    codec: str
+    language: str | None = None
+    title: str | None = None
+
+    def describe(self) -> str:
+        extra = ", ".join(f"{k} {v}" for k, v in (("language", self.language), ("title", self.title)) if v)
+        return f"stream #{self.index} ({self.type} {self.codec}{', ' + extra if extra else ''})"
+
+
+@dataclass
+class VideoProbe:
+    """The first video stream's geometry, timing and color, plus every other stream."""
+
+    path: Path
+    format: str
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    codec: str
+    time_base: Fraction
+    rate: Fraction | None
+    frames: int | None  # from the container header or duration x rate; None when unknown
+    duration: float | None
+    color: ColorTags
+    has_alpha: bool
+    streams: list[StreamInfo] = field(default_factory=list)
+
+    @property
+    def is_rgb(self) -> bool:
+        return _is_rgb(self.pix_fmt)
+
+
+def _is_rgb(pix_fmt: str) -> bool:
+    av = _require_av()
+    return bool(av.VideoFormat(pix_fmt).is_rgb)
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    av = _require_av()
+    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+
+
+def open_input(path: str | os.PathLike) -> Any:
+    """Open `path` with PyAV and return the container whose first video stream is decodable."""
+    av = _require_av()
+    path = Path(path)
+    if not path.is_file():
+        raise VideoInputError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise VideoInputError(f"{path}: not a video file FFmpeg can read ({_reason(exc)})") from None
+    try:
+        _check_input(container, path)
+    except BaseException:
+        container.close()
+        raise
+    return container
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(":")[0].strip() if text else type(exc).__name__
+
+
+def _check_input(container: Any, path: Path) -> None:
+    if container.format.name in STILL_IMAGE_FORMATS:
+        raise VideoInputError(f"{path}: a still image, not a video; use `upres upscale` for images")
+    videos = [s for s in container.streams.video if not s.disposition & _attached_pic()]
+    if not videos:
+        kinds = ", ".join(f"{s.type} {_codec_name(s)}" for s in container.streams) or "none"
+        raise VideoInputError(f"{path}: has no video stream (streams: {kinds})")
+    stream = videos[0]
+    ctx = stream.codec_context
+    if ctx is None or ctx.codec is None or not ctx.width or not ctx.height or ctx.format is None:
+        raise VideoInputError(
+            f"{path}: video codec {_codec_name(stream)!r} cannot be decoded by this FFmpeg build; "
+            "convert it first or install a PyAV build with that decoder"
+        )
+
+
+def _attached_pic() -> Any:
+    return _require_av().stream.Disposition.attached_pic
+
+
+def _codec_name(stream: Any) -> str:
+    ctx = stream.codec_context
+    if ctx is not None and ctx.codec is not None:
+        return ctx.codec.name
+    if stream.type == "attachment":
+        return getattr(stream, "mimetype", "") or "attachment"
+    return "unknown"
+
+
+def video_stream(container: Any) -> Any:
+    return next(s for s in container.streams.video if not s.disposition & _attached_pic())
+
+
+def probe_video(path: str | os.PathLike) -> VideoProbe:
+    """Read the headers of `path` (no pixels are decoded)."""
+    container = open_input(path)
+    try:
+        return probe_container(container, Path(path))
+    finally:
+        container.close()
+
+
+def probe_container(container: Any, path: Path) -> VideoProbe:
+    stream = video_stream(container)
+    ctx = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate or None
+    duration = None
+    if stream.duration is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    frames = stream.frames or (round(duration * rate) if duration and rate else None)
+    pix_fmt = ctx.format.name
+    color = ColorTags(ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc)
+    return VideoProbe(
+        path=path,
+        format=container.format.name,
+        width=ctx.width,
+        height=ctx.height,
+        pix_fmt=pix_fmt,
+        bit_depth=_bit_depth(pix_fmt),
+        codec=ctx.codec.name,
+        time_base=stream.time_base,
+        rate=Fraction(rate) if rate else None,
+        frames=frames,
+        duration=duration,
+        color=color,
+        has_alpha=any(c.is_alpha for c in ctx.format.components),
+        streams=[_stream_info(s) for s in container.streams],
+    )
+
+
+def _stream_info(stream: Any) -> StreamInfo:
+    meta = stream.metadata
+    return StreamInfo(stream.index, stream.type, _codec_name(stream), meta.get("language"), meta.get("title"))
+
+
+def open_output(path: Path, format_of: Path | None = None) -> Any:
+    """Open `path` for writing, choosing the container from the extension of `format_of` (default: `path`)."""
+    av = _require_av()
+    named = format_of or path
+    fmt = container_format(named)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return av.open(str(path), "w", format=fmt)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoOutputError(f"{path}: cannot write ({_reason(exc)})") from None
+
+
+def container_format(path: Path) -> str:
+    """FFmpeg muxer name for the extension of `path`, or a one-line error naming the fix."""
+    av = _require_av()
+    suffix = path.suffix.lower()
+    if not suffix:
+        raise VideoOutputError(f"{path}: no extension to choose the container from; use .mkv, .mp4 or .mov")
+    if suffix in PREFERRED_MUXERS:
+        return PREFERRED_MUXERS[suffix]
+    for name in sorted(av.formats_available):
+        try:
+            fmt = av.format.ContainerFormat(name, "w")
+        except (ValueError, av.error.FFmpegError):
+            continue
+        if suffix[1:] in fmt.extensions:
+            return name
+    raise VideoOutputError(f"{path}: unknown container extension {suffix!r}; use .mkv, .mp4 or .mov")
+
+
+def stream_fits(fmt_name: str, supported: set[str], stream: Any) -> bool:
+    """Whether `stream` of the input can be copied unchanged into a container of format `fmt_name`."""
+    if stream.type == "attachment":
+        return fmt_name == "matroska"
+    ctx = stream.codec_context
+    if ctx is None or ctx.codec is None:
+        return False
+    return ctx.codec.canonical_name in supported or ctx.codec.name in supported
+
+
+def suggest_container(streams: list[Any], video_codec: str) -> str | None:
+    """The first suffix in SUGGESTED_SUFFIXES whose container takes every stream and the video codec."""
+    av = _require_av()
+    for suffix in SUGGESTED_SUFFIXES:
+        fmt = av.format.ContainerFormat(PREFERRED_MUXERS[suffix], "w")
+        supported = _supported_codecs(fmt.name)
+        if video_codec in supported and all(stream_fits(fmt.name, supported, s) for s in streams):
+            return suffix
+    return None
+
+
+_SUPPORTED_CACHE: dict[str, set[str]] = {}
+
+
+def _supported_codecs(fmt_name: str) -> set[str]:
+    if fmt_name not in _SUPPORTED_CACHE:
+        import tempfile
+
+        av = _require_av()
+        # supported_codecs lives on an open output container; a throwaway one in a temp dir costs nothing.
+        with tempfile.TemporaryDirectory() as tmp:
+            out = av.open(str(Path(tmp) / "probe"), "w", format=fmt_name)
+            _SUPPORTED_CACHE[fmt_name] = set(out.supported_codecs)
+            out.close()
+    return _SUPPORTED_CACHE[fmt_name]
+
+
+def copy_metadata(src: dict[str, str], dst: Any) -> None:
+    for key, value in src.items():
+        if not any(key.upper().startswith(t.upper()) for t in MUXER_OWNED_TAGS):
+            dst.metadata[key] = value
+
+
+def streams_to_copy(input_container: Any, warn: Any) -> list[Any]:
+    """The input's audio, subtitle, attachment and cover-art streams; others are named in a warning."""
+    main = video_stream(input_container)
+    copy = []
+    for stream in input_container.streams:
+        if stream is main:
+            continue
+        if stream.type == "video" and not stream.disposition & _attached_pic():
+            warn(f"{_stream_info(stream).describe()} not copied: only the first video stream is upscaled")
+            continue
+        if stream.type == "data":
+            warn(f"{_stream_info(stream).describe()} not copied: data streams are not carried")
+            continue
+        copy.append(stream)
+    return copy
+
+
+def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str) -> None:
+    """Raise VideoOutputError naming a container that fits when a stream cannot go into the output's."""
+    fmt = output.format.name
+    supported = set(output.supported_codecs)
+    misfits = [s for s in copy if not stream_fits(fmt, supported, s)]
+    if video_codec in supported and not misfits:
+        return
+    what = [f"video codec {video_codec}"] if video_codec not in supported else []
+    what += [_stream_info(s).describe() for s in misfits]
+    better = suggest_container(copy, video_codec)
+    hint = f"; use {better}, which takes every stream" if better else ""
+    raise VideoOutputError(f"{output_path.suffix} cannot hold {', '.join(what)}{hint}")
+
+
+def add_copied_streams(copy: list[Any], output: Any) -> dict[int, Any]:
+    """Add `copy` (input streams) to `output` unchanged, with their metadata and disposition.
+
+    Returns input stream index -> output stream for streams whose packets are to be remuxed (attachments are
+    written in the header, so they are not in the map).
+    """
+    mapping: dict[int, Any] = {}
+    for stream in copy:
+        if stream.type == "attachment":
+            out = output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
+        else:
+            out = output.add_stream_from_template(stream)
+            out.time_base = stream.time_base
+            mapping[stream.index] = out
+        copy_metadata(stream.metadata, out)
+        out.disposition = stream.disposition
+    return mapping
+
+
+def shifted_chapters(input_container: Any, start: float, end: float | None) -> list[dict[str, Any]]:
+    """The input's chapters that overlap [start, end), moved so that `start` becomes 0."""
+    chapters = []
+    for ch in input_container.chapters():
+        tb = ch["time_base"]
+        c0, c1 = float(ch["start"] * tb), float(ch["end"] * tb)
+        if c1 <= start or (end is not None and c0 >= end):
+            continue
+        lo, hi = max(c0, start) - start, (min(c1, end) if end is not None else c1) - start
+        chapters.append({**ch, "start": round(lo / tb), "end": round(hi / tb)})
+    return chapters
+
+
+def display_matrix(frame: Any) -> list[int] | None:
+    """The 3x3 display matrix (FFmpeg's int32 layout) a decoded frame carries, e.g. phone rotation."""
+    import numpy as np
+
+    side = frame.side_data.get("DISPLAYMATRIX")
+    if side is None:
+        return None
+    values = np.frombuffer(bytes(side), dtype="<i4")
+    return [int(v) for v in values] if values.size == 9 else None
+
+
+def choose_pix_fmt(codec: str, probe: VideoProbe, requested: str | None) -> str:
+    """Output pixel format: the requested one, else the input's, else one of the same bit depth the encoder takes."""
+    av = _require_av()
+    formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    if requested:
+        if formats and requested not in formats:
+            raise VideoOutputError(f"--pix-fmt {requested}: {codec} takes {', '.join(formats)}")
+        try:
+            av.VideoFormat(requested)
+        except ValueError:
+            raise VideoOutputError(f"--pix-fmt {requested}: unknown pixel format") from None
+        return requested
+    if not formats or probe.pix_fmt in formats:
+        return probe.pix_fmt
+    high = probe.bit_depth > 8
+    rgb = probe.is_rgb
+    for name in formats:
+        fmt = av.VideoFormat(name)
+        depth = max(c.bits for c in fmt.components)
+        if bool(fmt.is_rgb) == rgb and (depth > 8) == high and not any(c.is_alpha for c in fmt.components):
+            return name
+    return formats[0]

@@ -1,0 +1,69 @@
+"""Probing, container choice and color tag resolution (no pixels decoded)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from video_clips import make_clip
+
+from upres.io.video import (
+    ColorTags,
+    VideoOutputError,
+    choose_pix_fmt,
+    container_format,
+    probe_video,
+)
+
+av = pytest.importorskip("av")
+
+
+@pytest.mark.parametrize(
+    ("name", "muxer"),
+    [("a.mkv", "matroska"), ("a.MP4", "mp4"), ("a.mov", "mov"), ("a.webm", "webm"), ("a.ts", "mpegts")],
+)
+def test_container_from_extension(name, muxer):
+    assert container_format(Path(name)) == muxer
+
+
+def test_container_needs_an_extension():
+    with pytest.raises(VideoOutputError, match=r"^out: no extension to choose the container from; use .mkv"):
+        container_format(Path("out"))
+
+
+def test_probe_reads_geometry_timing_color_and_streams(tmp_path):
+    clip = make_clip(tmp_path / "in.mkv", size=(34, 26), attachment=True)
+    probe = probe_video(clip.path)
+    assert (probe.width, probe.height, probe.pix_fmt, probe.bit_depth) == (34, 26, "yuv420p", 8)
+    assert probe.time_base == Fraction(1, 1000)
+    assert probe.color == ColorTags(1, 1, 1, 1)
+    assert [s.describe() for s in probe.streams] == [
+        "stream #0 (video h264)",
+        "stream #1 (audio flac, language fra, title Sine 440)",
+        "stream #2 (subtitle srt, language eng, title Dialogue)",
+        "stream #3 (attachment font/ttf)",
+    ]
+
+
+def test_untagged_color_resolves_by_height_and_keeps_explicit_tags():
+    untagged = ColorTags()
+    assert untagged.resolved(480, is_rgb=False) == ColorTags(6, 1, 2, 2)  # BT.601, limited
+    assert untagged.resolved(720, is_rgb=False) == ColorTags(1, 1, 2, 2)  # BT.709, limited
+    full_2020 = ColorTags(9, 2, 9, 18)
+    assert full_2020.resolved(480, is_rgb=False) == full_2020
+    assert untagged.resolved(480, is_rgb=True).matrix == 0  # RGB
+
+
+def test_pixel_format_follows_input_depth(tmp_path):
+    deep = probe_video(make_clip(tmp_path / "d.mkv", pix_fmt="yuv420p10le", audio=None, subtitles=None).path)
+    assert choose_pix_fmt("libx265", deep, None) == "yuv420p10le"
+    assert choose_pix_fmt("libsvtav1", deep, None) == "yuv420p10le"
+    rgb = probe_video(
+        make_clip(
+            tmp_path / "r.mkv", codec="ffv1", pix_fmt="bgr0", color=None, audio=None, subtitles=None
+        ).path
+    )
+    assert choose_pix_fmt("libx264rgb", rgb, None) in ("bgr0", "bgr24", "rgb24")
+    with pytest.raises(VideoOutputError, match=r"^--pix-fmt nv12: libsvtav1 takes yuv420p, yuv420p10le$"):
+        choose_pix_fmt("libsvtav1", deep, "nv12")
