@@ -12,7 +12,8 @@ from upres.io.model_files import save_model
 EXAMPLE = (
     "examples:\n"
     "  upres interp psnr.pth gan.pth --alpha 0.8 -o mix.safetensors   # 0.8*psnr + 0.2*gan\n"
-    "  upres interp a.pth b.pth c.pth --weights 0.5,0.3,0.2 -o mix.pth"
+    "  upres interp a.pth b.pth c.pth --weights 0.5,0.3,0.2 -o mix.pth\n"
+    "  upres interp psnr.pth gan.pth --sweep 0,0.25,0.5,0.75,1 --image photo.png -o sweep/   # comparison strip"
 )
 
 
@@ -28,7 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--alpha", type=float, default=None, help="weight of the first of two models (default 0.5)"
     )
     p.add_argument("--weights", default=None, help="comma-separated weights, one per model, summing to 1")
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("-o", "--output", type=Path, required=True, help="model file, or a folder with --sweep")
+    p.add_argument(
+        "--sweep", default=None, help="comma-separated alphas (weight of A): upscale --image with each"
+    )
+    p.add_argument("--image", type=Path, default=None, help="with --sweep: the image to upscale")
+    p.add_argument(
+        "--tile", type=int, default=256, help="with --sweep: tile size in input pixels (0 = whole image)"
+    )
     p.set_defaults(func=run)
 
 
@@ -55,10 +63,28 @@ def parse_weights(args: argparse.Namespace) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     if len(args.models) < 2:
         raise ConfigError("interp needs at least two models")
+    if args.sweep is not None:
+        return run_sweep(args)
     weights = parse_weights(args)
     info, states = load_for_interpolation(args.models)
     mixed = interpolate_states(states, weights)
     save_model(args.output, mixed, info)
     desc = " + ".join(f"{w:g}*{p.name}" for w, p in zip(weights, args.models))
     print(f"wrote {args.output} = {desc}")
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from upres.infer.interpolate import sweep_strip
+
+    if len(args.models) != 2 or args.image is None:
+        raise ConfigError("--sweep takes exactly two models (A B) and --image IMG")
+    try:
+        alphas = [float(a) for a in args.sweep.split(",")]
+    except ValueError:
+        raise ConfigError(f"--sweep {args.sweep!r}: expected numbers separated by commas") from None
+    if any(not 0.0 <= a <= 1.0 for a in alphas):
+        raise ConfigError("--sweep values are weights of the first model and must lie in [0, 1]")
+    strip = sweep_strip(args.models[0], args.models[1], alphas, args.image, args.output, args.tile)
+    print(f"wrote {strip} ({len(alphas)} images, alpha = weight of {args.models[0].name})")
     return 0

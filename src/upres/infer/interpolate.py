@@ -61,3 +61,30 @@ def load_for_interpolation(paths: list[Path]) -> tuple[ArchInfo, list[dict[str, 
                 f"{path}: architecture {info.family} {info.params} differs from {paths[0]}: {infos[0].family} {infos[0].params}"
             )
     return infos[0], states
+
+
+def sweep_strip(a: Path, b: Path, alphas: list[float], image: Path, out_dir: Path, tile: int = 256) -> Path:
+    """Upscale `image` with alpha*A + (1-alpha)*B for each alpha; write each result and one labelled strip."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from upres.archs import instantiate
+    from upres.infer.tiling import Upscaler
+    from upres.io.images import array_to_tensor, read_image, tensor_to_array, write_image
+
+    info, states = load_for_interpolation([a, b])
+    arr = read_image(image)
+    rgb = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr, 3, axis=2)
+    x = array_to_tensor(rgb)[None]
+    tiles = []
+    for alpha in alphas:
+        net = instantiate(info, interpolate_states(states, [alpha, 1.0 - alpha]))
+        out = tensor_to_array(
+            Upscaler(net, info.scale, multiple=info.size_multiple)(x, tile=tile)[0], rgb.dtype
+        )
+        write_image(out_dir / f"{image.stem}_alpha{alpha:g}.png", out)
+        tile_img = Image.fromarray((out >> 8).astype(np.uint8) if out.dtype == np.uint16 else out)
+        ImageDraw.Draw(tile_img).text((6, 6), f"alpha {alpha:g}", fill=(255, 255, 0))
+        tiles.append(np.asarray(tile_img))
+    strip = np.concatenate(tiles, axis=1)
+    return write_image(out_dir / f"{image.stem}_sweep.png", strip)
