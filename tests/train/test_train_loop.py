@@ -236,3 +236,25 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, hr_fold
     a, b = _final_weights(tmp_path / "single", 10), _final_weights(tmp_path / "ddp", 10)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_resumable_state(tmp_path, hr_folder):
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {"train": {"total_iter": 100000}, "logger": {"print_freq": 1, "save_checkpoint_freq": 100000}},
+    )
+    cfg = write(tmp_path / "o.yml", opts)
+    proc = subprocess.Popen([sys.executable, "-m", "upres", "train", "-c", str(cfg)], env=_env(), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    log = tmp_path / "exp" / "log.txt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "iter 3/" in log.read_text()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    states = list_states(tmp_path / "exp" / "training_states")
+    assert states and int(states[-1].stem) >= 3
+    assert "saving the training state before exiting" in log.read_text()
+    assert load_training_state(states[-1])["iteration"] == int(states[-1].stem)
