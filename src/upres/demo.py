@@ -66,7 +66,7 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
                 "type": "pairedimagedataset",
                 "dataroot_gt": str(train),
                 "lq_size": 32,
-                "batch_size_per_gpu": 8,
+                "batch_size_per_gpu": 4,
                 "num_worker_per_gpu": 1,
             },
             "val": {"type": "pairedimagedataset", "dataroot_gt": str(val)},
@@ -76,7 +76,7 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
         "train": {
             "total_iter": iterations,
             "ema_decay": 0.99,
-            "optim_g": {"type": "AdamW", "lr": 2e-3, "weight_decay": 0},
+            "optim_g": {"type": "AdamW", "lr": 1e-3, "weight_decay": 0},
             "scheduler": {"type": "CosineAnnealingLR", "eta_min": 0.05},
             "warmup_iter": 50,
             "losses": [{"type": "l1loss", "loss_weight": 1.0}],
@@ -92,7 +92,7 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
     }
 
 
-def run_demo(output: str | Path, iterations: int = 1500) -> dict:
+def run_demo(output: str | Path, iterations: int = 2000) -> dict:
     from upres.metrics.evaluate import bicubic_upscaler, evaluate_folder, model_upscaler
     from upres.train.config import parse_options
     from upres.train.loop import train
