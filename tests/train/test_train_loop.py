@@ -258,3 +258,31 @@ def test_ctrl_c_saves_a_resumable_state(tmp_path, hr_folder):
     assert states and int(states[-1].stem) >= 3
     assert "saving the training state before exiting" in log.read_text()
     assert load_training_state(states[-1])["iteration"] == int(states[-1].stem)
+
+
+def test_early_stop_and_upres_test_command(tmp_path, hr_folder, capsys):
+    from upres.cli import main
+
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            # A learning rate this small cannot move PSNR, so the tracked metric never improves after the first check.
+            "train": {"total_iter": 50, "optim_g": {"lr": 1e-12}, "ema_decay": 0, "early_stop_patience": 2},
+            "val": {"val_freq": 5, "save_img": False, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+        },
+    )
+    result = _run(opts)
+    assert result.iteration == 15  # best at 5, no improvement at 10 and 15
+    assert "early stop at iteration 15" in (exp / "log.txt").read_text()
+    assert (exp / "models" / "net_g_best.safetensors").exists()
+    capsys.readouterr()
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "results"), "--json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"].endswith("net_g_best.safetensors")
+    assert report["results"]["val"]["psnr"] == pytest.approx(result.best["psnr"][0], abs=1e-6)
+    assert len(list((tmp_path / "results" / "val").glob("*.png"))) == 6

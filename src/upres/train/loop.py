@@ -414,6 +414,11 @@ def _validate(
     if improved and exp_dir is not None and not has_nonfinite(net):
         save_model(exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}", net, run.g.info)
     images = sorted((exp_dir / "visualization").rglob(f"{it}_*.png"))[:6] if exp_dir else []
+    if log.tb is not None:
+        from upres.io.images import array_to_tensor, read_image
+
+        for path in images:
+            log.image(f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}", array_to_tensor(read_image(path)), it)
     log.write_report(
         options_text, {k: {"value": v[0], "iteration": v[1]} for k, v in best.best.items()}, images
     )
