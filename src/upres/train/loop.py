@@ -124,6 +124,8 @@ def train(
     resume_path = _resume_path(
         resume or (str(opts.path.resume_state) if opts.path.resume_state else None), states_dir
     )
+    if resume == "auto" and resume_path is None:
+        log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
     if resume_path is not None:
         state = restore_state(run, resume_path, scaler)
         start_iter = int(state["iteration"])
