@@ -104,3 +104,46 @@ def test_spawned_workers_give_the_same_files(tmp_path):
         np.testing.assert_array_equal(
             read_image(tmp_path / "out" / f"{i}.png"), imresize(_img(16, 20, i), 0.5)
         )
+
+
+def test_prepare_lr_with_degradation_pipeline_is_reproducible(tmp_path):
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    from upres.cli import main
+    from upres.io.images import read_image
+
+    src = tmp_path / "hr"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray((rng.random((64, 48, 3)) * 255).astype(np.uint8)).save(src / f"{i}.png")
+    cfg = tmp_path / "otf.yml"
+    cfg.write_text(yaml.safe_dump({"scale": 4, "jpeg_prob": 1.0, "gaussian_noise_prob": 1.0}))
+    for out, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        assert (
+            main(
+                [
+                    "prepare",
+                    "lr",
+                    str(src),
+                    "-o",
+                    str(tmp_path / out),
+                    "-c",
+                    str(cfg),
+                    "--seed",
+                    seed,
+                    "-j",
+                    "1",
+                ]
+            )
+            == 0
+        )
+    assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "bic"), "--scale", "4", "-j", "1"]) == 0
+    for name in ("0.png", "1.png"):
+        a, b, c = (read_image(tmp_path / d / name) for d in "abc")
+        assert a.shape == (16, 12, 3)
+        assert np.array_equal(a, b)  # same seed, same file -> same degradation
+        assert not np.array_equal(a, c)
+        assert not np.array_equal(a, read_image(tmp_path / "bic" / name))

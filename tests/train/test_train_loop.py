@@ -270,7 +270,11 @@ def test_early_stop_and_upres_test_command(tmp_path, hr_folder, capsys):
             "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
             # A learning rate this small cannot move PSNR, so the tracked metric never improves after the first check.
             "train": {"total_iter": 50, "optim_g": {"lr": 1e-12}, "ema_decay": 0, "early_stop_patience": 2},
-            "val": {"val_freq": 5, "save_img": False, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+            "val": {
+                "val_freq": 5,
+                "save_img": False,
+                "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}},
+            },
         },
     )
     result = _run(opts)

@@ -39,12 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lr",
         help="write MATLAB-bicubic LR copies",
         description="Writes imresize(gt, 1/SCALE) of every image under SRC (GT cropped to a multiple of SCALE), "
-        "same relative paths.\n\nexample: upres prepare lr photos_sub -o photos_sub_x4 --scale 4",
+        "same relative paths; with -c, the option file's on-the-fly degradation pipeline instead.\n\n"
+        "examples:\n  upres prepare lr photos_sub -o photos_sub_x4 --scale 4\n  upres prepare lr photos_sub -o photos_sub_otf -c otf.yml --seed 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     lr.add_argument("src", metavar="SRC")
     lr.add_argument("-o", "--output", required=True, metavar="DST")
-    lr.add_argument("-s", "--scale", type=int, default=4)
+    lr.add_argument("-s", "--scale", type=int, default=None, help="default: the option file's scale, else 4")
+    lr.add_argument("-c", "--config", default=None, help="option file: LR made by its degradation pipeline")
+    lr.add_argument(
+        "--seed", type=int, default=0, help="with -c: seed of the degradations (per file, reproducible)"
+    )
     lr.add_argument(
         "-j", "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
     )
@@ -62,9 +67,19 @@ def run(args: argparse.Namespace) -> int:
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
         )
     else:
-        if args.scale < 1:
-            raise UpresError(f"--scale must be a positive integer, not {args.scale}")
-        job = lambda progress: prepare_lr(args.src, args.output, args.scale, args.workers, progress)  # noqa: E731
+        degradations, scale = None, args.scale
+        if args.config is not None:
+            from upres.data.degrade_preview import load_degradation_file
+
+            loaded = load_degradation_file(args.config)
+            degradations = loaded.options.model_dump()
+            scale = scale or loaded.scale
+        scale = scale or 4
+        if scale < 1:
+            raise UpresError(f"--scale must be a positive integer, not {scale}")
+        job = lambda progress: prepare_lr(  # noqa: E731
+            args.src, args.output, scale, args.workers, progress, degradations, args.seed
+        )
     if sys.stdout.isatty():
         from rich.progress import Progress
 

@@ -6,6 +6,7 @@ written atomically, and a source whose outputs all exist is skipped, so an inter
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Callable
@@ -95,8 +96,11 @@ def chunk_one(src: str, rel: str, dst: str, size: int, step: int, min_size: int)
     return "done", written
 
 
-def lr_one(src: str, rel: str, dst: str, scale: int) -> tuple[str, int]:
-    """Bicubic LR of one image (ground truth cropped to a multiple of the scale first)."""
+def lr_one(
+    src: str, rel: str, dst: str, scale: int, degradations: dict | None = None, seed: int = 0
+) -> tuple[str, int]:
+    """LR of one image (ground truth cropped to a multiple of the scale first): MATLAB bicubic, or the on-the-fly
+    degradation pipeline when `degradations` (plain option values, so they pickle to workers) is given."""
     src_p = Path(src)
     target = Path(dst) / Path(rel).with_suffix(_out_suffix(src_p))
     if target.exists():
@@ -106,7 +110,20 @@ def lr_one(src: str, rel: str, dst: str, scale: int) -> tuple[str, int]:
     arr = arr[: h - h % scale, : w - w % scale]
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         return "small", 0
-    write_image(target, imresize(arr, 1 / scale))
+    if degradations is None:
+        write_image(target, imresize(arr, 1 / scale))
+        return "done", 1
+    from upres.data.degradations.options import DegradationOptions
+    from upres.data.degradations.pipeline import degrade, make_generators
+    from upres.io.images import array_to_tensor, tensor_to_array
+
+    # Each file's degradation depends only on the seed and its relative path: reruns and resumes agree.
+    rng, gen = make_generators(
+        (seed, int.from_bytes(hashlib.blake2b(rel.encode(), digest_size=8).digest(), "little"))
+    )
+    rgb = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr, 3, axis=2)
+    lr = degrade(array_to_tensor(rgb), DegradationOptions.model_validate(degradations), scale, rng, gen)
+    write_image(target, tensor_to_array(lr, arr.dtype))
     return "done", 1
 
 
@@ -186,9 +203,12 @@ def prepare_lr(
     scale: int = 4,
     workers: int | None = None,
     progress: Callable[[int, int, str, str], None] | None = None,
+    degradations: dict | None = None,
+    seed: int = 0,
 ) -> PrepareResult:
-    """Write a MATLAB-bicubic LR copy of every image under src into dst (same relative paths and stems)."""
-    jobs = [(str(p), str(rel), str(dst), scale) for p, rel in _sources(src)]
+    """Write an LR copy of every image under src into dst (same relative paths and stems): MATLAB bicubic, or the
+    degradation pipeline of an option file (`degradations`: DegradationOptions values)."""
+    jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in _sources(src)]
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
 
 

@@ -420,7 +420,9 @@ def _validate(
         from upres.io.images import array_to_tensor, read_image
 
         for path in images:
-            log.image(f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}", array_to_tensor(read_image(path)), it)
+            log.image(
+                f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}", array_to_tensor(read_image(path)), it
+            )
     log.write_report(
         options_text, {k: {"value": v[0], "iteration": v[1]} for k, v in best.best.items()}, images
     )
