@@ -12,6 +12,7 @@ from upres.errors import UpresError
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
 COMMANDS: dict[str, str] = {
     "demo": "upres.cli.demo",
+    "upscale": "upres.cli.upscale",
 }
 
 
