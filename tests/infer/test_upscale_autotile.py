@@ -75,7 +75,9 @@ class _NearestThatRunsOutOfMemory(torch.nn.Module):
 
 def test_engine_halves_the_tile_on_out_of_memory_and_keeps_the_result_exact(rng):
     _, info = build_network("compact", scale=2, num_feat=4, num_conv=1)
-    engine = ImageEngine(LoadedModel(_NearestThatRunsOutOfMemory(), info), torch.device("cpu"), tile=0, overlap=8)
+    engine = ImageEngine(
+        LoadedModel(_NearestThatRunsOutOfMemory(), info), torch.device("cpu"), tile=0, overlap=8
+    )
     arr = rng.integers(0, 255, (150, 130, 3), dtype=np.uint8)
     np.testing.assert_array_equal(render_image(engine, arr), nearest(arr, 2))
     assert engine.tile_cap is not None and engine.tile_cap <= 64

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else (args.max_pixels or None),
     )
     with BatchProgress(quiet=args.quiet) as progress:
-        summary = run_batch(opts, progress)
+        summary = run_batch(opts, progress, progress.start)
     if not args.quiet:
         print("\n".join(summary.lines()))
     return summary.exit_code

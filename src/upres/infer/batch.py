@@ -161,9 +161,12 @@ def _start(target: Callable, *args: object, name: str) -> threading.Thread:
 
 
 def run_batch(
-    opts: UpscaleOptions, on_result: Callable[[FileResult, int, int], None] | None = None
+    opts: UpscaleOptions,
+    on_result: Callable[[FileResult, int, int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> BatchSummary:
-    """Upscale every input; on_result(result, n_finished, n_total) is called from this thread after each file."""
+    """Upscale every input: on_start(n_files) once the work is known and the model loaded, then
+    on_result(result, n_finished, n_total) from this thread after each file."""
     _validate(opts)
     started = time.perf_counter()
     check_writable(opts.output)
@@ -185,6 +188,8 @@ def run_batch(
     ]
     results: list[FileResult] = []
     total = len(jobs)
+    if on_start:
+        on_start(total)
 
     def report(result: FileResult) -> None:
         results.append(result)

@@ -10,7 +10,7 @@ from upres.infer.batch import FileResult
 
 
 class BatchProgress:
-    """Call as on_result(result, finished, total); use as a context manager."""
+    """Pass `start` as on_start and the object itself as on_result to run_batch; use as a context manager."""
 
     def __init__(self, quiet: bool = False, stream: TextIO | None = None, fancy: bool | None = None) -> None:
         self.quiet = quiet
@@ -51,6 +51,11 @@ class BatchProgress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+
+    def start(self, total: int) -> None:
+        self._started = time.perf_counter()
+        if self._bar is not None:
+            self._bar.update(self._task, total=total)
 
     def __call__(self, result: FileResult, finished: int, total: int) -> None:
         self._megapixels += result.input_megapixels
