@@ -135,3 +135,9 @@ def test_resample_keeps_dtype_channels_and_constant_planes(rng):
         assert out.shape == (25, 30, 4) and out.dtype == dtype
         # Independent planes: the colour of a constant image does not bleed into or out of alpha.
         assert (out[..., :3] == peak // 3).all() and (out[..., 3] == peak).all()
+
+
+def test_pillow_bomb_limit_does_not_override_an_allowed_size(tmp_path, rng, monkeypatch):
+    write_image(tmp_path / "big.png", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # as if the image were far above Pillow's limit
+    assert decode_image(tmp_path / "big.png", max_pixels=None).array.shape == (30, 40, 3)

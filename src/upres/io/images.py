@@ -189,17 +189,6 @@ def _decode_tiff_with_tifffile(path: Path, max_pixels: int | None) -> DecodedIma
     return DecodedImage(arr, _icc_fits(bytes(profile) if profile else None, arr.shape[2]), "TIFF")
 
 
-class _pixels_unlimited:
-    """Our own max_pixels check replaces Pillow's global bomb limit for the duration of one decode."""
-
-    def __enter__(self) -> None:
-        self._saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-
-    def __exit__(self, *exc: object) -> None:
-        Image.MAX_IMAGE_PIXELS = self._saved
-
-
 def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode with EXIF orientation applied; 16-bit PNG/TIFF stay 16-bit, gray stays gray, LA stays 2 channels.
 
@@ -207,6 +196,9 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
     palette images become RGB or RGBA; any other ICC profile is returned unchanged when it fits the channels.
     """
     path = Path(path)
+    # Our max_pixels check (before decoding) replaces Pillow's global bomb limit, which would refuse large images
+    # at open time even when the caller allows them. Set, never restored: restoring races between reader threads.
+    Image.MAX_IMAGE_PIXELS = None
     try:
         if path.suffix.lower() in (".tif", ".tiff") and not _pillow_can_open(path):
             return _decode_tiff_with_tifffile(path, max_pixels)
@@ -223,10 +215,9 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
                 orientation = img.getexif().get(_ORIENTATION_TAG, 1)
                 arr = _orient(_read_deep(path, deep), orientation)
             else:
-                with _pixels_unlimited():
-                    src_mode = img.mode
-                    img = ImageOps.exif_transpose(img)
-                    arr = _pil_to_array(img, profile)
+                src_mode = img.mode
+                img = ImageOps.exif_transpose(img)
+                arr = _pil_to_array(img, profile)
                 if src_mode == "CMYK":
                     profile = None
     except ImageReadError:
