@@ -267,12 +267,12 @@ def _png_with_icc(data: bytes, profile: bytes | None) -> bytes:
     return data[:ihdr_end] + chunk + data[ihdr_end:]
 
 
-def _write_deep(tmp: Path, arr: np.ndarray, suffix: str, profile: bytes | None) -> None:
+def _write_deep(tmp: Path, arr: np.ndarray, suffix: str, profile: bytes | None, png_level: int) -> None:
     data = arr[..., 0] if arr.shape[2] == 1 else arr
     if suffix == ".png":
         import imagecodecs
 
-        tmp.write_bytes(_png_with_icc(imagecodecs.png_encode(data, level=6), profile))
+        tmp.write_bytes(_png_with_icc(imagecodecs.png_encode(data, level=png_level), profile))
         return
     import tifffile
 
@@ -284,11 +284,16 @@ def _write_deep(tmp: Path, arr: np.ndarray, suffix: str, profile: bytes | None) 
 
 
 def write_image(
-    path: str | Path, arr: np.ndarray, quality: int = 95, icc_profile: bytes | None = None
+    path: str | Path,
+    arr: np.ndarray,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+    png_level: int = PNG_COMPRESS_LEVEL,
 ) -> Path:
     """Write atomically. 16-bit arrays stay 16-bit in PNG/TIFF (8-bit elsewhere); alpha is dropped for JPEG.
 
     `arr` may have 1-4 channels (2 = gray+alpha). An ICC profile is written when it fits the channels.
+    `png_level` is the zlib level of PNGs (1 is about 5x faster than 6 for files about 15% larger).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -297,7 +302,7 @@ def write_image(
     profile = _icc_fits(icc_profile, arr.shape[2])
     if arr.dtype == np.uint16 and suffix in (".png", ".tif", ".tiff"):
         with atomic_path(path) as tmp:
-            _write_deep(tmp, arr, suffix, profile)
+            _write_deep(tmp, arr, suffix, profile, png_level)
         return path
     arr = to_8bit(arr)
     if suffix in (".jpg", ".jpeg") and arr.shape[2] in (2, 4):
@@ -309,7 +314,7 @@ def write_image(
     if suffix == ".webp" and img.mode == "LA":
         img = img.convert("RGBA")
     if suffix == ".png":
-        params["compress_level"] = PNG_COMPRESS_LEVEL
+        params["compress_level"] = png_level
     if profile:
         params["icc_profile"] = profile
     fmt = Image.registered_extensions().get(suffix)
