@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "init": "upres.cli.init",
     "degrade": "upres.cli.degrade",
     "video": "upres.cli.video",
+    "upscale": "upres.cli.upscale",
 }
 
 

@@ -1,25 +1,51 @@
-"""Image files <-> arrays: 8/16-bit, gray, RGB, alpha, with EXIF orientation applied.
+"""Image files <-> arrays: 8/16-bit, gray, RGB, alpha, with EXIF orientation applied and the ICC profile kept.
 
-Arrays are HxWxC (C = 1, 3 or 4) of uint8 or uint16; tensors are float32 (C, H, W) in [0, 1].
+Arrays are HxWxC (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) of uint8 or uint16; tensors are float32 (C, H, W) in
+[0, 1]. `read_image` keeps its historic contract (C in 1, 3, 4: gray+alpha comes back as RGBA); `decode_image`
+returns gray+alpha as two channels plus the ICC profile, for callers that write the image back.
+
+Pillow cannot hold 16-bit colour, so 16-bit RGB(A)/LA PNGs go through imagecodecs (libpng) and 16-bit colour
+TIFFs through tifffile; everything else through Pillow.
 """
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from upres.errors import UpresError
 from upres.io.atomic import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".gif")
+WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 DEFAULT_MAX_PIXELS = 400_000_000
+_ORIENTATION_TAG = 0x0112
+# zlib level of 8-bit PNGs written (Pillow's default is 6).
+PNG_COMPRESS_LEVEL = 6
 
 
 class ImageReadError(UpresError):
     exit_code = 1
+
+
+@dataclass
+class DecodedImage:
+    """Pixels plus what is needed to write them back faithfully."""
+
+    array: np.ndarray  # HxWxC, C in 1..4, uint8 or uint16
+    icc_profile: bytes | None = None
+    format: str = ""  # Pillow's format name of the source ("PNG", "JPEG", ...)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.array.shape[2] in (2, 4)
 
 
 def list_images(root: str | Path) -> list[Path]:
@@ -29,65 +55,189 @@ def list_images(root: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _pil_to_array(img: Image.Image) -> np.ndarray:
+def icc_colour_space(profile: bytes | None) -> str | None:
+    """'RGB', 'GRAY', 'CMYK', ... from the ICC header (bytes 16-19), or None."""
+    if not profile or len(profile) < 20:
+        return None
+    return profile[16:20].decode("ascii", "replace").strip()
+
+
+def _icc_fits(profile: bytes | None, channels: int) -> bytes | None:
+    """A profile only describes images of its own colour space; attaching it to another would mislead viewers."""
+    space = icc_colour_space(profile)
+    want = "GRAY" if channels in (1, 2) else "RGB"
+    return profile if space == want else None
+
+
+def _cmyk_to_rgb(img: Image.Image, profile: bytes | None) -> Image.Image:
+    """Colour-managed when the file carries a CMYK profile (print files do); Pillow's naive formula otherwise."""
+    if profile and icc_colour_space(profile) == "CMYK":
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError):
+            pass
+    return img.convert("RGB")
+
+
+def _pil_to_array(img: Image.Image, profile: bytes | None = None) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img)
         if mode == "I":
             arr = np.clip(arr, 0, 65535)
         return arr.astype(np.uint16)[..., None]
+    if mode == "F":
+        return (np.clip(np.asarray(img), 0, 1) * 65535 + 0.5).astype(np.uint16)[..., None]
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+    elif mode == "CMYK":
+        img = _cmyk_to_rgb(img, profile)
+    elif mode in ("YCbCr", "LAB", "HSV", "RGBX"):
         img = img.convert("RGB")
     elif mode == "1":
         img = img.convert("L")
-    elif mode == "PA":
+    elif mode in ("PA", "RGBa"):
         img = img.convert("RGBA")
-    elif mode == "F":
-        return (np.clip(np.asarray(img), 0, 1) * 65535 + 0.5).astype(np.uint16)[..., None]
+    elif mode == "La":
+        img = img.convert("LA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in mode else "RGB")
     arr = np.asarray(img)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation (1-8) applied to an HxWxC array, as ImageOps.exif_transpose does for Pillow images."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
+    return ops[orientation](arr) if orientation in ops else arr
+
+
+def _deep_colour_source(img: Image.Image, path: Path) -> str | None:
+    """'png' or 'tiff' when the file is 16-bit colour/gray+alpha that Pillow would cut to 8 bits."""
+    if img.format == "PNG" and img.mode in ("RGB", "RGBA", "LA"):
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+        # PNG IHDR: bit depth at byte 24, colour type at byte 25 (2 RGB, 4 gray+alpha, 6 RGBA).
+        if len(head) == 26 and head[24] == 16 and head[25] in (2, 4, 6):
+            return "png"
+    if img.format == "TIFF" and img.mode in ("RGB", "RGBA", "LA"):
+        bits = img.tag_v2.get(258, (8,))
+        if 16 in tuple(bits):
+            return "tiff"
+    return None
+
+
+def _read_deep(path: Path, kind: str) -> np.ndarray:
+    if kind == "png":
+        import imagecodecs
+
+        arr = imagecodecs.png_decode(path.read_bytes())
+    else:
+        import tifffile
+
+        arr = tifffile.imread(path)
+    arr = np.asarray(arr)
     if arr.ndim == 2:
         arr = arr[..., None]
-    if img.mode == "LA":
-        arr = arr[..., [0, 0, 0, 1]]  # gray with alpha -> RGBA keeps the alpha and the look
+    if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"unexpected {kind} layout {arr.dtype} {arr.shape}")
     return arr
 
 
-def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode an image file to an HxWxC uint8/uint16 array; 16-bit PNG/TIFF stay 16-bit."""
+def _pillow_can_open(path: Path) -> bool:
+    try:
+        with Image.open(path):
+            return True
+    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+
+
+def _decode_tiff_with_tifffile(path: Path, max_pixels: int | None) -> DecodedImage:
+    """TIFF layouts Pillow does not open (16-bit gray+alpha, for example)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            height, width = page.shape[:2]
+            if max_pixels and width * height > max_pixels:
+                raise ImageReadError(
+                    f"{path}: {width}x{height} exceeds the pixel limit {max_pixels}; raise --max-pixels to allow it"
+                )
+            arr = page.asarray()
+            tags = page.tags
+            orientation = tags[274].value if 274 in tags else 1
+            profile = tags[34675].value if 34675 in tags else None
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.dtype not in (np.uint8, np.uint16) or arr.ndim != 3 or arr.shape[2] > 4:
+        raise ImageReadError(f"{path}: cannot read image (unsupported TIFF layout {arr.dtype} {arr.shape})")
+    arr = np.ascontiguousarray(_orient(arr, int(orientation)))
+    return DecodedImage(arr, _icc_fits(bytes(profile) if profile else None, arr.shape[2]), "TIFF")
+
+
+def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode with EXIF orientation applied; 16-bit PNG/TIFF stay 16-bit, gray stays gray, LA stays 2 channels.
+
+    CMYK is converted to RGB (colour-managed when it carries a profile, which is then dropped: the result is sRGB);
+    palette images become RGB or RGBA; any other ICC profile is returned unchanged when it fits the channels.
+    """
     path = Path(path)
+    # Our max_pixels check (before decoding) replaces Pillow's global bomb limit, which would refuse large images
+    # at open time even when the caller allows them. Set, never restored: restoring races between reader threads.
     Image.MAX_IMAGE_PIXELS = None
     try:
+        if path.suffix.lower() in (".tif", ".tiff") and not _pillow_can_open(path):
+            return _decode_tiff_with_tifffile(path, max_pixels)
         with Image.open(path) as img:
             if max_pixels and img.width * img.height > max_pixels:
                 raise ImageReadError(
-                    f"{path}: {img.width}x{img.height} exceeds the pixel limit {max_pixels}; raise --max-pixels to allow it"
+                    f"{path}: {img.width}x{img.height} exceeds the pixel limit {max_pixels}; "
+                    "raise --max-pixels to allow it"
                 )
-            img = ImageOps.exif_transpose(img)
-            arr = _pil_to_array(img)
-            if path.suffix.lower() == ".png" and arr.dtype == np.uint8 and img.mode in ("RGB", "RGBA"):
-                arr16 = _read_png16(path)
-                if arr16 is not None:
-                    arr = arr16
+            profile = img.info.get("icc_profile") or None
+            fmt = img.format or ""
+            deep = _deep_colour_source(img, path)
+            if deep:
+                orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+                arr = _orient(_read_deep(path, deep), orientation)
+            else:
+                src_mode = img.mode
+                img = ImageOps.exif_transpose(img)
+                arr = _pil_to_array(img, profile)
+                if src_mode == "CMYK":
+                    profile = None
     except ImageReadError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError, struct.error, zlib.error, Image.DecompressionBombError) as exc:
         raise ImageReadError(f"{path}: cannot read image ({exc})") from None
-    return np.ascontiguousarray(arr)
+    except Exception as exc:  # codecs raise their own types for corrupt data
+        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+    arr = np.ascontiguousarray(arr)
+    return DecodedImage(arr, _icc_fits(profile, arr.shape[2]), fmt)
 
 
-def _read_png16(path: Path) -> np.ndarray | None:
-    """Pillow reads 16-bit RGB(A) PNGs as 8-bit; imageio keeps all 16 bits."""
-    with open(path, "rb") as fh:
-        head = fh.read(29)
-    # PNG IHDR: bit depth at byte 24, colour type at byte 25.
-    if len(head) < 26 or head[24] != 16 or head[25] not in (2, 6):
-        return None
-    import imageio.v3 as iio
-
-    arr = iio.imread(path)
-    return arr.astype(np.uint16) if arr.ndim == 3 else None
+def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to an HxWxC uint8/uint16 array (C in 1, 3, 4); 16-bit PNG/TIFF stay 16-bit."""
+    arr = decode_image(path, max_pixels).array
+    if arr.shape[2] == 2:
+        arr = np.ascontiguousarray(
+            arr[..., [0, 0, 0, 1]]
+        )  # gray with alpha -> RGBA keeps the alpha and the look
+    return arr
 
 
 def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
@@ -101,30 +251,72 @@ def tensor_to_array(t: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
     return arr.astype(dtype)
 
 
+def to_8bit(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    return ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _png_with_icc(data: bytes, profile: bytes | None) -> bytes:
+    """Insert an iCCP chunk right after IHDR (the PNG spec wants it before PLTE/IDAT)."""
+    if not profile:
+        return data
+    body = b"ICC Profile\x00\x00" + zlib.compress(profile)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    ihdr_end = 8 + 8 + 13 + 4
+    return data[:ihdr_end] + chunk + data[ihdr_end:]
+
+
+def _write_deep(tmp: Path, arr: np.ndarray, suffix: str, profile: bytes | None, png_level: int) -> None:
+    data = arr[..., 0] if arr.shape[2] == 1 else arr
+    if suffix == ".png":
+        import imagecodecs
+
+        tmp.write_bytes(_png_with_icc(imagecodecs.png_encode(data, level=png_level), profile))
+        return
+    import tifffile
+
+    photometric = "minisblack" if arr.shape[2] in (1, 2) else "rgb"
+    extra = {"extrasamples": [2]} if arr.shape[2] in (2, 4) else {}  # 2: unassociated alpha
+    tifffile.imwrite(
+        tmp, data, photometric=photometric, compression="zlib", iccprofile=profile, **extra, metadata=None
+    )
+
+
 def write_image(
-    path: str | Path, arr: np.ndarray, quality: int = 95, icc_profile: bytes | None = None
+    path: str | Path,
+    arr: np.ndarray,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+    png_level: int = PNG_COMPRESS_LEVEL,
 ) -> Path:
-    """Write atomically; 16-bit arrays go to PNG/TIFF at 16 bits."""
+    """Write atomically. 16-bit arrays stay 16-bit in PNG/TIFF (8-bit elsewhere); alpha is dropped for JPEG.
+
+    `arr` may have 1-4 channels (2 = gray+alpha). An ICC profile is written when it fits the channels.
+    `png_level` is the zlib level of PNGs (1 is about 5x faster than 6 for files about 15% larger).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
-    channels = arr.shape[2]
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    profile = _icc_fits(icc_profile, arr.shape[2])
     if arr.dtype == np.uint16 and suffix in (".png", ".tif", ".tiff"):
-        import imageio.v3 as iio
-
-        data = arr[..., 0] if channels == 1 else arr
         with atomic_path(path) as tmp:
-            iio.imwrite(tmp, data, extension=suffix)
+            _write_deep(tmp, arr, suffix, profile, png_level)
         return path
-    if arr.dtype == np.uint16:
-        arr = (arr.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    img = Image.fromarray(arr[..., 0] if channels == 1 else arr)
+    arr = to_8bit(arr)
+    if suffix in (".jpg", ".jpeg") and arr.shape[2] in (2, 4):
+        arr = arr[..., : arr.shape[2] - 1]  # JPEG has no alpha
+    img = Image.fromarray(np.ascontiguousarray(arr[..., 0] if arr.shape[2] == 1 else arr))
     params: dict = {}
     if suffix in (".jpg", ".jpeg", ".webp"):
         params["quality"] = quality
-        if img.mode == "RGBA" and suffix != ".webp":
-            img = img.convert("RGB")
-    if icc_profile:
-        params["icc_profile"] = icc_profile
+    if suffix == ".webp" and img.mode == "LA":
+        img = img.convert("RGBA")
+    if suffix == ".png":
+        params["compress_level"] = png_level
+    if profile:
+        params["icc_profile"] = profile
     fmt = Image.registered_extensions().get(suffix)
     with atomic_path(path) as tmp:
         img.save(tmp, format=fmt, **params)

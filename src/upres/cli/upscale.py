@@ -1,0 +1,96 @@
+"""`upres upscale`: run a model over image files and folders."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXAMPLE = """examples:
+  upres upscale -m 4x_model.safetensors photos/ -o photos_x4
+  upres upscale -m 4x_model.pth scan.tif -o out --outscale 2 --tile 256
+  upres upscale -m 2x.safetensors sprites/ -o out --format png --alpha resize --skip-existing
+
+Exit code 0 when every file succeeded (skipped files count as success), 1 when some failed, 2 for bad usage or an
+unreadable model. See docs/upscale.md for alpha, 16-bit, ICC and tiling details."""
+
+
+def _tile(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        tile = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use auto, 0 (whole image) or a tile size in pixels"
+        ) from None
+    if tile < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: a tile size cannot be negative")
+    return tile
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "upscale",
+        help="upscale image files and folders with a model",
+        description="Upscale images with a super-resolution model; folders are searched recursively and their "
+        "structure is mirrored under the output folder.\n\n" + EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-m", "--model", required=True, type=Path, help="model file (.safetensors, .pth)")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    p.add_argument(
+        "--tile",
+        type=_tile,
+        default="auto",
+        help="auto (largest that fits memory), 0 (whole image) or pixels",
+    )
+    p.add_argument(
+        "--tile-overlap", type=int, default=16, help="blended overlap in input pixels (default 16)"
+    )
+    p.add_argument("--outscale", type=float, help="final scale factor if not the model's (Lanczos resample)")
+    p.add_argument("--format", default="same", choices=["same", "png", "jpg", "webp", "tiff"])
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda (all GPUs), cuda:N or a comma list")
+    p.add_argument("--skip-existing", action="store_true", help="leave files whose output already exists")
+    p.add_argument(
+        "--alpha",
+        default="model",
+        choices=["model", "resize", "discard"],
+        help="alpha: through the model as gray (default), Lanczos resize, or drop it",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse inputs with more pixels than this (decompression bombs); default 100000000, 0: no limit",
+    )
+    p.add_argument("--quiet", action="store_true", help="print only failures")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from upres.infer.batch import DEFAULT_MAX_PIXELS, UpscaleOptions, run_batch
+    from upres.infer.progress import BatchProgress
+
+    opts = UpscaleOptions(
+        model=args.model,
+        inputs=list(args.inputs),
+        output=args.output,
+        tile=args.tile,
+        overlap=args.tile_overlap,
+        outscale=args.outscale,
+        format=args.format,
+        quality=args.quality,
+        precision=args.precision,
+        device=args.device,
+        skip_existing=args.skip_existing,
+        alpha=args.alpha,
+        max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else (args.max_pixels or None),
+    )
+    with BatchProgress(quiet=args.quiet) as progress:
+        summary = run_batch(opts, progress, progress.start)
+    if not args.quiet:
+        print("\n".join(summary.lines()))
+    return summary.exit_code

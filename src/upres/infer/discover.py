@@ -1,0 +1,89 @@
+"""Which files to upscale and where each result goes: folders are searched recursively and mirrored under OUT."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from upres.errors import UpresError
+from upres.io.images import IMAGE_SUFFIXES, WRITABLE_SUFFIXES
+
+FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+    skip_reason: str | None = None  # set when the file is not to be processed (skipped or refused)
+    skipped: bool = False  # True: counts as skipped (not failed)
+
+
+def output_suffix(source: Path, fmt: str) -> str:
+    """`same` keeps the input's format when upres can write it, PNG otherwise (BMP, GIF, TGA)."""
+    if fmt == "same":
+        suffix = source.suffix.lower()
+        return source.suffix if suffix in WRITABLE_SUFFIXES else ".png"
+    if fmt not in FORMATS:
+        raise UpresError(f"--format {fmt!r} is not supported; use same, {', '.join(FORMATS)}")
+    return FORMATS[fmt]
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def find_sources(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
+    """(source file, path relative to the output folder) for every image; files under OUT are left out."""
+    out_resolved = output.resolve()
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_file():
+            found.append((item, Path(item.name)))
+        elif item.is_dir():
+            for path in sorted(item.rglob("*")):
+                if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                if _is_under(path.resolve(), out_resolved) and out_resolved != item.resolve():
+                    continue  # earlier results when OUT lies inside an input folder
+                found.append((path, path.relative_to(item)))
+        else:
+            raise UpresError(f"{item}: no such file or folder")
+    return found
+
+
+def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
+    jobs: list[Job] = []
+    claimed: dict[Path, Path] = {}
+    for source, rel in find_sources(inputs, output):
+        target = output / rel.parent / (rel.stem + output_suffix(source, fmt))
+        job = Job(source, target)
+        key = Path(os.path.normcase(target.resolve()))
+        if key == Path(os.path.normcase(source.resolve())):
+            job.skip_reason = "the output would overwrite the input; choose another -o"
+        elif key in claimed:
+            job.skip_reason = f"same output name as {claimed[key]}; upscale it separately or use another -o"
+        elif skip_existing and target.exists():
+            job.skip_reason, job.skipped = "output exists (--skip-existing)", True
+        claimed.setdefault(key, source)
+        jobs.append(job)
+    return jobs
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work when results could not be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".upres-write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise UpresError(
+            f"{folder}: output folder is not writable ({exc.strerror or exc}); choose another -o"
+        ) from None

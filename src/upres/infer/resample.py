@@ -1,0 +1,30 @@
+"""High-quality resampling of uint8/uint16 HxWxC arrays (for --outscale and --alpha resize): Pillow's Lanczos.
+
+Channels are resampled independently: Pillow would premultiply RGBA/LA by alpha, but the model's colour is not
+premultiplied, and independent planes keep gray gray and 16-bit 16-bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def output_size(width: int, height: int, outscale: float) -> tuple[int, int]:
+    return max(1, round(width * outscale)), max(1, round(height * outscale))
+
+
+def resize_array(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    if arr.shape[1] == width and arr.shape[0] == height:
+        return arr
+    out = np.empty((height, width, arr.shape[2]), arr.dtype)
+    if arr.dtype == np.uint8 and arr.shape[2] >= 3:
+        rgb = Image.fromarray(np.ascontiguousarray(arr[..., :3]), "RGB")
+        out[..., :3] = np.asarray(rgb.resize((width, height), Image.Resampling.LANCZOS))
+        start = 3
+    else:
+        start = 0
+    for ch in range(start, arr.shape[2]):
+        plane = Image.fromarray(np.ascontiguousarray(arr[..., ch]))  # mode L or I;16
+        out[..., ch] = np.asarray(plane.resize((width, height), Image.Resampling.LANCZOS))
+    return out

@@ -1,0 +1,243 @@
+"""`upres upscale` end to end: properties of the files it writes, exit codes, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+from upscale_helpers import (
+    make_identity_model,
+    make_random_model,
+    nearest,
+    run_upscale,
+    upscale,
+    upscale_subprocess,
+)
+
+from upres.archs import build_network
+from upres.io.images import decode_image, write_image
+from upres.io.model_files import save_model
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _png(path, arr):
+    return write_image(path, arr)
+
+
+def test_tiled_equals_untiled(tmp_path, rng):
+    model = make_random_model(tmp_path / "m.safetensors", scale=2)
+    _png(tmp_path / "in" / "a.png", rng.integers(0, 255, (70, 53, 3), dtype=np.uint8))
+    assert upscale("-m", model, tmp_path / "in", "-o", tmp_path / "whole", "--tile", "0") == 0
+    assert upscale("-m", model, tmp_path / "in", "-o", tmp_path / "tiled", "--tile", "24") == 0
+    whole = decode_image(tmp_path / "whole" / "a.png").array.astype(int)
+    tiled = decode_image(tmp_path / "tiled" / "a.png").array.astype(int)
+    assert whole.shape == tiled.shape == (140, 106, 3)
+    assert np.abs(whole - tiled).max() <= 1
+    assert whole.std() > 5  # a real picture, not a constant that would match trivially
+
+
+def test_outscale_sizes_and_same_scale_is_untouched(tmp_path, rng, identity_x2):
+    arr = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    _png(tmp_path / "a.png", arr)
+    for outscale, size in (("3", (90, 60)), ("1", (30, 20)), ("1.5", (45, 30)), ("0.5", (15, 10))):
+        out = tmp_path / f"o{outscale}"
+        assert upscale("-m", identity_x2, tmp_path / "a.png", "-o", out, "--outscale", outscale) == 0
+        assert Image.open(out / "a.png").size == size
+    assert upscale("-m", identity_x2, tmp_path / "a.png", "-o", tmp_path / "o2", "--outscale", "2") == 0
+    np.testing.assert_array_equal(decode_image(tmp_path / "o2" / "a.png").array, nearest(arr, 2))
+    # Other factors: Pillow's Lanczos applied to the model's output.
+    reference = Image.fromarray(nearest(arr, 2)).resize((45, 30), Image.Resampling.LANCZOS)
+    np.testing.assert_array_equal(decode_image(tmp_path / "o1.5" / "a.png").array, np.asarray(reference))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_round_trip_keeps_values_8bit_cannot_hold(tmp_path, rng, identity_x2, suffix):
+    arr = rng.integers(0, 65535, (12, 9, 3), dtype=np.uint16)
+    arr[arr % 257 == 0] += 1
+    write_image(tmp_path / f"deep{suffix}", arr, icc_profile=SRGB)
+    assert upscale("-m", identity_x2, tmp_path / f"deep{suffix}", "-o", tmp_path / "out", "--tile", "8") == 0
+    out = decode_image(tmp_path / "out" / f"deep{suffix}")
+    assert out.array.dtype == np.uint16
+    np.testing.assert_array_equal(out.array, nearest(arr, 2))
+    assert out.icc_profile == SRGB
+
+
+def test_grayscale_stays_grayscale_with_rgb_and_gray_models(tmp_path, rng, identity_x2):
+    gray = rng.integers(0, 255, (15, 11, 1), dtype=np.uint8)
+    _png(tmp_path / "in" / "g.png", gray)
+    assert upscale("-m", identity_x2, tmp_path / "in", "-o", tmp_path / "rgbmodel") == 0
+    out = Image.open(tmp_path / "rgbmodel" / "g.png")
+    assert out.mode == "L"
+    np.testing.assert_array_equal(np.asarray(out)[..., None], nearest(gray, 2))
+    # A gray model fed an RGB image runs each plane through it and keeps the colour.
+    gray_model = make_identity_model(tmp_path / "gray.safetensors", 2, channels=1)
+    rgb = rng.integers(0, 255, (7, 8, 3), dtype=np.uint8)
+    _png(tmp_path / "in2" / "c.png", rgb)
+    assert upscale("-m", gray_model, tmp_path / "in2", "-o", tmp_path / "graymodel") == 0
+    np.testing.assert_array_equal(decode_image(tmp_path / "graymodel" / "c.png").array, nearest(rgb, 2))
+
+
+def test_rgba_keeps_alpha_and_size_in_every_alpha_mode(tmp_path, rng, identity_x2):
+    rgba = rng.integers(0, 255, (10, 14, 4), dtype=np.uint8)
+    _png(tmp_path / "a.png", rgba)
+    assert upscale("-m", identity_x2, tmp_path / "a.png", "-o", tmp_path / "model") == 0
+    np.testing.assert_array_equal(decode_image(tmp_path / "model" / "a.png").array, nearest(rgba, 2))
+    assert upscale("-m", identity_x2, tmp_path / "a.png", "-o", tmp_path / "resize", "--alpha", "resize") == 0
+    resized = decode_image(tmp_path / "resize" / "a.png").array
+    assert resized.shape == (20, 28, 4)
+    np.testing.assert_array_equal(resized[..., :3], nearest(rgba, 2)[..., :3])
+    assert (
+        upscale("-m", identity_x2, tmp_path / "a.png", "-o", tmp_path / "discard", "--alpha", "discard") == 0
+    )
+    assert Image.open(tmp_path / "discard" / "a.png").mode == "RGB"
+
+
+def test_folder_structure_is_mirrored_and_other_files_ignored(tmp_path, rng, identity_x1):
+    src = tmp_path / "in"
+    for rel in ("a.png", "sub/b.jpg", "sub/deeper/c.webp", "sub/d.bmp"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(src / rel)
+    (src / "notes.txt").write_text("not an image")
+    assert upscale("-m", identity_x1, src, "-o", tmp_path / "out") == 0
+    found = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*"))
+    assert found == ["a.png", "sub", "sub/b.jpg", "sub/d.png", "sub/deeper", "sub/deeper/c.webp"]
+
+
+def test_output_inside_input_folder_is_not_picked_up_again(tmp_path, rng, identity_x1):
+    _png(tmp_path / "a.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    assert upscale("-m", identity_x1, tmp_path, "-o", tmp_path / "out") == 0
+    assert upscale("-m", identity_x1, tmp_path, "-o", tmp_path / "out") == 0
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.png"]
+
+
+@pytest.mark.slow
+def test_skip_existing_skips(tmp_path, rng, identity_x1):
+    for name in ("a", "b"):
+        _png(tmp_path / "in" / f"{name}.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"keep me")
+    result = upscale_subprocess("-m", identity_x1, tmp_path / "in", "-o", tmp_path / "out", "--skip-existing")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"keep me"
+    assert (tmp_path / "out" / "b.png").is_file()
+    assert "upscaled 1, skipped 1, failed 0" in result.stdout
+    assert f"skipped: {tmp_path / 'in' / 'a.png'}: output exists (--skip-existing)" in result.stdout
+
+
+def test_corrupt_files_do_not_stop_the_batch_and_exit_1(tmp_path, rng, identity_x1, capsys):
+    src = tmp_path / "in"
+    good = _png(src / "a_good.png", rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    (src / "b_cut.png").write_bytes(good.read_bytes()[:300])
+    (src / "c_text.jpg").write_text("hello")
+    _png(src / "d_good.png", rng.integers(0, 255, (9, 9, 3), dtype=np.uint8))
+    code, out, err = run_upscale(capsys, "-m", identity_x1, src, "-o", tmp_path / "out")
+    assert code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_good.png", "d_good.png"]
+    assert "upscaled 2, skipped 0, failed 2" in out
+    for name in ("b_cut.png", "c_text.jpg"):
+        assert f"failed: {src / name}: cannot read image" in out
+        assert f"failed: {src / name}: cannot read image" in err  # reported as it happens
+
+
+def test_pixel_limit_refuses_large_inputs_unless_raised(tmp_path, rng, identity_x1, capsys):
+    _png(tmp_path / "a.png", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    code, out, err = run_upscale(
+        capsys, "-m", identity_x1, tmp_path / "a.png", "-o", tmp_path / "o", "--max-pixels", "1000"
+    )
+    assert code == 1
+    assert "40x30 exceeds the pixel limit 1000; raise --max-pixels to allow it" in out
+    assert upscale("-m", identity_x1, tmp_path / "a.png", "-o", tmp_path / "o", "--max-pixels", "1200") == 0
+
+
+def test_unwritable_output_fails_before_any_work(tmp_path, rng, identity_x1, capsys):
+    _png(tmp_path / "a.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    (tmp_path / "file").write_text("x")
+    assert upscale("-m", identity_x1, tmp_path / "a.png", "-o", tmp_path / "file" / "out") == 2
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'file' / 'out'}: output folder is not writable" in err
+
+
+def test_bad_model_and_missing_input_are_usage_errors(tmp_path, rng, identity_x1, capsys):
+    _png(tmp_path / "a.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    assert upscale("-m", tmp_path / "none.safetensors", tmp_path / "a.png", "-o", tmp_path / "o") == 2
+    assert "no such model file" in capsys.readouterr().err
+    assert upscale("-m", identity_x1, tmp_path / "missing.png", "-o", tmp_path / "o") == 2
+    assert "missing.png: no such file or folder" in capsys.readouterr().err
+
+
+def test_no_temporary_files_are_left_behind(tmp_path, rng, identity_x1):
+    src = tmp_path / "in"
+    _png(src / "a.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    (src / "bad.png").write_text("x")
+    upscale("-m", identity_x1, src, "-o", tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+
+
+def _overflowing_compact(path):
+    """Finite in fp32, inf in fp16: the first conv multiplies by 3e4 (sums exceed 65504); the tail is zero."""
+    net, info = build_network("compact", scale=2, num_feat=4, num_conv=1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.body[0].weight.fill_(3e4)
+    return save_model(path, net, info)
+
+
+def test_fp16_fallback_triggers_for_a_model_that_overflows_in_fp16(tmp_path, rng, capsys):
+    model = _overflowing_compact(tmp_path / "overflow.safetensors")
+    arr = rng.integers(128, 255, (12, 10, 3), dtype=np.uint8)
+    _png(tmp_path / "a.png", arr)
+    code, out, err = run_upscale(
+        capsys,
+        "-m",
+        model,
+        tmp_path / "a.png",
+        "-o",
+        tmp_path / "o",
+        "--precision",
+        "fp16",
+        "--device",
+        "cpu",
+    )
+    assert code == 0, err
+    assert "half precision gave non-finite or black results for 1 file(s)" in out
+    assert "1 tile(s) redone in fp32" in out
+    np.testing.assert_array_equal(decode_image(tmp_path / "o" / "a.png").array, nearest(arr, 2))
+
+
+def test_exif_orientation_is_applied(tmp_path, rng, identity_x2):
+    arr = rng.integers(0, 255, (6, 10, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(arr).save(tmp_path / "r.png", exif=exif.tobytes())
+    assert upscale("-m", identity_x2, tmp_path / "r.png", "-o", tmp_path / "o") == 0
+    out = decode_image(tmp_path / "o" / "r.png").array
+    np.testing.assert_array_equal(out, nearest(np.rot90(arr, -1), 2))
+
+
+def test_icc_profile_is_carried_to_the_output(tmp_path, rng, identity_x2):
+    Image.fromarray(rng.integers(0, 255, (6, 7, 3), dtype=np.uint8)).save(
+        tmp_path / "c.jpg", icc_profile=SRGB
+    )
+    assert upscale("-m", identity_x2, tmp_path / "c.jpg", "-o", tmp_path / "o", "--format", "png") == 0
+    assert Image.open(tmp_path / "o" / "c.png").info.get("icc_profile") == SRGB
+
+
+def test_shared_edge_cases(shared_data, tmp_path, identity_x2, capsys):
+    inputs = shared_data / "inputs"
+    names = ["children-alpha.png", "tree_alpha_16bit.png", "wolf_gray.jpg", "00017_gray.png", "0014.jpg"]
+    code, out, err = run_upscale(
+        capsys, "-m", identity_x2, *[inputs / n for n in names], "-o", tmp_path / "o"
+    )
+    assert code == 0, out + err
+    for name in names:
+        src = decode_image(inputs / name)
+        out = decode_image(tmp_path / "o" / name)
+        assert out.array.dtype == src.array.dtype
+        assert out.array.shape == (src.array.shape[0] * 2, src.array.shape[1] * 2, src.array.shape[2])
+        assert out.icc_profile == src.icc_profile
+        if not name.endswith(".jpg"):
+            np.testing.assert_array_equal(out.array, nearest(src.array, 2))
+    assert decode_image(tmp_path / "o" / "tree_alpha_16bit.png").array.dtype == np.uint16

@@ -1,0 +1,143 @@
+"""Image files <-> arrays for upscaling: bit depth, channels, orientation, ICC, bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageOps
+
+from upres.infer.resample import resize_array
+from upres.io.images import ImageReadError, decode_image, icc_colour_space, read_image, write_image
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def deep_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """16-bit values an 8-bit file cannot hold (none is a multiple of 257)."""
+    arr = rng.integers(0, 65535, shape, dtype=np.uint16)
+    arr[arr % 257 == 0] += 1
+    return arr
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_16bit_round_trip_is_exact(tmp_path, rng, suffix, channels):
+    arr = deep_values(rng, (9, 13, channels))
+    path = write_image(tmp_path / f"deep{suffix}", arr, icc_profile=SRGB if channels >= 3 else None)
+    back = decode_image(path)
+    assert back.array.dtype == np.uint16
+    np.testing.assert_array_equal(back.array, arr)
+    assert back.icc_profile == (SRGB if channels >= 3 else None)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif"])
+def test_icc_profile_is_carried(tmp_path, rng, suffix):
+    arr = rng.integers(0, 255, (12, 10, 3), dtype=np.uint8)
+    path = write_image(tmp_path / f"icc{suffix}", arr, icc_profile=SRGB)
+    assert Image.open(path).info.get("icc_profile") == SRGB
+    assert decode_image(path).icc_profile == SRGB
+
+
+def test_icc_profile_of_another_colour_space_is_not_attached(tmp_path, rng):
+    gray_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    assert icc_colour_space(SRGB) == "RGB" and icc_colour_space(gray_profile) != "GRAY"
+    path = write_image(tmp_path / "g.png", rng.integers(0, 255, (5, 5, 1), dtype=np.uint8), icc_profile=SRGB)
+    assert "icc_profile" not in Image.open(path).info  # an RGB profile on a gray image would mislead viewers
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_to_8_and_16_bit(tmp_path, rng, orientation):
+    arr = rng.integers(0, 255, (5, 8, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"
+    Image.fromarray(arr).save(path, exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+    np.testing.assert_array_equal(decode_image(path).array, expected)
+    # 16-bit colour goes through another decoder; the orientation must still be applied the same way.
+    deep = deep_values(rng, (5, 8, 3))
+    tif = tmp_path / "o.tif"
+    import tifffile
+
+    tifffile.imwrite(tif, deep, photometric="rgb", extratags=[(274, "H", 1, orientation, True)])
+    ref = Image.fromarray(np.zeros((5, 8), np.uint8))
+    ref_exif = ref.getexif()
+    ref_exif[0x0112] = orientation
+    turned = np.asarray(ImageOps.exif_transpose(ref)).shape
+    got = decode_image(tif).array
+    assert got.shape[:2] == turned
+    np.testing.assert_array_equal(got[..., 0], _orient_like_pillow(deep[..., 0], orientation))
+
+
+def _orient_like_pillow(plane: np.ndarray, orientation: int) -> np.ndarray:
+    img = Image.fromarray(plane)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    return np.asarray(ImageOps.exif_transpose(img))
+
+
+def test_gray_alpha_palette_and_cmyk_are_converted_sensibly(tmp_path, rng):
+    la = rng.integers(0, 255, (6, 7, 2), dtype=np.uint8)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    assert decode_image(tmp_path / "la.png").array.shape == (6, 7, 2)  # gray stays gray, alpha kept
+    np.testing.assert_array_equal(read_image(tmp_path / "la.png"), la[..., [0, 0, 0, 1]])  # historic contract
+
+    rgb = rng.integers(0, 255, (6, 7, 3), dtype=np.uint8)
+    pal = Image.fromarray(rgb).quantize(16)
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "p.png", transparency=0)
+    p = decode_image(tmp_path / "p.png").array
+    assert p.shape == (6, 7, 4) and set(np.unique(p[..., 3])) <= {0, 255}
+
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg")
+    c = decode_image(tmp_path / "c.jpg")
+    assert c.array.shape == (6, 7, 3) and c.icc_profile is None
+    assert np.abs(c.array.astype(int) - rgb).mean() < 12  # JPEG loss only
+
+
+def test_16bit_gray_png_stays_16bit_gray(tmp_path, rng):
+    arr = deep_values(rng, (8, 9, 1))
+    Image.fromarray(arr[..., 0]).save(tmp_path / "g16.png")
+    back = decode_image(tmp_path / "g16.png").array
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, arr)
+
+
+def test_pixel_limit_refuses_before_decoding(tmp_path, rng):
+    write_image(tmp_path / "big.png", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    with pytest.raises(
+        ImageReadError, match=r"big.png: 40x30 exceeds the pixel limit 1000; raise --max-pixels"
+    ):
+        decode_image(tmp_path / "big.png", max_pixels=1000)
+
+
+def test_truncated_and_non_image_files_raise_image_read_error(tmp_path, rng):
+    good = write_image(tmp_path / "good.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    (tmp_path / "cut.png").write_bytes(good.read_bytes()[:200])
+    (tmp_path / "text.jpg").write_text("not an image")
+    for name in ("cut.png", "text.jpg"):
+        with pytest.raises(ImageReadError, match=rf"{name}: cannot read image"):
+            decode_image(tmp_path / name)
+
+
+def test_jpeg_output_drops_alpha_and_16bit_becomes_8bit(tmp_path, rng):
+    arr = deep_values(rng, (6, 5, 4))
+    path = write_image(tmp_path / "a.jpg", arr)
+    img = Image.open(path)
+    assert img.mode == "RGB" and img.size == (5, 6)
+
+
+def test_resample_keeps_dtype_channels_and_constant_planes(rng):
+    for dtype, peak in ((np.uint8, 255), (np.uint16, 65535)):
+        arr = np.full((10, 12, 4), peak // 3, dtype)
+        arr[..., 3] = peak
+        out = resize_array(arr, 30, 25)
+        assert out.shape == (25, 30, 4) and out.dtype == dtype
+        # Independent planes: the colour of a constant image does not bleed into or out of alpha.
+        assert (out[..., :3] == peak // 3).all() and (out[..., 3] == peak).all()
+
+
+def test_pillow_bomb_limit_does_not_override_an_allowed_size(tmp_path, rng, monkeypatch):
+    write_image(tmp_path / "big.png", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # as if the image were far above Pillow's limit
+    assert decode_image(tmp_path / "big.png", max_pixels=None).array.shape == (30, 40, 3)
