@@ -201,3 +201,18 @@ def test_runnable_blocks_run(doc: Path, tmp_path: Path, torch_home: Path, monkey
         assert code == 0, f"{cmd.where()} exited with {code}:\n{out}"
     if skipped:
         pytest.skip("ran the rest; not run until registered: " + "; ".join(skipped))
+
+
+def test_the_checks_catch_stale_commands(tmp_path: Path, project) -> None:
+    extras, targets = project
+    doc = tmp_path / "stale.md"
+    doc.write_text(
+        "```sh\nupres train -c x.yml --no-such-flag\nmake no-such-target\npip install -e '.[nosuch]'\n```\n"
+        "```yaml merge-into=x.yml\ntrain: {total_iter: 5}\n```\n",
+        encoding="utf-8",
+    )
+    commands = extract_commands(doc)
+    assert [c.mode for c in commands] == ["", "", "", "merge:x.yml"]
+    for cmd in commands[:3]:
+        with pytest.raises((pytest.fail.Exception, AssertionError)):
+            _check_static(cmd, extras, targets)
