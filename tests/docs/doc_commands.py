@@ -44,7 +44,8 @@ class Command:
         return [p for p in parts if p]
 
     def where(self) -> str:
-        return f"{self.doc.relative_to(REPO)}:{self.line}: {self.text}"
+        name = self.doc.relative_to(REPO) if self.doc.is_relative_to(REPO) else self.doc
+        return f"{name}:{self.line}: {self.text}"
 
 
 def doc_files() -> list[Path]:
