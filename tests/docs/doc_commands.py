@@ -137,8 +137,13 @@ def random_vgg19(path: Path) -> None:
 
 
 def make_workspace(root: Path) -> None:
-    """photos/, photo.png, datasets/{train,val}/hr, model.safetensors and 2x-Community.pth under `root`."""
+    """photos/, photo.png, datasets/{train,val}/hr, model.safetensors, 2x-Community.pth and docs/examples/ (option
+    files the docs name by their path in the repository) under `root`."""
+    import shutil
+
     import torch
+
+    shutil.copytree(REPO / "docs" / "examples", root / "docs" / "examples")
 
     from upres.archs import build_network
     from upres.io.model_files import save_model
