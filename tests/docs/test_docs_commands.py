@@ -7,11 +7,12 @@ How commands are marked in the Markdown (the info string after the opening fence
                    datasets/train/hr and datasets/val/hr (tiles), model.safetensors (a 2x Compact),
                    2x-Community.pth (a downloaded model in BasicSR's params_ema layout) and torchvision's VGG19 file
                    in $TORCH_HOME (random values: only shapes matter here).
-                   Shortened, never skipped: before `upres train -c FILE` runs, FILE is rewritten for a two-iteration
-                   run of a tiny network on 16 px crops (every other key kept, so a removed or renamed key still
-                   fails); `upres demo` gets --iterations 1; a checkpoint named by its iteration
-                   (`net_g_ema_2000.safetensors`) is the shortened run's (`net_g_ema_2.safetensors`). `python ...` lines run in a subprocess that imports
-                   this checkout's upres. Nothing else may appear in a runnable block.
+                   Shortened, never skipped: before `upres train -c FILE` runs, FILE is rewritten for a
+                   two-iteration run of a tiny network on 32 px GT crops with AMP off (every other key is kept, so
+                   a removed or renamed key still fails); `upres demo` gets --iterations 1; a checkpoint named by
+                   its iteration (`net_g_ema_2000.safetensors`) is the shortened run's (`net_g_ema_2.safetensors`).
+                   `python ...` lines run in a subprocess that imports this checkout's upres. Nothing else may
+                   appear in a runnable block.
 - ```sh args-only  Every line is parsed but not run (several GPUs, several machines, day-long jobs): by upres's parser,
                    and for `torchrun ... -m upres ...` by torchrun's too.
 - ```yaml merge-into=FILE  The keys a reader is told to edit in FILE; merged into it at that point of a runnable

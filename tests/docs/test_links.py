@@ -40,4 +40,6 @@ def test_anchor_rules() -> None:
     assert github_anchor("`upres doctor`") == "upres-doctor"
     assert github_anchor("3. Your own photos") == "3-your-own-photos"
     assert github_anchor("Several GPUs and several machines") == "several-gpus-and-several-machines"
-    assert github_anchor("On-the-fly degradations vs basicsr 1.4.2") == "on-the-fly-degradations-vs-basicsr-142"
+    assert (
+        github_anchor("On-the-fly degradations vs basicsr 1.4.2") == "on-the-fly-degradations-vs-basicsr-142"
+    )
