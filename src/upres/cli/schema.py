@@ -14,7 +14,7 @@ EXAMPLE = (
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "schema",
-        help="write the option-file JSON schema (editor autocomplete) or the config reference",
+        help="write the option-file JSON schema (editor autocomplete), the config reference or the command reference",
         description=f"The schema makes editors with the YAML language server complete and check option files.\n\n{EXAMPLE}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
