@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,10 @@ def seed_everything(seed: int, rank: int) -> None:
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource  # POSIX only: Windows has no such module, and training must still run there
+    except ImportError:
+        return float("nan")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
