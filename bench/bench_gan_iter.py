@@ -160,8 +160,12 @@ def main() -> None:
             f"{k:8s} median {med[k]:.3f} s/iter wall, {med_cpu[k]:.3f} s CPU  "
             f"(wall runs: {', '.join(f'{x:.2f}' for x in v)})"
         )
+    # Each upres run and the BasicSR run next to it saw about the same load from other jobs: their ratio is the
+    # steadiest wall-clock measure on a shared machine.
+    paired = statistics.median(b / u for u, b in zip(times["upres"], times["basicsr"], strict=True))
     print(
-        f"speed-up upres / basicsr: {med['basicsr'] / med['upres']:.2f}x wall, "
+        f"speed-up upres / basicsr: {med['basicsr'] / med['upres']:.2f}x wall (medians), {paired:.2f}x wall "
+        f"(median of paired ratios), "
         f"{med_cpu['basicsr'] / med_cpu['upres']:.2f}x CPU time  (threads={args.threads})"
     )
 

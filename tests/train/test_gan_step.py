@@ -188,3 +188,43 @@ def test_generator_loss_terms_weights_and_start_iter():
     assert late["l_g_gan"].item() == pytest.approx(expected_gan, rel=1e-6)
     total = late["l_g_l1"] + late["l_g_mse"] + late["l_g_gan"]
     assert late["l_g_total"].item() == pytest.approx(total.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["real", "wgan_gp", "r1"])
+def test_every_loss_and_penalty_under_bf16_autocast(kind):
+    from upres.archs.discriminators import build_discriminator
+    from upres.train.gan_step import gan_entry
+
+    torch.manual_seed(0)
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    g, d = TinyG(), build_discriminator("dunet", num_feat=8)
+    entries, _ = build_losses(
+        [
+            {"type": "l1loss"},
+            {"type": "mssimloss"},
+            {"type": "hsluvloss"},
+            {"type": "ffloss"},
+            {"type": "ldlloss"},
+            {"type": "translationalloss", "border": 1},
+            {"type": "ganloss", "gan_type": "ragan", "loss_weight": 0.1},
+        ]
+    )
+    opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+    lq, gt = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 32, 32)
+    pen = PenaltyOptions(kind=kind)
+    with autocast():
+        sr = g(lq)
+        outs = d_forward(d, sr, gt, noise=1 / 255, penalty=pen)
+        terms = generator_loss_terms(
+            entries, 1, sr, gt, lq=lq, net_g=g, sr_ema=sr.detach() * 0.9, d_outs=outs
+        )
+    generator_backward(terms["l_g_total"], g)
+    opt_g.step()
+    logs = discriminator_step(d, opt_d, gan_entry(entries).module, outs, penalty=pen, autocast=autocast)
+    assert set(terms) == {f"l_g_{n}" for n in ("l1", "mssim", "hsluv", "ff", "ldl", "trans", "gan", "total")}
+    assert "l_d_gp" in logs
+    assert all(torch.isfinite(v) for v in [*terms.values(), *logs.values()])
+    assert all(torch.isfinite(p).all() for p in [*g.parameters(), *d.parameters()])

@@ -8,15 +8,16 @@ times per iteration for the same result; this runs it twice (three times with WG
 
 Typical iteration (what the training loop does; AMP autocast around the forwards if enabled):
 
+    gan = gan_entry(entries)  # once, after build_losses
     sr = net_g(lq)
-    g_due, d_due = gan_schedule(it, gan_entry.start_iter, net_d_iters, net_d_init_iters)
+    g_due, d_due = gan_schedule(it, gan.start_iter, net_d_iters, net_d_init_iters)
     outs = d_forward(net_d, sr, gt, noise=d_noise, penalty=penalty) if d_due else None
     if g_due:
         terms = generator_loss_terms(entries, it, sr, gt, lq=lq, net_g=net_g, sr_ema=sr_ema, d_outs=outs)
         generator_backward(terms["l_g_total"], net_g, scaler, keep_graph=outs is not None)
         opt_g.step()  # or scaler.step(opt_g)
     if d_due:
-        d_logs = discriminator_step(net_d, opt_d, gan_loss, outs, penalty=penalty, scaler=scaler, it=it)
+        d_logs = discriminator_step(net_d, opt_d, gan.module, outs, penalty=penalty, scaler=scaler, it=it)
     # scaler.update() once, after both steps
 
 Nothing here calls `.item()`: returned logs are 0-d tensors, read by the loop at `print_freq` only.
