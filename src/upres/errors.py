@@ -16,3 +16,11 @@ class ModelFileError(UpresError):
 
 class ConfigError(UpresError):
     """An option file or command-line value that is not valid."""
+
+
+def did_you_mean(name: str, known) -> str:
+    """' (did you mean 'x'?)' for the closest known name, or '' when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

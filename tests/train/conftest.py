@@ -21,3 +21,14 @@ def hr_folder(tmp_path: Path) -> Path:
             Image.fromarray(np.ascontiguousarray(img[y : y + 64, x : x + 64])).save(folder / f"{n}.png")
             n += 1
     return folder
+
+
+@pytest.fixture(scope="session")
+def random_vgg(tmp_path_factory) -> Path:
+    """torchvision's VGG19 layout with random values: the perceptual loss needs the shapes, not ImageNet."""
+    torchvision = pytest.importorskip("torchvision")
+    import torch
+
+    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
+    torch.save(torchvision.models.vgg19().state_dict(), path)
+    return path

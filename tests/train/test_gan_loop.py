@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
@@ -14,14 +12,6 @@ from upres.io.model_files import read_tensors
 from upres.train.checkpoint import load_training_state
 from upres.train.config import parse_options
 from upres.train.loop import train
-
-
-@pytest.fixture(scope="module")
-def random_vgg(tmp_path_factory) -> Path:
-    torchvision = pytest.importorskip("torchvision")
-    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
-    torch.save(torchvision.models.vgg19().state_dict(), path)
-    return path
 
 
 def test_gan_stage_trains_d_and_g_and_saves_both(tmp_path, hr_folder, random_vgg):

@@ -36,16 +36,6 @@ def _point_at(tmp_path: Path, text: str, hr: Path, vgg: Path | None) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def random_vgg(tmp_path_factory) -> Path:
-    torchvision = pytest.importorskip("torchvision")
-    import torch
-
-    path = tmp_path_factory.mktemp("vgg") / "vgg19.pth"
-    torch.save(torchvision.models.vgg19().state_dict(), path)
-    return path
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(templates()))
 def test_every_template_passes_dry_run(tmp_path, hr_folder, random_vgg, name, capsys):

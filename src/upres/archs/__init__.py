@@ -5,7 +5,6 @@ Recognition reads hyperparameters from tensor shapes (spandrel's approach), so a
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,7 +13,7 @@ from torch import nn
 
 from upres.archs.compact import SRVGGNetCompact, compact_hyperparameters, compact_tags, is_compact
 from upres.archs.rrdbnet import RRDBNet, is_rrdbnet, rrdbnet_hyperparameters, rrdbnet_tags, to_basicsr_keys
-from upres.errors import ConfigError, ModelFileError
+from upres.errors import ConfigError, ModelFileError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,7 @@ def network_params(type_name: str, options: dict | None = None) -> tuple[str, di
     """Resolve an option-file `network_g` block to (family, full hyperparameters)."""
     key = type_name.lower()
     if key not in NETWORKS:
-        close = difflib.get_close_matches(key, NETWORKS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(key, NETWORKS)
         raise ConfigError(
             f"network type {type_name!r} is not implemented{hint}; available: {', '.join(NETWORKS)}"
         )

@@ -11,7 +11,6 @@ Contract for callers (the training loop):
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from upres.errors import ConfigError
+from upres.errors import ConfigError, did_you_mean
 from upres.losses.color import HSLuvLoss
 from upres.losses.consistency import TranslationalLoss
 from upres.losses.frequency import FocalFrequencyLoss
@@ -101,8 +100,7 @@ class LossOptions(BaseModel):
 def loss_type(name: str, where: str = "train.losses") -> str:
     key = str(name).lower()
     if key not in LOSSES:
-        close = difflib.get_close_matches(key, LOSSES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(key, LOSSES)
         raise ConfigError(
             f"{where}: loss type {name!r} is not implemented{hint}; available: {', '.join(LOSSES)}"
         )
@@ -118,8 +116,7 @@ def check_loss_spec(spec: dict | LossOptions, where: str = "train.losses") -> tu
     for k in kwargs:
         if k not in accepted:
             known = [*COMMON_KEYS, *accepted]
-            close = difflib.get_close_matches(k, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(k, known)
             raise ConfigError(f"{where} ({key}): unknown key {k!r}{hint}; known: {', '.join(known)}")
     return key, kwargs
 

@@ -6,7 +6,6 @@ schema (`upres schema`) and docs/config.md are generated from these models.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +21,7 @@ from pydantic import (
 )
 
 from upres.data.options import DatasetOptions
-from upres.errors import ConfigError
+from upres.errors import ConfigError, did_you_mean
 from upres.losses import LossOptions
 
 
@@ -273,8 +272,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
         if err["type"] == "extra_forbidden":
             key = str(err["loc"][-1])
-            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(key, known)
             lines.append(f"{source}: unknown key {path!r}{hint}")
         elif err["type"] == "missing":
             lines.append(f"{source}: missing required key {path!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from upres.archs.discriminators.dunet import DUnet
 from upres.archs.discriminators.patchgan import MultiScalePatchGANDiscriminatorSN, PatchGANDiscriminatorSN
 from upres.archs.discriminators.unet import UNetDiscriminatorSN
 from upres.archs.discriminators.vgg_style import VGGStyleDiscriminator
-from upres.errors import ConfigError, ModelFileError
+from upres.errors import ConfigError, ModelFileError, did_you_mean
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "vggstylediscriminator": VGGStyleDiscriminator,
@@ -31,8 +30,7 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
     """`network_d` block -> module. Unknown type or option -> ConfigError naming it."""
     key = str(type_name).lower()
     if key not in DISCRIMINATORS:
-        close = difflib.get_close_matches(key, DISCRIMINATORS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(key, DISCRIMINATORS)
         raise ConfigError(
             f"network_d type {type_name!r} is not implemented{hint}; available: {', '.join(DISCRIMINATORS)}"
         )
