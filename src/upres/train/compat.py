@@ -97,13 +97,14 @@ def translate(data: dict) -> tuple[dict, list[str]]:
     if isinstance(val, dict):
         enabled = val.get("val_enabled", True) and val.get("metrics_enabled", True)
         for name, metric in list((val.get("metrics") or {}).items()):
-            if isinstance(metric, dict) and str(metric.get("type", "")).lower() in UNAVAILABLE_METRICS:
+            kind = str(metric.get("type", "")).lower() if isinstance(metric, dict) else ""
+            if kind in UNAVAILABLE_METRICS:
+                reason = _metric_unavailable(kind)
+                if reason is None:
+                    continue
                 val["metrics"].pop(name)
                 if enabled:
-                    notes.append(
-                        f"val.metrics.{name} ({metric['type']}) skipped: perceptual metrics need pretrained weights "
-                        "that upres does not download; PSNR/SSIM are computed"
-                    )
+                    notes.append(f"val.metrics.{name} ({metric['type']}) skipped: {reason}")
     return data, notes
 
 
@@ -157,3 +158,12 @@ def _unknown_zero_weight_losses(train: dict, notes: list[str]) -> None:
         kept.append(spec)
     if "losses" in train:
         train["losses"] = kept
+
+
+def _metric_unavailable(kind: str) -> str | None:
+    """Why a perceptual metric cannot run here, or None when it can."""
+    if kind in ("calculate_lpips", "lpips"):
+        from upres.metrics.lpips import unavailable_reason
+
+        return unavailable_reason()
+    return "upres does not implement it (LPIPS is available with the metrics extra and AlexNet weights)"

@@ -13,6 +13,7 @@ from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.infer.tiling import Upscaler
 from upres.io.images import tensor_to_array, write_image
+from upres.metrics.lpips import lpips_batch
 from upres.metrics.torch_metrics import psnr_batch, ssim_batch
 from upres.train.config import MetricOptions, ValOptions
 
@@ -24,6 +25,8 @@ METRICS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
     "psnr": (psnr_batch, True),
     "calculate_ssim": (ssim_batch, True),
     "ssim": (ssim_batch, True),
+    "calculate_lpips": (lpips_batch, False),
+    "lpips": (lpips_batch, False),
 }
 
 
