@@ -28,6 +28,7 @@ import torchvision
 from upres.archs import build_network
 from upres.archs.discriminators import build_discriminator
 from upres.losses import build_losses
+from upres.train.config import OptimizerOptions
 from upres.train.gan_step import (
     d_forward,
     discriminator_step,
@@ -35,6 +36,7 @@ from upres.train.gan_step import (
     generator_backward,
     generator_loss_terms,
 )
+from upres.train.schedule import build_optimizer
 
 
 def _random_vgg_file(folder: Path) -> Path:
@@ -80,6 +82,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--fast",
+        action="store_true",
+        help="upres side as its templates train: bf16 autocast + channels_last (BasicSR side stays fp32)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -107,23 +114,37 @@ def main() -> None:
     def adam(params):
         return torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.99))
 
+    ref_g, ref_d = copy.deepcopy(net_g), copy.deepcopy(net_d)
+    if args.fast:
+        net_g, net_d = (n.to(memory_format=torch.channels_last) for n in (net_g, net_d))
     ours = types.SimpleNamespace(net_g=net_g, net_d=net_d)
-    ours.opt_g, ours.opt_d = adam(net_g.parameters()), adam(net_d.parameters())
+    # What `upres train` builds: fused Adam where the platform has it.
+    opt_opts = OptimizerOptions(type="Adam", lr=1e-4, betas=(0.9, 0.99))
+    ours.opt_g, ours.opt_d = (
+        build_optimizer(net_g.parameters(), opt_opts),
+        build_optimizer(net_d.parameters(), opt_opts),
+    )
 
-    ref = types.SimpleNamespace(net_g=copy.deepcopy(net_g), net_d=copy.deepcopy(net_d), **cri)
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.fast)
+
+    ref = types.SimpleNamespace(net_g=ref_g, net_d=ref_d, **cri)
     ref.optimizer_g, ref.optimizer_d = adam(ref.net_g.parameters()), adam(ref.net_d.parameters())
     ref.net_d_iters, ref.net_d_init_iters, ref.ema_decay = 1, 0, 0
     ref.opt = {"dist": False}
     ref.reduce_loss_dict = types.MethodType(base_model.reduce_loss_dict, ref)
 
     def run_ours(it: int, lq: torch.Tensor, gt: torch.Tensor) -> None:
-        sr = ours.net_g(lq)
-        outs = d_forward(ours.net_d, sr, gt)
-        terms = generator_loss_terms(entries, it, sr, gt, d_outs=outs)
+        if args.fast:
+            lq = lq.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            sr = ours.net_g(lq)
+            outs = d_forward(ours.net_d, sr, gt)
+            terms = generator_loss_terms(entries, it, sr, gt, d_outs=outs)
         ours.opt_g.zero_grad(set_to_none=True)
         generator_backward(terms["l_g_total"], ours.net_g)
         ours.opt_g.step()
-        logs = discriminator_step(ours.net_d, ours.opt_d, gan, outs)
+        logs = discriminator_step(ours.net_d, ours.opt_d, gan, outs, autocast=autocast)
         {k: v.item() for k, v in {**terms, **logs}.items()}  # same host reads as BasicSR's log dict
 
     def run_ref(it: int, lq: torch.Tensor, gt: torch.Tensor) -> None:
@@ -152,7 +173,10 @@ def main() -> None:
                     strict=True,
                 )
             )
-            print(f"after one iteration, max |param difference| upres vs basicsr: {diff:.2e}")
+            print(
+                f"after one iteration, max |param difference| upres vs basicsr: {diff:.2e}"
+                + (" (bf16 on the upres side)" if args.fast else "")
+            )
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     for k, v in times.items():
