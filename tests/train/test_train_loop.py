@@ -290,3 +290,14 @@ def test_early_stop_and_upres_test_command(tmp_path, hr_folder, capsys):
     assert report["model"].endswith("net_g_best.safetensors")
     assert report["results"]["val"]["psnr"] == pytest.approx(result.best["psnr"][0], abs=1e-6)
     assert len(list((tmp_path / "results" / "val").glob("*.png"))) == 6
+
+
+@pytest.mark.slow
+def test_torch_compile_trains_like_eager(tmp_path, hr_folder):
+    eager = merge(base_options(hr_folder, tmp_path / "eager"), {"train": {"total_iter": 3}, "logger": {"save_checkpoint_freq": 3}})
+    compiled = merge(eager, {"use_compile": True, "path": {"experiments_root": str(tmp_path / "compiled")}})
+    _run(eager)
+    _run(compiled)
+    a, b = _final_weights(tmp_path / "eager", 3), _final_weights(tmp_path / "compiled", 3)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
