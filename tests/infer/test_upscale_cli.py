@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -139,6 +141,21 @@ def test_corrupt_files_do_not_stop_the_batch_and_exit_1(tmp_path, rng, identity_
     for name in ("b_cut.png", "c_text.jpg"):
         assert f"failed: {src / name}: cannot read image" in out
         assert f"failed: {src / name}: cannot read image" in err  # reported as it happens
+
+
+def test_json_summary_lists_each_file(tmp_path, rng, identity_x1, capsys):
+    import json
+
+    src = tmp_path / "in"
+    _png(src / "a.png", rng.integers(0, 255, (10, 12, 3), dtype=np.uint8))
+    (src / "b.png").write_text("not an image")
+    code, out, _ = run_upscale(capsys, "-m", identity_x1, src, "-o", tmp_path / "out", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert (report["done"], report["skipped"], report["failed"]) == (1, 0, 1)
+    by_name = {Path(f["source"]).name: f for f in report["files"]}
+    assert by_name["a.png"]["status"] == "done" and by_name["a.png"]["size"] == [12, 10]
+    assert by_name["b.png"]["status"] == "failed" and "cannot read image" in by_name["b.png"]["reason"]
 
 
 def test_pixel_limit_refuses_large_inputs_unless_raised(tmp_path, rng, identity_x1, capsys):

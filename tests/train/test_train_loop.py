@@ -294,7 +294,10 @@ def test_early_stop_and_upres_test_command(tmp_path, hr_folder, capsys):
 
 @pytest.mark.slow
 def test_torch_compile_trains_like_eager(tmp_path, hr_folder):
-    eager = merge(base_options(hr_folder, tmp_path / "eager"), {"train": {"total_iter": 3}, "logger": {"save_checkpoint_freq": 3}})
+    eager = merge(
+        base_options(hr_folder, tmp_path / "eager"),
+        {"train": {"total_iter": 3}, "logger": {"save_checkpoint_freq": 3}},
+    )
     compiled = merge(eager, {"use_compile": True, "path": {"experiments_root": str(tmp_path / "compiled")}})
     _run(eager)
     _run(compiled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 EXAMPLE = """examples:
@@ -67,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="refuse inputs with more pixels than this (decompression bombs); default 100000000, 0: no limit",
     )
     p.add_argument("--quiet", action="store_true", help="print only failures")
+    p.add_argument(
+        "--json", action="store_true", help="print the summary (per-file status and reason) as JSON"
+    )
     p.set_defaults(func=run)
 
 
@@ -89,8 +93,24 @@ def run(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else (args.max_pixels or None),
     )
-    with BatchProgress(quiet=args.quiet) as progress:
+    with BatchProgress(quiet=args.quiet or args.json) as progress:
         summary = run_batch(opts, progress, progress.start)
-    if not args.quiet:
+    if args.json:
+        print(json.dumps(summary_dict(summary), indent=2))
+    elif not args.quiet:
         print("\n".join(summary.lines()))
     return summary.exit_code
+
+
+def summary_dict(summary) -> dict:
+    return {
+        "done": summary.count("done"),
+        "skipped": summary.count("skipped"),
+        "failed": summary.count("failed"),
+        "seconds": round(summary.seconds, 3),
+        "files": [
+            {"source": str(r.source), "target": str(r.target), "status": r.status, "reason": r.reason,
+             "size": list(r.size) if r.size else None, "fp32_fallbacks": r.fp32_fallbacks}
+            for r in summary.results
+        ],
+    }  # fmt: skip
