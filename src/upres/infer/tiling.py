@@ -66,7 +66,11 @@ class Upscaler:
     fp32_fallbacks: int = 0
 
     def __post_init__(self) -> None:
-        self.module = self.module.eval().requires_grad_(False).to(self.device)
+        # NHWC convolutions run about 1.5x faster on CPU (oneDNN) and use tensor cores on CUDA. The module is
+        # converted in place: pass a copy when its layout must not change (a generator still being trained).
+        self.module = (
+            self.module.eval().requires_grad_(False).to(self.device, memory_format=torch.channels_last)
+        )
         self._fp32_module = self.module
         if self.dtype != torch.float32:
             import copy
@@ -77,12 +81,14 @@ class Upscaler:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One model call on a (N, C, H, W) float tensor in [0, 1]; returns float32 on the input's device."""
         src_device = x.device
-        xd = x.to(self.device, self.dtype, non_blocking=True)
+        xd = x.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
         out = self.module(xd)
         if self.dtype != torch.float32 and not self._looks_valid(out):
             # fp16 overflows to inf or collapses to black in some models; fp32 is the reference.
             self.fp32_fallbacks += 1
-            out = self._fp32_module(x.to(self.device, torch.float32))
+            out = self._fp32_module(
+                x.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
+            )
         return out.float().clamp_(0, 1).to(src_device)
 
     def _looks_valid(self, out: torch.Tensor) -> bool:

@@ -7,6 +7,7 @@ same iteration (functions in `gan_step`); it does not subclass anything.
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
 import time
 from dataclasses import dataclass
@@ -402,12 +403,10 @@ def _validate(
     run: Run, opts: Options, metrics, exp_dir, it: int, best: BestTracker, log: RunLog, options_text, ctx
 ) -> bool:
     net = run.g.ema.module if run.g.ema is not None else unwrap(run.g.net)
-    was_training = net.training
-    up = Upscaler(net, opts.scale, ctx.device, torch.float32, run.g.info.size_multiple)
+    # A copy: the Upscaler changes its module's memory layout, which would change the live generator's numerics.
+    up = Upscaler(copy.deepcopy(net), opts.scale, ctx.device, torch.float32, run.g.info.size_multiple)
     vis = exp_dir / "visualization" if exp_dir else None
     results = validate(up, run.val_sets, metrics, opts.val, opts.scale, vis, it)
-    net.train(was_training)
-    net.requires_grad_(run.g.ema is None)
     tracked = opts.train.early_stop_metric or (metrics[0].name if metrics else None)
     first_set = next(iter(results), None)
     improved = False
