@@ -69,7 +69,7 @@ NOTED = {
     ),
     "pd+l1": _losses({"type": "perceptualloss", "loss_weight": 1, "criterion": "pd+l1"}),
     "zero weight": _losses({"type": "l1loss", "loss_weight": 1}, {"type": "dists", "loss_weight": 0}),
-    "dists": lambda d: d.update(val={"val_freq": 10, "metrics": {"dists": {"type": "calculate_dists"}}}),
+    "niqe": lambda d: d.update(val={"val_freq": 10, "metrics": {"niqe": {"type": "calculate_niqe"}}}),
     "ignored": lambda d: d.update(auto_resume=True),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from upres.errors import ConfigError
@@ -60,9 +61,18 @@ def run(args: argparse.Namespace) -> int:
     }
     out = args.output or Path("results") / opts.name
     up = Upscaler(model.module, model.scale, device, multiple=model.info.size_multiple)
+    notes: list[str] = []
     results = validate(
-        up, sets, build_metrics(val), val.model_copy(update={"save_img": True}), opts.scale, out, 0
+        up,
+        sets,
+        build_metrics(val, device, notes),
+        val.model_copy(update={"save_img": True}),
+        opts.scale,
+        out,
+        0,
     )
+    for note in notes:
+        print(note, file=sys.stderr)
     if args.json:
         print(json.dumps({"model": str(model_path), "results": results}, indent=2))
     else:

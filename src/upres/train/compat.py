@@ -49,15 +49,8 @@ REFUSED_WHEN_ON = {
 # traiNNer-redux perceptual criteria upres maps to the nearest one it has.
 PERCEPTUAL_CRITERIA = {"pd+l1": "l1", "fd+l1": "l1", "pd": "l1", "fd": "l1"}
 PERCEPTUAL_IGNORED = ("vgg_type", "style_weight", "use_pd")
-UNAVAILABLE_METRICS = {
-    "calculate_dists",
-    "calculate_lpips",
-    "calculate_topiq",
-    "calculate_niqe",
-    "dists",
-    "lpips",
-    "topiq",
-}
+# LPIPS is checked here (its weights are files we can look for); DISTS/TOPIQ are tried through pyiqa at start-up.
+UNAVAILABLE_METRICS = {"calculate_lpips", "calculate_niqe", "lpips", "niqe"}
 
 
 def translate(data: dict) -> tuple[dict, list[str]]:
@@ -166,4 +159,4 @@ def _metric_unavailable(kind: str) -> str | None:
         from upres.metrics.lpips import unavailable_reason
 
         return unavailable_reason()
-    return "upres does not implement it (LPIPS is available with the metrics extra and AlexNet weights)"
+    return "upres does not implement it (LPIPS, DISTS and TOPIQ are available; see docs/migrating.md)"

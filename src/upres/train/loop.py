@@ -113,7 +113,10 @@ def train(
     if run.val_sets and opts.val is None:
         log.note("datasets has validation sets but no val block: validation is off")
     val_on = bool(opts.val and opts.val.val_enabled and run.val_sets)
-    metrics = build_metrics(opts.val) if val_on and opts.val.metrics_enabled else []
+    metric_notes: list[str] = []
+    metrics = build_metrics(opts.val, ctx.device, metric_notes) if val_on and opts.val.metrics_enabled else []
+    for note in metric_notes:
+        log.note(note)
     gan = gan_step.gan_entry(run.losses)
     amp_dtype = torch.bfloat16 if (opts.amp_bf16 or ctx.device.type == "cpu") else torch.float16
     use_amp = opts.use_amp

@@ -41,15 +41,29 @@ class Metric:
         return self.fn(sr, gt, self.options.crop_border, self.options.test_y_channel)
 
 
-def build_metrics(val: ValOptions) -> list[Metric]:
+def build_metrics(
+    val: ValOptions, device: torch.device | str = "cpu", notes: list[str] | None = None
+) -> list[Metric]:
+    """The metrics of `val.metrics`; a pyiqa metric that cannot load here is left out with a note, never a crash."""
+    from upres.metrics.pyiqa_metrics import PYIQA_NAMES, build_pyiqa_metric
+
     metrics = []
     for name, opts in val.metrics.items():
-        entry = METRICS.get(opts.type.lower())
-        if entry is None:
+        kind = opts.type.lower()
+        if kind in PYIQA_NAMES:
+            try:
+                fn, higher = build_pyiqa_metric(kind, torch.device(device))
+            except RuntimeError as exc:
+                if notes is not None:
+                    notes.append(f"val.metrics.{name} ({opts.type}) skipped: {exc}")
+                continue
+        elif kind in METRICS:
+            fn, higher = METRICS[kind]
+        else:
+            known = [*METRICS, *PYIQA_NAMES]
             raise ConfigError(
-                f"val.metrics.{name}.type {opts.type!r} is not available; available: {', '.join(METRICS)}"
+                f"val.metrics.{name}.type {opts.type!r} is not available; available: {', '.join(known)}"
             )
-        fn, higher = entry
         if opts.better is not None:
             higher = opts.better == "higher"
         metrics.append(Metric(name, fn, higher, opts))

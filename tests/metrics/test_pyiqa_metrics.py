@@ -1,0 +1,59 @@
+"""DISTS/TOPIQ through pyiqa: used when it loads, one start-up note when it cannot; never a crash."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import torch
+
+from upres.train.config import ValOptions
+from upres.train.validate import build_metrics
+
+
+def _val(kind: str) -> ValOptions:
+    return ValOptions(metrics={"m": {"type": kind, "crop_border": 2}, "psnr": {"type": "calculate_psnr"}})
+
+
+def test_missing_pyiqa_is_a_note(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyiqa", None)  # import fails as if not installed
+    notes: list[str] = []
+    metrics = build_metrics(_val("calculate_dists"), "cpu", notes)
+    assert [m.name for m in metrics] == ["psnr"]
+    assert notes == [
+        "val.metrics.m (calculate_dists) skipped: calculate_dists needs pyiqa and its weights: pip install pyiqa"
+    ]
+
+
+def test_weights_that_cannot_load_are_a_note(monkeypatch):
+    def create_metric(name, device, as_loss):
+        raise OSError("cannot download dists weights: no network")
+
+    monkeypatch.setitem(sys.modules, "pyiqa", types.SimpleNamespace(create_metric=create_metric))
+    notes: list[str] = []
+    build_metrics(_val("calculate_topiq"), "cpu", notes)
+    assert notes == [
+        "val.metrics.m (calculate_topiq) skipped: pyiqa could not load topiq_fr (cannot download dists weights: no network)"
+    ]
+
+
+def test_loaded_pyiqa_metric_is_called_on_the_cropped_images(monkeypatch):
+    seen = {}
+
+    class Fake(torch.nn.Module):
+        lower_better = True
+
+        def forward(self, sr, gt):
+            seen["shape"] = tuple(sr.shape)
+            return (sr - gt).abs().mean(dim=(1, 2, 3), keepdim=True)
+
+    monkeypatch.setitem(
+        sys.modules, "pyiqa", types.SimpleNamespace(create_metric=lambda name, device, as_loss: Fake())
+    )
+    metrics = build_metrics(_val("calculate_dists"), "cpu", [])
+    dists = metrics[0]
+    assert dists.name == "m" and dists.higher_is_better is False
+    sr, gt = torch.rand(2, 3, 20, 24), torch.rand(2, 3, 20, 24)
+    values = dists(sr, gt)
+    assert seen["shape"] == (2, 3, 16, 20) and values.shape == (2,)
+    torch.testing.assert_close(values, (sr - gt)[..., 2:-2, 2:-2].abs().mean(dim=(1, 2, 3)))
