@@ -5,6 +5,7 @@ Everything comes from files that ship with scikit-image, so the demo needs no do
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -106,7 +107,9 @@ def run_demo(output: str | Path, iterations: int = 2000) -> dict:
         f"upres demo: training a 2x compact model for {iterations} iterations on scikit-image's sample photos"
     )
     result = train(parse_options(options, str(out / "demo.yml")), options_text=(out / "demo.yml").read_text())
-    model = out / "experiment" / "models" / f"net_g_ema_{result.iteration}.safetensors"
+    trained = out / "experiment" / "models" / f"net_g_ema_{result.iteration}.safetensors"
+    model = out / "model_x2.safetensors"  # a stable name for the docs' next steps
+    shutil.copyfile(trained, model)
 
     bicubic = evaluate_folder(bicubic_upscaler(2), val_dir, 2, method="bicubic")
     ours = evaluate_folder(model_upscaler(model, 2), val_dir, 2, method="upres")
