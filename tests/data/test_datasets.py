@@ -169,19 +169,24 @@ def test_color_y_gives_luma_of_the_rgb_item(tmp_path):
     torch.testing.assert_close(y["gt"], rgb_to_y(rgb["gt"]))
 
 
-def test_epoch_sampler_resume_gives_the_same_batches(tmp_path):
-    from upres.data.sampler import EpochSampler
+def test_training_sampler_resume_gives_the_same_batches(tmp_path):
+    from upres.train.sampler import ResumableBatchSampler
 
     gt_dir, lq_dir = _nearest_pairs(tmp_path, n=6)
     ds = build_dataset(_opts(dataroot_gt=str(gt_dir), dataroot_lq=str(lq_dir), lq_size=6), 2, seed=4)
-    sampler = EpochSampler(len(ds), seed=4)
-    sampler.set_epoch(2)
-    full = [b["lq"] for b in DataLoader(ds, batch_size=2, sampler=sampler)]
-    sampler.set_epoch(2, start=2)  # resumed after one batch of 2
-    resumed = [b["lq"] for b in DataLoader(ds, batch_size=2, sampler=sampler, num_workers=2)]
-    assert len(resumed) == 2 and all(torch.equal(a, b) for a, b in zip(full[1:], resumed, strict=True))
-    sampler.set_epoch(3)
-    assert [i for _, i in sampler] != [i for _, i in EpochSampler(len(ds), seed=4)]
-    shards = [list(EpochSampler(5, seed=1, rank=r, world_size=2)) for r in range(2)]
-    assert len(shards[0]) == len(shards[1]) == 3
-    assert {i for s in shards for _, i in s} == set(range(5))
+    full = [
+        b["lq"]
+        for b, _ in zip(
+            DataLoader(ds, batch_sampler=ResumableBatchSampler(len(ds), 2, seed=4)), range(7), strict=False
+        )
+    ]
+    # Resumed after five batches (into the second epoch), in worker processes this time.
+    sampler = ResumableBatchSampler(len(ds), 2, seed=4, start=5)
+    resumed = [
+        b["lq"] for b, _ in zip(DataLoader(ds, batch_sampler=sampler, num_workers=2), range(2), strict=False)
+    ]
+    assert all(torch.equal(a, b) for a, b in zip(full[5:], resumed, strict=True))
+    shards = [next(iter(ResumableBatchSampler(5, 2, seed=1, rank=r, world_size=2))) for r in range(2)]
+    assert (
+        len({i for s in shards for _, i in s}) == 4
+    )  # the two ranks take disjoint halves of one global batch
