@@ -19,6 +19,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
+from upres.data.degradations.sharpen import usm_sharpen
 from upres.errors import UpresError
 from upres.infer.tiling import Upscaler
 from upres.io.model_files import save_model
@@ -163,6 +164,7 @@ def train(
         if size != otf.queue_size:
             log.note(f"queue_size {otf.queue_size} rounded down to {size}, a multiple of the batch size")
         pool = PairPool(size, torch.Generator().manual_seed(seed + ctx.rank)) if size else None
+    penalty = _penalty(opts.train)
     device_skip = supports_device_skip(run.g.optimizer) and scaler is None
     consecutive_bad = torch.zeros((), device=ctx.device)
     skipped_total = torch.zeros((), device=ctx.device)
@@ -199,8 +201,6 @@ def train(
                     lq, gt = pool(lq, gt)
                 target = gt
                 if otf is not None and otf.gt_usm:
-                    from upres.data.degradations.sharpen import usm_sharpen
-
                     target = usm_sharpen(gt, otf.gt_usm_weight, otf.gt_usm_radius, otf.gt_usm_threshold)
                 if opts.use_channels_last:
                     lq = lq.contiguous(memory_format=torch.channels_last)
@@ -212,7 +212,7 @@ def train(
                         d_outs = None
                         if d_due or (gan is not None and gan.active(it)):
                             d_outs = gan_step.d_forward(
-                                net_d, sr, gt, noise=train_opts.d_input_noise, penalty=_penalty(train_opts)
+                                net_d, sr, gt, noise=train_opts.d_input_noise, penalty=penalty
                             )
                         sr_ema = None
                         if run.g.ema is not None and any(
@@ -230,7 +230,7 @@ def train(
                 if d_due:
                     d_logs = gan_step.discriminator_step(
                         net_d, run.d.optimizer, gan.module, d_outs, noise=train_opts.d_input_noise,
-                        penalty=_penalty(train_opts), scaler=scaler, autocast=autocast, it=it,
+                        penalty=penalty, scaler=scaler, autocast=autocast, it=it,
                         loss_scale=1.0 / run.accum_iter, zero_grad=False, step=False,
                     )  # fmt: skip
                     terms.update(d_logs)
