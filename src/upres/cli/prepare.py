@@ -1,4 +1,4 @@
-"""`upres prepare chunk|lr`: dataset preparation (sub-images, bicubic LR copies); resumable, multi-process."""
+"""`upres prepare chunk|lr|tiff`: dataset preparation (sub-images, LR copies, tiled TIFFs); resumable, multi-process."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import sys
 
 EXAMPLE = """examples:
   upres prepare chunk photos/ -o photos_sub --size 512 --step 256 --min-size 128
-  upres prepare lr photos_sub -o photos_sub_x4 --scale 4"""
+  upres prepare lr photos_sub -o photos_sub_x4 --scale 4
+  upres prepare tiff photos/ -o photos_tiled"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "prepare",
-        help="cut images into sub-images or make bicubic LR copies (resumable)",
+        help="cut images into sub-images, make LR copies or tiled TIFFs (resumable)",
         description="Prepares training folders. Finished outputs are skipped, so a rerun resumes.\n\n"
         + EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -54,10 +55,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-j", "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
     )
     lr.set_defaults(func=run)
+    t = kinds.add_parser(
+        "tiff",
+        help="copy images to tiled TIFFs, so training reads only each crop",
+        description="Writes a lossless tiled TIFF of every image under SRC (same relative paths and stems, .tif; "
+        "EXIF orientation applied; bit depth, alpha and ICC profile kept). Training then decodes only the tiles "
+        "under each random crop instead of the whole image: the alternative to `prepare chunk` for large "
+        "photos that keeps one file per image and lets crops fall anywhere.\n\n"
+        "example: upres prepare tiff photos/ -o photos_tiled",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("src", metavar="SRC")
+    t.add_argument("-o", "--output", required=True, metavar="DST")
+    t.add_argument(
+        "--tile", type=int, default=128, help="tile width and height, a multiple of 16 (default 128)"
+    )
+    t.add_argument(
+        "--compression",
+        default="zlib",
+        choices=["zlib", "zstd", "lzw", "none"],
+        help="lossless codec (default zlib: every TIFF reader has it; zstd decodes faster)",
+    )
+    t.add_argument(
+        "-j", "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
+    )
+    t.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from upres.data.prepare import iter_progress_lines, prepare_chunks, prepare_lr
+    from upres.data.prepare import iter_progress_lines, prepare_chunks, prepare_lr, prepare_tiff
     from upres.errors import UpresError
 
     if args.kind == "chunk":
@@ -65,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
             raise UpresError("--size and --step must be positive and --min-size not negative")
         job = lambda progress: prepare_chunks(  # noqa: E731
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
+        )
+    elif args.kind == "tiff":
+        job = lambda progress: prepare_tiff(  # noqa: E731
+            args.src, args.output, args.tile, args.compression, args.workers, progress
         )
     else:
         degradations, scale = None, args.scale

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from upres.data.degradations.options import DegradationOptions, parse_degradation_options
 from upres.data.degradations.pipeline import degrade, make_generators
+from upres.data.read import ImageSource
 from upres.errors import ConfigError, UpresError
 from upres.io.images import ImageReadError, array_to_tensor, list_images, read_image
 
@@ -101,9 +102,8 @@ def gather_paths(opts: OTFDatasetOptions) -> list[Path]:
     return paths
 
 
-def load_rgb(path: Path) -> torch.Tensor:
+def _rgb_tensor(arr: np.ndarray) -> torch.Tensor:
     """(3,H,W) float32 in [0, 1]: alpha dropped, gray repeated to RGB, 16-bit precision kept."""
-    arr = read_image(path)
     if arr.shape[2] in (2, 4):
         arr = arr[..., :-1]
     if arr.shape[2] == 1:
@@ -111,18 +111,27 @@ def load_rgb(path: Path) -> torch.Tensor:
     return array_to_tensor(arr)
 
 
+def load_rgb(path: Path) -> torch.Tensor:
+    """The whole image as (3,H,W) float32 in [0, 1]: alpha dropped, gray repeated to RGB."""
+    return _rgb_tensor(read_image(path))
+
+
 def random_crop_augment(
-    img: torch.Tensor, size: int, rng: np.random.Generator, hflip: bool, rot: bool
+    src: ImageSource, size: int, rng: np.random.Generator, hflip: bool, rot: bool
 ) -> torch.Tensor:
-    """A size x size crop (reflect-padding images smaller than that), then BasicSR's flips and rotations."""
-    _, h, w = img.shape
-    if h < size or w < size:
-        ph, pw = max(0, size - h), max(0, size - w)
+    """A size x size crop (reflect-padding images smaller than that), then BasicSR's flips and rotations.
+
+    The corner is drawn from the image size, so only the crop is read where the file format allows it.
+    """
+    h, w = src.height, src.width
+    ph, pw = max(0, size - h), max(0, size - w)
+    top, left = int(rng.integers(0, h + ph - size + 1)), int(rng.integers(0, w + pw - size + 1))
+    if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
-        img = F.pad(img[None], (0, pw, 0, ph), mode=mode)[0]
-        _, h, w = img.shape
-    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-    img = img[:, top : top + size, left : left + size]
+        img = F.pad(_rgb_tensor(src.read())[None], (0, pw, 0, ph), mode=mode)[0]
+        img = img[:, top : top + size, left : left + size]
+    else:
+        img = _rgb_tensor(src.read(top, left, size, size))
     flip_h, flip_v, transpose = rng.uniform(size=3) < 0.5
     if hflip and flip_h:
         img = img.flip(-1)
@@ -166,12 +175,12 @@ class RealESRGANDataset(Dataset):
         path = self.paths[index]
         while True:
             try:
-                hr = load_rgb(path)
+                with ImageSource(path) as src:
+                    gt = random_crop_augment(src, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot)
                 break
             except ImageReadError as exc:
                 self._skip(path, exc)
                 path = self.paths[int(rng.integers(len(self.paths)))]
-        gt = random_crop_augment(hr, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot)
         lq = degrade(gt, self.degradations, self.scale, rng, gen)
         return {"lq": lq, "gt": gt, "lq_path": str(path), "gt_path": str(path)}
 

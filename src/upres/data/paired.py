@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from upres.data.augment import paired_random_crop, random_crop, random_flips, sample_rng
+from upres.data.augment import crop_corner, random_flips, sample_rng
 from upres.data.bad_samples import BadSampleError, BadSampleGuard
 from upres.data.options import DatasetOptions, as_list
-from upres.data.read import array_to_rgb, read_array, rgb_to_y
+from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.io.images import list_images
@@ -117,23 +117,14 @@ def quantize(t: torch.Tensor, bits: int) -> torch.Tensor:
     return t.clamp(0, 1).mul(peak).round().div(peak)
 
 
-def read_tensor(path: Path, alpha: str) -> tuple[torch.Tensor, int]:
-    arr = read_array(path)
-    return array_to_rgb(arr, alpha), 16 if arr.dtype == np.uint16 else 8
-
-
-def fit_gt_to_lq(
-    gt: torch.Tensor, lq: torch.Tensor, scale: int, gt_path: Path, lq_path: Path
-) -> torch.Tensor:
-    """Crop GT to exactly LR x scale; GT larger by less than `scale` (mod-crop leftovers) is accepted."""
-    gh, gw = gt.shape[-2:]
-    lh, lw = lq.shape[-2:]
+def check_scale(gt: ImageSource, lq: ImageSource, scale: int) -> None:
+    """GT must be LR x scale; GT larger by less than `scale` (mod-crop leftovers) is accepted and cropped."""
+    gh, gw, lh, lw = gt.height, gt.width, lq.height, lq.width
     if not (lh * scale <= gh < (lh + 1) * scale and lw * scale <= gw < (lw + 1) * scale):
         raise BadSampleError(
-            f"{gt_path} is {gw}x{gh} but its LR {lq_path} is {lw}x{lh}: not scale {scale} (expected GT "
+            f"{gt.path} is {gw}x{gh} but its LR {lq.path} is {lw}x{lh}: not scale {scale} (expected GT "
             f"{lw * scale}x{lh * scale})"
         )
-    return gt[..., : lh * scale, : lw * scale]
 
 
 class PairedImageDataset(Dataset):
@@ -164,21 +155,30 @@ class PairedImageDataset(Dataset):
         )
 
     def load(self, i: int, rng: np.random.Generator) -> dict:
+        """The crop is chosen from the image sizes first, so only it is read from formats that allow that."""
         pair = self.pairs[i]
         s, crop = self.scale, self.crop
-        gt, bits = read_tensor(pair.gt, self.opts.alpha)
+        alpha = self.opts.alpha
         try:
-            if pair.lq is not None:
-                lq, _ = read_tensor(pair.lq, self.opts.alpha)
-                gt = fit_gt_to_lq(gt, lq, s, pair.gt, pair.lq)
-                if crop:
-                    lq, gt = paired_random_crop(lq, gt, crop, s, rng)
-            else:
-                h, w = gt.shape[-2:]
-                gt = gt[..., : h - h % s, : w - w % s]
-                if crop:
-                    gt = random_crop(gt, crop * s, rng, multiple=s)
-                lq = quantize(imresize(gt, 1 / s), bits)
+            with ImageSource(pair.gt) as gt_src:
+                if pair.lq is not None:
+                    with ImageSource(pair.lq) as lq_src:
+                        check_scale(gt_src, lq_src, s)
+                        if crop:
+                            top, left = crop_corner(lq_src.height, lq_src.width, crop, rng, what="LR image")
+                            lq = array_to_rgb(lq_src.read(top, left, crop, crop), alpha)
+                            gt = array_to_rgb(gt_src.read(top * s, left * s, crop * s, crop * s), alpha)
+                        else:
+                            lq = array_to_rgb(lq_src.read(), alpha)
+                            gt = array_to_rgb(gt_src.read(0, 0, lq_src.height * s, lq_src.width * s), alpha)
+                else:
+                    h, w = gt_src.height - gt_src.height % s, gt_src.width - gt_src.width % s
+                    top, left, size_h, size_w = 0, 0, h, w
+                    if crop:
+                        size_h = size_w = crop * s
+                        top, left = crop_corner(h, w, size_h, rng, multiple=s)
+                    gt = array_to_rgb(gt_src.read(top, left, size_h, size_w), alpha)
+                    lq = quantize(imresize(gt, 1 / s), gt_src.bits)
         except ValueError as exc:
             raise BadSampleError(str(exc)) from None
         if crop:

@@ -127,6 +127,19 @@ def lr_one(
     return "done", 1
 
 
+def tiff_one(src: str, rel: str, dst: str, tile: int, compression: str) -> tuple[str, int]:
+    """A lossless tiled-TIFF copy of one image (orientation applied, bit depth, alpha and ICC profile kept)."""
+    from upres.io.images import decode_image
+    from upres.io.tiff_regions import write_tiled_tiff
+
+    target = Path(dst) / Path(rel).with_suffix(".tif")
+    if target.exists():
+        return "skipped", 0
+    image = decode_image(src)
+    write_tiled_tiff(target, image.array, tile, compression, image.icc_profile)
+    return "done", 1
+
+
 def run_jobs(
     fn: Callable[..., tuple[str, int]],
     jobs: list[tuple],
@@ -210,6 +223,35 @@ def prepare_lr(
     degradation pipeline of an option file (`degradations`: DegradationOptions values)."""
     jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in _sources(src)]
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
+
+
+def prepare_tiff(
+    src: str | Path,
+    dst: str | Path,
+    tile: int = 128,
+    compression: str = "zlib",
+    workers: int | None = None,
+    progress: Callable[[int, int, str, str], None] | None = None,
+) -> PrepareResult:
+    """Copy every image under src into dst as a tiled TIFF (same relative paths and stems, `.tif`), so training
+    reads only each crop's tiles instead of decoding whole large images."""
+    from upres.errors import UpresError
+    from upres.io.tiff_regions import TILED_COMPRESSIONS
+
+    if tile < 16 or tile % 16:
+        raise UpresError(f"--tile must be a positive multiple of 16 (a TIFF rule), not {tile}")
+    if compression not in TILED_COMPRESSIONS:
+        raise UpresError(f"--compression {compression!r}: choose one of {', '.join(TILED_COMPRESSIONS)}")
+    sources = _sources(src)
+    targets: dict[Path, Path] = {}
+    for p, rel in sources:
+        other = targets.setdefault(rel.with_suffix(".tif"), p)
+        if other != p:
+            raise UpresError(
+                f"{other} and {p} would both be written as {rel.with_suffix('.tif')}; rename one"
+            )
+    jobs = [(str(p), str(rel), str(dst), tile, compression) for p, rel in sources]
+    return run_jobs(tiff_one, jobs, workers or default_workers(), progress)
 
 
 def iter_progress_lines() -> Callable[[int, int, str, str], None]:

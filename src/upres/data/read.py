@@ -2,7 +2,10 @@
 
 Gray is replicated to RGB; alpha is composited on white/black or dropped; 16-bit files keep their precision
 (float32 holds every 16-bit level exactly). Decoding is `upres.io.images.read_image`, so EXIF orientation applies.
-The whole file is decoded: PNG and JPEG (the formats datasets use) cannot be decoded one region at a time.
+
+`ImageSource` lets a dataset choose its crop from the image size and then read only that rectangle: tiled or
+stripped TIFFs decode just the tiles/strips under it (`upres.io.tiff_regions`); PNG, JPEG and WebP cannot be decoded
+a region at a time, so they are decoded whole and sliced. Both give the same pixels for the same rectangle.
 
 16-bit RGB(A) PNGs: `read_image` (through imageio's Pillow plugin) returns their high bytes only, so they are
 decoded here with PyAV (FFmpeg's PNG decoder keeps all 16 bits) when it is installed (`upres[video]`).
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 
 from upres.io.images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
+from upres.io.tiff_regions import open_tiff_regions
 
 log = logging.getLogger("upres.data")
 _warned_no_av = False
@@ -68,6 +72,53 @@ def read_array(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
                 )
             return arr
     return read_image(path, max_pixels)
+
+
+class ImageSource:
+    """One image file opened for cropping: `height`, `width`, `bits`, then `read(top, left, h, w)`.
+
+    `read` returns what `read_array(path)[top:top + h, left:left + w]` would, decoding only the region when the
+    format allows (`region_reads`). The whole-image pixel limit does not apply to region reads: only the region is
+    held in memory. Use as a context manager (a region reader keeps its file open).
+    """
+
+    def __init__(self, path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+        self.path = Path(path)
+        self._regions = open_tiff_regions(self.path)
+        self._whole: np.ndarray | None = None
+        if self._regions is None:
+            self._whole = read_array(self.path, max_pixels)
+            self.height, self.width = self._whole.shape[:2]
+            self.bits = 16 if self._whole.dtype == np.uint16 else 8
+        else:
+            self.height, self.width = self._regions.height, self._regions.width
+            self.bits = 16 if self._regions.dtype == np.uint16 else 8
+
+    @property
+    def region_reads(self) -> bool:
+        return self._regions is not None
+
+    def read(
+        self, top: int = 0, left: int = 0, height: int | None = None, width: int | None = None
+    ) -> np.ndarray:
+        """H x W x C uint8/uint16 (C in 1, 3, 4); the whole image by default."""
+        height = self.height - top if height is None else height
+        width = self.width - left if width is None else width
+        if self._whole is not None:
+            return self._whole[top : top + height, left : left + width]
+        arr = self._regions.read(top, left, height, width)
+        # As read_image: gray with alpha becomes RGBA.
+        return np.ascontiguousarray(arr[..., [0, 0, 0, 1]]) if arr.shape[2] == 2 else arr
+
+    def close(self) -> None:
+        if self._regions is not None:
+            self._regions.close()
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def array_to_rgb(arr: np.ndarray, alpha: AlphaMode = "white") -> torch.Tensor:
