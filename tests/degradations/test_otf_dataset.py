@@ -107,3 +107,30 @@ def test_corrupt_images_are_skipped_until_more_than_one_percent(tmp_path):
     (root / "001.png").write_bytes(b"broken too")
     with pytest.raises(UpresError, match=r"more than 1% of the training images are unreadable \(2 of 150\)"):
         ds[1]
+
+
+def test_alpha_and_color_keys_apply_as_in_the_paired_dataset(tmp_path):
+    from upres.data.read import rgb_to_y
+
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    base = {"dataroot_gt": str(tmp_path), "lq_size": 32, "use_hflip": False, "use_rot": False}
+    color, a = rgba[..., :3] / 255.0, rgba[..., 3:] / 255.0
+    expected = {"white": color * a + (1 - a), "black": color * a, "drop": color}
+    for mode, want in expected.items():
+        gt = build_realesrgan_dataset({**base, "alpha": mode}, scale=1, seed=0)[0]["gt"]
+        assert gt.shape == (3, 32, 32)
+        crop = torch.from_numpy(want.transpose(2, 0, 1)).float()
+        # The crop position is random: exactly one 32 px window of the expected image must match it.
+        hits = [
+            (y, x)
+            for y in range(33)
+            for x in range(33)
+            if torch.allclose(crop[:, y : y + 32, x : x + 32], gt, atol=1e-6)
+        ]
+        assert len(hits) == 1, mode
+    rgb = build_realesrgan_dataset(base, scale=2, seed=4)[0]
+    luma = build_realesrgan_dataset({**base, "color": "y"}, scale=2, seed=4)[0]
+    assert luma["gt"].shape == (1, 64, 64) and luma["lq"].shape == (1, 32, 32)
+    assert torch.allclose(luma["gt"], rgb_to_y(rgb["gt"])) and torch.allclose(luma["lq"], rgb_to_y(rgb["lq"]))

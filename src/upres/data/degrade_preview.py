@@ -13,7 +13,8 @@ import yaml
 
 from upres.data.degradations.options import DegradationOptions
 from upres.data.degradations.pipeline import degrade, make_generators
-from upres.data.otf_dataset import degradation_options_from, load_rgb
+from upres.data.otf_dataset import degradation_options_from
+from upres.data.read import read_rgb
 from upres.errors import ConfigError
 from upres.io.images import ImageReadError, list_images, tensor_to_array, write_image
 
@@ -111,7 +112,7 @@ def write_samples(
     paths = [p for item in inputs for p in _expand(item, errors)]
     for j, path in enumerate(paths):
         try:
-            hr = center_crop(load_rgb(path), crop, scale)
+            hr = center_crop(read_rgb(path), crop, scale)
         except (ImageReadError, ValueError) as exc:
             errors.append(f"{path}: {exc}")
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,9 +19,9 @@ from torch.utils.data import Dataset
 
 from upres.data.degradations.options import DegradationOptions, parse_degradation_options
 from upres.data.degradations.pipeline import degrade, make_generators
-from upres.data.read import ImageSource
+from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
 from upres.errors import ConfigError, UpresError
-from upres.io.images import ImageReadError, array_to_tensor, list_images, read_image
+from upres.io.images import ImageReadError, list_images
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class OTFDatasetOptions(BaseModel):
     gt_size: int | None = None
     use_hflip: bool = True
     use_rot: bool = True
+    alpha: Literal["white", "black", "drop"] = "white"
+    color: Literal["rgb", "y"] | None = None
 
     @model_validator(mode="after")
     def _sizes(self) -> OTFDatasetOptions:
@@ -102,24 +104,10 @@ def gather_paths(opts: OTFDatasetOptions) -> list[Path]:
     return paths
 
 
-def _rgb_tensor(arr: np.ndarray) -> torch.Tensor:
-    """(3,H,W) float32 in [0, 1]: alpha dropped, gray repeated to RGB, 16-bit precision kept."""
-    if arr.shape[2] in (2, 4):
-        arr = arr[..., :-1]
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    return array_to_tensor(arr)
-
-
-def load_rgb(path: Path) -> torch.Tensor:
-    """The whole image as (3,H,W) float32 in [0, 1]: alpha dropped, gray repeated to RGB."""
-    return _rgb_tensor(read_image(path))
-
-
 def random_crop_augment(
-    src: ImageSource, size: int, rng: np.random.Generator, hflip: bool, rot: bool
+    src: ImageSource, size: int, rng: np.random.Generator, hflip: bool, rot: bool, alpha: AlphaMode = "white"
 ) -> torch.Tensor:
-    """A size x size crop (reflect-padding images smaller than that), then BasicSR's flips and rotations.
+    """An RGB size x size crop (reflect-padding images smaller than that), then BasicSR's flips and rotations.
 
     The corner is drawn from the image size, so only the crop is read where the file format allows it.
     """
@@ -128,10 +116,10 @@ def random_crop_augment(
     top, left = int(rng.integers(0, h + ph - size + 1)), int(rng.integers(0, w + pw - size + 1))
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
-        img = F.pad(_rgb_tensor(src.read())[None], (0, pw, 0, ph), mode=mode)[0]
+        img = F.pad(array_to_rgb(src.read(), alpha)[None], (0, pw, 0, ph), mode=mode)[0]
         img = img[:, top : top + size, left : left + size]
     else:
-        img = _rgb_tensor(src.read(top, left, size, size))
+        img = array_to_rgb(src.read(top, left, size, size), alpha)
     flip_h, flip_v, transpose = rng.uniform(size=3) < 0.5
     if hflip and flip_h:
         img = img.flip(-1)
@@ -143,7 +131,8 @@ def random_crop_augment(
 
 
 class RealESRGANDataset(Dataset):
-    """HR crops with LR made on the fly; items {"lq", "gt": (3,h,w) float32, "lq_path", "gt_path"}.
+    """HR crops with LR made on the fly; items {"lq", "gt": (3,h,w) float32 ((1,h,w) with color y), "lq_path",
+    "gt_path"}. Alpha is composited or dropped as the `alpha` key says, as in the paired dataset.
 
     `lq` is the degraded crop (gt_size / scale); `gt` the crop itself (not sharpened; apply
     `upres.data.degradations.usm_sharpen` to targets where Real-ESRGAN uses `*_gt_usm`).
@@ -176,12 +165,16 @@ class RealESRGANDataset(Dataset):
         while True:
             try:
                 with ImageSource(path) as src:
-                    gt = random_crop_augment(src, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot)
+                    gt = random_crop_augment(
+                        src, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot, self.opts.alpha
+                    )
                 break
             except ImageReadError as exc:
                 self._skip(path, exc)
                 path = self.paths[int(rng.integers(len(self.paths)))]
         lq = degrade(gt, self.degradations, self.scale, rng, gen)
+        if self.opts.color == "y":
+            lq, gt = rgb_to_y(lq), rgb_to_y(gt)
         return {"lq": lq, "gt": gt, "lq_path": str(path), "gt_path": str(path)}
 
     def _skip(self, path: Path, exc: Exception) -> None:
