@@ -215,3 +215,44 @@ def test_written_options_record_the_seed(tmp_path, hr_folder):
     assert main(["train", "-c", str(path)]) == 0
     recorded = yaml.safe_load((tmp_path / "exp" / "options.yml").read_text())
     assert isinstance(recorded["manual_seed"], int)
+
+
+def test_otf_run_with_pair_pool_resumes_bit_identically(tmp_path, hr_folder):
+    """The pair pool and its shuffle generator are part of the training state: resuming mixes the same pairs."""
+
+    def options(root: str) -> dict:
+        opts = merge(
+            base_options(hr_folder, tmp_path / root),
+            {
+                "queue_size": 6,  # 3 batches of 2: full after 3 iterations, mixing from then on
+                "jpeg_range": [70, 95],
+                "train": {"total_iter": 10},
+                "logger": {"save_checkpoint_freq": 5},
+            },
+        )
+        opts["datasets"]["train"].update(type="realesrgandataset", lq_size=16)
+        return opts
+
+    train(parse_options(options("straight")))
+    state = load_training_state(tmp_path / "straight" / "training_states" / "5.state")
+    pool = state["pair_pool"][0]
+    assert pool["filled"] == 6 and pool["lq"].shape == (6, 3, 16, 16) and pool["gt"].shape == (6, 3, 32, 32)
+    assert pool["lq"].dtype == torch.uint8  # JPEG output holds 8-bit levels: stored 4x smaller, exactly
+    train(
+        parse_options(options("resumed")), resume=str(tmp_path / "straight" / "training_states" / "5.state")
+    )
+    a = read_tensors(tmp_path / "straight" / "models" / "net_g_10.safetensors")[0]
+    b = read_tensors(tmp_path / "resumed" / "models" / "net_g_10.safetensors")[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "refills" not in (tmp_path / "resumed" / "log.txt").read_text()
+
+    # Without the pool in the state the run still resumes, says so, and differs.
+    del state["pair_pool"]
+    old = tmp_path / "old.state"
+    torch.save(state, old)
+    train(parse_options(options("old")), resume=str(old))
+    assert (
+        "holds no pair pool: the pool refills from new batches" in (tmp_path / "old" / "log.txt").read_text()
+    )
+    c = read_tensors(tmp_path / "old" / "models" / "net_g_10.safetensors")[0]
+    assert any(not torch.equal(a[k], c[k]) for k in a)

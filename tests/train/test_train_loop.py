@@ -237,6 +237,29 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, hr_fold
 
 
 @pytest.mark.slow
+def test_ddp_otf_run_saves_every_ranks_pair_pool_and_resumes_exactly(tmp_path, hr_folder):
+    def options(root: str) -> Path:
+        opts = merge(base_options(hr_folder, tmp_path / root), {"queue_size": 4, "jpeg_range": [70, 95]})
+        opts["datasets"]["train"].update(type="realesrgandataset", lq_size=16)
+        return write(tmp_path / f"{root}.yml", opts)
+
+    def torchrun(cfg: Path, *extra: str) -> None:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
+               "-m", "upres", "train", "-c", str(cfg), "--device", "cpu", *extra]  # fmt: skip
+        out = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+
+    torchrun(options("straight"))
+    state = tmp_path / "straight" / "training_states" / "5.state"
+    pools = load_training_state(state)["pair_pool"]
+    assert len(pools) == 2 and all(p["filled"] == 4 for p in pools)
+    assert not torch.equal(pools[0]["gt"], pools[1]["gt"])  # each rank mixes its own samples
+    torchrun(options("resumed"), "--resume", str(state))
+    a, b = _final_weights(tmp_path / "straight", 10), _final_weights(tmp_path / "resumed", 10)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
 def test_ctrl_c_saves_a_resumable_state(tmp_path, hr_folder):
     opts = merge(
         base_options(hr_folder, tmp_path / "exp"),

@@ -52,6 +52,15 @@ def broadcast_object(ctx: DistContext, obj: object) -> object:
     return box[0]
 
 
+def gather_to_main(ctx: DistContext, obj: object) -> list | None:
+    """Every rank's `obj`, in rank order, on the main process (None elsewhere); all ranks must call it."""
+    if not ctx.enabled:
+        return [obj]
+    out = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
 def teardown(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()

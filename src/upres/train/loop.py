@@ -26,7 +26,14 @@ from upres.io.model_files import save_model
 from upres.train import gan_step
 from upres.train.checkpoint import CheckpointError, find_resume_state, list_states, prune, save_training_state
 from upres.train.config import Options
-from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
+from upres.train.distributed import (
+    DistContext,
+    barrier,
+    broadcast_object,
+    gather_to_main,
+    setup_distributed,
+    teardown,
+)
 from upres.train.report import RunLog
 from upres.train.sampler import ResumableBatchSampler
 from upres.train.schedule import supports_device_skip
@@ -164,6 +171,8 @@ def train(
         if size != otf.queue_size:
             log.note(f"queue_size {otf.queue_size} rounded down to {size}, a multiple of the batch size")
         pool = PairPool(size, torch.Generator().manual_seed(seed + ctx.rank)) if size else None
+        if resume_path is not None:
+            _restore_pool(pool, state, ctx, log)
     penalty = _penalty(opts.train)
     device_skip = supports_device_skip(run.g.optimizer) and scaler is None
     consecutive_bad = torch.zeros((), device=ctx.device)
@@ -278,7 +287,7 @@ def train(
             if it % opts.logger.print_freq == 0 or it == total_iter:
                 n_bad = int(consecutive_bad)
                 if n_bad >= train_opts.nan_rollback_after:
-                    it = _roll_back(run, states_dir, scaler, log, it, n_bad)
+                    it = _roll_back(run, states_dir, scaler, log, it, n_bad, pool, ctx)
                     consecutive_bad.zero_()
                     loss_sums.clear()
                     data = iter(make_loader(run, seed, ctx, it * run.accum_iter))
@@ -306,7 +315,7 @@ def train(
             if dry_run:
                 break
             if it % opts.logger.save_checkpoint_freq == 0 or it == total_iter:
-                _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log)
+                _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool)
             if (
                 opts.val
                 and opts.val.val_enabled
@@ -320,12 +329,12 @@ def train(
                 barrier(ctx)
                 if stop:
                     log.note(f"early stop at iteration {it}: no improvement for {best.stale} validations")
-                    _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log)
+                    _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool)
                     break
     except KeyboardInterrupt:
         if not dry_run:
             log.note(f"interrupted at iteration {it}: saving the training state before exiting")
-            _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log)
+            _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool)
         log.close()
         teardown(ctx)
         raise
@@ -365,7 +374,11 @@ def _resume_path(resume: str | None, states_dir: Path | None) -> Path | None:
     return path
 
 
-def _save(run: Run, opts: Options, exp_dir: Path | None, it: int, seed: int, scaler, best, ctx, log) -> None:
+def _save(
+    run: Run, opts: Options, exp_dir: Path | None, it: int, seed: int, scaler, best, ctx, log, pool=None
+) -> None:
+    # Each rank mixes its own pair pool; all of them go into the one state file (every rank must take part).
+    pools = gather_to_main(ctx, pool.state_dict()) if pool is not None and exp_dir is not None else None
     if exp_dir is None or not ctx.is_main:
         barrier(ctx)
         return
@@ -388,6 +401,8 @@ def _save(run: Run, opts: Options, exp_dir: Path | None, it: int, seed: int, sca
                 lambda p: torch.save({"params": unwrap(run.d.net).state_dict()}, p),
             )
         extra = {"best": {k: list(v) for k, v in best.best.items()}, "stale": best.stale}
+        if pools is not None:
+            extra["pair_pool"] = pools
         save_training_state(
             exp_dir / "training_states",
             it,
@@ -435,7 +450,30 @@ def _validate(
     return patience is not None and best.stale >= patience
 
 
-def _roll_back(run: Run, states_dir: Path | None, scaler, log: RunLog, it: int, n_bad: int) -> int:
+def _restore_pool(pool, state: dict, ctx, log: RunLog) -> None:
+    """The pair pool as saved, so a resumed OTF run mixes exactly the pairs an uninterrupted one would."""
+    if pool is None:
+        return
+    saved = state.get("pair_pool")
+    if saved is None or len(saved) != ctx.world_size:
+        why = (
+            "no pair pool"
+            if saved is None
+            else f"the pair pools of {len(saved)} process(es), not {ctx.world_size}"
+        )
+        log.note(
+            f"the training state holds {why}: the pool refills from new batches (resume is not bit-exact)"
+        )
+        return
+    try:
+        pool.load_state_dict(saved[ctx.rank], ctx.device)
+    except ValueError as exc:
+        log.note(f"{exc}: the pool refills from new batches (resume is not bit-exact)")
+
+
+def _roll_back(
+    run: Run, states_dir: Path | None, scaler, log: RunLog, it: int, n_bad: int, pool=None, ctx=None
+) -> int:
     states = list_states(states_dir) if states_dir and states_dir.is_dir() else []
     run.g.schedule.lr_scale *= 0.5
     if not states:
@@ -444,6 +482,8 @@ def _roll_back(run: Run, states_dir: Path | None, scaler, log: RunLog, it: int, 
         )
         return it
     state = restore_state(run, states[-1], scaler)
+    if ctx is not None:
+        _restore_pool(pool, state, ctx, log)
     lr_scale = run.g.schedule.lr_scale  # restore_state brought back the old scale; halve that one
     run.g.schedule.lr_scale = lr_scale * 0.5
     back = int(state["iteration"])

@@ -284,3 +284,40 @@ class PairPool:
         out_lq, out_gt = self.lq[:b].clone(), self.gt[:b].clone()
         self.lq[:b], self.gt[:b] = lq, gt
         return out_lq, out_gt
+
+    def state_dict(self) -> dict:
+        """Contents and shuffle generator, for exact resume. Tensors holding only 8-bit levels (what JPEG and the
+        final rounding leave, and 8-bit sources) are stored as uint8, 4x smaller; the rest as float32."""
+        state: dict = {"size": self.size, "filled": self.filled}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        if self.lq is not None and self.gt is not None:
+            state["lq"], state["gt"] = _pack(self.lq[: self.filled]), _pack(self.gt[: self.filled])
+        return state
+
+    def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
+        if int(state["size"]) != self.size:
+            raise ValueError(
+                f"the saved pair pool holds {state['size']} pairs, this run's queue_size is {self.size}"
+            )
+        self.filled = int(state["filled"])
+        if self.generator is not None and "generator" in state:
+            self.generator.set_state(state["generator"])
+        self.lq = self.gt = None
+        if "lq" in state:
+            lq, gt = _unpack(state["lq"], device), _unpack(state["gt"], device)
+            self.lq = lq.new_zeros((self.size, *lq.shape[1:]))
+            self.gt = gt.new_zeros((self.size, *gt.shape[1:]))
+            self.lq[: self.filled], self.gt[: self.filled] = lq, gt
+
+
+def _pack(t: torch.Tensor) -> torch.Tensor:
+    levels = t.detach().float().mul(255).round()
+    if torch.equal(levels.div(255).to(t.dtype), t.detach()):
+        return levels.to(torch.uint8).cpu()
+    return t.detach().cpu()
+
+
+def _unpack(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    t = t.to(device)
+    return t.float().div(255) if t.dtype == torch.uint8 else t
