@@ -41,8 +41,12 @@ def test_output_shapes(name, size, expected):
 
 
 def _sn_convs(module: nn.Module) -> tuple[int, int]:
-    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
-    return sum(hasattr(m, "weight_orig") for m in convs), len(convs)
+    """(spectral-norm 3x3/4x4 convs, all such convs); 1x1 convs (DySample's offset heads) are not counted."""
+    from torch.nn.utils import parametrize
+
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    sn = sum(hasattr(m, "weight_orig") or parametrize.is_parametrized(m, "weight") for m in convs)
+    return sn, len(convs)
 
 
 def test_spectral_norm_where_named():
@@ -51,6 +55,7 @@ def test_spectral_norm_where_named():
         assert sn == total > 0
     # U-Net SN: every conv but the first and the last (Real-ESRGAN's layout)
     assert _sn_convs(build_discriminator("unetdiscriminatorsn")) == (8, 10)
+    # DUnet: every conv but the input one and the logits (traiNNer-redux's layout)
     assert _sn_convs(build_discriminator("dunet")) == (8, 10)
     assert _sn_convs(build_discriminator("vggstylediscriminator"))[0] == 0
 
@@ -166,3 +171,76 @@ def test_load_real_esrgan_layout_d(tmp_path):
     )
     with pytest.raises(ModelFileError, match="does not fit network_d: missing"):
         load_discriminator(build_discriminator("dunet", num_feat=8), path)
+
+
+def _redux_dunet(num_feat: int) -> nn.Module:
+    """traiNNer-redux's DUnet as its source describes it, from spandrel's DySample (the one redux imports) and
+    torch's parametrized spectral norm: the reference our `dunet` must load and reproduce."""
+    from spandrel.architectures.__arch_helpers.dysample import DySample
+    from torch.nn.utils.parametrizations import spectral_norm as sn
+
+    def down(c):
+        return nn.Sequential(sn(nn.Conv2d(c, 2 * c, 3, 2, 1)), nn.Mish(True))
+
+    def up(c):
+        return nn.Sequential(DySample(c, c, 2, 4, False), sn(nn.Conv2d(c, c // 2, 3, 1, 1)))
+
+    class Reference(nn.Module):
+        def __init__(self):
+            super().__init__()
+            f = num_feat
+            self.in_to_dim = nn.Conv2d(3, f, 3, 1, 1)
+            self.e_x1, self.e_x2, self.e_x3 = down(f), down(2 * f), down(4 * f)
+            self.up1, self.up2, self.up3 = up(8 * f), up(4 * f), up(2 * f)
+            self.end_conv = nn.Sequential(
+                sn(nn.Conv2d(f, f, 3, 1, 1, bias=False)), nn.Mish(True),
+                sn(nn.Conv2d(f, f, 3, 1, 1, bias=False)), nn.Mish(True), nn.Conv2d(f, 1, 3, 1, 1),
+            )  # fmt: skip
+
+        def forward(self, x):
+            x0 = self.in_to_dim(x)
+            x1 = self.e_x1(x0)
+            x2 = self.e_x2(x1)
+            y = self.up1(self.e_x3(x2)) + x2
+            return self.end_conv(self.up3(self.up2(y) + x1) + x0)
+
+    return Reference()
+
+
+def test_trainner_redux_dunet_checkpoint_loads_strictly_and_gives_the_same_logits(tmp_path):
+    from safetensors.torch import save_file
+
+    from upres.archs.discriminators import load_discriminator
+
+    torch.manual_seed(0)
+    ref = _redux_dunet(8)
+    with torch.no_grad():  # non-zero scope weights, so the content-dependent offsets matter
+        for name, p in ref.named_parameters():
+            if "scope" in name:
+                p.normal_(0, 0.3)
+    ref(torch.rand(2, 3, 32, 32))  # a training-mode pass: spectral norm's power iteration moves u and v
+    path = tmp_path / "net_d_1000.safetensors"
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
+    ours = build_discriminator("dunet", num_feat=8)
+    load_discriminator(ours, path)  # strict: every key and shape matches
+    ref.eval(), ours.eval()
+    x = torch.rand(2, 3, 48, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+    # Training mode: the same power-iteration update, so the same logits and the same u afterwards.
+    ref.train(), ours.train()
+    torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+    for (k, a), b in zip(ref.state_dict().items(), ours.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5, msg=k)
+
+
+def test_dunet_under_bf16_autocast_stays_close_to_fp32():
+    torch.manual_seed(0)
+    d = build_discriminator("dunet", num_feat=8).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        full = d(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = d(x)
+    assert half.dtype == torch.bfloat16
+    assert float((half.float() - full).abs().max()) < 0.05 * float(full.abs().max()) + 1e-3
