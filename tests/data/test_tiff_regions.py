@@ -237,3 +237,31 @@ def test_prepare_tiff_refuses_two_sources_with_one_name_and_bad_tiles(tmp_path, 
     assert main(["prepare", "tiff", str(src), "-o", str(tmp_path / "o"), "--tile", "100"]) != 0
     assert "--tile must be a positive multiple of 16" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_doctor_checks_tiled_tiffs_band_by_band_with_the_same_hash(tmp_path, monkeypatch):
+    from upres.data import doctor
+
+    monkeypatch.setattr(doctor, "_BAND_PIXELS", 40 * 7)  # bands of 7 rows: several per image
+    arr = _pixels(50, 40, 4, np.uint16)
+    write_image(tmp_path / "png" / "a.png", arr)
+    write_tiled_tiff(tmp_path / "tif" / "a.tif", arr, tile=16)
+    png, tif = (
+        doctor.inspect_image(tmp_path / "png" / "a.png"),
+        doctor.inspect_image(tmp_path / "tif" / "a.tif"),
+    )
+    assert (tif.height, tif.width, tif.channels, tif.bits) == (png.height, png.width, png.channels, png.bits)
+    assert tif.digest == png.digest and tif.error is None  # a PNG and its TIFF copy are found as duplicates
+    # The whole-image pixel limit guards whole decodes only: a region-readable file above it still reads by region.
+    with ImageSource(tmp_path / "tif" / "a.tif", max_pixels=100) as src:
+        np.testing.assert_array_equal(src.read(3, 4, 10, 10), arr[3:13, 4:14])
+    with pytest.raises(ImageReadError, match="exceeds the pixel limit 100"):
+        ImageSource(tmp_path / "png" / "a.png", max_pixels=100)
+    # A damaged tile anywhere is reported, even though a crop elsewhere would still read.
+    path = tmp_path / "tif" / "a.tif"
+    with tifffile.TiffFile(path) as tif_file:
+        offset, count = tif_file.pages[0].dataoffsets[-1], tif_file.pages[0].databytecounts[-1]
+    data = bytearray(path.read_bytes())
+    data[offset : offset + count] = b"\x00" * count
+    path.write_bytes(bytes(data))
+    assert "a.tif: cannot read image" in doctor.inspect_image(path).error

@@ -8,6 +8,7 @@ when loading), LR files without a GT, mixed bit depth / alpha / grayscale, dupli
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 from collections import Counter, defaultdict
@@ -19,9 +20,12 @@ import numpy as np
 
 from upres.data.options import DatasetOptions, as_list
 from upres.data.paired import Pair, dataset_roots, gt_files, match_folder
-from upres.data.read import read_array
+from upres.data.read import ImageSource
 from upres.errors import UpresError
 from upres.io.images import ImageReadError, list_images
+
+# Pixels per band when a region-readable TIFF is checked in bands.
+_BAND_PIXELS = 1 << 24
 
 
 @dataclass
@@ -79,18 +83,28 @@ class DoctorReport:
 
 
 def inspect_image(path: Path) -> ImageInfo:
-    """Decode the whole file (truncated data only shows when decoding) and hash its pixels."""
+    """Decode every pixel (truncated data only shows when decoding) and hash them.
+
+    Region-readable TIFFs are decoded a band of rows at a time: memory stays bounded for images of any size, and
+    the pixel limit does not apply to them, as it does not in training. The hash is the same either way.
+    """
     info = ImageInfo(path)
+    h = hashlib.blake2b(digest_size=16)
     try:
-        arr = read_array(path)
+        with ImageSource(path) as src:
+            step = max(1, _BAND_PIXELS // src.width) if src.region_reads else src.height
+            bands = (src.read(y, 0, min(step, src.height - y), src.width) for y in range(0, src.height, step))
+            first = next(bands, None)
+            if first is None:
+                raise ImageReadError(f"{path}: the image has no pixels ({src.width}x{src.height})")
+            info.height, info.width, info.channels = src.height, src.width, first.shape[2]
+            info.bits = src.bits
+            h.update(f"{(src.height, src.width, first.shape[2])}{first.dtype}".encode())
+            for band in itertools.chain([first], bands):  # lazily: one band in memory at a time
+                h.update(np.ascontiguousarray(band).data)
     except ImageReadError as exc:
         info.error = str(exc)
         return info
-    info.height, info.width, info.channels = arr.shape
-    info.bits = 16 if arr.dtype == np.uint16 else 8
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{arr.shape}{arr.dtype}".encode())
-    h.update(np.ascontiguousarray(arr).data)
     info.digest = h.hexdigest()
     return info
 
