@@ -50,3 +50,48 @@ def test_missing_weights_are_a_startup_note_not_a_crash(tmp_path, monkeypatch):
     out, notes = translate(data)
     assert "lpips" not in out["val"]["metrics"]
     assert any("val.metrics.lpips (calculate_lpips) skipped: LPIPS needs" in n for n in notes)
+
+
+def test_eval_reports_lpips_on_the_saved_outputs(random_alexnet, tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from upres.cli import main
+    from upres.data.resize import imresize
+    from upres.io.images import write_image
+    from upres.metrics import lpips as lpips_module
+    from upres.metrics.evaluate import bicubic_lr, ground_truth
+
+    lpips_module._shared.cache_clear()
+    rng = np.random.default_rng(0)
+    gt_dir = tmp_path / "gt"
+    for i in range(2):
+        write_image(
+            gt_dir / f"{i}.png",
+            np.clip(imresize(rng.integers(0, 256, (12, 10, 3)).astype(float), 4), 0, 255).astype(np.uint8),
+        )
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "4", "--json", "--metrics", "lpips"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)["results"]
+    net = lpips_module.LPIPS(random_alexnet)
+    by_hand = []
+    for i in range(2):
+        gt = ground_truth(gt_dir / f"{i}.png", 4)
+        sr = imresize(bicubic_lr(gt, 4), 4).clamp(0, 1).mul(255).round().div(255)
+        by_hand.append(float(net(sr[..., 4:-4, 4:-4], gt[..., 4:-4, 4:-4])))
+        assert res["per_image"][i]["metrics"]["lpips"] == pytest.approx(by_hand[-1], abs=1e-6)
+    assert (
+        res["metrics"]["lpips"] == pytest.approx(sum(by_hand) / 2, abs=1e-6) and res["metrics"]["lpips"] > 0
+    )
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "4", "--metrics", "lpips"]) == 0
+    assert "LPIPS (lower better)" in capsys.readouterr().out
+
+
+def test_eval_metric_errors_name_the_fix(tmp_path, monkeypatch, capsys):
+    from upres.cli import main
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    assert main(["eval", "--bicubic", str(tmp_path), "-s", "4", "--metrics", "lpips"]) != 0
+    assert "--metrics lpips: LPIPS needs torchvision's ImageNet AlexNet at" in capsys.readouterr().err
+    assert main(["eval", "--bicubic", str(tmp_path), "-s", "4", "--metrics", "niqe"]) != 0
+    assert "--metrics 'niqe' is not available; choose from lpips, dists, topiq" in capsys.readouterr().err

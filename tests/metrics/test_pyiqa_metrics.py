@@ -57,3 +57,39 @@ def test_loaded_pyiqa_metric_is_called_on_the_cropped_images(monkeypatch):
     values = dists(sr, gt)
     assert seen["shape"] == (2, 3, 16, 20) and values.shape == (2,)
     torch.testing.assert_close(values, (sr - gt)[..., 2:-2, 2:-2].abs().mean(dim=(1, 2, 3)))
+
+
+def test_eval_reports_pyiqa_metrics_beside_psnr(monkeypatch, tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from upres.cli import main
+    from upres.io.images import write_image
+
+    class Fake(torch.nn.Module):
+        lower_better = False
+
+        def forward(self, sr, gt):
+            return 1 - (sr - gt).abs().mean(dim=(1, 2, 3))
+
+    names = []
+
+    def create_metric(name, device, as_loss):
+        names.append(name)
+        return Fake()
+
+    monkeypatch.setitem(sys.modules, "pyiqa", types.SimpleNamespace(create_metric=create_metric))
+    write_image(
+        tmp_path / "gt" / "a.png", np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    )
+    assert (
+        main(["eval", "--bicubic", str(tmp_path / "gt"), "-s", "2", "--json", "--metrics", "topiq,dists"])
+        == 0
+    )
+    (res,) = json.loads(capsys.readouterr().out)["results"]
+    assert names == ["topiq_fr", "dists"] and list(res["metrics"]) == ["topiq", "dists"]
+    assert 0 < res["metrics"]["topiq"] == res["metrics"]["dists"] < 1
+    monkeypatch.setitem(sys.modules, "pyiqa", None)
+    assert main(["eval", "--bicubic", str(tmp_path / "gt"), "-s", "2", "--metrics", "dists"]) != 0
+    assert "--metrics dists: dists needs pyiqa and its weights: pip install pyiqa" in capsys.readouterr().err

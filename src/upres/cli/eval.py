@@ -8,7 +8,8 @@ from pathlib import Path
 
 EXAMPLE = """examples:
   upres eval --bicubic ../shared/data/benchmark/Set5 --scale 4
-  upres eval -m a.safetensors -m b.pth Set5 Set14 --scale 4 --json"""
+  upres eval -m a.safetensors -m b.pth Set5 Set14 --scale 4 --json
+  upres eval -m psnr.safetensors -m gan.safetensors Set14 --scale 4 --metrics lpips,dists"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=0, help="tile size in LR pixels (0: whole image)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument(
+        "--metrics",
+        default="",
+        metavar="NAMES",
+        help="extra perceptual metrics, comma-separated: lpips, dists, topiq (weights must be on disk; lower LPIPS/"
+        "DISTS and higher TOPIQ are better); on the RGB 8-bit outputs with the same border excluded",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=run)
 
@@ -44,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
         raise UpresError("give -m MODEL (one or more) or --bicubic")
     if args.scale < 1:
         raise UpresError(f"--scale must be a positive integer, not {args.scale}")
+    metrics = _extra_metrics(args.metrics, args.device)
     methods = {}
     if args.bicubic:
         methods["bicubic"] = bicubic_upscaler(args.scale)
     for m in args.model:
         methods[Path(m).name] = model_upscaler(m, args.scale, args.device, args.precision, args.tile)
-    results = evaluate(methods, args.dirs, args.scale, y_channel=not args.rgb)
+    results = evaluate(methods, args.dirs, args.scale, y_channel=not args.rgb, metrics=metrics)
     if args.json:
         payload = {
             "scale": args.scale,
@@ -63,6 +72,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+EXTRA_METRICS = {"lpips": ("LPIPS", False), "dists": ("DISTS", False), "topiq": ("TOPIQ", True)}
+
+
+def _extra_metrics(names: str, device: str) -> dict:
+    from upres.errors import UpresError
+    from upres.infer.tiling import resolve_device
+    from upres.metrics.registry import MetricUnavailable, build_metric
+
+    out = {}
+    for name in (n.strip().lower() for n in names.split(",") if n.strip()):
+        if name not in EXTRA_METRICS:
+            raise UpresError(f"--metrics {name!r} is not available; choose from {', '.join(EXTRA_METRICS)}")
+        try:
+            out[name] = build_metric(name, resolve_device(device))[0]
+        except MetricUnavailable as exc:
+            raise UpresError(f"--metrics {name}: {exc}") from None
+    return out
+
+
 def _print_tables(results: list, scale: int, channel: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -71,9 +99,18 @@ def _print_tables(results: list, scale: int, channel: str) -> None:
     folders = list(dict.fromkeys(r.folder for r in results))
     for folder in folders:
         table = Table(title=f"{folder} (x{scale}, {channel})")
-        for col in ("method", "PSNR (dB)", "SSIM", "images", "seconds"):
+        extra = list(results[0].metrics)
+        columns = ["method", "PSNR (dB)", "SSIM"]
+        columns += [
+            f"{EXTRA_METRICS[m][0]} {'(higher better)' if EXTRA_METRICS[m][1] else '(lower better)'}"
+            for m in extra
+        ]
+        for col in [*columns, "images", "seconds"]:
             table.add_column(col, justify="left" if col == "method" else "right")
         for r in results:
             if r.folder == folder:
-                table.add_row(r.method, f"{r.psnr:.2f}", f"{r.ssim:.4f}", str(r.images), f"{r.seconds:.2f}")
+                cells = [f"{r.metrics[m]:.4f}" for m in extra]
+                table.add_row(
+                    r.method, f"{r.psnr:.2f}", f"{r.ssim:.4f}", *cells, str(r.images), f"{r.seconds:.2f}"
+                )
         console.print(table)

@@ -1,7 +1,8 @@
 """Benchmark evaluation: LR made from each ground truth with MATLAB-style bicubic, upscaled, scored like papers.
 
 Ground truth is cropped to a multiple of the scale, the LR is `imresize(gt, 1/scale)` saved at 8 bits, and PSNR/SSIM
-are computed on 8-bit images with a border of `scale` pixels excluded (Y channel unless `y_channel=False`).
+are computed on 8-bit images with a border of `scale` pixels excluded (Y channel unless `y_channel=False`). Extra
+full-reference metrics (LPIPS, DISTS, TOPIQ) see the same 8-bit RGB images with the same border excluded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from upres.data.read import array_to_rgb, read_array
 from upres.data.resize import imresize
 from upres.errors import UpresError
 from upres.io.images import list_images
+from upres.metrics.registry import MetricFn
 from upres.metrics.torch_metrics import psnr_batch, ssim_batch
 
 # (1, 3, h, w) float LR in [0, 1] -> (1, 3, h*scale, w*scale) float in [0, 1]
@@ -29,6 +31,7 @@ class ImageScore:
     name: str
     psnr: float
     ssim: float
+    metrics: dict[str, float] = field(default_factory=dict)  # the extra metrics, by name
 
 
 @dataclass
@@ -40,6 +43,7 @@ class FolderResult:
     images: int
     seconds: float
     per_image: list[ImageScore] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # means of the extra metrics
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,9 +65,16 @@ def bicubic_upscaler(scale: int) -> UpscaleFn:
 
 
 def evaluate_folder(
-    upscale: UpscaleFn, folder: str | Path, scale: int, method: str = "", y_channel: bool = True
+    upscale: UpscaleFn,
+    folder: str | Path,
+    scale: int,
+    method: str = "",
+    y_channel: bool = True,
+    metrics: dict[str, MetricFn] | None = None,
 ) -> FolderResult:
-    """Score one method on every image of a ground-truth folder; seconds count the upscaling only."""
+    """Score one method on every image of a ground-truth folder; seconds count the upscaling only.
+
+    `metrics`: extra full-reference metrics by name (`upres.metrics.registry.build_metric` functions)."""
     folder = Path(folder)
     paths = list_images(folder)
     if not paths:
@@ -83,7 +94,10 @@ def evaluate_folder(
             )
         p = psnr_batch(sr, gt, scale, y_channel).item()
         s = ssim_batch(sr, gt, scale, y_channel).item()
-        scores.append(ImageScore(path.relative_to(folder).as_posix() if folder.is_dir() else path.name, p, s))
+        saved = sr.clamp(0, 1).mul(255).round().div(255)  # what a written 8-bit output holds
+        extra = {name: float(fn(saved, gt, scale, False).item()) for name, fn in (metrics or {}).items()}
+        name = path.relative_to(folder).as_posix() if folder.is_dir() else path.name
+        scores.append(ImageScore(name, p, s, extra))
     return FolderResult(
         folder=str(folder),
         method=method,
@@ -92,6 +106,7 @@ def evaluate_folder(
         images=len(scores),
         seconds=seconds,
         per_image=scores,
+        metrics={name: float(np.mean([x.metrics[name] for x in scores])) for name in metrics or {}},
     )
 
 
@@ -120,11 +135,15 @@ def model_upscaler(
 
 
 def evaluate(
-    methods: dict[str, UpscaleFn], folders: list[str | Path], scale: int, y_channel: bool = True
+    methods: dict[str, UpscaleFn],
+    folders: list[str | Path],
+    scale: int,
+    y_channel: bool = True,
+    metrics: dict[str, MetricFn] | None = None,
 ) -> list[FolderResult]:
     """Every method on every folder, folder-major (the order tables are printed in)."""
     return [
-        evaluate_folder(fn, folder, scale, method=name, y_channel=y_channel)
+        evaluate_folder(fn, folder, scale, method=name, y_channel=y_channel, metrics=metrics)
         for folder in folders
         for name, fn in methods.items()
     ]

@@ -13,21 +13,7 @@ from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.infer.tiling import Upscaler
 from upres.io.images import tensor_to_array, write_image
-from upres.metrics.lpips import lpips_batch
-from upres.metrics.torch_metrics import psnr_batch, ssim_batch
 from upres.train.config import MetricOptions, ValOptions
-
-MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-# name -> (function(sr, gt, crop_border, y_channel), higher is better)
-METRICS: dict[str, tuple[Callable[..., torch.Tensor], bool]] = {
-    "calculate_psnr": (psnr_batch, True),
-    "psnr": (psnr_batch, True),
-    "calculate_ssim": (ssim_batch, True),
-    "ssim": (ssim_batch, True),
-    "calculate_lpips": (lpips_batch, False),
-    "lpips": (lpips_batch, False),
-}
 
 
 @dataclass
@@ -45,25 +31,20 @@ def build_metrics(
     val: ValOptions, device: torch.device | str = "cpu", notes: list[str] | None = None
 ) -> list[Metric]:
     """The metrics of `val.metrics`; a pyiqa metric that cannot load here is left out with a note, never a crash."""
-    from upres.metrics.pyiqa_metrics import PYIQA_NAMES, build_pyiqa_metric
+    from upres.metrics.registry import METRIC_NAMES, MetricUnavailable, build_metric
 
     metrics = []
     for name, opts in val.metrics.items():
-        kind = opts.type.lower()
-        if kind in PYIQA_NAMES:
-            try:
-                fn, higher = build_pyiqa_metric(kind, torch.device(device))
-            except RuntimeError as exc:
-                if notes is not None:
-                    notes.append(f"val.metrics.{name} ({opts.type}) skipped: {exc}")
-                continue
-        elif kind in METRICS:
-            fn, higher = METRICS[kind]
-        else:
-            known = [*METRICS, *PYIQA_NAMES]
+        try:
+            fn, higher = build_metric(opts.type, device)
+        except MetricUnavailable as exc:
+            if notes is not None:
+                notes.append(f"val.metrics.{name} ({opts.type}) skipped: {exc}")
+            continue
+        except KeyError:
             raise ConfigError(
-                f"val.metrics.{name}.type {opts.type!r} is not available; available: {', '.join(known)}"
-            )
+                f"val.metrics.{name}.type {opts.type!r} is not available; available: {', '.join(METRIC_NAMES)}"
+            ) from None
         if opts.better is not None:
             higher = opts.better == "higher"
         metrics.append(Metric(name, fn, higher, opts))
