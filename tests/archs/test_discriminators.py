@@ -244,3 +244,23 @@ def test_dunet_under_bf16_autocast_stays_close_to_fp32():
             half = d(x)
     assert half.dtype == torch.bfloat16
     assert float((half.float() - full).abs().max()) < 0.05 * float(full.abs().max()) + 1e-3
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("unetdiscriminatorsn", {"num_feat": 8}),
+        ("dunet", {"num_feat": 8}),
+        ("vggstylediscriminator", {"num_feat": 8, "input_size": 256}),
+        ("patchgandiscriminatorsn", {"num_feat": 8}),
+    ],
+)
+def test_info_on_a_discriminator_file_says_what_it_is(tmp_path, capsys, name, kw):
+    from upres.cli import main
+
+    path = tmp_path / "net_d_1000.pth"
+    torch.save({"params": build_discriminator(name, **kw).state_dict()}, path)
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"a discriminator ({name}, num_feat 8), not an upscaling model" in err
+    assert "path.pretrain_network_d" in err

@@ -127,6 +127,14 @@ def recognise(state: dict[str, torch.Tensor]) -> tuple[ArchInfo, dict[str, torch
             except (KeyError, ValueError, IndexError) as exc:
                 raise ModelFileError(f"looks like {fam.name} but its tensors do not fit ({exc})") from None
             return ArchInfo(fam.name, params, fam.tags(params)), canonical
+    from upres.archs.discriminators import recognise_discriminator
+
+    kind = recognise_discriminator(state)
+    if kind:
+        raise ModelFileError(
+            f"a discriminator ({kind}), not an upscaling model; it is used as path.pretrain_network_d when "
+            "training a GAN (the generator is the net_g_* file beside it)"
+        )
     sample = ", ".join(list(state)[:4])
     raise ModelFileError(
         f"unknown architecture (first keys: {sample}); upres reads ESRGAN/RRDBNet (all three layouts) and "

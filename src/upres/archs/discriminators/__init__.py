@@ -70,4 +70,30 @@ def load_discriminator(
         )
 
 
-__all__ = ["DISCRIMINATORS", "build_discriminator", "load_discriminator"]
+def recognise_discriminator(state: dict[str, torch.Tensor]) -> str | None:
+    """A description such as "dunet, num_feat 16" when the tensors are exactly those of one of our discriminators
+    (Real-ESRGAN's and traiNNer-redux's layouts), else None: lets commands that take generators say what a net_d
+    file is."""
+    first = next((v for v in state.values() if v.dim() == 4), None)
+    if first is None:
+        return None
+    num_feat, num_in_ch = int(first.shape[0]), int(first.shape[1])
+    wanted = {k: tuple(v.shape) for k, v in state.items()}
+    candidates = [
+        ("unetdiscriminatorsn", {}),
+        ("dunet", {}),
+        ("vggstylediscriminator", {"input_size": 128}),
+        ("vggstylediscriminator", {"input_size": 256}),
+        ("patchgandiscriminatorsn", {}),
+    ]
+    for name, extra in candidates:
+        try:
+            net = build_discriminator(name, num_in_ch=num_in_ch, num_feat=num_feat, **extra)
+        except (ConfigError, ValueError):
+            continue
+        if {k: tuple(v.shape) for k, v in net.state_dict().items()} == wanted:
+            return f"{name}, num_feat {num_feat}"
+    return None
+
+
+__all__ = ["DISCRIMINATORS", "build_discriminator", "load_discriminator", "recognise_discriminator"]
