@@ -62,6 +62,22 @@ def test_hostile_pickle_inside_torch_zip_is_refused(tmp_path):
     assert not target.exists()
 
 
+def test_training_state_given_as_a_model_points_to_resume_and_the_generator(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    (exp / "training_states").mkdir(parents=True)
+    state = exp / "training_states" / "30.state"
+    state.write_bytes(b"never read")
+    net, info = _small()
+    save_model(exp / "models" / "net_g_ema_30.safetensors", net, info)
+    assert main(["info", str(state)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        f"a training state, not a model file: continue training from it with `upres train -c OPTIONS --resume {state}`"
+        in err
+    )
+    assert err.endswith(f"its generator is {exp / 'models' / 'net_g_ema_30.safetensors'}")
+
+
 @pytest.mark.parametrize(
     "content,message",
     [(b"", "file is empty"), (b"not a model at all", "not a PyTorch file"), (None, "truncated or corrupt")],

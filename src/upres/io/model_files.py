@@ -60,6 +60,14 @@ def read_tensors(
             return load_file(str(path)), metadata
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
+    if suffix == ".state":
+        models = path.parent.parent / "models"
+        beside = sorted(models.glob(f"net_g_ema_{path.stem}.*")) + sorted(models.glob(f"net_g_{path.stem}.*"))
+        hint = f"; its generator is {beside[0]}" if beside else ""
+        raise ModelFileError(
+            f"{path}: a training state, not a model file: continue training from it with "
+            f"`upres train -c OPTIONS --resume {path}`{hint}"
+        )
     if suffix not in PICKLE_SUFFIXES:
         raise ModelFileError(
             f"{path}: unknown model file type {suffix!r}; use .pth, .pt, .ckpt or .safetensors"
