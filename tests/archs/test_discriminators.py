@@ -264,3 +264,31 @@ def test_info_on_a_discriminator_file_says_what_it_is(tmp_path, capsys, name, kw
     err = capsys.readouterr().err
     assert f"a discriminator ({name}, num_feat 8), not an upscaling model" in err
     assert "path.pretrain_network_d" in err
+
+
+@pytest.mark.parametrize("name", ["unetdiscriminatorsn", "dunet"])
+def test_either_spectral_norm_naming_loads(tmp_path, name):
+    """torch's old spectral_norm (weight_orig/_u/_v) and its parametrization form hold the same tensors."""
+    from upres.archs.discriminators import load_discriminator
+
+    torch.manual_seed(0)
+    src = build_discriminator(name, num_feat=8)
+    src(torch.rand(1, 3, 32, 32))  # move u and v off their initial values
+    renames = [(".weight_orig", ".parametrizations.weight.original"), (".weight_u", ".parametrizations.weight.0._u"),
+               (".weight_v", ".parametrizations.weight.0._v")]  # fmt: skip
+    flipped = {}
+    for key, value in src.state_dict().items():
+        for a, b in renames:
+            if key.endswith(a) or key.endswith(b):
+                key = key.replace(a, b) if key.endswith(a) else key.replace(b, a)
+                break
+        flipped[key] = value
+    assert set(flipped) != set(src.state_dict())
+    path = tmp_path / "d.pth"
+    torch.save({"params": flipped}, path)
+    dst = build_discriminator(name, num_feat=8)
+    load_discriminator(dst, path)
+    src.eval(), dst.eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x))

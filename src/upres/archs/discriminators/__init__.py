@@ -41,6 +41,28 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
         raise ConfigError(f"network_d ({key}): {exc}") from None
 
 
+# Spectral norm saved by torch.nn.utils.spectral_norm (BasicSR, Real-ESRGAN) and by its parametrization form (newer
+# code, traiNNer-redux's DUnet) hold the same tensors under different names.
+_SPECTRAL_NORM_NAMES = (
+    (".weight_orig", ".parametrizations.weight.original"),
+    (".weight_u", ".parametrizations.weight.0._u"),
+    (".weight_v", ".parametrizations.weight.0._v"),
+)
+
+
+def _spectral_norm_keys_as(state: dict[str, torch.Tensor], wanted: set[str]) -> dict[str, torch.Tensor]:
+    """Rename spectral-norm tensors to the form `wanted` uses, whichever form the file was saved in."""
+    out = {}
+    for key, value in state.items():
+        if key not in wanted:
+            for a, b in (*_SPECTRAL_NORM_NAMES, *((b, a) for a, b in _SPECTRAL_NORM_NAMES)):
+                if key.endswith(a) and key[: -len(a)] + b in wanted:
+                    key = key[: -len(a)] + b
+                    break
+        out[key] = value
+    return out
+
+
 def load_discriminator(
     net_d: nn.Module, path: str | Path, param_key: str = "params", strict: bool = True
 ) -> None:
@@ -62,6 +84,7 @@ def load_discriminator(
     if isinstance(state, dict) and isinstance(state.get(param_key), dict):
         state = state[param_key]
     state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = _spectral_norm_keys_as(state, set(net_d.state_dict()))
     missing, unexpected = net_d.load_state_dict(state, strict=False)
     if strict and (missing or unexpected):
         raise ModelFileError(
