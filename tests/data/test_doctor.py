@@ -122,3 +122,48 @@ def test_bad_config(tmp_path, bad):
     cfg = tmp_path / "o.yml"
     cfg.write_text(bad)
     assert main(["doctor", "-c", str(cfg)]) == 2
+
+
+def test_large_whole_decoded_images_get_a_hint_tiled_tiffs_do_not(tmp_path, capsys):
+    from upres.io.tiff_regions import write_tiled_tiff
+
+    big = _img(160, 200, 0)
+    write_image(tmp_path / "png" / "a.png", big)
+    write_tiled_tiff(tmp_path / "tif" / "a.tif", big)
+    r = check_folders([tmp_path / "png"], scale=4, lq_size=8)  # 32 px crops: 31x fewer pixels than the image
+    assert r.ok and r.findings == []
+    assert r.hints == [
+        "1 GT images are decoded whole for every 32x32 crop (31x the crop's pixels at the median): `upres prepare "
+        "tiff` copies them to tiled TIFFs, which training reads crop by crop (docs/data.md, 'Large photos')"
+    ]
+    assert check_folders([tmp_path / "tif"], scale=4, lq_size=8).hints == []
+    assert (
+        check_folders([tmp_path / "png"], scale=4, lq_size=16).hints == []
+    )  # 7.8x: decoding is not dominant
+    assert main(["doctor", str(tmp_path / "png"), "-s", "4", "--lq-size", "8"]) == 0
+    assert "hint: 1 GT images are decoded whole" in capsys.readouterr().out
+
+
+def test_otf_dataset_block_pads_small_images_and_reads_meta_info_across_roots(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_image(a / "big.png", _img(64, 64, 0))
+    write_image(b / "small.png", _img(20, 64, 1))
+    (b / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n nope")
+    meta = tmp_path / "meta.txt"
+    meta.write_text("big.png\nsmall.png\n")
+    block = {
+        "type": "realesrgandataset",
+        "dataroot_gt": [str(a), str(b)],
+        "meta_info": str(meta),
+        "lq_size": 8,
+    }
+    r = check_dataset(parse_dataset_options(block), 4)
+    assert r.images == 2 and r.ok  # the meta_info list only: broken.png is not part of the dataset
+    (finding,) = r.findings
+    assert (finding.severity, finding.kind) == (
+        "warning",
+        "too_small",
+    ) and "padded to the crop" in finding.detail
+    del block["meta_info"]
+    r = check_dataset(parse_dataset_options(block), 4)
+    assert not r.ok and [f.kind for f in r.errors] == ["unreadable"]

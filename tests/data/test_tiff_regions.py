@@ -46,7 +46,15 @@ BOXES = [(0, 0, 1, 1), (0, 0, 37, 45), (13, 29, 50, 61), (70, 90, 30, 30), (31, 
         {"tile": (16, 32), "byteorder": ">", "compression": "zlib"},
         {"tile": (32, 16), "bigtiff": True},
     ],
-    ids=["tiled-zlib", "tiled-raw", "strips-lzw", "strips-zstd", "one-strip-packbits", "big-endian", "bigtiff"],
+    ids=[
+        "tiled-zlib",
+        "tiled-raw",
+        "strips-lzw",
+        "strips-zstd",
+        "one-strip-packbits",
+        "big-endian",
+        "bigtiff",
+    ],
 )
 def test_regions_equal_the_whole_decode(tmp_path, dtype, channels, layout):
     arr = _pixels(100, 120, channels, dtype)

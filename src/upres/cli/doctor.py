@@ -109,4 +109,6 @@ def _print_report(r) -> None:
                 print(f"     {f.path}: {f.detail}")
             if len(group) > MAX_LISTED:
                 print(f"     ... and {len(group) - MAX_LISTED} more (--json lists all)")
+    for hint in r.hints:
+        print(f"   hint: {hint}")
     print(f"   {'OK' if r.ok else 'FAILED'}: {len(r.errors)} errors, {len(r.warnings)} warnings")

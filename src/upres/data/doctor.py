@@ -45,6 +45,7 @@ class ImageInfo:
     channels: int = 3
     digest: str = ""
     error: str | None = None
+    region_reads: bool = False  # training reads crops of it without decoding the whole file
 
 
 @dataclass
@@ -59,6 +60,7 @@ class DoctorReport:
     batch_size: int | None = None
     iterations_per_epoch: int | None = None
     findings: list[Finding] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # advice that is not a fault (loading speed)
 
     @property
     def errors(self) -> list[Finding]:
@@ -99,6 +101,7 @@ def inspect_image(path: Path) -> ImageInfo:
                 raise ImageReadError(f"{path}: the image has no pixels ({src.width}x{src.height})")
             info.height, info.width, info.channels = src.height, src.width, first.shape[2]
             info.bits = src.bits
+            info.region_reads = src.region_reads
             h.update(f"{(src.height, src.width, first.shape[2])}{first.dtype}".encode())
             for band in itertools.chain([first], bands):  # lazily: one band in memory at a time
                 h.update(np.ascontiguousarray(band).data)
@@ -173,8 +176,12 @@ def check_folders(
     meta_info: str | None = None,
     enlarge_ratio: int = 1,
     name: str = "",
+    pads_small: bool = False,
 ) -> DoctorReport:
-    """Check GT folders (and their LR folders, one per GT folder) as a training set of this scale and crop."""
+    """Check GT folders (and their LR folders, one per GT folder) as a training set of this scale and crop.
+
+    `pads_small`: the dataset pads images smaller than the crop (`realesrgandataset`), so they are a warning, not an
+    error."""
     gt_roots = [Path(d) for d in gt_dirs]
     lq_roots = [Path(d) for d in lq_dirs or []]
     for root in gt_roots + lq_roots:
@@ -236,12 +243,15 @@ def check_folders(
             and crop_gt
             and min(gt.height - gt.height % scale, gt.width - gt.width % scale) < crop_gt
         ):
+            padded = (
+                "; it is padded to the crop (reflection), which repeats its content" if pads_small else ""
+            )
             report.findings.append(
                 Finding(
-                    "error",
+                    "warning" if pads_small else "error",
                     "too_small",
                     str(pair.gt),
-                    f"GT {gt.width}x{gt.height} is smaller than the crop {crop_gt}",
+                    f"GT {gt.width}x{gt.height} is smaller than the crop {crop_gt}{padded}",
                 )
             )
     if good_gt:
@@ -250,15 +260,49 @@ def check_folders(
         report.min_size = (int(ws.min()), int(hs.min()))
         report.median_size = (int(np.median(ws)), int(np.median(hs)))
         report.max_size = (int(ws.max()), int(hs.max()))
+    if crop_gt:
+        report.hints += _whole_decode_hint(good_gt, crop_gt)
     if batch_size and pairs:
         report.iterations_per_epoch = math.ceil(len(pairs) * enlarge_ratio / batch_size)
     return report
+
+
+# A sample that decodes this many times the pixels of its crop spends nearly all its loading time decoding.
+WHOLE_DECODE_RATIO = 16
+
+
+def _whole_decode_hint(infos: list[ImageInfo], crop: int) -> list[str]:
+    whole = [i for i in infos if not i.region_reads]
+    if not whole:
+        return []
+    pixels = float(np.median([i.width * i.height for i in whole]))
+    ratio = pixels / (crop * crop)
+    if ratio < WHOLE_DECODE_RATIO:
+        return []
+    return [
+        f"{len(whole)} GT images are decoded whole for every {crop}x{crop} crop ({ratio:.0f}x the crop's pixels at "
+        "the median): `upres prepare tiff` copies them to tiled TIFFs, which training reads crop by crop "
+        "(docs/data.md, 'Large photos')"
+    ]
 
 
 def check_dataset(opts: DatasetOptions, scale: int, name: str = "") -> DoctorReport:
     """The checks for one `datasets.<name>` block (training calls this before its first iteration)."""
     if opts.type == "singleimagedataset":
         return check_folders(as_list(opts.dataroot_lq), name=name or opts.name)
+    if opts.type == "realesrgandataset":
+        from upres.data.otf_dataset import gather_paths
+
+        # The files the dataset itself uses (its meta_info lines may come from any of its roots); images smaller
+        # than the crop are padded there, so they are a warning.
+        return check_folders(
+            gather_paths(opts.dataroot_gt, opts.meta_info),
+            scale=scale,
+            lq_size=opts.crop_size(scale),
+            batch_size=opts.batch_size_per_gpu,
+            name=name or opts.name,
+            pads_small=True,
+        )
     roots = dataset_roots(opts)
     return check_folders(
         [g for g, _ in roots],

@@ -79,15 +79,16 @@ def degradation_options_from(
     return parse_degradation_options(merged, where)
 
 
-def gather_paths(opts: OTFDatasetOptions) -> list[Path]:
-    roots = [opts.dataroot_gt] if isinstance(opts.dataroot_gt, str) else list(opts.dataroot_gt)
+def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> list[Path]:
+    """The HR files: every image under the roots, or the `meta_info` list (each line found in one of the roots)."""
+    roots = [dataroot_gt] if isinstance(dataroot_gt, str) else list(dataroot_gt)
     for r in roots:
         if not Path(r).is_dir():
             raise ConfigError(f"dataroot_gt: folder {r} does not exist")
-    if opts.meta_info is None:
+    if meta_info is None:
         paths = [p for r in roots for p in list_images(r)]
     else:
-        meta = Path(opts.meta_info)
+        meta = Path(meta_info)
         if not meta.is_file():
             raise ConfigError(f"meta_info: file {meta} does not exist")
         paths = []
@@ -147,7 +148,7 @@ class RealESRGANDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.gt_size = opts.crop_size(scale)
-        self.paths = gather_paths(opts)
+        self.paths = gather_paths(opts.dataroot_gt, opts.meta_info)
         self.bad: set[Path] = set()
 
     def __len__(self) -> int:

@@ -104,11 +104,11 @@ def build_discriminator_part(opts: Options, device: torch.device, notes: list[st
     return Discriminator(net, optimizer, schedule)
 
 
-def check_train_data(opts: Options) -> None:
-    """The dataset doctor's checks; errors stop the run before anything is trained."""
+def check_train_data(opts: Options) -> list[str]:
+    """The dataset doctor's checks; errors stop the run before anything is trained. Returns its hints as notes."""
     ds = opts.train_dataset
-    if ds is None or ds.type != "pairedimagedataset":
-        return
+    if ds is None or ds.type not in ("pairedimagedataset", "realesrgandataset"):
+        return []
     from upres.data.doctor import check_dataset
 
     report = check_dataset(ds, opts.scale, "train")
@@ -118,11 +118,11 @@ def check_train_data(opts: Options) -> None:
             f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; "
             "`upres doctor -c OPTIONS` lists them all"
         )
+    return [f"datasets.train: {hint}" for hint in report.hints]
 
 
 def build_run(opts: Options, device: torch.device, seed: int, world_size: int) -> Run:
-    notes: list[str] = []
-    check_train_data(opts)
+    notes: list[str] = check_train_data(opts)
     train_set, ds_opts = build_train_dataset(opts, seed)
     batch = ds_opts.batch_size_per_gpu or 4
     per_step = batch * ds_opts.accum_iter * world_size
