@@ -325,3 +325,23 @@ def test_torch_compile_trains_like_eager(tmp_path, hr_folder):
     a, b = _final_weights(tmp_path / "eager", 3), _final_weights(tmp_path / "compiled", 3)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
+
+
+def test_resume_with_changed_options_is_an_error_or_a_note(tmp_path, hr_folder, capsys):
+    from upres.cli import main
+
+    _run(base_options(hr_folder, tmp_path / "exp"))
+    state = tmp_path / "exp" / "training_states" / "5.state"
+    wider = merge(base_options(hr_folder, tmp_path / "wide"), {"network_g": {"num_feat": 12}})
+    assert main(["train", "-c", str(write(tmp_path / "wide.yml", wider)), "--resume", str(state)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"--resume {state}: its generator does not fit this run's network_g (" in err
+    assert "is [8, 3, 3, 3] in the state, [12, 3, 3, 3] in network_g)" in err
+    bigger = merge(
+        base_options(hr_folder, tmp_path / "big"), {"datasets": {"train": {"batch_size_per_gpu": 3}}}
+    )
+    _run(bigger, resume=str(state))
+    log = (tmp_path / "big" / "log.txt").read_text()
+    assert "data settings differ from the state's (batch_size_per_gpu 2 -> 3)" in log
+    assert "data settings differ" not in (tmp_path / "exp" / "log.txt").read_text()

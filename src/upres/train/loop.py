@@ -150,6 +150,12 @@ def train(
         if int(state["seed"]) != seed:
             seed = int(state["seed"])
         log.note(f"resumed from {resume_path} at iteration {start_iter}")
+        changed = _data_changes(state.get("data"), _data_settings(run, ctx))
+        if changed:
+            log.note(
+                f"data settings differ from the state's ({changed}): the run continues, but sees other samples "
+                "in another order than an uninterrupted run would (resume is not bit-exact)"
+            )
 
     # --- wrap for speed and for several processes -------------------------------------------------------------
     model = run.g.net
@@ -400,7 +406,11 @@ def _save(
                 models / f"net_d_{it}.pth",
                 lambda p: torch.save({"params": unwrap(run.d.net).state_dict()}, p),
             )
-        extra = {"best": {k: list(v) for k, v in best.best.items()}, "stale": best.stale}
+        extra = {
+            "best": {k: list(v) for k, v in best.best.items()},
+            "stale": best.stale,
+            "data": _data_settings(run, ctx),
+        }
         if pools is not None:
             extra["pair_pool"] = pools
         save_training_state(
@@ -448,6 +458,22 @@ def _validate(
     )
     patience = opts.train.early_stop_patience
     return patience is not None and best.stale >= patience
+
+
+def _data_settings(run: Run, ctx) -> dict[str, int]:
+    """What fixes the order of training samples besides the seed (an exact resume needs them unchanged)."""
+    return {
+        "samples": len(run.train_set),
+        "batch_size_per_gpu": run.batch_size,
+        "accum_iter": run.accum_iter,
+        "processes": ctx.world_size,
+    }
+
+
+def _data_changes(saved: dict | None, now: dict[str, int]) -> str:
+    if not saved:
+        return ""
+    return ", ".join(f"{k} {saved[k]} -> {v}" for k, v in now.items() if k in saved and saved[k] != v)
 
 
 def _restore_pool(pool, state: dict, ctx, log: RunLog) -> None:

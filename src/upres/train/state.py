@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from upres.train.checkpoint import capture_rng, load_training_state, restore_rng
+from upres.train.checkpoint import CheckpointError, capture_rng, load_training_state, restore_rng
 from upres.train.setup import Run
 
 
@@ -39,16 +39,37 @@ def collect_state(run: Run, iteration: int, seed: int, scaler, extra: dict) -> d
     return state
 
 
+def _load(target, saved: dict, what: str, option: str, path: Path) -> None:
+    """`target.load_state_dict(saved)`, or one line naming the first tensor that does not fit and what to do."""
+    try:
+        target.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        detail = str(exc).strip().splitlines()
+        reason = next((line.strip() for line in detail[1:] if line.strip()), detail[0] if detail else "")
+        if isinstance(target, nn.Module):
+            ours = {k: tuple(v.shape) for k, v in target.state_dict().items()}
+            theirs = {k: tuple(v.shape) for k, v in saved.items()}
+            key = next((k for k in ours if k in theirs and ours[k] != theirs[k]), None)
+            if key is not None:
+                reason = f"{key} is {list(theirs[key])} in the state, {list(ours[key])} in {option}"
+            elif set(ours) != set(theirs):
+                reason = f"keys differ (e.g. {sorted(set(ours) ^ set(theirs))[0]})"
+        raise CheckpointError(
+            f"--resume {path}: its {what} does not fit this run's {option} ({reason[:200]}); resume with the options "
+            f"the state was written with, or start a new run from its model with path.pretrain_network_g"
+        ) from None
+
+
 def restore_state(run: Run, path: Path, scaler) -> dict:
     state = load_training_state(path)
-    unwrap(run.g.net).load_state_dict(state["net_g"])
-    run.g.optimizer.load_state_dict(state["optimizer_g"])
+    _load(unwrap(run.g.net), state["net_g"], "generator", "network_g", path)
+    _load(run.g.optimizer, state["optimizer_g"], "generator optimizer", "train.optim_g", path)
     run.g.schedule.load_state_dict(state["schedule_g"])
     if run.g.ema is not None and "ema_g" in state:
-        run.g.ema.load_state_dict(state["ema_g"])
+        _load(run.g.ema.module, state["ema_g"], "EMA generator", "network_g", path)
     if run.d is not None and "net_d" in state:
-        unwrap(run.d.net).load_state_dict(state["net_d"])
-        run.d.optimizer.load_state_dict(state["optimizer_d"])
+        _load(unwrap(run.d.net), state["net_d"], "discriminator", "network_d", path)
+        _load(run.d.optimizer, state["optimizer_d"], "discriminator optimizer", "train.optim_d", path)
         run.d.schedule.load_state_dict(state["schedule_d"])
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
