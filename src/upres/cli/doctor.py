@@ -36,22 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reports_from_config(path: str) -> list:
-    from pathlib import Path
-
-    import yaml
-
     from upres.data.doctor import check_dataset
     from upres.data.options import parse_dataset_options
     from upres.errors import ConfigError
+    from upres.option_file import read_option_file
 
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw = read_option_file(path)
     scale = raw.get("scale")
     if not isinstance(scale, int) or scale < 1:
         raise ConfigError(f"{path}: scale: expected a positive integer, got {scale!r}")

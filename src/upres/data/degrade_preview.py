@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from upres.data.degradations.options import DegradationOptions
 from upres.data.degradations.pipeline import degrade, make_generators
@@ -31,18 +30,10 @@ class DegradeFile:
 def load_degradation_file(path: str | Path) -> DegradeFile:
     """Degradation keys of a YAML option file: the top level, plus those traiNNer-redux keeps in `datasets.train`.
     Every other key of a training option file is ignored."""
+    from upres.option_file import read_option_file
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "parse error"
-        raise ConfigError(f"{path}: not valid YAML{where} ({problem})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of option keys at the top level")
+    data = read_option_file(path)
     train: Any = (data.get("datasets") or {}).get("train") or {}
     if not isinstance(train, dict):
         raise ConfigError(f"{path}: datasets.train must be a mapping")

@@ -84,14 +84,24 @@ def prune(root: Path, keep: int, suffix: str, protect: set[Path] | None = None) 
 
 
 def load_training_state(path: Path) -> dict:
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head != b"PK":  # torch.save's zip archive
+        raise CheckpointError(
+            f"{path}: not a loadable training state (not a file `upres train` writes: those are torch zip archives)"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means this state is unusable
-        raise CheckpointError(
-            f"{path}: not a loadable training state ({str(exc).splitlines()[0][:160]})"
-        ) from None
+        text = str(exc)
+        reason = (
+            "it holds objects other than tensors, which are never unpickled"
+            if "Weights only load failed" in text
+            else (text.strip().splitlines() or [type(exc).__name__])[0][:160]
+        )
+        raise CheckpointError(f"{path}: not a loadable training state ({reason})") from None
 
 
 def find_resume_state(root: Path) -> Path | None:

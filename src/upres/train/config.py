@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -301,13 +300,6 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
 
 
 def load_options(path: str | Path) -> Options:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: option file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_options(data, str(path))
+    from upres.option_file import read_option_file
+
+    return parse_options(read_option_file(path), str(path))

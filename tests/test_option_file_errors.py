@@ -1,0 +1,49 @@
+"""Every command that reads an option file, or a training state, answers bad files with the same one-line errors."""
+
+from __future__ import annotations
+
+import fractions
+
+import pytest
+import torch
+
+from upres.cli import main
+
+BAD_FILES = [
+    (None, "option file not found"),
+    (b": : :\n", "not valid YAML at line 1, column 1: expected <block end>, but found ':'"),
+    (b"\xff\xfe\x00binary", "not a text file (option files are UTF-8 YAML)"),
+    (b"- a\n- b\n", "expected a mapping of option keys at the top level"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BAD_FILES)
+@pytest.mark.parametrize("command", [["train", "-c"], ["doctor", "-c"], ["degrade", "-c"], ["test", "-c"]])
+def test_bad_option_files_give_one_line(tmp_path, capsys, command, content, message):
+    path = tmp_path / "opt.yml"
+    if content is not None:
+        path.write_bytes(content)
+    argv = [*command, str(path)] + (["x.png", "-o", str(tmp_path / "o")] if command[0] == "degrade" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"garbage", "not a file `upres train` writes: those are torch zip archives"),
+        ("pickle", "it holds objects other than tensors, which are never unpickled"),
+    ],
+)
+def test_bad_training_states_give_one_line(tmp_path, capsys, content, message):
+    from upres.train.checkpoint import CheckpointError, load_training_state
+
+    path = tmp_path / "5.state"
+    if content == "pickle":
+        torch.save({"iteration": 5, "odd": fractions.Fraction(1, 2)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        load_training_state(path)
+    assert str(info.value) == f"{path}: not a loadable training state ({message})"
