@@ -292,3 +292,8 @@ def test_either_spectral_norm_naming_loads(tmp_path, name):
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(dst(x), src(x))
+
+
+def test_dunet_odd_width_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"network_d \(dunet\): num_feat must be even .* not 7"):
+        build_discriminator("dunet", num_feat=7)

@@ -167,3 +167,15 @@ def test_otf_dataset_block_pads_small_images_and_reads_meta_info_across_roots(tm
     del block["meta_info"]
     r = check_dataset(parse_dataset_options(block), 4)
     assert not r.ok and [f.kind for f in r.errors] == ["unreadable"]
+
+
+def test_otf_crop_larger_than_every_image_is_an_error(tmp_path):
+    write_image(tmp_path / "a.png", _img(40, 50, 0))
+    write_image(tmp_path / "b.png", _img(60, 30, 1))
+    block = {"type": "realesrgandataset", "dataroot_gt": str(tmp_path), "lq_size": 16}  # 64 px GT crops
+    r = check_dataset(parse_dataset_options(block), 4)
+    assert [f.kind for f in r.errors] == ["crop_too_large"]
+    assert "the 64x64 crop is larger than every image (largest 50x40)" in r.errors[0].detail
+    write_image(tmp_path / "c.png", _img(64, 64, 2))  # one image fits: the small ones are padded, a warning
+    r = check_dataset(parse_dataset_options(block), 4)
+    assert r.ok and sorted(f.kind for f in r.warnings) == ["too_small", "too_small"]

@@ -254,6 +254,19 @@ def check_folders(
                     f"GT {gt.width}x{gt.height} is smaller than the crop {crop_gt}{padded}",
                 )
             )
+    small = [f for f in report.findings if f.kind == "too_small"]
+    if pads_small and good_gt and len(small) == len(good_gt):
+        # Padding a few small images is fine; padding all of them means the crop is wrong.
+        largest = max(good_gt, key=lambda i: i.width * i.height)
+        report.findings.append(
+            Finding(
+                "error",
+                "crop_too_large",
+                str(largest.path),
+                f"the {crop_gt}x{crop_gt} crop is larger than every image (largest {largest.width}x"
+                f"{largest.height}): every sample would be mostly padding; lower lq_size",
+            )
+        )
     if good_gt:
         ws = np.array([i.width for i in good_gt])
         hs = np.array([i.height for i in good_gt])

@@ -37,7 +37,7 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
     opts = {_KEY_ALIASES.get(k, k): v for k, v in options.items()}
     try:
         return DISCRIMINATORS[key](**opts)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"network_d ({key}): {exc}") from None
 
 
