@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from upres.cli.argtypes import non_negative_int, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,14 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--config", required=True, help="YAML option file (traiNNer-redux key names)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("-o", "--output", required=True, help="folder for the samples and contact_sheet.png")
-    p.add_argument("--n", type=int, default=8, help="LR samples per input (default 8)")
+    p.add_argument("--n", type=positive_int, default=8, help="LR samples per input (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same images (default 0)")
     p.add_argument(
         "--scale", type=int, default=None, help="override the file's `scale` (default: file, else 4)"
     )
     p.add_argument(
         "--crop",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="HR crop side in pixels, 0 for the whole image (default: the file's gt_size/lq_size x scale, else 256)",
     )

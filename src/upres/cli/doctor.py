@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from upres.cli.argtypes import positive_int
+
 EXAMPLE = """examples:
   upres doctor hr/ --lq lr_x4/ --scale 4 --lq-size 64 --batch-size 16
   upres doctor -c options/train_esrgan_x4.yml"""
@@ -28,9 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lq", action="append", default=[], metavar="DIR", help="LR folder for each DIR, in order"
     )
-    p.add_argument("-s", "--scale", type=int, help="scale (needed to check LR/GT size ratios and GT crops)")
-    p.add_argument("--lq-size", type=int, help="LR crop size used in training")
-    p.add_argument("--batch-size", type=int, help="batch size, for iterations per epoch")
+    p.add_argument(
+        "-s", "--scale", type=positive_int, help="scale (needed to check LR/GT size ratios and GT crops)"
+    )
+    p.add_argument("--lq-size", type=positive_int, help="LR crop size used in training")
+    p.add_argument("--batch-size", type=positive_int, help="batch size, for iterations per epoch")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 

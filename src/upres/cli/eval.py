@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from upres.cli.argtypes import non_negative_int, positive_int
+
 EXAMPLE = """examples:
   upres eval --bicubic ../shared/data/benchmark/Set5 --scale 4
   upres eval -m a.safetensors -m b.pth Set5 Set14 --scale 4 --json
@@ -28,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--bicubic", action="store_true", help="score bicubic upscaling (the baseline)")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="folders of ground-truth images")
-    p.add_argument("-s", "--scale", type=int, required=True, help="upscaling factor")
+    p.add_argument("-s", "--scale", type=positive_int, required=True, help="upscaling factor")
     p.add_argument("--rgb", action="store_true", help="score RGB channels instead of the Y channel")
-    p.add_argument("--tile", type=int, default=0, help="tile size in LR pixels (0: whole image)")
+    p.add_argument("--tile", type=non_negative_int, default=0, help="tile size in LR pixels (0: whole image)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", default="fp32", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument(

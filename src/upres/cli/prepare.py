@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from upres.cli.argtypes import non_negative_int, positive_int
+
 EXAMPLE = """examples:
   upres prepare chunk photos/ -o photos_sub --size 512 --step 256 --min-size 128
   upres prepare lr photos_sub -o photos_sub_x4 --scale 4
@@ -29,11 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("src", metavar="SRC")
     c.add_argument("-o", "--output", required=True, metavar="DST")
-    c.add_argument("--size", type=int, default=512)
-    c.add_argument("--step", type=int, default=256)
-    c.add_argument("--min-size", type=int, default=128, help="smallest remainder/image still worth a tile")
+    c.add_argument("--size", type=positive_int, default=512)
+    c.add_argument("--step", type=positive_int, default=256)
     c.add_argument(
-        "-j", "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
+        "--min-size", type=non_negative_int, default=128, help="smallest remainder/image still worth a tile"
+    )
+    c.add_argument(
+        "-j", "--workers", type=positive_int, default=None, help="processes (default: CPU count, at most 8)"
     )
     c.set_defaults(func=run)
     lr = kinds.add_parser(
@@ -46,13 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     lr.add_argument("src", metavar="SRC")
     lr.add_argument("-o", "--output", required=True, metavar="DST")
-    lr.add_argument("-s", "--scale", type=int, default=None, help="default: the option file's scale, else 4")
+    lr.add_argument(
+        "-s", "--scale", type=positive_int, default=None, help="default: the option file's scale, else 4"
+    )
     lr.add_argument("-c", "--config", default=None, help="option file: LR made by its degradation pipeline")
     lr.add_argument(
         "--seed", type=int, default=0, help="with -c: seed of the degradations (per file, reproducible)"
     )
     lr.add_argument(
-        "-j", "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
+        "-j", "--workers", type=positive_int, default=None, help="processes (default: CPU count, at most 8)"
     )
     lr.set_defaults(func=run)
     t = kinds.add_parser(
@@ -68,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("src", metavar="SRC")
     t.add_argument("-o", "--output", required=True, metavar="DST")
     t.add_argument(
-        "--tile", type=int, default=128, help="tile width and height, a multiple of 16 (default 128)"
+        "--tile", type=positive_int, default=128, help="tile width and height, a multiple of 16 (default 128)"
     )
     t.add_argument(
         "--compression",
@@ -77,18 +83,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="lossless codec (default zlib: every TIFF reader has it; zstd decodes faster)",
     )
     t.add_argument(
-        "-j", "--workers", type=int, default=None, help="processes (default: CPU count, at most 8)"
+        "-j", "--workers", type=positive_int, default=None, help="processes (default: CPU count, at most 8)"
     )
     t.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from upres.data.prepare import iter_progress_lines, prepare_chunks, prepare_lr, prepare_tiff
-    from upres.errors import UpresError
 
     if args.kind == "chunk":
-        if args.size < 1 or args.step < 1 or args.min_size < 0:
-            raise UpresError("--size and --step must be positive and --min-size not negative")
         job = lambda progress: prepare_chunks(  # noqa: E731
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
         )
@@ -105,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
             degradations = loaded.options.model_dump()
             scale = scale or loaded.scale
         scale = scale or 4
-        if scale < 1:
-            raise UpresError(f"--scale must be a positive integer, not {scale}")
         job = lambda progress: prepare_lr(  # noqa: E731
             args.src, args.output, scale, args.workers, progress, degradations, args.seed
         )

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from upres.cli.argtypes import non_negative_int, positive_int
 from upres.errors import ConfigError
 
 EXAMPLE = """\
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="libx264",
         help="video encoder: libx264, libx265, libsvtav1, ffv1, ... (default libx264)",
     )
-    p.add_argument("--crf", type=int, help="quality for crf-based encoders (lower is better)")
+    p.add_argument("--crf", type=non_negative_int, help="quality for crf-based encoders (lower is better)")
     p.add_argument(
         "--preset", help="encoder preset, e.g. veryfast, medium, slow (x264/x265) or 0-13 (SVT-AV1)"
     )
@@ -49,10 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tile", default="auto", help="tile size in input pixels: auto, 0 (whole frame) or N (default auto)"
     )
-    p.add_argument("--tile-overlap", type=int, default=16, help="tile overlap in input pixels (default 16)")
+    p.add_argument(
+        "--tile-overlap", type=non_negative_int, default=16, help="tile overlap in input pixels (default 16)"
+    )
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--batch", type=int, default=1, help="frames per model call (default 1)")
+    p.add_argument("--batch", type=positive_int, default=1, help="frames per model call (default 1)")
     p.add_argument(
         "--codec-threads",
         type=int,
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from upres.io.model_files import load_model
     from upres.io.video import probe_video
 
+    _check_crf(args.crf, args.codec)
     probe = probe_video(args.input)  # fails fast on a bad input before the model is loaded
     device = resolve_device(args.device)
     loaded = load_model(args.model, device="cpu")
@@ -139,6 +143,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {result.warnings[-1]}", file=sys.stderr)
         return 1
     return 0
+
+
+# Highest CRF (worst quality) of the encoders that have one; FFmpeg would clamp or ignore a value out of range.
+CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51, "libvpx": 63, "libvpx-vp9": 63, "libaom-av1": 63,
+           "libsvtav1": 63}  # fmt: skip
+
+
+def _check_crf(crf: int | None, codec: str) -> None:
+    if crf is None:
+        return
+    top = CRF_MAX.get(codec)
+    if top is None:
+        _warn(f"--crf is passed to {codec} as its 'crf' option; an encoder without one ignores it")
+    elif crf > top:
+        raise ConfigError(f"--crf {crf}: {codec} takes 0-{top} (lower is better quality)")
 
 
 def _warn(msg: str) -> None:

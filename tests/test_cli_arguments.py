@@ -1,0 +1,60 @@
+"""Out-of-range numbers on the command line stop at parse time, naming the flag; nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from upres.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "--bicubic", "D", "--scale", "0"], "argument -s/--scale: '0': must be a positive integer"),
+        (
+            ["eval", "--bicubic", "D", "--scale", "4", "--tile", "-1"],
+            "argument --tile: '-1': cannot be negative",
+        ),
+        (["doctor", "D", "--scale", "0"], "argument -s/--scale: '0': must be a positive integer"),
+        (["doctor", "D", "--lq-size", "-3"], "argument --lq-size: '-3': must be a positive integer"),
+        (["doctor", "D", "--batch-size", "x"], "argument --batch-size: 'x' is not an integer"),
+        (
+            ["prepare", "lr", "D", "-o", "O", "--scale", "0"],
+            "argument -s/--scale: '0': must be a positive integer",
+        ),
+        (
+            ["prepare", "chunk", "D", "-o", "O", "--size", "0"],
+            "argument --size: '0': must be a positive integer",
+        ),
+        (
+            ["prepare", "chunk", "D", "-o", "O", "--min-size", "-1"],
+            "argument --min-size: '-1': cannot be negative",
+        ),
+        (
+            ["prepare", "tiff", "D", "-o", "O", "-j", "0"],
+            "argument -j/--workers: '0': must be a positive integer",
+        ),
+        (["degrade", "-c", "C", "I", "-o", "O", "--n", "0"], "argument --n: '0': must be a positive integer"),
+        (["degrade", "-c", "C", "I", "-o", "O", "--crop", "-2"], "argument --crop: '-2': cannot be negative"),
+        (
+            ["video", "-m", "M", "I", "-o", "O", "--batch", "0"],
+            "argument --batch: '0': must be a positive integer",
+        ),
+        (["video", "-m", "M", "I", "-o", "O", "--crf", "-1"], "argument --crf: '-1': cannot be negative"),
+    ],
+)
+def test_bad_numbers_stop_at_parse_time(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crf_outside_the_encoders_range_is_refused_before_any_work(tmp_path, capsys):
+    argv = ["video", "-m", "missing.pth", "missing.mp4", "-o", str(tmp_path / "o.mp4"), "--crf", "60"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == "error: --crf 60: libx264 takes 0-51 (lower is better quality)"
+    assert main([*argv, "--codec", "libsvtav1"]) == 2  # 60 is fine for SVT-AV1: the next problem is the input
+    assert "missing.mp4" in capsys.readouterr().err
