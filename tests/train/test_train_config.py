@@ -109,3 +109,21 @@ def test_dry_run_reports_time_and_memory_and_writes_nothing(tmp_path, hr_folder,
     out = capsys.readouterr().out
     assert "dry run OK: one iteration took" in out and "peak memory" in out
     assert not exp.exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("num_feat", 0), ("num_conv", -2), ("num_feat", "wide"), ("num_feat", True)]
+)
+def test_network_sizes_must_be_positive_integers(tmp_path, hr_folder, capsys, key, value):
+    opts = merge(base_options(hr_folder, tmp_path), {"network_g": {key: value}})
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: network_g.{key}: must be a positive integer, got {value!r}"
+    )
+
+
+def test_warm_up_longer_than_the_run_is_noted(tmp_path, hr_folder, capsys):
+    opts = merge(base_options(hr_folder, tmp_path), {"train": {"warmup_iter": 50}})
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0
+    assert "train.warmup_iter 50 is longer than train.total_iter 10" in capsys.readouterr().out

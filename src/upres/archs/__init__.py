@@ -99,6 +99,10 @@ def network_params(type_name: str, options: dict | None = None) -> tuple[str, di
     params = dict(preset)
     for k, v in (options or {}).items():
         params[_KEY_ALIASES.get(k, k)] = v
+    for k, v in params.items():
+        # Widths, depths and channel counts: a zero or negative one would only fail deep inside the first forward.
+        if k.startswith("num_") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ConfigError(f"network_g.{k}: must be a positive integer, got {v!r}")
     return family, params
 
 

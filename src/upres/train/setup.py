@@ -123,6 +123,11 @@ def check_train_data(opts: Options) -> list[str]:
 
 def build_run(opts: Options, device: torch.device, seed: int, world_size: int) -> Run:
     notes: list[str] = check_train_data(opts)
+    if opts.train.warmup_iter > opts.train.total_iter:
+        notes.append(
+            f"train.warmup_iter {opts.train.warmup_iter} is longer than train.total_iter {opts.train.total_iter}: "
+            "the learning rate never reaches its set value in this run"
+        )
     train_set, ds_opts = build_train_dataset(opts, seed)
     batch = ds_opts.batch_size_per_gpu or 4
     per_step = batch * ds_opts.accum_iter * world_size
