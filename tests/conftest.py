@@ -19,6 +19,12 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own empty cache folder: no test sees another's cached image checks, or the user's."""
+    monkeypatch.setenv("UPRES_CACHE_DIR", str(tmp_path_factory.mktemp("upres-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)
     yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +180,30 @@ def test_otf_crop_larger_than_every_image_is_an_error(tmp_path):
     write_image(tmp_path / "c.png", _img(64, 64, 2))  # one image fits: the small ones are padded, a warning
     r = check_dataset(parse_dataset_options(block), 4)
     assert r.ok and sorted(f.kind for f in r.warnings) == ["too_small", "too_small"]
+
+
+def test_unchanged_files_are_not_decoded_again(tmp_path, monkeypatch, capsys):
+    import os
+
+    from upres.data import doctor, inspect_cache
+
+    gt, lq = _clean(tmp_path / "set", n=3)
+    decoded = []
+    real = doctor.inspect_image
+    monkeypatch.setattr(doctor, "inspect_image", lambda p: decoded.append(p.name) or real(p))
+    first = check_folders([gt], [lq], scale=2, lq_size=16)
+    assert len(decoded) == 6 and inspect_cache.cache_file().is_file()
+    assert inspect_cache.cache_file().parent == Path(os.environ["UPRES_CACHE_DIR"])
+    decoded.clear()
+    again = check_folders([gt], [lq], scale=2, lq_size=16)
+    assert decoded == [] and again.to_dict() == first.to_dict()
+    (gt / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken now")  # changed file: decoded again, and found
+    r = check_folders([gt], [lq], scale=2, lq_size=16)
+    assert decoded == ["1.png"] and [f.kind for f in r.errors] == ["unreadable"]
+    decoded.clear()
+    assert main(["doctor", str(gt), "--lq", str(lq), "-s", "2", "--no-cache"]) == 1
+    assert len(decoded) == 6
+    inspect_cache.cache_file().write_text("{not json")  # a damaged cache is ignored, then rewritten
+    decoded.clear()
+    assert check_folders([gt], [lq], scale=2).to_dict()["counts"] == {"unreadable": 1}
+    assert len(decoded) == 6 and isinstance(inspect_cache.load(), dict) and inspect_cache.load()

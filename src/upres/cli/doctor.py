@@ -36,10 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lq-size", type=positive_int, help="LR crop size used in training")
     p.add_argument("--batch-size", type=positive_int, help="batch size, for iterations per epoch")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="decode every file again, even those an earlier check saw unchanged (results are cached per file)",
+    )
     p.set_defaults(func=run)
 
 
-def _reports_from_config(path: str) -> list:
+def _reports_from_config(path: str, use_cache: bool) -> list:
     from upres.data.doctor import check_dataset
     from upres.data.options import parse_dataset_options
     from upres.errors import ConfigError
@@ -57,7 +62,7 @@ def _reports_from_config(path: str) -> list:
     reports = []
     for name, block in datasets.items():
         opts = parse_dataset_options(block, f"datasets.{name}")
-        reports.append(check_dataset(opts, scale, name=f"datasets.{name}"))
+        reports.append(check_dataset(opts, scale, name=f"datasets.{name}", use_cache=use_cache))
     return reports
 
 
@@ -68,13 +73,22 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.dirs) == bool(args.config):
         raise UpresError("give dataset folders (DIR...) or an option file (-c OPTIONS), not both")
     if args.config:
-        reports = _reports_from_config(args.config)
+        reports = _reports_from_config(args.config, not args.no_cache)
     else:
         if args.lq and len(args.lq) != len(args.dirs):
             raise UpresError(f"{len(args.lq)} --lq folders for {len(args.dirs)} DIRs: give one --lq per DIR")
         if args.lq and not args.scale:
             raise UpresError("--lq needs --scale to check the LR/GT size ratio")
-        reports = [check_folders(args.dirs, args.lq or None, args.scale, args.lq_size, args.batch_size)]
+        reports = [
+            check_folders(
+                args.dirs,
+                args.lq or None,
+                args.scale,
+                args.lq_size,
+                args.batch_size,
+                use_cache=not args.no_cache,
+            )
+        ]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:

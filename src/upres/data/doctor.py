@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from upres.data import inspect_cache
 from upres.data.options import DatasetOptions, as_list
 from upres.data.paired import Pair, dataset_roots, gt_files, match_folder
 from upres.data.read import ImageSource
@@ -112,10 +113,26 @@ def inspect_image(path: Path) -> ImageInfo:
     return info
 
 
-def _inspect_all(paths: list[Path]) -> dict[Path, ImageInfo]:
+def _inspect_all(paths: list[Path], use_cache: bool = True) -> dict[Path, ImageInfo]:
+    """Every file inspected; unchanged files that an earlier check already decoded come from the cache."""
+    cache = inspect_cache.load() if use_cache else {}
+    found: dict[Path, ImageInfo] = {}
+    todo = []
+    for path in paths:
+        fields = inspect_cache.lookup(cache, path) if use_cache else None
+        if fields is None:
+            todo.append(path)
+        else:
+            found[path] = ImageInfo(path, **fields)
     # Decoders release the GIL: threads overlap decoding without pickling images between processes.
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        return dict(zip(paths, pool.map(inspect_image, paths), strict=True))
+        for path, info in zip(todo, pool.map(inspect_image, todo), strict=True):
+            found[path] = info
+            if use_cache:
+                inspect_cache.store(cache, path, {k: v for k, v in asdict(info).items() if k != "path"})
+    if use_cache and todo:
+        inspect_cache.save(cache)
+    return {p: found[p] for p in paths}
 
 
 def _mixed(infos: list[ImageInfo], role: str) -> list[Finding]:
@@ -177,11 +194,12 @@ def check_folders(
     enlarge_ratio: int = 1,
     name: str = "",
     pads_small: bool = False,
+    use_cache: bool = True,
 ) -> DoctorReport:
     """Check GT folders (and their LR folders, one per GT folder) as a training set of this scale and crop.
 
     `pads_small`: the dataset pads images smaller than the crop (`realesrgandataset`), so they are a warning, not an
-    error."""
+    error. `use_cache`: reuse what an earlier check learned about unchanged files (`upres.data.inspect_cache`)."""
     gt_roots = [Path(d) for d in gt_dirs]
     lq_roots = [Path(d) for d in lq_dirs or []]
     for root in gt_roots + lq_roots:
@@ -208,7 +226,7 @@ def check_folders(
             pairs += [Pair(g, None) for g in gts]
     gt_paths = [p.gt for p in pairs] + [Path(f.path) for f in report.findings if f.kind == "missing_lr"]
     lq_paths = [p.lq for p in pairs if p.lq is not None]
-    infos = _inspect_all(gt_paths + lq_paths)
+    infos = _inspect_all(gt_paths + lq_paths, use_cache)
     for info in infos.values():
         if info.error:
             report.findings.append(Finding("error", "unreadable", str(info.path), info.error))
@@ -299,10 +317,10 @@ def _whole_decode_hint(infos: list[ImageInfo], crop: int) -> list[str]:
     ]
 
 
-def check_dataset(opts: DatasetOptions, scale: int, name: str = "") -> DoctorReport:
+def check_dataset(opts: DatasetOptions, scale: int, name: str = "", use_cache: bool = True) -> DoctorReport:
     """The checks for one `datasets.<name>` block (training calls this before its first iteration)."""
     if opts.type == "singleimagedataset":
-        return check_folders(as_list(opts.dataroot_lq), name=name or opts.name)
+        return check_folders(as_list(opts.dataroot_lq), name=name or opts.name, use_cache=use_cache)
     if opts.type == "realesrgandataset":
         from upres.data.otf_dataset import gather_paths
 
@@ -315,6 +333,7 @@ def check_dataset(opts: DatasetOptions, scale: int, name: str = "") -> DoctorRep
             batch_size=opts.batch_size_per_gpu,
             name=name or opts.name,
             pads_small=True,
+            use_cache=use_cache,
         )
     roots = dataset_roots(opts)
     return check_folders(
@@ -327,4 +346,5 @@ def check_dataset(opts: DatasetOptions, scale: int, name: str = "") -> DoctorRep
         meta_info=opts.meta_info,
         enlarge_ratio=opts.dataset_enlarge_ratio,
         name=name or opts.name,
+        use_cache=use_cache,
     )

@@ -115,7 +115,9 @@ def train(
         (exp_dir / "options.yml").write_text(yaml.safe_dump(recorded, sort_keys=False))
     log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
 
-    run = build_run(opts, ctx.device, seed, ctx.world_size)
+    # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
+    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main)
+    barrier(ctx)
     for note in [*opts.compat_notes, *run.notes]:
         log.note(note)
     if run.val_sets and opts.val is None:

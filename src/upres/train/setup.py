@@ -121,8 +121,11 @@ def check_train_data(opts: Options) -> list[str]:
     return [f"datasets.train: {hint}" for hint in report.hints]
 
 
-def build_run(opts: Options, device: torch.device, seed: int, world_size: int) -> Run:
-    notes: list[str] = check_train_data(opts)
+def build_run(
+    opts: Options, device: torch.device, seed: int, world_size: int, check_data: bool = True
+) -> Run:
+    """`check_data`: run the dataset check (one process of a torchrun group is enough)."""
+    notes: list[str] = check_train_data(opts) if check_data else []
     if opts.train.warmup_iter > opts.train.total_iter:
         notes.append(
             f"train.warmup_iter {opts.train.warmup_iter} is longer than train.total_iter {opts.train.total_iter}: "

@@ -1,0 +1,65 @@
+"""What `upres doctor` learned about each image file, kept between runs so a restart does not decode a large
+dataset again.
+
+Entries are keyed by absolute path and stay valid while the file's size, modification time and inode are unchanged. The
+cache is one JSON file in `$UPRES_CACHE_DIR` (default `$XDG_CACHE_HOME/upres` or `~/.cache/upres`); writing it is
+atomic, and a cache that cannot be read or written is ignored: it only ever saves time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from upres.io.atomic import atomic_write
+
+CACHE_NAME = "image-checks-v1.json"
+
+
+def cache_file() -> Path:
+    root = os.environ.get("UPRES_CACHE_DIR")
+    if not root:
+        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "upres")
+    return Path(root) / CACHE_NAME
+
+
+def signature(path: Path) -> list[int] | None:
+    """[size, mtime_ns, inode] of the file (a replaced file gets a new inode), or None when it cannot be stat'ed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def load() -> dict[str, dict]:
+    try:
+        data = json.loads(cache_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def lookup(cache: dict[str, dict], path: Path) -> dict | None:
+    """The cached fields of `path` when its size and mtime still match."""
+    entry = cache.get(str(path.resolve()))
+    if isinstance(entry, dict) and entry.get("signature") == signature(path):
+        return entry.get("fields")
+    return None
+
+
+def store(cache: dict[str, dict], path: Path, fields: dict) -> None:
+    sig = signature(path)
+    if sig is not None:
+        cache[str(path.resolve())] = {"signature": sig, "fields": fields}
+
+
+def save(cache: dict[str, dict]) -> None:
+    try:
+        latest = load()  # another process may have added entries meanwhile
+        latest.update(cache)
+        text = json.dumps(latest, separators=(",", ":"))
+        atomic_write(cache_file(), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    except OSError:
+        pass
