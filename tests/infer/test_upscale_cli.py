@@ -258,3 +258,14 @@ def test_shared_edge_cases(shared_data, tmp_path, identity_x2, capsys):
         if not name.endswith(".jpg"):
             np.testing.assert_array_equal(out.array, nearest(src.array, 2))
     assert decode_image(tmp_path / "o" / "tree_alpha_16bit.png").array.dtype == np.uint16
+
+
+def test_animated_gif_upscales_its_first_frame_and_says_so(tmp_path, rng, identity_x2, capsys):
+    frames = [rng.integers(0, 255, (6, 8, 3), dtype=np.uint8) for _ in range(3)]
+    images = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
+    images[0].save(tmp_path / "anim.gif", save_all=True, append_images=images[1:])
+    code, out, err = run_upscale(capsys, "-m", identity_x2, tmp_path / "anim.gif", "-o", tmp_path / "out")
+    assert code == 0
+    assert "3 frames or pages: only the first is upscaled" in out + err
+    first = np.asarray(Image.open(tmp_path / "anim.gif").convert("RGB"))
+    np.testing.assert_array_equal(decode_image(tmp_path / "out" / "anim.png").array, nearest(first, 2))

@@ -248,6 +248,8 @@ def run_batch(
                 fp32_fallbacks=engine.fp32_fallbacks - fallbacks,
                 notes=engine.notes[notes:],
             )
+            if image.frames > 1:
+                result.notes.append(f"{image.frames} frames or pages: only the first is upscaled")
             _put(rendered, (job, image, canvas, result), stop)
 
     def write() -> None:

@@ -42,6 +42,7 @@ class DecodedImage:
     array: np.ndarray  # HxWxC, C in 1..4, uint8 or uint16
     icc_profile: bytes | None = None
     format: str = ""  # Pillow's format name of the source ("PNG", "JPEG", ...)
+    frames: int = 1  # frames or pages in the file; only the first is decoded
 
     @property
     def has_alpha(self) -> bool:
@@ -210,6 +211,7 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
                 )
             profile = img.info.get("icc_profile") or None
             fmt = img.format or ""
+            frames = int(getattr(img, "n_frames", 1) or 1)
             deep = _deep_colour_source(img, path)
             if deep:
                 orientation = img.getexif().get(_ORIENTATION_TAG, 1)
@@ -227,7 +229,7 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
     except Exception as exc:  # codecs raise their own types for corrupt data
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
     arr = np.ascontiguousarray(arr)
-    return DecodedImage(arr, _icc_fits(profile, arr.shape[2]), fmt)
+    return DecodedImage(arr, _icc_fits(profile, arr.shape[2]), fmt, frames)
 
 
 def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
