@@ -103,9 +103,9 @@ def test_corrupt_images_are_skipped_until_more_than_one_percent(tmp_path):
     (root / "000.png").write_bytes(b"not a png")
     ds = build_realesrgan_dataset({"dataroot_gt": str(root), "lq_size": 4}, scale=2)
     item = ds[0]
-    assert item["gt_path"] != str(root / "000.png") and ds.bad == {root / "000.png"}
+    assert item["gt_path"] != str(root / "000.png") and set(ds.guard.bad) == {str(root / "000.png")}
     (root / "001.png").write_bytes(b"broken too")
-    with pytest.raises(UpresError, match=r"more than 1% of the training images are unreadable \(2 of 150\)"):
+    with pytest.raises(UpresError, match=r"2 of 150 samples are bad \(more than 1%\)[\s\S]*001.png"):
         ds[1]
 
 

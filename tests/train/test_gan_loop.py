@@ -270,3 +270,21 @@ def test_otf_training_checks_its_data_first_and_notes_slow_loading(tmp_path, hr_
         ConfigError, match=r"datasets.train: the dataset check found 1 error\(s\), e.g. .*broken.png"
     ):
         train(parse_options(opts), dry_run=True)
+
+
+def test_one_bad_file_in_a_large_set_is_a_note_not_a_stop(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(120):
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(hr / f"{i:03d}.png")
+    (hr / "007.png").write_bytes(b"\x89PNG\r\n\x1a\n nope")
+    for kind in ("pairedimagedataset", "realesrgandataset"):
+        opts = merge(base_options(hr, tmp_path / kind), {"train": {"total_iter": 1}})
+        opts["datasets"]["train"].update(type=kind, lq_size=4)
+        train(parse_options(opts), dry_run=True)
+        out = capsys.readouterr().out
+        assert "datasets.train: 1 bad sample(s) will be skipped when drawn: " in out and "007.png" in out

@@ -25,13 +25,17 @@ class TooManyBadSamples(UpresError):
     exit_code = 1
 
 
+# The share of a dataset that may be bad before training stops (the issue's 1%).
+DEFAULT_MAX_FRACTION = 0.01
+
+
 class BadSampleGuard:
     """Counts bad samples of one dataset (per worker process) and redraws replacements.
 
     `max_fraction` of the dataset may be bad (1% by default) before training stops with the list of files.
     """
 
-    def __init__(self, size: int, max_fraction: float = 0.01) -> None:
+    def __init__(self, size: int, max_fraction: float = DEFAULT_MAX_FRACTION) -> None:
         self.size = size
         self.max_fraction = max_fraction
         self.bad: dict[str, str] = {}

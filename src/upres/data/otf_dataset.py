@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from torch.utils.data import Dataset
 
+from upres.data.bad_samples import BadSampleGuard
 from upres.data.degradations.options import DegradationOptions, parse_degradation_options
 from upres.data.degradations.pipeline import degrade, make_generators
 from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
-from upres.errors import ConfigError, UpresError
-from upres.io.images import ImageReadError, list_images
+from upres.errors import ConfigError
+from upres.io.images import list_images
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class RealESRGANDataset(Dataset):
         self.epoch = 0
         self.gt_size = opts.crop_size(scale)
         self.paths = gather_paths(opts.dataroot_gt, opts.meta_info)
-        self.bad: set[Path] = set()
+        self.guard = BadSampleGuard(len(self.paths))
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -162,31 +163,21 @@ class RealESRGANDataset(Dataset):
         # The training sampler passes (epoch, index) so workers need no epoch broadcast; plain ints use set_epoch.
         epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
         rng, gen = make_generators((self.seed, epoch, index))
-        path = self.paths[index]
-        while True:
-            try:
-                with ImageSource(path) as src:
-                    gt = random_crop_augment(
-                        src, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot, self.opts.alpha
-                    )
-                break
-            except ImageReadError as exc:
-                self._skip(path, exc)
-                path = self.paths[int(rng.integers(len(self.paths)))]
+        # An unreadable file is recorded and another index drawn from the same generator (stops past 1% bad).
+        return self.guard.load(
+            int(index), lambda i: self._load(i, rng, gen), lambda i: str(self.paths[i]), rng
+        )
+
+    def _load(self, i: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, Any]:
+        path = self.paths[i]
+        with ImageSource(path) as src:
+            gt = random_crop_augment(
+                src, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot, self.opts.alpha
+            )
         lq = degrade(gt, self.degradations, self.scale, rng, gen)
         if self.opts.color == "y":
             lq, gt = rgb_to_y(lq), rgb_to_y(gt)
         return {"lq": lq, "gt": gt, "lq_path": str(path), "gt_path": str(path)}
-
-    def _skip(self, path: Path, exc: Exception) -> None:
-        self.bad.add(path)
-        log.warning("skipping unreadable image %s (%s)", path, exc)
-        if len(self.bad) > 0.01 * len(self.paths):
-            listing = "\n  ".join(str(p) for p in sorted(self.bad))
-            raise UpresError(
-                f"more than 1% of the training images are unreadable ({len(self.bad)} of {len(self.paths)}); "
-                f"fix or remove them (upres doctor lists them):\n  {listing}"
-            )
 
 
 def build_realesrgan_dataset(

@@ -104,21 +104,40 @@ def build_discriminator_part(opts: Options, device: torch.device, notes: list[st
     return Discriminator(net, optimizer, schedule)
 
 
+# Faults of one sample, which the datasets skip when they meet them (at most 1% of the data may be bad).
+PER_SAMPLE_FAULTS = {"unreadable", "scale_mismatch", "too_small"}
+
+
 def check_train_data(opts: Options) -> list[str]:
-    """The dataset doctor's checks; errors stop the run before anything is trained. Returns its hints as notes."""
+    """The dataset doctor's checks before anything is trained. Per-sample faults within the datasets' 1% budget are
+    notes (those samples are skipped when drawn, so one bad file never stops a run); other errors, or more bad
+    samples, stop the run. Returns the notes."""
     ds = opts.train_dataset
     if ds is None or ds.type not in ("pairedimagedataset", "realesrgandataset"):
         return []
+    from upres.data.bad_samples import DEFAULT_MAX_FRACTION
     from upres.data.doctor import check_dataset
 
     report = check_dataset(ds, opts.scale, "train")
-    if report.errors:
-        shown = "; ".join(f"{f.path}: {f.detail}" for f in report.errors[:3])
+    bad = [f for f in report.errors if f.kind in PER_SAMPLE_FAULTS]
+    fatal = [f for f in report.errors if f.kind not in PER_SAMPLE_FAULTS]
+    if fatal or len(bad) > DEFAULT_MAX_FRACTION * max(report.pairs, 1):
+        errors = fatal or bad
+        shown = "; ".join(f"{f.path}: {f.detail}" for f in errors[:3])
         raise ConfigError(
             f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; "
             "`upres doctor -c OPTIONS` lists them all"
         )
-    return [f"datasets.train: {hint}" for hint in report.hints]
+    notes = (
+        [
+            f"datasets.train: {len(bad)} bad sample(s) will be skipped when drawn: "
+            + "; ".join(f"{f.path}: {f.detail}" for f in bad[:3])
+            + (" ..." if len(bad) > 3 else "")
+        ]
+        if bad
+        else []
+    )
+    return notes + [f"datasets.train: {hint}" for hint in report.hints]
 
 
 def build_run(
