@@ -207,3 +207,14 @@ def test_unchanged_files_are_not_decoded_again(tmp_path, monkeypatch, capsys):
     decoded.clear()
     assert check_folders([gt], [lq], scale=2).to_dict()["counts"] == {"unreadable": 1}
     assert len(decoded) == 6 and isinstance(inspect_cache.load(), dict) and inspect_cache.load()
+
+
+def test_cache_forgets_deleted_files(tmp_path):
+    from upres.data import inspect_cache
+
+    write_image(tmp_path / "a" / "x.png", _img(8, 8, 0))
+    write_image(tmp_path / "b" / "y.png", _img(8, 8, 1))
+    check_folders([tmp_path / "a"])
+    (tmp_path / "a" / "x.png").unlink()
+    check_folders([tmp_path / "b"])
+    assert list(inspect_cache.load()) == [str((tmp_path / "b" / "y.png").resolve())]

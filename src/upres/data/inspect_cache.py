@@ -59,6 +59,8 @@ def save(cache: dict[str, dict]) -> None:
     try:
         latest = load()  # another process may have added entries meanwhile
         latest.update(cache)
+        # Files deleted since they were checked would only make the cache grow.
+        latest = {k: v for k, v in latest.items() if os.path.exists(k)}
         text = json.dumps(latest, separators=(",", ":"))
         atomic_write(cache_file(), lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError:
