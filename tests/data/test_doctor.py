@@ -218,3 +218,22 @@ def test_cache_forgets_deleted_files(tmp_path):
     (tmp_path / "a" / "x.png").unlink()
     check_folders([tmp_path / "b"])
     assert list(inspect_cache.load()) == [str((tmp_path / "b" / "y.png").resolve())]
+
+
+def test_an_interrupted_check_keeps_what_it_learned(tmp_path, monkeypatch):
+    from upres.data import doctor, inspect_cache
+
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", _img(8, 8, i))
+    real = doctor.inspect_image
+
+    def stop_at_third(path):
+        if path.name == "2.png":
+            raise KeyboardInterrupt
+        return real(path)
+
+    monkeypatch.setattr(doctor, "inspect_image", stop_at_third)
+    monkeypatch.setattr(doctor.os, "cpu_count", lambda: 1)  # one decoding thread: files in order
+    with pytest.raises(KeyboardInterrupt):
+        check_folders([tmp_path])
+    assert sorted(Path(k).name for k in inspect_cache.load()) == ["0.png", "1.png"]

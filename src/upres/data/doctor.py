@@ -124,14 +124,17 @@ def _inspect_all(paths: list[Path], use_cache: bool = True) -> dict[Path, ImageI
             todo.append(path)
         else:
             found[path] = ImageInfo(path, **fields)
-    # Decoders release the GIL: threads overlap decoding without pickling images between processes.
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        for path, info in zip(todo, pool.map(inspect_image, todo), strict=True):
-            found[path] = info
-            if use_cache:
-                inspect_cache.store(cache, path, {k: v for k, v in asdict(info).items() if k != "path"})
-    if use_cache and todo:
-        inspect_cache.save(cache)
+    try:
+        # Decoders release the GIL: threads overlap decoding without pickling images between processes.
+        with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+            for path, info in zip(todo, pool.map(inspect_image, todo), strict=True):
+                found[path] = info
+                if use_cache:
+                    inspect_cache.store(cache, path, {k: v for k, v in asdict(info).items() if k != "path"})
+    finally:
+        # Also when interrupted: a long first check of a large dataset resumes where it stopped.
+        if use_cache and todo:
+            inspect_cache.save(cache)
     return {p: found[p] for p in paths}
 
 
