@@ -127,3 +127,21 @@ def test_warm_up_longer_than_the_run_is_noted(tmp_path, hr_folder, capsys):
     opts = merge(base_options(hr_folder, tmp_path), {"train": {"warmup_iter": 50}})
     assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0
     assert "train.warmup_iter 50 is longer than train.total_iter 10" in capsys.readouterr().out
+
+
+def test_dataset_channels_must_match_the_networks(tmp_path, hr_folder, capsys):
+    luma = merge(base_options(hr_folder, tmp_path), {"datasets": {"train": {"color": "y"}}})
+    assert main(["train", "-c", str(write(tmp_path / "a.yml", luma)), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: datasets.train: color: y gives 1-channel (luma) images but network_g takes 3 and gives 3 channels; "
+        "set network_g.num_in_ch and num_out_ch to 1"
+    )
+    gray_net = merge(luma, {"network_g": {"num_in_ch": 1, "num_out_ch": 1}})
+    assert main(["train", "-c", str(write(tmp_path / "b.yml", gray_net)), "--dry-run"]) == 0
+    capsys.readouterr()
+    with_d = merge(gray_net, {"network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8}})
+    assert main(["train", "-c", str(write(tmp_path / "c.yml", with_d)), "--dry-run"]) == 2
+    assert (
+        "network_d.num_in_ch is 3 but the generator gives 1-channel images; set it to 1"
+        in capsys.readouterr().err
+    )

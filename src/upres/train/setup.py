@@ -175,9 +175,37 @@ def build_run(
     if any(e.inputs == "gan" for e in losses) and opts.network_d is None:
         raise ConfigError("train.losses has a ganloss but network_d is missing; add a network_d block")
     g = build_generator(opts, device, notes)
+    check_channels(opts, g.info.in_channels, g.info.out_channels)
     d = build_discriminator_part(opts, device, notes)
     workers = ds_opts.num_worker_per_gpu if ds_opts.num_worker_per_gpu is not None else 2
     return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes)
+
+
+def check_channels(opts: Options, g_in: int, g_out: int) -> None:
+    """Every dataset's channels (1 with `color: y`, else 3) must be what the generator takes and gives."""
+    blocks = {"train": opts.train_dataset, **opts.val_datasets}
+    for name, ds in blocks.items():
+        if ds is None:
+            continue
+        channels = 1 if ds.color == "y" else 3
+        if (g_in, g_out) != (channels, channels):
+            what = (
+                "color: y gives 1-channel (luma) images" if channels == 1 else "images are RGB (3 channels)"
+            )
+            fix = f"set network_g.num_in_ch and num_out_ch to {channels}" + (
+                "" if channels == 1 else ", or color: y in every dataset"
+            )
+            raise ConfigError(
+                f"datasets.{name}: {what} but network_g takes {g_in} and gives {g_out} channels; {fix}"
+            )
+    d = opts.network_d
+    if d is not None:
+        kw = d.kwargs()
+        d_in = int(kw.get("num_in_ch", kw.get("in_nc", 3)))
+        if d_in != g_out:
+            raise ConfigError(
+                f"network_d.num_in_ch is {d_in} but the generator gives {g_out}-channel images; set it to {g_out}"
+            )
 
 
 def experiment_dir(opts: Options) -> Path:
