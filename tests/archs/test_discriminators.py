@@ -169,7 +169,9 @@ def test_load_real_esrgan_layout_d(tmp_path):
     assert all(
         torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values(), strict=True)
     )
-    with pytest.raises(ModelFileError, match="does not fit network_d: missing"):
+    with pytest.raises(
+        ModelFileError, match="does not fit network_d: 0 tensors loaded, 0 of another shape, 46 missing"
+    ):
         load_discriminator(build_discriminator("dunet", num_feat=8), path)
 
 
@@ -297,3 +299,22 @@ def test_either_spectral_norm_naming_loads(tmp_path, name):
 def test_dunet_odd_width_is_a_config_error():
     with pytest.raises(ConfigError, match=r"network_d \(dunet\): num_feat must be even .* not 7"):
         build_discriminator("dunet", num_feat=7)
+
+
+def test_non_strict_d_pretrain_loads_what_fits_and_refuses_nothing_fitting(tmp_path):
+    from upres.archs.discriminators import load_discriminator
+    from upres.errors import ModelFileError
+
+    src = build_discriminator("unetdiscriminatorsn", num_feat=8)
+    path = tmp_path / "d.pth"
+    torch.save({"params": src.state_dict()}, path)
+    wider = build_discriminator("unetdiscriminatorsn", num_feat=16)
+    with pytest.raises(ModelFileError, match="set strict_load_d: false"):
+        load_discriminator(wider, path)
+    report = load_discriminator(
+        wider, path, strict=False
+    )  # only the 1-channel logits bias has the same shape
+    assert report.startswith("1 tensors loaded, ") and "of another shape" in report
+    torch.testing.assert_close(wider.conv9.bias, src.conv9.bias)
+    with pytest.raises(ModelFileError, match="does not fit network_d: 0 tensors loaded"):
+        load_discriminator(build_discriminator("dunet", num_feat=8), path, strict=False)

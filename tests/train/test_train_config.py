@@ -145,3 +145,21 @@ def test_dataset_channels_must_match_the_networks(tmp_path, hr_folder, capsys):
         "network_d.num_in_ch is 3 but the generator gives 1-channel images; set it to 1"
         in capsys.readouterr().err
     )
+
+
+def test_a_pretrain_of_which_nothing_fits_is_refused_even_non_strict(tmp_path, hr_folder, capsys):
+    import torch
+
+    from upres.archs.discriminators import build_discriminator
+
+    path = tmp_path / "net_d_1000.pth"
+    torch.save({"params": build_discriminator("dunet", num_feat=8).state_dict()}, path)
+    opts = merge(
+        base_options(hr_folder, tmp_path), {"path": {"pretrain_network_g": str(path), "strict_load_g": False}}
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: path.pretrain_network_g {path}: none of its tensors fit network_g: it is a discriminator (dunet, "
+        "num_feat 8), not an upscaling model; it is used as path.pretrain_network_d when training a GAN (the "
+        "generator is the net_g_* file beside it)"
+    )

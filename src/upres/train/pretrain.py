@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +37,11 @@ class LoadReport:
 def load_pretrain(net: nn.Module, path: Path, strict: bool, param_key: str | None = None) -> LoadReport:
     state, _ = read_tensors(path, param_key=param_key)
     # Rename any community layout to our keys; an unrecognised file keeps its names.
-    with contextlib.suppress(ModelFileError):
+    unrecognised = ""
+    try:
         _, state = recognise(state)
+    except ModelFileError as exc:
+        unrecognised = str(exc)
     own = net.state_dict()
     report = LoadReport()
     usable: dict[str, torch.Tensor] = {}
@@ -57,5 +59,13 @@ def load_pretrain(net: nn.Module, path: Path, strict: bool, param_key: str | Non
             f"path.pretrain_network_g {path} does not fit network_g: {report.summary()}; "
             "set strict_load_g: false to load what fits (e.g. a 2x pretrain into a 4x model)"
         )
+    if not usable:
+        # Loading nothing is never what a fine-tune wants, strict or not (a discriminator file, another architecture).
+        why = (
+            f": it is {unrecognised}"
+            if unrecognised.startswith("a discriminator")
+            else f" ({report.summary()})"
+        )
+        raise ConfigError(f"path.pretrain_network_g {path}: none of its tensors fit network_g{why}")
     net.load_state_dict(usable, strict=False)
     return report

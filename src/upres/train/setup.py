@@ -85,13 +85,12 @@ def build_discriminator_part(opts: Options, device: torch.device, notes: list[st
 
     net = build_discriminator(opts.network_d.type, **opts.network_d.kwargs())
     if opts.path.pretrain_network_d is not None:
-        from upres.io.model_files import read_tensors
+        from upres.archs.discriminators import load_discriminator
 
-        state, _ = read_tensors(opts.path.pretrain_network_d, param_key=opts.path.param_key_d)
-        missing, unexpected = net.load_state_dict(state, strict=opts.path.strict_load_d)
-        notes.append(
-            f"pretrain_network_d: {len(state)} tensors, missing {len(missing)}, unexpected {len(unexpected)}"
+        report = load_discriminator(
+            net, opts.path.pretrain_network_d, opts.path.param_key_d, opts.path.strict_load_d
         )
+        notes.append(f"pretrain_network_d {opts.path.pretrain_network_d}: {report}")
     net = net.to(device)
     optim_opts = opts.train.optim_d or opts.train.optim_g
     optimizer = build_optimizer(net.parameters(), optim_opts)

@@ -64,33 +64,34 @@ def _spectral_norm_keys_as(state: dict[str, torch.Tensor], wanted: set[str]) -> 
 
 
 def load_discriminator(
-    net_d: nn.Module, path: str | Path, param_key: str = "params", strict: bool = True
-) -> None:
-    """Load `path.pretrain_network_d` (.pth read tensors-only, or .safetensors) into `net_d`.
+    net_d: nn.Module, path: str | Path, param_key: str | None = None, strict: bool = True
+) -> str:
+    """Load `path.pretrain_network_d` into `net_d` (files are read tensors-only); returns a one-line report.
 
-    Takes `param_key` (BasicSR/Real-ESRGAN save D under "params") when present, strips DDP's "module." prefix, and
-    raises ModelFileError naming the first mismatching keys when `strict` and the file does not fit.
+    The state dict is found inside the usual wrappers (BasicSR/Real-ESRGAN save D under "params"; `param_key` picks
+    another), DDP prefixes are stripped and spectral-norm names translated. `strict`: every tensor must fit, else
+    ModelFileError naming the first misfits; otherwise what fits by name and shape is loaded, and a file of which
+    nothing fits is an error either way.
     """
-    path = Path(path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from upres.io.model_files import read_tensors
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise ModelFileError(f"{path}: cannot read discriminator weights ({exc})") from None
-    if isinstance(state, dict) and isinstance(state.get(param_key), dict):
-        state = state[param_key]
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    state = _spectral_norm_keys_as(state, set(net_d.state_dict()))
-    missing, unexpected = net_d.load_state_dict(state, strict=False)
-    if strict and (missing or unexpected):
-        raise ModelFileError(
-            f"{path} does not fit network_d: missing {missing[:3]}, unexpected {unexpected[:3]} "
-            "(set strict_load_d: false to load what matches)"
-        )
+    state, _ = read_tensors(path, param_key=param_key)
+    own = net_d.state_dict()
+    state = _spectral_norm_keys_as(state, set(own))
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    misfit = [k for k in state if k in own and own[k].shape != state[k].shape]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    report = (
+        f"{len(usable)} tensors loaded, {len(misfit)} of another shape, {len(missing)} missing from the file, "
+        f"{len(unexpected)} not in network_d"
+    )
+    if not usable or (strict and (misfit or missing or unexpected)):
+        first = (misfit or missing or unexpected)[:3]
+        hint = "" if not usable else " (set strict_load_d: false to load what fits)"
+        raise ModelFileError(f"{path} does not fit network_d: {report}, e.g. {', '.join(first)}{hint}")
+    net_d.load_state_dict(usable, strict=False)
+    return report
 
 
 def recognise_discriminator(state: dict[str, torch.Tensor]) -> str | None:
