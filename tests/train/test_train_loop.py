@@ -345,3 +345,30 @@ def test_resume_with_changed_options_is_an_error_or_a_note(tmp_path, hr_folder, 
     log = (tmp_path / "big" / "log.txt").read_text()
     assert "data settings differ from the state's (batch_size_per_gpu 2 -> 3)" in log
     assert "data settings differ" not in (tmp_path / "exp" / "log.txt").read_text()
+
+
+def test_a_bad_validation_image_is_left_out_not_fatal(tmp_path, hr_folder):
+    import shutil
+
+    val = tmp_path / "val"
+    val.mkdir()
+    for name in ("0.png", "1.png"):
+        shutil.copy(hr_folder / name, val / name)
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(val)}},
+            "val": {"val_freq": 5, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+        },
+    )
+    reference = _run(merge(opts, {"path": {"experiments_root": str(tmp_path / "ref")}}))
+    (val / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    result = _run(opts)
+    log = (tmp_path / "exp" / "log.txt").read_text()
+    assert (
+        f"datasets.val: 1 bad sample(s) will be left out of validation: {val / '2.png'}: cannot read image"
+        in log
+    )
+    assert (
+        result.best["psnr"] == reference.best["psnr"]
+    )  # scored on the two good images, as without the bad one

@@ -127,16 +127,18 @@ def check_train_data(opts: Options) -> list[str]:
             f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; "
             "`upres doctor -c OPTIONS` lists them all"
         )
-    notes = (
-        [
-            f"datasets.train: {len(bad)} bad sample(s) will be skipped when drawn: "
-            + "; ".join(f"{f.path}: {f.detail}" for f in bad[:3])
-            + (" ..." if len(bad) > 3 else "")
-        ]
-        if bad
-        else []
-    )
+    notes = [_listing("datasets.train", bad, "will be skipped when drawn")] if bad else []
+    for name, val in opts.val_datasets.items():
+        # Checked now rather than met at the first validation, hours in; bad images are left out of the metrics.
+        val_bad = [f for f in check_dataset(val, opts.scale, name).errors if f.kind in PER_SAMPLE_FAULTS]
+        if val_bad:
+            notes.append(_listing(f"datasets.{name}", val_bad, "will be left out of validation"))
     return notes + [f"datasets.train: {hint}" for hint in report.hints]
+
+
+def _listing(block: str, faults: list, fate: str) -> str:
+    shown = "; ".join(f"{f.path}: {f.detail.removeprefix(f'{f.path}: ')}" for f in faults[:3])
+    return f"{block}: {len(faults)} bad sample(s) {fate}: {shown}{' ...' if len(faults) > 3 else ''}"
 
 
 def build_run(

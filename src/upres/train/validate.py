@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from upres.data.augment import sample_rng
+from upres.data.bad_samples import BadSampleError
 from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.infer.tiling import Upscaler
-from upres.io.images import tensor_to_array, write_image
+from upres.io.images import ImageReadError, tensor_to_array, write_image
 from upres.train.config import MetricOptions, ValOptions
+
+log = logging.getLogger("upres.train")
 
 
 @dataclass
@@ -51,6 +56,12 @@ def build_metrics(
     return metrics
 
 
+def _item(dataset: Dataset, index: int) -> dict:
+    """Item `index` as it is, without the training-time replacement of bad samples."""
+    load = getattr(dataset, "load", None)
+    return load(index, sample_rng(0, 0, index)) if load is not None else dataset[index]
+
+
 @torch.no_grad()
 def validate(
     upscaler: Upscaler,
@@ -66,14 +77,20 @@ def validate(
     for set_name, dataset in datasets.items():
         sums = {m.name: 0.0 for m in metrics}
         count = 0
-        for item in DataLoader(dataset, batch_size=1, num_workers=0):
-            lq, gt = item["lq"], item["gt"]
+        for i in range(len(dataset)):
+            try:
+                item = _item(dataset, i)
+            except (BadSampleError, ImageReadError) as exc:
+                # Validation never stands in another image for a bad one, and never stops the run over it.
+                log.warning("validation %s: leaving out a bad image (%s)", set_name, exc)
+                continue
+            lq, gt = item["lq"][None], item["gt"][None]
             sr = upscaler(lq, tile=val.tile_size, overlap=val.tile_overlap)
             for m in metrics:
                 sums[m.name] += float(m(sr, gt).sum())
             count += 1
             if val.save_img and out_dir is not None:
-                stem = Path(item["lq_path"][0]).stem
+                stem = Path(item["lq_path"]).stem
                 bicubic = imresize(lq, scale).clamp(0, 1)
                 strip = torch.cat([bicubic[0], sr[0], gt[0]], dim=2)
                 write_image(out_dir / set_name / f"{iteration}_{stem}.png", tensor_to_array(strip))
