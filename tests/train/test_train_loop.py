@@ -372,3 +372,32 @@ def test_a_bad_validation_image_is_left_out_not_fatal(tmp_path, hr_folder):
     assert (
         result.best["psnr"] == reference.best["psnr"]
     )  # scored on the two good images, as without the bad one
+
+
+def test_a_failed_periodic_save_is_a_note_a_failed_last_save_stops(tmp_path, hr_folder, monkeypatch):
+    from upres.train import loop
+
+    real = loop.save_training_state
+    fail_at = {5}
+
+    def flaky(root, iteration, state, keep):
+        if iteration in fail_at:
+            raise checkpoint.CheckpointError(
+                f"could not write training state {root}/{iteration}.state (No space left on device)"
+            )
+        return real(root, iteration, state, keep)
+
+    monkeypatch.setattr(loop, "save_training_state", flaky)
+    result = _run(base_options(hr_folder, tmp_path / "exp"))
+    assert result.iteration == 10
+    log = (tmp_path / "exp" / "log.txt").read_text()
+    assert "saving at iteration 5 failed (could not write training state" in log
+    assert (
+        "training goes on and no state is saved yet; free space before the next save at iteration 10" in log
+    )
+    assert [p.name for p in list_states(tmp_path / "exp" / "training_states")] == ["10.state"]
+    fail_at.add(10)
+    from upres.train.loop import TrainingError
+
+    with pytest.raises(TrainingError, match="saving at iteration 10 failed"):
+        _run(base_options(hr_folder, tmp_path / "exp2"))

@@ -323,7 +323,7 @@ def train(
             if dry_run:
                 break
             if it % opts.logger.save_checkpoint_freq == 0 or it == total_iter:
-                _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool)
+                _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool, last=it == total_iter)
             if (
                 opts.val
                 and opts.val.val_enabled
@@ -337,12 +337,12 @@ def train(
                 barrier(ctx)
                 if stop:
                     log.note(f"early stop at iteration {it}: no improvement for {best.stale} validations")
-                    _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool)
+                    _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool, last=True)
                     break
     except KeyboardInterrupt:
         if not dry_run:
             log.note(f"interrupted at iteration {it}: saving the training state before exiting")
-            _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool)
+            _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool, last=True)
         log.close()
         teardown(ctx)
         raise
@@ -383,8 +383,21 @@ def _resume_path(resume: str | None, states_dir: Path | None) -> Path | None:
 
 
 def _save(
-    run: Run, opts: Options, exp_dir: Path | None, it: int, seed: int, scaler, best, ctx, log, pool=None
+    run: Run,
+    opts: Options,
+    exp_dir: Path | None,
+    it: int,
+    seed: int,
+    scaler,
+    best,
+    ctx,
+    log,
+    pool=None,
+    last: bool = False,
 ) -> None:
+    """Checkpoint: models and the training state, atomically. A failed periodic save (a full disk) is a note and
+    training goes on, the previous state intact, so a long run is not lost to a moment without space; a failed last
+    save stops with the error."""
     # Each rank mixes its own pair pool; all of them go into the one state file (every rank must take part).
     pools = gather_to_main(ctx, pool.state_dict()) if pool is not None and exp_dir is not None else None
     if exp_dir is None or not ctx.is_main:
@@ -422,7 +435,16 @@ def _save(
             opts.logger.keep_checkpoints,
         )
     except (OSError, CheckpointError) as exc:
-        raise TrainingError(f"saving at iteration {it} failed: {exc}") from None
+        if last:
+            raise TrainingError(f"saving at iteration {it} failed: {exc}") from None
+        states = list_states(exp_dir / "training_states")
+        kept = f"the newest saved state is {states[-1].name}" if states else "no state is saved yet"
+        log.note(
+            f"saving at iteration {it} failed ({exc}); training goes on and {kept}; free space before the next "
+            f"save at iteration {it + opts.logger.save_checkpoint_freq}"
+        )
+        barrier(ctx)
+        return
     protect = set(models.glob("net_g_best*"))
     prune(models, opts.logger.keep_checkpoints, f".{fmt}", protect)
     prune(models, opts.logger.keep_checkpoints, ".pth", protect)
