@@ -14,6 +14,7 @@ from upres.data.augment import sample_rng
 from upres.data.bad_samples import BadSampleError
 from upres.data.resize import imresize
 from upres.errors import ConfigError
+from upres.infer.autotile import retry_halving
 from upres.infer.tiling import Upscaler
 from upres.io.images import ImageReadError, tensor_to_array, write_image
 from upres.train.config import MetricOptions, ValOptions
@@ -85,7 +86,17 @@ def validate(
                 log.warning("validation %s: leaving out a bad image (%s)", set_name, exc)
                 continue
             lq, gt = item["lq"][None], item["gt"][None]
-            sr = upscaler(lq, tile=val.tile_size, overlap=val.tile_overlap)
+            # Validation shares the GPU with training: out of memory, it retries in smaller tiles instead of failing.
+            sr = retry_halving(
+                lambda tile, lq=lq: upscaler(lq, tile=tile, overlap=val.tile_overlap),
+                val.tile_size,
+                max(lq.shape[-2:]),
+                lambda tile, set_name=set_name: log.warning(
+                    "validation %s: out of memory, retrying with tile %d (set val.tile_size to avoid this)",
+                    set_name,
+                    tile,
+                ),
+            )
             for m in metrics:
                 sums[m.name] += float(m(sr, gt).sum())
             count += 1
