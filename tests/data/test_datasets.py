@@ -190,3 +190,20 @@ def test_training_sampler_resume_gives_the_same_batches(tmp_path):
     assert (
         len({i for s in shards for _, i in s}) == 4
     )  # the two ranks take disjoint halves of one global batch
+
+
+def test_meta_info_names_may_hold_spaces_and_shapes_are_dropped(tmp_path):
+    from upres.data.paired import read_meta_info
+
+    gt_dir = tmp_path / "gt"
+    write_image(gt_dir / "my photo 1.png", _photo(8, 8, 0))
+    write_image(gt_dir / "sub" / "0002.png", _photo(8, 8, 1))
+    meta = tmp_path / "meta.txt"
+    meta.write_text("my photo 1.png (8,8,3)\n\nsub/0002.png\n  \n")
+    assert read_meta_info(meta) == [(1, "my photo 1.png"), (3, "sub/0002.png")]
+    pairs = find_pairs(_opts(dataroot_gt=str(gt_dir), meta_info=str(meta)))
+    assert [p.gt.name for p in pairs] == ["my photo 1.png", "0002.png"]
+    with pytest.raises(
+        ConfigError, match=r"meta_info: cannot read .*missing.txt \(No such file or directory\)"
+    ):
+        find_pairs(_opts(dataroot_gt=str(gt_dir), meta_info=str(tmp_path / "missing.txt")))

@@ -89,17 +89,13 @@ def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> 
     if meta_info is None:
         paths = [p for r in roots for p in list_images(r)]
     else:
-        meta = Path(meta_info)
-        if not meta.is_file():
-            raise ConfigError(f"meta_info: file {meta} does not exist")
+        from upres.data.paired import read_meta_info
+
         paths = []
-        for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            rel = line.split()[0]
+        for n, rel in read_meta_info(meta_info):
             found = next((Path(r) / rel for r in roots if (Path(r) / rel).is_file()), None)
             if found is None:
-                raise ConfigError(f"meta_info: {meta} line {n}: {rel} is not in {', '.join(roots)}")
+                raise ConfigError(f"meta_info: {meta_info} line {n}: {rel} is not in {', '.join(roots)}")
             paths.append(found)
     if not paths:
         raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}")

@@ -7,6 +7,7 @@ Pairs are matched by relative path and stem, so `a/b/0001.png` in the GT root pa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +34,29 @@ def _key(rel: Path, stem: str) -> str:
     return (rel.parent / stem).as_posix()
 
 
+# BasicSR's meta files may follow each name with its shape, "0001.png (1404,2040,3)".
+_SHAPE_SUFFIX = re.compile(r"\s+\(\s*\d+(\s*,\s*\d+)*\s*\)\s*$")
+
+
+def read_meta_info(meta_info: str | Path) -> list[tuple[int, str]]:
+    """(line number, relative path) of each listed file; names may contain spaces, a trailing (h,w,c) is dropped."""
+    path = Path(meta_info)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"meta_info: cannot read {path} ({exc.strerror or exc})") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        name = _SHAPE_SUFFIX.sub("", line).strip()
+        if name:
+            out.append((n, name))
+    return out
+
+
 def gt_files(root: Path, meta_info: str | None) -> list[Path]:
     if meta_info is None:
         return list_images(root)
-    lines = Path(meta_info).read_text(encoding="utf-8").splitlines()
-    # BasicSR meta files may carry "(h,w,c)" after the name: only the first token is the path.
-    names = [ln.split()[0] for ln in lines if ln.strip()]
+    names = [name for _, name in read_meta_info(meta_info)]
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
         raise ConfigError(
