@@ -237,3 +237,17 @@ def test_an_interrupted_check_keeps_what_it_learned(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         check_folders([tmp_path])
     assert sorted(Path(k).name for k in inspect_cache.load()) == ["0.png", "1.png"]
+
+
+def test_failures_are_not_cached(tmp_path, monkeypatch):
+    from upres.data import doctor
+
+    write_image(tmp_path / "good.png", _img(8, 8, 0))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n nope")
+    decoded = []
+    real = doctor.inspect_image
+    monkeypatch.setattr(doctor, "inspect_image", lambda p: decoded.append(p.name) or real(p))
+    check_folders([tmp_path])
+    check_folders([tmp_path])
+    assert decoded == ["bad.png", "good.png", "bad.png"]  # the good file once, the failing one every time

@@ -129,7 +129,8 @@ def _inspect_all(paths: list[Path], use_cache: bool = True) -> dict[Path, ImageI
         with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
             for path, info in zip(todo, pool.map(inspect_image, todo), strict=True):
                 found[path] = info
-                if use_cache:
+                # Failures are not cached: a permission or network problem may be gone next time.
+                if use_cache and info.error is None:
                     inspect_cache.store(cache, path, {k: v for k, v in asdict(info).items() if k != "path"})
     finally:
         # Also when interrupted: a long first check of a large dataset resumes where it stopped.
