@@ -207,3 +207,15 @@ def test_meta_info_names_may_hold_spaces_and_shapes_are_dropped(tmp_path):
         ConfigError, match=r"meta_info: cannot read .*missing.txt \(No such file or directory\)"
     ):
         find_pairs(_opts(dataroot_gt=str(gt_dir), meta_info=str(tmp_path / "missing.txt")))
+
+
+def test_hidden_files_and_macos_zip_leftovers_are_not_images(tmp_path):
+    from upres.io.images import list_images
+
+    write_image(tmp_path / "a.png", _photo(8, 8, 0))
+    write_image(tmp_path / "sub" / "b.png", _photo(8, 8, 1))
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource fork, not a PNG
+    write_image(tmp_path / "__MACOSX" / "c.png", _photo(8, 8, 2))
+    write_image(tmp_path / ".thumbnails" / "d.png", _photo(8, 8, 3))
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a.png", "sub/b.png"]
+    assert list_images(tmp_path / "._a.png") == [tmp_path / "._a.png"]  # named explicitly: taken as given

@@ -269,3 +269,11 @@ def test_animated_gif_upscales_its_first_frame_and_says_so(tmp_path, rng, identi
     assert "3 frames or pages: only the first is upscaled" in out + err
     first = np.asarray(Image.open(tmp_path / "anim.gif").convert("RGB"))
     np.testing.assert_array_equal(decode_image(tmp_path / "out" / "anim.png").array, nearest(first, 2))
+
+
+def test_hidden_files_in_input_folders_are_not_upscaled(tmp_path, rng, identity_x1):
+    src = tmp_path / "in"
+    _png(src / "a.png", rng.integers(0, 255, (6, 6, 3), dtype=np.uint8))
+    (src / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    assert upscale("-m", identity_x1, src, "-o", tmp_path / "out") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]

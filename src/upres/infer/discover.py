@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from upres.errors import UpresError
-from upres.io.images import IMAGE_SUFFIXES, WRITABLE_SUFFIXES
+from upres.io.images import WRITABLE_SUFFIXES, list_images
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
 
@@ -47,9 +47,7 @@ def find_sources(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
         if item.is_file():
             found.append((item, Path(item.name)))
         elif item.is_dir():
-            for path in sorted(item.rglob("*")):
-                if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
+            for path in list_images(item):
                 if _is_under(path.resolve(), out_resolved) and out_resolved != item.resolve():
                     continue  # earlier results when OUT lies inside an input folder
                 found.append((path, path.relative_to(item)))

@@ -50,10 +50,18 @@ class DecodedImage:
 
 
 def list_images(root: str | Path) -> list[Path]:
+    """Image files under `root` (or `root` itself), sorted. Hidden files and folders (names starting with ".", such as
+    macOS's "._photo.png" resource forks that zip archives carry along) and "__MACOSX" folders are not images."""
     root = Path(root)
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(root).parts)
+        and p.is_file()
+    )
 
 
 def icc_colour_space(profile: bytes | None) -> str | None:
