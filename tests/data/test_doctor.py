@@ -251,3 +251,21 @@ def test_failures_are_not_cached(tmp_path, monkeypatch):
     check_folders([tmp_path])
     check_folders([tmp_path])
     assert decoded == ["bad.png", "good.png", "bad.png"]  # the good file once, the failing one every time
+
+
+def test_a_long_check_says_so_before_it_starts(tmp_path, monkeypatch, capsys):
+    from upres.data import doctor
+
+    monkeypatch.setattr(doctor, "ANNOUNCE_FROM", 2)
+    gt, lq = _clean(tmp_path, n=2)
+    assert main(["doctor", str(gt), "--lq", str(lq), "-s", "2", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert (
+        err.strip()
+        == "checking 4 images (0 unchanged since an earlier check); each is decoded once, and later checks reuse the results"
+    )
+    json.loads(out)  # stdout stays pure JSON
+    write_image(gt / "9.png", _img(40, 48, 9))
+    write_image(lq / "9.png", _img(20, 24, 9))
+    assert main(["doctor", str(gt), "--lq", str(lq), "-s", "2"]) == 0
+    assert "checking 2 images (4 unchanged since an earlier check)" in capsys.readouterr().err

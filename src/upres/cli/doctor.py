@@ -62,7 +62,9 @@ def _reports_from_config(path: str, use_cache: bool) -> list:
     reports = []
     for name, block in datasets.items():
         opts = parse_dataset_options(block, f"datasets.{name}")
-        reports.append(check_dataset(opts, scale, name=f"datasets.{name}", use_cache=use_cache))
+        reports.append(
+            check_dataset(opts, scale, name=f"datasets.{name}", use_cache=use_cache, announce=_announce)
+        )
     return reports
 
 
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 args.lq_size,
                 args.batch_size,
                 use_cache=not args.no_cache,
+                announce=_announce,
             )
         ]
     if args.json:
@@ -95,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
         for r in reports:
             _print_report(r)
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _announce(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)  # stderr: --json output stays parseable
 
 
 def _size(s: tuple[int, int] | None) -> str:

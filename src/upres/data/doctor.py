@@ -12,6 +12,7 @@ import itertools
 import math
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,7 +114,13 @@ def inspect_image(path: Path) -> ImageInfo:
     return info
 
 
-def _inspect_all(paths: list[Path], use_cache: bool = True) -> dict[Path, ImageInfo]:
+# Checks that decode at least this many files say so first: a first check of a large dataset takes minutes.
+ANNOUNCE_FROM = 100
+
+
+def _inspect_all(
+    paths: list[Path], use_cache: bool = True, announce: Callable[[str], None] | None = None
+) -> dict[Path, ImageInfo]:
     """Every file inspected; unchanged files that an earlier check already decoded come from the cache."""
     cache = inspect_cache.load() if use_cache else {}
     found: dict[Path, ImageInfo] = {}
@@ -124,6 +131,12 @@ def _inspect_all(paths: list[Path], use_cache: bool = True) -> dict[Path, ImageI
             todo.append(path)
         else:
             found[path] = ImageInfo(path, **fields)
+    if announce is not None and len(todo) >= ANNOUNCE_FROM:
+        cached = len(paths) - len(todo)
+        announce(
+            f"checking {len(todo)} images ({cached} unchanged since an earlier check); each is decoded once, and "
+            "later checks reuse the results"
+        )
     try:
         # Decoders release the GIL: threads overlap decoding without pickling images between processes.
         with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
@@ -199,6 +212,7 @@ def check_folders(
     name: str = "",
     pads_small: bool = False,
     use_cache: bool = True,
+    announce: Callable[[str], None] | None = None,
 ) -> DoctorReport:
     """Check GT folders (and their LR folders, one per GT folder) as a training set of this scale and crop.
 
@@ -230,7 +244,7 @@ def check_folders(
             pairs += [Pair(g, None) for g in gts]
     gt_paths = [p.gt for p in pairs] + [Path(f.path) for f in report.findings if f.kind == "missing_lr"]
     lq_paths = [p.lq for p in pairs if p.lq is not None]
-    infos = _inspect_all(gt_paths + lq_paths, use_cache)
+    infos = _inspect_all(gt_paths + lq_paths, use_cache, announce)
     for info in infos.values():
         if info.error:
             report.findings.append(Finding("error", "unreadable", str(info.path), info.error))
@@ -321,10 +335,18 @@ def _whole_decode_hint(infos: list[ImageInfo], crop: int) -> list[str]:
     ]
 
 
-def check_dataset(opts: DatasetOptions, scale: int, name: str = "", use_cache: bool = True) -> DoctorReport:
+def check_dataset(
+    opts: DatasetOptions,
+    scale: int,
+    name: str = "",
+    use_cache: bool = True,
+    announce: Callable[[str], None] | None = None,
+) -> DoctorReport:
     """The checks for one `datasets.<name>` block (training calls this before its first iteration)."""
     if opts.type == "singleimagedataset":
-        return check_folders(as_list(opts.dataroot_lq), name=name or opts.name, use_cache=use_cache)
+        return check_folders(
+            as_list(opts.dataroot_lq), name=name or opts.name, use_cache=use_cache, announce=announce
+        )
     if opts.type == "realesrgandataset":
         from upres.data.otf_dataset import gather_paths
 
@@ -338,6 +360,7 @@ def check_dataset(opts: DatasetOptions, scale: int, name: str = "", use_cache: b
             name=name or opts.name,
             pads_small=True,
             use_cache=use_cache,
+            announce=announce,
         )
     roots = dataset_roots(opts)
     return check_folders(
@@ -351,4 +374,5 @@ def check_dataset(opts: DatasetOptions, scale: int, name: str = "", use_cache: b
         enlarge_ratio=opts.dataset_enlarge_ratio,
         name=name or opts.name,
         use_cache=use_cache,
+        announce=announce,
     )

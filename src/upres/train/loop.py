@@ -116,7 +116,7 @@ def train(
     log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
 
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
-    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main)
+    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.note)
     barrier(ctx)
     for note in [*opts.compat_notes, *run.notes]:
         log.note(note)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def build_discriminator_part(opts: Options, device: torch.device, notes: list[st
 PER_SAMPLE_FAULTS = {"unreadable", "scale_mismatch", "too_small"}
 
 
-def check_train_data(opts: Options) -> list[str]:
+def check_train_data(opts: Options, announce: Callable[[str], None] | None = None) -> list[str]:
     """The dataset doctor's checks before anything is trained. Per-sample faults within the datasets' 1% budget are
     notes (those samples are skipped when drawn, so one bad file never stops a run); other errors, or more bad
     samples, stop the run. Returns the notes."""
@@ -117,7 +118,7 @@ def check_train_data(opts: Options) -> list[str]:
     from upres.data.bad_samples import DEFAULT_MAX_FRACTION
     from upres.data.doctor import check_dataset
 
-    report = check_dataset(ds, opts.scale, "train")
+    report = check_dataset(ds, opts.scale, "train", announce=announce)
     bad = [f for f in report.errors if f.kind in PER_SAMPLE_FAULTS]
     fatal = [f for f in report.errors if f.kind not in PER_SAMPLE_FAULTS]
     if fatal or len(bad) > DEFAULT_MAX_FRACTION * max(report.pairs, 1):
@@ -142,10 +143,16 @@ def _listing(block: str, faults: list, fate: str) -> str:
 
 
 def build_run(
-    opts: Options, device: torch.device, seed: int, world_size: int, check_data: bool = True
+    opts: Options,
+    device: torch.device,
+    seed: int,
+    world_size: int,
+    check_data: bool = True,
+    announce: Callable[[str], None] | None = None,
 ) -> Run:
-    """`check_data`: run the dataset check (one process of a torchrun group is enough)."""
-    notes: list[str] = check_train_data(opts) if check_data else []
+    """`check_data`: run the dataset check (one process of a torchrun group is enough); `announce` hears about a
+    long one before it starts."""
+    notes: list[str] = check_train_data(opts, announce) if check_data else []
     if opts.train.warmup_iter > opts.train.total_iter:
         notes.append(
             f"train.warmup_iter {opts.train.warmup_iter} is longer than train.total_iter {opts.train.total_iter}: "
