@@ -227,7 +227,7 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, hr_fold
     )
     _run(single, device="cpu")
     ddp = write(tmp_path / "ddp.yml", base_options(hr_folder, tmp_path / "ddp"))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "upres", "train", "-c", str(ddp), "--device", "cpu"]  # fmt: skip
     out = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -244,7 +244,7 @@ def test_ddp_otf_run_saves_every_ranks_pair_pool_and_resumes_exactly(tmp_path, h
         return write(tmp_path / f"{root}.yml", opts)
 
     def torchrun(cfg: Path, *extra: str) -> None:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29518",
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "upres", "train", "-c", str(cfg), "--device", "cpu", *extra]  # fmt: skip
         out = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
