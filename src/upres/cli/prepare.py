@@ -22,34 +22,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    c = kinds.add_parser(
+    c = _kind(
+        kinds,
         "chunk",
-        help="cut images into overlapping size x size sub-images",
-        description="Cuts every image under SRC into SIZE x SIZE tiles every STEP pixels (edge tile added when the "
+        "cut images into overlapping size x size sub-images",
+        "Cuts every image under SRC into SIZE x SIZE tiles every STEP pixels (edge tile added when the "
         "remainder exceeds MIN_SIZE), named <stem>_s001.png ...\n\nexample: upres prepare chunk photos/ -o photos_sub",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    c.add_argument("src", metavar="SRC")
-    c.add_argument("-o", "--output", required=True, metavar="DST")
     c.add_argument("--size", type=positive_int, default=512)
     c.add_argument("--step", type=positive_int, default=256)
     c.add_argument(
         "--min-size", type=non_negative_int, default=128, help="smallest remainder/image still worth a tile"
     )
-    c.add_argument(
-        "-j", "--workers", type=positive_int, default=None, help="processes (default: CPU count, at most 8)"
-    )
-    c.set_defaults(func=run)
-    lr = kinds.add_parser(
+    lr = _kind(
+        kinds,
         "lr",
-        help="write MATLAB-bicubic LR copies",
-        description="Writes imresize(gt, 1/SCALE) of every image under SRC (GT cropped to a multiple of SCALE), "
+        "write MATLAB-bicubic LR copies",
+        "Writes imresize(gt, 1/SCALE) of every image under SRC (GT cropped to a multiple of SCALE), "
         "same relative paths; with -c, the option file's on-the-fly degradation pipeline instead.\n\n"
         "examples:\n  upres prepare lr photos_sub -o photos_sub_x4 --scale 4\n  upres prepare lr photos_sub -o photos_sub_otf -c otf.yml --seed 1",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    lr.add_argument("src", metavar="SRC")
-    lr.add_argument("-o", "--output", required=True, metavar="DST")
     lr.add_argument(
         "-s", "--scale", type=positive_int, default=None, help="default: the option file's scale, else 4"
     )
@@ -57,22 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     lr.add_argument(
         "--seed", type=int, default=0, help="with -c: seed of the degradations (per file, reproducible)"
     )
-    lr.add_argument(
-        "-j", "--workers", type=positive_int, default=None, help="processes (default: CPU count, at most 8)"
-    )
-    lr.set_defaults(func=run)
-    t = kinds.add_parser(
+    t = _kind(
+        kinds,
         "tiff",
-        help="copy images to tiled TIFFs, so training reads only each crop",
-        description="Writes a lossless tiled TIFF of every image under SRC (same relative paths and stems, .tif; "
+        "copy images to tiled TIFFs, so training reads only each crop",
+        "Writes a lossless tiled TIFF of every image under SRC (same relative paths and stems, .tif; "
         "EXIF orientation applied; bit depth, alpha and ICC profile kept). Training then decodes only the tiles "
         "under each random crop instead of the whole image: the alternative to `prepare chunk` for large "
         "photos that keeps one file per image and lets crops fall anywhere.\n\n"
         "example: upres prepare tiff photos/ -o photos_tiled",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    t.add_argument("src", metavar="SRC")
-    t.add_argument("-o", "--output", required=True, metavar="DST")
     t.add_argument(
         "--tile", type=positive_int, default=128, help="tile width and height, a multiple of 16 (default 128)"
     )
@@ -80,12 +66,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--compression",
         default="zlib",
         choices=["zlib", "zstd", "lzw", "none"],
-        help="lossless codec (default zlib: every TIFF reader has it; zstd decodes faster)",
+        help="lossless codec (default zlib, which every TIFF reader has)",
     )
-    t.add_argument(
+
+
+def _kind(
+    kinds: argparse._SubParsersAction, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A `prepare` kind with the arguments all kinds share: SRC, -o DST, -j."""
+    k = kinds.add_parser(
+        name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    k.add_argument("src", metavar="SRC")
+    k.add_argument("-o", "--output", required=True, metavar="DST")
+    k.add_argument(
         "-j", "--workers", type=positive_int, default=None, help="processes (default: CPU count, at most 8)"
     )
-    t.set_defaults(func=run)
+    k.set_defaults(func=run)
+    return k
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from upres.io.images import DEFAULT_MAX_PIXELS, ImageReadError, read_image
+from upres.io.images import DEFAULT_MAX_PIXELS, ImageReadError, gray_alpha_as_rgba, read_image
 from upres.io.tiff_regions import open_tiff_regions
 
 log = logging.getLogger("upres.data")
@@ -106,9 +106,7 @@ class ImageSource:
         width = self.width - left if width is None else width
         if self._whole is not None:
             return self._whole[top : top + height, left : left + width]
-        arr = self._regions.read(top, left, height, width)
-        # As read_image: gray with alpha becomes RGBA.
-        return np.ascontiguousarray(arr[..., [0, 0, 0, 1]]) if arr.shape[2] == 2 else arr
+        return gray_alpha_as_rgba(self._regions.read(top, left, height, width))
 
     def close(self) -> None:
         if self._regions is not None:

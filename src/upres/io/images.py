@@ -242,12 +242,12 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
 
 def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode an image file to an HxWxC uint8/uint16 array (C in 1, 3, 4); 16-bit PNG/TIFF stay 16-bit."""
-    arr = decode_image(path, max_pixels).array
-    if arr.shape[2] == 2:
-        arr = np.ascontiguousarray(
-            arr[..., [0, 0, 0, 1]]
-        )  # gray with alpha -> RGBA keeps the alpha and the look
-    return arr
+    return gray_alpha_as_rgba(decode_image(path, max_pixels).array)
+
+
+def gray_alpha_as_rgba(arr: np.ndarray) -> np.ndarray:
+    """read_image's channel contract (1, 3 or 4): gray with alpha becomes RGBA, which keeps the alpha and the look."""
+    return np.ascontiguousarray(arr[..., [0, 0, 0, 1]]) if arr.shape[2] == 2 else arr
 
 
 def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
