@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     opts = load_options(args.config)
     text = args.config.read_text(encoding="utf-8")
     result = train(opts, resume=args.resume, dry_run=args.dry_run, options_text=text, device=args.device)
+    if result.rank != 0:
+        return 0
     if args.dry_run:
         print(
             f"dry run OK: one iteration took {result.dry_run_seconds:.2f} s, peak memory {result.peak_memory_mb:.0f} MB"

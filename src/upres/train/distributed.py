@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -64,3 +65,8 @@ def gather_to_main(ctx: DistContext, obj: object) -> list | None:
 def teardown(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()
+        # gloo's worker threads free a finished collective's tensors just after it completes; freeing one that
+        # Python created takes the GIL, and a thread that asks for it while the interpreter is finalizing dies inside
+        # C++: the process aborts ("terminate called without an active exception", pytorch/pytorch#179291) after a
+        # run that finished. Sleeping hands them the GIL before this process exits.
+        time.sleep(0.2)

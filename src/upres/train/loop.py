@@ -54,6 +54,7 @@ class TrainResult:
     last_losses: dict
     dry_run_seconds: float | None = None
     peak_memory_mb: float | None = None
+    rank: int = 0  # under torchrun every process gets a result; only rank 0 reports it
 
 
 def seed_everything(seed: int, rank: int) -> None:
@@ -94,6 +95,13 @@ def train(
     device: str = "auto",
 ) -> TrainResult:
     ctx = setup_distributed(device)
+    try:
+        return _train(ctx, opts, resume, dry_run, options_text)
+    finally:
+        teardown(ctx)
+
+
+def _train(ctx, opts: Options, resume: str | None, dry_run: bool, options_text: str) -> TrainResult:
     seed = opts.manual_seed if opts.manual_seed is not None else random.SystemRandom().randrange(2**31)
     seed = int(broadcast_object(ctx, seed))
     seed_everything(seed, ctx.rank)
@@ -344,17 +352,19 @@ def train(
             log.note(f"interrupted at iteration {it}: saving the training state before exiting")
             _save(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool, last=True)
         log.close()
-        teardown(ctx)
         raise
     seconds = time.perf_counter() - t_start
     result = TrainResult(
-        it, exp_dir, {k: list(v) for k, v in best.best.items()}, locals().get("last_losses", {})
+        it,
+        exp_dir,
+        {k: list(v) for k, v in best.best.items()},
+        locals().get("last_losses", {}),
+        rank=ctx.rank,
     )
     if dry_run:
         result.dry_run_seconds = seconds
         result.peak_memory_mb = peak_memory_mb(ctx.device)
     log.close()
-    teardown(ctx)
     return result
 
 
