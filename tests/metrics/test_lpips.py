@@ -12,7 +12,8 @@ def random_alexnet(tmp_path, monkeypatch):
     hub = tmp_path / "hub"
     (hub / "checkpoints").mkdir(parents=True)
     torch.manual_seed(0)
-    torch.save(torchvision.models.alexnet().state_dict(), hub / "checkpoints" / "alexnet-owt-7be5be79.pth")
+    state = {k: v for k, v in torchvision.models.alexnet().state_dict().items() if k.startswith("features.")}
+    torch.save(state, hub / "checkpoints" / "alexnet-owt-7be5be79.pth")  # LPIPS reads only the conv stages
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
     return hub / "checkpoints" / "alexnet-owt-7be5be79.pth"
 
