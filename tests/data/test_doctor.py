@@ -110,6 +110,14 @@ def test_config_file(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump(opts))
     assert main(["doctor", "-c", str(cfg)]) == 2
     assert "datasets.train.lq_size: Input should be greater than 0" in capsys.readouterr().err
+    # The whole file is validated as `upres train` would, before any image is decoded.
+    opts["datasets"]["train"]["lq_size"] = 8
+    opts["train"] = {"total_iter": "many"}
+    cfg.write_text(yaml.safe_dump(opts))
+    assert main(["doctor", "-c", str(cfg)]) == 2
+    captured = capsys.readouterr()
+    assert "train.total_iter: Input should be a valid integer" in captured.err
+    assert "datasets.train" not in captured.out
 
 
 def test_usage_errors(tmp_path, capsys):

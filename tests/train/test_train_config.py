@@ -43,6 +43,25 @@ def test_unknown_key_names_path_and_suggestion(tmp_path, hr_folder):
         parse_options(bad, "opt.yml")
 
 
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"lq_size": 32}, r"unknown key 'lq_size' here; it belongs in datasets\.<name>$"),
+        (
+            {"train": {"batch_size_per_gpu": 4}},
+            r"unknown key 'train.batch_size_per_gpu' here; it belongs in datasets",
+        ),
+        (
+            {"datasets": {"train": {"ema_decay": 0.9}}},
+            r"unknown key 'datasets.train.ema_decay' here; it belongs in train$",
+        ),
+    ],
+)
+def test_a_key_from_another_block_says_where_it_belongs(tmp_path, hr_folder, patch, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_options(merge(base_options(hr_folder, tmp_path), patch), "opt.yml")
+
+
 def test_wrong_type_names_path(tmp_path, hr_folder):
     bad = merge(base_options(hr_folder, tmp_path), {"train": {"total_iter": "many"}})
     with pytest.raises(
@@ -163,3 +182,22 @@ def test_a_pretrain_of_which_nothing_fits_is_refused_even_non_strict(tmp_path, h
         "num_feat 8), not an upscaling model; it is used as path.pretrain_network_d when training a GAN (the "
         "generator is the net_g_* file beside it)"
     )
+
+
+def test_high_order_degradation_makes_the_training_set_otf_for_every_reader(tmp_path, hr_folder):
+    opts = parse_options(
+        merge(base_options(hr_folder, tmp_path), {"high_order_degradation": True}), "opt.yml"
+    )
+    assert (
+        opts.train_dataset.type == "realesrgandataset"
+    )  # what training, `doctor -c` and the checks all read
+
+
+def test_degradation_keys_without_otf_are_validated_and_noted(tmp_path, hr_folder):
+    paired = merge(base_options(hr_folder, tmp_path), {"blur_prob": 0.5, "jpeg_range": [60, 90]})
+    notes = parse_options(paired, "opt.yml").compat_notes
+    assert any(
+        n.startswith("blur_prob, jpeg_range: no effect, datasets.train is pairedimagedataset") for n in notes
+    )
+    with pytest.raises(ConfigError, match=r"opt.yml: jpeg_range: .*"):
+        parse_options(merge(paired, {"jpeg_range": [90, 60]}), "opt.yml")

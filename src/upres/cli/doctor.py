@@ -46,26 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _reports_from_config(path: str, use_cache: bool) -> list:
     from upres.data.doctor import check_dataset
-    from upres.data.options import parse_dataset_options
-    from upres.errors import ConfigError
-    from upres.option_file import read_option_file
+    from upres.train.config import load_options
 
-    raw = read_option_file(path)
-    scale = raw.get("scale")
-    if not isinstance(scale, int) or scale < 1:
-        raise ConfigError(f"{path}: scale: expected a positive integer, got {scale!r}")
-    datasets = raw.get("datasets")
-    if not isinstance(datasets, dict) or not datasets:
-        raise ConfigError(
-            f"{path}: datasets: expected at least one dataset block (datasets.train, datasets.val)"
-        )
-    reports = []
-    for name, block in datasets.items():
-        opts = parse_dataset_options(block, f"datasets.{name}")
-        reports.append(
-            check_dataset(opts, scale, name=f"datasets.{name}", use_cache=use_cache, announce=_announce)
-        )
-    return reports
+    # The whole file, validated and translated (traiNNer-redux keys, `high_order_degradation`) as `upres train`
+    # reads it: a bad option is reported now, not after a long check, and each block is checked as training sees it.
+    opts = load_options(path)
+    return [
+        check_dataset(ds, opts.scale, name=f"datasets.{name}", use_cache=use_cache, announce=_announce)
+        for name, ds in opts.datasets.items()
+    ]
 
 
 def run(args: argparse.Namespace) -> int:

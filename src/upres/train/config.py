@@ -6,6 +6,7 @@ schema (`upres schema`) and docs/config.md are generated from these models.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -223,6 +224,10 @@ class Options(Strict):
     def _check(self) -> Options:
         if "train" not in self.datasets and not any(k.startswith(("val", "test")) for k in self.datasets):
             raise ValueError("datasets needs a 'train' entry (and optionally 'val')")
+        train = self.datasets.get("train")
+        if self.high_order_degradation and train is not None and train.type != "realesrgandataset":
+            # traiNNer-redux's switch: the training set's LR is made on the fly, whatever its block's type says.
+            self.datasets["train"] = train.model_copy(update={"type": "realesrgandataset"})
         return self
 
     @property
@@ -242,17 +247,39 @@ def _degradation_fields() -> set[str]:
     return set(DegradationOptions.model_fields)
 
 
-def _all_field_names(model: type[BaseModel], seen: set | None = None) -> set[str]:
-    seen = seen if seen is not None else set()
-    names: set[str] = set()
-    if model in seen:
-        return names
-    seen.add(model)
+def _field_places(
+    model: type[BaseModel], prefix: str = "", seen: frozenset = frozenset()
+) -> dict[str, set[str]]:
+    """Each option key -> the blocks it is valid in ("top level", "datasets.<name>", "train.optim_g", ...)."""
+    import typing
+
+    places: dict[str, set[str]] = {}
     for name, field in model.model_fields.items():
-        names.add(name)
+        places.setdefault(name, set()).add(prefix or "top level")
+        keyed = any(
+            typing.get_origin(a) is dict for a in (field.annotation, *typing.get_args(field.annotation))
+        )
+        where = f"{prefix}.{name}" if prefix else name
         for sub in _submodels(field.annotation):
-            names |= _all_field_names(sub, seen)
-    return names
+            if sub not in seen:
+                for key, blocks in _field_places(
+                    sub, f"{where}.<name>" if keyed else where, seen | {model}
+                ).items():
+                    places.setdefault(key, set()).update(blocks)
+    return places
+
+
+def _unknown_key_hint(key: str, path: str) -> str:
+    places = _field_places(Options)
+    for deg in _degradation_fields():
+        places.setdefault(deg, set()).add("top level")
+    here = path.rpartition(".")[0] or "top level"
+    elsewhere = sorted(
+        p for p in places.get(key, ()) if not re.fullmatch(re.escape(p).replace("<name>", "[^.]+"), here)
+    )
+    if elsewhere:
+        return f" here; it belongs in {' or '.join(elsewhere)}"
+    return did_you_mean(key, places)
 
 
 def _submodels(annotation: Any) -> list[type[BaseModel]]:
@@ -265,14 +292,11 @@ def _submodels(annotation: Any) -> list[type[BaseModel]]:
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """One line per problem, each naming the full key path and, for unknown keys, the closest known one."""
-    known = _all_field_names(Options) | _degradation_fields()
     lines = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
         if err["type"] == "extra_forbidden":
-            key = str(err["loc"][-1])
-            hint = did_you_mean(key, known)
-            lines.append(f"{source}: unknown key {path!r}{hint}")
+            lines.append(f"{source}: unknown key {path!r}{_unknown_key_hint(str(err['loc'][-1]), path)}")
         elif err["type"] == "missing":
             lines.append(f"{source}: missing required key {path!r}")
         else:
@@ -295,6 +319,16 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
         options = Options.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
+    train = options.train_dataset
+    if options.degradation and (train is None or train.type != "realesrgandataset"):
+        from upres.data.degradations.options import parse_degradation_options
+
+        parse_degradation_options(options.degradation, source)  # a wrong value is refused even where unused
+        kind = f"datasets.train is {train.type}" if train else "there is no datasets.train"
+        notes.append(
+            f"{', '.join(sorted(options.degradation))}: no effect, {kind}; "
+            "set high_order_degradation: true for LR made on the fly from these keys"
+        )
     options._compat_notes = notes
     return options
 

@@ -56,8 +56,6 @@ def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptio
     ds_opts = opts.train_dataset
     if ds_opts is None:
         raise ConfigError("datasets.train is missing: training needs a training set")
-    if opts.high_order_degradation and ds_opts.type != "realesrgandataset":
-        ds_opts = ds_opts.model_copy(update={"type": "realesrgandataset"})
     if ds_opts.type == "realesrgandataset":
         return build_otf(ds_opts, opts.scale, seed, opts.degradation), ds_opts
     return build_dataset(ds_opts, opts.scale, seed), ds_opts
