@@ -401,3 +401,32 @@ def test_a_failed_periodic_save_is_a_note_a_failed_last_save_stops(tmp_path, hr_
 
     with pytest.raises(TrainingError, match="saving at iteration 10 failed"):
         _run(base_options(hr_folder, tmp_path / "exp2"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["pairedimagedataset", "realesrgandataset"])
+def test_loader_worker_count_never_changes_what_is_trained(tmp_path, hr_folder, dataset, monkeypatch):
+    def weights(workers: int) -> dict:
+        opts = merge(base_options(hr_folder, tmp_path / str(workers)), {"queue_size": 4})
+        opts["datasets"]["train"].update(type=dataset, num_worker_per_gpu=workers)
+        _run(opts, device="cpu")
+        return _final_weights(tmp_path / str(workers), 10)
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    a, b = weights(0), weights(2)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_more_loader_workers_than_cores_are_capped_with_a_note(monkeypatch):
+    from upres.train.setup import loader_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    notes: list[str] = []
+    assert loader_workers(3, notes) == 3 and loader_workers(None, notes) == 2 and not notes
+    assert loader_workers(8, notes) == 4
+    assert notes == [
+        "datasets.train.num_worker_per_gpu 8 is more than the 4 CPU core(s) this process has: using 4 "
+        "(more would only add memory and contention)"
+    ]
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun: four training processes share the cores
+    assert loader_workers(8, []) == 1

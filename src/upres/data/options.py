@@ -46,7 +46,11 @@ class DatasetOptions(BaseModel):
     color: Literal["rgb", "y"] | None = Field(None, description="y: train on BT.601 luma only")
     alpha: Literal["white", "black", "drop"] = Field("white", description="how images with alpha become RGB")
 
-    num_worker_per_gpu: int | None = Field(None, ge=0)
+    num_worker_per_gpu: int | None = Field(
+        None,
+        ge=0,
+        description="data-loading processes per training process (default 2); at most its share of the CPU cores",
+    )
     batch_size_per_gpu: int | None = Field(None, ge=1)
     accum_iter: int = Field(1, ge=1)
     dataset_enlarge_ratio: int = Field(1, ge=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,8 +184,25 @@ def build_run(
     g = build_generator(opts, device, notes)
     check_channels(opts, g.info.in_channels, g.info.out_channels)
     d = build_discriminator_part(opts, device, notes)
-    workers = ds_opts.num_worker_per_gpu if ds_opts.num_worker_per_gpu is not None else 2
+    workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
     return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes)
+
+
+def loader_workers(requested: int | None, notes: list[str]) -> int:
+    """Data-loading processes for this training process: as asked, but no more than its share of the CPU cores
+    (option files written for a 16-core box otherwise start 8 workers per GPU on a laptop, and torch only warns).
+    Every sample is seeded by its index, so the count never changes what is trained on."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = max(cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+    if requested is None:
+        return min(2, share)
+    if requested > share:
+        notes.append(
+            f"datasets.train.num_worker_per_gpu {requested} is more than the {share} CPU core(s) this process "
+            f"has: using {share} (more would only add memory and contention)"
+        )
+        return share
+    return requested
 
 
 def check_channels(opts: Options, g_in: int, g_out: int) -> None:
