@@ -277,3 +277,34 @@ def test_a_long_check_says_so_before_it_starts(tmp_path, monkeypatch, capsys):
     write_image(lq / "9.png", _img(20, 24, 9))
     assert main(["doctor", str(gt), "--lq", str(lq), "-s", "2"]) == 0
     assert "checking 2 images (4 unchanged since an earlier check)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("block", ["train", "val"])
+def test_a_missing_folder_names_its_block_in_doctor_and_training(tmp_path, capsys, block):
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    for n in range(4):
+        write_image(hr / f"{n}.png", np.full((32, 32, 3), 40 * n, np.uint8))
+    opts = {
+        "name": "t",
+        "scale": 2,
+        "network_g": {"type": "compact", "num_feat": 4, "num_conv": 1},
+        "path": {"experiments_root": str(tmp_path / "exp")},
+        "datasets": {
+            "train": {
+                "type": "pairedimagedataset",
+                "dataroot_gt": str(hr),
+                "lq_size": 8,
+                "batch_size_per_gpu": 2,
+            },
+            "val": {"type": "pairedimagedataset", "dataroot_gt": str(hr)},
+        },
+    }
+    opts["datasets"][block]["dataroot_gt"] = str(tmp_path / "gone")
+    cfg = tmp_path / "o.yml"
+    cfg.write_text(yaml.safe_dump(opts))
+    expected = f"datasets.{block}.dataroot_gt: no such folder {tmp_path / 'gone'}"
+    assert main(["doctor", "-c", str(cfg)]) == 2
+    assert expected in capsys.readouterr().err
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
+    assert expected in capsys.readouterr().err

@@ -85,7 +85,7 @@ def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> 
     roots = [dataroot_gt] if isinstance(dataroot_gt, str) else list(dataroot_gt)
     for r in roots:
         if not Path(r).is_dir():
-            raise ConfigError(f"dataroot_gt: folder {r} does not exist")
+            raise ConfigError(f"dataroot_gt: no such folder {r}")
     if meta_info is None:
         paths = [p for r in roots for p in list_images(r)]
     else:

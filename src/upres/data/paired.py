@@ -96,13 +96,13 @@ def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
     gt_roots = [Path(r) for r in as_list(opts.dataroot_gt)]
     lq_roots = [Path(r) for r in as_list(opts.dataroot_lq)]
     if not gt_roots:
-        raise ConfigError(f"dataset {opts.name or opts.type!r}: dataroot_gt is required")
+        raise ConfigError("dataroot_gt: required (the folder of ground-truth images)")
     for r in gt_roots:
         if not r.is_dir():
-            raise ConfigError(f"dataroot_gt {r}: no such folder")
+            raise ConfigError(f"dataroot_gt: no such folder {r}")
     for r in lq_roots:
         if not r.is_dir():
-            raise ConfigError(f"dataroot_lq {r}: no such folder")
+            raise ConfigError(f"dataroot_lq: no such folder {r}")
     return [(g, lq_roots[i] if lq_roots else None) for i, g in enumerate(gt_roots)]
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +158,8 @@ def build_run(
             f"train.warmup_iter {opts.train.warmup_iter} is longer than train.total_iter {opts.train.total_iter}: "
             "the learning rate never reaches its set value in this run"
         )
-    train_set, ds_opts = build_train_dataset(opts, seed)
+    with dataset_block("train"):
+        train_set, ds_opts = build_train_dataset(opts, seed)
     batch = ds_opts.batch_size_per_gpu or 4
     per_step = batch * ds_opts.accum_iter * world_size
     if len(train_set) < per_step:
@@ -165,14 +167,14 @@ def build_run(
             f"datasets.train: {len(train_set)} images but batch_size_per_gpu {batch} x accum_iter {ds_opts.accum_iter} "
             f"x {world_size} process(es) needs at least {per_step}; lower the batch size or add images"
         )
-    val_sets = {
-        name: build_dataset(
-            v.model_copy(update={"lq_size": None, "gt_size": None, "use_hflip": False, "use_rot": False}),
-            opts.scale,
-            seed,
-        )
-        for name, v in opts.val_datasets.items()
-    }
+    val_sets = {}
+    for name, v in opts.val_datasets.items():
+        with dataset_block(name):
+            val_sets[name] = build_dataset(
+                v.model_copy(update={"lq_size": None, "gt_size": None, "use_hflip": False, "use_rot": False}),
+                opts.scale,
+                seed,
+            )
     losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses])
     notes += loss_notes
     if not losses:
@@ -186,6 +188,17 @@ def build_run(
     d = build_discriminator_part(opts, device, notes)
     workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
     return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes)
+
+
+@contextlib.contextmanager
+def dataset_block(name: str) -> Iterator[None]:
+    """A dataset's ConfigError names its block: `datasets.val.dataroot_gt: no such folder x`."""
+    from upres.data.doctor import in_block
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(in_block(name, str(exc))) from None
 
 
 def loader_workers(requested: int | None, notes: list[str]) -> int:
