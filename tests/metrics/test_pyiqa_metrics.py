@@ -93,3 +93,24 @@ def test_eval_reports_pyiqa_metrics_beside_psnr(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "pyiqa", None)
     assert main(["eval", "--bicubic", str(tmp_path / "gt"), "-s", "2", "--metrics", "dists"]) != 0
     assert "--metrics dists: dists needs pyiqa and its weights: pip install pyiqa" in capsys.readouterr().err
+
+
+def test_real_pyiqa_never_downloads_and_names_the_missing_file(monkeypatch, tmp_path):
+    import pytest
+
+    pytest.importorskip("pyiqa", reason="the metrics extra")
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    notes: list[str] = []
+    build_metrics(_val("calculate_dists"), "cpu", notes)
+    vgg = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    assert notes == [
+        f"val.metrics.m (calculate_dists) skipped: dists needs {vgg}: "
+        "download https://download.pytorch.org/models/vgg16-397923af.pth to that path"
+    ]
+    assert not vgg.exists()  # no partial file left behind either
