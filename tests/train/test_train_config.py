@@ -201,3 +201,14 @@ def test_degradation_keys_without_otf_are_validated_and_noted(tmp_path, hr_folde
     )
     with pytest.raises(ConfigError, match=r"opt.yml: jpeg_range: .*"):
         parse_options(merge(paired, {"jpeg_range": [90, 60]}), "opt.yml")
+
+
+def test_an_lr_folder_beside_otf_is_noted_as_unread(tmp_path, hr_folder, capsys):
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), {"high_order_degradation": True})
+    opts["datasets"]["train"]["dataroot_lq"] = str(hr_folder)
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "datasets.train.dataroot_lq is not read: realesrgandataset makes each LR"
+        in captured.out + captured.err
+    )

@@ -160,6 +160,11 @@ def build_run(
         )
     with dataset_block("train"):
         train_set, ds_opts = build_train_dataset(opts, seed)
+    if ds_opts.type == "realesrgandataset" and ds_opts.dataroot_lq:
+        notes.append(
+            "datasets.train.dataroot_lq is not read: realesrgandataset makes each LR from its GT on the fly "
+            "(for LR/GT pairs use pairedimagedataset with high_order_degradation: false)"
+        )
     batch = ds_opts.batch_size_per_gpu or 4
     per_step = batch * ds_opts.accum_iter * world_size
     if len(train_set) < per_step:
