@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint format install install-dev
 
 $(BIN)/python:
+	@# torch with its CUDA libraries fills about 6 GB of .venv; say so before pip fails minutes in with ENOSPC
+	@$(PY) -c "import shutil, tempfile; free = min(shutil.disk_usage(d).free for d in ('.', tempfile.gettempdir())) / 2**30; \
+	free < 7 and print(f'warning: {free:.1f} GB free here or in the temp folder; installing torch may need about 7 GB')"
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
