@@ -56,6 +56,26 @@ def test_identity_options_give_plain_resize(photo):
     assert torch.equal(out, (expected * 255).round().clamp(0, 255) / 255)
 
 
+def test_lq_usm_sharpens_the_degraded_copy_with_a_drawn_kernel_size(photo):
+    from upres.data.degradations.sharpen import usm_sharpen
+
+    off = DegradationOptions(blur_prob=0, blur_prob2=0, noise_prob=0, noise_prob2=0, jpeg_prob=0, jpeg_prob2=0,
+                             final_sinc_prob=0, resize_prob=[0, 0, 1], resize_prob2=[0, 0, 1], gt_usm=False,
+                             resize_mode_list2=["area"], resize_mode_prob2=[1.0])  # fmt: skip
+    # lq_usm replaces gt_usm's sharpening of the degraded copy (gt_usm stays on for the loss targets).
+    on = off.model_copy(update={"lq_usm": True, "lq_usm_radius_range": (3, 21), "gt_usm": True})
+    radii = set()
+    for seed in range(5):
+        radius = int(make_generators(seed)[0].integers(3, 21, endpoint=True))  # the pipeline's first draw
+        radii.add(radius)
+        expected = lr(usm_sharpen(photo, radius=radius), seed, off)
+        assert torch.equal(lr(photo, seed, on), expected)
+        assert not torch.equal(expected, lr(photo, seed, off))
+    assert len(radii) > 1
+    with pytest.raises(ValueError, match=r"lq_usm_radius_range: range \[9, 3\] is backwards"):
+        DegradationOptions(lq_usm_radius_range=(9, 3))
+
+
 def test_batch_draws_per_sample_and_is_reproducible(photo):
     batch = torch.stack([photo, photo, photo.flip(-1)])
     a, b = lr(batch, 11), lr(batch, 11)

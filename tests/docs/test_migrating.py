@@ -44,7 +44,6 @@ def _losses(*specs: dict) -> Callable[[dict], None]:
 
 REFUSED = {
     "moa": lambda: _options(_train(use_moa=True)),
-    "lq_usm": lambda: _options(lambda d: d.update(lq_usm=True)),
     "vgg16": lambda: _options(_losses({"type": "perceptualloss", "loss_weight": 1, "vgg_type": "vgg16"})),
     "style": lambda: _options(_losses({"type": "perceptualloss", "loss_weight": 1, "style_weight": 1})),
     "unknown key": lambda: _options(_train(total_iters=5)),

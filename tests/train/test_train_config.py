@@ -212,3 +212,12 @@ def test_an_lr_folder_beside_otf_is_noted_as_unread(tmp_path, hr_folder, capsys)
         "datasets.train.dataroot_lq is not read: realesrgandataset makes each LR"
         in captured.out + captured.err
     )
+
+
+def test_redux_lq_usm_keys_reach_the_pipeline(tmp_path, hr_folder):
+    from upres.train.setup import build_train_dataset
+
+    patch = {"high_order_degradation": True, "lq_usm": True, "lq_usm_radius_range": [1, 9], "queue_size": 0}
+    opts = parse_options(merge(base_options(hr_folder, tmp_path), patch), "opt.yml")
+    dataset, _ = build_train_dataset(opts, seed=0)
+    assert dataset.degradations.lq_usm and dataset.degradations.lq_usm_radius_range == (1, 9)

@@ -44,7 +44,6 @@ IGNORED_TRAIN = (
 # Off-by-default features upres does not implement: accepted while off, refused when on.
 REFUSED_WHEN_ON = {
     ("train", "use_moa"): "mixture of augmentations (MoA)",
-    ("", "lq_usm"): "unsharp-masking the LQ (lq_usm)",
 }
 # traiNNer-redux perceptual criteria upres maps to the nearest one it has.
 PERCEPTUAL_CRITERIA = {"pd+l1": "l1", "fd+l1": "l1", "pd": "l1", "fd": "l1"}
@@ -68,9 +67,6 @@ def translate(data: dict) -> tuple[dict, list[str]]:
         if key in data:
             data.pop(key)
             notes.append(f"option {key} ignored (no effect in upres)")
-    if not data.get("lq_usm", True):
-        data.pop("lq_usm")
-        data.pop("lq_usm_radius_range", None)
     train = data.get("train")
     if isinstance(train, dict):
         for key in IGNORED_TRAIN:

@@ -3,7 +3,7 @@
 Key names are traiNNer-redux's (which extend Real-ESRGAN's); defaults are Real-ESRGAN's x4plus training settings
 (`options/train/train_realesrgan_x4plus.yml`), so an empty option block reproduces that pipeline. Keys that
 traiNNer-redux does not have (video, dithering, GT sharpening, JPEG chroma subsampling) are upres additions, all
-off by default except `gt_usm`, which Real-ESRGAN applies.
+off by default except `gt_usm`, which Real-ESRGAN applies (traiNNer-redux does not: `gt_usm: false` matches it).
 """
 
 from __future__ import annotations
@@ -131,6 +131,14 @@ class DegradationOptions(BaseModel):
     gt_usm_weight: float = _field(0.5, "unsharp-mask strength", ge=0)
     gt_usm_radius: int = _field(50, "unsharp-mask Gaussian kernel size (made odd)", ge=1)
     gt_usm_threshold: float = _field(10.0, "unsharp-mask threshold on |residual| in 0-255 units", ge=0)
+    lq_usm: bool = _field(
+        False,
+        "traiNNer-redux: unsharp-mask the GT copy that is degraded with a radius drawn from `lq_usm_radius_range` "
+        "(in place of gt_usm's sharpening of that copy; the loss targets still follow gt_usm)",
+    )
+    lq_usm_radius_range: IntRange = _field(
+        (1, 25), "unsharp-mask kernel sizes [min, max] for lq_usm (made odd)"
+    )
     queue_size: int = _field(180, "training pair pool size (a multiple of the batch size; 0 disables)", ge=0)
 
     # Accepted for compatibility with Real-ESRGAN/traiNNer-redux files; kernel sizes come from kernel_range.
@@ -175,6 +183,10 @@ class DegradationOptions(BaseModel):
             _check_range(name, lo, hi)
             if lo % 2 == 0 or hi % 2 == 0 or lo < 1:
                 raise ValueError(f"{name}: kernel sizes must be odd and >= 1, got [{lo}, {hi}]")
+        lo, hi = self.lq_usm_radius_range
+        _check_range("lq_usm_radius_range", lo, hi)
+        if lo < 1:
+            raise ValueError(f"lq_usm_radius_range: radii must be >= 1, got [{lo}, {hi}]")
         lo, hi = self.video_crf_range
         _check_range("video_crf_range", lo, hi)
         if lo < 0 or hi > 51:

@@ -60,7 +60,10 @@ def degrade(
         generator.manual_seed(int(rng.integers(0, 2**63 - 1)))
     h, w = x.shape[-2:]
     lr_size = (h // scale, w // scale)
-    if opts.gt_usm:
+    if opts.lq_usm:
+        lo, hi = opts.lq_usm_radius_range
+        x = usm_sharpen(x, radius=int(rng.integers(lo, hi, endpoint=True)))  # USMSharp's weight and threshold
+    elif opts.gt_usm:
         x = usm_sharpen(x, opts.gt_usm_weight, opts.gt_usm_radius, opts.gt_usm_threshold)
 
     x = blur_step(x, rng, opts.blur_prob, opts.sinc_prob, opts.kernel_range, opts.kernel_list, opts.kernel_prob,
