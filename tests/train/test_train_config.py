@@ -221,3 +221,11 @@ def test_redux_lq_usm_keys_reach_the_pipeline(tmp_path, hr_folder):
     opts = parse_options(merge(base_options(hr_folder, tmp_path), patch), "opt.yml")
     dataset, _ = build_train_dataset(opts, seed=0)
     assert dataset.degradations.lq_usm and dataset.degradations.lq_usm_radius_range == (1, 9)
+
+
+def test_high_order_degradation_accepts_kernel_keys_in_a_paired_block(tmp_path, hr_folder):
+    opts = merge(base_options(hr_folder, tmp_path), {"high_order_degradation": True})
+    opts["datasets"]["train"].update(kernel_range=[5, 17], blur_sigma=[0.2, 2])
+    parsed = parse_options(opts, "opt.yml")
+    assert parsed.train_dataset.type == "realesrgandataset"
+    assert parsed.train_dataset.degradation == {"kernel_range": [5, 17], "blur_sigma": [0.2, 2]}

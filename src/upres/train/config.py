@@ -218,16 +218,18 @@ class Options(Strict):
         if moved:
             data = {k: v for k, v in data.items() if k not in moved}
             data["degradation"] = {**data.get("degradation", {}), **moved}
+        datasets = data.get("datasets")
+        train = datasets.get("train") if isinstance(datasets, dict) else None
+        if data.get("high_order_degradation") is True and isinstance(train, dict):
+            # traiNNer-redux's switch: the training set's LR is made on the fly, whatever its block's type says
+            # (set before the block is validated, so it may hold the kernel keys redux keeps there).
+            data = {**data, "datasets": {**datasets, "train": {**train, "type": "realesrgandataset"}}}
         return data
 
     @model_validator(mode="after")
     def _check(self) -> Options:
         if "train" not in self.datasets and not any(k.startswith(("val", "test")) for k in self.datasets):
             raise ValueError("datasets needs a 'train' entry (and optionally 'val')")
-        train = self.datasets.get("train")
-        if self.high_order_degradation and train is not None and train.type != "realesrgandataset":
-            # traiNNer-redux's switch: the training set's LR is made on the fly, whatever its block's type says.
-            self.datasets["train"] = train.model_copy(update={"type": "realesrgandataset"})
         return self
 
     @property
