@@ -430,3 +430,33 @@ def test_more_loader_workers_than_cores_are_capped_with_a_note(monkeypatch):
     ]
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun: four training processes share the cores
     assert loader_workers(8, []) == 1
+
+
+def test_otf_debug_saves_the_first_batches_as_trained(tmp_path, hr_folder):
+    from upres.io.images import read_image
+    from upres.train.otf_debug import otf_debug_sheet
+
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {"high_order_degradation": True, "high_order_degradations_debug": True, "queue_size": 0},
+    )
+    opts["high_order_degradations_debug_limit"] = 2
+    opts["datasets"]["train"]["accum_iter"] = 2
+    _run(opts, device="cpu")
+    saved = sorted(p.name for p in (exp / "debug" / "otf").iterdir())
+    assert saved == sorted(["000001_otf.png", "000001_1_otf.png", "000002_otf.png", "000002_1_otf.png"])
+    sheet = read_image(exp / "debug" / "otf" / "000001_otf.png")
+    assert sheet.shape == (2 * 32, 2 * 32, 3)  # batch 2, rows of [LR enlarged | 32x32 target]
+    assert "the first training batches are saved to" in (exp / "log.txt").read_text()
+
+    lq = torch.rand(2, 3, 4, 4)
+    target = torch.rand(2, 3, 8, 8)
+    arr = otf_debug_sheet(lq, target)
+    expected_lr = torch.nn.functional.interpolate(lq, scale_factor=2, mode="nearest")[1]
+    torch.testing.assert_close(
+        torch.from_numpy(arr[8:, :8]).permute(2, 0, 1).float() / 255, expected_lr, atol=0.5 / 255, rtol=0
+    )
+    torch.testing.assert_close(
+        torch.from_numpy(arr[:8, 8:]).permute(2, 0, 1).float() / 255, target[0], atol=0.5 / 255, rtol=0
+    )

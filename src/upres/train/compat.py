@@ -18,8 +18,6 @@ LEGACY_LOSS_BLOCKS = (
 )  # fmt: skip
 # Accepted and ignored: debug dumps and integrations with no effect on the trained weights.
 IGNORED_TOP = (
-    "high_order_degradations_debug",
-    "high_order_degradations_debug_limit",
     "detect_anomaly",
     "find_unused_parameters",
     "is_train",

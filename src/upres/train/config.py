@@ -185,6 +185,13 @@ class Options(Strict):
     high_order_degradation: bool = Field(
         False, description="HR-only training: LR made on the fly (realesrgandataset)"
     )
+    high_order_degradations_debug: bool = Field(
+        False,
+        description="save the first training batches (LR beside its target) to experiments/<name>/debug/otf",
+    )
+    high_order_degradations_debug_limit: int = Field(
+        100, ge=0, description="iterations saved by high_order_degradations_debug (0: every one)"
+    )
     degradation: dict[str, Any] = Field(
         default_factory=dict, description="OTF degradation keys (top level in files)"
     )

@@ -34,6 +34,7 @@ from upres.train.distributed import (
     setup_distributed,
     teardown,
 )
+from upres.train.otf_debug import save_otf_debug
 from upres.train.report import RunLog
 from upres.train.sampler import ResumableBatchSampler
 from upres.train.schedule import supports_device_skip
@@ -179,6 +180,12 @@ def _train(ctx, opts: Options, resume: str | None, dry_run: bool, options_text: 
 
     # On-the-fly degradations: Real-ESRGAN sharpens the pixel/perceptual target and mixes pairs across batches.
     otf = getattr(run.train_set, "degradations", None)
+    debug_dir, debug_left = None, opts.high_order_degradations_debug_limit or float("inf")
+    if opts.high_order_degradations_debug and otf is None:
+        log.note("high_order_degradations_debug has no effect: the training set is not made on the fly")
+    elif opts.high_order_degradations_debug and exp_dir is not None and ctx.is_main:
+        debug_dir = exp_dir / "debug" / "otf"
+        log.note(f"high_order_degradations_debug: the first training batches are saved to {debug_dir}")
     pool = None
     if otf is not None and otf.queue_size:
         from upres.data.degradations.pipeline import PairPool
@@ -227,6 +234,9 @@ def _train(ctx, opts: Options, resume: str | None, dry_run: bool, options_text: 
                 target = gt
                 if otf is not None and otf.gt_usm:
                     target = usm_sharpen(gt, otf.gt_usm_weight, otf.gt_usm_radius, otf.gt_usm_threshold)
+                if debug_dir is not None and debug_left > 0:
+                    save_otf_debug(debug_dir, it, micro, lq, target)
+                    debug_left -= micro == run.accum_iter - 1
                 if opts.use_channels_last:
                     lq = lq.contiguous(memory_format=torch.channels_last)
                 last_micro = micro == run.accum_iter - 1
