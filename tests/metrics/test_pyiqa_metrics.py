@@ -114,3 +114,46 @@ def test_real_pyiqa_never_downloads_and_names_the_missing_file(monkeypatch, tmp_
         "download https://download.pytorch.org/models/vgg16-397923af.pth to that path"
     ]
     assert not vgg.exists()  # no partial file left behind either
+
+
+def test_downloads_through_torch_hub_or_pyiqa_are_refused_and_named(monkeypatch, tmp_path, capsys):
+    """The same with a stand-in pyiqa (the real one is in the metrics extra only): both download routes it uses."""
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    original = torch.hub.download_url_to_file
+    download_util = types.ModuleType("pyiqa.utils.download_util")
+    download_util.download_url_to_file = original  # pyiqa imports it under its own name
+
+    def create_metric(name, device, as_loss):
+        if name == "topiq_fr":  # pyiqa's own weights: its load_file_from_url
+            url = "https://example.invalid/cfanet_fr.pth"
+            print(f'Downloading: "{url}"')
+            download_util.download_url_to_file(url, str(tmp_path / "hub" / "pyiqa" / "cfanet_fr.pth"))
+        torch.hub.load_state_dict_from_url("https://download.pytorch.org/models/vgg16-397923af.pth")
+
+    pyiqa = types.ModuleType("pyiqa")
+    pyiqa.create_metric = create_metric
+    pyiqa.utils = types.ModuleType("pyiqa.utils")
+    pyiqa.utils.download_util = download_util
+    for name, module in [
+        ("pyiqa", pyiqa),
+        ("pyiqa.utils", pyiqa.utils),
+        ("pyiqa.utils.download_util", download_util),
+    ]:
+        monkeypatch.setitem(sys.modules, name, module)
+    notes: list[str] = []
+    build_metrics(_val("calculate_dists"), "cpu", notes)
+    build_metrics(_val("calculate_topiq"), "cpu", notes)
+    assert notes == [
+        f"val.metrics.m (calculate_dists) skipped: dists needs {tmp_path / 'hub' / 'checkpoints' / 'vgg16-397923af.pth'}: "
+        "download https://download.pytorch.org/models/vgg16-397923af.pth to that path",
+        f"val.metrics.m (calculate_topiq) skipped: topiq_fr needs {tmp_path / 'hub' / 'pyiqa' / 'cfanet_fr.pth'}: "
+        "download https://example.invalid/cfanet_fr.pth to that path",
+    ]
+    assert "Downloading" not in capsys.readouterr().out
+    assert download_util.download_url_to_file is original and torch.hub.download_url_to_file is original
