@@ -460,3 +460,20 @@ def test_otf_debug_saves_the_first_batches_as_trained(tmp_path, hr_folder):
     torch.testing.assert_close(
         torch.from_numpy(arr[:8, 8:]).permute(2, 0, 1).float() / 255, target[0], atol=0.5 / 255, rtol=0
     )
+
+
+def test_otf_debug_that_cannot_write_is_a_note_not_a_failed_run(tmp_path, hr_folder, monkeypatch):
+    from upres.train import loop
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop, "save_otf_debug", full_disk)
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {"high_order_degradation": True, "high_order_degradations_debug": True, "queue_size": 0},
+    )
+    assert _run(opts, device="cpu").iteration == 10
+    log = (exp / "log.txt").read_text()
+    assert log.count("high_order_degradations_debug stopped: cannot write to") == 1

@@ -102,7 +102,9 @@ def train(
         teardown(ctx)
 
 
-def _train(ctx, opts: Options, resume: str | None, dry_run: bool, options_text: str) -> TrainResult:
+def _train(
+    ctx: DistContext, opts: Options, resume: str | None, dry_run: bool, options_text: str
+) -> TrainResult:
     seed = opts.manual_seed if opts.manual_seed is not None else random.SystemRandom().randrange(2**31)
     seed = int(broadcast_object(ctx, seed))
     seed_everything(seed, ctx.rank)
@@ -235,8 +237,14 @@ def _train(ctx, opts: Options, resume: str | None, dry_run: bool, options_text: 
                 if otf is not None and otf.gt_usm:
                     target = usm_sharpen(gt, otf.gt_usm_weight, otf.gt_usm_radius, otf.gt_usm_threshold)
                 if debug_dir is not None and debug_left > 0:
-                    save_otf_debug(debug_dir, it, micro, lq, target)
-                    debug_left -= micro == run.accum_iter - 1
+                    try:
+                        save_otf_debug(debug_dir, it, micro, lq, target)
+                        debug_left -= micro == run.accum_iter - 1
+                    except OSError as exc:  # a debug picture is never worth a run
+                        log.note(
+                            f"high_order_degradations_debug stopped: cannot write to {debug_dir} ({exc})"
+                        )
+                        debug_left = 0
                 if opts.use_channels_last:
                     lq = lq.contiguous(memory_format=torch.channels_last)
                 last_micro = micro == run.accum_iter - 1
