@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from upres.data import inspect_cache
-from upres.data.options import DatasetOptions, as_list
+from upres.data.options import DatasetOptions, as_list, errors_in_block
 from upres.data.paired import Pair, dataset_roots, gt_files, match_folder
 from upres.data.read import ImageSource
-from upres.errors import ConfigError, UpresError
+from upres.errors import UpresError
 from upres.io.images import ImageReadError, list_images
 
 # Pixels per band when a region-readable TIFF is checked in bands.
@@ -343,19 +343,8 @@ def check_dataset(
     announce: Callable[[str], None] | None = None,
 ) -> DoctorReport:
     """The checks for one `datasets.<name>` block (training calls this before its first iteration)."""
-    try:
+    with errors_in_block(name or opts.type):
         return _check_block(opts, scale, name, use_cache, announce)
-    except ConfigError as exc:
-        raise ConfigError(in_block(name or opts.name or opts.type, str(exc))) from None
-
-
-def in_block(name: str, message: str) -> str:
-    """`message` about a dataset key ("dataroot_gt: no such folder x"), with the block's path in front of it."""
-    block = name if name.startswith("datasets.") else f"datasets.{name}"
-    if message.startswith("datasets."):
-        return message
-    key = message.split(":", 1)[0]
-    return f"{block}.{message}" if key in DatasetOptions.model_fields else f"{block}: {message}"
 
 
 def _check_block(

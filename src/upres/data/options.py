@@ -6,6 +6,8 @@ read. Degradation keys of `realesrgandataset` are added here by the module that 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -145,3 +147,19 @@ def parse_dataset_options(raw: Any, where: str = "datasets.train") -> DatasetOpt
         raise ConfigError(
             "; ".join(f"{k}: {' or '.join(dict.fromkeys(v))}" for k, v in by_key.items())
         ) from None
+
+
+@contextlib.contextmanager
+def errors_in_block(name: str) -> Iterator[None]:
+    """A dataset's ConfigError names its block: "dataroot_gt: no such folder x" from inside `datasets.val` becomes
+    "datasets.val.dataroot_gt: no such folder x" (`name` is "val" or "datasets.val")."""
+    try:
+        yield
+    except ConfigError as exc:
+        message = str(exc)
+        if message.startswith("datasets."):
+            raise
+        block = name if name.startswith("datasets.") else f"datasets.{name}"
+        key = message.split(":", 1)[0]
+        sep = "." if key in DatasetOptions.model_fields else ": "
+        raise ConfigError(f"{block}{sep}{message}") from None

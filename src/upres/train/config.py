@@ -300,7 +300,8 @@ def _submodels(annotation: Any) -> list[type[BaseModel]]:
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem, each naming the full key path and, for unknown keys, the closest known one."""
+    """One line per problem, each naming the full key path; an unknown key gets the block it belongs in, or the
+    closest known key."""
     lines = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"

@@ -182,7 +182,7 @@ def _train(
 
     # On-the-fly degradations: Real-ESRGAN sharpens the pixel/perceptual target and mixes pairs across batches.
     otf = getattr(run.train_set, "degradations", None)
-    debug_dir, debug_left = None, opts.high_order_degradations_debug_limit or float("inf")
+    debug_dir, debug_limit = None, opts.high_order_degradations_debug_limit
     if opts.high_order_degradations_debug and otf is None:
         log.note("high_order_degradations_debug has no effect: the training set is not made on the fly")
     elif opts.high_order_degradations_debug and exp_dir is not None and ctx.is_main:
@@ -236,15 +236,14 @@ def _train(
                 target = gt
                 if otf is not None and otf.gt_usm:
                     target = usm_sharpen(gt, otf.gt_usm_weight, otf.gt_usm_radius, otf.gt_usm_threshold)
-                if debug_dir is not None and debug_left > 0:
+                if debug_dir is not None and (not debug_limit or it - start_iter <= debug_limit):
                     try:
                         save_otf_debug(debug_dir, it, micro, lq, target)
-                        debug_left -= micro == run.accum_iter - 1
                     except OSError as exc:  # a debug picture is never worth a run
                         log.note(
                             f"high_order_degradations_debug stopped: cannot write to {debug_dir} ({exc})"
                         )
-                        debug_left = 0
+                        debug_dir = None
                 if opts.use_channels_last:
                     lq = lq.contiguous(memory_format=torch.channels_last)
                 last_micro = micro == run.accum_iter - 1

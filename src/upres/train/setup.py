@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from torch.utils.data import Dataset
 
 from upres.archs import ArchInfo, build_network
 from upres.data import build_dataset, build_otf
-from upres.data.options import DatasetOptions
+from upres.data.options import DatasetOptions, errors_in_block
 from upres.errors import ConfigError
 from upres.losses import LossEntry, build_losses
 from upres.train.config import Options
@@ -158,7 +157,7 @@ def build_run(
             f"train.warmup_iter {opts.train.warmup_iter} is longer than train.total_iter {opts.train.total_iter}: "
             "the learning rate never reaches its set value in this run"
         )
-    with dataset_block("train"):
+    with errors_in_block("train"):
         train_set, ds_opts = build_train_dataset(opts, seed)
     if ds_opts.type == "realesrgandataset" and ds_opts.dataroot_lq:
         notes.append(
@@ -174,7 +173,7 @@ def build_run(
         )
     val_sets = {}
     for name, v in opts.val_datasets.items():
-        with dataset_block(name):
+        with errors_in_block(name):
             val_sets[name] = build_dataset(
                 v.model_copy(update={"lq_size": None, "gt_size": None, "use_hflip": False, "use_rot": False}),
                 opts.scale,
@@ -193,17 +192,6 @@ def build_run(
     d = build_discriminator_part(opts, device, notes)
     workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
     return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes)
-
-
-@contextlib.contextmanager
-def dataset_block(name: str) -> Iterator[None]:
-    """A dataset's ConfigError names its block: `datasets.val.dataroot_gt: no such folder x`."""
-    from upres.data.doctor import in_block
-
-    try:
-        yield
-    except ConfigError as exc:
-        raise ConfigError(in_block(name, str(exc))) from None
 
 
 def loader_workers(requested: int | None, notes: list[str]) -> int:
