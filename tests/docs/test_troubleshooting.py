@@ -1,4 +1,4 @@
-"""The log lines docs/troubleshooting.md quotes are the ones the training loop writes."""
+"""The log lines docs/troubleshooting.md quotes are the ones the training loop writes (its checkpoint module)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def _fixed_parts(fstring: str) -> list[str]:
 
 
 def test_nan_guard_messages_match_the_loop() -> None:
-    loop = (REPO / "src" / "upres" / "train" / "loop.py").read_text(encoding="utf-8")
+    loop = (REPO / "src" / "upres" / "train" / "persist.py").read_text(encoding="utf-8")
     doc = (REPO / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
     quoted = re.search(r"```text\n(.*?)```", doc, re.S).group(1).splitlines()
     templates = [
@@ -22,6 +22,6 @@ def test_nan_guard_messages_match_the_loop() -> None:
         'f"iteration {it}: weights contain NaN/Inf; checkpoint NOT written (the previous one stays)"',
     ]
     for template, line in zip(templates, quoted, strict=True):
-        assert template in loop, f"loop.py no longer writes {template}"
+        assert template in loop, f"persist.py no longer writes {template}"
         for part in _fixed_parts(template.strip('f"')):
             assert part in line, f"troubleshooting.md quotes {line!r}, the loop writes {template}"

@@ -375,9 +375,9 @@ def test_a_bad_validation_image_is_left_out_not_fatal(tmp_path, hr_folder):
 
 
 def test_a_failed_periodic_save_is_a_note_a_failed_last_save_stops(tmp_path, hr_folder, monkeypatch):
-    from upres.train import loop
+    from upres.train import persist
 
-    real = loop.save_training_state
+    real = persist.save_training_state
     fail_at = {5}
 
     def flaky(root, iteration, state, keep):
@@ -387,7 +387,7 @@ def test_a_failed_periodic_save_is_a_note_a_failed_last_save_stops(tmp_path, hr_
             )
         return real(root, iteration, state, keep)
 
-    monkeypatch.setattr(loop, "save_training_state", flaky)
+    monkeypatch.setattr(persist, "save_training_state", flaky)
     result = _run(base_options(hr_folder, tmp_path / "exp"))
     assert result.iteration == 10
     log = (tmp_path / "exp" / "log.txt").read_text()
@@ -463,12 +463,12 @@ def test_otf_debug_saves_the_first_batches_as_trained(tmp_path, hr_folder):
 
 
 def test_otf_debug_that_cannot_write_is_a_note_not_a_failed_run(tmp_path, hr_folder, monkeypatch):
-    from upres.train import loop
+    from upres.train import feed
 
     def full_disk(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(loop, "save_otf_debug", full_disk)
+    monkeypatch.setattr(feed, "save_otf_debug", full_disk)
     exp = tmp_path / "exp"
     opts = merge(
         base_options(hr_folder, exp),

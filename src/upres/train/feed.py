@@ -1,0 +1,100 @@
+"""The training batches as the step sees them: on the device, mixed through the pair pool, target sharpened.
+
+On-the-fly degradations follow Real-ESRGAN: the pixel/perceptual target is the sharpened ground truth and pairs are
+mixed across batches by a pool (saved in the training state so a resume mixes the same pairs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from upres.data.degradations.sharpen import usm_sharpen
+from upres.train.config import Options
+from upres.train.distributed import DistContext
+from upres.train.otf_debug import save_otf_debug
+from upres.train.persist import restore_pool
+from upres.train.report import RunLog
+from upres.train.sampler import ResumableBatchSampler
+from upres.train.setup import Run
+
+
+def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> DataLoader:
+    sampler = ResumableBatchSampler(
+        len(run.train_set), run.batch_size, seed, ctx.rank, ctx.world_size, run.accum_iter, start_batch
+    )
+    return DataLoader(
+        run.train_set,
+        batch_sampler=sampler,
+        num_workers=run.num_workers,
+        pin_memory=ctx.device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=4 if run.num_workers else None,
+    )
+
+
+class BatchFeed:
+    """`feed(it, micro)` -> (lq, gt, target) for iteration `it`; `restart(it)` after a roll-back."""
+
+    def __init__(
+        self,
+        run: Run,
+        opts: Options,
+        ctx: DistContext,
+        seed: int,
+        exp_dir: Path | None,
+        log: RunLog,
+        state: dict | None,
+        start_iter: int,
+    ) -> None:
+        self.run, self.ctx, self.seed, self.log, self.start_iter = run, ctx, seed, log, start_iter
+        self.channels_last = opts.use_channels_last
+        self.otf = otf = getattr(run.train_set, "degradations", None)
+        self.debug_dir, self.debug_limit = None, opts.high_order_degradations_debug_limit
+        if opts.high_order_degradations_debug and otf is None:
+            log.note("high_order_degradations_debug has no effect: the training set is not made on the fly")
+        elif opts.high_order_degradations_debug and exp_dir is not None and ctx.is_main:
+            self.debug_dir = exp_dir / "debug" / "otf"
+            log.note(
+                f"high_order_degradations_debug: the first training batches are saved to {self.debug_dir}"
+            )
+        self.pool = None
+        if otf is not None and otf.queue_size:
+            from upres.data.degradations.pipeline import PairPool
+
+            size = otf.queue_size // run.batch_size * run.batch_size
+            if size != otf.queue_size:
+                log.note(f"queue_size {otf.queue_size} rounded down to {size}, a multiple of the batch size")
+            self.pool = PairPool(size, torch.Generator().manual_seed(seed + ctx.rank)) if size else None
+            if state is not None:
+                restore_pool(self.pool, state, ctx, log)
+        self.restart(start_iter)
+
+    def restart(self, it: int) -> None:
+        """Batches from iteration `it` on, in the order an uninterrupted run would see them."""
+        self.data = iter(make_loader(self.run, self.seed, self.ctx, it * self.run.accum_iter))
+
+    def __call__(self, it: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch = next(self.data)
+        device = self.ctx.device
+        lq = batch["lq"].to(device, non_blocking=True)
+        gt = batch["gt"].to(device, non_blocking=True)
+        if self.pool is not None:
+            lq, gt = self.pool(lq, gt)
+        target = gt
+        otf = self.otf
+        if otf is not None and otf.gt_usm:
+            target = usm_sharpen(gt, otf.gt_usm_weight, otf.gt_usm_radius, otf.gt_usm_threshold)
+        if self.debug_dir is not None and (not self.debug_limit or it - self.start_iter <= self.debug_limit):
+            try:
+                save_otf_debug(self.debug_dir, it, micro, lq, target)
+            except OSError as exc:  # a debug picture is never worth a run
+                self.log.note(
+                    f"high_order_degradations_debug stopped: cannot write to {self.debug_dir} ({exc})"
+                )
+                self.debug_dir = None
+        if self.channels_last:
+            lq = lq.contiguous(memory_format=torch.channels_last)
+        return lq, gt, target

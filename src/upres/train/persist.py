@@ -1,0 +1,181 @@
+"""What the loop writes and reads back: checkpoints, resume, and the NaN guard's roll-back to the last state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from upres.errors import UpresError
+from upres.io.model_files import save_model
+from upres.train.checkpoint import CheckpointError, find_resume_state, list_states, prune, save_training_state
+from upres.train.config import Options
+from upres.train.distributed import DistContext, barrier, gather_to_main
+from upres.train.report import RunLog
+from upres.train.setup import Run
+from upres.train.state import collect_state, has_nonfinite, restore_state, unwrap
+from upres.train.validate import BestTracker
+
+
+class TrainingError(UpresError):
+    pass
+
+
+def resume_path(resume: str | None, states_dir: Path | None) -> Path | None:
+    if resume is None:
+        return None
+    if resume == "auto":
+        return find_resume_state(states_dir) if states_dir and states_dir.is_dir() else None
+    path = Path(resume)
+    if not path.is_file():
+        raise TrainingError(f"--resume {path}: no such training state")
+    return path
+
+
+def resume_run(
+    run: Run, path: Path, scaler, seed: int, ctx: DistContext, log: RunLog
+) -> tuple[dict, int, BestTracker, int]:
+    """Restore the state at `path`: (state, its iteration, the best-metric tracker, the seed to go on with)."""
+    state = restore_state(run, path, scaler)
+    start_iter = int(state["iteration"])
+    best = BestTracker({k: tuple(v) for k, v in state.get("best", {}).items()}, int(state.get("stale", 0)))
+    if int(state["seed"]) != seed:
+        seed = int(state["seed"])
+    log.note(f"resumed from {path} at iteration {start_iter}")
+    changed = data_changes(state.get("data"), data_settings(run, ctx))
+    if changed:
+        log.note(
+            f"data settings differ from the state's ({changed}): the run continues, but sees other samples "
+            "in another order than an uninterrupted run would (resume is not bit-exact)"
+        )
+    return state, start_iter, best, seed
+
+
+def save_checkpoint(
+    run: Run,
+    opts: Options,
+    exp_dir: Path | None,
+    it: int,
+    seed: int,
+    scaler,
+    best,
+    ctx,
+    log,
+    pool=None,
+    last: bool = False,
+) -> None:
+    """Checkpoint: models and the training state, atomically. A failed periodic save (a full disk) is a note and
+    training goes on, the previous state intact, so a long run is not lost to a moment without space; a failed last
+    save stops with the error."""
+    # Each rank mixes its own pair pool; all of them go into the one state file (every rank must take part).
+    pools = gather_to_main(ctx, pool.state_dict()) if pool is not None and exp_dir is not None else None
+    if exp_dir is None or not ctx.is_main:
+        barrier(ctx)
+        return
+    net = unwrap(run.g.net)
+    if has_nonfinite(net) or (run.g.ema is not None and has_nonfinite(run.g.ema.module)):
+        log.note(f"iteration {it}: weights contain NaN/Inf; checkpoint NOT written (the previous one stays)")
+        barrier(ctx)
+        return
+    fmt = opts.logger.save_checkpoint_format
+    models = exp_dir / "models"
+    try:
+        save_model(models / f"net_g_{it}.{fmt}", net, run.g.info)
+        if run.g.ema is not None:
+            save_model(models / f"net_g_ema_{it}.{fmt}", run.g.ema.module, run.g.info)
+        if run.d is not None:
+            from upres.io.atomic import atomic_write
+
+            atomic_write(
+                models / f"net_d_{it}.pth",
+                lambda p: torch.save({"params": unwrap(run.d.net).state_dict()}, p),
+            )
+        extra = {
+            "best": {k: list(v) for k, v in best.best.items()},
+            "stale": best.stale,
+            "data": data_settings(run, ctx),
+        }
+        if pools is not None:
+            extra["pair_pool"] = pools
+        save_training_state(
+            exp_dir / "training_states",
+            it,
+            collect_state(run, it, seed, scaler, extra),
+            opts.logger.keep_checkpoints,
+        )
+    except (OSError, CheckpointError) as exc:
+        if last:
+            raise TrainingError(f"saving at iteration {it} failed: {exc}") from None
+        states = list_states(exp_dir / "training_states")
+        kept = f"the newest saved state is {states[-1].name}" if states else "no state is saved yet"
+        log.note(
+            f"saving at iteration {it} failed ({exc}); training goes on and {kept}; free space before the next "
+            f"save at iteration {it + opts.logger.save_checkpoint_freq}"
+        )
+        barrier(ctx)
+        return
+    protect = set(models.glob("net_g_best*"))
+    prune(models, opts.logger.keep_checkpoints, f".{fmt}", protect)
+    prune(models, opts.logger.keep_checkpoints, ".pth", protect)
+    barrier(ctx)
+
+
+def data_settings(run: Run, ctx) -> dict[str, int]:
+    """What fixes the order of training samples besides the seed (an exact resume needs them unchanged)."""
+    return {
+        "samples": len(run.train_set),
+        "batch_size_per_gpu": run.batch_size,
+        "accum_iter": run.accum_iter,
+        "processes": ctx.world_size,
+    }
+
+
+def data_changes(saved: dict | None, now: dict[str, int]) -> str:
+    if not saved:
+        return ""
+    return ", ".join(f"{k} {saved[k]} -> {v}" for k, v in now.items() if k in saved and saved[k] != v)
+
+
+def restore_pool(pool, state: dict, ctx, log: RunLog) -> None:
+    """The pair pool as saved, so a resumed OTF run mixes exactly the pairs an uninterrupted one would."""
+    if pool is None:
+        return
+    saved = state.get("pair_pool")
+    if saved is None or len(saved) != ctx.world_size:
+        why = (
+            "no pair pool"
+            if saved is None
+            else f"the pair pools of {len(saved)} process(es), not {ctx.world_size}"
+        )
+        log.note(
+            f"the training state holds {why}: the pool refills from new batches (resume is not bit-exact)"
+        )
+        return
+    try:
+        pool.load_state_dict(saved[ctx.rank], ctx.device)
+    except ValueError as exc:
+        log.note(f"{exc}: the pool refills from new batches (resume is not bit-exact)")
+
+
+def roll_back(
+    run: Run, states_dir: Path | None, scaler, log: RunLog, it: int, n_bad: int, pool=None, ctx=None
+) -> int:
+    """After `n_bad` non-finite steps in a row: back to the newest state with half the learning rate."""
+    states = list_states(states_dir) if states_dir and states_dir.is_dir() else []
+    run.g.schedule.lr_scale *= 0.5
+    if not states:
+        log.note(
+            f"iteration {it}: {n_bad} non-finite steps in a row; no checkpoint yet, halving the learning rate"
+        )
+        return it
+    state = restore_state(run, states[-1], scaler)
+    if ctx is not None:
+        restore_pool(pool, state, ctx, log)
+    lr_scale = run.g.schedule.lr_scale  # restore_state brought back the old scale; halve that one
+    run.g.schedule.lr_scale = lr_scale * 0.5
+    back = int(state["iteration"])
+    log.note(
+        f"iteration {it}: {n_bad} non-finite steps in a row; rolled back to {states[-1].name} (iteration {back}) "
+        f"and halved the learning rate (scale {run.g.schedule.lr_scale:g})"
+    )
+    return back

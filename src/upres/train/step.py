@@ -1,0 +1,160 @@
+"""One training iteration: G forward, losses, backward, optimizer steps and EMA, as a callable the loop runs.
+
+The step knows nothing of files, logging or validation; it takes micro-batches from a callable and keeps its
+bookkeeping (loss sums, skipped steps, the run of non-finite steps) as tensors on the device, read by the loop at
+`print_freq` only. The perceptual stage composes the discriminator step from `gan_step` into the same iteration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from upres.train import gan_step
+from upres.train.config import Options
+from upres.train.distributed import DistContext
+from upres.train.schedule import supports_device_skip
+from upres.train.setup import Run
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # lq, gt, the loss target (gt, sharpened for OTF)
+
+
+class TrainStep:
+    def __init__(
+        self,
+        run: Run,
+        opts: Options,
+        ctx: DistContext,
+        model: nn.Module,
+        net_d: nn.Module | None,
+        scaler: torch.amp.GradScaler | None,
+        amp_dtype: torch.dtype,
+    ) -> None:
+        self.run, self.ctx, self.model, self.net_d, self.scaler = run, ctx, model, net_d, scaler
+        self.train_opts = opts.train
+        self.amp_dtype, self.use_amp = amp_dtype, opts.use_amp
+        self.gan = gan_step.gan_entry(run.losses)
+        self.penalty = _penalty(opts.train)
+        self.device_skip = supports_device_skip(run.g.optimizer) and scaler is None
+        self.consecutive_bad = torch.zeros((), device=ctx.device)
+        self.skipped_total = torch.zeros((), device=ctx.device)
+        self.loss_sums: dict[str, torch.Tensor] = {}
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
+
+    def schedule(self, it: int) -> tuple[bool, bool]:
+        """(G steps, D steps) at iteration `it`."""
+        if self.gan is not None and self.run.d is not None:
+            t = self.train_opts
+            return gan_step.gan_schedule(it, self.gan.start_iter, t.net_d_iters, t.net_d_init_iters)
+        return True, False
+
+    def __call__(self, it: int, next_batch: Callable[[int, int], Batch]) -> None:
+        """Iteration `it`: `accum_iter` micro-batches from `next_batch(it, micro)`, then one optimizer step."""
+        run = self.run
+        g_due, d_due = self.schedule(it)
+        run.g.optimizer.zero_grad(set_to_none=True)
+        if d_due:
+            run.d.optimizer.zero_grad(set_to_none=True)
+        for micro in range(run.accum_iter):
+            lq, gt, target = next_batch(it, micro)
+            terms = self.forward_backward(it, lq, gt, target, g_due, d_due, micro == run.accum_iter - 1)
+            for k, v in terms.items():
+                self.loss_sums[k] = self.loss_sums.get(k, 0) + v.detach().float() / run.accum_iter
+        self.optimizer_step(it, terms["l_g_total"], g_due, d_due)
+
+    def forward_backward(
+        self,
+        it: int,
+        lq: torch.Tensor,
+        gt: torch.Tensor,
+        target: torch.Tensor,
+        g_due: bool,
+        d_due: bool,
+        last_micro: bool,
+    ) -> dict[str, torch.Tensor]:
+        """One micro-batch: forwards and losses under autocast, G's backward and, when due, D's backward."""
+        run, model, t = self.run, self.model, self.train_opts
+        sync = contextlib.nullcontext() if (last_micro or not self.ctx.enabled) else model.no_sync()
+        with sync:
+            with self.autocast():
+                sr = model(lq)
+                d_outs = None
+                if d_due or (self.gan is not None and self.gan.active(it)):
+                    d_outs = gan_step.d_forward(
+                        self.net_d, sr, gt, noise=t.d_input_noise, penalty=self.penalty
+                    )
+                sr_ema = None
+                if run.g.ema is not None and any(e.inputs == "ldl" for e in run.losses if e.active(it)):
+                    with torch.no_grad():
+                        sr_ema = run.g.ema.module(lq)
+                terms = gan_step.generator_loss_terms(
+                    run.losses, it, sr, target, lq=lq, net_g=model, sr_ema=sr_ema, d_outs=d_outs
+                )
+            if g_due:
+                gan_step.generator_backward(
+                    terms["l_g_total"] / run.accum_iter, model, self.scaler, keep_graph=d_outs is not None
+                )
+        if d_due:
+            d_logs = gan_step.discriminator_step(
+                self.net_d, run.d.optimizer, self.gan.module, d_outs, noise=t.d_input_noise,
+                penalty=self.penalty, scaler=self.scaler, autocast=self.autocast, it=it,
+                loss_scale=1.0 / run.accum_iter, zero_grad=False, step=False,
+            )  # fmt: skip
+            terms.update(d_logs)
+        return terms
+
+    def optimizer_step(self, it: int, loss: torch.Tensor, g_due: bool, d_due: bool) -> None:
+        """One optimizer step for G (skipped on the device when the loss or a gradient is not finite), D's, EMA."""
+        run, scaler, t = self.run, self.scaler, self.train_opts
+        bad = ~torch.isfinite(loss.detach())
+        if scaler is not None:
+            scaler.unscale_(run.g.optimizer)
+        if t.grad_clip:
+            norm = torch.nn.utils.clip_grad_norm_(run.g.net.parameters(), t.grad_clip_max_norm)
+        else:
+            grads = [p.grad for p in run.g.net.parameters() if p.grad is not None]
+            norm = (
+                torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+                if grads
+                else torch.zeros((), device=self.ctx.device)
+            )
+        bad = bad | ~torch.isfinite(norm)
+        if g_due:
+            if scaler is not None:
+                scaler.step(run.g.optimizer)
+            elif self.device_skip:
+                run.g.optimizer.found_inf = bad.float()
+                run.g.optimizer.grad_scale = None
+                run.g.optimizer.step()
+            elif not bool(bad):
+                run.g.optimizer.step()
+        if d_due:
+            if scaler is not None:
+                scaler.step(run.d.optimizer)
+            else:
+                run.d.optimizer.step()
+            run.d.schedule.step()
+        if scaler is not None:
+            scaler.update()
+        run.g.schedule.step()
+        if run.g.ema is not None:
+            run.g.ema.update(run.g.net, it)
+        self.consecutive_bad = (self.consecutive_bad + bad.float()) * bad.float()
+        self.skipped_total += bad.float()
+
+    def reset_window(self) -> None:
+        """Forget the loss sums (after they are logged, or after a roll-back)."""
+        self.loss_sums.clear()
+
+
+def _penalty(train_opts):
+    if train_opts.gradient_penalty is None:
+        return None
+    from upres.losses.regularizers import PenaltyOptions
+
+    return PenaltyOptions(**train_opts.gradient_penalty.model_dump())
