@@ -21,6 +21,7 @@ class Command:
     line: int
     text: str
     mode: str  # "run", "args" (parse only) or "" (plain block: upres/make/pip lines are still checked)
+    exit_code: int = 0  # a runnable block that shows a refusal says so with `exits=N` after `runnable`
 
     @property
     def argv(self) -> list[str]:
@@ -56,13 +57,14 @@ def extract_commands(doc: Path) -> list[Command]:
     """Every command line of every shell code block (continuation lines joined, comment-only lines dropped), and
     every `yaml merge-into=FILE` block as one Command with mode `merge:FILE`, in the order they appear."""
     out: list[Command] = []
-    lang, mode, pending, start, body = None, "", "", 0, []
+    lang, mode, pending, start, body, exit_code = None, "", "", 0, [], 0
     for n, raw in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
         m = FENCE.match(raw.strip())
         if lang is None:
             if m:
                 lang, words, start, body = m.group(1).lower(), m.group(2).split(), n + 1, []
                 mode = "run" if "runnable" in words else "args" if "args-only" in words else ""
+                exit_code = next((int(w.split("=", 1)[1]) for w in words if w.startswith("exits=")), 0)
                 target = [w.split("=", 1)[1] for w in words if w.startswith("merge-into=")]
                 if lang == "yaml" and target:
                     mode = f"merge:{target[0]}"
@@ -84,7 +86,7 @@ def extract_commands(doc: Path) -> list[Command]:
         text = (pending + line).strip()
         pending = ""
         if text and not text.startswith("#"):
-            out.append(Command(doc, start, text, mode))
+            out.append(Command(doc, start, text, mode, exit_code))
     return out
 
 

@@ -199,7 +199,7 @@ def test_runnable_blocks_run(doc: Path, tmp_path: Path, torch_home: Path, monkey
             code, out = _run_python(argv, tmp_path)
         else:
             pytest.fail(f"{cmd.where()}: a runnable block may hold only upres and python commands")
-        assert code == 0, f"{cmd.where()} exited with {code}:\n{out}"
+        assert code == cmd.exit_code, f"{cmd.where()} exited with {code}, not {cmd.exit_code}:\n{out}"
     if skipped:
         pytest.skip("ran the rest; not run until registered: " + "; ".join(skipped))
 

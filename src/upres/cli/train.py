@@ -1,8 +1,9 @@
-"""`upres train -c OPTIONS [--resume auto|PATH] [--dry-run]`."""
+"""`upres train -c OPTIONS [--resume auto|PATH] [--archive-old] [--dry-run]`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 EXAMPLE = """examples:
@@ -10,6 +11,7 @@ EXAMPLE = """examples:
   upres train -c my_run.yml --dry-run          # validate, build, one iteration: time and peak memory
   upres train -c my_run.yml                    # train
   upres train -c my_run.yml --resume auto      # continue from the newest complete training state
+  upres train -c my_run.yml --archive-old      # start again; the earlier run moves to <name>_archived_<time>
   torchrun --nproc_per_node 4 -m upres train -c my_run.yml   # 4 GPUs with DDP"""
 
 
@@ -22,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-c", "-opt", "--config", dest="config", type=Path, required=True, help="YAML option file")
     p.add_argument("--resume", default=None, help="'auto' (newest complete state) or a .state file")
+    p.add_argument(
+        "--archive-old",
+        action="store_true",
+        help="a fresh start into a folder that holds an earlier run moves that run to <folder>_archived_<time> "
+        "(without this flag, such a start stops with an error)",
+    )
     p.add_argument("--dry-run", action="store_true", help="build everything, run one iteration, report, exit")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (under torchrun: the local GPU)")
     p.set_defaults(func=run)
@@ -29,9 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from upres.train.config import load_options
+    from upres.train.experiment import prepare_experiment_dir
     from upres.train.loop import train
 
     opts = load_options(args.config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        # Before the process group forms: the other torchrun ranks wait for this one, so they follow its decision.
+        said = prepare_experiment_dir(opts, args.resume, args.archive_old, args.dry_run)
+        if said:
+            print(f"note: {said}", flush=True)
     text = args.config.read_text(encoding="utf-8")
     result = train(opts, resume=args.resume, dry_run=args.dry_run, options_text=text, device=args.device)
     if result.rank != 0:

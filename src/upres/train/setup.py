@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,6 +17,7 @@ from upres.errors import ConfigError
 from upres.losses import LossEntry, build_losses
 from upres.train.config import Options
 from upres.train.ema import EMA
+from upres.train.experiment import experiment_dir  # noqa: F401 - the loop's import
 from upres.train.pretrain import load_pretrain
 from upres.train.schedule import Schedule, build_optimizer
 
@@ -236,7 +236,3 @@ def check_channels(opts: Options, g_in: int, g_out: int) -> None:
             raise ConfigError(
                 f"network_d.num_in_ch is {d_in} but the generator gives {g_out}-channel images; set it to {g_out}"
             )
-
-
-def experiment_dir(opts: Options) -> Path:
-    return Path(opts.path.experiments_root) if opts.path.experiments_root else Path("experiments") / opts.name

@@ -1,0 +1,120 @@
+"""The experiment folder before a run writes to it: a fresh start never writes over an earlier run.
+
+BasicSR and traiNNer-redux rename an existing folder aside on every fresh start; upres stops and names the ways on
+instead, and moves the folder aside only when asked (`--archive-old`), so neither a typo nor a forgotten
+`--resume auto` costs a run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from upres.errors import ConfigError
+from upres.train.checkpoint import list_states
+from upres.train.config import Options
+
+ARCHIVE_FLAG = "--archive-old"
+
+
+def experiment_dir(opts: Options) -> Path:
+    return Path(opts.path.experiments_root) if opts.path.experiments_root else Path("experiments") / opts.name
+
+
+def earlier_run(exp_dir: Path) -> str | None:
+    """What an earlier run left in `exp_dir` that a fresh start would write over ('3 training states (newest
+    iteration 500) and 6 model files'), or None when it holds no states or models."""
+    states = list_states(exp_dir / "training_states") if (exp_dir / "training_states").is_dir() else []
+    models_dir = exp_dir / "models"
+    models = [p for p in models_dir.iterdir() if p.is_file()] if models_dir.is_dir() else []
+    if not states and not models:
+        return None
+    parts = []
+    if states:
+        parts.append(f"{len(states)} training state(s) (newest: iteration {states[-1].stem})")
+    if models:
+        parts.append(f"{len(models)} model file(s)")
+    return " and ".join(parts)
+
+
+def _key(opts: Options) -> str:
+    return "path.experiments_root" if opts.path.experiments_root else "name"
+
+
+def check_writable(exp_dir: Path, key: str) -> None:
+    """The folder is, or can become, a writable folder: found now rather than after the dataset check."""
+    if exp_dir.exists():
+        if not exp_dir.is_dir():
+            raise ConfigError(
+                f"{key}: the experiment folder {exp_dir} is a file, not a folder; choose another {key}"
+            )
+        if not os.access(exp_dir, os.W_OK | os.X_OK):
+            raise ConfigError(f"{key}: the experiment folder {exp_dir} is not writable; choose another {key}")
+        return
+    parent = exp_dir.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{key}: cannot create the experiment folder {exp_dir}: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}: cannot create the experiment folder {exp_dir}: {parent} is not writable")
+
+
+def archive_name(exp_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    target = exp_dir.with_name(f"{exp_dir.name}_archived_{stamp}")
+    n = 2
+    while target.exists():  # two archives within one second
+        target = exp_dir.with_name(f"{exp_dir.name}_archived_{stamp}_{n}")
+        n += 1
+    return target
+
+
+def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry_run: bool) -> str | None:
+    """Check the experiment folder before anything is built. A fresh start (no `--resume`, no
+    `path.resume_state`) into a folder holding an earlier run's states or models stops with an error, or moves that
+    folder aside to `<folder>_archived_<YYYYmmdd_HHMMSS>` with `archive`. A dry run writes nothing: it says what the
+    real run would do. Returns a line for the user, or None. Under torchrun only rank 0 calls this (before the
+    process group forms, so the other ranks wait for it)."""
+    exp_dir, key = experiment_dir(opts), _key(opts)
+    check_writable(exp_dir, key)
+    if (
+        opts.path.resume_state is not None
+        or (resume is not None and resume != "auto")
+        or not exp_dir.is_dir()
+    ):
+        return None
+    found = earlier_run(exp_dir)
+    if found is None:
+        return None
+    states_dir = exp_dir / "training_states"
+    stateless = not (states_dir.is_dir() and list_states(states_dir))
+    if resume == "auto" and not stateless:
+        return None
+    if archive:
+        target = archive_name(exp_dir)
+        if dry_run:
+            return f"the real run moves the earlier run in {exp_dir} ({found}) to {target} ({ARCHIVE_FLAG})"
+        try:
+            exp_dir.rename(target)
+        except OSError as exc:
+            raise ConfigError(
+                f"{ARCHIVE_FLAG}: cannot move {exp_dir} to {target} ({exc.strerror or exc}); move it yourself"
+            ) from None
+        return f"moved the earlier run in {exp_dir} to {target} ({ARCHIVE_FLAG})"
+    other = "another path.experiments_root" if key == "path.experiments_root" else "a new name"
+    if stateless:
+        # --resume auto would start from iteration 0 over the earlier models.
+        ways = (
+            f"{exp_dir} holds an earlier run ({found}) but no training state to resume; give this run {other}, "
+            f"start from one of its models with path.pretrain_network_g, or {ARCHIVE_FLAG} to move it aside"
+        )
+    else:
+        ways = (
+            f"{exp_dir} holds an earlier run ({found}); continue it with --resume auto, or give this run {other} "
+            f"(or {ARCHIVE_FLAG} to move the earlier one aside)"
+        )
+    if dry_run:
+        return f"the real run would stop here: {ways}"
+    raise ConfigError(ways)

@@ -1,0 +1,126 @@
+"""The experiment folder: a fresh start never writes over an earlier run; --archive-old moves it aside."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from train_helpers import base_options, write
+
+from upres.cli import main
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def finished(tmp_path, hr_folder, capsys) -> tuple[Path, Path]:
+    """An option file and the experiment folder of its finished 10-iteration run."""
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    assert main(["train", "-c", str(cfg)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return cfg, tmp_path / "exp"
+
+
+def test_a_fresh_start_into_an_earlier_run_stops_and_changes_nothing(finished, capsys):
+    cfg, exp = finished
+    before = _tree(exp)
+    assert main(["train", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {exp} holds an earlier run (2 training state(s) (newest: iteration 10) and 4 model file(s)); "
+        "continue it with --resume auto, or give this run another path.experiments_root "
+        "(or --archive-old to move the earlier one aside)\n"
+    )
+    assert _tree(exp) == before
+    # A dry run writes nothing either, and says what the real run would do.
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: the real run would stop here: {exp} holds an earlier run" in out
+    assert "dry run OK" in out
+    assert main(["train", "-c", str(cfg), "--dry-run", "--archive-old"]) == 0
+    assert f"note: the real run moves the earlier run in {exp} (" in capsys.readouterr().out
+    assert _tree(exp) == before
+    assert sorted(p.name for p in exp.parent.iterdir()) == ["exp", "hr", "o.yml"]
+
+
+def test_the_error_names_a_new_name_when_the_folder_comes_from_the_name(
+    tmp_path, hr_folder, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    opts = base_options(hr_folder, tmp_path)
+    del opts["path"]
+    opts["name"] = "my_x2"
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg)]) == 0
+    capsys.readouterr()
+    assert main(["train", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "error: experiments/my_x2 holds an earlier run (" in err
+    assert "continue it with --resume auto, or give this run a new name (or --archive-old" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_archive_old_moves_the_earlier_run_aside_intact(finished, capsys):
+    cfg, exp = finished
+    before = _tree(exp)
+    assert main(["train", "-c", str(cfg), "--archive-old"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    archived = [p for p in exp.parent.iterdir() if p.name.startswith("exp_archived_")]
+    assert len(archived) == 1 and re.fullmatch(r"exp_archived_\d{8}_\d{6}", archived[0].name)
+    assert f"note: moved the earlier run in {exp} to {archived[0]} (--archive-old)" in out
+    assert _tree(archived[0]) == before
+    # The new run starts at iteration 0 in a folder of its own: one run's log, not two appended.
+    assert (exp / "log.txt").read_text().count("training test:") == 1
+    assert "iterations 0->10" in (exp / "log.txt").read_text()
+    # Archiving twice within a second never merges two archives.
+    assert main(["train", "-c", str(cfg), "--archive-old"]) == 0
+    assert len([p for p in exp.parent.iterdir() if p.name.startswith("exp_archived_")]) == 2
+
+
+def test_resume_auto_and_a_stateless_folder(finished, capsys):
+    cfg, exp = finished
+    assert main(["train", "-c", str(cfg), "--resume", "auto"]) == 0  # a finished run resumes as finished
+    for state in (exp / "training_states").iterdir():
+        state.unlink()
+    # --resume auto without a state would start from 0 over the earlier models.
+    assert main(["train", "-c", str(cfg), "--resume", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {exp} holds an earlier run (4 model file(s)) but no training state to resume;" in err
+
+
+def test_only_rank_0_decides_under_torchrun(finished, capsys, monkeypatch):
+    import upres.train.loop
+
+    cfg, exp = finished
+    before = _tree(exp)
+    calls = []
+    monkeypatch.setattr(upres.train.loop, "train", lambda *a, **k: calls.append(k) or SimpleNamespace(rank=1))
+    monkeypatch.setenv("RANK", "1")
+    # Rank 1 goes straight on (to wait for rank 0 at the rendezvous) and neither checks nor moves anything.
+    assert main(["train", "-c", str(cfg), "--archive-old"]) == 0
+    assert len(calls) == 1
+    assert _tree(exp) == before
+    assert not [p for p in exp.parent.iterdir() if "archived" in p.name]
+
+
+@pytest.mark.parametrize("what", ["file", "under_a_file"])
+def test_an_experiment_folder_that_cannot_be_one_is_caught_by_the_dry_run(tmp_path, hr_folder, capsys, what):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    root = blocker if what == "file" else blocker / "exp"
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, root))
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    expected = (
+        f"error: path.experiments_root: the experiment folder {root} is a file, not a folder; "
+        "choose another path.experiments_root\n"
+        if what == "file"
+        else f"error: path.experiments_root: cannot create the experiment folder {root}: {blocker} is a file\n"
+    )
+    assert err == expected
+    assert blocker.read_text() == "not a folder"
+
