@@ -124,3 +124,30 @@ def test_an_experiment_folder_that_cannot_be_one_is_caught_by_the_dry_run(tmp_pa
     assert err == expected
     assert blocker.read_text() == "not a folder"
 
+
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", "a\\b", "..", ".", "", " ", "C:x"])
+def test_name_is_one_folder_name(tmp_path, hr_folder, capsys, monkeypatch, name):
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    opts = base_options(hr_folder, tmp_path)
+    del opts["path"]
+    opts["name"] = name
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {cfg}: name: Value error, must be one folder name (no '/', '\\', ':' or '..', not empty): "
+        f"experiments/<name>/ holds the run; to write elsewhere set path.experiments_root (got {name!r})\n"
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*") if "hr" not in p.parts) == ["a", "b", "o.yml"]
+
+
+def test_a_name_with_dots_inside_is_one_folder_name(tmp_path, hr_folder):
+    from upres.train.config import parse_options
+    from upres.train.experiment import experiment_dir
+
+    opts = base_options(hr_folder, tmp_path)
+    del opts["path"]
+    opts["name"] = "x2..v1.5"
+    assert experiment_dir(parse_options(opts)) == Path("experiments") / "x2..v1.5"

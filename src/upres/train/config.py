@@ -213,6 +213,17 @@ class Options(Strict):
     def compat_notes(self) -> list[str]:
         return self._compat_notes
 
+    @field_validator("name")
+    @classmethod
+    def _one_folder_name(cls, v: str) -> str:
+        # experiments/<name>/ is created and written: a name with a path in it would write elsewhere.
+        if v.strip() in ("", ".", "..") or any(c in v for c in "/\\:\0"):
+            raise ValueError(
+                "must be one folder name (no '/', '\\', ':' or '..', not empty): experiments/<name>/ holds the "
+                "run; to write elsewhere set path.experiments_root"
+            )
+        return v
+
     @model_validator(mode="before")
     @classmethod
     def _collect_degradation_keys(cls, data: Any) -> Any:
