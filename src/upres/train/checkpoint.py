@@ -50,16 +50,43 @@ def state_path(root: Path, iteration: int) -> Path:
     return root / f"{iteration}{STATE_SUFFIX}"
 
 
+def write_faults() -> tuple[type[BaseException], ...]:
+    """What a write on a full or failing disk raises: OSError from Python, RuntimeError from torch.save's zip
+    writer (`[enforce fail at inline_container.cc] unexpected pos`), SafetensorError from safetensors."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # older safetensors keep it in the Rust module only
+        from safetensors._safetensors_rust import SafetensorError
+    return (OSError, RuntimeError, SafetensorError)
+
+
+def fault_reason(exc: BaseException) -> str:
+    """One line for a write fault: 'No space left on device' rather than torch's C++ enforce text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "unexpected pos" in text or "PytorchStreamWriter" in text:
+        return f"the file could not be written in full, the disk is probably full: {text[:120]}"
+    return text[:200]
+
+
+def write_checkpoint_file(path: Path, write) -> Path:
+    """`atomic_write(path, write)` with a write fault turned into a CheckpointError: the final name is never
+    touched, so the file of the previous checkpoint stays as it was."""
+    try:
+        return atomic_write(path, write)
+    except write_faults() as exc:
+        raise CheckpointError(f"could not write {path} ({fault_reason(exc)})") from None
+
+
 def save_training_state(root: Path, iteration: int, state: dict, keep: int) -> Path:
     path = state_path(root, iteration)
     try:
         atomic_write(path, lambda tmp: torch.save(state, tmp))
-    except OSError as exc:
+    except write_faults() as exc:
         previous = list_states(root)
         kept = f"; the previous state {previous[-1]} is intact" if previous else ""
-        raise CheckpointError(
-            f"could not write training state {path} ({exc.strerror or exc}){kept}"
-        ) from None
+        raise CheckpointError(f"could not write training state {path} ({fault_reason(exc)}){kept}") from None
     prune(root, keep, STATE_SUFFIX)
     return path
 
@@ -93,7 +120,7 @@ def load_training_state(path: Path) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means this state is unusable
         text = str(exc)
         reason = (
@@ -102,14 +129,50 @@ def load_training_state(path: Path) -> dict:
             else (text.strip().splitlines() or [type(exc).__name__])[0][:160]
         )
         raise CheckpointError(f"{path}: not a loadable training state ({reason})") from None
+    check_state_layout(state, path)
+    return state
 
 
-def find_resume_state(root: Path) -> Path | None:
-    """The newest training state that loads; a damaged newest one falls back to the one before."""
+# What `state.collect_state` always writes; the rest (EMA, discriminator, scaler, pair pool) depends on the run.
+REQUIRED = {
+    "iteration": int,
+    "seed": int,
+    "net_g": dict,
+    "optimizer_g": dict,
+    "schedule_g": dict,
+    "rng": dict,
+}
+MODEL_KEYS = ("params_ema", "params", "state_dict", "model")
+
+
+def check_state_layout(state: object, path: Path) -> None:
+    """A training state, not a model file or another program's checkpoint renamed `.state`."""
+    if isinstance(state, dict) and "net_g" not in state and any(k in state for k in MODEL_KEYS):
+        raise CheckpointError(
+            f"{path}: a model file, not a training state (it holds {next(k for k in MODEL_KEYS if k in state)!r}, "
+            "not the optimizer and schedule a resume needs); to start from its weights set "
+            "path.pretrain_network_g to it and leave out --resume"
+        )
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a training state (it holds a {type(state).__name__}, not a dict)")
+    missing = [k for k in REQUIRED if k not in state]
+    wrong = [k for k, kind in REQUIRED.items() if k in state and not isinstance(state[k], kind)]
+    if missing or wrong:
+        what = f"no {', '.join(missing)}" if missing else f"{wrong[0]} is a {type(state[wrong[0]]).__name__}"
+        raise CheckpointError(
+            f"{path}: not a training state written by `upres train` ({what}); resume from a file in "
+            "experiments/<name>/training_states/"
+        )
+
+
+def find_resume_state(root: Path, skipped: list[str] | None = None) -> Path | None:
+    """The newest training state that loads; a damaged newest one falls back to the one before, and each one passed
+    over is described in `skipped` for the log."""
     for path in reversed(list_states(root)):
         try:
             load_training_state(path)
             return path
-        except CheckpointError:
-            continue
+        except CheckpointError as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
     return None

@@ -1,0 +1,126 @@
+"""Checkpoints under faults: a full disk while saving, files that are not training states given to --resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import base_options, write
+
+from upres.cli import main
+from upres.train import checkpoint
+from upres.train.checkpoint import CheckpointError, find_resume_state, list_states, load_training_state
+
+# What torch.save's zip writer raises when the disk fills mid-file (seen on a full tmpfs, torch 2.x).
+TORN_ZIP = "[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534"
+
+
+@pytest.fixture
+def states(tmp_path, hr_folder, capsys) -> Path:
+    """The training_states folder of a finished 10-iteration run (states 5 and 10)."""
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    assert main(["train", "-c", str(cfg)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return tmp_path / "exp" / "training_states"
+
+
+def _fill_then_fail(exc: BaseException):
+    def write(obj, path, *a, **k):
+        Path(path).write_bytes(b"PK\x03\x04 part of a zip")
+        raise exc
+
+    return write
+
+
+@pytest.mark.parametrize(
+    "exc, reason",
+    [
+        (
+            RuntimeError(TORN_ZIP),
+            "the file could not be written in full, the disk is probably full: " + TORN_ZIP,
+        ),
+        (OSError(28, "No space left on device"), "No space left on device"),
+    ],
+)
+def test_a_full_disk_while_saving_a_state_is_a_checkpoint_error_and_keeps_the_previous(
+    states, monkeypatch, exc, reason
+):
+    before = {p.name: p.read_bytes() for p in states.iterdir()}
+    monkeypatch.setattr(checkpoint.torch, "save", _fill_then_fail(exc))
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.save_training_state(states, 15, {"x": 1}, keep=3)
+    assert str(info.value) == (
+        f"could not write training state {states / '15.state'} ({reason}); the previous state "
+        f"{states / '10.state'} is intact"
+    )
+    assert {p.name: p.read_bytes() for p in states.iterdir()} == before  # no part file, nothing pruned
+
+
+def test_model_writes_turn_every_write_fault_into_one_checkpoint_error(tmp_path):
+    from safetensors import SafetensorError
+
+    target = tmp_path / "net_g_5.safetensors"
+    target.write_bytes(b"the earlier file")
+    faults = [
+        SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"),
+        RuntimeError(TORN_ZIP),
+        OSError(28, "No space left on device"),
+    ]
+    for exc in faults:
+
+        def fail(tmp, exc=exc):
+            Path(tmp).write_bytes(b"half")
+            raise exc
+
+        with pytest.raises(CheckpointError, match=f"^could not write {target} \\("):
+            checkpoint.write_checkpoint_file(target, fail)
+        assert [p.name for p in tmp_path.iterdir()] == [target.name]
+        assert target.read_bytes() == b"the earlier file"
+
+
+def _model_file(path: Path) -> Path:
+    torch.save({"params_ema": {"body.0.weight": torch.zeros(8, 3, 3, 3)}}, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["model", "no_net_g", "list", "wrong_type"])
+def test_resume_from_a_file_that_is_not_a_training_state_is_one_line(tmp_path, hr_folder, capsys, kind):
+    bad = tmp_path / "x.state"
+    if kind == "model":
+        _model_file(bad)
+    elif kind == "no_net_g":
+        torch.save({"iteration": 5, "seed": 1, "optimizer_g": {}, "schedule_g": {}, "rng": {}}, bad)
+    elif kind == "list":
+        torch.save([torch.zeros(1)], bad)
+    else:
+        torch.save(
+            {"iteration": 5, "seed": 1, "net_g": [], "optimizer_g": {}, "schedule_g": {}, "rng": {}}, bad
+        )
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    assert main(["train", "-c", str(cfg), "--resume", str(bad)]) == 2
+    err = capsys.readouterr().err
+    expected = {
+        "model": f"error: {bad}: a model file, not a training state (it holds 'params_ema', not the optimizer and "
+        "schedule a resume needs); to start from its weights set path.pretrain_network_g to it and leave out "
+        "--resume\n",
+        "no_net_g": f"error: {bad}: not a training state written by `upres train` (no net_g); resume from a file "
+        "in experiments/<name>/training_states/\n",
+        "list": f"error: {bad}: not a training state (it holds a list, not a dict)\n",
+        "wrong_type": f"error: {bad}: not a training state written by `upres train` (net_g is a list); resume "
+        "from a file in experiments/<name>/training_states/\n",
+    }[kind]
+    assert err == expected
+    assert not (tmp_path / "exp" / "models").exists() or not list((tmp_path / "exp" / "models").iterdir())
+
+
+def test_resume_auto_passes_over_damaged_states_and_says_which(states):
+    (states / "20.state").write_bytes(b"PK\x03\x04 torn")
+    _model_file(states / "30.state")
+    skipped: list[str] = []
+    assert find_resume_state(states, skipped) == states / "10.state"
+    assert len(skipped) == 2
+    assert skipped[0].startswith(f"{states / '30.state'}: a model file, not a training state")
+    assert skipped[1].startswith(f"{states / '20.state'}: not a loadable training state (")
+    assert load_training_state(states / "10.state")["iteration"] == 10
+    assert [p.name for p in list_states(states)] == ["5.state", "10.state", "20.state", "30.state"]
