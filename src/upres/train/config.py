@@ -169,7 +169,11 @@ class Options(Strict):
         "auto", description="accepted for compatibility; torchrun sets the process count"
     )
     manual_seed: int | None = Field(
-        None, description="None: drawn at start and recorded in the experiment's options.yml"
+        None,
+        ge=0,
+        lt=2**32,
+        description="0 to 2^32-1 (numpy's seed range); None: drawn at start and recorded in the experiment's "
+        "options.yml",
     )
     deterministic: bool = Field(False, description="deterministic kernels (exact resume and repeatable runs)")
     use_amp: bool = Field(
@@ -327,11 +331,33 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "; ".join(lines)
 
 
+# Blocks that hold keys (a mapping) or entries (a list); checked before `compat.translate` walks into them.
+MAPPINGS = ("datasets", "network_g", "network_d", "path", "train", "val", "logger", "dist_params")
+SUB_BLOCKS = {("val", "metrics"): dict, ("train", "losses"): list}
+
+
+def _check_block_shapes(data: dict, source: str) -> None:
+    def kind(value: object) -> str:
+        return {list: "a list", dict: "a mapping"}.get(type(value), f"the {type(value).__name__} {value!r}")
+
+    for key in MAPPINGS:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ConfigError(
+                f"{source}: {key}: expected a mapping of keys ({key}: {{...}}), got {kind(data[key])}"
+            )
+    for (block, key), expected in SUB_BLOCKS.items():
+        value = (data.get(block) or {}).get(key)
+        if value is not None and not isinstance(value, expected):
+            want = "a mapping of keys" if expected is dict else "a list of entries (- type: ...)"
+            raise ConfigError(f"{source}: {block}.{key}: expected {want}, got {kind(value)}")
+
+
 def parse_options(data: dict, source: str = "<options>") -> Options:
     from upres.train.compat import translate
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of option keys at the top level")
+    _check_block_shapes(data, source)
     try:
         data, notes = translate(data)
     except ConfigError as exc:
