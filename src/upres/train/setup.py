@@ -81,9 +81,12 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
 def build_discriminator_part(opts: Options, device: torch.device, notes: list[str]) -> Discriminator | None:
     if opts.network_d is None:
         return None
-    from upres.archs.discriminators import build_discriminator
+    from upres.archs.discriminators import build_discriminator, check_crop
 
     net = build_discriminator(opts.network_d.type, **opts.network_d.kwargs())
+    lq_size = opts.train_dataset.crop_size(opts.scale) if opts.train_dataset else None
+    if lq_size:
+        check_crop(net, opts.network_d.type, lq_size, opts.scale)
     if opts.path.pretrain_network_d is not None:
         from upres.archs.discriminators import load_discriminator
 

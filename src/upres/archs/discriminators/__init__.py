@@ -41,6 +41,21 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
         raise ConfigError(f"network_d ({key}): {exc}") from None
 
 
+def check_crop(net_d: nn.Module, type_name: str, lq_size: int, scale: int) -> None:
+    """The discriminator sees GT-sized crops (lq_size x scale); one it cannot judge is a config error now, not
+    torch's "Kernel size can't be greater than actual input size" in the first GAN step."""
+    smallest, multiple = net_d.input_requirement()
+    gt = lq_size * scale
+    if gt >= smallest and gt % multiple == 0:
+        return
+    lq = next(n for n in range(1, 1 << 16) if n * scale >= smallest and n * scale % multiple == 0)
+    need = f"GT crops of at least {smallest} px" + (f", in multiples of {multiple}" if multiple > 1 else "")
+    raise ConfigError(
+        f"network_d ({str(type_name).lower()}) needs {need}, but datasets.train.lq_size {lq_size} x scale {scale} "
+        f"gives {gt} px; the smallest lq_size it accepts is {lq} (GT {lq * scale} px)"
+    )
+
+
 # Spectral norm saved by torch.nn.utils.spectral_norm (BasicSR, Real-ESRGAN) and by its parametrization form (newer
 # code, traiNNer-redux's DUnet) hold the same tensors under different names.
 _SPECTRAL_NORM_NAMES = (
@@ -120,4 +135,10 @@ def recognise_discriminator(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-__all__ = ["DISCRIMINATORS", "build_discriminator", "load_discriminator", "recognise_discriminator"]
+__all__ = [
+    "DISCRIMINATORS",
+    "build_discriminator",
+    "check_crop",
+    "load_discriminator",
+    "recognise_discriminator",
+]

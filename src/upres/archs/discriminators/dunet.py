@@ -88,6 +88,10 @@ class DUnet(nn.Module):
             nn.Conv2d(num_feat, 1, 3, 1, 1),
         )
 
+    def input_requirement(self) -> tuple[int, int]:
+        """(smallest side, multiple every side must be of): three halvings, then three doublings back to the skips."""
+        return 8, 8
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"dunet needs sides that are multiples of 8, got {tuple(x.shape)}")

@@ -14,6 +14,16 @@ from torch.nn.utils import spectral_norm
 from upres.errors import ConfigError
 
 
+def _conv_side(side: int, kernel: int, stride: int, pad: int) -> int:
+    """Output side of a convolution or pooling; 0 where the padded input is smaller than the kernel (torch's
+    "Kernel size can't be greater than actual input size")."""
+    return (side + 2 * pad - kernel) // stride + 1 if side + 2 * pad >= kernel else 0
+
+
+def _smallest(fits) -> int:
+    return next(side for side in range(1, 1 << 16) if fits(side))
+
+
 class PatchGANDiscriminatorSN(nn.Module):
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, num_layers: int = 3) -> None:
         super().__init__()
@@ -37,6 +47,17 @@ class PatchGANDiscriminatorSN(nn.Module):
         ]
         layers.append(spectral_norm(nn.Conv2d(num_feat * mult, 1, 4, 1, 1)))
         self.body = nn.Sequential(*layers)
+        self.num_layers = num_layers
+
+    def logit_side(self, side: int) -> int:
+        """Side of the logit map for an input side: `num_layers` stride-2 convolutions, then two stride-1 ones."""
+        for _ in range(self.num_layers):
+            side = _conv_side(side, 4, 2, 1)
+        return _conv_side(_conv_side(side, 4, 1, 1), 4, 1, 1)
+
+    def input_requirement(self) -> tuple[int, int]:
+        """(smallest side, multiple every side must be of) of the images this D can judge."""
+        return _smallest(lambda side: self.logit_side(side) >= 1), 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -52,6 +73,18 @@ class MultiScalePatchGANDiscriminatorSN(nn.Module):
         self.discriminators = nn.ModuleList(
             PatchGANDiscriminatorSN(num_in_ch, num_feat, num_layers) for _ in range(num_d)
         )
+
+    def input_requirement(self) -> tuple[int, int]:
+        """The k-th PatchGAN sees the input pooled k times (3x3, stride 2): each must get a logit map."""
+
+        def fits(side: int) -> bool:
+            for d in self.discriminators:
+                if side < 1 or d.logit_side(side) < 1:
+                    return False
+                side = _conv_side(side, 3, 2, 1)
+            return True
+
+        return _smallest(fits), 1
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs = []

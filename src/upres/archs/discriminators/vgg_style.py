@@ -58,6 +58,10 @@ class VGGStyleDiscriminator(nn.Module):
         self.linear2 = nn.Linear(100, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
+    def input_requirement(self) -> tuple[int, int]:
+        """(smallest side, multiple every side must be of): each stage halves the side, down to 1 px or more."""
+        return 2**self.num_stages, 2**self.num_stages
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mult = 2**self.num_stages
         if x.shape[-1] % mult or x.shape[-2] % mult:
