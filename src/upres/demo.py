@@ -78,7 +78,7 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
             "total_iter": iterations,
             "ema_decay": 0.99,
             "optim_g": {"type": "AdamW", "lr": 1e-3, "weight_decay": 0},
-            "scheduler": {"type": "CosineAnnealingLR", "eta_min": 0.05},
+            "scheduler": {"type": "CosineAnnealingLR", "eta_min": 5e-5},
             "warmup_iter": 50,
             "losses": [{"type": "l1loss", "loss_weight": 1.0}],
         },

@@ -67,10 +67,24 @@ class SchedulerOptions(Strict):
     ] = "MultiStepLR"  # fmt: skip
     milestones: list[int] = Field(default_factory=list)
     gamma: float = 0.5
-    T_max: int | None = None
-    T_0: int | None = None
-    T_mult: int = 1
-    eta_min: float = 0.0
+    T_max: int | None = Field(
+        None,
+        gt=0,
+        description="CosineAnnealingLR reaches eta_min after T_max steps (past it the rate rises again, as in torch); "
+        "default: train.total_iter",
+    )
+    T_0: int | None = Field(
+        None, gt=0, description="CosineAnnealingWarmRestarts' first period; default: train.total_iter"
+    )
+    T_mult: int = Field(
+        1, ge=1, description="CosineAnnealingWarmRestarts: each period is T_mult times the last"
+    )
+    eta_min: float = Field(
+        0.0,
+        ge=0,
+        description="the cosine schedules' lowest learning rate, absolute as in torch.optim.lr_scheduler, BasicSR "
+        "and traiNNer-redux (e.g. 1e-7), not a fraction of lr",
+    )
 
     @field_validator("milestones")
     @classmethod

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim import lr_scheduler
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from upres.train.config import OptimizerOptions, SchedulerOptions
 
@@ -25,40 +28,76 @@ def supports_device_skip(optimizer: torch.optim.Optimizer) -> bool:
     return bool(optimizer.defaults.get("fused"))
 
 
-def lr_factor(it: int, opts: SchedulerOptions, warmup_iter: int, total_iter: int) -> float:
-    """Multiplier of the base learning rate after `it` optimizer steps."""
-    kind = opts.type.lower()
-    if kind == "multisteplr":
-        f = opts.gamma ** bisect.bisect_right(opts.milestones, it)
-    elif kind == "cosineannealinglr":
-        t_max = opts.T_max or total_iter
-        f = _cosine(min(it, t_max), t_max, opts.eta_min)
-    elif kind == "cosineannealingwarmrestarts":
-        t0 = opts.T_0 or total_iter
-        t_i, t_cur = t0, it
-        while t_cur >= t_i:
-            t_cur -= t_i
-            t_i *= opts.T_mult
-        f = _cosine(t_cur, t_i, opts.eta_min)
-    else:
-        f = 1.0
+@dataclass(frozen=True)
+class SchedulerKind:
+    """One `train.scheduler.type`: its learning rate after `it` optimizer steps as a closed form of the base rate,
+    and the PyTorch scheduler it equals (option files from traiNNer-redux/BasicSR mean that one; tests compare)."""
+
+    lr: Callable[[int, float, SchedulerOptions, int], float]  # (it, base lr, options, total_iter) -> lr
+    torch_equivalent: Callable[[torch.optim.Optimizer, SchedulerOptions, int], LRScheduler]
+
+
+def _multistep(it: int, base: float, o: SchedulerOptions, total_iter: int) -> float:
+    return base * o.gamma ** bisect.bisect_right(o.milestones, it)
+
+
+def _cosine_between(t: float, period: float, base: float, eta_min: float) -> float:
+    # eta_min is the absolute floor, as in torch.optim.lr_scheduler (not a fraction of the base rate).
+    return eta_min + (base - eta_min) * (1 + math.cos(math.pi * t / period)) / 2
+
+
+def _cosine(it: int, base: float, o: SchedulerOptions, total_iter: int) -> float:
+    # Past T_max the cosine goes on (back up), as torch's CosineAnnealingLR does.
+    return _cosine_between(it, o.T_max or total_iter, base, o.eta_min)
+
+
+def _cosine_restarts(it: int, base: float, o: SchedulerOptions, total_iter: int) -> float:
+    t_i, t_cur = o.T_0 or total_iter, it
+    while t_cur >= t_i:
+        t_cur -= t_i
+        t_i *= o.T_mult
+    return _cosine_between(t_cur, t_i, base, o.eta_min)
+
+
+def _constant(it: int, base: float, o: SchedulerOptions, total_iter: int) -> float:
+    return base
+
+
+SCHEDULERS: dict[str, SchedulerKind] = {
+    "multisteplr": SchedulerKind(
+        _multistep, lambda opt, o, total: lr_scheduler.MultiStepLR(opt, o.milestones, o.gamma)
+    ),
+    "cosineannealinglr": SchedulerKind(
+        _cosine, lambda opt, o, total: lr_scheduler.CosineAnnealingLR(opt, o.T_max or total, o.eta_min)
+    ),
+    "cosineannealingwarmrestarts": SchedulerKind(
+        _cosine_restarts,
+        lambda opt, o, total: lr_scheduler.CosineAnnealingWarmRestarts(
+            opt, o.T_0 or total, o.T_mult, o.eta_min
+        ),
+    ),
+    "constant": SchedulerKind(_constant, lambda opt, o, total: lr_scheduler.ConstantLR(opt, 1.0, 0)),
+}
+
+
+def scheduled_lr(it: int, base: float, opts: SchedulerOptions, warmup_iter: int, total_iter: int) -> float:
+    """The learning rate after `it` optimizer steps, with the linear warm-up over the first `warmup_iter`."""
+    lr = SCHEDULERS[opts.type.lower()].lr(it, base, opts, total_iter)
     if warmup_iter > 0 and it < warmup_iter:
-        f *= (it + 1) / warmup_iter
-    return f
-
-
-def _cosine(t: int, period: int, eta_min_factor: float) -> float:
-    return eta_min_factor + (1 - eta_min_factor) * 0.5 * (1 + math.cos(math.pi * t / period))
+        lr *= (it + 1) / warmup_iter
+    return lr
 
 
 class Schedule:
-    """LambdaLR over `lr_factor`, times `lr_scale` (halved by the NaN guard's roll-back)."""
+    """LambdaLR over `scheduled_lr`, times `lr_scale` (halved by the NaN guard's roll-back)."""
 
     def __init__(self, optimizer, opts: SchedulerOptions, warmup_iter: int, total_iter: int) -> None:
         self.lr_scale = 1.0
-        self.scheduler = LambdaLR(
-            optimizer, lambda it: self.lr_scale * lr_factor(it, opts, warmup_iter, total_iter)
-        )
+
+        def factor(base: float) -> Callable[[int], float]:
+            return lambda it: self.lr_scale * scheduled_lr(it, base, opts, warmup_iter, total_iter) / base
+
+        self.scheduler = LambdaLR(optimizer, [factor(group["lr"]) for group in optimizer.param_groups])
 
     def step(self) -> None:
         self.scheduler.step()
@@ -73,5 +112,7 @@ class Schedule:
         self.lr_scale = float(state["lr_scale"])
         self.scheduler.load_state_dict(state["scheduler"])
         # LambdaLR.load_state_dict restores base_lrs/last_epoch; recompute the current lr with the restored scale.
-        for group, base in zip(self.scheduler.optimizer.param_groups, self.scheduler.base_lrs):
-            group["lr"] = base * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        for group, base, lam in zip(
+            self.scheduler.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas
+        ):
+            group["lr"] = base * lam(self.scheduler.last_epoch)
