@@ -9,6 +9,7 @@ results. A failure is recorded against its file and the batch goes on.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,13 +23,18 @@ from upres.infer.discover import Job, check_writable, plan_jobs
 from upres.infer.render import ALPHA_MODES, ImageEngine, render_image
 from upres.infer.resample import output_size, resize_array
 from upres.infer.tiling import resolve_precision
+from upres.io.atomic import sweep_stale_parts
 from upres.io.images import decode_image, write_image
-from upres.io.model_files import load_model
+from upres.io.model_files import check_finite_weights, load_model
 
 DEFAULT_MAX_PIXELS = 100_000_000
 # zlib level 1, as OpenCV writes PNGs (Real-ESRGAN, chaiNNer): about 5x faster to encode than Pillow's default 6
 # for files about 15% larger; on a CPU-only machine encoding competes with the model for the cores.
 PNG_LEVEL = 1
+NOT_FINITE = (
+    "the model's output is not finite (NaN or infinity) for this image, so it would be black or garbage; "
+    "nothing was written. Try --precision fp32, or another model"
+)
 
 
 @dataclass
@@ -163,6 +169,42 @@ def _start(target: Callable, *args: object, name: str) -> threading.Thread:
     return t
 
 
+class _Cancelled(Exception):
+    """Raised inside a model call once the batch is stopping, so a worker leaves its image between layers."""
+
+
+def _watch(engine: ImageEngine, stop: threading.Event, bad: list[torch.Tensor]) -> list:
+    """Hooks on the engine's model: stop between its top blocks (Ctrl+C need not wait for a whole image), and
+    collect a device-side "output not finite" flag per call, read once per image (no sync per tile)."""
+
+    def check_stop(_module: torch.nn.Module, _args: object) -> None:
+        if stop.is_set():
+            raise _Cancelled
+
+    def check_finite(_module: torch.nn.Module, _args: object, out: torch.Tensor) -> None:
+        bad.append(~torch.isfinite(out).all())
+
+    handles = []
+    modules = {id(engine.up.module): engine.up.module}
+    # The fp32 copy that redoes a half-precision tile which came out non-finite (tiling.Upscaler).
+    fp32 = getattr(engine.up, "_fp32_module", engine.up.module)
+    modules[id(fp32)] = fp32
+    for module in modules.values():
+        for name, sub in module.named_modules():
+            if name.count(".") <= 1:  # the model, its top blocks and their children: RRDB's 23 blocks
+                handles.append(sub.register_forward_pre_hook(check_stop))
+    # Only the fp32 output is checked: a half-precision one that is not finite is redone in fp32 by the Upscaler.
+    handles.append(fp32.register_forward_hook(check_finite))
+    return handles
+
+
+def _join_in_order(threads: list[threading.Thread]) -> None:
+    """Join each stage after the one that feeds it; a second Ctrl+C while waiting is passed on to the caller."""
+    for t in threads:
+        while t.is_alive():
+            t.join(0.1)
+
+
 def run_batch(
     opts: UpscaleOptions,
     on_result: Callable[[FileResult, int, int], None] | None = None,
@@ -178,6 +220,10 @@ def run_batch(
         raise UpresError(f"no images found in {', '.join(str(p) for p in opts.inputs)}")
     devices = resolve_devices(opts.device)
     model = load_model(opts.model)
+    check_finite_weights(model, opts.model)
+    for job in jobs:
+        if not job.skip_reason:
+            sweep_stale_parts(job.target)
     engines = [
         ImageEngine(
             model,
@@ -229,12 +275,19 @@ def run_batch(
                 continue
             _put(decoded, (job, image), stop)
 
-    def infer(engine: ImageEngine) -> None:
+    def infer(engine: ImageEngine, bad: list[torch.Tensor]) -> None:
         while (item := decoded.get()) is not None:
             job, image = item
+            if stop.is_set():
+                continue  # drain until the readers' end marker
             fallbacks, notes = engine.fp32_fallbacks, len(engine.notes)
+            bad.clear()
             try:
                 canvas = render_image(engine, image.array, opts.alpha)
+                if bad and bool(torch.stack(bad).any()):
+                    raise UpresError(NOT_FINITE)
+            except _Cancelled:
+                continue
             except Exception as exc:
                 fail(job, exc, str(engine.device))
                 continue
@@ -255,6 +308,8 @@ def run_batch(
     def write() -> None:
         while (item := rendered.get()) is not None:
             job, image, canvas, result = item
+            if stop.is_set():
+                continue
             try:
                 if opts.outscale is not None:
                     h, w = image.array.shape[:2]
@@ -266,17 +321,29 @@ def run_batch(
             result.size = (canvas.shape[1], canvas.shape[0])
             events.put(result)
 
+    flags: list[list[torch.Tensor]] = [[] for _ in engines]
+    hooks = [h for e, bad in zip(engines, flags, strict=True) for h in _watch(e, stop, bad)]
     readers = [_start(read, name=f"upres-read-{i}") for i in range(max(1, opts.readers))]
-    workers = [_start(infer, e, name=f"upres-infer-{e.device}") for e in engines]
+    workers = [
+        _start(infer, e, bad, name=f"upres-infer-{e.device}") for e, bad in zip(engines, flags, strict=True)
+    ]
     writers = [_start(write, name=f"upres-write-{i}") for i in range(max(1, opts.writers))]
-    _start(_close_after, readers, decoded, len(workers), name="upres-close-read")
-    _start(_close_after, workers, rendered, len(writers), name="upres-close-infer")
+    closers = [
+        _start(_close_after, readers, decoded, len(workers), name="upres-close-read"),
+        _start(_close_after, workers, rendered, len(writers), name="upres-close-infer"),
+    ]
     try:
-        for _ in range(pending):
-            report(events.get())
-        for t in writers:
-            t.join()
-    except BaseException:
-        stop.set()
-        raise
+        try:
+            for _ in range(pending):
+                report(events.get())
+        finally:
+            # On Ctrl+C every stage sees `stop`, finishes or drops what it holds (a write in progress completes
+            # or removes its temporary file) and ends; joining them all before returning keeps the interpreter
+            # from shutting down under a thread that is still inside torch (it aborted with "terminate called").
+            if sys.exc_info()[0] is not None:
+                stop.set()
+            _join_in_order([*readers, closers[0], *workers, closers[1], *writers])
+    finally:
+        for h in hooks:
+            h.remove()
     return BatchSummary(results, time.perf_counter() - started)

@@ -163,6 +163,21 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     return LoadedModel(module.to(device), info, path, dtype)
 
 
+def check_finite_weights(model: LoadedModel, path: str | Path) -> None:
+    """Refuse a model whose weights hold NaN or infinity (a diverged training saved them): every output would be
+    black or garbage, which is worse than no output."""
+    bad = [
+        k
+        for k, v in model.module.state_dict().items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        raise ModelFileError(
+            f"{path}: {len(bad)} tensor(s) hold NaN or infinity (first: {bad[0]!r}), so every result would be "
+            "black or garbage; use an earlier checkpoint of the training that wrote it"
+        )
+
+
 def export_state(
     module_or_state: nn.Module | dict[str, torch.Tensor], dtype: str | None = None
 ) -> dict[str, torch.Tensor]:
