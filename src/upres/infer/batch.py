@@ -23,6 +23,7 @@ from upres.infer.discover import Job, check_writable, plan_jobs
 from upres.infer.render import ALPHA_MODES, ImageEngine, render_image
 from upres.infer.resample import output_size, resize_array
 from upres.infer.tiling import resolve_precision
+from upres.infer.watch import Cancelled, FiniteWatch, stop_between_blocks
 from upres.io.atomic import sweep_stale_parts
 from upres.io.images import decode_image, write_image
 from upres.io.model_files import check_finite_weights, load_model
@@ -169,35 +170,6 @@ def _start(target: Callable, *args: object, name: str) -> threading.Thread:
     return t
 
 
-class _Cancelled(Exception):
-    """Raised inside a model call once the batch is stopping, so a worker leaves its image between layers."""
-
-
-def _watch(engine: ImageEngine, stop: threading.Event, bad: list[torch.Tensor]) -> list:
-    """Hooks on the engine's model: stop between its top blocks (Ctrl+C need not wait for a whole image), and
-    collect a device-side "output not finite" flag per call, read once per image (no sync per tile)."""
-
-    def check_stop(_module: torch.nn.Module, _args: object) -> None:
-        if stop.is_set():
-            raise _Cancelled
-
-    def check_finite(_module: torch.nn.Module, _args: object, out: torch.Tensor) -> None:
-        bad.append(~torch.isfinite(out).all())
-
-    handles = []
-    modules = {id(engine.up.module): engine.up.module}
-    # The fp32 copy that redoes a half-precision tile which came out non-finite (tiling.Upscaler).
-    fp32 = getattr(engine.up, "_fp32_module", engine.up.module)
-    modules[id(fp32)] = fp32
-    for module in modules.values():
-        for name, sub in module.named_modules():
-            if name.count(".") <= 1:  # the model, its top blocks and their children: RRDB's 23 blocks
-                handles.append(sub.register_forward_pre_hook(check_stop))
-    # Only the fp32 output is checked: a half-precision one that is not finite is redone in fp32 by the Upscaler.
-    handles.append(fp32.register_forward_hook(check_finite))
-    return handles
-
-
 def _join_in_order(threads: list[threading.Thread]) -> None:
     """Join each stage after the one that feeds it; a second Ctrl+C while waiting is passed on to the caller."""
     for t in threads:
@@ -275,18 +247,18 @@ def run_batch(
                 continue
             _put(decoded, (job, image), stop)
 
-    def infer(engine: ImageEngine, bad: list[torch.Tensor]) -> None:
+    def infer(engine: ImageEngine, watch: FiniteWatch) -> None:
         while (item := decoded.get()) is not None:
             job, image = item
             if stop.is_set():
                 continue  # drain until the readers' end marker
             fallbacks, notes = engine.fp32_fallbacks, len(engine.notes)
-            bad.clear()
+            watch.reset()
             try:
                 canvas = render_image(engine, image.array, opts.alpha)
-                if bad and bool(torch.stack(bad).any()):
+                if watch.tripped():
                     raise UpresError(NOT_FINITE)
-            except _Cancelled:
+            except Cancelled:
                 continue
             except Exception as exc:
                 fail(job, exc, str(engine.device))
@@ -321,11 +293,11 @@ def run_batch(
             result.size = (canvas.shape[1], canvas.shape[0])
             events.put(result)
 
-    flags: list[list[torch.Tensor]] = [[] for _ in engines]
-    hooks = [h for e, bad in zip(engines, flags, strict=True) for h in _watch(e, stop, bad)]
+    watches = [FiniteWatch(e.up) for e in engines]
+    hooks = [h for e in engines for h in stop_between_blocks(e.up, stop)]
     readers = [_start(read, name=f"upres-read-{i}") for i in range(max(1, opts.readers))]
     workers = [
-        _start(infer, e, bad, name=f"upres-infer-{e.device}") for e, bad in zip(engines, flags, strict=True)
+        _start(infer, e, w, name=f"upres-infer-{e.device}") for e, w in zip(engines, watches, strict=True)
     ]
     writers = [_start(write, name=f"upres-write-{i}") for i in range(max(1, opts.writers))]
     closers = [
@@ -344,6 +316,6 @@ def run_batch(
                 stop.set()
             _join_in_order([*readers, closers[0], *workers, closers[1], *writers])
     finally:
-        for h in hooks:
+        for h in [*hooks, *watches]:
             h.remove()
     return BatchSummary(results, time.perf_counter() - started)
