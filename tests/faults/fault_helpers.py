@@ -51,3 +51,20 @@ def run_cli(*args: object, cwd: Path | None = None, timeout: float = 120) -> sub
         env=cli_env(),
         timeout=timeout,
     )
+
+
+def mp4(path, frames: int = 48, size: tuple[int, int] = (48, 32)):
+    """An H.264 MP4 with its index (moov) at the front, as web video is published: cut short, it still opens and
+    announces every frame."""
+    import av
+
+    out = av.open(str(path), "w", options={"movflags": "faststart"})
+    vs = out.add_stream("libx264", rate=24)
+    vs.width, vs.height, vs.pix_fmt = *size, "yuv420p"
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        out.mux(vs.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+    out.mux(vs.encode(None))
+    out.close()
+    return path

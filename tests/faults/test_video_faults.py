@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from fault_helpers import compact_model
+from fault_helpers import compact_model, mp4
 from safetensors.torch import save_file
 
 from upres.archs import build_network
@@ -15,21 +14,6 @@ from upres.cli import main
 from upres.io.model_files import export_state
 
 av = pytest.importorskip("av")
-
-
-def _mp4(path, frames: int = 48, size: tuple[int, int] = (48, 32)):
-    """An H.264 MP4 with its index (moov) at the front, as web video is published: cut short, it still opens and
-    announces every frame."""
-    out = av.open(str(path), "w", options={"movflags": "faststart"})
-    vs = out.add_stream("libx264", rate=24)
-    vs.width, vs.height, vs.pix_fmt = *size, "yuv420p"
-    rng = np.random.default_rng(0)
-    for _ in range(frames):
-        pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-        out.mux(vs.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
-    out.mux(vs.encode(None))
-    out.close()
-    return path
 
 
 def _filled_model(path, fill: float, only: str | None = None):
@@ -45,7 +29,7 @@ def _filled_model(path, fill: float, only: str | None = None):
 
 def test_truncated_video_warns_with_frames_decoded_and_announced(tmp_path, capsys):
     model = compact_model(tmp_path / "m.safetensors")
-    whole = _mp4(tmp_path / "whole.mp4").read_bytes()
+    whole = mp4(tmp_path / "whole.mp4").read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole[: len(whole) * 2 // 5])
     code = main(["video", "-q", "-m", str(model), str(cut), "-o", str(tmp_path / "out.mkv")])
@@ -62,14 +46,14 @@ def test_truncated_video_warns_with_frames_decoded_and_announced(tmp_path, capsy
 
 def test_whole_video_has_no_warning(tmp_path, capsys):
     model = compact_model(tmp_path / "m.safetensors")
-    clip = _mp4(tmp_path / "whole.mp4", frames=12)
+    clip = mp4(tmp_path / "whole.mp4", frames=12)
     assert main(["video", "-q", "-m", str(model), str(clip), "-o", str(tmp_path / "out.mkv")]) == 0
     assert capsys.readouterr().err == ""
 
 
 def test_nan_weights_are_refused_for_video(tmp_path, capsys):
     model = _filled_model(tmp_path / "nan.safetensors", float("nan"), only="body.0.weight")
-    clip = _mp4(tmp_path / "c.mp4", frames=4)
+    clip = mp4(tmp_path / "c.mp4", frames=4)
     assert main(["video", "-q", "-m", str(model), str(clip), "-o", str(tmp_path / "out.mkv")]) == 2
     assert "1 tensor(s) hold NaN or infinity (first: 'body.0.weight')" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "nan.safetensors"]
@@ -77,7 +61,7 @@ def test_nan_weights_are_refused_for_video(tmp_path, capsys):
 
 def test_output_that_overflows_stops_the_video_and_keeps_nothing(tmp_path, capsys):
     model = _filled_model(tmp_path / "huge.safetensors", 1e30)
-    clip = _mp4(tmp_path / "c.mp4", frames=4)
+    clip = mp4(tmp_path / "c.mp4", frames=4)
     assert main(["video", "-q", "-m", str(model), str(clip), "-o", str(tmp_path / "out.mkv")]) == 2
     err = capsys.readouterr().err
     assert (

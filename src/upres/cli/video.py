@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     loaded = load_model(args.model, device="cpu")
     check_finite_weights(loaded, args.model)
+    for note in loaded.notes:
+        print(f"note: {note}", file=sys.stderr)
     info = loaded.info
     if info.in_channels != 3 or info.out_channels != 3:
         raise ConfigError(

@@ -74,6 +74,7 @@ class FileResult:
 class BatchSummary:
     results: list[FileResult]
     seconds: float
+    notes: list[str] = field(default_factory=list)  # about the model file (its header disagrees with its tensors)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -318,4 +319,4 @@ def run_batch(
     finally:
         for h in [*hooks, *watches]:
             h.remove()
-    return BatchSummary(results, time.perf_counter() - started)
+    return BatchSummary(results, time.perf_counter() - started, model.notes)
