@@ -149,6 +149,13 @@ def recognise(state: dict[str, torch.Tensor]) -> tuple[ArchInfo, dict[str, torch
 def instantiate(info: ArchInfo, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     module = FAMILIES[info.family].build(**info.params)
     if state is not None:
+        expected = module.state_dict()
+        for key, tensor in state.items():
+            if key in expected and tensor.shape != expected[key].shape:
+                raise ModelFileError(
+                    f"tensor {key!r} has shape {tuple(tensor.shape)}, but the {info.family} that the other tensors "
+                    f"describe needs {tuple(expected[key].shape)}; the file is damaged or was edited"
+                )
         missing, unexpected = module.load_state_dict(state, strict=False)
         if missing or unexpected:
             detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"

@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from upres import __version__
+from upres.cli.streams import pipe_safe_stdio, settle_threads
 from upres.errors import UpresError
 
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
@@ -41,16 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except UpresError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with pipe_safe_stdio():
+        try:
+            parser = build_parser()  # imports torch: a Ctrl+C here is common on a slow disk
+            args = parser.parse_args(argv)
+            if not getattr(args, "func", None):
+                parser.print_help()
+                return 2
+            return int(args.func(args) or 0)
+        except UpresError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            settle_threads(130)
+            return 130

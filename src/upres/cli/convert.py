@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from upres.errors import ModelFileError
-from upres.io.model_files import load_model, save_model
+from upres.io.model_files import LoadedModel, load_model, save_model
 
 EXAMPLE = "examples:\n  upres convert 4x-Old.pth 4x-Old.safetensors\n  upres convert 4x-Old.pth 4x-Old.onnx --dtype fp16"
 
@@ -30,7 +31,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output.resolve() == args.model.resolve():
         raise ModelFileError(f"{args.output}: output is the input file; choose another name")
+    if args.output.is_dir():
+        raise ModelFileError(
+            f"{args.output}: is a folder; give the output file's name, e.g. {args.output / args.model.stem}.safetensors"
+        )
     model = load_model(args.model)
+    for note in model.notes:
+        print(f"note: {note}", file=sys.stderr)
+    try:
+        _write(model, args)
+    except OSError as exc:
+        raise ModelFileError(
+            f"{args.output}: cannot write there ({exc.strerror or exc}); choose another place"
+        ) from None
+    print(f"wrote {args.output} ({model.info.family} x{model.info.scale}, {' '.join(model.info.tags)})")
+    return 0
+
+
+def _write(model: LoadedModel, args: argparse.Namespace) -> None:
     suffix = args.output.suffix.lower()
     if suffix == ".onnx":
         from upres.io.onnx_export import export_onnx, verify_onnx
@@ -46,5 +64,3 @@ def run(args: argparse.Namespace) -> int:
             str(model.dtype).removeprefix("torch.")
         )
         save_model(args.output, model.module, model.info, dtype=dtype)
-    print(f"wrote {args.output} ({model.info.family} x{model.info.scale}, {' '.join(model.info.tags)})")
-    return 0

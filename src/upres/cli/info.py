@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from upres.io.model_files import load_model, sha256_of
@@ -38,6 +39,7 @@ def describe(path: Path) -> dict:
         "size_multiple": info.size_multiple,
         "dtype": str(model.dtype).removeprefix("torch."),
         "sha256": sha256_of(path),
+        "notes": model.notes,
     }
 
 
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
+    for note in d.pop("notes"):
+        print(f"note: {note}", file=sys.stderr)
     width = max(len(k) for k in d)
     for key, value in d.items():
         if isinstance(value, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 EXAMPLE = """examples:
@@ -95,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with BatchProgress(quiet=args.quiet or args.json) as progress:
         summary = run_batch(opts, progress, progress.start)
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary_dict(summary), indent=2))
     elif not args.quiet:

@@ -97,13 +97,16 @@ def _tile(text: str, pixels: int, device_type: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from upres.infer.tiling import Upscaler, resolve_device, resolve_precision
     from upres.infer.video import VideoOptions, upscale_video
-    from upres.io.model_files import load_model
+    from upres.io.model_files import check_finite_weights, load_model
     from upres.io.video import probe_video
 
     _check_crf(args.crf, args.codec)
     probe = probe_video(args.input)  # fails fast on a bad input before the model is loaded
     device = resolve_device(args.device)
     loaded = load_model(args.model, device="cpu")
+    check_finite_weights(loaded, args.model)
+    for note in loaded.notes:
+        print(f"note: {note}", file=sys.stderr)
     info = loaded.info
     if info.in_channels != 3 or info.out_channels != 3:
         raise ConfigError(
@@ -142,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     if result.skipped_packets:
         print(f"warning: {result.warnings[-1]}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if result.missing_frames else 0
 
 
 # Highest CRF (worst quality) of the encoders that have one; FFmpeg would clamp or ignore a value out of range.

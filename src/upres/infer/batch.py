@@ -9,6 +9,7 @@ results. A failure is recorded against its file and the batch goes on.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,13 +23,19 @@ from upres.infer.discover import Job, check_writable, plan_jobs
 from upres.infer.render import ALPHA_MODES, ImageEngine, render_image
 from upres.infer.resample import output_size, resize_array
 from upres.infer.tiling import resolve_precision
+from upres.infer.watch import Cancelled, FiniteWatch, stop_between_blocks
+from upres.io.atomic import sweep_stale_parts
 from upres.io.images import decode_image, write_image
-from upres.io.model_files import load_model
+from upres.io.model_files import check_finite_weights, load_model
 
 DEFAULT_MAX_PIXELS = 100_000_000
 # zlib level 1, as OpenCV writes PNGs (Real-ESRGAN, chaiNNer): about 5x faster to encode than Pillow's default 6
 # for files about 15% larger; on a CPU-only machine encoding competes with the model for the cores.
 PNG_LEVEL = 1
+NOT_FINITE = (
+    "the model's output is not finite (NaN or infinity) for this image, so it would be black or garbage; "
+    "nothing was written. Try --precision fp32, or another model"
+)
 
 
 @dataclass
@@ -67,6 +74,7 @@ class FileResult:
 class BatchSummary:
     results: list[FileResult]
     seconds: float
+    notes: list[str] = field(default_factory=list)  # about the model file (its header disagrees with its tensors)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -163,6 +171,13 @@ def _start(target: Callable, *args: object, name: str) -> threading.Thread:
     return t
 
 
+def _join_in_order(threads: list[threading.Thread]) -> None:
+    """Join each stage after the one that feeds it; a second Ctrl+C while waiting is passed on to the caller."""
+    for t in threads:
+        while t.is_alive():
+            t.join(0.1)
+
+
 def run_batch(
     opts: UpscaleOptions,
     on_result: Callable[[FileResult, int, int], None] | None = None,
@@ -178,6 +193,10 @@ def run_batch(
         raise UpresError(f"no images found in {', '.join(str(p) for p in opts.inputs)}")
     devices = resolve_devices(opts.device)
     model = load_model(opts.model)
+    check_finite_weights(model, opts.model)
+    for job in jobs:
+        if not job.skip_reason:
+            sweep_stale_parts(job.target)
     engines = [
         ImageEngine(
             model,
@@ -229,12 +248,19 @@ def run_batch(
                 continue
             _put(decoded, (job, image), stop)
 
-    def infer(engine: ImageEngine) -> None:
+    def infer(engine: ImageEngine, watch: FiniteWatch) -> None:
         while (item := decoded.get()) is not None:
             job, image = item
+            if stop.is_set():
+                continue  # drain until the readers' end marker
             fallbacks, notes = engine.fp32_fallbacks, len(engine.notes)
+            watch.reset()
             try:
                 canvas = render_image(engine, image.array, opts.alpha)
+                if watch.tripped():
+                    raise UpresError(NOT_FINITE)
+            except Cancelled:
+                continue
             except Exception as exc:
                 fail(job, exc, str(engine.device))
                 continue
@@ -255,6 +281,8 @@ def run_batch(
     def write() -> None:
         while (item := rendered.get()) is not None:
             job, image, canvas, result = item
+            if stop.is_set():
+                continue
             try:
                 if opts.outscale is not None:
                     h, w = image.array.shape[:2]
@@ -266,17 +294,29 @@ def run_batch(
             result.size = (canvas.shape[1], canvas.shape[0])
             events.put(result)
 
+    watches = [FiniteWatch(e.up) for e in engines]
+    hooks = [h for e in engines for h in stop_between_blocks(e.up, stop)]
     readers = [_start(read, name=f"upres-read-{i}") for i in range(max(1, opts.readers))]
-    workers = [_start(infer, e, name=f"upres-infer-{e.device}") for e in engines]
+    workers = [
+        _start(infer, e, w, name=f"upres-infer-{e.device}") for e, w in zip(engines, watches, strict=True)
+    ]
     writers = [_start(write, name=f"upres-write-{i}") for i in range(max(1, opts.writers))]
-    _start(_close_after, readers, decoded, len(workers), name="upres-close-read")
-    _start(_close_after, workers, rendered, len(writers), name="upres-close-infer")
+    closers = [
+        _start(_close_after, readers, decoded, len(workers), name="upres-close-read"),
+        _start(_close_after, workers, rendered, len(writers), name="upres-close-infer"),
+    ]
     try:
-        for _ in range(pending):
-            report(events.get())
-        for t in writers:
-            t.join()
-    except BaseException:
-        stop.set()
-        raise
-    return BatchSummary(results, time.perf_counter() - started)
+        try:
+            for _ in range(pending):
+                report(events.get())
+        finally:
+            # On Ctrl+C every stage sees `stop`, finishes or drops what it holds (a write in progress completes
+            # or removes its temporary file) and ends; joining them all before returning keeps the interpreter
+            # from shutting down under a thread that is still inside torch (it aborted with "terminate called").
+            if sys.exc_info()[0] is not None:
+                stop.set()
+            _join_in_order([*readers, closers[0], *workers, closers[1], *writers])
+    finally:
+        for h in [*hooks, *watches]:
+            h.remove()
+    return BatchSummary(results, time.perf_counter() - started, model.notes)

@@ -56,20 +56,50 @@ def find_sources(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
     return found
 
 
+def _identity(path: Path) -> tuple[object, ...]:
+    """What makes two paths the same file: the inode when it exists (hard links, case-insensitive disks), else the
+    resolved, case-normalised path."""
+    try:
+        st = path.stat()
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.normcase(path.resolve()))
+
+
 def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
-    jobs: list[Job] = []
-    claimed: dict[Path, Path] = {}
+    """Every planned output is checked against every input and every other output before anything is written: an
+    output that would replace an input, and every one of several inputs that would write the same output, is
+    refused (reported as failed) while the other files run. Refusing all of a colliding group, not all but the
+    first, keeps the result from depending on the order in which the files were listed."""
+    planned: list[tuple[Path, Path]] = []
+    seen: set[tuple[object, object]] = set()
     for source, rel in find_sources(inputs, output):
         target = output / rel.parent / (rel.stem + output_suffix(source, fmt))
+        pair = (_identity(source), _identity(target))
+        if pair not in seen:  # the same file reached twice (listed and inside a listed folder) runs once
+            seen.add(pair)
+            planned.append((source, target))
+    inputs_by_id = {_identity(source): source for source, _ in planned}
+    writers: dict[object, list[Path]] = {}
+    for source, target in planned:
+        writers.setdefault(_identity(target), []).append(source)
+    jobs: list[Job] = []
+    for source, target in planned:
         job = Job(source, target)
-        key = Path(os.path.normcase(target.resolve()))
-        if key == Path(os.path.normcase(source.resolve())):
-            job.skip_reason = "the output would overwrite the input; choose another -o"
-        elif key in claimed:
-            job.skip_reason = f"same output name as {claimed[key]}; upscale it separately or use another -o"
+        target_id = _identity(target)
+        overwritten = inputs_by_id.get(target_id)
+        others = [s for s in writers[target_id] if s != source]
+        if overwritten is not None:
+            whose = "its own input" if overwritten == source else f"the input {overwritten}"
+            job.skip_reason = f"the output {target} would overwrite {whose}; choose another -o or --format"
+        elif others:
+            names = ", ".join(str(s) for s in others)
+            job.skip_reason = (
+                f"{names} would also be written to {target}; none of these is written: upscale them "
+                "separately or use another -o"
+            )
         elif skip_existing and target.exists():
             job.skip_reason, job.skipped = "output exists (--skip-existing)", True
-        claimed.setdefault(key, source)
         jobs.append(job)
     return jobs
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -37,6 +38,7 @@ class LoadedModel:
     info: ArchInfo
     path: Path | None = None
     dtype: torch.dtype = torch.float32
+    notes: list[str] = field(default_factory=list)  # where the file's header disagrees with its tensors
 
     @property
     def scale(self) -> int:
@@ -48,6 +50,10 @@ def read_tensors(
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Raw tensors and (for safetensors) header metadata of a model file, without running any code in it."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(
+            f"{path}: is a folder, not a model file; give the .pth or .safetensors file in it"
+        )
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     if path.stat().st_size == 0:
@@ -82,18 +88,7 @@ def read_tensors(
             warnings.simplefilter("ignore")
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        if "WeightsUnpickler error" not in str(exc):
-            raise ModelFileError(
-                f"{path}: not a readable PyTorch file (truncated or corrupt?): {lines[0][:160]}"
-            ) from None
-        # The restricted unpickler stopped at an instruction or global it does not allow, before calling anything.
-        after = lines[lines.index(next(x for x in lines if "WeightsUnpickler error" in x)) + 1 :]
-        reason = after[0] if after else "unsupported content"
-        raise ModelFileError(
-            f"{path}: refused: loading it would need code or objects other than tensors ({reason[:160]}); "
-            "only tensor files are opened"
-        ) from None
+        raise ModelFileError(f"{path}: {_unpickling_reason(str(exc))}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(
@@ -105,6 +100,26 @@ def read_tensors(
             raise ModelFileError(f"{path}: has no {param_key!r} entry (it has: {keys})")
         obj = obj[param_key]
     return unwrap_state_dict(obj, path), {}
+
+
+def _unpickling_reason(text: str) -> str:
+    """Say why the safe loader stopped, in upres's words: torch's message advises turning the safe loader off,
+    which upres never does and never suggests."""
+    if "Weights only load failed" not in text:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "unreadable pickle")
+        return f"not a readable PyTorch file (truncated or corrupt?): {first[:160]}"
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    operand = re.search(r"Unsupported operand (\d+)", text)
+    if found:
+        what = f" (it asks for {found.group(1)})"
+    elif operand:
+        what = f" (pickle instruction {operand.group(1)}, which tensor files written by torch do not use)"
+    else:
+        what = ""
+    return (
+        f"refused: the file holds objects other than tensors{what}, which upres does not run; only files of "
+        "plain tensors are opened (ask its author for a .safetensors file)"
+    )
 
 
 def unwrap_state_dict(obj: object, path: Path | str = "<memory>") -> dict[str, torch.Tensor]:
@@ -133,13 +148,37 @@ def unwrap_state_dict(obj: object, path: Path | str = "<memory>") -> dict[str, t
     return state
 
 
-def _info_from_metadata(metadata: dict[str, str]) -> ArchInfo | None:
-    if "upres_arch" not in metadata:
-        return None
-    from upres.archs import FAMILIES
-
-    params = json.loads(metadata.get("upres_params", "{}"))
-    return ArchInfo(metadata["upres_arch"], params, FAMILIES[metadata["upres_arch"]].tags(params))
+def header_notes(metadata: dict[str, str], info: ArchInfo, path: Path) -> list[str]:
+    """Where the safetensors header (written by anyone) disagrees with the tensors or cannot be read: one note
+    each. The tensors always decide; the header is only checked against them."""
+    notes: list[str] = []
+    arch = metadata.get("upres_arch")
+    if arch is not None and arch != info.family:
+        notes.append(
+            f"{path}: the header says upres_arch={arch[:40]!r} but the tensors are {info.family}; "
+            "the tensors are used"
+        )
+    raw = metadata.get("upres_params")
+    if raw is None:
+        return notes
+    try:
+        params = json.loads(raw)
+    except (ValueError, RecursionError):
+        params = None
+    if not isinstance(params, dict):
+        notes.append(f"{path}: the header's upres_params is not a JSON object; ignored, the tensors are used")
+        return notes
+    differ = [
+        f"{k} {params[k]!r} vs {info.params[k]!r}"
+        for k in info.params
+        if k in params and params[k] != info.params[k]
+    ]
+    if differ:
+        notes.append(
+            f"{path}: the header's upres_params disagree with the tensors ({'; '.join(differ)[:200]}, header vs "
+            "tensors); the tensors are used"
+        )
+    return notes
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
@@ -151,16 +190,29 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     # Shapes are the truth; the header only adds what shapes cannot say (none so far) and is checked against them.
-    header = _info_from_metadata(metadata)
-    if header is not None and header.family != info.family:
-        raise ModelFileError(f"{path}: header says {header.family} but the tensors are {info.family}")
+    notes = header_notes(metadata, info, path)
     dtype = next(iter(canonical.values())).dtype
     try:
         module = instantiate(info, {k: v.float() for k, v in canonical.items()})
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     module.eval().requires_grad_(False)
-    return LoadedModel(module.to(device), info, path, dtype)
+    return LoadedModel(module.to(device), info, path, dtype, notes)
+
+
+def check_finite_weights(model: LoadedModel, path: str | Path) -> None:
+    """Refuse a model whose weights hold NaN or infinity (a diverged training saved them): every output would be
+    black or garbage, which is worse than no output."""
+    bad = [
+        k
+        for k, v in model.module.state_dict().items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        raise ModelFileError(
+            f"{path}: {len(bad)} tensor(s) hold NaN or infinity (first: {bad[0]!r}), so every result would be "
+            "black or garbage; use an earlier checkpoint of the training that wrote it"
+        )
 
 
 def export_state(

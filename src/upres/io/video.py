@@ -128,6 +128,7 @@ class VideoProbe:
     time_base: Fraction
     rate: Fraction | None
     frames: int | None  # from the container header or duration x rate; None when unknown
+    announced_frames: int | None  # the frame count written in the header (MP4, MOV, AVI), None when absent
     duration: float | None
     color: ColorTags
     has_alpha: bool
@@ -236,6 +237,7 @@ def probe_container(container: Any, path: Path) -> VideoProbe:
         time_base=stream.time_base,
         rate=Fraction(rate) if rate else None,
         frames=frames,
+        announced_frames=stream.frames or None,
         duration=duration,
         color=color,
         has_alpha=any(c.is_alpha for c in ctx.format.components),

@@ -1,0 +1,74 @@
+"""What every command gets at the CLI entry: output to a reader that went away (`upres info M | head -1`) is
+dropped instead of raising BrokenPipeError, and Ctrl+C ends with exit 130 once upres's own threads have stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import TextIO
+
+THREAD_PREFIX = "upres-"  # every thread upres starts is named so
+SETTLE_S = 5.0
+
+
+class PipeSafe:
+    """A text stream whose writes stop quietly once its reader closed the pipe: the file descriptor is pointed at
+    the null device (Python's documented remedy), so the work goes on and the exit flush does not raise either."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def pipe_safe_stdio() -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PipeSafe(sys.stdout), PipeSafe(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            sys.stdout.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def settle_threads(exit_code: int) -> None:
+    """After Ctrl+C: give upres's worker threads a moment to stop (each stops at its next check); one still running
+    (a second Ctrl+C cut the orderly stop short) would be torn down inside torch or FFmpeg when the interpreter
+    exits, which aborts the process ("terminate called without an active exception"), so leave at once instead."""
+    deadline = time.monotonic() + SETTLE_S
+    for t in threading.enumerate():
+        if t is threading.current_thread() or not t.name.startswith(THREAD_PREFIX):
+            continue
+        with contextlib.suppress(KeyboardInterrupt):
+            t.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and t.name.startswith(THREAD_PREFIX) for t in threading.enumerate()):
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(exit_code)

@@ -1,0 +1,296 @@
+"""One `upres video` run: a reader thread decodes, the calling thread upscales in batches, a writer thread encodes.
+
+Only the writer touches the output container. Frames keep their own presentation timestamps in the input's time
+base, so variable frame rate survives and audio (copied packet for packet) stays in sync even when a damaged video
+packet has to be skipped. Stopping is ordered: the writer drains what was upscaled, flushes the encoder and closes
+the container (so an interrupted file plays), then the reader is stopped and joined.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+import numpy as np
+import torch
+
+from upres.infer.tiling import Upscaler
+from upres.infer.video_output import setup_output
+from upres.infer.video_read import END, Frame, read_all
+from upres.infer.watch import FiniteWatch
+from upres.io.video import (
+    VideoInputError,
+    VideoOutputError,
+    VideoProbe,
+    open_output,
+    sws_interpolation,
+    video_stream,
+)
+
+if TYPE_CHECKING:
+    from upres.infer.video import VideoOptions
+
+ProgressFn = Callable[[int, int | None], None]
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.partial{out.suffix}")
+
+
+class VideoJob:
+    """One run: owns the queues, the two threads and the output container."""
+
+    def __init__(
+        self,
+        upscaler: Upscaler,
+        container: Any,
+        probe: VideoProbe,
+        dst: Path,
+        opts: VideoOptions,
+        matrix: list[int] | None,
+        note: Callable[[str], None],
+    ) -> None:
+        self.upscaler, self.input, self.probe, self.dst, self.opts = upscaler, container, probe, dst, opts
+        self.note = note
+        self.partial = partial_path(dst)
+        self.vstream = video_stream(container)
+        self.in_color = probe.color.resolved(probe.height, probe.is_rgb)
+        self.deep = probe.bit_depth > 8
+        self.sws = sws_interpolation()
+        self.rgb_format = "rgb48le" if self.deep else "rgb24"
+        # Without --start nothing is dropped or shifted: AAC priming and B-frame delay give negative timestamps.
+        self.start = Fraction(str(opts.start)) if opts.start is not None else None
+        self.end = Fraction(str(opts.end)) if opts.end is not None else None
+        self.stop = threading.Event()
+        # Audio and subtitle packets share the queues with frames (a few per frame), hence the extra room.
+        depth = opts.queue_batches * opts.batch + 16
+        self.decoded: queue.Queue = queue.Queue(depth)
+        self.upscaled: queue.Queue = queue.Queue(depth)
+        self.errors: list[BaseException] = []
+        self.skipped_packets = 0
+        self.resized = False
+        self.written = 0
+        self.model_seconds = self.starved_seconds = 0.0
+        self.last_time: float | None = None
+        self.total = self._expected_frames()
+        self.output = open_output(self.partial, format_of=dst)
+        try:
+            self.out = setup_output(
+                self.output, container, self.vstream, probe, dst, opts, upscaler.scale, self.in_color, matrix,
+                note, self.start, self.end,
+            )  # fmt: skip
+        except BaseException:
+            self.output.close()
+            self.partial.unlink(missing_ok=True)
+            raise
+
+    # --- set-up -------------------------------------------------------------------------------------------
+
+    def _expected_frames(self) -> int | None:
+        p = self.probe
+        if self.opts.start is None and self.opts.end is None:
+            return p.frames
+        if not p.rate:
+            return None
+        stop = min(float(self.end), p.duration or float("inf")) if self.end is not None else p.duration
+        return None if stop is None else max(0, round((stop - float(self.start or 0)) * p.rate))
+
+    # --- the three stages ---------------------------------------------------------------------------------
+
+    def run(self, progress: ProgressFn | None) -> tuple[int, bool]:
+        """Run the three stages; returns (frames written, complete). Ctrl+C gives complete=False."""
+        reader = threading.Thread(
+            target=self._guard, args=(read_all, self), name="upres-video-read", daemon=True
+        )
+        writer = threading.Thread(
+            target=self._guard, args=(self._write, progress), name="upres-video-write", daemon=True
+        )
+        complete, failure = False, None
+        self.watch = FiniteWatch(self.upscaler)
+        try:
+            reader.start()
+            writer.start()
+            self._upscale_all()
+            complete = True
+        except KeyboardInterrupt:
+            pass  # frames already upscaled are still written below, then the file is closed properly
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            failure = exc
+        finally:
+            self.watch.remove()
+        if not complete:
+            self.stop.set()
+        self._finish(writer, reader)
+        if failure is None and self.errors:
+            failure = self.errors[0]
+        if failure is not None:
+            self.partial.unlink(missing_ok=True)
+            if isinstance(failure, VideoInputError | VideoOutputError):
+                raise failure
+            if isinstance(failure, Exception):
+                raise VideoOutputError(
+                    f"{self.dst}: stopped by {type(failure).__name__}: {failure}; no output kept"
+                )
+            raise failure
+        if self.written == 0:
+            self.partial.unlink(missing_ok=True)
+            if not complete:
+                raise KeyboardInterrupt  # nothing was written, so there is no partial file to talk about
+            raise VideoInputError(
+                f"{self.probe.path}: no video frame could be decoded in the chosen time range"
+            )
+        return self.written, complete
+
+    def _finish(self, writer: threading.Thread, reader: threading.Thread) -> None:
+        # The writer drains what is queued (so an interrupted file still gets every finished frame), flushes the
+        # encoder and only then is the container closed, which writes the index a player needs.
+        try:
+            while writer.ident is not None and writer.is_alive():
+                try:
+                    self.upscaled.put(END, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if writer.ident is not None:
+                writer.join()
+        finally:
+            # Also after a second Ctrl+C: the input container is closed by the caller, so the reader must be
+            # out of FFmpeg first (it stops at its next packet).
+            self.stop.set()
+            if reader.ident is not None:
+                reader.join()
+        try:
+            self.output.close()
+        except Exception as exc:  # noqa: BLE001 - a trailer that cannot be written makes the file unusable
+            self.errors.append(exc)
+
+    def _guard(self, fn: Callable, *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            self.errors.append(exc)
+            self.stop.set()
+
+    def put(self, q: queue.Queue, item: Any) -> bool:
+        """Blocking put that gives up when the job is stopping."""
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: queue.Queue) -> Any:
+        while True:
+            if self.errors:
+                raise _Stopped
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def _upscale_all(self) -> None:
+        pending: list[Any] = []
+        frames = 0
+        while True:
+            t0 = time.perf_counter()
+            item = self._get(self.decoded)
+            self.starved_seconds += time.perf_counter() - t0
+            if item is END:
+                break
+            pending.append(item)
+            if isinstance(item, Frame):
+                frames += 1
+                if frames == self.opts.batch:
+                    self._flush(pending)
+                    pending, frames = [], 0
+        self._flush(pending)
+
+    def _flush(self, pending: list[Any]) -> None:
+        frames = [it for it in pending if isinstance(it, Frame)]
+        if frames:
+            peak = 65535.0 if self.deep else 255.0
+            x = torch.from_numpy(np.stack([f.pixels for f in frames])).permute(0, 3, 1, 2).contiguous()
+            x = x.float().div_(peak)
+            t0 = time.perf_counter()
+            self.watch.reset()
+            y = self.upscaler(x, self.opts.tile, self.opts.overlap)
+            if self.watch.tripped():
+                at = float(frames[0].pts * self.probe.time_base)
+                raise VideoOutputError(
+                    f"{self.dst}: the model's output is not finite (NaN or infinity) for the frame at {at:.3f} s, "
+                    "so it would be black or garbage; no output kept. Try --precision fp32, or another model"
+                )
+            self.model_seconds += time.perf_counter() - t0
+            out = (y * peak).round().clamp(0, peak).permute(0, 2, 3, 1).cpu().numpy()
+            out = out.astype(np.uint16 if self.deep else np.uint8)
+            for f, pixels in zip(frames, out, strict=True):
+                f.pixels = pixels
+        for item in pending:
+            if not self.put(self.upscaled, item):
+                raise _Stopped
+
+    def _write(self, progress: ProgressFn | None) -> None:
+        tb, out, vs = self.probe.time_base, self.output, self.out.stream
+        c = self.out.color
+        # Copied packets wait until a frame at or after their time is written: an interrupted file then ends
+        # with audio up to its last frame and no further, and `--start <that time>` continues without overlap.
+        held: list[Any] = []
+        while True:
+            item = self.upscaled.get()
+            if item is END:
+                break
+            if not isinstance(item, Frame):
+                if item.pts is None and item.dts is None:
+                    out.mux(item)  # cover art
+                else:
+                    held.append(item)
+                continue
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(item.pixels), format=self.rgb_format)
+            if self.out.rgb:
+                frame = frame.reformat(format=self.out.pix_fmt, interpolation=self.sws)
+            else:
+                frame = frame.reformat(
+                    format=self.out.pix_fmt,
+                    dst_colorspace=c.sws_matrix,
+                    dst_color_range=c.color_range,
+                    interpolation=self.sws,
+                )
+            c.apply_to(frame)
+            frame.pts, frame.time_base = item.pts, tb
+            if item.duration:
+                frame.duration = item.duration
+            out.mux(vs.encode(frame))
+            self.written += 1
+            frame_end = (item.pts + item.duration) * tb
+            self.last_time = float(frame_end)
+            held = self._mux_before(held, frame_end)
+            if progress:
+                progress(self.written, self.total)
+        out.mux(vs.encode(None))
+        if not self.stop.is_set():  # complete: the rest of the audio (it may outlast the video) goes in too
+            for packet in held:
+                out.mux(packet)
+
+    def _mux_before(self, held: list[Any], end: Fraction) -> list[Any]:
+        later = []
+        for packet in held:
+            when = packet.pts if packet.pts is not None else packet.dts
+            if when * packet.time_base < end:
+                self.output.mux(packet)
+            else:
+                later.append(packet)
+        return later
+
+
+class _Stopped(Exception):
+    """Raised in the main thread when a worker failed; the worker's exception is reported instead."""

@@ -1,0 +1,104 @@
+"""The output container of `upres video`: the upscaled video stream (codec, pixel format, colour tags, aspect,
+rotation) and the streams copied unchanged from the input (audio, subtitles, attachments, chapters)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from upres.io.video import (
+    ColorTags,
+    VideoOutputError,
+    VideoProbe,
+    add_copied_streams,
+    check_fits,
+    choose_pix_fmt,
+    copy_metadata,
+    shifted_chapters,
+    streams_to_copy,
+)
+
+
+@dataclass
+class OutputStreams:
+    """What the writer needs to know about the output it was given."""
+
+    stream: Any  # the encoded video stream
+    pix_fmt: str
+    rgb: bool  # the output pixel format is RGB (no YUV matrix)
+    color: ColorTags  # tags written and the matrix/range used to convert to pix_fmt
+    mapping: dict[int, Any]  # input stream index -> output stream, for the copied streams
+
+
+def setup_output(
+    output: Any,
+    container: Any,
+    vstream: Any,
+    probe: VideoProbe,
+    dst: Path,
+    opts: Any,
+    scale: int,
+    in_color: ColorTags,
+    matrix: list[int] | None,
+    note: Callable[[str], None],
+    start: Fraction | None,
+    end: Fraction | None,
+) -> OutputStreams:
+    """Add the upscaled video stream and the copied streams to `output` (opened, nothing written yet)."""
+    p = probe
+    width, height = p.width * scale, p.height * scale
+    pix_fmt = choose_pix_fmt(opts.codec, p, opts.pix_fmt)
+    fmt = av.VideoFormat(pix_fmt)
+    out_rgb = bool(fmt.is_rgb)
+    if out_rgb or not p.is_rgb:
+        out_color = in_color.resolved(height, out_rgb)
+    else:  # RGB input to YUV output: no matrix to keep, so use (and tag) the one players assume
+        out_color = ColorTags(primaries=p.color.primaries, trc=p.color.trc).resolved(height, False)
+    sub_w, sub_h = _chroma_subsampling(fmt)
+    if width % sub_w or height % sub_h:
+        raise VideoOutputError(
+            f"output size {width}x{height} does not fit {pix_fmt}'s chroma subsampling; "
+            "use --pix-fmt yuv444p (or a model with an even scale)"
+        )
+    copy = streams_to_copy(container, note)
+    check_fits(copy, output, dst, av.Codec(opts.codec, "w").canonical_name)
+    vs = output.add_stream(opts.codec, rate=p.rate)
+    vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
+    vs.time_base = p.time_base
+    ctx = vs.codec_context
+    ctx.time_base = p.time_base
+    if opts.codec_threads:
+        ctx.thread_count = opts.codec_threads
+    if p.rate:
+        ctx.framerate = p.rate
+    sar = vstream.codec_context.sample_aspect_ratio
+    if sar:
+        ctx.sample_aspect_ratio = sar
+    out_color.apply_to(ctx)
+    codec_opts = {}
+    if opts.crf is not None:
+        codec_opts["crf"] = str(opts.crf)
+    if opts.preset is not None:
+        codec_opts["preset"] = str(opts.preset)
+    vs.options = codec_opts
+    copy_metadata(vstream.metadata, vs)
+    vs.disposition = vstream.disposition
+    if matrix:
+        vs.set_display_matrix(matrix)
+    mapping = add_copied_streams(copy, output)
+    copy_metadata(container.metadata, output)
+    chapters = shifted_chapters(container, float(start or 0), float(end) if end is not None else None)
+    if chapters:
+        output.set_chapters(chapters)
+    return OutputStreams(vs, pix_fmt, out_rgb, out_color, mapping)
+
+
+def _chroma_subsampling(fmt: Any) -> tuple[int, int]:
+    if fmt.is_rgb or len(fmt.components) < 3:
+        return 1, 1
+    return 64 // fmt.chroma_width(64), 64 // fmt.chroma_height(64)

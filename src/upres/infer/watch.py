@@ -1,0 +1,58 @@
+"""Hooks that let a runner watch a model it does not own: a stop request checked between blocks, and whether an
+output was not finite, kept on the device and read once per image or batch (no host sync per tile)."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+from torch.utils.hooks import RemovableHandle
+
+from upres.infer.tiling import Upscaler
+
+
+class Cancelled(Exception):
+    """Raised inside a model call once `stop` is set, so a worker thread leaves its image between blocks."""
+
+
+def stop_between_blocks(up: Upscaler, stop: threading.Event) -> list[RemovableHandle]:
+    """Check `stop` before the model, each of its top blocks and their children (RRDB's 23 blocks), so Ctrl+C
+    does not wait for a whole image."""
+
+    def check(_module: torch.nn.Module, _args: object) -> None:
+        if stop.is_set():
+            raise Cancelled
+
+    handles = []
+    for module in {id(m): m for m in (up.module, _fp32_module(up))}.values():
+        for name, sub in module.named_modules():
+            if name.count(".") <= 1:
+                handles.append(sub.register_forward_pre_hook(check))
+    return handles
+
+
+class FiniteWatch:
+    """Whether any full-precision output of the model since `reset()` held NaN or infinity.
+
+    Only the fp32 module is watched: a half-precision output that is not finite is redone in fp32 by the
+    Upscaler, and only when that one fails too is the result lost."""
+
+    def __init__(self, up: Upscaler) -> None:
+        self._flags: list[torch.Tensor] = []
+        self._handle = _fp32_module(up).register_forward_hook(self._record)
+
+    def _record(self, _module: torch.nn.Module, _args: object, out: torch.Tensor) -> None:
+        self._flags.append(~torch.isfinite(out).all())
+
+    def reset(self) -> None:
+        self._flags.clear()
+
+    def tripped(self) -> bool:
+        return bool(self._flags) and bool(torch.stack(self._flags).any())
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
+def _fp32_module(up: Upscaler) -> torch.nn.Module:
+    return getattr(up, "_fp32_module", up.module)

@@ -1,0 +1,102 @@
+"""Issue 14 item 2: Ctrl+C ends `upscale` and `video` with exit 130 and nothing half-written; leftovers of a killed
+run are swept by the next run into the same folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from fault_helpers import cli_env, png
+
+from upres.archs import build_network
+from upres.cli import main
+from upres.io.model_files import save_model
+
+
+def _slow_model(path: Path) -> Path:
+    torch.manual_seed(0)
+    net, info = build_network("compact", scale=2, num_feat=32, num_conv=8)
+    return save_model(path, net, info)
+
+
+def _interrupt_after_first_line(args: list[object], marker: str, timeout: float = 90) -> tuple[int, str, str]:
+    """Start the CLI, wait until `marker` appears on its output (it is working), then send SIGINT."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "upres", *[str(a) for a in args]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cli_env(),
+    )
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=60)
+    return proc.returncode, "".join(seen) + rest, marker
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_upscale_exits_130_with_no_partial_files(tmp_path):
+    model = _slow_model(tmp_path / "m.safetensors")
+    for i in range(16):
+        png(tmp_path / "in" / f"{i:02d}.png", size=160, seed=i)
+    out = tmp_path / "out"
+    code, text, _ = _interrupt_after_first_line(
+        ["upscale", "-m", model, tmp_path / "in", "-o", out], "[1/16]"
+    )
+    assert code == 130, text
+    assert "interrupted" in text
+    assert "terminate called" not in text and "Traceback" not in text
+    written = sorted(p.name for p in out.iterdir())
+    assert all(not name.startswith(".") for name in written), written  # no temporary file left
+    assert 1 <= len(written) < 16, written
+
+
+def test_ctrl_c_while_starting_is_exit_130(monkeypatch, capsys):
+    import upres.cli as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["info", "x"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(proc.stdout)
+
+
+def test_the_next_run_sweeps_parts_of_killed_writers_only(tmp_path, capsys):
+    model = _slow_model(tmp_path / "m.safetensors")
+    png(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = out / f".a.png.{_dead_pid()}.k3j_x9.part"
+    live = out / ".a.png.1.q8a2zz.part"  # process 1 always runs: another upres writing into this folder
+    legacy_old = out / ".a.png.x7h2kq_a.part"  # no process id in the name: judged by age
+    legacy_new = out / ".a.png.u81nvq3p.part"
+    other = out / ".b.png.1234.abcdef.part"  # not a file this run writes
+    for p in (dead, live, legacy_old, legacy_new, other):
+        p.write_bytes(b"half an image")
+    os.utime(legacy_old, (time.time() - 7200, time.time() - 7200))
+    assert main(["upscale", "--quiet", "-m", str(model), str(tmp_path / "in"), "-o", str(out)]) == 0
+    left = sorted(p.name for p in out.iterdir())
+    assert left == sorted(["a.png", live.name, legacy_new.name, other.name])
