@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from upres.errors import ModelFileError
-from upres.io.model_files import load_model, save_model
 
 EXAMPLE = "examples:\n  upres convert 4x-Old.pth 4x-Old.safetensors\n  upres convert 4x-Old.pth 4x-Old.onnx --dtype fp16"
 
@@ -28,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from upres.io.model_files import load_model, save_model
+
     if args.output.resolve() == args.model.resolve():
         raise ModelFileError(f"{args.output}: output is the input file; choose another name")
     model = load_model(args.model)

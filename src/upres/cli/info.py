@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from upres.io.model_files import load_model, sha256_of
-
 EXAMPLE = "example: upres info 4x-MyModel.pth --json"
 
 
@@ -24,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def describe(path: Path) -> dict:
+    from upres.io.model_files import load_model, sha256_of
+
     model = load_model(path)
     info = model.info
     return {
