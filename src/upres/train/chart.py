@@ -89,8 +89,8 @@ def tick_label(value: float, step: float) -> str:
     return f"{value:,.{decimals}f}" if abs(value) >= 1000 else f"{value:.{decimals}f}"
 
 
-def _finite(points: list[tuple[float, float]], log_y: bool) -> list[tuple[float, float]]:
-    return [(x, y) for x, y in points if math.isfinite(y) and (y > 0 or not log_y)]
+def _finite(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    return [(x, y) for x, y in points if math.isfinite(y)]
 
 
 def thin(points: list[tuple[float, float]], limit: int = 400) -> list[tuple[float, float]]:
@@ -104,20 +104,19 @@ def thin(points: list[tuple[float, float]], limit: int = 400) -> list[tuple[floa
 
 def render(chart: Chart) -> str:
     """The chart as an <svg> element; an empty string when nothing finite is there to draw."""
-    series = [Series(s.name, _finite(thin(s.points), chart.log_y), s.color, s.markers) for s in chart.series]
+    series = [Series(s.name, _finite(thin(s.points)), s.color, s.markers) for s in chart.series]
     series = [s for s in series if s.points]
     if not series:
         return ""
     for i, s in enumerate(series):
         s.color = s.color or PALETTE[i % len(PALETTE)]
     xs = [x for s in series for x, _ in s.points]
-    ys = [y for s in series for _, y in s.points] + [
-        r.value for r in chart.refs if math.isfinite(r.value) and (r.value > 0 or not chart.log_y)
-    ]
+    ys = [y for s in series for _, y in s.points] + [r.value for r in chart.refs if math.isfinite(r.value)]
     x_ticks = nice_ticks(min(xs), max(xs), 6)
     if min(xs) >= 0:
         x_ticks = [t for t in x_ticks if t >= 0] or [0.0]
-    log_y = chart.log_y and max(ys) / min(ys) > 10
+    # A log axis only where it helps (losses falling over decades) and where it can hold every value.
+    log_y = chart.log_y and min(ys) > 0 and max(ys) / min(ys) > 10
     y_ticks = log_ticks(min(ys), max(ys)) if log_y else nice_ticks(min(ys), max(ys), 5)
     left, right, top, bottom = 64, 16, 28, 42
     w, h = chart.width - left - right, chart.height - top - bottom
@@ -166,7 +165,7 @@ def render(chart: Chart) -> str:
             f"{html.escape(chart.y_label)}{' (log)' if log_y else ''}</text>"
         )
     for r in chart.refs:
-        if not math.isfinite(r.value) or (log_y and r.value <= 0):
+        if not math.isfinite(r.value):
             continue
         py = fy(r.value)
         out.append(
@@ -186,10 +185,11 @@ def render(chart: Chart) -> str:
             )
     if len(series) > 1:
         for i, s in enumerate(series):
-            ly = top + 14 + i * 14
+            # Top right: losses fall, so that corner is usually empty.
+            ly, lx = top + 14 + i * 14, left + w - 130
             out.append(
-                f'<line x1="{left + 8}" y1="{ly - 4}" x2="{left + 24}" y2="{ly - 4}" stroke="{s.color}" '
-                f'stroke-width="2"/><text x="{left + 28}" y="{ly}">{html.escape(s.name)}</text>'
+                f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{s.color}" '
+                f'stroke-width="2"/><text x="{lx + 20}" y="{ly}">{html.escape(s.name)}</text>'
             )
     out.append("</svg>")
     return "".join(out)
