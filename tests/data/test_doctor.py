@@ -136,21 +136,34 @@ def test_bad_config(tmp_path, bad):
 def test_large_whole_decoded_images_get_a_hint_tiled_tiffs_do_not(tmp_path, capsys):
     from upres.io.tiff_regions import write_tiled_tiff
 
-    big = _img(160, 200, 0)
+    # A smooth 1200x1000 photo stand-in (1.2 MP): large enough that decoding it whole for each crop costs time.
+    yy, xx = np.mgrid[0:1000, 0:1200]
+    big = np.stack([(xx // 5) % 256, (yy // 4) % 256, (xx + yy) % 256], -1).astype(np.uint8)
     write_image(tmp_path / "png" / "a.png", big)
     write_tiled_tiff(tmp_path / "tif" / "a.tif", big)
-    r = check_folders([tmp_path / "png"], scale=4, lq_size=8)  # 32 px crops: 31x fewer pixels than the image
+    r = check_folders(
+        [tmp_path / "png"], scale=4, lq_size=32
+    )  # 128 px crops: 73x fewer pixels than the image
     assert r.ok and r.findings == []
     assert r.hints == [
-        "1 GT images are decoded whole for every 32x32 crop (31x the crop's pixels at the median): `upres prepare "
+        "1 GT images are decoded whole for every 128x128 crop (73x the crop's pixels at the median): `upres prepare "
         "tiff` copies them to tiled TIFFs, which training reads crop by crop (docs/data.md, 'Large photos')"
     ]
-    assert check_folders([tmp_path / "tif"], scale=4, lq_size=8).hints == []
+    assert check_folders([tmp_path / "tif"], scale=4, lq_size=32).hints == []
     assert (
-        check_folders([tmp_path / "png"], scale=4, lq_size=16).hints == []
-    )  # 7.8x: decoding is not dominant
-    assert main(["doctor", str(tmp_path / "png"), "-s", "4", "--lq-size", "8"]) == 0
-    assert "hint: 1 GT images are decoded whole" in capsys.readouterr().out
+        check_folders([tmp_path / "png"], scale=4, lq_size=128).hints == []
+    )  # 4.6x: decoding is not dominant
+    assert main(["doctor", str(tmp_path / "png"), "-s", "4", "--lq-size", "32"]) == 0
+    assert capsys.readouterr().out.count("hint: 1 GT images are decoded whole") == 1
+
+
+def test_small_tiles_get_no_tiff_hint_however_small_the_crop(tmp_path):
+    # `upres prepare chunk --size 256` then 64 px crops (lq_size 32, x2): 16x the crop's pixels, but a 256 px tile
+    # decodes in about a millisecond, as fast as a crop from a tiled TIFF, so the hint would not pay.
+    for i in range(3):
+        write_image(tmp_path / "chunks" / f"c{i}.png", _img(256, 256, i))
+    assert check_folders([tmp_path / "chunks"], scale=2, lq_size=32).hints == []
+    assert check_folders([tmp_path / "chunks"], scale=4, lq_size=2).hints == []  # 8 px crops: 1024x
 
 
 def test_otf_dataset_block_pads_small_images_and_reads_meta_info_across_roots(tmp_path):

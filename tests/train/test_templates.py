@@ -60,6 +60,16 @@ def test_init_copies_a_template_and_writes_the_schema(tmp_path, capsys, monkeypa
     assert main(["init", "nope", "x"]) == 2
 
 
+@pytest.mark.parametrize("given", ["my_run", "my_run.yml", "my_run.yaml"])
+def test_init_takes_the_name_with_or_without_the_extension(tmp_path, monkeypatch, given):
+    # `upres train --help` shows `upres init esrgan_x2_fidelity my_run.yml`, then `upres train -c my_run.yml`.
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "esrgan_x2_fidelity", given]) == 0
+    written = tmp_path / (given if given.endswith((".yml", ".yaml")) else f"{given}.yml")
+    assert sorted(p.name for p in tmp_path.glob("my_run*")) == [written.name]
+    assert yaml.safe_load(written.read_text())["name"] == "my_run"
+
+
 def test_config_reference_is_current():
     assert (REPO / "docs" / "config.md").read_text(encoding="utf-8") == config_reference(), (
         "docs/config.md is stale: run `upres schema --docs docs/config.md`"

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from upres.errors import ModelFileError
-from upres.io.model_files import LoadedModel, load_model, save_model
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from upres.io.model_files import LoadedModel
 
 EXAMPLE = "examples:\n  upres convert 4x-Old.pth 4x-Old.safetensors\n  upres convert 4x-Old.pth 4x-Old.onnx --dtype fp16"
 
@@ -29,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from upres.io.model_files import load_model
+
     if args.output.resolve() == args.model.resolve():
         raise ModelFileError(f"{args.output}: output is the input file; choose another name")
     if args.output.is_dir():
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(model: LoadedModel, args: argparse.Namespace) -> None:
+    from upres.io.model_files import save_model
+
     suffix = args.output.suffix.lower()
     if suffix == ".onnx":
         from upres.io.onnx_export import export_onnx, verify_onnx

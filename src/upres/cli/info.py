@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from upres.io.model_files import load_model, sha256_of
-
 EXAMPLE = "example: upres info 4x-MyModel.pth --json"
 
 
@@ -25,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def describe(path: Path) -> dict:
+    from upres.io.model_files import load_model, sha256_of
+
     model = load_model(path)
     info = model.info
     return {

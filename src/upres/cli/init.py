@@ -28,10 +28,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("template", nargs="?", help="template name (omit to list them)")
-    p.add_argument("name", nargs="?", help="experiment name; the file is NAME.yml")
+    p.add_argument(
+        "name",
+        nargs="?",
+        help="experiment name; the file is NAME.yml (NAME.yml or NAME.yaml is taken as NAME)",
+    )
     p.add_argument("-o", "--output", type=Path, default=None, help="option file path (default: NAME.yml)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=run)
+
+
+def experiment_name(given: str, output: Path | None) -> tuple[str, Path]:
+    """`my_run` and `my_run.yml` both name the experiment `my_run`; a path keeps its folder for the file."""
+    path = Path(given)
+    stem = (
+        path.name.removesuffix(".yml").removesuffix(".yaml")
+        if path.suffix in (".yml", ".yaml")
+        else path.name
+    )
+    if not stem:
+        raise ConfigError(f"{given!r} is not a usable experiment name: upres init TEMPLATE NAME")
+    return stem, output or (path if path.suffix in (".yml", ".yaml") else path.with_name(f"{stem}.yml"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no template {args.template!r}; available: {', '.join(sorted(available))}")
     if not args.name:
         raise ConfigError("give a name for the new experiment: upres init TEMPLATE NAME")
-    out = args.output or Path(f"{args.name}.yml")
+    name, out = experiment_name(args.name, args.output)
     if out.exists() and not args.force:
         raise ConfigError(f"{out} exists; choose another name or pass --force")
-    text = re.sub(r"(?m)^name: .*$", f"name: {args.name}", available[args.template], count=1)
+    text = re.sub(r"(?m)^name: .*$", f"name: {name}", available[args.template], count=1)
     atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
     schema = out.parent / "upres.schema.json"
     if not schema.exists():

@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 
 from upres.errors import ConfigError
-from upres.infer.interpolate import interpolate_states, load_for_interpolation
-from upres.io.model_files import save_model
 
 EXAMPLE = (
     "examples:\n"
@@ -65,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("interp needs at least two models")
     if args.sweep is not None:
         return run_sweep(args)
+    from upres.infer.interpolate import interpolate_states, load_for_interpolation
+    from upres.io.model_files import save_model
+
     weights = parse_weights(args)
     info, states = load_for_interpolation(args.models)
     mixed = interpolate_states(states, weights)

@@ -318,6 +318,10 @@ def check_folders(
 
 # A sample that decodes this many times the pixels of its crop spends nearly all its loading time decoding.
 WHOLE_DECODE_RATIO = 16
+# ...but a whole decode only costs something once images are large: PNG decodes at about 20 ns a pixel here (153 ms
+# for a 7.4 MP photo, docs/benchmarks.md) against ~1.5 ms for a crop from a tiled TIFF, so `prepare chunk`'s 256 px
+# tiles (1.3 ms) gain nothing from `prepare tiff`, while megapixel photos (20 ms and up a sample) gain 10x or more.
+WHOLE_DECODE_MIN_PIXELS = 1_000_000
 
 
 def _whole_decode_hint(infos: list[ImageInfo], crop: int) -> list[str]:
@@ -326,7 +330,7 @@ def _whole_decode_hint(infos: list[ImageInfo], crop: int) -> list[str]:
         return []
     pixels = float(np.median([i.width * i.height for i in whole]))
     ratio = pixels / (crop * crop)
-    if ratio < WHOLE_DECODE_RATIO:
+    if ratio < WHOLE_DECODE_RATIO or pixels < WHOLE_DECODE_MIN_PIXELS:
         return []
     return [
         f"{len(whole)} GT images are decoded whole for every {crop}x{crop} crop ({ratio:.0f}x the crop's pixels at "

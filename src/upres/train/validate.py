@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,6 +18,7 @@ from upres.infer.autotile import retry_halving
 from upres.infer.tiling import Upscaler
 from upres.io.images import ImageReadError, tensor_to_array, write_image
 from upres.train.config import MetricOptions, ValOptions
+from upres.train.crops import Crops, cut, detail_box
 
 log = logging.getLogger("upres.train")
 
@@ -63,8 +64,29 @@ def _item(dataset: Dataset, index: int) -> dict:
     return load(index, sample_rng(0, 0, index)) if load is not None else dataset[index]
 
 
+@dataclass
+class ImageResult:
+    name: str
+    values: dict[str, float]
+    bicubic: dict[str, float] | None = None  # the same metrics for bicubic upscaling of the same LR
+    crops: Crops | None = None
+
+
+@dataclass
+class SetResult:
+    """One validation set at one iteration: the means, and every image's scores (and comparison crops)."""
+
+    means: dict[str, float]
+    images: list[ImageResult] = field(default_factory=list)
+    bicubic: dict[str, float] | None = None
+
+
+# (set name, images done, images in the set) after each image: validation of a large set takes a while.
+Progress = Callable[[str, int, int], None]
+
+
 @torch.no_grad()
-def validate(
+def run_validation(
     upscaler: Upscaler,
     datasets: dict[str, Dataset],
     metrics: list[Metric],
@@ -72,12 +94,17 @@ def validate(
     scale: int,
     out_dir: Path | None,
     iteration: int,
-) -> dict[str, dict[str, float]]:
-    """Mean of each metric per validation set; strips saved under out_dir/<set>/<iteration>_<name>.png."""
-    results: dict[str, dict[str, float]] = {}
+    with_bicubic: bool = False,
+    with_crops: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, SetResult]:
+    """Each metric per image and per validation set; strips saved under out_dir/<set>/<iteration>_<name>.png.
+
+    with_bicubic: also score bicubic upscaling of the same LR with the same metrics (the baseline the model must
+    beat); with_crops: keep 1:1 crops of each image's most detailed region for the report."""
+    results: dict[str, SetResult] = {}
     for set_name, dataset in datasets.items():
-        sums = {m.name: 0.0 for m in metrics}
-        count = 0
+        images: list[ImageResult] = []
         for i in range(len(dataset)):
             try:
                 item = _item(dataset, i)
@@ -97,16 +124,44 @@ def validate(
                     tile,
                 ),
             )
-            for m in metrics:
-                sums[m.name] += float(m(sr, gt).sum())
-            count += 1
+            stem = Path(item["lq_path"]).stem
+            result = ImageResult(stem, {m.name: float(m(sr, gt).sum()) for m in metrics})
+            need_bicubic = with_bicubic or with_crops or (val.save_img and out_dir is not None)
+            bicubic = imresize(lq, scale).clamp(0, 1) if need_bicubic else None
+            if with_bicubic:
+                result.bicubic = {m.name: float(m(bicubic, gt).sum()) for m in metrics}
+            if with_crops:
+                result.crops = cut(detail_box(gt, scale), scale, lq, bicubic, sr, gt)
+            images.append(result)
             if val.save_img and out_dir is not None:
-                stem = Path(item["lq_path"]).stem
-                bicubic = imresize(lq, scale).clamp(0, 1)
                 strip = torch.cat([bicubic[0], sr[0], gt[0]], dim=2)
                 write_image(out_dir / set_name / f"{iteration}_{stem}.png", tensor_to_array(strip))
-        results[set_name] = {name: total / max(count, 1) for name, total in sums.items()}
+            if progress is not None:
+                progress(set_name, i + 1, len(dataset))
+        results[set_name] = SetResult(
+            _means([r.values for r in images], metrics),
+            images,
+            _means([r.bicubic for r in images], metrics) if with_bicubic else None,
+        )
     return results
+
+
+def _means(rows: list[dict[str, float]], metrics: list[Metric]) -> dict[str, float]:
+    return {m.name: sum(r[m.name] for r in rows) / max(len(rows), 1) for m in metrics}
+
+
+def validate(
+    upscaler: Upscaler,
+    datasets: dict[str, Dataset],
+    metrics: list[Metric],
+    val: ValOptions,
+    scale: int,
+    out_dir: Path | None,
+    iteration: int,
+) -> dict[str, dict[str, float]]:
+    """Mean of each metric per validation set; strips saved under out_dir/<set>/<iteration>_<name>.png."""
+    results = run_validation(upscaler, datasets, metrics, val, scale, out_dir, iteration)
+    return {name: r.means for name, r in results.items()}
 
 
 @dataclass

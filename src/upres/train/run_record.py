@@ -1,0 +1,107 @@
+"""What the report and the end-of-run summary are made from: run facts, the bicubic baseline of each validation
+set, and the validation results at the best and the latest iteration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from upres.train.validate import Metric, SetResult
+
+# After this many validations a model still below bicubic is worth a word: a working run passes it long before.
+BELOW_BICUBIC_AFTER = 3
+
+
+@dataclass
+class MetricInfo:
+    higher_is_better: bool
+    unit: str = ""  # "dB" for PSNR
+
+
+def metric_infos(metrics: list[Metric]) -> dict[str, MetricInfo]:
+    return {
+        m.name: MetricInfo(m.higher_is_better, "dB" if "psnr" in m.options.type.lower() else "")
+        for m in metrics
+    }
+
+
+def gain_text(value: float, baseline: float, info: MetricInfo) -> str:
+    """`+1.73 dB over bicubic`; for lower-is-better metrics (LPIPS) which side of bicubic the value is on."""
+    diff = value - baseline
+    unit = f" {info.unit}" if info.unit else ""
+    digits = 2 if info.unit == "dB" else 4
+    if info.higher_is_better:
+        return f"{diff:+.{digits}f}{unit} over bicubic"
+    return f"{-diff:+.{digits}f}{unit} better than bicubic"
+
+
+def is_better(value: float, baseline: float, info: MetricInfo) -> bool:
+    return value > baseline if info.higher_is_better else value < baseline
+
+
+@dataclass
+class RunRecord:
+    name: str
+    metrics: dict[str, MetricInfo] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+    baseline: dict[str, dict[str, float]] = field(default_factory=dict)  # set -> metric -> bicubic mean
+    baseline_images: dict[str, dict[str, dict[str, float]]] = field(
+        default_factory=dict
+    )  # set -> image -> ...
+    latest: dict[str, SetResult] = field(default_factory=dict)
+    latest_iter: int | None = None
+    best: dict[str, SetResult] = field(default_factory=dict)  # the validation that wrote net_g_best
+    best_iter: int | None = None
+    validations: int = 0
+    total_iter: int = 0
+    finished: bool = False
+    warned_below_bicubic: bool = False
+
+    @property
+    def tracked_set(self) -> str | None:
+        return next(iter(self.latest or self.baseline), None)
+
+    def record(self, it: int, results: dict[str, SetResult], improved: bool) -> None:
+        for set_name, r in results.items():
+            if r.bicubic is not None:
+                self.baseline[set_name] = r.bicubic
+                self.baseline_images[set_name] = {i.name: i.bicubic for i in r.images if i.bicubic}
+        self.latest, self.latest_iter = results, it
+        if improved:
+            self.best, self.best_iter = results, it
+        self.validations += 1
+
+    def gain(self, set_name: str, metric: str, value: float) -> str:
+        base = self.baseline.get(set_name, {}).get(metric)
+        info = self.metrics.get(metric)
+        return "" if base is None or info is None else gain_text(value, base, info)
+
+    def below_bicubic_note(self, tracked: str | None) -> str | None:
+        """Once, after the first few validations: the tracked metric is still worse than bicubic."""
+        set_name = self.tracked_set
+        if (
+            self.warned_below_bicubic
+            or self.validations < BELOW_BICUBIC_AFTER
+            or tracked is None
+            or set_name is None
+        ):
+            return None
+        value = self.latest.get(set_name).means.get(tracked) if set_name in self.latest else None
+        base = self.baseline.get(set_name, {}).get(tracked)
+        info = self.metrics.get(tracked)
+        if value is None or base is None or info is None or is_better(value, base, info):
+            return None
+        self.warned_below_bicubic = True
+        return (
+            f"after {self.validations} validations the model is still worse than bicubic on {set_name} "
+            f"({tracked} {value:.4f} vs {base:.4f}, {gain_text(value, base, info)}): check the learning rate, the "
+            "scale, and that LR and GT images pair up (`upres doctor -c OPTIONS`)"
+        )
+
+    def headline(self, best: dict[str, tuple[float, int]], tracked: str | None) -> str:
+        """`psnr 29.52 at iteration 1500, +1.73 dB over bicubic on val` for the tracked metric."""
+        set_name = self.tracked_set
+        if tracked is None or tracked not in best:
+            return ""
+        value, it = best[tracked]
+        gain = self.gain(set_name, tracked, value) if set_name else ""
+        return f"{tracked} {value:.4f} at iteration {it}" + (f", {gain} on {set_name}" if gain else "")

@@ -1,0 +1,50 @@
+"""The lines a finished run ends with (console and log.txt): what was reached, where it is, how long it took."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from upres.train.pace import hms
+from upres.train.run_record import RunRecord
+
+
+@dataclass
+class Outcome:
+    iteration: int
+    wall_seconds: float
+    mean_rate: float  # iterations per second, validation left out
+    validation_seconds: float
+    best_model: Path | None = None
+    last_model: Path | None = None
+    report: Path | None = None
+    how: str = "finished"  # or "stopped early"
+
+
+def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome: Outcome) -> list[str]:
+    lines = [
+        f"{record.name} {outcome.how} at iteration {outcome.iteration} of {record.total_iter} in "
+        f"{hms(outcome.wall_seconds)}: {outcome.mean_rate:.2f} it/s"
+        + (f" (validation {hms(outcome.validation_seconds)} more)" if outcome.validation_seconds else "")
+    ]
+    set_name = record.tracked_set
+    for name, (value, it) in best.items():
+        gain = record.gain(set_name, name, value) if set_name else ""
+        lines.append(
+            f"  best {name:<8} {value:.4f} at iteration {it}" + (f"  ({gain} on {set_name})" if gain else "")
+        )
+    base = record.baseline.get(set_name or "", {})
+    if base:
+        lines.append(f"  bicubic  {'  '.join(f'{k} {v:.4f}' for k, v in base.items())}  ({set_name})")
+    for label, path in (
+        ("best model", outcome.best_model),
+        ("last model", outcome.last_model),
+        ("report", outcome.report),
+    ):
+        if path is not None and path.exists():
+            lines.append(f"  {label + ':':<12} {path}")
+    return lines
+
+
+def last_model_path(models: Path, iteration: int, fmt: str, ema: bool) -> Path:
+    return models / f"net_g{'_ema' if ema else ''}_{iteration}.{fmt}"

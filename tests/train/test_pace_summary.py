@@ -1,0 +1,111 @@
+"""Speed without validation time, the ETA with it, the gain over bicubic, the end-of-run summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from upres.train.pace import Pace, ValidationProgress, validations_left
+from upres.train.run_record import MetricInfo, RunRecord, gain_text
+from upres.train.summary import Outcome, summary_lines
+from upres.train.validate import ImageResult, SetResult
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_leaves_validation_out_and_eta_counts_it_separately():
+    clock = Clock()
+    pace = Pace(0, clock)
+    clock.now += 10  # 100 iterations in 10 s
+    assert pace.rate(100) == pytest.approx(10.0)
+    pace.restart_window(100)
+    clock.now += 12  # a 12 s validation...
+    pace.add_validation(12.0)
+    clock.now += 10  # ...then 100 more iterations in 10 s
+    assert pace.rate(200) == pytest.approx(10.0)  # not 100 / 22 s = 4.5 it/s
+    train_s, val_s = pace.eta(200, 1000, validations_left(200, 1000, 100))
+    assert train_s == pytest.approx(80.0) and val_s == pytest.approx(8 * 12.0)
+    assert pace.mean_rate(200) == pytest.approx(10.0) and pace.wall == pytest.approx(32.0)
+
+
+@pytest.mark.parametrize(
+    ("it", "total", "freq", "left"),
+    [(0, 1000, 100, 10), (950, 1000, 100, 1), (1000, 1000, 100, 0), (0, 250, 100, 3)],
+)
+def test_validations_left(it, total, freq, left):
+    assert validations_left(it, total, freq) == left
+
+
+def test_validation_progress_lines_are_spaced_in_time():
+    clock, said = Clock(), []
+    progress = ValidationProgress(said.append, every=5.0, clock=clock)
+    for i in range(1, 11):
+        clock.now += 2
+        progress("val", i, 10)
+    assert said == [
+        "validation val: 3/10 images",
+        "validation val: 6/10 images",
+        "validation val: 9/10 images",
+    ]
+
+
+PSNR, SSIM, LPIPS = MetricInfo(True, "dB"), MetricInfo(True), MetricInfo(False)
+
+
+def test_gain_text():
+    assert gain_text(29.52, 27.79, PSNR) == "+1.73 dB over bicubic"
+    assert gain_text(27.0, 27.5, PSNR) == "-0.50 dB over bicubic"
+    assert gain_text(0.8812, 0.8600, SSIM) == "+0.0212 over bicubic"
+    assert gain_text(0.20, 0.35, LPIPS) == "+0.1500 better than bicubic"
+
+
+def _result(psnr: float, base: float | None) -> dict[str, SetResult]:
+    image = ImageResult("a", {"psnr": psnr}, None if base is None else {"psnr": base})
+    return {"val": SetResult({"psnr": psnr}, [image], None if base is None else {"psnr": base})}
+
+
+def test_a_model_below_bicubic_after_three_validations_gets_one_note():
+    record = RunRecord("run", {"psnr": PSNR})
+    record.record(100, _result(25.0, 27.0), True)
+    assert record.below_bicubic_note("psnr") is None  # too early to tell
+    record.record(200, _result(25.5, None), True)
+    record.record(300, _result(26.0, None), True)
+    note = record.below_bicubic_note("psnr")
+    assert note.startswith(
+        "after 3 validations the model is still worse than bicubic on val (psnr 26.0000 vs 27.0000"
+    )
+    assert record.below_bicubic_note("psnr") is None  # once
+    good = RunRecord("run", {"psnr": PSNR})
+    for it in (100, 200, 300):
+        good.record(it, _result(28.0, 27.0), True)
+    assert good.below_bicubic_note("psnr") is None
+
+
+def test_summary_names_best_values_gain_paths_and_speed(tmp_path: Path):
+    record = RunRecord("demo", {"psnr": PSNR, "ssim": SSIM}, total_iter=2000)
+    record.record(
+        500, {"val": SetResult({"psnr": 29.0, "ssim": 0.85}, [], {"psnr": 27.79, "ssim": 0.83})}, True
+    )
+    best_model, last_model = tmp_path / "net_g_best.safetensors", tmp_path / "net_g_ema_2000.safetensors"
+    best_model.write_bytes(b"x")
+    last_model.write_bytes(b"x")
+    lines = summary_lines(
+        record,
+        {"psnr": (29.52, 1500), "ssim": (0.8812, 2000)},
+        Outcome(2000, 754.0, 3.1, 42.0, best_model, last_model, tmp_path / "missing.html"),
+    )
+    assert lines == [
+        "demo finished at iteration 2000 of 2000 in 0:12:34: 3.10 it/s (validation 0:00:42 more)",
+        "  best psnr     29.5200 at iteration 1500  (+1.73 dB over bicubic on val)",
+        "  best ssim     0.8812 at iteration 2000  (+0.0512 over bicubic on val)",
+        "  bicubic  psnr 27.7900  ssim 0.8300  (val)",
+        f"  best model:  {best_model}",
+        f"  last model:  {last_model}",
+    ]
