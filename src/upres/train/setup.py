@@ -57,6 +57,11 @@ def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptio
     ds_opts = opts.train_dataset
     if ds_opts is None:
         raise ConfigError("datasets.train is missing: training needs a training set")
+    if ds_opts.type == "singleimagedataset":
+        raise ConfigError(
+            "datasets.train: singleimagedataset holds LR images only (no ground truth to train on); use "
+            "pairedimagedataset (dataroot_gt, dataroot_lq) or realesrgandataset (LR made on the fly from dataroot_gt)"
+        )
     if ds_opts.type == "realesrgandataset":
         return build_otf(ds_opts, opts.scale, seed, opts.degradation), ds_opts
     return build_dataset(ds_opts, opts.scale, seed), ds_opts
