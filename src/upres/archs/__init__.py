@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from upres.archs.compact import SRVGGNetCompact, compact_hyperparameters, compact_tags, is_compact
+from upres.archs.compact import (
+    SRVGGNetCompact,
+    compact_hidden_from_state,
+    compact_hyperparameters,
+    compact_tags,
+    is_compact,
+    spandrel_note,
+)
 from upres.archs.rrdbnet import RRDBNet, is_rrdbnet, rrdbnet_hyperparameters, rrdbnet_tags, to_basicsr_keys
 from upres.errors import ConfigError, ModelFileError, did_you_mean
 
@@ -28,6 +35,11 @@ class Family:
     tags: Callable[[dict], list[str]]
     # Inputs must be a multiple of this (pixel-unshuffle); the module pads internally, this is for exporters.
     size_multiple: Callable[[dict], int] = lambda p: 1
+    # Hyperparameters the tensors cannot show, from (state dict, a header's or module's values); defaults omitted.
+    # A state of None checks option values alone.
+    hidden: Callable[[dict | None, dict], dict] = lambda state, hints: {}
+    # Why chaiNNer/spandrel cannot open a model with these params, or None.
+    spandrel_note: Callable[[dict], str | None] = lambda p: None
 
 
 def _rrdb_multiple(p: dict) -> int:
@@ -38,7 +50,16 @@ FAMILIES: dict[str, Family] = {
     "esrgan": Family(
         "esrgan", RRDBNet, is_rrdbnet, to_basicsr_keys, rrdbnet_hyperparameters, rrdbnet_tags, _rrdb_multiple
     ),
-    "compact": Family("compact", SRVGGNetCompact, is_compact, dict, compact_hyperparameters, compact_tags),
+    "compact": Family(
+        "compact",
+        SRVGGNetCompact,
+        is_compact,
+        dict,
+        compact_hyperparameters,
+        compact_tags,
+        hidden=compact_hidden_from_state,
+        spandrel_note=spandrel_note,
+    ),
 }
 
 # Option-file names (traiNNer-redux's, plus BasicSR's class names lower-cased) -> (family, preset hyperparameters).
@@ -59,6 +80,8 @@ _KEY_ALIASES = {
     "out_nc": "num_out_ch",
     "nf": "num_feat",
     "nb": "num_block",
+    "num_filters": "num_feat",  # traiNNer-redux's esrgan
+    "num_blocks": "num_block",
 }
 
 
@@ -87,8 +110,9 @@ class ArchInfo:
         return FAMILIES[self.family].size_multiple(self.params)
 
 
-def network_params(type_name: str, options: dict | None = None) -> tuple[str, dict]:
-    """Resolve an option-file `network_g` block to (family, full hyperparameters)."""
+def network_params(type_name: str, options: dict | None = None, scale: int | None = None) -> tuple[str, dict]:
+    """Resolve an option-file `network_g` block to (family, full hyperparameters); `scale` is the file's top-level
+    scale, which a `scale`/`upscale` inside the block may repeat but not contradict."""
     key = type_name.lower()
     if key not in NETWORKS:
         hint = did_you_mean(key, NETWORKS)
@@ -97,8 +121,24 @@ def network_params(type_name: str, options: dict | None = None) -> tuple[str, di
         )
     family, preset = NETWORKS[key]
     params = dict(preset)
+    if scale is not None:
+        params["scale"] = scale
+    given: dict[str, str] = {}
     for k, v in (options or {}).items():
-        params[_KEY_ALIASES.get(k, k)] = v
+        name = _KEY_ALIASES.get(k, k)
+        if name in given:
+            raise ConfigError(f"network_g: {given[name]} and {k} are the same setting; give one")
+        given[name] = k
+        if name == "scale" and scale is not None and v != scale:
+            raise ConfigError(
+                f"network_g.{k} {v!r} differs from the top-level scale {scale}; remove network_g.{k} "
+                "(the top-level scale sets the model's scale)"
+            )
+        params[name] = v
+    try:
+        FAMILIES[family].hidden(None, params)
+    except ModelFileError as exc:
+        raise ConfigError(f"network_g ({type_name}): {exc}") from None
     for k, v in params.items():
         # Widths, depths and channel counts: a zero or negative one would only fail deep inside the first forward.
         if k.startswith("num_") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
@@ -107,7 +147,14 @@ def network_params(type_name: str, options: dict | None = None) -> tuple[str, di
 
 
 def build_network(type_name: str, **options) -> tuple[nn.Module, ArchInfo]:
-    family, params = network_params(type_name, options)
+    return build_network_for(type_name, options)
+
+
+def build_network_for(
+    type_name: str, options: dict | None = None, scale: int | None = None
+) -> tuple[nn.Module, ArchInfo]:
+    """An option file's `network_g` (type, the block's other keys) at the file's top-level `scale`."""
+    family, params = network_params(type_name, options, scale)
     try:
         module = FAMILIES[family].build(**params)
     except TypeError as exc:
@@ -117,12 +164,23 @@ def build_network(type_name: str, **options) -> tuple[nn.Module, ArchInfo]:
 
 
 def describe_module(family: str, module: nn.Module) -> ArchInfo:
-    params = FAMILIES[family].hyperparameters(module.state_dict())
-    return ArchInfo(family, params, FAMILIES[family].tags(params))
+    fam = FAMILIES[family]
+    state = module.state_dict()
+    params = fam.hyperparameters(state)
+    params.update(fam.hidden(state, {k: v for k, v in vars(module).items() if not k.startswith("_")}))
+    return ArchInfo(family, params, fam.tags(params))
 
 
-def recognise(state: dict[str, torch.Tensor]) -> tuple[ArchInfo, dict[str, torch.Tensor]]:
-    """(architecture, state dict renamed to our module's keys) for a bare state dict, from keys and shapes."""
+def spandrel_incompatibility(info: ArchInfo) -> str | None:
+    """Why chaiNNer/spandrel cannot open this model as upres does, or None."""
+    return FAMILIES[info.family].spandrel_note(info.params)
+
+
+def recognise(
+    state: dict[str, torch.Tensor], hints: dict | None = None
+) -> tuple[ArchInfo, dict[str, torch.Tensor]]:
+    """(architecture, state dict renamed to our module's keys) for a bare state dict, from keys and shapes;
+    `hints` (a header's hyperparameters) supply only what the tensors cannot show."""
     for fam in FAMILIES.values():
         if fam.matches(state):
             canonical = fam.canonical_keys(state)
@@ -130,6 +188,7 @@ def recognise(state: dict[str, torch.Tensor]) -> tuple[ArchInfo, dict[str, torch
                 params = fam.hyperparameters(canonical)
             except (KeyError, ValueError, IndexError) as exc:
                 raise ModelFileError(f"looks like {fam.name} but its tensors do not fit ({exc})") from None
+            params.update(fam.hidden(canonical, hints or {}))
             return ArchInfo(fam.name, params, fam.tags(params)), canonical
     from upres.archs.discriminators import recognise_discriminator
 

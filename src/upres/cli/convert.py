@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from upres.errors import ModelFileError
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from upres.io.model_files import LoadedModel

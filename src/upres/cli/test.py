@@ -16,16 +16,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "test",
         help="run a model over an option file's validation/test datasets with its metrics",
-        description=f"Scores and saves images under results/<name>/ (like test.py -opt).\n\n{EXAMPLE}",
+        description=(
+            "Upscales every image of the file's val*/test* datasets into results/<name>/<set>/ (like traiNNer-redux's "
+            "test.py -opt) and scores the sets that have ground truth. LR-only sets (singleimagedataset) are saved "
+            f"without metrics.\n\n{EXAMPLE}"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-c", "-opt", "--config", dest="config", type=Path, required=True)
     p.add_argument(
-        "--model", type=Path, default=None, help="model file (default: the experiment's best, then latest)"
+        "-c",
+        "-opt",
+        "--config",
+        dest="config",
+        type=Path,
+        required=True,
+        help="option file with val*/test* datasets (traiNNer-redux test files are read as they are)",
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model file (default: the file's path.pretrain_network_g, else the experiment's best, then latest)",
     )
     p.add_argument("-o", "--output", type=Path, default=None, help="results folder (default: results/<name>)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="tile size in LR pixels, 0: whole image (default: val.tile_size)",
+    )
+    p.add_argument(
+        "--suffix",
+        default=None,
+        help="appended to each saved file name as _SUFFIX (default: val.suffix, else none)",
+    )
+    p.add_argument(
+        "--strips",
+        action="store_true",
+        help="also save bicubic | model | ground-truth strips under <set>/strips/ for comparison",
+    )
+    p.add_argument(
+        "--no-images",
+        action="store_true",
+        help="only score, save no images (val.save_img is for validation during training and is not read here)",
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run)
 
 
@@ -35,48 +71,87 @@ def _default_model(exp: Path) -> Path:
         found = sorted(models.glob(pattern), key=lambda p: p.stat().st_mtime)
         if found:
             return found[-1]
-    raise ConfigError(f"no model found in {models}; pass --model")
+    raise ConfigError(f"no model found in {models}; pass --model or set path.pretrain_network_g")
+
+
+def _input_files(dataset: object) -> set[Path]:
+    paths = list(getattr(dataset, "paths", []))
+    for pair in getattr(dataset, "pairs", []):
+        paths += [p for p in (pair.gt, pair.lq) if p is not None]
+    return {Path(p).resolve() for p in paths}
 
 
 def run(args: argparse.Namespace) -> int:
     from upres.data import build_dataset
+    from upres.data.options import errors_in_block
+    from upres.infer.test_sets import run_set
     from upres.infer.tiling import Upscaler, resolve_device
     from upres.io.model_files import load_model
     from upres.train.config import ValOptions, load_options
     from upres.train.setup import experiment_dir
-    from upres.train.validate import build_metrics, validate
+    from upres.train.validate import build_metrics
 
     opts = load_options(args.config)
     if not opts.val_datasets:
         raise ConfigError(f"{args.config}: no val*/test* datasets to run")
-    model_path = args.model or _default_model(experiment_dir(opts))
+    val = opts.val or ValOptions()
+    if args.no_images and not val.metrics_enabled:
+        raise ConfigError(f"{args.config}: --no-images with val.metrics_enabled: false leaves nothing to do")
+    model_path = args.model or opts.path.pretrain_network_g or _default_model(experiment_dir(opts))
+    if not Path(model_path).exists():
+        where = "--model" if args.model else "path.pretrain_network_g"
+        raise ConfigError(f"{args.config}: {where} {model_path}: no such file")
     device = resolve_device(args.device)
     model = load_model(model_path, device)
     if model.scale != opts.scale:
         raise ConfigError(f"{model_path} is x{model.scale} but {args.config} has scale {opts.scale}")
-    val = opts.val or ValOptions()
-    sets = {
-        name: build_dataset(v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0)
-        for name, v in opts.val_datasets.items()
-    }
+    sets = {}
+    for name, v in opts.val_datasets.items():
+        with errors_in_block(name):
+            sets[name] = build_dataset(v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0)
     out = args.output or Path("results") / opts.name
-    up = Upscaler(model.module, model.scale, device, multiple=model.info.size_multiple)
     notes: list[str] = []
-    results = validate(
-        up,
-        sets,
-        build_metrics(val, device, notes),
-        val.model_copy(update={"save_img": True}),
-        opts.scale,
-        out,
-        0,
-    )
+    metrics = build_metrics(val, device, notes) if val.metrics_enabled else []
+    up = Upscaler(model.module, model.scale, device, multiple=model.info.size_multiple)
+    inputs = set().union(*(_input_files(d) for d in sets.values()))
+    results = {
+        name: run_set(
+            up,
+            dataset,
+            opts.val_datasets[name],
+            out / name,
+            metrics=metrics,
+            scale=opts.scale,
+            tile=val.tile_size if args.tile is None else args.tile,
+            overlap=val.tile_overlap,
+            suffix=args.suffix if args.suffix is not None else val.suffix,
+            save_images=not args.no_images,
+            strips=args.strips,
+            inputs=inputs,
+        )
+        for name, dataset in sets.items()
+    }
+    for name, r in results.items():
+        if metrics and r.metrics is None:
+            notes.append(f"datasets.{name}: metrics skipped, {r.unscored}")
     for note in notes:
         print(note, file=sys.stderr)
+    failed = [f for r in results.values() for f in r.failed]
+    for f in failed:
+        print(f"error: {f}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"model": str(model_path), "results": results}, indent=2))
+        report = {
+            "model": str(model_path),
+            "output": str(out),
+            "results": {name: r.metrics or {} for name, r in results.items()},
+            "images": {
+                name: {"written": len(r.written), "failed": len(r.failed)} for name, r in results.items()
+            },
+        }
+        print(json.dumps(report, indent=2))
     else:
         print(f"model {model_path}; images in {out}")
-        for name, values in results.items():
-            print(f"  {name}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
-    return 0
+        for name, r in results.items():
+            scores = "  ".join(f"{k} {v:.4f}" for k, v in (r.metrics or {}).items()) or f"({r.unscored})"
+            print(f"  {name}: {len(r.written)} images  {scores}")
+    return 1 if failed else 0

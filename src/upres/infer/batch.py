@@ -74,7 +74,9 @@ class FileResult:
 class BatchSummary:
     results: list[FileResult]
     seconds: float
-    notes: list[str] = field(default_factory=list)  # about the model file (its header disagrees with its tensors)
+    notes: list[str] = field(
+        default_factory=list
+    )  # about the model file (its header disagrees with its tensors)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)

@@ -181,12 +181,21 @@ def header_notes(metadata: dict[str, str], info: ArchInfo, path: Path) -> list[s
     return notes
 
 
+def _header_hints(metadata: dict[str, str]) -> dict:
+    """The header's hyperparameters as a dict, or {} (they only fill in what tensors cannot show, and are checked)."""
+    try:
+        params = json.loads(metadata.get("upres_params", "{}"))
+    except (ValueError, RecursionError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Open a generator file of any supported layout, recognised from its tensors."""
     path = Path(path)
     state, metadata = read_tensors(path)
     try:
-        info, canonical = recognise(state)
+        info, canonical = recognise(state, _header_hints(metadata))
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     # Shapes are the truth; the header only adds what shapes cannot say (none so far) and is checked against them.
@@ -252,6 +261,12 @@ def save_model(
         metadata.update(extra_metadata or {})
         atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
     elif suffix in PICKLE_SUFFIXES:
+        from upres.archs import spandrel_incompatibility
+
+        if (why := spandrel_incompatibility(info)) is not None:
+            raise ModelFileError(
+                f"{path}: cannot write {why} as {suffix} (no header to record it); use .safetensors"
+            )
         atomic_write(path, lambda tmp: torch.save({"params_ema": state}, tmp))
     else:
         raise ModelFileError(

@@ -146,6 +146,9 @@ class ValOptions(Strict):
     tile_size: int = Field(0, ge=0)
     tile_overlap: int = Field(16, ge=0)
     metrics_enabled: bool = True
+    suffix: str | None = Field(
+        None, description="`upres test`: appended to each saved file name as _<suffix>"
+    )
     metrics: dict[str, MetricOptions] = Field(
         default_factory=lambda: {
             "psnr": MetricOptions(type="calculate_psnr", crop_border=4, test_y_channel=True),

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from upres.archs import ArchInfo, build_network
+from upres.archs import ArchInfo, build_network_for, spandrel_incompatibility
 from upres.data import build_dataset, build_otf
 from upres.data.options import DatasetOptions, errors_in_block
 from upres.errors import ConfigError
@@ -57,13 +57,22 @@ def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptio
     ds_opts = opts.train_dataset
     if ds_opts is None:
         raise ConfigError("datasets.train is missing: training needs a training set")
+    if ds_opts.type == "singleimagedataset":
+        raise ConfigError(
+            "datasets.train: singleimagedataset holds LR images only (no ground truth to train on); use "
+            "pairedimagedataset (dataroot_gt, dataroot_lq) or realesrgandataset (LR made on the fly from dataroot_gt)"
+        )
     if ds_opts.type == "realesrgandataset":
         return build_otf(ds_opts, opts.scale, seed, opts.degradation), ds_opts
     return build_dataset(ds_opts, opts.scale, seed), ds_opts
 
 
 def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Generator:
-    net, info = build_network(opts.network_g.type, scale=opts.scale, **opts.network_g.kwargs())
+    net, info = build_network_for(opts.network_g.type, opts.network_g.kwargs(), opts.scale)
+    if (why := spandrel_incompatibility(info)) is not None:
+        if opts.logger.save_checkpoint_format != "safetensors":
+            raise ConfigError(f"network_g is {why}; set logger.save_checkpoint_format: safetensors")
+        notes.append(f"network_g is {why}")
     if opts.path.pretrain_network_g is not None:
         report = load_pretrain(
             net, opts.path.pretrain_network_g, opts.path.strict_load_g, opts.path.param_key_g

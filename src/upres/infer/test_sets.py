@@ -1,0 +1,141 @@
+"""`upres test`'s work: a model over an option file's val/test sets, saving each upscaled image and, where the set
+has ground truth and metrics are on, scoring it.
+
+Like traiNNer-redux's test.py, LR-only sets (`singleimagedataset`) are upscaled and saved without metrics, and the
+saved file is the model's output itself (`<set>/<name>[_<suffix>].png`); comparison strips are optional.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from upres.data.bad_samples import BadSampleError
+from upres.data.options import DatasetOptions, as_list
+from upres.data.resize import imresize
+from upres.infer.autotile import retry_halving
+from upres.infer.tiling import Upscaler
+from upres.io.images import ImageReadError, tensor_to_array, write_image
+
+log = logging.getLogger("upres.test")
+
+
+@dataclass
+class SetResult:
+    """What one set gave: images written, metric means (None: not scored, and why), images that failed."""
+
+    images: int = 0
+    written: list[Path] = field(default_factory=list)
+    metrics: dict[str, float] | None = None
+    unscored: str | None = None
+    failed: list[str] = field(default_factory=list)
+
+
+def output_name(source: Path, roots: list[str], suffix: str | None) -> str:
+    """`sub/dir/stem[_suffix].png` relative to the dataset root holding `source` (its stem when none does)."""
+    stem = source.with_suffix("")
+    for root in roots:
+        try:
+            stem = source.with_suffix("").resolve().relative_to(Path(root).resolve())
+            break
+        except ValueError:
+            continue
+    else:
+        stem = Path(source.stem)
+    name = f"{stem.name}_{suffix}" if suffix else stem.name
+    return (stem.parent / f"{name}.png").as_posix()
+
+
+def _item(dataset: Dataset, index: int) -> dict:
+    load = getattr(dataset, "load", None)
+    if load is not None:
+        from upres.data.augment import sample_rng
+
+        return load(index, sample_rng(0, 0, index))
+    return dataset[index]
+
+
+@torch.no_grad()
+def run_set(
+    upscaler: Upscaler,
+    dataset: Dataset,
+    opts: DatasetOptions,
+    out_dir: Path,
+    *,
+    metrics: list,
+    scale: int,
+    tile: int = 0,
+    overlap: int = 16,
+    suffix: str | None = None,
+    save_images: bool = True,
+    strips: bool = False,
+    inputs: set[Path] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SetResult:
+    """Upscale every image of one set into out_dir; mean of each metric over the images that have ground truth."""
+    result = SetResult()
+    roots = as_list(opts.dataroot_lq) or as_list(opts.dataroot_gt)
+    sums = {m.name: 0.0 for m in metrics}
+    scored = 0
+    taken: dict[str, str] = {}
+    for i in range(len(dataset)):
+        try:
+            item = _item(dataset, i)
+        except (BadSampleError, ImageReadError) as exc:
+            result.failed.append(str(exc))
+            log.warning("%s", exc)
+            continue
+        source = Path(item.get("lq_path") or item.get("gt_path"))
+        lq = item["lq"][None]
+        sr = retry_halving(
+            lambda t, lq=lq: upscaler(lq, tile=t, overlap=overlap),
+            tile,
+            max(lq.shape[-2:]),
+            lambda t: log.warning(
+                "out of memory, retrying with tile %d (set val.tile_size to avoid this)", t
+            ),
+        )
+        result.images += 1
+        gt = item.get("gt")
+        if gt is not None and metrics:
+            for m in metrics:
+                sums[m.name] += float(m(sr, gt[None]).sum())
+            scored += 1
+        if save_images:
+            name = output_name(source, roots, suffix)
+            target = out_dir / name
+            problem = _clash(name, target, source, taken, inputs)
+            if problem:
+                result.failed.append(problem)
+                log.warning("%s", problem)
+                continue
+            taken[name] = str(source)
+            result.written.append(write_image(target, tensor_to_array(sr[0])))
+            if strips:
+                panels = [imresize(lq, scale).clamp(0, 1)[0], sr[0]] + ([gt] if gt is not None else [])
+                write_image(out_dir / "strips" / name, tensor_to_array(torch.cat(panels, dim=2)))
+        if progress is not None:
+            progress(i + 1, len(dataset))
+    if not metrics:
+        result.unscored = "metrics off"
+    elif scored == 0:
+        result.unscored = f"{opts.type} has no ground truth"
+    else:
+        result.metrics = {name: total / scored for name, total in sums.items()}
+    return result
+
+
+def _clash(
+    name: str, target: Path, source: Path, taken: dict[str, str], inputs: set[Path] | None
+) -> str | None:
+    """Why writing `target` would lose data (another image's output, or an input image), or None."""
+    if name in taken:
+        return f"{source}: not saved, its output {target} is also {taken[name]}'s (same name in two folders)"
+    if inputs is not None and target.resolve() in inputs:
+        return f"{source}: not saved, its output {target} is an input image; choose another -o folder"
+    return None

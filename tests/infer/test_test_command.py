@@ -1,0 +1,193 @@
+"""`upres test` with traiNNer-redux-style test files: LR-only sets, val.suffix, path.pretrain_network_g, metrics off."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from upres.archs import build_network
+from upres.cli import main
+from upres.io.images import array_to_tensor, read_image, tensor_to_array
+from upres.io.model_files import save_model
+from upres.metrics.psnr_ssim import psnr
+
+
+def _images(folder: Path, size: int, n: int = 3, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size + 4, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+@pytest.fixture
+def model_x2(tmp_path: Path) -> Path:
+    torch.manual_seed(1)
+    module, info = build_network("compact", scale=2, num_feat=8, num_conv=2)
+    return save_model(tmp_path / "m.safetensors", module, info)
+
+
+def _redux_test_file(tmp_path: Path, model: Path, lr: list[Path], **val) -> Path:
+    """The shape of traiNNer-redux's test templates (LR-only set, metrics off, model in path.pretrain_network_g)."""
+    options = {
+        "name": "2x_test",
+        "scale": 2,
+        "use_amp": True,
+        "num_gpu": "auto",
+        "use_channels_last": True,
+        "datasets": {
+            "val": {
+                "name": "Val Dataset",
+                "type": "singleimagedataset",
+                "dataroot_lq": [str(p) for p in lr],
+                "io_backend": {"type": "disk"},
+            }
+        },
+        "network_g": {"type": "compact"},
+        "path": {"pretrain_network_g": str(model)},
+        "val": {
+            "val_enabled": True,
+            "save_img": True,
+            "tile_size": 0,
+            "tile_overlap": 8,
+            "suffix": None,
+            "metrics_enabled": False,
+            "metrics": {
+                "psnr": {"type": "calculate_psnr", "crop_border": 4, "test_y_channel": True},
+                "lpips": {"type": "calculate_lpips", "better": "lower"},
+            },
+            **val,
+        },
+    }
+    path = tmp_path / "test.yml"
+    path.write_text(yaml.safe_dump(options))
+    return path
+
+
+def _expected(model: Path, lr_file: Path) -> np.ndarray:
+    from upres.io.model_files import load_model
+
+    module = load_model(model).module
+    with torch.no_grad():
+        out = module(array_to_tensor(read_image(lr_file))[None]).clamp(0, 1)
+    return tensor_to_array(out[0])
+
+
+def test_redux_test_file_saves_the_upscaled_images_with_the_suffix(tmp_path, model_x2, capsys):
+    lr, lr2 = _images(tmp_path / "lr", 12), _images(tmp_path / "lr2" / "sub", 10, n=1, seed=3)
+    cfg = _redux_test_file(tmp_path, model_x2, [lr, lr2.parent], suffix="mine")
+    out = tmp_path / "results"
+    assert main(["test", "-c", str(cfg), "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == str(model_x2)  # path.pretrain_network_g, no --model needed
+    assert report["results"] == {"val": {}}  # metrics_enabled: false
+    saved = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert saved == ["val/im0_mine.png", "val/im1_mine.png", "val/im2_mine.png", "val/sub/im0_mine.png"]
+    # The saved file is the model's output itself, not a comparison strip.
+    got = read_image(out / "val" / "im1_mine.png")
+    assert got.shape == (24, 32, 3)
+    np.testing.assert_allclose(got.astype(int), _expected(model_x2, lr / "im1.png").astype(int), atol=1)
+
+
+def test_lr_only_set_with_metrics_on_is_upscaled_and_says_metrics_were_skipped(tmp_path, model_x2, capsys):
+    cfg = _redux_test_file(tmp_path, model_x2, [_images(tmp_path / "lr", 12)], metrics_enabled=True)
+    out = tmp_path / "results"
+    assert main(["test", "-c", str(cfg), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "datasets.val: metrics skipped, singleimagedataset has no ground truth" in captured.err
+    assert "KeyError" not in captured.err
+    assert len(list((out / "val").glob("*.png"))) == 3
+
+
+def test_paired_set_is_scored_and_strips_are_optional(tmp_path, model_x2, capsys):
+    gt = _images(tmp_path / "gt", 24)
+    options = {
+        "name": "p",
+        "scale": 2,
+        "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(gt)}},
+        "network_g": {"type": "compact"},
+        "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+    }
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(yaml.safe_dump(options))
+    out = tmp_path / "results"
+    assert main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(out), "--json", "--strips"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    from upres.data.resize import imresize
+
+    psnrs = []
+    for i in range(3):
+        sr = read_image(out / "test_1" / f"im{i}.png")
+        hr = read_image(gt / f"im{i}.png")
+        lq = tensor_to_array(imresize(array_to_tensor(hr)[None], 0.5).clamp(0, 1)[0])
+        assert np.abs(sr.astype(int) - _expected_from_array(model_x2, lq).astype(int)).max() <= 1
+        psnrs.append(psnr(sr, hr, 2))
+    assert report["results"]["test_1"]["psnr"] == pytest.approx(np.mean(psnrs), abs=0.05)
+    strips = sorted(p.name for p in (out / "test_1" / "strips").glob("*.png"))
+    assert strips == ["im0.png", "im1.png", "im2.png"]
+    assert read_image(out / "test_1" / "strips" / "im0.png").shape == (24, 28 * 3, 3)
+
+
+def _expected_from_array(model: Path, lq: np.ndarray) -> np.ndarray:
+    from upres.io.model_files import load_model
+
+    with torch.no_grad():
+        out = load_model(model).module(array_to_tensor(lq)[None]).clamp(0, 1)
+    return tensor_to_array(out[0])
+
+
+def test_output_never_overwrites_an_input(tmp_path, model_x2, capsys):
+    lr = _images(
+        tmp_path / "out" / "val", 12, n=2
+    )  # results would go to out/val/im0.png: the inputs themselves
+    before = {p.name: p.read_bytes() for p in lr.iterdir()}
+    cfg = _redux_test_file(tmp_path, model_x2, [lr])
+    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "out")]) == 1
+    assert {p.name: p.read_bytes() for p in lr.iterdir()} == before
+    assert "is an input image; choose another -o folder" in capsys.readouterr().err
+
+
+def test_missing_pretrain_model_is_one_line(tmp_path, capsys):
+    cfg = _redux_test_file(tmp_path, tmp_path / "nope.safetensors", [_images(tmp_path / "lr", 12)])
+    assert main(["test", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {cfg}: path.pretrain_network_g {tmp_path / 'nope.safetensors'}: no such file"
+
+
+def test_every_flag_has_help_text():
+    from upres.cli import test as test_cli
+
+    parser = argparse.ArgumentParser()
+    test_cli.register(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["test"]
+    missing = [
+        a.option_strings
+        for a in sub._actions
+        if a.help in (None, "") and a.option_strings != ["-h", "--help"]
+    ]
+    assert missing == []
+
+
+def test_singleimagedataset_as_training_set_is_a_one_line_error(tmp_path, capsys):
+    options = {
+        "name": "st",
+        "scale": 2,
+        "datasets": {
+            "train": {"type": "singleimagedataset", "dataroot_lq": str(_images(tmp_path / "lr", 12))}
+        },
+        "network_g": {"type": "compact", "num_feat": 8, "num_conv": 1},
+        "path": {"experiments_root": str(tmp_path / "exp")},
+    }
+    cfg = tmp_path / "t.yml"
+    cfg.write_text(yaml.safe_dump(options))
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: datasets.train: singleimagedataset holds LR images only")
+    assert "\n" not in err
