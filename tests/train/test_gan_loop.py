@@ -289,3 +289,44 @@ def test_one_bad_file_in_a_large_set_is_a_note_not_a_stop(tmp_path, capsys):
         train(parse_options(opts), dry_run=True)
         out = capsys.readouterr().out
         assert "datasets.train: 1 bad sample(s) will be skipped when drawn: " in out and "007.png" in out
+
+
+@pytest.mark.slow
+def test_compiled_generator_trains_the_gan_stage_like_eager(tmp_path, hr_folder, monkeypatch):
+    import functools
+
+    # aot_eager: AOTAutograd, where a compiled backward with retain_graph used to be refused ("donated buffers"),
+    # without inductor's code generation (minutes on a small CPU).
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    gan = {
+        "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2},
+        "train": {
+            "total_iter": 3,
+            "optim_d": {"type": "AdamW", "lr": 1e-3},
+            "losses": [
+                {"type": "l1loss", "loss_weight": 1.0},
+                {"type": "ganloss", "gan_type": "ragan", "loss_weight": 0.1},
+            ],
+        },
+        "logger": {"save_checkpoint_freq": 3},
+    }
+    esrgan = {"type": "esrgan", "num_feat": 8, "num_block": 1, "num_grow_ch": 4}
+    # The fidelity stage compiled first, as a user's pipeline runs: its compiled G (whose backward donates buffers)
+    # is what the GAN stage's retain_graph backward used to meet.
+    fidelity = merge(base_options(hr_folder, tmp_path / "fidelity"), {"use_compile": True})
+    fidelity["network_g"] = esrgan
+    fidelity["train"]["total_iter"] = 2
+    train(parse_options(fidelity), device="cpu")
+    runs = {}
+    for name, compiled in (("eager", False), ("compiled", True)):
+        opts = merge(base_options(hr_folder, tmp_path / name), {**gan, "use_compile": compiled})
+        opts["network_g"] = esrgan
+        runs[name] = train(parse_options(opts), device="cpu")
+    assert "l_d_real" in runs["compiled"].last_losses
+    assert runs["compiled"].last_losses == pytest.approx(runs["eager"].last_losses, rel=1e-4, abs=1e-6)
+    for kind in ("net_g", "net_d"):
+        suffix = "safetensors" if kind == "net_g" else "pth"
+        a = read_tensors(tmp_path / "eager" / "models" / f"{kind}_3.{suffix}")[0]
+        b = read_tensors(tmp_path / "compiled" / "models" / f"{kind}_3.{suffix}")[0]
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)

@@ -62,10 +62,18 @@ class TrainStep:
             run.d.optimizer.zero_grad(set_to_none=True)
         for micro in range(run.accum_iter):
             lq, gt, target = next_batch(it, micro)
-            terms = self.forward_backward(it, lq, gt, target, g_due, d_due, micro == run.accum_iter - 1)
+            with self._compiled_gan():
+                terms = self.forward_backward(it, lq, gt, target, g_due, d_due, micro == run.accum_iter - 1)
             for k, v in terms.items():
                 self.loss_sums[k] = self.loss_sums.get(k, 0) + v.detach().float() / run.accum_iter
         self.optimizer_step(it, terms["l_g_total"], g_due, d_due)
+
+    def _compiled_gan(self) -> contextlib.AbstractContextManager:
+        """The GAN stage keeps G's graph after G's backward (D's step reuses D's outputs on it); a compiled G's
+        backward refuses that while AOTAutograd donates its buffers, so donation is off around a compiled GAN step."""
+        if self.net_d is None or not hasattr(self.model, "_orig_mod"):
+            return contextlib.nullcontext()
+        return torch._functorch.config.patch(donated_buffer=False)
 
     def forward_backward(
         self,
