@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format install install-dev
+.PHONY: demo test lint format install install-dev gpu-check gpu-check-smoke gpu-wheels
 
 $(BIN)/python:
 	@# torch with its CUDA libraries fills about 6 GB of .venv; say so before pip fails minutes in with ENOSPC
@@ -37,3 +37,17 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
+
+# The GPU check (docs/benchmarks.md): the test suite and the GPU benchmarks on CUDA, written to gpu-check.json and
+# gpu-check.md. It uses .venv when there is one, else $(PY) as is (a GPU machine's Python with torch, the wheels from
+# `make gpu-wheels` installed). More options: make gpu-check ARGS="--skip tests --no-compile".
+CHECK_PY := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PY))
+
+gpu-check:
+	PYTHONPATH=src $(CHECK_PY) bench/gpu_check.py $(ARGS)
+
+gpu-check-smoke:
+	PYTHONPATH=src $(CHECK_PY) bench/gpu_check.py --smoke $(ARGS)
+
+gpu-wheels:
+	$(CHECK_PY) bench/gpu_wheels.py download

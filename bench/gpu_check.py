@@ -1,0 +1,217 @@
+"""The GPU check: the test suite and the GPU benchmarks of issue 12 in one command, on a machine with CUDA.
+
+    python bench/gpu_check.py                 # tests + every benchmark on cuda; writes gpu-check.json, gpu-check.md
+    python bench/gpu_check.py --smoke         # every benchmark at toy sizes on the CPU (what CI runs), no tests
+    python bench/gpu_check.py --skip tests    # benchmarks only; sections: tests module upscale video train loader
+
+Each figure sits next to its reference measured in the same process on the same device: spandrel's module alone on
+tensors already on the device for inference, a bare PyTorch loop (same model, AdamW, L1, bf16 autocast,
+channels-last, data on the device) for training. Needs nothing beyond the project and its dev extra, and no network:
+models have random weights, images are cut from scikit-image's bundled photos. A section that fails is recorded
+with its error and the others still run; the exit code is 1 if any section failed or any test failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import torch
+
+from gpu_check_common import REPO, SMOKE, Row, Sizes, peak_tflops
+
+SECTIONS = ("tests", "module", "upscale", "video", "train", "loader")
+
+
+def device_info(device: torch.device) -> dict:
+    info = {
+        "device": device.type,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "cpu_cores": os.cpu_count(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(
+            name=props.name,
+            memory_gib=round(props.total_memory / 2**30, 1),
+            multiprocessors=props.multi_processor_count,
+            cudnn=torch.backends.cudnn.version(),
+        )
+    else:
+        info["name"] = platform.processor() or platform.machine()
+    return info
+
+
+def run_tests(work: Path, extra: list[str], timeout: int) -> tuple[dict, list[Row]]:
+    """The whole suite in a subprocess (on this machine's default device: CUDA when there is one)."""
+    junit = work / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        code, tail = proc.returncode, (proc.stdout + proc.stderr)[-3000:]
+    except subprocess.TimeoutExpired as exc:
+        code, tail = None, f"timed out after {timeout} s\n{(exc.stdout or b'')[-3000:]!r}"
+    seconds = time.perf_counter() - start
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    failed: list[str] = []
+    if junit.exists():
+        root = ET.parse(junit).getroot()
+        for suite in root.iter("testsuite"):
+            for key in counts:
+                counts[key] += int(suite.get(key, 0))
+        for case in root.iter("testcase"):
+            bad = case.find("failure")
+            bad = bad if bad is not None else case.find("error")
+            if bad is not None:
+                first = (bad.get("message") or "").strip().splitlines()[:1]
+                failed.append(f"{case.get('classname')}::{case.get('name')}: {' '.join(first)[:200]}")
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    data = {"exit_code": code, "seconds": seconds, "passed": passed, **counts, "failed": failed}
+    if code not in (0, 1) or not junit.exists():
+        data["output_tail"] = tail
+    summary = f"{passed} passed, {counts['failures'] + counts['errors']} failed, {counts['skipped']} skipped"
+    return data, [Row("`pytest` (whole suite)", summary, "", None, "all pass")]
+
+
+def markdown(report: dict, rows: list[Row]) -> str:
+    info = report["environment"]
+    lines = [
+        f"### GPU check on {info.get('name')} ({report['date']})",
+        "",
+        f"torch {info['torch']}, CUDA {info.get('cuda')}, cuDNN {info.get('cudnn')}, Python {info['python']}; "
+        f"command `{report['command']}`{' (smoke: toy sizes, not figures)' if report['smoke'] else ''}",
+        "",
+        "| figure | upres | reference (same run) | ratio | goal |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+        lines.append(f"| {r.figure} | {r.upres} | {r.reference} | {ratio} | {r.goal} |")
+    peak = ", ".join(f"{k} {v:.3g}" for k, v in report.get("peak_tflops", {}).items())
+    lines += ["", f"Dense matmul peak measured here (TFLOP/s): {peak}."]
+    for name, err in report["errors"].items():
+        lines.append(f"\n**{name} failed:** `{err.strip().splitlines()[-1]}`")
+    seconds = ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items())
+    lines += ["", f"Time per section: {seconds}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="toy sizes on the CPU; skips the test suite")
+    ap.add_argument("--device", help="default: cuda (cpu with --smoke)")
+    ap.add_argument("--skip", default="", help=f"comma list of sections to leave out: {', '.join(SECTIONS)}")
+    ap.add_argument("--no-compile", action="store_true", help="leave out the use_compile training runs")
+    ap.add_argument(
+        "--compile-backend",
+        help="torch.compile backend for use_compile (default inductor; aot_eager with --smoke, whose cold "
+        "inductor compile takes minutes on a small CPU)",
+    )
+    ap.add_argument("--tests-timeout", type=int, default=420, help="seconds for the whole test suite")
+    ap.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-x -k train'")
+    ap.add_argument("--out", type=Path, default=Path("gpu-check.json"))
+    ap.add_argument("--md", type=Path, help="markdown table (default: --out with .md)")
+    args = ap.parse_args(argv)
+    sizes: Sizes = SMOKE if args.smoke else Sizes()
+    device = torch.device(args.device or ("cpu" if args.smoke else "cuda"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(
+            "gpu_check: CUDA is not available here; use --smoke (CPU, toy sizes) or --device cpu",
+            file=sys.stderr,
+        )
+        return 2
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()} | ({"tests"} if args.smoke else set())
+    unknown = skip - set(SECTIONS)
+    if unknown:
+        print(
+            f"gpu_check: unknown section(s) {', '.join(sorted(unknown))}; sections: {', '.join(SECTIONS)}",
+            file=sys.stderr,
+        )
+        return 2
+    backend = args.compile_backend or ("aot_eager" if args.smoke else "inductor")
+    compile_fn = torch.compile
+    if backend != "inductor":
+        torch.compile = functools.partial(compile_fn, backend=backend)
+    try:
+        return _run(args, sizes, device, skip, backend, argv)
+    finally:
+        torch.compile = compile_fn
+
+
+def _run(
+    args, sizes: Sizes, device: torch.device, skip: set[str], backend: str, argv: list[str] | None
+) -> int:
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    report: dict = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python bench/gpu_check.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "smoke": args.smoke,
+        "environment": device_info(device),
+        "sizes": sizes.as_dict(),
+        "compile_backend": backend,
+        "seconds": {},
+        "errors": {},
+    }
+    rows: list[Row] = []
+
+    def section(name: str, fn, *fn_args) -> dict | None:
+        if name in skip:
+            report[name] = None
+            return None
+        print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        try:
+            data, new_rows = fn(*fn_args)
+        except Exception:  # one broken benchmark must not hide the others' figures
+            report["errors"][name] = traceback.format_exc()
+            print(report["errors"][name], file=sys.stderr)
+            data, new_rows = None, []
+        report["seconds"][name] = time.perf_counter() - start
+        report[name] = data
+        rows.extend(new_rows)
+        return data
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        section("tests", run_tests, work, args.pytest_args.split(), args.tests_timeout)
+        report["peak_tflops"] = peak_tflops(device, sizes.matmul)
+        peak = report["peak_tflops"].get("bf16" if sizes.amp else "fp32") or max(
+            report["peak_tflops"].values()
+        )
+        from gpu_check_infer import bench_module, bench_upscale, bench_video, make_model
+
+        model = make_model(work, sizes)
+        module = section("module", bench_module, model, sizes, device, dtype) or {}
+        ref_ms = module.get("spandrel_module_ms", float("nan"))
+        section("upscale", bench_upscale, model, sizes, device, dtype, ref_ms, work)
+        section("video", bench_video, model, sizes, device, dtype, ref_ms, work)
+        from gpu_check_train import bench_loader, bench_training
+
+        trained = section("train", bench_training, sizes, device, work, peak, not args.no_compile) or {}
+        need = trained.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
+        section("loader", bench_loader, sizes, work, need)
+    args.out.write_text(json.dumps(report, indent=1, default=str))
+    md = args.md or args.out.with_suffix(".md")
+    md.write_text(markdown(report, rows))
+    print(md.read_text())
+    tests_failed = report.get("tests") is not None and report["tests"]["exit_code"] != 0
+    return 1 if report["errors"] or tests_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Inference figures of `bench/gpu_check.py`: upres against spandrel's module timed alone on the same device.
+
+module   `Upscaler(x)` on one frame (CPU float32 in and out, as a library user calls it) against spandrel's
+         module on a tensor already on the device, same precision: the cost of upres's wrapper
+upscale  `upres upscale` steady-state images/s over generated PNGs against the module's frames/s
+video    `upres video` frames/s on a generated clip against the module's frames/s
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from gpu_check_common import Row, Sizes, photo, timed
+from upres.archs import build_network
+from upres.cli import main as upres_main
+from upres.infer.tiling import Upscaler
+from upres.io.images import array_to_tensor, write_image
+from upres.io.model_files import load_model, save_model
+
+PRECISION_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
+
+
+def make_model(work: Path, sizes: Sizes) -> Path:
+    torch.manual_seed(0)
+    arch = dict(sizes.arch)
+    net, info = build_network(arch.pop("type"), **arch)
+    return save_model(work / "model.safetensors", net, info)
+
+
+def spandrel_module(path: Path, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    import spandrel
+
+    return spandrel.ModelLoader().load_from_file(path).model.eval().to(device, dtype)
+
+
+def frames(sizes: Sizes, n: int) -> list[torch.Tensor]:
+    w, h = sizes.frame
+    return [array_to_tensor(photo(w, h, seed))[None] for seed in range(n)]
+
+
+def bench_module(
+    model: Path, sizes: Sizes, device: torch.device, dtype: torch.dtype
+) -> tuple[dict, list[Row]]:
+    inputs = frames(sizes, 4)
+    ref = spandrel_module(model, device, dtype)
+    on_device = [x.to(device, dtype) for x in inputs]
+    loaded = load_model(model)
+    up = Upscaler(loaded.module, loaded.scale, device, dtype)
+    counter = iter(range(10**9))
+
+    def reference() -> None:
+        with torch.inference_mode():
+            ref(on_device[next(counter) % len(on_device)])
+
+    def upres_cpu_io() -> None:
+        up(inputs[next(counter) % len(inputs)])
+
+    def upres_device_io() -> None:
+        up(on_device[next(counter) % len(on_device)].float())
+
+    ref_s = timed(reference, device, sizes.module_reps, warm=3)
+    cpu_s = timed(upres_cpu_io, device, sizes.module_reps, warm=3)
+    dev_s = timed(upres_device_io, device, sizes.module_reps, warm=3)
+    w, h = sizes.frame
+    what = f"{w}x{h} x{loaded.scale} {PRECISION_NAMES[dtype]}"
+    data = {
+        "frame": [w, h],
+        "spandrel_module_ms": ref_s * 1e3,
+        "upscaler_cpu_in_out_ms": cpu_s * 1e3,
+        "upscaler_device_in_out_ms": dev_s * 1e3,
+        "fp32_fallbacks": up.fp32_fallbacks,
+    }
+    rows = [
+        Row(
+            f"`Upscaler(x)` one frame {what}, CPU float32 in and out",
+            f"{cpu_s * 1e3:.1f} ms",
+            f"{ref_s * 1e3:.1f} ms (spandrel module, tensor on device)",
+            ref_s / cpu_s,
+            ">= 0.95x",
+        ),
+        Row(
+            f"`Upscaler(x)` one frame {what}, tensor on device",
+            f"{dev_s * 1e3:.1f} ms",
+            f"{ref_s * 1e3:.1f} ms",
+            ref_s / dev_s,
+        ),
+    ]
+    return data, rows
+
+
+def _cli(args: list[str]) -> float:
+    start = time.perf_counter()
+    code = upres_main(["upscale", "--quiet", *args])
+    if code != 0:
+        raise RuntimeError(f"upres upscale {' '.join(args)} exited {code}")
+    return time.perf_counter() - start
+
+
+def bench_upscale(
+    model: Path, sizes: Sizes, device: torch.device, dtype: torch.dtype, ref_ms: float, work: Path
+) -> tuple[dict, list[Row]]:
+    w, h = sizes.frame
+    folder, warm_folder = work / "pngs", work / "pngs_warm"
+    folder.mkdir()
+    warm_folder.mkdir()
+    for i in range(sizes.images):
+        path = folder / f"{i:04d}.png"
+        write_image(path, photo(w, h, 1000 + i))
+        if i < sizes.images_warm:
+            shutil.copy(path, warm_folder / path.name)
+    flags = ["--precision", PRECISION_NAMES[dtype], "--device", str(device), "-m", str(model)]
+    _cli(
+        [*flags, str(warm_folder / "0000.png"), "-o", str(work / "out_first")]
+    )  # CUDA context, cudnn autotuning
+    t_warm = _cli([*flags, str(warm_folder), "-o", str(work / "out_warm")])
+    t_all = _cli([*flags, str(folder), "-o", str(work / "out_all")])
+    # The difference of two runs cancels the fixed cost (model load, first batch); too small a difference (the smoke
+    # run's few images) is noise, and the whole run's rate is reported instead.
+    steady = (
+        (sizes.images - sizes.images_warm) / (t_all - t_warm)
+        if t_all - t_warm > 0.25 * t_all
+        else sizes.images / t_all
+    )
+    module_rate = 1e3 / ref_ms
+    data = {
+        "images": sizes.images,
+        "seconds_all": t_all,
+        "seconds_first": t_warm,
+        "first_images": sizes.images_warm,
+        "steady_images_per_s": steady,
+        "module_frames_per_s": module_rate,
+    }
+    row = Row(
+        f"`upres upscale` {sizes.images} PNGs {w}x{h}, steady state",
+        f"{steady:.2f} img/s",
+        f"{module_rate:.2f} frames/s (module alone)",
+        steady / module_rate,
+        ">= 0.95x",
+    )
+    return data, [row]
+
+
+def make_clip(path: Path, sizes: Sizes) -> None:
+    import av
+
+    w, h = sizes.frame
+    base = photo(w + 64, h, 7)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        for i in range(sizes.video_frames):
+            shift = i % 64  # a slow pan, so frames differ as in a real clip
+            frame = av.VideoFrame.from_ndarray(base[:, shift : shift + w].copy(), format="rgb24")
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
+
+
+def bench_video(
+    model: Path, sizes: Sizes, device: torch.device, dtype: torch.dtype, ref_ms: float, work: Path
+) -> tuple[dict, list[Row]]:
+    from upres.infer.video import VideoOptions, upscale_video
+
+    clip = work / "clip.mkv"
+    make_clip(clip, sizes)
+    loaded = load_model(model)
+    up = Upscaler(loaded.module, loaded.scale, device, dtype)
+    upscale_video(
+        up, clip, work / "warm.mkv", VideoOptions(end=0.2)
+    )  # warm-up: CUDA context, cudnn autotuning
+    start = time.perf_counter()
+    result = upscale_video(up, clip, work / "out.mkv", VideoOptions())
+    seconds = time.perf_counter() - start
+    fps = result.frames / seconds
+    module_fps = 1e3 / ref_ms
+    data = {
+        "frames": result.frames,
+        "seconds": seconds,
+        "frames_per_s": fps,
+        "model_seconds": result.model_seconds,
+        "starved_seconds": result.starved_seconds,
+        "module_frames_per_s": module_fps,
+    }
+    w, h = sizes.frame
+    row = Row(
+        f"`upres video` {result.frames} frames {w}x{h} H.264",
+        f"{fps:.2f} frames/s",
+        f"{module_fps:.2f} frames/s (module alone)",
+        fps / module_fps,
+        ">= 0.9x",
+    )
+    return data, [row]

@@ -1,0 +1,70 @@
+"""`bench/gpu_check.py --smoke`: every GPU benchmark's code path at toy sizes on the CPU, so the script cannot rot
+between the (rare) sessions on a GPU machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("module", "upscale", "video", "train", "loader")
+
+
+@pytest.mark.slow
+def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
+    pytest.importorskip("spandrel")
+    pytest.importorskip("av")
+    out = tmp_path / "check.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--smoke", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["errors"] == {}
+    assert report["smoke"] is True and report["tests"] is None  # the suite is not run from inside itself
+    assert report["environment"]["device"] == "cpu" and report["environment"]["torch"]
+    for name in SECTIONS:
+        assert report[name], f"section {name} left no figures"
+    assert report["upscale"]["steady_images_per_s"] > 0
+    assert report["video"]["frames"] == report["sizes"]["video_frames"]
+    for stage in ("fidelity", "gan"):
+        figures = report["train"][stage]
+        assert figures["bare_eager_it_per_s"] > 0 and figures["flops_per_iter"] > 0
+        assert figures["upres_eager_it_per_s"] > 0 and figures["upres_compile_it_per_s"] > 0
+        # Same seed, same data: the compiled step (aot_eager in smoke) trains the same losses as the eager one.
+        eager, compiled = figures["upres_eager_last_losses"], figures["upres_compile_last_losses"]
+        assert eager.keys() == compiled.keys() and "l_g_total" in eager
+        assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-6)
+    assert "l_d_real" in report["train"]["gan"]["upres_eager_last_losses"]
+    for kind in ("paired", "otf"):
+        assert report["loader"][kind]["per_worker"] > 0
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("### GPU check on ")
+    assert md.count("\n| `upres train`") == 4 and "| loader otf," in md and "| `upres video`" in md
+
+
+def test_unknown_section_is_a_usage_error(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--smoke", "--skip", "videos"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "gpu_check: unknown section(s) videos; sections: tests, module, upscale, video, train, loader" in (
+        proc.stdout + proc.stderr
+    )
