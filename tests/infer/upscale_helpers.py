@@ -36,14 +36,21 @@ def nearest(arr: np.ndarray, s: int) -> np.ndarray:
     return arr.repeat(s, 0).repeat(s, 1)
 
 
+def on_cpu_unless_named(args: tuple[object, ...]) -> list[str]:
+    """The CLI arguments, with `--device cpu` unless the test names a device: these tests compare pixels with
+    references made on the CPU (nearest upsampling, exact 16-bit levels), which fp16 on a GPU would not reproduce."""
+    argv = [str(a) for a in args]
+    return argv if "--device" in argv else [*argv, "--device", "cpu"]
+
+
 def upscale(*args: object) -> int:
-    return main(["upscale", "--quiet", *[str(a) for a in args]])
+    return main(["upscale", "--quiet", *on_cpu_unless_named(args)])
 
 
 def run_upscale(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
     """In-process CLI run, not quiet: (exit code, stdout, stderr)."""
     capsys.readouterr()
-    code = main(["upscale", *[str(a) for a in args]])
+    code = main(["upscale", *on_cpu_unless_named(args)])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -51,7 +58,7 @@ def run_upscale(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str,
 def upscale_subprocess(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
     src = Path(__file__).resolve().parents[2] / "src"
     return subprocess.run(
-        [sys.executable, "-m", "upres", "upscale", *[str(a) for a in args]],
+        [sys.executable, "-m", "upres", "upscale", *on_cpu_unless_named(args)],
         capture_output=True,
         text=True,
         cwd=cwd,

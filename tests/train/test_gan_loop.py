@@ -7,6 +7,7 @@ import torch
 import yaml
 from train_helpers import base_options, merge, write
 
+from devices import DEVICES
 from upres.cli import main
 from upres.io.model_files import read_tensors
 from upres.train.checkpoint import load_training_state
@@ -217,7 +218,8 @@ def test_written_options_record_the_seed(tmp_path, hr_folder):
     assert isinstance(recorded["manual_seed"], int)
 
 
-def test_otf_run_with_pair_pool_resumes_bit_identically(tmp_path, hr_folder):
+@pytest.mark.parametrize("device", DEVICES)
+def test_otf_run_with_pair_pool_resumes_bit_identically(tmp_path, hr_folder, device):
     """The pair pool and its shuffle generator are part of the training state: resuming mixes the same pairs."""
 
     def options(root: str) -> dict:
@@ -233,13 +235,15 @@ def test_otf_run_with_pair_pool_resumes_bit_identically(tmp_path, hr_folder):
         opts["datasets"]["train"].update(type="realesrgandataset", lq_size=16)
         return opts
 
-    train(parse_options(options("straight")))
+    train(parse_options(options("straight")), device=device)
     state = load_training_state(tmp_path / "straight" / "training_states" / "5.state")
     pool = state["pair_pool"][0]
     assert pool["filled"] == 6 and pool["lq"].shape == (6, 3, 16, 16) and pool["gt"].shape == (6, 3, 32, 32)
     assert pool["lq"].dtype == torch.uint8  # JPEG output holds 8-bit levels: stored 4x smaller, exactly
     train(
-        parse_options(options("resumed")), resume=str(tmp_path / "straight" / "training_states" / "5.state")
+        parse_options(options("resumed")),
+        resume=str(tmp_path / "straight" / "training_states" / "5.state"),
+        device=device,
     )
     a = read_tensors(tmp_path / "straight" / "models" / "net_g_10.safetensors")[0]
     b = read_tensors(tmp_path / "resumed" / "models" / "net_g_10.safetensors")[0]
@@ -250,7 +254,7 @@ def test_otf_run_with_pair_pool_resumes_bit_identically(tmp_path, hr_folder):
     del state["pair_pool"]
     old = tmp_path / "old.state"
     torch.save(state, old)
-    train(parse_options(options("old")), resume=str(old))
+    train(parse_options(options("old")), resume=str(old), device=device)
     assert (
         "holds no pair pool: the pool refills from new batches" in (tmp_path / "old" / "log.txt").read_text()
     )

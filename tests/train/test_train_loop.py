@@ -14,6 +14,7 @@ import torch
 from spandrel import ModelLoader
 from train_helpers import base_options, merge, write
 
+from devices import DEVICES
 from upres.io.model_files import read_tensors, save_model
 from upres.train import checkpoint
 from upres.train.checkpoint import find_resume_state, list_states, load_training_state
@@ -24,6 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(opts: dict, **kw):
+    # The CPU unless a test names a device: these compare runs bit for bit or with CPU-made references (the
+    # CUDA behaviour has its own tests, e.g. tests/train/test_cuda_training.py).
+    kw.setdefault("device", "cpu")
     return train(parse_options(opts), **kw)
 
 
@@ -87,7 +91,9 @@ def test_accumulation_equals_bigger_batch(tmp_path, hr_folder):
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_is_bit_identical(tmp_path, hr_folder):
+@pytest.mark.parametrize("device", DEVICES)
+def test_sigkill_then_resume_is_bit_identical(tmp_path, hr_folder, device):
+    # On CUDA too: `deterministic: true` (base_options) picks deterministic kernels and cuBLAS workspace.
     total = 200
     opts = merge(
         base_options(hr_folder, tmp_path / "x"),
@@ -99,8 +105,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, hr_folder):
     straight = merge(opts, {"path": {"experiments_root": str(tmp_path / "straight")}})
     killed = merge(opts, {"path": {"experiments_root": str(tmp_path / "killed")}})
     cfg = write(tmp_path / "killed.yml", killed)
-    proc = subprocess.Popen([sys.executable, "-m", "upres", "train", "-c", str(cfg)], env=_env(), cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "upres", "train", "-c", str(cfg), "--device", device], env=_env(),
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     states = tmp_path / "killed" / "training_states"
     deadline = time.time() + 120
     while time.time() < deadline and not list(states.glob("10.state")) and proc.poll() is None:
@@ -110,13 +116,13 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, hr_folder):
     assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
     resumed_from = find_resume_state(states)
     assert resumed_from is not None and int(resumed_from.stem) < total
-    out = subprocess.run([sys.executable, "-m", "upres", "train", "-c", str(cfg), "--resume", "auto"], env=_env(),
-                         cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "upres", "train", "-c", str(cfg), "--resume", "auto", "--device", device],
+                         env=_env(), cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert f"resumed from {resumed_from}" in out.stdout
     write(tmp_path / "straight.yml", straight)
-    out = subprocess.run([sys.executable, "-m", "upres", "train", "-c", str(tmp_path / "straight.yml")], env=_env(),
-                         cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "upres", "train", "-c", str(tmp_path / "straight.yml"), "--device",
+                          device], env=_env(), cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr
     for kind in ("net_g", "net_g_ema"):
         a, b = (
@@ -304,7 +310,8 @@ def test_early_stop_and_upres_test_command(tmp_path, hr_folder, capsys):
     assert (exp / "models" / "net_g_best.safetensors").exists()
     capsys.readouterr()
     cfg = write(tmp_path / "o.yml", opts)
-    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "results"), "--json"]) == 0
+    # Same device as the training run above: the PSNR must match to 1e-6.
+    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "results"), "--json", "--device", "cpu"]) == 0
     import json
 
     report = json.loads(capsys.readouterr().out)
@@ -314,14 +321,15 @@ def test_early_stop_and_upres_test_command(tmp_path, hr_folder, capsys):
 
 
 @pytest.mark.slow
-def test_torch_compile_trains_like_eager(tmp_path, hr_folder):
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_compile_trains_like_eager(tmp_path, hr_folder, device):
     eager = merge(
         base_options(hr_folder, tmp_path / "eager"),
         {"train": {"total_iter": 3}, "logger": {"save_checkpoint_freq": 3}},
     )
     compiled = merge(eager, {"use_compile": True, "path": {"experiments_root": str(tmp_path / "compiled")}})
-    _run(eager)
-    _run(compiled)
+    _run(eager, device=device)
+    _run(compiled, device=device)
     a, b = _final_weights(tmp_path / "eager", 3), _final_weights(tmp_path / "compiled", 3)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -173,6 +174,8 @@ def _train(
 
 def _configure_torch(opts: Options, ctx: DistContext) -> None:
     if opts.deterministic:
+        # cuBLAS is deterministic only with a fixed workspace, which must be chosen before its first call.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     elif ctx.device.type == "cuda":

@@ -1,0 +1,144 @@
+"""Training on each device: fp16 AMP with its gradient scaler, bf16 AMP, validation on the training device, and
+torchrun with one process. Bodies run on the CPU and, where there is one, on a CUDA GPU (skipped elsewhere)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import base_options, merge, write
+
+from devices import DEVICES, needs_cuda
+from upres.cli import main
+from upres.io.model_files import read_tensors
+from upres.train.checkpoint import load_training_state
+from upres.train.config import parse_options
+from upres.train.loop import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _weights(exp: Path, it: int) -> dict[str, torch.Tensor]:
+    return read_tensors(exp / "models" / f"net_g_{it}.safetensors")[0]
+
+
+def _poison_forward(monkeypatch, bad_calls: set[int]) -> None:
+    """The generator's output is infinite on the given forward calls (1-based), as an fp16 overflow would make it."""
+    import upres.train.setup as setup_mod
+
+    real_build = setup_mod.build_network
+    calls = {"n": 0}
+
+    def build(*a, **k):
+        net, info = real_build(*a, **k)
+        forward = net.forward
+
+        def poisoned(x):
+            calls["n"] += 1
+            out = forward(x)
+            return out * float("inf") if calls["n"] in bad_calls else out
+
+        net.forward = poisoned
+        return net, info
+
+    monkeypatch.setattr(setup_mod, "build_network", build)
+
+
+@needs_cuda
+def test_fp16_amp_skips_an_overflowing_step_and_lowers_the_scale(tmp_path, hr_folder, monkeypatch):
+    _poison_forward(monkeypatch, {3})
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "use_amp": True,
+            "amp_bf16": False,
+            "train": {"total_iter": 4, "ema_decay": 0},
+            "logger": {"print_freq": 1, "save_checkpoint_freq": 1},
+        },
+    )
+    train(parse_options(opts), device="cuda")
+    log = (exp / "log.txt").read_text()
+    assert "AMP float16" in log
+    skipped = {int(m[0]): int(m[1]) for m in re.findall(r" iter (\d+)/4 .* skipped (\d+) ", log)}
+    assert skipped[3] == skipped[2] + 1  # counted on the device, read at print time
+    before, at3, after = _weights(exp, 2), _weights(exp, 3), _weights(exp, 4)
+    assert all(torch.equal(before[k], at3[k]) for k in before), "the overflowing step changed the weights"
+    assert any(not torch.equal(at3[k], after[k]) for k in at3), "training did not go on"
+    assert load_training_state(exp / "training_states" / "4.state")["scaler"]["scale"] < 65536.0
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_amp_trains_without_a_gradient_scaler(tmp_path, hr_folder, device):
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {"use_amp": True, "amp_bf16": True, "use_channels_last": True, "train": {"total_iter": 5}},
+    )
+    result = train(parse_options(opts), device=device)
+    assert f"device {device}" in (exp / "log.txt").read_text()
+    assert "AMP bfloat16" in (exp / "log.txt").read_text()
+    assert all(math.isfinite(v) for v in result.last_losses.values())
+    state = load_training_state(exp / "training_states" / "5.state")
+    assert "scaler" not in state
+    first = train(parse_options(merge(opts, {"train": {"total_iter": 1}, "path": {"experiments_root": str(tmp_path / "one")}})), device=device)  # fmt: skip
+    assert first.iteration == 1
+    a, b = _weights(tmp_path / "one", 1), _weights(exp, 5)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_validation_runs_on_the_training_device_and_matches_upres_test(
+    tmp_path, hr_folder, device, monkeypatch, capsys
+):
+    import upres.train.loop as loop_mod
+
+    seen: list[torch.device] = []
+    real_upscaler = loop_mod.Upscaler
+
+    def spy(module, scale, dev, *args, **kwargs):
+        seen.append(torch.device(dev))
+        return real_upscaler(module, scale, dev, *args, **kwargs)
+
+    monkeypatch.setattr(loop_mod, "Upscaler", spy)
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            "val": {"val_freq": 5, "save_img": False, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+            "train": {"total_iter": 5, "ema_decay": 0},
+        },
+    )
+    result = train(parse_options(opts), device=device)
+    assert [d.type for d in seen] == [device]
+    psnr, at = result.best["psnr"]
+    assert at == 5 and math.isfinite(psnr)
+    capsys.readouterr()
+    assert main(["test", "-c", str(write(tmp_path / "o.yml", opts)), "--json", "--device", "cpu"]) == 0
+    import json
+
+    on_cpu = json.loads(capsys.readouterr().out)["results"]["val"]["psnr"]
+    # On the CPU both are the same computation; a GPU's convolutions (TF32 by default in cuDNN) move PSNR by a few
+    # hundredths of a dB at most on these 64 px images.
+    assert psnr == pytest.approx(on_cpu, abs=1e-6 if device == "cpu" else 0.05)
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_torchrun_with_one_process_trains_on_the_gpu(tmp_path, hr_folder):
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+           "-m", "upres", "train", "-c", str(cfg), "--device", "cuda"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("finished at iteration") == 1, out.stdout
+    assert "device cuda:0" in (tmp_path / "exp" / "log.txt").read_text()
+    assert (tmp_path / "exp" / "models" / "net_g_10.safetensors").exists()
