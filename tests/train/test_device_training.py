@@ -32,7 +32,7 @@ def _poison_forward(monkeypatch, bad_calls: set[int]) -> None:
     """The generator's output is infinite on the given forward calls (1-based), as an fp16 overflow would make it."""
     import upres.train.setup as setup_mod
 
-    real_build = setup_mod.build_network
+    real_build = setup_mod.build_network_for
     calls = {"n": 0}
 
     def build(*a, **k):
@@ -47,7 +47,7 @@ def _poison_forward(monkeypatch, bad_calls: set[int]) -> None:
         net.forward = poisoned
         return net, info
 
-    monkeypatch.setattr(setup_mod, "build_network", build)
+    monkeypatch.setattr(setup_mod, "build_network_for", build)
 
 
 @needs_cuda

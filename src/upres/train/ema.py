@@ -25,8 +25,12 @@ class EMA:
         ema_params = list(self.module.parameters())
         params = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(ema_params, params, 1.0 - d)
-        for b_ema, b in zip(self.module.buffers(), model.buffers()):
-            b_ema.copy_(b)
+        buffers = list(self.module.buffers())
+        if buffers and hasattr(torch, "_foreach_copy_"):  # torch >= 2.2
+            torch._foreach_copy_(buffers, list(model.buffers()))
+        else:
+            for b_ema, b in zip(buffers, model.buffers()):
+                b_ema.copy_(b)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.module.state_dict()
