@@ -121,7 +121,8 @@ def test_validation_runs_on_the_training_device_and_matches_upres_test(
     psnr, at = result.best["psnr"]
     assert at == 5 and math.isfinite(psnr)
     capsys.readouterr()
-    assert main(["test", "-c", str(write(tmp_path / "o.yml", opts)), "--json", "--device", "cpu"]) == 0
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "results"), "--json", "--device", "cpu"]) == 0
     import json
 
     on_cpu = json.loads(capsys.readouterr().out)["results"]["val"]["psnr"]
