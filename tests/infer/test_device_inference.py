@@ -70,3 +70,31 @@ def test_a_real_out_of_memory_halves_the_tile_and_keeps_the_result_exact(rng, de
     np.testing.assert_array_equal(render_image(engine, arr), nearest(arr, 2))
     assert engine.tile_cap is not None and engine.tile_cap <= 64
     assert any(note.startswith("out of memory; retrying with tile") for note in engine.notes)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_half_precision_tiles_are_checked_once_per_row_and_only_bad_ones_redone(
+    tmp_path, monkeypatch, device
+):
+    from upres.infer.tiling import Upscaler
+    from upres.io.model_files import load_model
+
+    loaded = load_model(_overflowing_compact(tmp_path / "overflow.safetensors"))
+    up = Upscaler(loaded.module, 2, torch.device(device), torch.float16)
+    x = torch.full((1, 3, 24, 24), 0.002)  # fp16 holds 3e4 * 27 * 0.002 ...
+    x[..., 8:16, 16:24] = 0.9  # ... but not 3e4 * 27 * 0.9: one tile of nine overflows
+    reads: list[str] = []
+    for name in ("item", "tolist", "__bool__"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *a, _name=name, _real=real, **k):
+            reads.append(_name)
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    out = up(x.to(device), tile=8, overlap=0)
+    monkeypatch.undo()
+    assert reads == ["tolist"] * 3  # one read per tile row, not one per tile
+    assert up.fp32_fallbacks == 1
+    expected = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+    torch.testing.assert_close(out.cpu(), expected, atol=1e-3, rtol=0)  # fp16 rounding of 0.002

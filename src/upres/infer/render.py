@@ -50,6 +50,27 @@ def _from_model(y: torch.Tensor, k: int) -> torch.Tensor:
     return y.expand(-1, k, -1, -1)
 
 
+def _upload(planes: np.ndarray, device: torch.device) -> torch.Tensor:
+    """HxWxk planes -> (1, k, H, W) float32 on `device`; 8-bit planes travel as bytes, from pinned memory."""
+    chw = np.ascontiguousarray(planes.transpose(2, 0, 1))
+    if planes.dtype != np.uint8:
+        chw = chw.astype(np.float32)
+    t = torch.from_numpy(chw)
+    if device.type == "cuda":
+        t = t.pin_memory().to(device, non_blocking=True)
+    return t.float()[None]
+
+
+def _download(t: torch.Tensor) -> np.ndarray:
+    """A device tensor as a host array, copied through pinned memory."""
+    if t.device.type != "cuda":
+        return t.numpy()
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    torch.cuda.current_stream(t.device).synchronize()
+    return host.numpy()
+
+
 @dataclass
 class ImageEngine:
     """A model on one device, with the tile policy (`tile` "auto" or a size, 0 = whole image)."""
@@ -102,14 +123,15 @@ class ImageEngine:
         """Upscale HxWxk planes (k = 1 or 3) into dst, an (H*s)x(W*s)xk view of a canvas of planes' dtype."""
         h, w, k = planes.shape
         peak = 65535.0 if planes.dtype == np.uint16 else 255.0
-        x = torch.from_numpy(planes.transpose(2, 0, 1).astype(np.float32))[None].div_(peak)
+        x = _upload(planes, self.up.device).div_(peak)
         xm = _to_model(x, self.model.info.in_channels)
         quant = torch.uint8 if planes.dtype == np.uint8 else torch.int32
 
         def run(tile: int) -> None:
+            # Blending and quantising happen on the model's device; only finished 8/16-bit rows come back.
             for row, band in self.up.bands(xm, tile, self.overlap):
                 out = _from_model(band, k)[0].permute(1, 2, 0).mul(peak).round_().to(quant)
-                dst[row : row + out.shape[0]] = out.numpy()
+                dst[row : row + out.shape[0]] = _download(out)
 
         def on_retry(tile: int) -> None:
             self.tile_cap = tile

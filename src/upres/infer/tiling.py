@@ -29,14 +29,14 @@ def resolve_precision(precision: str, device: torch.device, supports_half: bool 
     return PRECISIONS[precision]
 
 
-def _ramp(length: int, lo_margin: int, hi_margin: int) -> torch.Tensor:
+def _ramp(length: int, lo_margin: int, hi_margin: int, device: torch.device | None = None) -> torch.Tensor:
     """Cross-fade weights for one tile axis: 1 in the core, 0 near the outer edge of each overlapping margin.
 
     Two neighbours fade linearly across a window of one margin's width centred on their shared core boundary, so
     their weights sum to 1 and every pixel that gets weight has at least half a margin of real context.
     """
-    pos = torch.arange(length) + 0.5
-    w = torch.ones(length)
+    pos = torch.arange(length, device=device) + 0.5
+    w = torch.ones(length, device=device)
     if lo_margin:
         w = torch.minimum(w, ((pos - lo_margin / 2) / lo_margin).clamp(0, 1))
     if hi_margin:
@@ -80,21 +80,41 @@ class Upscaler:
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One model call on a (N, C, H, W) float tensor in [0, 1]; returns float32 on the input's device."""
-        src_device = x.device
-        xd = x.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        out = self.module(xd)
-        if self.dtype != torch.float32 and not self._looks_valid(out):
-            # fp16 overflows to inf or collapses to black in some models; fp32 is the reference.
-            self.fp32_fallbacks += 1
-            out = self._fp32_module(
-                x.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
-            )
-        return out.float().clamp_(0, 1).to(src_device)
+        out = self._run(x)
+        if self.dtype != torch.float32 and not bool(self._valid(out)):
+            out = self._redo_fp32(x)
+        return out.float().clamp_(0, 1).to(x.device)
 
-    def _looks_valid(self, out: torch.Tensor) -> bool:
-        if not torch.isfinite(out).all():
-            return False
-        return bool(out.abs().amax() > 0)
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(
+            x.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        )
+
+    def _redo_fp32(self, x: torch.Tensor) -> torch.Tensor:
+        # fp16 overflows to inf or collapses to black in some models; fp32 is the reference.
+        self.fp32_fallbacks += 1
+        return self._fp32_module(
+            x.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
+        )
+
+    @staticmethod
+    def _valid(out: torch.Tensor) -> torch.Tensor:
+        """On the device: all finite and not all black (read by the host once per call or per tile row)."""
+        return torch.isfinite(out).all() & (out.abs().amax() > 0)
+
+    @torch.inference_mode()
+    def _row(self, tiles: list[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """One tile row through the model, outputs in order. In half precision every tile of the row runs before
+        their validity is read, in one host sync per row instead of one per tile; in fp32 tiles go one by one."""
+        if self.dtype == torch.float32:
+            for t in tiles:
+                yield self._run(t).float().clamp_(0, 1).to(t.device)
+            return
+        outs = [self._run(t) for t in tiles]
+        ok = torch.stack([self._valid(o) for o in outs]).tolist()
+        for i, (t, good) in enumerate(zip(tiles, ok)):
+            out, outs[i] = outs[i], None  # each output is freed once blended
+            yield (out if good else self._redo_fp32(t)).float().clamp_(0, 1).to(t.device)
 
     def bands(self, x: torch.Tensor, tile: int = 0, overlap: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield (first output row, finished float32 rows) covering the whole output from top to bottom."""
@@ -112,9 +132,9 @@ class Upscaler:
         acc_start = 0  # output row of acc[..., 0, :]
         for ri, (ey0, ey1, cy0, cy1) in enumerate(rows):
             end = ey1 * s
-            wy = _ramp((ey1 - ey0) * s, (cy0 - ey0) * s, (ey1 - cy1) * s)
-            for ex0, ex1, cx0, cx1 in cols:
-                out = self.forward(x[..., ey0:ey1, ex0:ex1])
+            wy = _ramp((ey1 - ey0) * s, (cy0 - ey0) * s, (ey1 - cy1) * s, x.device)
+            outs = self._row([x[..., ey0:ey1, ex0:ex1] for ex0, ex1, _, _ in cols])
+            for (ex0, ex1, cx0, cx1), out in zip(cols, outs):
                 if acc is None:
                     acc = x.new_zeros(n, out.shape[1], end - acc_start, w * s, dtype=torch.float32)
                     wsum = x.new_zeros(1, 1, end - acc_start, w * s, dtype=torch.float32)
@@ -122,8 +142,8 @@ class Upscaler:
                     grow = end - acc_start - acc.shape[2]
                     acc = torch.cat([acc, acc.new_zeros(n, acc.shape[1], grow, w * s)], 2)
                     wsum = torch.cat([wsum, wsum.new_zeros(1, 1, grow, w * s)], 2)
-                wx = _ramp((ex1 - ex0) * s, (cx0 - ex0) * s, (ex1 - cx1) * s)
-                weight = (wy[:, None] * wx[None, :]).to(acc.device)
+                wx = _ramp((ex1 - ex0) * s, (cx0 - ex0) * s, (ex1 - cx1) * s, x.device)
+                weight = wy[:, None] * wx[None, :]
                 r0, r1 = ey0 * s - acc_start, ey1 * s - acc_start
                 acc[..., r0:r1, ex0 * s : ex1 * s] += out * weight
                 wsum[..., r0:r1, ex0 * s : ex1 * s] += weight
