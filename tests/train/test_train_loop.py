@@ -154,7 +154,7 @@ def test_failed_checkpoint_write_keeps_previous_state(tmp_path, hr_folder, monke
 def test_nan_steps_are_skipped_then_rolled_back_and_never_saved(tmp_path, hr_folder, monkeypatch):
     import upres.train.setup as setup_mod
 
-    real_build = setup_mod.build_network
+    real_build = setup_mod.build_network_for
     calls = {"n": 0}
 
     def build_poisoned(*a, **k):
@@ -170,7 +170,7 @@ def test_nan_steps_are_skipped_then_rolled_back_and_never_saved(tmp_path, hr_fol
         net.forward = poisoned
         return net, info
 
-    monkeypatch.setattr(setup_mod, "build_network", build_poisoned)
+    monkeypatch.setattr(setup_mod, "build_network_for", build_poisoned)
     exp = tmp_path / "exp"
     opts = merge(
         base_options(hr_folder, exp),
