@@ -180,6 +180,12 @@ class Options(Strict):
     high_order_degradations_debug_limit: int = Field(
         100, ge=0, description="iterations saved by high_order_degradations_debug (0: every one)"
     )
+    dataroot_lq_prob: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="on-the-fly training: chance that an item takes its real LR from datasets.train.dataroot_lq",
+    )
     degradation: dict[str, Any] = Field(
         default_factory=dict, description="OTF degradation keys (top level in files)"
     )
