@@ -51,6 +51,7 @@ class Run:
     accum_iter: int
     num_workers: int
     notes: list[str] = field(default_factory=list)
+    prefetch_factor: int = 4
 
 
 def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptions]:
@@ -218,7 +219,8 @@ def build_run(
     check_channels(opts, g.info.in_channels, g.info.out_channels)
     d = build_discriminator_part(opts, device, notes)
     workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
-    return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes)
+    prefetch = ds_opts.prefetch_factor or 4
+    return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes, prefetch)
 
 
 def loader_workers(requested: int | None, notes: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""dataroot_lq_prob (traiNNer-redux): on-the-fly training that takes the real LR of some items from dataroot_lq."""
+"""traiNNer-redux dataset keys: dataroot_lq_prob (real LRs mixed into OTF), lq_resize_mode, prefetch_factor."""
 
 from __future__ import annotations
 
@@ -81,3 +81,51 @@ def test_missing_lr_is_one_line(tmp_path):
     opts.datasets["train"].dataroot_lq = None
     with pytest.raises(ConfigError, match=r"dataroot_lq_prob 0.5 needs datasets.train.dataroot_lq"):
         build_train_dataset(opts, seed=0)
+
+
+@pytest.mark.parametrize("mode", ["area", "bilinear", "nearest-exact"])
+def test_lq_resize_mode_makes_the_lr_of_gt_only_pairs(tmp_path, mode):
+    import torch.nn.functional as F
+
+    from upres.data import build_dataset
+    from upres.data.options import parse_dataset_options
+    from upres.io.images import array_to_tensor, read_image
+
+    hr, _ = _folders(tmp_path, n=1)
+    block = {"type": "pairedimagedataset", "dataroot_gt": str(hr), "lq_resize_mode": mode}
+    item = build_dataset(parse_dataset_options(block), 2)[0]
+    gt = array_to_tensor(read_image(hr / "0.png"))[None]
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    want = F.interpolate(gt, size=(16, 16), mode=mode, **kwargs).clamp(0, 1).mul(255).round().div(255)[0]
+    torch.testing.assert_close(item["lq"], want)
+    bicubic = build_dataset(parse_dataset_options({**block, "lq_resize_mode": None}), 2)[0]
+    assert not torch.equal(bicubic["lq"], item["lq"])
+
+
+def test_prefetch_factor_reaches_the_loader(tmp_path, monkeypatch):
+    from upres.train import feed
+    from upres.train.distributed import DistContext
+    from upres.train.setup import build_run
+
+    hr, _ = _folders(tmp_path, n=4)
+    opts = parse_options(
+        {
+            "name": "p",
+            "scale": 2,
+            "datasets": {
+                "train": {
+                    "type": "pairedimagedataset",
+                    "dataroot_gt": str(hr),
+                    "lq_size": 8,
+                    "batch_size_per_gpu": 2,
+                    "num_worker_per_gpu": 1,
+                    "prefetch_factor": 3,
+                }
+            },
+            "network_g": {"type": "compact", "num_feat": 4, "num_conv": 1},
+        }
+    )
+    monkeypatch.setattr("upres.train.setup.loader_workers", lambda requested, notes: 1)
+    run = build_run(opts, torch.device("cpu"), seed=0, world_size=1)
+    loader = feed.make_loader(run, 0, DistContext(), 0)
+    assert loader.prefetch_factor == 3
