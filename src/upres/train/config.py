@@ -22,6 +22,7 @@ from pydantic import (
 
 from upres.data.options import DatasetOptions
 from upres.errors import ConfigError, did_you_mean
+from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
 from upres.train.optim_options import OptimizerOptions
 from upres.train.schedule_options import SchedulerOptions
@@ -196,6 +197,9 @@ class Options(Strict):
     train: TrainOptions = Field(default_factory=TrainOptions)
     val: ValOptions | None = Field(None, description="validation; off when absent")
     logger: LoggerOptions = Field(default_factory=LoggerOptions)
+    onnx: OnnxOptions | None = Field(
+        None, description="`upres convert -c` reads it: traiNNer-redux's ONNX export options"
+    )
     dist_params: DistOptions | None = Field(
         None, description="accepted for compatibility; torchrun sets these"
     )
