@@ -144,3 +144,19 @@ def test_network_upscale_that_disagrees_is_one_line_before_training(tmp_path, ca
         "(the top-level scale sets the model's scale)"
     )
     assert "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["patchgandiscriminatorsn", "multiscalepatchgandiscriminatorsn"])
+def test_patchgan_takes_redux_keys_input_nc_ndf_n_layers_use_sigmoid(name):
+    from upres.archs.discriminators import build_discriminator
+
+    redux = build_discriminator(name, input_nc=1, ndf=8, n_layers=2, use_sigmoid=True)
+    ours = build_discriminator(name, num_in_ch=1, num_feat=8, num_layers=2)
+    shapes = {k: v.shape for k, v in ours.state_dict().items()}
+    assert {k: v.shape for k, v in redux.state_dict().items()} == shapes
+    ours.load_state_dict(redux.state_dict())
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        a, b = redux.eval()(x), ours.eval()(x)
+    for got, logits in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b], strict=True):
+        torch.testing.assert_close(got, torch.sigmoid(logits))

@@ -33,3 +33,27 @@ def test_charbonnier_hand_value_and_eps():
 def test_unknown_criterion_lists_choices():
     with pytest.raises(ConfigError, match=r"unknown criterion 'l3'; available: l1, l2, mse, charbonnier"):
         criterion("l3")
+
+
+@pytest.mark.parametrize(
+    ("cls", "elementwise"),
+    [
+        (L1Loss, lambda p, t: (p - t).abs()),
+        (MSELoss, lambda p, t: (p - t) ** 2),
+        (CharbonnierLoss, lambda p, t: torch.sqrt((p - t) ** 2 + 1e-12)),
+    ],
+)
+def test_reduction_sum_and_mean(cls, elementwise):
+    want = elementwise(PRED, TARGET)
+    assert cls(reduction="sum")(PRED, TARGET).item() == pytest.approx(want.sum().item(), rel=1e-6)
+    assert cls(reduction="mean")(PRED, TARGET).item() == pytest.approx(want.mean().item(), rel=1e-6)
+
+
+def test_reduction_none_is_refused_naming_the_entry():
+    from upres.losses import build_losses
+
+    with pytest.raises(ConfigError) as exc:
+        build_losses([{"type": "l1loss", "loss_weight": 1, "reduction": "none"}])
+    assert str(exc.value) == (
+        "train.losses[0] (l1loss): reduction 'none' is not supported; use mean (the default) or sum"
+    )

@@ -76,3 +76,35 @@ def test_hsluv_hue_wraps_around():
     sat_l = (abs(rgb_to_hsluv(a) - rgb_to_hsluv(b))[0, 1:] / 100).sum().item()
     hue_term = (loss * 3 - sat_l) * 180 / (rgb_to_hsluv(b)[0, 1].item() / 100)
     assert hue_term == pytest.approx(360 - ha + hb, abs=1e-2)
+
+
+def test_hsluv_redux_weights_are_a_weighted_sum_and_default_to_the_mean():
+    torch.manual_seed(0)
+    a, b = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    h, s, light = (
+        HSLuvLoss(hue_weight=w[0], saturation_weight=w[1], lightness_weight=w[2])(a, b)
+        for w in ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+    )
+    assert HSLuvLoss(hue_weight=0.5, saturation_weight=2, lightness_weight=0.25)(
+        a, b
+    ).item() == pytest.approx((0.5 * h + 2 * s + 0.25 * light).item(), rel=1e-6)
+    assert HSLuvLoss()(a, b).item() == pytest.approx(((h + s + light) / 3).item(), rel=1e-6)
+
+
+def test_hsluv_blur_strength_and_downscale_factor_prepare_both_images():
+    tvf = pytest.importorskip("torchvision.transforms.functional")
+    import torch.nn.functional as F
+
+    from upres.losses.color import gaussian_blur
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(gaussian_blur(x, 2), tvf.gaussian_blur(x, [9, 9], [2.0, 2.0]))
+    a, b = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+
+    def down(t):
+        return F.interpolate(t, scale_factor=0.5, mode="bicubic", antialias=True).clamp(0, 1)
+
+    got = HSLuvLoss(downscale_factor=2, blur_strength=1)(a, b)
+    want = HSLuvLoss()(down(gaussian_blur(a, 1)), down(gaussian_blur(b, 1)))
+    torch.testing.assert_close(got, want)

@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from upres.errors import ModelFileError
+from upres.errors import ConfigError, ModelFileError
 
 if TYPE_CHECKING:
     from upres.io.model_files import LoadedModel
 
-EXAMPLE = "examples:\n  upres convert 4x-Old.pth 4x-Old.safetensors\n  upres convert 4x-Old.pth 4x-Old.onnx --dtype fp16"
+EXAMPLE = (
+    "examples:\n  upres convert 4x-Old.pth 4x-Old.safetensors\n  upres convert 4x-Old.pth 4x-Old.onnx --dtype fp16\n"
+    "  upres convert -c options/onnx/4x_ESRGAN.yml     (traiNNer-redux onnx file: path.pretrain_network_g, onnx block)"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +25,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=f"Rewrites any supported model file with BasicSR key names (loads in chaiNNer and Real-ESRGAN).\n\n{EXAMPLE}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", type=Path)
-    p.add_argument("output", type=Path, help="output file; its extension picks the format")
+    p.add_argument(
+        "model", type=Path, nargs="?", help="model file (with -c: default path.pretrain_network_g)"
+    )
+    p.add_argument(
+        "output",
+        type=Path,
+        nargs="?",
+        help="output file; its extension picks the format (with -c: default onnx/<name>_<shape>_<dtype>_op<opset>.onnx)",
+    )
+    p.add_argument(
+        "-c",
+        "-opt",
+        "--config",
+        dest="config",
+        type=Path,
+        default=None,
+        help="option file whose onnx block (opset, dtype, shape, verify) sets the ONNX export, as traiNNer-redux's "
+        "convert_to_onnx.py reads it",
+    )
     p.add_argument(
         "--dtype", choices=["fp32", "fp16", "bf16"], default=None, help="tensor precision (default: keep)"
     )
@@ -34,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from upres.io.model_files import load_model
 
+    if args.config is not None:
+        return _run_option_file(args)
+    if args.model is None or args.output is None:
+        raise ConfigError("upres convert: give MODEL and OUT, or an option file with -c")
     if args.output.resolve() == args.model.resolve():
         raise ModelFileError(f"{args.output}: output is the input file; choose another name")
     if args.output.is_dir():
@@ -71,3 +95,48 @@ def _write(model: LoadedModel, args: argparse.Namespace) -> None:
             str(model.dtype).removeprefix("torch.")
         )
         save_model(args.output, model.module, model.info, dtype=dtype)
+
+
+def _run_option_file(args: argparse.Namespace) -> int:
+    """`upres convert -c FILE [MODEL] [OUT]`: ONNX export as the file's `onnx` block says (traiNNer-redux's keys)."""
+    from upres.io.model_files import load_model
+    from upres.io.onnx_export import export_onnx, verify_onnx
+    from upres.io.onnx_options import out_name, parse_shape, read_convert_file
+
+    data, onnx, notes = read_convert_file(args.config)
+    pretrain = (data.get("path") or {}).get("pretrain_network_g")
+    model_path = args.model or (Path(pretrain) if pretrain else None)
+    if model_path is None:
+        raise ConfigError(
+            f"{args.config}: set path.pretrain_network_g to the model to convert (or give MODEL)"
+        )
+    if not model_path.is_file():
+        where = "MODEL" if args.model else "path.pretrain_network_g"
+        raise ConfigError(f"{args.config}: {where} {model_path}: no such file")
+    output = args.output or Path("onnx") / out_name(str(data.get("name", model_path.stem)), onnx)
+    if output.suffix.lower() != ".onnx":
+        raise ConfigError(f"{output}: with -c the output is an ONNX graph; name it .onnx")
+    model = load_model(model_path)
+    if "scale" in data and data["scale"] != model.info.scale:
+        raise ConfigError(f"{model_path} is x{model.info.scale} but {args.config} has scale {data['scale']}")
+    for note in [*model.notes, *notes]:
+        print(f"note: {note}", file=sys.stderr)
+    dtype = args.dtype or onnx.dtype
+    if dtype == "bf16":
+        raise ConfigError("ONNX bf16 export is not implemented in upres; use fp16 or fp32")
+    dims, _ = parse_shape(onnx.shape)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(model, output, dtype, onnx.opset, dims, onnx.dynamo)
+    except OSError as exc:
+        raise ModelFileError(
+            f"{output}: cannot write there ({exc.strerror or exc}); choose another place"
+        ) from None
+    print(
+        f"wrote {output} ({model.info.family} x{model.info.scale}, {dtype}, opset {onnx.opset}, {onnx.shape})"
+    )
+    if onnx.verify and not args.no_verify:
+        err = verify_onnx(model, output, dtype, dims)
+        if err is not None:
+            print(f"verified with onnxruntime: max difference to PyTorch {err:.2e}")
+    return 0

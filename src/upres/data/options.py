@@ -58,6 +58,13 @@ class DatasetOptions(BaseModel):
     dataset_enlarge_ratio: int = Field(1, ge=1)
     prefetch_mode: Literal["cpu", "cuda"] | None = None
     num_prefetch_queue: int = Field(1, ge=1)
+    prefetch_factor: int | None = Field(
+        None, ge=1, description="batches each loader worker prepares ahead (default 4; traiNNer-redux's: 2)"
+    )
+    lq_resize_mode: Literal["bilinear", "bicubic", "nearest-exact", "lanczos", "area"] | None = Field(
+        None,
+        description="pairedimagedataset without dataroot_lq: make the LR with this resize instead of MATLAB bicubic",
+    )
     pin_memory: bool = True
     persistent_workers: bool = True
 

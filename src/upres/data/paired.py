@@ -196,7 +196,7 @@ class PairedImageDataset(Dataset):
                         size_h = size_w = crop * s
                         top, left = crop_corner(h, w, size_h, rng, multiple=s)
                     gt = array_to_rgb(gt_src.read(top, left, size_h, size_w), alpha)
-                    lq = quantize(imresize(gt, 1 / s), gt_src.bits)
+                    lq = quantize(self._downscale(gt), gt_src.bits)
         except ValueError as exc:
             raise BadSampleError(str(exc)) from None
         if crop:
@@ -209,6 +209,15 @@ class PairedImageDataset(Dataset):
             "lq_path": str(pair.lq or pair.gt),
             "gt_path": str(pair.gt),
         }
+
+    def _downscale(self, gt: torch.Tensor) -> torch.Tensor:
+        """The LR of a GT-only pair: MATLAB bicubic, or traiNNer-redux's `lq_resize_mode`."""
+        if self.opts.lq_resize_mode is None:
+            return imresize(gt, 1 / self.scale)
+        from upres.data.degradations.resize import resize
+
+        size = (gt.shape[-2] // self.scale, gt.shape[-1] // self.scale)
+        return resize(gt, size, self.opts.lq_resize_mode).clamp(0, 1)
 
 
 def build_paired(opts: DatasetOptions, scale: int, seed: int) -> PairedImageDataset:

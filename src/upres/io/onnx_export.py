@@ -1,4 +1,4 @@
-"""ONNX export of generators: opset 17, `input`/`output`, dynamic batch, height and width."""
+"""ONNX export of generators: `input`/`output`; by default opset 17 with dynamic batch, height and width."""
 
 from __future__ import annotations
 
@@ -14,36 +14,54 @@ from upres.io.model_files import LoadedModel
 OPSET = 17
 
 
-def export_onnx(model: LoadedModel, path: str | Path, dtype: str = "fp32") -> Path:
-    """Export; pixel-unshuffle models pad inside the graph, so any input size works."""
+def export_onnx(
+    model: LoadedModel,
+    path: str | Path,
+    dtype: str = "fp32",
+    opset: int = OPSET,
+    dims: list[int | None] | None = None,
+    dynamo: bool = False,
+) -> Path:
+    """Export; pixel-unshuffle models pad inside the graph, so any input size works. `dims` is the NCHW input shape
+    with None for each dynamic axis (default: dynamic batch, height and width)."""
     try:
         import onnx  # noqa: F401
     except ImportError:
         raise ModelFileError("ONNX export needs the onnx package: pip install 'upres[onnx]'") from None
     if dtype not in ("fp32", "fp16"):
         raise ModelFileError(f"ONNX export supports fp32 or fp16, not {dtype}")
+    dims = dims or [None, model.info.in_channels, None, None]
+    if dims[1] not in (None, model.info.in_channels):
+        raise ModelFileError(
+            f"onnx shape has {dims[1]} channels but the model takes {model.info.in_channels}"
+        )
     module = model.module.eval().float()
     torch_dtype = torch.float16 if dtype == "fp16" else torch.float32
     module = module.to(torch_dtype)
     m = model.info.size_multiple
-    example = torch.rand(
-        1, model.info.in_channels, 4 * m + 1 if m > 1 else 16, 4 * m + 3 if m > 1 else 16, dtype=torch_dtype
-    )
-    with atomic_path(path) as tmp:
-        torch.onnx.export(
-            module,
-            (example,),
-            str(tmp),
-            input_names=["input"],
-            output_names=["output"],
-            opset_version=OPSET,
-            dynamic_axes={
-                "input": {0: "batch", 2: "height", 3: "width"},
-                "output": {0: "batch", 2: "height", 3: "width"},
-            },
-            dynamo=False,
-        )
-    model.module.float()
+    free = (4 * m + 1, 4 * m + 3) if m > 1 else (16, 16)
+    size = [dims[0] or 1, model.info.in_channels, dims[2] or free[0], dims[3] or free[1]]
+    example = torch.rand(*size, dtype=torch_dtype)
+    names = {0: "batch", 2: "height", 3: "width"}
+    axes = {i: name for i, name in names.items() if dims[i] is None}
+    try:
+        with atomic_path(path) as tmp:
+            torch.onnx.export(
+                module,
+                (example,),
+                str(tmp),
+                input_names=["input"],
+                output_names=["output"],
+                opset_version=opset,
+                dynamic_axes={"input": axes, "output": axes} if axes else None,
+                dynamo=dynamo,
+            )
+    except ImportError as exc:
+        raise ModelFileError(
+            f"ONNX export with dynamo: true needs {exc.name or 'onnxscript'}: pip install onnxscript"
+        ) from None
+    finally:
+        model.module.float()
     return Path(path)
 
 
@@ -54,13 +72,17 @@ def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
     return session.run(["output"], {"input": x})[0]
 
 
-def verify_onnx(model: LoadedModel, path: str | Path, dtype: str = "fp32") -> float | None:
-    """Max |ONNX - PyTorch| on a random input of an odd size; None when onnxruntime is not installed."""
+def verify_onnx(
+    model: LoadedModel, path: str | Path, dtype: str = "fp32", dims: list[int | None] | None = None
+) -> float | None:
+    """Max |ONNX - PyTorch| on a random input (of an odd size where the shape is dynamic); None when onnxruntime
+    is not installed."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return None
-    x = torch.rand(1, model.info.in_channels, 37, 29)
+    dims = dims or [None, None, None, None]
+    x = torch.rand(dims[0] or 1, model.info.in_channels, dims[2] or 37, dims[3] or 29)
     with torch.no_grad():
         ref = model.module.float()(x).numpy()
     np_dtype = np.float16 if dtype == "fp16" else np.float32

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from upres.losses.pixel import criterion as make_criterion
@@ -86,19 +87,61 @@ def rgb_to_hsluv(rgb: torch.Tensor) -> torch.Tensor:
 
 
 class HSLuvLoss(nn.Module):
-    """Mean of three L1 terms, each in [0, 1]: circular hue distance / 180 weighted by the target's saturation (hue
-    means nothing on greys), saturation / 100 and lightness / 100. `criterion` (l1 default, or charbonnier / l2 as
-    traiNNer-redux files set) is applied to each normalised difference."""
+    """Weighted sum of three terms, each in [0, 1]: circular hue distance / 180 weighted by the target's saturation
+    (hue means nothing on greys), saturation / 100 and lightness / 100. `criterion` (l1 default, or charbonnier / l2
+    as traiNNer-redux files set) is applied to each normalised difference. traiNNer-redux's `hue_weight`,
+    `saturation_weight`, `lightness_weight` (1/3 each: the mean), `downscale_factor` (compare antialiased bicubic
+    downscales) and `blur_strength` (Gaussian blur of sigma s and size 4s+1 first) are honoured."""
 
-    def __init__(self, criterion: str = "l1") -> None:
+    def __init__(
+        self,
+        criterion: str = "l1",
+        hue_weight: float = 1 / 3,
+        saturation_weight: float = 1 / 3,
+        lightness_weight: float = 1 / 3,
+        downscale_factor: int = 1,
+        blur_strength: float = 0,
+    ) -> None:
         super().__init__()
         self.criterion = make_criterion(criterion, "hsluvloss.criterion")
+        if min(hue_weight, saturation_weight, lightness_weight) < 0:
+            raise ValueError("hue_weight, saturation_weight and lightness_weight must be >= 0")
+        if not isinstance(downscale_factor, int) or downscale_factor < 1:
+            raise ValueError(f"downscale_factor must be an integer >= 1, not {downscale_factor!r}")
+        if blur_strength < 0:
+            raise ValueError(f"blur_strength must be >= 0, not {blur_strength!r}")
+        self.weights = (float(hue_weight), float(saturation_weight), float(lightness_weight))
+        self.downscale_factor = downscale_factor
+        self.blur_strength = float(blur_strength)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self.blur_strength:
+            x = gaussian_blur(x, self.blur_strength)
+        if self.downscale_factor > 1:
+            x = F.interpolate(
+                x, scale_factor=1 / self.downscale_factor, mode="bicubic", antialias=True
+            ).clamp(0, 1)
+        return x
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        a, b = rgb_to_hsluv(sr), rgb_to_hsluv(gt)
+        a, b = rgb_to_hsluv(self._prepare(sr)), rgb_to_hsluv(self._prepare(gt))
         dh = torch.remainder(a[:, 0:1] - b[:, 0:1] + 180.0, 360.0) - 180.0
         zero = torch.zeros_like(dh)
         hue_term = self.criterion(dh / 180.0 * (b[:, 1:2] / 100.0), zero)
         sat_term = self.criterion(a[:, 1:2] / 100.0, b[:, 1:2] / 100.0)
         light_term = self.criterion(a[:, 2:3] / 100.0, b[:, 2:3] / 100.0)
-        return (hue_term + sat_term + light_term) / 3.0
+        wh, ws, wl = self.weights
+        return wh * hue_term + ws * sat_term + wl * light_term
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """torchvision's GaussianBlur(4 * sigma + 1, sigma) as traiNNer-redux builds it: separable, reflect-padded."""
+    size = int(4 * sigma + 1) | 1  # odd, as torchvision requires
+    half = size // 2
+    t = torch.arange(size, dtype=x.dtype, device=x.device) - half
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.pad(x, (half, half, half, half), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
+    return F.conv2d(x, k.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)

@@ -40,20 +40,39 @@ def criterion(name: str, where: str = "criterion") -> Criterion:
     return CRITERIA[key]
 
 
+def check_reduction(reduction: str) -> str:
+    """traiNNer-redux's `reduction`: mean or sum. "none" would hand the loop a per-pixel map it cannot step on."""
+    if reduction not in ("mean", "sum"):
+        # ValueError: build_loss names the entry ("train.losses[0] (l1loss): reduction ...").
+        raise ValueError(f"reduction {reduction!r} is not supported; use mean (the default) or sum")
+    return reduction
+
+
 class L1Loss(nn.Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.l1_loss(pred, target)
+        return F.l1_loss(pred, target, reduction=self.reduction)
 
 
 class MSELoss(nn.Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(pred, target)
+        return F.mse_loss(pred, target, reduction=self.reduction)
 
 
 class CharbonnierLoss(nn.Module):
-    def __init__(self, eps: float = CHARBONNIER_EPS) -> None:
+    def __init__(self, eps: float = CHARBONNIER_EPS, reduction: str = "mean") -> None:
         super().__init__()
         self.eps = float(eps)
+        self.reduction = check_reduction(reduction)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.reduction == "sum":
+            return torch.sqrt((pred - target) ** 2 + self.eps).sum()
         return charbonnier(pred, target, self.eps)

@@ -22,7 +22,10 @@ from pydantic import (
 
 from upres.data.options import DatasetOptions
 from upres.errors import ConfigError, did_you_mean
+from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
+from upres.train.optim_options import OptimizerOptions
+from upres.train.schedule_options import SchedulerOptions
 
 
 class Strict(BaseModel):
@@ -52,48 +55,6 @@ class PathOptions(Strict):
     experiments_root: Path | None = Field(None, description="default: ./experiments/<name>")
 
 
-class OptimizerOptions(Strict):
-    type: Literal["Adam", "AdamW", "adam", "adamw"] = "AdamW"
-    lr: float = Field(1e-4, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    betas: tuple[float, float] = (0.9, 0.99)
-    eps: float = 1e-8
-
-
-class SchedulerOptions(Strict):
-    type: Literal[
-        "MultiStepLR", "multisteplr", "CosineAnnealingLR", "cosineannealinglr",
-        "CosineAnnealingWarmRestarts", "cosineannealingwarmrestarts", "constant",
-    ] = "MultiStepLR"  # fmt: skip
-    milestones: list[int] = Field(default_factory=list)
-    gamma: float = 0.5
-    T_max: int | None = Field(
-        None,
-        gt=0,
-        description="CosineAnnealingLR reaches eta_min after T_max steps (past it the rate rises again, as in torch); "
-        "default: train.total_iter",
-    )
-    T_0: int | None = Field(
-        None, gt=0, description="CosineAnnealingWarmRestarts' first period; default: train.total_iter"
-    )
-    T_mult: int = Field(
-        1, ge=1, description="CosineAnnealingWarmRestarts: each period is T_mult times the last"
-    )
-    eta_min: float = Field(
-        0.0,
-        ge=0,
-        description="the cosine schedules' lowest learning rate, absolute as in torch.optim.lr_scheduler, BasicSR "
-        "and traiNNer-redux (e.g. 1e-7), not a fraction of lr",
-    )
-
-    @field_validator("milestones")
-    @classmethod
-    def _ascending(cls, v: list[int]) -> list[int]:
-        if v != sorted(v):
-            raise ValueError("milestones must be in ascending order")
-        return v
-
-
 class PenaltyConfig(Strict):
     """Discriminator gradient penalty (perceptual stage)."""
 
@@ -118,6 +79,10 @@ class TrainOptions(Strict):
     optim_d: OptimizerOptions | None = None
     scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
     scheduler_d: SchedulerOptions | None = None
+    restart_scheduler: bool = Field(
+        False,
+        description="on resume, start the schedule again from its first step (else: where the state left it)",
+    )
     losses: list[LossOptions] = Field(default_factory=lambda: [LossOptions(type="l1loss")])
     net_d_iters: int = Field(1, ge=1, description="G steps every N-th iteration once the GAN is on")
     net_d_init_iters: int = Field(0, ge=0, description="D-only warm-up iterations when the GAN starts")
@@ -203,6 +168,9 @@ class Options(Strict):
     )
     fast_matmul: bool = Field(False, description="allow TF32 matmuls/convolutions")
     use_compile: bool = Field(False, description="torch.compile the generator")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        "max-autotune-no-cudagraphs", description="torch.compile's mode when use_compile is on"
+    )
     high_order_degradation: bool = Field(
         False, description="HR-only training: LR made on the fly (realesrgandataset)"
     )
@@ -212,6 +180,12 @@ class Options(Strict):
     )
     high_order_degradations_debug_limit: int = Field(
         100, ge=0, description="iterations saved by high_order_degradations_debug (0: every one)"
+    )
+    dataroot_lq_prob: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="on-the-fly training: chance that an item takes its real LR from datasets.train.dataroot_lq",
     )
     degradation: dict[str, Any] = Field(
         default_factory=dict, description="OTF degradation keys (top level in files)"
@@ -223,6 +197,9 @@ class Options(Strict):
     train: TrainOptions = Field(default_factory=TrainOptions)
     val: ValOptions | None = Field(None, description="validation; off when absent")
     logger: LoggerOptions = Field(default_factory=LoggerOptions)
+    onnx: OnnxOptions | None = Field(
+        None, description="`upres convert -c` reads it: traiNNer-redux's ONNX export options"
+    )
     dist_params: DistOptions | None = Field(
         None, description="accepted for compatibility; torchrun sets these"
     )
@@ -315,9 +292,18 @@ def _unknown_key_hint(key: str, path: str) -> str:
     for deg in _degradation_fields():
         places.setdefault(deg, set()).add("top level")
     here = path.rpartition(".")[0] or "top level"
-    elsewhere = sorted(
-        p for p in places.get(key, ()) if not re.fullmatch(re.escape(p).replace("<name>", "[^.]+"), here)
-    )
+
+    def is_here(place: str) -> bool:
+        return re.fullmatch(re.escape(place).replace("<name>", "[^.]+"), here) is not None
+
+    elsewhere = sorted(p for p in places.get(key, ()) if not is_here(p))
+    # A one-letter miss of a key of this block (train.total_iters for total_iter) is likelier than a misplaced key.
+    import difflib
+
+    here_keys = sorted(k for k, ps in places.items() if any(map(is_here, ps)))
+    near_here = difflib.get_close_matches(key, here_keys, n=1, cutoff=0.9)
+    if near_here:
+        return f" (did you mean {near_here[0]!r}?)"
     if elsewhere:
         return f" here; it belongs in {' or '.join(elsewhere)}"
     return did_you_mean(key, places)
@@ -344,7 +330,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         else:
             got = err.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-            lines.append(f"{source}: {path}: {err['msg']}{shown}")
+            lines.append(f"{source}: {path}: {err['msg'].removeprefix('Value error, ')}{shown}")
     return "; ".join(lines)
 
 

@@ -31,7 +31,7 @@ def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> Data
         num_workers=run.num_workers,
         pin_memory=ctx.device.type == "cuda",
         persistent_workers=False,
-        prefetch_factor=4 if run.num_workers else None,
+        prefetch_factor=run.prefetch_factor if run.num_workers else None,
     )
 
 

@@ -106,6 +106,11 @@ def _train(
         log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
+        if opts.train.restart_scheduler:
+            for part in (run.g, run.d):
+                if part is not None:
+                    part.schedule.restart()
+            log.note("train.restart_scheduler: the learning-rate schedule starts again from its first step")
 
     model, net_d = _wrap(run, opts, ctx)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
@@ -211,7 +216,7 @@ def _wrap(run: Run, opts: Options, ctx: DistContext) -> tuple[nn.Module, nn.Modu
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     model = DDP(run.g.net, device_ids=ids) if ctx.enabled else run.g.net
     if opts.use_compile:
-        model = torch.compile(model)
+        model = torch.compile(model, mode=opts.compile_mode)
     net_d = run.d.net if run.d else None
     if net_d is not None and ctx.enabled:
         net_d = DDP(net_d, device_ids=ids)

@@ -11,12 +11,15 @@ import torch
 from torch.optim import lr_scheduler
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from upres.errors import ConfigError
+from upres.train import lr_schedules as ls
 from upres.train.config import OptimizerOptions, SchedulerOptions
 
 
 def build_optimizer(params, opts: OptimizerOptions) -> torch.optim.Optimizer:
-    cls = torch.optim.AdamW if opts.type.lower() == "adamw" else torch.optim.Adam
-    kwargs = dict(lr=opts.lr, betas=opts.betas, eps=opts.eps, weight_decay=opts.weight_decay)
+    params = list(params)  # a second try must see them again
+    cls = getattr(torch.optim, opts.type)
+    kwargs = opts.kwargs()
     # Fused kernels accept a `found_inf` tensor and skip the update on the device: a NaN guard with no host sync.
     try:
         return cls(params, fused=True, **kwargs)
@@ -34,11 +37,12 @@ class SchedulerKind:
     and the PyTorch scheduler it equals (option files from traiNNer-redux/BasicSR mean that one; tests compare)."""
 
     lr: Callable[[int, float, SchedulerOptions, int], float]  # (it, base lr, options, total_iter) -> lr
-    torch_equivalent: Callable[[torch.optim.Optimizer, SchedulerOptions, int], LRScheduler]
+    # None where torch has no such scheduler (BasicSR's CosineAnnealingRestartLR: tested against BasicSR's).
+    torch_equivalent: Callable[[torch.optim.Optimizer, SchedulerOptions, int], LRScheduler] | None
 
 
 def _multistep(it: int, base: float, o: SchedulerOptions, total_iter: int) -> float:
-    return base * o.gamma ** bisect.bisect_right(o.milestones, it)
+    return base * ls.gamma(o) ** bisect.bisect_right(o.milestones, it)
 
 
 def _cosine_between(t: float, period: float, base: float, eta_min: float) -> float:
@@ -65,7 +69,7 @@ def _constant(it: int, base: float, o: SchedulerOptions, total_iter: int) -> flo
 
 SCHEDULERS: dict[str, SchedulerKind] = {
     "multisteplr": SchedulerKind(
-        _multistep, lambda opt, o, total: lr_scheduler.MultiStepLR(opt, o.milestones, o.gamma)
+        _multistep, lambda opt, o, total: lr_scheduler.MultiStepLR(opt, o.milestones, ls.gamma(o))
     ),
     "cosineannealinglr": SchedulerKind(
         _cosine, lambda opt, o, total: lr_scheduler.CosineAnnealingLR(opt, o.T_max or total, o.eta_min)
@@ -77,6 +81,39 @@ SCHEDULERS: dict[str, SchedulerKind] = {
         ),
     ),
     "constant": SchedulerKind(_constant, lambda opt, o, total: lr_scheduler.ConstantLR(opt, 1.0, 0)),
+    "steplr": SchedulerKind(
+        ls.step, lambda opt, o, total: lr_scheduler.StepLR(opt, o.step_size, ls.gamma(o))
+    ),
+    "exponentiallr": SchedulerKind(
+        ls.exponential, lambda opt, o, total: lr_scheduler.ExponentialLR(opt, ls.gamma(o))
+    ),
+    "constantlr": SchedulerKind(
+        ls.constant_factor, lambda opt, o, total: lr_scheduler.ConstantLR(opt, o.factor, o.total_iters)
+    ),
+    "linearlr": SchedulerKind(
+        ls.linear,
+        lambda opt, o, total: lr_scheduler.LinearLR(opt, o.start_factor, o.end_factor, o.total_iters),
+    ),
+    "polynomiallr": SchedulerKind(
+        ls.polynomial, lambda opt, o, total: lr_scheduler.PolynomialLR(opt, o.total_iters, o.power)
+    ),
+    "onecyclelr": SchedulerKind(
+        ls.one_cycle_lr,
+        lambda opt, o, total: lr_scheduler.OneCycleLR(
+            opt,
+            o.max_lr,
+            total_steps=o.total_steps or total,
+            pct_start=o.pct_start,
+            anneal_strategy=o.anneal_strategy,
+            cycle_momentum=o.cycle_momentum,
+            base_momentum=o.base_momentum,
+            max_momentum=o.max_momentum,
+            div_factor=o.div_factor,
+            final_div_factor=o.final_div_factor,
+            three_phase=o.three_phase,
+        ),
+    ),
+    "cosineannealingrestartlr": SchedulerKind(ls.cosine_restart, None),
 }
 
 
@@ -93,14 +130,41 @@ class Schedule:
 
     def __init__(self, optimizer, opts: SchedulerOptions, warmup_iter: int, total_iter: int) -> None:
         self.lr_scale = 1.0
+        self.opts, self.total_iter = opts, total_iter
+        self.momentum_key = (
+            _momentum_key(optimizer) if opts.type == "OneCycleLR" and opts.cycle_momentum else None
+        )
 
         def factor(base: float) -> Callable[[int], float]:
             return lambda it: self.lr_scale * scheduled_lr(it, base, opts, warmup_iter, total_iter) / base
 
         self.scheduler = LambdaLR(optimizer, [factor(group["lr"]) for group in optimizer.param_groups])
+        self._set_momentum()
 
     def step(self) -> None:
         self.scheduler.step()
+        self._set_momentum()
+
+    def restart(self) -> None:
+        """Start the schedule again from its first step (train.restart_scheduler on resume)."""
+        self.lr_scale = 1.0
+        self.scheduler.last_epoch = 0
+        for group, base, lam in zip(
+            self.scheduler.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas
+        ):
+            group["lr"] = base * lam(0)
+        self._set_momentum()
+
+    def _set_momentum(self) -> None:
+        # OneCycleLR also cycles Adam's beta1 (or SGD's momentum), inversely to the learning rate, as torch's does.
+        if self.momentum_key is None:
+            return
+        momentum = ls.one_cycle(self.scheduler.last_epoch, self.opts, self.total_iter)[1]
+        for group in self.scheduler.optimizer.param_groups:
+            if self.momentum_key == "betas":
+                group["betas"] = (momentum, *group["betas"][1:])
+            else:
+                group["momentum"] = momentum
 
     def current_lr(self) -> float:
         return self.scheduler.get_last_lr()[0]
@@ -116,3 +180,15 @@ class Schedule:
             self.scheduler.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas
         ):
             group["lr"] = base * lam(self.scheduler.last_epoch)
+        self._set_momentum()
+
+
+def _momentum_key(optimizer: torch.optim.Optimizer) -> str:
+    if "betas" in optimizer.defaults:
+        return "betas"
+    if "momentum" in optimizer.defaults:
+        return "momentum"
+    raise ConfigError(
+        f"train.scheduler: OneCycleLR cycles the momentum, which {type(optimizer).__name__} does not have; "
+        "set cycle_momentum: false"
+    )

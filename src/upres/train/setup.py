@@ -51,6 +51,7 @@ class Run:
     accum_iter: int
     num_workers: int
     notes: list[str] = field(default_factory=list)
+    prefetch_factor: int = 4
 
 
 def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptions]:
@@ -63,7 +64,17 @@ def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptio
             "pairedimagedataset (dataroot_gt, dataroot_lq) or realesrgandataset (LR made on the fly from dataroot_gt)"
         )
     if ds_opts.type == "realesrgandataset":
-        return build_otf(ds_opts, opts.scale, seed, opts.degradation), ds_opts
+        otf = build_otf(ds_opts, opts.scale, seed, opts.degradation)
+        if opts.dataroot_lq_prob == 0:
+            return otf, ds_opts
+        if not ds_opts.dataroot_lq:
+            raise ConfigError(
+                f"dataroot_lq_prob {opts.dataroot_lq_prob} needs datasets.train.dataroot_lq (the real LR images)"
+            )
+        from upres.data.mixed_lq import MixedLQDataset
+
+        paired = build_dataset(ds_opts.model_copy(update={"type": "pairedimagedataset"}), opts.scale, seed)
+        return MixedLQDataset(otf, paired, opts.dataroot_lq_prob, seed), ds_opts
     return build_dataset(ds_opts, opts.scale, seed), ds_opts
 
 
@@ -171,10 +182,15 @@ def build_run(
         )
     with errors_in_block("train"):
         train_set, ds_opts = build_train_dataset(opts, seed)
-    if ds_opts.type == "realesrgandataset" and ds_opts.dataroot_lq:
+    if ds_opts.type == "realesrgandataset" and ds_opts.dataroot_lq and opts.dataroot_lq_prob == 0:
         notes.append(
             "datasets.train.dataroot_lq is not read: realesrgandataset makes each LR from its GT on the fly "
-            "(for LR/GT pairs use pairedimagedataset with high_order_degradation: false)"
+            "(dataroot_lq_prob mixes its real LRs in; for LR/GT pairs only use pairedimagedataset with "
+            "high_order_degradation: false)"
+        )
+    if ds_opts.type != "realesrgandataset" and opts.dataroot_lq_prob > 0:
+        notes.append(
+            "dataroot_lq_prob: no effect, the LR is made on the fly only with high_order_degradation: true"
         )
     batch = ds_opts.batch_size_per_gpu or 4
     per_step = batch * ds_opts.accum_iter * world_size
@@ -203,7 +219,8 @@ def build_run(
     check_channels(opts, g.info.in_channels, g.info.out_channels)
     d = build_discriminator_part(opts, device, notes)
     workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
-    return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes)
+    prefetch = ds_opts.prefetch_factor or 4
+    return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes, prefetch)
 
 
 def loader_workers(requested: int | None, notes: list[str]) -> int:

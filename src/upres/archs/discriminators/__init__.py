@@ -23,7 +23,14 @@ DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
 }
 
 # Option keys users' files carry that mean the same as ours (BasicSR/old ESRGAN spellings).
-_KEY_ALIASES = {"in_nc": "num_in_ch", "nf": "num_feat", "norm_type": "norm", "n_layers": "num_layers"}
+_KEY_ALIASES = {
+    "in_nc": "num_in_ch",
+    "input_nc": "num_in_ch",  # traiNNer-redux's PatchGAN
+    "nf": "num_feat",
+    "ndf": "num_feat",
+    "norm_type": "norm",
+    "n_layers": "num_layers",
+}
 
 
 def build_discriminator(type_name: str, **options) -> nn.Module:

@@ -25,7 +25,9 @@ def _smallest(fits) -> int:
 
 
 class PatchGANDiscriminatorSN(nn.Module):
-    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, num_layers: int = 3) -> None:
+    def __init__(
+        self, num_in_ch: int = 3, num_feat: int = 64, num_layers: int = 3, use_sigmoid: bool = False
+    ) -> None:
         super().__init__()
         if num_layers < 1:
             raise ConfigError("network_d.num_layers must be >= 1")
@@ -46,6 +48,8 @@ class PatchGANDiscriminatorSN(nn.Module):
             nn.LeakyReLU(0.2, True),
         ]
         layers.append(spectral_norm(nn.Conv2d(num_feat * mult, 1, 4, 1, 1)))
+        if use_sigmoid:  # pix2pix's option (traiNNer-redux's key): probabilities instead of logits
+            layers.append(nn.Sigmoid())
         self.body = nn.Sequential(*layers)
         self.num_layers = num_layers
 
@@ -66,12 +70,19 @@ class PatchGANDiscriminatorSN(nn.Module):
 class MultiScalePatchGANDiscriminatorSN(nn.Module):
     """`num_d` PatchGANs, the k-th on the input average-pooled k times; returns the list of their logit maps."""
 
-    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, num_layers: int = 3, num_d: int = 3) -> None:
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_feat: int = 64,
+        num_layers: int = 3,
+        num_d: int = 3,
+        use_sigmoid: bool = False,
+    ) -> None:
         super().__init__()
         if num_d < 1:
             raise ConfigError("network_d.num_d must be >= 1")
         self.discriminators = nn.ModuleList(
-            PatchGANDiscriminatorSN(num_in_ch, num_feat, num_layers) for _ in range(num_d)
+            PatchGANDiscriminatorSN(num_in_ch, num_feat, num_layers, use_sigmoid) for _ in range(num_d)
         )
 
     def input_requirement(self) -> tuple[int, int]:

@@ -139,6 +139,10 @@ class DegradationOptions(BaseModel):
     lq_usm_radius_range: IntRange = _field(
         (1, 25), "unsharp-mask kernel sizes [min, max] for lq_usm (made odd)"
     )
+    thicklines_prob: Prob = _field(
+        0.0,
+        "traiNNer-redux: probability of thickening dark lines (a 3x3 erosion blended in at 1/4) before the first blur",
+    )
     queue_size: int = _field(180, "training pair pool size (a multiple of the batch size; 0 disables)", ge=0)
 
     # Accepted for compatibility with Real-ESRGAN/traiNNer-redux files; kernel sizes come from kernel_range.

@@ -30,6 +30,7 @@ from upres.data.degradations.noise import gaussian_noise, poisson_noise
 from upres.data.degradations.options import DegradationOptions
 from upres.data.degradations.resize import choose, random_scale, resize
 from upres.data.degradations.sharpen import usm_sharpen
+from upres.data.degradations.thicklines import thick_lines
 from upres.data.degradations.video import video_compress
 
 
@@ -66,6 +67,9 @@ def degrade(
     elif opts.gt_usm:
         x = usm_sharpen(x, opts.gt_usm_weight, opts.gt_usm_radius, opts.gt_usm_threshold)
 
+    if opts.thicklines_prob > 0:  # drawn only when on, so files without it keep their random stream
+        x = thicklines_step(x, rng, opts.thicklines_prob)
+
     x = blur_step(x, rng, opts.blur_prob, opts.sinc_prob, opts.kernel_range, opts.kernel_list, opts.kernel_prob,
                   opts.blur_sigma, opts.betag_range, opts.betap_range)  # fmt: skip
     s = random_scale(rng, opts.resize_prob, opts.resize_range)
@@ -99,6 +103,15 @@ def degrade(
     x = dither_step(x, rng, opts)
     lq = (x * 255.0).round().clamp(0, 255) / 255.0
     return lq[0] if squeeze else lq
+
+
+def thicklines_step(x: torch.Tensor, rng: np.random.Generator, prob: float) -> torch.Tensor:
+    """Thicken the dark lines of each sample with probability `prob`."""
+    apply = rng.uniform(size=x.shape[0]) < prob
+    if not apply.any():
+        return x
+    mask = torch.as_tensor(apply, device=x.device).view(-1, 1, 1, 1)
+    return torch.where(mask, thick_lines(x), x)
 
 
 def blur_step(

@@ -1,0 +1,87 @@
+"""`train.optim_g` / `optim_d`: torch's optimizers by name (any case), each with the keyword arguments it takes.
+
+The parameter names are kept here rather than read from torch so that validating an option file does not import
+torch; `tests/train/test_optimizers.py` checks them against torch's signatures.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Canonical name -> the keyword arguments an option file may give (torch's, less the implementation switches
+# foreach/fused/capturable/differentiable/maximize, which upres chooses).
+OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
+    "Adam": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    "AdamW": ("lr", "betas", "eps", "weight_decay", "amsgrad"),
+    "NAdam": ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay"),
+    "RAdam": ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay"),
+    "Adamax": ("lr", "betas", "eps", "weight_decay"),
+    "SGD": ("lr", "momentum", "dampening", "weight_decay", "nesterov"),
+    "RMSprop": ("lr", "alpha", "eps", "weight_decay", "momentum", "centered"),
+    "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+    "Adadelta": ("lr", "rho", "eps", "weight_decay"),
+}
+# traiNNer-redux optimizers that come from outside torch (pytorch_optimizer or its own code).
+REFUSED_OPTIMIZERS = {
+    name.lower(): name
+    for name in ("ADOPT", "SOAP", "StableAdamW", "Adan", "AdamWScheduleFree", "AdanScheduleFree")
+}
+OptimizerName = Literal["Adam", "AdamW", "NAdam", "RAdam", "Adamax", "SGD", "RMSprop", "Adagrad", "Adadelta"]
+
+
+class OptimizerOptions(BaseModel):
+    """`type` plus that optimizer's keyword arguments (torch's names; unset ones keep torch's defaults)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+    type: OptimizerName = Field(
+        "AdamW",
+        description=f"one of {', '.join(OPTIMIZER_PARAMS)} (any case); betas, eps and weight_decay default to "
+        "the values below for Adam/AdamW, to torch's for the others",
+    )
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.99)
+    eps: float = Field(1e-8, ge=0)
+    amsgrad: bool | None = Field(None, description="Adam, AdamW")
+    momentum: float | None = Field(None, ge=0, description="SGD, RMSprop")
+    dampening: float | None = Field(None, ge=0, description="SGD")
+    nesterov: bool | None = Field(None, description="SGD")
+    alpha: float | None = Field(None, ge=0, description="RMSprop")
+    centered: bool | None = Field(None, description="RMSprop")
+    momentum_decay: float | None = Field(None, ge=0, description="NAdam")
+    decoupled_weight_decay: bool | None = Field(None, description="NAdam, RAdam")
+    lr_decay: float | None = Field(None, ge=0, description="Adagrad")
+    initial_accumulator_value: float | None = Field(None, ge=0, description="Adagrad")
+    rho: float | None = Field(None, ge=0, le=1, description="Adadelta")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _canonical(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        by_lower = {name.lower(): name for name in OPTIMIZER_PARAMS}
+        if v.lower() in REFUSED_OPTIMIZERS:
+            raise ValueError(
+                f"{REFUSED_OPTIMIZERS[v.lower()]} is a traiNNer-redux optimizer from outside PyTorch, which upres "
+                f"does not ship; use one of {', '.join(OPTIMIZER_PARAMS)} (AdamW is the usual choice)"
+            )
+        return by_lower.get(v.lower(), v)
+
+    @model_validator(mode="after")
+    def _params_of_the_type(self) -> OptimizerOptions:
+        allowed = OPTIMIZER_PARAMS[self.type]
+        wrong = sorted(k for k in self.model_fields_set - {"type"} if k not in allowed)
+        if wrong:
+            raise ValueError(
+                f"{self.type} has no parameter {', '.join(wrong)}; it takes {', '.join(allowed)}"
+            )
+        return self
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for the torch class: what the file gave, upres's defaults for Adam/AdamW, and
+        torch's own defaults (as traiNNer-redux passes them) for the rest."""
+        allowed = OPTIMIZER_PARAMS[self.type]
+        mine = ("lr", "weight_decay", "betas", "eps") if self.type in ("Adam", "AdamW") else ("lr",)
+        return {k: getattr(self, k) for k in allowed if k in mine or k in self.model_fields_set}

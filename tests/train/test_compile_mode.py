@@ -1,0 +1,33 @@
+"""compile_mode (traiNNer-redux's key) is torch.compile's mode when use_compile is on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from train_helpers import base_options, merge
+
+from upres.errors import ConfigError
+from upres.train.config import parse_options
+from upres.train.loop import train
+
+
+def test_compile_mode_reaches_torch_compile(tmp_path, hr_folder, monkeypatch):
+    seen = []
+
+    def fake_compile(model, **kwargs):
+        seen.append(kwargs)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {"use_compile": True, "compile_mode": "reduce-overhead", "train": {"total_iter": 1}},
+    )
+    train(parse_options(opts))
+    assert seen == [{"mode": "reduce-overhead"}]
+
+
+def test_default_compile_mode_is_redux_and_a_wrong_one_is_named(hr_folder, tmp_path):
+    assert parse_options(base_options(hr_folder, tmp_path)).compile_mode == "max-autotune-no-cudagraphs"
+    with pytest.raises(ConfigError, match="compile_mode: Input should be 'default', 'reduce-overhead'"):
+        parse_options({**base_options(hr_folder, tmp_path), "compile_mode": "fast"})

@@ -1,0 +1,83 @@
+"""Optimizers by traiNNer-redux's names (any case): each one is torch's, with the keyword arguments it takes."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from upres.errors import ConfigError
+from upres.train.config import parse_options
+from upres.train.optim_options import OPTIMIZER_PARAMS, OptimizerOptions
+from upres.train.schedule import build_optimizer
+
+
+def _options(optim_g: dict) -> dict:
+    return {
+        "name": "o",
+        "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": "x"}},
+        "network_g": {"type": "compact"},
+        "train": {"optim_g": optim_g},
+    }
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZER_PARAMS))
+def test_parameter_table_matches_torch(name):
+    signature = inspect.signature(getattr(torch.optim, name))
+    assert set(OPTIMIZER_PARAMS[name]) <= set(signature.parameters)
+
+
+EXTRA = {
+    "SGD": {"momentum": 0.9, "nesterov": True},
+    "RMSprop": {"alpha": 0.9, "centered": True},
+    "NAdam": {"momentum_decay": 0.003, "decoupled_weight_decay": True, "weight_decay": 0.01},
+    "RAdam": {"decoupled_weight_decay": True, "weight_decay": 0.01},
+    "Adagrad": {"lr_decay": 0.01},
+    "Adadelta": {"rho": 0.8},
+    "AdamW": {"amsgrad": True, "betas": [0.8, 0.95]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZER_PARAMS))
+def test_each_optimizer_steps_like_torch(name):
+    given = {"type": name.upper(), "lr": 0.01, **EXTRA.get(name, {})}
+    opts = parse_options(_options(given)).train.optim_g
+    assert opts.type == name
+    torch.manual_seed(0)
+    ours_net, ref_net = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    ref_net.load_state_dict(ours_net.state_dict())
+    ours = build_optimizer(ours_net.parameters(), opts)
+    kwargs = {k: v for k, v in given.items() if k != "type"}
+    if name in ("Adam", "AdamW"):
+        kwargs = {"betas": (0.9, 0.99), "weight_decay": 0.0, **kwargs}  # upres's defaults, given to torch
+    ref = getattr(torch.optim, name)(ref_net.parameters(), **kwargs)
+    x = torch.randn(8, 4)
+    for _ in range(3):
+        for net, opt in ((ours_net, ours), (ref_net, ref)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(ours_net.parameters(), ref_net.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_redux_only_optimizers_are_refused_by_name():
+    with pytest.raises(ConfigError) as exc:
+        parse_options(_options({"type": "adopt", "lr": 1e-4}), "o.yml")
+    assert str(exc.value) == (
+        "o.yml: train.optim_g.type: ADOPT is a traiNNer-redux optimizer from outside PyTorch, which "
+        "upres does not ship; use one of Adam, AdamW, NAdam, RAdam, Adamax, SGD, RMSprop, Adagrad, Adadelta "
+        "(AdamW is the usual choice) (got 'adopt')"
+    )
+
+
+def test_a_parameter_the_optimizer_does_not_take_is_named():
+    with pytest.raises(ConfigError, match="SGD has no parameter betas; it takes lr, momentum, dampening"):
+        parse_options(_options({"type": "SGD", "lr": 0.1, "betas": [0.9, 0.99]}))
+    with pytest.raises(ConfigError, match="train.optim_g.nesterov: Input should be a valid boolean"):
+        parse_options(_options({"type": "sgd", "nesterov": "maybe"}))
+
+
+def test_default_is_adamw_with_upres_defaults():
+    assert OptimizerOptions().kwargs() == {"lr": 1e-4, "weight_decay": 0.0, "betas": (0.9, 0.99), "eps": 1e-8}

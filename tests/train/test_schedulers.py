@@ -1,0 +1,128 @@
+"""Learning-rate schedulers by traiNNer-redux's names (any case), each equal to torch's class step by step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from train_helpers import base_options, merge
+
+from upres.errors import ConfigError
+from upres.train.checkpoint import load_training_state
+from upres.train.config import parse_options
+from upres.train.loop import train
+from upres.train.schedule import Schedule, build_optimizer
+
+STEPS = 40
+CASES = [
+    ("StepLR", {"step_size": 7, "gamma": 0.5}),
+    ("StepLR", {"step_size": 7}),
+    ("ExponentialLR", {"gamma": 0.9}),
+    ("LinearLR", {"start_factor": 0.2, "end_factor": 0.9, "total_iters": 10}),
+    ("LinearLR", {}),
+    ("ConstantLR", {"factor": 0.5, "total_iters": 8}),
+    ("PolynomialLR", {"total_iters": 30, "power": 2.0}),
+    ("MultiStepLR", {"milestones": [5, 20], "gamma": 0.1}),
+    ("OneCycleLR", {"max_lr": 0.1, "total_steps": STEPS}),
+    ("OneCycleLR", {"max_lr": 0.1, "total_steps": STEPS, "three_phase": True, "anneal_strategy": "linear"}),
+    ("OneCycleLR", {"max_lr": 0.05, "total_steps": STEPS, "pct_start": 0.25, "cycle_momentum": False}),
+]
+
+
+def _parse(scheduler: dict, optim: dict | None = None, **train):
+    data = {
+        "name": "s",
+        "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": "x"}},
+        "network_g": {"type": "compact"},
+        "train": {"scheduler": scheduler, "optim_g": optim or {"type": "AdamW", "lr": 0.01}, **train},
+    }
+    return parse_options(data, "o.yml").train
+
+
+def _lrs_and_momenta(optimizer, step) -> list[tuple[float, float]]:
+    out = []
+    for _ in range(STEPS):
+        group = optimizer.param_groups[0]
+        out.append((group["lr"], group["betas"][0] if "betas" in group else group.get("momentum", 0.0)))
+        optimizer.step()
+        step()
+    return out
+
+
+@pytest.mark.parametrize(
+    "optim", [{"type": "adamw", "lr": 0.01}, {"type": "sgd", "lr": 0.01, "momentum": 0.9}]
+)
+@pytest.mark.parametrize(("name", "params"), CASES)
+def test_each_scheduler_matches_torch(name, params, optim):
+    opts = _parse({"type": name.upper(), **params}, optim)
+    assert opts.scheduler.type == name
+    ours_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
+    ours = Schedule(ours_opt, opts.scheduler, warmup_iter=-1, total_iter=STEPS)
+    ref_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
+    ref = getattr(torch.optim.lr_scheduler, name)(ref_opt, **params)
+    got = _lrs_and_momenta(ours_opt, ours.step)
+    want = _lrs_and_momenta(ref_opt, ref.step)
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), f"step {i}"
+
+
+def test_cosine_restart_matches_basicsr(basicsr_module):
+    from basicsr.models.lr_scheduler import CosineAnnealingRestartLR
+
+    params = {"periods": [10, 15, 15], "restart_weights": [1, 0.5, 0.25], "eta_min": 1e-4}
+    opts = _parse({"type": "cosineannealingrestartlr", **params})
+    ours_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
+    ours = Schedule(ours_opt, opts.scheduler, warmup_iter=-1, total_iter=STEPS)
+    ref_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
+    ref = CosineAnnealingRestartLR(ref_opt, **params)
+    got = [lr for lr, _ in _lrs_and_momenta(ours_opt, ours.step)]
+    assert got == pytest.approx([lr for lr, _ in _lrs_and_momenta(ref_opt, ref.step)], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "message"),
+    [
+        (
+            {"type": "ReduceLROnPlateau"},
+            "ReduceLROnPlateau follows a validation metric, which upres's schedules do not read; use one of",
+        ),
+        ({"type": "kneelr"}, "kneelr is traiNNer-redux's own and not implemented in upres; use one of"),
+        ({"type": "ExponentialLR"}, "ExponentialLR needs gamma"),
+        ({"type": "OneCycleLR"}, "OneCycleLR needs max_lr"),
+        (
+            {"type": "CosineAnnealingRestartLR", "periods": [5, 5]},
+            "periods has 2 entries but restart_weights has 1",
+        ),
+    ],
+)
+def test_unavailable_or_incomplete_schedulers_are_named(scheduler, message):
+    with pytest.raises(ConfigError, match="train.scheduler") as exc:
+        _parse(scheduler)
+    assert message in str(exc.value)
+
+
+def test_one_cycle_with_an_optimizer_without_momentum_says_what_to_set():
+    opts = _parse({"type": "OneCycleLR", "max_lr": 0.1}, {"type": "Adagrad", "lr": 0.01})
+    optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
+    with pytest.raises(
+        ConfigError, match="OneCycleLR cycles the momentum, which Adagrad does not have; set cycle"
+    ):
+        Schedule(optimizer, opts.scheduler, -1, STEPS)
+
+
+@pytest.mark.parametrize(("restart", "lr"), [(False, 5e-4), (True, 1e-3)])
+def test_restart_scheduler_starts_the_schedule_again_on_resume(tmp_path, hr_folder, restart, lr):
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "train": {"total_iter": 6, "scheduler": {"type": "MultiStepLR", "milestones": [5], "gamma": 0.5}},
+            "logger": {"save_checkpoint_freq": 3},
+        },
+    )
+    opts["train"]["optim_g"]["lr"] = 1e-3
+    train(parse_options(opts))
+    resumed = merge(opts, {"train": {"total_iter": 9, "restart_scheduler": restart}})
+    train(parse_options(resumed), resume="auto")
+    state = load_training_state(exp / "training_states" / "9.state")
+    # Resumed at 6: 3 more steps are steps 6-8 of the schedule (past milestone 5), or steps 0-2 of a new one.
+    assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(lr)
