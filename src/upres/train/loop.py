@@ -21,9 +21,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from upres.infer.tiling import Upscaler
 from upres.io.model_files import save_model
+from upres.train.checkpoint import list_states
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
 from upres.train.feed import BatchFeed
+from upres.train.interrupt import HeldInterrupts, StepAbandoned
 from upres.train.persist import TrainingError, resume_path, resume_run, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
@@ -123,24 +125,27 @@ def _train(
     last_losses: dict[str, float] = {}
     t_start = t_window = time.perf_counter()
     it_window = it
+    held = HeldInterrupts().install()
     try:
         while it < total_iter:
-            it += 1
-            step(it, feed)
+            # Ctrl+C waits for the end of the iteration: `it` always counts whole optimizer steps.
+            with held.iteration():
+                step(it + 1, feed)
+                it += 1
 
-            # --- the only host syncs: at print_freq (and on checkpoints/validation) ---------------------------------
-            if it % opts.logger.print_freq == 0 or it == total_iter:
-                n_bad = int(step.consecutive_bad)
-                if n_bad >= opts.train.nan_rollback_after:
-                    it = roll_back(run, states_dir, scaler, log, it, n_bad, feed.pool, ctx)
-                    step.consecutive_bad.zero_()
+                # --- the only host syncs: at print_freq (and on checkpoints/validation) -----------------------------
+                if it % opts.logger.print_freq == 0 or it == total_iter:
+                    n_bad = int(step.consecutive_bad)
+                    if n_bad >= opts.train.nan_rollback_after:
+                        it = roll_back(run, states_dir, scaler, log, it, n_bad, feed.pool, ctx)
+                        step.consecutive_bad.zero_()
+                        step.reset_window()
+                        feed.restart(it)
+                        t_window, it_window = time.perf_counter(), it
+                        continue
+                    last_losses = _log_progress(log, run, ctx, step, it, total_iter, t_window, it_window)
                     step.reset_window()
-                    feed.restart(it)
                     t_window, it_window = time.perf_counter(), it
-                    continue
-                last_losses = _log_progress(log, run, ctx, step, it, total_iter, t_window, it_window)
-                step.reset_window()
-                t_window, it_window = time.perf_counter(), it
 
             if dry_run:
                 break
@@ -156,12 +161,22 @@ def _train(
                     log.note(f"early stop at iteration {it}: no improvement for {best.stale} validations")
                     save(it, pool=feed.pool, last=True)
                     break
-    except KeyboardInterrupt:
-        if not dry_run:
-            log.note(f"interrupted at iteration {it}: saving the training state before exiting")
-            save(it, pool=feed.pool, last=True)
+    except StepAbandoned:
+        saved = list_states(states_dir) if states_dir and states_dir.is_dir() else []
+        newest = f"the newest saved state is {saved[-1].name}" if saved else "no training state is saved"
+        log.note(f"stopped during iteration {it + 1} by a second Ctrl+C, without saving it; {newest}")
         log.close()
         raise
+    except KeyboardInterrupt:
+        try:
+            if not dry_run:
+                log.note(f"interrupted after iteration {it}: saving the training state before exiting")
+                save(it, pool=feed.pool, last=True)
+        finally:
+            log.close()
+        raise
+    finally:
+        held.uninstall()
     seconds = time.perf_counter() - t_start
     result = TrainResult(it, exp_dir, {k: list(v) for k, v in best.best.items()}, last_losses, rank=ctx.rank)
     if dry_run:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import io
 import json
 import sys
+import threading
 from pathlib import Path
 
 from upres.io.atomic import atomic_write
+
+TB_CLOSE_SECONDS = 5.0
 
 
 class RunLog:
@@ -56,10 +60,24 @@ class RunLog:
             self.tb.add_image(tag, image_chw, iteration)
 
     def close(self) -> None:
+        """Close log.txt and the TensorBoard writer. The writer's close joins its thread, which a Ctrl+C landing
+        inside one of its calls can leave waiting forever; it gets TB_CLOSE_SECONDS, then the process goes on."""
         if self._log:
-            self._log.close()
-        if self.tb:
-            self.tb.close()
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+        tb, self.tb = self.tb, None
+        if tb is not None:
+            closer = threading.Thread(target=tb.close, name="upres-tb-close", daemon=True)
+            closer.start()
+            closer.join(TB_CLOSE_SECONDS)
+            if closer.is_alive():
+                print(
+                    f"note: TensorBoard's writer did not finish within {TB_CLOSE_SECONDS:g} s; its last events may "
+                    "be missing (log.txt and the training state are complete)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def write_report(self, options_text: str, best: dict, images: list[Path]) -> None:
         if not self.enabled:
