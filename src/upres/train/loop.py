@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from upres.infer.tiling import Upscaler
 from upres.io.model_files import save_model
-from upres.train.checkpoint import list_states
+from upres.train.checkpoint import fault_reason, list_states, write_faults
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
 from upres.train.feed import BatchFeed
@@ -101,7 +101,7 @@ def _train(
     states_dir = exp_dir / "training_states" if exp_dir else None
     start_iter, best, state = 0, BestTracker({}), None
     path = resume_path(
-        resume or (str(opts.path.resume_state) if opts.path.resume_state else None), states_dir
+        resume or (str(opts.path.resume_state) if opts.path.resume_state else None), states_dir, log
     )
     if resume == "auto" and path is None:
         log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
@@ -279,7 +279,13 @@ def _validate(
         if set_name == first_set:
             improved = best.update(values, metrics, it, tracked)
     if improved and exp_dir is not None and not has_nonfinite(net):
-        save_model(exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}", net, run.g.info)
+        best_path = exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}"
+        try:
+            save_model(best_path, net, run.g.info)
+        except write_faults() as exc:  # a full disk: the previous best model stays, training goes on
+            log.note(
+                f"iteration {it}: could not write {best_path} ({fault_reason(exc)}); the previous one stays"
+            )
     images = sorted((exp_dir / "visualization").rglob(f"{it}_*.png"))[:6] if exp_dir else []
     if log.tb is not None:
         from upres.io.images import array_to_tensor, read_image
@@ -288,8 +294,13 @@ def _validate(
             log.image(
                 f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}", array_to_tensor(read_image(path)), it
             )
-    log.write_report(
-        options_text, {k: {"value": v[0], "iteration": v[1]} for k, v in best.best.items()}, images
-    )
+    try:
+        log.write_report(
+            options_text, {k: {"value": v[0], "iteration": v[1]} for k, v in best.best.items()}, images
+        )
+    except OSError as exc:
+        log.note(
+            f"iteration {it}: could not write report.html ({exc.strerror or exc}); the previous one stays"
+        )
     patience = opts.train.early_stop_patience
     return patience is not None and best.stale >= patience

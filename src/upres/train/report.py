@@ -24,6 +24,7 @@ class RunLog:
         self.notes: list[str] = []
         self.tb = None
         self._log = None
+        self._log_failed = False
         if not self.enabled:
             return
         self._log = open(exp_dir / "log.txt", "a", encoding="utf-8")  # noqa: SIM115 - open for the run
@@ -42,8 +43,19 @@ class RunLog:
         line = f"{stamp} {message}"
         print(line, file=sys.stdout, flush=True)
         if self._log:
-            self._log.write(line + "\n")
-            self._log.flush()
+            try:
+                self._log.write(line + "\n")
+                self._log.flush()
+                self._log_failed = False
+            except OSError as exc:  # a full disk must not stop the run over a log line; the console has it
+                if not self._log_failed:
+                    print(
+                        f"note: cannot write {self.exp_dir / 'log.txt'} ({exc.strerror or exc}); lines go to the "
+                        "console only until it can",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                self._log_failed = True
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -78,6 +90,12 @@ class RunLog:
                     file=sys.stderr,
                     flush=True,
                 )
+
+    def warn(self, message: str) -> None:
+        """A note the user must see even when stdout goes to a file: also on stderr."""
+        self.note(message)
+        if self.enabled or self.exp_dir is None:
+            print(f"note: {message}", file=sys.stderr, flush=True)
 
     def write_report(self, options_text: str, best: dict, images: list[Path]) -> None:
         if not self.enabled:
