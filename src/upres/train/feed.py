@@ -32,7 +32,16 @@ def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> Data
         pin_memory=ctx.device.type == "cuda",
         persistent_workers=False,
         prefetch_factor=run.prefetch_factor if run.num_workers else None,
+        worker_init_fn=_ignore_ctrl_c if run.num_workers else None,
     )
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    """A terminal's Ctrl+C reaches the loader workers too; they keep loading while the main process finishes its
+    iteration and saves (it stops them), instead of dying under a batch it still waits for."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class BatchFeed:

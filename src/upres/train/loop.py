@@ -22,9 +22,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from upres.infer.tiling import Upscaler
 from upres.io.model_files import save_model
+from upres.train.checkpoint import fault_reason, list_states, write_faults
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
 from upres.train.feed import BatchFeed
+from upres.train.interrupt import HeldInterrupts, StepAbandoned
 from upres.train.persist import TrainingError, resume_path, resume_run, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
@@ -100,7 +102,7 @@ def _train(
     states_dir = exp_dir / "training_states" if exp_dir else None
     start_iter, best, state = 0, BestTracker({}), None
     path = resume_path(
-        resume or (str(opts.path.resume_state) if opts.path.resume_state else None), states_dir
+        resume or (str(opts.path.resume_state) if opts.path.resume_state else None), states_dir, log
     )
     if resume == "auto" and path is None:
         log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
@@ -129,24 +131,27 @@ def _train(
     last_losses: dict[str, float] = {}
     t_start = t_window = time.perf_counter()
     it_window = it
+    held = HeldInterrupts().install()
     try:
         while it < total_iter:
-            it += 1
-            step(it, feed)
+            # Ctrl+C waits for the end of the iteration: `it` always counts whole optimizer steps.
+            with held.iteration():
+                step(it + 1, feed)
+                it += 1
 
-            # --- the only host syncs: at print_freq (and on checkpoints/validation) ---------------------------------
-            if it % opts.logger.print_freq == 0 or it == total_iter:
-                n_bad = int(step.consecutive_bad)
-                if n_bad >= opts.train.nan_rollback_after:
-                    it = roll_back(run, states_dir, scaler, log, it, n_bad, feed.pool, ctx)
-                    step.consecutive_bad.zero_()
+                # --- the only host syncs: at print_freq (and on checkpoints/validation) -----------------------------
+                if it % opts.logger.print_freq == 0 or it == total_iter:
+                    n_bad = int(step.consecutive_bad)
+                    if n_bad >= opts.train.nan_rollback_after:
+                        it = roll_back(run, states_dir, scaler, log, it, n_bad, feed.pool, ctx)
+                        step.consecutive_bad.zero_()
+                        step.reset_window()
+                        feed.restart(it)
+                        t_window, it_window = time.perf_counter(), it
+                        continue
+                    last_losses = _log_progress(log, run, ctx, step, it, total_iter, t_window, it_window)
                     step.reset_window()
-                    feed.restart(it)
                     t_window, it_window = time.perf_counter(), it
-                    continue
-                last_losses = _log_progress(log, run, ctx, step, it, total_iter, t_window, it_window)
-                step.reset_window()
-                t_window, it_window = time.perf_counter(), it
 
             if dry_run:
                 break
@@ -162,12 +167,22 @@ def _train(
                     log.note(f"early stop at iteration {it}: no improvement for {best.stale} validations")
                     save(it, pool=feed.pool, last=True)
                     break
-    except KeyboardInterrupt:
-        if not dry_run:
-            log.note(f"interrupted at iteration {it}: saving the training state before exiting")
-            save(it, pool=feed.pool, last=True)
+    except StepAbandoned:
+        saved = list_states(states_dir) if states_dir and states_dir.is_dir() else []
+        newest = f"the newest saved state is {saved[-1].name}" if saved else "no training state is saved"
+        log.note(f"stopped during iteration {it + 1} by a second Ctrl+C, without saving it; {newest}")
         log.close()
         raise
+    except KeyboardInterrupt:
+        try:
+            if not dry_run:
+                log.note(f"interrupted after iteration {it}: saving the training state before exiting")
+                save(it, pool=feed.pool, last=True)
+        finally:
+            log.close()
+        raise
+    finally:
+        held.uninstall()
     seconds = time.perf_counter() - t_start
     result = TrainResult(it, exp_dir, {k: list(v) for k, v in best.best.items()}, last_losses, rank=ctx.rank)
     if dry_run:
@@ -272,7 +287,13 @@ def _validate(
         if set_name == first_set:
             improved = best.update(values, metrics, it, tracked)
     if improved and exp_dir is not None and not has_nonfinite(net):
-        save_model(exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}", net, run.g.info)
+        best_path = exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}"
+        try:
+            save_model(best_path, net, run.g.info)
+        except write_faults() as exc:  # a full disk: the previous best model stays, training goes on
+            log.note(
+                f"iteration {it}: could not write {best_path} ({fault_reason(exc)}); the previous one stays"
+            )
     images = sorted((exp_dir / "visualization").rglob(f"{it}_*.png"))[:6] if exp_dir else []
     if log.tb is not None:
         from upres.io.images import array_to_tensor, read_image
@@ -281,8 +302,13 @@ def _validate(
             log.image(
                 f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}", array_to_tensor(read_image(path)), it
             )
-    log.write_report(
-        options_text, {k: {"value": v[0], "iteration": v[1]} for k, v in best.best.items()}, images
-    )
+    try:
+        log.write_report(
+            options_text, {k: {"value": v[0], "iteration": v[1]} for k, v in best.best.items()}, images
+        )
+    except OSError as exc:
+        log.note(
+            f"iteration {it}: could not write report.html ({exc.strerror or exc}); the previous one stays"
+        )
     patience = opts.train.early_stop_patience
     return patience is not None and best.stale >= patience

@@ -8,7 +8,16 @@ import torch
 
 from upres.errors import UpresError
 from upres.io.model_files import save_model
-from upres.train.checkpoint import CheckpointError, find_resume_state, list_states, prune, save_training_state
+from upres.train.checkpoint import (
+    CheckpointError,
+    fault_reason,
+    find_resume_state,
+    list_states,
+    prune,
+    save_training_state,
+    write_checkpoint_file,
+    write_faults,
+)
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, gather_to_main
 from upres.train.report import RunLog
@@ -21,11 +30,19 @@ class TrainingError(UpresError):
     pass
 
 
-def resume_path(resume: str | None, states_dir: Path | None) -> Path | None:
+def resume_path(resume: str | None, states_dir: Path | None, log: RunLog | None = None) -> Path | None:
+    """The state to resume from; `--resume auto` passes over states that do not load, and says so."""
     if resume is None:
         return None
     if resume == "auto":
-        return find_resume_state(states_dir) if states_dir and states_dir.is_dir() else None
+        if not (states_dir and states_dir.is_dir()):
+            return None
+        skipped: list[str] = []
+        found = find_resume_state(states_dir, skipped)
+        if log is not None:
+            for reason in skipped:
+                log.warn(f"--resume auto: skipping {reason}")
+        return found
     path = Path(resume)
     if not path.is_file():
         raise TrainingError(f"--resume {path}: no such training state")
@@ -84,9 +101,7 @@ def save_checkpoint(
         if run.g.ema is not None:
             save_model(models / f"net_g_ema_{it}.{fmt}", run.g.ema.module, run.g.info)
         if run.d is not None:
-            from upres.io.atomic import atomic_write
-
-            atomic_write(
+            write_checkpoint_file(
                 models / f"net_d_{it}.pth",
                 lambda p: torch.save({"params": unwrap(run.d.net).state_dict()}, p),
             )
@@ -103,7 +118,10 @@ def save_checkpoint(
             collect_state(run, it, seed, scaler, extra),
             opts.logger.keep_checkpoints,
         )
-    except (OSError, CheckpointError) as exc:
+    except (CheckpointError, *write_faults()) as exc:
+        # A full disk shows as OSError, as torch's RuntimeError ("unexpected pos") or as a SafetensorError.
+        if not isinstance(exc, CheckpointError):
+            exc = f"could not write the models in {models} ({fault_reason(exc)})"
         if last:
             raise TrainingError(f"saving at iteration {it} failed: {exc}") from None
         states = list_states(exp_dir / "training_states")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import io
 import json
 import sys
+import threading
 from pathlib import Path
 
 from upres.io.atomic import atomic_write
+
+TB_CLOSE_SECONDS = 5.0
 
 
 class RunLog:
@@ -20,6 +24,7 @@ class RunLog:
         self.notes: list[str] = []
         self.tb = None
         self._log = None
+        self._log_failed = False
         if not self.enabled:
             return
         self._log = open(exp_dir / "log.txt", "a", encoding="utf-8")  # noqa: SIM115 - open for the run
@@ -38,8 +43,19 @@ class RunLog:
         line = f"{stamp} {message}"
         print(line, file=sys.stdout, flush=True)
         if self._log:
-            self._log.write(line + "\n")
-            self._log.flush()
+            try:
+                self._log.write(line + "\n")
+                self._log.flush()
+                self._log_failed = False
+            except OSError as exc:  # a full disk must not stop the run over a log line; the console has it
+                if not self._log_failed:
+                    print(
+                        f"note: cannot write {self.exp_dir / 'log.txt'} ({exc.strerror or exc}); lines go to the "
+                        "console only until it can",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                self._log_failed = True
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -56,10 +72,30 @@ class RunLog:
             self.tb.add_image(tag, image_chw, iteration)
 
     def close(self) -> None:
+        """Close log.txt and the TensorBoard writer. The writer's close joins its thread, which a Ctrl+C landing
+        inside one of its calls can leave waiting forever; it gets TB_CLOSE_SECONDS, then the process goes on."""
         if self._log:
-            self._log.close()
-        if self.tb:
-            self.tb.close()
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+        tb, self.tb = self.tb, None
+        if tb is not None:
+            closer = threading.Thread(target=tb.close, name="upres-tb-close", daemon=True)
+            closer.start()
+            closer.join(TB_CLOSE_SECONDS)
+            if closer.is_alive():
+                print(
+                    f"note: TensorBoard's writer did not finish within {TB_CLOSE_SECONDS:g} s; its last events may "
+                    "be missing (log.txt and the training state are complete)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def warn(self, message: str) -> None:
+        """A note the user must see even when stdout goes to a file: also on stderr."""
+        self.note(message)
+        if self.enabled or self.exp_dir is None:
+            print(f"note: {message}", file=sys.stderr, flush=True)
 
     def write_report(self, options_text: str, best: dict, images: list[Path]) -> None:
         if not self.enabled:

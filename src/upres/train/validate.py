@@ -103,6 +103,7 @@ def run_validation(
     with_bicubic: also score bicubic upscaling of the same LR with the same metrics (the baseline the model must
     beat); with_crops: keep 1:1 crops of each image's most detailed region for the report."""
     results: dict[str, SetResult] = {}
+    save_img = val.save_img and out_dir is not None
     for set_name, dataset in datasets.items():
         images: list[ImageResult] = []
         for i in range(len(dataset)):
@@ -133,9 +134,19 @@ def run_validation(
             if with_crops:
                 result.crops = cut(detail_box(gt, scale), scale, lq, bicubic, sr, gt)
             images.append(result)
-            if val.save_img and out_dir is not None:
+            if save_img:
                 strip = torch.cat([bicubic[0], sr[0], gt[0]], dim=2)
-                write_image(out_dir / set_name / f"{iteration}_{stem}.png", tensor_to_array(strip))
+                path = out_dir / set_name / f"{iteration}_{stem}.png"
+                try:
+                    write_image(path, tensor_to_array(strip))
+                except OSError as exc:  # a full disk: the scores still count, the pictures wait for space
+                    log.warning(
+                        "validation @ %d: could not write %s (%s); no more images this validation, scores go on",
+                        iteration,
+                        path,
+                        exc.strerror or exc,
+                    )
+                    save_img = False
             if progress is not None:
                 progress(set_name, i + 1, len(dataset))
         results[set_name] = SetResult(

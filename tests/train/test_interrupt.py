@@ -1,0 +1,235 @@
+"""Ctrl+C: the state saved on the way out is that of whole steps, so --resume auto continues bit-exactly; the
+process always ends within seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import base_options, merge, write
+
+from upres.io.model_files import read_tensors
+from upres.train import loop, persist
+from upres.train.checkpoint import list_states, load_training_state
+from upres.train.config import parse_options
+from upres.train.feed import BatchFeed
+from upres.train.report import RunLog
+from upres.train.schedule import Schedule
+
+REPO = Path(__file__).resolve().parents[2]
+TOTAL = 8
+AT = 4  # the iteration during which Ctrl+C comes
+
+
+def _options(hr: Path, exp: Path) -> dict:
+    return merge(
+        base_options(hr, exp),
+        {
+            "datasets": {
+                "train": {"accum_iter": 2},
+                "val": {"type": "pairedimagedataset", "dataroot_gt": str(hr)},
+            },
+            # A milestone right after the interruption: a schedule one step late shows in the weights.
+            "train": {"total_iter": TOTAL, "scheduler": {"type": "MultiStepLR", "milestones": [AT + 1]}},
+            "val": {"val_freq": AT, "save_img": False, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+            "logger": {"print_freq": AT, "save_checkpoint_freq": 3},
+        },
+    )
+
+
+def _weights(exp: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for kind in ("net_g", "net_g_ema"):
+        for k, v in read_tensors(exp / "models" / f"{kind}_{TOTAL}.safetensors")[0].items():
+            out[f"{kind}.{k}"] = v
+    return out
+
+
+def _ctrl_c() -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
+def _during_a_micro_batch(monkeypatch) -> None:
+    real = BatchFeed.__call__
+
+    def feed(self, it, micro):
+        if it == AT and micro == 1:
+            _ctrl_c()
+        return real(self, it, micro)
+
+    monkeypatch.setattr(BatchFeed, "__call__", feed)
+
+
+def _between_optimizer_and_scheduler(monkeypatch) -> None:
+    real, calls = Schedule.step, {"n": 0}
+
+    def step(self):
+        calls["n"] += 1
+        if calls["n"] == AT:  # the optimizer has stepped, the scheduler not yet
+            _ctrl_c()
+        real(self)
+
+    monkeypatch.setattr(Schedule, "step", step)
+
+
+def _during_the_progress_line(monkeypatch) -> None:
+    real = RunLog.info
+
+    def info(self, message):
+        if message.startswith(f"iter {AT}/"):
+            _ctrl_c()
+        real(self, message)
+
+    monkeypatch.setattr(RunLog, "info", info)
+
+
+def _during_validation(monkeypatch) -> None:
+    real = loop.validate
+
+    def validate(*a, **k):
+        _ctrl_c()
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "validate", validate)
+
+
+def _during_a_checkpoint(monkeypatch) -> None:
+    real, fired = persist.save_training_state, []
+
+    def save(root, iteration, state, keep):
+        if not fired:
+            fired.append(iteration)
+            _ctrl_c()
+        return real(root, iteration, state, keep)
+
+    monkeypatch.setattr(persist, "save_training_state", save)
+
+
+POINTS = {
+    "micro_batch": (_during_a_micro_batch, AT),
+    "optimizer_then_scheduler": (_between_optimizer_and_scheduler, AT),
+    "progress_line": (_during_the_progress_line, AT),
+    "validation": (_during_validation, AT),
+    "checkpoint": (_during_a_checkpoint, 3),
+}
+SLOW = {"progress_line", "validation", "checkpoint"}  # ~10 s each on a busy 2-core machine
+
+
+@pytest.mark.parametrize(
+    "point", [pytest.param(p, marks=[pytest.mark.slow] if p in SLOW else []) for p in POINTS]
+)
+def test_ctrl_c_then_resume_auto_is_bit_exact(tmp_path, hr_folder, monkeypatch, point):
+    straight = _options(hr_folder, tmp_path / "straight")
+    loop.train(parse_options(straight))
+    opts = parse_options(_options(hr_folder, tmp_path / "stopped"))
+    arm, expected_iteration = POINTS[point]
+    with monkeypatch.context() as patch:
+        arm(patch)
+        with pytest.raises(KeyboardInterrupt):
+            loop.train(opts)
+    states = tmp_path / "stopped" / "training_states"
+    newest = list_states(states)[-1]
+    assert newest.name == f"{expected_iteration}.state"
+    state = load_training_state(newest)
+    assert state["iteration"] == expected_iteration
+    assert state["schedule_g"]["scheduler"]["last_epoch"] == expected_iteration  # one scheduler step per step
+    log = (tmp_path / "stopped" / "log.txt").read_text()
+    assert (
+        f"interrupted after iteration {expected_iteration}: saving the training state before exiting" in log
+    )
+    loop.train(opts, resume="auto")
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "stopped")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), point
+
+
+def test_a_second_ctrl_c_inside_an_iteration_stops_at_once_without_saving_it(
+    tmp_path, hr_folder, monkeypatch
+):
+    real = BatchFeed.__call__
+
+    def feed(self, it, micro):
+        if it == AT:
+            _ctrl_c()  # micro 0: held; micro 1: the second press
+        return real(self, it, micro)
+
+    monkeypatch.setattr(BatchFeed, "__call__", feed)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(parse_options(_options(hr_folder, tmp_path / "exp")))
+    assert [p.name for p in list_states(tmp_path / "exp" / "training_states")] == ["3.state"]
+    log = (tmp_path / "exp" / "log.txt").read_text()
+    assert (
+        f"stopped during iteration {AT} by a second Ctrl+C, without saving it; the newest saved state is 3.state"
+        in log
+    )
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's handler is gone
+
+
+class _StuckWriter:
+    """A TensorBoard writer whose thread never finishes, as after a Ctrl+C inside one of its calls."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def close(self) -> None:
+        self.release.wait()
+
+
+def test_closing_the_log_never_waits_on_a_stuck_tensorboard_writer(tmp_path, monkeypatch, capsys):
+    from upres.train import report
+
+    monkeypatch.setattr(report, "TB_CLOSE_SECONDS", 0.2)
+    log = RunLog(tmp_path, use_tb=False)
+    log.tb = writer = _StuckWriter()
+    start = time.perf_counter()
+    log.close()
+    assert time.perf_counter() - start < 2
+    assert "TensorBoard's writer did not finish within 0.2 s" in capsys.readouterr().err
+    writer.release.set()
+
+
+@pytest.mark.slow
+def test_a_terminal_ctrl_c_ends_within_seconds_and_resumes_exactly(tmp_path, hr_folder):
+    """The whole process group gets SIGINT, as from a terminal: loader workers included."""
+    total = 60
+    opts = merge(
+        _options(hr_folder, tmp_path / "stopped"),
+        {"datasets": {"train": {"num_worker_per_gpu": 1}}, "train": {"total_iter": total}, "val": None},
+    )
+    opts["logger"] = {"print_freq": 1, "save_checkpoint_freq": total, "use_tb_logger": False}
+    cfg = write(tmp_path / "o.yml", opts)
+    straight = write(
+        tmp_path / "s.yml", merge(opts, {"path": {"experiments_root": str(tmp_path / "straight")}})
+    )
+    # Both runs in the same kind of process (one thread each): in-process training would sum in another order.
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "upres", "train", "-c"]
+    proc = subprocess.Popen([*cmd, str(cfg)], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    log = tmp_path / "stopped" / "log.txt"
+    deadline = time.time() + 120
+    while (
+        time.time() < deadline and not (log.exists() and "iter 3/" in log.read_text()) and proc.poll() is None
+    ):
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.time() - sent < 15, "Ctrl+C took too long"
+    assert "Traceback" not in err
+    stopped_at = int(list_states(tmp_path / "stopped" / "training_states")[-1].stem)
+    assert 3 <= stopped_at < total
+    for args in ([str(cfg), "--resume", "auto"], [str(straight)]):
+        out = subprocess.run([*cmd, *args], env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    for kind in ("net_g", "net_g_ema"):
+        a = read_tensors(tmp_path / "straight" / "models" / f"{kind}_{total}.safetensors")[0]
+        b = read_tensors(tmp_path / "stopped" / "models" / f"{kind}_{total}.safetensors")[0]
+        assert all(torch.equal(a[k], b[k]) for k in a), kind
