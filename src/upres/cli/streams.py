@@ -57,6 +57,15 @@ def pipe_safe_stdio() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+def describe_os_error(exc: OSError) -> str:
+    """`PATH: reason` (`A -> B: reason` for a rename) from an OSError, without Python's `[Errno N]`."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    return f"{where}: {reason}" if where else reason
+
+
 def settle_threads(exit_code: int) -> None:
     """After Ctrl+C: give upres's worker threads a moment to stop (each stops at its next check); one still running
     (a second Ctrl+C cut the orderly stop short) would be torn down inside torch or FFmpeg when the interpreter

@@ -153,6 +153,8 @@ def open_input(path: str | os.PathLike) -> Any:
     """Open `path` with PyAV and return the container whose first video stream is decodable."""
     av = _require_av()
     path = Path(path)
+    if path.is_dir():
+        raise VideoInputError(f"{path}: is a folder, not a video file")
     if not path.is_file():
         raise VideoInputError(f"{path}: no such file")
     try:
