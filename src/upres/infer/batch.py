@@ -205,9 +205,7 @@ def run_batch(
     devices = resolve_devices(opts.device)
     model = load_model(opts.model)
     check_finite_weights(model, opts.model)
-    for job in jobs:
-        if not job.skip_reason:
-            sweep_stale_parts(job.target)
+    sweep_stale_parts(job.target for job in jobs if not job.skip_reason)
     engines = [
         ImageEngine(
             model,
