@@ -17,14 +17,20 @@ SETTLE_S = 5.0
 
 class PipeSafe:
     """A text stream whose writes stop quietly once its reader closed the pipe: the file descriptor is pointed at
-    the null device (Python's documented remedy), so the work goes on and the exit flush does not raise either."""
+    the null device (Python's documented remedy), so the work goes on and the exit flush does not raise either.
+    A file name the stream's encoding cannot show (a Windows console, an undecodable name) is written escaped."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            try:
+                return self._stream.write(text)
+            except UnicodeEncodeError:
+                encoding = getattr(self._stream, "encoding", None) or "utf-8"
+                self._stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+                return len(text)
         except BrokenPipeError:
             self._to_devnull()
             return len(text)
