@@ -13,6 +13,8 @@ from upres.errors import ConfigError
 def read_option_file(path: str | Path) -> dict[str, Any]:
     """The top-level mapping of `path`; ConfigError for a missing, unreadable or malformed file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not an option file; give the .yml file in it")
     if not path.is_file():
         raise ConfigError(f"{path}: option file not found")
     try:

@@ -100,3 +100,44 @@ def test_the_next_run_sweeps_parts_of_killed_writers_only(tmp_path, capsys):
     assert main(["upscale", "--quiet", "-m", str(model), str(tmp_path / "in"), "-o", str(out)]) == 0
     left = sorted(p.name for p in out.iterdir())
     assert left == sorted(["a.png", live.name, legacy_new.name, other.name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_during_video_exits_130_even_when_pressed_twice(tmp_path, presses):
+    pytest.importorskip("av")
+    from fault_helpers import mp4
+
+    model = _slow_model(tmp_path / "m.safetensors")
+    clip = mp4(tmp_path / "in.mp4", frames=120, size=(96, 64))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "upres",
+            "video",
+            "-m",
+            str(model),
+            str(clip),
+            "-o",
+            str(tmp_path / "out.mkv"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cli_env(),
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:  # the plain progress line comes after the first frame is written
+        seen.append(line)
+        if line.startswith("frames 1/"):
+            break
+    for _ in range(presses):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    rest, _ = proc.communicate(timeout=60)
+    text = "".join(seen) + rest
+    assert proc.returncode == 130, text
+    assert "terminate called" not in text and "Traceback" not in text
+    assert not (tmp_path / "out.mkv").exists()

@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 from video_clips import make_clip
 
-from upres.io.video import (
-    ColorTags,
-    VideoOutputError,
-    choose_pix_fmt,
-    container_format,
-    probe_video,
-)
+from upres.io.video import ColorTags, VideoOutputError, probe_video
+from upres.io.video_mux import choose_pix_fmt, container_format
 
 av = pytest.importorskip("av")
 

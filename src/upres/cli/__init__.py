@@ -7,7 +7,7 @@ import importlib
 import sys
 
 from upres import __version__
-from upres.cli.streams import pipe_safe_stdio, settle_threads
+from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
 from upres.errors import UpresError
 
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
@@ -57,3 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted", file=sys.stderr)
             settle_threads(130)
             return 130
+        except OSError as exc:
+            # A file system refusal no command foresaw (a full disk, permissions, a file where a folder is
+            # needed): the path and the reason are the whole story, a traceback adds nothing.
+            print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+            return 2

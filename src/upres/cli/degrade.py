@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from upres.cli.argtypes import non_negative_int, positive_int
 
@@ -39,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from upres.data.degrade_preview import degrade_command
+    from upres.infer.discover import check_writable
 
+    check_writable(Path(args.output))
     written, errors = degrade_command(
         args.config, args.inputs, args.output, args.n, args.seed, args.scale, args.crop
     )

@@ -61,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from upres.data.doctor import check_folders
     from upres.errors import UpresError
 
-    if bool(args.dirs) == bool(args.config):
+    if args.dirs and args.config:
         raise UpresError("give dataset folders (DIR...) or an option file (-c OPTIONS), not both")
+    if not args.dirs and not args.config:
+        raise UpresError("give dataset folders (DIR...) or an option file (-c OPTIONS)")
     if args.config:
         reports = _reports_from_config(args.config, not args.no_cache)
     else:

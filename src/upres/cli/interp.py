@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from upres.errors import ConfigError
@@ -49,6 +50,8 @@ def parse_weights(args: argparse.Namespace) -> list[float]:
             raise ConfigError(f"--weights {args.weights!r}: expected numbers separated by commas") from None
         if len(weights) != n:
             raise ConfigError(f"--weights has {len(weights)} values for {n} models")
+        if not all(math.isfinite(w) for w in weights):
+            raise ConfigError(f"--weights {args.weights!r}: every weight must be a finite number")
         return weights
     if n != 2:
         raise ConfigError(f"{n} models need --weights (one per model, summing to 1)")
@@ -67,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
     from upres.io.model_files import save_model
 
     weights = parse_weights(args)
+    if args.output.is_dir():
+        raise ConfigError(
+            f"{args.output}: is a folder; give the output model's file name (.safetensors or .pth)"
+        )
+    if any(args.output.resolve() == m.resolve() for m in args.models):
+        raise ConfigError(f"{args.output}: output is one of the input models; choose another -o")
     info, states = load_for_interpolation(args.models)
     mixed = interpolate_states(states, weights)
     save_model(args.output, mixed, info)

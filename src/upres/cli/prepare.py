@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from upres.cli.argtypes import non_negative_int, positive_int
+from upres.errors import UpresError
 
 EXAMPLE = """examples:
   upres prepare chunk photos/ -o photos_sub --size 512 --step 256 --min-size 128
@@ -88,7 +90,11 @@ def _kind(
 
 def run(args: argparse.Namespace) -> int:
     from upres.data.prepare import iter_progress_lines, prepare_chunks, prepare_lr, prepare_tiff
+    from upres.infer.discover import check_writable
 
+    if not Path(args.src).exists():
+        raise UpresError(f"{args.src}: no such file or folder")
+    check_writable(Path(args.output))
     if args.kind == "chunk":
         job = lambda progress: prepare_chunks(  # noqa: E731
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
@@ -123,10 +129,13 @@ def run(args: argparse.Namespace) -> int:
             result = job(progress)
     else:
         result = job(iter_progress_lines())
+    if not (result.done or result.skipped or result.small or result.failed):
+        raise UpresError(f"{args.src}: no images found")
     print(
         f"{result.done} done, {result.skipped} already finished, {result.small} too small, "
         f"{len(result.failed)} failed; {result.written} files written to {args.output}"
     )
     for path, reason in result.failed:
+        reason = reason.removeprefix(f"{path}: ")  # read errors name their file already
         print(f"failed: {path}: {reason}", file=sys.stderr)
     return 1 if result.failed else 0

@@ -17,14 +17,20 @@ SETTLE_S = 5.0
 
 class PipeSafe:
     """A text stream whose writes stop quietly once its reader closed the pipe: the file descriptor is pointed at
-    the null device (Python's documented remedy), so the work goes on and the exit flush does not raise either."""
+    the null device (Python's documented remedy), so the work goes on and the exit flush does not raise either.
+    A file name the stream's encoding cannot show (a Windows console, an undecodable name) is written escaped."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            try:
+                return self._stream.write(text)
+            except UnicodeEncodeError:
+                encoding = getattr(self._stream, "encoding", None) or "utf-8"
+                self._stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+                return len(text)
         except BrokenPipeError:
             self._to_devnull()
             return len(text)
@@ -55,6 +61,15 @@ def pipe_safe_stdio() -> Iterator[None]:
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):
             sys.stdout.flush()
         sys.stdout, sys.stderr = saved
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`PATH: reason` (`A -> B: reason` for a rename) from an OSError, without Python's `[Errno N]`."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    return f"{where}: {reason}" if where else reason
 
 
 def settle_threads(exit_code: int) -> None:

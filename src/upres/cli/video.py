@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=1, help="frames per model call (default 1)")
     p.add_argument(
         "--codec-threads",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="decoder and encoder threads (default 0: FFmpeg's choice); 1 leaves the cores to a CPU model",
     )
@@ -95,14 +95,15 @@ def _tile(text: str, pixels: int, device_type: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from upres.infer.tiling import Upscaler, resolve_device, resolve_precision
+    from upres.infer.batch import resolve_single_device
+    from upres.infer.tiling import Upscaler, resolve_precision
     from upres.infer.video import VideoOptions, upscale_video
     from upres.io.model_files import check_finite_weights, load_model
     from upres.io.video import probe_video
 
     _check_crf(args.crf, args.codec)
     probe = probe_video(args.input)  # fails fast on a bad input before the model is loaded
-    device = resolve_device(args.device)
+    device = resolve_single_device(args.device)
     loaded = load_model(args.model, device="cpu")
     check_finite_weights(loaded, args.model)
     for note in loaded.notes:

@@ -105,7 +105,9 @@ def write_samples(
         try:
             hr = center_crop(read_rgb(path), crop, scale)
         except (ImageReadError, ValueError) as exc:
-            errors.append(f"{path}: {exc}")
+            errors.append(
+                f"{path}: {str(exc).removeprefix(f'{path}: ')}"
+            )  # read errors name their file already
             continue
         lrs = []
         for i in range(n):

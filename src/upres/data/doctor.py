@@ -252,6 +252,11 @@ def check_folders(
     good_lq = [infos[p] for p in lq_paths if not infos[p].error]
     report.images = len(infos)
     report.pairs = len(pairs)
+    if not infos:
+        where = ", ".join(str(r) for r in gt_roots)
+        report.findings.append(
+            Finding("error", "empty", where, "no images found: a dataset needs at least one")
+        )
     for role, group in (("GT", good_gt), ("LR", good_lq)):
         report.findings += _mixed(group, role) + _duplicates(group, role)
     crop_gt = lq_size * scale if lq_size and scale else None

@@ -132,6 +132,13 @@ def resolve_devices(spec: str) -> list[torch.device]:
     return devices
 
 
+def resolve_single_device(spec: str) -> torch.device:
+    """One device for commands that run on one (`video`, `eval`): `auto` and `cuda` mean the first GPU."""
+    if "," in spec:
+        raise UpresError(f"--device {spec}: this command runs on one device; give cpu, cuda or cuda:N")
+    return resolve_devices(spec)[0]
+
+
 def _validate(opts: UpscaleOptions) -> None:
     if opts.alpha not in ALPHA_MODES:
         raise UpresError(f"--alpha {opts.alpha!r}: use one of {', '.join(ALPHA_MODES)}")
@@ -139,8 +146,10 @@ def _validate(opts: UpscaleOptions) -> None:
         raise UpresError(f"--tile {opts.tile!r}: use auto, 0 (whole image) or a size in pixels")
     if opts.overlap < 0:
         raise UpresError(f"--tile-overlap {opts.overlap}: must be 0 or more")
-    if opts.outscale is not None and not opts.outscale > 0:
-        raise UpresError(f"--outscale {opts.outscale}: must be greater than 0")
+    if opts.outscale is not None and not 0 < opts.outscale < float("inf"):
+        raise UpresError(f"--outscale {opts.outscale}: must be a number greater than 0")
+    if opts.max_pixels is not None and opts.max_pixels < 0:
+        raise UpresError(f"--max-pixels {opts.max_pixels}: must be 0 (no limit) or more")
     if not 1 <= opts.quality <= 100:
         raise UpresError(f"--quality {opts.quality}: must be between 1 and 100")
 
@@ -196,9 +205,7 @@ def run_batch(
     devices = resolve_devices(opts.device)
     model = load_model(opts.model)
     check_finite_weights(model, opts.model)
-    for job in jobs:
-        if not job.skip_reason:
-            sweep_stale_parts(job.target)
+    sweep_stale_parts(job.target for job in jobs if not job.skip_reason)
     engines = [
         ImageEngine(
             model,

@@ -88,6 +88,8 @@ def upscale_video(
         if warn and len(warnings) <= MAX_WARNINGS_SHOWN:
             warn(msg)
 
+    if dst.is_dir():
+        raise VideoOutputError(f"{dst}: is a folder; give the output file's name, e.g. {dst / src.stem}.mkv")
     if _same_file(src, dst) or _same_file(src, partial_path(dst)):
         raise VideoOutputError(f"{dst}: output is the input file; choose another output path")
     if opts.batch < 1:

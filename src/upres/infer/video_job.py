@@ -28,10 +28,10 @@ from upres.io.video import (
     VideoInputError,
     VideoOutputError,
     VideoProbe,
-    open_output,
     sws_interpolation,
     video_stream,
 )
+from upres.io.video_mux import open_output
 
 if TYPE_CHECKING:
     from upres.infer.video import VideoOptions

@@ -11,10 +11,8 @@ from typing import Any
 
 import av
 
-from upres.io.video import (
-    ColorTags,
-    VideoOutputError,
-    VideoProbe,
+from upres.io.video import ColorTags, VideoOutputError, VideoProbe
+from upres.io.video_mux import (
     add_copied_streams,
     check_fits,
     choose_pix_fmt,

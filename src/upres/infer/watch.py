@@ -16,8 +16,10 @@ class Cancelled(Exception):
 
 
 def stop_between_blocks(up: Upscaler, stop: threading.Event) -> list[RemovableHandle]:
-    """Check `stop` before the model, each of its top blocks and their children (RRDB's 23 blocks), so Ctrl+C
-    does not wait for a whole image."""
+    """Check `stop` before each model call and, on the CPU, before each of its top blocks and their children
+    (RRDB's 23 blocks), so Ctrl+C does not wait for a whole image there. A GPU call takes milliseconds, so there
+    the per-call check is enough and no per-block Python hook is added to the model's forward."""
+    depth = 1 if up.device.type == "cpu" else -1
 
     def check(_module: torch.nn.Module, _args: object) -> None:
         if stop.is_set():
@@ -26,7 +28,7 @@ def stop_between_blocks(up: Upscaler, stop: threading.Event) -> list[RemovableHa
     handles = []
     for module in {id(m): m for m in (up.module, _fp32_module(up))}.values():
         for name, sub in module.named_modules():
-            if name.count(".") <= 1:
+            if (name.count(".") if name else -1) <= depth:
                 handles.append(sub.register_forward_pre_hook(check))
     return handles
 

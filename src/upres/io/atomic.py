@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 
@@ -25,7 +26,14 @@ _UMASK = _read_umask()
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`, else delete it."""
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(final))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(
+            errno.ENOTDIR, "cannot create this folder: a file is in the way", str(final.parent)
+        ) from None
     # The writer's process id is in the name, so a later run can tell its own leftovers from a live writer's.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
     os.close(fd)
@@ -70,31 +78,43 @@ def _writer_gone(pid: int) -> bool | None:
     return False
 
 
-def sweep_stale_parts(target: Path) -> list[Path]:
-    """Delete the hidden `.NAME.PID.XXXX.part` files that an interrupted write of `target` left beside it.
+def sweep_stale_parts(targets: Iterable[Path]) -> list[Path]:
+    """Delete the hidden `.NAME.PID.XXXX.part` files that interrupted writes of `targets` left beside them.
 
-    Call before writing `target`. A part whose writing process still runs is kept (another run into the same
-    folder); one whose process is gone is removed. Returns what was removed."""
+    Call before writing the targets. A part whose writing process still runs is kept (another run into the same
+    folder); one whose process is gone is removed. Each folder is listed once. Returns what was removed."""
+    by_folder: dict[Path, set[str]] = {}
+    for target in targets:
+        by_folder.setdefault(target.parent, set()).add(target.name)
     removed: list[Path] = []
-    try:
-        candidates = list(target.parent.glob(f".{_glob_escape(target.name)}.*.part"))
-    except OSError:
-        return removed
-    for part in candidates:
-        middle = part.name[len(target.name) + 2 : -len(".part")]
-        pid_text, _, rest = middle.partition(".")
-        gone = _writer_gone(int(pid_text)) if pid_text.isdigit() and rest else None
-        if gone is None:
-            try:
-                gone = time.time() - part.stat().st_mtime > STALE_AFTER_S
-            except OSError:
-                continue
-        if gone:
-            with contextlib.suppress(OSError):
-                part.unlink()
-                removed.append(part)
+    for folder, names in by_folder.items():
+        try:
+            entries = [
+                e.name for e in os.scandir(folder) if e.name.startswith(".") and e.name.endswith(".part")
+            ]
+        except OSError:
+            continue
+        for entry in entries:
+            if _stale(folder / entry, entry[1 : -len(".part")], names):
+                with contextlib.suppress(OSError):
+                    (folder / entry).unlink()
+                    removed.append(folder / entry)
     return removed
 
 
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+def _stale(part: Path, middle: str, names: set[str]) -> bool:
+    """`middle` is NAME.PID.XXXX (NAME.XXXX before process ids were written): stale when NAME is one of `names`
+    and its writer is gone (or, when that cannot be told, the part is old)."""
+    pieces = middle.rsplit(".", 2)
+    if len(pieces) == 3 and pieces[0] in names and pieces[1].isdigit():
+        gone = _writer_gone(int(pieces[1]))
+    elif middle.rsplit(".", 1)[0] in names:
+        gone = None
+    else:
+        return False
+    if gone is None:
+        try:
+            gone = time.time() - part.stat().st_mtime > STALE_AFTER_S
+        except OSError:
+            return False
+    return gone

@@ -91,6 +91,7 @@ def read_tensors(
         raise ModelFileError(f"{path}: {_unpickling_reason(str(exc))}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first.split(". ")[0].rstrip(".")  # torch goes on with advice for its own developers
         raise ModelFileError(
             f"{path}: not a readable PyTorch file (truncated or corrupt?): {first[:160]}"
         ) from None

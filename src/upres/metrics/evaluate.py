@@ -22,6 +22,8 @@ from upres.io.images import list_images
 from upres.metrics.registry import MetricFn
 from upres.metrics.torch_metrics import psnr_batch, ssim_batch
 
+SSIM_WINDOW = 11  # the Gaussian window of SSIM (Wang et al.), as psnr_ssim and torch_metrics use it
+
 # (1, 3, h, w) float LR in [0, 1] -> (1, 3, h*scale, w*scale) float in [0, 1]
 UpscaleFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -76,6 +78,8 @@ def evaluate_folder(
 
     `metrics`: extra full-reference metrics by name (`upres.metrics.registry.build_metric` functions)."""
     folder = Path(folder)
+    if not folder.exists():
+        raise UpresError(f"{folder}: no such file or folder")
     paths = list_images(folder)
     if not paths:
         raise UpresError(f"{folder}: no images found")
@@ -83,6 +87,12 @@ def evaluate_folder(
     seconds = 0.0
     for path in paths:
         gt = ground_truth(path, scale)
+        h, w = gt.shape[-2:]
+        if min(h, w) < SSIM_WINDOW + 2 * scale:
+            raise UpresError(
+                f"{path}: {w}x{h} is too small to score at x{scale}: SSIM's {SSIM_WINDOW}-pixel window after a "
+                f"border of {scale} needs at least {SSIM_WINDOW + 2 * scale} pixels per side"
+            )
         lr = bicubic_lr(gt, scale)
         start = time.perf_counter()
         sr = upscale(lr)
@@ -114,11 +124,13 @@ def model_upscaler(
     model_path: str | Path, scale: int, device: str = "auto", precision: str = "fp32", tile: int = 0
 ) -> UpscaleFn:
     """An UpscaleFn running a generator file through the tiled `Upscaler`."""
-    from upres.infer.tiling import Upscaler, resolve_device, resolve_precision
-    from upres.io.model_files import load_model
+    from upres.infer.batch import resolve_single_device
+    from upres.infer.tiling import Upscaler, resolve_precision
+    from upres.io.model_files import check_finite_weights, load_model
 
-    dev = resolve_device(device)
+    dev = resolve_single_device(device)
     loaded = load_model(model_path, dev)
+    check_finite_weights(loaded, model_path)
     if loaded.info.scale != scale:
         raise UpresError(f"{model_path}: model is {loaded.info.scale}x but --scale is {scale}")
     up = Upscaler(

@@ -1,0 +1,200 @@
+"""The output container of `upres video`: which muxer an extension means, which of the input's streams it can
+hold (and which container would hold them all), copying those streams, their metadata and chapters, and the
+output pixel format. PyAV only; nothing here encodes pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from upres.io.video import (
+    VideoOutputError,
+    VideoProbe,
+    _attached_pic,
+    _reason,
+    _require_av,
+    _stream_info,
+    video_stream,
+)
+
+# Several muxers claim some extensions (.mp4: mp4/ipod/psp); FFmpeg's own choice for the common ones.
+PREFERRED_MUXERS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".mka": "matroska",
+    ".webm": "webm",
+}
+# Containers tried, in order, when a stream cannot go into the one the output's extension names.
+SUGGESTED_SUFFIXES = (".mkv", ".mov", ".mp4", ".webm")
+# Tags the muxer writes itself: copying the input's would describe the input, not the output.
+MUXER_OWNED_TAGS = (
+    "DURATION",
+    "ENCODER",
+    "encoder",
+    "NUMBER_OF_FRAMES",
+    "NUMBER_OF_BYTES",
+    "BPS",
+    "_STATISTICS_",
+)
+
+
+def open_output(path: Path, format_of: Path | None = None) -> Any:
+    """Open `path` for writing, choosing the container from the extension of `format_of` (default: `path`)."""
+    av = _require_av()
+    named = format_of or path
+    fmt = container_format(named)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return av.open(str(path), "w", format=fmt)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoOutputError(f"{path}: cannot write ({_reason(exc)})") from None
+
+
+def container_format(path: Path) -> str:
+    """FFmpeg muxer name for the extension of `path`, or a one-line error naming the fix."""
+    av = _require_av()
+    suffix = path.suffix.lower()
+    if not suffix:
+        raise VideoOutputError(f"{path}: no extension to choose the container from; use .mkv, .mp4 or .mov")
+    if suffix in PREFERRED_MUXERS:
+        return PREFERRED_MUXERS[suffix]
+    for name in sorted(av.formats_available):
+        try:
+            fmt = av.format.ContainerFormat(name, "w")
+        except (ValueError, av.error.FFmpegError):
+            continue
+        if suffix[1:] in fmt.extensions:
+            return name
+    raise VideoOutputError(f"{path}: unknown container extension {suffix!r}; use .mkv, .mp4 or .mov")
+
+
+def stream_fits(fmt_name: str, supported: set[str], stream: Any) -> bool:
+    """Whether `stream` of the input can be copied unchanged into a container of format `fmt_name`."""
+    if stream.type == "attachment":
+        return fmt_name == "matroska"
+    ctx = stream.codec_context
+    if ctx is None or ctx.codec is None:
+        return False
+    return ctx.codec.canonical_name in supported or ctx.codec.name in supported
+
+
+def suggest_container(streams: list[Any], video_codec: str) -> str | None:
+    """The first suffix in SUGGESTED_SUFFIXES whose container takes every stream and the video codec."""
+    av = _require_av()
+    for suffix in SUGGESTED_SUFFIXES:
+        fmt = av.format.ContainerFormat(PREFERRED_MUXERS[suffix], "w")
+        supported = _supported_codecs(fmt.name)
+        if video_codec in supported and all(stream_fits(fmt.name, supported, s) for s in streams):
+            return suffix
+    return None
+
+
+_SUPPORTED_CACHE: dict[str, set[str]] = {}
+
+
+def _supported_codecs(fmt_name: str) -> set[str]:
+    if fmt_name not in _SUPPORTED_CACHE:
+        import tempfile
+
+        av = _require_av()
+        # supported_codecs lives on an open output container; a throwaway one in a temp dir costs nothing.
+        with tempfile.TemporaryDirectory() as tmp:
+            out = av.open(str(Path(tmp) / "probe"), "w", format=fmt_name)
+            _SUPPORTED_CACHE[fmt_name] = set(out.supported_codecs)
+            out.close()
+    return _SUPPORTED_CACHE[fmt_name]
+
+
+def copy_metadata(src: dict[str, str], dst: Any) -> None:
+    for key, value in src.items():
+        if not any(key.upper().startswith(t.upper()) for t in MUXER_OWNED_TAGS):
+            dst.metadata[key] = value
+
+
+def streams_to_copy(input_container: Any, warn: Any) -> list[Any]:
+    """The input's audio, subtitle, attachment and cover-art streams; others are named in a warning."""
+    main = video_stream(input_container)
+    copy = []
+    for stream in input_container.streams:
+        if stream is main:
+            continue
+        if stream.type == "video" and not stream.disposition & _attached_pic():
+            warn(f"{_stream_info(stream).describe()} not copied: only the first video stream is upscaled")
+            continue
+        if stream.type == "data":
+            warn(f"{_stream_info(stream).describe()} not copied: data streams are not carried")
+            continue
+        copy.append(stream)
+    return copy
+
+
+def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str) -> None:
+    """Raise VideoOutputError naming a container that fits when a stream cannot go into the output's."""
+    fmt = output.format.name
+    supported = set(output.supported_codecs)
+    misfits = [s for s in copy if not stream_fits(fmt, supported, s)]
+    if video_codec in supported and not misfits:
+        return
+    what = [f"video codec {video_codec}"] if video_codec not in supported else []
+    what += [_stream_info(s).describe() for s in misfits]
+    better = suggest_container(copy, video_codec)
+    hint = f"; use {better}, which takes every stream" if better else ""
+    raise VideoOutputError(f"{output_path.suffix} cannot hold {', '.join(what)}{hint}")
+
+
+def add_copied_streams(copy: list[Any], output: Any) -> dict[int, Any]:
+    """Add `copy` (input streams) to `output` unchanged, with their metadata and disposition.
+
+    Returns input stream index -> output stream for streams whose packets are to be remuxed (attachments are
+    written in the header, so they are not in the map).
+    """
+    mapping: dict[int, Any] = {}
+    for stream in copy:
+        if stream.type == "attachment":
+            out = output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
+        else:
+            out = output.add_stream_from_template(stream)
+            out.time_base = stream.time_base
+            mapping[stream.index] = out
+        copy_metadata(stream.metadata, out)
+        out.disposition = stream.disposition
+    return mapping
+
+
+def shifted_chapters(input_container: Any, start: float, end: float | None) -> list[dict[str, Any]]:
+    """The input's chapters that overlap [start, end), moved so that `start` becomes 0."""
+    chapters = []
+    for ch in input_container.chapters():
+        tb = ch["time_base"]
+        c0, c1 = float(ch["start"] * tb), float(ch["end"] * tb)
+        if c1 <= start or (end is not None and c0 >= end):
+            continue
+        lo, hi = max(c0, start) - start, (min(c1, end) if end is not None else c1) - start
+        chapters.append({**ch, "start": round(lo / tb), "end": round(hi / tb)})
+    return chapters
+
+
+def choose_pix_fmt(codec: str, probe: VideoProbe, requested: str | None) -> str:
+    """Output pixel format: the requested one, else the input's, else one of the same bit depth the encoder takes."""
+    av = _require_av()
+    formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    if requested:
+        if formats and requested not in formats:
+            raise VideoOutputError(f"--pix-fmt {requested}: {codec} takes {', '.join(formats)}")
+        try:
+            av.VideoFormat(requested)
+        except ValueError:
+            raise VideoOutputError(f"--pix-fmt {requested}: unknown pixel format") from None
+        return requested
+    if not formats or probe.pix_fmt in formats:
+        return probe.pix_fmt
+    high = probe.bit_depth > 8
+    rgb = probe.is_rgb
+    for name in formats:
+        fmt = av.VideoFormat(name)
+        depth = max(c.bits for c in fmt.components)
+        if bool(fmt.is_rgb) == rgb and (depth > 8) == high and not any(c.is_alpha for c in fmt.components):
+            return name
+    return formats[0]
