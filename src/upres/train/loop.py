@@ -87,7 +87,7 @@ def _train(
     opts = amp_on_cpu(opts, ctx.device, log.note)
 
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
-    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.note)
+    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.info)
     barrier(ctx)
     for note in [*opts.compat_notes, *run.notes]:
         log.note(note)
