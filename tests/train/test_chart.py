@@ -42,12 +42,17 @@ def test_nice_ticks_properties_over_many_ranges():
 
 def test_log_ticks_and_labels():
     assert log_ticks(0.003, 0.4) == [1e-3, 1e-2, 1e-1, 1.0]
-    assert (
-        tick_label(2e-4, 1e-4) == "2e-4"
-        and tick_label(28.5, 0.5) == "28.5"
-        and tick_label(1500, 500) == "1,500"
-    )
+    assert tick_label(2e-4, 1e-4, True) == "2e-4" and tick_label(2.5e-4, 5e-5, True) == "2.5e-4"
+    assert tick_label(1e-3, 2e-4, True) == "1e-3" and tick_label(3e6, 1e6, True) == "3e6"
+    assert tick_label(28.5, 0.5) == "28.5" and tick_label(1500, 500) == "1,500"
     assert tick_label(0.85, 0.01) == "0.85" and tick_label(0, 0.1) == "0"
+
+
+def test_an_axis_of_small_values_labels_every_tick_alike():
+    root = _parse(render(Chart("learning rate", [Series("lr", [(0, 1e-3), (600, 5e-5)])])))
+    labels = [t.text for t in root.iter(NS + "text")]
+    assert {"0", "2e-4", "4e-4", "6e-4", "8e-4", "1e-3"} <= set(labels)
+    assert "0.0010" not in labels
 
 
 def _parse(svg: str) -> ET.Element:

@@ -102,7 +102,7 @@ def test_summary_names_best_values_gain_paths_and_speed(tmp_path: Path):
         Outcome(2000, 754.0, 3.1, 42.0, best_model, last_model, tmp_path / "missing.html"),
     )
     assert lines == [
-        "demo finished at iteration 2000 of 2000 in 0:12:34: 3.10 it/s (validation 0:00:42 more)",
+        "training finished: demo, iteration 2000 of 2000 in 0:12:34, 3.10 it/s (validation took 0:00:42 of it)",
         "  best psnr     29.5200 at iteration 1500  (+1.73 dB over bicubic on val)",
         "  best ssim     0.8812 at iteration 2000  (+0.0512 over bicubic on val)",
         "  bicubic  psnr 27.7900  ssim 0.8300  (val)",

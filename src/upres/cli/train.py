@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if result.rank != 0:
         return 0
     if args.dry_run:
+        # The time depends first on where and how it ran: say so, so that a slow CPU estimate is not a surprise.
         print(
-            f"dry run OK: one iteration took {result.dry_run_seconds:.2f} s, peak memory {result.peak_memory_mb:.0f} MB"
+            f"dry run OK: one iteration took {result.dry_run_seconds:.2f} s on {result.device}, {result.precision} "
+            f"(the first iteration includes warm-up), peak memory {result.peak_memory_mb:.0f} MB"
         )
     else:
         print(f"finished at iteration {result.iteration}; experiment folder: {result.exp_dir}")

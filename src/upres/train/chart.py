@@ -39,7 +39,7 @@ class Chart:
     y_label: str = ""
     refs: list[RefLine] = field(default_factory=list)
     log_y: bool = False
-    width: int = 560
+    width: int = 540
     height: int = 260
 
 
@@ -80,13 +80,19 @@ def _clean(value: float, step: float) -> float:
     return round(value, digits) + 0.0
 
 
-def tick_label(value: float, step: float) -> str:
+def tick_label(value: float, step: float, exponent: bool = False) -> str:
+    """`exponent`: the axis holds very small or very large values, and all of its labels use the e-notation."""
     if value == 0:
         return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-3:
-        return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    if exponent:
+        return f"{value:.1e}".replace(".0e", "e").replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     return f"{value:,.{decimals}f}" if abs(value) >= 1000 else f"{value:.{decimals}f}"
+
+
+def _exponent_axis(ticks: list[float]) -> bool:
+    top = max(abs(t) for t in ticks)
+    return top < 1e-2 or top >= 1e6
 
 
 def _finite(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -142,17 +148,19 @@ def render(chart: Chart) -> str:
         f'<text x="{left}" y="16" font-size="13" font-weight="bold">{html.escape(chart.title)}</text>',
     ]
     x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else 1.0
+    x_exp = _exponent_axis(x_ticks)
     for t in x_ticks:
         px = fx(t)
         out.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + h}" stroke="#e0e0e0"/>')
         out.append(
-            f'<text x="{px:.1f}" y="{top + h + 14}" text-anchor="middle">{tick_label(t, x_step)}</text>'
+            f'<text x="{px:.1f}" y="{top + h + 14}" text-anchor="middle">{tick_label(t, x_step, x_exp)}</text>'
         )
     y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else 1.0
+    y_exp = _exponent_axis(y_ticks) and not log_y
     for t in y_ticks:
         py = fy(t)
         out.append(f'<line x1="{left}" y1="{py:.1f}" x2="{left + w}" y2="{py:.1f}" stroke="#e0e0e0"/>')
-        label = tick_label(t, t if log_y else y_step)
+        label = tick_label(t, t if log_y else y_step, y_exp or (log_y and t < 1e-3))
         out.append(f'<text x="{left - 6}" y="{py + 4:.1f}" text-anchor="end">{label}</text>')
     out.append(
         f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#9e9e9e"/>'

@@ -160,9 +160,15 @@ class Options(Strict):
     deterministic: bool = Field(False, description="deterministic kernels (exact resume and repeatable runs)")
     use_amp: bool = Field(
         False,
-        description="mixed precision: bf16 with amp_bf16 (always on CPU), else fp16 with a gradient scaler",
+        description="mixed precision on the GPU: bf16 with amp_bf16, else fp16 with a gradient scaler (on CPU "
+        "only with use_amp_on_cpu, and then bf16)",
     )
     amp_bf16: bool = Field(False, description="bf16 instead of fp16 for AMP (no gradient scaler needed)")
+    use_amp_on_cpu: bool = Field(
+        False,
+        description="keep use_amp when training on CPU (bf16 autocast there is usually slower than fp32, so "
+        "use_amp is off on CPU unless this is set)",
+    )
     use_channels_last: bool = Field(
         False, description="NHWC memory format (faster convolutions on tensor cores)"
     )

@@ -6,11 +6,9 @@ One iteration = `accum_iter` micro-batches, one optimizer step: `TrainStep` (ste
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +18,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from upres.infer.tiling import Upscaler
-from upres.io.model_files import save_model
-from upres.train.checkpoint import fault_reason, list_states, write_faults
+from upres.train.checkpoint import list_states
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
 from upres.train.feed import BatchFeed
@@ -30,9 +26,9 @@ from upres.train.interrupt import HeldInterrupts, StepAbandoned
 from upres.train.persist import TrainingError, resume_path, resume_run, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
-from upres.train.state import has_nonfinite, unwrap
 from upres.train.step import TrainStep
-from upres.train.validate import BestTracker, build_metrics, validate
+from upres.train.validate import BestTracker, build_metrics
+from upres.train.watch import RunWatch, amp_on_cpu, precision_text
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
@@ -45,6 +41,8 @@ class TrainResult:
     last_losses: dict
     dry_run_seconds: float | None = None
     peak_memory_mb: float | None = None
+    device: str = ""
+    precision: str = ""  # "fp32", "AMP bf16", ... : what the dry run's time was measured with
     rank: int = 0  # under torchrun every process gets a result; only rank 0 reports it
 
 
@@ -89,9 +87,10 @@ def _train(
     if exp_dir is not None and ctx.is_main:
         _write_experiment(exp_dir, opts, seed, options_text)
     log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
+    opts = amp_on_cpu(opts, ctx.device, log.note)
 
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
-    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.note)
+    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.info)
     barrier(ctx)
     for note in [*opts.compat_notes, *run.notes]:
         log.note(note)
@@ -129,8 +128,8 @@ def _train(
         save_checkpoint, run, opts, exp_dir, seed=seed, scaler=scaler, best=best, ctx=ctx, log=log
     )
     last_losses: dict[str, float] = {}
-    t_start = t_window = time.perf_counter()
-    it_window = it
+    watch = RunWatch(opts, run, ctx, log, metrics, exp_dir, start_iter, total_iter, seed, options_text)
+    how = "finished"
     held = HeldInterrupts().install()
     try:
         while it < total_iter:
@@ -147,11 +146,10 @@ def _train(
                         step.consecutive_bad.zero_()
                         step.reset_window()
                         feed.restart(it)
-                        t_window, it_window = time.perf_counter(), it
+                        watch.restart_window(it)
                         continue
-                    last_losses = _log_progress(log, run, ctx, step, it, total_iter, t_window, it_window)
+                    last_losses = watch.progress(step, it)
                     step.reset_window()
-                    t_window, it_window = time.perf_counter(), it
 
             if dry_run:
                 break
@@ -160,12 +158,13 @@ def _train(
             if metrics is not None and (it % opts.val.val_freq == 0 or it == total_iter):
                 stop = False
                 if ctx.is_main:
-                    stop = _validate(run, opts, metrics, exp_dir, it, best, log, options_text, ctx)
+                    stop = watch.validate(it, best)
                 stop = bool(broadcast_object(ctx, stop))
                 barrier(ctx)
                 if stop:
                     log.note(f"early stop at iteration {it}: no improvement for {best.stale} validations")
                     save(it, pool=feed.pool, last=True)
+                    how = "stopped early"
                     break
     except StepAbandoned:
         saved = list_states(states_dir) if states_dir and states_dir.is_dir() else []
@@ -183,11 +182,13 @@ def _train(
         raise
     finally:
         held.uninstall()
-    seconds = time.perf_counter() - t_start
     result = TrainResult(it, exp_dir, {k: list(v) for k, v in best.best.items()}, last_losses, rank=ctx.rank)
     if dry_run:
-        result.dry_run_seconds = seconds
+        result.dry_run_seconds = watch.pace.wall
         result.peak_memory_mb = peak_memory_mb(ctx.device)
+        result.device, result.precision = str(ctx.device), precision_text(opts, ctx.device)
+    else:
+        watch.finish(it, best, how)
     log.close()
     return result
 
@@ -236,79 +237,3 @@ def _wrap(run: Run, opts: Options, ctx: DistContext) -> tuple[nn.Module, nn.Modu
     if net_d is not None and ctx.enabled:
         net_d = DDP(net_d, device_ids=ids)
     return model, net_d
-
-
-def _log_progress(
-    log: RunLog,
-    run: Run,
-    ctx: DistContext,
-    step: TrainStep,
-    it: int,
-    total_iter: int,
-    t_window: float,
-    it_window: int,
-) -> dict[str, float]:
-    """The progress line at `print_freq`: rate, ETA, learning rate, mean losses since the last line."""
-    elapsed = time.perf_counter() - t_window
-    rate = (it - it_window) / elapsed if elapsed > 0 else 0.0
-    means = {k: float(v) / max(it - it_window, 1) for k, v in step.loss_sums.items()}
-    eta = (total_iter - it) / rate if rate else 0.0
-    epoch, _ = divmod(it * run.accum_iter, max(len(run.train_set) // (run.batch_size * ctx.world_size), 1))
-    log.info(
-        f"iter {it}/{total_iter} epoch {epoch} | {rate:.2f} it/s "
-        f"{rate * run.batch_size * run.accum_iter * ctx.world_size:.1f} samples/s | eta {_hms(eta)} | "
-        f"lr {run.g.schedule.current_lr():.3g} | "
-        + " ".join(f"{k} {v:.4g}" for k, v in means.items())
-        + f" | skipped {int(step.skipped_total)} | peak {peak_memory_mb(ctx.device):.0f} MB"
-    )
-    log.scalars(it, means, "train/")
-    return means
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _validate(
-    run: Run, opts: Options, metrics, exp_dir, it: int, best: BestTracker, log: RunLog, options_text, ctx
-) -> bool:
-    net = run.g.ema.module if run.g.ema is not None else unwrap(run.g.net)
-    # A copy: the Upscaler changes its module's memory layout, which would change the live generator's numerics.
-    up = Upscaler(copy.deepcopy(net), opts.scale, ctx.device, torch.float32, run.g.info.size_multiple)
-    vis = exp_dir / "visualization" if exp_dir else None
-    results = validate(up, run.val_sets, metrics, opts.val, opts.scale, vis, it)
-    tracked = opts.train.early_stop_metric or (metrics[0].name if metrics else None)
-    first_set = next(iter(results), None)
-    improved = False
-    for set_name, values in results.items():
-        log.info(f"validation {set_name} @ {it}: " + " ".join(f"{k} {v:.4f}" for k, v in values.items()))
-        log.scalars(it, values, f"val/{set_name}/")
-        if set_name == first_set:
-            improved = best.update(values, metrics, it, tracked)
-    if improved and exp_dir is not None and not has_nonfinite(net):
-        best_path = exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}"
-        try:
-            save_model(best_path, net, run.g.info)
-        except write_faults() as exc:  # a full disk: the previous best model stays, training goes on
-            log.note(
-                f"iteration {it}: could not write {best_path} ({fault_reason(exc)}); the previous one stays"
-            )
-    images = sorted((exp_dir / "visualization").rglob(f"{it}_*.png"))[:6] if exp_dir else []
-    if log.tb is not None:
-        from upres.io.images import array_to_tensor, read_image
-
-        for path in images:
-            log.image(
-                f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}", array_to_tensor(read_image(path)), it
-            )
-    try:
-        log.write_report(
-            options_text, {k: {"value": v[0], "iteration": v[1]} for k, v in best.best.items()}, images
-        )
-    except OSError as exc:
-        log.note(
-            f"iteration {it}: could not write report.html ({exc.strerror or exc}); the previous one stays"
-        )
-    patience = opts.train.early_stop_patience
-    return patience is not None and best.stale >= patience

@@ -27,6 +27,10 @@ class Pace:
     def restart_window(self, it: int) -> None:
         self._window_time, self._window_iter, self._window_paused = self.clock(), it, self._paused
 
+    @property
+    def window_iter(self) -> int:
+        return self._window_iter
+
     def add_validation(self, seconds: float) -> None:
         self.validation_seconds.append(seconds)
         self._paused += seconds

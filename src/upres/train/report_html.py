@@ -203,6 +203,9 @@ def _comparisons(page: Page) -> str:
             c = img.crops
             if c is None or c.size == 0:
                 continue
+            if left_out:  # the budget is spent: the rest are counted, not encoded
+                left_out += 1
+                continue
             encoded = [png_bytes(a) for a in (c.lq, c.bicubic, c.sr, c.gt)]
             size = sum(len(b) for b in encoded)
             if spent + size > CROP_BUDGET:

@@ -23,9 +23,13 @@ class Outcome:
 
 def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome: Outcome) -> list[str]:
     lines = [
-        f"{record.name} {outcome.how} at iteration {outcome.iteration} of {record.total_iter} in "
-        f"{hms(outcome.wall_seconds)}: {outcome.mean_rate:.2f} it/s"
-        + (f" (validation {hms(outcome.validation_seconds)} more)" if outcome.validation_seconds else "")
+        f"training {outcome.how}: {record.name}, iteration {outcome.iteration} of {record.total_iter} in "
+        f"{hms(outcome.wall_seconds)}, {outcome.mean_rate:.2f} it/s"
+        + (
+            f" (validation took {hms(outcome.validation_seconds)} of it)"
+            if outcome.validation_seconds
+            else ""
+        )
     ]
     set_name = record.tracked_set
     for name, (value, it) in best.items():

@@ -1,0 +1,233 @@
+"""What a run tells its user, beside the training itself: progress lines, validation against the bicubic baseline,
+report.html after each validation, and the summary at the end. The loop calls these; it does not format anything."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from upres.infer.tiling import Upscaler
+from upres.io.atomic import atomic_write
+from upres.io.model_files import save_model
+from upres.train.checkpoint import fault_reason, write_faults
+from upres.train.config import Options
+from upres.train.pace import Pace, ValidationProgress, hms, validations_left
+from upres.train.report import RunLog
+from upres.train.report_html import Page
+from upres.train.run_record import RunRecord, metric_infos
+from upres.train.setup import Run
+from upres.train.state import has_nonfinite, unwrap
+from upres.train.summary import Outcome, last_model_path, summary_lines
+from upres.train.validate import BestTracker, Metric, run_validation
+
+
+def amp_on_cpu(opts: Options, device: torch.device, note) -> Options:
+    """On CPU, bf16 autocast is usually slower than fp32 (templates ask for AMP for the GPU): off unless
+    `use_amp_on_cpu` asks for it."""
+    if device.type != "cpu" or not opts.use_amp or opts.use_amp_on_cpu:
+        return opts
+    note(
+        "use_amp is off on CPU, where bf16 autocast is usually slower than fp32; set use_amp_on_cpu: true to keep it"
+    )
+    return opts.model_copy(update={"use_amp": False})
+
+
+def precision_text(opts: Options, device: torch.device) -> str:
+    if not opts.use_amp:
+        return "fp32" + (" (AMP off on CPU)" if device.type == "cpu" else "")
+    dtype = "bf16" if (opts.amp_bf16 or device.type == "cpu") else "fp16"
+    return f"AMP {dtype}" + (
+        " on CPU (use_amp_on_cpu: often slower than fp32)" if device.type == "cpu" else ""
+    )
+
+
+def _device_text(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+class RunWatch:
+    def __init__(
+        self,
+        opts: Options,
+        run: Run,
+        ctx,
+        log: RunLog,
+        metrics: list[Metric] | None,
+        exp_dir: Path | None,
+        start_iter: int,
+        total_iter: int,
+        seed: int,
+        options_text: str = "",
+    ) -> None:
+        self.opts, self.run, self.ctx, self.log, self.metrics = opts, run, ctx, log, metrics
+        self.exp_dir, self.total_iter, self.options_text = exp_dir, total_iter, options_text
+        self.pace = Pace(start_iter)
+        self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
+        if start_iter > 0:
+            self._restore_history(start_iter)
+        self.tracked = opts.train.early_stop_metric or (metrics[0].name if metrics else None)
+        self.record = RunRecord(opts.name, metric_infos(metrics or []), total_iter=total_iter)
+        params = sum(p.numel() for p in unwrap(run.g.net).parameters())
+        per_step = run.batch_size * run.accum_iter * ctx.world_size
+        self.record.facts = {
+            "generator": f"{run.g.info.family} x{opts.scale} ({' '.join(run.g.info.tags)})",
+            "parameters": f"{params:,}",
+            "device": _device_text(ctx.device),
+            "precision": precision_text(opts, ctx.device),
+            "batch": f"{run.batch_size} per process x accum {run.accum_iter} x {ctx.world_size} process(es) = "
+            f"{per_step}",
+            "training images": f"{len(run.train_set):,}",
+            "iterations": f"{start_iter} -> {total_iter}",
+            "seed": str(seed),
+        }
+
+    # --- progress ------------------------------------------------------------------------------------------------
+    def restart_window(self, it: int) -> None:
+        self.pace.restart_window(it)
+
+    def progress(self, step, it: int) -> dict[str, float]:
+        """The line at `print_freq`: speed and ETA without validation, learning rate, mean losses since the last."""
+        run, ctx = self.run, self.ctx
+        rate = self.pace.rate(it)
+        means = {k: float(v) / max(it - self.pace.window_iter, 1) for k, v in step.loss_sums.items()}
+        val_freq = self.opts.val.val_freq if self.metrics is not None else None
+        train_s, val_s = self.pace.eta(it, self.total_iter, validations_left(it, self.total_iter, val_freq))
+        epoch = it * run.accum_iter // max(len(run.train_set) // (run.batch_size * ctx.world_size), 1)
+        lr = run.g.schedule.current_lr()
+        from upres.train.loop import peak_memory_mb
+
+        self.log.info(
+            f"iter {it}/{self.total_iter} epoch {epoch} | {rate:.2f} it/s "
+            f"{rate * run.batch_size * run.accum_iter * ctx.world_size:.1f} samples/s | eta {hms(train_s + val_s)}"
+            + (f" (validation {hms(val_s)})" if val_s else "")
+            + f" | lr {lr:.3g} | "
+            + " ".join(f"{k} {v:.4g}" for k, v in means.items())
+            + f" | skipped {int(step.skipped_total)} | peak {peak_memory_mb(ctx.device):.0f} MB"
+        )
+        self.log.scalars(it, means, "train/")
+        self.log.scalars(it, {"lr": lr}, "train/")
+        self.pace.restart_window(it)
+        return means
+
+    # --- validation ----------------------------------------------------------------------------------------------
+    def validate(self, it: int, best: BestTracker) -> bool:
+        """Score the EMA (or live) generator, log it against bicubic, keep net_g_best, rewrite the report.
+        Returns whether early stopping says to stop."""
+        started = time.perf_counter()
+        run, opts, log = self.run, self.opts, self.log
+        net = run.g.ema.module if run.g.ema is not None else unwrap(run.g.net)
+        # A copy: the Upscaler changes its module's memory layout, which would change the live generator's numerics.
+        up = Upscaler(
+            copy.deepcopy(net), opts.scale, self.ctx.device, torch.float32, run.g.info.size_multiple
+        )
+        vis = self.exp_dir / "visualization" if self.exp_dir else None
+        results = run_validation(
+            up, run.val_sets, self.metrics, opts.val, opts.scale, vis, it,
+            with_bicubic=not self.record.baseline, with_crops=self.exp_dir is not None,
+            progress=ValidationProgress(log.info),
+        )  # fmt: skip
+        if not self.record.baseline:
+            for set_name, r in results.items():
+                log.info(
+                    f"bicubic baseline {set_name}: "
+                    + " ".join(f"{k} {v:.4f}" for k, v in (r.bicubic or {}).items())
+                )
+        first_set = next(iter(results), None)
+        improved = False
+        for set_name, r in results.items():
+            if set_name == first_set:
+                improved = best.update(r.means, self.metrics, it, self.tracked)
+        self.record.record(it, results, improved)
+        for set_name, r in results.items():
+            gain = (
+                self.record.gain(set_name, self.tracked, r.means[self.tracked])
+                if self.tracked in r.means
+                else ""
+            )
+            log.info(
+                f"validation {set_name} @ {it}: "
+                + " ".join(f"{k} {v:.4f}" for k, v in r.means.items())
+                + (f" ({gain})" if gain else "")
+            )
+            log.scalars(it, r.means, f"val/{set_name}/")
+        note = self.record.below_bicubic_note(self.tracked)
+        if note:
+            log.note(note)
+        if improved and self.exp_dir is not None and not has_nonfinite(net):
+            best_path = self.exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}"
+            try:
+                save_model(best_path, net, run.g.info)
+            except write_faults() as exc:  # a full disk: the previous best model stays, training goes on
+                log.note(
+                    f"iteration {it}: could not write {best_path} ({fault_reason(exc)}); the previous one stays"
+                )
+        self._tensorboard_images(it)
+        self.pace.add_validation(time.perf_counter() - started)
+        self.write_report(best)
+        patience = opts.train.early_stop_patience
+        return patience is not None and best.stale >= patience
+
+    def _tensorboard_images(self, it: int) -> None:
+        if self.log.tb is None or self.exp_dir is None:
+            return
+        from upres.io.images import array_to_tensor, read_image
+
+        for path in sorted((self.exp_dir / "visualization").rglob(f"{it}_*.png"))[:6]:
+            tag = f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}"
+            self.log.image(tag, array_to_tensor(read_image(path)), it)
+
+    # --- report and summary --------------------------------------------------------------------------------------
+    def _restore_history(self, start_iter: int) -> None:
+        """A resumed run's report keeps the curves before the resume (up to the state's iteration: what came after
+        it is trained again)."""
+        if self._history_file is None or not self._history_file.is_file():
+            return
+        try:
+            saved = json.loads(self._history_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # the curves are a convenience: a damaged file only shortens them
+        for key, points in saved.items() if isinstance(saved, dict) else ():
+            kept = [(int(i), float(v)) for i, v in points if int(i) <= start_iter]
+            self.log.history.setdefault(key, []).extend(kept)
+
+    def write_report(self, best: BestTracker, it: int | None = None) -> None:
+        facts = self.record.facts
+        done = it if it is not None else (self.record.latest_iter or self.pace.start_iter)
+        facts["time"] = hms(self.pace.wall)
+        facts["speed"] = f"{self.pace.mean_rate(done):.2f} it/s (validation not counted)"
+        facts["validation time"] = hms(sum(self.pace.validation_seconds))
+        try:  # a report is never worth a run: a full disk leaves the previous one
+            self.log.write_report(Page(self.record, {}, dict(best.best), self.tracked, [], self.options_text))
+            if self._history_file is not None and self.log.enabled:
+                text = json.dumps(self.log.history)
+                atomic_write(self._history_file, lambda p: p.write_text(text, encoding="utf-8"))
+        except OSError as exc:
+            self.log.info(f"report.html not updated: {exc}")
+
+    def finish(self, it: int, best: BestTracker, how: str = "finished") -> list[str]:
+        """The closing lines (console and log.txt) and the final report; nothing when no experiment folder."""
+        if self.exp_dir is None or not self.ctx.is_main:
+            return []
+        self.record.finished = True
+        self.write_report(best, it)
+        fmt = self.opts.logger.save_checkpoint_format
+        models = self.exp_dir / "models"
+        outcome = Outcome(
+            it,
+            self.pace.wall,
+            self.pace.mean_rate(it),
+            sum(self.pace.validation_seconds),
+            models / f"net_g_best.{fmt}",
+            last_model_path(models, it, fmt, self.run.g.ema is not None),
+            self.exp_dir / "report.html",
+            how,
+        )
+        lines = summary_lines(self.record, dict(best.best), outcome)
+        self.log.info("\n".join(lines))  # one block: the first line stamped, the rest aligned under it
+        return lines

@@ -1,0 +1,101 @@
+"""A run says whether it beats bicubic, ends with a summary, writes a report worth opening; AMP is off on CPU."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from train_helpers import base_options, merge, write
+
+from upres.cli import main
+from upres.train.config import parse_options
+from upres.train.loop import train
+
+
+def _opts(hr_folder, exp, **extra):
+    val = hr_folder.parent / "val"  # two of the training images: validation stays quick
+    val.mkdir(exist_ok=True)
+    for name in ("0.png", "3.png"):
+        shutil.copyfile(hr_folder / name, val / name)
+    return merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(val)}},
+            "train": {"total_iter": 6},
+            "val": {
+                "val_freq": 2,
+                "metrics": {
+                    "psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True},
+                    "ssim": {"type": "calculate_ssim", "crop_border": 2, "test_y_channel": True},
+                },
+            },
+            "logger": {"print_freq": 2, "save_checkpoint_freq": 6},
+            **extra,
+        },
+    )
+
+
+@pytest.mark.slow
+def test_run_logs_bicubic_once_gains_every_validation_and_ends_with_a_summary(tmp_path, hr_folder, capsys):
+    exp = tmp_path / "exp"
+    result = train(parse_options(_opts(hr_folder, tmp_path / "exp")))
+    log = (exp / "log.txt").read_text()
+    assert capsys.readouterr().out.count("best model:") == 1
+    baseline = re.findall(r"bicubic baseline val: psnr ([\d.]+) ssim ([\d.]+)", log)
+    assert len(baseline) == 1  # computed once, not at every validation
+    # after the first validation the ETA counts the two still to come separately from training
+    assert re.search(r"iter 4/6 .*\| eta \d+:\d\d:\d\d \(validation \d+:\d\d:\d\d\) \|", log)
+    val_lines = [line for line in log.splitlines() if "validation val @" in line]
+    assert len(val_lines) == 3
+    for line in val_lines:
+        psnr = float(re.search(r"psnr ([\d.]+)", line).group(1))
+        gain = float(re.search(r"\(([+-][\d.]+) dB over bicubic\)", line).group(1))
+        assert (
+            gain == round(psnr - float(baseline[0][0]), 2)
+            or abs(gain - (psnr - float(baseline[0][0]))) <= 0.0051
+        )
+    best_psnr, best_it = result.best["psnr"]
+    summary = log[log.index("training finished: test, iteration 6 of 6") :]
+    assert re.search(
+        rf"best psnr +{best_psnr:.4f} at iteration {best_it}  \([+-][\d.]+ dB over bicubic on val\)", summary
+    )
+    assert "best ssim" in summary and "bicubic  psnr" in summary
+    assert f"best model:  {exp / 'models' / 'net_g_best.safetensors'}" in summary
+    assert f"last model:  {exp / 'models' / 'net_g_ema_6.safetensors'}" in summary
+    assert f"report:      {exp / 'report.html'}" in summary
+    page = (exp / "report.html").read_text()
+    assert "upres training report, finished" in page and "dB over bicubic" in page
+    assert page.count("<svg") == 4  # psnr, ssim, loss, learning rate
+    assert page.count("data:image/png;base64,") == 4 * 2  # LR, bicubic, model, GT for each validation image
+    assert "after 3 validations the model is still worse than bicubic on val" in log  # 6 iterations are few
+    assert "<td>parameters</td>" in page and "<td>precision</td><td>fp32 (AMP off on CPU)</td>" in page
+
+
+def test_amp_is_off_on_cpu_unless_asked_and_the_dry_run_says_how_it_ran(tmp_path, hr_folder, capsys):
+    cfg = write(tmp_path / "o.yml", _opts(hr_folder, tmp_path / "exp", use_amp=True, amp_bf16=True))
+    assert main(["train", "-c", str(cfg), "--dry-run", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "use_amp is off on CPU, where bf16 autocast is usually slower than fp32; set use_amp_on_cpu: true"
+        in out
+    )
+    assert re.search(r"dry run OK: one iteration took [\d.]+ s on cpu, fp32 \(AMP off on CPU\)", out)
+    cfg = write(tmp_path / "o.yml", _opts(hr_folder, tmp_path / "exp", use_amp=True, use_amp_on_cpu=True))
+    assert main(["train", "-c", str(cfg), "--dry-run", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "use_amp is off" not in out
+    assert "on cpu, AMP bf16 on CPU (use_amp_on_cpu: often slower than fp32)" in out
+
+
+@pytest.mark.slow
+def test_a_resumed_run_reports_the_curves_from_before_the_resume(tmp_path, hr_folder):
+    opts = _opts(hr_folder, tmp_path / "exp")
+    train(parse_options(merge(opts, {"train": {"total_iter": 4}, "logger": {"save_checkpoint_freq": 2}})))
+    train(parse_options(merge(opts, {"logger": {"save_checkpoint_freq": 2}})), resume="auto")
+    saved = json.loads((tmp_path / "exp" / "report_history.json").read_text())
+    assert [i for i, _ in saved["val/val/psnr"]] == [2, 4, 6]
+    assert [i for i, _ in saved["train/lr"]] == [2, 4, 6]
+    page = (tmp_path / "exp" / "report.html").read_text()
+    assert page.count("<circle") == 2 * 3  # psnr and ssim: three validations each
