@@ -107,17 +107,12 @@ RULES: list[tuple[str, str, str]] = [
     ("train.losses.msssiml1loss.*", "d", "this msssiml1loss parameter"),
     ("train.losses.*", "d", NO_LOSS),
     # ---- val
-    ("val.suffix", "c", "validation images are saved without a suffix" + PENDING),
     ("val.metrics.calculate_psnr_pt.*", "b", "read as calculate_psnr (the same metric on tensors)"),
     ("val.metrics.calculate_ssim_pt.*", "b", "read as calculate_ssim (the same metric on tensors)"),
     ("val.metrics.*.input_order", "c", "upres's metrics take tensors; the layout is fixed"),
     ("val.metrics.calculate_lpips.net", "d", "LPIPS on networks other than AlexNet"),
     # ---- logger
     # ---- networks
-    ("network_g.esrgan*.num_filters", "d", "ESRGAN's width spelled num_filters" + PENDING),
-    ("network_g.esrgan*.num_blocks", "d", "ESRGAN's depth spelled num_blocks" + PENDING),
-    ("network_g.*compact.act_type", "d", "Compact activations other than prelu" + PENDING),
-    ("network_g.*compact.learn_residual", "d", "Compact without the residual" + PENDING),
     ("network_d.*patchgan*.input_nc", "d", "PatchGAN's input channels spelled input_nc" + PENDING),
     ("network_d.*patchgan*.ndf", "d", "PatchGAN's width spelled ndf" + PENDING),
     ("network_d.*patchgan*.use_sigmoid", "d", "PatchGAN with a sigmoid output" + PENDING),
