@@ -36,6 +36,7 @@ def translate(data: dict) -> tuple[dict, list[str]]:
     train = data.get("train")
     if isinstance(train, dict):
         _legacy_loss_blocks(train, notes)
+        _sorted_milestones(train, notes)
     _metric_spellings(data.get("val"), notes)
     notes += accept_redux_keys(data)
     if isinstance(train, dict):
@@ -74,6 +75,19 @@ def _metric_spellings(val: object, notes: list[str]) -> None:
         if kind in METRIC_SPELLINGS:
             metric["type"] = METRIC_SPELLINGS[kind]
             notes.append(f"val.metrics.{name}: {kind} read as {METRIC_SPELLINGS[kind]}")
+
+
+def _sorted_milestones(train: dict, notes: list[str]) -> None:
+    """traiNNer-redux sorts milestones (torch's MultiStepLR counts them as a multiset); say so when they were not."""
+    for name in ("scheduler", "scheduler_d"):
+        block = train.get(name)
+        milestones = block.get("milestones") if isinstance(block, dict) else None
+        numbers = isinstance(milestones, list) and all(isinstance(m, int | float) for m in milestones)
+        if numbers and milestones != sorted(milestones):
+            block["milestones"] = sorted(milestones)
+            notes.append(
+                f"train.{name}.milestones {milestones} sorted to {block['milestones']}, as redux does"
+            )
 
 
 def _legacy_loss_blocks(train: dict, notes: list[str]) -> None:
