@@ -26,6 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from basicsr_ref import load  # noqa: E402
 from upres.data.degradations import DegradationOptions, degrade, make_generators  # noqa: E402
+from upres.data.degradations.options import REAL_ESRGAN_X4PLUS  # noqa: E402
 
 
 def crops(n: int, size: int, seed: int) -> list[torch.Tensor]:
@@ -143,7 +144,7 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.set_num_threads(1)
-    opts, scale = DegradationOptions(gt_usm=not args.no_usm), 4
+    opts, scale = DegradationOptions(**{**REAL_ESRGAN_X4PLUS, "gt_usm": not args.no_usm}), 4
     theirs = BasicsrPipeline(opts, scale, usm=not args.no_usm)
     random.seed(0)
     np.random.seed(0)

@@ -2,12 +2,32 @@ from __future__ import annotations
 
 import pytest
 
-from upres.data.degradations.options import DegradationOptions, parse_degradation_options
+from upres.data.degradations.options import REAL_ESRGAN_X4PLUS, DegradationOptions, parse_degradation_options
 from upres.errors import ConfigError
 
 
-def test_defaults_are_real_esrgan_x4plus():
-    o = DegradationOptions()
+def test_defaults_are_traiNNer_redux_s():
+    """An OTF key a redux file leaves out means what it means there (issue 15)."""
+    from upres.train.redux_keys import _plain, redux_keys
+
+    o, checked = DegradationOptions(), 0
+    for key, rk in redux_keys().items():
+        name = key.removeprefix("datasets.*.")
+        if "." not in name and name in DegradationOptions.model_fields and "blur_kernel_size" not in name:
+            assert _plain(getattr(o, name)) == rk.default, name
+            checked += 1
+    assert checked >= 40
+    assert (o.blur_prob, o.jpeg_range, o.noise_range, o.queue_size, o.gt_usm) == (
+        0,
+        (75, 95),
+        (0, 0),
+        120,
+        False,
+    )
+
+
+def test_x4plus_preset_is_real_esrgan_x4plus():
+    o = DegradationOptions(**REAL_ESRGAN_X4PLUS)
     assert o.kernel_prob == [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
     assert (o.blur_sigma, o.blur_sigma2) == ((0.2, 3.0), (0.2, 1.5))
     assert (o.resize_prob, o.resize_range) == ([0.2, 0.7, 0.1], (0.15, 1.5))
@@ -15,6 +35,28 @@ def test_defaults_are_real_esrgan_x4plus():
     assert (o.noise_range, o.noise_range2, o.poisson_scale_range2) == ((1, 30), (1, 25), (0.05, 2.5))
     assert (o.jpeg_range, o.jpeg_range2, o.blur_prob2, o.final_sinc_prob) == ((30, 95), (30, 95), 0.8, 0.8)
     assert (o.kernel_range, o.queue_size, o.gt_usm) == ((7, 21), 180, True)
+    assert (o.blur_prob, o.resize_mode_list) == (1.0, ["area", "bilinear", "bicubic"])
+
+
+@pytest.mark.parametrize(
+    "path", ["docs/examples/otf_x4plus.yml", "src/upres/options/esrgan_x4_otf_fidelity.yml",
+             "src/upres/options/esrgan_x4_otf_gan.yml"],
+)  # fmt: skip
+def test_x4plus_files_state_the_x4plus_settings(path):
+    from pathlib import Path
+
+    from upres.data.otf_dataset import degradation_options_from
+    from upres.option_file import read_option_file
+
+    data = read_option_file(Path(__file__).resolve().parents[2] / path)
+    opts = degradation_options_from(data["datasets"]["train"], data)
+    expected = DegradationOptions(**REAL_ESRGAN_X4PLUS)
+    for name in DegradationOptions.model_fields:
+        mine, theirs = getattr(opts, name), getattr(expected, name)
+        if isinstance(theirs, list) and theirs and isinstance(theirs[0], float):
+            assert mine == pytest.approx(theirs, abs=1e-3), name
+        else:
+            assert mine == theirs, name
 
 
 @pytest.mark.parametrize(
@@ -41,7 +83,7 @@ def test_defaults_are_real_esrgan_x4plus():
             "options: kernel_prob: has 2 probabilities but `kernel_list` has 6 entries",
         ),
         (
-            {"resize_mode_prob3": [0.5, 0.2, 0.2]},
+            {"resize_mode_list3": ["area", "bilinear", "bicubic"], "resize_mode_prob3": [0.5, 0.2, 0.2]},
             "options: resize_mode_prob3: probabilities must add up to 1, got [0.5, 0.2, 0.2] (sum 0.9)",
         ),
         ({"resize_prob": [0.5, 0.5]}, "options: resize_prob: needs 3 probabilities [up, down, keep], got 2"),

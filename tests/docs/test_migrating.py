@@ -71,6 +71,11 @@ NOTED = {
     "zero weight": _losses({"type": "l1loss", "loss_weight": 1}, {"type": "dists", "loss_weight": 0}),
     "niqe": lambda d: d.update(val={"val_freq": 10, "metrics": {"niqe": {"type": "calculate_niqe"}}}),
     "ignored": lambda d: d.update(auto_resume=True),
+    "redux defaults": _train(use_moa=False, ema_switch_iter=0),
+    "milestones": _train(scheduler={"type": "MultiStepLR", "milestones": [300, 100, 200]}),
+    "tensor metrics": lambda d: d.update(
+        val={"val_freq": 10, "metrics": {"psnr": {"type": "calculate_psnr_pt", "crop_border": 4}}}
+    ),
 }
 
 
@@ -83,7 +88,17 @@ def test_translation_notes_are_quoted_verbatim(case: str) -> None:
         assert note in text, f"docs/migrating.md does not quote the log note:\n{note}"
 
 
-@pytest.mark.parametrize("key", ["wavelet_guided", "match_lq_colors", "sam", "sam_init", "eco"])
+@pytest.mark.parametrize("key", ["wavelet_guided", "match_lq_colors", "sam", "sam_init"])
 def test_neosr_only_keys_stop_the_run(key: str) -> None:
     assert "unknown key" in _error(lambda: _options(_train(**{key: True})))
     assert f"`{key}`" in DOC.read_text(encoding="utf-8")
+
+
+def test_neosr_eco_flag_is_refused_by_redux_name() -> None:
+    # traiNNer-redux has a train.eco block; neosr's `eco: true` means its `enabled`, which upres does not implement.
+    assert _error(lambda: _options(_train(eco=True))) == (
+        "error: opt.yml: train.eco.enabled: not implemented in upres: ECO training (it needs a teacher network); "
+        "set it to false or remove it"
+    )
+    assert _options(_train(eco=False)).train.model_dump().get("eco") is None
+    assert "`eco: true`" in DOC.read_text(encoding="utf-8")

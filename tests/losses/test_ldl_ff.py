@@ -44,7 +44,18 @@ def test_ldl_loss_zero_when_exact_and_weight_has_no_grad():
 def test_ffl_alpha0_is_mse_by_parseval():
     torch.manual_seed(2)
     x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
-    assert FocalFrequencyLoss(alpha=0.0)(x, y).item() == pytest.approx(F.mse_loss(x, y).item(), rel=1e-5)
+    ffl = FocalFrequencyLoss(alpha=0.0, ave_spectrum=False)
+    assert ffl(x, y).item() == pytest.approx(F.mse_loss(x, y).item(), rel=1e-5)
+
+
+def test_ffl_ave_spectrum_default_compares_batch_means():
+    # traiNNer-redux's default: spectra averaged over the batch, which by linearity of the FFT is the spectrum of
+    # the batch-mean image, so with alpha 0 (no focal weights) the loss is the MSE of the batch means.
+    torch.manual_seed(5)
+    x, y = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    assert FocalFrequencyLoss(alpha=0.0)(x, y).item() == pytest.approx(
+        F.mse_loss(x.mean(0), y.mean(0)).item(), rel=1e-5
+    )
 
 
 def test_ffl_zero_for_identical_and_patches():

@@ -73,7 +73,7 @@ def test_loss_is_pre_activation(vgg_file, tv):
         raw_sr, raw_gt = tv[: CONV5_4 + 1](_normalise(sr)), tv[: CONV5_4 + 1](_normalise(gt))
     expected = F.l1_loss(raw_sr, raw_gt).item()
     reach = 2 * max(raw_sr.abs().max().item(), raw_gt.abs().max().item())
-    loss_fn = PerceptualLoss(vgg_weights_path=vgg_file)
+    loss_fn = PerceptualLoss({"conv5_4": 1.0}, criterion="l1", vgg_weights_path=vgg_file)
     bias = loss_fn.vgg.features[CONV5_4].bias
     losses = {}
     for shift in (-reach, 0.0, reach):
@@ -104,6 +104,26 @@ def test_layer_weights_and_criterion(vgg_file, tv):
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
+def test_defaults_are_traiNNer_redux_s(vgg_file, tv):
+    """Five layers before activation, Charbonnier: what a redux file without layer_weights/criterion trains with."""
+    torch.manual_seed(4)
+    sr, gt = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    layers = {
+        "conv1_2": (2, 0.1),
+        "conv2_2": (7, 0.1),
+        "conv3_4": (16, 1.0),
+        "conv4_4": (25, 1.0),
+        "conv5_4": (CONV5_4, 1.0),
+    }
+    expected = 0.0
+    with torch.no_grad():
+        for index, weight in layers.values():
+            a, b = tv[: index + 1](_normalise(sr)), tv[: index + 1](_normalise(gt))
+            expected += weight * torch.sqrt((a - b) ** 2 + 1e-12).mean().item()
+        loss = PerceptualLoss(vgg_weights_path=vgg_file)(sr, gt).item()
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
 def test_no_gradient_through_gt_and_vgg_frozen(vgg_file):
     loss_fn = PerceptualLoss(vgg_weights_path=vgg_file)
     loss_fn.train()
@@ -130,7 +150,7 @@ def test_hub_cache_file_is_used(vgg_file, tmp_path, monkeypatch):
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     (tmp_path / "hub" / "checkpoints" / VGG19_FILE).write_bytes(vgg_file.read_bytes())
     x = torch.rand(1, 3, 16, 16)
-    assert PerceptualLoss()(x, x).item() == 0.0
+    assert PerceptualLoss(criterion="l1")(x, x).item() == 0.0
 
 
 def test_wrong_file_and_unknown_layer(tmp_path):

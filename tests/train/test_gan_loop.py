@@ -205,7 +205,9 @@ def test_enabled_unimplemented_feature_is_refused(tmp_path, hr_folder):
     from upres.errors import ConfigError
 
     opts = merge(base_options(hr_folder, tmp_path), {"train": {"use_moa": True}})
-    with pytest.raises(ConfigError, match="train.use_moa: mixture of augmentations .* not implemented"):
+    with pytest.raises(
+        ConfigError, match=r"train.use_moa: not implemented in upres: mixture of augmentations \(MoA\)"
+    ):
         parse_options(opts)
 
 

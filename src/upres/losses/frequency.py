@@ -1,5 +1,6 @@
 """Focal frequency loss (Jiang et al. ICCV 2021): squared distance of 2-D spectra, weighted towards the frequencies
-the model currently gets most wrong (weight = normalised distance ** alpha, no gradient through the weight)."""
+the model currently gets most wrong (weight = normalised distance ** alpha, no gradient through the weight).
+ave_spectrum defaults to traiNNer-redux's True (the paper's code: False): spectra are averaged over the batch."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class FocalFrequencyLoss(nn.Module):
         self,
         alpha: float = 1.0,
         patch_factor: int = 1,
-        ave_spectrum: bool = False,
+        ave_spectrum: bool = True,
         log_matrix: bool = False,
         batch_matrix: bool = False,
     ) -> None:

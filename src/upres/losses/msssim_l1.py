@@ -1,7 +1,8 @@
 """MS-SSIM + L1 mix (Zhao et al. 2017, "Loss Functions for Image Restoration with Neural Networks").
 
 alpha * (1 - MS-SSIM) + (1 - alpha) * L1. The paper weights L1 with the last scale's Gaussian; this uses the plain
-mean absolute error, which differs only in how the border of each patch counts.
+mean absolute error, which differs only in how the border of each patch counts. The default alpha is
+traiNNer-redux's 0.1 (the paper's is 0.84).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from upres.losses.structure import MSSIMLoss
 
 
 class MSSSIML1Loss(nn.Module):
-    def __init__(self, alpha: float = 0.84, padding: str = "same") -> None:
+    def __init__(self, alpha: float = 0.1, padding: str = "same") -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"msssiml1loss.alpha: {alpha} is not between 0 and 1")

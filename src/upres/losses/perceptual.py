@@ -154,19 +154,26 @@ class VGGFeatures(nn.Module):
         return out
 
 
+# traiNNer-redux's default (and Real-ESRGAN's perceptual weights): five VGG19 layers before activation.
+DEFAULT_LAYER_WEIGHTS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
+
+
 class PerceptualLoss(nn.Module):
-    """sum_k layer_weights[k] * criterion(VGG_k(sr), VGG_k(gt)), VGG frozen, no gradient through gt."""
+    """sum_k layer_weights[k] * criterion(VGG_k(sr), VGG_k(gt)), VGG frozen, no gradient through gt.
+
+    Defaults are traiNNer-redux's: DEFAULT_LAYER_WEIGHTS and the Charbonnier criterion (ESRGAN's paper: conv5_4, l1).
+    """
 
     def __init__(
         self,
         layer_weights: dict[str, float] | None = None,
-        criterion: str = "l1",
+        criterion: str = "charbonnier",
         vgg_weights_path: str | Path | None = None,
         use_input_norm: bool = True,
         range_norm: bool = False,
     ) -> None:
         super().__init__()
-        self.layer_weights = dict(layer_weights or {"conv5_4": 1.0})
+        self.layer_weights = dict(DEFAULT_LAYER_WEIGHTS if layer_weights is None else layer_weights)
         if not self.layer_weights:
             raise ConfigError("perceptualloss.layer_weights is empty")
         self.criterion = make_criterion(criterion, "perceptualloss.criterion")

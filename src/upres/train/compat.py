@@ -1,8 +1,10 @@
 """Option-file keys of traiNNer-redux and BasicSR that upres reads differently or not at all.
 
 Rewrites happen before validation, and each one leaves a note for the log, so a user's existing file runs after
-editing only its paths and the log says what was translated or ignored. Keys whose feature is missing and *enabled*
-are refused: silently training without a requested feature would waste a week of GPU time.
+editing only its paths and the log says what was translated or ignored. Which redux key is honoured, translated,
+accepted without effect or refused comes from redux's own option structs (upres.train.redux_keys); keys whose
+feature is missing and *enabled* are refused: silently training without a requested feature would waste a week of
+GPU time.
 """
 
 from __future__ import annotations
@@ -10,39 +12,14 @@ from __future__ import annotations
 import copy
 
 from upres.errors import ConfigError
+from upres.train.redux_accept import accept_redux_keys
 
 # BasicSR/old traiNNer-redux: one block per loss under `train` instead of the `train.losses` list.
 LEGACY_LOSS_BLOCKS = (
     "pixel_opt", "mssim_opt", "ms_ssim_l1_opt", "perceptual_opt", "hsluv_opt", "gan_opt", "ldl_opt", "ff_opt",
     "color_opt", "luma_opt", "dists_opt", "contextual_opt", "avg_opt", "bicubic_opt", "cx_opt", "gv_opt",
+    "hr_inversion_opt", "dinov2_opt", "topiq_opt", "pd_opt", "fd_opt",
 )  # fmt: skip
-# Accepted and ignored: debug dumps and integrations with no effect on the trained weights.
-IGNORED_TOP = (
-    "detect_anomaly",
-    "find_unused_parameters",
-    "is_train",
-    "dist",
-    "rank",
-    "world_size",
-    "auto_resume",
-    "watch",
-)
-IGNORED_TRAIN = (
-    "moa_augs",
-    "moa_probs",
-    "moa_debug",
-    "moa_debug_limit",
-    "use_moa",
-    "ema_switch_iter",
-    "ema_update_after_step",
-    "adaptive_d",
-    "adaptive_d_ema_decay",
-    "adaptive_d_threshold",
-)
-# Off-by-default features upres does not implement: accepted while off, refused when on.
-REFUSED_WHEN_ON = {
-    ("train", "use_moa"): "mixture of augmentations (MoA)",
-}
 # traiNNer-redux perceptual criteria upres maps to the nearest one it has.
 PERCEPTUAL_CRITERIA = {"pd+l1": "l1", "fd+l1": "l1", "pd": "l1", "fd": "l1"}
 PERCEPTUAL_IGNORED = ("vgg_type", "style_weight", "use_pd")
@@ -56,21 +33,13 @@ def translate(data: dict) -> tuple[dict, list[str]]:
         return data, []
     data = copy.deepcopy(data)
     notes: list[str] = []
-    for (section, key), feature in REFUSED_WHEN_ON.items():
-        block = data.get(section, {}) if section else data
-        if isinstance(block, dict) and block.get(key):
-            where = f"{section}.{key}" if section else key
-            raise ConfigError(f"{where}: {feature} is not implemented in upres; set it to false or remove it")
-    for key in IGNORED_TOP:
-        if key in data:
-            data.pop(key)
-            notes.append(f"option {key} ignored (no effect in upres)")
     train = data.get("train")
     if isinstance(train, dict):
-        for key in IGNORED_TRAIN:
-            if key in train:
-                train.pop(key)
         _legacy_loss_blocks(train, notes)
+        _sorted_milestones(train, notes)
+    _metric_spellings(data.get("val"), notes)
+    notes += accept_redux_keys(data)
+    if isinstance(train, dict):
         for i, spec in enumerate(train.get("losses") or []):
             if isinstance(spec, dict):
                 _perceptual(spec, f"train.losses[{i}]", notes)
@@ -93,6 +62,32 @@ def translate(data: dict) -> tuple[dict, list[str]]:
                 if enabled:
                     notes.append(f"val.metrics.{name} ({metric['type']}) skipped: {reason}")
     return data, notes
+
+
+# traiNNer-redux's tensor versions of the metrics: the same numbers as upres's (which run on tensors anyway).
+METRIC_SPELLINGS = {"calculate_psnr_pt": "calculate_psnr", "calculate_ssim_pt": "calculate_ssim"}
+
+
+def _metric_spellings(val: object, notes: list[str]) -> None:
+    metrics = val.get("metrics") if isinstance(val, dict) else None
+    for name, metric in (metrics or {}).items() if isinstance(metrics, dict) else ():
+        kind = str(metric.get("type", "")).lower() if isinstance(metric, dict) else ""
+        if kind in METRIC_SPELLINGS:
+            metric["type"] = METRIC_SPELLINGS[kind]
+            notes.append(f"val.metrics.{name}: {kind} read as {METRIC_SPELLINGS[kind]}")
+
+
+def _sorted_milestones(train: dict, notes: list[str]) -> None:
+    """traiNNer-redux sorts milestones (torch's MultiStepLR counts them as a multiset); say so when they were not."""
+    for name in ("scheduler", "scheduler_d"):
+        block = train.get(name)
+        milestones = block.get("milestones") if isinstance(block, dict) else None
+        numbers = isinstance(milestones, list) and all(isinstance(m, int | float) for m in milestones)
+        if numbers and milestones != sorted(milestones):
+            block["milestones"] = sorted(milestones)
+            notes.append(
+                f"train.{name}.milestones {milestones} sorted to {block['milestones']}, as redux does"
+            )
 
 
 def _legacy_loss_blocks(train: dict, notes: list[str]) -> None:

@@ -69,12 +69,16 @@ class TrainOptions(Strict):
     warmup_iter: int = Field(
         -1, description="linear learning-rate warm-up over this many iterations; -1 = off"
     )
-    ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables the EMA")
+    ema_decay: float = Field(
+        0.0, ge=0, lt=1, description="0 disables the EMA (traiNNer-redux's default); 0.999 is usual"
+    )
     ema_power: float = Field(
-        0.0, ge=0, description="EMA warm-up: decay = min(ema_decay, 1 - (1 + it)^-ema_power)"
+        10.0,
+        ge=0,
+        description="EMA warm-up: decay = min(ema_decay, 1 - (1 + it)^-ema_power); 10 (redux's) is no warm-up",
     )
     grad_clip: bool = Field(False, description="clip the gradient norm to grad_clip_max_norm")
-    grad_clip_max_norm: float = Field(1.0, gt=0)
+    grad_clip_max_norm: float = Field(100.0, gt=0)
     optim_g: OptimizerOptions = Field(default_factory=OptimizerOptions)
     optim_d: OptimizerOptions | None = None
     scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
@@ -121,6 +125,11 @@ class ValOptions(Strict):
         }
     )
     pbar: bool = False
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _none_is_no_metrics(cls, v: Any) -> Any:
+        return {} if v is None else v  # traiNNer-redux's `metrics: ~`
 
 
 class LoggerOptions(Strict):
@@ -170,7 +179,7 @@ class Options(Strict):
         "use_amp is off on CPU unless this is set)",
     )
     use_channels_last: bool = Field(
-        False, description="NHWC memory format (faster convolutions on tensor cores)"
+        True, description="NHWC memory format (faster convolutions on tensor cores)"
     )
     fast_matmul: bool = Field(False, description="allow TF32 matmuls/convolutions")
     use_compile: bool = Field(False, description="torch.compile the generator")

@@ -1,9 +1,10 @@
 """Option model of the on-the-fly degradation pipeline.
 
-Key names are traiNNer-redux's (which extend Real-ESRGAN's); defaults are Real-ESRGAN's x4plus training settings
-(`options/train/train_realesrgan_x4plus.yml`), so an empty option block reproduces that pipeline. Keys that
-traiNNer-redux does not have (video, dithering, GT sharpening, JPEG chroma subsampling) are upres additions, all
-off by default except `gt_usm`, which Real-ESRGAN applies (traiNNer-redux does not: `gt_usm: false` matches it).
+Key names and defaults are traiNNer-redux's (which extend Real-ESRGAN's), so a redux option file that leaves a key
+out means the same here; with them, only the final resize and a JPEG pass (quality 75-95) degrade the LR.
+`REAL_ESRGAN_X4PLUS` holds Real-ESRGAN's x4plus training settings (`options/train/train_realesrgan_x4plus.yml`),
+which the shipped OTF templates and docs/examples/otf_x4plus.yml state key by key. Keys that traiNNer-redux does
+not have (video, dithering, GT sharpening, JPEG chroma subsampling, noise_prob) are upres additions, all off.
 """
 
 from __future__ import annotations
@@ -35,8 +36,24 @@ _KERNELS: list[KernelType] = [
     "plateau_aniso",
 ]
 _KERNEL_PROB = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
-_MODES: list[ResizeMode] = ["area", "bilinear", "bicubic"]
-_MODE_PROB = [1 / 3, 1 / 3, 1 / 3]
+_MODES: list[ResizeMode] = ["bilinear", "bicubic", "nearest-exact", "lanczos"]
+_MODE_PROB = [0.25, 0.25, 0.25, 0.25]
+
+_X4PLUS_MODES = {"list": ["area", "bilinear", "bicubic"], "prob": [1 / 3, 1 / 3, 1 / 3]}
+# Real-ESRGAN's train_realesrgan_x4plus.yml: the values where they differ from traiNNer-redux's defaults.
+REAL_ESRGAN_X4PLUS: dict = {
+    "blur_prob": 1.0, "kernel_range": (7, 21), "blur_sigma": (0.2, 3.0), "sinc_prob": 0.1,
+    "resize_range": (0.15, 1.5), "resize_mode_list": _X4PLUS_MODES["list"], "resize_mode_prob": _X4PLUS_MODES["prob"],
+    "gaussian_noise_prob": 0.5, "noise_range": (1.0, 30.0), "poisson_scale_range": (0.05, 3.0), "gray_noise_prob": 0.4,
+    "jpeg_range": (30.0, 95.0),
+    "blur_prob2": 0.8, "kernel_range2": (7, 21), "blur_sigma2": (0.2, 1.5), "sinc_prob2": 0.1,
+    "resize_range2": (0.3, 1.2), "resize_mode_list2": _X4PLUS_MODES["list"], "resize_mode_prob2": _X4PLUS_MODES["prob"],
+    "gaussian_noise_prob2": 0.5, "noise_range2": (1.0, 25.0), "poisson_scale_range2": (0.05, 2.5),
+    "gray_noise_prob2": 0.4, "jpeg_range2": (30.0, 95.0),
+    "final_sinc_prob": 0.8, "final_kernel_range": (7, 21),
+    "resize_mode_list3": _X4PLUS_MODES["list"], "resize_mode_prob3": _X4PLUS_MODES["prob"],
+    "queue_size": 180, "gt_usm": True,
+}  # fmt: skip
 
 
 def _field(default, description: str, **kw):
@@ -51,61 +68,61 @@ class DegradationOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     # ---- first pass: blur
-    blur_prob: Prob = _field(1.0, "probability of the first blur")
+    blur_prob: Prob = _field(0.0, "probability of the first blur")
     kernel_list: list[KernelType] = _field(_KERNELS, "blur kernel kinds of the first pass")
     kernel_prob: list[float] = _field(_KERNEL_PROB, "probability of each kind in `kernel_list` (sums to 1)")
-    kernel_range: IntRange = _field((7, 21), "odd kernel sizes [min, max] of the first blur")
-    blur_sigma: FloatRange = _field((0.2, 3.0), "Gaussian sigma range (pixels) of the first blur")
+    kernel_range: IntRange = _field((5, 17), "odd kernel sizes [min, max] of the first blur")
+    blur_sigma: FloatRange = _field((0.2, 2.0), "Gaussian sigma range (pixels) of the first blur")
     betag_range: FloatRange = _field((0.5, 4.0), "shape beta of generalized Gaussian kernels")
     betap_range: FloatRange = _field((1.0, 2.0), "shape beta of plateau kernels")
-    sinc_prob: Prob = _field(0.1, "probability that the first blur is a sinc (ringing) kernel")
+    sinc_prob: Prob = _field(0.0, "probability that the first blur is a sinc (ringing) kernel")
     # ---- first pass: resize, noise, JPEG
     resize_prob: list[float] = _field(
         [0.2, 0.7, 0.1], "probabilities of [up, down, keep] in the first resize"
     )
-    resize_range: FloatRange = _field((0.15, 1.5), "scale factor range of the first resize")
+    resize_range: FloatRange = _field((0.4, 1.5), "scale factor range of the first resize")
     resize_mode_list: list[ResizeMode] = _field(_MODES, "interpolation modes of the first resize")
     resize_mode_prob: list[float] = _field(_MODE_PROB, "probability of each mode in `resize_mode_list`")
-    gaussian_noise_prob: Prob = _field(0.5, "probability of Gaussian (else Poisson) noise in the first pass")
-    noise_range: FloatRange = _field((1.0, 30.0), "Gaussian noise sigma range, in 0-255 units")
-    poisson_scale_range: FloatRange = _field((0.05, 3.0), "Poisson noise scale range")
-    gray_noise_prob: Prob = _field(0.4, "probability that the noise is the same in all channels")
+    gaussian_noise_prob: Prob = _field(0.0, "probability of Gaussian (else Poisson) noise in the first pass")
+    noise_range: FloatRange = _field((0.0, 0.0), "Gaussian noise sigma range, in 0-255 units")
+    poisson_scale_range: FloatRange = _field((0.0, 0.0), "Poisson noise scale range")
+    gray_noise_prob: Prob = _field(0.0, "probability that the noise is the same in all channels")
     noise_prob: Prob = _field(1.0, "probability of adding noise at all in the first pass (upres)")
     jpeg_prob: Prob = _field(1.0, "probability of the first JPEG compression")
-    jpeg_range: FloatRange = _field((30.0, 95.0), "JPEG quality range of the first pass")
+    jpeg_range: FloatRange = _field((75.0, 95.0), "JPEG quality range of the first pass")
 
     # ---- second pass
     blur_prob2: Prob = _field(
-        0.8, "probability of the second blur", validation_alias=AliasChoices("blur_prob2", "second_blur_prob")
+        0.0, "probability of the second blur", validation_alias=AliasChoices("blur_prob2", "second_blur_prob")
     )
     kernel_list2: list[KernelType] = _field(_KERNELS, "blur kernel kinds of the second pass")
     kernel_prob2: list[float] = _field(_KERNEL_PROB, "probability of each kind in `kernel_list2`")
-    kernel_range2: IntRange = _field((7, 21), "odd kernel sizes [min, max] of the second blur")
-    blur_sigma2: FloatRange = _field((0.2, 1.5), "Gaussian sigma range of the second blur")
+    kernel_range2: IntRange = _field((5, 17), "odd kernel sizes [min, max] of the second blur")
+    blur_sigma2: FloatRange = _field((0.2, 1.0), "Gaussian sigma range of the second blur")
     betag_range2: FloatRange = _field((0.5, 4.0), "shape beta of generalized Gaussian kernels (second pass)")
     betap_range2: FloatRange = _field((1.0, 2.0), "shape beta of plateau kernels (second pass)")
-    sinc_prob2: Prob = _field(0.1, "probability that the second blur is a sinc kernel")
+    sinc_prob2: Prob = _field(0.0, "probability that the second blur is a sinc kernel")
     resize_prob2: list[float] = _field(
         [0.3, 0.4, 0.3], "probabilities of [up, down, keep] in the second resize"
     )
     resize_range2: FloatRange = _field(
-        (0.3, 1.2), "scale factor range of the second resize (relative to LR size)"
+        (0.6, 1.2), "scale factor range of the second resize (relative to LR size)"
     )
     resize_mode_list2: list[ResizeMode] = _field(_MODES, "interpolation modes of the second resize")
     resize_mode_prob2: list[float] = _field(_MODE_PROB, "probability of each mode in `resize_mode_list2`")
     gaussian_noise_prob2: Prob = _field(
-        0.5, "probability of Gaussian (else Poisson) noise in the second pass"
+        0.0, "probability of Gaussian (else Poisson) noise in the second pass"
     )
-    noise_range2: FloatRange = _field((1.0, 25.0), "Gaussian noise sigma range of the second pass")
-    poisson_scale_range2: FloatRange = _field((0.05, 2.5), "Poisson noise scale range of the second pass")
-    gray_noise_prob2: Prob = _field(0.4, "probability of gray noise in the second pass")
+    noise_range2: FloatRange = _field((0.0, 0.0), "Gaussian noise sigma range of the second pass")
+    poisson_scale_range2: FloatRange = _field((0.0, 0.0), "Poisson noise scale range of the second pass")
+    gray_noise_prob2: Prob = _field(0.0, "probability of gray noise in the second pass")
     noise_prob2: Prob = _field(1.0, "probability of adding noise at all in the second pass (upres)")
     jpeg_prob2: Prob = _field(1.0, "probability of the final JPEG compression")
-    jpeg_range2: FloatRange = _field((30.0, 95.0), "JPEG quality range of the final compression")
+    jpeg_range2: FloatRange = _field((75.0, 95.0), "JPEG quality range of the final compression")
 
     # ---- final stage: resize to the LR size + sinc, and JPEG, in random order
-    final_sinc_prob: Prob = _field(0.8, "probability of the final sinc filter")
-    final_kernel_range: IntRange = _field((7, 21), "odd kernel sizes [min, max] of the final sinc filter")
+    final_sinc_prob: Prob = _field(0.0, "probability of the final sinc filter")
+    final_kernel_range: IntRange = _field((5, 17), "odd kernel sizes [min, max] of the final sinc filter")
     resize_mode_list3: list[ResizeMode] = _field(_MODES, "interpolation modes of the final resize")
     resize_mode_prob3: list[float] = _field(_MODE_PROB, "probability of each mode in `resize_mode_list3`")
 
@@ -127,7 +144,7 @@ class DegradationOptions(BaseModel):
     dither_palette_prob: list[float] = _field([0.5, 0.5], "probability of each `dither_palette_list` entry")
     dither_bits_range: IntRange = _field((2, 5), "bits per channel of a uniform palette")
     dither_colors_range: IntRange = _field((8, 256), "number of colors of an adaptive palette")
-    gt_usm: bool = _field(True, "unsharp-mask the GT before degrading it (Real-ESRGAN does)")
+    gt_usm: bool = _field(False, "unsharp-mask the GT before degrading it (Real-ESRGAN does, redux does not)")
     gt_usm_weight: float = _field(0.5, "unsharp-mask strength", ge=0)
     gt_usm_radius: int = _field(50, "unsharp-mask Gaussian kernel size (made odd)", ge=1)
     gt_usm_threshold: float = _field(10.0, "unsharp-mask threshold on |residual| in 0-255 units", ge=0)
@@ -143,7 +160,7 @@ class DegradationOptions(BaseModel):
         0.0,
         "traiNNer-redux: probability of thickening dark lines (a 3x3 erosion blended in at 1/4) before the first blur",
     )
-    queue_size: int = _field(180, "training pair pool size (a multiple of the batch size; 0 disables)", ge=0)
+    queue_size: int = _field(120, "training pair pool size (a multiple of the batch size; 0 disables)", ge=0)
 
     # Accepted for compatibility with Real-ESRGAN/traiNNer-redux files; kernel sizes come from kernel_range.
     blur_kernel_size: int | None = _field(None, "ignored (legacy key); kernel sizes come from `kernel_range`")
