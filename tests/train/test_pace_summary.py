@@ -82,6 +82,13 @@ def test_a_model_below_bicubic_after_three_validations_gets_one_note():
         "after 3 validations the model is still worse than bicubic on val (psnr 26.0000 vs 27.0000"
     )
     assert record.below_bicubic_note("psnr") is None  # once
+    gan = RunRecord("run", {"psnr": PSNR}, perceptual=True)
+    for it in (100, 200, 300):
+        gan.record(it, _result(25.0, 27.0), True)
+    assert gan.below_bicubic_note("psnr").endswith(
+        "expected of a GAN or degradation stage on clean pairs, but look at the report's crops to be sure"
+    )
+    assert note.endswith("and that LR and GT images pair up (`upres doctor -c OPTIONS`)")
     good = RunRecord("run", {"psnr": PSNR})
     for it in (100, 200, 300):
         good.record(it, _result(28.0, 27.0), True)

@@ -55,6 +55,9 @@ class RunRecord:
     total_iter: int = 0
     finished: bool = False
     warned_below_bicubic: bool = False
+    # A GAN stage, or training on on-the-fly degradations, trades PSNR for texture or robustness: below bicubic on
+    # clean bicubic pairs is then no sign of a fault.
+    perceptual: bool = False
 
     @property
     def tracked_set(self) -> str | None:
@@ -91,10 +94,16 @@ class RunRecord:
         if value is None or base is None or info is None or is_better(value, base, info):
             return None
         self.warned_below_bicubic = True
-        return (
+        head = (
             f"after {self.validations} validations the model is still worse than bicubic on {set_name} "
-            f"({tracked} {value:.4f} vs {base:.4f}, {gain_text(value, base, info)}): check the learning rate, the "
-            "scale, and that LR and GT images pair up (`upres doctor -c OPTIONS`)"
+            f"({tracked} {value:.4f} vs {base:.4f}, {gain_text(value, base, info)})"
+        )
+        if self.perceptual:
+            return head + (
+                ": expected of a GAN or degradation stage on clean pairs, but look at the report's crops to be sure"
+            )
+        return head + (
+            ": check the learning rate, the scale, and that LR and GT images pair up (`upres doctor -c OPTIONS`)"
         )
 
     def headline(self, best: dict[str, tuple[float, int]], tracked: str | None) -> str:
