@@ -135,10 +135,11 @@ class RunWatch:
         )  # fmt: skip
         if not self.record.baseline:
             for set_name, r in results.items():
-                log.info(
-                    f"bicubic baseline {set_name}: "
-                    + " ".join(f"{k} {v:.4f}" for k, v in (r.bicubic or {}).items())
-                )
+                if r.bicubic:
+                    log.info(
+                        f"bicubic baseline {set_name}: "
+                        + " ".join(f"{k} {v:.4f}" for k, v in r.bicubic.items())
+                    )
         first_set = next(iter(results), None)
         improved = False
         for set_name, r in results.items():
