@@ -115,3 +115,16 @@ def test_crops_are_the_same_region_of_lr_bicubic_output_and_gt(val_folder):
     assert np.array_equal(crops.sr, crops.lq.repeat(2, 0).repeat(2, 1))
     expected = item["gt"][:, crops.y : crops.y + crops.size, crops.x : crops.x + crops.size]
     assert np.array_equal(crops.gt, expected.mul(255).round().byte().permute(1, 2, 0).numpy())
+
+
+def test_validation_without_metrics_still_yields_images_and_a_page(val_folder):
+    from upres.train.report_html import Page, render_page
+    from upres.train.run_record import RunRecord
+
+    val = ValOptions(metrics_enabled=False)
+    results = run_validation(Nearest(), {"val": _set(val_folder)}, [], val, 2, None, 1, True, True)
+    assert results["val"].means == {} and results["val"].bicubic == {}
+    record = RunRecord("run")
+    record.record(1, results, improved=False)
+    text = render_page(Page(record, {}))
+    assert text.count("data:image/png;base64,") == 8 and "<td>astronaut</td>" in text
