@@ -142,3 +142,12 @@ def test_report_renders_in_headless_chromium_without_console_errors(val_folder, 
     assert 'data-svgs="4"' in done.stdout
     size = int(re.search(r'data-zoomed="(\d+)px"', done.stdout).group(1))
     assert size == 2 * 128  # one click: 2x the 128 px crop
+    shot = tmp_path / "shot.png"
+    cmd = [*cmd[:-2], "--hide-scrollbars", "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=120).returncode == 0
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert (
+        pixels.shape == (1600, 1200) and pixels.std() > 20
+    )  # drawn: text, charts and crops, not a blank page
