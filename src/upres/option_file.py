@@ -10,6 +10,15 @@ import yaml
 from upres.errors import ConfigError
 
 
+def describe_value(value: object) -> str:
+    """A value for an error message: short, and never the repr of a whole nested structure (an option file can
+    alias one list into billions of references, `a: &a [*b, *b, ...]`, which a repr would expand)."""
+    if isinstance(value, dict | list | tuple):
+        return {dict: "a mapping", list: "a list", tuple: "a list"}[type(value)]
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def read_option_file(path: str | Path) -> dict[str, Any]:
     """The top-level mapping of `path`; ConfigError for a missing, unreadable or malformed file."""
     path = Path(path)

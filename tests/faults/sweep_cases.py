@@ -104,6 +104,11 @@ def build_workspace(ws: Path) -> None:
     (ws / "opts" / "degrade.yml").write_text("scale: 2\nblur_prob: 0.5\n")
     (ws / "opts" / "degrade_badkey.yml").write_text("scale: 2\nblur_prob: 7\n")
     (ws / "opts" / "test_nodata.yml").write_text("name: t\nscale: 2\nnetwork_g: {type: compact}\n")
+    # billion laughs: 9^9 references if anything expanded them
+    laughs = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (ws / "opts" / "bomb.yml").write_text("\n".join([*laughs, "scale: 2", "blur_prob: *a8", "datasets: *a8"]))
+    (ws / "in" / "loop").symlink_to("..", target_is_directory=True) if os.name == "posix" else None
 
 
 def cases(ws: Path) -> list[Case]:
@@ -388,6 +393,12 @@ def cases(ws: Path) -> list[Case]:
     add("schema output a folder", ["schema", "-o", f"{w}/emptydir"], {2}, "is a folder")
     add("schema docs under a file", ["schema", "--docs", f"{under_file}.md"], {2})
     add("schema cli a folder", ["schema", "--cli", f"{w}/emptydir"], {2})
+    for command in (["doctor", "-c"], ["degrade", "-c"], ["train", "--dry-run", "-c"], ["prepare", "lr", img, "-o",
+                    f"{w}/p_bomb", "-c"]):  # fmt: skip
+        extra = [img, "-o", f"{w}/d_bomb"] if command[0] == "degrade" else []
+        add(f"{command[0]} -c billion laughs", [*command, f"{w}/opts/bomb.yml", *extra], {2})
+    add("upscale output is a file", [*up, img, "-o", f"{w}/afile"], {2}, "not writable")
+    add("init template path", ["init", "../../etc/passwd", "x", "-o", f"{w}/t.yml"], {2}, "no template")
     # train: only the option file's own faults (the training-side cases of issue 14 are tested beside train/)
     add("train -c missing", ["train", "-c", f"{w}/nope.yml", "--dry-run"], {2}, "not found")
     add("train -c folder", ["train", "-c", f"{w}/opts", "--dry-run"], {2}, "is a folder")

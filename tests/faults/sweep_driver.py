@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import traceback
 
 
@@ -45,8 +46,10 @@ def main() -> None:
         cases = json.load(fh)
     results = []
     for case in cases:
+        started = time.perf_counter()
         code, out, err = run_case(case["argv"])
-        results.append({"id": case["id"], "code": code, "out": out, "err": err})
+        seconds = time.perf_counter() - started
+        results.append({"id": case["id"], "code": code, "out": out, "err": err, "seconds": seconds})
     with open(sys.argv[2], "w", encoding="utf-8") as fh:
         json.dump(results, fh)
 

@@ -94,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not Path(args.src).exists():
         raise UpresError(f"{args.src}: no such file or folder")
-    check_writable(Path(args.output))
     if args.kind == "chunk":
         job = lambda progress: prepare_chunks(  # noqa: E731
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
@@ -115,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         job = lambda progress: prepare_lr(  # noqa: E731
             args.src, args.output, scale, args.workers, progress, degradations, args.seed
         )
+    check_writable(Path(args.output))  # after the option file is known to be good: no empty folder left
     if sys.stdout.isatty():
         from rich.progress import Progress
 

@@ -30,17 +30,22 @@ class DegradeFile:
 def load_degradation_file(path: str | Path) -> DegradeFile:
     """Degradation keys of a YAML option file: the top level, plus those traiNNer-redux keeps in `datasets.train`.
     Every other key of a training option file is ignored."""
-    from upres.option_file import read_option_file
+    from upres.option_file import describe_value, read_option_file
 
     path = Path(path)
     data = read_option_file(path)
-    train: Any = (data.get("datasets") or {}).get("train") or {}
+    datasets: Any = data.get("datasets") or {}
+    if not isinstance(datasets, dict):
+        raise ConfigError(
+            f"{path}: datasets must be a mapping (datasets: {{train: ...}}), got {describe_value(datasets)}"
+        )
+    train: Any = datasets.get("train") or {}
     if not isinstance(train, dict):
-        raise ConfigError(f"{path}: datasets.train must be a mapping")
+        raise ConfigError(f"{path}: datasets.train must be a mapping, got {describe_value(train)}")
     opts = degradation_options_from(train, data, where=str(path))
     scale = data.get("scale")
     if scale is not None and (not isinstance(scale, int) or scale < 1):
-        raise ConfigError(f"{path}: scale: must be a positive integer, got {scale!r}")
+        raise ConfigError(f"{path}: scale: must be a positive integer, got {describe_value(scale)}")
     gt_size = train.get("gt_size")
     if train.get("lq_size") and scale:
         gt_size = int(train["lq_size"]) * scale
