@@ -24,6 +24,7 @@ from upres.data.options import DatasetOptions
 from upres.errors import ConfigError, did_you_mean
 from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
+from upres.option_file import describe_value
 from upres.train.optim_options import OptimizerOptions
 from upres.train.schedule_options import SchedulerOptions
 
@@ -356,7 +357,10 @@ SUB_BLOCKS = {("val", "metrics"): dict, ("train", "losses"): list}
 
 def _check_block_shapes(data: dict, source: str) -> None:
     def kind(value: object) -> str:
-        return {list: "a list", dict: "a mapping"}.get(type(value), f"the {type(value).__name__} {value!r}")
+        # Never the repr of a list: an aliased one (`a: &a [*b, *b, ...]`) would expand to billions of items.
+        if isinstance(value, list | dict):
+            return "a list" if isinstance(value, list) else "a mapping"
+        return f"the {type(value).__name__} {describe_value(value)}"
 
     for key in MAPPINGS:
         if data.get(key) is not None and not isinstance(data[key], dict):
