@@ -16,6 +16,7 @@ from fault_helpers import cli_env
 from sweep_cases import build_workspace, cases
 
 HERE = Path(__file__).resolve().parent
+SLOW_CASE_S = 30.0
 
 
 @pytest.mark.slow
@@ -43,4 +44,8 @@ def test_no_fault_case_prints_a_traceback(tmp_path):
             problems.append(f"{case_id}: output lacks {expect!r}:\n{text[-800:]}")
         elif "upres-sweep-ran-code" in text:
             problems.append(f"{case_id}: ran code from a file")
+        elif (
+            r["seconds"] > SLOW_CASE_S
+        ):  # every input here is tiny: minutes mean something expanded or looped
+            problems.append(f"{case_id}: took {r['seconds']:.0f} s")
     assert not problems, f"{len(problems)} of {len(all_cases)} cases failed:\n\n" + "\n\n".join(problems)
