@@ -22,6 +22,9 @@ class Command:
     text: str
     mode: str  # "run", "args" (parse only) or "" (plain block: upres/make/pip lines are still checked)
     exit_code: int = 0  # a runnable block that shows a refusal says so with `exits=N` after `runnable`
+    ctrl_c: bool = (
+        False  # `ctrl-c` after `runnable`: the reader presses Ctrl+C at the first progress line (exit 130)
+    )
 
     @property
     def argv(self) -> list[str]:
@@ -57,14 +60,17 @@ def extract_commands(doc: Path) -> list[Command]:
     """Every command line of every shell code block (continuation lines joined, comment-only lines dropped), and
     every `yaml merge-into=FILE` block as one Command with mode `merge:FILE`, in the order they appear."""
     out: list[Command] = []
-    lang, mode, pending, start, body, exit_code = None, "", "", 0, [], 0
+    lang, mode, pending, start, body, exit_code, ctrl_c = None, "", "", 0, [], 0, False
     for n, raw in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
         m = FENCE.match(raw.strip())
         if lang is None:
             if m:
                 lang, words, start, body = m.group(1).lower(), m.group(2).split(), n + 1, []
                 mode = "run" if "runnable" in words else "args" if "args-only" in words else ""
-                exit_code = next((int(w.split("=", 1)[1]) for w in words if w.startswith("exits=")), 0)
+                ctrl_c = "ctrl-c" in words
+                exit_code = next(
+                    (int(w.split("=", 1)[1]) for w in words if w.startswith("exits=")), 130 * ctrl_c
+                )
                 target = [w.split("=", 1)[1] for w in words if w.startswith("merge-into=")]
                 if lang == "yaml" and target:
                     mode = f"merge:{target[0]}"
@@ -86,7 +92,7 @@ def extract_commands(doc: Path) -> list[Command]:
         text = (pending + line).strip()
         pending = ""
         if text and not text.startswith("#"):
-            out.append(Command(doc, start, text, mode, exit_code))
+            out.append(Command(doc, start, text, mode, exit_code, ctrl_c))
     return out
 
 

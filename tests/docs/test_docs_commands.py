@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -159,6 +160,21 @@ def _run_upres(args: list[str], cwd: Path, capsys) -> tuple[int, str]:
     return code, out.out[-3000:] + out.err[-3000:]
 
 
+def _ctrl_c_at_first_progress_line(monkeypatch) -> None:
+    """What a reader's Ctrl+C does: SIGINT to the process while it trains."""
+    from upres.train.report import RunLog
+
+    real = RunLog.info
+
+    def info(self, message: str) -> None:
+        real(self, message)
+        if message.startswith("iter ") and not getattr(self, "_pressed", False):
+            self._pressed = True
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(RunLog, "info", info)
+
+
 def _run_python(argv: list[str], cwd: Path) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
@@ -194,7 +210,10 @@ def test_runnable_blocks_run(doc: Path, tmp_path: Path, torch_home: Path, monkey
             if args and args[0] not in COMMANDS:
                 skipped.append(f"{cmd.where()} (`upres {args[0]}` is not registered yet)")
                 continue
-            code, out = _run_upres(args, tmp_path, capsys)
+            with monkeypatch.context() as patch:
+                if cmd.ctrl_c:
+                    _ctrl_c_at_first_progress_line(patch)
+                code, out = _run_upres(args, tmp_path, capsys)
         elif argv[0] in ("python", "python3"):
             code, out = _run_python(argv, tmp_path)
         else:
