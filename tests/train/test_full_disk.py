@@ -148,6 +148,17 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+def _fill(filler: Path) -> None:
+    """Take all the space that is left, as another program would."""
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+
+
 def test_a_real_full_disk(tmp_path, hr_folder, tiny_disk, monkeypatch, capsys):
     """The experiment on a filesystem that fills up after the first checkpoint."""
     exp = tiny_disk / "exp"
@@ -156,13 +167,7 @@ def test_a_real_full_disk(tmp_path, hr_folder, tiny_disk, monkeypatch, capsys):
 
     def fill_then_save(root, iteration, state, keep):
         if iteration == 10 and not filler.exists():
-            with open(filler, "wb") as fh:  # everything that is left, as another program would
-                try:
-                    while True:
-                        fh.write(b"\0" * 65536)
-                        fh.flush()
-                except OSError:
-                    pass
+            _fill(filler)
         return real(root, iteration, state, keep)
 
     monkeypatch.setattr(persist, "save_training_state", fill_then_save)
@@ -182,3 +187,18 @@ def test_a_real_full_disk(tmp_path, hr_folder, tiny_disk, monkeypatch, capsys):
     result = train(opts, resume="auto")
     assert result.iteration == 15
     assert torch.load(exp / "training_states" / "15.state", weights_only=True)["iteration"] == 15
+
+
+def test_a_disk_full_before_the_run_starts_is_one_line(tmp_path, hr_folder, tiny_disk, capsys):
+    from train_helpers import write
+
+    from upres.cli import main
+
+    _fill(tiny_disk / "filler")
+    exp = tiny_disk / "exp"
+    cfg = write(tmp_path / "o.yml", _options(hr_folder, exp))
+    assert main(["train", "-c", str(cfg)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot write to the experiment folder {exp} (No space left on device); free space there or choose "
+        "another path.experiments_root\n"
+    )

@@ -84,9 +84,15 @@ def _train(
     seed_everything(seed, ctx.rank)
     _configure_torch(opts, ctx)
     exp_dir = None if dry_run else experiment_dir(opts)
-    if exp_dir is not None and ctx.is_main:
-        _write_experiment(exp_dir, opts, seed, options_text)
-    log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
+    try:
+        if exp_dir is not None and ctx.is_main:
+            _write_experiment(exp_dir, opts, seed, options_text)
+        log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
+    except OSError as exc:  # a full disk or a read-only place, before anything is trained
+        raise TrainingError(
+            f"cannot write to the experiment folder {exp_dir} ({exc.strerror or exc}); free space there or choose "
+            "another path.experiments_root"
+        ) from None
     opts = amp_on_cpu(opts, ctx.device, log.note)
 
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
