@@ -137,7 +137,7 @@ def test_name_is_one_folder_name(tmp_path, hr_folder, capsys, monkeypatch, name)
     assert main(["train", "-c", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert err == (
-        f"error: {cfg}: name: Value error, must be one folder name (no '/', '\\', ':' or '..', not empty): "
+        f"error: {cfg}: name: must be one folder name (no '/', '\\', ':' or '..', not empty): "
         f"experiments/<name>/ holds the run; to write elsewhere set path.experiments_root (got {name!r})\n"
     )
     assert sorted(p.name for p in tmp_path.rglob("*") if "hr" not in p.parts) == ["a", "b", "o.yml"]

@@ -91,13 +91,15 @@ def _during_the_progress_line(monkeypatch) -> None:
 
 
 def _during_validation(monkeypatch) -> None:
-    real = loop.validate
+    from upres.train import watch
+
+    real = watch.run_validation
 
     def validate(*a, **k):
         _ctrl_c()
         return real(*a, **k)
 
-    monkeypatch.setattr(loop, "validate", validate)
+    monkeypatch.setattr(watch, "run_validation", validate)
 
 
 def _during_a_checkpoint(monkeypatch) -> None:
