@@ -1,4 +1,4 @@
-"""`upres --help` and every command's `--help` answer without importing torch or numpy (under a second)."""
+"""`upres --help` and every command's `--help` answer without importing torch, numpy or matplotlib (under a second)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ try:
     main({argv!r})
 except SystemExit:
     pass
-heavy = sorted(m for m in ("torch", "numpy", "PIL", "scipy", "skimage") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "numpy", "PIL", "scipy", "skimage", "matplotlib") if m in sys.modules)
 print("HEAVY", ",".join(heavy))
 """
 

@@ -7,6 +7,7 @@ import math
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -68,6 +69,9 @@ def val_folder(tmp_path):
     return folder
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
 class Tags(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -86,6 +90,17 @@ def test_page_holds_gain_curves_per_image_scores_crops_and_facts(val_folder):
     assert "val: psnr" in text and "training loss (generator)" in text and "learning rate" in text
     assert re.search(r"Best psnr [\d.]+ at iteration 2000, [+-][\d.]+ dB over bicubic on val", text)
     assert text.count("bicubic 2") + text.count("bicubic 3") >= 1  # the dashed bicubic line's label
+    charts = {
+        c.get("aria-label"): c for c in map(ET.fromstring, re.findall(r"<svg .*?</svg>", text, flags=re.S))
+    }
+    assert set(charts) == {"val: psnr", "val: ssim", "training loss (generator)", "learning rate"}
+    for name in ("val: psnr", "val: ssim"):  # the bicubic line, labelled, and a dot per validation
+        gids = {g.get("id"): g for g in charts[name].iter(SVG + "g")}
+        assert {"ref-0", "ref-0-label", "series-0"} <= set(gids)
+        assert len(list(gids["series-0"].iter(SVG + "use"))) == 3
+    legend = next(g for g in charts["training loss (generator)"].iter(SVG + "g") if g.get("id") == "legend_1")
+    assert [t.text for t in legend.iter(SVG + "text")] == ["l_g_total", "l_pix"]
+    assert {"5e-5", "1e-4"} <= {t.text for t in charts["learning rate"].iter(SVG + "text")}
     assert "Per image at iteration 2000 (the best iteration)" in text
     assert "<td>astronaut</td>" in text and "<td>coffee</td>" in text
     imgs = [a for t, a in parser.tags if t == "img"]

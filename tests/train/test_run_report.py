@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 from train_helpers import base_options, merge, write
@@ -73,6 +74,19 @@ def test_run_logs_bicubic_once_gains_every_validation_and_ends_with_a_summary(tm
     assert "<td>parameters</td>" in page and "<td>precision</td><td>fp32 (AMP off on CPU)</td>" in page
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _charts(page: str) -> dict[str, ET.Element]:
+    """The report's charts by title (aria-label)."""
+    svgs = [ET.fromstring(s) for s in re.findall(r"<svg .*?</svg>", page, flags=re.S)]
+    return {s.get("aria-label"): s for s in svgs}
+
+
+def _group(root: ET.Element, gid: str) -> ET.Element:
+    return next(g for g in root.iter(SVG + "g") if g.get("id") == gid)
+
+
 def test_amp_is_off_on_cpu_unless_asked_and_the_dry_run_says_how_it_ran(tmp_path, hr_folder, capsys):
     cfg = write(tmp_path / "o.yml", _opts(hr_folder, tmp_path / "exp", use_amp=True, amp_bf16=True))
     assert main(["train", "-c", str(cfg), "--dry-run", "--device", "cpu"]) == 0
@@ -97,5 +111,6 @@ def test_a_resumed_run_reports_the_curves_from_before_the_resume(tmp_path, hr_fo
     saved = json.loads((tmp_path / "exp" / "report_history.json").read_text())
     assert [i for i, _ in saved["val/val/psnr"]] == [2, 4, 6]
     assert [i for i, _ in saved["train/lr"]] == [2, 4, 6]
-    page = (tmp_path / "exp" / "report.html").read_text()
-    assert page.count("<circle") == 2 * 3  # psnr and ssim: three validations each
+    charts = _charts((tmp_path / "exp" / "report.html").read_text())
+    psnr, ssim = charts["val: psnr"], charts["val: ssim"]
+    assert [len(list(_group(c, "series-0").iter(SVG + "use"))) for c in (psnr, ssim)] == [3, 3]  # a dot each

@@ -1,17 +1,44 @@
-"""Line charts as inline SVG for report.html: axes, "nice" ticks, grid, legend, reference lines.
+"""Line charts as inline SVG for report.html, drawn by matplotlib: axes with round ticks, grid, legend, reference lines.
 
-Hand-written rather than matplotlib (not a dependency of upres; importing it at every validation costs about a second
-and its SVGs draw every glyph as a path, tens of KB a chart): the report needs only lines on linear or log axes, and
-the tick rules below are the whole of what makes such a chart readable. A few KB a chart, no script, no font files.
+matplotlib is imported inside `render` only (it costs most of a second, once per process), never by `upres --help`.
+Text stays text (`svg.fonttype: none`), so a chart is 6-12 KB; a fixed hash salt and no date make the output
+deterministic. Artists carry ids (`series-<i>`, `ref-<i>`) so tests and readers can find them in the SVG.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
+from io import StringIO
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 PALETTE = ("#1565c0", "#e65100", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#4e342e", "#ad1457")
+
+RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "upres-report",
+    # One named font and the generic family: matplotlib writes the whole alias list into every <text> otherwise.
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 8.25,  # points; the SVG is sized so that a point is one CSS pixel: 8.25 -> 11 px
+    "axes.edgecolor": "#9e9e9e",
+    "axes.grid": True,
+    "grid.color": "#e0e0e0",
+    "grid.linewidth": 0.75,
+    "xtick.color": "#616161",
+    "ytick.color": "#616161",
+    "xtick.labelcolor": "#212121",
+    "ytick.labelcolor": "#212121",
+    "legend.fontsize": 8.25,
+    "legend.frameon": False,
+}
+# Tick spacing: one of these times a power of ten (matplotlib's MaxNLocator also allows 3, 4, 6, ...).
+STEPS = (1, 2, 2.5, 5, 10)
 
 
 @dataclass
@@ -19,7 +46,7 @@ class Series:
     name: str
     points: list[tuple[float, float]]
     color: str = ""
-    markers: bool = False  # a dot per point (validation), with its value on hover
+    markers: bool = False  # a dot per point (validation)
 
 
 @dataclass
@@ -39,64 +66,37 @@ class Chart:
     y_label: str = ""
     refs: list[RefLine] = field(default_factory=list)
     log_y: bool = False
-    width: int = 540
+    width: int = 540  # CSS pixels
     height: int = 260
 
 
-def nice_step(span: float, target: int) -> float:
-    """1, 2 or 5 times a power of ten: the one giving the number of steps over `span` nearest to `target`
-    (Heckbert's "nice numbers")."""
-    power = 10.0 ** math.floor(math.log10(span / max(target, 1)))
-    candidates = [m * power for m in (1, 2, 5, 10)]
-    return min(candidates, key=lambda step: abs(span / step - target))
-
-
-def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
-    """Round values from at or below `lo` to at or above `hi`, evenly spaced: the axis spans the first to the last."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"axis range must be finite, got {lo}..{hi}")
-    if hi < lo:
-        lo, hi = hi, lo
-    if hi == lo:
-        pad = abs(lo) * 0.05 or 1.0
-        lo, hi = lo - pad, hi + pad
-    step = nice_step(hi - lo, target)
-    first = math.floor(lo / step + 1e-9) * step
-    n = math.ceil((hi - first) / step - 1e-9)
-    return [_clean(first + i * step, step) for i in range(n + 1)]
-
-
-def log_ticks(lo: float, hi: float) -> list[float]:
-    """Powers of ten from at or below `lo` to at or above `hi` (both positive)."""
-    a, b = math.floor(math.log10(lo) + 1e-9), math.ceil(math.log10(hi) - 1e-9)
-    if a == b:
-        b += 1
-    return [10.0**k for k in range(a, b + 1)]
-
-
-def _clean(value: float, step: float) -> float:
-    # 0.1 * 3 is 0.30000000000000004: round to the step's decimals so labels and positions are exact.
-    digits = max(0, -math.floor(math.log10(step)) + 1)
-    return round(value, digits) + 0.0
-
-
-def tick_label(value: float, step: float, exponent: bool = False) -> str:
-    """`exponent`: the axis holds very small or very large values, and all of its labels use the e-notation."""
+def e_label(value: float) -> str:
+    """Compact e-notation for axes of very small or very large values: 2.5e-4, 1e-3, 3e6, 0."""
     if value == 0:
         return "0"
-    if exponent:
-        return f"{value:.1e}".replace(".0e", "e").replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    return f"{value:,.{decimals}f}" if abs(value) >= 1000 else f"{value:.{decimals}f}"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
-def _exponent_axis(ticks: list[float]) -> bool:
-    top = max(abs(t) for t in ticks)
-    return top < 1e-2 or top >= 1e6
+def _log_label(value: float) -> str:
+    return e_label(value) if value < 1e-3 or value >= 1e6 else f"{value:g}"
+
+
+_NUMBER = re.compile(r"-?\d+\.\d{3,}")
+
+
+def _hundredths(number: re.Match[str]) -> str:
+    return f"{float(number[0]):.2f}".rstrip("0").rstrip(".")
+
+
+def _plain(text: str) -> str:
+    # Names come from the option file: a pair of $ in one must not turn it into (maybe invalid) TeX.
+    return text.replace("$", r"\$")
 
 
 def _finite(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    return [(x, y) for x, y in points if math.isfinite(y)]
+    return [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
 
 
 def thin(points: list[tuple[float, float]], limit: int = 400) -> list[tuple[float, float]]:
@@ -108,96 +108,115 @@ def thin(points: list[tuple[float, float]], limit: int = 400) -> list[tuple[floa
     return kept if kept[-1] == points[-1] else [*kept, points[-1]]
 
 
+def bracket(ticks: list[float], lo: float, hi: float) -> list[float]:
+    """The ticks from the last at or below `lo` to the first at or above `hi`: the axis spans them, so its first and
+    last labels enclose every value drawn."""
+    tol = 1e-9 * max(abs(lo), abs(hi), hi - lo)
+    first = max((t for t in ticks if t <= lo + tol), default=lo)
+    last = min((t for t in ticks if t >= hi - tol), default=hi)
+    return [first, *(t for t in ticks if first < t < last), last]
+
+
+def _span(values: list[float]) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    if hi == lo:  # one value (the first validation): an axis around it
+        pad = abs(lo) * 0.05 or 1.0
+        lo, hi = (lo - pad if lo - pad >= 0 or lo < 0 else 0.0), hi + pad
+    return lo, hi
+
+
 def render(chart: Chart) -> str:
-    """The chart as an <svg> element; an empty string when nothing finite is there to draw."""
+    """The chart as an <svg> element to inline in HTML; an empty string when nothing finite is there to draw."""
     series = [Series(s.name, _finite(thin(s.points)), s.color, s.markers) for s in chart.series]
     series = [s for s in series if s.points]
     if not series:
         return ""
-    for i, s in enumerate(series):
-        s.color = s.color or PALETTE[i % len(PALETTE)]
+    import matplotlib
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    refs = [r for r in chart.refs if math.isfinite(r.value)]
+    with matplotlib.rc_context(RC):
+        # matplotlib's SVG unit is the point (1/72 in): at 96 dpi a point is then one CSS pixel.
+        fig = Figure(figsize=(chart.width / 96, chart.height / 96))
+        FigureCanvasSVG(fig)
+        # Fixed margins in pixels (room for labels like 2.5e-4) rather than a layout engine: half the time, and
+        # the plots of all charts line up.
+        left, right, top, bottom = 64, 24, 28, 42
+        fig.subplots_adjust(
+            left=left / chart.width, right=1 - right / chart.width, top=1 - top / chart.height,
+            bottom=bottom / chart.height,
+        )  # fmt: skip
+        ax = fig.add_subplot()
+        ax.set_title(_plain(chart.title), loc="left", fontsize=9.75, fontweight="bold")
+        log_y = _axes(ax, chart, series, refs)
+        ax.set_xlabel(_plain(chart.x_label))
+        if chart.y_label:
+            ax.set_ylabel(_plain(chart.y_label) + (" (log)" if log_y else ""))
+            # The label's far side 4 px from the left edge, wherever the tick labels end.
+            ax.yaxis.set_label_coords(-(left - 16) / (chart.width - left - right), 0.5)
+        for i, s in enumerate(series):
+            # Unclipped and above the frame: a value at the edge of the axis stays whole.
+            style = {"marker": "o", "markersize": 4} if s.markers else {}
+            color = s.color or PALETTE[i % len(PALETTE)]
+            ax.plot(
+                *zip(*s.points), color=color, lw=1.2, label=_plain(s.name), clip_on=False, zorder=3, **style
+            )
+            ax.lines[-1].set_gid(f"series-{i}")
+        for i, r in enumerate(refs):
+            ax.axhline(r.value, color=r.color, linestyle=(0, (6, 4)), linewidth=1.1, gid=f"ref-{i}")
+            # Above the line, or below it where the line runs along the top of the plot.
+            below = ax.transAxes.inverted().transform(ax.transData.transform((0, r.value)))[1] > 0.85
+            ax.annotate(
+                _plain(r.label), (1, r.value), xycoords=("axes fraction", "data"), xytext=(-4, -2 if below else 2),
+                textcoords="offset points", ha="right", va="top" if below else "bottom", color=r.color,
+                gid=f"ref-{i}-label",
+            )  # fmt: skip
+        if len(series) > 1:
+            ax.legend(loc="best")
+        out = StringIO()
+        fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    return _inline(out.getvalue(), chart.title)
+
+
+def _axes(ax: Axes, chart: Chart, series: list[Series], refs: list[RefLine]) -> bool:
+    """Ticks, labels and limits; whether the y axis is logarithmic."""
+    from matplotlib import ticker
+
     xs = [x for s in series for x, _ in s.points]
-    ys = [y for s in series for _, y in s.points] + [r.value for r in chart.refs if math.isfinite(r.value)]
-    x_ticks = nice_ticks(min(xs), max(xs), 6)
-    if min(xs) >= 0:
-        x_ticks = [t for t in x_ticks if t >= 0] or [0.0]
+    ys = [y for s in series for _, y in s.points] + [r.value for r in refs]
     # A log axis only where it helps (losses falling over decades) and where it can hold every value.
     log_y = chart.log_y and min(ys) > 0 and max(ys) / min(ys) > 10
-    y_ticks = log_ticks(min(ys), max(ys)) if log_y else nice_ticks(min(ys), max(ys), 5)
-    left, right, top, bottom = 64, 16, 28, 42
-    w, h = chart.width - left - right, chart.height - top - bottom
-    x0, x1 = x_ticks[0], x_ticks[-1] if x_ticks[-1] > x_ticks[0] else x_ticks[0] + 1
-    if log_y:
-        ly0, ly1 = math.log10(y_ticks[0]), math.log10(y_ticks[-1])
-
-        def fy(y: float) -> float:
-            return top + h - (math.log10(y) - ly0) / (ly1 - ly0) * h
-    else:
-        y0, y1 = y_ticks[0], y_ticks[-1]
-
-        def fy(y: float) -> float:
-            return top + h - (y - y0) / (y1 - y0) * h
-
-    def fx(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * w
-
-    out = [
-        f'<svg class="chart" viewBox="0 0 {chart.width} {chart.height}" width="{chart.width}" '
-        f'height="{chart.height}" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'aria-label="{html.escape(chart.title)}" font-family="sans-serif" font-size="11">',
-        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{html.escape(chart.title)}</text>',
-    ]
-    x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else 1.0
-    x_exp = _exponent_axis(x_ticks)
-    for t in x_ticks:
-        px = fx(t)
-        out.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + h}" stroke="#e0e0e0"/>')
-        out.append(
-            f'<text x="{px:.1f}" y="{top + h + 14}" text-anchor="middle">{tick_label(t, x_step, x_exp)}</text>'
-        )
-    y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else 1.0
-    y_exp = _exponent_axis(y_ticks) and not log_y
-    for t in y_ticks:
-        py = fy(t)
-        out.append(f'<line x1="{left}" y1="{py:.1f}" x2="{left + w}" y2="{py:.1f}" stroke="#e0e0e0"/>')
-        label = tick_label(t, t if log_y else y_step, y_exp or (log_y and t < 1e-3))
-        out.append(f'<text x="{left - 6}" y="{py + 4:.1f}" text-anchor="end">{label}</text>')
-    out.append(
-        f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#9e9e9e"/>'
-        f'<text x="{left + w / 2:.1f}" y="{chart.height - 6}" text-anchor="middle">'
-        f"{html.escape(chart.x_label)}</text>"
+    x_ticks = bracket(
+        list(ticker.MaxNLocator(6, steps=STEPS, integer=True).tick_values(*_span(xs))), *_span(xs)
     )
-    if chart.y_label:
-        out.append(
-            f'<text transform="translate(14 {top + h / 2:.1f}) rotate(-90)" text-anchor="middle">'
-            f"{html.escape(chart.y_label)}{' (log)' if log_y else ''}</text>"
-        )
-    for r in chart.refs:
-        if not math.isfinite(r.value):
-            continue
-        py = fy(r.value)
-        out.append(
-            f'<line x1="{left}" y1="{py:.1f}" x2="{left + w}" y2="{py:.1f}" stroke="{r.color}" '
-            f'stroke-dasharray="6 4" stroke-width="1.5"><title>{html.escape(r.label)}</title></line>'
-            f'<text x="{left + w - 4}" y="{py - 4:.1f}" text-anchor="end" fill="{r.color}">'
-            f"{html.escape(r.label)}</text>"
-        )
-    for s in series:
-        pts = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in s.points)
-        out.append(f'<polyline fill="none" stroke="{s.color}" stroke-width="1.6" points="{pts}"/>')
-        if s.markers:
-            out.extend(
-                f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3" fill="{s.color}">'
-                f"<title>{html.escape(s.name)} at {x:g}: {y:.5g}</title></circle>"
-                for x, y in s.points
-            )
-    if len(series) > 1:
-        for i, s in enumerate(series):
-            # Top right: losses fall, so that corner is usually empty.
-            ly, lx = top + 14 + i * 14, left + w - 130
-            out.append(
-                f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{s.color}" '
-                f'stroke-width="2"/><text x="{lx + 20}" y="{ly}">{html.escape(s.name)}</text>'
-            )
-    out.append("</svg>")
-    return "".join(out)
+    y_locator = ticker.LogLocator(numticks=8) if log_y else ticker.MaxNLocator(6, steps=STEPS, min_n_ticks=3)
+    y_ticks = bracket(list(y_locator.tick_values(*_span(ys))), *_span(ys))
+    ax.tick_params(left=False, bottom=False, which="both")  # the grid shows where a tick is
+    ax.xaxis.set_major_locator(ticker.FixedLocator(x_ticks))
+    ax.xaxis.set_major_formatter(
+        ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) < 1e6 else e_label(v))
+    )
+    ax.set_xlim(x_ticks[0], x_ticks[-1])
+    if log_y:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: _log_label(v)))
+        ax.yaxis.set_minor_locator(ticker.NullLocator())  # neither drawn nor labelled: only costs time
+    elif max(abs(t) for t in y_ticks) < 1e-2 or max(abs(t) for t in y_ticks) >= 1e6:
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: e_label(v)))  # the learning rate
+    else:
+        ax.yaxis.set_major_formatter(ticker.ScalarFormatter(useOffset=False))
+    ax.yaxis.set_major_locator(ticker.FixedLocator(y_ticks))
+    ax.set_ylim(y_ticks[0], y_ticks[-1])
+    return log_y
+
+
+def _inline(svg: str, title: str) -> str:
+    svg = svg[svg.index("<svg") :].strip()  # no XML prolog or doctype: the element goes inline into the HTML
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    # Whitespace between elements and in path data, and the no-op rotation of every label: a third of the bytes.
+    svg = re.sub(r">\s+<", "><", svg.replace(" \n", " "))
+    svg = re.sub(r' transform="rotate\(-0 [\d.]+ [\d.]+\)"', "", svg)
+    # Coordinates to a hundredth of a pixel (matplotlib writes millionths).
+    svg = re.sub(r'\b(d|x|y|width|height|transform)="[^"]*"', lambda m: _NUMBER.sub(_hundredths, m[0]), svg)
+    return svg.replace("<svg ", f'<svg class="chart" role="img" aria-label="{html.escape(title)}" ', 1)
