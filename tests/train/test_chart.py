@@ -129,10 +129,14 @@ def test_points_and_reference_line_are_placed_by_value():
     labels = [t.text for t in root.iter(NS + "text")]
     assert "val: psnr" in labels and "iteration" in labels and "psnr" in labels
     x, y = _to_data(_ticks(root, "x")), _to_data(_ticks(root, "y"))
-    markers = [
-        (x(float(u.get("x"))), y(float(u.get("y")))) for u in _group(root, "series-0").iter(NS + "use")
-    ]
+    uses = list(_group(root, "series-0").iter(NS + "use"))
+    markers = [(x(float(u.get("x"))), y(float(u.get("y")))) for u in uses]
     assert markers == [pytest.approx(p, abs=0.01) for p in points]
+    assert [u.find(NS + "title").text for u in uses] == [
+        "psnr at 100: 28",
+        "psnr at 200: 29",
+        "psnr at 400: 29.5",
+    ]
     line = _vertices(_group(root, "series-0"))
     assert [(x(px), y(py)) for px, py in line] == [pytest.approx(p, abs=0.01) for p in points]
     ref = _vertices(_group(root, "ref-0"))

@@ -46,7 +46,7 @@ class Series:
     name: str
     points: list[tuple[float, float]]
     color: str = ""
-    markers: bool = False  # a dot per point (validation)
+    markers: bool = False  # a dot per point (validation), with its value on hover
 
 
 @dataclass
@@ -176,7 +176,22 @@ def render(chart: Chart) -> str:
             ax.legend(loc="best")
         out = StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    return _inline(out.getvalue(), chart.title)
+    svg = _inline(out.getvalue(), chart.title)
+    for i, s in enumerate(series):
+        if s.markers:
+            svg = _hover(svg, f"series-{i}", [f"{s.name} at {x:g}: {y:.5g}" for x, y in s.points])
+    return svg
+
+
+def _hover(svg: str, gid: str, texts: list[str]) -> str:
+    """A tooltip on each of the group's markers (<use> elements, one a point, in order)."""
+    start = svg.index(f'<g id="{gid}">')
+    labels = iter(texts)
+    tail = re.sub(
+        r"<use ([^>]*)/>", lambda m: f"<use {m[1]}><title>{html.escape(next(labels))}</title></use>", svg[start:],
+        count=len(texts),
+    )  # fmt: skip
+    return svg[:start] + tail
 
 
 def _axes(ax: Axes, chart: Chart, series: list[Series], refs: list[RefLine]) -> bool:
