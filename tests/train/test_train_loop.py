@@ -328,8 +328,10 @@ def test_torch_compile_trains_like_eager(tmp_path, hr_folder, device):
         {"train": {"total_iter": 3}, "logger": {"save_checkpoint_freq": 3}},
     )
     compiled = merge(eager, {"use_compile": True, "path": {"experiments_root": str(tmp_path / "compiled")}})
-    _run(eager, device=device)
-    _run(compiled, device=device)
+    losses = _run(eager, device=device).last_losses
+    compiled_losses = _run(compiled, device=device).last_losses
+    # Inductor fuses and reorders float32 arithmetic: equal to rounding, not bit for bit.
+    assert compiled_losses == pytest.approx(losses, rel=1e-4)
     a, b = _final_weights(tmp_path / "eager", 3), _final_weights(tmp_path / "compiled", 3)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
