@@ -79,7 +79,13 @@ def test_bf16_amp_trains_without_a_gradient_scaler(tmp_path, hr_folder, device):
     exp = tmp_path / "exp"
     opts = merge(
         base_options(hr_folder, exp),
-        {"use_amp": True, "amp_bf16": True, "use_channels_last": True, "train": {"total_iter": 5}},
+        {
+            "use_amp": True,
+            "use_amp_on_cpu": True,  # off by default on CPU, where bf16 is usually slower: asked for here
+            "amp_bf16": True,
+            "use_channels_last": True,
+            "train": {"total_iter": 5},
+        },
     )
     result = train(parse_options(opts), device=device)
     assert f"device {device}" in (exp / "log.txt").read_text()
@@ -97,16 +103,16 @@ def test_bf16_amp_trains_without_a_gradient_scaler(tmp_path, hr_folder, device):
 def test_validation_runs_on_the_training_device_and_matches_upres_test(
     tmp_path, hr_folder, device, monkeypatch, capsys
 ):
-    import upres.train.loop as loop_mod
+    import upres.train.watch as watch_mod
 
     seen: list[torch.device] = []
-    real_upscaler = loop_mod.Upscaler
+    real_upscaler = watch_mod.Upscaler
 
     def spy(module, scale, dev, *args, **kwargs):
         seen.append(torch.device(dev))
         return real_upscaler(module, scale, dev, *args, **kwargs)
 
-    monkeypatch.setattr(loop_mod, "Upscaler", spy)
+    monkeypatch.setattr(watch_mod, "Upscaler", spy)
     exp = tmp_path / "exp"
     opts = merge(
         base_options(hr_folder, exp),
