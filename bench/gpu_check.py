@@ -122,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         help="torch.compile backend for use_compile (default inductor; aot_eager with --smoke, whose cold "
         "inductor compile takes minutes on a small CPU)",
     )
+    ap.add_argument(
+        "--compile-mode",
+        help="the runs' compile_mode (default: upres's, max-autotune-no-cudagraphs, whose autotuning takes minutes; "
+        "'default' compiles fastest, 'reduce-overhead' adds CUDA graphs)",
+    )
     ap.add_argument("--tests-timeout", type=int, default=420, help="seconds for the whole test suite")
     ap.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-x -k train'")
     ap.add_argument("--out", type=Path, default=Path("gpu-check.json"))
@@ -202,7 +207,12 @@ def _run(
         section("video", bench_video, model, sizes, device, dtype, ref_ms, work)
         from gpu_check_train import bench_loader, bench_training
 
-        trained = section("train", bench_training, sizes, device, work, peak, not args.no_compile) or {}
+        trained = (
+            section(
+                "train", bench_training, sizes, device, work, peak, not args.no_compile, args.compile_mode
+            )
+            or {}
+        )
         need = trained.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
         section("loader", bench_loader, sizes, work, need)
     args.out.write_text(json.dumps(report, indent=1, default=str))

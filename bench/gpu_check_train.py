@@ -24,6 +24,8 @@ from upres.train.config import parse_options
 from upres.train.loop import train
 from upres.train.sampler import ResumableBatchSampler
 
+DEFAULT_MODE = "upres's default compile_mode"
+
 
 class Tensors(Dataset):
     """Random LR/HR pairs already decoded: the loader is not what is measured here."""
@@ -57,7 +59,9 @@ def d_feat(sizes: Sizes) -> int:
     return 64 if sizes.arch.get("num_feat", 64) >= 64 else 8
 
 
-def upres_options(sizes: Sizes, work: Path, gan: bool, compiled: bool) -> dict:
+def upres_options(
+    sizes: Sizes, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None
+) -> dict:
     warm = sizes.compile_warm if compiled else sizes.train_warm
     opts = {
         "name": "gpu_check", "scale": sizes.arch["scale"], "manual_seed": 0,
@@ -70,6 +74,8 @@ def upres_options(sizes: Sizes, work: Path, gan: bool, compiled: bool) -> dict:
                   "optim_g": {"type": "AdamW", "lr": 1e-4}, "losses": [{"type": "l1loss", "loss_weight": 1.0}]},
         "logger": {"print_freq": warm, "save_checkpoint_freq": 10**9, "use_tb_logger": False},
     }  # fmt: skip
+    if compile_mode:
+        opts["compile_mode"] = compile_mode
     if gan:
         opts["network_d"] = {"type": sizes.gan_d, "num_feat": d_feat(sizes)}
         opts["train"]["optim_d"] = {"type": "AdamW", "lr": 1e-4}
@@ -83,10 +89,10 @@ def upres_options(sizes: Sizes, work: Path, gan: bool, compiled: bool) -> dict:
 
 
 def upres_rate(
-    sizes: Sizes, device: torch.device, work: Path, gan: bool, compiled: bool
+    sizes: Sizes, device: torch.device, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None
 ) -> tuple[float, dict]:
     """Iterations/s of `upres train` after its warm-up window, and the losses of its last window."""
-    opts = upres_options(sizes, work, gan, compiled)
+    opts = upres_options(sizes, work, gan, compiled, compile_mode)
     data = Tensors(sizes, max(4 * sizes.batch, 8))
     saved = setup_mod.build_train_dataset, setup_mod.check_train_data
     setup_mod.build_train_dataset = lambda o, seed: (data, o.train_dataset)
@@ -178,7 +184,12 @@ def bare_rate(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> tupl
 
 
 def bench_training(
-    sizes: Sizes, device: torch.device, work: Path, peak: float, compiled: bool = True
+    sizes: Sizes,
+    device: torch.device,
+    work: Path,
+    peak: float,
+    compiled: bool = True,
+    compile_mode: str | None = None,
 ) -> tuple[dict, list[Row]]:
     data, rows = {}, []
     for gan in (False, True):
@@ -206,12 +217,12 @@ def bench_training(
             )
         )
         if compiled:
-            fast, fast_losses = upres_rate(sizes, device, work, gan, compiled=True)
+            fast, fast_losses = upres_rate(sizes, device, work, gan, True, compile_mode)
             entry.update(upres_compile_it_per_s=fast, upres_compile_last_losses=fast_losses)
             entry["upres_compile_tflops"] = flops * fast / 1e12
             rows.append(
                 Row(
-                    f"`upres train` use_compile, {what}",
+                    f"`upres train` use_compile ({compile_mode or DEFAULT_MODE}), {what}",
                     f"{fast:.2f} it/s ({flops * fast / 1e12:.3g} TFLOP/s = {100 * flops * fast / 1e12 / peak:.1f}% of peak)",
                     f"{base:.2f} it/s (bare eager loop)",
                     fast / base,
