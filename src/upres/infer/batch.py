@@ -50,6 +50,7 @@ class UpscaleOptions:
     quality: int = 95
     precision: str = "auto"
     device: str = "auto"
+    compile: bool = False  # torch.compile the model (see infer/compiled.py)
     skip_existing: bool = False
     alpha: str = "model"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -214,6 +215,7 @@ def run_batch(
             opts.tile,
             opts.overlap,
             copy_module=len(devices) > 1,
+            compile=opts.compile,
         )
         for dev in devices
     ]

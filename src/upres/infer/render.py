@@ -81,13 +81,16 @@ class ImageEngine:
     tile: int | str = "auto"
     overlap: int = 16
     copy_module: bool = False
+    compile: bool = False
     tile_cap: int | None = None  # lowered after an out-of-memory
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         module = copy.deepcopy(self.model.module) if self.copy_module else self.model.module
         info = self.model.info
-        self.up = Upscaler(module, info.scale, self.device, self.dtype, multiple=info.size_multiple)
+        self.up = Upscaler(
+            module, info.scale, self.device, self.dtype, multiple=info.size_multiple, compile=self.compile
+        )
         self._per_pixel: float | None = None
 
     @property

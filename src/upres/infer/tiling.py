@@ -53,6 +53,13 @@ def _spans(size: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]
     return spans
 
 
+def _window(start: int, size: int, window: int, multiple: int) -> int:
+    """Start of the `window`-long span beginning at `start`, moved inwards when it would pass the image's far edge.
+    A moved start off the model's pixel grid keeps `start` (that edge tile then has a shape of its own)."""
+    moved = min(start, size - window)
+    return moved if moved % multiple == 0 else start
+
+
 @dataclass
 class Upscaler:
     """Runs one generator on a device at one precision; redoes non-finite half-precision tiles in fp32."""
@@ -64,6 +71,8 @@ class Upscaler:
     # Pixel-unshuffle models group pixels in blocks of this size: tiles must start on that grid to match untiled.
     multiple: int = 1
     fp32_fallbacks: int = 0
+    # torch.compile the model (`--compile`): tiles are then fed at one shape so its graphs are reused.
+    compile: bool = False
 
     def __post_init__(self) -> None:
         # NHWC convolutions run about 1.5x faster on CPU (oneDNN) and use tensor cores on CUDA. The module is
@@ -76,6 +85,13 @@ class Upscaler:
             import copy
 
             self.module = copy.deepcopy(self.module).to(self.dtype)
+        # The fp32 redo of a bad half-precision tile stays eager: it is rare, and compiling it would double the
+        # compile time for a path most runs never take.
+        self.runner: nn.Module = self.module
+        if self.compile:
+            from upres.infer.compiled import CompiledModel
+
+            self.runner = CompiledModel(self.module, self.device)
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,7 +102,7 @@ class Upscaler:
         return out.float().clamp_(0, 1).to(x.device)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(
+        return self.runner(
             x.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
         )
 
@@ -127,14 +143,24 @@ class Upscaler:
         tile = -(-tile // m) * m
         overlap = -(-max(0, min(overlap, tile)) // m) * m
         rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
+        # Compiled: every tile runs at one window size, so one graph serves them all. An edge tile's window is
+        # widened inwards with real pixels (not padding, which would change its border) and cropped back after.
+        fix = self.compile
+        win_h, win_w = min(h, tile + 2 * overlap), min(w, tile + 2 * overlap)
         acc: torch.Tensor | None = None
         wsum: torch.Tensor | None = None
         acc_start = 0  # output row of acc[..., 0, :]
         for ri, (ey0, ey1, cy0, cy1) in enumerate(rows):
             end = ey1 * s
             wy = _ramp((ey1 - ey0) * s, (cy0 - ey0) * s, (ey1 - cy1) * s, x.device)
-            outs = self._row([x[..., ey0:ey1, ex0:ex1] for ex0, ex1, _, _ in cols])
-            for (ex0, ex1, cx0, cx1), out in zip(cols, outs):
+            wy0 = _window(ey0, h, win_h, m) if fix else ey0
+            wy1 = wy0 + win_h if fix else ey1
+            wxs = [_window(ex0, w, win_w, m) if fix else ex0 for ex0, _, _, _ in cols]
+            ends = [wx0 + win_w if fix else ex1 for wx0, (_, ex1, _, _) in zip(wxs, cols)]
+            outs = self._row([x[..., wy0:wy1, wx0:wx1] for wx0, wx1 in zip(wxs, ends)])
+            for (ex0, ex1, cx0, cx1), wx0, out in zip(cols, wxs, outs):
+                if fix:
+                    out = out[..., (ey0 - wy0) * s : (ey1 - wy0) * s, (ex0 - wx0) * s : (ex1 - wx0) * s]
                 if acc is None:
                     acc = x.new_zeros(n, out.shape[1], end - acc_start, w * s, dtype=torch.float32)
                     wsum = x.new_zeros(1, 1, end - acc_start, w * s, dtype=torch.float32)

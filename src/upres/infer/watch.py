@@ -26,7 +26,7 @@ def stop_between_blocks(up: Upscaler, stop: threading.Event) -> list[RemovableHa
             raise Cancelled
 
     handles = []
-    for module in {id(m): m for m in (up.module, _fp32_module(up))}.values():
+    for module in {id(m): m for m in (up.module, _fp32_module(up), _runner(up))}.values():
         for name, sub in module.named_modules():
             if (name.count(".") if name else -1) <= depth:
                 handles.append(sub.register_forward_pre_hook(check))
@@ -41,7 +41,10 @@ class FiniteWatch:
 
     def __init__(self, up: Upscaler) -> None:
         self._flags: list[torch.Tensor] = []
-        self._handle = _fp32_module(up).register_forward_hook(self._record)
+        watched = [_fp32_module(up)]
+        if up.dtype == torch.float32:  # fp32 tiles go through the compiled runner under --compile
+            watched.append(_runner(up))
+        self._handles = [m.register_forward_hook(self._record) for m in {id(m): m for m in watched}.values()]
 
     def _record(self, _module: torch.nn.Module, _args: object, out: torch.Tensor) -> None:
         self._flags.append(~torch.isfinite(out).all())
@@ -53,8 +56,13 @@ class FiniteWatch:
         return bool(self._flags) and bool(torch.stack(self._flags).any())
 
     def remove(self) -> None:
-        self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
 
 
 def _fp32_module(up: Upscaler) -> torch.nn.Module:
     return getattr(up, "_fp32_module", up.module)
+
+
+def _runner(up: Upscaler) -> torch.nn.Module:
+    return getattr(up, "runner", up.module)
