@@ -2,7 +2,7 @@
 
     python bench/gpu_check.py                 # tests + every benchmark on cuda; writes gpu-check.json, gpu-check.md
     python bench/gpu_check.py --smoke         # every benchmark at toy sizes on the CPU (what CI runs), no tests
-    python bench/gpu_check.py --skip tests    # benchmarks only; sections: tests module upscale video train loader
+    python bench/gpu_check.py --skip tests    # benchmarks only; sections: tests module upscale upscale_compile video train loader
 
 Each figure sits next to its reference measured in the same process on the same device: spandrel's module alone on
 tensors already on the device for inference, a bare PyTorch loop (same model, AdamW, L1, bf16 autocast,
@@ -31,7 +31,7 @@ import torch
 
 from gpu_check_common import REPO, SMOKE, Row, Sizes, peak_tflops
 
-SECTIONS = ("tests", "module", "upscale", "video", "train", "loader")
+SECTIONS = ("tests", "module", "upscale", "upscale_compile", "video", "train", "loader")
 
 
 def device_info(device: torch.device) -> dict:
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-compile", action="store_true", help="leave out the use_compile training runs")
     ap.add_argument(
         "--compile-backend",
-        help="torch.compile backend for use_compile (default inductor; aot_eager with --smoke, whose cold "
+        help="torch.compile backend for use_compile and upscale --compile (default inductor; aot_eager with --smoke, whose cold "
         "inductor compile takes minutes on a small CPU)",
     )
     ap.add_argument(
@@ -198,12 +198,19 @@ def _run(
         peak = report["peak_tflops"].get("bf16" if sizes.amp else "fp32") or max(
             report["peak_tflops"].values()
         )
-        from gpu_check_infer import bench_module, bench_upscale, bench_video, make_model
+        from gpu_check_infer import (
+            bench_module,
+            bench_upscale,
+            bench_upscale_compile,
+            bench_video,
+            make_model,
+        )
 
         model = make_model(work, sizes)
         module = section("module", bench_module, model, sizes, device, dtype) or {}
         ref_ms = module.get("spandrel_module_ms", float("nan"))
         section("upscale", bench_upscale, model, sizes, device, dtype, ref_ms, work)
+        section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work)
         section("video", bench_video, model, sizes, device, dtype, ref_ms, work)
         from gpu_check_train import bench_loader, bench_training
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("module", "upscale", "video", "train", "loader")
+SECTIONS = ("module", "upscale", "upscale_compile", "video", "train", "loader")
 
 
 @pytest.mark.slow
@@ -37,6 +37,9 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
     for name in SECTIONS:
         assert report[name], f"section {name} left no figures"
     assert report["upscale"]["steady_images_per_s"] > 0
+    # `upres upscale --compile` ran through torch.compile (aot_eager in smoke: inductor's cold CPU compile is slow).
+    assert report["upscale_compile"]["steady_images_per_s"] > 0 and report["compile_backend"] == "aot_eager"
+    assert "compiled for 3x24x32 in" in proc.stderr and "--compile failed" not in proc.stderr
     assert report["video"]["frames"] == report["sizes"]["video_frames"]
     for stage in ("fidelity", "gan"):
         figures = report["train"][stage]
@@ -52,6 +55,7 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
     md = out.with_suffix(".md").read_text()
     assert md.startswith("### GPU check on ")
     assert md.count("\n| `upres train`") == 4 and "| loader otf," in md and "| `upres video`" in md
+    assert "| `upres upscale --compile` 3 PNGs 32x24, steady state |" in md
 
 
 def test_unknown_section_is_a_usage_error(tmp_path):
@@ -65,6 +69,7 @@ def test_unknown_section_is_a_usage_error(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "gpu_check: unknown section(s) videos; sections: tests, module, upscale, video, train, loader" in (
-        proc.stdout + proc.stderr
+    assert (
+        "gpu_check: unknown section(s) videos; sections: tests, module, upscale, upscale_compile, video, train, loader"
+        in (proc.stdout + proc.stderr)
     )

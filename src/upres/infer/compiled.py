@@ -37,6 +37,16 @@ def compile_mode(device: torch.device) -> str:
     return "reduce-overhead" if device.type == "cuda" else "default"
 
 
+def _room_for_shapes() -> None:
+    """Dynamo counts graphs per code object over every instance (one model copy per GPU, one per run in a
+    long-lived process) and runs eager past its limit without a word: leave room for MAX_SHAPES per instance."""
+    import torch._dynamo.config as cfg
+
+    CompiledModel.made += 1
+    name = "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit"
+    setattr(cfg, name, max(getattr(cfg, name), MAX_SHAPES * CompiledModel.made))
+
+
 class CompiledModel(nn.Module):
     """Calls a compiled copy of `module`, or `module` itself for shapes past MAX_SHAPES or after a failure.
 
@@ -44,11 +54,14 @@ class CompiledModel(nn.Module):
     runner adds to this wrapper (the stop check, the finite watch) run around the compiled call instead of being
     traced into it, and the compiled graph is built from a private copy that later hooks cannot reach."""
 
+    made = 0
+
     def __init__(
         self, module: nn.Module, device: torch.device, notify: Callable[[str], None] = _stderr
     ) -> None:
         super().__init__()
         self.__dict__["eager"] = module
+        _room_for_shapes()
         self.__dict__["_fn"] = torch.compile(copy.deepcopy(module), mode=compile_mode(device), dynamic=False)
         self.cuda_graphs = device.type == "cuda"
         self.notify = notify
