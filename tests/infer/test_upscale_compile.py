@@ -155,3 +155,31 @@ def test_cuda_graphs_keep_every_tile_of_a_half_precision_row_and_redo_bad_ones_i
     bad[..., :16, :16] = float("inf")  # non-finite in one tile: that tile is redone in fp32
     up(bad, 16, 8)
     assert up.fp32_fallbacks >= 1
+
+
+def test_a_later_failure_of_a_compiled_shape_is_redone_eager(monkeypatch):
+    calls = []
+
+    def fake(module, **_kw):
+        def fn(x):
+            calls.append(x.shape)
+            if len(calls) == 3:
+                raise RuntimeError("CUDA graph replay failed")
+            return module(x)
+
+        return fn
+
+    monkeypatch.setattr(torch, "compile", fake)
+    notes: list[str] = []
+    net = _compact().eval()
+    runner = compiled.CompiledModel(net, torch.device("cpu"), notes.append)
+    x = torch.rand(1, 3, 12, 12)
+    with torch.inference_mode():
+        outs = [runner(x) for _ in range(4)]
+        ref = net(x)
+    assert all(torch.equal(o, ref) for o in outs)
+    assert runner.failed and len(calls) == 3
+    assert (
+        notes[-1]
+        == "note: --compile failed (RuntimeError: CUDA graph replay failed); running the model eager"
+    )

@@ -73,31 +73,34 @@ class CompiledModel(nn.Module):
         if self.failed:
             return self.eager(x)
         shape = tuple(x.shape)
-        if shape in self.shapes:
-            return self._call(x)
-        if len(self.shapes) >= MAX_SHAPES:
-            if not self._told_limit:
-                self._told_limit = True
-                self.notify(
-                    f"note: --compile: {MAX_SHAPES} input shapes compiled already; other shapes run eager"
-                )
-            return self.eager(x)
+        new = shape not in self.shapes
         label = "x".join(str(d) for d in shape[1:])
-        self.notify(
-            f"compiling the model for {label} inputs (once per input shape; this can take a minute)..."
-        )
+        if new:
+            if len(self.shapes) >= MAX_SHAPES:
+                if not self._told_limit:
+                    self._told_limit = True
+                    self.notify(
+                        f"note: --compile: {MAX_SHAPES} input shapes compiled already; other shapes run eager"
+                    )
+                return self.eager(x)
+            self.notify(
+                f"compiling the model for {label} inputs (once per input shape; this can take a minute)..."
+            )
         started = time.perf_counter()
         try:
             out = self._call(x)
         except Exception as exc:
+            # A compiled call that fails (also a later one: a CUDA graph re-recorded) is redone eagerly; if the model
+            # itself is at fault, the eager call raises the real error.
             if is_out_of_memory(exc):
                 raise
             self.failed = True
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             self.notify(f"note: --compile failed ({type(exc).__name__}: {first}); running the model eager")
             return self.eager(x)
-        self.shapes.add(shape)
-        self.notify(f"compiled for {label} in {time.perf_counter() - started:.1f} s")
+        if new:
+            self.shapes.add(shape)
+            self.notify(f"compiled for {label} in {time.perf_counter() - started:.1f} s")
         return out
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
