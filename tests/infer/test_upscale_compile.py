@@ -183,3 +183,22 @@ def test_a_later_failure_of_a_compiled_shape_is_redone_eager(monkeypatch):
         notes[-1]
         == "note: --compile failed (RuntimeError: CUDA graph replay failed); running the model eager"
     )
+
+
+def test_stop_and_finite_watch_see_compiled_calls(monkeypatch):
+    import threading
+
+    from upres.infer.watch import Cancelled, FiniteWatch, stop_between_blocks
+
+    monkeypatch.setattr(torch, "compile", _FakeCompile())
+    up = Upscaler(_compact(), 2, compile=True)
+    stop = threading.Event()
+    hooks = stop_between_blocks(up, stop)
+    watch = FiniteWatch(up)
+    up(torch.full((1, 3, 8, 8), float("nan")))
+    assert watch.tripped()  # an fp32 compiled call's non-finite output is noticed
+    stop.set()
+    with pytest.raises(Cancelled):
+        up(torch.rand(1, 3, 8, 8))
+    for h in [*hooks, watch]:
+        h.remove()
