@@ -201,6 +201,11 @@ def build_run(
         )
     val_sets = {}
     for name, v in opts.val_datasets.items():
+        if v.type == "singleimagedataset" and opts.val is not None and opts.val.val_enabled:
+            raise ConfigError(
+                f"datasets.{name}: singleimagedataset has no ground truth for validation during training; use "
+                f"pairedimagedataset (dataroot_gt) here, and `upres test -c` for LR-only sets"
+            )
         with errors_in_block(name):
             val_sets[name] = build_dataset(
                 v.model_copy(update={"lq_size": None, "gt_size": None, "use_hflip": False, "use_rot": False}),
