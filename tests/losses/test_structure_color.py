@@ -108,3 +108,25 @@ def test_hsluv_blur_strength_and_downscale_factor_prepare_both_images():
     got = HSLuvLoss(downscale_factor=2, blur_strength=1)(a, b)
     want = HSLuvLoss()(down(gaussian_blur(a, 1)), down(gaussian_blur(b, 1)))
     torch.testing.assert_close(got, want)
+
+
+def test_mssim_redux_defaults_compare_yiq_luma_without_the_luminance_term():
+    from upres.losses.structure import luma
+
+    torch.manual_seed(0)
+    a, b = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    want = 1 - ms_ssim(luma(a, "yiq"), luma(b, "yiq"), include_luminance=False)
+    torch.testing.assert_close(MSSIMLoss()(a, b), want)
+    rgb = 1 - ms_ssim(a, b, include_luminance=True)
+    torch.testing.assert_close(MSSIMLoss(test_y_channel=False, include_luminance=True)(a, b), rgb)
+    y = torch.tensor([0.2, 0.5, 0.9]).view(1, 3, 1, 1)
+    assert luma(y, "yiq").item() == pytest.approx(0.299 * 0.2 + 0.587 * 0.5 + 0.114 * 0.9)
+    assert luma(y, "ycbcr").item() == pytest.approx((65.481 * 0.2 + 128.553 * 0.5 + 24.966 * 0.9 + 16) / 255)
+
+
+def test_mssim_without_luminance_ignores_a_brightness_shift():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 48, 48) * 0.5
+    brighter = x + 0.3
+    assert MSSIMLoss(include_luminance=False)(brighter, x).item() == pytest.approx(0.0, abs=1e-5)
+    assert MSSIMLoss(include_luminance=True)(brighter, x).item() > 1e-3

@@ -21,7 +21,8 @@ class MSSSIML1Loss(nn.Module):
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"msssiml1loss.alpha: {alpha} is not between 0 and 1")
         self.alpha = alpha
-        self.msssim = MSSIMLoss(padding=padding)
+        # Zhao et al.'s MS-SSIM: on the RGB channels with the luminance term (not mssimloss's redux defaults).
+        self.msssim = MSSIMLoss(padding=padding, test_y_channel=False, include_luminance=True)
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         return self.alpha * self.msssim(sr, gt) + (1 - self.alpha) * F.l1_loss(sr, gt)

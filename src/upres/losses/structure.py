@@ -1,4 +1,4 @@
-"""MS-SSIM loss (Wang, Simoncelli & Bovik 2003): 1 - MS-SSIM over RGB channels, data range 1.
+"""MS-SSIM loss (Wang, Simoncelli & Bovik 2003): 1 - MS-SSIM, data range 1 (on luma by default, as traiNNer-redux).
 
 Training patches are small (128-256 px HR) while the original five-scale MS-SSIM needs > 160 px at scale 1 with
 "valid" filtering; `padding="same"` (default; edge-replicating) keeps every scale at full size so any patch >= 16 px works.
@@ -56,8 +56,10 @@ def ms_ssim(
     sigma: float = 1.5,
     padding: str = "same",
     weights: tuple[float, ...] = MS_WEIGHTS,
+    include_luminance: bool = True,
 ) -> torch.Tensor:
-    """Mean MS-SSIM over batch and channels (float32 whatever the input dtype)."""
+    """Mean MS-SSIM over batch and channels (float32 whatever the input dtype); without `include_luminance` the
+    coarsest scale contributes its contrast-structure term only, like the others (traiNNer-redux's default)."""
     x, y = x.float(), y.float()
     g = gaussian_kernel(win_size, sigma).to(x.device)
     levels = len(weights)
@@ -72,18 +74,45 @@ def ms_ssim(
             y = F.avg_pool2d(F.pad(y, pad, mode="replicate") if any(pad) else y, 2)
     # Negative cs/ssim (anti-correlated patches) would make the fractional powers undefined; clamp as the
     # reference clamps with relu, but keep a floor so the gradient stays finite.
-    stack = torch.stack([*cs_list, ssim], dim=0).clamp_min(1e-6)
+    stack = torch.stack([*cs_list, ssim if include_luminance else cs], dim=0).clamp_min(1e-6)
     return torch.prod(stack ** w.view(-1, 1, 1), dim=0).mean()
 
 
+# Luma rows of the colour spaces traiNNer-redux's mssimloss offers (`color_space`), on RGB in [0, 1].
+LUMA = {
+    "yiq": ((0.299, 0.587, 0.114), 0.0),
+    "ycbcr": ((65.481 / 255, 128.553 / 255, 24.966 / 255), 16 / 255),
+    "lhm": ((0.2989, 0.587, 0.114), 0.0),
+}
+
+
+def luma(x: torch.Tensor, color_space: str) -> torch.Tensor:
+    (r, g, b), offset = LUMA[color_space]
+    return x[:, 0:1] * r + x[:, 1:2] * g + x[:, 2:3] * b + offset
+
+
 class MSSIMLoss(nn.Module):
+    """1 - MS-SSIM. traiNNer-redux's defaults: on the luma (Y of YIQ) of the clamped images (`test_y_channel`,
+    `color_space`), and without the luminance term (`include_luminance: false`)."""
+
     def __init__(
-        self, padding: str = "same", win_size: int = 11, sigma: float = 1.5, data_range: float = 1.0
+        self,
+        padding: str = "same",
+        win_size: int = 11,
+        sigma: float = 1.5,
+        data_range: float = 1.0,
+        test_y_channel: bool = True,
+        color_space: str = "yiq",
+        include_luminance: bool = False,
     ):
         super().__init__()
         if padding not in ("same", "valid"):
             raise ConfigError(f"mssimloss.padding: {padding!r} is not one of same, valid")
+        if str(color_space).lower() not in LUMA:
+            raise ConfigError(f"mssimloss.color_space: {color_space!r} is not one of {', '.join(LUMA)}")
         self.padding, self.win_size, self.sigma, self.data_range = padding, win_size, sigma, data_range
+        self.test_y_channel, self.color_space = bool(test_y_channel), str(color_space).lower()
+        self.include_luminance = bool(include_luminance)
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         smallest = min(sr.shape[-2:])
@@ -93,4 +122,14 @@ class MSSIMLoss(nn.Module):
                 f"mssimloss: images of {smallest} px are too small for 5-scale MS-SSIM with padding "
                 f"{self.padding!r} (need >= {needed}); use a larger gt_size or padding: same"
             )
-        return 1 - ms_ssim(sr, gt, self.data_range, self.win_size, self.sigma, self.padding)
+        if self.test_y_channel and sr.shape[1] == 3:
+            sr, gt = luma(sr.clamp(0, 1), self.color_space), luma(gt.clamp(0, 1), self.color_space)
+        return 1 - ms_ssim(
+            sr,
+            gt,
+            self.data_range,
+            self.win_size,
+            self.sigma,
+            self.padding,
+            include_luminance=self.include_luminance,
+        )
