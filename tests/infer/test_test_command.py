@@ -89,9 +89,15 @@ def test_redux_test_file_saves_the_upscaled_images_with_the_suffix(tmp_path, mod
     assert report["model"] == str(model_x2)  # path.pretrain_network_g, no --model needed
     assert report["results"] == {"val": {}}  # metrics_enabled: false
     saved = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
-    assert saved == ["val/im0_mine.png", "val/im1_mine.png", "val/im2_mine.png", "val/sub/im0_mine.png"]
+    # Two roots: each keeps its results under its folder name (both hold an im0).
+    assert saved == [
+        "val/lr/im0_mine.png",
+        "val/lr/im1_mine.png",
+        "val/lr/im2_mine.png",
+        "val/lr2/sub/im0_mine.png",
+    ]
     # The saved file is the model's output itself, not a comparison strip.
-    got = read_image(out / "val" / "im1_mine.png")
+    got = read_image(out / "val" / "lr" / "im1_mine.png")
     assert got.shape == (24, 32, 3)
     np.testing.assert_allclose(got.astype(int), _expected(model_x2, lr / "im1.png").astype(int), atol=1)
 

@@ -36,15 +36,27 @@ class SetResult:
     failed: list[str] = field(default_factory=list)
 
 
+def root_labels(roots: list[str]) -> list[str]:
+    """Sub-folder names that keep the outputs of several dataset roots apart (their folder names, made unique)."""
+    labels: list[str] = []
+    for k, root in enumerate(roots):
+        name = Path(root).name or f"root{k}"
+        labels.append(name if name not in labels else f"{name}-{k}")
+    return labels
+
+
 def output_name(source: Path, roots: list[str], suffix: str | None) -> str:
-    """`sub/dir/stem[_suffix].png` relative to the dataset root holding `source` (its stem when none does)."""
-    stem = source.with_suffix("")
-    for root in roots:
+    """`sub/dir/stem[_suffix].png` relative to the dataset root holding `source` (its stem when none does); with
+    several roots, under the root's folder name, so `lr/0.png` and `lr2/0.png` both keep their result."""
+    labels = root_labels(roots)
+    for root, label in zip(roots, labels, strict=True):
         try:
             stem = source.with_suffix("").resolve().relative_to(Path(root).resolve())
-            break
         except ValueError:
             continue
+        if len(roots) > 1:
+            stem = Path(label) / stem
+        break
     else:
         stem = Path(source.stem)
     name = f"{stem.name}_{suffix}" if suffix else stem.name
