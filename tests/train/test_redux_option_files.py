@@ -1,8 +1,8 @@
 """traiNNer-redux's own ESRGAN/Compact option files run after a migrating user's edits (paths, scale, lq_size,
 workers, pretrain paths): train files pass the dry run, test files `upres test`, onnx files `upres convert -c`.
 
-redux's files are theirs, so they are read from a local checkout: set UPRES_REDUX_OPTIONS to its `options` folder
-(e.g. `git -C traiNNer-redux archive HEAD options | tar -x -C /tmp/redux` and `/tmp/redux/options`).
+redux's files are theirs, so they are read from a local checkout: set UPRES_REDUX_DIR to it (the folder holding
+`options/`, as for tests/train/test_redux_keys.py; from a bare git dir: `git archive HEAD options | tar -x -C DIR`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from upres.io.model_files import save_model
 from upres.train.config import parse_options
 from upres.train.loop import train
 
-ROOT = os.environ.get("UPRES_REDUX_OPTIONS")
+_DIR = os.environ.get("UPRES_REDUX_DIR")
+ROOT = str(Path(_DIR) / "options") if _DIR and (Path(_DIR) / "options").is_dir() else None
 FAMILIES = ("ESRGAN", "Compact")
 
 
@@ -36,7 +37,8 @@ def _files(kind: str) -> list[Path]:
 
 
 needs_redux = pytest.mark.skipif(
-    not ROOT, reason="set UPRES_REDUX_OPTIONS to a traiNNer-redux checkout's options folder to run its files"
+    not ROOT,
+    reason="set UPRES_REDUX_DIR to a traiNNer-redux checkout (with its options/ folder) to run its files",
 )
 
 
@@ -45,7 +47,7 @@ def data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("redux-data")
     rng = np.random.default_rng(0)
     out = {}
-    for name, size, n in (("hr", 64, 8), ("lr", 32, 8), ("lrs", 12, 8), ("lr2", 10, 1)):
+    for name, size, n in (("hr", 64, 16), ("lr", 32, 16), ("lrs", 12, 8), ("lr2", 10, 1)):
         folder = root / name
         folder.mkdir()
         for i in range(n):
@@ -67,7 +69,9 @@ def _edit(path: Path, data: dict[str, Path], model: Path | None = None) -> dict:
         if "dataroot_gt" in block:
             block["dataroot_gt"] = str(data["hr"])
         if "dataroot_lq" in block:
-            block["dataroot_lq"] = str(data["lr"]) if name == "train" else [str(data["lrs"]), str(data["lr2"])]
+            block["dataroot_lq"] = (
+                str(data["lr"]) if name == "train" else [str(data["lrs"]), str(data["lr2"])]
+            )
         if "lq_size" in block:
             block["lq_size"] = 16
         if "num_worker_per_gpu" in block:

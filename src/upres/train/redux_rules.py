@@ -136,6 +136,7 @@ DEFAULT_DIFFERS: dict[str, str] = {
     "train.losses": "upres trains with l1loss when none are given; redux has no default",
     "network_g": "required by upres; redux builds no generator without it",
     "train.scheduler": "none in redux is a constant learning rate, as upres's default MultiStepLR without milestones",
+    "datasets.*.prefetch_factor": "upres's loader workers prepare 4 batches ahead (redux: 2); speed only",
 }
 
 # What redux's constructors use where their signature says None (traiNNer/losses/perceptual_fp16_loss.py:
