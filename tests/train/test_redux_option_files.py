@@ -61,17 +61,26 @@ def data(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+def _same_shape(value: str | list, folder: Path) -> str | list[str]:
+    return [str(folder)] * len(value) if isinstance(value, list) else str(folder)
+
+
 def _edit(path: Path, data: dict[str, Path], model: Path | None = None) -> dict:
     """What a migrating user changes: paths, scale, lq_size, workers and pretrain paths (and the local VGG19)."""
     options = yaml.safe_load(path.read_text())
     options["scale"] = 2
-    for name, block in (options.get("datasets") or {}).items():
-        if "dataroot_gt" in block:
-            block["dataroot_gt"] = str(data["hr"])
+    for block in (options.get("datasets") or {}).values():
+        paired = "dataroot_gt" in block
+        if paired:
+            block["dataroot_gt"] = _same_shape(block["dataroot_gt"], data["hr"])
         if "dataroot_lq" in block:
-            block["dataroot_lq"] = (
-                str(data["lr"]) if name == "train" else [str(data["lrs"]), str(data["lr2"])]
-            )
+            lq = block["dataroot_lq"]
+            if paired:
+                block["dataroot_lq"] = _same_shape(lq, data["lr"])
+            else:  # LR-only test sets: redux's templates list two folders
+                block["dataroot_lq"] = (
+                    [str(data["lrs"]), str(data["lr2"])] if isinstance(lq, list) else str(data["lrs"])
+                )
         if "lq_size" in block:
             block["lq_size"] = 16
         if "num_worker_per_gpu" in block:
