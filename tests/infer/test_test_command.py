@@ -226,3 +226,14 @@ def test_singleimagedataset_as_a_training_validation_set_is_a_one_line_error(tmp
         "error: datasets.val: singleimagedataset has no ground truth for validation during training; use "
         "pairedimagedataset (dataroot_gt) here, and `upres test -c` for LR-only sets"
     )
+
+
+def test_a_network_g_that_does_not_match_the_model_is_a_note(tmp_path, model_x2, capsys):
+    cfg = _redux_test_file(tmp_path, model_x2, [_images(tmp_path / "lr", 12, n=1)])
+    text = cfg.read_text().replace("type: compact", "type: esrgan")
+    cfg.write_text(text)
+    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "out")]) == 0
+    assert (
+        f"network_g is esrgan but {model_x2} holds a compact model; the model file decides"
+        in capsys.readouterr().err
+    )

@@ -111,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
             sets[name] = build_dataset(v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0)
     out = args.output or Path("results") / opts.name
     notes: list[str] = []
+    from upres.archs import NETWORKS
+
+    declared = NETWORKS.get(opts.network_g.type.lower())
+    if declared is not None and declared[0] != model.info.family:
+        notes.append(
+            f"network_g is {opts.network_g.type} but {model_path} holds a {model.info.family} model; "
+            "the model file decides"
+        )
     metrics = build_metrics(val, device, notes) if val.metrics_enabled else []
     up = Upscaler(model.module, model.scale, device, multiple=model.info.size_multiple)
     inputs = set().union(*(_input_files(d) for d in sets.values()))
