@@ -33,6 +33,9 @@ OVERRIDES: list[tuple[str, str, str]] = [
     ("train.losses.perceptualloss.criterion", "b", "pd+l1, fd+l1, pd and fd are read as l1 (with a note)"),
     ("val.pbar", "c", "upres shows no validation progress bar; the log says when validation starts and ends"),
     ("logger.wandb.*", "c", "Weights & Biases logging is not implemented; TensorBoard is (use_tb_logger)"),
+    ("onnx.optimize", "c", "OnnxSlim is not part of upres; `upres convert -c` writes the graph as exported"),
+    ("onnx.bf16_exclude_depthwise", "c", "bf16 ONNX export is not implemented in upres"),
+    ("onnx.wrap_5d_to_4d", "c", "for video networks; upres's networks take 4-D input"),
 ]
 
 RULES: list[tuple[str, str, str]] = [
@@ -121,6 +124,12 @@ RULES: list[tuple[str, str, str]] = [
 
 A_NOTES: dict[str, str] = {
     "network_g.*.scale": "must equal the top-level scale",
+    "onnx.*": "read by `upres convert -c FILE`",
+    "onnx.dtype": "fp32 and fp16 are exported; bf16 is refused",
+    "network_g.*compact.act_type": "relu/leakyrelu models open in upres but not in chaiNNer/spandrel (the run says so)",
+    "network_g.*compact.learn_residual": "false: such models open in upres but not in chaiNNer/spandrel",
+    "dataroot_lq_prob": "drawn per item (redux: once per batch)",
+    "train.losses.*.reduction": "mean or sum; none is refused",
 }
 
 # (a) keys whose upres default differs from redux's on purpose: key -> why. A file that leaves such a key out while
