@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from upres.data.degrade_preview import degrade_command
     from upres.infer.discover import check_writable
 
-    check_writable(Path(args.output))
+    check_writable(Path(args.output), keep_made=False)  # a bad option file then leaves no empty folder
     written, errors = degrade_command(
         args.config, args.inputs, args.output, args.n, args.seed, args.scale, args.crop
     )

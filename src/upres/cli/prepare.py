@@ -89,7 +89,13 @@ def _kind(
 
 
 def run(args: argparse.Namespace) -> int:
-    from upres.data.prepare import iter_progress_lines, prepare_chunks, prepare_lr, prepare_tiff
+    from upres.data.prepare import (
+        check_tiff_settings,
+        iter_progress_lines,
+        prepare_chunks,
+        prepare_lr,
+        prepare_tiff,
+    )
     from upres.infer.discover import check_writable
 
     if not Path(args.src).exists():
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
         )
     elif args.kind == "tiff":
+        check_tiff_settings(args.tile, args.compression)
         job = lambda progress: prepare_tiff(  # noqa: E731
             args.src, args.output, args.tile, args.compression, args.workers, progress
         )
@@ -114,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         job = lambda progress: prepare_lr(  # noqa: E731
             args.src, args.output, scale, args.workers, progress, degradations, args.seed
         )
-    check_writable(Path(args.output))  # after the option file is known to be good: no empty folder left
+    check_writable(
+        Path(args.output), keep_made=False
+    )  # a later refusal (two sources, one name) leaves no folder
     if sys.stdout.isatty():
         from rich.progress import Progress
 

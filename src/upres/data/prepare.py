@@ -225,6 +225,17 @@ def prepare_lr(
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
 
 
+def check_tiff_settings(tile: int, compression: str) -> None:
+    """Refuse settings `prepare_tiff` cannot write, before anything (the output folder included) is made."""
+    from upres.errors import UpresError
+    from upres.io.tiff_regions import TILED_COMPRESSIONS
+
+    if tile < 16 or tile % 16:
+        raise UpresError(f"--tile must be a positive multiple of 16 (a TIFF rule), not {tile}")
+    if compression not in TILED_COMPRESSIONS:
+        raise UpresError(f"--compression {compression!r}: choose one of {', '.join(TILED_COMPRESSIONS)}")
+
+
 def prepare_tiff(
     src: str | Path,
     dst: str | Path,
@@ -236,12 +247,8 @@ def prepare_tiff(
     """Copy every image under src into dst as a tiled TIFF (same relative paths and stems, `.tif`), so training
     reads only each crop's tiles instead of decoding whole large images."""
     from upres.errors import UpresError
-    from upres.io.tiff_regions import TILED_COMPRESSIONS
 
-    if tile < 16 or tile % 16:
-        raise UpresError(f"--tile must be a positive multiple of 16 (a TIFF rule), not {tile}")
-    if compression not in TILED_COMPRESSIONS:
-        raise UpresError(f"--compression {compression!r}: choose one of {', '.join(TILED_COMPRESSIONS)}")
+    check_tiff_settings(tile, compression)
     sources = _sources(src)
     targets: dict[Path, Path] = {}
     for p, rel in sources:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -104,8 +105,11 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
     return jobs
 
 
-def check_writable(folder: Path) -> None:
-    """Fail before any work when results could not be written."""
+def check_writable(folder: Path, keep_made: bool = True) -> None:
+    """Fail before any work when results could not be written. With `keep_made=False` the folders it had to make
+    are removed again, so a command that then stops on another error leaves nothing behind (its job makes them
+    when it writes)."""
+    made = [] if keep_made else [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".upres-write-test-", dir=folder)
@@ -115,3 +119,7 @@ def check_writable(folder: Path) -> None:
         raise UpresError(
             f"{folder}: output folder is not writable ({exc.strerror or exc}); choose another -o"
         ) from None
+    finally:
+        for p in made:  # innermost first
+            with contextlib.suppress(OSError):
+                p.rmdir()
