@@ -16,6 +16,8 @@ class DistContext:
     local_rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    # A CPU (gloo) group for the ranks' Ctrl+C agreement (interrupt.StopAgreement); None for one process.
+    cpu_group: object | None = None
 
     @property
     def is_main(self) -> bool:
@@ -37,7 +39,8 @@ def setup_distributed(device: str = "auto") -> DistContext:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistContext(rank, local_rank, world, dev)
+    cpu_group = dist.new_group(backend="gloo") if world > 1 else None
+    return DistContext(rank, local_rank, world, dev, cpu_group)
 
 
 def barrier(ctx: DistContext) -> None:

@@ -4,6 +4,9 @@ whole number of optimizer steps and `--resume auto` continues bit-exactly.
 A KeyboardInterrupt raised at an arbitrary bytecode of a step (after the optimizer step, before the scheduler's)
 would save weights of N steps under iteration N+1 with a schedule one step behind. Holding the signal until the
 iteration ends costs nothing per step (no syscall: the handler is installed once per run).
+
+Under torchrun every rank must stop after the same iteration, since the save gathers from all of them: the ranks
+share their Ctrl+C flags through one asynchronous CPU all-reduce per iteration (StopAgreement), never a GPU sync.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import torch
+import torch.distributed as dist
 
 
 class StepAbandoned(KeyboardInterrupt):
@@ -24,7 +30,10 @@ class HeldInterrupts:
     the code that must finish once begun. Outside an iteration (validation, checkpoints) Ctrl+C interrupts at once, as
     before."""
 
-    def __init__(self) -> None:
+    def __init__(self, deferred: bool = False) -> None:
+        # deferred (several processes): the first Ctrl+C only sets `requested`, wherever it lands; the ranks agree
+        # on when to stop (StopAgreement), since one rank raising alone would leave the others in a collective.
+        self.deferred = deferred
         self.requested = False
         self._inside = False
         self._previous = None
@@ -49,14 +58,14 @@ class HeldInterrupts:
         self.uninstall()
 
     def _handle(self, signum, frame) -> None:
-        if not self._inside:
+        if not self._inside and not self.deferred:
             raise KeyboardInterrupt
         if self.requested:
             raise StepAbandoned
         self.requested = True
+        what = "all processes finish the same iteration" if self.deferred else "finishing this iteration"
         print(
-            "\nCtrl+C: finishing this iteration, then saving the training state (Ctrl+C again stops at once, "
-            "without saving it)",
+            f"\nCtrl+C: {what}, then saving the training state (Ctrl+C again stops at once, without saving it)",
             file=sys.stderr,
             flush=True,
         )
@@ -68,5 +77,34 @@ class HeldInterrupts:
             yield
         finally:
             self._inside = False
-        if self.requested:
+        if self.requested and not self.deferred:
             raise KeyboardInterrupt
+
+
+class StopAgreement:
+    """Under several processes: every rank's Ctrl+C flag, MAX-reduced over a CPU (gloo) group one iteration behind,
+    so all ranks read the same answer at the same iteration and stop after it, together, without a GPU sync and
+    without blocking a step. A rank that got no SIGINT (another node) stops too."""
+
+    def __init__(self, held: HeldInterrupts, group: object) -> None:
+        self._held, self._group = held, group
+        # One tensor for the whole run: gloo's threads never free a tensor Python made (see distributed.teardown).
+        self._flag = torch.zeros(1, dtype=torch.int32)
+        self._work = None
+
+    def poll(self) -> bool:
+        """Once per iteration on every rank: True when some rank asked to stop an iteration ago."""
+        if self._work is not None:
+            self._work.wait()
+            self._work = None
+            if int(self._flag[0]):  # a CPU tensor: no device sync
+                return True
+        self._flag[0] = int(self._held.requested)
+        self._work = dist.all_reduce(self._flag, op=dist.ReduceOp.MAX, group=self._group, async_op=True)
+        return False
+
+    def close(self) -> None:
+        """At the end of the loop on every rank: the last reduction must complete before the group goes."""
+        if self._work is not None:
+            self._work.wait()
+            self._work = None

@@ -22,7 +22,7 @@ from upres.train.checkpoint import list_states
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
 from upres.train.feed import BatchFeed
-from upres.train.interrupt import HeldInterrupts, StepAbandoned
+from upres.train.interrupt import HeldInterrupts, StepAbandoned, StopAgreement
 from upres.train.persist import TrainingError, resume_path, resume_run, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
@@ -136,7 +136,8 @@ def _train(
     last_losses: dict[str, float] = {}
     watch = RunWatch(opts, run, ctx, log, metrics, exp_dir, start_iter, total_iter, seed, options_text)
     how = "finished"
-    held = HeldInterrupts().install()
+    held = HeldInterrupts(deferred=ctx.enabled).install()
+    agreement = StopAgreement(held, ctx.cpu_group) if ctx.enabled else None
     try:
         while it < total_iter:
             # Ctrl+C waits for the end of the iteration: `it` always counts whole optimizer steps.
@@ -157,6 +158,8 @@ def _train(
                     last_losses = watch.progress(step, it)
                     step.reset_window()
 
+            if agreement is not None and agreement.poll():
+                raise KeyboardInterrupt  # every rank, after the same iteration: the save below is collective
             if dry_run:
                 break
             if it % opts.logger.save_checkpoint_freq == 0 or it == total_iter:
@@ -172,6 +175,8 @@ def _train(
                     save(it, pool=feed.pool, last=True)
                     how = "stopped early"
                     break
+        if agreement is not None:
+            agreement.close()
     except StepAbandoned:
         saved = list_states(states_dir) if states_dir and states_dir.is_dir() else []
         newest = f"the newest saved state is {saved[-1].name}" if saved else "no training state is saved"
