@@ -103,6 +103,14 @@ class StopAgreement:
         self._work = dist.all_reduce(self._flag, op=dist.ReduceOp.MAX, group=self._group, async_op=True)
         return False
 
+    def leave_together(self) -> None:
+        """After the interrupted run's save, on every rank: torchrun ends the other ranks (SIGTERM) as soon as one
+        exits, so a rank done early would cut rank 0's log short and turn its exit 130 into a kill. Past this
+        barrier every rank has finished its work and only leaves; SIGTERM can wait those moments."""
+        dist.barrier(group=self._group)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     def close(self) -> None:
         """At the end of the loop on every rank: the last reduction must complete before the group goes."""
         if self._work is not None:

@@ -190,6 +190,8 @@ def _train(
                 save(it, pool=feed.pool, last=True)
         finally:
             log.close()
+        if agreement is not None:
+            agreement.leave_together()
         raise
     finally:
         held.uninstall()
