@@ -52,19 +52,31 @@ CALLER_ARGS = {"self", "img", "img2", "device", "kwargs", "args"}
 
 
 class Source:
-    """Files of one redux commit, from a git dir or a checkout (read through git either way)."""
+    """Files of one redux commit, from a git dir or a checkout (read through git), or from a plain copy of the
+    tree (then the commit is unknown: `commit` is None)."""
 
     def __init__(self, path: Path) -> None:
-        self.git = ["git", "--git-dir", str(path)] if (path / "HEAD").is_file() else ["git", "-C", str(path)]
-        self.commit = self._run("rev-parse", "HEAD").strip()
+        self.root = path
+        if (path / "HEAD").is_file():
+            self.git: list[str] | None = ["git", "--git-dir", str(path)]
+        elif (path / ".git").exists():
+            self.git = ["git", "-C", str(path)]
+        else:
+            self.git = None
+        self.commit = self._run("rev-parse", "HEAD").strip() if self.git else None
 
     def _run(self, *args: str) -> str:
+        assert self.git is not None
         return subprocess.run([*self.git, *args], check=True, capture_output=True, text=True).stdout
 
     def read(self, path: str) -> str:
+        if self.git is None:
+            return (self.root / path).read_text(encoding="utf-8")
         return self._run("show", f"{self.commit}:{path}")
 
     def listdir(self, folder: str) -> list[str]:
+        if self.git is None:
+            return sorted(f"{folder}/{p.name}" for p in (self.root / folder).glob("*.py"))
         out = self._run("ls-tree", "--name-only", f"{self.commit}:{folder}")
         return [f"{folder}/{name}" for name in out.split() if name.endswith(".py")]
 
@@ -197,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redux", type=Path, help="traiNNer-redux checkout or git dir to read the keys from")
     args = parser.parse_args(argv)
     if args.redux is not None:
-        data = extract(Source(args.redux))
+        src = Source(args.redux)
+        if src.commit is None:
+            raise SystemExit(
+                f"{args.redux}: not a git checkout or git dir; the key file must name a redux commit"
+            )
+        data = extract(src)
         KEYS_FILE.write_text(dump(data), encoding="utf-8")
         print(
             f"wrote {KEYS_FILE.relative_to(ROOT)}: {len(data['keys'])} keys of redux {data['redux_commit'][:8]}"

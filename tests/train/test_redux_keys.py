@@ -109,6 +109,8 @@ def test_refresh_script_reads_the_same_keys_from_redux():
     import redux_keys as tool
 
     src = tool.Source(Path(os.environ["UPRES_REDUX_DIR"]))
+    if src.commit is None:
+        pytest.skip("UPRES_REDUX_DIR is a copy of the options tree, not a redux git checkout")
     if src.commit != redux_commit():
         pytest.skip(f"UPRES_REDUX_DIR is at {src.commit[:8]}, the key file at {redux_commit()[:8]}")
     assert tool.extract(src)["keys"] == redux_data()["keys"]

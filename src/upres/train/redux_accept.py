@@ -43,7 +43,8 @@ def _entries(data: dict) -> Iterator[tuple[dict, str, str, str]]:
     for k in list(data):
         if k in known:
             yield data, k, k, k
-    for name, ds in (data.get("datasets") or {}).items():
+    datasets = data.get("datasets")
+    for name, ds in datasets.items() if isinstance(datasets, dict) else ():
         if isinstance(ds, dict):
             for k in list(ds):
                 yield ds, k, f"datasets.{name}.{k}", f"datasets.*.{k}"

@@ -17,6 +17,7 @@ PENDING = " (being added)"
 TORCHRUN = "torchrun and the environment decide"
 RUNTIME = "redux fills it in at run time"
 LAYOUT = "upres writes everything under experiments_root (experiments/<name>/ by default)"
+PD_FD = "only used by the pd/fd criteria, which upres reads as l1"
 NO_LOSS = "this loss (accepted with loss_weight 0)"
 
 OVERRIDES: list[tuple[str, str, str]] = [
@@ -57,23 +58,14 @@ RULES: list[tuple[str, str, str]] = [
         "c",
         "debugging aid with no effect on the result; upres reports non-finite losses itself",
     ),
-    ("compile_mode", "c", "a torch.compile speed setting; upres uses torch.compile's default mode" + PENDING),
     ("input_pixel_format", "d", "pixel formats other than rgb"),
     ("output_pixel_format", "d", "pixel formats other than rgb"),
     ("network_g_teacher", "d", "teacher networks (distillation)"),
     ("network_ae", "d", "autoencoder networks"),
-    ("thicklines_prob", "d", "the thick-lines degradation" + PENDING),
-    ("dataroot_lq_prob", "d", "mixing real LR with on-the-fly LR" + PENDING),
     # ---- datasets
     ("datasets.*.mean", "d", "input normalization (mean/std)"),
     ("datasets.*.std", "d", "input normalization (mean/std)"),
-    (
-        "datasets.*.prefetch_factor",
-        "c",
-        "a data-loader speed setting; upres uses PyTorch's default" + PENDING,
-    ),
     ("datasets.*.clip_size", "c", "video datasets only; upres trains on images"),
-    ("datasets.*.lq_resize_mode", "d", "LR made by a plain resize of the GT on the GPU" + PENDING),
     # ---- path
     ("path.models", "c", LAYOUT),
     ("path.training_states", "c", LAYOUT),
@@ -86,10 +78,7 @@ RULES: list[tuple[str, str, str]] = [
     ("path.pretrain_network_g_path", "d", "autoencoder and teacher pretrains"),
     ("path.pretrain_network_ae*", "d", "autoencoder networks"),
     ("path.ignore_resume_networks", "d", "resuming only some networks (upres resumes every network)"),
-    # ---- onnx (read by redux's onnx option files, not by training)
-    ("onnx.*", "c", "training does not export ONNX; use `upres convert MODEL OUT.onnx`" + PENDING),
     # ---- train
-    ("train.restart_scheduler", "d", "recreating the scheduler on resume" + PENDING),
     ("train.adaptive_d", "d", "adaptive discriminator updates"),
     ("train.adaptive_d_*", "c", "only used with adaptive_d, which upres does not implement"),
     ("train.ema_switch_iter", "d", "switching the online model to the EMA"),
@@ -103,9 +92,20 @@ RULES: list[tuple[str, str, str]] = [
     # ---- losses
     ("train.losses.perceptualloss.verbose_logging", "c", "logging detail only"),
     ("train.losses.*.reduction", "d", "loss reductions other than mean" + PENDING),
-    ("train.losses.hsluvloss.*", "d", "this hsluvloss parameter" + PENDING),
-    ("train.losses.mssimloss.*", "d", "this mssimloss parameter" + PENDING),
-    ("train.losses.perceptualloss.*", "d", "this perceptualloss parameter" + PENDING),
+    (
+        "train.losses.mssimloss.channels",
+        "c",
+        "redux does not read it either: the channels come from the images",
+    ),
+    ("train.losses.mssimloss.downsample", "d", "MATLAB-style averaging of images over 384 px before MS-SSIM"),
+    ("train.losses.mssimloss.is_prod", "d", "MS-SSIM scales combined as a weighted sum (is_prod: false)"),
+    ("train.losses.perceptualloss.w_lambda", "c", PD_FD),
+    ("train.losses.perceptualloss.num_proj_fd", "c", PD_FD),
+    ("train.losses.perceptualloss.phase_weight_fd", "c", PD_FD),
+    ("train.losses.perceptualloss.stride_fd", "c", PD_FD),
+    ("train.losses.perceptualloss.alpha", "d", "per-layer mixing weights of the pd/fd criteria with l1"),
+    ("train.losses.perceptualloss.clip_min", "d", "a lower bound on the perceptual loss"),
+    ("train.losses.perceptualloss.antialiased", "d", "an anti-aliased VGG19 (antialiased_cnns)"),
     ("train.losses.msssiml1loss.cuda_dev", "c", "device placement; upres uses the training device"),
     ("train.losses.msssiml1loss.*", "d", "this msssiml1loss parameter"),
     ("train.losses.*", "d", NO_LOSS),
@@ -116,9 +116,6 @@ RULES: list[tuple[str, str, str]] = [
     ("val.metrics.calculate_lpips.net", "d", "LPIPS on networks other than AlexNet"),
     # ---- logger
     # ---- networks
-    ("network_d.*patchgan*.input_nc", "d", "PatchGAN's input channels spelled input_nc" + PENDING),
-    ("network_d.*patchgan*.ndf", "d", "PatchGAN's width spelled ndf" + PENDING),
-    ("network_d.*patchgan*.use_sigmoid", "d", "PatchGAN with a sigmoid output" + PENDING),
     ("network_d.metagan2.*", "d", "the metagan2 discriminator (dunet and unetdiscriminatorsn are there)"),
 ]
 
