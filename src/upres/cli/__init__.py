@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from upres import __version__
 from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
@@ -42,6 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        # A second Ctrl+C that lands in the first one's clean-up (a message being printed, threads settling) still
+        # ends with the documented 130 instead of Python's death by SIGINT.
+        settle_threads(130)
+        code = 130
+    if code == 130 and argv is None and threading.current_thread() is threading.main_thread():
+        # The interpreter resets Python's SIGINT handler to the default while it shuts down (which takes a while
+        # with torch loaded): a second Ctrl+C then would kill the process by signal instead of exit 130.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     with pipe_safe_stdio():
         try:
             parser = build_parser()  # imports torch: a Ctrl+C here is common on a slow disk
