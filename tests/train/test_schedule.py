@@ -72,3 +72,18 @@ def test_warm_up_scales_the_schedule_linearly():
     warm = _lrs(Schedule(warm_opt, opts, 10, 40).scheduler, warm_opt, 40)
     assert warm[:10] == pytest.approx([p * (i + 1) / 10 for i, p in enumerate(plain[:10])], rel=1e-12)
     assert warm[10:] == pytest.approx(plain[10:], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kind", "make_torch"),
+    [
+        ("MultiStepLR", lambda opt: torch.optim.lr_scheduler.MultiStepLR(opt, [10, 30])),
+        ("StepLR", lambda opt: torch.optim.lr_scheduler.StepLR(opt, 9)),
+    ],
+)
+def test_an_omitted_gamma_is_torchs_default(kind, make_torch):
+    # traiNNer-redux and BasicSR build torch's schedulers: a file that leaves gamma out must decay alike here.
+    opts = SchedulerOptions(type=kind, milestones=[10, 30], step_size=9)
+    ours_opt, ref_opt = _optimizer(), _optimizer()
+    ours = _lrs(Schedule(ours_opt, opts, warmup_iter=-1, total_iter=60).scheduler, ours_opt, 50)
+    assert ours == pytest.approx(_lrs(make_torch(ref_opt), ref_opt, 50), rel=1e-9)

@@ -8,7 +8,8 @@ import math
 
 from upres.train.schedule_options import SchedulerOptions
 
-DEFAULT_GAMMA = {"MultiStepLR": 0.5, "StepLR": 0.1}
+# torch's (and so BasicSR's and traiNNer-redux's) default: a file that omits gamma decays alike everywhere.
+DEFAULT_GAMMA = {"MultiStepLR": 0.1, "StepLR": 0.1}
 
 
 def gamma(o: SchedulerOptions) -> float:

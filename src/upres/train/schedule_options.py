@@ -40,7 +40,7 @@ class SchedulerOptions(BaseModel):
     gamma: float | None = Field(
         None,
         gt=0,
-        description="MultiStepLR (default 0.5), StepLR (default 0.1, torch's), ExponentialLR (required)",
+        description="MultiStepLR and StepLR (default 0.1, torch's; the templates halve: 0.5), ExponentialLR (required)",
     )
     step_size: int | None = Field(None, gt=0, description="StepLR: iterations between decays")
     T_max: int | None = Field(
