@@ -31,12 +31,12 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 # The GPU check (docs/benchmarks.md): the test suite and the GPU benchmarks on CUDA, written to gpu-check.json and
 # gpu-check.md. It uses .venv when there is one, else $(PY) as is (a GPU machine's Python with torch, the wheels from
