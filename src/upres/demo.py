@@ -84,6 +84,7 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
         },
         "val": {
             "val_freq": max(iterations // 4, 1),
+            "metrics_enabled": True,  # stated, as the templates do: the demo's file is not a redux file to note
             "metrics": {
                 "psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True},
                 "ssim": {"type": "calculate_ssim", "crop_border": 2, "test_y_channel": True},
