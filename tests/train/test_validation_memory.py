@@ -9,7 +9,7 @@ from upres.data import build_dataset
 from upres.data.options import parse_dataset_options
 from upres.io.images import write_image
 from upres.train.config import ValOptions
-from upres.train.validate import build_metrics, validate
+from upres.train.validate import build_metrics, run_validation
 
 
 class TileHungryUpscaler:
@@ -31,7 +31,7 @@ def test_out_of_memory_in_validation_retries_with_smaller_tiles(tmp_path, caplog
     ds = build_dataset(parse_dataset_options({"type": "pairedimagedataset", "dataroot_gt": str(tmp_path)}), 2)
     val = ValOptions(metrics={"psnr": {"type": "calculate_psnr", "crop_border": 2}})
     up = TileHungryUpscaler()
-    results = validate(up, {"val": ds}, build_metrics(val), val, 2, None, 1)
+    results = run_validation(up, {"val": ds}, build_metrics(val), val, 2, None, 1)
     assert up.tiles[0] == 0 and up.tiles[-1] <= 64 and len(up.tiles) > 1
-    assert np.isfinite(results["val"]["psnr"])
+    assert np.isfinite(results["val"].means["psnr"])
     assert "validation val: out of memory, retrying with tile" in caplog.text

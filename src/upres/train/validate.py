@@ -161,20 +161,6 @@ def _means(rows: list[dict[str, float]], metrics: list[Metric]) -> dict[str, flo
     return {m.name: sum(r[m.name] for r in rows) / max(len(rows), 1) for m in metrics}
 
 
-def validate(
-    upscaler: Upscaler,
-    datasets: dict[str, Dataset],
-    metrics: list[Metric],
-    val: ValOptions,
-    scale: int,
-    out_dir: Path | None,
-    iteration: int,
-) -> dict[str, dict[str, float]]:
-    """Mean of each metric per validation set; strips saved under out_dir/<set>/<iteration>_<name>.png."""
-    results = run_validation(upscaler, datasets, metrics, val, scale, out_dir, iteration)
-    return {name: r.means for name, r in results.items()}
-
-
 @dataclass
 class BestTracker:
     """Best value and iteration per metric, and how many validations since the tracked one improved."""
