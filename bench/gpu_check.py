@@ -2,7 +2,12 @@
 
     python bench/gpu_check.py                 # tests + every benchmark on cuda; writes gpu-check.json, gpu-check.md
     python bench/gpu_check.py --smoke         # every benchmark at toy sizes on the CPU (what CI runs), no tests
-    python bench/gpu_check.py --skip tests    # benchmarks only; sections: tests module upscale upscale_compile video train loader
+    python bench/gpu_check.py --skip tests    # benchmarks only
+    python bench/gpu_check.py --only tests    # the suite only (pytest-xdist spreads it over the cores when installed)
+
+Sections, in the order they run: module upscale video train loader upscale_compile train_compile tests. The eager
+figures come first and the compiled ones (minutes of compiling each) and the suite last; the JSON and markdown are
+rewritten after every section, so a run stopped at a time limit keeps what it measured.
 
 Each figure sits next to its reference measured in the same process on the same device: spandrel's module alone on
 tensors already on the device for inference, a bare PyTorch loop (same model, AdamW, L1, bf16 autocast,
@@ -31,7 +36,7 @@ import torch
 
 from gpu_check_common import REPO, SMOKE, Row, Sizes, peak_tflops
 
-SECTIONS = ("tests", "module", "upscale", "upscale_compile", "video", "train", "loader")
+SECTIONS = ("module", "upscale", "video", "train", "loader", "upscale_compile", "train_compile", "tests")
 
 
 def device_info(device: torch.device) -> dict:
@@ -55,18 +60,45 @@ def device_info(device: torch.device) -> dict:
     return info
 
 
-def run_tests(work: Path, extra: list[str], timeout: int) -> tuple[dict, list[Row]]:
-    """The whole suite in a subprocess (on this machine's default device: CUDA when there is one)."""
-    junit = work / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    start = time.perf_counter()
+def pytest_workers(asked: int | None) -> int:
+    """Processes for the suite: asked, else half the cores up to 8 when pytest-xdist is installed, else 1."""
+    if asked is not None:
+        return asked
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-        code, tail = proc.returncode, (proc.stdout + proc.stderr)[-3000:]
-    except subprocess.TimeoutExpired as exc:
-        code, tail = None, f"timed out after {timeout} s\n{(exc.stdout or b'')[-3000:]!r}"
+        import xdist  # noqa: F401
+    except ImportError:
+        return 1
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def run_tests(work: Path, extra: list[str], timeout: int, workers: int, log: Path) -> tuple[dict, list[Row]]:
+    """The whole suite in a subprocess (on this machine's default device: CUDA when there is one). Its output goes to
+    `log` as it runs (short tracebacks of the failures at the end), so a run cut off still shows how far it got."""
+    junit = work / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rfE", "--tb=short", "-p", "no:cacheprovider"]
+    cmd += [f"--junitxml={junit}", *extra]
+    cmd += ["-n", str(workers)] if workers > 1 else []
+    # src first, then whatever the caller's PYTHONPATH holds (a device machine's wheels may live there).
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+    }
+    if workers > 1:
+        # Each worker's torch would start one thread per core (12 workers x 16 threads on 16 cores): on the H200
+        # machine the suite had not finished after 330 s that way, against ~4 min on 2 cores here. Share them out.
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
+    start = time.perf_counter()
+    with log.open("w") as sink:
+        try:
+            code = subprocess.run(
+                cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            code = None
     seconds = time.perf_counter() - start
+    tail = log.read_text(errors="replace")[-3000:] + (
+        "" if code is not None else f"\ntimed out after {timeout} s"
+    )
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     failed: list[str] = []
     if junit.exists():
@@ -81,7 +113,14 @@ def run_tests(work: Path, extra: list[str], timeout: int) -> tuple[dict, list[Ro
                 first = (bad.get("message") or "").strip().splitlines()[:1]
                 failed.append(f"{case.get('classname')}::{case.get('name')}: {' '.join(first)[:200]}")
     passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    data = {"exit_code": code, "seconds": seconds, "passed": passed, **counts, "failed": failed}
+    data = {
+        "exit_code": code,
+        "seconds": seconds,
+        "workers": workers,
+        "passed": passed,
+        **counts,
+        "failed": failed,
+    }
     if code not in (0, 1) or not junit.exists():
         data["output_tail"] = tail
     summary = f"{passed} passed, {counts['failures'] + counts['errors']} failed, {counts['skipped']} skipped"
@@ -116,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="toy sizes on the CPU; skips the test suite")
     ap.add_argument("--device", help="default: cuda (cpu with --smoke)")
     ap.add_argument("--skip", default="", help=f"comma list of sections to leave out: {', '.join(SECTIONS)}")
-    ap.add_argument("--no-compile", action="store_true", help="leave out the use_compile training runs")
+    ap.add_argument("--only", default="", help="comma list of the sections to run (the others are left out)")
+    ap.add_argument(
+        "--no-compile", action="store_true", help="leave out the use_compile training runs (train_compile)"
+    )
     ap.add_argument(
         "--compile-backend",
         help="torch.compile backend for use_compile and upscale --compile (default inductor; aot_eager with --smoke, whose cold "
@@ -129,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--tests-timeout", type=int, default=420, help="seconds for the whole test suite")
     ap.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-x -k train'")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        help="pytest processes (pytest-xdist); default half the cores up to 8 when xdist is installed, else 1",
+    )
     ap.add_argument("--out", type=Path, default=Path("gpu-check.json"))
     ap.add_argument("--md", type=Path, help="markdown table (default: --out with .md)")
     args = ap.parse_args(argv)
@@ -141,13 +188,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     skip = {s.strip() for s in args.skip.split(",") if s.strip()} | ({"tests"} if args.smoke else set())
-    unknown = skip - set(SECTIONS)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = (skip | only) - set(SECTIONS)
     if unknown:
         print(
             f"gpu_check: unknown section(s) {', '.join(sorted(unknown))}; sections: {', '.join(SECTIONS)}",
             file=sys.stderr,
         )
         return 2
+    if only:
+        skip |= set(SECTIONS) - only
+    if args.no_compile:
+        skip.add("train_compile")
     backend = args.compile_backend or ("aot_eager" if args.smoke else "inductor")
     compile_fn = torch.compile
     if backend != "inductor":
@@ -173,6 +225,11 @@ def _run(
         "errors": {},
     }
     rows: list[Row] = []
+    md = args.md or args.out.with_suffix(".md")
+
+    def write() -> None:
+        args.out.write_text(json.dumps(report, indent=1, default=str))
+        md.write_text(markdown(report, rows))
 
     def section(name: str, fn, *fn_args) -> dict | None:
         if name in skip:
@@ -189,15 +246,16 @@ def _run(
         report["seconds"][name] = time.perf_counter() - start
         report[name] = data
         rows.extend(new_rows)
+        write()
         return data
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        section("tests", run_tests, work, args.pytest_args.split(), args.tests_timeout)
-        report["peak_tflops"] = peak_tflops(device, sizes.matmul)
-        peak = report["peak_tflops"].get("bf16" if sizes.amp else "fp32") or max(
-            report["peak_tflops"].values()
-        )
+        benchmarks = set(SECTIONS) - {"tests"} - skip
+        if benchmarks:
+            report["peak_tflops"] = peak_tflops(device, sizes.matmul)
+        peak = max(report.get("peak_tflops", {}).values(), default=float("nan"))
+        peak = report.get("peak_tflops", {}).get("bf16" if sizes.amp else "fp32", peak)
         from gpu_check_infer import (
             bench_module,
             bench_upscale,
@@ -210,21 +268,18 @@ def _run(
         module = section("module", bench_module, model, sizes, device, dtype) or {}
         ref_ms = module.get("spandrel_module_ms", float("nan"))
         section("upscale", bench_upscale, model, sizes, device, dtype, ref_ms, work)
-        section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work)
         section("video", bench_video, model, sizes, device, dtype, ref_ms, work)
-        from gpu_check_train import bench_loader, bench_training
+        from gpu_check_train import bench_loader, bench_training, bench_training_compiled
 
-        trained = (
-            section(
-                "train", bench_training, sizes, device, work, peak, not args.no_compile, args.compile_mode
-            )
-            or {}
-        )
-        need = trained.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
+        eager = section("train", bench_training, sizes, device, work, peak) or {}
+        need = eager.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
         section("loader", bench_loader, sizes, work, need)
-    args.out.write_text(json.dumps(report, indent=1, default=str))
-    md = args.md or args.out.with_suffix(".md")
-    md.write_text(markdown(report, rows))
+        section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work)
+        section("train_compile", bench_training_compiled, sizes, device, work, peak, eager, args.compile_mode)
+        workers = pytest_workers(args.workers)
+        log = args.out.with_suffix(".pytest.log")
+        section("tests", run_tests, work, args.pytest_args.split(), args.tests_timeout, workers, log)
+    write()
     print(md.read_text())
     tests_failed = report.get("tests") is not None and report["tests"]["exit_code"] != 0
     return 1 if report["errors"] or tests_failed else 0

@@ -13,8 +13,10 @@ wheels come in three folders, each carried (and installed) in its own call while
     run(carry=[".whl/imagecodecs"], command="python bench/gpu_wheels.py install")
     run(command="make gpu-check")
 
-`install` installs every wheel under .whl/ that came along; extra arguments go to pip (e.g. --user, or
---break-system-packages for a system Python).
+`install` installs every wheel under .whl/ that came along into --target (default /tmp/upres-wheels, outside the
+system Python, which may refuse pip) and puts a .pth file naming that folder into the interpreter's site-packages,
+so every Python started later sees the packages, also subprocesses whose PYTHONPATH a test replaces. Extra
+arguments go to pip.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ GROUPS = {
         "spandrel",
         "pytorch-msssim",
         "lpips",
+        "lmdb",  # imported by basicsr (the reference in tests); its other needs come with the device image
     ],
     "av": ["av"],
     "imagecodecs": ["imagecodecs"],
@@ -89,7 +92,9 @@ def download(dest: Path, python: str, platforms: list[str], extra: list[str]) ->
     return code
 
 
-def install(dest: Path, pip_args: list[str]) -> int:
+def install(dest: Path, target: Path, pip_args: list[str]) -> int:
+    import site
+
     wheels = sorted(str(p) for p in dest.rglob("*.whl"))
     if not wheels:
         print(
@@ -97,15 +102,26 @@ def install(dest: Path, pip_args: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    return subprocess.call(
-        [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", *pip_args, *wheels]
-    )
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile"]
+    code = subprocess.call([*cmd, "--upgrade", "--target", str(target), *pip_args, *wheels])
+    if code:
+        return code
+    for folder in site.getsitepackages():
+        try:
+            (Path(folder) / "upres-wheels.pth").write_text(f"{target}\n")
+        except OSError:
+            continue
+        print(f"installed {len(wheels)} wheel(s) into {target}, named in {folder}/upres-wheels.pth")
+        return 0
+    print(f"installed into {target}; no writable site-packages: export PYTHONPATH={target}", file=sys.stderr)
+    return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("action", choices=["download", "install"])
     ap.add_argument("--dest", type=Path, default=REPO / ".whl")
+    ap.add_argument("--target", type=Path, default=Path("/tmp/upres-wheels"), help="install into (install)")
     ap.add_argument("--python", default="3.12", help="target CPython version (download)")
     ap.add_argument(
         "--platform",
@@ -115,7 +131,7 @@ def main() -> int:
     ap.add_argument("--also", action="append", default=[], help="one more package to download (into core)")
     args, pip_args = ap.parse_known_args()
     if args.action == "install":
-        return install(args.dest, pip_args)
+        return install(args.dest, args.target, pip_args)
     if pip_args:
         ap.error(f"unrecognized arguments: {' '.join(pip_args)}")
     platforms = args.platform or ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]

@@ -119,3 +119,24 @@ def test_generators_from_seed_sequence_are_independent_of_order():
     assert np.random.default_rng((3, 0, 8)).integers(1 << 30) != np.random.default_rng((3, 0, 7)).integers(
         1 << 30
     )
+
+
+@pytest.mark.parametrize("make", ["true_division", "reciprocal_multiplication", "not_levels"])
+def test_pair_pool_state_restores_every_bit_however_the_levels_were_computed(make):
+    """CUDA divides by a scalar as a multiplication by the reciprocal (one ulp off IEEE division for some levels);
+    the CPU divides. Whichever made the pool's values, the saved state restores them bit for bit; 8-bit levels made
+    by true division (the CPU loader's) are stored as uint8."""
+    q = torch.arange(256, dtype=torch.float32).repeat(2, 3, 1, 1)  # every level, 2 pairs
+    lq = {
+        "true_division": q / 255,
+        "reciprocal_multiplication": q * torch.tensor(1 / 255, dtype=torch.float32),
+        "not_levels": torch.rand(2, 3, 1, 256),
+    }[make]
+    assert make != "reciprocal_multiplication" or not torch.equal(lq, q / 255)  # the case is real
+    pool = PairPool(2, torch.Generator().manual_seed(0))
+    pool(lq, lq.repeat(1, 1, 2, 2))
+    state = pool.state_dict()
+    restored = PairPool(2, torch.Generator().manual_seed(1))
+    restored.load_state_dict(state)
+    assert torch.equal(restored.lq[:2], lq) and torch.equal(restored.gt[:2], lq.repeat(1, 1, 2, 2))
+    assert (state["lq"].dtype == torch.uint8) == (make == "true_division")

@@ -328,12 +328,15 @@ class PairPool:
 
 
 def _pack(t: torch.Tensor) -> torch.Tensor:
-    levels = t.detach().float().mul(255).round()
-    if torch.equal(levels.div(255).to(t.dtype), t.detach()):
-        return levels.to(torch.uint8).cpu()
-    return t.detach().cpu()
+    # Checked and restored on the CPU: CUDA divides by a scalar as a multiplication by its reciprocal, one ulp off
+    # IEEE division for some levels, so a check made on the GPU could pass for values the CPU restores differently
+    # (and miss CPU-made ones). On the CPU, uint8 is stored only when dividing by 255 there gives back every bit.
+    cpu = t.detach().cpu()
+    levels = cpu.float().mul(255).round()
+    if torch.equal(levels.div(255).to(cpu.dtype), cpu):
+        return levels.to(torch.uint8)
+    return cpu
 
 
 def _unpack(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    t = t.to(device)
-    return t.float().div(255) if t.dtype == torch.uint8 else t
+    return (t.float().div(255) if t.dtype == torch.uint8 else t).to(device)
