@@ -274,7 +274,7 @@ def _run(
         eager = section("train", bench_training, sizes, device, work, peak) or {}
         need = eager.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
         section("loader", bench_loader, sizes, work, need)
-        section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work)
+        section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work, backend)
         section("train_compile", bench_training_compiled, sizes, device, work, peak, eager, args.compile_mode)
         workers = pytest_workers(args.workers)
         log = args.out.with_suffix(".pytest.log")

@@ -9,16 +9,18 @@ video    `upres video` frames/s on a generated clip against the module's frames/
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import torch
 
-from gpu_check_common import Row, Sizes, photo, timed
+from gpu_check_common import REPO, Row, Sizes, photo, timed
 from upres.archs import build_network
-from upres.cli import main as upres_main
 from upres.infer.tiling import Upscaler
 from upres.io.images import array_to_tensor, write_image
 from upres.io.model_files import load_model, save_model
@@ -94,9 +96,25 @@ def bench_module(
     return data, rows
 
 
-def _cli(args: list[str]) -> float:
+# `upres upscale` as a user runs it, one process per command, with the check's compile backend (aot_eager in smoke).
+_CHILD = """import functools, sys, torch
+if sys.argv[1] != "inductor":
+    torch.compile = functools.partial(torch.compile, backend=sys.argv[1])
+from upres.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _cli(args: list[str], backend: str) -> float:
+    """Seconds of one `upres upscale` process. A process per run, as users run it: on torch 2.11 + CUDA 13 a second
+    `--compile` model in one process failed its CUDA graph capture (see docs/benchmarks.md)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+    }
+    cmd = [sys.executable, "-c", _CHILD, backend, "upscale", "--quiet", *args]
     start = time.perf_counter()
-    code = upres_main(["upscale", "--quiet", *args])
+    code = subprocess.call(cmd, env=env)
     if code != 0:
         raise RuntimeError(f"upres upscale {' '.join(args)} exited {code}")
     return time.perf_counter() - start
@@ -125,16 +143,17 @@ def bench_upscale(
     ref_ms: float,
     work: Path,
     compile: bool = False,
+    backend: str = "inductor",
 ) -> tuple[dict, list[Row]]:
     w, h = sizes.frame
     folder, warm_folder = _pngs(sizes, work)
     flags = ["--precision", PRECISION_NAMES[dtype], "--device", str(device), "-m", str(model)]
     flags += ["--compile"] if compile else []
     tag = "_compile" if compile else ""
-    # CUDA context, cudnn autotuning; with --compile the first compile, so the runs below hit inductor's cache.
-    t_first = _cli([*flags, str(warm_folder / "0000.png"), "-o", str(work / f"out_first{tag}")])
-    t_warm = _cli([*flags, str(warm_folder), "-o", str(work / f"out_warm{tag}")])
-    t_all = _cli([*flags, str(folder), "-o", str(work / f"out_all{tag}")])
+    # With --compile the first run compiles cold and fills inductor's on-disk cache, so the two runs below load it.
+    t_first = _cli([*flags, str(warm_folder / "0000.png"), "-o", str(work / f"out_first{tag}")], backend)
+    t_warm = _cli([*flags, str(warm_folder), "-o", str(work / f"out_warm{tag}")], backend)
+    t_all = _cli([*flags, str(folder), "-o", str(work / f"out_all{tag}")], backend)
     # The difference of two runs cancels the fixed cost (model load, first batch); too small a difference (the smoke
     # run's few images) is noise, and the whole run's rate is reported instead.
     steady = (
@@ -163,9 +182,15 @@ def bench_upscale(
 
 
 def bench_upscale_compile(
-    model: Path, sizes: Sizes, device: torch.device, dtype: torch.dtype, ref_ms: float, work: Path
+    model: Path,
+    sizes: Sizes,
+    device: torch.device,
+    dtype: torch.dtype,
+    ref_ms: float,
+    work: Path,
+    backend: str = "inductor",
 ) -> tuple[dict, list[Row]]:
-    return bench_upscale(model, sizes, device, dtype, ref_ms, work, compile=True)
+    return bench_upscale(model, sizes, device, dtype, ref_ms, work, compile=True, backend=backend)
 
 
 def make_clip(path: Path, sizes: Sizes) -> None:

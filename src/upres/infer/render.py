@@ -50,18 +50,20 @@ def _from_model(y: torch.Tensor, k: int) -> torch.Tensor:
     return y.expand(-1, k, -1, -1)
 
 
-def _upload(planes: np.ndarray, device: torch.device) -> torch.Tensor:
-    """HxWxk planes -> (1, k, H, W) float32 on `device`; 8-bit planes travel as bytes, from pinned memory."""
-    chw = np.ascontiguousarray(planes.transpose(2, 0, 1))
-    if planes.dtype != np.uint8:
-        chw = chw.astype(np.float32)
-    t = torch.from_numpy(chw)
+def upload_planes(planes: np.ndarray, device: torch.device) -> torch.Tensor:
+    """HxWxk planes (or N of them, NxHxWxk) -> (1 or N, k, H, W) float32 on `device`, in the planes' levels (not
+    divided); 8-bit planes travel as bytes, from pinned memory."""
+    batch = planes if planes.ndim == 4 else planes[None]
+    nchw = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+    if batch.dtype != np.uint8:
+        nchw = nchw.astype(np.float32)
+    t = torch.from_numpy(nchw)
     if device.type == "cuda":
         t = t.pin_memory().to(device, non_blocking=True)
-    return t.float()[None]
+    return t.float()
 
 
-def _download(t: torch.Tensor) -> np.ndarray:
+def download(t: torch.Tensor) -> np.ndarray:
     """A device tensor as a host array, copied through pinned memory."""
     if t.device.type != "cuda":
         return t.numpy()
@@ -69,6 +71,12 @@ def _download(t: torch.Tensor) -> np.ndarray:
     host.copy_(t, non_blocking=True)
     torch.cuda.current_stream(t.device).synchronize()
     return host.numpy()
+
+
+def quantise(t: torch.Tensor, peak: float) -> torch.Tensor:
+    """[0, 1] floats -> integer levels 0..peak on the tensor's device (uint8, or int32 for 16-bit: CUDA has no
+    uint16 arithmetic), so only 1-4 bytes a value cross back to the host."""
+    return t.mul(peak).round_().clamp_(0, peak).to(torch.uint8 if peak == 255 else torch.int32)
 
 
 @dataclass
@@ -126,15 +134,14 @@ class ImageEngine:
         """Upscale HxWxk planes (k = 1 or 3) into dst, an (H*s)x(W*s)xk view of a canvas of planes' dtype."""
         h, w, k = planes.shape
         peak = 65535.0 if planes.dtype == np.uint16 else 255.0
-        x = _upload(planes, self.up.device).div_(peak)
+        x = upload_planes(planes, self.up.device).div_(peak)
         xm = _to_model(x, self.model.info.in_channels)
-        quant = torch.uint8 if planes.dtype == np.uint8 else torch.int32
 
         def run(tile: int) -> None:
             # Blending and quantising happen on the model's device; only finished 8/16-bit rows come back.
             for row, band in self.up.bands(xm, tile, self.overlap):
-                out = _from_model(band, k)[0].permute(1, 2, 0).mul(peak).round_().to(quant)
-                dst[row : row + out.shape[0]] = _download(out)
+                out = quantise(_from_model(band, k)[0].permute(1, 2, 0), peak)
+                dst[row : row + out.shape[0]] = download(out)
 
         def on_retry(tile: int) -> None:
             self.tile_cap = tile

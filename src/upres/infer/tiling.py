@@ -53,6 +53,22 @@ def _spans(size: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]
     return spans
 
 
+PINNED_MAX_BYTES = 256 * 2**20
+
+
+def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`t.to(device)`; a GPU result bound for the CPU lands in pinned memory, which the copy fills at full speed
+    without first faulting in fresh pages (a 640x480 x4 float32 frame is 59 MB). The caching host allocator reuses
+    the block once the caller drops the tensor; very large results stay pageable so the cache never pins gigabytes."""
+    if t.device.type != "cuda" or device.type != "cpu" or t.nbytes > PINNED_MAX_BYTES:
+        return t.to(device)
+    # Same strides as `t` (channels-last from the model), so the copy is one plain memcpy, as `.to` would keep them.
+    host = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    torch.cuda.current_stream(t.device).synchronize()
+    return host
+
+
 def _window(start: int, size: int, window: int, multiple: int) -> int:
     """Start of the `window`-long span beginning at `start`, moved inwards when it would pass the image's far edge.
     A moved start off the model's pixel grid keeps `start` (that edge tile then has a shape of its own)."""
@@ -99,7 +115,7 @@ class Upscaler:
         out = self._run(x)
         if self.dtype != torch.float32 and not bool(self._valid(out)):
             out = self._redo_fp32(x)
-        return out.float().clamp_(0, 1).to(x.device)
+        return _to(out.float().clamp_(0, 1), x.device)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         return self.runner(
@@ -124,13 +140,13 @@ class Upscaler:
         their validity is read, in one host sync per row instead of one per tile; in fp32 tiles go one by one."""
         if self.dtype == torch.float32:
             for t in tiles:
-                yield self._run(t).float().clamp_(0, 1).to(t.device)
+                yield _to(self._run(t).float().clamp_(0, 1), t.device)
             return
         outs = [self._run(t) for t in tiles]
         ok = torch.stack([self._valid(o) for o in outs]).tolist()
         for i, (t, good) in enumerate(zip(tiles, ok)):
             out, outs[i] = outs[i], None  # each output is freed once blended
-            yield (out if good else self._redo_fp32(t)).float().clamp_(0, 1).to(t.device)
+            yield _to((out if good else self._redo_fp32(t)).float().clamp_(0, 1), t.device)
 
     def bands(self, x: torch.Tensor, tile: int = 0, overlap: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield (first output row, finished float32 rows) covering the whole output from top to bottom."""

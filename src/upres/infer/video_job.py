@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
-import torch
 
+from upres.infer.render import download, quantise, upload_planes
 from upres.infer.tiling import Upscaler
 from upres.infer.video_output import setup_output
 from upres.infer.video_read import END, Frame, read_all
@@ -219,8 +219,9 @@ class VideoJob:
         frames = [it for it in pending if isinstance(it, Frame)]
         if frames:
             peak = 65535.0 if self.deep else 255.0
-            x = torch.from_numpy(np.stack([f.pixels for f in frames])).permute(0, 3, 1, 2).contiguous()
-            x = x.float().div_(peak)
+            # As for images: frames go up as 8/16-bit levels and come back quantised on the model's device; a float32
+            # x4 frame is 4x the bytes of its levels, and rounding it on the CPU held up the model's thread.
+            x = upload_planes(np.stack([f.pixels for f in frames]), self.upscaler.device).div_(peak)
             t0 = time.perf_counter()
             self.watch.reset()
             y = self.upscaler(x, self.opts.tile, self.opts.overlap)
@@ -231,8 +232,8 @@ class VideoJob:
                     "so it would be black or garbage; no output kept. Try --precision fp32, or another model"
                 )
             self.model_seconds += time.perf_counter() - t0
-            out = (y * peak).round().clamp(0, peak).permute(0, 2, 3, 1).cpu().numpy()
-            out = out.astype(np.uint16 if self.deep else np.uint8)
+            out = download(quantise(y, peak).permute(0, 2, 3, 1).contiguous())
+            out = out.astype(np.uint16) if self.deep else out
             for f, pixels in zip(frames, out, strict=True):
                 f.pixels = pixels
         for item in pending:
