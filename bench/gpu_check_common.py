@@ -29,9 +29,9 @@ class Sizes:
     video_frames: int = 120
     batch: int = 16
     lq: int = 32
-    train_warm: int = 10
-    train_iters: int = 40
-    compile_warm: int = 15
+    train_warm: int = 20
+    train_iters: int = 60
+    compile_warm: int = 20
     loader_images: int = 32
     loader_image_size: int = 512
     loader_batches: int = 30

@@ -72,7 +72,7 @@ def upres_options(
         "path": {"experiments_root": str(work / f"exp_{'gan' if gan else 'fid'}_{int(compiled)}")},
         "train": {"total_iter": warm + sizes.train_iters, "ema_decay": 0.999,
                   "optim_g": {"type": "AdamW", "lr": 1e-4}, "losses": [{"type": "l1loss", "loss_weight": 1.0}]},
-        "logger": {"print_freq": warm, "save_checkpoint_freq": 10**9, "use_tb_logger": False},
+        "logger": {"print_freq": min(10, warm), "save_checkpoint_freq": 10**9, "use_tb_logger": False},
     }  # fmt: skip
     if compile_mode:
         opts["compile_mode"] = compile_mode
@@ -103,9 +103,11 @@ def upres_rate(
         setup_mod.build_train_dataset, setup_mod.check_train_data = saved
     log = (Path(opts["path"]["experiments_root"]) / "log.txt").read_text()
     windows = [(int(i), float(r)) for i, r in re.findall(r" iter (\d+)/\d+ .*?\| ([\d.]+) it/s", log)]
+    warm = sizes.compile_warm if compiled else sizes.train_warm
     seconds, iters, previous = 0.0, 0, None
     for it, rate in windows:
-        if previous is not None and rate > 0:  # the first window holds the warm-up (and the compile)
+        # Windows of 10 iterations; those inside the warm-up (cudnn autotuning, the compile) are left out.
+        if previous is not None and previous >= warm and rate > 0:
             seconds += (it - previous) / rate
             iters += it - previous
         previous = it
@@ -120,6 +122,9 @@ def bare_rate(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> tupl
     arch = dict(sizes.arch)
     net = build_network(arch.pop("type"), **arch)[0].to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    # cudnn picks its fastest kernels, as `upres train` has it do (the setting is global: the first H200 check ran
+    # the fidelity bare loop without it and the later ones with it, since upres had switched it on).
+    torch.backends.cudnn.benchmark = True
     data = Tensors(sizes, sizes.batch)
     lq = data.lq.to(device).contiguous(memory_format=torch.channels_last)
     gt = data.gt.to(device)
