@@ -277,3 +277,20 @@ def test_hidden_files_in_input_folders_are_not_upscaled(tmp_path, rng, identity_
     (src / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
     assert upscale("-m", identity_x1, src, "-o", tmp_path / "out") == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
+def test_an_outscale_too_large_for_one_image_fails_that_image_only_with_the_size(
+    tmp_path, rng, identity_x2, capsys
+):
+    """--outscale 2000 takes a 30x20 image to 60000x40000 (2,400 MP, over the 2^31-pixel ceiling) and a 2x2 one to
+    4000x4000: the first fails with its size named before the model runs, the second is written, exit 1."""
+    _png(tmp_path / "in" / "big.png", rng.integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    _png(tmp_path / "in" / "small.png", rng.integers(0, 255, (2, 2, 3), dtype=np.uint8))
+    code, _, err = run_upscale(
+        capsys, "-m", identity_x2, tmp_path / "in", "-o", tmp_path / "out", "--outscale", "2000"
+    )
+    assert code == 1
+    assert "--outscale 2000 would make a 60000x40000 output (2,400 MP), over the 2,147 MP upres writes" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out" / "big.png").exists()
+    assert Image.open(tmp_path / "out" / "small.png").size == (4000, 4000)

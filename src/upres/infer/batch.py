@@ -33,6 +33,8 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # zlib level 1, as OpenCV writes PNGs (Real-ESRGAN, chaiNNer): about 5x faster to encode than Pillow's default 6
 # for files about 15% larger; on a CPU-only machine encoding competes with the model for the cores.
 PNG_LEVEL = 1
+# 2^31 pixels: 6 GiB as 8-bit RGB, held in memory while it is resampled and encoded.
+MAX_OUTPUT_PIXELS = 2**31
 NOT_FINITE = (
     "the model's output is not finite (NaN or infinity) for this image, so it would be black or garbage; "
     "nothing was written. Try --precision fp32, or another model"
@@ -163,6 +165,17 @@ def _validate(opts: UpscaleOptions) -> None:
         raise UpresError(f"--quality {opts.quality}: must be between 1 and 100")
 
 
+def _oversized(width: int, height: int, outscale: float) -> str:
+    """Why --outscale makes too large an output for this image ('' when it does not), said before the model runs."""
+    ow, oh = output_size(width, height, outscale)
+    if ow * oh <= MAX_OUTPUT_PIXELS:
+        return ""
+    return (
+        f"--outscale {outscale:g} would make a {ow}x{oh} output ({ow * oh / 1e6:,.0f} MP), over the "
+        f"{MAX_OUTPUT_PIXELS / 1e6:,.0f} MP upres writes; use a smaller --outscale"
+    )
+
+
 def _reason(exc: BaseException, source: Path) -> str:
     text = str(exc) or type(exc).__name__
     prefix = f"{source}: "
@@ -272,6 +285,10 @@ def run_batch(
             job, image = item
             if stop.is_set():
                 continue  # drain until the readers' end marker
+            h, w = image.array.shape[:2]
+            if opts.outscale is not None and (big := _oversized(w, h, opts.outscale)):
+                fail(job, UpresError(big))
+                continue
             fallbacks, notes = engine.fp32_fallbacks, len(engine.notes)
             watch.reset()
             try:
@@ -283,7 +300,6 @@ def run_batch(
             except Exception as exc:
                 fail(job, exc, str(engine.device))
                 continue
-            h, w = image.array.shape[:2]
             result = FileResult(
                 job.source,
                 job.target,
