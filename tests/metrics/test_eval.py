@@ -93,3 +93,44 @@ def test_table_output_and_errors(tmp_path, capsys):
     assert "model is 2x but --scale is 4" in capsys.readouterr().err
     assert main(["eval", str(gt_dir), "-s", "4"]) == 2
     assert "give -m MODEL" in capsys.readouterr().err
+
+
+def test_one_bad_image_or_folder_is_reported_and_the_rest_scored(tmp_path, capsys):
+    """A too-small image and a corrupt one are named on stderr and left out of the means (which equal those of the
+    good images alone); a missing folder among others is an error line; the exit code is 1. The table says how
+    many images the means cover."""
+    gt_dir = _folder(tmp_path)
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "4", "--json"]) == 0
+    clean = json.loads(capsys.readouterr().out)["results"][0]
+    write_image(gt_dir / "tiny.png", np.zeros((8, 8, 3), np.uint8))
+    (gt_dir / "cut.png").write_bytes((gt_dir / "0.png").read_bytes()[:60])
+    missing = tmp_path / "nope"
+    assert main(["eval", "--bicubic", str(gt_dir), str(missing), "-s", "4", "--json"]) == 1
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    (res,) = out["results"]
+    assert res["images"] == 2 and res["psnr"] == clean["psnr"] and res["ssim"] == clean["ssim"]
+    assert sorted(s["name"] for s in res["skipped"]) == ["cut.png", "tiny.png"]
+    assert out["errors"] == [f"{missing}: no such file or folder"]
+    err = captured.err.splitlines()
+    assert (
+        f"error: {gt_dir / 'tiny.png'}: 8x8 is too small to score at x4: SSIM's 11-pixel window after a border "
+        "of 4 needs at least 19 pixels per side; not scored" in err
+    )
+    assert any(
+        line.startswith(f"error: {gt_dir / 'cut.png'}: ") and line.endswith("; not scored") for line in err
+    )
+    assert f"error: {missing}: no such file or folder" in err
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "4"]) == 1
+    assert "2 of 4" in capsys.readouterr().out
+
+
+def test_a_folder_with_nothing_scorable_is_an_error_naming_the_first_reason(tmp_path, capsys):
+    d = tmp_path / "gt"
+    for name in ("a.png", "b.png"):
+        write_image(d / name, np.zeros((8, 8, 3), np.uint8))
+    assert main(["eval", "--bicubic", str(d), "-s", "4"]) == 1  # files failed, as in upscale
+    assert capsys.readouterr().err.strip() == (
+        f"error: {d}: no image could be scored: a.png: 8x8 is too small to score at x4: SSIM's 11-pixel window "
+        "after a border of 4 needs at least 19 pixels per side (and 1 more)"
+    )

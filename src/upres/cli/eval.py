@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from upres.cli.argtypes import non_negative_int, positive_int
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from upres.errors import UpresError
-    from upres.metrics.evaluate import bicubic_upscaler, evaluate, model_upscaler
+    from upres.metrics.evaluate import NothingScored, bicubic_upscaler, evaluate, model_upscaler
 
     if not args.model and not args.bicubic:
         raise UpresError("give -m MODEL (one or more) or --bicubic")
@@ -60,18 +61,30 @@ def run(args: argparse.Namespace) -> int:
         methods["bicubic"] = bicubic_upscaler(args.scale)
     for m in args.model:
         methods[Path(m).name] = model_upscaler(m, args.scale, args.device, args.precision, args.tile)
-    results = evaluate(methods, args.dirs, args.scale, y_channel=not args.rgb, metrics=metrics)
+    results, errors = evaluate(methods, args.dirs, args.scale, y_channel=not args.rgb, metrics=metrics)
+    usage = [e for e in errors if not isinstance(e, NothingScored)]
+    if (
+        not results and usage
+    ):  # nothing ran: a missing or empty folder is a usage error, as for one folder alone
+        raise UpresError("; ".join(str(e) for e in usage))
     if args.json:
         payload = {
             "scale": args.scale,
             "channel": "rgb" if args.rgb else "y",
             "crop_border": args.scale,
             "results": [r.to_dict() for r in results],
+            "errors": [str(e) for e in errors],
         }
         print(json.dumps(payload, indent=2))
-        return 0
-    _print_tables(results, args.scale, "RGB" if args.rgb else "Y")
-    return 0
+    elif results:
+        _print_tables(results, args.scale, "RGB" if args.rgb else "Y")
+    # Each folder's skipped images once (every method skips the same ones), then the folders that gave nothing.
+    for r in {r.folder: r for r in results}.values():
+        for skip in r.skipped:
+            print(f"error: {Path(r.folder) / skip['name']}: {skip['reason']}; not scored", file=sys.stderr)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if errors or any(r.skipped for r in results) else 0
 
 
 EXTRA_METRICS = {"lpips": ("LPIPS", False), "dists": ("DISTS", False), "topiq": ("TOPIQ", True)}
@@ -112,7 +125,6 @@ def _print_tables(results: list, scale: int, channel: str) -> None:
         for r in results:
             if r.folder == folder:
                 cells = [f"{r.metrics[m]:.4f}" for m in extra]
-                table.add_row(
-                    r.method, f"{r.psnr:.2f}", f"{r.ssim:.4f}", *cells, str(r.images), f"{r.seconds:.2f}"
-                )
+                images = f"{r.images} of {r.images + len(r.skipped)}" if r.skipped else str(r.images)
+                table.add_row(r.method, f"{r.psnr:.2f}", f"{r.ssim:.4f}", *cells, images, f"{r.seconds:.2f}")
         console.print(table)

@@ -28,6 +28,14 @@ SSIM_WINDOW = 11  # the Gaussian window of SSIM (Wang et al.), as psnr_ssim and 
 UpscaleFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+class ModelScaleError(UpresError):
+    """The model's output is not `scale` times its input."""
+
+
+class NothingScored(UpresError):
+    """A folder held images, and none of them could be scored (each is a failed file, not a usage error)."""
+
+
 @dataclass
 class ImageScore:
     name: str
@@ -46,6 +54,8 @@ class FolderResult:
     seconds: float
     per_image: list[ImageScore] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # means of the extra metrics
+    # Images that could not be scored (unreadable, too small), {"name", "reason"}: the means leave them out.
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +63,10 @@ class FolderResult:
 
 def ground_truth(path: Path, scale: int) -> torch.Tensor:
     """(1, 3, H, W) GT cropped to a multiple of the scale (gray -> RGB, alpha composited on white)."""
-    gt = array_to_rgb(read_array(path))
+    return _crop(array_to_rgb(read_array(path)), scale)
+
+
+def _crop(gt: torch.Tensor, scale: int) -> torch.Tensor:
     h, w = gt.shape[-2:]
     return gt[None, :, : h - h % scale, : w - w % scale]
 
@@ -84,30 +97,37 @@ def evaluate_folder(
     if not paths:
         raise UpresError(f"{folder}: no images found")
     scores: list[ImageScore] = []
+    skipped: list[dict[str, str]] = []
     seconds = 0.0
     for path in paths:
-        gt = ground_truth(path, scale)
-        h, w = gt.shape[-2:]
-        if min(h, w) < SSIM_WINDOW + 2 * scale:
-            raise UpresError(
-                f"{path}: {w}x{h} is too small to score at x{scale}: SSIM's {SSIM_WINDOW}-pixel window after a "
-                f"border of {scale} needs at least {SSIM_WINDOW + 2 * scale} pixels per side"
-            )
+        name = path.relative_to(folder).as_posix() if folder.is_dir() else path.name
+        try:
+            gt = _scorable(path, scale)
+        except UpresError as exc:
+            if not folder.is_dir():
+                raise  # one file given, and it cannot be scored
+            # One bad file does not end the evaluation; the caller reports it and the means say how many they cover.
+            reason = str(exc)
+            skipped.append({"name": name, "reason": reason.removeprefix(f"{path}: ")})
+            continue
         lr = bicubic_lr(gt, scale)
         start = time.perf_counter()
         sr = upscale(lr)
         seconds += time.perf_counter() - start
         if sr.shape != gt.shape:
-            raise UpresError(
+            raise ModelScaleError(
                 f"{path}: output is {sr.shape[-1]}x{sr.shape[-2]}, expected {gt.shape[-1]}x{gt.shape[-2]}; "
                 f"is the model really {scale}x?"
             )
         p = psnr_batch(sr, gt, scale, y_channel).item()
         s = ssim_batch(sr, gt, scale, y_channel).item()
         saved = sr.clamp(0, 1).mul(255).round().div(255)  # what a written 8-bit output holds
-        extra = {name: float(fn(saved, gt, scale, False).item()) for name, fn in (metrics or {}).items()}
-        name = path.relative_to(folder).as_posix() if folder.is_dir() else path.name
+        extra = {metric: float(fn(saved, gt, scale, False).item()) for metric, fn in (metrics or {}).items()}
         scores.append(ImageScore(name, p, s, extra))
+    if not scores:
+        first = skipped[0]
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise NothingScored(f"{folder}: no image could be scored: {first['name']}: {first['reason']}{more}")
     return FolderResult(
         folder=str(folder),
         method=method,
@@ -117,7 +137,20 @@ def evaluate_folder(
         seconds=seconds,
         per_image=scores,
         metrics={name: float(np.mean([x.metrics[name] for x in scores])) for name in metrics or {}},
+        skipped=skipped,
     )
+
+
+def _scorable(path: Path, scale: int) -> torch.Tensor:
+    """The ground truth of `path`, or an UpresError saying why it cannot be scored."""
+    full = array_to_rgb(read_array(path))
+    h, w = full.shape[-2:]
+    if min(h - h % scale, w - w % scale) < SSIM_WINDOW + 2 * scale:
+        raise UpresError(
+            f"{path}: {w}x{h} is too small to score at x{scale}: SSIM's {SSIM_WINDOW}-pixel window after a "
+            f"border of {scale} needs at least {SSIM_WINDOW + 2 * scale} pixels per side"
+        )
+    return _crop(full, scale)
 
 
 def model_upscaler(
@@ -152,10 +185,18 @@ def evaluate(
     scale: int,
     y_channel: bool = True,
     metrics: dict[str, MetricFn] | None = None,
-) -> list[FolderResult]:
-    """Every method on every folder, folder-major (the order tables are printed in)."""
-    return [
-        evaluate_folder(fn, folder, scale, method=name, y_channel=y_channel, metrics=metrics)
-        for folder in folders
-        for name, fn in methods.items()
-    ]
+) -> tuple[list[FolderResult], list[UpresError]]:
+    """Every method on every folder, folder-major (the order tables are printed in), and the errors of folders that
+    gave no result (missing, empty, nothing scorable): one bad folder does not end the others."""
+    results, errors = [], []
+    for folder in folders:
+        try:
+            results += [
+                evaluate_folder(fn, folder, scale, method=name, y_channel=y_channel, metrics=metrics)
+                for name, fn in methods.items()
+            ]
+        except ModelScaleError:
+            raise  # the model, not the folder: every folder would fail alike
+        except UpresError as exc:
+            errors.append(exc)
+    return results, errors
