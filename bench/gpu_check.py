@@ -5,7 +5,8 @@
     python bench/gpu_check.py --skip tests    # benchmarks only
     python bench/gpu_check.py --only tests    # the suite only (pytest-xdist spreads it over the cores when installed)
 
-Sections, in the order they run: module upscale video train loader upscale_compile train_compile tests. The eager
+Sections, in the order they run: module upscale video train train_profile loader upscale_compile train_compile
+tests (train_profile: torch.profiler tables of a few steps, upres and the bare loop, in <out>.profile.txt). The eager
 figures come first and the compiled ones (minutes of compiling each) and the suite last; the JSON and markdown are
 rewritten after every section, so a run stopped at a time limit keeps what it measured.
 
@@ -36,7 +37,17 @@ import torch
 
 from gpu_check_common import REPO, SMOKE, Row, Sizes, peak_tflops
 
-SECTIONS = ("module", "upscale", "video", "train", "loader", "upscale_compile", "train_compile", "tests")
+SECTIONS = (
+    "module",
+    "upscale",
+    "video",
+    "train",
+    "train_profile",
+    "loader",
+    "upscale_compile",
+    "train_compile",
+    "tests",
+)
 
 
 def device_info(device: torch.device) -> dict:
@@ -272,6 +283,9 @@ def _run(
         from gpu_check_train import bench_loader, bench_training, bench_training_compiled
 
         eager = section("train", bench_training, sizes, device, work, peak) or {}
+        from gpu_check_profile import profile_training
+
+        section("train_profile", profile_training, sizes, device, work, args.out.with_suffix(".profile.txt"))
         need = eager.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
         section("loader", bench_loader, sizes, work, need)
         section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work, backend)

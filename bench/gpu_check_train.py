@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -88,19 +89,24 @@ def upres_options(
     return opts
 
 
-def upres_rate(
-    sizes: Sizes, device: torch.device, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None
-) -> tuple[float, dict]:
-    """Iterations/s of `upres train` after its warm-up window, and the losses of its last window."""
-    opts = upres_options(sizes, work, gan, compiled, compile_mode)
+def train_in_memory(opts: dict, sizes: Sizes, device: torch.device):
+    """`upres train` on `opts` with the training set replaced by random tensors already decoded."""
     data = Tensors(sizes, max(4 * sizes.batch, 8))
     saved = setup_mod.build_train_dataset, setup_mod.check_train_data
     setup_mod.build_train_dataset = lambda o, seed: (data, o.train_dataset)
     setup_mod.check_train_data = lambda o, announce=None: []
     try:
-        result = train(parse_options(opts), device=str(device))
+        return train(parse_options(opts), device=str(device))
     finally:
         setup_mod.build_train_dataset, setup_mod.check_train_data = saved
+
+
+def upres_rate(
+    sizes: Sizes, device: torch.device, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None
+) -> tuple[float, dict]:
+    """Iterations/s of `upres train` after its warm-up window, and the losses of its last window."""
+    opts = upres_options(sizes, work, gan, compiled, compile_mode)
+    result = train_in_memory(opts, sizes, device)
     log = (Path(opts["path"]["experiments_root"]) / "log.txt").read_text()
     windows = [(int(i), float(r)) for i, r in re.findall(r" iter (\d+)/\d+ .*?\| ([\d.]+) it/s", log)]
     warm = sizes.compile_warm if compiled else sizes.train_warm
@@ -114,8 +120,8 @@ def upres_rate(
     return (iters / seconds if seconds else float("nan")), dict(result.last_losses)
 
 
-def bare_rate(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> tuple[float, float]:
-    """(iterations/s, FLOPs per iteration) of the loop every tutorial writes, with AMP and channels-last."""
+def bare_step(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> Callable[[], None]:
+    """One iteration of the loop every tutorial writes, with AMP and channels-last, its data already on the device."""
     from upres.archs import build_network
 
     torch.manual_seed(0)
@@ -172,8 +178,14 @@ def bare_rate(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> tupl
             l_d.backward()
             opt_d.step()
 
+    return step
+
+
+def bare_rate(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> tuple[float, float]:
+    """(iterations/s, FLOPs per iteration) of `bare_step`."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    step = bare_step(sizes, device, work, gan)
     step()
     with FlopCounterMode(display=False) as counter:
         step()

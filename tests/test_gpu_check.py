@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("module", "upscale", "video", "train", "loader", "upscale_compile", "train_compile")
+SECTIONS = (
+    "module",
+    "upscale",
+    "video",
+    "train",
+    "train_profile",
+    "loader",
+    "upscale_compile",
+    "train_compile",
+)
 
 
 @pytest.mark.slow
@@ -52,6 +61,18 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
         assert eager.keys() == compiled.keys() and "l_g_total" in eager
         assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-6)
     assert "l_d_real" in report["train"]["gan"]["upres_eager_last_losses"]
+    for stage in ("fidelity", "gan"):
+        for side in ("upres", "bare"):
+            assert report["train_profile"][stage][side]["wall_ms"] > 0
+            assert report["train_profile"][stage][side]["ops_per_step"] > 0
+    profile = out.with_suffix(".profile.txt").read_text()
+    for heading in (
+        "## fidelity: upres train",
+        "## fidelity: bare loop",
+        "## GAN: upres train",
+        "## GAN: bare loop",
+    ):
+        assert heading in profile
     for kind in ("paired", "otf"):
         assert report["loader"][kind]["per_worker"] > 0
     md = out.with_suffix(".md").read_text()
@@ -72,8 +93,8 @@ def test_unknown_section_is_a_usage_error(tmp_path):
     )
     assert proc.returncode == 2
     assert (
-        "gpu_check: unknown section(s) videos; sections: module, upscale, video, train, loader, upscale_compile, "
-        "train_compile, tests" in (proc.stdout + proc.stderr)
+        "gpu_check: unknown section(s) videos; sections: module, upscale, video, train, train_profile, loader, "
+        "upscale_compile, train_compile, tests" in (proc.stdout + proc.stderr)
     )
 
 
