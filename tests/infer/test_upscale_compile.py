@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from upscale_helpers import make_random_model, run_upscale
+from upscale_helpers import make_random_model, run_upscale, upscale_subprocess
 
 from upres.archs import build_network
 from upres.infer import compiled
@@ -155,6 +155,30 @@ def test_cuda_graphs_keep_every_tile_of_a_half_precision_row_and_redo_bad_ones_i
     bad[..., :16, :16] = float("inf")  # non-finite in one tile: that tile is redone in fp32
     up(bad, 16, 8)
     assert up.fp32_fallbacks >= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_upscale_compile_on_cuda_captures_once_and_replays_for_a_folder(tmp_path: Path):
+    """The command as users run it on a GPU: several same-size images through --compile (CUDA graphs recorded on
+    the second call, replayed after) in the model's worker thread, beside the reader and writer threads. No
+    fallback note, and the files equal an eager run's within fp16 rounding (both runs are fp16)."""
+    model = make_random_model(tmp_path / "m.safetensors")
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(4)
+    for i in range(5):
+        write_image(src / f"{i}.png", rng.integers(0, 256, (48, 40, 3), dtype=np.uint8))
+    common = ("-m", model, src, "--device", "cuda", "--precision", "fp16", "--tile", "0")
+    compiled_run = upscale_subprocess(*common, "-o", tmp_path / "c", "--compile")
+    assert compiled_run.returncode == 0, compiled_run.stderr[-2000:]
+    assert "--compile failed" not in compiled_run.stderr and "Traceback" not in compiled_run.stderr
+    assert compiled_run.stderr.count("compiling the model for 3x48x40 inputs") == 1
+    eager_run = upscale_subprocess(*common, "-o", tmp_path / "e")
+    assert eager_run.returncode == 0, eager_run.stderr[-2000:]
+    for i in range(5):
+        got = decode_image(tmp_path / "c" / f"{i}.png").array.astype(int)
+        want = decode_image(tmp_path / "e" / f"{i}.png").array.astype(int)
+        assert np.abs(got - want).max() <= 2  # fp16: ~5e-4 relative, fused kernels round differently
 
 
 def test_a_later_failure_of_a_compiled_shape_is_redone_eager(monkeypatch):
