@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import importlib.util
 import json
 import os
 import platform
@@ -86,8 +87,13 @@ def run_tests(work: Path, extra: list[str], timeout: int, workers: int, log: Pat
     """The whole suite in a subprocess (on this machine's default device: CUDA when there is one). Its output goes to
     `log` as it runs (short tracebacks of the failures at the end), so a run cut off still shows how far it got."""
     junit = work / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-rfE", "--tb=short", "-p", "no:cacheprovider"]
+    # -v: each result is a line of the log as it lands (with xdist too), so a run cut off still names its failures.
+    cmd = [sys.executable, "-m", "pytest", "-v", "-rfE", "--tb=short", "-p", "no:cacheprovider"]
     cmd += [f"--junitxml={junit}", *extra]
+    if importlib.util.find_spec(
+        "pytest_timeout"
+    ):  # a hung test fails with its stack instead of stalling the suite
+        cmd += ["--timeout", str(max(60, timeout // 2))]
     cmd += ["-n", str(workers)] if workers > 1 else []
     # src first, then whatever the caller's PYTHONPATH holds (a device machine's wheels may live there).
     env = {
