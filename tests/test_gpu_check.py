@@ -24,20 +24,18 @@ SECTIONS = (
 )
 
 
+def _smoke(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--smoke", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
 def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
     pytest.importorskip("spandrel")
     pytest.importorskip("av")
     out = tmp_path / "check.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--smoke", "--out", str(out)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _smoke(tmp_path, "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["errors"] == {}
@@ -82,15 +80,7 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
 
 
 def test_unknown_section_is_a_usage_error(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--smoke", "--skip", "videos"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _smoke(tmp_path, "--skip", "videos")
     assert proc.returncode == 2
     assert (
         "gpu_check: unknown section(s) videos; sections: module, upscale, video, train, train_profile, loader, "
@@ -102,23 +92,7 @@ def test_only_runs_the_named_sections(tmp_path):
     """`--only module` measures the module and leaves every other section (the suite included) out."""
     pytest.importorskip("spandrel")
     out = tmp_path / "check.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "gpu_check.py"),
-            "--smoke",
-            "--only",
-            "module",
-            "--out",
-            str(out),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _smoke(tmp_path, "--only", "module", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["module"]["spandrel_module_ms"] > 0
