@@ -233,7 +233,9 @@ class VideoJob:
                 )
             self.model_seconds += time.perf_counter() - t0
             out = download(quantise(y, peak).permute(0, 2, 3, 1).contiguous())
-            out = out.astype(np.uint16) if self.deep else out
+            # Copied out of the pinned buffer: frames are dropped in the writer's thread, and freeing pinned memory
+            # records a CUDA event there, which would break a CUDA graph being recorded here (--compile).
+            out = out.astype(np.uint16) if self.deep else out.copy()
             for f, pixels in zip(frames, out, strict=True):
                 f.pixels = pixels
         for item in pending:
