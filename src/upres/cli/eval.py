@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
         methods[Path(m).name] = model_upscaler(m, args.scale, args.device, args.precision, args.tile)
     results, errors = evaluate(methods, args.dirs, args.scale, y_channel=not args.rgb, metrics=metrics)
     usage = [e for e in errors if not isinstance(e, NothingScored)]
-    if (
-        not results and usage
-    ):  # nothing ran: a missing or empty folder is a usage error, as for one folder alone
+    # Nothing ran: a missing or empty folder is a usage error, as it is for one folder alone.
+    if not results and usage:
         raise UpresError("; ".join(str(e) for e in usage))
     if args.json:
         payload = {

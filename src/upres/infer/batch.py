@@ -65,7 +65,7 @@ class UpscaleOptions:
     alpha: str = "model"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     readers: int = 2
-    writers: int = field(default_factory=lambda: default_writers())
+    writers: int = field(default_factory=default_writers)
 
 
 @dataclass
