@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format install install-dev gpu-check gpu-check-smoke gpu-wheels
+.PHONY: demo test lint format install install-dev gpu-check gpu-check-smoke gpu-wheels gpu-data
 
 $(BIN)/python:
 	@# torch with its CUDA libraries fills about 6 GB of .venv; say so before pip fails minutes in with ENOSPC
@@ -51,3 +51,7 @@ gpu-check-smoke:
 
 gpu-wheels:
 	$(CHECK_PY) bench/gpu_wheels.py download
+
+# The test data a device machine lacks (../shared does not travel): copied into the git-ignored .gpudata/ to carry.
+gpu-data:
+	rm -rf .gpudata && cp -r ../shared/data .gpudata

@@ -99,3 +99,14 @@ def test_only_runs_the_named_sections(tmp_path):
     assert set(report["seconds"]) == {"module"}
     for name in [*SECTIONS[1:], "tests"]:
         assert report[name] is None, name
+
+
+def test_device_run_script_parses_and_names_its_parts(tmp_path):
+    """bench/gpu_device_run.sh (what a device call runs): valid sh, and a wrong part is refused before anything is
+    installed."""
+    script = REPO / "bench" / "gpu_device_run.sh"
+    assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
+    proc = subprocess.run(["sh", str(script), "benchmarks"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all"
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,29 @@
+#!/bin/sh
+# One part of the GPU check on a lent device machine (no network), from the repository root:
+#   sh bench/gpu_device_run.sh bench    # every benchmark (carry .whl/core and .whl/av)
+#   sh bench/gpu_device_run.sh tests    # the suite (carry .whl/core, .whl/imagecodecs and .gpudata)
+#   sh bench/gpu_device_run.sh all      # both, where one call has the time
+# It installs the carried wheels (bench/gpu_wheels.py), puts the carried test data (.gpudata, made by
+# `make gpu-data`) where the tests look for it (../shared/data), and writes the JSON, markdown, profile and logs
+# under $OUT (the device tool's folder that comes back), else ./gpu-check-out. docs/benchmarks.md has the sequence.
+set -u
+part=${1:-all}
+case $part in
+    bench) args="--skip tests --compile-mode default" ;;
+    tests) args="--only tests --workers 12 --tests-timeout 400" ;;
+    all) args="--compile-mode default --workers 12" ;;
+    *) echo "usage: sh bench/gpu_device_run.sh bench|tests|all" >&2; exit 2 ;;
+esac
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+python3 bench/gpu_wheels.py install --dest .whl || exit 3
+if [ -d .gpudata ]; then
+    mkdir -p ../shared && rm -rf ../shared/data && cp -r .gpudata ../shared/data
+fi
+nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv 2>/dev/null
+# shellcheck disable=SC2086  # args is a list of words
+PYTHONPATH=src python3 bench/gpu_check.py $args --out "$out/gpu-check-$part.json" >"$out/gpu-check-$part.log" 2>&1
+code=$?
+tail -c 6000 "$out/gpu-check-$part.log"
+exit $code
