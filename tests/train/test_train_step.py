@@ -68,3 +68,28 @@ def test_a_training_step_never_waits_for_the_device(hr_folder, tmp_path, monkeyp
     assert float(step.skipped_total) == 0 and float(step.consecutive_bad) == 0
     assert set(step.loss_sums) >= {"l_g_l1", "l_g_total"} | ({"l_d_real", "l_g_gan"} if gan else set())
     assert all(torch.isfinite(v) for v in step.loss_sums.values())
+
+
+@pytest.mark.parametrize("poison", [None, float("inf"), float("-inf"), float("nan")])
+def test_the_gradient_check_flags_any_non_finite_value_and_leaves_every_bit(poison):
+    """The finiteness check of G's gradients (GradScaler's kernel at scale 1), over parameters of two dtypes."""
+    from types import SimpleNamespace
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2).to(torch.bfloat16))
+    for p in net.parameters():
+        p.grad = torch.randn_like(p)
+    if poison is not None:
+        net[1].weight.grad[1, 2] = poison  # one value of the bf16 layer
+    before = [p.grad.clone() for p in net.parameters()]
+    fake = SimpleNamespace(
+        run=SimpleNamespace(g=SimpleNamespace(net=net)), ctx=SimpleNamespace(device=torch.device("cpu")),
+        one=torch.ones(()),
+    )  # fmt: skip
+    flagged = TrainStep._nonfinite_grads(fake)
+    assert flagged.shape == () and bool(flagged) == (poison is not None)
+    for b, p in zip(
+        before, net.parameters(), strict=True
+    ):  # x * 1.0: every value as it was, NaN where it was
+        assert torch.equal(b.isnan(), p.grad.isnan()) and torch.equal(
+            b.nan_to_num(0.0), p.grad.nan_to_num(0.0)
+        )
