@@ -42,6 +42,7 @@ class TrainStep:
         self.consecutive_bad = torch.zeros((), device=ctx.device)
         self.skipped_total = torch.zeros((), device=ctx.device)
         self.one = torch.ones((), device=ctx.device)
+        self.compiled = hasattr(model, "_orig_mod")  # torch.compile's wrapper
         self.loss_sums: dict[str, torch.Tensor] = {}
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -57,6 +58,10 @@ class TrainStep:
     def __call__(self, it: int, next_batch: Callable[[int, int], Batch]) -> None:
         """Iteration `it`: `accum_iter` micro-batches from `next_batch(it, micro)`, then one optimizer step."""
         run = self.run
+        if self.compiled:
+            # compile_mode reduce-overhead/max-autotune replay G as CUDA graphs: say where an iteration starts, so
+            # the graphs' outputs of the last one may be reused (nothing of it is held past its optimizer step).
+            torch.compiler.cudagraph_mark_step_begin()
         g_due, d_due = self.schedule(it)
         run.g.optimizer.zero_grad(set_to_none=True)
         if d_due:
@@ -72,7 +77,7 @@ class TrainStep:
     def _compiled_gan(self) -> contextlib.AbstractContextManager:
         """The GAN stage keeps G's graph after G's backward (D's step reuses D's outputs on it); a compiled G's
         backward refuses that while AOTAutograd donates its buffers, so donation is off around a compiled GAN step."""
-        if self.net_d is None or not hasattr(self.model, "_orig_mod"):
+        if self.net_d is None or not self.compiled:
             return contextlib.nullcontext()
         return torch._functorch.config.patch(donated_buffer=False)
 
