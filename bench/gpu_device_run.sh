@@ -6,12 +6,14 @@
 # It installs the carried wheels (bench/gpu_wheels.py), puts the carried test data (.gpudata, made by
 # `make gpu-data`) where the tests look for it (../shared/data), and writes the JSON, markdown, profile and logs
 # under $OUT (the device tool's folder that comes back), else ./gpu-check-out. docs/benchmarks.md has the sequence.
+# The compiled training runs use compile_mode reduce-overhead (inductor plus CUDA graphs, compiled without the
+# minutes of max-autotune): the eager step is launch-bound, which CUDA graphs address.
 set -u
 part=${1:-all}
 case $part in
-    bench) args="--skip tests --compile-mode default" ;;
+    bench) args="--skip tests --compile-mode reduce-overhead" ;;
     tests) args="--only tests --workers 12 --tests-timeout 400" ;;
-    all) args="--compile-mode default --workers 12" ;;
+    all) args="--compile-mode reduce-overhead --workers 12" ;;
     *) echo "usage: sh bench/gpu_device_run.sh bench|tests|all" >&2; exit 2 ;;
 esac
 out=${OUT:-gpu-check-out}
