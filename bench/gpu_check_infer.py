@@ -9,6 +9,7 @@ video    `upres video` frames/s on a generated clip against the module's frames/
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -105,19 +106,22 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def _cli(args: list[str], backend: str) -> float:
-    """Seconds of one `upres upscale` process. A process per run, as users run it: on torch 2.11 + CUDA 13 a second
-    `--compile` model in one process failed its CUDA graph capture (see docs/benchmarks.md)."""
+def _cli(args: list[str], backend: str) -> tuple[float, dict]:
+    """(seconds, JSON summary) of one `upres upscale` process. A process per run, as users run it: on torch 2.11 +
+    CUDA 13 a second `--compile` model in one process failed its CUDA graph capture (see docs/benchmarks.md)."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
     }
-    cmd = [sys.executable, "-c", _CHILD, backend, "upscale", "--quiet", *args]
+    cmd = [sys.executable, "-c", _CHILD, backend, "upscale", "--json", *args]
     start = time.perf_counter()
-    code = subprocess.call(cmd, env=env)
-    if code != 0:
-        raise RuntimeError(f"upres upscale {' '.join(args)} exited {code}")
-    return time.perf_counter() - start
+    proc = subprocess.run(
+        cmd, env=env, stdout=subprocess.PIPE, text=True
+    )  # stderr (compile notes) passes through
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"upres upscale {' '.join(args)} exited {proc.returncode}")
+    return seconds, json.loads(proc.stdout)
 
 
 def _pngs(sizes: Sizes, work: Path) -> tuple[Path, Path]:
@@ -151,9 +155,9 @@ def bench_upscale(
     flags += ["--compile"] if compile else []
     tag = "_compile" if compile else ""
     # With --compile the first run compiles cold and fills inductor's on-disk cache, so the two runs below load it.
-    t_first = _cli([*flags, str(warm_folder / "0000.png"), "-o", str(work / f"out_first{tag}")], backend)
-    t_warm = _cli([*flags, str(warm_folder), "-o", str(work / f"out_warm{tag}")], backend)
-    t_all = _cli([*flags, str(folder), "-o", str(work / f"out_all{tag}")], backend)
+    t_first, _ = _cli([*flags, str(warm_folder / "0000.png"), "-o", str(work / f"out_first{tag}")], backend)
+    t_warm, _ = _cli([*flags, str(warm_folder), "-o", str(work / f"out_warm{tag}")], backend)
+    t_all, summary = _cli([*flags, str(folder), "-o", str(work / f"out_all{tag}")], backend)
     # The difference of two runs cancels the fixed cost (model load, first batch); too small a difference (the smoke
     # run's few images) is noise, and the whole run's rate is reported instead.
     steady = (
@@ -170,10 +174,17 @@ def bench_upscale(
         "seconds_one_image_cold": t_first,  # with --compile: includes the first (uncached) compile
         "steady_images_per_s": steady,
         "module_frames_per_s": module_rate,
+        # the whole run's seconds per pipeline stage (summed over threads) and thread counts: the limiting stage
+        "stages_all": summary.get("stages", {}),
+        "threads": summary.get("threads", {}),
     }
+    stages = summary.get("stages", {})
+    pace = ", ".join(
+        f"{k} {v:.0f} s" for k, v in stages.items() if k in ("model", "encode", "model_waiting_for_writers")
+    )
     row = Row(
         f"`upres upscale{' --compile' if compile else ''}` {sizes.images} PNGs {w}x{h}, steady state",
-        f"{steady:.2f} img/s",
+        f"{steady:.2f} img/s (whole run: {pace}; {summary.get('threads', {}).get('writers', '?')} writers)",
         f"{module_rate:.2f} frames/s (module alone, eager)",
         steady / module_rate,
         ">= 1.3x" if compile else ">= 0.95x",

@@ -44,6 +44,9 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
     for name in SECTIONS:
         assert report[name], f"section {name} left no figures"
     assert report["upscale"]["steady_images_per_s"] > 0
+    # the run's stage times come from `upres upscale --json`: the limiting stage shows next to the figure
+    assert report["upscale"]["stages_all"]["model"] > 0 and report["upscale"]["stages_all"]["encode"] > 0
+    assert report["upscale"]["threads"]["devices"] == 1
     # `upres upscale --compile` ran through torch.compile (aot_eager in smoke: inductor's cold CPU compile is slow).
     assert report["upscale_compile"]["steady_images_per_s"] > 0 and report["compile_backend"] == "aot_eager"
     assert "compiled for 3x24x32 in" in proc.stderr and "--compile failed" not in proc.stderr

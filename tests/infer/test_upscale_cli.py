@@ -294,3 +294,38 @@ def test_an_outscale_too_large_for_one_image_fails_that_image_only_with_the_size
     assert "Traceback" not in err
     assert not (tmp_path / "out" / "big.png").exists()
     assert Image.open(tmp_path / "out" / "small.png").size == (4000, 4000)
+
+
+def test_json_summary_says_where_the_time_went(tmp_path, rng, identity_x2, capsys, monkeypatch):
+    """Seconds per stage (summed over its threads) and the thread counts, so a slow run shows its limiting stage:
+    writes made slow here show as encode time covering every file's delay, above the model's time."""
+    import json
+    import time
+
+    import upres.infer.batch as batch
+    from upres.infer.batch import default_writers
+
+    src = tmp_path / "in"
+    for i in range(4):
+        _png(src / f"{i}.png", rng.integers(0, 255, (10, 12, 3), dtype=np.uint8))
+    real_write = batch.write_image
+
+    def slow_write(*a, **k):
+        time.sleep(0.2)
+        return real_write(*a, **k)
+
+    monkeypatch.setattr(batch, "write_image", slow_write)
+    code, out, _ = run_upscale(capsys, "-m", identity_x2, src, "-o", tmp_path / "out", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["threads"] == {"readers": 2, "devices": 1, "writers": default_writers()}
+    stages = report["stages"]
+    assert set(stages) == {
+        "decode",
+        "model",
+        "model_waiting_for_input",
+        "model_waiting_for_writers",
+        "encode",
+    }
+    assert stages["encode"] >= 4 * 0.2 and all(v >= 0 for v in stages.values())
+    assert stages["encode"] > stages["model"]

@@ -76,7 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="print only failures")
     p.add_argument(
-        "--json", action="store_true", help="print the summary (per-file status and reason) as JSON"
+        "--json",
+        action="store_true",
+        help="print the summary (per-file status and reason, seconds per pipeline stage) as JSON",
     )
     p.set_defaults(func=run)
 
@@ -118,6 +120,8 @@ def summary_dict(summary) -> dict:
         "skipped": summary.count("skipped"),
         "failed": summary.count("failed"),
         "seconds": round(summary.seconds, 3),
+        "stages": {k: round(v, 3) for k, v in summary.stages.items()},
+        "threads": summary.threads,
         "files": [
             {"source": str(r.source), "target": str(r.target), "status": r.status, "reason": r.reason,
              "size": list(r.size) if r.size else None, "fp32_fallbacks": r.fp32_fallbacks}

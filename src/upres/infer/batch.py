@@ -8,12 +8,13 @@ results. A failure is recorded against its file and the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,10 @@ class BatchSummary:
     notes: list[str] = field(
         default_factory=list
     )  # about the model file (its header disagrees with its tensors)
+    # Seconds per pipeline stage, summed over its threads: which stage sets the pace (decode, model, encode, and the
+    # model's waits for input and for the writers).
+    stages: dict[str, float] = field(default_factory=dict)
+    threads: dict[str, int] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -191,6 +196,23 @@ def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
             continue
 
 
+class StageClock:
+    """Seconds spent in each pipeline stage, summed over the threads that run it (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
 def _close_after(threads: list[threading.Thread], q: queue.Queue, consumers: int) -> None:
     for t in threads:
         t.join()
@@ -263,6 +285,7 @@ def run_batch(
     decoded: queue.Queue = queue.Queue(maxsize=2 * len(engines))
     rendered: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
+    clock = StageClock()
 
     def fail(job: Job, exc: BaseException, device: str = "") -> None:
         events.put(FileResult(job.source, job.target, "failed", _reason(exc, job.source), device=device))
@@ -274,14 +297,19 @@ def run_batch(
             except queue.Empty:
                 return
             try:
-                image = decode_image(job.source, opts.max_pixels)
+                with clock.timing("decode"):
+                    image = decode_image(job.source, opts.max_pixels)
             except Exception as exc:
                 fail(job, exc)
                 continue
             _put(decoded, (job, image), stop)
 
     def infer(engine: ImageEngine, watch: FiniteWatch) -> None:
-        while (item := decoded.get()) is not None:
+        while True:
+            with clock.timing("model_waiting_for_input"):
+                item = decoded.get()
+            if item is None:
+                break
             job, image = item
             if stop.is_set():
                 continue  # drain until the readers' end marker
@@ -292,7 +320,8 @@ def run_batch(
             fallbacks, notes = engine.fp32_fallbacks, len(engine.notes)
             watch.reset()
             try:
-                canvas = render_image(engine, image.array, opts.alpha)
+                with clock.timing("model"):
+                    canvas = render_image(engine, image.array, opts.alpha)
                 if watch.tripped():
                     raise UpresError(NOT_FINITE)
             except Cancelled:
@@ -311,7 +340,8 @@ def run_batch(
             )
             if image.frames > 1:
                 result.notes.append(f"{image.frames} frames or pages: only the first is upscaled")
-            _put(rendered, (job, image, canvas, result), stop)
+            with clock.timing("model_waiting_for_writers"):
+                _put(rendered, (job, image, canvas, result), stop)
 
     def write() -> None:
         while (item := rendered.get()) is not None:
@@ -319,10 +349,11 @@ def run_batch(
             if stop.is_set():
                 continue
             try:
-                if opts.outscale is not None:
-                    h, w = image.array.shape[:2]
-                    canvas = resize_array(canvas, *output_size(w, h, opts.outscale))
-                write_image(job.target, canvas, opts.quality, image.icc_profile, PNG_LEVEL)
+                with clock.timing("encode"):
+                    if opts.outscale is not None:
+                        h, w = image.array.shape[:2]
+                        canvas = resize_array(canvas, *output_size(w, h, opts.outscale))
+                    write_image(job.target, canvas, opts.quality, image.icc_profile, PNG_LEVEL)
             except Exception as exc:
                 fail(job, exc, result.device)
                 continue
@@ -354,4 +385,5 @@ def run_batch(
     finally:
         for h in [*hooks, *watches]:
             h.remove()
-    return BatchSummary(results, time.perf_counter() - started, model.notes)
+    threads = {"readers": len(readers), "devices": len(workers), "writers": len(writers)}
+    return BatchSummary(results, time.perf_counter() - started, model.notes, {**clock.seconds}, threads)
