@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from upres.infer.render import download, quantise, upload_planes
-from upres.infer.tiling import PINNED_MAX_BYTES, _to
+from upres.infer.tiling import PINNED_MAX_BYTES, _to, to_host
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -19,12 +19,16 @@ def test_a_gpu_result_for_the_cpu_lands_in_pinned_memory_with_its_strides():
     host = _to(t, torch.device("cpu"))
     assert host.device.type == "cpu" and host.is_pinned()
     assert host.stride() == t.stride() and torch.equal(host, t.cpu())
+    # what `download` hands to numpy: a permuted (dense) view keeps its layout, a sliced one comes back contiguous
+    assert torch.equal(to_host(t.permute(0, 2, 3, 1)), t.cpu().permute(0, 2, 3, 1))
+    sliced = to_host(t[..., :7])
+    assert sliced.is_pinned() and torch.equal(sliced, t.cpu()[..., :7])
 
 
 @needs_cuda
 def test_a_very_large_result_stays_pageable():
     t = torch.zeros(PINNED_MAX_BYTES // 4 + 1, device="cuda")
-    assert not _to(t, torch.device("cpu")).is_pinned()
+    assert not to_host(t).is_pinned()
 
 
 def test_on_the_cpu_the_result_is_the_tensor_itself():

@@ -17,7 +17,7 @@ import torch
 
 from upres.infer.autotile import bytes_per_input_pixel, memory_budget, pick_tile, retry_halving
 from upres.infer.resample import resize_array
-from upres.infer.tiling import Upscaler
+from upres.infer.tiling import Upscaler, to_host
 from upres.io.model_files import LoadedModel
 
 ALPHA_MODES = ("model", "resize", "discard")
@@ -64,13 +64,8 @@ def upload_planes(planes: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def download(t: torch.Tensor) -> np.ndarray:
-    """A device tensor as a host array, copied through pinned memory."""
-    if t.device.type != "cuda":
-        return t.numpy()
-    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-    host.copy_(t, non_blocking=True)
-    torch.cuda.current_stream(t.device).synchronize()
-    return host.numpy()
+    """A device tensor as a host array (through pinned memory from a GPU: `to_host`)."""
+    return to_host(t).numpy()
 
 
 def quantise(t: torch.Tensor, peak: float) -> torch.Tensor:

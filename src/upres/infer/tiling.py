@@ -56,17 +56,21 @@ def _spans(size: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]
 PINNED_MAX_BYTES = 256 * 2**20
 
 
-def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """`t.to(device)`; a GPU result bound for the CPU lands in pinned memory, which the copy fills at full speed
-    without first faulting in fresh pages (a 640x480 x4 float32 frame is 59 MB). The caching host allocator reuses
-    the block once the caller drops the tensor; very large results stay pageable so the cache never pins gigabytes."""
-    if t.device.type != "cuda" or device.type != "cpu" or t.nbytes > PINNED_MAX_BYTES:
-        return t.to(device)
-    # Same strides as `t` (channels-last from the model), so the copy is one plain memcpy, as `.to` would keep them.
-    host = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, pin_memory=True)
+def to_host(t: torch.Tensor) -> torch.Tensor:
+    """`t.cpu()`; a GPU tensor comes back through pinned memory, which the copy fills at full speed without first
+    faulting in fresh pages (a 640x480 x4 float32 frame is 59 MB), with `t`'s strides when they are dense (one plain
+    memcpy). PyTorch's caching host allocator reuses the block once the caller drops the tensor; results over
+    PINNED_MAX_BYTES stay pageable, so the cache never pins gigabytes."""
+    if t.device.type != "cuda" or t.nbytes > PINNED_MAX_BYTES:
+        return t.cpu()
+    host = torch.empty_like(t, device="cpu", pin_memory=True)
     host.copy_(t, non_blocking=True)
     torch.cuda.current_stream(t.device).synchronize()
     return host
+
+
+def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return to_host(t) if device.type == "cpu" else t.to(device)
 
 
 def _window(start: int, size: int, window: int, multiple: int) -> int:
