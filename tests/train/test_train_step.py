@@ -3,8 +3,11 @@ bookkeeping (loss sums, skipped steps) is what the loop prints."""
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 from train_helpers import base_options, merge
 
 from devices import DEVICES
@@ -93,3 +96,91 @@ def test_the_gradient_check_flags_any_non_finite_value_and_leaves_every_bit(pois
         assert torch.equal(b.isnan(), p.grad.isnan()) and torch.equal(
             b.nan_to_num(0.0), p.grad.nan_to_num(0.0)
         )
+
+
+class HostCopies(TorchFunctionMode):
+    """What would be a host-to-device copy that waits for the GPU: a tensor made from host data for a device, or a
+    CPU tensor moved to a device without `non_blocking`. On the CPU both are no-ops, so the call itself is judged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.tensor, torch.as_tensor) and kwargs.get("device") is not None:
+            self._record(func.__name__)
+        elif func is torch.Tensor.to and args[0].device.type == "cpu" and not kwargs.get("non_blocking"):
+            names_device = "device" in kwargs or any(
+                isinstance(a, (str, torch.device, torch.Tensor)) for a in args[1:]
+            )
+            if names_device and True not in args[1:]:
+                self._record("Tensor.to")
+        return func(*args, **kwargs)
+
+    def _record(self, what: str) -> None:
+        here = [f for f in traceback.extract_stack() if "/src/upres/" in f.filename]
+        self.copies.append(
+            f"{what} at {here[-1].filename.split('/src/')[-1]}:{here[-1].lineno}" if here else what
+        )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_gan_step_with_every_device_constant_copies_nothing_from_the_host(hr_folder, tmp_path, device):
+    """Every loss but the perceptual one (its constants are buffers), DUNet and the OTF feed (pair pool, USM): the
+    constants (MS-SSIM window and weights, HSLuv matrix, USM kernel, DUNet's sizes) are made once per device and the
+    pool's shuffle goes up pinned: after the first iterations a step makes no waiting copy. On CUDA the
+    driver's own sync check (set_sync_debug_mode "error") stands behind the spy."""
+    from upres.data.degradations.pipeline import PairPool
+    from upres.data.degradations.sharpen import usm_sharpen
+
+    opts = merge(
+        base_options(hr_folder, tmp_path),
+        {
+            "network_d": {"type": "dunet", "num_feat": 8},
+            "train": {
+                "optim_d": {"type": "AdamW", "lr": 1e-3},
+                "losses": [
+                    {"type": "l1loss", "loss_weight": 1.0},
+                    {"type": "mssimloss", "loss_weight": 0.1},
+                    {"type": "hsluvloss", "loss_weight": 0.1},
+                    {"type": "msssiml1loss", "loss_weight": 0.1},
+                    {"type": "ldlloss", "loss_weight": 0.1},
+                    {"type": "ffloss", "loss_weight": 0.1},
+                    {"type": "translationalloss", "loss_weight": 0.1},
+                    {"type": "charbonnierloss", "loss_weight": 0.1},
+                    {"type": "ganloss", "gan_type": "ragan", "loss_weight": 0.1},
+                ],
+            },
+        },
+    )
+    parsed = parse_options(opts)
+    ctx = DistContext(device=torch.device(device))
+    run = build_run(parsed, ctx.device, seed=0, world_size=1, check_data=False)
+    step = TrainStep(run, parsed, ctx, run.g.net, run.d.net, None, torch.bfloat16)
+    pool = PairPool(4, torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    batches = [
+        (torch.rand(2, 3, 16, 16, generator=g).to(device), torch.rand(2, 3, 32, 32, generator=g).to(device))
+        for _ in range(6)
+    ]
+
+    def feed(it: int, micro: int):
+        lq, gt = pool(*batches[it - 1])
+        return lq, gt, usm_sharpen(gt, 0.5, 7, 10)
+
+    for it in (1, 2, 3):  # the pool fills (2 batches), the constants are made
+        step(it, feed)
+    spy = HostCopies()
+    sync_check = torch.cuda.set_sync_debug_mode if device == "cuda" else lambda mode: None
+    sync_check("error")
+    try:
+        with spy:
+            for it in (4, 5, 6):
+                step(it, feed)
+    finally:
+        sync_check("default")
+    assert spy.copies == [], f"host-to-device copies in a step: {sorted(set(spy.copies))}"
+    assert all(torch.isfinite(v) for v in step.loss_sums.values())
+    names = ("mssim", "hsluv", "msssim_l1", "ldl", "ff", "trans", "charbonnier", "gan")
+    assert {f"l_g_{n}" for n in names} <= set(step.loss_sums)

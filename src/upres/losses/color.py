@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from upres.host_to_device import constant
 from upres.losses.pixel import criterion as make_criterion
 
 # sRGB (D65) <-> XYZ, as in the HSLuv reference.
@@ -38,7 +39,7 @@ def _srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
 def rgb_to_lchuv(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """NCHW sRGB in [0, 1] -> (L, C, hue in radians, chroma-valid mask) each N1HW, float32."""
     lin = _srgb_to_linear(rgb.float())
-    m = torch.tensor(_M_INV, device=rgb.device, dtype=torch.float32)
+    m = constant("hsluv_m_inv", lambda: torch.tensor(_M_INV), rgb.device, torch.float32)
     xyz = torch.einsum("ij,njhw->nihw", m, lin)
     x, y, z = xyz[:, 0:1], xyz[:, 1:2], xyz[:, 2:3]
     lum = torch.where(y <= _EPSILON, y * _KAPPA, 116.0 * y.clamp_min(_EPSILON) ** (1.0 / 3.0) - 16.0)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.host_to_device import constant
 
 MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 K1, K2 = 0.01, 0.03
@@ -61,9 +62,9 @@ def ms_ssim(
     """Mean MS-SSIM over batch and channels (float32 whatever the input dtype); without `include_luminance` the
     coarsest scale contributes its contrast-structure term only, like the others (traiNNer-redux's default)."""
     x, y = x.float(), y.float()
-    g = gaussian_kernel(win_size, sigma).to(x.device)
+    g = constant(("ssim_window", win_size, sigma), lambda: gaussian_kernel(win_size, sigma), x.device)
     levels = len(weights)
-    w = torch.tensor(weights, device=x.device)
+    w = constant(("ms_ssim_weights", weights), lambda: torch.tensor(weights), x.device)
     cs_list = []
     for level in range(levels):
         ssim, cs = ssim_components(x, y, g, padding, data_range)

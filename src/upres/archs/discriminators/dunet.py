@@ -47,7 +47,8 @@ class DySample(nn.Module):
         cols = torch.arange(w, device=x.device, dtype=f32) + 0.5
         rows = torch.arange(h, device=x.device, dtype=f32) + 0.5
         base = torch.stack([cols.view(1, w).expand(h, w), rows.view(h, 1).expand(h, w)]).view(1, 2, 1, h, w)
-        size = torch.tensor([w, h], device=x.device, dtype=f32).view(1, 2, 1, 1, 1)
+        # [w, h] made on the device (exactly: integers), not copied from host data, which would wait for the GPU.
+        size = torch.linspace(w, h, 2, device=x.device, dtype=f32).view(1, 2, 1, 1, 1)
         grid = 2 * (base + offset.float().view(b, 2, -1, h, w)) / size - 1
         grid = F.pixel_shuffle(grid.reshape(b, -1, h, w), s).view(b, 2, g, s * h, s * w)
         grid = grid.permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)

@@ -153,7 +153,10 @@ def filter2d(img: torch.Tensor, kernel: torch.Tensor | np.ndarray) -> torch.Tens
     """
     squeeze = img.dim() == 3
     x = img.unsqueeze(0) if squeeze else img
-    k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device)
+    if isinstance(kernel, torch.Tensor) and kernel.device == x.device:
+        k = kernel.to(dtype=x.dtype)
+    else:  # host data: a copy that waits for a GPU, made per call (the loader's workers, on the CPU)
+        k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device)
     if k.dim() == 2:
         k = k.unsqueeze(0)
     n, c, h, w = x.shape

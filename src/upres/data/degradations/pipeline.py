@@ -32,6 +32,7 @@ from upres.data.degradations.resize import choose, random_scale, resize
 from upres.data.degradations.sharpen import usm_sharpen
 from upres.data.degradations.thicklines import thick_lines
 from upres.data.degradations.video import video_compress
+from upres.host_to_device import upload
 
 
 def make_generators(
@@ -295,7 +296,7 @@ class PairPool:
             self.gt[self.filled : self.filled + b] = gt
             self.filled += b
             return lq, gt
-        perm = torch.randperm(self.size, generator=self.generator, device="cpu").to(lq.device)
+        perm = upload(torch.randperm(self.size, generator=self.generator, device="cpu"), lq.device)
         self.lq, self.gt = self.lq[perm], self.gt[perm]
         out_lq, out_gt = self.lq[:b].clone(), self.gt[:b].clone()
         self.lq[:b], self.gt[:b] = lq, gt

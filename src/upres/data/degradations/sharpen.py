@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from upres.data.degradations.blur import filter2d
+from upres.host_to_device import constant
 
 
 def gaussian_kernel_1d(size: int, sigma: float = 0.0) -> torch.Tensor:
@@ -38,7 +39,7 @@ def usm_sharpen(
     squeeze = img.dim() == 3
     x = img.unsqueeze(0) if squeeze else img
     size = radius + 1 if radius % 2 == 0 else radius
-    k1 = gaussian_kernel_1d(size).to(x.device, x.dtype)
+    k1 = constant(("usm_kernel", size), lambda: gaussian_kernel_1d(size), x.device, x.dtype)
     blur = _blur(x, k1)
     residual = x - blur
     mask = (residual.abs() * 255 > threshold).to(x.dtype)
