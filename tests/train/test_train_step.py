@@ -125,9 +125,13 @@ class HostCopies(TorchFunctionMode):
         )
 
 
+@pytest.mark.parametrize("penalty", [None, "real", "wgan_gp", "r1"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_a_gan_step_with_every_device_constant_copies_nothing_from_the_host(hr_folder, tmp_path, device):
-    """Every loss but the perceptual one (its constants are buffers), DUNet and the OTF feed (pair pool, USM): the
+def test_a_gan_step_with_every_device_constant_copies_nothing_from_the_host(
+    hr_folder, tmp_path, device, penalty
+):
+    """Every loss but the perceptual one (its constants are buffers), each gradient penalty and input noise, DUNet
+    and the OTF feed (pair pool, USM): the
     constants (MS-SSIM window and weights, HSLuv matrix, USM kernel, DUNet's sizes) are made once per device and the
     pool's shuffle goes up pinned: after the first iterations a step makes no waiting copy. On CUDA the
     driver's own sync check (set_sync_debug_mode "error") stands behind the spy."""
@@ -140,6 +144,8 @@ def test_a_gan_step_with_every_device_constant_copies_nothing_from_the_host(hr_f
             "network_d": {"type": "dunet", "num_feat": 8},
             "train": {
                 "optim_d": {"type": "AdamW", "lr": 1e-3},
+                "d_input_noise": 0.01,
+                "gradient_penalty": {"kind": penalty} if penalty else None,
                 "losses": [
                     {"type": "l1loss", "loss_weight": 1.0},
                     {"type": "mssimloss", "loss_weight": 0.1},
