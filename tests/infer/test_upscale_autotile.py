@@ -8,10 +8,11 @@ import torch
 from upscale_helpers import nearest
 
 from upres.archs import build_network
+from upres.devices import resolve_devices
 from upres.errors import UpresError
 from upres.infer import autotile
 from upres.infer.autotile import MIN_TILE, bytes_per_input_pixel, pick_tile, retry_halving
-from upres.infer.batch import UpscaleOptions, resolve_devices, run_batch
+from upres.infer.batch import UpscaleOptions, run_batch
 from upres.infer.render import ImageEngine, render_image
 from upres.io.images import decode_image, write_image
 from upres.io.model_files import LoadedModel

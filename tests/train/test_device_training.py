@@ -149,3 +149,70 @@ def test_torchrun_with_one_process_trains_on_the_gpu(tmp_path, hr_folder):
     assert out.stdout.count("finished at iteration") == 1, out.stdout
     assert "device cuda:0" in (tmp_path / "exp" / "log.txt").read_text()
     assert (tmp_path / "exp" / "models" / "net_g_10.safetensors").exists()
+
+
+def _gpus(monkeypatch, n: int) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+
+
+@pytest.mark.parametrize(
+    ("spec", "gpus", "local_rank", "world", "expected"),
+    [
+        ("auto", 0, 0, 1, "cpu"),
+        ("auto", 2, 0, 1, "cuda:0"),
+        ("cuda", 2, 0, 1, "cuda:0"),
+        ("cuda:1", 2, 0, 1, "cuda:1"),  # was cuda:0 whatever the index
+        ("cpu", 2, 0, 1, "cpu"),
+        ("auto", 2, 1, 2, "cuda:1"),  # torchrun: the local GPU
+        ("cuda", 2, 1, 2, "cuda:1"),
+        ("auto", 0, 1, 2, "cpu"),  # torchrun over gloo on CPUs
+        ("cpu", 2, 1, 2, "cpu"),
+    ],
+)
+def test_the_training_device_is_the_one_asked_for(monkeypatch, spec, gpus, local_rank, world, expected):
+    from upres.devices import training_device
+
+    _gpus(monkeypatch, gpus)
+    assert training_device(spec, local_rank, world) == torch.device(expected)
+
+
+@pytest.mark.parametrize(
+    ("spec", "gpus", "local_rank", "world", "message"),
+    [
+        ("cuda", 0, 0, 1, "--device cuda: no CUDA GPU is visible; use --device cpu"),
+        ("cuda:0", 0, 0, 1, "--device cuda:0: no CUDA GPU is visible; use --device cpu"),
+        ("cuda:2", 2, 0, 1, "--device cuda:2: only 2 GPU(s) visible (cuda:0 to cuda:1)"),
+        ("gpu", 2, 0, 1, "--device 'gpu' is not a device; use auto, cpu, cuda or cuda:N"),
+        (
+            "cuda:0,cuda:1",
+            2,
+            0,
+            1,
+            "a training process runs on one device; for several GPUs start it with torchrun",
+        ),
+        ("cuda:1", 2, 0, 2, "under torchrun each process takes its local GPU; give auto, cuda or cpu"),
+        ("cuda", 0, 0, 2, "--device cuda: no CUDA GPU is visible; use --device cpu"),
+        ("auto", 2, 2, 3, "LOCAL_RANK 2 but only 2 GPU(s) visible: start at most 2 processes per machine"),
+    ],
+)
+def test_a_device_that_is_not_there_is_an_error_never_the_cpu(
+    monkeypatch, spec, gpus, local_rank, world, message
+):
+    from upres.devices import training_device
+    from upres.errors import UpresError
+
+    _gpus(monkeypatch, gpus)
+    with pytest.raises(UpresError) as info:
+        training_device(spec, local_rank, world)
+    assert message in str(info.value)
+
+
+def test_train_on_a_missing_gpu_stops_before_writing_anything(tmp_path, hr_folder, monkeypatch, capsys):
+    """It used to train on the CPU, silently, when `--device cuda` found no GPU."""
+    _gpus(monkeypatch, 0)
+    exp = tmp_path / "exp"
+    cfg = write(tmp_path / "train.yml", base_options(hr_folder, exp))
+    assert main(["train", "-c", str(cfg), "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --device cuda: no CUDA GPU is visible; use --device cpu"
+    assert not exp.exists()

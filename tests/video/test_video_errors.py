@@ -135,6 +135,7 @@ def test_video_codec_that_does_not_fit_the_container(tmp_path, capsys, model_x2)
         (["--start", "0.4", "--end", "0.2"], "--end 0.2 is not after --start 0.4"),
         (["--start", "60"], "{clip}: no video frame could be decoded in the chosen time range"),
         (["--tile", "big"], "--tile big: use auto, 0 or a size in pixels"),
+        (["--device", "gpu"], "--device 'gpu' is not a device; use auto, cpu, cuda or cuda:N"),
     ],
 )
 def test_bad_options(tmp_path, capsys, clip, model_x2, extra, message):

@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from upres.devices import resolve_single_device
     from upres.errors import UpresError
     from upres.metrics.evaluate import NothingScored, bicubic_upscaler, evaluate, model_upscaler
 
@@ -55,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         raise UpresError("give -m MODEL (one or more) or --bicubic")
     if args.scale < 1:
         raise UpresError(f"--scale must be a positive integer, not {args.scale}")
+    resolve_single_device(
+        args.device
+    )  # checked even where nothing runs a model (--bicubic): a typo is not ignored
     metrics = _extra_metrics(args.metrics, args.device)
     methods = {}
     if args.bicubic:
@@ -90,8 +94,8 @@ EXTRA_METRICS = {"lpips": ("LPIPS", False), "dists": ("DISTS", False), "topiq": 
 
 
 def _extra_metrics(names: str, device: str) -> dict:
+    from upres.devices import resolve_single_device
     from upres.errors import UpresError
-    from upres.infer.tiling import resolve_device
     from upres.metrics.registry import MetricUnavailable, build_metric
 
     out = {}
@@ -99,7 +103,7 @@ def _extra_metrics(names: str, device: str) -> dict:
         if name not in EXTRA_METRICS:
             raise UpresError(f"--metrics {name!r} is not available; choose from {', '.join(EXTRA_METRICS)}")
         try:
-            out[name] = build_metric(name, resolve_device(device))[0]
+            out[name] = build_metric(name, resolve_single_device(device))[0]
         except MetricUnavailable as exc:
             raise UpresError(f"--metrics {name}: {exc}") from None
     return out

@@ -84,8 +84,9 @@ def _input_files(dataset: object) -> set[Path]:
 def run(args: argparse.Namespace) -> int:
     from upres.data import build_dataset
     from upres.data.options import errors_in_block
+    from upres.devices import resolve_single_device
     from upres.infer.test_sets import run_set
-    from upres.infer.tiling import Upscaler, resolve_device
+    from upres.infer.tiling import Upscaler
     from upres.io.model_files import load_model
     from upres.train.config import ValOptions, load_options
     from upres.train.setup import experiment_dir
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(model_path).exists():
         where = "--model" if args.model else "path.pretrain_network_g"
         raise ConfigError(f"{args.config}: {where} {model_path}: no such file")
-    device = resolve_device(args.device)
+    device = resolve_single_device(args.device)
     model = load_model(model_path, device)
     if model.scale != opts.scale:
         raise ConfigError(f"{model_path} is x{model.scale} but {args.config} has scale {opts.scale}")

@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(without this flag, such a start stops with an error)",
     )
     p.add_argument("--dry-run", action="store_true", help="build everything, run one iteration, report, exit")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (under torchrun: the local GPU)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (a GPU if there is one), cpu, cuda or cuda:N; under torchrun each process takes its local GPU",
+    )
     p.set_defaults(func=run)
 
 

@@ -101,7 +101,7 @@ def _tile(text: str, pixels: int, device_type: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from upres.infer.batch import resolve_single_device
+    from upres.devices import resolve_single_device
     from upres.infer.tiling import Upscaler, resolve_precision
     from upres.infer.video import VideoOptions, upscale_video
     from upres.io.model_files import check_finite_weights, load_model

@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
+from upres.devices import resolve_devices
 from upres.errors import UpresError
 from upres.infer.discover import Job, check_writable, plan_jobs
 from upres.infer.render import ALPHA_MODES, ImageEngine, render_image
@@ -120,41 +119,6 @@ class BatchSummary:
         return lines
 
 
-def resolve_devices(spec: str) -> list[torch.device]:
-    """`auto`: every visible GPU, else the CPU; `cuda`: every GPU; `cuda:N`, `cpu`; or a comma-separated list."""
-    parts = [p.strip() for p in spec.split(",") if p.strip()]
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if parts == ["auto"]:
-        return [torch.device("cuda", i) for i in range(gpus)] or [torch.device("cpu")]
-    devices: list[torch.device] = []
-    for part in parts:
-        try:
-            dev = torch.device(part)
-        except RuntimeError:
-            raise UpresError(f"--device {part!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-        if dev.type == "cuda":
-            if not gpus:
-                raise UpresError(f"--device {part}: no CUDA GPU is visible; use --device cpu")
-            if dev.index is None:
-                devices += [torch.device("cuda", i) for i in range(gpus)]
-                continue
-            if dev.index >= gpus:
-                raise UpresError(f"--device {part}: only {gpus} GPU(s) visible (cuda:0 to cuda:{gpus - 1})")
-        elif dev.type != "cpu":
-            raise UpresError(f"--device {part!r} is not supported; use auto, cpu, cuda or cuda:N")
-        devices.append(dev)
-    if not devices:
-        raise UpresError("--device is empty; use auto, cpu, cuda or cuda:N")
-    return devices
-
-
-def resolve_single_device(spec: str) -> torch.device:
-    """One device for commands that run on one (`video`, `eval`): `auto` and `cuda` mean the first GPU."""
-    if "," in spec:
-        raise UpresError(f"--device {spec}: this command runs on one device; give cpu, cuda or cuda:N")
-    return resolve_devices(spec)[0]
-
-
 def _validate(opts: UpscaleOptions) -> None:
     if opts.alpha not in ALPHA_MODES:
         raise UpresError(f"--alpha {opts.alpha!r}: use one of {', '.join(ALPHA_MODES)}")
@@ -241,12 +205,14 @@ def run_batch(
     """Upscale every input: on_start(n_files) once the work is known and the model loaded, then
     on_result(result, n_finished, n_total) from this thread after each file."""
     _validate(opts)
+    devices = resolve_devices(
+        opts.device
+    )  # before the output folder is made: a missing GPU leaves nothing behind
     started = time.perf_counter()
     check_writable(opts.output)
     jobs = plan_jobs(opts.inputs, opts.output, opts.format, opts.skip_existing)
     if not jobs:
         raise UpresError(f"no images found in {', '.join(str(p) for p in opts.inputs)}")
-    devices = resolve_devices(opts.device)
     model = load_model(opts.model)
     check_finite_weights(model, opts.model)
     sweep_stale_parts(job.target for job in jobs if not job.skip_reason)

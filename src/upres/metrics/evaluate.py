@@ -157,7 +157,7 @@ def model_upscaler(
     model_path: str | Path, scale: int, device: str = "auto", precision: str = "fp32", tile: int = 0
 ) -> UpscaleFn:
     """An UpscaleFn running a generator file through the tiled `Upscaler`."""
-    from upres.infer.batch import resolve_single_device
+    from upres.devices import resolve_single_device
     from upres.infer.tiling import Upscaler, resolve_precision
     from upres.io.model_files import check_finite_weights, load_model
 
