@@ -385,6 +385,8 @@ def cases(ws: Path) -> list[Case]:
     add("init exists", ["init", "compact_x2_fidelity", "x", "-o", img], {2}, "exists")
     add("init output a folder", ["init", "compact_x2_fidelity", "x", "-o", f"{w}/emptydir", "--force"], {2},
         "is a folder")  # fmt: skip
+    add("init name is a folder", ["init", "compact_x2_fidelity", f"{w}/emptydir"], {2},
+        "is a folder; name the experiment inside it")  # fmt: skip
     add("init output under a file", ["init", "compact_x2_fidelity", "x", "-o", f"{under_file}.yml"], {2},
         "a file is in the way")  # fmt: skip
     add("init name with a slash", ["init", "compact_x2_fidelity", "../x", "-o", f"{w}/slash.yml"], {0, 2})

@@ -63,7 +63,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no template {args.template!r}; available: {', '.join(sorted(available))}")
     if not args.name:
         raise ConfigError("give a name for the new experiment: upres init TEMPLATE NAME")
+    if args.output is None and Path(args.name).is_dir():  # NAME.yml would land beside the folder, not in it
+        raise ConfigError(
+            f"{args.name} is a folder; name the experiment inside it: upres init {args.template} "
+            f"{Path(args.name) / 'my_run'}"
+        )
     name, out = experiment_name(args.name, args.output)
+    if out.is_dir():
+        raise ConfigError(f"-o {out} is a folder; give the option file's name, e.g. {out / (name + '.yml')}")
     if out.exists() and not args.force:
         raise ConfigError(f"{out} exists; choose another name or pass --force")
     text = re.sub(r"(?m)^name: .*$", f"name: {name}", available[args.template], count=1)
