@@ -216,3 +216,58 @@ def test_train_on_a_missing_gpu_stops_before_writing_anything(tmp_path, hr_folde
     assert main(["train", "-c", str(cfg), "--device", "cuda"]) == 2
     assert capsys.readouterr().err.strip() == "error: --device cuda: no CUDA GPU is visible; use --device cpu"
     assert not exp.exists()
+
+
+def _run_out_of_memory(monkeypatch, at_call: int, error: Exception) -> None:
+    import upres.train.setup as setup_mod
+
+    real_build = setup_mod.build_network_for
+    calls = {"n": 0}
+
+    def build(*a, **k):
+        net, info = real_build(*a, **k)
+        forward = net.forward
+
+        def hungry(x):
+            calls["n"] += 1
+            if calls["n"] == at_call:
+                raise error
+            return forward(x)
+
+        net.forward = hungry
+        return net, info
+
+    monkeypatch.setattr(setup_mod, "build_network_for", build)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: 1 bytes"
+        ),
+    ],
+    ids=["gpu", "cpu"],
+)
+def test_running_out_of_memory_is_one_line_with_the_sizes_and_keeps_the_saved_states(
+    tmp_path, hr_folder, monkeypatch, capsys, error
+):
+    _run_out_of_memory(monkeypatch, 7, error)
+    exp = tmp_path / "exp"
+    cfg = write(tmp_path / "train.yml", base_options(hr_folder, exp))
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 2
+    message = (
+        "out of memory in iteration 7 on cpu with datasets.train.batch_size_per_gpu 2, lq_size 16: lower "
+        "batch_size_per_gpu (raise accum_iter to keep the effective batch) or lq_size; the newest saved state is "
+        "5.state"
+    )
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {message}"
+    assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["5.state"]
+    assert message in (exp / "log.txt").read_text()
+
+
+def test_an_error_that_is_not_about_memory_still_shows_where_it_came_from(tmp_path, hr_folder, monkeypatch):
+    _run_out_of_memory(monkeypatch, 2, RuntimeError("a bug"))
+    with pytest.raises(RuntimeError, match="a bug"):
+        train(parse_options(base_options(hr_folder, tmp_path / "exp")), device="cpu")

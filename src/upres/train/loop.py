@@ -23,6 +23,7 @@ from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
 from upres.train.feed import BatchFeed
 from upres.train.interrupt import HeldInterrupts, StepAbandoned, StopAgreement
+from upres.train.memory import is_out_of_memory, out_of_memory_text, peak_memory_mb
 from upres.train.persist import TrainingError, resume_path, resume_run, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
@@ -50,16 +51,6 @@ def seed_everything(seed: int, rank: int) -> None:
     random.seed(seed + rank)
     np.random.seed((seed + rank) % 2**32)
     torch.manual_seed(seed + rank)
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        import resource  # POSIX only: Windows has no such module, and training must still run there
-    except ImportError:
-        return float("nan")
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def train(
@@ -178,11 +169,19 @@ def _train(
         if agreement is not None:
             agreement.close()
     except StepAbandoned:
-        saved = list_states(states_dir) if states_dir and states_dir.is_dir() else []
-        newest = f"the newest saved state is {saved[-1].name}" if saved else "no training state is saved"
-        log.note(f"stopped during iteration {it + 1} by a second Ctrl+C, without saving it; {newest}")
+        log.note(
+            f"stopped during iteration {it + 1} by a second Ctrl+C, without saving it; {_newest(states_dir)}"
+        )
         log.close()
         raise
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        # Half an iteration may have run (gradients, perhaps an optimizer): nothing of it is saved.
+        text = out_of_memory_text(opts, ctx.device, it + 1, _newest(states_dir))
+        log.note(text)
+        log.close()
+        raise TrainingError(text) from None
     except KeyboardInterrupt:
         try:
             if not dry_run:
@@ -204,6 +203,11 @@ def _train(
         watch.finish(it, best, how)
     log.close()
     return result
+
+
+def _newest(states_dir: Path | None) -> str:
+    saved = list_states(states_dir) if states_dir and states_dir.is_dir() else []
+    return f"the newest saved state is {saved[-1].name}" if saved else "no training state is saved"
 
 
 def _configure_torch(opts: Options, ctx: DistContext) -> None:

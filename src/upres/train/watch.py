@@ -101,7 +101,7 @@ class RunWatch:
         train_s, val_s = self.pace.eta(it, self.total_iter, validations_left(it, self.total_iter, val_freq))
         epoch = it * run.accum_iter // max(len(run.train_set) // (run.batch_size * ctx.world_size), 1)
         lr = run.g.schedule.current_lr()
-        from upres.train.loop import peak_memory_mb
+        from upres.train.memory import peak_memory_mb
 
         self.log.info(
             f"iter {it}/{self.total_iter} epoch {epoch} | {rate:.2f} it/s "
