@@ -28,8 +28,8 @@ def _weights(exp: Path, it: int) -> dict[str, torch.Tensor]:
     return read_tensors(exp / "models" / f"net_g_{it}.safetensors")[0]
 
 
-def _poison_forward(monkeypatch, bad_calls: set[int]) -> None:
-    """The generator's output is infinite on the given forward calls (1-based), as an fp16 overflow would make it."""
+def _patch_forward(monkeypatch, on_call) -> None:
+    """Every generator built from now on runs `on_call(n, forward, x)` for its n-th forward call (1-based)."""
     import upres.train.setup as setup_mod
 
     real_build = setup_mod.build_network_for
@@ -39,15 +39,21 @@ def _poison_forward(monkeypatch, bad_calls: set[int]) -> None:
         net, info = real_build(*a, **k)
         forward = net.forward
 
-        def poisoned(x):
+        def patched(x):
             calls["n"] += 1
-            out = forward(x)
-            return out * float("inf") if calls["n"] in bad_calls else out
+            return on_call(calls["n"], forward, x)
 
-        net.forward = poisoned
+        net.forward = patched
         return net, info
 
     monkeypatch.setattr(setup_mod, "build_network_for", build)
+
+
+def _poison_forward(monkeypatch, bad_calls: set[int]) -> None:
+    """The generator's output is infinite on the given forward calls, as an fp16 overflow would make it."""
+    _patch_forward(
+        monkeypatch, lambda n, forward, x: forward(x) * float("inf") if n in bad_calls else forward(x)
+    )
 
 
 @needs_cuda
@@ -219,25 +225,12 @@ def test_train_on_a_missing_gpu_stops_before_writing_anything(tmp_path, hr_folde
 
 
 def _run_out_of_memory(monkeypatch, at_call: int, error: Exception) -> None:
-    import upres.train.setup as setup_mod
+    def on_call(n, forward, x):
+        if n == at_call:
+            raise error
+        return forward(x)
 
-    real_build = setup_mod.build_network_for
-    calls = {"n": 0}
-
-    def build(*a, **k):
-        net, info = real_build(*a, **k)
-        forward = net.forward
-
-        def hungry(x):
-            calls["n"] += 1
-            if calls["n"] == at_call:
-                raise error
-            return forward(x)
-
-        net.forward = hungry
-        return net, info
-
-    monkeypatch.setattr(setup_mod, "build_network_for", build)
+    _patch_forward(monkeypatch, on_call)
 
 
 @pytest.mark.parametrize(
