@@ -2,6 +2,10 @@
 
 On-the-fly degradations follow Real-ESRGAN: the pixel/perceptual target is the sharpened ground truth and pairs are
 mixed across batches by a pool (saved in the training state so a resume mixes the same pairs).
+
+A loader worker that dies (most often killed by the system running out of memory) does not end the run: the loader
+starts again at the iteration under way, and since every batch is a function of its position, the run goes on as it
+would have. Only a death in the middle of an iteration (between its micro-batches) or twice at one iteration stops.
 """
 
 from __future__ import annotations
@@ -36,12 +40,30 @@ def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> Data
     )
 
 
+MAX_LOADER_RESTARTS = 20
+
+
+class LoaderFailed(RuntimeError):
+    """A loader worker died where the loader cannot start again without changing what is trained."""
+
+
+def worker_died(exc: BaseException) -> bool:
+    # PyTorch's words: "DataLoader worker (pid 123) is killed by signal: Killed." / "... (pid(s) 123) exited unexpectedly"
+    return isinstance(exc, RuntimeError) and "DataLoader worker (pid" in str(exc)
+
+
 def _ignore_ctrl_c(worker_id: int) -> None:
     """A terminal's Ctrl+C reaches the loader workers too; they keep loading while the main process finishes its
     iteration and saves (it stops them), instead of dying under a batch it still waits for."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+_FIX = (
+    "if the system ran out of memory (signal Killed), lower datasets.train.num_worker_per_gpu or prefetch_factor, "
+    "then --resume auto"
+)
 
 
 class BatchFeed:
@@ -69,6 +91,7 @@ class BatchFeed:
             log.note(
                 f"high_order_degradations_debug: the first training batches are saved to {self.debug_dir}"
             )
+        self.restarts, self.restarted_at = 0, None
         self.pool = None
         if otf is not None and otf.queue_size:
             from upres.data.degradations.pipeline import PairPool
@@ -83,10 +106,41 @@ class BatchFeed:
 
     def restart(self, it: int) -> None:
         """Batches from iteration `it` on, in the order an uninterrupted run would see them."""
+        old = getattr(self, "data", None)
+        if old is not None and hasattr(old, "_shutdown_workers"):
+            # Now, not when the last reference goes: a traceback may hold it, and PyTorch watches its workers until
+            # it is shut down (a dead one would be reported again).
+            old._shutdown_workers()
         self.data = iter(make_loader(self.run, self.seed, self.ctx, it * self.run.accum_iter))
 
+    def recover(self, done: int, exc: RuntimeError) -> None:
+        """A loader worker died with `done` iterations complete: the loader starts again at the next one."""
+        if not worker_died(exc):
+            raise exc
+        what = str(exc).strip().rstrip(".")
+        if self.restarted_at == done or self.restarts >= MAX_LOADER_RESTARTS:
+            again = (
+                "again at the same iteration" if self.restarted_at == done else f"{self.restarts + 1} times"
+            )
+            raise LoaderFailed(f"{what}, {again}: {_FIX}") from None
+        self.restarts += 1
+        self.restarted_at = done
+        self.log.note(f"{what}; the loader starts again at iteration {done + 1} (the run goes on unchanged)")
+        self.restart(done)
+
     def __call__(self, it: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        batch = next(self.data)
+        while True:
+            try:
+                batch = next(self.data)
+                break
+            except RuntimeError as exc:
+                if micro and worker_died(exc):  # part of this iteration ran already: it cannot be replayed
+                    raise LoaderFailed(
+                        f"{str(exc).strip().rstrip('.')} during iteration {it}: {_FIX}"
+                    ) from None
+                if micro:
+                    raise
+                self.recover(it - 1, exc)
         device = self.ctx.device
         lq = batch["lq"].to(device, non_blocking=True)
         gt = batch["gt"].to(device, non_blocking=True)

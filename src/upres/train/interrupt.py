@@ -81,6 +81,39 @@ class HeldInterrupts:
             raise KeyboardInterrupt
 
 
+class HeldChildSignals:
+    """SIGCHLD held for the training loop. PyTorch's handler (set with the loader's first workers) raises a dead
+    worker's error wherever the main thread is, in the middle of a step too, where the iteration can be neither
+    finished nor replayed; held, the error is raised by `check()` between iterations, where the loader can start
+    again (feed.BatchFeed.recover)."""
+
+    def __init__(self) -> None:
+        self._previous = None
+        self._fired = False
+        self._installed = False
+
+    def install(self) -> HeldChildSignals:
+        if hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGCHLD, self._record)
+            self._installed = True
+        return self
+
+    def _record(self, signum, frame) -> None:
+        self._fired = True
+
+    def check(self) -> None:
+        """Run the held signal's handler now, if one came: it raises when a loader worker died."""
+        if self._fired:
+            self._fired = False
+            if callable(self._previous):
+                self._previous(signal.SIGCHLD, None)
+
+    def uninstall(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGCHLD, self._previous)
+            self._installed = False
+
+
 class StopAgreement:
     """Under several processes: every rank's Ctrl+C flag, MAX-reduced over a CPU (gloo) group one iteration behind,
     so all ranks read the same answer at the same iteration and stop after it, together, without a GPU sync and

@@ -21,8 +21,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from upres.train.checkpoint import list_states
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
-from upres.train.feed import BatchFeed
-from upres.train.interrupt import HeldInterrupts, StepAbandoned, StopAgreement
+from upres.train.feed import BatchFeed, LoaderFailed
+from upres.train.interrupt import HeldChildSignals, HeldInterrupts, StepAbandoned, StopAgreement
 from upres.train.memory import is_out_of_memory, out_of_memory_text, peak_memory_mb
 from upres.train.persist import TrainingError, resume_path, resume_run, roll_back, save_checkpoint
 from upres.train.report import RunLog
@@ -128,9 +128,16 @@ def _train(
     watch = RunWatch(opts, run, ctx, log, metrics, exp_dir, start_iter, total_iter, seed, options_text)
     how = "finished"
     held = HeldInterrupts(deferred=ctx.enabled).install()
+    children = (
+        HeldChildSignals().install()
+    )  # a dead loader worker is reported between iterations, not mid-step
     agreement = StopAgreement(held, ctx.cpu_group) if ctx.enabled else None
     try:
         while it < total_iter:
+            try:
+                children.check()
+            except RuntimeError as exc:
+                feed.recover(it, exc)  # `it` whole iterations: the loader starts again at the next
             # Ctrl+C waits for the end of the iteration: `it` always counts whole optimizer steps.
             with held.iteration():
                 step(it + 1, feed)
@@ -175,10 +182,13 @@ def _train(
         log.close()
         raise
     except RuntimeError as exc:
-        if not is_out_of_memory(exc):
-            raise
         # Half an iteration may have run (gradients, perhaps an optimizer): nothing of it is saved.
-        text = out_of_memory_text(opts, ctx.device, it + 1, _newest(states_dir))
+        if is_out_of_memory(exc):
+            text = out_of_memory_text(opts, ctx.device, it + 1, _newest(states_dir))
+        elif isinstance(exc, LoaderFailed):
+            text = f"{exc}; {_newest(states_dir)}"
+        else:
+            raise
         log.note(text)
         log.close()
         raise TrainingError(text) from None
@@ -194,6 +204,7 @@ def _train(
         raise
     finally:
         held.uninstall()
+        children.uninstall()
     result = TrainResult(it, exp_dir, {k: list(v) for k, v in best.best.items()}, last_losses, rank=ctx.rank)
     if dry_run:
         result.dry_run_seconds = watch.pace.wall
