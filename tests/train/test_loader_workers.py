@@ -11,9 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from train_helpers import base_options, merge, write
+from train_helpers import base_options, merge, train_stops_at_iteration_7
 
-from upres.cli import main
 from upres.io.model_files import read_tensors
 from upres.train.config import parse_options
 from upres.train.feed import BatchFeed, LoaderFailed
@@ -129,12 +128,9 @@ def test_a_loader_that_cannot_go_on_is_one_line_and_keeps_the_saved_states(
         return real(self, it, micro)
 
     monkeypatch.setattr(BatchFeed, "__call__", feed)
-    exp = tmp_path / "exp"
-    cfg = write(tmp_path / "train.yml", base_options(hr_folder, exp))
-    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 2
+    line, log = train_stops_at_iteration_7(hr_folder, tmp_path, capsys)
     message = (
         "DataLoader worker (pid 4242) is killed by signal: Killed during iteration 7: fix; the newest saved state is "
         "5.state"
     )
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {message}"
-    assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["5.state"]
+    assert line == f"error: {message}" and message in log

@@ -38,3 +38,15 @@ def merge(base: dict, patch: dict) -> dict:
 def write(path: Path, options: dict) -> Path:
     path.write_text(yaml.safe_dump(options))
     return path
+
+
+def train_stops_at_iteration_7(hr: Path, tmp_path: Path, capsys) -> tuple[str, str]:
+    """`upres train` (CLI, CPU, 10 iterations, a state every 5) made to fail at iteration 7 by the caller's patch:
+    exit 2, the one error line and the log, with the state of iteration 5 kept and nothing saved after it."""
+    from upres.cli import main
+
+    exp = tmp_path / "exp"
+    cfg = write(tmp_path / "train.yml", base_options(hr, exp))
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 2
+    assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["5.state"]
+    return capsys.readouterr().err.strip().splitlines()[-1], (exp / "log.txt").read_text()
