@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from train_helpers import base_options, write
 from upres.cli import main
 from upres.train import checkpoint
 from upres.train.checkpoint import CheckpointError, find_resume_state, list_states, load_training_state
+from upres.train.config import parse_options
+from upres.train.loop import train
 
 # What torch.save's zip writer raises when the disk fills mid-file (seen on a full tmpfs, torch 2.x).
 TORN_ZIP = "[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534"
@@ -124,3 +128,34 @@ def test_resume_auto_passes_over_damaged_states_and_says_which(states):
     assert skipped[1].startswith(f"{states / '20.state'}: not a loadable training state (")
     assert load_training_state(states / "10.state")["iteration"] == 10
     assert [p.name for p in list_states(states)] == ["5.state", "10.state", "20.state", "30.state"]
+
+
+def test_training_sweeps_the_parts_of_its_killed_saves_and_nothing_else(tmp_path, hr_folder):
+    """A run killed while saving leaves a hidden part file as big as a state (hundreds of MB for ESRGAN); the next
+    run into the folder removes those whose writer is gone, and only those."""
+    exp = tmp_path / "exp"
+    opts = parse_options(base_options(hr_folder, exp))
+    train(opts, device="cpu")
+    dead = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout
+    )  # a process that has ended
+    killed = [
+        exp / "training_states" / f".15.state.{dead}.k3j_x9.part",
+        exp / "models" / f".net_g_15.safetensors.{dead}.a81kd0.part",
+        exp / f".report.html.{dead}.u1x9qq.part",
+    ]
+    kept = [
+        exp / "training_states" / ".15.state.1.q8a2zz.part",  # process 1 always runs: a live writer
+        exp / "models" / "notes.txt",
+    ]
+    for p in killed + kept:
+        p.write_bytes(b"half a state")
+    longer = opts.model_copy(update={"train": opts.train.model_copy(update={"total_iter": 12})})
+    train(longer, resume="auto", device="cpu")
+    assert [p.exists() for p in killed] == [False] * 3 and all(p.exists() for p in kept)
+    assert (
+        "removed 3 unfinished file(s) that an earlier run left while writing ("
+        in (exp / "log.txt").read_text()
+    )

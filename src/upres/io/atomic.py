@@ -86,29 +86,36 @@ def sweep_stale_parts(targets: Iterable[Path]) -> list[Path]:
     by_folder: dict[Path, set[str]] = {}
     for target in targets:
         by_folder.setdefault(target.parent, set()).add(target.name)
+    return [p for folder, names in by_folder.items() for p in _sweep(folder, names)]
+
+
+def sweep_stale_parts_in(folder: Path) -> list[Path]:
+    """The same for every file of `folder`, one that a single kind of run owns (a training run's models and states,
+    whose names change with the iteration)."""
+    return _sweep(folder, None)
+
+
+def _sweep(folder: Path, names: set[str] | None) -> list[Path]:
     removed: list[Path] = []
-    for folder, names in by_folder.items():
-        try:
-            entries = [
-                e.name for e in os.scandir(folder) if e.name.startswith(".") and e.name.endswith(".part")
-            ]
-        except OSError:
-            continue
-        for entry in entries:
-            if _stale(folder / entry, entry[1 : -len(".part")], names):
-                with contextlib.suppress(OSError):
-                    (folder / entry).unlink()
-                    removed.append(folder / entry)
+    try:
+        entries = [e.name for e in os.scandir(folder) if e.name.startswith(".") and e.name.endswith(".part")]
+    except OSError:
+        return removed
+    for entry in entries:
+        if _stale(folder / entry, entry[1 : -len(".part")], names):
+            with contextlib.suppress(OSError):
+                (folder / entry).unlink()
+                removed.append(folder / entry)
     return removed
 
 
-def _stale(part: Path, middle: str, names: set[str]) -> bool:
+def _stale(part: Path, middle: str, names: set[str] | None) -> bool:
     """`middle` is NAME.PID.XXXX (NAME.XXXX before process ids were written): stale when NAME is one of `names`
-    and its writer is gone (or, when that cannot be told, the part is old)."""
+    (any name when `names` is None) and its writer is gone (or, when that cannot be told, the part is old)."""
     pieces = middle.rsplit(".", 2)
-    if len(pieces) == 3 and pieces[0] in names and pieces[1].isdigit():
+    if len(pieces) == 3 and (names is None or pieces[0] in names) and pieces[1].isdigit():
         gone = _writer_gone(int(pieces[1]))
-    elif middle.rsplit(".", 1)[0] in names:
+    elif names is None or middle.rsplit(".", 1)[0] in names:
         gone = None
     else:
         return False

@@ -18,6 +18,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from upres.io.atomic import sweep_stale_parts_in
 from upres.train.checkpoint import list_states
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
@@ -75,15 +76,19 @@ def _train(
     seed_everything(seed, ctx.rank)
     _configure_torch(opts, ctx)
     exp_dir = None if dry_run else experiment_dir(opts)
+    swept: list[Path] = []
     try:
         if exp_dir is not None and ctx.is_main:
-            _write_experiment(exp_dir, opts, seed, options_text)
+            swept = _write_experiment(exp_dir, opts, seed, options_text)
         log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
     except OSError as exc:  # a full disk or a read-only place, before anything is trained
         raise TrainingError(
             f"cannot write to the experiment folder {exp_dir} ({exc.strerror or exc}); free space there or choose "
             "another path.experiments_root"
         ) from None
+    if swept:
+        names = ", ".join(p.name for p in swept[:3]) + (", ..." if len(swept) > 3 else "")
+        log.note(f"removed {len(swept)} unfinished file(s) that an earlier run left while writing ({names})")
     opts = amp_on_cpu(opts, ctx.device, log.note)
 
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
@@ -233,13 +238,18 @@ def _configure_torch(opts: Options, ctx: DistContext) -> None:
         torch.set_float32_matmul_precision("high")
 
 
-def _write_experiment(exp_dir: Path, opts: Options, seed: int, options_text: str) -> None:
+def _write_experiment(exp_dir: Path, opts: Options, seed: int, options_text: str) -> list[Path]:
+    """Make the folders, record the options; returns the hidden part files of killed writes it removed (a state
+    is hundreds of MB: a run that crashes while saving, again and again, would otherwise fill the disk)."""
+    swept = sweep_stale_parts_in(exp_dir) if exp_dir.is_dir() else []
     for sub in ("models", "training_states", "visualization"):
         (exp_dir / sub).mkdir(parents=True, exist_ok=True)
+        swept += sweep_stale_parts_in(exp_dir / sub)
     recorded = yaml.safe_load(options_text) if options_text else opts.model_dump(mode="json")
     if isinstance(recorded, dict) and recorded.get("manual_seed") is None:
         recorded["manual_seed"] = seed  # so the run can be repeated exactly
     (exp_dir / "options.yml").write_text(yaml.safe_dump(recorded, sort_keys=False))
+    return swept
 
 
 def _metrics(opts: Options, run: Run, ctx: DistContext, log: RunLog) -> list | None:
