@@ -141,3 +141,27 @@ def test_ctrl_c_during_video_exits_130_even_when_pressed_twice(tmp_path, presses
     assert proc.returncode == 130, text
     assert "terminate called" not in text and "Traceback" not in text
     assert not (tmp_path / "out.mkv").exists()
+
+
+def test_convert_and_prepare_sweep_the_parts_of_their_killed_writes(tmp_path):
+    model = _slow_model(tmp_path / "m.safetensors")
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = _dead_pid()
+    killed_model = out / f".m.pth.{dead}.k3j_x9.part"
+    other_model = (
+        out / f".other.pth.{dead}.k3j_x9.part"
+    )  # another file's: only its own writer's next run takes it
+    live_model = out / ".m.pth.1.q8a2zz.part"  # process 1 always runs
+    src = tmp_path / "src" / "sub"
+    png(src / "big.png", size=96)
+    chunks = tmp_path / "chunks" / "sub"
+    chunks.mkdir(parents=True)
+    killed_chunk = chunks / f".big_s002.png.{dead}.a81kd0.part"
+    for p in (killed_model, other_model, live_model, killed_chunk):
+        p.write_bytes(b"half a file")
+    assert main(["convert", str(model), str(out / "m.pth")]) == 0
+    assert not killed_model.exists() and other_model.exists() and live_model.exists()
+    args = ["prepare", "chunk", str(tmp_path / "src"), "-o", str(tmp_path / "chunks"), "--size", "64"]
+    assert main([*args, "--step", "32", "--min-size", "16", "--workers", "1"]) == 0
+    assert not killed_chunk.exists() and (chunks / "big_s001.png").exists()

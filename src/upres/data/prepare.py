@@ -192,6 +192,14 @@ def _sources(src: str | Path) -> list[tuple[Path, Path]]:
     return [(p, p.relative_to(root) if root.is_dir() else Path(p.name)) for p in files]
 
 
+def _sweep_outputs(dst: str | Path) -> None:
+    """Before a (resumed) run: the hidden part files that a killed run's writes left anywhere under dst."""
+    from upres.io.atomic import sweep_stale_parts_in
+
+    for folder, _, _ in os.walk(dst):
+        sweep_stale_parts_in(Path(folder))
+
+
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -207,6 +215,7 @@ def prepare_chunks(
 ) -> PrepareResult:
     """Cut every image under src into size x size sub-images every `step` pixels, into dst (same sub-folders)."""
     jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in _sources(src)]
+    _sweep_outputs(dst)
     return run_jobs(chunk_one, jobs, workers or default_workers(), progress)
 
 
@@ -222,6 +231,7 @@ def prepare_lr(
     """Write an LR copy of every image under src into dst (same relative paths and stems): MATLAB bicubic, or the
     degradation pipeline of an option file (`degradations`: DegradationOptions values)."""
     jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in _sources(src)]
+    _sweep_outputs(dst)
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
 
 
@@ -258,6 +268,7 @@ def prepare_tiff(
                 f"{other} and {p} would both be written as {rel.with_suffix('.tif')}; rename one"
             )
     jobs = [(str(p), str(rel), str(dst), tile, compression) for p, rel in sources]
+    _sweep_outputs(dst)
     return run_jobs(tiff_one, jobs, workers or default_workers(), progress)
 
 

@@ -23,8 +23,10 @@ _UMASK = _read_umask()
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`, else delete it."""
+def atomic_path(path: str | os.PathLike, sweep: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`, else delete it.
+    `sweep`: first remove what killed writes of `path` left (one folder listing: for files written one at a time,
+    such as models; batches of images sweep once for the batch)."""
     final = Path(path)
     if final.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(final))
@@ -34,6 +36,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise NotADirectoryError(
             errno.ENOTDIR, "cannot create this folder: a file is in the way", str(final.parent)
         ) from None
+    if sweep:
+        sweep_stale_parts([final])
     # The writer's process id is in the name, so a later run can tell its own leftovers from a live writer's.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
     os.close(fd)
@@ -51,9 +55,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], sweep: bool = False) -> Path:
     """Call `write(tmp_path)` and move the result to `path` only if it returned without error."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, sweep) as tmp:
         write(tmp)
     return Path(path)
 

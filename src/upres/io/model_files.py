@@ -260,7 +260,7 @@ def save_model(
             "upres_params": json.dumps(info.params, sort_keys=True),
         }
         metadata.update(extra_metadata or {})
-        atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+        atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata), sweep=True)
     elif suffix in PICKLE_SUFFIXES:
         from upres.archs import spandrel_incompatibility
 
@@ -268,7 +268,7 @@ def save_model(
             raise ModelFileError(
                 f"{path}: cannot write {why} as {suffix} (no header to record it); use .safetensors"
             )
-        atomic_write(path, lambda tmp: torch.save({"params_ema": state}, tmp))
+        atomic_write(path, lambda tmp: torch.save({"params_ema": state}, tmp), sweep=True)
     else:
         raise ModelFileError(
             f"{path}: cannot write {suffix!r}; use .safetensors or .pth (or .onnx with `upres convert`)"

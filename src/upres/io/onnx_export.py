@@ -45,7 +45,7 @@ def export_onnx(
     names = {0: "batch", 2: "height", 3: "width"}
     axes = {i: name for i, name in names.items() if dims[i] is None}
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, sweep=True) as tmp:
             torch.onnx.export(
                 module,
                 (example,),
