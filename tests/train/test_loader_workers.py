@@ -80,6 +80,8 @@ def _feed(data):
         data=data, restarts=0, restarted_at=None, log=SimpleNamespace(note=notes.append), restarted=[]
     )
     feed.restart = feed.restarted.append
+    feed.close = lambda: None
+    feed.death = lambda exc: BatchFeed.death(feed, exc)
     return feed, notes
 
 
@@ -134,3 +136,18 @@ def test_a_loader_that_cannot_go_on_is_one_line_and_keeps_the_saved_states(
         "5.state"
     )
     assert line == f"error: {message}" and message in log
+
+
+def test_a_transfer_error_from_a_dead_worker_counts_as_its_death():
+    """Fetching a tensor a killed worker had shared can fail with a reset connection instead of PyTorch's report."""
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    dead = SimpleNamespace(pid=77, exitcode=-9, is_alive=lambda: False)
+    alive = SimpleNamespace(pid=78, exitcode=None, is_alive=lambda: True)
+    feed, notes = _feed(SimpleNamespace(_workers=[dead, alive]))
+    BatchFeed.recover(feed, 2, reset)
+    assert feed.restarted == [2] and notes[0].startswith(
+        "DataLoader worker (pid 77 exit code -9) died (ConnectionResetError: [Errno 104] Connection reset by peer)"
+    )
+    feed, _ = _feed(SimpleNamespace(_workers=[alive]))
+    with pytest.raises(ConnectionResetError):  # every worker alive: not a death, not hidden
+        BatchFeed.recover(feed, 2, reset)

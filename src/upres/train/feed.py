@@ -10,6 +10,7 @@ would have. Only a death in the middle of an iteration (between its micro-batche
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -106,22 +107,45 @@ class BatchFeed:
 
     def restart(self, it: int) -> None:
         """Batches from iteration `it` on, in the order an uninterrupted run would see them."""
-        old = getattr(self, "data", None)
-        if old is not None and hasattr(old, "_shutdown_workers"):
-            # Now, not when the last reference goes: a traceback may hold it, and PyTorch watches its workers until
-            # it is shut down (a dead one would be reported again).
-            old._shutdown_workers()
+        self.close()
         self.data = iter(make_loader(self.run, self.seed, self.ctx, it * self.run.accum_iter))
 
-    def recover(self, done: int, exc: RuntimeError) -> None:
+    def close(self) -> None:
+        """Stop the loader's workers now, not when the last reference goes: a traceback may hold it, and PyTorch
+        watches its workers until it is shut down (a dead one would be reported again, at any later moment)."""
+        data = getattr(self, "data", None)
+        if data is not None and hasattr(data, "_shutdown_workers"):
+            data._shutdown_workers()
+
+    def death(self, exc: BaseException) -> str | None:
+        """What died, when `exc` comes of a dead loader worker: PyTorch's report, or a worker of this loader found
+        dead after an error its death caused in a transfer (a reset connection while fetching a shared tensor)."""
+        if worker_died(exc):
+            return str(exc).strip().rstrip(".")
+        workers = getattr(self.data, "_workers", ())
+        # A killed worker's threads take a moment to end, and only then can it be reaped and seen dead: a transfer
+        # error may come first. Other errors are the data's own, reported as they are.
+        patience = 200 if isinstance(exc, (OSError, EOFError)) else 1
+        for _ in range(patience):
+            dead = [w for w in workers if not w.is_alive()]
+            if dead or patience == 1:
+                break
+            time.sleep(0.01)
+        if not dead:
+            return None
+        codes = ", ".join(f"pid {w.pid} exit code {w.exitcode}" for w in dead)
+        return f"DataLoader worker ({codes}) died ({type(exc).__name__}: {exc})"
+
+    def recover(self, done: int, exc: BaseException) -> None:
         """A loader worker died with `done` iterations complete: the loader starts again at the next one."""
-        if not worker_died(exc):
+        what = self.death(exc)
+        if what is None:
             raise exc
-        what = str(exc).strip().rstrip(".")
         if self.restarted_at == done or self.restarts >= MAX_LOADER_RESTARTS:
             again = (
                 "again at the same iteration" if self.restarted_at == done else f"{self.restarts + 1} times"
             )
+            self.close()
             raise LoaderFailed(f"{what}, {again}: {_FIX}") from None
         self.restarts += 1
         self.restarted_at = done
@@ -133,13 +157,13 @@ class BatchFeed:
             try:
                 batch = next(self.data)
                 break
-            except RuntimeError as exc:
-                if micro and worker_died(exc):  # part of this iteration ran already: it cannot be replayed
-                    raise LoaderFailed(
-                        f"{str(exc).strip().rstrip('.')} during iteration {it}: {_FIX}"
-                    ) from None
-                if micro:
-                    raise
+            except (RuntimeError, OSError, EOFError) as exc:
+                if micro:  # part of this iteration ran already: it cannot be replayed
+                    what = self.death(exc)
+                    if what is None:
+                        raise
+                    self.close()
+                    raise LoaderFailed(f"{what} during iteration {it}: {_FIX}") from None
                 self.recover(it - 1, exc)
         device = self.ctx.device
         lq = batch["lq"].to(device, non_blocking=True)
