@@ -115,3 +115,27 @@ def test_a_resumed_run_reports_the_curves_from_before_the_resume(tmp_path, hr_fo
     charts = _charts((tmp_path / "exp" / "report.html").read_text())
     psnr, ssim = charts["val: psnr"], charts["val: ssim"]
     assert [len(list(_group(c, "series-0").iter(SVG + "use"))) for c in (psnr, ssim)] == [3, 3]  # a dot each
+
+
+def test_a_loader_that_holds_training_back_shows_in_every_line_and_gets_one_note(
+    tmp_path, hr_folder, monkeypatch
+):
+    import time
+
+    from upres.data.paired import PairedImageDataset
+
+    real = PairedImageDataset.__getitem__
+
+    def slow(self, index):
+        time.sleep(0.2)  # far slower than this tiny step, even on a busy CPU: most of the time is waiting
+        return real(self, index)
+
+    monkeypatch.setattr(PairedImageDataset, "__getitem__", slow)
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), {"train": {"total_iter": 15}})
+    train(parse_options(opts), device="cpu")
+    log = (tmp_path / "exp" / "log.txt").read_text()
+    waits = [int(w) for w in re.findall(r" samples/s, data wait (\d+)% \| eta", log)]
+    assert len(waits) == 3 and min(waits) >= 60
+    notes = re.findall(r"training waited for the data loader (\d+)% of the time up to iteration (\d+): raise "
+                       r"datasets\.train\.num_worker_per_gpu \(0 now\)", log)  # fmt: skip
+    assert len(notes) == 1 and notes[0][1] == "10"  # the first window (starting the workers) is left out

@@ -93,6 +93,7 @@ class BatchFeed:
                 f"high_order_degradations_debug: the first training batches are saved to {self.debug_dir}"
             )
         self.restarts, self.restarted_at = 0, None
+        self.waited = 0.0  # seconds the loop stood waiting for batches since `take_wait()`
         self.pool = None
         if otf is not None and otf.queue_size:
             from upres.data.degradations.pipeline import PairPool
@@ -152,7 +153,13 @@ class BatchFeed:
         self.log.note(f"{what}; the loader starts again at iteration {done + 1} (the run goes on unchanged)")
         self.restart(done)
 
+    def take_wait(self) -> float:
+        """Seconds spent waiting for the loader since the last call."""
+        waited, self.waited = self.waited, 0.0
+        return waited
+
     def __call__(self, it: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        asked = time.perf_counter()
         while True:
             try:
                 batch = next(self.data)
@@ -165,6 +172,7 @@ class BatchFeed:
                     self.close()
                     raise LoaderFailed(f"{what} during iteration {it}: {_FIX}") from None
                 self.recover(it - 1, exc)
+        self.waited += time.perf_counter() - asked
         device = self.ctx.device
         lq = batch["lq"].to(device, non_blocking=True)
         gt = batch["gt"].to(device, non_blocking=True)

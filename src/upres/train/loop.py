@@ -156,9 +156,10 @@ def _train(
                         step.consecutive_bad.zero_()
                         step.reset_window()
                         feed.restart(it)
+                        feed.take_wait()
                         watch.restart_window(it)
                         continue
-                    last_losses = watch.progress(step, it)
+                    last_losses = watch.progress(step, it, feed.take_wait())
                     step.reset_window()
 
             if agreement is not None and agreement.poll():

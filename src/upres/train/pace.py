@@ -35,9 +35,13 @@ class Pace:
         self.validation_seconds.append(seconds)
         self._paused += seconds
 
+    def window_seconds(self) -> float:
+        """Seconds since the window began, time spent validating left out."""
+        return self.clock() - self._window_time - (self._paused - self._window_paused)
+
     def rate(self, it: int) -> float:
         """Iterations per second since the window began, time spent validating left out."""
-        elapsed = self.clock() - self._window_time - (self._paused - self._window_paused)
+        elapsed = self.window_seconds()
         return (it - self._window_iter) / elapsed if elapsed > 0 else 0.0
 
     def mean_rate(self, it: int) -> float:

@@ -24,6 +24,9 @@ from upres.train.state import has_nonfinite, unwrap
 from upres.train.summary import Outcome, last_model_path, summary_lines
 from upres.train.validate import BestTracker, Metric, run_validation
 
+# A window spent this much waiting for batches gets a note (once a run): the loader, not the step, sets the pace.
+SLOW_LOADER = 0.3
+
 
 def amp_on_cpu(opts: Options, device: torch.device, note) -> Options:
     """On CPU, bf16 autocast is usually slower than fp32 (templates ask for AMP for the GPU): off unless
@@ -68,6 +71,7 @@ class RunWatch:
         self.opts, self.run, self.ctx, self.log, self.metrics = opts, run, ctx, log, metrics
         self.exp_dir, self.total_iter, self.options_text = exp_dir, total_iter, options_text
         self.pace = Pace(start_iter)
+        self.start_iter, self._loader_noted = start_iter, False
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
         if start_iter > 0:
             self._restore_history(start_iter)
@@ -92,10 +96,13 @@ class RunWatch:
     def restart_window(self, it: int) -> None:
         self.pace.restart_window(it)
 
-    def progress(self, step, it: int) -> dict[str, float]:
-        """The line at `print_freq`: speed and ETA without validation, learning rate, mean losses since the last."""
+    def progress(self, step, it: int, waited: float) -> dict[str, float]:
+        """The line at `print_freq`: speed and ETA without validation, the share of it spent waiting for the loader
+        (`waited` seconds), learning rate, mean losses since the last."""
         run, ctx = self.run, self.ctx
         rate = self.pace.rate(it)
+        wait = min(1.0, waited / max(self.pace.window_seconds(), 1e-9))
+        self._note_slow_loader(wait, it)
         means = {k: float(v) / max(it - self.pace.window_iter, 1) for k, v in step.loss_sums.items()}
         val_freq = self.opts.val.val_freq if self.metrics is not None else None
         train_s, val_s = self.pace.eta(it, self.total_iter, validations_left(it, self.total_iter, val_freq))
@@ -105,7 +112,8 @@ class RunWatch:
 
         self.log.info(
             f"iter {it}/{self.total_iter} epoch {epoch} | {rate:.2f} it/s "
-            f"{rate * run.batch_size * run.accum_iter * ctx.world_size:.1f} samples/s | eta {hms(train_s + val_s)}"
+            f"{rate * run.batch_size * run.accum_iter * ctx.world_size:.1f} samples/s, data wait {wait:.0%} | "
+            f"eta {hms(train_s + val_s)}"
             + (f" (validation {hms(val_s)})" if val_s else "")
             + f" | lr {lr:.3g} | "
             + " ".join(f"{k} {v:.4g}" for k, v in means.items())
@@ -115,6 +123,17 @@ class RunWatch:
         self.log.scalars(it, {"lr": lr}, "train/")
         self.pace.restart_window(it)
         return means
+
+    def _note_slow_loader(self, wait: float, it: int) -> None:
+        """Once a run: a window (not the first, which includes starting the workers) spent mostly waiting for data."""
+        if wait < SLOW_LOADER or self._loader_noted or self.pace.window_iter == self.start_iter:
+            return
+        self._loader_noted = True
+        workers = self.run.num_workers
+        self.log.note(
+            f"training waited for the data loader {wait:.0%} of the time up to iteration {it}: raise "
+            f"datasets.train.num_worker_per_gpu ({workers} now), or see docs/troubleshooting.md#slow-data-loading"
+        )
 
     # --- validation ----------------------------------------------------------------------------------------------
     def validate(self, it: int, best: BestTracker) -> bool:
