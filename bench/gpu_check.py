@@ -88,7 +88,18 @@ def run_tests(work: Path, extra: list[str], timeout: int, workers: int, log: Pat
     `log` as it runs (short tracebacks of the failures at the end), so a run cut off still shows how far it got."""
     junit = work / "junit.xml"
     # -v: each result is a line of the log as it lands (with xdist too), so a run cut off still names its failures.
-    cmd = [sys.executable, "-m", "pytest", "-v", "-rfE", "--tb=short", "-p", "no:cacheprovider"]
+    # --durations: the slowest tests on the GPU, to keep the suite inside the check's minutes.
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-v",
+        "-rfE",
+        "--tb=short",
+        "-p",
+        "no:cacheprovider",
+        "--durations=25",
+    ]
     cmd += [f"--junitxml={junit}", *extra]
     if importlib.util.find_spec(
         "pytest_timeout"
