@@ -133,9 +133,8 @@ def _train(
     watch = RunWatch(opts, run, ctx, log, metrics, exp_dir, start_iter, total_iter, seed, options_text)
     how = "finished"
     held = HeldInterrupts(deferred=ctx.enabled).install()
-    children = (
-        HeldChildSignals().install()
-    )  # a dead loader worker is reported between iterations, not mid-step
+    # A dead loader worker is reported between iterations, where the loader can start again, not mid-step.
+    children = HeldChildSignals().install()
     agreement = StopAgreement(held, ctx.cpu_group) if ctx.enabled else None
     try:
         while it < total_iter:
