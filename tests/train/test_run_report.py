@@ -139,3 +139,5 @@ def test_a_loader_that_holds_training_back_shows_in_every_line_and_gets_one_note
     notes = re.findall(r"training waited for the data loader (\d+)% of the time up to iteration (\d+): raise "
                        r"datasets\.train\.num_worker_per_gpu \(0 now\)", log)  # fmt: skip
     assert len(notes) == 1 and notes[0][1] == "10"  # the first window (starting the workers) is left out
+    share = re.search(r"training finished: .* it/s, (\d+)% of the training time waiting for data\n", log)
+    assert share and int(share.group(1)) >= 60

@@ -19,6 +19,7 @@ class Outcome:
     last_model: Path | None = None
     report: Path | None = None
     how: str = "finished"  # or "stopped early"
+    data_wait_seconds: float = 0.0  # spent waiting for the loader
 
 
 def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome: Outcome) -> list[str]:
@@ -30,6 +31,7 @@ def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome
             if outcome.validation_seconds
             else ""
         )
+        + _data_wait(outcome)
     ]
     set_name = record.tracked_set
     for name, (value, it) in best.items():
@@ -52,3 +54,9 @@ def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome
 
 def last_model_path(models: Path, iteration: int, fmt: str, ema: bool) -> Path:
     return models / f"net_g{'_ema' if ema else ''}_{iteration}.{fmt}"
+
+
+def _data_wait(outcome: Outcome) -> str:
+    training = outcome.wall_seconds - outcome.validation_seconds
+    share = outcome.data_wait_seconds / training if training > 0 else 0.0
+    return f", {share:.0%} of the training time waiting for data" if share >= 0.01 else ""

@@ -71,7 +71,7 @@ class RunWatch:
         self.opts, self.run, self.ctx, self.log, self.metrics = opts, run, ctx, log, metrics
         self.exp_dir, self.total_iter, self.options_text = exp_dir, total_iter, options_text
         self.pace = Pace(start_iter)
-        self.start_iter, self._loader_noted = start_iter, False
+        self.start_iter, self._loader_noted, self.data_wait = start_iter, False, 0.0
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
         if start_iter > 0:
             self._restore_history(start_iter)
@@ -101,6 +101,7 @@ class RunWatch:
         (`waited` seconds), learning rate, mean losses since the last."""
         run, ctx = self.run, self.ctx
         rate = self.pace.rate(it)
+        self.data_wait += waited
         wait = min(1.0, waited / max(self.pace.window_seconds(), 1e-9))
         self._note_slow_loader(wait, it)
         means = {k: float(v) / max(it - self.pace.window_iter, 1) for k, v in step.loss_sums.items()}
@@ -248,6 +249,7 @@ class RunWatch:
             last_model_path(models, it, fmt, self.run.g.ema is not None),
             self.exp_dir / "report.html",
             how,
+            self.data_wait,
         )
         lines = summary_lines(self.record, dict(best.best), outcome)
         self.log.info("\n".join(lines))  # one block: the first line stamped, the rest aligned under it
