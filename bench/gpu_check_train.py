@@ -103,21 +103,27 @@ def train_in_memory(opts: dict, sizes: Sizes, device: torch.device):
 
 def upres_rate(
     sizes: Sizes, device: torch.device, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None
-) -> tuple[float, dict]:
-    """Iterations/s of `upres train` after its warm-up window, and the losses of its last window."""
+) -> tuple[float, dict, float]:
+    """Iterations/s of `upres train` after its warm-up window, the losses of its last window, and the share of the
+    measured time its loop waited for batches (here collating and pinning the in-memory samples in the main process:
+    the part of upres's step time that the bare loop, its batch already on the device, does not have)."""
     opts = upres_options(sizes, work, gan, compiled, compile_mode)
     result = train_in_memory(opts, sizes, device)
     log = (Path(opts["path"]["experiments_root"]) / "log.txt").read_text()
-    windows = [(int(i), float(r)) for i, r in re.findall(r" iter (\d+)/\d+ .*?\| ([\d.]+) it/s", log)]
+    line = r" iter (\d+)/\d+ .*?\| ([\d.]+) it/s [\d.]+ samples/s, data wait (\d+)%"
+    windows = [(int(i), float(r), int(w) / 100) for i, r, w in re.findall(line, log)]
     warm = sizes.compile_warm if compiled else sizes.train_warm
-    seconds, iters, previous = 0.0, 0, None
-    for it, rate in windows:
+    seconds, iters, waited, previous = 0.0, 0, 0.0, None
+    for it, rate, wait in windows:
         # Windows of 10 iterations; those inside the warm-up (cudnn autotuning, the compile) are left out.
         if previous is not None and previous >= warm and rate > 0:
             seconds += (it - previous) / rate
+            waited += wait * (it - previous) / rate
             iters += it - previous
         previous = it
-    return (iters / seconds if seconds else float("nan")), dict(result.last_losses)
+    if not seconds:
+        return float("nan"), dict(result.last_losses), float("nan")
+    return iters / seconds, dict(result.last_losses), waited / seconds
 
 
 def bare_step(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> Callable[[], None]:
@@ -214,18 +220,19 @@ def bench_training(sizes: Sizes, device: torch.device, work: Path, peak: float) 
     for gan in (False, True):
         stage, what = _stage_label(sizes, gan)
         base, flops = bare_rate(sizes, device, work, gan)
-        eager, eager_losses = upres_rate(sizes, device, work, gan, compiled=False)
+        eager, eager_losses, wait = upres_rate(sizes, device, work, gan, compiled=False)
         data[stage.lower()] = {
             "bare_eager_it_per_s": base,
             "flops_per_iter": flops,
             "bare_tflops": flops * base / 1e12,
             "upres_eager_it_per_s": eager,
             "upres_eager_last_losses": eager_losses,
+            "upres_eager_data_wait": wait,
         }
         rows.append(
             Row(
                 f"`upres train` eager, {what}",
-                f"{eager:.2f} it/s",
+                f"{eager:.2f} it/s ({wait:.0%} of it waiting for data)",
                 f"{base:.2f} it/s (bare loop, {flops * base / 1e12:.3g} TFLOP/s = "
                 f"{100 * flops * base / 1e12 / peak:.1f}% of peak)",
                 eager / base,
@@ -249,7 +256,7 @@ def bench_training_compiled(
             if known
             else bare_rate(sizes, device, work, gan)
         )
-        fast, fast_losses = upres_rate(sizes, device, work, gan, True, compile_mode)
+        fast, fast_losses, _ = upres_rate(sizes, device, work, gan, True, compile_mode)
         data[stage.lower()] = {
             "bare_eager_it_per_s": base,
             "upres_compile_it_per_s": fast,
