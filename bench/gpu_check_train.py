@@ -2,8 +2,10 @@
 
 Both sides train the same generator (and, for the GAN stage, the same discriminator and VGG) with AdamW, bf16
 autocast and channels-last. The bare loop holds one batch on the device; upres runs its real loop (EMA, gradient-norm
-bookkeeping, NaN guard, logging) over an in-memory dataset, so the loader costs nothing on either side and the
-numbers compare the step. TFLOP/s: the bare step's FLOPs (torch's FlopCounterMode, forward and backward) times the
+bookkeeping, NaN guard, logging) over an in-memory dataset through two loader workers, as users run it (collating
+and pinning off the main thread; the first H200 check ran it with none, which put both on the step's thread), so
+decoding costs nothing and the numbers compare the step. Each figure says how much of upres's time went to waiting
+for batches. TFLOP/s: the bare step's FLOPs (torch's FlopCounterMode, forward and backward) times the
 rate, next to the matmul peak measured in the same run.
 """
 
@@ -68,7 +70,7 @@ def upres_options(
         "name": "gpu_check", "scale": sizes.arch["scale"], "manual_seed": 0,
         "use_amp": sizes.amp, "amp_bf16": True, "use_channels_last": True, "use_compile": compiled,
         "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": str(work), "lq_size": sizes.lq,
-                               "batch_size_per_gpu": sizes.batch, "num_worker_per_gpu": 0}},
+                               "batch_size_per_gpu": sizes.batch, "num_worker_per_gpu": 2}},
         "network_g": {k: v for k, v in sizes.arch.items() if k != "scale"},
         "path": {"experiments_root": str(work / f"exp_{'gan' if gan else 'fid'}_{int(compiled)}")},
         "train": {"total_iter": warm + sizes.train_iters, "ema_decay": 0.999,
