@@ -55,7 +55,9 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
         figures, fast = report["train"][stage], report["train_compile"][stage]
         assert figures["bare_eager_it_per_s"] > 0 and figures["flops_per_iter"] > 0
         assert figures["upres_eager_it_per_s"] > 0 and fast["upres_compile_it_per_s"] > 0
-        assert 0 <= figures["upres_eager_data_wait"] < 1  # the share of upres's time its loop waited for batches
+        assert (
+            0 <= figures["upres_eager_data_wait"] < 1
+        )  # the share of upres's time its loop waited for batches
         # The compiled runs are compared with the bare loop the eager section measured, not a second one.
         assert fast["bare_eager_it_per_s"] == figures["bare_eager_it_per_s"]
         # Same seed, same data: the compiled step (aot_eager in smoke) trains the same losses as the eager one.

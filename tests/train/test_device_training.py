@@ -260,3 +260,29 @@ def test_an_error_that_is_not_about_memory_still_shows_where_it_came_from(tmp_pa
     _run_out_of_memory(monkeypatch, 2, RuntimeError("a bug"))
     with pytest.raises(RuntimeError, match="a bug"):
         train(parse_options(base_options(hr_folder, tmp_path / "exp")), device="cpu")
+
+
+def test_running_out_of_memory_in_validation_names_validation_and_its_fix(
+    tmp_path, hr_folder, monkeypatch, capsys
+):
+    import upres.train.watch as watch_mod
+
+    def full(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64.00 MiB")
+
+    monkeypatch.setattr(
+        watch_mod, "run_validation", full
+    )  # past retry_halving: even the smallest tiles failed
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            "val": {"val_freq": 5, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+        },
+    )
+    assert main(["train", "-c", str(write(tmp_path / "train.yml", opts)), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: out of memory validating after iteration 5 on cpu, even in the smallest tiles: give val.tile_size a "
+        "small value (e.g. 128) or validate on smaller images; the newest saved state is 5.state"
+    )

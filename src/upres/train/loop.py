@@ -189,7 +189,10 @@ def _train(
     except RuntimeError as exc:
         # Half an iteration may have run (gradients, perhaps an optimizer): nothing of it is saved.
         if is_out_of_memory(exc):
-            text = out_of_memory_text(opts, ctx.device, it + 1, _newest(states_dir))
+            if watch.validating:
+                text = out_of_memory_text(opts, ctx.device, it, _newest(states_dir), validating=True)
+            else:
+                text = out_of_memory_text(opts, ctx.device, it + 1, _newest(states_dir))
         elif isinstance(exc, LoaderFailed):
             text = f"{exc}; {_newest(states_dir)}"
         else:

@@ -24,16 +24,21 @@ def is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def out_of_memory_text(opts: Options, device: torch.device, iteration: int, newest_state: str) -> str:
-    """One line: where memory ran out, the options that size a step, and how to make it fit."""
+def out_of_memory_text(
+    opts: Options, device: torch.device, iteration: int, newest_state: str, validating: bool = False
+) -> str:
+    """One line: where memory ran out, the options that size a step (or validation), and how to make it fit."""
+    if validating:
+        where = f"on {device}" + (f" ({_peak_of_total(device)})" if device.type == "cuda" else "")
+        return (
+            f"out of memory validating after iteration {iteration} {where}, even in the smallest tiles: give "
+            f"val.tile_size a small value (e.g. 128) or validate on smaller images; {newest_state}"
+        )
     ds = opts.train_dataset
     batch = ds.batch_size_per_gpu if ds else None
     lq = ds.crop_size(opts.scale) if ds else None
     accum = ds.accum_iter if ds else 1
-    where = f"on {device}"
-    if device.type == "cuda":
-        total = torch.cuda.get_device_properties(device).total_memory / 2**30
-        where += f" ({peak_memory_mb(device) / 1024:.1f} GiB at the peak, of {total:.1f} GiB)"
+    where = f"on {device}" + (f" ({_peak_of_total(device)})" if device.type == "cuda" else "")
     sizes = f"datasets.train.batch_size_per_gpu {batch}, lq_size {lq}" + (
         f", accum_iter {accum}" if accum > 1 else ""
     )
@@ -41,3 +46,8 @@ def out_of_memory_text(opts: Options, device: torch.device, iteration: int, newe
     if not opts.use_amp and device.type == "cuda":
         fixes += ", or set use_amp: true"
     return f"out of memory in iteration {iteration} {where} with {sizes}: {fixes}; {newest_state}"
+
+
+def _peak_of_total(device: torch.device) -> str:
+    total = torch.cuda.get_device_properties(device).total_memory / 2**30
+    return f"{peak_memory_mb(device) / 1024:.1f} GiB at the peak, of {total:.1f} GiB"

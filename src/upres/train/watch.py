@@ -72,6 +72,7 @@ class RunWatch:
         self.exp_dir, self.total_iter, self.options_text = exp_dir, total_iter, options_text
         self.pace = Pace(start_iter)
         self.start_iter, self._loader_noted, self.data_wait = start_iter, False, 0.0
+        self.validating = False
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
         if start_iter > 0:
             self._restore_history(start_iter)
@@ -139,7 +140,14 @@ class RunWatch:
     # --- validation ----------------------------------------------------------------------------------------------
     def validate(self, it: int, best: BestTracker) -> bool:
         """Score the EMA (or live) generator, log it against bicubic, keep net_g_best, rewrite the report.
-        Returns whether early stopping says to stop."""
+        Returns whether early stopping says to stop. `validating` is True while it runs and after it raised, so the
+        loop's error names validation."""
+        self.validating = True
+        stop = self._validate(it, best)
+        self.validating = False
+        return stop
+
+    def _validate(self, it: int, best: BestTracker) -> bool:
         started = time.perf_counter()
         run, opts, log = self.run, self.opts, self.log
         net = run.g.ema.module if run.g.ema is not None else unwrap(run.g.net)
