@@ -123,6 +123,8 @@ def cases(ws: Path) -> list[Case]:
         c.append((case_id, argv, codes, expect))
 
     add("no command", [], {2})
+    if os.path.exists("/dev/null"):
+        add("info a device file", ["info", "/dev/null"], {2}, "/dev/null: not a regular file")
     add("unknown command", ["frobnicate"], {2})
     # info
     for name, expect in [

@@ -55,7 +55,8 @@ def read_tensors(
             f"{path}: is a folder, not a model file; give the .pth or .safetensors file in it"
         )
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+        what = "not a regular file (a device, pipe or socket)" if path.exists() else "no such model file"
+        raise ModelFileError(f"{path}: {what}")
     if path.stat().st_size == 0:
         raise ModelFileError(f"{path}: file is empty")
     suffix = path.suffix.lower()
