@@ -286,3 +286,25 @@ def test_running_out_of_memory_in_validation_names_validation_and_its_fix(
         "error: out of memory validating after iteration 5 on cpu, even in the smallest tiles: give val.tile_size a "
         "small value (e.g. 128) or validate on smaller images; the newest saved state is 5.state"
     )
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_amp_bf16_on_a_gpu_without_bf16_goes_fp16_with_a_note(monkeypatch, hr_folder, tmp_path, supported):
+    """Pre-Ampere GPUs (GTX 10xx, RTX 20xx, T4, V100) would emulate bf16 far slower than fp16; redux falls back too."""
+    from upres.train.watch import bf16_where_supported, precision_text
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: supported)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    opts = parse_options(merge(base_options(hr_folder, tmp_path), {"use_amp": True, "amp_bf16": True}))
+    notes: list[str] = []
+    cuda = torch.device("cuda", 0)
+    after = bf16_where_supported(opts, cuda, notes.append)
+    if supported:
+        assert after is opts and notes == [] and precision_text(after, cuda) == "AMP bf16"
+    else:
+        assert after.amp_bf16 is False and precision_text(after, cuda) == "AMP fp16"
+        assert notes == [
+            "amp_bf16: Tesla T4 has no bf16, which PyTorch would emulate slowly; AMP uses fp16 with a gradient scaler "
+            "instead (set amp_bf16: false to silence this)"
+        ]
+    assert bf16_where_supported(opts, torch.device("cpu"), notes.append) is opts  # the CPU has its own rule

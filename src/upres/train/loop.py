@@ -30,7 +30,7 @@ from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
 from upres.train.step import TrainStep
 from upres.train.validate import BestTracker, build_metrics
-from upres.train.watch import RunWatch, amp_on_cpu, precision_text
+from upres.train.watch import RunWatch, amp_on_cpu, bf16_where_supported, precision_text
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
@@ -89,7 +89,7 @@ def _train(
     if swept:
         names = ", ".join(p.name for p in swept[:3]) + (", ..." if len(swept) > 3 else "")
         log.note(f"removed {len(swept)} unfinished file(s) that an earlier run left while writing ({names})")
-    opts = amp_on_cpu(opts, ctx.device, log.note)
+    opts = bf16_where_supported(amp_on_cpu(opts, ctx.device, log.note), ctx.device, log.note)
 
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
     run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.info)

@@ -39,6 +39,20 @@ def amp_on_cpu(opts: Options, device: torch.device, note) -> Options:
     return opts.model_copy(update={"use_amp": False})
 
 
+def bf16_where_supported(opts: Options, device: torch.device, note) -> Options:
+    """amp_bf16 on a GPU without bf16 (before compute capability 8.0: GTX 10xx, RTX 20xx, T4, V100): PyTorch would
+    emulate it, far slower than fp16; AMP goes fp16 with a gradient scaler instead, as traiNNer-redux does."""
+    if device.type != "cuda" or not (opts.use_amp and opts.amp_bf16):
+        return opts
+    if torch.cuda.is_bf16_supported(including_emulation=False):
+        return opts
+    note(
+        f"amp_bf16: {torch.cuda.get_device_name(device)} has no bf16, which PyTorch would emulate slowly; AMP uses "
+        "fp16 with a gradient scaler instead (set amp_bf16: false to silence this)"
+    )
+    return opts.model_copy(update={"amp_bf16": False})
+
+
 def precision_text(opts: Options, device: torch.device) -> str:
     if not opts.use_amp:
         return "fp32" + (" (AMP off on CPU)" if device.type == "cpu" else "")
