@@ -56,21 +56,17 @@ def training_device(spec: str, local_rank: int, world_size: int) -> torch.device
                 "torchrun --nproc_per_node N"
             )
         return resolve_single_device(spec)
-    if spec == "cpu":
-        return torch.device("cpu")
-    if spec not in ("auto", "cuda"):
+    if spec not in ("auto", "cuda", "cpu"):
         raise UpresError(
             f"--device {spec}: under torchrun each process takes its local GPU; give auto, cuda or cpu and choose "
             "the GPUs with CUDA_VISIBLE_DEVICES"
         )
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if not gpus:
-        if spec == "cuda":
-            raise UpresError("--device cuda: no CUDA GPU is visible; use --device cpu")
-        return torch.device("cpu")
-    if local_rank >= gpus:
+    devices = resolve_devices(spec)  # auto: every GPU, else the CPU; cuda without one is an error
+    if devices[0].type == "cpu":
+        return devices[0]
+    if local_rank >= len(devices):
         raise UpresError(
-            f"LOCAL_RANK {local_rank} but only {gpus} GPU(s) visible: start at most {gpus} processes per machine "
-            "(torchrun --nproc_per_node)"
+            f"LOCAL_RANK {local_rank} but only {len(devices)} GPU(s) visible: start at most {len(devices)} "
+            "processes per machine (torchrun --nproc_per_node)"
         )
-    return torch.device("cuda", local_rank)
+    return devices[local_rank]

@@ -499,7 +499,7 @@ def _window_losses(exp: Path, name: str) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["fidelity", "gan"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_use_compile_follows_eager_over_50_bf16_steps(tmp_path, hr_folder, device, stage):
+def test_use_compile_follows_eager_over_50_bf16_steps(tmp_path, hr_folder, device, stage, monkeypatch):
     """Issue 12: the compiled generator trains like the eager one under bf16 autocast, fidelity and GAN stage, over
     50 steps: every logged window's losses within bf16 rounding (8 significant bits: compiled kernels fuse and reorder
     bf16 arithmetic, so steps differ in the last bits and the runs drift apart by that much, not more)."""
@@ -531,8 +531,15 @@ def test_use_compile_follows_eager_over_50_bf16_steps(tmp_path, hr_folder, devic
         compiled["compile_mode"] = (
             "reduce-overhead"  # CUDA graphs, as the GPU check trains (and fast to compile)
         )
+    compiles = []
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: compiles.append(k) or real_compile(*a, **k))
     _run(opts, device=device)
+    assert compiles == []
     _run(compiled, device=device)
+    assert (
+        len(compiles) == 1
+    )  # the generator really was compiled: equal losses from two eager runs prove nothing
     names = ["l_g_l1"] + (["l_g_gan", "l_d_real", "l_d_fake"] if stage == "gan" else [])
     for name in names:
         eager_windows = _window_losses(tmp_path / "eager", name)

@@ -56,9 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise UpresError("give -m MODEL (one or more) or --bicubic")
     if args.scale < 1:
         raise UpresError(f"--scale must be a positive integer, not {args.scale}")
-    resolve_single_device(
-        args.device
-    )  # checked even where nothing runs a model (--bicubic): a typo is not ignored
+    # Checked even where nothing runs a model (--bicubic): a typo is not ignored.
+    resolve_single_device(args.device)
     metrics = _extra_metrics(args.metrics, args.device)
     methods = {}
     if args.bicubic:

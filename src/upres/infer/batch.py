@@ -205,9 +205,7 @@ def run_batch(
     """Upscale every input: on_start(n_files) once the work is known and the model loaded, then
     on_result(result, n_finished, n_total) from this thread after each file."""
     _validate(opts)
-    devices = resolve_devices(
-        opts.device
-    )  # before the output folder is made: a missing GPU leaves nothing behind
+    devices = resolve_devices(opts.device)  # before the output folder is made: a missing GPU leaves nothing
     started = time.perf_counter()
     check_writable(opts.output)
     jobs = plan_jobs(opts.inputs, opts.output, opts.format, opts.skip_existing)

@@ -12,13 +12,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from upres.devices import resolve_single_device
+
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_precision(precision: str, device: torch.device, supports_half: bool = True) -> torch.dtype:
@@ -216,7 +212,7 @@ def upscale_tensor(
     multiple: int = 1,
 ) -> torch.Tensor:
     """Convenience wrapper: upscale a (N, C, H, W) or (C, H, W) float tensor in [0, 1]."""
-    dev = resolve_device(device)
+    dev = device if isinstance(device, torch.device) else resolve_single_device(device)
     up = Upscaler(module, scale, dev, resolve_precision(precision, dev), multiple)
     batched = x if x.ndim == 4 else x[None]
     out = up(batched, tile, overlap)
