@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA} (only CI and developer machines have it)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_the_commands_under_test():
+    """A harness that starts pytest in the background (`nohup`, `&` in a script, some remote runners) hands it
+    SIGINT ignored, and every command a test starts inherits that: the Ctrl+C tests would then press a key nobody
+    hears. Give SIGINT the handler a terminal session has, for this process and the commands it starts."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)
