@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from upres.io.atomic import sweep_stale_parts_in
 from upres.train.checkpoint import list_states
+from upres.train.compiling import compile_failure_text, is_compile_failure, toolchain_error
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
 from upres.train.feed import BatchFeed, LoaderFailed
@@ -75,6 +76,8 @@ def _train(
     seed = int(broadcast_object(ctx, seed))
     seed_everything(seed, ctx.rank)
     _configure_torch(opts, ctx)
+    if opts.use_compile and (missing := toolchain_error(ctx.device)):
+        raise TrainingError(missing)  # before the experiment folder exists: nothing of this run is written
     exp_dir = None if dry_run else experiment_dir(opts)
     swept: list[Path] = []
     try:
@@ -195,6 +198,8 @@ def _train(
                 text = out_of_memory_text(opts, ctx.device, it + 1, _newest(states_dir))
         elif isinstance(exc, LoaderFailed):
             text = f"{exc}; {_newest(states_dir)}"
+        elif opts.use_compile and is_compile_failure(exc):
+            text = compile_failure_text(exc, it + 1, _newest(states_dir))
         else:
             raise
         log.note(text)
