@@ -221,6 +221,37 @@ def test_written_options_record_the_seed(tmp_path, hr_folder):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_gan_run_with_d_input_noise_resumes_bit_identically(tmp_path, hr_folder, device):
+    """D's input noise comes from the process's random stream, restored from the state; starting the loader (with a
+    worker) on resume must not draw from that stream, or every later noise sample shifts by one draw."""
+
+    def options(root: str) -> dict:
+        return merge(
+            base_options(hr_folder, tmp_path / root),
+            {
+                "datasets": {"train": {"num_worker_per_gpu": 1}},
+                "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2},
+                "train": {
+                    "d_input_noise": 0.05,
+                    "optim_d": {"type": "AdamW", "lr": 1e-3},
+                    "losses": [
+                        {"type": "l1loss", "loss_weight": 1.0},
+                        {"type": "ganloss", "gan_type": "vanilla", "loss_weight": 0.1},
+                    ],
+                },
+            },
+        )
+
+    train(parse_options(options("straight")), device=device)
+    state = tmp_path / "straight" / "training_states" / "5.state"
+    train(parse_options(options("resumed")), resume=str(state), device=device)
+    for name in ("net_g_10.safetensors", "net_d_10.pth"):
+        a = read_tensors(tmp_path / "straight" / "models" / name)[0]
+        b = read_tensors(tmp_path / "resumed" / "models" / name)[0]
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_otf_run_with_pair_pool_resumes_bit_identically(tmp_path, hr_folder, device):
     """The pair pool and its shuffle generator are part of the training state: resuming mixes the same pairs."""
 

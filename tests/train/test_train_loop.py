@@ -546,3 +546,34 @@ def test_use_compile_follows_eager_over_50_bf16_steps(tmp_path, hr_folder, devic
         compiled_windows = _window_losses(tmp_path / "compiled", name)
         assert len(eager_windows) == len(compiled_windows) == 5, name
         assert compiled_windows == pytest.approx(eager_windows, rel=2**-7, abs=1e-3), name
+
+
+@pytest.mark.slow
+def test_ddp_gan_run_with_d_input_noise_resumes_exactly(tmp_path, hr_folder):
+    """D's input noise is drawn from each process's own random stream: a resumed rank must go on with its own
+    stream, not rank 0's."""
+
+    def options(root: str) -> Path:
+        opts = merge(
+            base_options(hr_folder, tmp_path / root),
+            {
+                "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2},
+                "train": {
+                    "d_input_noise": 0.05,
+                    "optim_d": {"type": "AdamW", "lr": 1e-3},
+                    "losses": [
+                        {"type": "l1loss", "loss_weight": 1.0},
+                        {"type": "ganloss", "gan_type": "vanilla", "loss_weight": 0.1},
+                    ],
+                },
+            },
+        )
+        return write(tmp_path / f"{root}.yml", opts)
+
+    _torchrun_train(options("straight"), tmp_path)
+    state = tmp_path / "straight" / "training_states" / "5.state"
+    _torchrun_train(options("resumed"), tmp_path, "--resume", str(state))
+    for name in ("net_g_10.safetensors", "net_d_10.pth"):
+        a = read_tensors(tmp_path / "straight" / "models" / name)[0]
+        b = read_tensors(tmp_path / "resumed" / "models" / name)[0]
+        assert all(torch.equal(a[k], b[k]) for k in a), name

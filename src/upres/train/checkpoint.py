@@ -20,7 +20,8 @@ class CheckpointError(UpresError):
     pass
 
 
-def capture_rng() -> dict:
+def capture_rng(device: torch.device) -> dict:
+    """This process's random streams: Python's, numpy's, torch's CPU one and, training on a GPU, that GPU's."""
     np_state = np.random.get_state()
     state = {
         "python": random.getstate(),
@@ -28,18 +29,27 @@ def capture_rng() -> dict:
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def restore_rng(state: dict) -> None:
+def restore_rng(state: dict, device: torch.device) -> None:
     random.setstate(_as_tuple(state["python"]))
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is None or device.type != "cuda":
+        return
+    if isinstance(
+        cuda, list | tuple
+    ):  # states written before per-process streams: one per GPU the process saw
+        index = device.index or 0
+        if index >= len(cuda):
+            return
+        cuda = cuda[index]
+    torch.cuda.set_rng_state(cuda, device)
 
 
 def _as_tuple(x):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -38,6 +39,11 @@ def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> Data
         persistent_workers=False,
         prefetch_factor=run.prefetch_factor if run.num_workers else None,
         worker_init_fn=_ignore_ctrl_c if run.num_workers else None,
+        # Starting the loader draws its workers' base seed; from its own generator, that draw leaves the process's
+        # random stream (D's input noise, penalty interpolation) where a resumed run restored it.
+        generator=torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, ctx.rank]).generate_state(1)[0])
+        ),
     )
 
 

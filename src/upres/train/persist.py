@@ -10,6 +10,7 @@ from upres.errors import UpresError
 from upres.io.model_files import save_model
 from upres.train.checkpoint import (
     CheckpointError,
+    capture_rng,
     fault_reason,
     find_resume_state,
     list_states,
@@ -53,7 +54,7 @@ def resume_run(
     run: Run, path: Path, scaler, seed: int, ctx: DistContext, log: RunLog
 ) -> tuple[dict, int, BestTracker, int]:
     """Restore the state at `path`: (state, its iteration, the best-metric tracker, the seed to go on with)."""
-    state = restore_state(run, path, scaler)
+    state = restore_state(run, path, scaler, ctx.rank, ctx.device)
     start_iter = int(state["iteration"])
     best = BestTracker({k: tuple(v) for k, v in state.get("best", {}).items()}, int(state.get("stale", 0)))
     if int(state["seed"]) != seed:
@@ -86,6 +87,7 @@ def save_checkpoint(
     save stops with the error."""
     # Each rank mixes its own pair pool; all of them go into the one state file (every rank must take part).
     pools = gather_to_main(ctx, pool.state_dict()) if pool is not None and exp_dir is not None else None
+    rngs = gather_to_main(ctx, capture_rng(ctx.device)) if exp_dir is not None else None
     if exp_dir is None or not ctx.is_main:
         barrier(ctx)
         return
@@ -115,7 +117,7 @@ def save_checkpoint(
         save_training_state(
             exp_dir / "training_states",
             it,
-            collect_state(run, it, seed, scaler, extra),
+            collect_state(run, it, seed, scaler, extra, rngs),
             opts.logger.keep_checkpoints,
         )
     except (CheckpointError, *write_faults()) as exc:
@@ -186,7 +188,7 @@ def roll_back(
             f"iteration {it}: {n_bad} non-finite steps in a row; no checkpoint yet, halving the learning rate"
         )
         return it
-    state = restore_state(run, states[-1], scaler)
+    state = restore_state(run, states[-1], scaler, *((ctx.rank, ctx.device) if ctx is not None else ()))
     if ctx is not None:
         restore_pool(pool, state, ctx, log)
     lr_scale = run.g.schedule.lr_scale  # restore_state brought back the old scale; halve that one

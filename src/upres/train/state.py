@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from upres.train.checkpoint import CheckpointError, capture_rng, load_training_state, restore_rng
+from upres.train.checkpoint import CheckpointError, load_training_state, restore_rng
 from upres.train.setup import Run
 
 
@@ -18,16 +18,21 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
-def collect_state(run: Run, iteration: int, seed: int, scaler, extra: dict) -> dict:
+def collect_state(run: Run, iteration: int, seed: int, scaler, extra: dict, rngs: list[dict]) -> dict:
+    """The training state; `rngs` holds every process's random streams in rank order (one for a single process)."""
     state = {
         "iteration": iteration,
         "seed": seed,
         "net_g": unwrap(run.g.net).state_dict(),
         "optimizer_g": run.g.optimizer.state_dict(),
         "schedule_g": run.g.schedule.state_dict(),
-        "rng": capture_rng(),
+        "rng": rngs[0],
         **extra,
     }
+    if len(rngs) > 1:
+        # Each process draws from its own streams (D's input noise, penalty interpolation): a resumed process
+        # goes on with its own, not the main process's.
+        state["rng_by_rank"] = rngs
     if run.g.ema is not None:
         state["ema_g"] = run.g.ema.state_dict()
     if run.d is not None:
@@ -60,7 +65,8 @@ def _load(target, saved: dict, what: str, option: str, path: Path) -> None:
         ) from None
 
 
-def restore_state(run: Run, path: Path, scaler) -> dict:
+def restore_state(run: Run, path: Path, scaler, rank: int = 0, device: torch.device | None = None) -> dict:
+    """Load the state at `path` into `run`, with the random streams of process `rank` (on `device`)."""
     state = load_training_state(path)
     _load(unwrap(run.g.net), state["net_g"], "generator", "network_g", path)
     _load(run.g.optimizer, state["optimizer_g"], "generator optimizer", "train.optim_g", path)
@@ -73,7 +79,9 @@ def restore_state(run: Run, path: Path, scaler) -> dict:
         run.d.schedule.load_state_dict(state["schedule_d"])
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
-    restore_rng(state["rng"])
+    by_rank = state.get("rng_by_rank")
+    rng = by_rank[rank] if isinstance(by_rank, list) and rank < len(by_rank) else state["rng"]
+    restore_rng(rng, device or torch.device("cpu"))
     return state
 
 
