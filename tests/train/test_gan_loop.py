@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from train_helpers import base_options, merge, write
+from train_helpers import base_options, merge, small_gan, write
 
 from devices import DEVICES
 from upres.cli import main
@@ -226,21 +226,8 @@ def test_gan_run_with_d_input_noise_resumes_bit_identically(tmp_path, hr_folder,
     worker) on resume must not draw from that stream, or every later noise sample shifts by one draw."""
 
     def options(root: str) -> dict:
-        return merge(
-            base_options(hr_folder, tmp_path / root),
-            {
-                "datasets": {"train": {"num_worker_per_gpu": 1}},
-                "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2},
-                "train": {
-                    "d_input_noise": 0.05,
-                    "optim_d": {"type": "AdamW", "lr": 1e-3},
-                    "losses": [
-                        {"type": "l1loss", "loss_weight": 1.0},
-                        {"type": "ganloss", "gan_type": "vanilla", "loss_weight": 0.1},
-                    ],
-                },
-            },
-        )
+        opts = merge(base_options(hr_folder, tmp_path / root), small_gan(d_input_noise=0.05))
+        return merge(opts, {"datasets": {"train": {"num_worker_per_gpu": 1}}})
 
     train(parse_options(options("straight")), device=device)
     state = tmp_path / "straight" / "training_states" / "5.state"
@@ -335,18 +322,7 @@ def test_compiled_generator_trains_the_gan_stage_like_eager(tmp_path, hr_folder,
     # aot_eager: AOTAutograd, where a compiled backward with retain_graph used to be refused ("donated buffers"),
     # without inductor's code generation (minutes on a small CPU).
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
-    gan = {
-        "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2},
-        "train": {
-            "total_iter": 3,
-            "optim_d": {"type": "AdamW", "lr": 1e-3},
-            "losses": [
-                {"type": "l1loss", "loss_weight": 1.0},
-                {"type": "ganloss", "gan_type": "ragan", "loss_weight": 0.1},
-            ],
-        },
-        "logger": {"save_checkpoint_freq": 3},
-    }
+    gan = {**small_gan("ragan", total_iter=3), "logger": {"save_checkpoint_freq": 3}}
     esrgan = {"type": "esrgan", "num_feat": 8, "num_block": 1, "num_grow_ch": 4}
     # The fidelity stage compiled first, as a user's pipeline runs: its compiled G (whose backward donates buffers)
     # is what the GAN stage's retain_graph backward used to meet.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from spandrel import ModelLoader
-from train_helpers import base_options, merge, write
+from train_helpers import base_options, merge, small_gan, write
 
 from devices import DEVICES
 from upres.io.model_files import read_tensors, save_model
@@ -554,20 +554,7 @@ def test_ddp_gan_run_with_d_input_noise_resumes_exactly(tmp_path, hr_folder):
     stream, not rank 0's."""
 
     def options(root: str) -> Path:
-        opts = merge(
-            base_options(hr_folder, tmp_path / root),
-            {
-                "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2},
-                "train": {
-                    "d_input_noise": 0.05,
-                    "optim_d": {"type": "AdamW", "lr": 1e-3},
-                    "losses": [
-                        {"type": "l1loss", "loss_weight": 1.0},
-                        {"type": "ganloss", "gan_type": "vanilla", "loss_weight": 0.1},
-                    ],
-                },
-            },
-        )
+        opts = merge(base_options(hr_folder, tmp_path / root), small_gan(d_input_noise=0.05))
         return write(tmp_path / f"{root}.yml", opts)
 
     _torchrun_train(options("straight"), tmp_path)

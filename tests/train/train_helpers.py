@@ -28,6 +28,21 @@ def base_options(hr: Path, exp: Path, **train) -> dict:
     }
 
 
+def small_gan(gan_type: str = "vanilla", **train) -> dict:
+    """The option patch of a small perceptual stage: a PatchGAN D, L1 plus the adversarial loss, `train` keys on top."""
+    return {
+        "network_d": {"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2},
+        "train": {
+            "optim_d": {"type": "AdamW", "lr": 1e-3},
+            "losses": [
+                {"type": "l1loss", "loss_weight": 1.0},
+                {"type": "ganloss", "gan_type": gan_type, "loss_weight": 0.1},
+            ],
+            **train,
+        },
+    }
+
+
 def merge(base: dict, patch: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in patch.items():
