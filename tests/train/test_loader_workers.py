@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from train_helpers import base_options, merge, train_stops_at_iteration_7
+from train_helpers import base_options, merge, small_gan, train_stops_at_iteration_7
 
 from upres.io.model_files import read_tensors
 from upres.train.config import parse_options
@@ -23,7 +23,8 @@ DIED = RuntimeError("DataLoader worker (pid 4242) is killed by signal: Killed. "
 
 
 def _options(hr, exp, workers: int) -> dict:
-    opts = merge(base_options(hr, exp), {"queue_size": 4})
+    # A GAN stage with D input noise: restarting the loader must not draw from the stream the noise comes from.
+    opts = merge(base_options(hr, exp), {"queue_size": 4, **small_gan(d_input_noise=0.05)})
     opts["datasets"]["train"].update(type="realesrgandataset", num_worker_per_gpu=workers)
     return opts
 
