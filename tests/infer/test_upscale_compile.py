@@ -107,6 +107,32 @@ def test_a_compile_failure_falls_back_to_eager_with_one_line(tmp_path: Path, mon
         )
 
 
+def test_without_the_compilers_toolchain_the_model_runs_eager_from_the_start_with_one_note(
+    tmp_path: Path, monkeypatch, capsys
+):
+    fake = _FakeCompile()
+    monkeypatch.setattr(torch, "compile", fake)
+    monkeypatch.setattr(compiled, "missing_toolchain", lambda device: "on the CPU it needs a C++ compiler")
+    model = make_random_model(tmp_path / "m.safetensors")
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        write_image(src / name, rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    code, _, err = run_upscale(capsys, "-m", model, src, "-o", tmp_path / "c", "--compile", "--tile", "16")
+    assert code == 0
+    assert [line for line in err.splitlines() if "--compile" in line] == [
+        "note: --compile: torch.compile cannot run on cpu here: on the CPU it needs a C++ compiler; running the "
+        "model eager"
+    ]
+    assert fake.shapes == [] and "compiling the model" not in err  # no attempt that could only fail
+    assert run_upscale(capsys, "-m", model, src, "-o", tmp_path / "e", "--tile", "16")[0] == 0
+    for name in ("a.png", "b.png"):
+        assert np.array_equal(
+            decode_image(tmp_path / "c" / name).array, decode_image(tmp_path / "e" / name).array
+        )
+
+
 def test_out_of_memory_in_a_compiled_call_halves_the_tile_and_compiles_the_new_shape(tmp_path, monkeypatch):
     fake = _FakeCompile(oom_above=50)
     monkeypatch.setattr(torch, "compile", fake)

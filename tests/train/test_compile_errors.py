@@ -13,7 +13,8 @@ import torch
 from train_helpers import base_options, merge, write
 
 from upres.cli import main
-from upres.train.compiling import missing_toolchain, toolchain_error
+from upres.toolchain import missing_toolchain
+from upres.train.compiling import toolchain_error
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = str(REPO / "src")

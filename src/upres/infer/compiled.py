@@ -7,9 +7,10 @@
   `--tile 0`, a tile halved again and again after out-of-memory) run eager, with one note.
 - Cost: each new shape is announced on stderr with its compile time (seconds on CPU, up to a minute or more on a
   GPU); the on-disk inductor cache makes later runs faster.
-- Failure: anything the compiler raises (no C compiler, an op inductor cannot lower) switches this model to eager
-  for the rest of the run, with a one-line note, and the call is redone eagerly. Out-of-memory is passed on
-  untouched so `--tile auto` can halve the tile.
+- Failure: without what the compiler needs (`upres.toolchain`: Triton on a GPU, a C++ compiler on the CPU) the
+  model runs eager from the start, with a note. Anything the compiler raises (an op inductor cannot lower) switches
+  this model to eager for the rest of the run, with a one-line note, and the call is redone eagerly. Out-of-memory
+  is passed on untouched so `--tile auto` can halve the tile.
 - Modes: on CUDA "reduce-overhead" (inductor kernels replayed as CUDA graphs: same-size tiles skip the per-kernel
   launch cost, which dominates small-tile inference); elsewhere torch.compile's default mode.
 """
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from upres.infer.autotile import is_out_of_memory
+from upres.toolchain import missing_toolchain
 
 MAX_SHAPES = 4
 
@@ -61,13 +63,19 @@ class CompiledModel(nn.Module):
     ) -> None:
         super().__init__()
         self.__dict__["eager"] = module
-        _room_for_shapes()
-        self.__dict__["_fn"] = torch.compile(copy.deepcopy(module), mode=compile_mode(device), dynamic=False)
         self.cuda_graphs = device.type == "cuda"
         self.notify = notify
         self.shapes: set[tuple[int, ...]] = set()
-        self.failed = False
         self._told_limit = False
+        why = missing_toolchain(device)
+        self.failed = why is not None
+        if why is not None:  # said once, up front, instead of a failed compile at the first image
+            notify(
+                f"note: --compile: torch.compile cannot run on {device} here: {why}; running the model eager"
+            )
+            return
+        _room_for_shapes()
+        self.__dict__["_fn"] = torch.compile(copy.deepcopy(module), mode=compile_mode(device), dynamic=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.failed:
