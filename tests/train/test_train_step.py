@@ -86,7 +86,7 @@ def test_the_gradient_check_flags_any_non_finite_value_and_leaves_every_bit(pois
     before = [p.grad.clone() for p in net.parameters()]
     fake = SimpleNamespace(
         run=SimpleNamespace(g=SimpleNamespace(net=net)), ctx=SimpleNamespace(device=torch.device("cpu")),
-        one=torch.ones(()),
+        one=torch.ones(()), g_params=list(net.parameters()),
     )  # fmt: skip
     flagged = TrainStep._nonfinite_grads(fake)
     assert flagged.shape == () and bool(flagged) == (poison is not None)

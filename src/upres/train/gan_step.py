@@ -146,11 +146,17 @@ def generator_loss_terms(
 
 
 def generator_backward(
-    loss: torch.Tensor, net_g: nn.Module, scaler: torch.amp.GradScaler | None = None, keep_graph: bool = True
+    loss: torch.Tensor,
+    net_g: nn.Module,
+    scaler: torch.amp.GradScaler | None = None,
+    keep_graph: bool = True,
+    params: list[torch.nn.Parameter] | None = None,
 ) -> None:
-    """Backward into G's parameters only; `keep_graph` keeps D's graph for `discriminator_step` to reuse."""
+    """Backward into G's parameters only; `keep_graph` keeps D's graph for `discriminator_step` to reuse.
+    `params`: G's trainable parameters, when the caller keeps the list (walking the modules for it each step is
+    host time an eager GPU step waits for)."""
     scaled = scaler.scale(loss) if scaler is not None else loss
-    scaled.backward(inputs=_params(net_g), retain_graph=keep_graph)
+    scaled.backward(inputs=params if params is not None else _params(net_g), retain_graph=keep_graph)
 
 
 def discriminator_step(
@@ -169,6 +175,7 @@ def discriminator_step(
     loss_scale: float = 1.0,
     zero_grad: bool = True,
     step: bool = True,
+    params: list[torch.nn.Parameter] | None = None,
 ) -> dict[str, torch.Tensor]:
     """One D update; reuses `outs` from `d_forward` when given, else runs D on `sr` (detached) and `gt`.
 
@@ -203,7 +210,9 @@ def discriminator_step(
     if zero_grad:
         opt_d.zero_grad(set_to_none=True)
     l_d = l_d * loss_scale
-    (scaler.scale(l_d) if scaler is not None else l_d).backward(inputs=_params(net_d))
+    (scaler.scale(l_d) if scaler is not None else l_d).backward(
+        inputs=params if params is not None else _params(net_d)
+    )
     if step:
         if scaler is not None:
             scaler.step(opt_d)

@@ -44,6 +44,10 @@ class TrainStep:
         self.one = torch.ones((), device=ctx.device)
         self.compiled = hasattr(model, "_orig_mod")  # torch.compile's wrapper
         self.loss_sums: dict[str, torch.Tensor] = {}
+        # Walked once: `parameters()` visits every module (~0.7 ms for RRDBNet 64/23 on a CPU core), and an eager GPU
+        # step, bound by its host work, would pay that several times an iteration.
+        self.g_params = [p for p in run.g.net.parameters() if p.requires_grad]
+        self.d_params = [p for p in run.d.net.parameters() if p.requires_grad] if run.d is not None else None
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
@@ -111,13 +115,17 @@ class TrainStep:
                 )
             if g_due:
                 gan_step.generator_backward(
-                    terms["l_g_total"] / run.accum_iter, model, self.scaler, keep_graph=d_outs is not None
+                    terms["l_g_total"] / run.accum_iter,
+                    model,
+                    self.scaler,
+                    keep_graph=d_outs is not None,
+                    params=self.g_params,
                 )
         if d_due:
             d_logs = gan_step.discriminator_step(
                 self.net_d, run.d.optimizer, self.gan.module, d_outs, noise=t.d_input_noise,
                 penalty=self.penalty, scaler=self.scaler, autocast=self.autocast, it=it,
-                loss_scale=1.0 / run.accum_iter, zero_grad=False, step=False,
+                loss_scale=1.0 / run.accum_iter, zero_grad=False, step=False, params=self.d_params,
             )  # fmt: skip
             terms.update(d_logs)
         return terms
@@ -162,7 +170,7 @@ class TrainStep:
         ~700 tensors on the host each step (RRDBNet), and an eager GPU step is bound by its host work."""
         found = torch.zeros((), device=self.ctx.device)
         by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-        for p in self.run.g.net.parameters():
+        for p in self.g_params:
             if p.grad is not None:
                 by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
         for grads in by_dtype.values():
