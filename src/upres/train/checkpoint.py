@@ -42,9 +42,8 @@ def restore_rng(state: dict, device: torch.device) -> None:
     cuda = state.get("cuda")
     if cuda is None or device.type != "cuda":
         return
-    if isinstance(
-        cuda, list | tuple
-    ):  # states written before per-process streams: one per GPU the process saw
+    # States written before per-process streams hold one per GPU the saving process saw.
+    if isinstance(cuda, list | tuple):
         index = device.index or 0
         if index >= len(cuda):
             return
