@@ -8,8 +8,10 @@ import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
+import torch
 from train_helpers import base_options, merge, write
 
+import upres
 from upres.cli import main
 from upres.train.config import parse_options
 from upres.train.loop import train
@@ -44,6 +46,7 @@ def test_run_logs_bicubic_once_gains_every_validation_and_ends_with_a_summary(tm
     # On the CPU: the report's precision line below is the CPU's ("AMP off on CPU"); a GPU reports its own.
     result = train(parse_options(_opts(hr_folder, tmp_path / "exp")), device="cpu")
     log = (exp / "log.txt").read_text()
+    assert f" software: upres {upres.__version__}, PyTorch {torch.__version__}\n" in log
     assert capsys.readouterr().out.count("best model:") == 1
     baseline = re.findall(r"bicubic baseline val: psnr ([\d.]+) ssim ([\d.]+)", log)
     assert len(baseline) == 1  # computed once, not at every validation
@@ -73,6 +76,7 @@ def test_run_logs_bicubic_once_gains_every_validation_and_ends_with_a_summary(tm
     assert page.count("data:image/png;base64,") == 4 * 2  # LR, bicubic, model, GT for each validation image
     assert "after 3 validations the model is still worse than bicubic on val" in log  # 6 iterations are few
     assert "<td>parameters</td>" in page and "<td>precision</td><td>fp32 (AMP off on CPU)</td>" in page
+    assert f"<td>software</td><td>upres {upres.__version__}, PyTorch {torch.__version__}</td>" in page
 
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -31,7 +31,7 @@ from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
 from upres.train.step import TrainStep
 from upres.train.validate import BestTracker, build_metrics
-from upres.train.watch import RunWatch, amp_on_cpu, bf16_where_supported, precision_text
+from upres.train.watch import RunWatch, amp_on_cpu, bf16_where_supported, precision_text, software_text
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
@@ -129,6 +129,7 @@ def _train(
         f"{run.batch_size * run.accum_iter * ctx.world_size}, iterations {it}->{total_iter}, seed {seed}, "
         f"device {ctx.device}{', AMP ' + str(amp_dtype).removeprefix('torch.') if opts.use_amp else ''}"
     )
+    log.info(f"software: {software_text(ctx.device)}")
     save = functools.partial(
         save_checkpoint, run, opts, exp_dir, seed=seed, scaler=scaler, best=best, ctx=ctx, log=log
     )

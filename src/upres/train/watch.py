@@ -68,6 +68,17 @@ def _device_text(device: torch.device) -> str:
     return str(device)
 
 
+def software_text(device: torch.device) -> str:
+    """What the run trained with, for comparing runs and reporting problems: `upres 0.1.0, PyTorch 2.11.0+cu130, CUDA
+    13.0, cuDNN 91900`."""
+    from upres import __version__
+
+    parts = [f"upres {__version__}", f"PyTorch {torch.__version__}"]
+    if device.type == "cuda":
+        parts += [f"CUDA {torch.version.cuda}", f"cuDNN {torch.backends.cudnn.version()}"]
+    return ", ".join(parts)
+
+
 class RunWatch:
     def __init__(
         self,
@@ -99,6 +110,7 @@ class RunWatch:
             "generator": f"{run.g.info.family} x{opts.scale} ({' '.join(run.g.info.tags)})",
             "parameters": f"{params:,}",
             "device": _device_text(ctx.device),
+            "software": software_text(ctx.device),
             "precision": precision_text(opts, ctx.device),
             "batch": f"{run.batch_size} per process x accum {run.accum_iter} x {ctx.world_size} process(es) = "
             f"{per_step}",
