@@ -221,17 +221,20 @@ def test_written_options_record_the_seed(tmp_path, hr_folder):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_gan_run_with_d_input_noise_resumes_bit_identically(tmp_path, hr_folder, device):
-    """D's input noise comes from the process's random stream, restored from the state; starting the loader (with a
-    worker) on resume must not draw from that stream, or every later noise sample shifts by one draw."""
+def test_gan_run_with_d_input_noise_resumes_bit_identically_with_another_loader_worker_count(
+    tmp_path, hr_folder, device
+):
+    """D's input noise comes from the process's random stream, restored from the state; starting the loader on resume
+    must not draw from that stream (every later noise sample would shift by one draw). Every sample follows from its
+    position in the data, so the resumed run may have another number of loader workers (another machine)."""
 
-    def options(root: str) -> dict:
+    def options(root: str, workers: int) -> dict:
         opts = merge(base_options(hr_folder, tmp_path / root), small_gan(d_input_noise=0.05))
-        return merge(opts, {"datasets": {"train": {"num_worker_per_gpu": 1}}})
+        return merge(opts, {"datasets": {"train": {"num_worker_per_gpu": workers}}})
 
-    train(parse_options(options("straight")), device=device)
+    train(parse_options(options("straight", 1)), device=device)
     state = tmp_path / "straight" / "training_states" / "5.state"
-    train(parse_options(options("resumed")), resume=str(state), device=device)
+    train(parse_options(options("resumed", 0)), resume=str(state), device=device)
     for name in ("net_g_10.safetensors", "net_d_10.pth"):
         a = read_tensors(tmp_path / "straight" / "models" / name)[0]
         b = read_tensors(tmp_path / "resumed" / "models" / name)[0]
