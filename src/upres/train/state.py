@@ -79,10 +79,20 @@ def restore_state(run: Run, path: Path, scaler, rank: int = 0, device: torch.dev
         run.d.schedule.load_state_dict(state["schedule_d"])
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
-    by_rank = state.get("rng_by_rank")
-    rng = by_rank[rank] if isinstance(by_rank, list) and rank < len(by_rank) else state["rng"]
-    restore_rng(rng, device or torch.device("cpu"))
+    rng = rng_for_rank(state, rank)
+    if rng is not None:
+        restore_rng(rng, device or torch.device("cpu"))
     return state
+
+
+def rng_for_rank(state: dict, rank: int) -> dict | None:
+    """The random streams process `rank` goes on with. A process the state holds none for (more processes than it
+    was written by, or a state of one process) keeps the streams it was seeded with: taking rank 0's would give two
+    processes the same D noise."""
+    by_rank = state.get("rng_by_rank")
+    if isinstance(by_rank, list) and rank < len(by_rank):
+        return by_rank[rank]
+    return state["rng"] if rank == 0 else None
 
 
 def has_nonfinite(module: nn.Module) -> bool:
