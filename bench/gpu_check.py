@@ -26,6 +26,8 @@ import importlib.util
 import json
 import os
 import platform
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,10 @@ from pathlib import Path
 import torch
 
 from gpu_check_common import REPO, SMOKE, Row, Sizes, peak_tflops
+
+STOP_GRACE_S = (
+    30  # for the suite to report and write its results after the SIGINT that ends a run past its time
+)
 
 SECTIONS = (
     "module",
@@ -83,6 +89,16 @@ def pytest_workers(asked: int | None) -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
+def results_in_log(text: str) -> dict[str, str]:
+    """Test id -> PASSED/FAILED/ERROR/SKIPPED from a `pytest -v` log: `tests/a.py::t PASSED [ 5%]` in one process,
+    `[gw0] [ 5%] PASSED tests/a.py::t` with pytest-xdist."""
+    outcomes = {}
+    kinds = "PASSED|FAILED|ERROR|SKIPPED"
+    for m in re.finditer(rf"(tests/\S+::\S+) ({kinds})\b|\b({kinds}) (tests/\S+::\S+)", text):
+        outcomes[m.group(1) or m.group(4)] = m.group(2) or m.group(3)
+    return outcomes
+
+
 def run_tests(work: Path, extra: list[str], timeout: int, workers: int, log: Path) -> tuple[dict, list[Row]]:
     """The whole suite in a subprocess (on this machine's default device: CUDA when there is one). Its output goes to
     `log` as it runs (short tracebacks of the failures at the end), so a run cut off still shows how far it got."""
@@ -117,11 +133,18 @@ def run_tests(work: Path, extra: list[str], timeout: int, workers: int, log: Pat
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
     start = time.perf_counter()
     with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
-            code = subprocess.run(
-                cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, timeout=timeout
-            ).returncode
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            # Interrupted as from a terminal, pytest stops, lists the failures so far and writes its junit report;
+            # killed, it would leave only the log to read them from.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             code = None
     seconds = time.perf_counter() - start
     tail = log.read_text(errors="replace")[-3000:] + (
@@ -140,8 +163,17 @@ def run_tests(work: Path, extra: list[str], timeout: int, workers: int, log: Pat
             if bad is not None:
                 first = (bad.get("message") or "").strip().splitlines()[:1]
                 failed.append(f"{case.get('classname')}::{case.get('name')}: {' '.join(first)[:200]}")
+    if not junit.exists():  # killed after all: the results the log names, as each landed
+        outcomes = results_in_log(log.read_text(errors="replace"))
+        failed = sorted(t for t, o in outcomes.items() if o in ("FAILED", "ERROR"))
+        counts.update(
+            tests=len(outcomes),
+            failures=len(failed),
+            skipped=sum(o == "SKIPPED" for o in outcomes.values()),
+        )
     passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
     data = {
+        "timed_out": code is None,
         "exit_code": code,
         "seconds": seconds,
         "workers": workers,

@@ -116,3 +116,51 @@ def test_device_run_script_parses_and_names_its_parts(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all"
     assert list(tmp_path.iterdir()) == []
+
+
+def _gpu_check_module():
+    import importlib.util
+
+    sys.path.insert(0, str(REPO / "bench"))
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "bench" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_a_suite_past_its_time_is_stopped_and_still_names_its_failures(tmp_path, monkeypatch):
+    """On a GPU machine the suite runs against the clock: stopped there, it reports what ran, failures by name."""
+    check = _gpu_check_module()
+    monkeypatch.setattr(check, "STOP_GRACE_S", 20)
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_cut.py").write_text(
+        "import time\n\n"
+        "def test_a_pass():\n    pass\n\n"
+        "def test_b_fail():\n    assert 1 == 2\n\n"
+        "def test_c_slow():\n    time.sleep(120)\n"
+    )
+    data, rows = check.run_tests(tmp_path, [str(tests / "test_cut.py")], 15, 1, tmp_path / "pytest.log")
+    assert data["timed_out"] and data["exit_code"] is None
+    assert data["passed"] == 1 and [f.split("::")[-1].split(":")[0] for f in data["failed"]] == [
+        "test_b_fail"
+    ]
+    assert rows[0].upres.startswith("1 passed, 1 failed")
+
+
+def test_results_are_read_from_a_log_with_or_without_xdist():
+    check = _gpu_check_module()
+    log = (
+        "tests/a.py::test_one PASSED                [ 10%]\n"
+        "tests/a.py::test_two FAILED                [ 20%]\n"
+        "[gw1] [ 30%] SKIPPED tests/b.py::test_three\n"
+        "[gw0] [ 40%] ERROR tests/b.py::test_four[x-1]\n"
+        "FAILED tests/a.py::test_two - assert 1 == 2\n"
+    )
+    assert check.results_in_log(log) == {
+        "tests/a.py::test_one": "PASSED",
+        "tests/a.py::test_two": "FAILED",
+        "tests/b.py::test_three": "SKIPPED",
+        "tests/b.py::test_four[x-1]": "ERROR",
+    }
