@@ -54,7 +54,7 @@ def resume_run(
     run: Run, path: Path, scaler, seed: int, ctx: DistContext, log: RunLog
 ) -> tuple[dict, int, BestTracker, int]:
     """Restore the state at `path`: (state, its iteration, the best-metric tracker, the seed to go on with)."""
-    state = restore_state(run, path, scaler, ctx.rank, ctx.device)
+    state = restore_state(run, path, scaler, ctx)
     start_iter = int(state["iteration"])
     best = BestTracker({k: tuple(v) for k, v in state.get("best", {}).items()}, int(state.get("stale", 0)))
     if int(state["seed"]) != seed:
@@ -178,7 +178,7 @@ def restore_pool(pool, state: dict, ctx, log: RunLog) -> None:
 
 
 def roll_back(
-    run: Run, states_dir: Path | None, scaler, log: RunLog, it: int, n_bad: int, pool=None, ctx=None
+    run: Run, states_dir: Path | None, scaler, log: RunLog, it: int, n_bad: int, pool, ctx: DistContext
 ) -> int:
     """After `n_bad` non-finite steps in a row: back to the newest state with half the learning rate."""
     states = list_states(states_dir) if states_dir and states_dir.is_dir() else []
@@ -188,9 +188,8 @@ def roll_back(
             f"iteration {it}: {n_bad} non-finite steps in a row; no checkpoint yet, halving the learning rate"
         )
         return it
-    state = restore_state(run, states[-1], scaler, *((ctx.rank, ctx.device) if ctx is not None else ()))
-    if ctx is not None:
-        restore_pool(pool, state, ctx, log)
+    state = restore_state(run, states[-1], scaler, ctx)
+    restore_pool(pool, state, ctx, log)
     lr_scale = run.g.schedule.lr_scale  # restore_state brought back the old scale; halve that one
     run.g.schedule.lr_scale = lr_scale * 0.5
     back = int(state["iteration"])

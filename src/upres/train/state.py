@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from upres.train.checkpoint import CheckpointError, load_training_state, restore_rng
+from upres.train.distributed import DistContext
 from upres.train.setup import Run
 
 
@@ -65,8 +66,8 @@ def _load(target, saved: dict, what: str, option: str, path: Path) -> None:
         ) from None
 
 
-def restore_state(run: Run, path: Path, scaler, rank: int = 0, device: torch.device | None = None) -> dict:
-    """Load the state at `path` into `run`, with the random streams of process `rank` (on `device`)."""
+def restore_state(run: Run, path: Path, scaler, ctx: DistContext) -> dict:
+    """Load the state at `path` into `run`, with the random streams of this process (`ctx.rank`, on `ctx.device`)."""
     state = load_training_state(path)
     _load(unwrap(run.g.net), state["net_g"], "generator", "network_g", path)
     _load(run.g.optimizer, state["optimizer_g"], "generator optimizer", "train.optim_g", path)
@@ -79,9 +80,9 @@ def restore_state(run: Run, path: Path, scaler, rank: int = 0, device: torch.dev
         run.d.schedule.load_state_dict(state["schedule_d"])
     if scaler is not None and "scaler" in state:
         scaler.load_state_dict(state["scaler"])
-    rng = rng_for_rank(state, rank)
+    rng = rng_for_rank(state, ctx.rank)
     if rng is not None:
-        restore_rng(rng, device or torch.device("cpu"))
+        restore_rng(rng, ctx.device)
     return state
 
 
