@@ -79,14 +79,12 @@ def device_info(device: torch.device) -> dict:
 
 
 def pytest_workers(asked: int | None) -> int:
-    """Processes for the suite: asked, else half the cores up to 8 when pytest-xdist is installed, else 1."""
-    if asked is not None:
-        return asked
-    try:
-        import xdist  # noqa: F401
-    except ImportError:
+    """Processes for the suite: asked, else half the cores up to 8; 1 without pytest-xdist (said when asked for more)."""
+    if importlib.util.find_spec("xdist") is None:
+        if asked is not None and asked > 1:
+            print(f"pytest-xdist is not installed: the suite runs in one process, not {asked}", flush=True)
         return 1
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    return asked if asked is not None else max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 def results_in_log(text: str) -> dict[str, str]:

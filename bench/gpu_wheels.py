@@ -39,6 +39,9 @@ GROUPS = {
         "pytorch-msssim",
         "lpips",
         "lmdb",  # imported by basicsr (the reference in tests); its other needs come with the device image
+        # The suite over the machine's cores; the H200 image had them, an image without them would run it on one.
+        "pytest-xdist",
+        "execnet",
     ],
     "av": ["av"],
     "imagecodecs": ["imagecodecs"],

@@ -164,3 +164,18 @@ def test_results_are_read_from_a_log_with_or_without_xdist():
         "tests/b.py::test_three": "SKIPPED",
         "tests/b.py::test_four[x-1]": "ERROR",
     }
+
+
+def test_workers_fall_back_to_one_process_without_xdist(monkeypatch, capsys):
+    """`-n 12` without pytest-xdist would end the suite at pytest's argument parsing, with no test run."""
+    check = _gpu_check_module()
+    real = check.importlib.util.find_spec
+    monkeypatch.setattr(
+        check.importlib.util, "find_spec", lambda name: None if name == "xdist" else real(name)
+    )
+    assert check.pytest_workers(12) == 1
+    assert "not installed: the suite runs in one process, not 12" in capsys.readouterr().out
+    assert check.pytest_workers(None) == 1
+    monkeypatch.setattr(check.importlib.util, "find_spec", real)
+    if real("xdist") is not None:
+        assert check.pytest_workers(12) == 12
