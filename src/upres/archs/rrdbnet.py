@@ -108,7 +108,10 @@ class RRDBNet(nn.Module):
             pad_h, pad_w = (-h) % f, (-w) % f
             # Exporters trace one example size; the pad must stay in the graph for other sizes.
             if pad_h or pad_w or torch.jit.is_tracing():
-                x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+                # Reflection (Real-ESRGAN's and spandrel's) cannot pad a side by its length or more: an image
+                # smaller than one cell is padded by repetition instead of failing.
+                mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+                x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
             x = F.pixel_unshuffle(x, f)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))

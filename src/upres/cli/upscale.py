@@ -48,7 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto (largest that fits memory), 0 (whole image) or pixels",
     )
     p.add_argument(
-        "--tile-overlap", type=int, default=16, help="blended overlap in input pixels (default 16)"
+        "--tile-overlap",
+        type=int,
+        default=16,
+        help="blended overlap in input pixels, in 2x2/4x4 cells for 1x/2x ESRGAN models (default 16)",
     )
     p.add_argument("--outscale", type=float, help="final scale factor if not the model's (Lanczos resample)")
     p.add_argument("--format", default="same", choices=["same", "png", "jpg", "webp", "tiff"])

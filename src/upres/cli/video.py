@@ -51,7 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--tile", default="auto", help="tile size in input pixels: auto, 0 (whole frame) or N (default auto)"
     )
     p.add_argument(
-        "--tile-overlap", type=non_negative_int, default=16, help="tile overlap in input pixels (default 16)"
+        "--tile-overlap",
+        type=non_negative_int,
+        default=16,
+        help="blended overlap in input pixels, in 2x2/4x4 cells for 1x/2x ESRGAN models (default 16)",
     )
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

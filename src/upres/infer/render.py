@@ -116,7 +116,7 @@ class ImageEngine:
                 self.model.info.out_channels,
                 self._per_pixel,
                 memory_budget(self.device),
-                self.overlap,
+                self.up.overlap_pixels(self.overlap),
                 batch,
             )
         else:

@@ -148,6 +148,12 @@ class Upscaler:
             out, outs[i] = outs[i], None  # each output is freed once blended
             yield _to((out if good else self._redo_fp32(t)).float().clamp_(0, 1), t.device)
 
+    def overlap_pixels(self, overlap: int) -> int:
+        """Input pixels a tile is extended by on each side. A pixel-unshuffle model (1x, 2x RRDBNet) sees the input in
+        cells of `multiple` pixels, so the overlap counts cells: 16 gives its trunk 16 cells of context, as for a 4x
+        model (counted in pixels, a 1x model's trunk saw 4 cells and its tiles showed seams)."""
+        return max(0, overlap) * self.multiple
+
     def bands(self, x: torch.Tensor, tile: int = 0, overlap: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield (first output row, finished float32 rows) covering the whole output from top to bottom."""
         n, c, h, w = x.shape
@@ -157,7 +163,7 @@ class Upscaler:
             return
         m = self.multiple
         tile = -(-tile // m) * m
-        overlap = -(-max(0, min(overlap, tile)) // m) * m
+        overlap = self.overlap_pixels(overlap)
         rows, cols = _spans(h, tile, overlap), _spans(w, tile, overlap)
         # Compiled: every tile runs at one window size, so one graph serves them all. An edge tile's window is
         # widened inwards with real pixels (not padding, which would change its border) and cropped back after.
