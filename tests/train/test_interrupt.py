@@ -3,6 +3,7 @@ process always ends within seconds."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -50,6 +51,18 @@ def _weights(exp: Path) -> dict[str, torch.Tensor]:
         for k, v in read_tensors(exp / "models" / f"{kind}_{TOTAL}.safetensors")[0].items():
             out[f"{kind}.{k}"] = v
     return out
+
+
+def _validations(exp: Path) -> dict[str, list]:
+    """The report's validation curves: every validation the run made, with its values."""
+    history = json.loads((exp / "report_history.json").read_text())
+    return {k: v for k, v in history.items() if k.startswith("val/")}
+
+
+def _best(exp: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The best-metric record of the run's last state, and net_g_best's tensors."""
+    state = load_training_state(list_states(exp / "training_states")[-1])
+    return state["best"], read_tensors(exp / "models" / "net_g_best.safetensors")[0]
 
 
 def _ctrl_c() -> None:
@@ -149,6 +162,69 @@ def test_ctrl_c_then_resume_auto_is_bit_exact(tmp_path, hr_folder, monkeypatch, 
     loop.train(opts, resume="auto")
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "stopped")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), point
+    # Validation too: a Ctrl+C during the validation at AT saved the state before it, which the resume redoes.
+    assert _validations(tmp_path / "straight") == _validations(tmp_path / "stopped")
+    (best_a, model_a), (best_b, model_b) = _best(tmp_path / "straight"), _best(tmp_path / "stopped")
+    assert best_a == best_b and all(torch.equal(model_a[k], model_b[k]) for k in model_a)
+
+
+class _Crash(BaseException):
+    """A process killed outright (SIGKILL, power loss): no handler of the loop runs."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", ["in_validation", "next_iteration"])
+def test_a_crash_after_a_save_keeps_the_best_model_and_every_validation(
+    tmp_path, hr_folder, monkeypatch, crash
+):
+    """A state is saved before its iteration's validation. Resumed from it after a crash, the run redoes that
+    validation: net_g_best is not replaced by a worse model, as it was when the resumed run's tracker had never seen
+    the validation (the best model of iteration 6 gave way to a worse one at 9)."""
+    from upres.train import watch
+
+    def options(exp: Path) -> dict:
+        return merge(
+            _options(hr_folder, exp),
+            {
+                "train": {"total_iter": 9},
+                "val": {"val_freq": 3},
+                "logger": {"print_freq": 3, "save_checkpoint_freq": 3},
+            },
+        )
+
+    loop.train(parse_options(options(tmp_path / "straight")))
+    opts = parse_options(options(tmp_path / "crashed"))
+    with monkeypatch.context() as patch:
+        if crash == "in_validation":
+            real, calls = watch.run_validation, []
+
+            def validate(*a, **k):
+                calls.append(1)
+                if len(calls) == 2:  # iteration 6, its state saved
+                    raise _Crash
+                return real(*a, **k)
+
+            patch.setattr(watch, "run_validation", validate)
+        else:
+            real_feed = BatchFeed.__call__
+
+            def feed(self, it, micro):
+                if it == 7:
+                    raise _Crash
+                return real_feed(self, it, micro)
+
+            patch.setattr(BatchFeed, "__call__", feed)
+        with pytest.raises(_Crash):
+            loop.train(opts)
+    assert list_states(tmp_path / "crashed" / "training_states")[-1].name == "6.state"
+    loop.train(opts, resume="auto")
+    (best_a, model_a), (best_b, model_b) = _best(tmp_path / "straight"), _best(tmp_path / "crashed")
+    assert best_a == best_b and all(torch.equal(model_a[k], model_b[k]) for k in model_a)
+    assert _validations(tmp_path / "straight") == _validations(tmp_path / "crashed")
+    assert (
+        "the validation at iteration 6 did not finish before the run stopped: running it now"
+        in (tmp_path / "crashed" / "log.txt").read_text()
+    )
 
 
 def test_a_second_ctrl_c_inside_an_iteration_stops_at_once_without_saving_it(

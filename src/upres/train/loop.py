@@ -6,7 +6,6 @@ One iteration = `accum_iter` micro-batches, one optimizer step: `TrainStep` (ste
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 from dataclasses import dataclass
@@ -130,18 +129,42 @@ def _train(
         f"device {ctx.device}{', AMP ' + str(amp_dtype).removeprefix('torch.') if opts.use_amp else ''}"
     )
     log.info(f"software: {software_text(ctx.device)}")
-    save = functools.partial(
-        save_checkpoint, run, opts, exp_dir, seed=seed, scaler=scaler, best=best, ctx=ctx, log=log
-    )
     last_losses: dict[str, float] = {}
     watch = RunWatch(opts, run, ctx, log, metrics, exp_dir, start_iter, total_iter, seed, options_text)
-    how = "finished"
+
+    def save(it: int, pool=None, last: bool = False) -> None:
+        save_checkpoint(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pool=pool, last=last)
+        watch.save_history()  # the report's curves up to the state, which a resumed run continues
+
+    def validation_due(it: int) -> bool:
+        return metrics is not None and (it % opts.val.val_freq == 0 or it == total_iter)
+
+    def validate(it: int) -> bool:
+        """Score the model at `it` (main process); True when early stopping ends the run (then saved)."""
+        stop = False
+        if ctx.is_main:
+            stop = watch.validate(it, best)
+        stop = bool(broadcast_object(ctx, stop))
+        barrier(ctx)
+        if stop:
+            log.note(f"early stop at iteration {it}: no improvement for {best.stale} validations")
+            save(it, pool=feed.pool, last=True)
+        return stop
+
+    stop = False
     held = HeldInterrupts(deferred=ctx.enabled).install()
     # A dead loader worker is reported between iterations, where the loader can start again, not mid-step.
     children = HeldChildSignals().install()
     agreement = StopAgreement(held, ctx.cpu_group) if ctx.enabled else None
     try:
-        while it < total_iter:
+        # A state is saved before the validation of its iteration: one that a crash or Ctrl+C cut off runs now, so
+        # net_g_best, early stopping and the report go on as in an uninterrupted run.
+        if it and not dry_run and validation_due(it) and best.validated != it:
+            log.note(
+                f"the validation at iteration {it} did not finish before the run stopped: running it now"
+            )
+            stop = validate(it)
+        while it < total_iter and not stop:
             try:
                 children.check()
             except RuntimeError as exc:
@@ -171,17 +194,8 @@ def _train(
                 break
             if it % opts.logger.save_checkpoint_freq == 0 or it == total_iter:
                 save(it, pool=feed.pool, last=it == total_iter)
-            if metrics is not None and (it % opts.val.val_freq == 0 or it == total_iter):
-                stop = False
-                if ctx.is_main:
-                    stop = watch.validate(it, best)
-                stop = bool(broadcast_object(ctx, stop))
-                barrier(ctx)
-                if stop:
-                    log.note(f"early stop at iteration {it}: no improvement for {best.stale} validations")
-                    save(it, pool=feed.pool, last=True)
-                    how = "stopped early"
-                    break
+            if validation_due(it):
+                stop = validate(it)
         if agreement is not None:
             agreement.close()
     except StepAbandoned:
@@ -210,7 +224,14 @@ def _train(
         try:
             if not dry_run:
                 log.note(f"interrupted after iteration {it}: saving the training state before exiting")
-                save(it, pool=feed.pool, last=True)
+                try:
+                    save(it, pool=feed.pool, last=True)
+                except KeyboardInterrupt:
+                    log.note(
+                        f"a second Ctrl+C stopped that save: the state of iteration {it} is not written; "
+                        f"{_newest(states_dir)}"
+                    )
+                    raise
         finally:
             log.close()
         if agreement is not None:
@@ -225,7 +246,7 @@ def _train(
         result.peak_memory_mb = peak_memory_mb(ctx.device)
         result.device, result.precision = str(ctx.device), precision_text(opts, ctx.device)
     else:
-        watch.finish(it, best, how)
+        watch.finish(it, best, "stopped early" if stop else "finished")
     log.close()
     return result
 

@@ -56,7 +56,11 @@ def resume_run(
     """Restore the state at `path`: (state, its iteration, the best-metric tracker, the seed to go on with)."""
     state = restore_state(run, path, scaler, ctx)
     start_iter = int(state["iteration"])
-    best = BestTracker({k: tuple(v) for k, v in state.get("best", {}).items()}, int(state.get("stale", 0)))
+    best = BestTracker(
+        {k: tuple(v) for k, v in state.get("best", {}).items()},
+        int(state.get("stale", 0)),
+        int(state.get("validated", -1)),  # states before it was recorded: the check below redoes a validation
+    )
     if int(state["seed"]) != seed:
         seed = int(state["seed"])
     log.note(f"resumed from {path} at iteration {start_iter}")
@@ -110,6 +114,7 @@ def save_checkpoint(
         extra = {
             "best": {k: list(v) for k, v in best.best.items()},
             "stale": best.stale,
+            "validated": best.validated,
             "data": data_settings(run, ctx),
         }
         if pools is not None:

@@ -61,7 +61,10 @@ class RunLog:
 
     def scalars(self, iteration: int, values: dict[str, float], prefix: str = "") -> None:
         for k, v in values.items():
-            self.history.setdefault(prefix + k, []).append((iteration, float(v)))
+            points = self.history.setdefault(prefix + k, [])
+            if points and points[-1][0] == iteration:  # a validation redone after a resume replaces its point
+                points.pop()
+            points.append((iteration, float(v)))
             if self.tb:
                 self.tb.add_scalar(prefix + k, v, iteration)
 

@@ -163,10 +163,12 @@ def _means(rows: list[dict[str, float]], metrics: list[Metric]) -> dict[str, flo
 
 @dataclass
 class BestTracker:
-    """Best value and iteration per metric, and how many validations since the tracked one improved."""
+    """Best value and iteration per metric, how many validations since the tracked one improved, and the iteration
+    of the latest validation (-1: none), which a resumed run reads to redo one its state was saved before."""
 
     best: dict[str, tuple[float, int]]
     stale: int = 0
+    validated: int = -1
 
     def update(
         self, values: dict[str, float], metrics: list[Metric], iteration: int, tracked: str | None
@@ -183,4 +185,5 @@ class BestTracker:
             if m.name == tracked:
                 improved_tracked = better
         self.stale = 0 if improved_tracked else self.stale + 1
+        self.validated = iteration
         return improved_tracked

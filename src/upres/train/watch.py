@@ -195,10 +195,12 @@ class RunWatch:
                         + " ".join(f"{k} {v:.4f}" for k, v in r.bicubic.items())
                     )
         first_set = next(iter(results), None)
+        # The tracker changes once net_g_best is written: a Ctrl+C in between leaves a state that redoes it all.
+        trial = copy.deepcopy(best)
         improved = False
         for set_name, r in results.items():
             if set_name == first_set:
-                improved = best.update(r.means, self.metrics, it, self.tracked)
+                improved = trial.update(r.means, self.metrics, it, self.tracked)
         self.record.record(it, results, improved)
         for set_name, r in results.items():
             gain = (
@@ -223,6 +225,7 @@ class RunWatch:
                 log.note(
                     f"iteration {it}: could not write {best_path} ({fault_reason(exc)}); the previous one stays"
                 )
+        best.best, best.stale, best.validated = trial.best, trial.stale, trial.validated
         self._tensorboard_images(it)
         self.pace.add_validation(time.perf_counter() - started)
         self.write_report(best)
@@ -260,11 +263,19 @@ class RunWatch:
         facts["validation time"] = hms(sum(self.pace.validation_seconds))
         try:  # a report is never worth a run: a full disk leaves the previous one
             self.log.write_report(Page(self.record, {}, dict(best.best), self.tracked, [], self.options_text))
-            if self._history_file is not None and self.log.enabled:
-                text = json.dumps(self.log.history)
-                atomic_write(self._history_file, lambda p: p.write_text(text, encoding="utf-8"))
         except OSError as exc:
             self.log.info(f"report.html not updated: {exc}")
+        self.save_history()
+
+    def save_history(self) -> None:
+        """The curves so far, for the report of a run resumed from a state saved now (`_restore_history`)."""
+        if self._history_file is None or not self.log.enabled:
+            return
+        text = json.dumps(self.log.history)
+        try:
+            atomic_write(self._history_file, lambda p: p.write_text(text, encoding="utf-8"))
+        except OSError as exc:
+            self.log.info(f"{self._history_file.name} not updated: {exc}")
 
     def finish(self, it: int, best: BestTracker, how: str = "finished") -> list[str]:
         """The closing lines (console and log.txt) and the final report; nothing when no experiment folder."""
