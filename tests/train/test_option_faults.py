@@ -32,6 +32,38 @@ CASES = {
         {"manual_seed": -5},
         "manual_seed: Input should be greater than or equal to 0 (got -5)",
     ),
+    "lr_infinite": (
+        {"train": {"optim_g": {"lr": float("inf")}}},
+        "train.optim_g.lr: Input should be a finite number (got inf)",
+    ),
+    "beta_of_one_or_more": (
+        {"train": {"optim_g": {"betas": [1.5, 0.99]}}},
+        "train.optim_g.betas.0: Input should be less than 1 (got 1.5)",
+    ),
+    "eps_nan": (
+        {"train": {"optim_g": {"eps": float("nan")}}},
+        "train.optim_g.eps: Input should be a finite number (got nan)",
+    ),
+    # A metric the validation never computes stopped the run at its first validation, without a best model.
+    "early_stop_metric_not_computed": (
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": "HR"}},
+            "val": {"val_freq": 2, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+            "train": {"early_stop_metric": "lpips", "early_stop_patience": 1},
+        },
+        "(top level): train.early_stop_metric 'lpips' is not a validation metric of this file (val.metrics has "
+        "psnr); name one of val.metrics, or remove the key",
+    ),
+    "early_stop_metric_without_validation": (
+        {"train": {"early_stop_metric": "psnr"}},
+        "(top level): train.early_stop_metric 'psnr' is not a validation metric of this file (validation computes "
+        "none); name one of val.metrics, or remove the key",
+    ),
+    "more_lr_folders_than_gt_folders": (
+        {"datasets": {"train": {"dataroot_lq": ["a", "b"]}}},
+        "datasets.train: dataroot_lq has 2 folder(s) but dataroot_gt has 1; give one LR folder per GT folder, in "
+        "the same order",
+    ),
 }
 
 
@@ -51,3 +83,22 @@ def test_the_largest_seed_trains(tmp_path, hr_folder, capsys):
     assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0, (
         capsys.readouterr().err
     )
+
+
+def test_a_key_given_twice_is_one_line_naming_both_lines(tmp_path, capsys):
+    """YAML loaders keep the last of two equal keys silently: `scale: 2` then `scale: 4` trained a 4x model."""
+    cfg = tmp_path / "o.yml"
+    cfg.write_text("name: t\nscale: 2\ntrain:\n  total_iter: 3\n  total_iter: 4\n")
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {cfg}: not valid YAML at line 5, column 3: the key 'total_iter' is given twice in one block "
+        "(lines 4 and 5); keep one\n"
+    )
+
+
+def test_yaml_merge_keys_are_not_duplicates(tmp_path):
+    from upres.option_file import read_option_file
+
+    cfg = tmp_path / "o.yml"
+    cfg.write_text("base: &b {lr: 1, eps: 2}\nopt:\n  <<: *b\n  lr: 3\n")
+    assert read_option_file(cfg)["opt"] == {"lr": 3, "eps": 2}

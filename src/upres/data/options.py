@@ -111,8 +111,13 @@ class DatasetOptions(BaseModel):
     @model_validator(mode="after")
     def _lists_match(self) -> DatasetOptions:
         gt, lq = self.dataroot_gt, self.dataroot_lq
-        if isinstance(gt, list) and lq is not None and len(as_list(lq)) != len(gt):
-            raise ValueError(f"dataroot_lq has {len(as_list(lq))} folders but dataroot_gt has {len(gt)}")
+        # Folder i of dataroot_lq holds the LR partners of folder i of dataroot_gt: a count that differs leaves
+        # folders out (a second LR folder beside one GT folder was ignored without a word).
+        if gt is not None and lq is not None and len(as_list(lq)) != len(as_list(gt)):
+            raise ValueError(
+                f"dataroot_lq has {len(as_list(lq))} folder(s) but dataroot_gt has {len(as_list(gt))}; give one LR "
+                "folder per GT folder, in the same order"
+            )
         return self
 
     def crop_size(self, scale: int) -> int | None:

@@ -262,6 +262,17 @@ class Options(Strict):
     def _check(self) -> Options:
         if "train" not in self.datasets and not any(k.startswith(("val", "test")) for k in self.datasets):
             raise ValueError("datasets needs a 'train' entry (and optionally 'val')")
+        tracked = self.train.early_stop_metric
+        if tracked is not None:
+            val = self.val
+            computed = list(val.metrics) if val and val.val_enabled and val.metrics_enabled else []
+            if tracked not in computed:
+                # Stopping on a metric that is never computed stopped the run at its first validation.
+                raise ValueError(
+                    f"train.early_stop_metric {tracked!r} is not a validation metric of this file ("
+                    + (f"val.metrics has {', '.join(computed)}" if computed else "validation computes none")
+                    + "); name one of val.metrics, or remove the key"
+                )
         return self
 
     @property

@@ -287,11 +287,20 @@ def _metrics(opts: Options, run: Run, ctx: DistContext, log: RunLog) -> list | N
     if run.val_sets and opts.val is None:
         log.note("datasets has validation sets but no val block: validation is off")
     if not (opts.val and opts.val.val_enabled and run.val_sets):
+        if opts.train.early_stop_patience is not None:
+            log.note("train.early_stop_patience has no effect: the run has no validation")
         return None
     notes: list[str] = []
     metrics = build_metrics(opts.val, ctx.device, notes) if opts.val.metrics_enabled else []
     for note in notes:
         log.note(note)
+    tracked = opts.train.early_stop_metric
+    if tracked is not None and tracked not in {m.name for m in metrics}:
+        raise TrainingError(
+            f"train.early_stop_metric {tracked!r}: that metric cannot be computed here "
+            f"({next((n for n in notes if n.startswith(f'val.metrics.{tracked} ')), 'see the log')}); name another "
+            "of val.metrics or remove the key"
+        )
     return metrics
 
 

@@ -6,7 +6,7 @@ torch; `tests/train/test_optimizers.py` checks them against torch's signatures.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,10 +40,10 @@ class OptimizerOptions(BaseModel):
         description=f"one of {', '.join(OPTIMIZER_PARAMS)} (any case); betas, eps and weight_decay default to "
         "the values below for Adam/AdamW, to torch's for the others",
     )
-    lr: float = Field(1e-4, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    betas: tuple[float, float] = (0.9, 0.99)
-    eps: float = Field(1e-8, ge=0)
+    lr: float = Field(1e-4, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.99)
+    eps: float = Field(1e-8, ge=0, allow_inf_nan=False)
     amsgrad: bool | None = Field(None, description="Adam, AdamW")
     momentum: float | None = Field(None, ge=0, description="SGD, RMSprop")
     dampening: float | None = Field(None, ge=0, description="SGD")
