@@ -159,3 +159,35 @@ def test_training_sweeps_the_parts_of_its_killed_saves_and_nothing_else(tmp_path
         "removed 3 unfinished file(s) that an earlier run left while writing ("
         in (exp / "log.txt").read_text()
     )
+
+
+@pytest.mark.parametrize("recorded", [True, False])  # False: a state written before the type was recorded
+def test_resuming_with_another_optimizer_is_one_line_before_anything_changes(
+    tmp_path, hr_folder, capsys, recorded
+):
+    """torch loads AdamW's moments into SGD without a word; SGD's first step then raised KeyError 'momentum'."""
+    exp = tmp_path / "exp"
+    opts = base_options(hr_folder, exp, total_iter=5)
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 0
+    state_file = exp / "training_states" / "5.state"
+    if not recorded:
+        state = load_training_state(state_file)
+        del state["optimizer_g_type"]
+        torch.save(state, state_file)
+    before = state_file.read_bytes()
+    opts["train"]["optim_g"] = {"type": "SGD", "lr": 1e-3, "momentum": 0.9}
+    opts["train"]["total_iter"] = 10
+    write(cfg, opts)
+    capsys.readouterr()
+    assert main(["train", "-c", str(cfg), "--device", "cpu", "--resume", "auto"]) == 2
+    theirs = "AdamW" if recorded else "another optimizer"
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"5.state: the state was trained with {theirs}, not train.optim_g.type SGD; resume with {theirs}, or "
+            "start a new run from its model with path.pretrain_network_g"
+        )
+    )
+    assert state_file.read_bytes() == before and not (exp / "training_states" / "10.state").exists()

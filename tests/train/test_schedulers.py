@@ -126,3 +126,22 @@ def test_restart_scheduler_starts_the_schedule_again_on_resume(tmp_path, hr_fold
     state = load_training_state(exp / "training_states" / "9.state")
     # Resumed at 6: 3 more steps are steps 6-8 of the schedule (past milestone 5), or steps 0-2 of a new one.
     assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(lr)
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_rate_changed_before_resuming_is_said_and_restart_scheduler_uses_it(tmp_path, hr_folder, restart):
+    """The state's schedule holds the rate it started from; a new `lr` in the options was ignored without a word."""
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp), {"train": {"total_iter": 3}, "logger": {"save_checkpoint_freq": 3}}
+    )
+    opts["train"]["optim_g"]["lr"] = 1e-3
+    train(parse_options(opts))
+    resumed = merge(opts, {"train": {"total_iter": 5, "restart_scheduler": restart}})
+    resumed["train"]["optim_g"]["lr"] = 4e-3
+    train(parse_options(resumed), resume="auto")
+    log = (exp / "log.txt").read_text()
+    said = "train.optim_g.lr is 0.004 in the options but 0.001 in the training state, whose schedule goes on"
+    assert (said in log) is not restart
+    state = load_training_state(exp / "training_states" / "5.state")
+    assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(4e-3 if restart else 1e-3)

@@ -86,7 +86,8 @@ class TrainOptions(Strict):
     scheduler_d: SchedulerOptions | None = None
     restart_scheduler: bool = Field(
         False,
-        description="on resume, start the schedule again from its first step (else: where the state left it)",
+        description="on resume, start the schedule again from its first step at optim_g/optim_d's lr (else: where "
+        "the state left it, at the state's rate)",
     )
     losses: list[LossOptions] = Field(default_factory=lambda: [LossOptions(type="l1loss")])
     net_d_iters: int = Field(1, ge=1, description="G steps every N-th iteration once the GAN is on")

@@ -25,7 +25,14 @@ from upres.train.distributed import DistContext, barrier, broadcast_object, setu
 from upres.train.feed import BatchFeed, LoaderFailed
 from upres.train.interrupt import HeldChildSignals, HeldInterrupts, StepAbandoned, StopAgreement
 from upres.train.memory import is_out_of_memory, out_of_memory_text, peak_memory_mb
-from upres.train.persist import TrainingError, resume_path, resume_run, roll_back, save_checkpoint
+from upres.train.persist import (
+    TrainingError,
+    continue_schedules,
+    resume_path,
+    resume_run,
+    roll_back,
+    save_checkpoint,
+)
 from upres.train.report import RunLog
 from upres.train.setup import Run, build_run, experiment_dir
 from upres.train.step import TrainStep
@@ -111,11 +118,7 @@ def _train(
         log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
-        if opts.train.restart_scheduler:
-            for part in (run.g, run.d):
-                if part is not None:
-                    part.schedule.restart()
-            log.note("train.restart_scheduler: the learning-rate schedule starts again from its first step")
+        continue_schedules(run, opts.train.restart_scheduler, log)
 
     model, net_d = _wrap(run, opts, ctx)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)

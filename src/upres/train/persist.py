@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -71,6 +72,28 @@ def resume_run(
             "in another order than an uninterrupted run would (resume is not bit-exact)"
         )
     return state, start_iter, best, seed
+
+
+def continue_schedules(run: Run, restart: bool, log: RunLog) -> None:
+    """After a resume: the learning-rate schedules go on from the state, or (`restart`) start again from their first
+    step at the options' rates. A rate changed in the options is said either way: the state's wins otherwise."""
+    for key, part in (("optim_g", run.g), ("optim_d", run.d)):
+        if part is None:
+            continue
+        ours, saved = float(part.optimizer.defaults["lr"]), part.schedule.base_lr
+        if restart:
+            part.schedule.restart(ours)
+        elif not math.isclose(ours, saved, rel_tol=1e-9):
+            log.note(
+                f"train.{key}.lr is {ours:g} in the options but {saved:g} in the training state, whose schedule "
+                "goes on; to train at the new rate, add train.restart_scheduler: true (the schedule starts again "
+                "from its first step at it)"
+            )
+    if restart:
+        log.note(
+            "train.restart_scheduler: the learning-rate schedule starts again from its first step, at the options' "
+            "rate"
+        )
 
 
 def save_checkpoint(

@@ -145,10 +145,20 @@ class Schedule:
         self.scheduler.step()
         self._set_momentum()
 
-    def restart(self) -> None:
-        """Start the schedule again from its first step (train.restart_scheduler on resume)."""
+    @property
+    def base_lr(self) -> float:
+        """The rate the schedule scales: the options' at the start, the state's after a resume."""
+        return self.scheduler.base_lrs[0]
+
+    def restart(self, base_lr: float | None = None) -> None:
+        """Start the schedule again from its first step (train.restart_scheduler on resume), from `base_lr` when
+        given (the options' rate) instead of the state's."""
         self.lr_scale = 1.0
         self.scheduler.last_epoch = 0
+        if base_lr is not None:
+            self.scheduler.base_lrs = [base_lr] * len(self.scheduler.base_lrs)
+            for group in self.scheduler.optimizer.param_groups:
+                group["initial_lr"] = base_lr
         for group, base, lam in zip(
             self.scheduler.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas
         ):

@@ -26,6 +26,7 @@ def collect_state(run: Run, iteration: int, seed: int, scaler, extra: dict, rngs
         "seed": seed,
         "net_g": unwrap(run.g.net).state_dict(),
         "optimizer_g": run.g.optimizer.state_dict(),
+        "optimizer_g_type": type(run.g.optimizer).__name__,
         "schedule_g": run.g.schedule.state_dict(),
         "rng": rngs[0],
         **extra,
@@ -39,10 +40,30 @@ def collect_state(run: Run, iteration: int, seed: int, scaler, extra: dict, rngs
     if run.d is not None:
         state["net_d"] = unwrap(run.d.net).state_dict()
         state["optimizer_d"] = run.d.optimizer.state_dict()
+        state["optimizer_d_type"] = type(run.d.optimizer).__name__
         state["schedule_d"] = run.d.schedule.state_dict()
     if scaler is not None:
         state["scaler"] = scaler.state_dict()
     return state
+
+
+def _same_optimizer(optimizer: torch.optim.Optimizer, state: dict, which: str, path: Path) -> None:
+    """A state's optimizer moments fit only the optimizer that made them; torch loads another's without a word and
+    fails at its first step (AdamW's state into SGD: KeyError 'momentum'). States from before the type was recorded
+    are checked by the hyperparameters their groups hold."""
+    from upres.train.optim_options import OPTIMIZER_PARAMS
+
+    ours = type(optimizer).__name__
+    theirs = state.get(f"optimizer_{which}_type")
+    if theirs is None:
+        groups = state.get(f"optimizer_{which}", {}).get("param_groups") or [{}]
+        lacking = [k for k in OPTIMIZER_PARAMS.get(ours, ()) if k not in groups[0]]
+        theirs = "another optimizer" if lacking else ours
+    if theirs != ours:
+        raise CheckpointError(
+            f"--resume {path}: the state was trained with {theirs}, not train.optim_{which}.type {ours}; resume "
+            f"with {theirs}, or start a new run from its model with path.pretrain_network_g"
+        )
 
 
 def _load(target, saved: dict, what: str, option: str, path: Path) -> None:
@@ -70,12 +91,14 @@ def restore_state(run: Run, path: Path, scaler, ctx: DistContext) -> dict:
     """Load the state at `path` into `run`, with the random streams of this process (`ctx.rank`, on `ctx.device`)."""
     state = load_training_state(path)
     _load(unwrap(run.g.net), state["net_g"], "generator", "network_g", path)
+    _same_optimizer(run.g.optimizer, state, "g", path)
     _load(run.g.optimizer, state["optimizer_g"], "generator optimizer", "train.optim_g", path)
     run.g.schedule.load_state_dict(state["schedule_g"])
     if run.g.ema is not None and "ema_g" in state:
         _load(run.g.ema.module, state["ema_g"], "EMA generator", "network_g", path)
     if run.d is not None and "net_d" in state:
         _load(unwrap(run.d.net), state["net_d"], "discriminator", "network_d", path)
+        _same_optimizer(run.d.optimizer, state, "d", path)
         _load(run.d.optimizer, state["optimizer_d"], "discriminator optimizer", "train.optim_d", path)
         run.d.schedule.load_state_dict(state["schedule_d"])
     if scaler is not None and "scaler" in state:
