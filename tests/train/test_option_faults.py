@@ -102,3 +102,34 @@ def test_yaml_merge_keys_are_not_duplicates(tmp_path):
     cfg = tmp_path / "o.yml"
     cfg.write_text("base: &b {lr: 1, eps: 2}\nopt:\n  <<: *b\n  lr: 3\n")
     assert read_option_file(cfg)["opt"] == {"lr": 3, "eps": 2}
+
+
+def test_a_validation_image_too_small_for_a_metric_is_refused_before_training(tmp_path, hr_folder, capsys):
+    """SSIM slides an 11x11 window: an 18x18 image with crop_border 4 ended the run in a traceback at the first
+    validation, after the training before it (and `upres doctor -c` said OK)."""
+    import numpy as np
+
+    from upres.io.images import write_image
+
+    val = tmp_path / "val"
+    val.mkdir()
+    write_image(val / "tiny.png", np.zeros((18, 18, 3), np.uint8))
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(val)}},
+            "val": {"val_freq": 5, "metrics": {"ssim": {"type": "calculate_ssim", "crop_border": 4}}},
+        },
+    )
+    cfg = write(tmp_path / "o.yml", opts)
+    problem = (
+        f"{val / 'tiny.png'}: 18 pixels on its short side, 10 after val.metrics.ssim.crop_border 4, but "
+        "calculate_ssim needs at least 11; lower crop_border or leave the image out"
+    )
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
+    assert capsys.readouterr().err == f"error: datasets.val: {problem}\n"
+    assert main(["doctor", "-c", str(cfg)]) == 1
+    assert problem in capsys.readouterr().out
+    opts["val"]["metrics"]["ssim"]["crop_border"] = 3  # 12 pixels left: enough
+    write(cfg, opts)
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 0

@@ -45,16 +45,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reports_from_config(path: str, use_cache: bool) -> list:
-    from upres.data.doctor import check_dataset
+    from upres.data.doctor import Finding, check_dataset
     from upres.train.config import load_options
+    from upres.train.setup import metric_size_problem
 
     # The whole file, validated and translated (traiNNer-redux keys, `high_order_degradation`) as `upres train`
     # reads it: a bad option is reported now, not after a long check, and each block is checked as training sees it.
     opts = load_options(path)
-    return [
-        check_dataset(ds, opts.scale, name=f"datasets.{name}", use_cache=use_cache, announce=_announce)
-        for name, ds in opts.datasets.items()
-    ]
+    reports = []
+    for name, ds in opts.datasets.items():
+        report = check_dataset(
+            ds, opts.scale, name=f"datasets.{name}", use_cache=use_cache, announce=_announce
+        )
+        problem = metric_size_problem(opts, name, report)
+        if problem:
+            report.findings.append(Finding("error", "too_small_for_metric", *problem))
+        reports.append(report)
+    return reports
 
 
 def run(args: argparse.Namespace) -> int:

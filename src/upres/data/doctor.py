@@ -57,6 +57,7 @@ class DoctorReport:
     images: int = 0
     pairs: int = 0
     min_size: tuple[int, int] | None = None  # (width, height)
+    narrowest: str | None = None  # the GT with the shortest side
     median_size: tuple[int, int] | None = None
     max_size: tuple[int, int] | None = None
     batch_size: int | None = None
@@ -312,6 +313,7 @@ def check_folders(
         ws = np.array([i.width for i in good_gt])
         hs = np.array([i.height for i in good_gt])
         report.min_size = (int(ws.min()), int(hs.min()))
+        report.narrowest = str(min(good_gt, key=lambda i: min(i.width, i.height)).path)
         report.median_size = (int(np.median(ws)), int(np.median(hs)))
         report.max_size = (int(ws.max()), int(hs.max()))
     if crop_gt:

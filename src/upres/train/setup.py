@@ -153,10 +153,38 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
     notes = [_listing("datasets.train", bad, "will be skipped when drawn")] if bad else []
     for name, val in opts.val_datasets.items():
         # Checked now rather than met at the first validation, hours in; bad images are left out of the metrics.
-        val_bad = [f for f in check_dataset(val, opts.scale, name).errors if f.kind in PER_SAMPLE_FAULTS]
+        val_report = check_dataset(val, opts.scale, name)
+        val_bad = [f for f in val_report.errors if f.kind in PER_SAMPLE_FAULTS]
         if val_bad:
             notes.append(_listing(f"datasets.{name}", val_bad, "will be left out of validation"))
+        problem = metric_size_problem(opts, name, val_report)
+        if problem:
+            raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
     return notes + [f"datasets.train: {hint}" for hint in report.hints]
+
+
+SSIM_WINDOW = 11  # the Gaussian window SSIM slides over the image (crop_border taken off first)
+
+
+def metric_size_problem(opts: Options, name: str, report) -> tuple[str, str] | None:
+    """Every validation image must be large enough for every metric after its crop_border: a smaller one ended the
+    run in a traceback at the first validation (SSIM), or scored NaN (PSNR of nothing). (image, what is wrong)."""
+    if not name.startswith("val") or opts.val is None or report.min_size is None:
+        return None
+    if not (opts.val.val_enabled and opts.val.metrics_enabled):
+        return None
+    s = opts.scale
+    side = min(report.min_size[0] // s * s, report.min_size[1] // s * s)
+    for key, metric in opts.val.metrics.items():
+        need = SSIM_WINDOW if metric.type.lower() in ("calculate_ssim", "ssim") else 1
+        left = side - 2 * metric.crop_border
+        if left < need:
+            return report.narrowest or "", (
+                f"{side} pixels on its short side, {max(left, 0)} after "
+                f"val.metrics.{key}.crop_border {metric.crop_border}, but {metric.type} needs at least {need}; "
+                "lower crop_border or leave the image out"
+            )
+    return None
 
 
 def _listing(block: str, faults: list, fate: str) -> str:
