@@ -45,6 +45,29 @@ def test_build_losses_skips_zero_weight_and_names_entries():
     assert gan.inputs == "gan" and not gan.active(99) and gan.active(100) and gan.weight == 0.1
 
 
+def test_a_loss_upres_lacks_at_weight_0_keeps_every_later_index():
+    """redux's templates list losses upres lacks at weight 0; dropping them before numbering named the wrong entry in
+    every later note and error."""
+    specs = [
+        {"type": "l1loss", "loss_weight": 1},
+        {"type": "distsloss", "loss_weight": 0},
+        {"type": "mssimloss", "loss_weight": 0},
+        {"type": "ldlloss", "loss_weight": "big"},
+    ]
+    with pytest.raises(ValidationError):
+        build_losses(specs)
+    specs[3]["loss_weight"] = 0
+    _, notes = build_losses(specs)
+    assert notes == [
+        "train.losses[1] (distsloss) skipped: loss_weight 0 (upres does not implement it)",
+        "train.losses[2] (mssimloss) skipped: loss_weight 0",
+        "train.losses[3] (ldlloss) skipped: loss_weight 0",
+    ]
+    specs[3] = {"type": "ffloss", "loss_weight": 1, "alpha": "big"}
+    with pytest.raises(ConfigError, match=r"^train\.losses\[3\] \(ffloss\)"):
+        build_losses(specs)
+
+
 def test_loss_options_validate_common_keys():
     with pytest.raises(ValidationError):
         LossOptions.model_validate({"type": "l1loss", "loss_weight": -1})

@@ -145,6 +145,15 @@ class LossEntry:
         return self.weight > 0 and current_iter >= self.start_iter
 
 
+def skipped_note(opts: LossOptions, where: str) -> str:
+    """The log note of an entry at loss_weight 0. traiNNer-redux's templates list losses upres lacks at weight 0:
+    they keep their place in the list (not dropped before it is numbered), so later entries keep the file's index."""
+    key = str(opts.type).lower()
+    return f"{where} ({key}) skipped: loss_weight 0" + (
+        "" if key in LOSSES else " (upres does not implement it)"
+    )
+
+
 def build_losses(
     specs: list[dict | LossOptions], where: str = "train.losses"
 ) -> tuple[list[LossEntry], list[str]]:
@@ -154,10 +163,10 @@ def build_losses(
     for i, spec in enumerate(specs):
         here = f"{where}[{i}]"
         opts = spec if isinstance(spec, LossOptions) else LossOptions.model_validate(spec)
-        key = loss_type(opts.type, here)
         if opts.loss_weight == 0:
-            notes.append(f"{here} ({key}) skipped: loss_weight 0")
+            notes.append(skipped_note(opts, here))
             continue
+        key = loss_type(opts.type, here)
         module = build_loss(opts, here)
         name = LOG_NAMES[key]
         used[name] = used.get(name, 0) + 1
@@ -179,6 +188,7 @@ __all__ = [
     "LossOptions",
     "build_loss",
     "check_loss_spec",
+    "skipped_note",
     "build_losses",
     "loss_type",
 ]

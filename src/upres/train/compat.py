@@ -43,7 +43,6 @@ def translate(data: dict) -> tuple[dict, list[str]]:
         for i, spec in enumerate(train.get("losses") or []):
             if isinstance(spec, dict):
                 _perceptual(spec, f"train.losses[{i}]", notes)
-        _unknown_zero_weight_losses(train, notes)
     for ds in (data.get("datasets") or {}).values():
         if isinstance(ds, dict) and ds.get("dataset_enlarge_ratio") == "auto":
             ds["dataset_enlarge_ratio"] = (
@@ -126,20 +125,6 @@ def _perceptual(spec: dict, where: str, notes: list[str]) -> None:
                 raise ConfigError(
                     f"{where}.style_weight: the style (Gram) loss is not implemented; set it to 0"
                 )
-
-
-def _unknown_zero_weight_losses(train: dict, notes: list[str]) -> None:
-    from upres.losses import LOSSES
-
-    kept = []
-    for i, spec in enumerate(train.get("losses") or []):
-        kind = str(spec.get("type", "")).lower() if isinstance(spec, dict) else ""
-        if kind and kind not in LOSSES and spec.get("loss_weight", 1) == 0:
-            notes.append(f"train.losses[{i}] ({kind}) skipped: loss_weight 0 (upres does not implement it)")
-            continue
-        kept.append(spec)
-    if "losses" in train:
-        train["losses"] = kept
 
 
 def _metric_unavailable(kind: str) -> str | None:
