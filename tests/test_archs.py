@@ -136,3 +136,13 @@ def test_scale_three_is_refused_with_the_reason():
 def test_unknown_state_dict_names_the_supported_architectures():
     with pytest.raises(ModelFileError, match="unknown architecture.*ESRGAN"):
         recognise({"foo.weight": torch.zeros(1)})
+
+
+def test_an_old_layout_file_without_its_trunk_convolution_is_a_model_file_error():
+    """The old layout's trunk conv is model.1.sub.<blocks>; without it the renaming itself failed (a traceback)."""
+
+    net, _ = build_network("esrgan", scale=4, num_feat=8, num_block=1)
+    old = to_old_sequential_layout(net.state_dict())
+    damaged = {k: v for k, v in old.items() if not k.startswith("model.1.sub.1.")}
+    with pytest.raises(ModelFileError, match="^looks like esrgan but its tensors do not fit"):
+        recognise(damaged)

@@ -173,3 +173,49 @@ def test_a_folder_given_as_model_is_reported_as_a_folder(tmp_path, capsys, comma
     assert (
         err == f"error: {folder}: is a folder, not a model file; give the .pth or .safetensors file in it\n"
     )
+
+
+def _altered_rrdb(path, change):
+    net, _ = build_network("esrgan", scale=2, num_feat=8, num_block=1)
+    torch.save({k: change(k, v) for k, v in export_state(net).items()}, path)
+    return path
+
+
+TENSOR_FAULTS = {
+    # Cast to float32 without a word before: every command ran and the output was garbage.
+    "integers": (
+        lambda k, v: (v * 100).to(torch.int32),
+        "tensor 'conv_first.weight' is int32; a model's weights",
+    ),
+    "booleans": (lambda k, v: v > 0, "tensor 'conv_first.weight' is bool; a model's weights"),
+    "complex": (
+        lambda k, v: v.to(torch.complex64),
+        "tensor 'conv_first.weight' is complex64; a model's weights",
+    ),
+    # torch's own loader raised a traceback with dozens of lines.
+    "sparse": (
+        lambda k, v: v.to_sparse() if v.ndim == 4 else v,
+        "tensor 'conv_first.weight' is stored sparse_coo, not as a dense array",
+    ),
+    "empty_dimension": (
+        lambda k, v: v[:, :0] if k == "conv_first.weight" else v,
+        "tensor 'conv_first.weight' has shape (8, 0, 3, 3), with nothing in it",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", TENSOR_FAULTS)
+@pytest.mark.parametrize("command", ["info", "upscale", "convert", "interp"])
+def test_tensors_that_are_not_weights_are_one_line(tmp_path, capsys, fault, command):
+    change, message = TENSOR_FAULTS[fault]
+    model = _altered_rrdb(tmp_path / "m.pth", change)
+    png(tmp_path / "a.png")
+    args = {
+        "info": ["info", model],
+        "upscale": ["upscale", "-m", model, tmp_path / "a.png", "-o", tmp_path / "out"],
+        "convert": ["convert", model, tmp_path / "m.safetensors"],
+        "interp": ["interp", model, model, "-o", tmp_path / "i.pth"],
+    }[command]
+    code, _, err = _cli(capsys, *args)
+    assert code == 2
+    assert err.startswith(f"error: {model}: {message}") and err.count("\n") == 1, err

@@ -183,8 +183,8 @@ def recognise(
     `hints` (a header's hyperparameters) supply only what the tensors cannot show."""
     for fam in FAMILIES.values():
         if fam.matches(state):
-            canonical = fam.canonical_keys(state)
             try:
+                canonical = fam.canonical_keys(state)
                 params = fam.hyperparameters(canonical)
             except (KeyError, ValueError, IndexError) as exc:
                 raise ModelFileError(f"looks like {fam.name} but its tensors do not fit ({exc})") from None

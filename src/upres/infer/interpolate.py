@@ -8,7 +8,7 @@ import torch
 
 from upres.archs import ArchInfo, recognise
 from upres.errors import ModelFileError
-from upres.io.model_files import read_tensors
+from upres.io.model_files import check_weights, read_tensors
 
 
 def interpolate_states(
@@ -51,6 +51,7 @@ def load_for_interpolation(paths: list[Path]) -> tuple[ArchInfo, list[dict[str, 
         raw, _ = read_tensors(path)
         try:
             info, state = recognise(raw)
+            check_weights(state)
         except ModelFileError as exc:
             raise ModelFileError(f"{path}: {exc}") from None
         infos.append(info)

@@ -64,7 +64,7 @@ def read_tensors(
         try:
             with safe_open(str(path), framework="pt") as fh:
                 metadata = fh.metadata() or {}
-            return load_file(str(path)), metadata
+            return _dense(load_file(str(path)), path), metadata
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
     if suffix == ".state":
@@ -101,7 +101,34 @@ def read_tensors(
             keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
             raise ModelFileError(f"{path}: has no {param_key!r} entry (it has: {keys})")
         obj = obj[param_key]
-    return unwrap_state_dict(obj, path), {}
+    return _dense(unwrap_state_dict(obj, path), path), {}
+
+
+def _dense(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """A model's tensors are dense arrays; sparse or other layouts ended in a traceback of torch's loader."""
+    odd = next((k for k, v in state.items() if v.layout != torch.strided), None)
+    if odd is not None:
+        raise ModelFileError(
+            f"{path}: tensor {odd!r} is stored {str(state[odd].layout).removeprefix('torch.')}, not as a dense "
+            "array; a model file holds dense tensors (save it with .to_dense())"
+        )
+    return state
+
+
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def check_weights(state: dict[str, torch.Tensor]) -> None:
+    """A generator's tensors: floating point (integers, booleans, complex or float8 were cast to float32 without a
+    word and gave garbage), and no empty dimension. ModelFileError names the first that is not."""
+    for key, tensor in state.items():
+        if tensor.dtype not in WEIGHT_DTYPES and not key.endswith("num_batches_tracked"):  # BatchNorm's counter
+            raise ModelFileError(
+                f"tensor {key!r} is {str(tensor.dtype).removeprefix('torch.')}; a model's weights are float32, "
+                "float16 or bfloat16 (the file is damaged, or holds something other than a model)"
+            )
+        if 0 in tensor.shape:
+            raise ModelFileError(f"tensor {key!r} has shape {tuple(tensor.shape)}, with nothing in it")
 
 
 def _unpickling_reason(text: str) -> str:
@@ -198,6 +225,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     state, metadata = read_tensors(path)
     try:
         info, canonical = recognise(state, _header_hints(metadata))
+        check_weights(canonical)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     # Shapes are the truth; the header only adds what shapes cannot say (none so far) and is checked against them.

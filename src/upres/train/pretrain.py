@@ -10,7 +10,7 @@ from torch import nn
 
 from upres.archs import recognise
 from upres.errors import ConfigError, ModelFileError
-from upres.io.model_files import read_tensors
+from upres.io.model_files import check_weights, read_tensors
 
 
 @dataclass
@@ -36,6 +36,10 @@ class LoadReport:
 
 def load_pretrain(net: nn.Module, path: Path, strict: bool, param_key: str | None = None) -> LoadReport:
     state, _ = read_tensors(path, param_key=param_key)
+    try:
+        check_weights(state)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     # Rename any community layout to our keys; an unrecognised file keeps its names.
     unrecognised = ""
     try:
