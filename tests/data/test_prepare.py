@@ -147,3 +147,34 @@ def test_prepare_lr_with_degradation_pipeline_is_reproducible(tmp_path):
         assert np.array_equal(a, b)  # same seed, same file -> same degradation
         assert not np.array_equal(a, c)
         assert not np.array_equal(a, read_image(tmp_path / "bic" / name))
+
+
+@pytest.mark.parametrize("kind", ["lr", "chunk"])
+def test_an_output_folder_inside_the_sources_is_not_read_as_sources(tmp_path, capsys, kind):
+    """Run twice into src/out, the second run took its own outputs for sources (src/out/out/..., chunks of chunks)."""
+    src = tmp_path / "src"
+    write_image(src / "a.png", _img(64, 64, 1))
+    args = ["prepare", kind, str(src), "-o", str(src / "out")]
+    args += ["--scale", "2"] if kind == "lr" else ["--size", "32", "--step", "32", "--min-size", "8"]
+    assert main(args) == 0
+    first = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.png"))
+    assert main(args) == 0
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.png")) == first
+    assert "0 done, 1 already finished" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["lr", "chunk", "tiff"])
+@pytest.mark.parametrize("single_file", [False, True])
+def test_the_source_folder_as_output_is_refused(tmp_path, capsys, kind, single_file):
+    """`prepare lr src -o src` took the sources for finished outputs ("0 done, 3 already finished") and wrote nothing."""
+    src = tmp_path / "src"
+    write_image(src / "a.png", _img(64, 64, 1))
+    before = (src / "a.png").read_bytes()
+    target = src / "a.png" if single_file else src
+    args = ["prepare", kind, str(target), "-o", str(src)] + (["--scale", "2"] if kind == "lr" else [])
+    assert main(args) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {src}: the output folder is the source folder; give -o another folder\n"
+    )
+    assert [p.name for p in src.iterdir()] == ["a.png"] and (src / "a.png").read_bytes() == before

@@ -182,13 +182,19 @@ def run_jobs(
     return result
 
 
-def _sources(src: str | Path) -> list[tuple[Path, Path]]:
+def _sources(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
+    """(image, its path relative to src) for every image under src, leaving out dst's own files when dst lies inside
+    src: a second run would otherwise take its own outputs for sources (lr/lr/..., chunks of chunks)."""
+    from upres.errors import UpresError
+
     root = Path(src)
     if not root.exists():
-        from upres.errors import UpresError
-
         raise UpresError(f"{root}: no such file or folder")
-    files = list_images(root)
+    out = Path(dst).resolve()
+    if (root if root.is_dir() else root.parent).resolve() == out:
+        # Every output would have a source's name: the sources would be taken for finished work, or overwritten.
+        raise UpresError(f"{dst}: the output folder is the source folder; give -o another folder")
+    files = [p for p in list_images(root) if not p.resolve().is_relative_to(out)]
     return [(p, p.relative_to(root) if root.is_dir() else Path(p.name)) for p in files]
 
 
@@ -214,7 +220,7 @@ def prepare_chunks(
     progress: Callable[[int, int, str, str], None] | None = None,
 ) -> PrepareResult:
     """Cut every image under src into size x size sub-images every `step` pixels, into dst (same sub-folders)."""
-    jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in _sources(src)]
+    jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in _sources(src, dst)]
     _sweep_outputs(dst)
     return run_jobs(chunk_one, jobs, workers or default_workers(), progress)
 
@@ -230,7 +236,7 @@ def prepare_lr(
 ) -> PrepareResult:
     """Write an LR copy of every image under src into dst (same relative paths and stems): MATLAB bicubic, or the
     degradation pipeline of an option file (`degradations`: DegradationOptions values)."""
-    jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in _sources(src)]
+    jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in _sources(src, dst)]
     _sweep_outputs(dst)
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
 
@@ -259,7 +265,7 @@ def prepare_tiff(
     from upres.errors import UpresError
 
     check_tiff_settings(tile, compression)
-    sources = _sources(src)
+    sources = _sources(src, dst)
     targets: dict[Path, Path] = {}
     for p, rel in sources:
         other = targets.setdefault(rel.with_suffix(".tif"), p)
