@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError, ModelFileError
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dtype", choices=["fp32", "fp16", "bf16"], default=None, help="tensor precision (default: keep)"
     )
     p.add_argument("--no-verify", action="store_true", help="ONNX: skip the onnxruntime comparison")
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise ModelFileError(
             f"{args.output}: is a folder; give the output file's name, e.g. {args.output / args.model.stem}.safetensors"
         )
+    refuse_existing(args.output, args.force)
     model = load_model(args.model)
     for note in model.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -116,6 +119,7 @@ def _run_option_file(args: argparse.Namespace) -> int:
     output = args.output or Path("onnx") / out_name(str(data.get("name", model_path.stem)), onnx)
     if output.suffix.lower() != ".onnx":
         raise ConfigError(f"{output}: with -c the output is an ONNX graph; name it .onnx")
+    refuse_existing(output, args.force)
     model = load_model(model_path)
     if "scale" in data and data["scale"] != model.info.scale:
         raise ConfigError(f"{model_path} is x{model.info.scale} but {args.config} has scale {data['scale']}")

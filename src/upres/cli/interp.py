@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError
 
 EXAMPLE = (
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sweep", default=None, help="comma-separated alphas (weight of A): upscale --image with each"
     )
     p.add_argument("--image", type=Path, default=None, help="with --sweep: the image to upscale")
+    add_force(p)
     p.add_argument(
         "--tile", type=int, default=256, help="with --sweep: tile size in input pixels (0 = whole image)"
     )
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if any(args.output.resolve() == m.resolve() for m in args.models):
         raise ConfigError(f"{args.output}: output is one of the input models; choose another -o")
+    refuse_existing(args.output, args.force)
     info, states = load_for_interpolation(args.models)
     mixed = interpolate_states(states, weights)
     save_model(args.output, mixed, info)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from upres.cli.argtypes import non_negative_int, positive_int
+from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError
 
 EXAMPLE = """\
@@ -57,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="blended overlap in input pixels, in 2x2/4x4 cells for 1x/2x ESRGAN models (default 16)",
     )
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    add_force(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--compile",
@@ -111,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     from upres.io.video import probe_video
 
     _check_crf(args.crf, args.codec)
+    if Path(args.output).resolve() != Path(args.input).resolve():  # that case has its own error, below
+        refuse_existing(args.output, args.force)
     probe = probe_video(args.input)  # fails fast on a bad input before the model is loaded
     device = resolve_single_device(args.device)
     loaded = load_model(args.model, device="cpu")

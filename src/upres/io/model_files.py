@@ -122,7 +122,9 @@ def check_weights(state: dict[str, torch.Tensor]) -> None:
     """A generator's tensors: floating point (integers, booleans, complex or float8 were cast to float32 without a
     word and gave garbage), and no empty dimension. ModelFileError names the first that is not."""
     for key, tensor in state.items():
-        if tensor.dtype not in WEIGHT_DTYPES and not key.endswith("num_batches_tracked"):  # BatchNorm's counter
+        if tensor.dtype not in WEIGHT_DTYPES and not key.endswith(
+            "num_batches_tracked"
+        ):  # BatchNorm's counter
             raise ModelFileError(
                 f"tensor {key!r} is {str(tensor.dtype).removeprefix('torch.')}; a model's weights are float32, "
                 "float16 or bfloat16 (the file is damaged, or holds something other than a model)"

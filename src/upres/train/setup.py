@@ -157,7 +157,7 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
         val_bad = [f for f in val_report.errors if f.kind in PER_SAMPLE_FAULTS]
         if val_bad:
             notes.append(_listing(f"datasets.{name}", val_bad, "will be left out of validation"))
-        problem = metric_size_problem(opts, name, val_report)
+        problem = metric_size_problem(opts, name, val, val_report)
         if problem:
             raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
     return notes + [f"datasets.train: {hint}" for hint in report.hints]
@@ -166,10 +166,12 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
 SSIM_WINDOW = 11  # the Gaussian window SSIM slides over the image (crop_border taken off first)
 
 
-def metric_size_problem(opts: Options, name: str, report) -> tuple[str, str] | None:
+def metric_size_problem(opts: Options, name: str, ds: DatasetOptions, report) -> tuple[str, str] | None:
     """Every validation image must be large enough for every metric after its crop_border: a smaller one ended the
     run in a traceback at the first validation (SSIM), or scored NaN (PSNR of nothing). (image, what is wrong)."""
     if not name.startswith("val") or opts.val is None or report.min_size is None:
+        return None
+    if ds.type == "singleimagedataset":  # no ground truth to score (refused for validation elsewhere)
         return None
     if not (opts.val.val_enabled and opts.val.metrics_enabled):
         return None
