@@ -321,3 +321,32 @@ def test_a_missing_folder_names_its_block_in_doctor_and_training(tmp_path, capsy
     assert expected in capsys.readouterr().err
     assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
     assert expected in capsys.readouterr().err
+
+
+def test_the_pixel_limit_of_the_other_commands_is_set_by_the_environment(tmp_path):
+    """Only upscale has --max-pixels; the others named that flag in their refusal and had no way to lift it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from upres.io.images import write_image
+
+    write_image(tmp_path / "d" / "a.png", np.zeros((30, 40, 3), np.uint8))
+    src = Path(__file__).resolve().parents[2] / "src"
+
+    def doctor(limit: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(src), "UPRES_MAX_PIXELS": limit}
+        cmd = [sys.executable, "-m", "upres", "doctor", str(tmp_path / "d"), "--no-cache"]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+    refused = doctor("1000")
+    assert refused.returncode == 1
+    assert "40x30 exceeds the pixel limit 1000; raise --max-pixels (upscale) or the environment variable" in (
+        refused.stdout
+    )
+    assert doctor("0").returncode == 0 and doctor("1200").returncode == 0
+    bad = doctor("many")
+    assert bad.returncode == 2 and "UPRES_MAX_PIXELS='many': must be a whole number of pixels" in bad.stderr

@@ -164,7 +164,10 @@ def test_pixel_limit_refuses_large_inputs_unless_raised(tmp_path, rng, identity_
         capsys, "-m", identity_x1, tmp_path / "a.png", "-o", tmp_path / "o", "--max-pixels", "1000"
     )
     assert code == 1
-    assert "40x30 exceeds the pixel limit 1000; raise --max-pixels to allow it" in out
+    assert (
+        "40x30 exceeds the pixel limit 1000; raise --max-pixels (upscale) or the environment variable "
+        "UPRES_MAX_PIXELS (other commands; 0: no limit) to allow it"
+    ) in out
     assert upscale("-m", identity_x1, tmp_path / "a.png", "-o", tmp_path / "o", "--max-pixels", "1200") == 0
 
 

@@ -20,7 +20,13 @@ from typing import Literal
 import numpy as np
 import torch
 
-from upres.io.images import DEFAULT_MAX_PIXELS, ImageReadError, gray_alpha_as_rgba, read_image
+from upres.io.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    gray_alpha_as_rgba,
+    over_pixel_limit,
+    read_image,
+)
 from upres.io.tiff_regions import open_tiff_regions
 
 log = logging.getLogger("upres.data")
@@ -67,9 +73,7 @@ def read_array(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
                 _warned_no_av = True
         else:
             if max_pixels and arr.shape[0] * arr.shape[1] > max_pixels:
-                raise ImageReadError(
-                    f"{path}: {arr.shape[1]}x{arr.shape[0]} exceeds the pixel limit {max_pixels}"
-                )
+                raise over_pixel_limit(Path(path), arr.shape[1], arr.shape[0], max_pixels)
             return arr
     return read_image(path, max_pixels)
 

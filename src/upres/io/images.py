@@ -11,6 +11,7 @@ TIFFs through tifffile; everything else through Pillow.
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -25,7 +26,31 @@ from upres.io.atomic import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".gif")
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
-DEFAULT_MAX_PIXELS = 400_000_000
+
+
+def _limit_from_environment(default: int) -> int | None:
+    """The pixel limit of every command but upscale (which has --max-pixels): UPRES_MAX_PIXELS, 0 for none."""
+    text = os.environ.get("UPRES_MAX_PIXELS", "").strip()
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        raise UpresError(
+            f"UPRES_MAX_PIXELS={text!r}: must be a whole number of pixels (0: no limit)"
+        ) from None
+    return value if value > 0 else None
+
+
+DEFAULT_MAX_PIXELS = _limit_from_environment(400_000_000)
+
+
+def over_pixel_limit(path: Path, width: int, height: int, limit: int) -> ImageReadError:
+    """A decompression-bomb guard's refusal, saying how to lift it for a real image this large."""
+    return ImageReadError(
+        f"{path}: {width}x{height} exceeds the pixel limit {limit}; raise --max-pixels (upscale) or the "
+        "environment variable UPRES_MAX_PIXELS (other commands; 0: no limit) to allow it"
+    )
+
+
 _ORIENTATION_TAG = 0x0112
 # zlib level of 8-bit PNGs written (Pillow's default is 6).
 PNG_COMPRESS_LEVEL = 6
@@ -179,9 +204,7 @@ def _decode_tiff_with_tifffile(path: Path, max_pixels: int | None) -> DecodedIma
             page = tif.pages[0]
             height, width = page.shape[:2]
             if max_pixels and width * height > max_pixels:
-                raise ImageReadError(
-                    f"{path}: {width}x{height} exceeds the pixel limit {max_pixels}; raise --max-pixels to allow it"
-                )
+                raise over_pixel_limit(path, width, height, max_pixels)
             arr = page.asarray()
             tags = page.tags
             orientation = tags[274].value if 274 in tags else 1
@@ -213,10 +236,7 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
             return _decode_tiff_with_tifffile(path, max_pixels)
         with Image.open(path) as img:
             if max_pixels and img.width * img.height > max_pixels:
-                raise ImageReadError(
-                    f"{path}: {img.width}x{img.height} exceeds the pixel limit {max_pixels}; "
-                    "raise --max-pixels to allow it"
-                )
+                raise over_pixel_limit(path, img.width, img.height, max_pixels)
             profile = img.info.get("icc_profile") or None
             fmt = img.format or ""
             frames = int(getattr(img, "n_frames", 1) or 1)
