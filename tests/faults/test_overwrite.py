@@ -32,3 +32,14 @@ def test_an_existing_output_stays_unless_forced(tmp_path, capsys, command):
     assert out.read_bytes() == b"the user's file"
     assert main([*args, "--force"]) == 0, capsys.readouterr().err
     assert out.read_bytes() != b"the user's file"
+
+
+def test_interp_into_a_place_it_cannot_write_names_the_output(tmp_path, capsys):
+    """The error named the hidden part file of the atomic write (.i.pth.1234.xyz.part), not the output."""
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "i.pth"
+    args = [str(x) for x in _args(tmp_path, "interp", out)]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: cannot write there (cannot create this folder: a file is in the way); choose another place\n"
+    )

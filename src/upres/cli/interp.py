@@ -81,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
     refuse_existing(args.output, args.force)
     info, states = load_for_interpolation(args.models)
     mixed = interpolate_states(states, weights)
-    save_model(args.output, mixed, info)
+    try:
+        save_model(args.output, mixed, info)
+    except OSError as exc:  # named by the output, not by the hidden part file the write went through
+        raise ConfigError(
+            f"{args.output}: cannot write there ({exc.strerror or exc}); choose another place"
+        ) from None
     desc = " + ".join(f"{w:g}*{p.name}" for w, p in zip(weights, args.models))
     print(f"wrote {args.output} = {desc}")
     return 0
