@@ -141,3 +141,22 @@ def test_pillow_bomb_limit_does_not_override_an_allowed_size(tmp_path, rng, monk
     write_image(tmp_path / "big.png", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # as if the image were far above Pillow's limit
     assert decode_image(tmp_path / "big.png", max_pixels=None).array.shape == (30, 40, 3)
+
+
+def test_gray_and_alpha_images_upscale_without_python_warnings(tmp_path, rng):
+    """A decoder's read-only gray plane made torch warn ("The given NumPy array is not writable") on the terminal."""
+    import warnings
+
+    from upres.archs import build_network
+    from upres.cli import main
+    from upres.io.model_files import save_model
+
+    net, info = build_network("compact", scale=2, num_feat=4, num_conv=1)
+    model = save_model(tmp_path / "m.safetensors", net, info)
+    Image.fromarray(rng.integers(0, 255, (6, 7), dtype=np.uint8), "L").save(tmp_path / "g.png")
+    Image.fromarray(rng.integers(0, 255, (6, 7, 2), dtype=np.uint8), "LA").save(tmp_path / "la.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["upscale", "-m", str(model), str(tmp_path / "g.png"), str(tmp_path / "la.png"),
+                     "-o", str(tmp_path / "out"), "--device", "cpu"])  # fmt: skip
+    assert code == 0

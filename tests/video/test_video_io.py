@@ -62,3 +62,28 @@ def test_pixel_format_follows_input_depth(tmp_path):
     assert choose_pix_fmt("libx264rgb", rgb, None) in ("bgr0", "bgr24", "rgb24")
     with pytest.raises(VideoOutputError, match=r"^--pix-fmt nv12: libsvtav1 takes yuv420p, yuv420p10le$"):
         choose_pix_fmt("libsvtav1", deep, "nv12")
+
+
+def test_x265_keeps_its_statistics_off_the_terminal(tmp_path, clip_mkv, model_x2, capfd):
+    """x265 printed its own "encoded N frames" report to the terminal, past `-q`."""
+    import av
+
+    from upres.cli import main
+
+    try:
+        av.Codec("libx265", "w")
+    except Exception:
+        pytest.skip("this FFmpeg build has no libx265")
+    args = [
+        "video",
+        "-m",
+        str(model_x2),
+        str(clip_mkv.path),
+        "-o",
+        str(tmp_path / "o.mkv"),
+        "--device",
+        "cpu",
+    ]
+    assert main([*args, "--codec", "libx265", "-q"]) == 0
+    err = capfd.readouterr().err
+    assert "x265 [info]" not in err and "encoded" not in err, err

@@ -57,6 +57,8 @@ def upload_planes(planes: np.ndarray, device: torch.device) -> torch.Tensor:
     nchw = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
     if batch.dtype != np.uint8:
         nchw = nchw.astype(np.float32)
+    elif not nchw.flags.writeable:  # a decoder's read-only buffer (gray, alpha planes): torch warns on those
+        nchw = nchw.copy()
     t = torch.from_numpy(nchw)
     if device.type == "cuda":
         t = t.pin_memory().to(device, non_blocking=True)

@@ -83,6 +83,9 @@ def setup_output(
         codec_opts["crf"] = str(opts.crf)
     if opts.preset is not None:
         codec_opts["preset"] = str(opts.preset)
+    if av.Codec(opts.codec, "w").name == "libx265":
+        # x265 prints its own statistics to the terminal (past -q); its errors still come through.
+        codec_opts["x265-params"] = "log-level=error"
     vs.options = codec_opts
     copy_metadata(vstream.metadata, vs)
     vs.disposition = vstream.disposition

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,9 @@ def export_onnx(
     names = {0: "batch", 2: "height", 3: "width"}
     axes = {i: name for i, name in names.items() if dims[i] is None}
     try:
-        with atomic_path(path, sweep=True) as tmp:
+        with atomic_path(path, sweep=True) as tmp, warnings.catch_warnings():
+            # The 1x/2x models' padding branches on the input size on purpose (kept in the graph for every size).
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 module,
                 (example,),
