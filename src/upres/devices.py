@@ -33,6 +33,12 @@ def resolve_devices(spec: str) -> list[torch.device]:
                 raise UpresError(f"--device {part}: only {gpus} GPU(s) visible (cuda:0 to cuda:{gpus - 1})")
         elif dev.type != "cpu":
             raise UpresError(f"--device {part!r} is not supported; use auto, cpu, cuda or cuda:N")
+        elif (
+            dev.index
+        ):  # torch accepts any index and runs on the one CPU device: a typo for cuda:N, most likely
+            raise UpresError(
+                f"--device {part}: the CPU is one device; use cpu (or cuda:{dev.index} for a GPU)"
+            )
         devices.append(dev)
     if not devices:
         raise UpresError("--device is empty; use auto, cpu, cuda or cuda:N")

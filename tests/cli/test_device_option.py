@@ -69,3 +69,15 @@ def test_a_device_that_is_not_there_is_one_line_and_nothing_written(
     assert main([*COMMANDS[command](inputs), "--device", device]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}"
     assert sorted(inputs["root"].rglob("*")) == before
+
+
+def test_a_cpu_index_is_refused_as_a_likely_typo():
+    """torch takes cpu:3 and runs on the one CPU device; the user most likely meant a GPU."""
+    from upres.devices import resolve_devices
+    from upres.errors import UpresError
+
+    assert resolve_devices("cpu:0") == [torch.device("cpu", 0)]
+    with pytest.raises(
+        UpresError, match=r"^--device cpu:3: the CPU is one device; use cpu \(or cuda:3 for a GPU\)$"
+    ):
+        resolve_devices("cpu:3")

@@ -18,6 +18,7 @@ from upscale_helpers import (
 )
 
 from upres.archs import build_network
+from upres.cli import main
 from upres.io.images import decode_image, write_image
 from upres.io.model_files import save_model
 
@@ -332,3 +333,14 @@ def test_json_summary_says_where_the_time_went(tmp_path, rng, identity_x2, capsy
     }
     assert stages["encode"] >= 4 * 0.2 and all(v >= 0 for v in stages.values())
     assert stages["encode"] > stages["model"]
+
+
+def test_a_bad_model_leaves_no_empty_output_folder(tmp_path, capsys):
+    """The output folder was made (for its writability check) before the model was read."""
+    (tmp_path / "bad.pth").write_bytes(b"not a model")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a.png")
+    out = tmp_path / "deep" / "out"
+    assert (
+        main(["upscale", "-m", str(tmp_path / "bad.pth"), str(tmp_path / "a.png"), "-o", str(out), "-q"]) == 2
+    )
+    assert not (tmp_path / "deep").exists()

@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="refuse inputs with more pixels than this (decompression bombs); default 100000000, 0: no limit",
     )
-    p.add_argument("--quiet", action="store_true", help="print only failures")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     p.add_argument(
         "--json",
         action="store_true",

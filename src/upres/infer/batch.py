@@ -207,7 +207,8 @@ def run_batch(
     _validate(opts)
     devices = resolve_devices(opts.device)  # before the output folder is made: a missing GPU leaves nothing
     started = time.perf_counter()
-    check_writable(opts.output)
+    # Checked before any work, and made again by the first write: a bad model or no inputs leave no empty folder.
+    check_writable(opts.output, keep_made=False)
     jobs = plan_jobs(opts.inputs, opts.output, opts.format, opts.skip_existing)
     if not jobs:
         raise UpresError(f"no images found in {', '.join(str(p) for p in opts.inputs)}")
