@@ -58,3 +58,15 @@ def test_crf_outside_the_encoders_range_is_refused_before_any_work(tmp_path, cap
     assert capsys.readouterr().err.strip() == "error: --crf 60: libx264 takes 0-51 (lower is better quality)"
     assert main([*argv, "--codec", "libsvtav1"]) == 2  # 60 is fine for SVT-AV1: the next problem is the input
     assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_an_unknown_x264_preset_is_refused_before_any_work(tmp_path, capsys):
+    """The encoder's own refusal came at the first frame, as avcodec_open2's errno 22."""
+    argv = ["video", "-m", "missing.pth", "missing.mp4", "-o", str(tmp_path / "o.mp4"), "--preset", "turbo"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --preset turbo: libx264 takes ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, "
+        "veryslow, placebo"
+    )
+    assert main([*argv[:-1], "veryslow"]) == 2  # a real preset: the next problem is the input
+    assert "missing.mp4" in capsys.readouterr().err

@@ -248,6 +248,7 @@ def cases(ws: Path) -> list[Case]:
     )
     for flags, expect in [
         (["--crf", "99"], "takes 0-51"),
+        (["--preset", "turbo"], "--preset turbo: libx264 takes ultrafast, superfast"),
         (["--crf", "-1"], None),
         (["--batch", "0"], None),
         (["--start", "5", "--end", "1"], "is not after"),

@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from upres.io.video import probe_video
 
     _check_crf(args.crf, args.codec)
+    _check_preset(args.preset, args.codec)
     if Path(args.output).resolve() != Path(args.input).resolve():  # that case has its own error, below
         refuse_existing(args.output, args.force)
     probe = probe_video(args.input)  # fails fast on a bad input before the model is loaded
@@ -178,6 +179,26 @@ def _check_crf(crf: int | None, codec: str) -> None:
         _warn(f"--crf is passed to {codec} as its 'crf' option; an encoder without one ignores it")
     elif crf > top:
         raise ConfigError(f"--crf {crf}: {codec} takes 0-{top} (lower is better quality)")
+
+
+X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+
+
+def _check_preset(preset: str | None, codec: str) -> None:
+    """x264/x265 presets by name, before anything is decoded (the encoder's refusal came as avcodec_open2's errno)."""
+    if preset is not None and codec in ("libx264", "libx265") and preset not in X26X_PRESETS:
+        raise ConfigError(f"--preset {preset}: {codec} takes {', '.join(X26X_PRESETS)}")
 
 
 def _warn(msg: str) -> None:
