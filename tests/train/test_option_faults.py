@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from train_helpers import base_options, merge, write
+from train_helpers import base_options, merge, small_gan, write
 
 from upres.cli import main
 
@@ -133,3 +133,48 @@ def test_a_validation_image_too_small_for_a_metric_is_refused_before_training(tm
     opts["val"]["metrics"]["ssim"]["crop_border"] = 3  # 12 pixels left: enough
     write(cfg, opts)
     assert main(["train", "-c", str(cfg), "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize("key", ["pretrain_network_g", "pretrain_network_d"])
+def test_a_missing_pretrain_names_its_key(tmp_path, hr_folder, capsys, key):
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), {"path": {key: str(tmp_path / "nope.pth")}})
+    if key == "pretrain_network_d":
+        opts = merge(opts, small_gan())
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: path.{key} {tmp_path / 'nope.pth'}: no such file; correct the path or remove the key to start "
+        "from scratch\n"
+    )
+
+
+def test_a_model_given_to_resume_says_to_use_it_as_a_pretrain(tmp_path, hr_folder, capsys):
+    """upres's own models are .safetensors; given to --resume they got "not a file upres train writes"."""
+    opts = base_options(hr_folder, tmp_path / "exp", total_iter=5)
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 0
+    model = tmp_path / "exp" / "models" / "net_g_5.safetensors"
+    capsys.readouterr()
+    assert main(["train", "-c", str(cfg), "--device", "cpu", "--resume", str(model)]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            f"{model}: a model file, not a training state (the states are training_states/N.state); to start from "
+            "its weights set path.pretrain_network_g to it and leave out --resume"
+        )
+    )
+
+
+def test_a_validation_without_metrics_says_so(tmp_path, hr_folder, capsys):
+    """redux's `metrics: ~` gave validation lines with nothing after the colon."""
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp", total_iter=4),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            "val": {"val_freq": 4, "metrics": None},
+        },
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--device", "cpu"]) == 0
+    log = (tmp_path / "exp" / "log.txt").read_text()
+    assert "validation val @ 4: images only (no val.metrics, or metrics_enabled: false)" in log

@@ -120,6 +120,11 @@ def prune(root: Path, keep: int, suffix: str, protect: set[Path] | None = None) 
 
 
 def load_training_state(path: Path) -> dict:
+    if path.suffix.lower() == ".safetensors":  # what upres writes its models as
+        raise CheckpointError(
+            f"{path}: a model file, not a training state (the states are training_states/N.state); to start from "
+            "its weights set path.pretrain_network_g to it and leave out --resume"
+        )
     with open(path, "rb") as fh:
         head = fh.read(2)
     if head != b"PK":  # torch.save's zip archive

@@ -78,6 +78,14 @@ def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptio
     return build_dataset(ds_opts, opts.scale, seed), ds_opts
 
 
+def _pretrain_exists(path, key: str) -> None:
+    """A missing pretrain is an option-file mistake: the error names the key to fix, not only the path."""
+    if not os.path.exists(path):
+        raise ConfigError(
+            f"{key} {path}: no such file; correct the path or remove the key to start from scratch"
+        )
+
+
 def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Generator:
     net, info = build_network_for(opts.network_g.type, opts.network_g.kwargs(), opts.scale)
     if (why := spandrel_incompatibility(info)) is not None:
@@ -85,6 +93,7 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
             raise ConfigError(f"network_g is {why}; set logger.save_checkpoint_format: safetensors")
         notes.append(f"network_g is {why}")
     if opts.path.pretrain_network_g is not None:
+        _pretrain_exists(opts.path.pretrain_network_g, "path.pretrain_network_g")
         report = load_pretrain(
             net, opts.path.pretrain_network_g, opts.path.strict_load_g, opts.path.param_key_g
         )
@@ -110,6 +119,7 @@ def build_discriminator_part(opts: Options, device: torch.device, notes: list[st
     if opts.path.pretrain_network_d is not None:
         from upres.archs.discriminators import load_discriminator
 
+        _pretrain_exists(opts.path.pretrain_network_d, "path.pretrain_network_d")
         report = load_discriminator(
             net, opts.path.pretrain_network_d, opts.path.param_key_d, opts.path.strict_load_d
         )

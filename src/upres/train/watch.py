@@ -208,11 +208,11 @@ class RunWatch:
                 if self.tracked in r.means
                 else ""
             )
-            log.info(
-                f"validation {set_name} @ {it}: "
-                + " ".join(f"{k} {v:.4f}" for k, v in r.means.items())
-                + (f" ({gain})" if gain else "")
+            scores = (
+                " ".join(f"{k} {v:.4f}" for k, v in r.means.items())
+                or "images only (no val.metrics, or metrics_enabled: false)"
             )
+            log.info(f"validation {set_name} @ {it}: {scores}" + (f" ({gain})" if gain else ""))
             log.scalars(it, r.means, f"val/{set_name}/")
         note = self.record.below_bicubic_note(self.tracked)
         if note:
