@@ -114,12 +114,16 @@ def _cmyk_to_rgb(img: Image.Image, profile: bytes | None) -> Image.Image:
     return img.convert("RGB")
 
 
-def _pil_to_array(img: Image.Image, profile: bytes | None = None) -> np.ndarray:
+def _pil_to_array(img: Image.Image, profile: bytes | None = None, path: Path | None = None) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img)
-        if mode == "I":
-            arr = np.clip(arr, 0, 65535)
+        if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
+            # 32-bit integer pixels (scientific TIFFs): clipping them to 16 bits changed the picture without a word.
+            raise ImageReadError(
+                f"{path}: 32-bit integer pixels from {arr.min()} to {arr.max()}, beyond 16 bits; convert the image "
+                "to 16-bit first"
+            )
         return arr.astype(np.uint16)[..., None]
     if mode == "F":
         return (np.clip(np.asarray(img), 0, 1) * 65535 + 0.5).astype(np.uint16)[..., None]
@@ -247,7 +251,7 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
             else:
                 src_mode = img.mode
                 img = ImageOps.exif_transpose(img)
-                arr = _pil_to_array(img, profile)
+                arr = _pil_to_array(img, profile, path)
                 if src_mode == "CMYK":
                     profile = None
     except ImageReadError:
