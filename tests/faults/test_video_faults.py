@@ -69,3 +69,39 @@ def test_output_that_overflows_stops_the_video_and_keeps_nothing(tmp_path, capsy
         in err
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "huge.safetensors"]
+
+
+def _mkv(path, frames: int = 48):
+    """A Matroska clip (24 fps): its header holds a duration, no frame count."""
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 48, 32, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(frames):
+            pixels = rng.integers(0, 255, (32, 48, 3), dtype=np.uint8)
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        out.mux(vs.encode(None))
+    return path
+
+
+def test_a_cut_matroska_file_warns_from_its_duration(tmp_path, capsys):
+    """Matroska announces no frame count: a file cut short (or damaged in the middle, which the demuxer does not
+    report) gave a short output with exit 0 and no word."""
+    model = compact_model(tmp_path / "m.safetensors")
+    whole = _mkv(tmp_path / "whole.mkv")
+    assert main(["video", "-q", "-m", str(model), str(whole), "-o", str(tmp_path / "w.mkv")]) == 0
+    assert capsys.readouterr().err == ""
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])
+    code = main(["video", "-q", "-m", str(model), str(cut), "-o", str(tmp_path / "out.mkv")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    with av.open(str(tmp_path / "out.mkv")) as got:
+        decoded = sum(1 for _ in got.decode(video=0))
+    assert 0 < decoded < 0.9 * 48
+    assert (
+        f"warning: {cut}: decoded {decoded} frames, {decoded / 24:.2f} s of the 2.00 s its container announces; the "
+        f"file looks truncated or damaged, and the output holds the {decoded}\n"
+    ) in err

@@ -165,7 +165,9 @@ def test_gray_and_alpha_images_upscale_without_python_warnings(tmp_path, rng):
 def test_32_bit_integer_pixels_beyond_16_bits_are_refused_not_clipped(tmp_path):
     arr = np.array([[0, 70000], [5, 10]], dtype=np.int32)
     Image.fromarray(arr, "I").save(tmp_path / "i32.tif")
-    with pytest.raises(ImageReadError, match=r"i32.tif: 32-bit integer pixels from 0 to 70000, beyond 16 bits"):
+    with pytest.raises(
+        ImageReadError, match=r"i32.tif: 32-bit integer pixels from 0 to 70000, beyond 16 bits"
+    ):
         decode_image(tmp_path / "i32.tif")
     Image.fromarray(np.array([[0, 65535], [5, 10]], dtype=np.int32), "I").save(tmp_path / "fits.tif")
     assert decode_image(tmp_path / "fits.tif").array[..., 0].tolist() == [[0, 65535], [5, 10]]

@@ -111,11 +111,23 @@ def upscale_video(
         container.close()
     whole = complete and opts.start is None and opts.end is None
     missing = _missing_frames(probe.announced_frames, frames) if whole else 0
-    if missing:
+    # Matroska/WebM tag the video track's duration, not its frame count: a damaged middle can end the decode early
+    # without an error from the demuxer (48 frames of 2 s came out as 18). Compared by time, which variable frame
+    # rates do not disturb; 10% slack.
+    tagged = probe.tagged_duration if probe.announced_frames is None else None
+    ended = job.last_time
+    if whole and not missing and tagged and ended is not None and ended < 0.9 * tagged:
+        missing = max(1, round((tagged - ended) * probe.rate)) if probe.rate else 1
+        short = (
+            f"{src}: decoded {frames} frames, {ended:.2f} s of the {tagged:.2f} s its container announces; the file "
+            f"looks truncated or damaged, and the output holds the {frames}"
+        )
+    elif missing:
         short = (
             f"{src}: decoded {frames} of the {probe.announced_frames} frames its header announces; the file looks "
             f"truncated or damaged, and the output holds the {frames}"
         )
+    if missing:
         warnings.append(short)
         if warn:
             warn(short)
@@ -147,8 +159,8 @@ def upscale_video(
 
 def _missing_frames(announced: int | None, decoded: int) -> int:
     """Frames the header announced that never came. An edit list can hide a frame or two of an intact file,
-    hence the slack; a truncated download misses far more. Matroska and WebM announce no count: there a cut file
-    is only noticed when the demuxer reports an error."""
+    hence the slack; a truncated download misses far more. (Matroska and WebM announce no count: the caller
+    compares with duration x rate there.)"""
     if not announced or decoded >= announced - max(2, announced // 50):
         return 0
     return announced - decoded

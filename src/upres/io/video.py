@@ -112,6 +112,9 @@ class VideoProbe:
     color: ColorTags
     has_alpha: bool
     streams: list[StreamInfo] = field(default_factory=list)
+    # The video track's own length as Matroska/WebM muxers tag it (DURATION), None when absent: unlike the
+    # container's duration it does not stretch to a longer audio or subtitle track.
+    tagged_duration: float | None = None
 
     @property
     def is_rgb(self) -> bool:
@@ -220,10 +223,21 @@ def probe_container(container: Any, path: Path) -> VideoProbe:
         frames=frames,
         announced_frames=stream.frames or None,
         duration=duration,
+        tagged_duration=_tag_seconds(stream.metadata.get("DURATION")),
         color=color,
         has_alpha=any(c.is_alpha for c in ctx.format.components),
         streams=[_stream_info(s) for s in container.streams],
     )
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """'00:00:02.000000000' -> 2.0; None for anything else."""
+    parts = (text or "").split(":")
+    try:
+        h, m, sec = (float(x) for x in parts) if len(parts) == 3 else (None, None, None)
+    except ValueError:
+        return None
+    return None if h is None else h * 3600 + m * 60 + sec
 
 
 def _stream_info(stream: Any) -> StreamInfo:
