@@ -97,6 +97,10 @@ def test_missing_input_gives_exit_1_but_writes_the_rest(tmp_path, inputs, capsys
         ("scale: four\n", "scale: must be a positive integer, got 'four'"),
         ("datasets: {train: {sinc_prob: 0.5}}\nsinc_prob: 0.1\n",
          "`sinc_prob` is set both at the top level (0.1) and in the dataset (0.5)"),
+        # these ended in tracebacks (repeat_interleave, int())
+        ("scale: true\n", "scale: must be a positive integer, got True"),
+        ("scale: 2\ndatasets: {train: {lq_size: abc}}\n", "datasets.train.lq_size: must be a positive integer"),
+        ("scale: 2\ndatasets: {train: {lq_size: -4}}\n", "datasets.train.lq_size: must be a positive integer"),
     ],
 )  # fmt: skip
 def test_unusable_option_files_are_refused(tmp_path, inputs, capsys, text, message):
@@ -104,3 +108,35 @@ def test_unusable_option_files_are_refused(tmp_path, inputs, capsys, text, messa
     assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {opt}: {message}") and err.count("\n") == 1
+
+
+def test_inputs_of_one_stem_are_refused_before_anything_is_written(tmp_path, inputs, capsys):
+    """a/pic.png and b/pic.jpg both wrote pic_lr00.png...: the second replaced the first's samples."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cam.jpg").write_bytes((inputs / "astro.png").read_bytes())
+    opt = write_options(tmp_path, "scale: 2\n")
+    assert (
+        main(["degrade", "-c", str(opt), str(inputs), str(other), "-o", str(tmp_path / "o"), "--n", "1"]) == 2
+    )
+    assert capsys.readouterr().err == (
+        f"error: {inputs / 'cam.png'} and {other / 'cam.jpg'} would both be written as cam_lrNN.png; rename one\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("scale", ["0", "-2"])
+def test_a_scale_below_one_is_refused(tmp_path, inputs, capsys, scale):
+    """--scale -2 raised a traceback after writing a sample; --scale 0 was ignored for the file's scale."""
+    opt = write_options(tmp_path, "scale: 2\n")
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o"), "--scale", scale]) == 2
+    assert capsys.readouterr().err == f"error: --scale {scale}: must be a positive integer\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_no_usable_input_leaves_no_output_folder(tmp_path, capsys):
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    opt = write_options(tmp_path, "scale: 4\n")
+    assert main(["degrade", "-c", str(opt), str(tmp_path / "dot.png"), "-o", str(tmp_path / "o")]) == 1
+    assert "image 1x1 is smaller than the scale 4" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -44,8 +44,14 @@ def load_degradation_file(path: str | Path) -> DegradeFile:
         raise ConfigError(f"{path}: datasets.train must be a mapping, got {describe_value(train)}")
     opts = degradation_options_from(train, data, where=str(path))
     scale = data.get("scale")
-    if scale is not None and (not isinstance(scale, int) or scale < 1):
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
         raise ConfigError(f"{path}: scale: must be a positive integer, got {describe_value(scale)}")
+    for key in ("gt_size", "lq_size"):
+        size = train.get(key)
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ConfigError(
+                f"{path}: datasets.train.{key}: must be a positive integer, got {describe_value(size)}"
+            )
     gt_size = train.get("gt_size")
     if train.get("lq_size") and scale:
         gt_size = int(train["lq_size"]) * scale
@@ -58,7 +64,7 @@ def center_crop(img: torch.Tensor, size: int, multiple: int) -> torch.Tensor:
     ch, cw = (h, w) if size <= 0 else (min(size, h), min(size, w))
     ch, cw = ch - ch % multiple, cw - cw % multiple
     if ch == 0 or cw == 0:
-        raise ValueError(f"image {h}x{w} is smaller than the scale {multiple}")
+        raise ValueError(f"image {w}x{h} is smaller than the scale {multiple}")
     top, left = (h - ch) // 2, (w - cw) // 2
     return img[:, top : top + ch, left : left + cw]
 
@@ -101,11 +107,16 @@ def write_samples(
     Sample i of the j-th image uses seed (seed, j, i): reruns give the same files.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     errors: list[str] = []
     rows = []
     paths = [p for item in inputs for p in _expand(item, errors)]
+    by_stem: dict[str, Path] = {}
+    for path in paths:
+        # Samples are named by stem: two inputs of one stem (a/pic.png, b/pic.jpg) overwrote each other's files.
+        other = by_stem.setdefault(path.stem, path)
+        if other != path:
+            raise ConfigError(f"{other} and {path} would both be written as {path.stem}_lrNN.png; rename one")
     for j, path in enumerate(paths):
         try:
             hr = center_crop(read_rgb(path), crop, scale)
@@ -115,6 +126,7 @@ def write_samples(
             )  # read errors name their file already
             continue
         lrs = []
+        out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
         for i in range(n):
             rng, gen = make_generators((seed, j, i))
             lr = degrade(hr, options, scale, rng, gen)
@@ -147,6 +159,8 @@ def degrade_command(
     crop: int | None = None,
 ) -> tuple[list[Path], list[str]]:
     f = load_degradation_file(config)
+    if scale is not None and scale < 1:
+        raise ConfigError(f"--scale {scale}: must be a positive integer")
     scale = scale or f.scale or 4
     crop = crop if crop is not None else (f.gt_size or 256)
     if n < 1:
