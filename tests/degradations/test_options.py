@@ -64,10 +64,34 @@ def test_x4plus_files_state_the_x4plus_settings(path):
     [
         ({"blur_prob": 1.5}, "options: blur_prob: probability 1.5 is outside [0, 1]"),
         ({"jpeg_prob2": -0.1}, "options: jpeg_prob2: probability -0.1 is outside [0, 1]"),
-        ({"kernel_range": [7, 20]}, "options: kernel_range: kernel sizes must be odd and >= 1, got [7, 20]"),
+        (
+            {"kernel_range": [7, 20]},
+            "options: kernel_range: kernel sizes must be odd, from 1 to 201, got [7, 20]",
+        ),
         (
             {"final_kernel_range": [8, 9]},
-            "options: final_kernel_range: kernel sizes must be odd and >= 1, got [8, 9]",
+            "options: final_kernel_range: kernel sizes must be odd, from 1 to 201, got [8, 9]",
+        ),
+        # These passed the checks and then crashed the sampling (NaN compares as in range) or ran out of memory.
+        (
+            {"noise_range": [0, float("inf")]},
+            "options: noise_range: values must be finite numbers, got (0.0, inf)",
+        ),
+        (
+            {"blur_sigma": [float("nan"), 1]},
+            "options: blur_sigma: values must be finite numbers, got (nan, 1.0)",
+        ),
+        (
+            {"jpeg_range": [float("nan"), 50]},
+            "options: jpeg_range: values must be finite numbers, got (nan, 50.0)",
+        ),
+        (
+            {"kernel_range": [100001, 100001]},
+            "options: kernel_range: kernel sizes must be odd, from 1 to 201, got [100001, 100001]",
+        ),
+        (
+            {"resize_range": [1, 1000]},
+            "options: resize_range: scale factors must lie in (0, 8.0], got [1.0, 1000.0]",
         ),
         (
             {"noise_range2": [25, 1]},

@@ -24,6 +24,10 @@ DitherMethod = Literal["none", "ordered", "floyd_steinberg"]
 DitherPalette = Literal["uniform", "adaptive"]
 
 Prob = float
+# Far beyond any published pipeline (Real-ESRGAN: kernels up to 21, resizes up to 1.5x), and small enough that a
+# typo does not ask for tens of GB (a 100001-wide kernel, a 1000x resize).
+MAX_KERNEL = 201
+MAX_RESIZE = 8.0
 FloatRange = tuple[float, float]
 IntRange = tuple[int, int]
 
@@ -170,6 +174,10 @@ class DegradationOptions(BaseModel):
     def _check(self) -> DegradationOptions:
         for name in type(self).model_fields:
             value = getattr(self, name)
+            numbers = value if isinstance(value, tuple | list) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                # NaN passes every comparison below as "not out of range", and both crashed the sampling later.
+                raise ValueError(f"{name}: values must be finite numbers, got {value}")
             if "prob" in name and isinstance(value, float) and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: probability {value} is outside [0, 1]")
         for name in (
@@ -187,8 +195,8 @@ class DegradationOptions(BaseModel):
         for name in ("resize_range", "resize_range2"):
             lo, hi = getattr(self, name)
             _check_range(name, lo, hi)
-            if lo <= 0:
-                raise ValueError(f"{name}: scale factors must be > 0, got [{lo}, {hi}]")
+            if lo <= 0 or hi > MAX_RESIZE:
+                raise ValueError(f"{name}: scale factors must lie in (0, {MAX_RESIZE}], got [{lo}, {hi}]")
         for name in ("noise_range", "noise_range2", "poisson_scale_range", "poisson_scale_range2"):
             lo, hi = getattr(self, name)
             _check_range(name, lo, hi)
@@ -202,8 +210,10 @@ class DegradationOptions(BaseModel):
         for name in ("kernel_range", "kernel_range2", "final_kernel_range"):
             lo, hi = getattr(self, name)
             _check_range(name, lo, hi)
-            if lo % 2 == 0 or hi % 2 == 0 or lo < 1:
-                raise ValueError(f"{name}: kernel sizes must be odd and >= 1, got [{lo}, {hi}]")
+            if lo % 2 == 0 or hi % 2 == 0 or lo < 1 or hi > MAX_KERNEL:
+                raise ValueError(
+                    f"{name}: kernel sizes must be odd, from 1 to {MAX_KERNEL}, got [{lo}, {hi}]"
+                )
         lo, hi = self.lq_usm_radius_range
         _check_range("lq_usm_radius_range", lo, hi)
         if lo < 1:
