@@ -59,6 +59,17 @@ CASES = {
         "(top level): train.early_stop_metric 'psnr' is not a validation metric of this file (validation computes "
         "none); name one of val.metrics, or remove the key",
     ),
+    # A stray brace passed the count of '{}' and failed, as a traceback, when the files were paired.
+    "filename_tmpl_stray_brace": (
+        {"datasets": {"train": {"filename_tmpl": "{}x2{"}}},
+        "datasets.train.filename_tmpl: must contain exactly one '{}' (where the GT stem goes) and no other braces "
+        "(write '{{' or '}}' for a literal one) (got '{}x2{')",
+    ),
+    "filename_tmpl_named_field": (
+        {"datasets": {"train": {"filename_tmpl": "{}_{x}"}}},
+        "datasets.train.filename_tmpl: must contain exactly one '{}' (where the GT stem goes) and no other braces "
+        "(write '{{' or '}}' for a literal one) (got '{}_{x}')",
+    ),
     "more_lr_folders_than_gt_folders": (
         {"datasets": {"train": {"dataroot_lq": ["a", "b"]}}},
         "datasets.train: dataroot_lq has 2 folder(s) but dataroot_gt has 1; give one LR folder per GT folder, in "

@@ -104,6 +104,13 @@ class DatasetOptions(BaseModel):
     @field_validator("filename_tmpl")
     @classmethod
     def _one_slot(cls, v: str) -> str:
+        try:
+            v.format("stem")  # a stray brace ('{}x2{', '{}_{x}') failed there, as a traceback, when files were paired
+        except (ValueError, KeyError, IndexError):
+            raise ValueError(
+                "must contain exactly one '{}' (where the GT stem goes) and no other braces (write '{{' or '}}' for "
+                "a literal one)"
+            ) from None
         if v.count("{}") != 1:
             raise ValueError("must contain exactly one '{}' (where the GT stem goes)")
         return v
