@@ -237,3 +237,39 @@ def test_a_network_g_that_does_not_match_the_model_is_a_note(tmp_path, model_x2,
         f"network_g is esrgan but {model_x2} holds a compact model; the model file decides"
         in capsys.readouterr().err
     )
+
+
+def test_a_crop_border_too_large_for_the_test_images_is_one_line(tmp_path, model_x2, capsys):
+    """PSNR scored NaN with exit 0, SSIM raised a traceback; training refused the same file."""
+    gt = _images(tmp_path / "gt", 24)
+    options = {
+        "name": "p",
+        "scale": 2,
+        "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(gt)}},
+        "network_g": {"type": "compact"},
+        "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 12}}},
+    }
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(yaml.safe_dump(options))
+    assert main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: datasets.test_1: ") and err.endswith(
+        ": 24 pixels on its short side, 0 after val.metrics.psnr.crop_border 12, but calculate_psnr needs at "
+        "least 1; lower crop_border or leave the image out\n"
+    )
+
+
+def test_translation_notes_of_the_option_file_are_printed(tmp_path, model_x2, capsys):
+    """A metric the translation left out (LPIPS without its weights here) was dropped without a word."""
+    gt = _images(tmp_path / "gt", 24)
+    options = {
+        "name": "p",
+        "scale": 2,
+        "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(gt)}},
+        "network_g": {"type": "compact"},
+        "val": {"metrics": {"psnr": {"type": "calculate_psnr_pt", "crop_border": 2}}},
+    }
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(yaml.safe_dump(options))
+    assert main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "r")]) == 0
+    assert "val.metrics.psnr: calculate_psnr_pt" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from upres.cli.argtypes import non_negative_int
 from upres.errors import ConfigError
 
 EXAMPLE = "example: upres test -c my_x2.yml --model experiments/my_x2/models/net_g_best.safetensors"
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument(
         "--tile",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="tile size in LR pixels, 0: whole image (default: val.tile_size)",
     )
@@ -83,13 +84,14 @@ def _input_files(dataset: object) -> set[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from upres.data import build_dataset
+    from upres.data.doctor import check_dataset
     from upres.data.options import errors_in_block
     from upres.devices import resolve_single_device
     from upres.infer.test_sets import run_set
     from upres.infer.tiling import Upscaler
     from upres.io.model_files import load_model
     from upres.train.config import ValOptions, load_options
-    from upres.train.setup import experiment_dir
+    from upres.train.setup import experiment_dir, metric_size_problem
     from upres.train.validate import build_metrics
 
     opts = load_options(args.config)
@@ -110,8 +112,13 @@ def run(args: argparse.Namespace) -> int:
     for name, v in opts.val_datasets.items():
         with errors_in_block(name):
             sets[name] = build_dataset(v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0)
+        if val.metrics_enabled and v.type != "singleimagedataset":
+            # as training checks it: a crop_border that leaves too little scored NaN (PSNR) or raised (SSIM)
+            problem = metric_size_problem(opts, name, v, check_dataset(v, opts.scale, name))
+            if problem:
+                raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
     out = args.output or Path("results") / opts.name
-    notes: list[str] = []
+    notes: list[str] = list(opts.compat_notes)  # what the translation of redux's keys changed or left out
     from upres.archs import NETWORKS
 
     declared = NETWORKS.get(opts.network_g.type.lower())

@@ -105,7 +105,9 @@ class DatasetOptions(BaseModel):
     @classmethod
     def _one_slot(cls, v: str) -> str:
         try:
-            v.format("stem")  # a stray brace ('{}x2{', '{}_{x}') failed there, as a traceback, when files were paired
+            v.format(
+                "stem"
+            )  # a stray brace ('{}x2{', '{}_{x}') failed there, as a traceback, when files were paired
         except (ValueError, KeyError, IndexError):
             raise ValueError(
                 "must contain exactly one '{}' (where the GT stem goes) and no other braces (write '{{' or '}}' for "

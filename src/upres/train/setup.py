@@ -179,7 +179,7 @@ SSIM_WINDOW = 11  # the Gaussian window SSIM slides over the image (crop_border 
 def metric_size_problem(opts: Options, name: str, ds: DatasetOptions, report) -> tuple[str, str] | None:
     """Every validation image must be large enough for every metric after its crop_border: a smaller one ended the
     run in a traceback at the first validation (SSIM), or scored NaN (PSNR of nothing). (image, what is wrong)."""
-    if not name.startswith("val") or opts.val is None or report.min_size is None:
+    if opts.val is None or report.min_size is None:
         return None
     if ds.type == "singleimagedataset":  # no ground truth to score (refused for validation elsewhere)
         return None
