@@ -247,6 +247,15 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(tmp_path, hr_fold
     a, b = _final_weights(tmp_path / "single", 10), _final_weights(tmp_path / "ddp", 10)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=0)
+    # The logged losses are those of the whole batch too (they were the main process's half).
+    logged = [
+        [
+            float(v)
+            for v in re.findall(r"iter \d+/10 .* l_g_l1 ([\d.e-]+)", (tmp_path / run / "log.txt").read_text())
+        ]
+        for run in ("single", "ddp")
+    ]
+    assert len(logged[0]) == 2 and logged[0] == pytest.approx(logged[1], rel=2e-3)
 
 
 @pytest.mark.slow

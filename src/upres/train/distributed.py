@@ -68,6 +68,16 @@ def gather_to_main(ctx: DistContext, obj: object) -> list | None:
     return out
 
 
+def mean_over_ranks(ctx: DistContext, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each value averaged over the processes (all must call it with the same keys): what the whole batch saw, not
+    the main process's share of it."""
+    if not ctx.enabled or not values:
+        return values
+    stacked = torch.stack([torch.as_tensor(v, device=ctx.device).float() for v in values.values()])
+    dist.all_reduce(stacked)
+    return dict(zip(values, stacked / ctx.world_size))
+
+
 def teardown(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -15,6 +15,7 @@ from upres.io.atomic import atomic_write
 from upres.io.model_files import save_model
 from upres.train.checkpoint import fault_reason, write_faults
 from upres.train.config import Options
+from upres.train.distributed import mean_over_ranks
 from upres.train.pace import Pace, ValidationProgress, hms, validations_left
 from upres.train.report import RunLog
 from upres.train.report_html import Page
@@ -131,7 +132,8 @@ class RunWatch:
         self.data_wait += waited
         wait = min(1.0, waited / max(self.pace.window_seconds(), 1e-9))
         self._note_slow_loader(wait, it)
-        means = {k: float(v) / max(it - self.pace.window_iter, 1) for k, v in step.loss_sums.items()}
+        sums = mean_over_ranks(ctx, step.loss_sums)  # under torchrun: the losses of every process's batch
+        means = {k: float(v) / max(it - self.pace.window_iter, 1) for k, v in sums.items()}
         val_freq = self.opts.val.val_freq if self.metrics is not None else None
         train_s, val_s = self.pace.eta(it, self.total_iter, validations_left(it, self.total_iter, val_freq))
         epoch = it * run.accum_iter // max(len(run.train_set) // (run.batch_size * ctx.world_size), 1)
