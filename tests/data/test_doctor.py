@@ -13,6 +13,7 @@ from upres.cli import main
 from upres.data.doctor import check_dataset, check_folders
 from upres.data.options import parse_dataset_options
 from upres.io.images import write_image
+from upres.train.sampler import ResumableBatchSampler
 
 
 def _img(h, w, seed, c=3):
@@ -31,7 +32,9 @@ def test_clean_dataset_passes(tmp_path, capsys):
     gt, lq = _clean(tmp_path)
     r = check_folders([gt], [lq], scale=2, lq_size=16, batch_size=2)
     assert r.ok and r.findings == []
-    assert (r.images, r.pairs, r.iterations_per_epoch) == (10, 5, 3)
+    # as training counts them: whole steps (5 pairs in batches of 2 make 2 steps an epoch; the fifth waits)
+    assert (r.images, r.pairs) == (10, 5)
+    assert r.iterations_per_epoch == ResumableBatchSampler(5, 2, seed=0).steps_per_epoch == 2
     assert r.min_size == r.max_size == (48, 40)
     assert main(["doctor", str(gt), "--lq", str(lq), "-s", "2", "--lq-size", "16"]) == 0
     assert "OK: 0 errors, 0 warnings" in capsys.readouterr().out
@@ -350,3 +353,18 @@ def test_the_pixel_limit_of_the_other_commands_is_set_by_the_environment(tmp_pat
     assert doctor("0").returncode == 0 and doctor("1200").returncode == 0
     bad = doctor("many")
     assert bad.returncode == 2 and "UPRES_MAX_PIXELS='many': must be a whole number of pixels" in bad.stderr
+
+
+def test_iterations_per_epoch_count_gradient_accumulation_and_a_too_small_set_is_an_error(tmp_path):
+    """The doctor said 3 iterations an epoch where training (batch 2 x accum_iter 2 over 5 samples) ran 1."""
+    gt, lq = _clean(tmp_path)
+    r = check_folders([gt], [lq], scale=2, lq_size=16, batch_size=2, accum_iter=2)
+    assert (
+        r.ok and r.iterations_per_epoch == ResumableBatchSampler(5, 2, seed=0, accum=2).steps_per_epoch == 1
+    )
+    r = check_folders([gt], [lq], scale=2, lq_size=16, batch_size=8)
+    assert not r.ok and [f.kind for f in r.errors] == ["fewer_than_a_step"]
+    assert (
+        r.errors[0].detail
+        == "5 sample(s), fewer than one step's batch 8 x accum_iter 1; lower the batch size or add images"
+    )

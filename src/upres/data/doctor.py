@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import math
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -211,6 +210,7 @@ def check_folders(
     meta_info: str | None = None,
     enlarge_ratio: int = 1,
     name: str = "",
+    accum_iter: int = 1,
     pads_small: bool = False,
     use_cache: bool = True,
     announce: Callable[[str], None] | None = None,
@@ -319,7 +319,20 @@ def check_folders(
     if crop_gt:
         report.hints += _whole_decode_hint(good_gt, crop_gt)
     if batch_size and pairs:
-        report.iterations_per_epoch = math.ceil(len(pairs) * enlarge_ratio / batch_size)
+        # As training counts them (train.sampler): whole optimizer steps of batch_size x accum_iter samples.
+        step = batch_size * max(accum_iter, 1)
+        report.iterations_per_epoch = len(pairs) * enlarge_ratio // step
+        if not report.iterations_per_epoch:
+            where = ", ".join(str(r) for r in gt_roots)
+            report.findings.append(
+                Finding(
+                    "error",
+                    "fewer_than_a_step",
+                    where,
+                    f"{len(pairs) * enlarge_ratio} sample(s), fewer than one step's batch {batch_size} x accum_iter "
+                    f"{max(accum_iter, 1)}; lower the batch size or add images",
+                )
+            )
     return report
 
 
@@ -375,6 +388,7 @@ def _check_block(
             scale=scale,
             lq_size=opts.crop_size(scale),
             batch_size=opts.batch_size_per_gpu,
+            accum_iter=opts.accum_iter,
             name=name or opts.name,
             pads_small=True,
             use_cache=use_cache,
@@ -390,6 +404,7 @@ def _check_block(
         filename_tmpl=opts.filename_tmpl,
         meta_info=opts.meta_info,
         enlarge_ratio=opts.dataset_enlarge_ratio,
+        accum_iter=opts.accum_iter,
         name=name or opts.name,
         use_cache=use_cache,
         announce=announce,

@@ -152,7 +152,8 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
 
     report = check_dataset(ds, opts.scale, "train", announce=announce)
     bad = [f for f in report.errors if f.kind in PER_SAMPLE_FAULTS]
-    fatal = [f for f in report.errors if f.kind not in PER_SAMPLE_FAULTS]
+    # (a set smaller than one step is refused below, with the process count the check does not know)
+    fatal = [f for f in report.errors if f.kind not in PER_SAMPLE_FAULTS and f.kind != "fewer_than_a_step"]
     if fatal or len(bad) > DEFAULT_MAX_FRACTION * max(report.pairs, 1):
         errors = fatal or bad
         shown = "; ".join(f"{f.path}: {f.detail}" for f in errors[:3])
