@@ -134,3 +134,15 @@ def test_a_folder_with_nothing_scorable_is_an_error_naming_the_first_reason(tmp_
         f"error: {d}: no image could be scored: a.png: 8x8 is too small to score at x4: SSIM's 11-pixel window "
         "after a border of 4 needs at least 19 pixels per side (and 1 more)"
     )
+
+
+def test_json_is_valid_when_an_image_scores_infinite_psnr(tmp_path, capsys):
+    """A flat image upscales exactly: PSNR inf, which Python wrote as `Infinity` (not JSON; JSON.parse refused it)."""
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    write_image(folder / "flat.png", np.full((64, 64, 3), (120, 30, 200), np.uint8))
+    assert main(["eval", "--bicubic", str(folder), "--scale", "4", "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "Infinity" not in text and "NaN" not in text
+    result = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))["results"][0]
+    assert result["psnr"] is None and result["per_image"][0]["psnr"] is None and result["ssim"] == 1.0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from upres.cli.argtypes import non_negative_int, positive_int
+from upres.cli.json_out import json_text
 
 EXAMPLE = """examples:
   upres eval --bicubic ../shared/data/benchmark/Set5 --scale 4
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             "results": [r.to_dict() for r in results],
             "errors": [str(e) for e in errors],
         }
-        print(json.dumps(payload, indent=2))
+        print(json_text(payload))
     elif results:
         _print_tables(results, args.scale, "RGB" if args.rgb else "Y")
     # Each folder's skipped images once (every method skips the same ones), then the folders that gave nothing.

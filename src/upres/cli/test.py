@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from upres.cli.argtypes import non_negative_int
+from upres.cli.json_out import json_text
 from upres.errors import ConfigError
 
 EXAMPLE = "example: upres test -c my_x2.yml --model experiments/my_x2/models/net_g_best.safetensors"
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                 name: {"written": len(r.written), "failed": len(r.failed)} for name, r in results.items()
             },
         }
-        print(json.dumps(report, indent=2))
+        print(json_text(report))
     else:
         print(f"model {model_path}; images in {out}")
         for name, r in results.items():

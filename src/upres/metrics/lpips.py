@@ -36,9 +36,7 @@ def unavailable_reason() -> str | None:
     if heads is None or not heads.is_file():
         return "LPIPS needs the lpips package for its linear heads: pip install 'upres[metrics]'"
     if not alexnet_path().is_file():
-        return (
-            f"LPIPS needs torchvision's ImageNet AlexNet at {alexnet_path()} (not downloaded during training)"
-        )
+        return f"LPIPS needs torchvision's ImageNet AlexNet at {alexnet_path()} (upres downloads nothing: copy the file there)"
     return None
 
 
