@@ -147,7 +147,8 @@ def test_runnable_blocks_exist_where_the_guide_needs_them() -> None:
 
 def _run_upres(args: list[str], cwd: Path, capsys) -> tuple[int, str]:
     args = [shortened_checkpoint(a, cwd) for a in args]
-    if args and args[0] == "train":
+    # `doctor -c` checks the file as `train` will run it (batch 2 on the few test images, not the template's 8).
+    if args and args[0] in ("train", "doctor") and ("-c" in args or "--config" in args):
         config = args[args.index("-c") + 1] if "-c" in args else args[args.index("--config") + 1]
         shrink_options(cwd / config, cwd)
     if args and args[0] == "demo" and "--iterations" not in args:
