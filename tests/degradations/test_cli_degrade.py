@@ -140,3 +140,19 @@ def test_no_usable_input_leaves_no_output_folder(tmp_path, capsys):
     assert main(["degrade", "-c", str(opt), str(tmp_path / "dot.png"), "-o", str(tmp_path / "o")]) == 1
     assert "image 1x1 is smaller than the scale 4" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kind", ["blur", "resize", "noise", "jpeg", "video", "dither"])
+def test_each_one_kind_example_of_the_docs_degrades(tmp_path, inputs, kind):
+    """docs/examples/degrade_noise.yml relied on noise ranges whose defaults became redux's [0, 0]: its picture
+    could no longer be made (every LR equal to the HR)."""
+    from upres.io.images import read_image
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / f"degrade_{kind}.yml"
+    out = tmp_path / kind
+    assert main(["degrade", "-c", str(example), str(inputs / "astro.png"), "-o", str(out), "--n", "2",
+                 "--crop", "48", "--seed", "1"]) == 0  # fmt: skip
+    hr = read_image(out / "contact_sheet.png")[:, :48].astype(int)
+    for i in range(2):
+        lr = read_image(out / f"astro_lr{i:02d}.png").astype(int)
+        assert lr.shape == hr.shape and np.abs(lr - hr).mean() > 1, (kind, i)
