@@ -47,3 +47,15 @@ def test_bad_training_states_give_one_line(tmp_path, capsys, content, message):
     with pytest.raises(CheckpointError) as info:
         load_training_state(path)
     assert str(info.value) == f"{path}: not a loadable training state ({message})"
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_under_torchrun_an_option_file_error_is_printed_once(tmp_path, capsys, monkeypatch, rank):
+    """Every process reads the same file: each printed the same error line (twice for two processes)."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    path = tmp_path / "opt.yml"
+    path.write_bytes(b"- a\n- b\n")
+    assert main(["train", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("" if rank == "1" else f"error: {path}: expected a mapping of option keys at the top level\n")

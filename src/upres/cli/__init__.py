@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
 
 from upres import __version__
 from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
-from upres.errors import UpresError
+from upres.errors import ConfigError, UpresError
 
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
 COMMANDS: dict[str, str] = {
@@ -58,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _said_by_rank_0(exc: UpresError) -> bool:
+    """Under torchrun every process reads the same option file: its errors are printed once, by rank 0 (each process
+    printed the same line). Other errors may be a process's own and are printed wherever they happen."""
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    return isinstance(exc, ConfigError) and world > 1 and rank > 0
+
+
 def _main(argv: list[str] | None) -> int:
     with pipe_safe_stdio():
         try:
@@ -68,7 +76,8 @@ def _main(argv: list[str] | None) -> int:
                 return 2
             return int(args.func(args) or 0)
         except UpresError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            if not _said_by_rank_0(exc):
+                print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
