@@ -58,4 +58,6 @@ def test_under_torchrun_an_option_file_error_is_printed_once(tmp_path, capsys, m
     path.write_bytes(b"- a\n- b\n")
     assert main(["train", "-c", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err == ("" if rank == "1" else f"error: {path}: expected a mapping of option keys at the top level\n")
+    assert err == (
+        "" if rank == "1" else f"error: {path}: expected a mapping of option keys at the top level\n"
+    )

@@ -12,7 +12,7 @@ from upres.cli import main
 from upres.io.model_files import read_tensors
 from upres.train.checkpoint import load_training_state
 from upres.train.config import parse_options
-from upres.train.loop import train
+from upres.train.loop import TrainingError, train
 
 
 def test_gan_stage_trains_d_and_g_and_saves_both(tmp_path, hr_folder, random_vgg):
@@ -346,3 +346,50 @@ def test_compiled_generator_trains_the_gan_stage_like_eager(tmp_path, hr_folder,
         b = read_tensors(tmp_path / "compiled" / "models" / f"{kind}_3.{suffix}")[0]
         for k in a:
             torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+
+
+def test_d_learning_rate_schedule_follows_the_iterations_not_d_steps(tmp_path, hr_folder):
+    """D's scheduler stepped only when D did: with the GAN from iteration 4, D's milestone 5 came 3 iterations late
+    (BasicSR and traiNNer-redux step every scheduler each iteration)."""
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp", total_iter=6),
+        small_gan(scheduler={"type": "MultiStepLR", "milestones": [5], "gamma": 0.5}),
+    )
+    opts["train"]["losses"][1]["start_iter"] = 4
+    opts["logger"]["save_checkpoint_freq"] = 6
+    train(parse_options(opts))
+    state = load_training_state(tmp_path / "exp" / "training_states" / "6.state")
+    lr_g = state["optimizer_g"]["param_groups"][0]["lr"]
+    lr_d = state["optimizer_d"]["param_groups"][0]["lr"]
+    assert lr_g == pytest.approx(5e-4) and lr_d == pytest.approx(5e-4)
+    assert (
+        state["schedule_d"]["scheduler"]["last_epoch"] == state["schedule_g"]["scheduler"]["last_epoch"] == 6
+    )
+
+
+def test_a_diverging_discriminator_is_never_saved_and_the_guard_rolls_it_back(tmp_path, hr_folder):
+    """The NaN guard looked at G only: a D driven to NaN was saved in every checkpoint and state, the roll-backs
+    reloaded it, and the run ended 'finished'."""
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp", total_iter=12, nan_rollback_after=2),
+        small_gan("wgan", optim_d={"type": "SGD", "lr": 1e30}),
+    )
+    opts["logger"]["save_checkpoint_freq"] = 4
+    opts["logger"]["print_freq"] = 1
+    with pytest.raises(TrainingError, match="still non-finite after 8 roll-backs to iteration 4"):
+        train(
+            parse_options(opts)
+        )  # (an lr of 1e30 stays hopeless after 8 halvings: the run stops, never loops)
+    exp = tmp_path / "exp"
+    saved = sorted((exp / "models").glob("net_d_*.pth"))
+    assert saved, "no discriminator was saved"
+    for path in saved:
+        d = torch.load(path, weights_only=True)["params"]
+        assert all(torch.isfinite(v).all() for v in d.values() if v.is_floating_point()), path.name
+    for path in (exp / "training_states").glob("*.state"):
+        assert all(
+            torch.isfinite(v).all()
+            for v in load_training_state(path)["net_d"].values()
+            if v.is_floating_point()
+        )
+    assert "non-finite steps in a row; rolled back to" in (exp / "log.txt").read_text()

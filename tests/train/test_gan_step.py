@@ -167,6 +167,17 @@ def test_gan_schedule():
         (True, True),
         (False, True),
     ]
+    # A GAN on from the start first trains at iteration 1 (iterations count from 1): net_d_init_iters 1 is one
+    # D-only iteration, as in BasicSR (`current_iter > net_d_init_iters`), not none.
+    assert [gan_schedule(i, 0, net_d_init_iters=1)[0] for i in range(1, 4)] == [False, True, True]
+    assert [gan_schedule(i, 0, net_d_init_iters=3)[0] for i in range(1, 6)] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert gan_schedule(1, 0) == (True, True)
 
 
 def test_generator_loss_terms_weights_and_start_iter():

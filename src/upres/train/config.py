@@ -91,7 +91,9 @@ class TrainOptions(Strict):
     )
     losses: list[LossOptions] = Field(default_factory=lambda: [LossOptions(type="l1loss")])
     net_d_iters: int = Field(1, ge=1, description="G steps every N-th iteration once the GAN is on")
-    net_d_init_iters: int = Field(0, ge=0, description="D-only warm-up iterations when the GAN starts")
+    net_d_init_iters: int = Field(
+        0, ge=0, description="D-only warm-up iterations when the GAN starts (its first N GAN iterations)"
+    )
     nan_rollback_after: int = Field(5, ge=1, description="consecutive non-finite steps before rolling back")
     early_stop_patience: int | None = Field(
         None, ge=1, description="stop after N validations without improvement"

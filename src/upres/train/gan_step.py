@@ -78,7 +78,10 @@ def gan_schedule(
     """
     if current_iter < gan_start_iter:
         return True, False
-    g_due = current_iter >= gan_start_iter + net_d_init_iters and current_iter % max(1, net_d_iters) == 0
+    # Iterations count from 1: a GAN on from the start (start_iter 0) first trains at iteration 1, so the warm-up is
+    # iterations 1..net_d_init_iters (BasicSR's `current_iter > net_d_init_iters`); it was one iteration short.
+    first = max(gan_start_iter, 1)
+    g_due = current_iter >= first + net_d_init_iters and current_iter % max(1, net_d_iters) == 0
     return g_due, True
 
 

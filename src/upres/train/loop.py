@@ -41,6 +41,8 @@ from upres.train.watch import RunWatch, amp_on_cpu, bf16_where_supported, precis
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
+MAX_ROLLBACKS_TO_ONE_STATE = 8  # the learning rates are then 1/256 of what diverged
+
 
 @dataclass
 class TrainResult:
@@ -155,6 +157,7 @@ def _train(
         return stop
 
     stop = False
+    rollbacks: dict[int, int] = {}  # iteration rolled back to -> how many times
     held = HeldInterrupts(deferred=ctx.enabled).install()
     # A dead loader worker is reported between iterations, where the loader can start again, not mid-step.
     children = HeldChildSignals().install()
@@ -181,7 +184,18 @@ def _train(
                 if it % opts.logger.print_freq == 0 or it == total_iter:
                     n_bad = int(step.consecutive_bad)
                     if n_bad >= opts.train.nan_rollback_after:
+                        failed_at = it
                         it = roll_back(run, states_dir, scaler, log, it, n_bad, feed.pool, ctx)
+                        rollbacks[it] = rollbacks.get(it, 0) + 1
+                        if rollbacks[it] > MAX_ROLLBACKS_TO_ONE_STATE:
+                            # Halving again and again did not help: the run would loop here for ever.
+                            text = (
+                                f"iteration {failed_at}: still non-finite after {MAX_ROLLBACKS_TO_ONE_STATE} roll-backs "
+                                f"to iteration {it}, each halving the learning rates; lower train.optim_g/optim_d lr "
+                                "(or turn AMP off), then --resume auto"
+                            )
+                            log.note(text)
+                            raise TrainingError(text)
                         step.consecutive_bad.zero_()
                         step.reset_window()
                         feed.restart(it)

@@ -119,7 +119,10 @@ def save_checkpoint(
         barrier(ctx)
         return
     net = unwrap(run.g.net)
-    if has_nonfinite(net) or (run.g.ema is not None and has_nonfinite(run.g.ema.module)):
+    nets = (
+        [net] + ([run.g.ema.module] if run.g.ema is not None else []) + ([unwrap(run.d.net)] if run.d else [])
+    )
+    if any(has_nonfinite(n) for n in nets):
         log.note(f"iteration {it}: weights contain NaN/Inf; checkpoint NOT written (the previous one stays)")
         barrier(ctx)
         return
@@ -210,7 +213,11 @@ def roll_back(
 ) -> int:
     """After `n_bad` non-finite steps in a row: back to the newest state with half the learning rate."""
     states = list_states(states_dir) if states_dir and states_dir.is_dir() else []
-    run.g.schedule.lr_scale *= 0.5
+    parts = [run.g] + (
+        [run.d] if run.d is not None else []
+    )  # D diverges as often as G, and feeds G's GAN loss
+    for part in parts:
+        part.schedule.lr_scale *= 0.5
     if not states:
         log.note(
             f"iteration {it}: {n_bad} non-finite steps in a row; no checkpoint yet, halving the learning rate"
@@ -218,8 +225,8 @@ def roll_back(
         return it
     state = restore_state(run, states[-1], scaler, ctx)
     restore_pool(pool, state, ctx, log)
-    lr_scale = run.g.schedule.lr_scale  # restore_state brought back the old scale; halve that one
-    run.g.schedule.lr_scale = lr_scale * 0.5
+    for part in parts:  # restore_state brought back the old scales; halve those
+        part.schedule.lr_scale *= 0.5
     back = int(state["iteration"])
     log.note(
         f"iteration {it}: {n_bad} non-finite steps in a row; rolled back to {states[-1].name} (iteration {back}) "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -142,7 +143,11 @@ class Schedule:
         self._set_momentum()
 
     def step(self) -> None:
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # D's schedule steps every iteration, also before the GAN starts training D (as BasicSR's); torch's
+            # warning about a scheduler stepping before its optimizer concerns epoch-based schedules, not LambdaLR.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            self.scheduler.step()
         self._set_momentum()
 
     @property

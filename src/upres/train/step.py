@@ -39,6 +39,7 @@ class TrainStep:
         self.gan = gan_step.gan_entry(run.losses)
         self.penalty = _penalty(opts.train)
         self.device_skip = supports_device_skip(run.g.optimizer) and scaler is None
+        self.d_device_skip = run.d is not None and supports_device_skip(run.d.optimizer) and scaler is None
         self.consecutive_bad = torch.zeros((), device=ctx.device)
         self.skipped_total = torch.zeros((), device=ctx.device)
         self.one = torch.ones((), device=ctx.device)
@@ -152,9 +153,21 @@ class TrainStep:
                 run.g.optimizer.step()
         if d_due:
             if scaler is not None:
-                scaler.step(run.d.optimizer)
+                scaler.step(run.d.optimizer)  # skips a step whose gradients are not finite
             else:
-                run.d.optimizer.step()
+                # D gets the guard G has: a non-finite D step is skipped and counts as a bad step (the NaN guard's
+                # roll-back), instead of NaN weights in every later checkpoint of D.
+                d_bad = self._nonfinite_grads(self.d_params)
+                bad = bad | d_bad
+                if self.d_device_skip:
+                    run.d.optimizer.found_inf = d_bad.float()
+                    run.d.optimizer.grad_scale = None
+                    run.d.optimizer.step()
+                elif not bool(d_bad):
+                    run.d.optimizer.step()
+        if run.d is not None:
+            # Every iteration, as G's and as BasicSR/traiNNer-redux step every scheduler: counting only D's steps
+            # put D's milestones start_iter (or net_d_iters times) late.
             run.d.schedule.step()
         if scaler is not None:
             scaler.update()
@@ -164,13 +177,13 @@ class TrainStep:
         self.consecutive_bad = (self.consecutive_bad + bad.float()) * bad.float()
         self.skipped_total += bad.float()
 
-    def _nonfinite_grads(self) -> torch.Tensor:
-        """True on the device when a gradient of G holds NaN or infinity. GradScaler's check at scale 1 (x * 1.0 keeps
+    def _nonfinite_grads(self, params: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """True on the device when a gradient of G (or of `params`) holds NaN or infinity. GradScaler's check at scale 1 (x * 1.0 keeps
         every bit): one multi-tensor kernel per dtype and nothing made per parameter, where a norm per parameter made
         ~700 tensors on the host each step (RRDBNet), and an eager GPU step is bound by its host work."""
         found = torch.zeros((), device=self.ctx.device)
         by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-        for p in self.g_params:
+        for p in self.g_params if params is None else params:
             if p.grad is not None:
                 by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
         for grads in by_dtype.values():
