@@ -221,10 +221,36 @@ def test_a_crash_after_a_save_keeps_the_best_model_and_every_validation(
     (best_a, model_a), (best_b, model_b) = _best(tmp_path / "straight"), _best(tmp_path / "crashed")
     assert best_a == best_b and all(torch.equal(model_a[k], model_b[k]) for k in model_a)
     assert _validations(tmp_path / "straight") == _validations(tmp_path / "crashed")
-    assert (
-        "the validation at iteration 6 did not finish before the run stopped: running it now"
-        in (tmp_path / "crashed" / "log.txt").read_text()
-    )
+    # Cut off, the validation runs again; finished (its scores are in the report's curves), they are replayed.
+    log = (tmp_path / "crashed" / "log.txt").read_text()
+    said = "the validation at iteration 6 did not finish before the run stopped: running it now" in log
+    assert said is (crash == "in_validation")
+    assert log.count("validation val @ 6:") == 1
+
+
+@pytest.mark.slow
+def test_extending_a_finished_run_does_not_validate_its_last_iteration_again(tmp_path, hr_folder):
+    """The documented way to train longer (raise total_iter, --resume auto) repeated the last validation with a note
+    saying it had not finished: its state is saved before it, but its scores are in the report's curves."""
+
+    def options(exp: Path, total: int) -> dict:
+        return merge(
+            _options(hr_folder, exp),
+            {
+                "train": {"total_iter": total},
+                "val": {"val_freq": 3},
+                "logger": {"print_freq": 3, "save_checkpoint_freq": 3},
+            },
+        )
+
+    loop.train(parse_options(options(tmp_path / "straight", 9)))
+    loop.train(parse_options(options(tmp_path / "extended", 6)))
+    loop.train(parse_options(options(tmp_path / "extended", 9)), resume="auto")
+    log = (tmp_path / "extended" / "log.txt").read_text()
+    assert "did not finish" not in log and log.count("validation val @ 6:") == 1
+    (best_a, model_a), (best_b, model_b) = _best(tmp_path / "straight"), _best(tmp_path / "extended")
+    assert best_a == best_b and all(torch.equal(model_a[k], model_b[k]) for k in model_a)
+    assert _validations(tmp_path / "straight") == _validations(tmp_path / "extended")
 
 
 def test_a_second_ctrl_c_inside_an_iteration_stops_at_once_without_saving_it(

@@ -166,10 +166,12 @@ def _train(
         # A state is saved before the validation of its iteration: one that a crash or Ctrl+C cut off runs now, so
         # net_g_best, early stopping and the report go on as in an uninterrupted run.
         if it and not dry_run and validation_due(it) and best.validated != it:
-            log.note(
-                f"the validation at iteration {it} did not finish before the run stopped: running it now"
-            )
-            stop = validate(it)
+            replayed = bool(broadcast_object(ctx, watch.replay_validation(it, best) if ctx.is_main else None))
+            if not replayed:
+                log.note(
+                    f"the validation at iteration {it} did not finish before the run stopped: running it now"
+                )
+                stop = validate(it)
         while it < total_iter and not stop:
             try:
                 children.check()

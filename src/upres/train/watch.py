@@ -243,6 +243,22 @@ class RunWatch:
             tag = f"val/{path.parent.name}/{path.stem.split('_', 1)[1]}"
             self.log.image(tag, array_to_tensor(read_image(path)), it)
 
+    def replay_validation(self, it: int, best: BestTracker) -> bool:
+        """A validation at `it` that finished after its state was saved (the last one of a finished run, which a
+        longer run resumes from) left its scores in the report's curves: they go into the tracker instead of
+        validating again. False when they are not all there (a crash or Ctrl+C cut the validation off)."""
+        first = next(iter(self.run.val_sets), None)
+        if not self.metrics or first is None:
+            return False
+        values = {}
+        for m in self.metrics:
+            points = [v for i, v in self.log.history.get(f"val/{first}/{m.name}", []) if i == it]
+            if not points:
+                return False
+            values[m.name] = points[-1]
+        best.update(values, self.metrics, it, self.tracked)
+        return True
+
     # --- report and summary --------------------------------------------------------------------------------------
     def _restore_history(self, start_iter: int) -> None:
         """A resumed run's report keeps the curves before the resume (up to the state's iteration: what came after
