@@ -189,3 +189,14 @@ def test_a_validation_without_metrics_says_so(tmp_path, hr_folder, capsys):
     assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--device", "cpu"]) == 0
     log = (tmp_path / "exp" / "log.txt").read_text()
     assert "validation val @ 4: images only (no val.metrics, or metrics_enabled: false)" in log
+
+
+def test_ldl_loss_without_ema_is_refused_before_training(tmp_path, hr_folder, capsys):
+    """It raised a traceback at the iteration the loss started (its start_iter), after the training before it."""
+    opts = base_options(hr_folder, tmp_path / "exp", ema_decay=0)
+    opts["train"]["losses"] = [{"type": "l1loss"}, {"type": "ldlloss", "start_iter": 4}]
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "train.losses has an ldlloss, which compares with the EMA model's output; set train.ema_decay (0.999 is "
+        "usual)\n"
+    )

@@ -261,6 +261,12 @@ def build_run(
         entry.module.to(device)
     if any(e.inputs == "gan" for e in losses) and opts.network_d is None:
         raise ConfigError("train.losses has a ganloss but network_d is missing; add a network_d block")
+    if any(e.inputs == "ldl" for e in losses) and opts.train.ema_decay <= 0:
+        # checked now, not when the loss starts (its start_iter may be hours in)
+        raise ConfigError(
+            "train.losses has an ldlloss, which compares with the EMA model's output; set train.ema_decay "
+            "(0.999 is usual)"
+        )
     g = build_generator(opts, device, notes)
     check_channels(opts, g.info.in_channels, g.info.out_channels)
     d = build_discriminator_part(opts, device, notes)
