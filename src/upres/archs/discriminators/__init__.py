@@ -42,6 +42,11 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
             f"network_d type {type_name!r} is not implemented{hint}; available: {', '.join(DISCRIMINATORS)}"
         )
     opts = {_KEY_ALIASES.get(k, k): v for k, v in options.items()}
+    for size in ("num_feat", "num_in_ch", "num_layers", "num_d"):
+        value = opts.get(size)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            # 0, negative or text ('8') ended in torch's reshape/conv errors or a string-formatting message
+            raise ConfigError(f"network_d.{size}: must be a positive integer, got {value!r}")
     try:
         return DISCRIMINATORS[key](**opts)
     except (TypeError, ValueError) as exc:
