@@ -324,5 +324,7 @@ def test_non_strict_d_pretrain_loads_what_fits_and_refuses_nothing_fitting(tmp_p
 @pytest.mark.parametrize("value", [0, -8, "8", True])
 def test_a_width_that_is_not_a_positive_integer_is_one_config_error(name, value):
     """0 and -8 ended in torch's reshape/convolution errors; '8' in a string-formatting message."""
-    with pytest.raises(ConfigError, match=rf"^network_d.num_feat: must be a positive integer, got {value!r}$"):
+    with pytest.raises(
+        ConfigError, match=rf"^network_d.num_feat: must be a positive integer, got {value!r}$"
+    ):
         build_discriminator(name, num_feat=value)

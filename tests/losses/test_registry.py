@@ -90,3 +90,11 @@ def test_check_loss_spec_validates_without_building(tmp_path, monkeypatch):
         ConfigError, match=r"train.losses\[3\] \(perceptualloss\): unknown key 'layer_weight'"
     ):
         check_loss_spec({"type": "perceptualloss", "layer_weight": {}}, "train.losses[3]")
+
+
+def test_ffloss_patch_factor_below_one_is_a_config_error():
+    """0 divided by zero at the first step (a traceback)."""
+    with pytest.raises(
+        ConfigError, match=r"^train.losses \(ffloss\): patch_factor must be a positive integer, got 0$"
+    ):
+        build_loss({"type": "ffloss", "patch_factor": 0})

@@ -30,6 +30,8 @@ class FocalFrequencyLoss(nn.Module):
         batch_matrix: bool = False,
     ) -> None:
         super().__init__()
+        if int(patch_factor) < 1:  # 0 divided by zero at the first step
+            raise ValueError(f"patch_factor must be a positive integer, got {patch_factor}")
         self.alpha, self.patch_factor = float(alpha), int(patch_factor)
         self.ave_spectrum, self.log_matrix, self.batch_matrix = ave_spectrum, log_matrix, batch_matrix
 
