@@ -393,3 +393,17 @@ def test_a_diverging_discriminator_is_never_saved_and_the_guard_rolls_it_back(tm
             if v.is_floating_point()
         )
     assert "non-finite steps in a row; rolled back to" in (exp / "log.txt").read_text()
+
+
+def test_the_dry_run_runs_the_iteration_where_every_loss_is_on(tmp_path, hr_folder, capsys):
+    """It ran iteration 1: a GAN (or any loss) starting later was never run, so its faults and its memory showed up
+    hours into the real run."""
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), small_gan())
+    opts["train"]["losses"][1]["start_iter"] = 4
+    opts["train"]["net_d_init_iters"] = 2
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "l_g_gan" in out and "l_d_real" in out and "dry run OK" in out
+    opts["train"]["losses"].append({"type": "mssimloss", "padding": "valid", "start_iter": 4})
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run", "--device", "cpu"]) == 2
+    assert "mssimloss: images of 32 px are too small" in capsys.readouterr().err

@@ -179,7 +179,7 @@ def _train(
                 feed.recover(it, exc)  # `it` whole iterations: the loader starts again at the next
             # Ctrl+C waits for the end of the iteration: `it` always counts whole optimizer steps.
             with held.iteration():
-                step(it + 1, feed)
+                step(step.full_iteration() if dry_run else it + 1, feed)
                 it += 1
 
                 # --- the only host syncs: at print_freq (and on checkpoints/validation) -----------------------------

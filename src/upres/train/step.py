@@ -60,6 +60,15 @@ class TrainStep:
             return gan_step.gan_schedule(it, self.gan.start_iter, t.net_d_iters, t.net_d_init_iters)
         return True, False
 
+    def full_iteration(self) -> int:
+        """The first iteration at which every loss is on and both networks step: where `--dry-run` runs its one
+        iteration, so its check, time and peak memory cover the losses that start late (a GAN from 100k)."""
+        it = max([1] + [e.start_iter for e in self.run.losses if e.weight > 0])
+        want = (True, self.gan is not None and self.run.d is not None)
+        while self.schedule(it) != want:  # past D's warm-up, on a step of G (net_d_iters)
+            it += 1
+        return it
+
     def __call__(self, it: int, next_batch: Callable[[int, int], Batch]) -> None:
         """Iteration `it`: `accum_iter` micro-batches from `next_batch(it, micro)`, then one optimizer step."""
         run = self.run
