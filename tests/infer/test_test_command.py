@@ -112,17 +112,24 @@ def test_lr_only_set_with_metrics_on_is_upscaled_and_says_metrics_were_skipped(t
     assert len(list((out / "val").glob("*.png"))) == 3
 
 
-def test_paired_set_is_scored_and_strips_are_optional(tmp_path, model_x2, capsys):
+def _paired_test_file(tmp_path: Path, psnr: dict) -> Path:
+    """An option file with one paired test set of three 24x28 images (tmp_path/gt) and the given PSNR metric."""
     gt = _images(tmp_path / "gt", 24)
     options = {
         "name": "p",
         "scale": 2,
         "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(gt)}},
         "network_g": {"type": "compact"},
-        "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+        "val": {"metrics": {"psnr": psnr}},
     }
     cfg = tmp_path / "p.yml"
     cfg.write_text(yaml.safe_dump(options))
+    return cfg
+
+
+def test_paired_set_is_scored_and_strips_are_optional(tmp_path, model_x2, capsys):
+    cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr", "crop_border": 2})
+    gt = tmp_path / "gt"
     out = tmp_path / "results"
     assert main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(out), "--json", "--strips"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -241,16 +248,7 @@ def test_a_network_g_that_does_not_match_the_model_is_a_note(tmp_path, model_x2,
 
 def test_a_crop_border_too_large_for_the_test_images_is_one_line(tmp_path, model_x2, capsys):
     """PSNR scored NaN with exit 0, SSIM raised a traceback; training refused the same file."""
-    gt = _images(tmp_path / "gt", 24)
-    options = {
-        "name": "p",
-        "scale": 2,
-        "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(gt)}},
-        "network_g": {"type": "compact"},
-        "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 12}}},
-    }
-    cfg = tmp_path / "p.yml"
-    cfg.write_text(yaml.safe_dump(options))
+    cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr", "crop_border": 12})
     assert main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: datasets.test_1: ") and err.endswith(
@@ -261,15 +259,6 @@ def test_a_crop_border_too_large_for_the_test_images_is_one_line(tmp_path, model
 
 def test_translation_notes_of_the_option_file_are_printed(tmp_path, model_x2, capsys):
     """A metric the translation left out (LPIPS without its weights here) was dropped without a word."""
-    gt = _images(tmp_path / "gt", 24)
-    options = {
-        "name": "p",
-        "scale": 2,
-        "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(gt)}},
-        "network_g": {"type": "compact"},
-        "val": {"metrics": {"psnr": {"type": "calculate_psnr_pt", "crop_border": 2}}},
-    }
-    cfg = tmp_path / "p.yml"
-    cfg.write_text(yaml.safe_dump(options))
+    cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr_pt", "crop_border": 2})
     assert main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "r")]) == 0
     assert "val.metrics.psnr: calculate_psnr_pt" in capsys.readouterr().err
