@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"dry run OK: one iteration took {result.dry_run_seconds:.2f} s on {result.device}, {result.precision} "
             f"(the first iteration includes warm-up), peak memory {result.peak_memory_mb:.0f} MB"
+            + (
+                f"; it trained iteration {result.dry_run_iteration}, the first with every loss on"
+                if result.dry_run_iteration > 1
+                else ""
+            )
         )
     else:
         print(f"finished at iteration {result.iteration}; experiment folder: {result.exp_dir}")

@@ -51,6 +51,7 @@ class TrainResult:
     best: dict
     last_losses: dict
     dry_run_seconds: float | None = None
+    dry_run_iteration: int = 1  # the iteration the dry run trained (the first with every loss on)
     peak_memory_mb: float | None = None
     device: str = ""
     precision: str = ""  # "fp32", "AMP bf16", ... : what the dry run's time was measured with
@@ -262,6 +263,7 @@ def _train(
     result = TrainResult(it, exp_dir, {k: list(v) for k, v in best.best.items()}, last_losses, rank=ctx.rank)
     if dry_run:
         result.dry_run_seconds = watch.pace.wall
+        result.dry_run_iteration = step.full_iteration()
         result.peak_memory_mb = peak_memory_mb(ctx.device)
         result.device, result.precision = str(ctx.device), precision_text(opts, ctx.device)
     else:
