@@ -88,7 +88,7 @@ def test_the_gradient_check_flags_any_non_finite_value_and_leaves_every_bit(pois
         run=SimpleNamespace(g=SimpleNamespace(net=net)), ctx=SimpleNamespace(device=torch.device("cpu")),
         one=torch.ones(()), g_params=list(net.parameters()),
     )  # fmt: skip
-    flagged = TrainStep._nonfinite_grads(fake)
+    flagged = TrainStep._nonfinite_grads(fake, fake.g_params)
     assert flagged.shape == () and bool(flagged) == (poison is not None)
     for b, p in zip(
         before, net.parameters(), strict=True

@@ -7,6 +7,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from upres.cli.overwrite import refuse_existing
 from upres.errors import ConfigError
 
 
@@ -71,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
     name, out = experiment_name(args.name, args.output)
     if out.is_dir():
         raise ConfigError(f"-o {out} is a folder; give the option file's name, e.g. {out / (name + '.yml')}")
-    if out.exists() and not args.force:
-        raise ConfigError(f"{out} exists; choose another name or pass --force")
+    refuse_existing(out, args.force)
     text = re.sub(r"(?m)^name: .*$", f"name: {name}", available[args.template], count=1)
     atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
     schema = out.parent / "upres.schema.json"

@@ -150,7 +150,7 @@ class TrainStep:
             norm = torch.nn.utils.clip_grad_norm_(run.g.net.parameters(), t.grad_clip_max_norm)
             bad = bad | ~torch.isfinite(norm)
         else:
-            bad = bad | self._nonfinite_grads()
+            bad = bad | self._nonfinite_grads(self.g_params)
         if g_due:
             if scaler is not None:
                 scaler.step(run.g.optimizer)
@@ -186,13 +186,13 @@ class TrainStep:
         self.consecutive_bad = (self.consecutive_bad + bad.float()) * bad.float()
         self.skipped_total += bad.float()
 
-    def _nonfinite_grads(self, params: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """True on the device when a gradient of G (or of `params`) holds NaN or infinity. GradScaler's check at scale 1 (x * 1.0 keeps
-        every bit): one multi-tensor kernel per dtype and nothing made per parameter, where a norm per parameter made
+    def _nonfinite_grads(self, params: list[torch.Tensor]) -> torch.Tensor:
+        """True on the device when a gradient of `params` holds NaN or infinity. GradScaler's check at scale 1 (x * 1.0
+        keeps every bit): one multi-tensor kernel per dtype and nothing made per parameter, where a norm per parameter made
         ~700 tensors on the host each step (RRDBNet), and an eager GPU step is bound by its host work."""
         found = torch.zeros((), device=self.ctx.device)
         by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-        for p in self.g_params if params is None else params:
+        for p in params:
             if p.grad is not None:
                 by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
         for grads in by_dtype.values():
