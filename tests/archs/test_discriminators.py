@@ -328,3 +328,103 @@ def test_a_width_that_is_not_a_positive_integer_is_one_config_error(name, value)
         ConfigError, match=rf"^network_d.num_feat: must be a positive integer, got {value!r}$"
     ):
         build_discriminator(name, num_feat=value)
+
+
+def _grids():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 7, 9, dtype=torch.float64, requires_grad=True)
+    # Beyond [-1, 1] too, where border padding repeats the edge pixels.
+    grid = (torch.rand(3, 5, 6, 2, dtype=torch.float64) * 2.6 - 1.3).requires_grad_()
+    return x, grid
+
+
+def test_the_gather_sampler_equals_grid_sample_to_the_second_derivative():
+    """DySample's sampler for PyTorch without grid_sample's double backward: the same values, gradients and
+    gradients of gradients (what a gradient penalty through the discriminator needs) as F.grid_sample, in float64."""
+    import torch.nn.functional as F
+
+    from upres.archs.discriminators.dunet import bilinear_sample_border, grid_sample_differentiates_twice
+
+    if not grid_sample_differentiates_twice():
+        pytest.skip("this PyTorch lacks grid_sample's double backward, the reference of this comparison")
+    kw = {"mode": "bilinear", "align_corners": False, "padding_mode": "border"}
+    x, grid = _grids()
+    ours, ref = bilinear_sample_border(x, grid, **kw), F.grid_sample(x, grid, **kw)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+    weights = torch.randn_like(ref)
+    first = [torch.autograd.grad((y * weights).sum(), (x, grid), create_graph=True) for y in (ours, ref)]
+    for a, b in zip(*first, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+    second = [torch.autograd.grad(dx.square().sum() + dg.square().sum(), (x, grid)) for dx, dg in first]
+    for a, b in zip(*second, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_the_probe_tells_a_grid_sample_without_double_backward(monkeypatch):
+    """PyTorch 2.11 and earlier fail a gradient penalty through DUNet ("derivative for aten::grid_sampler_2d_backward
+    is not implemented"); such a grid_sample (here one marked once-differentiable) is detected."""
+    import torch.nn.functional as F
+    from torch.autograd.function import once_differentiable
+
+    from upres.archs.discriminators import dunet
+
+    real = F.grid_sample
+
+    class OnceOnly(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, grid):
+            ctx.save_for_backward(x, grid)
+            return real(x, grid, align_corners=False)
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, grad):
+            x, grid = ctx.saved_tensors
+            with torch.enable_grad():
+                x, grid = x.detach().requires_grad_(), grid.detach().requires_grad_()
+                return torch.autograd.grad(real(x, grid, align_corners=False), (x, grid), grad)
+
+    monkeypatch.setattr(F, "grid_sample", lambda x, grid, **kw: OnceOnly.apply(x, grid))
+    assert dunet.grid_sample_differentiates_twice.__wrapped__() is False
+    monkeypatch.setattr(F, "grid_sample", real)
+    assert dunet.grid_sample_differentiates_twice.__wrapped__() is True
+
+
+def test_a_gradient_penalty_through_dunet_without_grid_samples_double_backward(monkeypatch):
+    """Where PyTorch lacks grid_sample's double backward DUNet samples with gathers: same logits, and R1 through it
+    gives the same D gradients as grid_sample (where this PyTorch has it to compare)."""
+    import torch.nn.functional as F
+
+    from upres.archs.discriminators import dunet
+
+    torch.manual_seed(0)
+    d = build_discriminator("dunet", num_feat=8).double()
+    with torch.no_grad():  # content-dependent offsets, so the sampling positions fall between pixels
+        for name, p in d.named_parameters():
+            if "scope" in name:
+                p.normal_(0, 0.3)
+    d.eval()  # spectral norm's power iteration would move between the two runs
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+
+    def r1_grads():
+        real = x.clone().requires_grad_()
+        (g,) = torch.autograd.grad(d(real).sum(), real, create_graph=True)
+        penalty = g.square().sum()
+        params = list(d.parameters())  # the last bias does not move the input gradient
+        grads = torch.autograd.grad(penalty, params, allow_unused=True, materialize_grads=True)
+        return [g.detach() for g in grads], d(x).detach()
+
+    calls = []
+    real_sample = F.grid_sample
+    monkeypatch.setattr(dunet, "grid_sample_differentiates_twice", lambda: False)
+    monkeypatch.setattr(F, "grid_sample", lambda *a, **k: calls.append(1) or real_sample(*a, **k))
+    grads, logits = r1_grads()
+    assert calls == []  # the gathers did the sampling
+    assert all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    monkeypatch.undo()
+    if dunet.grid_sample_differentiates_twice():
+        ref_grads, ref_logits = r1_grads()
+        # DySample samples in float32 (as under autocast), so float32 rounding apart.
+        torch.testing.assert_close(logits, ref_logits, rtol=1e-5, atol=1e-7)
+        for a, b in zip(grads, ref_grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -9,6 +9,8 @@ parametrization form (`parametrizations.weight.original`), as there.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,6 +39,7 @@ class DySample(nn.Module):
         x = pos.view(1, 1, scale).expand(groups, scale, scale)
         y = pos.view(1, scale, 1).expand(groups, scale, scale)
         self.register_buffer("init_pos", torch.stack([x, y]).reshape(1, -1, 1, 1))
+        grid_sample_differentiates_twice()  # probed here, outside any no_grad or compiled forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -52,8 +55,9 @@ class DySample(nn.Module):
         grid = 2 * (base + offset.float().view(b, 2, -1, h, w)) / size - 1
         grid = F.pixel_shuffle(grid.reshape(b, -1, h, w), s).view(b, 2, g, s * h, s * w)
         grid = grid.permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
+        sample = F.grid_sample if grid_sample_differentiates_twice() else bilinear_sample_border
         with torch.autocast(x.device.type, enabled=False):
-            out = F.grid_sample(
+            out = sample(
                 x.float().reshape(b * g, c // g, h, w),
                 grid,
                 mode="bilinear",
@@ -61,6 +65,51 @@ class DySample(nn.Module):
                 padding_mode="border",
             )
         return out.view(b, c, s * h, s * w).to(x.dtype)
+
+
+@functools.cache
+def grid_sample_differentiates_twice() -> bool:
+    """Whether this PyTorch has the derivative of grid_sample's backward, which a gradient penalty (R1, WGAN-GP) takes
+    through the discriminator. PyTorch 2.11 and earlier do not ("derivative for aten::grid_sampler_2d_backward is
+    not implemented"); the formula is the same on every device, so a tiny CPU probe answers for all."""
+    with torch.inference_mode(False), torch.enable_grad():
+        x = torch.ones(1, 1, 2, 2, requires_grad=True)
+        grid = torch.zeros(1, 1, 1, 2, requires_grad=True)
+        (dx,) = torch.autograd.grad(F.grid_sample(x, grid, align_corners=False).sum(), x, create_graph=True)
+        try:
+            torch.autograd.grad(dx.sum(), grid)
+        except RuntimeError:
+            return False
+    return True
+
+
+def bilinear_sample_border(
+    x: torch.Tensor, grid: torch.Tensor, *, mode: str, align_corners: bool, padding_mode: str
+) -> torch.Tensor:
+    """F.grid_sample(x, grid, mode="bilinear", align_corners=False, padding_mode="border") from gathers and products,
+    which autograd differentiates any number of times: what DySample uses where grid_sample's own backward has no
+    derivative. Same values and gradients up to float rounding."""
+    if (mode, align_corners, padding_mode) != ("bilinear", False, "border"):
+        raise ValueError(
+            "bilinear_sample_border does bilinear sampling, align_corners=False, border padding only"
+        )
+    n, c, h, w = x.shape
+    ho, wo = grid.shape[1:3]
+    # Pixel coordinates of align_corners=False, clamped to the image: border padding repeats the edge pixels.
+    ix = ((grid[..., 0] + 1) * w - 1).mul(0.5).clamp(0, w - 1).reshape(n, 1, ho * wo)
+    iy = ((grid[..., 1] + 1) * h - 1).mul(0.5).clamp(0, h - 1).reshape(n, 1, ho * wo)
+    x0, y0 = ix.detach().floor(), iy.detach().floor()
+    wx1, wy1 = ix - x0, iy - y0
+    x0, y0 = x0.long(), y0.long()
+    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
+    flat = x.reshape(n, c, h * w)
+
+    def tap(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        return flat.gather(2, (yi * w + xi).expand(n, c, ho * wo))
+
+    top = tap(y0, x0) * (1 - wx1) + tap(y0, x1) * wx1
+    bottom = tap(y1, x0) * (1 - wx1) + tap(y1, x1) * wx1
+    return (top * (1 - wy1) + bottom * wy1).view(n, c, ho, wo)
 
 
 def _down(dim: int) -> nn.Sequential:
