@@ -7,6 +7,9 @@ Training patches are small (128-256 px HR) while the original five-scale MS-SSIM
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,7 +79,9 @@ def ms_ssim(
     # Negative cs/ssim (anti-correlated patches) would make the fractional powers undefined; clamp as the
     # reference clamps with relu, but keep a floor so the gradient stays finite.
     stack = torch.stack([*cs_list, ssim if include_luminance else cs], dim=0).clamp_min(1e-6)
-    return torch.prod(stack ** w.view(-1, 1, 1), dim=0).mean()
+    # A chain of products, not torch.prod: prod's backward reads on the host whether any factor is zero, which on a
+    # GPU waits for the whole step queued before it.
+    return functools.reduce(operator.mul, (stack ** w.view(-1, 1, 1)).unbind(0)).mean()
 
 
 # Luma rows of the colour spaces traiNNer-redux's mssimloss offers (`color_space`), on RGB in [0, 1].
