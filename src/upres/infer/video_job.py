@@ -207,16 +207,20 @@ class VideoJob:
             self.starved_seconds += time.perf_counter() - t0
             if item is END:
                 break
+            if not isinstance(item, Frame):
+                # Copied packets need no model: on at once, so that a Ctrl+C during the next model call still has
+                # them in the writer, which keeps those before the end of its last frame.
+                if not self.put(self.upscaled, item):
+                    raise _Stopped
+                continue
             pending.append(item)
-            if isinstance(item, Frame):
-                frames += 1
-                if frames == self.opts.batch:
-                    self._flush(pending)
-                    pending, frames = [], 0
+            frames += 1
+            if frames == self.opts.batch:
+                self._flush(pending)
+                pending, frames = [], 0
         self._flush(pending)
 
-    def _flush(self, pending: list[Any]) -> None:
-        frames = [it for it in pending if isinstance(it, Frame)]
+    def _flush(self, frames: list[Frame]) -> None:
         if frames:
             peak = 65535.0 if self.deep else 255.0
             # As for images: frames go up as 8/16-bit levels and come back quantised on the model's device; a float32
@@ -238,8 +242,8 @@ class VideoJob:
             out = out.astype(np.uint16) if self.deep else out.copy()
             for f, pixels in zip(frames, out, strict=True):
                 f.pixels = pixels
-        for item in pending:
-            if not self.put(self.upscaled, item):
+        for frame in frames:
+            if not self.put(self.upscaled, frame):
                 raise _Stopped
 
     def _write(self, progress: ProgressFn | None) -> None:
@@ -248,6 +252,7 @@ class VideoJob:
         # Copied packets wait until a frame at or after their time is written: an interrupted file then ends
         # with audio up to its last frame and no further, and `--start <that time>` continues without overlap.
         held: list[Any] = []
+        written_end: Fraction | None = None
         while True:
             item = self.upscaled.get()
             if item is END:
@@ -257,6 +262,8 @@ class VideoJob:
                     out.mux(item)  # cover art
                 else:
                     held.append(item)
+                    if written_end is not None:  # it may come after the frame that covers its time
+                        held = self._mux_before(held, written_end)
                 continue
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(item.pixels), format=self.rgb_format)
             if self.out.rgb:
@@ -274,9 +281,9 @@ class VideoJob:
                 frame.duration = item.duration
             out.mux(vs.encode(frame))
             self.written += 1
-            frame_end = (item.pts + item.duration) * tb
-            self.last_time = float(frame_end)
-            held = self._mux_before(held, frame_end)
+            written_end = (item.pts + item.duration) * tb
+            self.last_time = float(written_end)
+            held = self._mux_before(held, written_end)
             if progress:
                 progress(self.written, self.total)
         out.mux(vs.encode(None))

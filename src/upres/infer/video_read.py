@@ -29,7 +29,10 @@ class Frame:
 def read_all(job: VideoJob) -> None:
     """The reader stage: demux, decode video to RGB and queue it with every packet that is copied."""
     vs, tb = job.vstream, job.vstream.time_base
-    vs.codec_context.thread_type = "AUTO"
+    # Slice threads only: a frame-threaded decoder holds one frame per thread, and an error while it drains them at
+    # the end (a damaged or truncated last packets) loses every frame it held (PyAV discards the call's frames and
+    # refuses a second flush): up to 15 frames on a 16-core machine. Decoding is never the slow stage here.
+    vs.codec_context.thread_type = "SLICE"
     if job.opts.codec_threads:
         vs.codec_context.thread_count = job.opts.codec_threads
     start = job.start or 0
@@ -91,7 +94,6 @@ def _decode(job: VideoJob, packet: Any) -> list[Any]:
     except av.error.FFmpegError as exc:
         job.skipped_packets += 1
         where = packet.pts if packet.pts is not None else packet.dts
-        # Frame-threaded decoders report an error a few packets late, so the time is where reading was.
         at = f" near {float(where * job.vstream.time_base):.3f} s" if where is not None else ""
         job.note(f"{job.probe.path}: skipped a damaged video packet{at} ({exc.strerror or exc})")
         return []
