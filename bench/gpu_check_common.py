@@ -25,7 +25,9 @@ class Sizes:
     frame: tuple[int, int] = (640, 480)  # width, height of the inference inputs
     module_reps: int = 20
     images: int = 200
-    images_warm: int = 40  # the steady-state rate is (images - images_warm) / (t(images) - t(images_warm))
+    images_warm: int = (
+        40  # steady state: (images - images_warm) / the seconds from image images_warm to the last
+    )
     video_frames: int = 120
     batch: int = 16
     lq: int = 32

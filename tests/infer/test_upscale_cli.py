@@ -333,6 +333,11 @@ def test_json_summary_says_where_the_time_went(tmp_path, rng, identity_x2, capsy
     }
     assert stages["encode"] >= 4 * 0.2 and all(v >= 0 for v in stages.values())
     assert stages["encode"] > stages["model"]
+    # Each file's finish time, from the batch's start: what a steady-state rate inside one run is read from.
+    finished = sorted(f["finished_s"] for f in report["files"])
+    assert len(finished) == 4 and finished[0] > 0 and finished[-1] <= report["seconds"]
+    writes_in_a_row = -(-4 // default_writers())  # each writer sleeps 0.2 s per file
+    assert finished[-1] >= writes_in_a_row * 0.2
 
 
 def test_a_bad_model_leaves_no_empty_output_folder(tmp_path, capsys):

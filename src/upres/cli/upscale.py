@@ -127,7 +127,8 @@ def summary_dict(summary) -> dict:
         "threads": summary.threads,
         "files": [
             {"source": str(r.source), "target": str(r.target), "status": r.status, "reason": r.reason,
-             "size": list(r.size) if r.size else None, "fp32_fallbacks": r.fp32_fallbacks}
+             "size": list(r.size) if r.size else None, "fp32_fallbacks": r.fp32_fallbacks,
+             "finished_s": round(r.finished_s, 3)}
             for r in summary.results
         ],
     }  # fmt: skip

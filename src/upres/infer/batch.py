@@ -79,6 +79,7 @@ class FileResult:
     device: str = ""
     fp32_fallbacks: int = 0
     notes: list[str] = field(default_factory=list)
+    finished_s: float = 0.0  # when its result came, in seconds from the batch's start (steady-state rates)
 
 
 @dataclass
@@ -233,6 +234,7 @@ def run_batch(
         on_start(total)
 
     def report(result: FileResult) -> None:
+        result.finished_s = time.perf_counter() - started
         results.append(result)
         if on_result:
             on_result(result, len(results), total)
