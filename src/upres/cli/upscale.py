@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="print the summary (per-file status and reason, seconds per pipeline stage) as JSON",
+        help="print the summary (per-file status, reason and finish time, seconds per pipeline stage) as JSON",
     )
     p.set_defaults(func=run)
 
