@@ -33,7 +33,9 @@ def test_msssim_matches_pytorch_msssim():
 
 
 def test_msssim_too_small_is_a_clear_error():
-    with pytest.raises(ConfigError, match="too small for 5-scale MS-SSIM"):
+    with pytest.raises(
+        ConfigError, match=r"too small for 5-scale MS-SSIM .* larger datasets.train.lq_size or"
+    ):
         MSSIMLoss(padding="valid")(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
 
 

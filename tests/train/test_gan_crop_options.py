@@ -36,7 +36,8 @@ def _gan_options(hr: Path, exp: Path, network_d: dict, lq_size: int) -> dict:
             {"type": "vggstylediscriminator", "num_feat": 8},
             20,
             "network_d (vggstylediscriminator) needs GT crops of at least 32 px, in multiples of 32, but "
-            "datasets.train.lq_size 20 x scale 2 gives 40 px; the smallest lq_size it accepts is 16 (GT 32 px)",
+            "datasets.train.lq_size 20 x scale 2 gives 40 px; the nearest lq_size values it accepts are 16 (GT 32 px) "
+            "and 32 (GT 64 px)",
         ),
         (
             {"type": "dunet", "num_feat": 8},

@@ -126,7 +126,7 @@ class MSSIMLoss(nn.Module):
         if smallest < needed:
             raise ConfigError(
                 f"mssimloss: images of {smallest} px are too small for 5-scale MS-SSIM with padding "
-                f"{self.padding!r} (need >= {needed}); use a larger gt_size or padding: same"
+                f"{self.padding!r} (need >= {needed}); use a larger datasets.train.lq_size or padding: same"
             )
         if self.test_y_channel and sr.shape[1] == 3:
             sr, gt = luma(sr.clamp(0, 1), self.color_space), luma(gt.clamp(0, 1), self.color_space)

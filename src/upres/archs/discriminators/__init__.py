@@ -60,11 +60,23 @@ def check_crop(net_d: nn.Module, type_name: str, lq_size: int, scale: int) -> No
     gt = lq_size * scale
     if gt >= smallest and gt % multiple == 0:
         return
-    lq = next(n for n in range(1, 1 << 16) if n * scale >= smallest and n * scale % multiple == 0)
+
+    def accepted(n: int) -> bool:
+        return n * scale >= smallest and n * scale % multiple == 0
+
+    above = next(n for n in range(lq_size + 1, lq_size + (1 << 16)) if accepted(n))
+    below = next((n for n in range(lq_size - 1, 0, -1) if accepted(n)), None)
+    if below is None:  # under the smallest crop: the first that works
+        fix = f"the smallest lq_size it accepts is {above} (GT {above * scale} px)"
+    else:  # between two that work (a multiple missed): both neighbours, the smaller one trains faster
+        fix = (
+            f"the nearest lq_size values it accepts are {below} (GT {below * scale} px) and {above} "
+            f"(GT {above * scale} px)"
+        )
     need = f"GT crops of at least {smallest} px" + (f", in multiples of {multiple}" if multiple > 1 else "")
     raise ConfigError(
         f"network_d ({str(type_name).lower()}) needs {need}, but datasets.train.lq_size {lq_size} x scale {scale} "
-        f"gives {gt} px; the smallest lq_size it accepts is {lq} (GT {lq * scale} px)"
+        f"gives {gt} px; {fix}"
     )
 
 
