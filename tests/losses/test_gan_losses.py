@@ -97,3 +97,39 @@ def test_list_of_maps_is_averaged():
 def test_unknown_type():
     with pytest.raises(ConfigError, match="unknown gan_type 'rgan'"):
         GANLoss("rgan")
+
+
+@pytest.mark.parametrize(
+    ("gan_type", "labels", "message"),
+    [
+        (
+            "vanilla",
+            {"real_label_val": 2.0},
+            r"ganloss.real_label_val: vanilla is binary cross-entropy, .* got 2.0",
+        ),
+        (
+            "ragan",
+            {"fake_label_val": -0.1},
+            r"ganloss.fake_label_val: ragan is binary cross-entropy, .* got -0.1",
+        ),
+        (
+            "lsgan",
+            {"real_label_val": float("nan")},
+            r"ganloss.real_label_val: must be a finite number, got nan",
+        ),
+    ],
+)
+def test_labels_the_loss_cannot_use_are_config_errors(gan_type, labels, message):
+    """BCE accepts a target of 2 without complaint, but its loss then falls without end as the logit grows."""
+    logits = torch.tensor([1.0, 10.0, 100.0])
+    unbounded = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.full_like(logits, 2.0), reduction="none"
+    )
+    assert unbounded[2] < unbounded[1] < unbounded[0] and unbounded[2] < -90
+    with pytest.raises(ConfigError, match=message):
+        GANLoss(gan_type, **labels)
+
+
+def test_label_smoothing_and_lsgan_targets_stay_accepted():
+    assert GANLoss("vanilla", real_label_val=0.9).real_label_val == 0.9
+    assert GANLoss("lsgan", real_label_val=1.0, fake_label_val=-1.0).fake_label_val == -1.0

@@ -9,6 +9,8 @@ over all its elements, and a list is averaged over its members, so the value doe
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,6 +43,16 @@ class GANLoss(nn.Module):
         self.gan_type = gan_type
         self.real_label_val = float(real_label_val)
         self.fake_label_val = float(fake_label_val)
+        for key, value in (("real_label_val", self.real_label_val), ("fake_label_val", self.fake_label_val)):
+            if not math.isfinite(value):
+                raise ConfigError(f"ganloss.{key}: must be a finite number, got {value}")
+            if gan_type in ("vanilla", "ragan") and not 0.0 <= value <= 1.0:
+                # BCE takes any target without complaint, but outside [0, 1] its loss has no floor (it falls
+                # without end as the logits grow), so D and G would chase it instead of each other.
+                raise ConfigError(
+                    f"ganloss.{key}: {gan_type} is binary cross-entropy, whose targets are probabilities in [0, 1]; "
+                    f"got {value} (lsgan takes any target)"
+                )
 
     @property
     def relativistic(self) -> bool:
