@@ -63,3 +63,19 @@ def test_the_crop_the_error_names_trains(tmp_path, hr_folder, capsys):
     cfg = write(tmp_path / "o.yml", _gan_options(hr_folder, tmp_path / "exp", d, 5))
     assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
     assert "the smallest lq_size it accepts is 6 (GT 12 px)" in capsys.readouterr().err
+
+
+def test_a_discriminator_no_loss_trains_is_a_note_and_its_crop_is_not_checked(tmp_path, hr_folder, capsys):
+    """A fidelity stage run from the GAN stage's file (ganloss at weight 0, network_d kept): D never runs, so a crop
+    it could not judge is no reason to refuse the run; a note says D is not trained."""
+    opts = _gan_options(hr_folder, tmp_path / "exp", {"type": "vggstylediscriminator", "num_feat": 8}, 20)
+    opts["train"]["losses"][1]["loss_weight"] = 0
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    err = captured.out + captured.err
+    assert (
+        "network_d (vggstylediscriminator) is not trained in this run: train.losses has no ganloss with a weight "
+        "above 0; its files are saved as it was loaded or initialised"
+    ) in err
+    assert "needs GT crops" not in err

@@ -107,15 +107,24 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
     return Generator(net, info, optimizer, schedule, ema)
 
 
-def build_discriminator_part(opts: Options, device: torch.device, notes: list[str]) -> Discriminator | None:
+def build_discriminator_part(
+    opts: Options, device: torch.device, notes: list[str], trained: bool = True
+) -> Discriminator | None:
+    """`trained`: a ganloss with a weight above 0 is in train.losses; without one D never runs, so its crop size is
+    not checked (a fidelity stage keeps the GAN file's network_d with the ganloss at weight 0) and a note says so."""
     if opts.network_d is None:
         return None
     from upres.archs.discriminators import build_discriminator, check_crop
 
     net = build_discriminator(opts.network_d.type, **opts.network_d.kwargs())
     lq_size = opts.train_dataset.crop_size(opts.scale) if opts.train_dataset else None
-    if lq_size:
+    if lq_size and trained:
         check_crop(net, opts.network_d.type, lq_size, opts.scale)
+    if not trained:
+        notes.append(
+            f"network_d ({opts.network_d.type}) is not trained in this run: train.losses has no ganloss with a weight "
+            "above 0; its files are saved as it was loaded or initialised"
+        )
     if opts.path.pretrain_network_d is not None:
         from upres.archs.discriminators import load_discriminator
 
@@ -269,7 +278,7 @@ def build_run(
         )
     g = build_generator(opts, device, notes)
     check_channels(opts, g.info.in_channels, g.info.out_channels)
-    d = build_discriminator_part(opts, device, notes)
+    d = build_discriminator_part(opts, device, notes, trained=any(e.inputs == "gan" for e in losses))
     workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
     prefetch = ds_opts.prefetch_factor or 4
     return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes, prefetch)
