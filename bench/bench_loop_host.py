@@ -30,15 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     # lq 8: the VGG-style D needs 32 px GT crops at x4; bf16 autocast as on the GPU
-    sizes = Sizes(batch=2, lq=8, train_warm=10, train_iters=args.iters, amp=True)
-    make_options = gpu_check_train.upres_options
-
-    def with_workers(*a, **k):
-        opts = make_options(*a, **k)
-        opts["datasets"]["train"]["num_worker_per_gpu"] = args.workers
-        return opts
-
-    gpu_check_train.upres_options = with_workers
+    sizes = Sizes(batch=2, lq=8, train_warm=10, train_iters=args.iters, amp=True, train_workers=args.workers)
     cpu, stage = torch.device("cpu"), "GAN" if args.gan else "fidelity"
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):

@@ -20,6 +20,7 @@ with its error and the others still run; the exit code is 1 if any section faile
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import functools
 import importlib.util
@@ -234,10 +235,17 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="pytest processes (pytest-xdist); default half the cores up to 8 when xdist is installed, else 1",
     )
+    ap.add_argument(
+        "--train-workers",
+        type=int,
+        help="upres train's loader workers in the training figures (default 2, as users run it; 0 loads in-process)",
+    )
     ap.add_argument("--out", type=Path, default=Path("gpu-check.json"))
     ap.add_argument("--md", type=Path, help="markdown table (default: --out with .md)")
     args = ap.parse_args(argv)
     sizes: Sizes = SMOKE if args.smoke else Sizes()
+    if args.train_workers is not None:
+        sizes = dataclasses.replace(sizes, train_workers=args.train_workers)
     device = torch.device(args.device or ("cpu" if args.smoke else "cuda"))
     if device.type == "cuda" and not torch.cuda.is_available():
         print(

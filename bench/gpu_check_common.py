@@ -38,6 +38,7 @@ class Sizes:
     loader_image_size: int = 512
     loader_batches: int = 30
     loader_workers: int = 4
+    train_workers: int = 2  # upres train's loader workers in the training figures (num_worker_per_gpu)
     matmul: int = 8192
     gan_d: str = "vggstylediscriminator"
     amp: bool = (

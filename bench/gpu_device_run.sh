@@ -3,6 +3,8 @@
 #   sh bench/gpu_device_run.sh bench    # every benchmark (carry .whl/core and .whl/av)
 #   sh bench/gpu_device_run.sh tests    # the suite (carry .whl/core, .whl/imagecodecs and .gpudata)
 #   sh bench/gpu_device_run.sh all      # both, where one call has the time
+#   sh bench/gpu_device_run.sh train    # the training figures alone, eager and use_compile (carry .whl/core)
+#   sh bench/gpu_device_run.sh train0   # eager training with upres's loader in-process (the GAN gap's lead)
 # It installs the carried wheels (bench/gpu_wheels.py), puts the carried test data (.gpudata, made by
 # `make gpu-data`) where the tests look for it (../shared/data), and writes the JSON, markdown, profile and logs
 # under $OUT (the device tool's folder that comes back), else ./gpu-check-out. docs/benchmarks.md has the sequence.
@@ -12,9 +14,11 @@ set -u
 part=${1:-all}
 case $part in
     bench) args="--skip tests --compile-mode reduce-overhead" ;;
+    train) args="--only train,train_compile --compile-mode reduce-overhead" ;;
+    train0) args="--only train --train-workers 0" ;;
     tests) args="--only tests --workers 12 --tests-timeout 400" ;;
     all) args="--compile-mode reduce-overhead --workers 12" ;;
-    *) echo "usage: sh bench/gpu_device_run.sh bench|tests|all" >&2; exit 2 ;;
+    *) echo "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0" >&2; exit 2 ;;
 esac
 out=${OUT:-gpu-check-out}
 mkdir -p "$out"
