@@ -49,3 +49,77 @@ def test_sweep_needs_an_image(tmp_path, capsys):
     p = save_model(tmp_path / "a.pth", net, info)
     assert main(["interp", str(p), str(p), "--sweep", "0,1", "-o", str(tmp_path / "o")]) == 2
     assert "--sweep takes exactly two models (A B) and --image IMG" in capsys.readouterr().err
+
+
+def _img(tmp_path):
+    img = (np.random.default_rng(0).random((12, 16, 3)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    return tmp_path / "in.png", img
+
+
+def _compact(tmp_path, name: str, seed: int, **kw):
+    torch.manual_seed(seed)
+    net, info = build_network("compact", scale=2, num_feat=8, num_conv=2, **kw)
+    return net, save_model(tmp_path / name, net, info)
+
+
+def test_interp_keeps_what_only_the_header_says(tmp_path, capsys):
+    """A Compact without its residual (or with relu) looks like any Compact in its tensors: interp read them alone,
+    built the default architecture and wrote a header without the setting (A mixed with itself was not A)."""
+    a, pa = _compact(tmp_path, "a.safetensors", 0, learn_residual=False)
+    _, pa2 = _compact(tmp_path, "a2.safetensors", 0, learn_residual=False)
+    assert main(["interp", str(pa), str(pa2), "-o", str(tmp_path / "mix.safetensors")]) == 0
+    from upres.io.model_files import load_model
+
+    mixed = load_model(tmp_path / "mix.safetensors")
+    assert mixed.info.params.get("learn_residual") is False
+    x = torch.rand(1, 3, 12, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(mixed.module(x), a.eval()(x), rtol=1e-5, atol=1e-6)
+    # relu Compacts (no PReLU weights): the header says which activation
+    _, r1 = _compact(tmp_path, "r1.safetensors", 1, act_type="relu")
+    _, r2 = _compact(tmp_path, "r2.safetensors", 2, act_type="relu")
+    assert main(["interp", str(r1), str(r2), "-o", str(tmp_path / "relu_mix.safetensors")]) == 0
+    assert load_model(tmp_path / "relu_mix.safetensors").info.params.get("act_type") == "relu"
+    # a residual and a non-residual Compact are different architectures
+    _, res = _compact(tmp_path, "res.safetensors", 3)
+    capsys.readouterr()
+    assert main(["interp", str(pa), str(res), "-o", str(tmp_path / "bad.safetensors")]) == 2
+    assert "differs from" in capsys.readouterr().err
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_a_model_with_nan_weights_is_refused_by_interp_and_the_sweep(tmp_path, capsys):
+    """0 x NaN is NaN: a sweep with one diverged model gave black images at every alpha, the good model's too."""
+    net, good = _compact(tmp_path, "good.safetensors", 0)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state["body.0.weight"][0, 0, 0, 0] = float("nan")
+    nan = tmp_path / "nan.pth"
+    torch.save({"params": state}, nan)
+    image, _ = _img(tmp_path)
+    for args in (
+        [str(good), str(nan), "-o", str(tmp_path / "mix.safetensors")],
+        [str(good), str(nan), "--sweep", "0,1", "--image", str(image), "-o", str(tmp_path / "sweep")],
+    ):
+        capsys.readouterr()
+        assert main(["interp", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {nan}: 1 tensor(s) hold NaN or infinity (first: 'body.0.weight')"), err
+    assert not (tmp_path / "mix.safetensors").exists() and not (tmp_path / "sweep").exists()
+
+
+def test_the_sweep_keeps_existing_images_unless_forced(tmp_path, capsys):
+    _, pa = _compact(tmp_path, "a.safetensors", 0)
+    _, pb = _compact(tmp_path, "b.safetensors", 1)
+    image, _ = _img(tmp_path)
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "in_alpha0.5.png").write_bytes(b"mine")
+    args = ["interp", str(pa), str(pb), "--sweep", "0.5", "--image", str(image), "-o", str(out)]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out / 'in_alpha0.5.png'}: exists; add --force to replace it, or choose another name\n"
+    )
+    assert (out / "in_alpha0.5.png").read_bytes() == b"mine" and not (out / "in_sweep.png").exists()
+    assert main([*args, "--force"]) == 0
+    assert read_image(out / "in_alpha0.5.png").shape == (24, 32, 3)

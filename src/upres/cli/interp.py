@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from upres.infer.interpolate import sweep_strip
+    from upres.infer.interpolate import sweep_outputs, sweep_strip
 
     if len(args.models) != 2 or args.image is None:
         raise ConfigError("--sweep takes exactly two models (A B) and --image IMG")
@@ -103,6 +103,8 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sweep {args.sweep!r}: expected numbers separated by commas") from None
     if any(not 0.0 <= a <= 1.0 for a in alphas):
         raise ConfigError("--sweep values are weights of the first model and must lie in [0, 1]")
+    for path in sweep_outputs(args.image, args.output, alphas):
+        refuse_existing(path, args.force)
     strip = sweep_strip(args.models[0], args.models[1], alphas, args.image, args.output, args.tile)
     print(f"wrote {strip} ({len(alphas)} images, alpha = weight of {args.models[0].name})")
     return 0

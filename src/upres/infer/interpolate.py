@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from upres.archs import ArchInfo, recognise
+from upres.archs import ArchInfo
 from upres.errors import ModelFileError
-from upres.io.model_files import check_weights, read_tensors
+from upres.io.model_files import read_generator, refuse_nonfinite
 
 
 def interpolate_states(
@@ -48,12 +48,10 @@ def interpolate_states(
 def load_for_interpolation(paths: list[Path]) -> tuple[ArchInfo, list[dict[str, torch.Tensor]]]:
     infos, states = [], []
     for path in paths:
-        raw, _ = read_tensors(path)
-        try:
-            info, state = recognise(raw)
-            check_weights(state)
-        except ModelFileError as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
+        info, state, _ = read_generator(path)
+        refuse_nonfinite(
+            state, path
+        )  # 0 x NaN is NaN: one such model spoils every mix, alpha 1 and 0 included
         infos.append(info)
         states.append(state)
     for path, info in zip(paths[1:], infos[1:]):
@@ -62,6 +60,11 @@ def load_for_interpolation(paths: list[Path]) -> tuple[ArchInfo, list[dict[str, 
                 f"{path}: architecture {info.family} {info.params} differs from {paths[0]}: {infos[0].family} {infos[0].params}"
             )
     return infos[0], states
+
+
+def sweep_outputs(image: Path, out_dir: Path, alphas: list[float]) -> list[Path]:
+    """The files a sweep writes: one image per alpha, then the labelled strip."""
+    return [out_dir / f"{image.stem}_alpha{a:g}.png" for a in alphas] + [out_dir / f"{image.stem}_sweep.png"]
 
 
 def sweep_strip(a: Path, b: Path, alphas: list[float], image: Path, out_dir: Path, tile: int = 256) -> Path:
@@ -83,9 +86,9 @@ def sweep_strip(a: Path, b: Path, alphas: list[float], image: Path, out_dir: Pat
         out = tensor_to_array(
             Upscaler(net, info.scale, multiple=info.size_multiple)(x, tile=tile)[0], rgb.dtype
         )
-        write_image(out_dir / f"{image.stem}_alpha{alpha:g}.png", out)
+        write_image(sweep_outputs(image, out_dir, [alpha])[0], out)
         tile_img = Image.fromarray((out >> 8).astype(np.uint8) if out.dtype == np.uint16 else out)
         ImageDraw.Draw(tile_img).text((6, 6), f"alpha {alpha:g}", fill=(255, 255, 0))
         tiles.append(np.asarray(tile_img))
     strip = np.concatenate(tiles, axis=1)
-    return write_image(out_dir / f"{image.stem}_sweep.png", strip)
+    return write_image(sweep_outputs(image, out_dir, [])[-1], strip)

@@ -221,8 +221,10 @@ def _header_hints(metadata: dict[str, str]) -> dict:
     return params if isinstance(params, dict) else {}
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Open a generator file of any supported layout, recognised from its tensors."""
+def read_generator(path: str | Path) -> tuple[ArchInfo, dict[str, torch.Tensor], dict]:
+    """(architecture, tensors under our module's keys, header) of a generator file: recognised from its tensors, with
+    what only the header can say (a Compact's activation, learn_residual) taken from it. Every reader of generator
+    files goes through here: interp read the tensors alone and mixed a no-residual Compact as a residual one."""
     path = Path(path)
     state, metadata = read_tensors(path)
     try:
@@ -230,6 +232,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         check_weights(canonical)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
+    return info, canonical, metadata
+
+
+def nonfinite_keys(state: dict[str, torch.Tensor]) -> list[str]:
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Open a generator file of any supported layout, recognised from its tensors."""
+    path = Path(path)
+    info, canonical, metadata = read_generator(path)
     # Shapes are the truth; the header only adds what shapes cannot say (none so far) and is checked against them.
     notes = header_notes(metadata, info, path)
     dtype = next(iter(canonical.values())).dtype
@@ -244,11 +257,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
 def check_finite_weights(model: LoadedModel, path: str | Path) -> None:
     """Refuse a model whose weights hold NaN or infinity (a diverged training saved them): every output would be
     black or garbage, which is worse than no output."""
-    bad = [
-        k
-        for k, v in model.module.state_dict().items()
-        if v.is_floating_point() and not bool(torch.isfinite(v).all())
-    ]
+    refuse_nonfinite(model.module.state_dict(), path)
+
+
+def refuse_nonfinite(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    bad = nonfinite_keys(state)
     if bad:
         raise ModelFileError(
             f"{path}: {len(bad)} tensor(s) hold NaN or infinity (first: {bad[0]!r}), so every result would be "
