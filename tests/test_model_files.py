@@ -313,3 +313,49 @@ def test_compact_pth_loads_strictly_in_real_esrgan_arch(tmp_path):
     ref.load_state_dict(torch.load(path, weights_only=True)["params_ema"], strict=True)
     x = torch.rand(1, 3, 8, 8)
     torch.testing.assert_close(ref(x), net(x))
+
+
+def _compact_file(tmp_path: Path, name: str, nan: bool = False) -> Path:
+    torch.manual_seed(0)
+    net, info = build_network("compact", scale=2, num_feat=8, num_conv=2)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    if nan:
+        state["body.0.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / name
+    torch.save({"params": state}, path)
+    return path
+
+
+@pytest.mark.parametrize("verify", [[], ["--no-verify"]])
+def test_onnx_export_refuses_nan_weights_before_writing(tmp_path, capsys, verify):
+    """A NaN model's graph gives NaN for every input: refused as .safetensors/.pth and upscale refuse it, not
+    exported (with --no-verify it was written and reported as done)."""
+    src = _compact_file(tmp_path, "nan.pth", nan=True)
+    out = tmp_path / "nan.onnx"
+    assert main(["convert", str(src), str(out), *verify]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: {src}: 1 tensor(s) hold NaN or infinity (first: 'body.0.weight')"
+    )
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_a_graph_that_fails_verification_leaves_the_existing_file(tmp_path, capsys, monkeypatch):
+    """--force replaces OUT with a verified graph only: a failed check deleted the file the user had."""
+    import upres.io.onnx_export as onnx_export
+
+    src = _compact_file(tmp_path, "m.pth")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"the user's earlier graph")
+    monkeypatch.setattr(
+        onnx_export, "run_onnx", lambda path, x: x[:, :3].repeat(2, axis=2).repeat(2, axis=3) + 1
+    )
+    assert main(["convert", str(src), str(out), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: ONNX output differs from PyTorch by ") and err.endswith(
+        "; nothing written\n"
+    ), err
+    assert out.read_bytes() == b"the user's earlier graph"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.pth"]  # no part file left either
+    monkeypatch.undo()
+    assert main(["convert", str(src), str(out), "--force"]) == 0
+    assert out.read_bytes()[:8] != b"the user"

@@ -85,14 +85,12 @@ def _write(model: LoadedModel, args: argparse.Namespace) -> None:
 
     suffix = args.output.suffix.lower()
     if suffix == ".onnx":
-        from upres.io.onnx_export import export_onnx, verify_onnx
+        from upres.io.onnx_export import export_onnx
 
         dtype = args.dtype or "fp32"
-        export_onnx(model, args.output, dtype)
-        if not args.no_verify:
-            err = verify_onnx(model, args.output, dtype)
-            if err is not None:
-                print(f"verified with onnxruntime: max difference to PyTorch {err:.2e}")
+        err = export_onnx(model, args.output, dtype, verify=not args.no_verify)
+        if err is not None:
+            print(f"verified with onnxruntime: max difference to PyTorch {err:.2e}")
     else:
         dtype = args.dtype or {"float16": "fp16", "bfloat16": "bf16"}.get(
             str(model.dtype).removeprefix("torch.")
@@ -103,7 +101,7 @@ def _write(model: LoadedModel, args: argparse.Namespace) -> None:
 def _run_option_file(args: argparse.Namespace) -> int:
     """`upres convert -c FILE [MODEL] [OUT]`: ONNX export as the file's `onnx` block says (traiNNer-redux's keys)."""
     from upres.io.model_files import load_model
-    from upres.io.onnx_export import export_onnx, verify_onnx
+    from upres.io.onnx_export import export_onnx
     from upres.io.onnx_options import out_name, parse_shape, read_convert_file
 
     data, onnx, notes = read_convert_file(args.config)
@@ -131,7 +129,8 @@ def _run_option_file(args: argparse.Namespace) -> int:
     dims, _ = parse_shape(onnx.shape)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(model, output, dtype, onnx.opset, dims, onnx.dynamo)
+        verify = onnx.verify and not args.no_verify
+        err = export_onnx(model, output, dtype, onnx.opset, dims, onnx.dynamo, verify=verify)
     except OSError as exc:
         raise ModelFileError(
             f"{output}: cannot write there ({exc.strerror or exc}); choose another place"
@@ -139,8 +138,6 @@ def _run_option_file(args: argparse.Namespace) -> int:
     print(
         f"wrote {output} ({model.info.family} x{model.info.scale}, {dtype}, opset {onnx.opset}, {onnx.shape})"
     )
-    if onnx.verify and not args.no_verify:
-        err = verify_onnx(model, output, dtype, dims)
-        if err is not None:
-            print(f"verified with onnxruntime: max difference to PyTorch {err:.2e}")
+    if err is not None:
+        print(f"verified with onnxruntime: max difference to PyTorch {err:.2e}")
     return 0

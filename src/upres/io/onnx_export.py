@@ -10,7 +10,7 @@ import torch
 
 from upres.errors import ModelFileError
 from upres.io.atomic import atomic_path
-from upres.io.model_files import LoadedModel
+from upres.io.model_files import LoadedModel, refuse_nonfinite
 
 OPSET = 17
 
@@ -22,9 +22,12 @@ def export_onnx(
     opset: int = OPSET,
     dims: list[int | None] | None = None,
     dynamo: bool = False,
-) -> Path:
+    verify: bool = False,
+) -> float | None:
     """Export; pixel-unshuffle models pad inside the graph, so any input size works. `dims` is the NCHW input shape
-    with None for each dynamic axis (default: dynamic batch, height and width)."""
+    with None for each dynamic axis (default: dynamic batch, height and width). `verify`: compare the graph with
+    PyTorch in onnxruntime before it replaces anything at `path`; returns the max difference (None unverified)."""
+    refuse_nonfinite(model.module.state_dict(), model.path)
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -59,13 +62,14 @@ def export_onnx(
                 dynamic_axes={"input": axes, "output": axes} if axes else None,
                 dynamo=dynamo,
             )
+            # Checked before the rename: a graph that fails it never replaces the file the user had there.
+            return verify_onnx(model, tmp, dtype, dims, name=path) if verify else None
     except ImportError as exc:
         raise ModelFileError(
             f"ONNX export with dynamo: true needs {exc.name or 'onnxscript'}: pip install onnxscript"
         ) from None
     finally:
         model.module.float()
-    return Path(path)
 
 
 def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
@@ -76,10 +80,14 @@ def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
 
 
 def verify_onnx(
-    model: LoadedModel, path: str | Path, dtype: str = "fp32", dims: list[int | None] | None = None
+    model: LoadedModel,
+    path: str | Path,
+    dtype: str = "fp32",
+    dims: list[int | None] | None = None,
+    name: str | Path | None = None,
 ) -> float | None:
     """Max |ONNX - PyTorch| on a random input (of an odd size where the shape is dynamic); None when onnxruntime
-    is not installed."""
+    is not installed. `name`: the file the graph is for, when `path` is its temporary copy."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -93,8 +101,7 @@ def verify_onnx(
     err = float(np.abs(out - ref).max())
     tolerance = 2e-2 if dtype == "fp16" else 1e-4
     if not np.isfinite(err) or err > tolerance:
-        Path(path).unlink(missing_ok=True)
         raise ModelFileError(
-            f"{path}: ONNX output differs from PyTorch by {err:.2e} (> {tolerance}); file removed"
+            f"{name or path}: ONNX output differs from PyTorch by {err:.2e} (> {tolerance}); nothing written"
         )
     return err
