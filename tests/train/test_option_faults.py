@@ -200,3 +200,57 @@ def test_ldl_loss_without_ema_is_refused_before_training(tmp_path, hr_folder, ca
         "train.losses has an ldlloss, which compares with the EMA model's output; set train.ema_decay (0.999 is "
         "usual)\n"
     )
+
+
+def _compact_pretrain(tmp_path, name: str, nan: bool = False, **kw):
+    import torch
+
+    from upres.archs import build_network
+    from upres.io.model_files import save_model
+
+    torch.manual_seed(0)
+    net, info = build_network("compact", scale=2, num_feat=8, num_conv=2, **kw)
+    if nan:
+        with torch.no_grad():
+            net.body[0].weight[0, 0, 0, 0] = float("nan")
+        path = tmp_path / name
+        torch.save({"params": {k: v.clone() for k, v in net.state_dict().items()}}, path)
+        return path
+    return save_model(tmp_path / name, net, info)
+
+
+def test_a_pretrain_with_nan_weights_is_one_line_before_training(tmp_path, hr_folder, capsys):
+    """Every step of such a run is NaN and skipped: it ended 'training finished' with nothing saved."""
+    pre = _compact_pretrain(tmp_path, "nan.pth", nan=True)
+    opts = base_options(hr_folder, tmp_path / "exp")
+    opts["path"].update(pretrain_network_g=str(pre), strict_load_g=True)
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: {pre}: 1 tensor(s) hold NaN or infinity (first: 'body.0.weight')"
+    )
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_pretrain_whose_header_says_another_computation(tmp_path, hr_folder, capsys, strict):
+    """A Compact written without its residual has the tensors of one with it: strict loading refuses it by what the
+    header says, loose loading says so in its note."""
+    pre = _compact_pretrain(tmp_path, "nores.safetensors", learn_residual=False)
+    opts = base_options(hr_folder, tmp_path / "exp")
+    opts["path"].update(pretrain_network_g=str(pre), strict_load_g=strict)
+    cfg = write(tmp_path / "o.yml", opts)
+    code = main(["train", "-c", str(cfg), "--dry-run"])
+    captured = capsys.readouterr()
+    setting = "learn_residual=False (network_g has True)"
+    if strict:
+        assert code == 2
+        assert captured.err == (
+            f"error: path.pretrain_network_g {pre}: {setting}; set that in network_g (same tensors, another "
+            "computation), or strict_load_g: false to load it anyway\n"
+        )
+    else:
+        assert code == 0, captured.err
+        assert f"the file was trained with {setting}" in captured.out + captured.err
+    # the same network_g as the file: loads strictly
+    opts["network_g"]["learn_residual"] = False
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0

@@ -212,7 +212,7 @@ def header_notes(metadata: dict[str, str], info: ArchInfo, path: Path) -> list[s
     return notes
 
 
-def _header_hints(metadata: dict[str, str]) -> dict:
+def header_hints(metadata: dict[str, str]) -> dict:
     """The header's hyperparameters as a dict, or {} (they only fill in what tensors cannot show, and are checked)."""
     try:
         params = json.loads(metadata.get("upres_params", "{}"))
@@ -228,7 +228,7 @@ def read_generator(path: str | Path) -> tuple[ArchInfo, dict[str, torch.Tensor],
     path = Path(path)
     state, metadata = read_tensors(path)
     try:
-        info, canonical = recognise(state, _header_hints(metadata))
+        info, canonical = recognise(state, header_hints(metadata))
         check_weights(canonical)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None

@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from upres.archs import recognise
+from upres.archs import ArchInfo, recognise
+from upres.archs.compact import HIDDEN_DEFAULTS  # what a header records and tensors cannot show
 from upres.errors import ConfigError, ModelFileError
-from upres.io.model_files import check_weights, read_tensors
+from upres.io.model_files import check_weights, header_hints, read_tensors, refuse_nonfinite
 
 
 @dataclass
@@ -19,9 +20,12 @@ class LoadReport:
     shape_mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)  # header settings that differ from network_g's
 
     def summary(self) -> str:
         parts = [f"{len(self.matched)} tensors loaded"]
+        if self.settings:
+            parts.append(f"the file was trained with {', '.join(self.settings)}")
         if self.shape_mismatched:
             names = ", ".join(f"{k} {tuple(a)}->{tuple(b)}" for k, a, b in self.shape_mismatched[:4])
             parts.append(f"{len(self.shape_mismatched)} shape-mismatched and left initialised ({names})")
@@ -34,20 +38,36 @@ class LoadReport:
         return "; ".join(parts)
 
 
-def load_pretrain(net: nn.Module, path: Path, strict: bool, param_key: str | None = None) -> LoadReport:
-    state, _ = read_tensors(path, param_key=param_key)
+def load_pretrain(
+    net: nn.Module, path: Path, strict: bool, param_key: str | None = None, info: ArchInfo | None = None
+) -> LoadReport:
+    """`info`: network_g's architecture, against which the settings a header records and tensors cannot show (a
+    Compact's learn_residual, activation) are checked: under strict loading a difference is an error."""
+    state, metadata = read_tensors(path, param_key=param_key)
     try:
         check_weights(state)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     # Rename any community layout to our keys; an unrecognised file keeps its names.
     unrecognised = ""
+    hints = header_hints(metadata)
     try:
-        _, state = recognise(state)
+        recognised, state = recognise(state, hints)
     except ModelFileError as exc:
-        unrecognised = str(exc)
+        recognised, unrecognised = None, str(exc)
     own = net.state_dict()
     report = LoadReport()
+    if info is not None and recognised is not None and recognised.family == info.family:
+        report.settings = [
+            f"{k}={recognised.params.get(k, default)!r} (network_g has {info.params.get(k, default)!r})"
+            for k, default in HIDDEN_DEFAULTS.items()
+            if k in hints and recognised.params.get(k, default) != info.params.get(k, default)
+        ]
+        if strict and report.settings:
+            raise ConfigError(
+                f"path.pretrain_network_g {path}: {report.settings[0]}; set that in network_g (same tensors, "
+                "another computation), or strict_load_g: false to load it anyway"
+            )
     usable: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key not in own:
@@ -71,5 +91,6 @@ def load_pretrain(net: nn.Module, path: Path, strict: bool, param_key: str | Non
             else f" ({report.summary()})"
         )
         raise ConfigError(f"path.pretrain_network_g {path}: none of its tensors fit network_g{why}")
+    refuse_nonfinite(usable, path)  # a NaN pretrain makes every step NaN: the run would save nothing
     net.load_state_dict(usable, strict=False)
     return report

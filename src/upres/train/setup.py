@@ -95,7 +95,7 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
     if opts.path.pretrain_network_g is not None:
         _pretrain_exists(opts.path.pretrain_network_g, "path.pretrain_network_g")
         report = load_pretrain(
-            net, opts.path.pretrain_network_g, opts.path.strict_load_g, opts.path.param_key_g
+            net, opts.path.pretrain_network_g, opts.path.strict_load_g, opts.path.param_key_g, info
         )
         notes.append(f"pretrain {opts.path.pretrain_network_g}: {report.summary()}")
     net = net.to(device)
