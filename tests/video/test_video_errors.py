@@ -247,7 +247,16 @@ def test_parse_time():
     assert parse_time("12.5") == 12.5
     assert parse_time("1:02.5") == 62.5
     assert parse_time("1:00:01") == 3601
-    for bad in ("", "a:b", "-1", "1:2:3:4"):
+    for bad in (
+        "",
+        "a:b",
+        "-1",
+        "1:2:3:4",
+        "nan",
+        "inf",
+        "1e400",
+        "1:nan",
+    ):  # non-finite ended in a traceback
         with pytest.raises(argparse.ArgumentTypeError):
             parse_time(bad)
 
@@ -300,3 +309,30 @@ def test_real_sigint_leaves_a_playable_partial_file(tmp_path):
     assert err.strip().startswith(
         f"interrupted: {partial} is a partial output with {len(frames)} frames (ends at "
     )
+
+
+def test_the_continuation_time_never_skips_the_next_frame():
+    """The frame after the last one kept starts at the partial file's end: rounded to the nearest millisecond, 1.2817
+    became --start 1.282, which left the frame at 1.2817 out of both parts."""
+    from upres.cli.video import resume_time
+
+    assert resume_time(1.2817) == 1.281
+    assert resume_time(0.583917) == 0.583
+    assert [resume_time(t) for t in (0.131, 0.29, 0.57, 1.0, 0.0)] == [0.131, 0.29, 0.57, 1.0, 0.0]
+
+
+def test_an_interrupted_runs_partial_output_is_kept_unless_forced(tmp_path, capsys, clip, model_x2):
+    """The partial file an interrupted run left plays and the message says to continue from it: the same command
+    again wrote over it and renamed it to OUT."""
+    out = tmp_path / "out.mkv"
+    partial = tmp_path / "out.partial.mkv"
+    partial.write_bytes(b"an earlier run's partial output")
+    code, err = _run(capsys, "-m", model_x2, clip, "-o", out)
+    assert (code, err) == (
+        2,
+        f"error: {partial}: the partial output of an interrupted run is there; move it away to keep it, or add "
+        "--force to replace it",
+    )
+    assert partial.read_bytes() == b"an earlier run's partial output" and not out.exists()
+    code, _ = _run(capsys, "-m", model_x2, clip, "-o", out, "--force")
+    assert code == 0 and out.is_file() and not partial.exists()

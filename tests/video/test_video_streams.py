@@ -129,6 +129,19 @@ def test_ten_bit_input_gives_ten_bit_output_with_its_color_tags(tmp_path, model_
     assert len(np.unique(luma % 4)) == 4
 
 
+def test_ten_bit_subsampled_input_keeps_its_colours(tmp_path):
+    """An identity x1 model (a Compact with zero weights adds nothing to its input) through FFV1: the decoded output
+    equals the input to a level. swscale's full chroma interpolation to 16-bit RGB gave mean RGB (96, 11, 86) for
+    (126, 122, 31)."""
+    model = save_compact(tmp_path / "id_x1.safetensors", scale=1, zero=True)
+    clip = make_clip(tmp_path / "in.mkv", pix_fmt="yuv420p10le", audio=None, subtitles=None)  # x264, 10-bit
+    out = tmp_path / "out.mkv"
+    upscale_video(_upscaler(model), clip.path, out, VideoOptions(codec="ffv1"))
+    for (_, a), (_, b) in zip(video_frames(clip.path, "rgb48le"), video_frames(out, "rgb48le"), strict=True):
+        diff = np.abs(a.astype(np.int64) - b.astype(np.int64)) / 257  # in 8-bit levels
+        assert diff.mean() < 1 and diff.max() < 8, (diff.mean(), diff.max())
+
+
 def test_untagged_sd_input_is_converted_and_tagged_as_bt601(tmp_path):
     """Upscaled SD would be read as BT.709 by players if left untagged; the output says BT.601 explicitly."""
     model = save_compact(tmp_path / "zero.safetensors", zero=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -80,12 +81,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def resume_time(seconds: float) -> float:
+    """Where a continuation starts, in whole milliseconds, rounded down: rounded up past the next frame's time,
+    `--start` left that frame out of both parts (the 1e-6 keeps 0.131 from becoming 0.130 by float error)."""
+    return math.floor(seconds * 1000 + 1e-6) / 1000
+
+
 def parse_time(text: str) -> float:
     try:
         parts = [float(x) for x in text.split(":")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a time: use seconds or [HH:]MM:SS[.ms]") from None
-    if not 1 <= len(parts) <= 3 or any(x < 0 for x in parts):
+    if not 1 <= len(parts) <= 3 or any(not 0 <= x < math.inf for x in parts):  # nan and inf too
         raise argparse.ArgumentTypeError(f"{text!r} is not a time: use seconds or [HH:]MM:SS[.ms]")
     seconds = 0.0
     for x in parts:
@@ -109,7 +116,7 @@ def _tile(text: str, pixels: int, device_type: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from upres.devices import resolve_single_device
     from upres.infer.tiling import Upscaler, resolve_precision
-    from upres.infer.video import VideoOptions, upscale_video
+    from upres.infer.video import VideoOptions, partial_path, upscale_video
     from upres.io.model_files import check_finite_weights, load_model
     from upres.io.video import probe_video
 
@@ -117,6 +124,14 @@ def run(args: argparse.Namespace) -> int:
     _check_preset(args.preset, args.codec)
     if Path(args.output).resolve() != Path(args.input).resolve():  # that case has its own error, below
         refuse_existing(args.output, args.force)
+        partial = partial_path(Path(args.output))
+        if partial.is_file() and not args.force and partial.resolve() != Path(args.input).resolve():
+            # What an interrupted run kept (its message says to continue from it): this run would write over it
+            # and rename it to OUT.
+            raise ConfigError(
+                f"{partial}: the partial output of an interrupted run is there; move it away to keep it, or add "
+                "--force to replace it"
+            )
     probe = probe_video(args.input)  # fails fast on a bad input before the model is loaded
     device = resolve_single_device(args.device)
     loaded = load_model(args.model, device="cpu")
@@ -150,11 +165,12 @@ def run(args: argparse.Namespace) -> int:
     with Progress(quiet=args.quiet) as progress:
         result = upscale_video(upscaler, args.input, args.output, opts, progress.update, warn=_warn)
     if not result.complete:
-        at = f" (ends at {result.last_time:.3f} s)" if result.last_time is not None else ""
+        end = resume_time(result.last_time or 0.0)
+        at = f" (ends at {end:.3f} s)" if result.last_time is not None else ""
         print(
             f"interrupted: {result.path} is a partial output with {result.frames} frames{at}; it plays, but "
             f"{args.output} was not written. Resuming is not supported (see docs/video.md): continue with "
-            f"--start {result.last_time or 0:.3f} into another file",
+            f"--start {end:.3f} into another file",
             file=sys.stderr,
         )
         return 130

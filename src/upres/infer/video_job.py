@@ -64,6 +64,7 @@ class VideoJob:
         self.deep = probe.bit_depth > 8
         self.sws = sws_interpolation()
         self.rgb_format = "rgb48le" if self.deep else "rgb24"
+        self.sws_in = sws_interpolation(to_rgb48=self.deep)  # decoded frames to rgb_format
         # Without --start nothing is dropped or shifted: AAC priming and B-frame delay give negative timestamps.
         self.start = Fraction(str(opts.start)) if opts.start is not None else None
         self.end = Fraction(str(opts.end)) if opts.end is not None else None

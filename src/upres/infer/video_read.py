@@ -101,7 +101,7 @@ def _decode(job: VideoJob, packet: Any) -> list[Any]:
 
 def _to_rgb(job: VideoJob, frame: Any) -> np.ndarray:
     p, c = job.probe, job.in_color
-    kwargs: dict[str, Any] = {"format": job.rgb_format, "interpolation": job.sws}
+    kwargs: dict[str, Any] = {"format": job.rgb_format, "interpolation": job.sws_in}
     if frame.width != p.width or frame.height != p.height:
         kwargs.update(width=p.width, height=p.height)
         if not job.resized:

@@ -22,10 +22,14 @@ SPC_RGB, SPC_BT709, SPC_UNSPECIFIED, SPC_SMPTE170M = 0, 1, 2, 6
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 
 
-def sws_interpolation() -> Any:
-    """swscale flags for YUV<->RGB: without ACCURATE_RND a round trip darkens every channel by about 1.2 levels."""
+def sws_interpolation(to_rgb48: bool = False) -> Any:
+    """swscale flags for YUV<->RGB: without ACCURATE_RND a round trip darkens every channel by about 1.2 levels.
+    `to_rgb48`: decoding into 16-bit RGB, where swscale's full chroma interpolation (FULL_CHR_H_INT, bilinear) turns
+    10-bit 4:2:0 into wrong colours (mean RGB 126, 122, 31 came out 96, 11, 86); it is left out there."""
     from av.video.reformatter import Interpolation as I  # noqa: N817
 
+    if to_rgb48:
+        return I.BILINEAR | I.ACCURATE_RND | I.FULL_CHR_H_INP
     return I.BILINEAR | I.ACCURATE_RND | I.FULL_CHR_H_INT | I.FULL_CHR_H_INP
 
 
