@@ -326,3 +326,37 @@ def test_elementary_stream_without_timestamps_gets_evenly_spaced_ones(tmp_path, 
         times = [f.time for f in c.decode(video=0)]
     assert step == pytest.approx(1 / 24)
     assert times == pytest.approx([i * step for i in range(6)], abs=0.001)
+
+
+def _remux(src: Path, dst: Path) -> Path:
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for packet in i.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    return dst
+
+
+def test_start_in_a_file_without_an_index_loses_no_frame(tmp_path, model_x2):
+    """MPEG-TS has no index: FFmpeg's seek to --start landed after the keyframe before it, and the decoder dropped
+    every frame up to the next keyframe (9 of 25 lost), or reported a range before it empty."""
+    import av
+
+    src = make_clip(
+        tmp_path / "src.mp4", size=(64, 48), pts=[i * 40 for i in range(48)], subtitles=None, audio="aac"
+    )
+    ts = _remux(src.path, tmp_path / "in.ts")
+    with av.open(str(ts)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    with av.open(str(ts)) as c:
+        keyframes = [float(p.pts * p.time_base) for p in c.demux(video=0) if p.is_keyframe]
+    assert len(keyframes) == 2 and keyframes[0] < 1 < keyframes[1]  # --start 1 falls between the two
+    for start, end in ((1.0, None), (0.5, 1.0)):
+        out = tmp_path / f"out_{start}.mkv"
+        upscale_video(_upscaler(model_x2), ts, out, VideoOptions(start=start, end=end, preset="ultrafast"))
+        want = [t for t in times if t >= start and (end is None or t < end)]
+        got = [p for p, _ in video_frames(out)]
+        assert len(got) == len(want), (start, end, len(got), len(want))

@@ -37,7 +37,7 @@ def read_all(job: VideoJob) -> None:
         vs.codec_context.thread_count = job.opts.codec_threads
     start = job.start or 0
     if start:
-        job.input.seek(int(start / Fraction(1, av.time_base)), backward=True)
+        _seek_before(job, start)
     shift = {s.index: round(start / s.time_base) for s in job.input.streams if s.time_base}
     streams = [vs, *(job.input.streams[i] for i in job.out.mapping)]
     video_done = False
@@ -86,6 +86,35 @@ def read_all(job: VideoJob) -> None:
             if not job.put(job.decoded, packet):
                 return
     job.put(job.decoded, END)
+
+
+MAX_SEEKS = 8  # each step back at least doubles: 8 reach over 4 minutes before --start
+KEYFRAME_SCAN = 20000  # packets read to find the first keyframe after a seek
+
+
+def _seek_before(job: VideoJob, start: Fraction) -> None:
+    """Seek so that decoding starts at a keyframe at or before `start`. Without an index (MPEG-TS, raw streams)
+    FFmpeg's backward seek can land after the keyframe that precedes `start`; the decoder then drops every frame
+    up to the next keyframe (9 of 25 frames lost, or a whole range reported empty). Each try reads packets only,
+    to the first keyframe, and steps back past it until that keyframe is early enough."""
+    vs, target, step = job.vstream, start, Fraction(1)
+    for _ in range(MAX_SEEKS):
+        job.input.seek(int(target / Fraction(1, av.time_base)), backward=True)
+        first = _first_keyframe_time(job.input, vs)
+        if first is None or first <= start or target <= 0:
+            break
+        target, step = max(Fraction(0), min(target, first) - step), step * 2
+    job.input.seek(int(target / Fraction(1, av.time_base)), backward=True)
+
+
+def _first_keyframe_time(container: Any, vs: Any) -> Fraction | None:
+    for n, packet in enumerate(container.demux(vs)):
+        when = packet.pts if packet.pts is not None else packet.dts
+        if packet.is_keyframe and when is not None:
+            return when * vs.time_base
+        if n >= KEYFRAME_SCAN:
+            break
+    return None
 
 
 def _decode(job: VideoJob, packet: Any) -> list[Any]:
