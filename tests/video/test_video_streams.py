@@ -360,3 +360,23 @@ def test_start_in_a_file_without_an_index_loses_no_frame(tmp_path, model_x2):
         want = [t for t in times if t >= start and (end is None or t < end)]
         got = [p for p, _ in video_frames(out)]
         assert len(got) == len(want), (start, end, len(got), len(want))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_track_titles_of_an_mp4_are_kept(tmp_path, model_x2, suffix):
+    """FFmpeg reads an MP4 track's title as "name" and writes "title": copied as read, the titles were lost."""
+    import av
+
+    clip = make_clip(tmp_path / "in.mp4", subtitles="mov_text", audio="aac")
+    out = tmp_path / f"out{suffix}"
+    upscale_video(_upscaler(model_x2), clip.path, out, VideoOptions(preset="ultrafast"))
+
+    def titles(path: Path) -> list:
+        with av.open(str(path)) as c:
+            return [
+                (s.type, s.metadata.get("language"), s.metadata.get("title") or s.metadata.get("name"))
+                for s in c.streams
+                if s.type != "video"
+            ]
+
+    assert titles(out) == titles(clip.path) == [("audio", "fra", "Sine 440"), ("subtitle", "eng", "Dialogue")]

@@ -111,6 +111,10 @@ def copy_metadata(src: dict[str, str], dst: Any) -> None:
     for key, value in src.items():
         if not any(key.upper().startswith(t.upper()) for t in MUXER_OWNED_TAGS):
             dst.metadata[key] = value
+    # FFmpeg's MP4/MOV demuxer reads a track's title as "name", and every muxer writes "title": copied as read,
+    # an MP4's track titles were lost.
+    if "name" in src and "title" not in src:
+        dst.metadata["title"] = dst.metadata.pop("name", src["name"])
 
 
 def streams_to_copy(input_container: Any, warn: Any) -> list[Any]:
