@@ -380,3 +380,41 @@ def test_track_titles_of_an_mp4_are_kept(tmp_path, model_x2, suffix):
             ]
 
     assert titles(out) == titles(clip.path) == [("audio", "fra", "Sine 440"), ("subtitle", "eng", "Dialogue")]
+
+
+def _anamorphic(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as o:
+        v = o.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        v.codec_context.sample_aspect_ratio = Fraction(4, 3)  # shown 16:9
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(frame_pixels(i, 32, 24), format="rgb24").reformat(
+                format="yuv420p"
+            )
+            frame.pts = i
+            o.mux(v.encode(frame))
+        o.mux(v.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(("codec", "kept"), [("libx264", True), ("ffv1", False)])
+def test_non_square_pixels_are_kept_or_the_loss_is_said(tmp_path, capsys, model_x2, codec, kept):
+    """FFV1, VP9 and SVT-AV1 leave the sample aspect ratio to a container field PyAV does not set: said, not lost
+    silently."""
+    import av
+
+    src = _anamorphic(tmp_path / "in.mkv")
+    out = tmp_path / "out.mkv"
+    assert main(["video", "-m", str(model_x2), str(src), "-o", str(out), "--codec", codec, "-q"]) == 0
+    err = capsys.readouterr().err
+    with av.open(str(out)) as c:
+        sar = c.streams.video[0].sample_aspect_ratio
+    if kept:
+        assert sar == Fraction(4, 3) and "not square" not in err
+    else:
+        assert err == (
+            f"warning: {src}: its pixels are not square (sample aspect ratio 4:3) and {codec} output does not carry "
+            "that; players will show it stretched: use libx264 or libx265\n"
+        )

@@ -33,6 +33,13 @@ class OutputStreams:
     mapping: dict[int, Any]  # input stream index -> output stream, for the copied streams
 
 
+SAR_IN_BITSTREAM = (
+    "libx264",
+    "libx264rgb",
+    "libx265",
+)  # encoders that write the sample aspect ratio themselves
+
+
 def setup_output(
     output: Any,
     container: Any,
@@ -77,6 +84,12 @@ def setup_output(
     sar = vstream.codec_context.sample_aspect_ratio
     if sar:
         ctx.sample_aspect_ratio = sar
+        if sar != 1 and av.Codec(opts.codec, "w").name not in SAR_IN_BITSTREAM:
+            # The others leave it to the container's own field, which PyAV does not set: tested with FFV1, VP9, SVT-AV1.
+            note(
+                f"{p.path}: its pixels are not square (sample aspect ratio {sar.numerator}:{sar.denominator}) and "
+                f"{opts.codec} output does not carry that; players will show it stretched: use libx264 or libx265"
+            )
     out_color.apply_to(ctx)
     codec_opts = {}
     if opts.crf is not None:
