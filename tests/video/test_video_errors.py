@@ -136,11 +136,44 @@ def test_video_codec_that_does_not_fit_the_container(tmp_path, capsys, model_x2)
         (["--start", "60"], "{clip}: no video frame could be decoded in the chosen time range"),
         (["--tile", "big"], "--tile big: use auto, 0 or a size in pixels"),
         (["--device", "gpu"], "--device 'gpu' is not a device; use auto, cpu, cuda or cuda:N"),
+        (
+            ["--codec", "libsvtav1", "--preset", "fast"],
+            "--preset fast: libsvtav1 takes a number from -1 (slowest) to 13 (fastest)",
+        ),
+        (
+            [
+                "--codec",
+                "mjpeg",
+            ],  # wants full-range YUV: the encoder's open fails, after the checks upres can make
+            "{out}: the mjpeg encoder refused its settings (Invalid argument); no output kept. Try another "
+            "--pix-fmt, --preset or --crf for it, or another --codec",
+        ),
     ],
 )
 def test_bad_options(tmp_path, capsys, clip, model_x2, extra, message):
     code, err = _run(capsys, "-m", model_x2, clip, "-o", tmp_path / "out.mkv", *extra)
-    assert (code, err) == (2, "error: " + message.format(clip=clip))
+    assert (code, err) == (2, "error: " + message.format(clip=clip, out=tmp_path / "out.mkv"))
+    assert _outputs(tmp_path) == []
+
+
+def test_start_in_a_raw_stream_names_the_input_and_the_fix(tmp_path, capsys, model_x2):
+    """A raw .h264 cannot seek: the error was "stopped by PermissionError", named after the output."""
+    import av
+
+    src = make_clip(tmp_path / "in.mkv", size=(64, 48), pts=[i * 40 for i in range(48)], subtitles=None).path
+    raw = tmp_path / "in.h264"
+    with av.open(str(src)) as i, av.open(str(raw), "w", format="h264") as o:
+        stream = o.add_stream_from_template(i.streams.video[0])
+        for packet in i.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                o.mux(packet)
+    code, err = _run(capsys, "-m", model_x2, raw, "-o", tmp_path / "out.mkv", "--start", "0.2")
+    assert (code, err) == (
+        2,
+        f"error: {raw}: cannot seek in this file (Operation not permitted), so --start cannot be used with it; remux "
+        "it into .mkv first (e.g. ffmpeg -i IN -c copy IN.mkv) or leave out --start",
+    )
     assert _outputs(tmp_path) == []
 
 

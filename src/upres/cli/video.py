@@ -212,9 +212,12 @@ X26X_PRESETS = (
 
 
 def _check_preset(preset: str | None, codec: str) -> None:
-    """x264/x265 presets by name, before anything is decoded (the encoder's refusal came as avcodec_open2's errno)."""
+    """x264/x265 presets by name, SVT-AV1's by number, before anything is decoded (the encoder's refusal came as
+    avcodec_open2's errno)."""
     if preset is not None and codec in ("libx264", "libx265") and preset not in X26X_PRESETS:
         raise ConfigError(f"--preset {preset}: {codec} takes {', '.join(X26X_PRESETS)}")
+    if preset is not None and codec == "libsvtav1" and preset not in [str(n) for n in range(-1, 14)]:
+        raise ConfigError(f"--preset {preset}: libsvtav1 takes a number from -1 (slowest) to 13 (fastest)")
 
 
 def _warn(msg: str) -> None:

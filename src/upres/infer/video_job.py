@@ -136,6 +136,11 @@ class VideoJob:
             self.partial.unlink(missing_ok=True)
             if isinstance(failure, VideoInputError | VideoOutputError):
                 raise failure
+            if isinstance(failure, av.error.FFmpegError) and "avcodec_open2" in str(failure):
+                raise VideoOutputError(
+                    f"{self.dst}: the {self.opts.codec} encoder refused its settings ({failure.strerror}); no output "
+                    "kept. Try another --pix-fmt, --preset or --crf for it, or another --codec"
+                )
             if isinstance(failure, Exception):
                 raise VideoOutputError(
                     f"{self.dst}: stopped by {type(failure).__name__}: {failure}; no output kept"

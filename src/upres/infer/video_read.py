@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from upres.io.video import VideoInputError
+
 if TYPE_CHECKING:
     from upres.infer.video_job import VideoJob
 
@@ -98,13 +100,19 @@ def _seek_before(job: VideoJob, start: Fraction) -> None:
     up to the next keyframe (9 of 25 frames lost, or a whole range reported empty). Each try reads packets only,
     to the first keyframe, and steps back past it until that keyframe is early enough."""
     vs, target, step = job.vstream, start, Fraction(1)
-    for _ in range(MAX_SEEKS):
+    try:
+        for _ in range(MAX_SEEKS):
+            job.input.seek(int(target / Fraction(1, av.time_base)), backward=True)
+            first = _first_keyframe_time(job.input, vs)
+            if first is None or first <= start or target <= 0:
+                break
+            target, step = max(Fraction(0), min(target, first) - step), step * 2
         job.input.seek(int(target / Fraction(1, av.time_base)), backward=True)
-        first = _first_keyframe_time(job.input, vs)
-        if first is None or first <= start or target <= 0:
-            break
-        target, step = max(Fraction(0), min(target, first) - step), step * 2
-    job.input.seek(int(target / Fraction(1, av.time_base)), backward=True)
+    except (OSError, av.error.FFmpegError) as exc:  # a raw stream (.h264, .hevc) cannot seek
+        raise VideoInputError(
+            f"{job.probe.path}: cannot seek in this file ({getattr(exc, 'strerror', None) or exc}), so --start cannot "
+            "be used with it; remux it into .mkv first (e.g. ffmpeg -i IN -c copy IN.mkv) or leave out --start"
+        ) from None
 
 
 def _first_keyframe_time(container: Any, vs: Any) -> Fraction | None:
