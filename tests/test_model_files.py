@@ -359,3 +359,19 @@ def test_a_graph_that_fails_verification_leaves_the_existing_file(tmp_path, caps
     monkeypatch.undo()
     assert main(["convert", str(src), str(out), "--force"]) == 0
     assert out.read_bytes()[:8] != b"the user"
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_a_plain_tensor_file_in_a_newer_pickle_protocol_is_not_called_code(tmp_path, capsys, protocol):
+    """torch's safe reader stops at protocol 4's framing: the file was refused as holding 'objects other than
+    tensors', which a plain state dict does not."""
+    torch.manual_seed(0)
+    net, _ = build_network("compact", scale=2, num_feat=8, num_conv=2)
+    path = tmp_path / "p.pth"
+    torch.save({"params": net.state_dict()}, path, pickle_protocol=protocol)
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: {path}: refused: written with pickle protocol 4 or later (instruction 149)"
+    ), err
+    assert "objects other than tensors" not in err

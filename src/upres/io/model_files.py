@@ -133,6 +133,11 @@ def check_weights(state: dict[str, torch.Tensor]) -> None:
             raise ModelFileError(f"tensor {key!r} has shape {tuple(tensor.shape)}, with nothing in it")
 
 
+# Instructions only pickle protocols 4 and 5 use (framing, short/8-byte strings and bytes, memoize, stack global):
+# plain tensor files saved with pickle_protocol=4 hold them.
+PROTOCOL_4_OPCODES = frozenset({140, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 152})
+
+
 def _unpickling_reason(text: str) -> str:
     """Say why the safe loader stopped, in upres's words: torch's message advises turning the safe loader off,
     which upres never does and never suggests."""
@@ -141,6 +146,14 @@ def _unpickling_reason(text: str) -> str:
         return f"not a readable PyTorch file (truncated or corrupt?): {first[:160]}"
     found = re.search(r"GLOBAL ([\w.]+)", text)
     operand = re.search(r"Unsupported operand (\d+)", text)
+    if operand and int(operand.group(1)) in PROTOCOL_4_OPCODES:
+        # Not a sign of code: torch.save(..., pickle_protocol=4 or 5) writes these, and torch's safe reader stops at
+        # them. Saying "objects other than tensors" accused a plain tensor file.
+        return (
+            f"refused: written with pickle protocol 4 or later (instruction {operand.group(1)}), which torch's safe "
+            "reader does not read, and upres reads pickles no other way; a plain tensor file can be saved again "
+            "with torch.save's default protocol (2) or as .safetensors"
+        )
     if found:
         what = f" (it asks for {found.group(1)})"
     elif operand:
