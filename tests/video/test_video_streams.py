@@ -305,17 +305,7 @@ def test_frames_whose_size_changes_midstream_are_scaled_to_the_first_size(tmp_pa
 
 
 def test_elementary_stream_without_timestamps_gets_evenly_spaced_ones(tmp_path, model_x2):
-    src = tmp_path / "raw.h264"
-    with av.open(str(src), "w") as out:
-        v = out.add_stream("libx264", rate=24)
-        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
-        for i in range(6):
-            frame = av.VideoFrame.from_ndarray(frame_pixels(i, 32, 24), format="rgb24").reformat(
-                format="yuv420p"
-            )
-            frame.pts = i
-            out.mux(v.encode(frame))
-        out.mux(v.encode(None))
+    src = _tiny_h264(tmp_path / "raw.h264", 6)
     with av.open(str(src)) as c:
         decoded = list(c.decode(video=0))
         assert {f.pts for f in decoded} == {None}
@@ -382,14 +372,16 @@ def test_track_titles_of_an_mp4_are_kept(tmp_path, model_x2, suffix):
     assert titles(out) == titles(clip.path) == [("audio", "fra", "Sine 440"), ("subtitle", "eng", "Dialogue")]
 
 
-def _anamorphic(path: Path) -> Path:
+def _tiny_h264(path: Path, frames: int, sar: Fraction | None = None) -> Path:
+    """32x24 H.264 frames numbered 0, 1, 2...; the container is the suffix's (.h264: a raw stream)."""
     import av
 
     with av.open(str(path), "w") as o:
         v = o.add_stream("libx264", rate=24)
         v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
-        v.codec_context.sample_aspect_ratio = Fraction(4, 3)  # shown 16:9
-        for i in range(4):
+        if sar is not None:
+            v.codec_context.sample_aspect_ratio = sar
+        for i in range(frames):
             frame = av.VideoFrame.from_ndarray(frame_pixels(i, 32, 24), format="rgb24").reformat(
                 format="yuv420p"
             )
@@ -397,6 +389,10 @@ def _anamorphic(path: Path) -> Path:
             o.mux(v.encode(frame))
         o.mux(v.encode(None))
     return path
+
+
+def _anamorphic(path: Path) -> Path:
+    return _tiny_h264(path, 4, sar=Fraction(4, 3))  # shown 16:9
 
 
 @pytest.mark.parametrize(("codec", "kept"), [("libx264", True), ("ffv1", False)])
