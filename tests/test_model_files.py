@@ -375,3 +375,23 @@ def test_a_plain_tensor_file_in_a_newer_pickle_protocol_is_not_called_code(tmp_p
         f"error: {path}: refused: written with pickle protocol 4 or later (instruction 149)"
     ), err
     assert "objects other than tensors" not in err
+
+
+def test_converting_an_rrdbnet_chainner_cannot_build_says_so(tmp_path, capsys):
+    """num_grow_ch is a network_g option; spandrel builds 32 only and failed on the file with a size mismatch."""
+    torch.manual_seed(0)
+    net, _ = build_network("esrgan", scale=4, num_feat=8, num_block=1, num_grow_ch=16)
+    src = tmp_path / "gc16.pth"
+    torch.save({"params": net.state_dict()}, src)
+    out = tmp_path / "gc16.safetensors"
+    assert main(["convert", str(src), str(out)]) == 0
+    assert (
+        f"note: {out}: an RRDBNet with num_grow_ch 16: chaiNNer/spandrel build 32 only, so its files open in upres "
+        "but not in chaiNNer"
+    ) in capsys.readouterr().err
+    with pytest.raises(Exception, match="size mismatch"):  # what the note foretells
+        ModelLoader().load_from_file(out)
+    net32, _ = build_network("esrgan", scale=4, num_feat=8, num_block=1)
+    torch.save({"params": net32.state_dict()}, tmp_path / "gc32.pth")
+    assert main(["convert", str(tmp_path / "gc32.pth"), str(tmp_path / "gc32.safetensors")]) == 0
+    assert "num_grow_ch" not in capsys.readouterr().err

@@ -176,6 +176,18 @@ def spandrel_incompatibility(info: ArchInfo) -> str | None:
     return FAMILIES[info.family].spandrel_note(info.params)
 
 
+def chainner_note(info: ArchInfo) -> str | None:
+    """Why chaiNNer/spandrel cannot open this model in any file format (its tensors say what it is, but spandrel
+    builds only the usual shape), or None."""
+    grow = info.params.get("num_grow_ch", 32)
+    if info.family == "esrgan" and grow != 32:
+        return (
+            f"an RRDBNet with num_grow_ch {grow}: chaiNNer/spandrel build 32 only, so its files open in upres but "
+            "not in chaiNNer"
+        )
+    return None
+
+
 def recognise(
     state: dict[str, torch.Tensor], hints: dict | None = None
 ) -> tuple[ArchInfo, dict[str, torch.Tensor]]:

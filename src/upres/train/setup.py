@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from upres.archs import ArchInfo, build_network_for, spandrel_incompatibility
+from upres.archs import ArchInfo, build_network_for, chainner_note, spandrel_incompatibility
 from upres.data import build_dataset, build_otf
 from upres.data.options import DatasetOptions, errors_in_block
 from upres.errors import ConfigError
@@ -91,6 +91,8 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
     if (why := spandrel_incompatibility(info)) is not None:
         if opts.logger.save_checkpoint_format != "safetensors":
             raise ConfigError(f"network_g is {why}; set logger.save_checkpoint_format: safetensors")
+        notes.append(f"network_g is {why}")
+    if (why := chainner_note(info)) is not None:
         notes.append(f"network_g is {why}")
     if opts.path.pretrain_network_g is not None:
         _pretrain_exists(opts.path.pretrain_network_g, "path.pretrain_network_g")
