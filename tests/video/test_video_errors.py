@@ -369,3 +369,34 @@ def test_an_interrupted_runs_partial_output_is_kept_unless_forced(tmp_path, caps
     assert partial.read_bytes() == b"an earlier run's partial output" and not out.exists()
     code, _ = _run(capsys, "-m", model_x2, clip, "-o", out, "--force")
     assert code == 0 and out.is_file() and not partial.exists()
+
+
+def test_a_file_cut_short_in_its_audio_is_reported_damaged(tmp_path, capsys, model_x2):
+    """Index at the front (faststart) and the last 300 bytes gone, which were audio: the cut packet was copied as it
+    is and the run ended clean (exit 0)."""
+    clip = make_clip(
+        tmp_path / "src.mp4", size=(64, 48), pts=[i * 40 for i in range(48)], subtitles=None, audio="aac"
+    )
+    full = tmp_path / "full.mp4"
+    with av.open(str(clip.path)) as i, av.open(str(full), "w", options={"movflags": "faststart"}) as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for packet in i.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[:-300])
+    code, err = _run(capsys, "-m", model_x2, cut, "-o", tmp_path / "out.mp4")
+    assert code == 1
+    # The cut runs through the file's last audio packets: the one it cuts short is among the last three.
+    last = [f"{t / 1e6:.3f}" for t, _ in packets(full, "audio")[-3:]]
+    assert any(
+        err
+        == (
+            f"warning: {cut}: a damaged audio packet at {at} s is copied as it is (cut short or flagged by the "
+            "demuxer: the file looks truncated or damaged)"
+        )
+        for at in last
+    ), err
+    code, err = _run(capsys, "-m", model_x2, full, "-o", tmp_path / "out_full.mp4")
+    assert (code, err) == (0, "")

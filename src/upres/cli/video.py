@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if result.skipped_packets:
         print(f"warning: {result.warnings[-1]}", file=sys.stderr)
         return 1
-    return 1 if result.missing_frames else 0
+    return 1 if result.missing_frames or result.damaged_copies else 0
 
 
 # Highest CRF (worst quality) of the encoders that have one; FFmpeg would clamp or ignore a value out of range.

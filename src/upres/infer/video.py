@@ -61,6 +61,7 @@ class VideoResult:
     starved_seconds: float = 0.0  # wall time the model waited for decoded frames: > 0 means decoding lags
     warnings: list[str] = field(default_factory=list)
     missing_frames: int = 0  # announced by the header but not decoded (a truncated file); 0 when not known
+    damaged_copies: int = 0  # copied (audio, subtitle) packets the demuxer flagged damaged, e.g. cut short
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -154,6 +155,7 @@ def upscale_video(
         starved_seconds=job.starved_seconds,
         warnings=warnings,
         missing_frames=missing,
+        damaged_copies=job.damaged_copies,
     )
 
 

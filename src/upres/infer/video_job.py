@@ -75,6 +75,7 @@ class VideoJob:
         self.upscaled: queue.Queue = queue.Queue(depth)
         self.errors: list[BaseException] = []
         self.skipped_packets = 0
+        self.damaged_copies = 0  # audio/subtitle packets the demuxer flagged corrupt, copied as they are
         self.resized = False
         self.written = 0
         self.model_seconds = self.starved_seconds = 0.0

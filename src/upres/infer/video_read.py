@@ -80,6 +80,12 @@ def read_all(job: VideoJob) -> None:
                 if video_done and job.end is not None and t >= job.end + 5:
                     break  # the muxers interleave within a few seconds; nothing later belongs to the range
                 continue
+            if packet.is_corrupt:  # cut short by a truncated file, or flagged damaged by the demuxer
+                job.damaged_copies += 1
+                job.note(
+                    f"{job.probe.path}: a damaged {packet.stream.type} packet at {float(t):.3f} s is copied as it is "
+                    "(cut short or flagged by the demuxer: the file looks truncated or damaged)"
+                )
             s = shift[packet.stream.index]
             if packet.pts is not None:
                 packet.pts -= s
