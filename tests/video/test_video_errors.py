@@ -79,6 +79,25 @@ def test_undecodable_video_codec(tmp_path, capsys, model_x2):
     )
 
 
+def test_a_stream_whose_data_does_not_decode_is_called_damaged_not_unsupported(tmp_path, capsys, model_x2):
+    """Matroska's length-prefixed H.264 written as a raw .h264 without conversion: the decoder is in the build but
+    finds no picture size. It was reported as a codec this FFmpeg build cannot decode."""
+    src = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path
+    raw = tmp_path / "in.h264"
+    with av.open(str(src)) as i, av.open(str(raw), "w", format="h264") as o:
+        stream = o.add_stream_from_template(i.streams.video[0])
+        for packet in i.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                o.mux(packet)
+    code, err = _run(capsys, "-m", model_x2, raw, "-o", tmp_path / "out.mkv")
+    assert (code, err) == (
+        2,
+        f"error: {raw}: its h264 video gives no picture size: the stream's data is damaged or not what the file "
+        "name says; check that it plays elsewhere",
+    )
+
+
 def test_still_image(tmp_path, capsys, model_x2):
     from PIL import Image
 

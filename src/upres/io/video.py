@@ -169,10 +169,17 @@ def _check_input(container: Any, path: Path) -> None:
         raise VideoInputError(f"{path}: has no video stream (streams: {kinds})")
     stream = videos[0]
     ctx = stream.codec_context
-    if ctx is None or ctx.codec is None or not ctx.width or not ctx.height or ctx.format is None:
+    if ctx is None or ctx.codec is None:
         raise VideoInputError(
             f"{path}: video codec {_codec_name(stream)!r} cannot be decoded by this FFmpeg build; "
             "convert it first or install a PyAV build with that decoder"
+        )
+    if not ctx.width or not ctx.height or ctx.format is None:
+        # The decoder is there, but reading the start of the stream gave no picture size: its data is not valid
+        # (blamed on the FFmpeg build, a damaged file sent users after another PyAV).
+        raise VideoInputError(
+            f"{path}: its {_codec_name(stream)} video gives no picture size: the stream's data is damaged or not "
+            "what the file name says; check that it plays elsewhere"
         )
 
 
