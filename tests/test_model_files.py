@@ -395,3 +395,26 @@ def test_converting_an_rrdbnet_chainner_cannot_build_says_so(tmp_path, capsys):
     torch.save({"params": net32.state_dict()}, tmp_path / "gc32.pth")
     assert main(["convert", str(tmp_path / "gc32.pth"), str(tmp_path / "gc32.safetensors")]) == 0
     assert "num_grow_ch" not in capsys.readouterr().err
+
+
+def test_converting_a_native_2x_esrgan_to_pth_says_real_esrgan_cannot_build_it(tmp_path, capsys):
+    """Real-ESRGAN's RRDBNet reads 2x input through pixel-unshuffle: an old-layout native 2x model in its key names
+    fails its strict load (missing conv_up2, conv_first of 12 channels), so the .pth is said to open elsewhere only."""
+    torch.manual_seed(0)
+    net, _ = build_network("esrgan", scale=2, num_feat=8, num_block=1, use_pixel_unshuffle=False)
+    src = tmp_path / "2x_old.pth"
+    torch.save(to_old_sequential_layout(net.state_dict()), src)
+    out = tmp_path / "2x.pth"
+    assert main(["convert", str(src), str(out)]) == 0
+    assert (
+        f"note: {out}: a 2x RRDBNet without pixel-unshuffle: Real-ESRGAN/BasicSR build 4x, and 2x/1x with "
+        "pixel-unshuffle only, so it opens in chaiNNer and upres, not there"
+    ) in capsys.readouterr().err
+    arch = import_basicsr("basicsr.archs.rrdbnet_arch")
+    with pytest.raises(RuntimeError, match="conv_up2"):  # what the note foretells
+        arch.RRDBNet(3, 3, scale=2, num_feat=8, num_block=1).load_state_dict(torch.load(out)["params_ema"])
+    # a 2x with pixel-unshuffle (Real-ESRGAN's x2plus) is theirs: no note
+    net, _ = build_network("esrgan", scale=2, num_feat=8, num_block=1)
+    torch.save({"params": net.state_dict()}, tmp_path / "x2plus.pth")
+    assert main(["convert", str(tmp_path / "x2plus.pth"), str(tmp_path / "x2plus_out.pth")]) == 0
+    assert "Real-ESRGAN/BasicSR build" not in capsys.readouterr().err

@@ -176,6 +176,18 @@ def spandrel_incompatibility(info: ArchInfo) -> str | None:
     return FAMILIES[info.family].spandrel_note(info.params)
 
 
+def basicsr_note(info: ArchInfo) -> str | None:
+    """Why BasicSR/Real-ESRGAN's RRDBNet cannot build this model from a .pth in their key names, or None: it builds
+    4x, and 2x/1x through pixel-unshuffle only (a native 2x ESRGAN, old layout, is another network)."""
+    if info.family != "esrgan":
+        return None
+    scale, unshuffle = info.params.get("scale"), bool(info.params.get("use_pixel_unshuffle"))
+    if (scale == 4 and not unshuffle) or (scale in (1, 2) and unshuffle):
+        return None
+    kind = f"a {scale}x RRDBNet " + ("with" if unshuffle else "without") + " pixel-unshuffle"
+    return f"{kind}: Real-ESRGAN/BasicSR build 4x, and 2x/1x with pixel-unshuffle only, so it opens in chaiNNer and upres, not there"
+
+
 def chainner_note(info: ArchInfo) -> str | None:
     """Why chaiNNer/spandrel cannot open this model in any file format (its tensors say what it is, but spandrel
     builds only the usual shape), or None."""
