@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from video_clips import VFR_PTS, make_clip, packets, save_compact, video_frames
+from video_clips import VFR_PTS, make_clip, packets, remux, save_compact, video_frames
 
 from upres.archs import build_network
 from upres.cli import main
@@ -83,13 +83,7 @@ def test_a_stream_whose_data_does_not_decode_is_called_damaged_not_unsupported(t
     """Matroska's length-prefixed H.264 written as a raw .h264 without conversion: the decoder is in the build but
     finds no picture size. It was reported as a codec this FFmpeg build cannot decode."""
     src = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path
-    raw = tmp_path / "in.h264"
-    with av.open(str(src)) as i, av.open(str(raw), "w", format="h264") as o:
-        stream = o.add_stream_from_template(i.streams.video[0])
-        for packet in i.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = stream
-                o.mux(packet)
+    raw = remux(src, tmp_path / "in.h264", video_only=True, format="h264")
     code, err = _run(capsys, "-m", model_x2, raw, "-o", tmp_path / "out.mkv")
     assert (code, err) == (
         2,
@@ -177,16 +171,9 @@ def test_bad_options(tmp_path, capsys, clip, model_x2, extra, message):
 
 def test_start_in_a_raw_stream_names_the_input_and_the_fix(tmp_path, capsys, model_x2):
     """A raw .h264 cannot seek: the error was "stopped by PermissionError", named after the output."""
-    import av
 
     src = make_clip(tmp_path / "in.mkv", size=(64, 48), pts=[i * 40 for i in range(48)], subtitles=None).path
-    raw = tmp_path / "in.h264"
-    with av.open(str(src)) as i, av.open(str(raw), "w", format="h264") as o:
-        stream = o.add_stream_from_template(i.streams.video[0])
-        for packet in i.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = stream
-                o.mux(packet)
+    raw = remux(src, tmp_path / "in.h264", video_only=True, format="h264")
     code, err = _run(capsys, "-m", model_x2, raw, "-o", tmp_path / "out.mkv", "--start", "0.2")
     assert (code, err) == (
         2,
@@ -396,13 +383,7 @@ def test_a_file_cut_short_in_its_audio_is_reported_damaged(tmp_path, capsys, mod
     clip = make_clip(
         tmp_path / "src.mp4", size=(64, 48), pts=[i * 40 for i in range(48)], subtitles=None, audio="aac"
     )
-    full = tmp_path / "full.mp4"
-    with av.open(str(clip.path)) as i, av.open(str(full), "w", options={"movflags": "faststart"}) as o:
-        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
-        for packet in i.demux():
-            if packet.dts is not None:
-                packet.stream = streams[packet.stream.index]
-                o.mux(packet)
+    full = remux(clip.path, tmp_path / "full.mp4", options={"movflags": "faststart"})  # index at the front
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(full.read_bytes()[:-300])
     code, err = _run(capsys, "-m", model_x2, cut, "-o", tmp_path / "out.mp4")

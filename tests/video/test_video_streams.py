@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from video_clips import VFR_PTS, frame_pixels, make_clip, packets, save_compact, video_frames
+from video_clips import VFR_PTS, frame_pixels, make_clip, packets, remux, save_compact, video_frames
 
 from upres.cli import main
 from upres.infer.tiling import Upscaler
@@ -318,18 +318,6 @@ def test_elementary_stream_without_timestamps_gets_evenly_spaced_ones(tmp_path, 
     assert times == pytest.approx([i * step for i in range(6)], abs=0.001)
 
 
-def _remux(src: Path, dst: Path) -> Path:
-    import av
-
-    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
-        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
-        for packet in i.demux():
-            if packet.dts is not None:
-                packet.stream = streams[packet.stream.index]
-                o.mux(packet)
-    return dst
-
-
 def test_start_in_a_file_without_an_index_loses_no_frame(tmp_path, model_x2):
     """MPEG-TS has no index: FFmpeg's seek to --start landed after the keyframe before it, and the decoder dropped
     every frame up to the next keyframe (9 of 25 lost), or reported a range before it empty."""
@@ -338,7 +326,7 @@ def test_start_in_a_file_without_an_index_loses_no_frame(tmp_path, model_x2):
     src = make_clip(
         tmp_path / "src.mp4", size=(64, 48), pts=[i * 40 for i in range(48)], subtitles=None, audio="aac"
     )
-    ts = _remux(src.path, tmp_path / "in.ts")
+    ts = remux(src.path, tmp_path / "in.ts")
     with av.open(str(ts)) as c:
         times = [float(f.time) for f in c.decode(video=0)]
     with av.open(str(ts)) as c:

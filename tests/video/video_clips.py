@@ -128,6 +128,19 @@ def make_clip(
     return clip
 
 
+def remux(src: Path, dst: Path, video_only: bool = False, **open_kw) -> Path:
+    """Copy `src`'s packets (its video stream alone with `video_only`) into `dst`, re-encoding nothing; `open_kw`
+    goes to av.open for the output (format="h264" for a raw stream, options={"movflags": "faststart"})."""
+    with av.open(str(src)) as i, av.open(str(dst), "w", **open_kw) as o:
+        chosen = i.streams.video[:1] if video_only else list(i.streams)
+        streams = {s.index: o.add_stream_from_template(s) for s in chosen}
+        for packet in i.demux(chosen):
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    return dst
+
+
 def packets(path: Path, kind: str) -> list[tuple[int | None, bytes]]:
     """(pts in seconds x 1e6, payload) of every non-empty packet of the first stream of `kind`."""
     with av.open(str(path)) as c:
