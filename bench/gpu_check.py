@@ -5,8 +5,9 @@
     python bench/gpu_check.py --skip tests    # benchmarks only
     python bench/gpu_check.py --only tests    # the suite only (pytest-xdist spreads it over the cores when installed)
 
-Sections, in the order they run: module upscale video train train_profile loader upscale_compile train_compile
-tests (train_profile: torch.profiler tables of a few steps, upres and the bare loop, in <out>.profile.txt). The eager
+Sections, in the order they run: module upscale video train train_profile train_gan loader upscale_compile
+train_compile tests (train_profile: torch.profiler tables of a few steps, upres and the bare loop, in
+<out>.profile.txt; train_gan: variants of the GAN stage that each change one thing, to find its gap). The eager
 figures come first and the compiled ones (minutes of compiling each) and the suite last; the JSON and markdown are
 rewritten after every section, so a run stopped at a time limit keeps what it measured.
 
@@ -51,6 +52,7 @@ SECTIONS = (
     "video",
     "train",
     "train_profile",
+    "train_gan",
     "loader",
     "upscale_compile",
     "train_compile",
@@ -341,6 +343,9 @@ def _run(
         from gpu_check_profile import profile_training
 
         section("train_profile", profile_training, sizes, device, work, args.out.with_suffix(".profile.txt"))
+        from gpu_check_gan import bench_gan_variants
+
+        section("train_gan", bench_gan_variants, sizes, device, work)
         need = eager.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
         section("loader", bench_loader, sizes, work, need)
         section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work, backend)

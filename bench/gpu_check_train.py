@@ -48,12 +48,15 @@ class Tensors(Dataset):
 
 
 def random_vgg(work: Path) -> Path:
-    """torchvision's VGG19 feature layout with random values (no download; speed does not depend on them)."""
+    """torchvision's VGG19 feature layout with random values (no download; speed does not depend on them), the same
+    values in every folder, so that runs in different folders train the same losses."""
     import torchvision
 
     path = work / "vgg19_random.pth"
     if not path.exists():
-        features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
         torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
     return path
 
@@ -128,8 +131,12 @@ def upres_rate(
     return iters / seconds, dict(result.last_losses), waited / seconds
 
 
-def bare_step(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> Callable[[], None]:
-    """One iteration of the loop every tutorial writes, with AMP and channels-last, its data already on the device."""
+def bare_step(
+    sizes: Sizes, device: torch.device, work: Path, gan: bool, d_reuse: bool = False
+) -> Callable[[], None]:
+    """One iteration of the loop every tutorial writes, with AMP and channels-last, its data already on the device.
+    GAN stage: D runs four times (BasicSR's layout, D frozen for G's step); with `d_reuse`, twice, as upres's step
+    does: D's outputs keep their graph through G's backward (restricted to G's parameters) for D's loss."""
     from upres.archs import build_network
 
     torch.manual_seed(0)
@@ -186,14 +193,33 @@ def bare_step(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> Call
             l_d.backward()
             opt_d.step()
 
+        if d_reuse:
+            g_params, d_params = list(net.parameters()), list(net_d.parameters())
+
+            def step() -> None:
+                with autocast():
+                    sr = net(lq)
+                    real, fake = net_d(gt), net_d(sr)
+                    loss = 0.01 * l1(sr, gt) + percep(sr, gt) + 0.005 * ragan(fake, real.detach())
+                opt.zero_grad(set_to_none=True)
+                loss.backward(inputs=g_params, retain_graph=True)
+                opt.step()
+                with autocast():
+                    l_d = ragan(real, fake)
+                opt_d.zero_grad(set_to_none=True)
+                l_d.backward(inputs=d_params)
+                opt_d.step()
+
     return step
 
 
-def bare_rate(sizes: Sizes, device: torch.device, work: Path, gan: bool) -> tuple[float, float]:
+def bare_rate(
+    sizes: Sizes, device: torch.device, work: Path, gan: bool, d_reuse: bool = False
+) -> tuple[float, float]:
     """(iterations/s, FLOPs per iteration) of `bare_step`."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    step = bare_step(sizes, device, work, gan)
+    step = bare_step(sizes, device, work, gan, d_reuse)
     step()
     with FlopCounterMode(display=False) as counter:
         step()

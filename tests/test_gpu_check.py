@@ -77,6 +77,14 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
         "## GAN: bare loop",
     ):
         assert heading in profile
+    variants = report["train_gan"]
+    for key in ("bare_d_reuse", "upres", "upres_workers0", "upres_separate_d"):
+        assert variants[f"{key}_it_per_s"] > 0
+    # Running D again for D's loss (BasicSR's layout) trains what upres's reuse of D's outputs trains: the variant
+    # changes the cost only (D's BatchNorm uses the batch's statistics in training, whatever its running ones).
+    ours, again = variants["upres_last_losses"], variants["upres_separate_d_last_losses"]
+    assert ours.keys() == again.keys() and "l_d_fake" in ours
+    assert again == pytest.approx(ours, rel=1e-5, abs=1e-7)
     for kind in ("paired", "otf"):
         assert report["loader"][kind]["per_worker"] > 0
     md = out.with_suffix(".md").read_text()
@@ -89,8 +97,8 @@ def test_unknown_section_is_a_usage_error(tmp_path):
     proc = _smoke(tmp_path, "--skip", "videos")
     assert proc.returncode == 2
     assert (
-        "gpu_check: unknown section(s) videos; sections: module, upscale, video, train, train_profile, loader, "
-        "upscale_compile, train_compile, tests" in (proc.stdout + proc.stderr)
+        "gpu_check: unknown section(s) videos; sections: module, upscale, video, train, train_profile, train_gan, "
+        "loader, upscale_compile, train_compile, tests" in (proc.stdout + proc.stderr)
     )
 
 
@@ -114,7 +122,7 @@ def test_device_run_script_parses_and_names_its_parts(tmp_path):
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
     proc = subprocess.run(["sh", str(script), "benchmarks"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0"
+    assert proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan"
     assert list(tmp_path.iterdir()) == []
 
 
