@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from upres.cli import main
-from upres.data.doctor import check_dataset, check_folders
+from upres.data.doctor import check_folders
+from upres.data.doctor_block import check_dataset
 from upres.data.options import parse_dataset_options
 from upres.io.images import write_image
 from upres.train.sampler import ResumableBatchSampler

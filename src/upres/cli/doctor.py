@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _reports_from_config(path: str, use_cache: bool) -> list:
-    from upres.data.doctor import Finding, check_dataset
+    from upres.data.doctor import Finding
+    from upres.data.doctor_block import check_dataset
     from upres.train.config import load_options
     from upres.train.setup import metric_size_problem
 

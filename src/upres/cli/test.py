@@ -84,7 +84,7 @@ def _input_files(dataset: object) -> set[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from upres.data import build_dataset
-    from upres.data.doctor import check_dataset
+    from upres.data.doctor_block import check_dataset
     from upres.data.options import errors_in_block
     from upres.devices import resolve_single_device
     from upres.infer.test_sets import run_set

@@ -6,7 +6,6 @@ schema (`upres schema`) and docs/config.md are generated from these models.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,10 +20,11 @@ from pydantic import (
 )
 
 from upres.data.options import DatasetOptions
-from upres.errors import ConfigError, did_you_mean
+from upres.errors import ConfigError
 from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
 from upres.option_file import describe_value
+from upres.train.config_errors import degradation_fields, format_validation_error
 from upres.train.optim_options import OptimizerOptions
 from upres.train.schedule_options import SchedulerOptions
 
@@ -248,7 +248,7 @@ class Options(Strict):
         if not isinstance(data, dict):
             return data
         known = set(cls.model_fields)
-        deg_fields = _degradation_fields()
+        deg_fields = degradation_fields()
         moved = {k: data[k] for k in list(data) if k not in known and k in deg_fields}
         if moved:
             data = {k: v for k, v in data.items() if k not in moved}
@@ -285,83 +285,6 @@ class Options(Strict):
     @property
     def val_datasets(self) -> dict[str, DatasetOptions]:
         return {k: v for k, v in self.datasets.items() if k.startswith(("val", "test"))}
-
-
-def _degradation_fields() -> set[str]:
-    try:
-        from upres.data.degradations.options import DegradationOptions
-    except ImportError:
-        return set()
-    return set(DegradationOptions.model_fields)
-
-
-def _field_places(
-    model: type[BaseModel], prefix: str = "", seen: frozenset = frozenset()
-) -> dict[str, set[str]]:
-    """Each option key -> the blocks it is valid in ("top level", "datasets.<name>", "train.optim_g", ...)."""
-    import typing
-
-    places: dict[str, set[str]] = {}
-    for name, field in model.model_fields.items():
-        places.setdefault(name, set()).add(prefix or "top level")
-        keyed = any(
-            typing.get_origin(a) is dict for a in (field.annotation, *typing.get_args(field.annotation))
-        )
-        where = f"{prefix}.{name}" if prefix else name
-        for sub in _submodels(field.annotation):
-            if sub not in seen:
-                for key, blocks in _field_places(
-                    sub, f"{where}.<name>" if keyed else where, seen | {model}
-                ).items():
-                    places.setdefault(key, set()).update(blocks)
-    return places
-
-
-def _unknown_key_hint(key: str, path: str) -> str:
-    places = _field_places(Options)
-    for deg in _degradation_fields():
-        places.setdefault(deg, set()).add("top level")
-    here = path.rpartition(".")[0] or "top level"
-
-    def is_here(place: str) -> bool:
-        return re.fullmatch(re.escape(place).replace("<name>", "[^.]+"), here) is not None
-
-    elsewhere = sorted(p for p in places.get(key, ()) if not is_here(p))
-    # A one-letter miss of a key of this block (train.total_iters for total_iter) is likelier than a misplaced key.
-    import difflib
-
-    here_keys = sorted(k for k, ps in places.items() if any(map(is_here, ps)))
-    near_here = difflib.get_close_matches(key, here_keys, n=1, cutoff=0.9)
-    if near_here:
-        return f" (did you mean {near_here[0]!r}?)"
-    if elsewhere:
-        return f" here; it belongs in {' or '.join(elsewhere)}"
-    return did_you_mean(key, places)
-
-
-def _submodels(annotation: Any) -> list[type[BaseModel]]:
-    import typing
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _submodels(arg)]
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem, each naming the full key path; an unknown key gets the block it belongs in, or the
-    closest known key."""
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key {path!r}{_unknown_key_hint(str(err['loc'][-1]), path)}")
-        elif err["type"] == "missing":
-            lines.append(f"{source}: missing required key {path!r}")
-        else:
-            got = err.get("input")
-            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-            lines.append(f"{source}: {path}: {err['msg'].removeprefix('Value error, ')}{shown}")
-    return "; ".join(lines)
 
 
 # Blocks that hold keys (a mapping) or entries (a list); checked before `compat.translate` walks into them.
@@ -401,7 +324,7 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
     try:
         options = Options.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, Options)) from None
     train = options.train_dataset
     if options.degradation and (train is None or train.type != "realesrgandataset"):
         from upres.data.degradations.options import parse_degradation_options

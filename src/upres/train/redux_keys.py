@@ -82,7 +82,7 @@ def _params(fn: Any) -> set[str]:
 
 
 def _block_model(block: str) -> type[BaseModel] | None:
-    from upres.train import config
+    from upres.train import config, config_errors
 
     top: type[BaseModel] = config.Options
     if block == "":
@@ -94,7 +94,7 @@ def _block_model(block: str) -> type[BaseModel] | None:
         field = model.model_fields.get(part)
         if field is None:
             return None
-        subs = config._submodels(field.annotation)
+        subs = config_errors.submodels(field.annotation)
         model = subs[0] if subs else None
     return model
 

@@ -159,7 +159,7 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
     if ds is None or ds.type not in ("pairedimagedataset", "realesrgandataset"):
         return []
     from upres.data.bad_samples import DEFAULT_MAX_FRACTION
-    from upres.data.doctor import check_dataset
+    from upres.data.doctor_block import check_dataset
 
     report = check_dataset(ds, opts.scale, "train", announce=announce)
     bad = [f for f in report.errors if f.kind in PER_SAMPLE_FAULTS]

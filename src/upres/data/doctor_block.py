@@ -1,0 +1,62 @@
+"""`upres doctor -c` and training's check before its first iteration: the dataset checks for one `datasets.<name>`
+block, on the files that block's dataset type reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from upres.data.doctor import DoctorReport, check_folders
+from upres.data.options import DatasetOptions, as_list, errors_in_block
+from upres.data.paired import dataset_roots
+
+
+def check_dataset(
+    opts: DatasetOptions,
+    scale: int,
+    name: str = "",
+    use_cache: bool = True,
+    announce: Callable[[str], None] | None = None,
+) -> DoctorReport:
+    """The checks for one `datasets.<name>` block (training calls this before its first iteration)."""
+    with errors_in_block(name or opts.type):
+        return _check_block(opts, scale, name, use_cache, announce)
+
+
+def _check_block(
+    opts: DatasetOptions, scale: int, name: str, use_cache: bool, announce: Callable[[str], None] | None
+) -> DoctorReport:
+    if opts.type == "singleimagedataset":
+        return check_folders(
+            as_list(opts.dataroot_lq), name=name or opts.name, use_cache=use_cache, announce=announce
+        )
+    if opts.type == "realesrgandataset":
+        from upres.data.otf_dataset import gather_paths
+
+        # The files the dataset itself uses (its meta_info lines may come from any of its roots); images smaller
+        # than the crop are padded there, so they are a warning.
+        return check_folders(
+            gather_paths(opts.dataroot_gt, opts.meta_info),
+            scale=scale,
+            lq_size=opts.crop_size(scale),
+            batch_size=opts.batch_size_per_gpu,
+            accum_iter=opts.accum_iter,
+            name=name or opts.name,
+            pads_small=True,
+            use_cache=use_cache,
+            announce=announce,
+        )
+    roots = dataset_roots(opts)
+    return check_folders(
+        [g for g, _ in roots],
+        [lq for _, lq in roots if lq is not None] or None,
+        scale=scale,
+        lq_size=opts.crop_size(scale),
+        batch_size=opts.batch_size_per_gpu,
+        filename_tmpl=opts.filename_tmpl,
+        meta_info=opts.meta_info,
+        enlarge_ratio=opts.dataset_enlarge_ratio,
+        accum_iter=opts.accum_iter,
+        name=name or opts.name,
+        use_cache=use_cache,
+        announce=announce,
+    )
