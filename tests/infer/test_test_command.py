@@ -167,6 +167,51 @@ def test_output_never_overwrites_an_input(tmp_path, model_x2, capsys):
     assert "is an input image; choose another -o folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("where", ["cli", "option file"])
+def test_a_suffix_with_a_path_in_it_is_refused_before_anything_is_written(tmp_path, model_x2, capsys, where):
+    """`--suffix x/../../../escape` wrote every result over one file outside -o (a user's), and exited 0."""
+    lr = _images(tmp_path / "lr", 12)
+    precious = tmp_path / "escape.png"
+    precious.write_bytes(b"precious")
+    suffix = "x/../../../escape"
+    if where == "cli":
+        cfg = _redux_test_file(tmp_path, model_x2, [lr])
+        with pytest.raises(SystemExit) as stop:
+            main(["test", "-c", str(cfg), "-o", str(tmp_path / "res" / "out"), "--suffix", suffix])
+        assert stop.value.code == 2
+    else:
+        cfg = _redux_test_file(tmp_path, model_x2, [lr], suffix=suffix)
+        assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "res" / "out")]) == 2
+    assert "holds a path separator; a suffix is part of a file name" in capsys.readouterr().err
+    assert precious.read_bytes() == b"precious" and not (tmp_path / "res").exists()
+
+
+def test_a_strip_never_replaces_the_result_of_an_image_in_a_strips_subfolder(tmp_path, model_x2, capsys):
+    """`--strips` writes <set>/strips/<name>: an image at <dataset>/strips/<name> has the same output path."""
+    lr = _images(tmp_path / "lr", 12, n=1)
+    _images(lr / "strips", 16, n=1, seed=5)  # lr/strips/im0.png: its output is out/val/strips/im0.png
+    cfg = _redux_test_file(tmp_path, model_x2, [lr])
+    out = tmp_path / "out"
+    code = main(["test", "-c", str(cfg), "-o", str(out), "--strips"])
+    err = capsys.readouterr().err
+    assert code == 1 and "(the same name)" in err
+    # What was written is whole and its own: the result of lr/im0.png, and one file at the shared path.
+    assert np.array_equal(read_image(out / "val" / "im0.png"), _expected(model_x2, lr / "im0.png"))
+    assert len(list((out / "val" / "strips").iterdir())) == 1
+
+
+def test_an_output_that_cannot_be_written_fails_that_image_only(tmp_path, model_x2, capsys):
+    lr = _images(tmp_path / "lr", 12, n=3)
+    out = tmp_path / "out"
+    (out / "val" / "im1.png").mkdir(parents=True)  # a folder where im1's result goes
+    cfg = _redux_test_file(tmp_path, model_x2, [lr])
+    assert main(["test", "-c", str(cfg), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"lr/im1.png: not saved, cannot write {out / 'val' / 'im1.png'}" in err
+    for name in ("im0.png", "im2.png"):  # the images after it are done too
+        assert np.array_equal(read_image(out / "val" / name), _expected(model_x2, lr / name))
+
+
 def test_missing_pretrain_model_is_one_line(tmp_path, capsys):
     cfg = _redux_test_file(tmp_path, tmp_path / "nope.safetensors", [_images(tmp_path / "lr", 12)])
     assert main(["test", "-c", str(cfg)]) == 2

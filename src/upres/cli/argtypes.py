@@ -19,6 +19,15 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def name_suffix(text: str) -> str:
+    """A suffix of output file names (`upres test --suffix`): part of a name, never a path."""
+    from upres.train.config import suffix_problem
+
+    if why := suffix_problem(text):
+        raise argparse.ArgumentTypeError(why)
+    return text
+
+
 def _int(text: str) -> int:
     try:
         return int(text)

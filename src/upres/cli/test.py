@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from upres.cli.argtypes import non_negative_int
+from upres.cli.argtypes import name_suffix, non_negative_int
 from upres.cli.json_out import json_text
 from upres.errors import ConfigError
 
@@ -49,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--suffix",
+        type=name_suffix,
         default=None,
         help="appended to each saved file name as _SUFFIX (default: val.suffix, else none)",
     )

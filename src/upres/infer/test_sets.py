@@ -121,16 +121,34 @@ def run_set(
         if save_images:
             name = output_name(source, roots, suffix)
             target = out_dir / name
-            problem = _clash(name, target, source, taken, inputs)
+            problem = _clash(name, target, source, taken, inputs, out_dir)
             if problem:
                 result.failed.append(problem)
                 log.warning("%s", problem)
                 continue
+            strip_name = f"strips/{name}"
+            if strips and (
+                problem := _clash(strip_name, out_dir / strip_name, source, taken, inputs, out_dir)
+            ):
+                result.failed.append(problem)
+                log.warning("%s", problem)
+                continue
             taken[name] = str(source)
-            result.written.append(write_image(target, tensor_to_array(sr[0])))
-            if strips:
-                panels = [imresize(lq, scale).clamp(0, 1)[0], sr[0]] + ([gt] if gt is not None else [])
-                write_image(out_dir / "strips" / name, tensor_to_array(torch.cat(panels, dim=2)))
+            try:
+                result.written.append(write_image(target, tensor_to_array(sr[0])))
+                if strips:
+                    taken[strip_name] = f"{source} (its comparison strip)"
+                    panels = [imresize(lq, scale).clamp(0, 1)[0], sr[0]] + ([gt] if gt is not None else [])
+                    write_image(out_dir / strip_name, tensor_to_array(torch.cat(panels, dim=2)))
+            except (
+                OSError
+            ) as exc:  # one unwritable output (a folder in the way, a full disk) fails its image only
+                problem = (
+                    f"{source}: not saved, cannot write {exc.filename or target} ({exc.strerror or exc})"
+                )
+                result.failed.append(problem)
+                log.warning("%s", problem)
+                continue
         if progress is not None:
             progress(i + 1, len(dataset))
     if not metrics:
@@ -143,11 +161,13 @@ def run_set(
 
 
 def _clash(
-    name: str, target: Path, source: Path, taken: dict[str, str], inputs: set[Path] | None
+    name: str, target: Path, source: Path, taken: dict[str, str], inputs: set[Path] | None, out_dir: Path
 ) -> str | None:
     """Why writing `target` would lose data (another image's output, or an input image), or None."""
+    if not target.resolve().is_relative_to(out_dir.resolve()):
+        return f"{source}: not saved, its output {target} is outside the results folder {out_dir}"
     if name in taken:
-        return f"{source}: not saved, its output {target} is also {taken[name]}'s (same name in two folders)"
+        return f"{source}: not saved, its output {target} is also {taken[name]}'s (the same name)"
     if inputs is not None and target.resolve() in inputs:
         return f"{source}: not saved, its output {target} is an input image; choose another -o folder"
     return None

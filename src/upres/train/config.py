@@ -112,6 +112,13 @@ class MetricOptions(Strict):
     better: Literal["higher", "lower"] | None = None
 
 
+def suffix_problem(suffix: str) -> str | None:
+    """Why `suffix` cannot end a file name (`upres test` writes `<name>_<suffix>.png` inside its results folder)."""
+    if any(c in suffix for c in "/\\\0"):
+        return f"{suffix!r} holds a path separator; a suffix is part of a file name, e.g. 'x4'"
+    return None
+
+
 class ValOptions(Strict):
     val_enabled: bool = True
     val_freq: int = Field(5000, gt=0)
@@ -122,6 +129,14 @@ class ValOptions(Strict):
     suffix: str | None = Field(
         None, description="`upres test`: appended to each saved file name as _<suffix>"
     )
+
+    @field_validator("suffix")
+    @classmethod
+    def _suffix_is_part_of_a_name(cls, v: str | None) -> str | None:
+        if v is not None and (why := suffix_problem(v)):
+            raise ValueError(why)
+        return v
+
     metrics: dict[str, MetricOptions] = Field(
         default_factory=lambda: {
             "psnr": MetricOptions(type="calculate_psnr", crop_border=4, test_y_channel=True),
