@@ -115,6 +115,15 @@ def test_output_inside_input_folder_is_not_picked_up_again(tmp_path, rng, identi
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.png"]
 
 
+def test_an_input_folder_inside_the_output_folder_is_upscaled(tmp_path, rng, identity_x1):
+    """Only OUT inside an input folder holds earlier results to leave out; an input folder inside OUT was skipped
+    whole (exit 0 with the other inputs, or 'no images found')."""
+    pixels = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    _png(tmp_path / "out" / "new" / "b.png", pixels)
+    assert upscale("-m", identity_x1, tmp_path / "out" / "new", "-o", tmp_path / "out") == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "b.png")), pixels)
+
+
 @pytest.mark.slow
 def test_skip_existing_skips(tmp_path, rng, identity_x1):
     for name in ("a", "b"):

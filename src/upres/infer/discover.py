@@ -48,9 +48,11 @@ def find_sources(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
         if item.is_file():
             found.append((item, Path(item.name)))
         elif item.is_dir():
+            folder = item.resolve()
+            out_inside = out_resolved != folder and _is_under(out_resolved, folder)
             for path in list_images(item):
-                if _is_under(path.resolve(), out_resolved) and out_resolved != item.resolve():
-                    continue  # earlier results when OUT lies inside an input folder
+                if out_inside and _is_under(path.resolve(), out_resolved):
+                    continue  # earlier results when OUT lies inside an input folder (not when it holds the input)
                 found.append((path, path.relative_to(item)))
         else:
             raise UpresError(f"{item}: no such file or folder")
