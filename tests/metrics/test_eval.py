@@ -82,6 +82,26 @@ def test_models_side_by_side_match_hand_computation(tmp_path, capsys):
     assert tiled["psnr"] == pytest.approx(results[2]["psnr"], abs=0.01)
 
 
+def test_two_models_with_the_same_file_name_get_a_row_each(tmp_path, capsys):
+    """Two runs' net_g_best.safetensors side by side: the second's scores replaced the first's under one name."""
+    gt_dir = _folder(tmp_path)
+    files = []
+    for seed, run in ((1, "run_a"), (2, "run_b")):
+        torch.manual_seed(seed)
+        net, info = build_network("compact", scale=4, num_feat=8, num_conv=2)
+        (tmp_path / run).mkdir()
+        files.append(save_model(tmp_path / run / "net_g_best.safetensors", net, info))
+    alone = []
+    for f in files:
+        assert main(["eval", "-m", str(f), str(gt_dir), "-s", "4", "--json", "--device", "cpu"]) == 0
+        alone.append(json.loads(capsys.readouterr().out)["results"][0]["psnr"])
+    argv = ["eval", "-m", str(files[0]), "-m", str(files[1]), "-m", str(files[1]), str(gt_dir), "-s", "4"]
+    assert main([*argv, "--json", "--device", "cpu"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [r["method"] for r in results] == [str(files[0]), f"{files[1]} #1", f"{files[1]} #2"]
+    assert [r["psnr"] for r in results] == pytest.approx([alone[0], alone[1], alone[1]])
+
+
 def test_table_output_and_errors(tmp_path, capsys):
     gt_dir = _folder(tmp_path, 1)
     assert main(["eval", "--bicubic", str(gt_dir), "-s", "2"]) == 0

@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     methods = {}
     if args.bicubic:
         methods["bicubic"] = bicubic_upscaler(args.scale)
-    for m in args.model:
-        methods[Path(m).name] = model_upscaler(m, args.scale, args.device, args.precision, args.tile)
+    for label, m in zip(_labels(args.model, taken=set(methods)), args.model, strict=True):
+        methods[label] = model_upscaler(m, args.scale, args.device, args.precision, args.tile)
     results, errors = evaluate(methods, args.dirs, args.scale, y_channel=not args.rgb, metrics=metrics)
     usage = [e for e in errors if not isinstance(e, NothingScored)]
     # Nothing ran: a missing or empty folder is a usage error, as it is for one folder alone.
@@ -130,3 +130,14 @@ def _print_tables(results: list, scale: int, channel: str) -> None:
                 images = f"{r.images} of {r.images + len(r.skipped)}" if r.skipped else str(r.images)
                 table.add_row(r.method, f"{r.psnr:.2f}", f"{r.ssim:.4f}", *cells, images, f"{r.seconds:.2f}")
         console.print(table)
+
+
+def _labels(models: list[str], taken: set[str]) -> list[str]:
+    """Each model's row label: its file name, or the path as given where names repeat (two runs' net_g_best),
+    numbered where a path repeats; a row per model, none hidden under another's."""
+    names = [Path(m).name for m in models]
+    labels = [str(m) if names.count(n) > 1 or n in taken else n for m, n in zip(models, names, strict=True)]
+    return [
+        f"{label} #{labels[:i].count(label) + 1}" if labels.count(label) > 1 else label
+        for i, label in enumerate(labels)
+    ]
