@@ -103,6 +103,25 @@ def test_the_next_run_sweeps_parts_of_killed_writers_only(tmp_path, capsys):
     assert left == sorted(["a.png", live.name, legacy_new.name, other.name])
 
 
+def test_a_long_legal_name_is_written_and_its_killed_parts_swept(tmp_path):
+    """A 251-byte name is legal (255 is the limit), but its part file added ~25 bytes: every write of it failed with
+    'File name too long'. Its part files now carry a shortened stand-in, which the sweep still recognises."""
+    from upres.io.atomic import _part_stem, atomic_write
+
+    name = "x" * 247 + ".png"
+    model = _slow_model(tmp_path / "m.safetensors")
+    png(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    stand_in = _part_stem(name)
+    assert len(stand_in.encode()) <= 200 and stand_in != _part_stem("y" * 247 + ".png")
+    dead = out / f".{stand_in}.{_dead_pid()}.k3j_x9.part"
+    dead.write_bytes(b"half an image")
+    assert main(["upscale", "--quiet", "-m", str(model), str(tmp_path / "in"), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [name]
+    assert atomic_write(out / ("é" * 125 + ".txt"), lambda t: t.write_text("ok")).read_text() == "ok"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_during_video_exits_130_even_when_pressed_twice(tmp_path, presses):

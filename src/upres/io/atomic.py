@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import sys
 import tempfile
@@ -39,7 +40,9 @@ def atomic_path(path: str | os.PathLike, sweep: bool = False) -> Iterator[Path]:
     if sweep:
         sweep_stale_parts([final])
     # The writer's process id is in the name, so a later run can tell its own leftovers from a live writer's.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".part", dir=final.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{_part_stem(final.name)}.{os.getpid()}.", suffix=".part", dir=final.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -60,6 +63,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], sweep
     with atomic_path(path, sweep) as tmp:
         write(tmp)
     return Path(path)
+
+
+# File systems take names of up to 255 bytes; a part file adds its process id, random letters and ".part" (about 25
+# bytes) to the name it stands for, so a long legal name (a photo's description as its name) stands in shortened.
+_PART_STEM_BYTES = 200
+
+
+def _part_stem(name: str) -> str:
+    """What stands for `name` in its part files' names: itself, or when long its start and a hash of the whole."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= _PART_STEM_BYTES:
+        return name
+    digest = hashlib.blake2b(raw, digest_size=6).hexdigest()
+    return raw[: _PART_STEM_BYTES - 13].decode("utf-8", "ignore") + "~" + digest
 
 
 # A part file whose writer cannot be asked whether it still runs (Windows, or a name without a process id) is
@@ -89,7 +106,7 @@ def sweep_stale_parts(targets: Iterable[Path]) -> list[Path]:
     folder); one whose process is gone is removed. Each folder is listed once. Returns what was removed."""
     by_folder: dict[Path, set[str]] = {}
     for target in targets:
-        by_folder.setdefault(target.parent, set()).add(target.name)
+        by_folder.setdefault(target.parent, set()).add(_part_stem(target.name))
     return [p for folder, names in by_folder.items() for p in _sweep(folder, names)]
 
 
