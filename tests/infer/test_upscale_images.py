@@ -171,3 +171,52 @@ def test_32_bit_integer_pixels_beyond_16_bits_are_refused_not_clipped(tmp_path):
         decode_image(tmp_path / "i32.tif")
     Image.fromarray(np.array([[0, 65535], [5, 10]], dtype=np.int32), "I").save(tmp_path / "fits.tif")
     assert decode_image(tmp_path / "fits.tif").array[..., 0].tolist() == [[0, 65535], [5, 10]]
+
+
+def test_float_pixels_outside_0_1_are_refused_not_clipped(tmp_path):
+    Image.fromarray(np.array([[-1.0, 4.0], [0.5, 0.25]], dtype=np.float32), "F").save(tmp_path / "f.tif")
+    with pytest.raises(ImageReadError, match=r"f.tif: floating-point pixels from -1.0 to 4.0, outside 0..1"):
+        decode_image(tmp_path / "f.tif")
+    Image.fromarray(np.array([[0.0, 1.0], [0.5, 0.25]], dtype=np.float32), "F").save(tmp_path / "fits.tif")
+    assert decode_image(tmp_path / "fits.tif").array[..., 0].tolist() == [[0, 65535], [32768, 16384]]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_trns_colour_key_makes_its_pixels_transparent(tmp_path, rng, mode):
+    """8-bit RGB/gray PNGs with a tRNS key lost it (16-bit ones and palettes kept theirs)."""
+    arr = rng.integers(20, 255, (6, 7, 3), dtype=np.uint8)
+    arr[:2, :3] = (10, 20, 30)
+    arr = arr if mode == "RGB" else arr[..., 0]
+    key = (10, 20, 30) if mode == "RGB" else 10
+    Image.fromarray(arr).save(tmp_path / "k.png", transparency=key)
+    got = decode_image(tmp_path / "k.png").array
+    assert got.shape[2] == (4 if mode == "RGB" else 2)
+    assert np.array_equal(got[..., :-1].reshape(arr.shape), arr)
+    keyed = (arr == np.asarray(key)).reshape(6, 7, -1).all(axis=2)
+    assert np.array_equal(got[..., -1], np.where(keyed, 0, 255))
+
+
+def test_16_bit_tiffs_planar_multi_page_and_associated_alpha(tmp_path, rng):
+    """Layouts only tifffile reads at 16 bits: planes were refused, a stack refused (its first page is the image),
+    and premultiplied colours were kept but labelled unassociated on writing (darker)."""
+    import tifffile
+
+    rgb = rng.integers(0, 65536, (5, 6, 3), dtype=np.uint16)
+    tifffile.imwrite(
+        tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate"
+    )
+    assert np.array_equal(decode_image(tmp_path / "planar.tif").array, rgb)
+    tifffile.imwrite(tmp_path / "pages.tif", np.stack([rgb, 65535 - rgb]), photometric="rgb")
+    assert np.array_equal(decode_image(tmp_path / "pages.tif").array, rgb)
+    alpha = np.full((5, 6, 1), 32768, np.uint16)
+    straight = np.full((5, 6, 3), 40000, np.uint16)
+    premultiplied = np.round(straight * (32768 / 65535)).astype(np.uint16)
+    tifffile.imwrite(
+        tmp_path / "assoc.tif",
+        np.concatenate([premultiplied, alpha], -1),
+        photometric="rgb",
+        extrasamples=[1],
+    )
+    got = decode_image(tmp_path / "assoc.tif").array
+    assert np.array_equal(got[..., 3:], alpha)
+    assert np.abs(got[..., :3].astype(int) - straight).max() <= 2

@@ -126,8 +126,17 @@ def _pil_to_array(img: Image.Image, profile: bytes | None = None, path: Path | N
             )
         return arr.astype(np.uint16)[..., None]
     if mode == "F":
-        return (np.clip(np.asarray(img), 0, 1) * 65535 + 0.5).astype(np.uint16)[..., None]
-    if mode == "P":
+        arr = np.asarray(img)
+        if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1):
+            # Clipping float pixels to 0..1 changed the picture without a word, as 32-bit integers did.
+            raise ImageReadError(
+                f"{path}: floating-point pixels from {arr.min()} to {arr.max()}, outside 0..1; convert the image to "
+                "16-bit first"
+            )
+        return (arr * 65535 + 0.5).astype(np.uint16)[..., None]
+    if mode in ("L", "RGB") and "transparency" in img.info:
+        img = img.convert("LA" if mode == "L" else "RGBA")  # a tRNS colour key: those pixels are transparent
+    elif mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif mode == "CMYK":
         img = _cmyk_to_rgb(img, profile)
@@ -182,12 +191,30 @@ def _read_deep(path: Path, kind: str) -> np.ndarray:
     else:
         import tifffile
 
-        arr = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            arr = tiff_page_pixels(tif.pages[0])
     arr = np.asarray(arr)
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
         raise ValueError(f"unexpected {kind} layout {arr.dtype} {arr.shape}")
+    return arr
+
+
+def tiff_page_pixels(page) -> np.ndarray:
+    """A tifffile page as HxW or HxWxC: the first page only (a multi-page file is a stack), planes of a planar file
+    moved to channels, and colours divided by an associated (premultiplied) alpha, which every writer here labels
+    unassociated (Pillow does the same for 8-bit files)."""
+    arr = page.asarray()
+    axes = page.axes[-arr.ndim :] if arr.ndim <= len(page.axes) else page.axes
+    if arr.ndim == 3 and axes.startswith("S"):
+        arr = np.moveaxis(arr, 0, -1)
+    if 1 in tuple(int(e) for e in page.extrasamples) and arr.ndim == 3 and arr.shape[2] in (2, 4):
+        peak = float(np.iinfo(arr.dtype).max) if arr.dtype.kind == "u" else 1.0
+        alpha = arr[..., -1:].astype(np.float64)
+        colour = np.where(alpha > 0, arr[..., :-1] * (peak / np.maximum(alpha, 1e-12)), 0)
+        colour = np.clip(np.round(colour), 0, peak) if arr.dtype.kind == "u" else colour
+        arr = np.concatenate([colour.astype(arr.dtype), arr[..., -1:]], axis=-1)
     return arr
 
 
@@ -209,7 +236,7 @@ def _decode_tiff_with_tifffile(path: Path, max_pixels: int | None) -> DecodedIma
             height, width = page.shape[:2]
             if max_pixels and width * height > max_pixels:
                 raise over_pixel_limit(path, width, height, max_pixels)
-            arr = page.asarray()
+            arr = tiff_page_pixels(page)
             tags = page.tags
             orientation = tags[274].value if 274 in tags else 1
             profile = tags[34675].value if 34675 in tags else None
