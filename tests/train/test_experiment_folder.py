@@ -151,3 +151,84 @@ def test_a_name_with_dots_inside_is_one_folder_name(tmp_path, hr_folder):
     del opts["path"]
     opts["name"] = "x2..v1.5"
     assert experiment_dir(parse_options(opts)) == Path("experiments") / "x2..v1.5"
+
+
+def test_a_rewind_to_an_earlier_state_of_the_run_sets_its_later_files_aside(finished, capsys):
+    """`--resume <run>/training_states/5.state`: the rewound run's saves and pruning deleted or replaced the later
+    states and models (exit 0), and a later `--resume auto` could pick the old run's newest state."""
+    cfg, exp = finished
+    before = _tree(exp)
+    ten = ("training_states/10", "models/net_g_10", "models/net_g_ema_10")
+    later = {k: v for k, v in before.items() if k.startswith(ten)}
+    assert len(later) == 3
+    assert main(["train", "-c", str(cfg), "--resume", str(exp / "training_states" / "5.state")]) == 0
+    out = capsys.readouterr().out
+    aside = [p for p in exp.iterdir() if p.name.startswith("rewound_")]
+    assert len(aside) == 1
+    assert (
+        f"note: resuming at iteration 5: moved this run's 1 later training state(s) and 2 later model file(s) to "
+        f"{aside[0]}, so that nothing is written over" in out
+    )
+    assert _tree(aside[0]) == later  # the later files, byte for byte
+    assert (exp / "training_states" / "5.state").read_bytes() == before["training_states/5.state"]
+    assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["10.state", "5.state"]
+    # The same seed and data from the same state: the rewound run trains the same weights at iteration 10 again
+    # (the files' headers differ: they record when they were written).
+    from safetensors.torch import load, load_file
+
+    again = load_file(exp / "models" / "net_g_10.safetensors")
+    first = load(later["models/net_g_10.safetensors"])
+    assert again.keys() == first.keys() and all(again[k].equal(first[k]) for k in first)
+
+
+def test_resuming_another_folders_state_into_an_earlier_run_is_refused(finished, tmp_path, hr_folder, capsys):
+    cfg, exp = finished
+    other = write(tmp_path / "other.yml", base_options(hr_folder, tmp_path / "exp2", total_iter=5))
+    assert main(["train", "-c", str(other)]) == 0
+    capsys.readouterr()
+    before = _tree(tmp_path / "exp2")
+    assert main(["train", "-c", str(other), "--resume", str(exp / "training_states" / "5.state")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'exp2'} holds an earlier run (1 training state(s)")
+    assert f"which resuming {exp / 'training_states' / '5.state'} here would write over" in err
+    assert _tree(tmp_path / "exp2") == before
+
+
+def test_resume_auto_with_no_state_that_loads_is_refused_and_changes_nothing(finished, capsys):
+    """Every state damaged: the run started from iteration 0 over the earlier models, net_g_best included."""
+    cfg, exp = finished
+    for state in (exp / "training_states").iterdir():
+        state.write_bytes(b"")
+    before = _tree(exp)
+    assert main(["train", "-c", str(cfg), "--resume", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --resume auto: none of the 2 training state(s) in {exp / 'training_states'} loads" in err
+    assert {k: v for k, v in _tree(exp).items() if k != "log.txt"} == {
+        k: v for k, v in before.items() if k != "log.txt"
+    }
+
+
+def test_a_refused_resume_keeps_the_recorded_options_and_a_resume_records_the_runs_seed(
+    finished, tmp_path, hr_folder, capsys
+):
+    cfg, exp = finished
+    recorded = (exp / "options.yml").read_text()
+    wider = base_options(hr_folder, exp, total_iter=15)
+    wider["network_g"]["num_feat"] = 16  # does not fit the states
+    assert main(["train", "-c", str(write(tmp_path / "wide.yml", wider)), "--resume", "auto"]) == 2
+    capsys.readouterr()
+    assert (exp / "options.yml").read_text() == recorded
+    # The dry run reads the state the real run would resume, and refuses the same way.
+    assert main(["train", "-c", str(tmp_path / "wide.yml"), "--resume", "auto", "--dry-run"]) == 2
+    assert "10.state: its generator does not fit this run's network_g" in capsys.readouterr().err
+    # Without manual_seed, a resumed run goes on with its state's seed, and records that one.
+    unseeded = base_options(hr_folder, tmp_path / "exp3", total_iter=5)
+    del unseeded["manual_seed"]
+    ucfg = write(tmp_path / "u.yml", unseeded)
+    assert main(["train", "-c", str(ucfg)]) == 0
+    import yaml
+
+    first = yaml.safe_load((tmp_path / "exp3" / "options.yml").read_text())["manual_seed"]
+    unseeded["train"]["total_iter"] = 10
+    assert main(["train", "-c", str(write(ucfg, unseeded)), "--resume", "auto"]) == 0
+    assert yaml.safe_load((tmp_path / "exp3" / "options.yml").read_text())["manual_seed"] == first

@@ -8,6 +8,8 @@ instead, and moves the folder aside only when asked (`--archive-old`), so neithe
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import time
 from pathlib import Path
 
@@ -79,19 +81,23 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
     process group forms, so the other ranks wait for it)."""
     exp_dir, key = experiment_dir(opts), _key(opts)
     check_writable(exp_dir, key)
-    if (
-        opts.path.resume_state is not None
-        or (resume is not None and resume != "auto")
-        or not exp_dir.is_dir()
-    ):
+    if not exp_dir.is_dir():
         return None
     found = earlier_run(exp_dir)
     if found is None:
         return None
     states_dir = exp_dir / "training_states"
+    explicit = opts.path.resume_state or (resume if resume not in (None, "auto") else None)
+    if explicit is not None and Path(explicit).resolve().is_relative_to(exp_dir.resolve()):
+        if Path(explicit).resolve().parent == states_dir.resolve():
+            return set_later_aside(exp_dir, Path(explicit), dry_run)
+        return None  # not one of its states (one of its models): the loader says what to do instead
     stateless = not (states_dir.is_dir() and list_states(states_dir))
     if resume == "auto" and not stateless:
         return None
+    if explicit is not None:
+        stateless = False  # a state from elsewhere would start this folder's run over: the fresh-start rule
+        found += f", which resuming {explicit} here would write over"
     if archive:
         target = archive_name(exp_dir)
         if dry_run:
@@ -118,3 +124,45 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
     if dry_run:
         return f"the real run would stop here: {ways}"
     raise ConfigError(ways)
+
+
+_ITERATION = re.compile(r"_(\d+)$")
+
+
+def set_later_aside(exp_dir: Path, state: Path, dry_run: bool) -> str | None:
+    """Resuming a run from one of its own earlier states (a rewind) moves what it saved after that state to
+    `<folder>/rewound_<time>/`, with a copy of net_g_best: the rewound run's saves and pruning (which keeps the
+    highest iterations) would otherwise delete or replace them."""
+    if not state.stem.isdigit():
+        return None
+    at = int(state.stem)
+    states = [p for p in list_states(exp_dir / "training_states") if int(p.stem) > at]
+    models_dir = exp_dir / "models"
+    models = [
+        p
+        for p in (sorted(models_dir.iterdir()) if models_dir.is_dir() else [])
+        if p.is_file() and (m := _ITERATION.search(p.stem)) and int(m.group(1)) > at
+    ]
+    if not states and not models:
+        return None
+    aside = exp_dir / f"rewound_{time.strftime('%Y%m%d_%H%M%S')}"
+    n = 2
+    while aside.exists():
+        aside = exp_dir / f"rewound_{time.strftime('%Y%m%d_%H%M%S')}_{n}"
+        n += 1
+    what = f"{len(states)} later training state(s) and {len(models)} later model file(s)"
+    if dry_run:
+        return f"the real run moves this run's {what} (after iteration {at}) to {aside}"
+    try:
+        for path in states + models:
+            target = aside / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(target)
+        for best in models_dir.glob("net_g_best*"):
+            (aside / "models").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(best, aside / "models" / best.name)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot move this run's later files to {aside} ({exc.strerror or exc}); move them yourself"
+        ) from None
+    return f"resuming at iteration {at}: moved this run's {what} to {aside}, so that nothing is written over"

@@ -18,7 +18,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from upres.io.atomic import sweep_stale_parts_in
+from upres.io.atomic import atomic_write, sweep_stale_parts_in
 from upres.train.compiling import toolchain_error
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
@@ -87,7 +87,8 @@ def _train(
     amp_dtype = torch.bfloat16 if (opts.amp_bf16 or ctx.device.type == "cpu") else torch.float16
     scaler = torch.amp.GradScaler("cuda") if opts.use_amp and amp_dtype == torch.float16 else None
 
-    states_dir = exp_dir / "training_states" if exp_dir else None
+    # A dry run writes nothing but reads the states as the real run would, so that it checks the one it resumes.
+    states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
     start_iter, best, state = 0, BestTracker({}), None
     path = resume_path(
         resume or (str(opts.path.resume_state) if opts.path.resume_state else None), states_dir, log
@@ -97,6 +98,9 @@ def _train(
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
         continue_schedules(run, opts.train.restart_scheduler, log)
+    if exp_dir is not None and ctx.is_main:
+        # Recorded once the state is known to fit, with the seed the run goes on with (a resumed run keeps its own).
+        _record_options(exp_dir, opts, seed, options_text)
 
     model, net_d = _wrap(run, opts, ctx)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
@@ -153,13 +157,10 @@ def _open_experiment(
     swept: list[Path] = []
     try:
         if exp_dir is not None and ctx.is_main:
-            swept = _write_experiment(exp_dir, opts, seed, options_text)
+            swept = _make_folders(exp_dir)
         log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
     except OSError as exc:  # a full disk or a read-only place, before anything is trained
-        raise TrainingError(
-            f"cannot write to the experiment folder {exp_dir} ({exc.strerror or exc}); free space there or choose "
-            "another path.experiments_root"
-        ) from None
+        raise TrainingError(_unwritable(exp_dir, exc)) from None
     if swept:
         names = ", ".join(p.name for p in swept[:3]) + (", ..." if len(swept) > 3 else "")
         log.note(f"removed {len(swept)} unfinished file(s) that an earlier run left while writing ({names})")
@@ -196,18 +197,33 @@ def _configure_torch(opts: Options, ctx: DistContext) -> None:
         torch.set_float32_matmul_precision("high")
 
 
-def _write_experiment(exp_dir: Path, opts: Options, seed: int, options_text: str) -> list[Path]:
-    """Make the folders, record the options; returns the hidden part files of killed writes it removed (a state
+def _make_folders(exp_dir: Path) -> list[Path]:
+    """Make the folders; returns the hidden part files of killed writes it removed (a state
     is hundreds of MB: a run that crashes while saving, again and again, would otherwise fill the disk)."""
     swept = sweep_stale_parts_in(exp_dir) if exp_dir.is_dir() else []
     for sub in ("models", "training_states", "visualization"):
         (exp_dir / sub).mkdir(parents=True, exist_ok=True)
         swept += sweep_stale_parts_in(exp_dir / sub)
+    return swept
+
+
+def _record_options(exp_dir: Path, opts: Options, seed: int, options_text: str) -> None:
     recorded = yaml.safe_load(options_text) if options_text else opts.model_dump(mode="json")
     if isinstance(recorded, dict) and recorded.get("manual_seed") is None:
         recorded["manual_seed"] = seed  # so the run can be repeated exactly
-    (exp_dir / "options.yml").write_text(yaml.safe_dump(recorded, sort_keys=False))
-    return swept
+    try:
+        atomic_write(
+            exp_dir / "options.yml", lambda tmp: tmp.write_text(yaml.safe_dump(recorded, sort_keys=False))
+        )
+    except OSError as exc:
+        raise TrainingError(_unwritable(exp_dir, exc)) from None
+
+
+def _unwritable(exp_dir: Path, exc: OSError) -> str:
+    return (
+        f"cannot write to the experiment folder {exp_dir} ({exc.strerror or exc}); free space there or choose "
+        "another path.experiments_root"
+    )
 
 
 def _metrics(opts: Options, run: Run, ctx: DistContext, log: RunLog) -> list | None:

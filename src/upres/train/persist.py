@@ -44,6 +44,13 @@ def resume_path(resume: str | None, states_dir: Path | None, log: RunLog | None 
         if log is not None:
             for reason in skipped:
                 log.warn(f"--resume auto: skipping {reason}")
+        if found is None and skipped:
+            # Starting from iteration 0 here would write over the earlier run's models, net_g_best included.
+            raise TrainingError(
+                f"--resume auto: none of the {len(skipped)} training state(s) in {states_dir} loads (newest: "
+                f"{skipped[0]}); resume from a copy that loads (--resume PATH), or start afresh under a new name "
+                "or with --archive-old"
+            )
         return found
     path = Path(resume)
     if not path.is_file():
