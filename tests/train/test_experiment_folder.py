@@ -232,3 +232,46 @@ def test_a_refused_resume_keeps_the_recorded_options_and_a_resume_records_the_ru
     unseeded["train"]["total_iter"] = 10
     assert main(["train", "-c", str(write(ucfg, unseeded)), "--resume", "auto"]) == 0
     assert yaml.safe_load((tmp_path / "exp3" / "options.yml").read_text())["manual_seed"] == first
+
+
+def test_a_second_run_into_a_folder_a_run_is_writing_to_is_refused_and_changes_nothing(finished, capsys):
+    """Two runs into one folder (a --resume auto in a second terminal) mixed their models, states and options."""
+    import subprocess
+    import sys
+    import time
+
+    cfg, exp = finished
+    before = _tree(exp)
+    # A live process holds the folder as a run does (the lock is the OS's: it goes with the process).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from upres.train.run_lock import hold\n"
+         f"with hold(Path({str(exp)!r})):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for extra in (
+            ["--resume", "auto"],
+            ["--archive-old"],
+            ["--resume", str(exp / "training_states" / "5.state")],
+        ):
+            assert main(["train", "-c", str(cfg), *extra]) == 2
+            err = capsys.readouterr().err
+            assert err == (
+                f"error: {exp}: another upres train (process {holder.pid}) is writing to this experiment folder; "
+                "wait for it to end (Ctrl+C there saves and exits), or give this run another name\n"
+            )
+        after = {k: v for k, v in _tree(exp).items() if k != ".upres-train.lock"}
+        assert after == {k: v for k, v in before.items() if k != ".upres-train.lock"}
+        # The library refuses too (a second train() while the first holds the folder).
+        from upres.train.config import load_options
+        from upres.train.loop import TrainingError, train
+
+        with pytest.raises(TrainingError, match="another upres train"):
+            train(load_options(cfg), resume="auto")
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    # The holder is gone (killed, not ended cleanly): its lock went with it.
+    assert main(["train", "-c", str(cfg), "--resume", "auto"]) == 0

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from upres.errors import ConfigError
+from upres.train import run_lock
 from upres.train.checkpoint import list_states
 from upres.train.config import Options
 
@@ -83,6 +84,8 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
     check_writable(exp_dir, key)
     if not exp_dir.is_dir():
         return None
+    if (pid := run_lock.holder(exp_dir)) is not None:  # a run under way: nothing here may be moved or rewound
+        raise ConfigError(run_lock.busy_text(exp_dir, pid))
     found = earlier_run(exp_dir)
     if found is None:
         return None

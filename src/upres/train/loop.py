@@ -7,6 +7,7 @@ One iteration = `accum_iter` micro-batches, one optimizer step: `TrainStep` (ste
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from upres.io.atomic import atomic_write, sweep_stale_parts_in
+from upres.train import run_lock
 from upres.train.compiling import toolchain_error
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
@@ -69,15 +71,21 @@ def train(
 ) -> TrainResult:
     ctx = setup_distributed(device)
     try:
-        return _train(ctx, opts, resume, dry_run, options_text)
+        with contextlib.ExitStack() as held:
+            return _train(ctx, opts, resume, dry_run, options_text, held)
     finally:
         teardown(ctx)
 
 
 def _train(
-    ctx: DistContext, opts: Options, resume: str | None, dry_run: bool, options_text: str
+    ctx: DistContext,
+    opts: Options,
+    resume: str | None,
+    dry_run: bool,
+    options_text: str,
+    held: contextlib.ExitStack,
 ) -> TrainResult:
-    seed, exp_dir, log, opts = _open_experiment(ctx, opts, dry_run, options_text)
+    seed, exp_dir, log, opts = _open_experiment(ctx, opts, dry_run, held)
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
     run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.info)
     barrier(ctx)
@@ -143,10 +151,11 @@ def _train(
 
 
 def _open_experiment(
-    ctx: DistContext, opts: Options, dry_run: bool, options_text: str
+    ctx: DistContext, opts: Options, dry_run: bool, held: contextlib.ExitStack
 ) -> tuple[int, Path | None, RunLog, Options]:
-    """The run's seed (the same on every process), torch's settings, the experiment folder and its log (none for a
-    dry run), and the options with AMP settings the device cannot run replaced (each said in the log)."""
+    """The run's seed (the same on every process), torch's settings, the experiment folder (held by this run until
+    `held` closes) and its log (none for a dry run), and the options with AMP settings the device cannot run replaced
+    (each said in the log)."""
     seed = opts.manual_seed if opts.manual_seed is not None else random.SystemRandom().randrange(2**31)
     seed = int(broadcast_object(ctx, seed))
     seed_everything(seed, ctx.rank)
@@ -157,6 +166,8 @@ def _open_experiment(
     swept: list[Path] = []
     try:
         if exp_dir is not None and ctx.is_main:
+            exp_dir.mkdir(parents=True, exist_ok=True)
+            held.enter_context(run_lock.hold(exp_dir))  # before the first write: a second run changes nothing
             swept = _make_folders(exp_dir)
         log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
     except OSError as exc:  # a full disk or a read-only place, before anything is trained
