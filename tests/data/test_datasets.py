@@ -209,6 +209,20 @@ def test_meta_info_names_may_hold_spaces_and_shapes_are_dropped(tmp_path):
         find_pairs(_opts(dataroot_gt=str(gt_dir), meta_info=str(tmp_path / "missing.txt")))
 
 
+def test_linked_folders_are_followed_once_and_a_loop_ends(tmp_path):
+    """A dataset assembled from links: training, doctor, eval and upscale silently left linked folders out."""
+    from upres.io.images import list_images
+
+    root = tmp_path / "hr"
+    write_image(root / "a.png", _photo(8, 8, 0))
+    write_image(tmp_path / "elsewhere" / "e.png", _photo(8, 8, 1))
+    (root / "ext").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "ext_again").symlink_to(tmp_path / "elsewhere", target_is_directory=True)  # the same folder twice
+    (root / "up").symlink_to(root, target_is_directory=True)  # a loop
+    (root / "gone.png").symlink_to(tmp_path / "missing.png")  # a broken link is no image
+    assert [p.relative_to(root).as_posix() for p in list_images(root)] == ["a.png", "ext/e.png"]
+
+
 def test_hidden_files_and_macos_zip_leftovers_are_not_images(tmp_path):
     from upres.io.images import list_images
 

@@ -80,13 +80,25 @@ def list_images(root: str | Path) -> list[Path]:
     root = Path(root)
     if root.is_file():
         return [root]
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(root).parts)
-        and p.is_file()
-    )
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()  # folders walked, by identity: a link to a folder above would loop for ever
+    # Linked folders are followed (a dataset assembled from links), each once; Path.rglob skipped them silently.
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        for name in files:
+            path = Path(folder) / name
+            if path.suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".") and path.is_file():
+                found.append(path)
+    return sorted(found)
 
 
 def icc_colour_space(profile: bytes | None) -> str | None:
