@@ -178,3 +178,49 @@ def test_the_source_folder_as_output_is_refused(tmp_path, capsys, kind, single_f
         == f"error: {src}: the output folder is the source folder; give -o another folder\n"
     )
     assert [p.name for p in src.iterdir()] == ["a.png"] and (src / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "kind, first, second",
+    [
+        ("lr", ["--scale", "4"], ["--scale", "2"]),
+        ("chunk", ["--size", "32", "--step", "32"], ["--size", "16", "--step", "16"]),
+        ("tiff", ["--tile", "16"], ["--tile", "32"]),
+    ],
+)
+def test_a_rerun_with_other_settings_is_refused_the_same_resumes(tmp_path, capsys, kind, first, second):
+    """A rerun into the folder with --scale 2 after --scale 4 said '3 already finished' over x4 copies."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_image(src / "a.png", _img(64, 64, 1))
+    assert main(["prepare", kind, str(src), "-o", str(out), *first]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["prepare", kind, str(src), "-o", str(out), *second]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: prepared with ") and "(.upres-prepare.json), this run asks for " in err
+    assert err.endswith("give -o another folder, or remove this one to start again\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["prepare", kind, str(src), "-o", str(out), *first]) == 0
+    assert "0 done, 1 already finished" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["lr", "chunk"])
+def test_two_sources_with_one_output_name_are_refused(tmp_path, capsys, kind):
+    """photo.png and photo.jpg both give photo.png: the second was 'already finished' with the first's output."""
+    src = tmp_path / "src"
+    write_image(src / "a.png", _img(64, 64, 1))
+    write_image(src / "a.jpg", _img(64, 64, 2))
+    args = ["prepare", kind, str(src), "-o", str(tmp_path / "out")]
+    args += ["--scale", "2"] if kind == "lr" else ["--size", "32", "--step", "32"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {src / 'a.jpg'} and {src / 'a.png'} would both be written as ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_source_folder_inside_the_output_folder_is_read(tmp_path, capsys):
+    """`prepare lr q/src -o q` said 'no images found': only an output folder inside the sources holds outputs."""
+    src = tmp_path / "q" / "src"
+    write_image(src / "a.png", _img(64, 64, 1))
+    assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "q"), "--scale", "2"]) == 0
+    assert np.array_equal(read_image(tmp_path / "q" / "a.png"), imresize(_img(64, 64, 1), 0.5))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from upres.data.prepare_record import check_and_record, refuse_shared_outputs
 from upres.data.resize import imresize
 from upres.io.images import list_images, read_image, write_image
 
@@ -194,7 +195,9 @@ def _sources(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
     if (root if root.is_dir() else root.parent).resolve() == out:
         # Every output would have a source's name: the sources would be taken for finished work, or overwritten.
         raise UpresError(f"{dst}: the output folder is the source folder; give -o another folder")
-    files = [p for p in list_images(root) if not p.resolve().is_relative_to(out)]
+    folder = (root if root.is_dir() else root.parent).resolve()
+    out_inside = out != folder and out.is_relative_to(folder)
+    files = [p for p in list_images(root) if not (out_inside and p.resolve().is_relative_to(out))]
     return [(p, p.relative_to(root) if root.is_dir() else Path(p.name)) for p in files]
 
 
@@ -220,7 +223,10 @@ def prepare_chunks(
     progress: Callable[[int, int, str, str], None] | None = None,
 ) -> PrepareResult:
     """Cut every image under src into size x size sub-images every `step` pixels, into dst (same sub-folders)."""
-    jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in _sources(src, dst)]
+    sources = _sources(src, dst)
+    refuse_shared_outputs(sources, lambda p, rel: rel.parent / f"{p.stem}_sNNN{_out_suffix(p)}")
+    check_and_record(dst, "chunk", {"size": size, "step": step, "min_size": min_size}, sources)
+    jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in sources]
     _sweep_outputs(dst)
     return run_jobs(chunk_one, jobs, workers or default_workers(), progress)
 
@@ -236,7 +242,15 @@ def prepare_lr(
 ) -> PrepareResult:
     """Write an LR copy of every image under src into dst (same relative paths and stems): MATLAB bicubic, or the
     degradation pipeline of an option file (`degradations`: DegradationOptions values)."""
-    jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in _sources(src, dst)]
+    sources = _sources(src, dst)
+    refuse_shared_outputs(sources, lambda p, rel: rel.with_suffix(_out_suffix(p)))
+    record = {
+        "scale": scale,
+        "degradations": degradations,
+        "seed": seed if degradations is not None else None,
+    }
+    check_and_record(dst, "lr", record, sources)
+    jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in sources]
     _sweep_outputs(dst)
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
 
@@ -262,17 +276,11 @@ def prepare_tiff(
 ) -> PrepareResult:
     """Copy every image under src into dst as a tiled TIFF (same relative paths and stems, `.tif`), so training
     reads only each crop's tiles instead of decoding whole large images."""
-    from upres.errors import UpresError
 
     check_tiff_settings(tile, compression)
     sources = _sources(src, dst)
-    targets: dict[Path, Path] = {}
-    for p, rel in sources:
-        other = targets.setdefault(rel.with_suffix(".tif"), p)
-        if other != p:
-            raise UpresError(
-                f"{other} and {p} would both be written as {rel.with_suffix('.tif')}; rename one"
-            )
+    refuse_shared_outputs(sources, lambda p, rel: rel.with_suffix(".tif"))
+    check_and_record(dst, "tiff", {"tile": tile, "compression": compression}, sources)
     jobs = [(str(p), str(rel), str(dst), tile, compression) for p, rel in sources]
     _sweep_outputs(dst)
     return run_jobs(tiff_one, jobs, workers or default_workers(), progress)

@@ -1,0 +1,49 @@
+"""What `upres prepare` checks before it writes into an output folder: the settings the folder was prepared with
+(a rerun resumes only the same work: outputs of other settings would count as finished), and outputs that two sources
+would share (`photo.png` and `photo.jpg` both give `photo.png`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from upres.errors import UpresError
+
+RECORD = ".upres-prepare.json"
+
+
+def check_and_record(dst: str | Path, kind: str, settings: dict, sources: list) -> None:
+    """Refuse a folder prepared with other settings; record these in a new one. Folders prepared before the record
+    existed are taken as they are; without sources nothing is recorded (the caller says there is nothing to do)."""
+    if not sources:
+        return
+    path = Path(dst) / RECORD
+    wanted = json.loads(json.dumps({"command": kind, **settings}, default=str))
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        recorded = None
+    except (OSError, ValueError):
+        recorded = {}
+    if recorded is not None and recorded != wanted:
+        differ = sorted(k for k in wanted.keys() | recorded.keys() if wanted.get(k) != recorded.get(k))
+        was = ", ".join(f"{k} {recorded.get(k)!r}" for k in differ)
+        now = ", ".join(f"{k} {wanted.get(k)!r}" for k in differ)
+        raise UpresError(
+            f"{dst}: prepared with {was} ({RECORD}), this run asks for {now}; its outputs would count as finished: "
+            "give -o another folder, or remove this one to start again"
+        )
+    if recorded is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
+
+
+def refuse_shared_outputs(sources: list[tuple[Path, Path]], output_of) -> None:
+    """Two sources whose outputs have one name (by stem: LR copies pair with their GT by stem, chunks are named
+    after it): the second was reported finished with the first one's output."""
+    taken: dict[Path, Path] = {}
+    for path, rel in sources:
+        key = output_of(path, rel)
+        other = taken.setdefault(key, path)
+        if other != path:
+            raise UpresError(f"{other} and {path} would both be written as {key}; rename one")
