@@ -72,7 +72,7 @@ def upres_options(
     opts = {
         "name": "gpu_check", "scale": sizes.arch["scale"], "manual_seed": 0,
         "use_amp": sizes.amp, "amp_bf16": True, "use_channels_last": True, "use_compile": compiled,
-        "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": str(work), "lq_size": sizes.lq,
+        "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": str(work / "in_memory"), "lq_size": sizes.lq,
                                "batch_size_per_gpu": sizes.batch, "num_worker_per_gpu": sizes.train_workers}},
         "network_g": {k: v for k, v in sizes.arch.items() if k != "scale"},
         "path": {"experiments_root": str(work / f"exp_{'gan' if gan else 'fid'}_{int(compiled)}")},

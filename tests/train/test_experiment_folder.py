@@ -275,3 +275,17 @@ def test_a_second_run_into_a_folder_a_run_is_writing_to_is_refused_and_changes_n
     time.sleep(0.1)
     # The holder is gone (killed, not ended cleanly): its lock went with it.
     assert main(["train", "-c", str(cfg), "--resume", "auto"]) == 0
+
+
+def test_an_experiment_folder_inside_a_dataset_folder_is_refused(tmp_path, hr_folder, capsys):
+    """Its validation pictures became training images on the next (resumed) run: 'samples 6 -> 10', exit 0."""
+    cfg = write(tmp_path / "in.yml", base_options(hr_folder, hr_folder / "run1"))
+    before = sorted(p.name for p in hr_folder.iterdir())
+    for extra in ([], ["--dry-run"]):
+        assert main(["train", "-c", str(cfg), *extra]) == 2
+        assert capsys.readouterr().err == (
+            f"error: path.experiments_root: the experiment folder {hr_folder / 'run1'} lies inside "
+            f"datasets.train.dataroot_gt {hr_folder}, which would read its pictures as data; choose a folder outside "
+            "it\n"
+        )
+    assert sorted(p.name for p in hr_folder.iterdir()) == before

@@ -82,6 +82,7 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
     process group forms, so the other ranks wait for it)."""
     exp_dir, key = experiment_dir(opts), _key(opts)
     check_writable(exp_dir, key)
+    check_outside_data(opts, exp_dir)
     if not exp_dir.is_dir():
         return None
     if (pid := run_lock.holder(exp_dir)) is not None:  # a run under way: nothing here may be moved or rewound
@@ -169,3 +170,18 @@ def set_later_aside(exp_dir: Path, state: Path, dry_run: bool) -> str | None:
             f"cannot move this run's later files to {aside} ({exc.strerror or exc}); move them yourself"
         ) from None
     return f"resuming at iteration {at}: moved this run's {what} to {aside}, so that nothing is written over"
+
+
+def check_outside_data(opts: Options, exp_dir: Path) -> None:
+    """An experiment folder inside a dataset folder adds its validation pictures to that dataset on the next run."""
+    from upres.data.options import as_list
+
+    place = exp_dir.resolve()
+    for name, ds in opts.datasets.items():
+        for key in ("dataroot_gt", "dataroot_lq"):
+            for root in as_list(getattr(ds, key, None)):
+                if place.is_relative_to(Path(root).resolve()):
+                    raise ConfigError(
+                        f"{_key(opts)}: the experiment folder {exp_dir} lies inside datasets.{name}.{key} {root}, "
+                        f"which would read its pictures as data; choose a folder outside it"
+                    )

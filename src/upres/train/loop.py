@@ -24,6 +24,7 @@ from upres.train import run_lock
 from upres.train.compiling import toolchain_error
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
+from upres.train.experiment import check_outside_data
 from upres.train.feed import BatchFeed
 from upres.train.iterations import Iterations
 from upres.train.memory import peak_memory_mb
@@ -162,6 +163,7 @@ def _open_experiment(
     _configure_torch(opts, ctx)
     if opts.use_compile and (missing := toolchain_error(ctx.device)):
         raise TrainingError(missing)  # before the experiment folder exists: nothing of this run is written
+    check_outside_data(opts, experiment_dir(opts))
     exp_dir = None if dry_run else experiment_dir(opts)
     swept: list[Path] = []
     try:
