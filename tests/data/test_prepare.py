@@ -197,7 +197,9 @@ def test_a_rerun_with_other_settings_is_refused_the_same_resumes(tmp_path, capsy
     capsys.readouterr()
     assert main(["prepare", kind, str(src), "-o", str(out), *second]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {out}: prepared with ") and "(.upres-prepare.json), this run asks for " in err
+    assert (
+        err.startswith(f"error: {out}: prepared with ") and "(.upres-prepare.json), this run asks for " in err
+    )
     assert err.endswith("give -o another folder, or remove this one to start again\n")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert main(["prepare", kind, str(src), "-o", str(out), *first]) == 0

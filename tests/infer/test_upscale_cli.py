@@ -358,3 +358,37 @@ def test_a_bad_model_leaves_no_empty_output_folder(tmp_path, capsys):
         main(["upscale", "-m", str(tmp_path / "bad.pth"), str(tmp_path / "a.png"), "-o", str(out), "-q"]) == 2
     )
     assert not (tmp_path / "deep").exists()
+
+
+def test_a_full_disk_names_the_output_and_the_way_on(tmp_path, rng, identity_x1, capsys, monkeypatch):
+    """The failure named the input and the bare OS text ('x.png: [Errno 28] No space left on device')."""
+    import errno
+
+    import upres.infer.batch as batch
+
+    for name in ("a", "b"):
+        _png(tmp_path / "in" / f"{name}.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    real = batch.write_image
+
+    def full_for_b(target, *args, **kwargs):
+        if target.name == "b.png":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "write_image", full_for_b)
+    code, out, _ = run_upscale(capsys, "-m", identity_x1, tmp_path / "in", "-o", tmp_path / "out")
+    assert code == 1
+    assert (
+        f"failed: {tmp_path / 'in' / 'b.png'}: cannot write {tmp_path / 'out' / 'b.png'} (No space left on device); "
+        "free space there (or raise the file size limit) and run again with --skip-existing" in out
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
+def test_a_device_given_as_input_is_not_called_missing(tmp_path, identity_x1, capsys):
+    code, _, err = run_upscale(capsys, "-m", identity_x1, "/dev/null", "-o", tmp_path / "out")
+    assert code == 2
+    assert (
+        err
+        == "error: /dev/null: not an image file or a folder (a device or a pipe); give image files or folders\n"
+    )

@@ -9,6 +9,7 @@ results. A failure is recorded against its file and the batch goes on.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import sys
@@ -150,6 +151,13 @@ def _reason(exc: BaseException, source: Path) -> str:
     text = str(exc) or type(exc).__name__
     prefix = f"{source}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _write_failure(target: Path, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"cannot write {target} ({why}); free space there (or raise the file size limit) and run again with --skip-existing"
+    return f"cannot write {target} ({why})"
 
 
 def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
@@ -321,6 +329,9 @@ def run_batch(
                         h, w = image.array.shape[:2]
                         canvas = resize_array(canvas, *output_size(w, h, opts.outscale))
                     write_image(job.target, canvas, opts.quality, image.icc_profile, PNG_LEVEL)
+            except OSError as exc:  # a full disk, a file size limit: the output is what could not be written
+                fail(job, UpresError(_write_failure(job.target, exc)), result.device)
+                continue
             except Exception as exc:
                 fail(job, exc, result.device)
                 continue

@@ -54,6 +54,10 @@ def find_sources(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
                 if out_inside and _is_under(path.resolve(), out_resolved):
                     continue  # earlier results when OUT lies inside an input folder (not when it holds the input)
                 found.append((path, path.relative_to(item)))
+        elif item.exists():
+            raise UpresError(
+                f"{item}: not an image file or a folder (a device or a pipe); give image files or folders"
+            )
         else:
             raise UpresError(f"{item}: no such file or folder")
     return found

@@ -81,7 +81,9 @@ def list_images(root: str | Path) -> list[Path]:
     if root.is_file():
         return [root]
     found: list[Path] = []
-    seen: set[tuple[int, int]] = set()  # folders walked, by identity: a link to a folder above would loop for ever
+    seen: set[tuple[int, int]] = (
+        set()
+    )  # folders walked, by identity: a link to a folder above would loop for ever
     # Linked folders are followed (a dataset assembled from links), each once; Path.rglob skipped them silently.
     for folder, dirs, files in os.walk(root, followlinks=True):
         try:
