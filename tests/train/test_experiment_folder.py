@@ -289,3 +289,18 @@ def test_an_experiment_folder_inside_a_dataset_folder_is_refused(tmp_path, hr_fo
             "it\n"
         )
     assert sorted(p.name for p in hr_folder.iterdir()) == before
+
+
+def test_a_total_iter_below_the_states_iteration_says_nothing_is_trained(
+    finished, tmp_path, hr_folder, capsys
+):
+    cfg, exp = finished
+    before = {k: v for k, v in _tree(exp).items() if k.startswith(("models/", "training_states/"))}
+    shorter = write(tmp_path / "short.yml", base_options(hr_folder, exp, total_iter=5))
+    assert main(["train", "-c", str(shorter), "--resume", "auto"]) == 0
+    out = capsys.readouterr()
+    assert (
+        "train.total_iter 5 is below the state's iteration 10: nothing is trained; raise train.total_iter to go on"
+        in out.out + out.err
+    )
+    assert {k: v for k, v in _tree(exp).items() if k.startswith(("models/", "training_states/"))} == before

@@ -107,6 +107,11 @@ def _train(
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
         continue_schedules(run, opts.train.restart_scheduler, log)
+        if start_iter > opts.train.total_iter and not dry_run:
+            log.note(
+                f"train.total_iter {opts.train.total_iter} is below the state's iteration {start_iter}: nothing is "
+                "trained; raise train.total_iter to go on"
+            )
     if exp_dir is not None and ctx.is_main:
         # Recorded once the state is known to fit, with the seed the run goes on with (a resumed run keeps its own).
         _record_options(exp_dir, opts, seed, options_text)
