@@ -145,3 +145,24 @@ def test_a_loader_that_holds_training_back_shows_in_every_line_and_gets_one_note
     assert len(notes) == 1 and notes[0][1] == "10"  # the first window (starting the workers) is left out
     share = re.search(r"training finished: .* it/s, (\d+)% of the training time waiting for data\n", log)
     assert share and int(share.group(1)) >= 60
+
+
+def test_a_resumed_runs_report_keeps_the_notes_of_its_earlier_sessions(tmp_path, hr_folder):
+    """The Notes of report.html listed only the last session's: a first session's warnings were gone."""
+    import html as html_mod
+
+    def notes(exp):
+        text = (exp / "report.html").read_text()
+        block = text.split("<h2>Notes</h2><ul>", 1)[1].split("</ul>", 1)[0]
+        return [html_mod.unescape(n) for n in re.findall(r"<li>(.*?)</li>", block)]
+
+    # The first session has a note of its own: --resume auto found nothing to resume.
+    opts = base_options(hr_folder, tmp_path / "exp")
+    first_session = merge(opts, {"train": {"total_iter": 4}, "logger": {"save_checkpoint_freq": 2}})
+    train(parse_options(first_session), resume="auto")
+    first = notes(tmp_path / "exp")
+    assert any(n.startswith("--resume auto: no training state in ") for n in first)
+    train(parse_options(merge(opts, {"train": {"total_iter": 6}})), resume="auto")
+    second = notes(tmp_path / "exp")
+    assert second[: len(first)] == first and len(second) == len(set(second))
+    assert any(n.startswith("resumed from ") for n in second[len(first) :])

@@ -28,6 +28,8 @@ from upres.train.validate import BestTracker, Metric, run_validation
 # A window spent this much waiting for batches gets a note (once a run): the loader, not the step, sets the pace.
 SLOW_LOADER = 0.3
 
+NOTES_KEY = "__notes__"  # in report_history.json, beside the curves
+
 
 def amp_on_cpu(opts: Options, device: torch.device, note) -> Options:
     """On CPU, bf16 autocast is usually slower than fp32 (templates ask for AMP for the GPU): off unless
@@ -262,14 +264,19 @@ class RunWatch:
     # --- report and summary --------------------------------------------------------------------------------------
     def _restore_history(self, start_iter: int) -> None:
         """A resumed run's report keeps the curves before the resume (up to the state's iteration: what came after
-        it is trained again)."""
+        it is trained again) and the notes of its earlier sessions."""
         if self._history_file is None or not self._history_file.is_file():
             return
         try:
             saved = json.loads(self._history_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return  # the curves are a convenience: a damaged file only shortens them
-        for key, points in saved.items() if isinstance(saved, dict) else ():
+        if not isinstance(saved, dict):
+            return
+        earlier = [str(n) for n in saved.pop(NOTES_KEY, [])]
+        # The report's notes are the run's: the earlier sessions' first (each once), then this one's.
+        self.log.notes[:] = earlier + [n for n in self.log.notes if n not in earlier]
+        for key, points in saved.items():
             kept = [(int(i), float(v)) for i, v in points if int(i) <= start_iter]
             self.log.history.setdefault(key, []).extend(kept)
 
@@ -289,7 +296,7 @@ class RunWatch:
         """The curves so far, for the report of a run resumed from a state saved now (`_restore_history`)."""
         if self._history_file is None or not self.log.enabled:
             return
-        text = json.dumps(self.log.history)
+        text = json.dumps({**self.log.history, NOTES_KEY: self.log.notes})
         try:
             atomic_write(self._history_file, lambda p: p.write_text(text, encoding="utf-8"))
         except OSError as exc:
