@@ -77,7 +77,7 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
         "train": {
             "total_iter": iterations,
             "ema_decay": 0.99,
-            "optim_g": {"type": "AdamW", "lr": 1e-3, "weight_decay": 0},
+            "optim_g": {"type": "AdamW", "lr": 1e-3, "weight_decay": 0, "betas": [0.9, 0.99]},
             "scheduler": {"type": "CosineAnnealingLR", "eta_min": 5e-5},
             "warmup_iter": 50,
             "losses": [{"type": "l1loss", "loss_weight": 1.0}],

@@ -49,8 +49,7 @@ def test_each_optimizer_steps_like_torch(name):
     ref_net.load_state_dict(ours_net.state_dict())
     ours = build_optimizer(ours_net.parameters(), opts)
     kwargs = {k: v for k, v in given.items() if k != "type"}
-    if name in ("Adam", "AdamW"):
-        kwargs = {"betas": (0.9, 0.99), "weight_decay": 0.0, **kwargs}  # upres's defaults, given to torch
+    # What the file leaves out takes torch's default, as traiNNer-redux's `torch.optim.X(params, **opt)` does.
     ref = getattr(torch.optim, name)(ref_net.parameters(), **kwargs)
     x = torch.randn(8, 4)
     for _ in range(3):
@@ -79,5 +78,18 @@ def test_a_parameter_the_optimizer_does_not_take_is_named():
         parse_options(_options({"type": "sgd", "nesterov": "maybe"}))
 
 
-def test_default_is_adamw_with_upres_defaults():
-    assert OptimizerOptions().kwargs() == {"lr": 1e-4, "weight_decay": 0.0, "betas": (0.9, 0.99), "eps": 1e-8}
+def test_without_a_block_adamw_as_the_recipes_set_it_and_a_block_takes_torchs_defaults():
+    """A redux file's `optim_g: {type: AdamW, lr: 1e-4}` got upres's betas (0.9, 0.99) and no weight decay, where
+    redux trains with torch's (0.9, 0.999) and 0.01."""
+    without = _options({})
+    del without["train"]["optim_g"]
+    assert parse_options(without).train.optim_g.kwargs() == {
+        "lr": 1e-4,
+        "betas": (0.9, 0.99),
+        "weight_decay": 0.0,
+    }
+    given = parse_options(_options({"type": "AdamW", "lr": 2e-4})).train.optim_g
+    built = build_optimizer([torch.nn.Parameter(torch.zeros(2))], given)
+    reference = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=2e-4)
+    for key in ("betas", "weight_decay", "eps", "amsgrad"):
+        assert built.defaults[key] == reference.defaults[key]

@@ -25,7 +25,7 @@ from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
 from upres.option_file import describe_value
 from upres.train.config_errors import degradation_fields, format_validation_error
-from upres.train.optim_options import OptimizerOptions
+from upres.train.optim_options import OptimizerOptions, default_optimizer
 from upres.train.schedule_options import SchedulerOptions
 
 
@@ -80,7 +80,7 @@ class TrainOptions(Strict):
     )
     grad_clip: bool = Field(False, description="clip the gradient norm to grad_clip_max_norm")
     grad_clip_max_norm: float = Field(100.0, gt=0)
-    optim_g: OptimizerOptions = Field(default_factory=OptimizerOptions)
+    optim_g: OptimizerOptions = Field(default_factory=default_optimizer)
     optim_d: OptimizerOptions | None = None
     scheduler: SchedulerOptions = Field(default_factory=SchedulerOptions)
     scheduler_d: SchedulerOptions | None = None

@@ -37,13 +37,18 @@ class OptimizerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
     type: OptimizerName = Field(
         "AdamW",
-        description=f"one of {', '.join(OPTIMIZER_PARAMS)} (any case); betas, eps and weight_decay default to "
-        "the values below for Adam/AdamW, to torch's for the others",
+        description=f"one of {', '.join(OPTIMIZER_PARAMS)} (any case); a parameter left out takes torch's default, "
+        "as in traiNNer-redux (AdamW: betas [0.9, 0.999], weight_decay 0.01); without an optim_g block upres uses "
+        "AdamW, lr 1e-4, betas [0.9, 0.99], weight_decay 0",
     )
     lr: float = Field(1e-4, gt=0, allow_inf_nan=False)
-    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.99)
-    eps: float = Field(1e-8, ge=0, allow_inf_nan=False)
+    weight_decay: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="torch's default when left out"
+    )
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] | None = Field(
+        None, description="torch's default when left out"
+    )
+    eps: float | None = Field(None, ge=0, allow_inf_nan=False, description="torch's default when left out")
     amsgrad: bool | None = Field(None, description="Adam, AdamW")
     momentum: float | None = Field(None, ge=0, description="SGD, RMSprop")
     dampening: float | None = Field(None, ge=0, description="SGD")
@@ -80,8 +85,17 @@ class OptimizerOptions(BaseModel):
         return self
 
     def kwargs(self) -> dict[str, Any]:
-        """The keyword arguments for the torch class: what the file gave, upres's defaults for Adam/AdamW, and
-        torch's own defaults (as traiNNer-redux passes them) for the rest."""
+        """The keyword arguments for the torch class: lr, and what the file gave; torch's own defaults for the rest,
+        as traiNNer-redux passes them (`torch.optim.AdamW(params, **opt)`)."""
         allowed = OPTIMIZER_PARAMS[self.type]
-        mine = ("lr", "weight_decay", "betas", "eps") if self.type in ("Adam", "AdamW") else ("lr",)
-        return {k: getattr(self, k) for k in allowed if k in mine or k in self.model_fields_set}
+        return {
+            k: getattr(self, k)
+            for k in allowed
+            if k == "lr" or (k in self.model_fields_set and getattr(self, k) is not None)
+        }
+
+
+def default_optimizer() -> OptimizerOptions:
+    """optim_g when an option file has none: AdamW as the ESRGAN-family recipes set it (Real-ESRGAN's and
+    traiNNer-redux's templates), betas [0.9, 0.99] and no weight decay."""
+    return OptimizerOptions(type="AdamW", lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)

@@ -138,7 +138,7 @@ DEFAULT_DIFFERS: dict[str, str] = {
     "val.metrics": "upres computes psnr and ssim (Y channel, crop 4) when none are listed; redux computes none",
     "val.val_freq": "upres validates every 5000 iterations; redux has no default",
     "val.tile_overlap": "upres blends validation tiles over 16 pixels (0 leaves seams); no effect on the weights",
-    "train.optim_g": "upres uses AdamW, lr 1e-4 when none is given; redux has no default",
+    "train.optim_g": "upres uses AdamW, lr 1e-4, betas [0.9, 0.99], weight_decay 0 when none is given (a block that leaves a parameter out gets torch's default, as in redux); redux has no default",
     "train.losses": "upres trains with l1loss when none are given; redux has no default",
     "network_g": "required by upres; redux builds no generator without it",
     "train.scheduler": "none in redux is a constant learning rate, as upres's default MultiStepLR without milestones",
