@@ -408,3 +408,28 @@ def test_the_dry_run_runs_the_iteration_where_every_loss_is_on(tmp_path, hr_fold
     opts["train"]["losses"].append({"type": "mssimloss", "padding": "valid", "start_iter": 4})
     assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run", "--device", "cpu"]) == 2
     assert "mssimloss: images of 32 px are too small" in capsys.readouterr().err
+
+
+def test_grad_clip_clips_the_discriminator_too(tmp_path, hr_folder):
+    """grad_clip clipped G only; traiNNer-redux clips D's gradients as well. SGD at lr 1: each network's weights
+    move by its clipped gradient, so neither moves by more than the limit."""
+    from upres.train.loop import seed_everything
+    from upres.train.setup import build_run
+
+    limit = 1e-6
+    opts = parse_options(
+        merge(
+            merge(base_options(hr_folder, tmp_path / "exp", total_iter=1), small_gan()),
+            {"train": {"grad_clip": True, "grad_clip_max_norm": limit, "ema_decay": 0,
+                       "optim_g": {"type": "SGD", "lr": 1.0}, "optim_d": {"type": "SGD", "lr": 1.0}},
+             "logger": {"print_freq": 1, "save_checkpoint_freq": 1}},
+        )
+    )  # fmt: skip
+    seed_everything(opts.manual_seed, 0)  # as the run does before it builds the networks: the same start
+    start = build_run(opts, torch.device("cpu"), opts.manual_seed, 1, check_data=False)
+    train(opts)
+    state = load_training_state(tmp_path / "exp" / "training_states" / "1.state")
+    for net, key in ((start.g.net, "net_g"), (start.d.net, "net_d")):
+        params = dict(net.named_parameters())
+        step = sum((state[key][k].float() - p.detach().float()).square().sum() for k, p in params.items())
+        assert 0 < float(step) ** 0.5 <= limit * 1.01, key

@@ -162,11 +162,17 @@ class TrainStep:
                 run.g.optimizer.step()
         if d_due:
             if scaler is not None:
+                if t.grad_clip:  # D's gradients are clipped as G's are (traiNNer-redux clips both)
+                    scaler.unscale_(run.d.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.d_params, t.grad_clip_max_norm)
                 scaler.step(run.d.optimizer)  # skips a step whose gradients are not finite
             else:
                 # D gets the guard G has: a non-finite D step is skipped and counts as a bad step (the NaN guard's
                 # roll-back), instead of NaN weights in every later checkpoint of D.
-                d_bad = self._nonfinite_grads(self.d_params)
+                if t.grad_clip:
+                    d_bad = ~torch.isfinite(torch.nn.utils.clip_grad_norm_(self.d_params, t.grad_clip_max_norm))
+                else:
+                    d_bad = self._nonfinite_grads(self.d_params)
                 bad = bad | d_bad
                 if self.d_device_skip:
                     run.d.optimizer.found_inf = d_bad.float()
