@@ -1,6 +1,7 @@
 """Focal frequency loss (Jiang et al. ICCV 2021): squared distance of 2-D spectra, weighted towards the frequencies
 the model currently gets most wrong (weight = normalised distance ** alpha, no gradient through the weight).
-ave_spectrum defaults to traiNNer-redux's True (the paper's code: False): spectra are averaged over the batch."""
+ave_spectrum defaults to traiNNer-redux's True (the paper's code: False): spectra are averaged over the batch. The
+loss is 50x the paper's, as traiNNer-redux returns it: its recommended weight (0.2) is set for that scale."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import torch
 from torch import nn
 
 from upres.errors import ConfigError
+
+REDUX_SCALE = 50.0
 
 
 def _spectrum(x: torch.Tensor, patch_factor: int) -> torch.Tensor:
@@ -49,4 +52,4 @@ class FocalFrequencyLoss(nn.Module):
             else:
                 weight = weight / weight.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
             weight = weight.nan_to_num(0.0).clamp(0.0, 1.0)
-        return (weight * dist).mean()
+        return REDUX_SCALE * (weight * dist).mean()

@@ -2,7 +2,8 @@
 
 The artifact map is the residual's local variance (7x7), scaled by the patch's overall residual variance ** 0.2,
 and zeroed where the EMA model is *worse* than the current one (there the detail is likely real texture that the
-averaged weights have not learned yet). The map is a weight, so it carries no gradient.
+averaged weights have not learned yet). The gradient flows through the map as well as through the weighted output,
+as in the paper's code (BasicSR's get_refined_artifact_map) and traiNNer-redux; only the EMA side is constant.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ def local_variance(x: torch.Tensor, ksize: int = 7) -> torch.Tensor:
     return ((mean_sq - mean * mean) * (n / (n - 1))).clamp_min(0.0)
 
 
-@torch.no_grad()
 def artifact_map(sr: torch.Tensor, sr_ema: torch.Tensor, gt: torch.Tensor, ksize: int = 7) -> torch.Tensor:
-    residual = (gt - sr).abs().sum(1, keepdim=True).float()
-    residual_ema = (gt - sr_ema).abs().sum(1, keepdim=True).float()
-    patch_weight = residual.var(dim=(1, 2, 3), keepdim=True) ** (1 / 5)
+    wide = torch.promote_types(sr.dtype, torch.float32)  # at least float32 (bf16/fp16 under AMP)
+    residual = (gt - sr).abs().sum(1, keepdim=True).to(wide)
+    with torch.no_grad():
+        residual_ema = (gt - sr_ema).abs().sum(1, keepdim=True).to(wide)
+    # var ** 0.2 has an infinite slope at 0 (an output equal to the target): floored so its gradient stays finite.
+    patch_weight = residual.var(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12) ** (1 / 5)
     weight = patch_weight * local_variance(residual, ksize)
     return weight.masked_fill(residual < residual_ema, 0.0).to(sr.dtype)
 
@@ -40,5 +43,5 @@ class LDLLoss(nn.Module):
         self.ksize = int(ksize)
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor, sr_ema: torch.Tensor) -> torch.Tensor:
-        w = artifact_map(sr.detach(), sr_ema.detach(), gt, self.ksize)
+        w = artifact_map(sr, sr_ema.detach(), gt, self.ksize)
         return self.criterion(w * sr, w * gt)
