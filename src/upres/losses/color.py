@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from upres.host_to_device import constant
+from upres.losses.full_precision import full_precision
 from upres.losses.pixel import criterion as make_criterion
 
 # sRGB (D65) <-> XYZ, as in the HSLuv reference.
@@ -124,6 +125,7 @@ class HSLuvLoss(nn.Module):
             ).clamp(0, 1)
         return x
 
+    @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         a, b = rgb_to_hsluv(self._prepare(sr)), rgb_to_hsluv(self._prepare(gt))
         dh = torch.remainder(a[:, 0:1] - b[:, 0:1] + 180.0, 360.0) - 180.0

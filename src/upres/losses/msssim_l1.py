@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.losses.full_precision import full_precision
 from upres.losses.structure import MSSIMLoss
 
 
@@ -24,5 +25,6 @@ class MSSSIML1Loss(nn.Module):
         # Zhao et al.'s MS-SSIM: on the RGB channels with the luminance term (not mssimloss's redux defaults).
         self.msssim = MSSIMLoss(padding=padding, test_y_channel=False, include_luminance=True)
 
+    @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         return self.alpha * self.msssim(sr, gt) + (1 - self.alpha) * F.l1_loss(sr, gt)

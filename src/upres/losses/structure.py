@@ -16,6 +16,7 @@ from torch import nn
 
 from upres.errors import ConfigError
 from upres.host_to_device import constant
+from upres.losses.full_precision import full_precision
 
 MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 K1, K2 = 0.01, 0.03
@@ -120,6 +121,7 @@ class MSSIMLoss(nn.Module):
         self.test_y_channel, self.color_space = bool(test_y_channel), str(color_space).lower()
         self.include_luminance = bool(include_luminance)
 
+    @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         smallest = min(sr.shape[-2:])
         needed = (self.win_size - 1) * 2 ** (len(MS_WEIGHTS) - 1) + 1 if self.padding == "valid" else 16
