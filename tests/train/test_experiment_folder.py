@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from train_helpers import base_options, write
 
 from upres.cli import main
@@ -304,3 +305,26 @@ def test_a_total_iter_below_the_states_iteration_says_nothing_is_trained(
         in out.out + out.err
     )
     assert {k: v for k, v in _tree(exp).items() if k.startswith(("models/", "training_states/"))} == before
+
+
+def test_ema_switched_on_at_a_resume_starts_from_the_resumed_generator(tmp_path, hr_folder, capsys):
+    """It started from the generator of iteration 0 (copied when the run was built, before the state loaded): with
+    the usual decay the net_g_ema files stayed the untrained network for thousands of iterations."""
+    from upres.io.model_files import read_tensors
+
+    opts = base_options(hr_folder, tmp_path / "exp", total_iter=5, ema_decay=0)
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg)]) == 0
+    resumed = read_tensors(tmp_path / "exp" / "models" / "net_g_5.safetensors")[0]
+    opts["train"].update(total_iter=6, ema_decay=0.5)
+    capsys.readouterr()
+    assert main(["train", "-c", str(write(cfg, opts)), "--resume", "auto"]) == 0
+    out = capsys.readouterr()
+    assert (
+        "the state has no EMA (ema_decay was 0): the EMA starts from the generator of iteration 5"
+        in out.out + out.err
+    )
+    g6 = read_tensors(tmp_path / "exp" / "models" / "net_g_6.safetensors")[0]
+    ema6 = read_tensors(tmp_path / "exp" / "models" / "net_g_ema_6.safetensors")[0]
+    for k in resumed:  # one update at decay 0.5 from the resumed weights
+        torch.testing.assert_close(ema6[k], 0.5 * resumed[k] + 0.5 * g6[k])

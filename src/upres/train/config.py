@@ -78,7 +78,9 @@ class TrainOptions(Strict):
         ge=0,
         description="EMA warm-up: decay = min(ema_decay, 1 - (1 + it)^-ema_power); 10 (redux's) is no warm-up",
     )
-    grad_clip: bool = Field(False, description="clip the gradient norm of G (and of D in the GAN stage) to grad_clip_max_norm")
+    grad_clip: bool = Field(
+        False, description="clip the gradient norm of G (and of D in the GAN stage) to grad_clip_max_norm"
+    )
     grad_clip_max_norm: float = Field(100.0, gt=0)
     optim_g: OptimizerOptions = Field(default_factory=default_optimizer)
     optim_d: OptimizerOptions | None = None

@@ -72,6 +72,10 @@ def resume_run(
     if int(state["seed"]) != seed:
         seed = int(state["seed"])
     log.note(f"resumed from {path} at iteration {start_iter}")
+    if run.g.ema is not None and "ema_g" not in state:
+        log.note(
+            f"the state has no EMA (ema_decay was 0): the EMA starts from the generator of iteration {start_iter}"
+        )
     changed = data_changes(state.get("data"), data_settings(run, ctx))
     if changed:
         log.note(

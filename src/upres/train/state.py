@@ -96,6 +96,9 @@ def restore_state(run: Run, path: Path, scaler, ctx: DistContext) -> dict:
     run.g.schedule.load_state_dict(state["schedule_g"])
     if run.g.ema is not None and "ema_g" in state:
         _load(run.g.ema.module, state["ema_g"], "EMA generator", "network_g", path)
+    elif run.g.ema is not None:
+        # EMA switched on at this resume: it starts from the resumed generator, not the one the run started with.
+        run.g.ema.module.load_state_dict(unwrap(run.g.net).state_dict())
     if run.d is not None and "net_d" in state:
         _load(unwrap(run.d.net), state["net_d"], "discriminator", "network_d", path)
         _same_optimizer(run.d.optimizer, state, "d", path)

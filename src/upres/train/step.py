@@ -170,7 +170,9 @@ class TrainStep:
                 # D gets the guard G has: a non-finite D step is skipped and counts as a bad step (the NaN guard's
                 # roll-back), instead of NaN weights in every later checkpoint of D.
                 if t.grad_clip:
-                    d_bad = ~torch.isfinite(torch.nn.utils.clip_grad_norm_(self.d_params, t.grad_clip_max_norm))
+                    d_bad = ~torch.isfinite(
+                        torch.nn.utils.clip_grad_norm_(self.d_params, t.grad_clip_max_norm)
+                    )
                 else:
                     d_bad = self._nonfinite_grads(self.d_params)
                 bad = bad | d_bad
