@@ -9,7 +9,7 @@ import torch
 
 from upres.errors import ConfigError
 from upres.train.config import parse_options
-from upres.train.optim_options import OPTIMIZER_PARAMS, OptimizerOptions
+from upres.train.optim_options import OPTIMIZER_PARAMS
 from upres.train.schedule import build_optimizer
 
 
