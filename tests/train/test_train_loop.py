@@ -573,3 +573,28 @@ def test_ddp_gan_run_with_d_input_noise_resumes_exactly(tmp_path, hr_folder):
         a = read_tensors(tmp_path / "straight" / "models" / name)[0]
         b = read_tensors(tmp_path / "resumed" / "models" / name)[0]
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+@pytest.mark.slow
+def test_ddp_gan_run_with_accumulation_and_d_only_iterations_resumes_exactly(tmp_path, hr_folder):
+    """On iterations where only D steps (net_d_iters, net_d_init_iters), G's forward under DDP prepared a gradient
+    sync that no backward used, and the next iteration's no_sync micro-batch was all-reduced after all: an
+    uninterrupted run rounded differently from a resumed one (up to 2e-5 after 12 iterations)."""
+
+    def options(root: str) -> Path:
+        opts = merge(
+            base_options(hr_folder, tmp_path / root, total_iter=10),
+            small_gan("hinge", net_d_iters=2, net_d_init_iters=2),
+        )
+        opts["datasets"]["train"].update(accum_iter=2, batch_size_per_gpu=1)  # 1 x 2 x 2 ranks: 4 of 6 images
+        opts["logger"] = {"print_freq": 1, "save_checkpoint_freq": 5, "use_tb_logger": False}
+        return write(tmp_path / f"{root}.yml", opts)
+
+    _torchrun_train(options("straight"), tmp_path)
+    # 5 is a D-only iteration (odd, net_d_iters 2): the straight run's 6th iteration is the one it touched.
+    state = tmp_path / "straight" / "training_states" / "5.state"
+    _torchrun_train(options("resumed"), tmp_path, "--resume", str(state))
+    for name in ("net_g_10.safetensors", "net_d_10.pth"):
+        a = read_tensors(tmp_path / "straight" / "models" / name)[0]
+        b = read_tensors(tmp_path / "resumed" / "models" / name)[0]
+        assert all(torch.equal(a[k], b[k]) for k in a), name

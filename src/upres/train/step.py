@@ -108,9 +108,14 @@ class TrainStep:
         """One micro-batch: forwards and losses under autocast, G's backward and, when due, D's backward."""
         run, model, t = self.run, self.model, self.train_opts
         sync = contextlib.nullcontext() if (last_micro or not self.ctx.enabled) else model.no_sync()
+        # An iteration where only D steps (net_d_iters, net_d_init_iters) needs G's output, not its graph: under DDP a
+        # forward with a graph prepares a gradient sync that no backward would use, and the next iteration's
+        # no_sync micro-batch was then all-reduced after all (a resumed run rounded differently).
+        g_graph = contextlib.nullcontext() if g_due else torch.no_grad()
         with sync:
             with self.autocast():
-                sr = model(lq)
+                with g_graph:
+                    sr = model(lq)
                 d_outs = None
                 if d_due or (self.gan is not None and self.gan.active(it)):
                     d_outs = gan_step.d_forward(
@@ -120,9 +125,10 @@ class TrainStep:
                 if run.g.ema is not None and any(e.inputs == "ldl" for e in run.losses if e.active(it)):
                     with torch.no_grad():
                         sr_ema = run.g.ema.module(lq)
-                terms = gan_step.generator_loss_terms(
-                    run.losses, it, sr, target, lq=lq, net_g=model, sr_ema=sr_ema, d_outs=d_outs
-                )
+                with g_graph:
+                    terms = gan_step.generator_loss_terms(
+                        run.losses, it, sr, target, lq=lq, net_g=model, sr_ema=sr_ema, d_outs=d_outs
+                    )
             if g_due:
                 gan_step.generator_backward(
                     terms["l_g_total"] / run.accum_iter,
