@@ -156,3 +156,18 @@ def test_each_one_kind_example_of_the_docs_degrades(tmp_path, inputs, kind):
     for i in range(2):
         lr = read_image(out / f"astro_lr{i:02d}.png").astype(int)
         assert lr.shape == hr.shape and np.abs(lr - hr).mean() > 1, (kind, i)
+
+
+def test_a_crop_smaller_than_the_scale_names_the_flag(tmp_path, inputs, capsys):
+    """--crop 1 failed every image as 'smaller than the scale 2' (exit 1): the flag is what is wrong."""
+    opt = write_options(tmp_path, "scale: 4\n")
+    assert (
+        main(
+            ["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o"), "--scale", "2", "--crop", "1"]
+        )
+        == 2
+    )
+    assert capsys.readouterr().err == (
+        "error: --crop 1: smaller than the scale 2; give at least 2, or 0 for the whole image\n"
+    )
+    assert not (tmp_path / "o").exists()

@@ -90,6 +90,11 @@ def test_x4plus_files_state_the_x4plus_settings(path):
             "options: kernel_range: kernel sizes must be odd, from 1 to 201, got [100001, 100001]",
         ),
         (
+            {"lq_usm_radius_range": [100001, 100001]},
+            "options: lq_usm_radius_range: radii must lie in [1, 201], got [100001, 100001]",
+        ),
+        ({"gt_usm_radius": 100001}, "options: gt_usm_radius: a radius must lie in [1, 201], got 100001"),
+        (
             {"resize_range": [1, 1000]},
             "options: resize_range: scale factors must lie in (0, 8.0], got [1.0, 1000.0]",
         ),

@@ -163,6 +163,10 @@ def degrade_command(
         raise ConfigError(f"--scale {scale}: must be a positive integer")
     scale = scale or f.scale or 4
     crop = crop if crop is not None else (f.gt_size or 256)
+    if 0 < crop < scale:  # every image would be refused as smaller than the scale: the flag is what is wrong
+        raise ConfigError(
+            f"--crop {crop}: smaller than the scale {scale}; give at least {scale}, or 0 for the whole image"
+        )
     if n < 1:
         raise ConfigError(f"--n: needs at least 1 sample per image, got {n}")
     return write_samples(inputs, out, f.options, scale, n, seed, crop)

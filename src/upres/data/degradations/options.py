@@ -216,8 +216,13 @@ class DegradationOptions(BaseModel):
                 )
         lo, hi = self.lq_usm_radius_range
         _check_range("lq_usm_radius_range", lo, hi)
-        if lo < 1:
-            raise ValueError(f"lq_usm_radius_range: radii must be >= 1, got [{lo}, {hi}]")
+        # A radius is a kernel size: 100001 asked for 120 GB in the first iteration, reported as out of memory.
+        if lo < 1 or hi > MAX_KERNEL:
+            raise ValueError(f"lq_usm_radius_range: radii must lie in [1, {MAX_KERNEL}], got [{lo}, {hi}]")
+        if self.gt_usm_radius > MAX_KERNEL:
+            raise ValueError(
+                f"gt_usm_radius: a radius must lie in [1, {MAX_KERNEL}], got {self.gt_usm_radius}"
+            )
         lo, hi = self.video_crf_range
         _check_range("video_crf_range", lo, hi)
         if lo < 0 or hi > 51:
