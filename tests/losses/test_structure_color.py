@@ -74,10 +74,30 @@ def test_hsluv_hue_wraps_around():
     b = torch.tensor([1.0, 0.1, 0.0]).view(1, 3, 1, 1)  # orange-ish red, hue ~13
     ha, hb = rgb_to_hsluv(a)[0, 0].item(), rgb_to_hsluv(b)[0, 0].item()
     assert ha > 300 and hb < 30
-    loss = HSLuvLoss()(a, b).item()
-    sat_l = (abs(rgb_to_hsluv(a) - rgb_to_hsluv(b))[0, 1:] / 100).sum().item()
-    hue_term = (loss * 3 - sat_l) * 180 / (rgb_to_hsluv(b)[0, 1].item() / 100)
-    assert hue_term == pytest.approx(360 - ha + hb, abs=1e-2)
+    hue_only = HSLuvLoss(hue_weight=1, saturation_weight=0, lightness_weight=0)
+    assert hue_only(a, b).item() == pytest.approx((360 - ha + hb) / 180, abs=1e-4)  # half a turn is 1
+
+
+def test_hsluv_terms_are_traiNNer_redux_s():
+    """upres weighted the hue by the target's saturation and left the saturation unweighted: traiNNer-redux's
+    formula (its recommended weight 1.0 is set for it) has no criterion on the hue, special cases for grey, black and
+    white, and weights the saturation by the distance of each pixel's lightness from black or white."""
+    hue_only = HSLuvLoss(hue_weight=1, saturation_weight=0, lightness_weight=0)
+    sat_only = HSLuvLoss(hue_weight=0, saturation_weight=1, lightness_weight=0)
+
+    def px(*rgb):
+        return torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1)
+
+    grey, other_grey, red = px(0.5, 0.5, 0.5), px(0.3, 0.3, 0.3), px(0.8, 0.2, 0.2)
+    assert hue_only(grey, other_grey).item() == 0.0  # no hue between two greys
+    red_sat = rgb_to_hsluv(red)[0, 1].item() / 100
+    assert hue_only(grey, red).item() == pytest.approx(red_sat, abs=1e-5)  # grey against a colour: its saturation
+    assert hue_only(px(0.02, 0.0, 0.0), px(0.0, 0.0, 0.02)).item() == 0.0  # both all but black
+    # Saturation: |S_a - S_b| x (min(L_a, 1 - L_a) + min(L_b, 1 - L_b)).
+    a, b = px(0.8, 0.2, 0.2), px(0.7, 0.3, 0.3)
+    ha, hb = rgb_to_hsluv(a)[0] / 100, rgb_to_hsluv(b)[0] / 100
+    weight = min(ha[2].item(), 1 - ha[2].item()) + min(hb[2].item(), 1 - hb[2].item())
+    assert sat_only(a, b).item() == pytest.approx(abs(ha[1] - hb[1]).item() * weight, rel=1e-5)
 
 
 def test_hsluv_redux_weights_are_a_weighted_sum_and_default_to_the_mean():

@@ -15,6 +15,7 @@ from torch import nn
 
 from upres.host_to_device import constant
 from upres.losses.full_precision import full_precision
+from upres.losses.pixel import ELEMENTWISE
 from upres.losses.pixel import criterion as make_criterion
 
 # sRGB (D65) <-> XYZ, as in the HSLuv reference.
@@ -105,7 +106,8 @@ class HSLuvLoss(nn.Module):
         blur_strength: float = 0,
     ) -> None:
         super().__init__()
-        self.criterion = make_criterion(criterion, "hsluvloss.criterion")
+        make_criterion(criterion, "hsluvloss.criterion")  # an unknown name is refused with the known ones
+        self.elementwise = ELEMENTWISE[str(criterion).lower()]
         if min(hue_weight, saturation_weight, lightness_weight) < 0:
             raise ValueError("hue_weight, saturation_weight and lightness_weight must be >= 0")
         if not isinstance(downscale_factor, int) or downscale_factor < 1:
@@ -127,14 +129,31 @@ class HSLuvLoss(nn.Module):
 
     @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """traiNNer-redux's three terms, on hue, saturation and lightness scaled to [0, 1]:
+        - hue: the angle between the two hues (0 to 1, half a turn being 1), with no criterion; 0 where both pixels
+          are grey (saturation < 0.1), or both black or both white (lightness < 0.1 or > 0.9); the larger
+          saturation where only one of the two is grey;
+        - saturation: the criterion, weighted by how far each pixel's lightness is from black or white
+          (min(L, 1 - L) of each image, summed);
+        - lightness: the criterion."""
         a, b = rgb_to_hsluv(self._prepare(sr)), rgb_to_hsluv(self._prepare(gt))
-        dh = torch.remainder(a[:, 0:1] - b[:, 0:1] + 180.0, 360.0) - 180.0
-        zero = torch.zeros_like(dh)
-        hue_term = self.criterion(dh / 180.0 * (b[:, 1:2] / 100.0), zero)
-        sat_term = self.criterion(a[:, 1:2] / 100.0, b[:, 1:2] / 100.0)
-        light_term = self.criterion(a[:, 2:3] / 100.0, b[:, 2:3] / 100.0)
+        ha, sa, la = a[:, 0] / 360.0, a[:, 1] / 100.0, a[:, 2] / 100.0
+        hb, sb, lb = b[:, 0] / 360.0, b[:, 1] / 100.0, b[:, 2] / 100.0
+        eps = 0.1
+        turn = (ha - hb).abs()
+        hue = torch.minimum(turn, 1 - turn) * 2
+        zero = torch.zeros_like(hue)
+        grey_a, grey_b = sa < eps, sb < eps
+        hue = torch.where(grey_a & grey_b, zero, hue)
+        hue = torch.where((grey_a & (sb > eps)) | ((sa > eps) & grey_b), torch.maximum(sa, sb), hue)
+        hue = torch.where(((la < eps) & (lb < eps)) | ((la > 1 - eps) & (lb > 1 - eps)), zero, hue)
+        away_from_black_and_white = torch.minimum(la, 1 - la).clamp(0, 0.5) + torch.minimum(lb, 1 - lb).clamp(
+            0, 0.5
+        )
+        saturation = (self.elementwise(sa, sb) * away_from_black_and_white).mean()
+        lightness = self.elementwise(la, lb).mean()
         wh, ws, wl = self.weights
-        return wh * hue_term + ws * sat_term + wl * light_term
+        return wh * hue.mean() + ws * saturation + wl * lightness
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

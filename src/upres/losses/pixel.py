@@ -24,6 +24,14 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = CHARBONNI
     return torch.sqrt((pred - target) ** 2 + eps).mean()
 
 
+# The same criteria per element (no reduction), for losses that weight them first.
+ELEMENTWISE: dict[str, Criterion] = {
+    "l1": lambda a, b: (a - b).abs(),
+    "l2": lambda a, b: (a - b) ** 2,
+    "mse": lambda a, b: (a - b) ** 2,
+    "charbonnier": lambda a, b: torch.sqrt((a - b) ** 2 + CHARBONNIER_EPS),
+}
+
 CRITERIA: dict[str, Criterion] = {
     "l1": F.l1_loss,
     "l2": F.mse_loss,
