@@ -418,3 +418,20 @@ def test_converting_a_native_2x_esrgan_to_pth_says_real_esrgan_cannot_build_it(t
     torch.save({"params": net.state_dict()}, tmp_path / "x2plus.pth")
     assert main(["convert", str(tmp_path / "x2plus.pth"), str(tmp_path / "x2plus_out.pth")]) == 0
     assert "Real-ESRGAN/BasicSR build" not in capsys.readouterr().err
+
+
+def test_a_param_key_the_file_lacks_names_the_keys_and_the_way_on(tmp_path):
+    """redux's templates set param_key_g: params; a file holding only params_ema got a bare 'has no entry'."""
+    import torch
+
+    from upres.io.model_files import ModelFileError, read_tensors
+
+    path = tmp_path / "ema_only.pth"
+    torch.save({"params_ema": {"w": torch.zeros(1)}}, path)
+    with pytest.raises(ModelFileError) as err:
+        read_tensors(path, "params")
+    assert str(err.value) == (
+        f"{path}: has no 'params' entry (it has: params_ema); name one of those as the param_key, or leave the key "
+        "out and upres takes the file's weights (params_ema first, as traiNNer-redux falls back)"
+    )
+    assert read_tensors(path)[0]["w"].shape == (1,)

@@ -91,7 +91,9 @@ def test_hsluv_terms_are_traiNNer_redux_s():
     grey, other_grey, red = px(0.5, 0.5, 0.5), px(0.3, 0.3, 0.3), px(0.8, 0.2, 0.2)
     assert hue_only(grey, other_grey).item() == 0.0  # no hue between two greys
     red_sat = rgb_to_hsluv(red)[0, 1].item() / 100
-    assert hue_only(grey, red).item() == pytest.approx(red_sat, abs=1e-5)  # grey against a colour: its saturation
+    assert hue_only(grey, red).item() == pytest.approx(
+        red_sat, abs=1e-5
+    )  # grey against a colour: its saturation
     assert hue_only(px(0.02, 0.0, 0.0), px(0.0, 0.0, 0.02)).item() == 0.0  # both all but black
     # Saturation: |S_a - S_b| x (min(L_a, 1 - L_a) + min(L_b, 1 - L_b)).
     a, b = px(0.8, 0.2, 0.2), px(0.7, 0.3, 0.3)

@@ -40,6 +40,13 @@ CASES = {
         {"train": {"optim_g": {"betas": [1.5, 0.99]}}},
         "train.optim_g.betas.0: Input should be less than 1 (got 1.5)",
     ),
+    # traiNNer-redux gives a negative weight a meaning of its own; a bare range error left the user guessing.
+    "negative_loss_weight": (
+        {"train": {"losses": [{"type": "l1loss", "loss_weight": -0.5}]}},
+        "train.losses.0.loss_weight: -0.5: traiNNer-redux reads a negative weight as 'compare the output with a "
+        "bicubic upscale of the LR at |weight|', which upres does not do; give a weight >= 0 (0 turns the loss off) "
+        "(got -0.5)",
+    ),
     "eps_nan": (
         {"train": {"optim_g": {"eps": float("nan")}}},
         "train.optim_g.eps: Input should be a finite number (got nan)",

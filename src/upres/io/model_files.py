@@ -99,7 +99,10 @@ def read_tensors(
     if param_key is not None:
         if not isinstance(obj, dict) or param_key not in obj:
             keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
-            raise ModelFileError(f"{path}: has no {param_key!r} entry (it has: {keys})")
+            raise ModelFileError(
+                f"{path}: has no {param_key!r} entry (it has: {keys}); name one of those as the param_key, or leave "
+                "the key out and upres takes the file's weights (params_ema first, as traiNNer-redux falls back)"
+            )
         obj = obj[param_key]
     return _dense(unwrap_state_dict(obj, path), path), {}
 

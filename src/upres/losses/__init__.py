@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from upres.errors import ConfigError, did_you_mean
@@ -89,6 +89,16 @@ class LossOptions(BaseModel):
         0, ge=0, description="first iteration at which the loss is applied (phased schedules)"
     )
     criterion: str | None = Field(None, description="element-wise criterion for losses that take one")
+
+    @field_validator("loss_weight", mode="before")
+    @classmethod
+    def _negative_is_redux_s_bicubic_target(cls, v: Any) -> Any:
+        if isinstance(v, int | float) and v < 0:
+            raise ValueError(
+                f"{v}: traiNNer-redux reads a negative weight as 'compare the output with a bicubic upscale of the LR "
+                "at |weight|', which upres does not do; give a weight >= 0 (0 turns the loss off)"
+            )
+        return v
 
     def kwargs(self) -> dict[str, Any]:
         out = dict(self.model_extra or {})
