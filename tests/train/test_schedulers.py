@@ -92,6 +92,10 @@ def test_cosine_restart_matches_basicsr(basicsr_module):
             {"type": "CosineAnnealingRestartLR", "periods": [5, 5]},
             "periods has 2 entries but restart_weights has 1",
         ),
+        (
+            {"type": "CosineAnnealingLR", "last_epoch": 5},
+            "last_epoch: 5: upres starts a schedule at -1 (torch's default) and a resumed run takes its position",
+        ),
     ],
 )
 def test_unavailable_or_incomplete_schedulers_are_named(scheduler, message):
@@ -145,3 +149,13 @@ def test_a_rate_changed_before_resuming_is_said_and_restart_scheduler_uses_it(tm
     assert (said in log) is not restart
     state = load_training_state(exp / "training_states" / "5.state")
     assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(4e-3 if restart else 1e-3)
+
+
+def test_redux_s_last_epoch_minus_one_is_accepted():
+    """traiNNer-redux passes torch's last_epoch through; its files carry `last_epoch: -1` (refused as unknown)."""
+    assert (
+        _parse(
+            {"type": "CosineAnnealingLR", "T_max": 1000, "eta_min": 1e-7, "last_epoch": -1}
+        ).scheduler.T_max
+        == 1000
+    )

@@ -86,6 +86,21 @@ class SchedulerOptions(BaseModel):
     )
     base_momentum: float = Field(0.85, description="OneCycleLR")
     max_momentum: float = Field(0.95, description="OneCycleLR")
+    last_epoch: int = Field(
+        -1,
+        description="torch's argument, as traiNNer-redux passes it: only -1 (a new schedule); a resumed run continues "
+        "its schedule from the training state",
+    )
+
+    @field_validator("last_epoch")
+    @classmethod
+    def _new_schedule(cls, v: int) -> int:
+        if v != -1:
+            raise ValueError(
+                f"{v}: upres starts a schedule at -1 (torch's default) and a resumed run takes its position from the "
+                "training state (--resume); remove the key or set it to -1"
+            )
+        return v
 
     @field_validator("type", mode="before")
     @classmethod
