@@ -98,3 +98,17 @@ def test_ffloss_patch_factor_below_one_is_a_config_error():
         ConfigError, match=r"^train.losses \(ffloss\): patch_factor must be a positive integer, got 0$"
     ):
         build_loss({"type": "ffloss", "patch_factor": 0})
+
+
+def test_a_loss_type_given_twice_counts_twice_with_a_note():
+    """traiNNer-redux keeps only the last entry of a type; upres adds both, which a migrating user should be told."""
+    from upres.losses import build_losses
+
+    entries, notes = build_losses(
+        [{"type": "l1loss", "loss_weight": 1.0}, {"type": "l1loss", "loss_weight": 0.5, "start_iter": 10}]
+    )
+    assert [(e.log_name, e.weight) for e in entries] == [("l1", 1.0), ("l12", 0.5)]
+    assert notes == [
+        "train.losses[1] (l1loss): a second l1loss entry; upres adds both (logged as l_g_l12), traiNNer-redux keeps "
+        "only the last"
+    ]

@@ -181,6 +181,11 @@ def build_losses(
         name = LOG_NAMES[key]
         used[name] = used.get(name, 0) + 1
         if used[name] > 1:
+            # Both count here (logged as l_g_<name>2); traiNNer-redux keys its losses by type and keeps the last.
+            notes.append(
+                f"{here} ({key}): a second {key} entry; upres adds both (logged as l_g_{name}{used[name]}), "
+                "traiNNer-redux keeps only the last"
+            )
             name = f"{name}{used[name]}"
         entries.append(
             LossEntry(key, module, float(opts.loss_weight), opts.start_iter, LOSS_INPUTS[key], name)
