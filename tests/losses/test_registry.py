@@ -112,3 +112,14 @@ def test_a_loss_type_given_twice_counts_twice_with_a_note():
         "train.losses[1] (l1loss): a second l1loss entry; upres adds both (logged as l_g_l12), traiNNer-redux keeps "
         "only the last"
     ]
+
+
+def test_msssiml1loss_says_it_is_not_redux_s_formula():
+    from upres.losses import build_losses
+
+    _, notes = build_losses([{"type": "msssiml1loss", "loss_weight": 1.0}])
+    assert notes == [
+        "train.losses[0] (msssiml1loss): upres's is Zhao et al.'s MS-SSIM (5 downsampled scales) + L1; "
+        "traiNNer-redux's is a full-resolution Gaussian-weighted form with other values (about 0.11 where this gives "
+        "0.07): a weight tuned there may need retuning"
+    ]

@@ -139,21 +139,35 @@ def test_mssim_redux_defaults_compare_yiq_luma_without_the_luminance_term():
 
     torch.manual_seed(0)
     a, b = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-    want = 1 - ms_ssim(luma(a, "yiq"), luma(b, "yiq"), include_luminance=False)
+    want = 1 - ms_ssim(luma(a, "yiq"), luma(b, "yiq"), padding="redux", include_luminance=False)
     torch.testing.assert_close(MSSIMLoss()(a, b), want)
-    rgb = 1 - ms_ssim(a, b, include_luminance=True)
+    rgb = 1 - ms_ssim(a, b, padding="redux", include_luminance=True)
     torch.testing.assert_close(MSSIMLoss(test_y_channel=False, include_luminance=True)(a, b), rgb)
     y = torch.tensor([0.2, 0.5, 0.9]).view(1, 3, 1, 1)
     assert luma(y, "yiq").item() == pytest.approx(0.299 * 0.2 + 0.587 * 0.5 + 0.114 * 0.9)
     assert luma(y, "ycbcr").item() == pytest.approx((65.481 * 0.2 + 128.553 * 0.5 + 24.966 * 0.9 + 16) / 255)
 
 
+def test_mssim_default_is_redux_s_which_is_the_reference_where_the_window_fits_every_scale():
+    """traiNNer-redux filters 'valid' where the window fits and pads the smaller scales with zeros: at 256 px on
+    luma every scale fits, so it is the reference definition (padding valid) there, and it runs on small patches
+    (upres's default was edge-replicating 'same', 0.84x redux's gradient at 256 px)."""
+    torch.manual_seed(3)
+    gt = torch.rand(2, 3, 256, 256)
+    sr = (gt + 0.05 * torch.randn_like(gt)).clamp(0, 1)
+    torch.testing.assert_close(MSSIMLoss()(sr, gt), MSSIMLoss(padding="valid")(sr, gt))
+    assert MSSIMLoss()(sr, gt).item() != pytest.approx(MSSIMLoss(padding="same")(sr, gt).item(), rel=1e-3)
+    small = gt[..., :32, :32]
+    assert 0 < MSSIMLoss()(sr[..., :32, :32], small).item() < 1  # 32 px: 'valid' alone needs > 160
+
+
 def test_mssim_without_luminance_ignores_a_brightness_shift():
     torch.manual_seed(0)
     x = torch.rand(1, 3, 48, 48) * 0.5
     brighter = x + 0.3
-    assert MSSIMLoss(include_luminance=False)(brighter, x).item() == pytest.approx(0.0, abs=1e-5)
-    assert MSSIMLoss(include_luminance=True)(brighter, x).item() > 1e-3
+    # Edge-replicating padding: redux's zeros around the small scales make a border that a shift does change.
+    assert MSSIMLoss(include_luminance=False, padding="same")(brighter, x).item() == pytest.approx(0.0, abs=1e-5)
+    assert MSSIMLoss(include_luminance=True, padding="same")(brighter, x).item() > 1e-3
 
 
 @pytest.mark.parametrize("name", ["mssimloss", "msssiml1loss", "hsluvloss"])

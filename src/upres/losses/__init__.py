@@ -178,6 +178,12 @@ def build_losses(
             continue
         key = loss_type(opts.type, here)
         module = build_loss(opts, here)
+        if key == "msssiml1loss":
+            notes.append(
+                f"{here} (msssiml1loss): upres's is Zhao et al.'s MS-SSIM (5 downsampled scales) + L1; traiNNer-redux's "
+                "is a full-resolution Gaussian-weighted form with other values (about 0.11 where this gives 0.07): a "
+                "weight tuned there may need retuning"
+            )
         name = LOG_NAMES[key]
         used[name] = used.get(name, 0) + 1
         if used[name] > 1:

@@ -1,8 +1,10 @@
 """MS-SSIM loss (Wang, Simoncelli & Bovik 2003): 1 - MS-SSIM, data range 1 (on luma by default, as traiNNer-redux).
 
 Training patches are small (128-256 px HR) while the original five-scale MS-SSIM needs > 160 px at scale 1 with
-"valid" filtering; `padding="same"` (default; edge-replicating) keeps every scale at full size so any patch >= 16 px works.
-`padding="valid"` reproduces the reference definition (pytorch_msssim) on large images.
+"valid" filtering. `padding="redux"` (default) is traiNNer-redux's: "valid" filtering at the scales the window fits,
+zeros around the smaller ones, each pixel's contrast-structure clipped at 0, channels averaged before the product
+across scales (its values and gradients agree with redux's code to 1e-5). `padding="same"` (edge-replicating) keeps
+every scale at full size; `padding="valid"` reproduces the reference definition (pytorch_msssim) on large images.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def _blur(x: torch.Tensor, g: torch.Tensor, padding: str) -> torch.Tensor:
     k = g.numel()
     if padding == "same":
         x = F.pad(x, (k // 2, k // 2, k // 2, k // 2), mode="replicate")
+    elif (
+        padding == "redux" and min(x.shape[-2:]) < k
+    ):  # traiNNer-redux: zeros around scales smaller than the window
+        x = F.pad(x, ((k - 1) // 2, k // 2, (k - 1) // 2, k // 2))
     # Separable Gaussian: two 1-D convolutions, depthwise.
     x = F.conv2d(x, g.view(1, 1, 1, k).repeat(c, 1, 1, 1), groups=c)
     return F.conv2d(x, g.view(1, 1, k, 1).repeat(c, 1, 1, 1), groups=c)
@@ -49,6 +55,8 @@ def ssim_components(
     syy = eyy - mu_y**2
     sxy = exy - mu_x * mu_y
     cs_map = (2 * sxy + c2) / (sxx + syy + c2)
+    if padding == "redux":
+        cs_map = F.relu(cs_map)  # traiNNer-redux clips each pixel's contrast-structure at 0, before the means
     ssim_map = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs_map
     return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
 
@@ -70,10 +78,17 @@ def ms_ssim(
     levels = len(weights)
     w = constant(("ms_ssim_weights", weights), lambda: torch.tensor(weights), x.device)
     cs_list = []
+    redux = padding == "redux"
     for level in range(levels):
         ssim, cs = ssim_components(x, y, g, padding, data_range)
+        if redux:  # traiNNer-redux averages the channels before the product across scales
+            ssim, cs = ssim.mean(1, keepdim=True), cs.mean(1, keepdim=True)
         if level < levels - 1:
             cs_list.append(cs)
+            if redux:  # odd sizes: a zero row/column each side, counted in the mean (avg_pool2d's padding)
+                odd = (x.shape[-2] % 2, x.shape[-1] % 2)
+                x, y = F.avg_pool2d(x, 2, padding=odd), F.avg_pool2d(y, 2, padding=odd)
+                continue
             pad = (x.shape[-1] % 2, 0, x.shape[-2] % 2, 0)  # odd sizes: replicate one edge row/column
             x = F.avg_pool2d(F.pad(x, pad, mode="replicate") if any(pad) else x, 2)
             y = F.avg_pool2d(F.pad(y, pad, mode="replicate") if any(pad) else y, 2)
@@ -104,7 +119,7 @@ class MSSIMLoss(nn.Module):
 
     def __init__(
         self,
-        padding: str = "same",
+        padding: str = "redux",
         win_size: int = 11,
         sigma: float = 1.5,
         data_range: float = 1.0,
@@ -113,8 +128,8 @@ class MSSIMLoss(nn.Module):
         include_luminance: bool = False,
     ):
         super().__init__()
-        if padding not in ("same", "valid"):
-            raise ConfigError(f"mssimloss.padding: {padding!r} is not one of same, valid")
+        if padding not in ("redux", "same", "valid"):
+            raise ConfigError(f"mssimloss.padding: {padding!r} is not one of redux, same, valid")
         if str(color_space).lower() not in LUMA:
             raise ConfigError(f"mssimloss.color_space: {color_space!r} is not one of {', '.join(LUMA)}")
         self.padding, self.win_size, self.sigma, self.data_range = padding, win_size, sigma, data_range
@@ -130,8 +145,9 @@ class MSSIMLoss(nn.Module):
                 f"mssimloss: images of {smallest} px are too small for 5-scale MS-SSIM with padding "
                 f"{self.padding!r} (need >= {needed}); use a larger datasets.train.lq_size or padding: same"
             )
+        sr, gt = sr.clamp(0, 1), gt.clamp(0, 1)  # as traiNNer-redux prepares both, on luma or RGB
         if self.test_y_channel and sr.shape[1] == 3:
-            sr, gt = luma(sr.clamp(0, 1), self.color_space), luma(gt.clamp(0, 1), self.color_space)
+            sr, gt = luma(sr, self.color_space), luma(gt, self.color_space)
         return 1 - ms_ssim(
             sr,
             gt,
