@@ -166,7 +166,9 @@ def test_mssim_without_luminance_ignores_a_brightness_shift():
     x = torch.rand(1, 3, 48, 48) * 0.5
     brighter = x + 0.3
     # Edge-replicating padding: redux's zeros around the small scales make a border that a shift does change.
-    assert MSSIMLoss(include_luminance=False, padding="same")(brighter, x).item() == pytest.approx(0.0, abs=1e-5)
+    assert MSSIMLoss(include_luminance=False, padding="same")(brighter, x).item() == pytest.approx(
+        0.0, abs=1e-5
+    )
     assert MSSIMLoss(include_luminance=True, padding="same")(brighter, x).item() > 1e-3
 
 

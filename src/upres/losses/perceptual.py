@@ -90,8 +90,18 @@ class VGGFeatures(nn.Module):
     a returned pre-activation tensor must not be overwritten by the next layer.
     """
 
-    def __init__(self, layers: list[str], use_input_norm: bool = True, range_norm: bool = False) -> None:
+    def __init__(
+        self,
+        layers: list[str],
+        use_input_norm: bool = True,
+        range_norm: bool = False,
+        first_padding: str = "zeros",
+    ) -> None:
         super().__init__()
+        if first_padding not in ("zeros", "replicate"):
+            raise ConfigError(
+                f"perceptualloss.first_padding: {first_padding!r} is not one of replicate, zeros"
+            )
         unknown = [n for n in layers if n not in VGG19_LAYERS]
         if unknown:
             raise ConfigError(
@@ -112,6 +122,7 @@ class VGGFeatures(nn.Module):
                     mods.append(nn.ReLU(inplace=False))
                 else:
                     mods.append(nn.MaxPool2d(2, 2))
+        mods[0].padding_mode = first_padding  # conv1_1: how the image's border is extended
         self.features = nn.Sequential(*mods)
         self.wanted = {VGG19_LAYERS.index(n): n for n in layers}
         self.use_input_norm = use_input_norm
@@ -161,7 +172,9 @@ DEFAULT_LAYER_WEIGHTS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_
 class PerceptualLoss(nn.Module):
     """sum_k layer_weights[k] * criterion(VGG_k(sr), VGG_k(gt)), VGG frozen, no gradient through gt.
 
-    Defaults are traiNNer-redux's: DEFAULT_LAYER_WEIGHTS and the Charbonnier criterion (ESRGAN's paper: conv5_4, l1).
+    Defaults are traiNNer-redux's: DEFAULT_LAYER_WEIGHTS, the Charbonnier criterion (ESRGAN's paper: conv5_4, l1) and
+    `first_padding: replicate`, conv1_1 extending the image's border by its edge pixels (BasicSR's and torchvision's
+    VGG pad with zeros: `first_padding: zeros`), which keeps a dark frame out of the features at the crop's edges.
     """
 
     def __init__(
@@ -171,13 +184,14 @@ class PerceptualLoss(nn.Module):
         vgg_weights_path: str | Path | None = None,
         use_input_norm: bool = True,
         range_norm: bool = False,
+        first_padding: str = "replicate",
     ) -> None:
         super().__init__()
         self.layer_weights = dict(DEFAULT_LAYER_WEIGHTS if layer_weights is None else layer_weights)
         if not self.layer_weights:
             raise ConfigError("perceptualloss.layer_weights is empty")
         self.criterion = make_criterion(criterion, "perceptualloss.criterion")
-        self.vgg = VGGFeatures(list(self.layer_weights), use_input_norm, range_norm)
+        self.vgg = VGGFeatures(list(self.layer_weights), use_input_norm, range_norm, first_padding)
         self.vgg.load_torchvision(resolve_vgg_weights(vgg_weights_path))
         self.vgg.eval()
         self.vgg.requires_grad_(False)
