@@ -85,10 +85,14 @@ def test_a_stream_whose_data_does_not_decode_is_called_damaged_not_unsupported(t
     src = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path
     raw = remux(src, tmp_path / "in.h264", video_only=True, format="h264")
     code, err = _run(capsys, "-m", model_x2, raw, "-o", tmp_path / "out.mkv")
-    assert (code, err) == (
-        2,
+    # FFmpeg's raw-H.264 demuxer either opens the file and finds no picture size, or refuses it at probing: which
+    # depends on the bytes x264 wrote (its threads order slices differently run to run) and the probe's budget.
+    # Both name the data, never the FFmpeg build, and both are exit 2.
+    assert code == 2 and "this FFmpeg build" not in err
+    assert err in (
         f"error: {raw}: its h264 video gives no picture size: the stream's data is damaged or not what the file "
         "name says; check that it plays elsewhere",
+        f"error: {raw}: not a video file FFmpeg can read (Invalid data found when processing input)",
     )
 
 
