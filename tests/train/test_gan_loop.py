@@ -433,3 +433,21 @@ def test_grad_clip_clips_the_discriminator_too(tmp_path, hr_folder):
         params = dict(net.named_parameters())
         step = sum((state[key][k].float() - p.detach().float()).square().sum() for k, p in params.items())
         assert 0 < float(step) ** 0.5 <= limit * 1.01, key
+
+
+@pytest.mark.parametrize(("network_d", "noted"), [
+    ({"type": "vggstylediscriminator", "num_feat": 8, "norm": "batch"}, True),
+    ({"type": "patchgandiscriminatorsn", "num_feat": 8, "num_layers": 2}, False),
+])  # fmt: skip
+def test_a_gradient_penalty_on_a_batchnorm_discriminator_is_noted(tmp_path, hr_folder, network_d, noted):
+    from upres.train.setup import build_run
+
+    opts = merge(
+        merge(base_options(hr_folder, tmp_path / "exp"), small_gan()),
+        {"network_d": network_d, "train": {"gradient_penalty": {"kind": "real", "weight": 10}}},
+    )
+    opts["network_d"] = network_d
+    opts["datasets"]["train"]["lq_size"] = 32  # the VGG-style D's 128 px at x4; 64 px at x2 here
+    run = build_run(parse_options(opts), torch.device("cpu"), 0, 1, check_data=False)
+    found = [n for n in run.notes if n.startswith("train.gradient_penalty with a BatchNorm discriminator")]
+    assert len(found) == int(noted)

@@ -122,6 +122,17 @@ def build_discriminator_part(
     lq_size = opts.train_dataset.crop_size(opts.scale) if opts.train_dataset else None
     if lq_size and trained:
         check_crop(net, opts.network_d.type, lq_size, opts.scale)
+    if (
+        trained
+        and opts.train.gradient_penalty is not None
+        and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    ):
+        notes.append(
+            f"train.gradient_penalty with a BatchNorm discriminator ({opts.network_d.type}): BatchNorm mixes the "
+            "samples of a batch, so each sample's penalised gradient depends on the others (WGAN-GP's critic has no "
+            "batch normalisation); a spectral-norm D (unetdiscriminatorsn, patchgandiscriminatorsn, dunet) fits a "
+            "penalty better"
+        )
     if not trained:
         notes.append(
             f"network_d ({opts.network_d.type}) is not trained in this run: train.losses has no ganloss with a weight "
