@@ -566,13 +566,7 @@ def test_ddp_gan_run_with_d_input_noise_resumes_exactly(tmp_path, hr_folder):
         opts = merge(base_options(hr_folder, tmp_path / root), small_gan(d_input_noise=0.05))
         return write(tmp_path / f"{root}.yml", opts)
 
-    _torchrun_train(options("straight"), tmp_path)
-    state = tmp_path / "straight" / "training_states" / "5.state"
-    _torchrun_train(options("resumed"), tmp_path, "--resume", str(state))
-    for name in ("net_g_10.safetensors", "net_d_10.pth"):
-        a = read_tensors(tmp_path / "straight" / "models" / name)[0]
-        b = read_tensors(tmp_path / "resumed" / "models" / name)[0]
-        assert all(torch.equal(a[k], b[k]) for k in a), name
+    _ddp_resume_from_5_equals_straight(tmp_path, options)
 
 
 @pytest.mark.slow
@@ -590,8 +584,13 @@ def test_ddp_gan_run_with_accumulation_and_d_only_iterations_resumes_exactly(tmp
         opts["logger"] = {"print_freq": 1, "save_checkpoint_freq": 5, "use_tb_logger": False}
         return write(tmp_path / f"{root}.yml", opts)
 
-    _torchrun_train(options("straight"), tmp_path)
     # 5 is a D-only iteration (odd, net_d_iters 2): the straight run's 6th iteration is the one it touched.
+    _ddp_resume_from_5_equals_straight(tmp_path, options)
+
+
+def _ddp_resume_from_5_equals_straight(tmp_path: Path, options) -> None:
+    """A 10-iteration GAN run of two processes, and the same resumed from its state 5: the same G and D at 10."""
+    _torchrun_train(options("straight"), tmp_path)
     state = tmp_path / "straight" / "training_states" / "5.state"
     _torchrun_train(options("resumed"), tmp_path, "--resume", str(state))
     for name in ("net_g_10.safetensors", "net_d_10.pth"):
