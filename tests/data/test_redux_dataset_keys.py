@@ -95,7 +95,8 @@ def test_lq_resize_mode_makes_the_lr_of_gt_only_pairs(tmp_path, mode):
     block = {"type": "pairedimagedataset", "dataroot_gt": str(hr), "lq_resize_mode": mode}
     item = build_dataset(parse_dataset_options(block), 2)[0]
     gt = array_to_tensor(read_image(hr / "0.png"))[None]
-    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    # traiNNer-redux's resize_pt: bilinear and bicubic antialiased, every resize clamped.
+    kwargs = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
     want = F.interpolate(gt, size=(16, 16), mode=mode, **kwargs).clamp(0, 1).mul(255).round().div(255)[0]
     torch.testing.assert_close(item["lq"], want)
     bicubic = build_dataset(parse_dataset_options({**block, "lq_resize_mode": None}), 2)[0]

@@ -49,8 +49,9 @@ def test_every_step_on_is_deterministic_and_degrades(photo):
 def test_identity_options_give_plain_resize(photo):
     off = DegradationOptions(blur_prob=0, blur_prob2=0, noise_prob=0, noise_prob2=0, jpeg_prob=0, jpeg_prob2=0,
                              final_sinc_prob=0, resize_prob=[0, 0, 1], resize_prob2=[0, 0, 1], gt_usm=False,
-                             resize_mode_list2=["area"], resize_mode_prob2=[1.0])  # fmt: skip
-    # The second pass resizes to the LR size (times its random factor, 1 here); the final resize is then a no-op.
+                             resize_mode_list3=["area"], resize_mode_prob3=[1.0])  # fmt: skip
+    # "keep" in both passes leaves the GT size (traiNNer-redux skips the second resize at factor 1; Real-ESRGAN's
+    # original resized to the LR size there): the final resize alone takes it to the LR size.
     out = lr(photo, 0, off)
     expected = torch.nn.functional.interpolate(photo[None], size=(16, 16), mode="area")[0]
     assert torch.equal(out, (expected * 255).round().clamp(0, 255) / 255)
@@ -140,3 +141,31 @@ def test_pair_pool_state_restores_every_bit_however_the_levels_were_computed(mak
     restored.load_state_dict(state)
     assert torch.equal(restored.lq[:2], lq) and torch.equal(restored.gt[:2], lq.repeat(1, 1, 2, 2))
     assert (state["lq"].dtype == torch.uint8) == (make == "true_division")
+
+
+def test_resizes_are_traiNNer_redux_s_antialiased_and_clamped():
+    """traiNNer-redux antialiases bilinear/bicubic and clamps every resize; without antialiasing a stripe pattern of
+    2.5 px survived a bicubic halving as strong aliasing (std 0.18 where redux gives 0.014)."""
+    from upres.data.degradations.resize import resize
+
+    x = torch.arange(100, dtype=torch.float32)
+    stripes = ((torch.sin(2 * torch.pi * x / 2.5) + 1) / 2).expand(1, 3, 100, 100).contiguous()
+    for mode in ("bilinear", "bicubic"):
+        got = resize(stripes, (50, 50), mode)
+        want = torch.nn.functional.interpolate(stripes, size=(50, 50), mode=mode, antialias=True).clamp(0, 1)
+        assert torch.equal(got, want), mode
+        assert float(got.std()) < 0.05
+    assert float(resize(stripes, (230, 230), "bicubic").min()) >= 0  # bicubic overshoot clamped
+
+
+def test_a_second_pass_keep_leaves_the_image_for_the_final_resize(photo):
+    """On 'keep', traiNNer-redux does not resize in the second pass: noise 2 lands on the larger image and the final
+    resize (resize_mode_list3) shrinks it with the rest; upres resized straight to the LR size there."""
+    flat = torch.full((3, 64, 64), 0.5)
+    noisy = DegradationOptions(blur_prob=0, blur_prob2=0, noise_prob=0, jpeg_prob=0, jpeg_prob2=0, final_sinc_prob=0,
+                               resize_prob=[0, 0, 1], resize_prob2=[0, 0, 1], gt_usm=False, noise_prob2=1,
+                               gaussian_noise_prob2=1, noise_range2=(10, 10), gray_noise_prob2=0,
+                               resize_mode_list3=["area"], resize_mode_prob3=[1.0])  # fmt: skip
+    out = lr(flat, 0, noisy)
+    # Noise of sigma 10 at 64 px, then a 4x4 area average: about 10 / 4 left (it was 10 at the LR size).
+    assert float((out - 0.5).std()) * 255 == pytest.approx(2.5, rel=0.2)

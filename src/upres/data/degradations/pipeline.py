@@ -74,7 +74,7 @@ def degrade(
     x = blur_step(x, rng, opts.blur_prob, opts.sinc_prob, opts.kernel_range, opts.kernel_list, opts.kernel_prob,
                   opts.blur_sigma, opts.betag_range, opts.betap_range)  # fmt: skip
     s = random_scale(rng, opts.resize_prob, opts.resize_range)
-    x = resize(x, (int(h * s), int(w * s)), choose(rng, opts.resize_mode_list, opts.resize_mode_prob))
+    x = resize(x, (round(h * s), round(w * s)), choose(rng, opts.resize_mode_list, opts.resize_mode_prob))
     x = noise_step(x, rng, generator, opts.noise_prob, opts.gaussian_noise_prob, opts.noise_range,
                    opts.poisson_scale_range, opts.gray_noise_prob)  # fmt: skip
     x = jpeg_step(x, rng, opts.jpeg_prob, opts.jpeg_range, opts)
@@ -82,11 +82,13 @@ def degrade(
     x = blur_step(x, rng, opts.blur_prob2, opts.sinc_prob2, opts.kernel_range2, opts.kernel_list2,
                   opts.kernel_prob2, opts.blur_sigma2, opts.betag_range2, opts.betap_range2)  # fmt: skip
     s = random_scale(rng, opts.resize_prob2, opts.resize_range2)
-    x = resize(
-        x,
-        (int(h / scale * s), int(w / scale * s)),
-        choose(rng, opts.resize_mode_list2, opts.resize_mode_prob2),
-    )
+    # traiNNer-redux: "keep" leaves the image at its size, the final resize takes it to the LR size.
+    if s != 1:
+        x = resize(
+            x,
+            (int(h / scale * s), int(w / scale * s)),
+            choose(rng, opts.resize_mode_list2, opts.resize_mode_prob2),
+        )
     x = noise_step(x, rng, generator, opts.noise_prob2, opts.gaussian_noise_prob2, opts.noise_range2,
                    opts.poisson_scale_range2, opts.gray_noise_prob2)  # fmt: skip
 

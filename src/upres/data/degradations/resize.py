@@ -1,7 +1,8 @@
 """Resizing batches with the interpolation kernels found in the wild (area, bilinear, bicubic, nearest, lanczos).
 
-Bilinear and bicubic run without antialiasing, as in Real-ESRGAN, so downscaling also produces aliasing; lanczos
-is antialiased like Pillow's (the filter widens by the scale factor when downscaling).
+Bilinear and bicubic are antialiased when downscaling, and every result is clamped to [0, 1], as traiNNer-redux
+resizes (Real-ESRGAN's original runs them without antialiasing, which aliases fine patterns); lanczos is antialiased
+like Pillow's (the filter widens by the scale factor when downscaling).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ def resize(img: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     elif mode == "lanczos":
         out = _lanczos(x, size)
     elif mode in ("bilinear", "bicubic"):
-        out = F.interpolate(x, size=size, mode=mode, align_corners=False)
+        out = F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
     else:
         out = F.interpolate(x, size=size, mode=mode)
+    out = out.clamp(0, 1)
     return out[0] if squeeze else out
 
 
