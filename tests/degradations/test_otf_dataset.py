@@ -134,3 +134,44 @@ def test_alpha_and_color_keys_apply_as_in_the_paired_dataset(tmp_path):
     luma = build_realesrgan_dataset({**base, "color": "y"}, scale=2, seed=4)[0]
     assert luma["gt"].shape == (1, 64, 64) and luma["lq"].shape == (1, 32, 32)
     assert torch.allclose(luma["gt"], rgb_to_y(rgb["gt"])) and torch.allclose(luma["lq"], rgb_to_y(rgb["lq"]))
+
+
+def test_the_pair_is_cut_from_a_larger_degraded_crop_and_stays_aligned(hr_folder):
+    """traiNNer-redux degrades a crop 32 px larger and cuts the pair inside it (blur borders fall outside, the JPEG
+    grid lands anywhere); upres degraded the crop itself. With every degradation off but an area final resize, the
+    LR is the area downscale of the GT it is paired with: the two cuts line up."""
+    off = {"blur_prob": 0, "blur_prob2": 0, "noise_prob": 0, "noise_prob2": 0, "jpeg_prob": 0, "jpeg_prob2": 0,
+           "final_sinc_prob": 0, "resize_prob": [0, 0, 1], "resize_prob2": [0, 0, 1], "gt_usm": False,
+           "resize_mode_list3": ["area"], "resize_mode_prob3": [1.0]}  # fmt: skip
+    ds = build_realesrgan_dataset(
+        {"dataroot_gt": str(hr_folder), "lq_size": 8}, scale=4, seed=2, degradations=off
+    )
+    offsets = set()
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["gt"].shape[-2:] == (32, 32) and item["lq"].shape[-2:] == (8, 8)
+        area = torch.nn.functional.avg_pool2d(item["gt"][None], 4)[0]
+        assert torch.equal(item["lq"], (area * 255).round().clamp(0, 255) / 255)
+        offsets.add(tuple(item["gt"][:, 0, 0].tolist()))
+    assert len(offsets) > 1
+
+
+def test_blur_near_the_crop_edges_sees_the_pixels_beyond_them(hr_folder):
+    """The point of the margin: a blur at the crop's edge reads the photo around it, not a reflection of the crop."""
+    from upres.data.degradations.options import DegradationOptions
+    from upres.data.degradations.pipeline import degrade, make_generators
+
+    blur_only = {"blur_prob": 1, "kernel_list": ["iso"], "kernel_prob": [1], "kernel_range": [21, 21],
+                 "blur_sigma": [4, 4], "sinc_prob": 0, "blur_prob2": 0, "noise_prob": 0, "noise_prob2": 0,
+                 "jpeg_prob": 0, "jpeg_prob2": 0, "final_sinc_prob": 0, "resize_prob": [0, 0, 1],
+                 "resize_prob2": [0, 0, 1], "gt_usm": False, "resize_mode_list3": ["area"],
+                 "resize_mode_prob3": [1.0]}  # fmt: skip
+    ds = build_realesrgan_dataset(
+        {"dataroot_gt": str(hr_folder), "lq_size": 8}, scale=4, seed=2, degradations=blur_only
+    )
+    item = ds[0]  # the astronaut: larger than the crop and its margin
+    rng, gen = make_generators(0)
+    on_the_crop_alone = degrade(item["gt"], DegradationOptions(**blur_only), 4, rng, gen)
+    inner = (slice(None), slice(3, 5), slice(3, 5))  # LR pixels more than the kernel's reach from the edges
+    assert torch.allclose(item["lq"][inner], on_the_crop_alone[inner], atol=1.5 / 255)
+    assert (item["lq"] - on_the_crop_alone).abs().max() > 4 / 255

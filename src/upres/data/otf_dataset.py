@@ -24,6 +24,9 @@ from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
 from upres.errors import ConfigError
 from upres.io.images import list_images
 
+# GT pixels degraded around each crop and cut away after (traiNNer-redux's realesrgan_dataset + feed_data).
+DEGRADE_MARGIN = 32
+
 log = logging.getLogger(__name__)
 
 
@@ -166,11 +169,20 @@ class RealESRGANDataset(Dataset):
 
     def _load(self, i: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, Any]:
         path = self.paths[i]
+        # As traiNNer-redux: degrade a crop DEGRADE_MARGIN larger, then take the pair's crop inside it, so blur
+        # borders fall outside and the JPEG 8x8 grid has a random phase relative to the crop.
+        margin = DEGRADE_MARGIN // self.scale * self.scale
         with ImageSource(path) as src:
-            gt = random_crop_augment(
-                src, self.gt_size, rng, self.opts.use_hflip, self.opts.use_rot, self.opts.alpha
+            big = random_crop_augment(
+                src, self.gt_size + margin, rng, self.opts.use_hflip, self.opts.use_rot, self.opts.alpha
             )
-        lq = degrade(gt, self.degradations, self.scale, rng, gen)
+        lq_big = degrade(big, self.degradations, self.scale, rng, gen)
+        lq_size = self.gt_size // self.scale
+        top = int(rng.integers(0, lq_big.shape[-2] - lq_size, endpoint=True))
+        left = int(rng.integers(0, lq_big.shape[-1] - lq_size, endpoint=True))
+        lq = lq_big[..., top : top + lq_size, left : left + lq_size].contiguous()
+        s = self.scale
+        gt = big[..., top * s : (top + lq_size) * s, left * s : (left + lq_size) * s].contiguous()
         if self.opts.color == "y":
             lq, gt = rgb_to_y(lq), rgb_to_y(gt)
         return {"lq": lq, "gt": gt, "lq_path": str(path), "gt_path": str(path)}
