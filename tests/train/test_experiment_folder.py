@@ -262,6 +262,9 @@ def test_a_second_run_into_a_folder_a_run_is_writing_to_is_refused_and_changes_n
                 f"error: {exp}: another upres train (process {holder.pid}) is writing to this experiment folder; "
                 "wait for it to end (Ctrl+C there saves and exits), or give this run another name\n"
             )
+        # A dry run writes nothing: it may look at a folder a run is writing to.
+        assert main(["train", "-c", str(cfg), "--resume", "auto", "--dry-run"]) == 0
+        assert "dry run OK" in capsys.readouterr().out
         after = {k: v for k, v in _tree(exp).items() if k != ".upres-train.lock"}
         assert after == {k: v for k, v in before.items() if k != ".upres-train.lock"}
         # The library refuses too (a second train() while the first holds the folder).

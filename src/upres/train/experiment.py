@@ -85,7 +85,8 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
     check_outside_data(opts, exp_dir)
     if not exp_dir.is_dir():
         return None
-    if (pid := run_lock.holder(exp_dir)) is not None:  # a run under way: nothing here may be moved or rewound
+    # A run under way: nothing here may be moved or rewound (a dry run writes nothing, so it may look).
+    if not dry_run and (pid := run_lock.holder(exp_dir)) is not None:
         raise ConfigError(run_lock.busy_text(exp_dir, pid))
     found = earlier_run(exp_dir)
     if found is None:
