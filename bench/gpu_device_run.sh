@@ -6,6 +6,7 @@
 #   sh bench/gpu_device_run.sh train    # the training figures alone, eager and use_compile (carry .whl/core)
 #   sh bench/gpu_device_run.sh train0   # eager training with upres's loader in-process (the GAN gap's lead)
 #   sh bench/gpu_device_run.sh gan      # eager training and the GAN stage's variants (which one thing is the gap)
+#   sh bench/gpu_device_run.sh next     # what the next lent session needs first: gan, then use_compile training
 # It installs the carried wheels (bench/gpu_wheels.py), puts the carried test data (.gpudata, made by
 # `make gpu-data`) where the tests look for it (../shared/data), and writes the JSON, markdown, profile and logs
 # under $OUT (the device tool's folder that comes back), else ./gpu-check-out. docs/benchmarks.md has the sequence.
@@ -18,9 +19,10 @@ case $part in
     train) args="--only train,train_compile --compile-mode reduce-overhead" ;;
     train0) args="--only train --train-workers 0" ;;
     gan) args="--only train,train_gan" ;;
+    next) args="--only train,train_gan,train_compile --compile-mode reduce-overhead" ;;
     tests) args="--only tests --workers 12 --tests-timeout 400" ;;
     all) args="--compile-mode reduce-overhead --workers 12" ;;
-    *) echo "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan" >&2; exit 2 ;;
+    *) echo "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan|next" >&2; exit 2 ;;
 esac
 out=${OUT:-gpu-check-out}
 mkdir -p "$out"

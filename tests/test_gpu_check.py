@@ -122,7 +122,7 @@ def test_device_run_script_parses_and_names_its_parts(tmp_path):
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
     proc = subprocess.run(["sh", str(script), "benchmarks"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan"
+    assert proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan|next"
     assert list(tmp_path.iterdir()) == []
 
 
