@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,13 +36,20 @@ def test_bicubic_set5_json(shared_data, capsys):
     assert abs(res["psnr"] - 28.42) <= 0.03 and abs(res["ssim"] - 0.8104) <= 0.002
 
 
-def test_models_side_by_side_match_hand_computation(tmp_path, capsys):
-    gt_dir = _folder(tmp_path)
+def _models(*paths: Path) -> list[Path]:
+    """A small random x4 Compact at each path, each with its own weights (seeds 1, 2, ...)."""
     files = []
-    for seed, name in ((1, "a.safetensors"), (2, "b.pth")):
+    for seed, path in enumerate(paths, 1):
         torch.manual_seed(seed)
         net, info = build_network("compact", scale=4, num_feat=8, num_conv=2)
-        files.append(save_model(tmp_path / name, net, info))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.append(save_model(path, net, info))
+    return files
+
+
+def test_models_side_by_side_match_hand_computation(tmp_path, capsys):
+    gt_dir = _folder(tmp_path)
+    files = _models(tmp_path / "a.safetensors", tmp_path / "b.pth")
     argv = [
         "eval",
         "-m",
@@ -85,12 +93,7 @@ def test_models_side_by_side_match_hand_computation(tmp_path, capsys):
 def test_two_models_with_the_same_file_name_get_a_row_each(tmp_path, capsys):
     """Two runs' net_g_best.safetensors side by side: the second's scores replaced the first's under one name."""
     gt_dir = _folder(tmp_path)
-    files = []
-    for seed, run in ((1, "run_a"), (2, "run_b")):
-        torch.manual_seed(seed)
-        net, info = build_network("compact", scale=4, num_feat=8, num_conv=2)
-        (tmp_path / run).mkdir()
-        files.append(save_model(tmp_path / run / "net_g_best.safetensors", net, info))
+    files = _models(*(tmp_path / run / "net_g_best.safetensors" for run in ("run_a", "run_b")))
     alone = []
     for f in files:
         assert main(["eval", "-m", str(f), str(gt_dir), "-s", "4", "--json", "--device", "cpu"]) == 0

@@ -201,6 +201,15 @@ def _sources(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
     return [(p, p.relative_to(root) if root.is_dir() else Path(p.name)) for p in files]
 
 
+def _checked_sources(src, dst, kind: str, settings: dict, output_of) -> list[tuple[Path, Path]]:
+    """`_sources`, once no two of them share an output and dst holds no work of other settings (then recorded)."""
+    sources = _sources(src, dst)
+    if sources:  # nothing to prepare: the caller says so, and dst gets no record
+        refuse_shared_outputs(sources, output_of)
+        check_and_record(dst, kind, settings)
+    return sources
+
+
 def _sweep_outputs(dst: str | Path) -> None:
     """Before a (resumed) run: the hidden part files that a killed run's writes left anywhere under dst."""
     from upres.io.atomic import sweep_stale_parts_in
@@ -223,9 +232,10 @@ def prepare_chunks(
     progress: Callable[[int, int, str, str], None] | None = None,
 ) -> PrepareResult:
     """Cut every image under src into size x size sub-images every `step` pixels, into dst (same sub-folders)."""
-    sources = _sources(src, dst)
-    refuse_shared_outputs(sources, lambda p, rel: rel.parent / f"{p.stem}_sNNN{_out_suffix(p)}")
-    check_and_record(dst, "chunk", {"size": size, "step": step, "min_size": min_size}, sources)
+    settings = {"size": size, "step": step, "min_size": min_size}
+    sources = _checked_sources(
+        src, dst, "chunk", settings, lambda p, rel: rel.parent / f"{p.stem}_sNNN{_out_suffix(p)}"
+    )
     jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in sources]
     _sweep_outputs(dst)
     return run_jobs(chunk_one, jobs, workers or default_workers(), progress)
@@ -242,14 +252,12 @@ def prepare_lr(
 ) -> PrepareResult:
     """Write an LR copy of every image under src into dst (same relative paths and stems): MATLAB bicubic, or the
     degradation pipeline of an option file (`degradations`: DegradationOptions values)."""
-    sources = _sources(src, dst)
-    refuse_shared_outputs(sources, lambda p, rel: rel.with_suffix(_out_suffix(p)))
-    record = {
+    settings = {
         "scale": scale,
         "degradations": degradations,
         "seed": seed if degradations is not None else None,
     }
-    check_and_record(dst, "lr", record, sources)
+    sources = _checked_sources(src, dst, "lr", settings, lambda p, rel: rel.with_suffix(_out_suffix(p)))
     jobs = [(str(p), str(rel), str(dst), scale, degradations, seed) for p, rel in sources]
     _sweep_outputs(dst)
     return run_jobs(lr_one, jobs, workers or default_workers(), progress)
@@ -278,9 +286,8 @@ def prepare_tiff(
     reads only each crop's tiles instead of decoding whole large images."""
 
     check_tiff_settings(tile, compression)
-    sources = _sources(src, dst)
-    refuse_shared_outputs(sources, lambda p, rel: rel.with_suffix(".tif"))
-    check_and_record(dst, "tiff", {"tile": tile, "compression": compression}, sources)
+    settings = {"tile": tile, "compression": compression}
+    sources = _checked_sources(src, dst, "tiff", settings, lambda p, rel: rel.with_suffix(".tif"))
     jobs = [(str(p), str(rel), str(dst), tile, compression) for p, rel in sources]
     _sweep_outputs(dst)
     return run_jobs(tiff_one, jobs, workers or default_workers(), progress)

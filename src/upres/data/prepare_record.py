@@ -12,11 +12,9 @@ from upres.errors import UpresError
 RECORD = ".upres-prepare.json"
 
 
-def check_and_record(dst: str | Path, kind: str, settings: dict, sources: list) -> None:
+def check_and_record(dst: str | Path, kind: str, settings: dict) -> None:
     """Refuse a folder prepared with other settings; record these in a new one. Folders prepared before the record
-    existed are taken as they are; without sources nothing is recorded (the caller says there is nothing to do)."""
-    if not sources:
-        return
+    existed are taken as they are."""
     path = Path(dst) / RECORD
     wanted = json.loads(json.dumps({"command": kind, **settings}, default=str))
     try:

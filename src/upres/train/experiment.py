@@ -64,14 +64,18 @@ def check_writable(exp_dir: Path, key: str) -> None:
         raise ConfigError(f"{key}: cannot create the experiment folder {exp_dir}: {parent} is not writable")
 
 
-def archive_name(exp_dir: Path) -> Path:
-    stamp = time.strftime("%Y%m%d_%H%M%S")
-    target = exp_dir.with_name(f"{exp_dir.name}_archived_{stamp}")
-    n = 2
-    while target.exists():  # two archives within one second
-        target = exp_dir.with_name(f"{exp_dir.name}_archived_{stamp}_{n}")
+def stamped_path(folder: Path, stem: str) -> Path:
+    """`folder/<stem>_<YYYYmmdd_HHMMSS>`, numbered when that exists (two within one second never merge)."""
+    target = folder / f"{stem}_{time.strftime('%Y%m%d_%H%M%S')}"
+    n, first = 2, target
+    while target.exists():
+        target = first.with_name(f"{first.name}_{n}")
         n += 1
     return target
+
+
+def archive_name(exp_dir: Path) -> Path:
+    return stamped_path(exp_dir.parent, f"{exp_dir.name}_archived")
 
 
 def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry_run: bool) -> str | None:
@@ -150,11 +154,7 @@ def set_later_aside(exp_dir: Path, state: Path, dry_run: bool) -> str | None:
     ]
     if not states and not models:
         return None
-    aside = exp_dir / f"rewound_{time.strftime('%Y%m%d_%H%M%S')}"
-    n = 2
-    while aside.exists():
-        aside = exp_dir / f"rewound_{time.strftime('%Y%m%d_%H%M%S')}_{n}"
-        n += 1
+    aside = stamped_path(exp_dir, "rewound")
     what = f"{len(states)} later training state(s) and {len(models)} later model file(s)"
     if dry_run:
         return f"the real run moves this run's {what} (after iteration {at}) to {aside}"
