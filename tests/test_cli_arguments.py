@@ -56,6 +56,7 @@ def test_crf_outside_the_encoders_range_is_refused_before_any_work(tmp_path, cap
     argv = ["video", "-m", "missing.pth", "missing.mp4", "-o", str(tmp_path / "o.mp4"), "--crf", "60"]
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == "error: --crf 60: libx264 takes 0-51 (lower is better quality)"
+    pytest.importorskip("av", reason="what comes after the flags' checks needs PyAV (upres[video])")
     assert main([*argv, "--codec", "libsvtav1"]) == 2  # 60 is fine for SVT-AV1: the next problem is the input
     assert "missing.mp4" in capsys.readouterr().err
 
@@ -68,5 +69,6 @@ def test_an_unknown_x264_preset_is_refused_before_any_work(tmp_path, capsys):
         "error: --preset turbo: libx264 takes ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, "
         "veryslow, placebo"
     )
+    pytest.importorskip("av", reason="what comes after the flags' checks needs PyAV (upres[video])")
     assert main([*argv[:-1], "veryslow"]) == 2  # a real preset: the next problem is the input
     assert "missing.mp4" in capsys.readouterr().err

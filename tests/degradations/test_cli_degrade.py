@@ -148,6 +148,9 @@ def test_each_one_kind_example_of_the_docs_degrades(tmp_path, inputs, kind):
     could no longer be made (every LR equal to the HR)."""
     from upres.io.images import read_image
 
+    if kind == "video":
+        pytest.importorskip("av", reason="the video degradation needs PyAV (upres[video])")
+
     example = Path(__file__).resolve().parents[2] / "docs" / "examples" / f"degrade_{kind}.yml"
     out = tmp_path / kind
     assert main(["degrade", "-c", str(example), str(inputs / "astro.png"), "-o", str(out), "--n", "2",

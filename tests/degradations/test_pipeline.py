@@ -36,10 +36,10 @@ def test_lr_size_and_8bit_values(photo, scale):
 
 
 def test_every_step_on_is_deterministic_and_degrades(photo):
+    pytest.importorskip("av")  # video_prob > 0 is refused without it
     opts = DegradationOptions(video_prob=1.0, dither_prob=1.0, sinc_prob=0.5, resize_mode_list=["lanczos", "nearest"],
                               resize_mode_prob=[0.5, 0.5], jpeg_subsampling_list=["4:4:4", "4:2:2"],
                               jpeg_subsampling_prob=[0.5, 0.5])  # fmt: skip
-    pytest.importorskip("av")
     a, b = lr(photo, (1, 2, 3), opts), lr(photo, (1, 2, 3), opts)
     assert torch.equal(a, b)
     bicubic = torch.nn.functional.interpolate(photo[None], scale_factor=0.25, mode="area")[0]

@@ -25,6 +25,9 @@ class Command:
     ctrl_c: bool = (
         False  # `ctrl-c` after `runnable`: the reader presses Ctrl+C at the first progress line (exit 130)
     )
+    needs: str = (
+        ""  # `needs=MODULE` after `runnable`: an optional extra's module; without it the block is skipped
+    )
 
     @property
     def argv(self) -> list[str]:
@@ -60,7 +63,7 @@ def extract_commands(doc: Path) -> list[Command]:
     """Every command line of every shell code block (continuation lines joined, comment-only lines dropped), and
     every `yaml merge-into=FILE` block as one Command with mode `merge:FILE`, in the order they appear."""
     out: list[Command] = []
-    lang, mode, pending, start, body, exit_code, ctrl_c = None, "", "", 0, [], 0, False
+    lang, mode, pending, start, body, exit_code, ctrl_c, needs = None, "", "", 0, [], 0, False, ""
     for n, raw in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1):
         m = FENCE.match(raw.strip())
         if lang is None:
@@ -68,6 +71,7 @@ def extract_commands(doc: Path) -> list[Command]:
                 lang, words, start, body = m.group(1).lower(), m.group(2).split(), n + 1, []
                 mode = "run" if "runnable" in words else "args" if "args-only" in words else ""
                 ctrl_c = "ctrl-c" in words
+                needs = next((w.split("=", 1)[1] for w in words if w.startswith("needs=")), "")
                 exit_code = next(
                     (int(w.split("=", 1)[1]) for w in words if w.startswith("exits=")), 130 * ctrl_c
                 )
@@ -92,7 +96,7 @@ def extract_commands(doc: Path) -> list[Command]:
         text = (pending + line).strip()
         pending = ""
         if text and not text.startswith("#"):
-            out.append(Command(doc, start, text, mode, exit_code, ctrl_c))
+            out.append(Command(doc, start, text, mode, exit_code, ctrl_c, needs))
     return out
 
 

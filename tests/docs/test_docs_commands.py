@@ -13,6 +13,8 @@ How commands are marked in the Markdown (the info string after the opening fence
                    its iteration (`net_g_ema_2000.safetensors`) is the shortened run's (`net_g_ema_2.safetensors`).
                    `python ...` lines run in a subprocess that imports this checkout's upres. Nothing else may
                    appear in a runnable block.
+- ```sh runnable needs=MODULE  Runnable where MODULE (an optional extra's, e.g. av) imports; skipped, and named
+                   in the skip reason, where it does not.
 - ```sh args-only  Every line is parsed but not run (several GPUs, several machines, day-long jobs): by upres's parser,
                    and for `torchrun ... -m upres ...` by torchrun's too.
 - ```yaml merge-into=FILE  The keys a reader is told to edit in FILE; merged into it at that point of a runnable
@@ -26,6 +28,7 @@ skip reason; everything else in the file still runs.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -205,6 +208,9 @@ def test_runnable_blocks_run(doc: Path, tmp_path: Path, torch_home: Path, monkey
         if cmd.mode.startswith("merge:"):
             merge_into(tmp_path / cmd.mode.removeprefix("merge:"), yaml.safe_load(cmd.text))
             continue
+        if cmd.needs and not _importable(cmd.needs):
+            skipped.append(f"{cmd.where()} (needs {cmd.needs}, not installed here)")
+            continue
         argv = cmd.argv
         args = _upres_args(argv)
         if args is not None:
@@ -221,7 +227,15 @@ def test_runnable_blocks_run(doc: Path, tmp_path: Path, torch_home: Path, monkey
             pytest.fail(f"{cmd.where()}: a runnable block may hold only upres and python commands")
         assert code == cmd.exit_code, f"{cmd.where()} exited with {code}, not {cmd.exit_code}:\n{out}"
     if skipped:
-        pytest.skip("ran the rest; not run until registered: " + "; ".join(skipped))
+        pytest.skip("ran the rest; not run: " + "; ".join(skipped))
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def test_the_checks_catch_stale_commands(tmp_path: Path, project) -> None:

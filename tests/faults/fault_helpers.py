@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -56,7 +57,7 @@ def run_cli(*args: object, cwd: Path | None = None, timeout: float = 120) -> sub
 def mp4(path, frames: int = 48, size: tuple[int, int] = (48, 32)):
     """An H.264 MP4 with its index (moov) at the front, as web video is published: cut short, it still opens and
     announces every frame."""
-    import av
+    av = pytest.importorskip("av", reason="making a test clip needs PyAV (upres[video])")
 
     out = av.open(str(path), "w", options={"movflags": "faststart"})
     vs = out.add_stream("libx264", rate=24)

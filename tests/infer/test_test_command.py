@@ -192,7 +192,8 @@ def test_a_strip_never_replaces_the_result_of_an_image_in_a_strips_subfolder(tmp
     _images(lr / "strips", 16, n=1, seed=5)  # lr/strips/im0.png: its output is out/val/strips/im0.png
     cfg = _redux_test_file(tmp_path, model_x2, [lr])
     out = tmp_path / "out"
-    code = main(["test", "-c", str(cfg), "-o", str(out), "--strips"])
+    # On the CPU, as the reference is computed: on a GPU the test file's use_amp runs in half precision.
+    code = main(["test", "-c", str(cfg), "-o", str(out), "--strips", "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1 and "(the same name)" in err
     # What was written is whole and its own: the result of lr/im0.png, and one file at the shared path.
@@ -205,7 +206,7 @@ def test_an_output_that_cannot_be_written_fails_that_image_only(tmp_path, model_
     out = tmp_path / "out"
     (out / "val" / "im1.png").mkdir(parents=True)  # a folder where im1's result goes
     cfg = _redux_test_file(tmp_path, model_x2, [lr])
-    assert main(["test", "-c", str(cfg), "-o", str(out)]) == 1
+    assert main(["test", "-c", str(cfg), "-o", str(out), "--device", "cpu"]) == 1  # as the reference
     err = capsys.readouterr().err
     assert f"lr/im1.png: not saved, cannot write {out / 'val' / 'im1.png'}" in err
     for name in ("im0.png", "im2.png"):  # the images after it are done too

@@ -114,14 +114,17 @@ def _tile(text: str, pixels: int, device_type: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from upres.io.video import probe_video, require_av
+
+    _check_crf(args.crf, args.codec)
+    _check_preset(args.preset, args.codec)
+    require_av()  # before the modules that import it
+
     from upres.devices import resolve_single_device
     from upres.infer.tiling import Upscaler, resolve_precision
     from upres.infer.video import VideoOptions, partial_path, upscale_video
     from upres.io.model_files import check_finite_weights, load_model
-    from upres.io.video import probe_video
 
-    _check_crf(args.crf, args.codec)
-    _check_preset(args.preset, args.codec)
     if Path(args.output).resolve() != Path(args.input).resolve():  # that case has its own error, below
         refuse_existing(args.output, args.force)
         partial = partial_path(Path(args.output))

@@ -41,7 +41,8 @@ class VideoOutputError(UpresError):
     """The output cannot be written as asked (exit 2)."""
 
 
-def _require_av() -> Any:
+def require_av() -> Any:
+    """PyAV, or the one-line error that says how to install it (it is the optional `video` extra)."""
     try:
         import av
     except ImportError:
@@ -126,18 +127,18 @@ class VideoProbe:
 
 
 def _is_rgb(pix_fmt: str) -> bool:
-    av = _require_av()
+    av = require_av()
     return bool(av.VideoFormat(pix_fmt).is_rgb)
 
 
 def _bit_depth(pix_fmt: str) -> int:
-    av = _require_av()
+    av = require_av()
     return max(c.bits for c in av.VideoFormat(pix_fmt).components)
 
 
 def open_input(path: str | os.PathLike) -> Any:
     """Open `path` with PyAV and return the container whose first video stream is decodable."""
-    av = _require_av()
+    av = require_av()
     path = Path(path)
     if path.is_dir():
         raise VideoInputError(f"{path}: is a folder, not a video file")
@@ -184,7 +185,7 @@ def _check_input(container: Any, path: Path) -> None:
 
 
 def _attached_pic() -> Any:
-    return _require_av().stream.Disposition.attached_pic
+    return require_av().stream.Disposition.attached_pic
 
 
 def _codec_name(stream: Any) -> str:

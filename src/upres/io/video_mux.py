@@ -12,8 +12,8 @@ from upres.io.video import (
     VideoProbe,
     _attached_pic,
     _reason,
-    _require_av,
     _stream_info,
+    require_av,
     video_stream,
 )
 
@@ -42,7 +42,7 @@ MUXER_OWNED_TAGS = (
 
 def open_output(path: Path, format_of: Path | None = None) -> Any:
     """Open `path` for writing, choosing the container from the extension of `format_of` (default: `path`)."""
-    av = _require_av()
+    av = require_av()
     named = format_of or path
     fmt = container_format(named)
     try:
@@ -54,7 +54,7 @@ def open_output(path: Path, format_of: Path | None = None) -> Any:
 
 def container_format(path: Path) -> str:
     """FFmpeg muxer name for the extension of `path`, or a one-line error naming the fix."""
-    av = _require_av()
+    av = require_av()
     suffix = path.suffix.lower()
     if not suffix:
         raise VideoOutputError(f"{path}: no extension to choose the container from; use .mkv, .mp4 or .mov")
@@ -82,7 +82,7 @@ def stream_fits(fmt_name: str, supported: set[str], stream: Any) -> bool:
 
 def suggest_container(streams: list[Any], video_codec: str) -> str | None:
     """The first suffix in SUGGESTED_SUFFIXES whose container takes every stream and the video codec."""
-    av = _require_av()
+    av = require_av()
     for suffix in SUGGESTED_SUFFIXES:
         fmt = av.format.ContainerFormat(PREFERRED_MUXERS[suffix], "w")
         supported = _supported_codecs(fmt.name)
@@ -98,7 +98,7 @@ def _supported_codecs(fmt_name: str) -> set[str]:
     if fmt_name not in _SUPPORTED_CACHE:
         import tempfile
 
-        av = _require_av()
+        av = require_av()
         # supported_codecs lives on an open output container; a throwaway one in a temp dir costs nothing.
         with tempfile.TemporaryDirectory() as tmp:
             out = av.open(str(Path(tmp) / "probe"), "w", format=fmt_name)
@@ -182,7 +182,7 @@ def shifted_chapters(input_container: Any, start: float, end: float | None) -> l
 
 def choose_pix_fmt(codec: str, probe: VideoProbe, requested: str | None) -> str:
     """Output pixel format: the requested one, else the input's, else one of the same bit depth the encoder takes."""
-    av = _require_av()
+    av = require_av()
     formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
     if requested:
         if formats and requested not in formats:

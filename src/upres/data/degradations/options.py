@@ -252,7 +252,18 @@ class DegradationOptions(BaseModel):
             if len(probs) != 3:
                 raise ValueError(f"{name}: needs 3 probabilities [up, down, keep], got {len(probs)}")
             _check_distribution(name, probs)
+        if self.video_prob > 0 and not _have_pyav():
+            # Here, not at the first sample that draws a round trip: that was minutes into a run, in a loader worker.
+            raise ValueError("video_prob > 0 needs PyAV: pip install 'upres[video]', or set video_prob: 0")
         return self
+
+
+def _have_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _check_range(name: str, lo: float, hi: float) -> None:
