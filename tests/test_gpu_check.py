@@ -187,3 +187,29 @@ def test_workers_fall_back_to_one_process_without_xdist(monkeypatch, capsys):
     monkeypatch.setattr(check.importlib.util, "find_spec", real)
     if real("xdist") is not None:
         assert check.pytest_workers(12) == 12
+
+
+def _args(**given):
+    import argparse
+
+    return argparse.Namespace(
+        **{"skip": "", "only": "", "diagnose": False, "smoke": False, "no_compile": False, **given}
+    )
+
+
+def test_the_whole_check_leaves_the_diagnostic_sections_out_unless_asked():
+    """The whole check has to fit its 8 minutes on one GPU: the profiler's tables and the GAN variants (3 minutes on
+    the H200) run when asked for, by --diagnose or by name, and at --smoke's toy sizes, which keep them from rotting."""
+    check = _gpu_check_module()
+    assert check.sections_to_skip(_args()) == {"train_profile", "train_gan"}
+    assert check.sections_to_skip(_args(diagnose=True)) == set()
+    assert check.sections_to_skip(_args(only="train,train_gan")) == set(check.SECTIONS) - {
+        "train",
+        "train_gan",
+    }
+    assert check.sections_to_skip(_args(smoke=True)) == {"tests"}
+    assert check.sections_to_skip(_args(skip="video", no_compile=True)) == {
+        "video", "train_compile", "train_profile", "train_gan"
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="unknown section"):
+        check.sections_to_skip(_args(only="videos"))
