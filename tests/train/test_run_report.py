@@ -131,7 +131,9 @@ def test_a_loader_that_holds_training_back_shows_in_every_line_and_gets_one_note
     real = PairedImageDataset.__getitem__
 
     def slow(self, index):
-        time.sleep(0.2)  # far slower than this tiny step, even on a busy CPU: most of the time is waiting
+        time.sleep(
+            0.4
+        )  # far slower than this tiny step, even on a CPU busy with other tests: most of the time is waiting
         return real(self, index)
 
     monkeypatch.setattr(PairedImageDataset, "__getitem__", slow)
