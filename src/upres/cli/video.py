@@ -122,12 +122,15 @@ def run(args: argparse.Namespace) -> int:
 
     from upres.devices import resolve_single_device
     from upres.infer.tiling import Upscaler, resolve_precision
-    from upres.infer.video import VideoOptions, partial_path, upscale_video
+    from upres.infer.video import VideoOptions, busy_text, partial_path, upscale_video
+    from upres.io.file_lock import in_use
     from upres.io.model_files import check_finite_weights, load_model
 
     if Path(args.output).resolve() != Path(args.input).resolve():  # that case has its own error, below
         refuse_existing(args.output, args.force)
         partial = partial_path(Path(args.output))
+        if in_use(partial):
+            raise ConfigError(busy_text(partial))
         if partial.is_file() and not args.force and partial.resolve() != Path(args.input).resolve():
             # What an interrupted run kept (its message says to continue from it): this run would write over it
             # and rename it to OUT.
@@ -164,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         start=args.start,
         end=args.end,
         codec_threads=args.codec_threads,
+        replace=args.force,
     )
     with Progress(quiet=args.quiet) as progress:
         result = upscale_video(upscaler, args.input, args.output, opts, progress.update, warn=_warn)

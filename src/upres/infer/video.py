@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import av
 
 from upres.infer.tiling import Upscaler
 from upres.infer.video_job import ProgressFn, VideoJob, partial_path
+from upres.io.file_lock import claim
 from upres.io.video import (
     VideoOutputError,
     display_matrix,
@@ -47,6 +49,9 @@ class VideoOptions:
     end: float | None = None
     queue_batches: int = 3  # batches in flight on each side of the model; bounds memory
     codec_threads: int = 0  # decoder and encoder threads; 0: FFmpeg's choice (all cores)
+    replace: bool = (
+        False  # a file that is at the output when the run finishes is replaced (--force), else kept
+    )
 
 
 @dataclass
@@ -91,8 +96,13 @@ def upscale_video(
 
     if dst.is_dir():
         raise VideoOutputError(f"{dst}: is a folder; give the output file's name, e.g. {dst / src.stem}.mkv")
-    if _same_file(src, dst) or _same_file(src, partial_path(dst)):
+    if _same_file(src, dst):
         raise VideoOutputError(f"{dst}: output is the input file; choose another output path")
+    if _same_file(src, partial_path(dst)):
+        raise VideoOutputError(
+            f"{dst}: the run writes to {partial_path(dst)} until it ends, which is the input file; choose another "
+            "output name"
+        )
     if opts.batch < 1:
         raise VideoOutputError(f"--batch {opts.batch}: must be at least 1")
     if opts.start is not None and opts.end is not None and opts.end <= opts.start:
@@ -101,15 +111,25 @@ def upscale_video(
 
     started = time.perf_counter()
     container = open_input(src)
+    lock = None
     try:
         probe = probe_container(container, src)
         if probe.has_alpha:
             note(f"{src}: the alpha channel of {probe.pix_fmt} video is dropped")
         matrix = _first_display_matrix(src)
+        lock = _claim_partial(partial_path(dst), dst)
         job = VideoJob(upscaler, container, probe, dst, opts, matrix, note)
         frames, complete = job.run(progress)
+        if complete:
+            _move_into_place(job.partial, dst, opts.replace)
+    except BaseException:
+        if lock is not None and partial_path(dst).is_file() and partial_path(dst).stat().st_size == 0:
+            partial_path(dst).unlink(missing_ok=True)  # claimed, never written
+        raise
     finally:
         container.close()
+        if lock is not None:
+            lock.close()
     whole = complete and opts.start is None and opts.end is None
     missing = _missing_frames(probe.announced_frames, frames) if whole else 0
     # Matroska/WebM tag the video track's duration, not its frame count: a damaged middle can end the decode early
@@ -140,12 +160,8 @@ def upscale_video(
         if warn and len(warnings) > MAX_WARNINGS_SHOWN:
             warn(f"... {len(warnings) - MAX_WARNINGS_SHOWN} more warnings")
         warnings.append(warn_total)
-    final = job.partial
-    if complete:
-        os.replace(job.partial, dst)
-        final = dst
     return VideoResult(
-        path=final,
+        path=dst if complete else job.partial,
         frames=frames,
         complete=complete,
         skipped_packets=skipped,
@@ -157,6 +173,53 @@ def upscale_video(
         missing_frames=missing,
         damaged_copies=job.damaged_copies,
     )
+
+
+def _claim_partial(partial: Path, dst: Path) -> IO:
+    """Lock the partial file for this run: two runs into one output wrote one file and both said they made it."""
+    try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise VideoOutputError(
+            f"{dst}: cannot write there (cannot create the folder {partial.parent}: a file is in the way); choose "
+            "another place"
+        ) from None
+    except OSError as exc:
+        raise VideoOutputError(
+            f"{dst}: cannot write there ({exc.strerror or exc}); choose another place"
+        ) from None
+    try:
+        lock = claim(partial)
+    except OSError as exc:
+        raise VideoOutputError(
+            f"{dst}: cannot write there ({exc.strerror or exc}); choose another place"
+        ) from None
+    if lock is None:
+        raise VideoOutputError(busy_text(partial))
+    return lock
+
+
+def busy_text(partial: Path) -> str:
+    return f"{partial}: another upres video is writing it now; wait for it to end, or choose another output"
+
+
+def _move_into_place(partial: Path, dst: Path, replace: bool) -> None:
+    """The finished file to OUT. Without `replace`, a file that appeared at OUT during the run (the check before the
+    run found none) stays: the move is a hard link, which never replaces, where the file system has them."""
+    if not replace:
+        try:
+            os.link(partial, dst)
+        except OSError as exc:
+            # FileExistsError, or no hard links here (FAT, some network shares): then the same check, with a race
+            if isinstance(exc, FileExistsError) or dst.exists():
+                raise VideoOutputError(
+                    f"{dst}: a file appeared there while this run worked and is kept; the finished video is "
+                    f"{partial}: move it where you want it, or rerun with --force to replace the file"
+                ) from None
+        else:
+            partial.unlink()
+            return
+    os.replace(partial, dst)
 
 
 def _missing_frames(announced: int | None, decoded: int) -> int:

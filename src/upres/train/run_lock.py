@@ -9,30 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+
+from upres.io.file_lock import try_lock
 
 LOCK_NAME = ".upres-train.lock"
-
-
-def _try_lock(fh: IO) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def busy_text(exp_dir: Path, holder: str) -> str:
@@ -50,7 +32,7 @@ def holder(exp_dir: Path) -> str | None:
         return None
     try:
         with path.open("r+") as fh:
-            if _try_lock(fh):
+            if try_lock(fh):
                 return None  # closing the file drops the lock again
             return fh.read().strip()
     except OSError:
@@ -65,7 +47,7 @@ def hold(exp_dir: Path) -> Iterator[None]:
     fh = (exp_dir / LOCK_NAME).open("a+")
     try:
         fh.seek(0)
-        if not _try_lock(fh):
+        if not try_lock(fh):
             fh.seek(0)
             raise TrainingError(busy_text(exp_dir, fh.read().strip()))
         fh.seek(0)
