@@ -172,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
     with Progress(quiet=args.quiet) as progress:
         result = upscale_video(upscaler, args.input, args.output, opts, progress.update, warn=_warn)
     if not result.complete:
-        end = resume_time(result.last_time or 0.0)
-        at = f" (ends at {end:.3f} s)" if result.last_time is not None else ""
+        end = resume_time(result.position or 0.0)
+        at = f" (ends at {end:.3f} s)" if result.position is not None else ""
         print(
             f"interrupted: {result.path} is a partial output with {result.frames} frames{at}; it plays, but "
             f"{args.output} was not written. Resuming is not supported (see docs/video.md): continue with "

@@ -61,7 +61,8 @@ class VideoResult:
     complete: bool
     skipped_packets: int = 0
     seconds: float = 0.0
-    last_time: float | None = None  # presentation time (s) of the last frame written
+    last_time: float | None = None  # the output's time (s) at the end of the last frame written
+    position: float | None = None  # the same moment counted from the input file's start, as --start counts
     model_seconds: float = 0.0  # wall time spent in model calls
     starved_seconds: float = 0.0  # wall time the model waited for decoded frames: > 0 means decoding lags
     warnings: list[str] = field(default_factory=list)
@@ -136,7 +137,7 @@ def upscale_video(
     # without an error from the demuxer (48 frames of 2 s came out as 18). Compared by time, which variable frame
     # rates do not disturb; 10% slack.
     tagged = probe.tagged_duration if probe.announced_frames is None else None
-    ended = job.last_time
+    ended = job.position
     if whole and not missing and tagged and ended is not None and ended < 0.9 * tagged:
         missing = max(1, round((tagged - ended) * probe.rate)) if probe.rate else 1
         short = (
@@ -167,6 +168,7 @@ def upscale_video(
         skipped_packets=skipped,
         seconds=time.perf_counter() - started,
         last_time=job.last_time,
+        position=job.position,
         model_seconds=job.model_seconds,
         starved_seconds=job.starved_seconds,
         warnings=warnings,

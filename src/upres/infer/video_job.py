@@ -66,8 +66,11 @@ class VideoJob:
         self.rgb_format = "rgb48le" if self.deep else "rgb24"
         self.sws_in = sws_interpolation(to_rgb48=self.deep)  # decoded frames to rgb_format
         # Without --start nothing is dropped or shifted: AAC priming and B-frame delay give negative timestamps.
-        self.start = Fraction(str(opts.start)) if opts.start is not None else None
-        self.end = Fraction(str(opts.end)) if opts.end is not None else None
+        # --start and --end count from the file's start, as players and `ffmpeg -ss` do: a recording's timestamps
+        # may begin anywhere (an MPEG-TS capture, a cut stream), and were taken as they were.
+        self.origin = Fraction(container.start_time, 1_000_000) if container.start_time else Fraction(0)
+        self.start = self.origin + Fraction(str(opts.start)) if opts.start is not None else None
+        self.end = self.origin + Fraction(str(opts.end)) if opts.end is not None else None
         self.stop = threading.Event()
         # Audio and subtitle packets share the queues with frames (a few per frame), hence the extra room.
         depth = opts.queue_batches * opts.batch + 16
@@ -79,7 +82,7 @@ class VideoJob:
         self.resized = False
         self.written = 0
         self.model_seconds = self.starved_seconds = 0.0
-        self.last_time: float | None = None
+        self.last_time: float | None = None  # the output's time at the end of its last frame
         self.total = self._expected_frames()
         self.output = open_output(self.partial, format_of=dst)
         try:
@@ -100,8 +103,19 @@ class VideoJob:
             return p.frames
         if not p.rate:
             return None
-        stop = min(float(self.end), p.duration or float("inf")) if self.end is not None else p.duration
-        return None if stop is None else max(0, round((stop - float(self.start or 0)) * p.rate))
+        end, start = self.opts.end, self.opts.start or 0.0  # from the file's start, as the duration is
+        stop = min(end, p.duration or float("inf")) if end is not None else p.duration
+        return None if stop is None else max(0, round((stop - start) * p.rate))
+
+    @property
+    def position(self) -> float | None:
+        """Where the last frame written ends, counted from the input file's start: what --start continues from."""
+        if self.last_time is None:
+            return None
+        shift = (
+            self.start if self.start is not None else Fraction(0)
+        )  # what the output's timestamps had taken off
+        return self.last_time + float(shift - self.origin)
 
     # --- the three stages ---------------------------------------------------------------------------------
 
