@@ -4,6 +4,7 @@ output pixel format. PyAV only; nothing here encodes pixels."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +71,37 @@ def container_format(path: Path) -> str:
     raise VideoOutputError(f"{path}: unknown container extension {suffix!r}; use .mkv, .mp4 or .mov")
 
 
+# FFmpeg's MPEG-TS muxer declares no list of the codecs it takes (avformat_query_codec answers "unknown" for all but
+# mp2 and mpeg2video), and writes a codec it has no stream type for as a private data stream, which players ignore:
+# these are the codecs it gives a stream type (libavformat/mpegtsenc.c).
+DECLARED_CODECS = {
+    "mpegts": {
+        "mpeg1video", "mpeg2video", "mpeg4", "h264", "hevc", "vvc", "cavs", "dirac", "vc1", "av1",
+        "mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
+        "dvb_subtitle", "dvb_teletext", "hdmv_pgs_subtitle", "arib_caption",
+    }
+}  # fmt: skip
+
+
 def stream_fits(fmt_name: str, supported: set[str], stream: Any) -> bool:
     """Whether `stream` of the input can be copied unchanged into a container of format `fmt_name`."""
     if stream.type == "attachment":
         return fmt_name == "matroska"
     ctx = stream.codec_context
     if ctx is None or ctx.codec is None:
-        return False
+        return False  # PyAV copies only streams whose codec this FFmpeg build knows
     return ctx.codec.canonical_name in supported or ctx.codec.name in supported
+
+
+def codec_fits(encoder: str, supported: set[str]) -> bool:
+    """Whether the video encoder's output (libx264's is h264) goes into a container taking `supported`."""
+    if encoder in supported:
+        return True
+    av = require_av()
+    try:
+        return av.codec.Codec(encoder, "w").canonical_name in supported
+    except (ValueError, av.error.FFmpegError):
+        return False
 
 
 def suggest_container(streams: list[Any], video_codec: str) -> str | None:
@@ -86,7 +110,7 @@ def suggest_container(streams: list[Any], video_codec: str) -> str | None:
     for suffix in SUGGESTED_SUFFIXES:
         fmt = av.format.ContainerFormat(PREFERRED_MUXERS[suffix], "w")
         supported = _supported_codecs(fmt.name)
-        if video_codec in supported and all(stream_fits(fmt.name, supported, s) for s in streams):
+        if codec_fits(video_codec, supported) and all(stream_fits(fmt.name, supported, s) for s in streams):
             return suffix
     return None
 
@@ -102,7 +126,7 @@ def _supported_codecs(fmt_name: str) -> set[str]:
         # supported_codecs lives on an open output container; a throwaway one in a temp dir costs nothing.
         with tempfile.TemporaryDirectory() as tmp:
             out = av.open(str(Path(tmp) / "probe"), "w", format=fmt_name)
-            _SUPPORTED_CACHE[fmt_name] = set(out.supported_codecs)
+            _SUPPORTED_CACHE[fmt_name] = set(out.supported_codecs) | DECLARED_CODECS.get(fmt_name, set())
             out.close()
     return _SUPPORTED_CACHE[fmt_name]
 
@@ -137,11 +161,24 @@ def streams_to_copy(input_container: Any, warn: Any) -> list[Any]:
 def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str) -> None:
     """Raise VideoOutputError naming a container that fits when a stream cannot go into the output's."""
     fmt = output.format.name
-    supported = set(output.supported_codecs)
+    supported = _supported_codecs(fmt)
+    unknown = [
+        s
+        for s in copy
+        if s.type != "attachment" and (s.codec_context is None or s.codec_context.codec is None)
+    ]
+    if unknown:
+        n = unknown[0].index
+        raise VideoOutputError(
+            f"{replace(_stream_info(unknown[0]), codec='in a codec this FFmpeg build does not know').describe()} "
+            "cannot be copied (PyAV copies only streams whose codec its "
+            f"FFmpeg knows); leave it out first, e.g. ffmpeg -i INPUT -map 0 -map -0:{n} -c copy WITHOUT_IT.mkv"
+        )
     misfits = [s for s in copy if not stream_fits(fmt, supported, s)]
-    if video_codec in supported and not misfits:
+    video_fits = codec_fits(video_codec, supported)
+    if video_fits and not misfits:
         return
-    what = [f"video codec {video_codec}"] if video_codec not in supported else []
+    what = [f"video codec {video_codec}"] if not video_fits else []
     what += [_stream_info(s).describe() for s in misfits]
     better = suggest_container(copy, video_codec)
     hint = f"; use {better}, which takes every stream" if better else ""

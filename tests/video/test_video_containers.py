@@ -1,0 +1,66 @@
+"""Which containers take which streams. MPEG-TS declares no codec list to FFmpeg's query, so every .ts and .m2ts
+output was refused ("cannot hold video codec h264"); a stream whose codec this FFmpeg build does not know was
+called "subtitle unknown" with no way out."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from video_clips import make_clip, video_frames
+
+from upres.cli import main
+
+av = pytest.importorskip("av")
+
+
+def _streams(path):
+    with av.open(str(path)) as c:
+        return [(s.type, s.codec_context.name if s.codec_context else None) for s in c.streams]
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".m2ts"])
+def test_mpeg_ts_takes_h264_and_aac_and_keeps_them_what_they_are(tmp_path, capsys, model_x2, suffix):
+    clip = make_clip(tmp_path / "in.mp4", size=(32, 24), audio="aac", subtitles=None).path
+    out = tmp_path / f"out{suffix}"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 0, capsys.readouterr().err
+    assert _streams(out) == [("video", "h264"), ("audio", "aac")]
+    assert len(video_frames(out)) == len(video_frames(clip))
+
+
+def test_mpeg_ts_refuses_what_it_would_turn_into_data_streams(tmp_path, capsys, model_x2):
+    """FFmpeg's MPEG-TS muxer writes FLAC audio and SRT subtitles as private data streams, which no player plays."""
+    clip = make_clip(tmp_path / "in.mkv", audio="flac", subtitles="subrip").path
+    out = tmp_path / "out.ts"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: .ts cannot hold stream #1 (audio flac") and "stream #2 (subtitle" in err
+    assert err.rstrip().endswith("use .mkv, which takes every stream")
+    assert not out.exists() and not (tmp_path / "out.partial.ts").exists()
+
+
+def test_a_stream_of_a_codec_ffmpeg_does_not_know_is_named_with_a_way_out(tmp_path, capsys, model_x2):
+    clip = tmp_path / "in.mkv"
+    with av.open(str(clip), "w") as o:
+        v = o.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        text = o.add_mux_stream("hdmv_text_subtitle")  # Blu-ray TextST: muxed, but this FFmpeg has no decoder
+        text.time_base = Fraction(1, 1000)
+        text.metadata["language"] = "eng"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            o.mux(v.encode(frame))
+        o.mux(v.encode(None))
+        packet = av.Packet(b"\x82\x00\x00")
+        packet.stream, packet.pts, packet.dts, packet.duration = text, 0, 0, 100
+        packet.time_base = Fraction(1, 1000)
+        o.mux(packet)
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(tmp_path / "out.mkv"), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "error: stream #1 (subtitle in a codec this FFmpeg build does not know, language eng) cannot be copied "
+        "(PyAV copies only streams whose codec its FFmpeg knows); leave it out first, e.g. ffmpeg -i INPUT -map 0 "
+        "-map -0:1 -c copy WITHOUT_IT.mkv\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]
