@@ -73,3 +73,35 @@ def test_an_interrupted_range_says_where_in_the_input_to_continue(tmp_path, caps
     partial = tmp_path / "out.partial.mkv"
     assert len(video_frames(partial)) == 4
     assert len(video_frames(rest)) == len(LATE) - first - 4  # nothing skipped, nothing twice
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_two_frames_at_one_time_are_moved_a_tick_apart(tmp_path, capsys, model_x2, suffix):
+    """A variable-rate MP4 whose time base rounds two frames to one timestamp plays, but MP4/MOV output stopped at
+    them with 'Invalid argument' on the partial file."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    clip = tmp_path / "in.mp4"
+    with av.open(str(clip), "w") as o:
+        v = o.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt, v.options = 32, 24, "yuv420p", {"bf": "0"}
+        v.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(9):  # given in ms; the encoder's time base takes 0 and 20 ms both to 0
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 25 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            t += [20, 60, 33, 100][i % 4]
+            o.mux(v.encode(frame))
+        o.mux(v.encode(None))
+    pts_in = [p for p, _ in video_frames(clip)]
+    assert pts_in[0] == pts_in[1]  # the input as such files come
+    out = tmp_path / f"out{suffix}"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: ") == 1 and "has the timestamp of the one before" in err
+    pts_out = [p for p, _ in video_frames(out)]
+    assert len(pts_out) == 9
+    if suffix != ".mkv":  # Matroska stores milliseconds, where the tick rounds away (and it takes equal times)
+        assert all(a < b for a, b in zip(pts_out, pts_out[1:]))

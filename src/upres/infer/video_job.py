@@ -80,6 +80,7 @@ class VideoJob:
         self.skipped_packets = 0
         self.damaged_copies = 0  # audio/subtitle packets the demuxer flagged corrupt, copied as they are
         self.resized = False
+        self.retimed = 0  # frames moved a tick later: their timestamp was not after the one before
         self.written = 0
         self.model_seconds = self.starved_seconds = 0.0
         self.last_time: float | None = None  # the output's time at the end of its last frame
@@ -274,6 +275,7 @@ class VideoJob:
         # with audio up to its last frame and no further, and `--start <that time>` continues without overlap.
         held: list[Any] = []
         written_end: Fraction | None = None
+        last_pts: int | None = None
         while True:
             item = self.upscaled.get()
             if item is END:
@@ -297,6 +299,17 @@ class VideoJob:
                     interpolation=self.sws,
                 )
             c.apply_to(frame)
+            if last_pts is not None and item.pts <= last_pts:
+                # Two frames at one time (a variable-rate file rounded onto a coarse time base): MP4 and MOV refuse
+                # a timestamp that does not increase, at the first one, with "Invalid argument".
+                if not self.retimed:
+                    self.note(
+                        f"{self.probe.path}: the frame at {float(item.pts * tb):.3f} s has the timestamp of the one "
+                        f"before; it and any like it are moved one tick ({tb} s) later"
+                    )
+                self.retimed += 1
+                item.pts = last_pts + 1
+            last_pts = item.pts
             frame.pts, frame.time_base = item.pts, tb
             if item.duration:
                 frame.duration = item.duration
