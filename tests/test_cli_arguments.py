@@ -72,3 +72,23 @@ def test_an_unknown_x264_preset_is_refused_before_any_work(tmp_path, capsys):
     pytest.importorskip("av", reason="what comes after the flags' checks needs PyAV (upres[video])")
     assert main([*argv[:-1], "veryslow"]) == 2  # a real preset: the next problem is the input
     assert "missing.mp4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["video", "-m", "M", "I", "-o", "O", "--batch", "0"],
+         "error: upres video: argument --batch: '0': must be a positive integer (see upres video --help)"),
+        (["upscale"], "error: upres upscale: the following arguments are required: -m/--model, INPUT, -o/--output "
+                      "(see upres upscale --help)"),
+        (["frobnicate"], "error: upres: argument COMMAND: invalid choice: 'frobnicate'"),
+    ],
+)  # fmt: skip
+def test_a_usage_error_is_one_line_that_says_where_the_options_are(tmp_path, monkeypatch, capsys, argv, line):
+    """argparse printed the command's whole usage (9 lines for `upres video`) before the error."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(line)

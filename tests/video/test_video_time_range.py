@@ -103,5 +103,7 @@ def test_two_frames_at_one_time_are_moved_a_tick_apart(tmp_path, capsys, model_x
     assert err.count("warning: ") == 1 and "has the timestamp of the one before" in err
     pts_out = [p for p, _ in video_frames(out)]
     assert len(pts_out) == 9
-    if suffix != ".mkv":  # Matroska stores milliseconds, where the tick rounds away (and it takes equal times)
+    if (
+        suffix != ".mkv"
+    ):  # Matroska stores milliseconds, where the tick rounds away (and it takes equal times)
         assert all(a < b for a, b in zip(pts_out, pts_out[1:]))

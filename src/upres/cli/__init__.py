@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from typing import NoReturn
 
 from upres import __version__
 from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
@@ -32,8 +33,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (it printed the command's whole usage first) that says where the
+    options are listed; exit code 2 as before. Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="upres",
         description="Train, evaluate and run ESRGAN-family super-resolution models.",
     )
