@@ -92,3 +92,15 @@ def test_a_usage_error_is_one_line_that_says_where_the_options_are(tmp_path, mon
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(line)
+
+
+@pytest.mark.parametrize("flag, value", [("--preset", "veryslow"), ("--crf", "20")])
+def test_a_rate_flag_an_encoder_may_not_have_is_named_in_a_warning(tmp_path, capsys, flag, value):
+    """--crf on FFV1 warned that it may be ignored; --preset was ignored without a word."""
+    argv = ["video", "-m", "missing.pth", "missing.mp4", "-o", str(tmp_path / "o.mkv"), "--codec", "ffv1"]
+    main([*argv, flag, value])
+    err = capsys.readouterr().err
+    assert (
+        f"warning: {flag} is passed to ffv1 as its '{flag[2:]}' option; an encoder without one ignores it"
+        in err
+    )

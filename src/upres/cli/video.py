@@ -225,6 +225,12 @@ def _check_preset(preset: str | None, codec: str) -> None:
         raise ConfigError(f"--preset {preset}: {codec} takes {', '.join(X26X_PRESETS)}")
     if preset is not None and codec == "libsvtav1" and preset not in [str(n) for n in range(-1, 14)]:
         raise ConfigError(f"--preset {preset}: libsvtav1 takes a number from -1 (slowest) to 13 (fastest)")
+    if (
+        preset is not None
+        and codec not in ("libx264", "libx265", "libsvtav1")
+        and not codec.endswith(("_nvenc", "_qsv"))
+    ):
+        _warn(f"--preset is passed to {codec} as its 'preset' option; an encoder without one ignores it")
 
 
 def _warn(msg: str) -> None:
