@@ -76,21 +76,26 @@ def _resized_compact_pth(path):
     return path
 
 
-@pytest.mark.parametrize("command", ["info", "upscale", "convert"])
+@pytest.mark.parametrize("command", ["info", "upscale", "convert", "interp", "interp_sweep"])
 def test_resized_tensor_is_one_line_naming_it(tmp_path, capsys, command):
+    """interp mixed two such files into one no tool could load (exit 0), and named neither file when one was good."""
     model = _resized_compact_pth(tmp_path / "m.pth")
+    good = compact_model(tmp_path / "good.safetensors", zero=False)
     png(tmp_path / "a.png")
     args = {
         "info": ["info", model],
         "upscale": ["upscale", "-m", model, tmp_path / "a.png", "-o", tmp_path / "out"],
-        "convert": ["convert", model, tmp_path / "m.safetensors"],
-    }[command]
+        "convert": ["convert", model, tmp_path / "out.safetensors"],
+        "interp": ["interp", good, model, "-o", tmp_path / "out.safetensors"],
+        "interp_sweep": ["interp", model, model, "--sweep", "0,1", "--image", tmp_path / "a.png", "-o", tmp_path / "out"],
+    }[command]  # fmt: skip
     code, _, err = _cli(capsys, *args)
     assert code == 2
     assert err == (
         f"error: {model}: tensor 'body.2.weight' has shape (4, 4, 5, 5), but the compact that the other tensors "
         "describe needs (4, 4, 3, 3); the file is damaged or was edited\n"
     )
+    assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
 
 
 class _Evil:

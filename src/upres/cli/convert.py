@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         )
     refuse_existing(args.output, args.force)
     model = load_model(args.model)
+    _refuse_unwritable_weights(model, args.model, _target_dtype(model, args))
     for note in model.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.output.suffix.lower() != ".onnx" and (why := chainner_note(model.info)):
@@ -85,21 +86,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target_dtype(model: LoadedModel, args: argparse.Namespace) -> str | None:
+    if args.output.suffix.lower() == ".onnx":
+        return args.dtype or "fp32"
+    return args.dtype or {"float16": "fp16", "bfloat16": "bf16"}.get(str(model.dtype).removeprefix("torch."))
+
+
+def _refuse_unwritable_weights(model: LoadedModel, source: Path, dtype: str | None) -> None:
+    """Named by the input, with the cause: the write refused them naming the output, as 'NaN/Inf' (also for a
+    weight that fp16 cannot hold)."""
+    from upres.io.model_files import check_finite_weights, refuse_fp16_overflow
+
+    check_finite_weights(model, source)
+    if dtype == "fp16":
+        refuse_fp16_overflow(model.module.state_dict(), source)
+
+
 def _write(model: LoadedModel, args: argparse.Namespace) -> None:
     from upres.io.model_files import save_model
 
-    suffix = args.output.suffix.lower()
-    if suffix == ".onnx":
+    dtype = _target_dtype(model, args)
+    if args.output.suffix.lower() == ".onnx":
         from upres.io.onnx_export import export_onnx
 
-        dtype = args.dtype or "fp32"
         err = export_onnx(model, args.output, dtype, verify=not args.no_verify)
         if err is not None:
             print(f"verified with onnxruntime: max difference to PyTorch {err:.2e}")
     else:
-        dtype = args.dtype or {"float16": "fp16", "bfloat16": "bf16"}.get(
-            str(model.dtype).removeprefix("torch.")
-        )
         save_model(args.output, model.module, model.info, dtype=dtype)
 
 
@@ -131,6 +144,7 @@ def _run_option_file(args: argparse.Namespace) -> int:
     dtype = args.dtype or onnx.dtype
     if dtype == "bf16":
         raise ConfigError("ONNX bf16 export is not implemented in upres; use fp16 or fp32")
+    _refuse_unwritable_weights(model, model_path, dtype)
     dims, _ = parse_shape(onnx.shape)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,14 @@ import torch
 
 from upres.archs import ArchInfo
 from upres.errors import ModelFileError
-from upres.io.model_files import read_generator, refuse_nonfinite
+from upres.io.model_files import checked_module, read_generator, refuse_nonfinite
 
 
 def interpolate_states(
     states: list[dict[str, torch.Tensor]], weights: list[float]
 ) -> dict[str, torch.Tensor]:
-    """sum_i w_i * state_i per tensor, computed in float64 and stored in the first model's dtype."""
+    """sum_i w_i * state_i per tensor, computed in float64 and stored in the widest of the models' dtypes (an fp16
+    first model rounded an fp32 second one, so alpha 0 did not give it back)."""
     if len(states) != len(weights) or len(states) < 2:
         raise ModelFileError("interpolation needs at least two models and one weight per model")
     if abs(sum(weights) - 1.0) > 1e-6:
@@ -39,9 +40,11 @@ def interpolate_states(
             out[key] = value.clone()
             continue
         acc = torch.zeros(value.shape, dtype=torch.float64)
+        dtype = value.dtype
         for w, state in zip(weights, states):
             acc += w * state[key].to(torch.float64)
-        out[key] = acc.to(value.dtype)
+            dtype = torch.promote_types(dtype, state[key].dtype)
+        out[key] = acc.to(dtype)
     return out
 
 
@@ -49,6 +52,7 @@ def load_for_interpolation(paths: list[Path]) -> tuple[ArchInfo, list[dict[str, 
     infos, states = [], []
     for path in paths:
         info, state, _ = read_generator(path)
+        checked_module(info, state, path)  # a damaged file was mixed into a file no tool could load
         refuse_nonfinite(
             state, path
         )  # 0 x NaN is NaN: one such model spoils every mix, alpha 1 and 0 included

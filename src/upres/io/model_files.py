@@ -262,12 +262,18 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     # Shapes are the truth; the header only adds what shapes cannot say (none so far) and is checked against them.
     notes = header_notes(metadata, info, path)
     dtype = next(iter(canonical.values())).dtype
-    try:
-        module = instantiate(info, {k: v.float() for k, v in canonical.items()})
-    except ModelFileError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+    module = checked_module(info, canonical, path)
     module.eval().requires_grad_(False)
     return LoadedModel(module.to(device), info, path, dtype, notes)
+
+
+def checked_module(info: ArchInfo, canonical: dict[str, torch.Tensor], path: str | Path) -> nn.Module:
+    """The recognised architecture holding the file's tensors (float32); a tensor that does not fit it is an error
+    naming the file."""
+    try:
+        return instantiate(info, {k: v.float() for k, v in canonical.items()})
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
 
 
 def check_finite_weights(model: LoadedModel, path: str | Path) -> None:
@@ -283,6 +289,19 @@ def refuse_nonfinite(state: dict[str, torch.Tensor], path: str | Path) -> None:
             f"{path}: {len(bad)} tensor(s) hold NaN or infinity (first: {bad[0]!r}), so every result would be "
             "black or garbage; use an earlier checkpoint of the training that wrote it"
         )
+
+
+FP16_MAX = 65504.0
+
+
+def refuse_fp16_overflow(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """A weight beyond half precision's range becomes infinity in fp16; the write was then refused as "NaN/Inf"."""
+    for key, value in state.items():
+        if value.is_floating_point() and value.numel() and float(value.abs().max()) > FP16_MAX:
+            raise ModelFileError(
+                f"{path}: tensor {key!r} holds {float(value.abs().max()):g}, beyond half precision's {FP16_MAX:g}: "
+                "in fp16 it would be infinite; keep fp32 (--dtype fp32) or use bf16"
+            )
 
 
 def export_state(
