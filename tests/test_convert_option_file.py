@@ -65,6 +65,10 @@ def test_redux_defaults_dynamic_hw_fp16_opset_20(redux_onnx_file, tmp_path):
     dims = _input_dims(out)
     assert dims[:2] == [1, 3] and isinstance(dims[2], str) and isinstance(dims[3], str)
     model = onnx.load(str(out))
+    # Its own names for the output's height and width: in ONNX one name is one size, and a 2x output is not the
+    # input's size (they shared "height" and "width").
+    out_dims = [d.dim_value or d.dim_param for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert out_dims[:2] == [1, 3] and {out_dims[2], out_dims[3]}.isdisjoint({dims[2], dims[3]})
     assert model.opset_import[0].version == 20
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
 

@@ -48,6 +48,8 @@ def export_onnx(
     example = torch.rand(*size, dtype=torch_dtype)
     names = {0: "batch", 2: "height", 3: "width"}
     axes = {i: name for i, name in names.items() if dims[i] is None}
+    # In ONNX one name is one size: the output's own names, since a 4x model's output is not the input's height.
+    out_axes = {i: name if i == 0 else f"out_{name}" for i, name in axes.items()}
     try:
         with atomic_path(path, sweep=True) as tmp, warnings.catch_warnings():
             # The 1x/2x models' padding branches on the input size on purpose (kept in the graph for every size).
@@ -59,7 +61,7 @@ def export_onnx(
                 input_names=["input"],
                 output_names=["output"],
                 opset_version=opset,
-                dynamic_axes={"input": axes, "output": axes} if axes else None,
+                dynamic_axes={"input": axes, "output": out_axes} if axes else None,
                 dynamo=dynamo,
             )
             # Checked before the rename: a graph that fails it never replaces the file the user had there.
