@@ -324,8 +324,10 @@ def save_model(
     info: ArchInfo,
     dtype: str | None = None,
     extra_metadata: dict[str, str] | None = None,
+    param_key: str = "params_ema",
 ) -> Path:
-    """Write a generator as .safetensors (metadata in the header) or .pth (`{"params_ema": state}`), atomically."""
+    """Write a generator as .safetensors (metadata in the header) or .pth (`{param_key: state}`), atomically.
+    `param_key` is BasicSR's: "params" for a training's raw weights, "params_ema" (Real-ESRGAN's releases) else."""
     path = Path(path)
     state = export_state(module_or_state, dtype)
     for k, v in state.items():
@@ -347,7 +349,7 @@ def save_model(
             raise ModelFileError(
                 f"{path}: cannot write {why} as {suffix} (no header to record it); use .safetensors"
             )
-        atomic_write(path, lambda tmp: torch.save({"params_ema": state}, tmp), sweep=True)
+        atomic_write(path, lambda tmp: torch.save({param_key: state}, tmp), sweep=True)
     else:
         raise ModelFileError(
             f"{path}: cannot write {suffix!r}; use .safetensors or .pth (or .onnx with `upres convert`)"

@@ -140,7 +140,9 @@ def save_checkpoint(
     fmt = opts.logger.save_checkpoint_format
     models = exp_dir / "models"
     try:
-        save_model(models / f"net_g_{it}.{fmt}", net, run.g.info)
+        save_model(
+            models / f"net_g_{it}.{fmt}", net, run.g.info, param_key="params"
+        )  # raw weights: BasicSR's key
         if run.g.ema is not None:
             save_model(models / f"net_g_ema_{it}.{fmt}", run.g.ema.module, run.g.info)
         if run.d is not None:

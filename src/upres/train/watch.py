@@ -224,7 +224,7 @@ class RunWatch:
         if improved and self.exp_dir is not None and not has_nonfinite(net):
             best_path = self.exp_dir / "models" / f"net_g_best.{opts.logger.save_checkpoint_format}"
             try:
-                save_model(best_path, net, run.g.info)
+                save_model(best_path, net, run.g.info, param_key="params_ema" if run.g.ema else "params")
             except write_faults() as exc:  # a full disk: the previous best model stays, training goes on
                 log.note(
                     f"iteration {it}: could not write {best_path} ({fault_reason(exc)}); the previous one stays"
