@@ -64,3 +64,52 @@ def test_a_stream_of_a_codec_ffmpeg_does_not_know_is_named_with_a_way_out(tmp_pa
         "-map -0:1 -c copy WITHOUT_IT.mkv\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]
+
+
+def _with_cover(path, jpeg: bytes):
+    """A clip with cover art: in MP4 an attached-picture track; in Matroska an attachment (FFmpeg reads both as an
+    attached-picture stream)."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        if path.suffix == ".mkv":
+            out.add_attachment("cover.jpg", "image/jpeg", jpeg)
+        else:
+            cover = out.add_stream("mjpeg")
+            cover.width, cover.height, cover.pix_fmt = 16, 16, "yuvj420p"
+            cover.disposition = av.stream.Disposition.attached_pic
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 60 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+        if path.suffix != ".mkv":
+            packet = av.Packet(jpeg)
+            packet.stream, packet.pts, packet.dts, packet.time_base = cover, 0, 0, Fraction(1, 90000)
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("source", [".mkv", ".mp4"])
+def test_cover_art_stays_cover_art_in_matroska_run_after_run(tmp_path, capsys, model_x2, source):
+    """Into Matroska FFmpeg wrote cover art as a one-frame video track: the flag was gone, and the next run took it
+    for a second video stream and dropped it with a warning."""
+    import io
+
+    from PIL import Image
+
+    jpeg = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(jpeg, "JPEG")
+    clip = _with_cover(tmp_path / f"in{source}", jpeg.getvalue())
+    first, second = tmp_path / "once.mkv", tmp_path / "twice.mkv"
+    for src, dst in ((clip, first), (first, second)):
+        assert main(["video", "-m", str(model_x2), str(src), "-o", str(dst), "-q"]) == 0
+        assert "warning" not in capsys.readouterr().err
+        with av.open(str(dst)) as c:
+            covers = [s for s in c.streams if s.disposition & av.stream.Disposition.attached_pic]
+            assert [s.type for s in c.streams] == ["video", "video"] and len(covers) == 1
+            assert {k.lower(): v for k, v in covers[0].metadata.items()} == {
+                "filename": "cover.jpg",
+                "mimetype": "image/jpeg",
+            }
+            assert [bytes(p) for p in c.demux(covers[0]) if p.size] == [jpeg.getvalue()]

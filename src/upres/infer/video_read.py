@@ -69,7 +69,9 @@ def read_all(job: VideoJob) -> None:
             if video_done and not job.out.mapping:
                 break
         elif packet.size and packet.stream.disposition & av.stream.Disposition.attached_pic:
-            # Cover art: one untimed packet that belongs to the whole file.
+            # Cover art: one untimed packet that belongs to the whole file (in Matroska, an attachment instead).
+            if packet.stream.index not in job.out.mapping:
+                continue
             packet.stream = job.out.mapping[packet.stream.index]
             if not job.put(job.decoded, packet):
                 return

@@ -158,6 +158,21 @@ def streams_to_copy(input_container: Any, warn: Any) -> list[Any]:
     return copy
 
 
+_IMAGE_TYPES = {"mjpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png"), "webp": ("webp", "image/webp")}
+
+
+def _cover_art(stream: Any) -> tuple[str, str, bytes]:
+    """(file name, MIME type, bytes) of a cover-art stream: its one packet, read from a second opening of its file
+    (attachments go into the header, before any packet is read)."""
+    av = require_av()
+    codec = stream.codec_context.name if stream.codec_context is not None else ""
+    ext, mime = _IMAGE_TYPES.get(codec, ("bin", "application/octet-stream"))
+    meta = {k.lower(): v for k, v in stream.metadata.items()}
+    with av.open(stream.container.name) as again:
+        data = next((bytes(p) for p in again.demux(again.streams[stream.index]) if p.size), b"")
+    return meta.get("filename", f"cover.{ext}"), meta.get("mimetype", mime), data
+
+
 def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str) -> None:
     """Raise VideoOutputError naming a container that fits when a stream cannot go into the output's."""
     fmt = output.format.name
@@ -195,6 +210,12 @@ def add_copied_streams(copy: list[Any], output: Any) -> dict[int, Any]:
     for stream in copy:
         if stream.type == "attachment":
             out = output.add_attachment(stream.name, stream.mimetype, bytes(stream.data))
+        elif output.format.name == "matroska" and stream.disposition & _attached_pic():
+            # Matroska keeps cover art as an attachment (as it came from one, or as mkvmerge stores it); FFmpeg's
+            # muxer wrote it as a one-frame video track, which a later run took for a second video and dropped.
+            name, mimetype, data = _cover_art(stream)
+            output.add_attachment(name, mimetype, data)
+            continue
         else:
             out = output.add_stream_from_template(stream)
             out.time_base = stream.time_base
