@@ -113,3 +113,19 @@ def test_cover_art_stays_cover_art_in_matroska_run_after_run(tmp_path, capsys, m
                 "mimetype": "image/jpeg",
             }
             assert [bytes(p) for p in c.demux(covers[0]) if p.size] == [jpeg.getvalue()]
+
+
+def test_mov_says_it_drops_a_forced_flag(tmp_path, capsys, model_x2):
+    """FFmpeg's MOV muxer cannot store 'forced' (its MP4 muxer can): the flag went without a word."""
+    clip = make_clip(tmp_path / "in.mp4", audio="aac", subtitles="mov_text", disposition=True).path
+    with av.open(str(clip)) as c:
+        forced = [s.index for s in c.streams if s.disposition & av.stream.Disposition.forced]
+    assert forced
+    for suffix, warned in ((".mov", True), (".mp4", False)):
+        assert (
+            main(["video", "-m", str(model_x2), str(clip), "-o", str(tmp_path / f"out{suffix}"), "-q"]) == 0
+        )
+        err = capsys.readouterr().err
+        assert (
+            "loses its 'forced' flag in .mov, which cannot store it; .mp4 or .mkv keep it" in err
+        ) == warned

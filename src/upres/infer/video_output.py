@@ -11,7 +11,7 @@ from typing import Any
 
 import av
 
-from upres.io.video import ColorTags, VideoOutputError, VideoProbe
+from upres.io.video import ColorTags, VideoOutputError, VideoProbe, stream_info
 from upres.io.video_mux import (
     add_copied_streams,
     check_fits,
@@ -105,6 +105,15 @@ def setup_output(
     if matrix:
         vs.set_display_matrix(matrix)
     mapping = add_copied_streams(copy, output)
+    if output.format.name == "mov":
+        for stream in copy:
+            if stream.disposition & av.stream.Disposition.forced:
+                # FFmpeg's MOV muxer has no place for it (its MP4 muxer has); players then show the track only
+                # when asked, which for forced subtitles (foreign dialogue) is the opposite of their purpose.
+                note(
+                    f"{stream_info(stream).describe()} loses its 'forced' flag in .mov, which cannot store it; "
+                    ".mp4 or .mkv keep it"
+                )
     copy_metadata(container.metadata, output)
     chapters = shifted_chapters(container, float(start or 0), float(end) if end is not None else None)
     if chapters:

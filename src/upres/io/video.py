@@ -238,7 +238,7 @@ def probe_container(container: Any, path: Path) -> VideoProbe:
         tagged_duration=_tag_seconds(stream.metadata.get("DURATION")),
         color=color,
         has_alpha=any(c.is_alpha for c in ctx.format.components),
-        streams=[_stream_info(s) for s in container.streams],
+        streams=[stream_info(s) for s in container.streams],
     )
 
 
@@ -252,7 +252,7 @@ def _tag_seconds(text: str | None) -> float | None:
     return None if h is None else h * 3600 + m * 60 + sec
 
 
-def _stream_info(stream: Any) -> StreamInfo:
+def stream_info(stream: Any) -> StreamInfo:
     meta = stream.metadata
     return StreamInfo(stream.index, stream.type, _codec_name(stream), meta.get("language"), meta.get("title"))
 

@@ -13,8 +13,8 @@ from upres.io.video import (
     VideoProbe,
     _attached_pic,
     _reason,
-    _stream_info,
     require_av,
+    stream_info,
     video_stream,
 )
 
@@ -149,10 +149,10 @@ def streams_to_copy(input_container: Any, warn: Any) -> list[Any]:
         if stream is main:
             continue
         if stream.type == "video" and not stream.disposition & _attached_pic():
-            warn(f"{_stream_info(stream).describe()} not copied: only the first video stream is upscaled")
+            warn(f"{stream_info(stream).describe()} not copied: only the first video stream is upscaled")
             continue
         if stream.type == "data":
-            warn(f"{_stream_info(stream).describe()} not copied: data streams are not carried")
+            warn(f"{stream_info(stream).describe()} not copied: data streams are not carried")
             continue
         copy.append(stream)
     return copy
@@ -185,7 +185,7 @@ def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str
     if unknown:
         n = unknown[0].index
         raise VideoOutputError(
-            f"{replace(_stream_info(unknown[0]), codec='in a codec this FFmpeg build does not know').describe()} "
+            f"{replace(stream_info(unknown[0]), codec='in a codec this FFmpeg build does not know').describe()} "
             "cannot be copied (PyAV copies only streams whose codec its "
             f"FFmpeg knows); leave it out first, e.g. ffmpeg -i INPUT -map 0 -map -0:{n} -c copy WITHOUT_IT.mkv"
         )
@@ -194,7 +194,7 @@ def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str
     if video_fits and not misfits:
         return
     what = [f"video codec {video_codec}"] if not video_fits else []
-    what += [_stream_info(s).describe() for s in misfits]
+    what += [stream_info(s).describe() for s in misfits]
     better = suggest_container(copy, video_codec)
     hint = f"; use {better}, which takes every stream" if better else ""
     raise VideoOutputError(f"{output_path.suffix} cannot hold {', '.join(what)}{hint}")
