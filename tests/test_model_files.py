@@ -218,6 +218,24 @@ def test_info_json(tmp_path, capsys):
     assert d["tags"] == ["8nf", "2nb", "unshuffle"]
     assert d["parameters"] == sum(p.numel() for p in net.parameters())
     assert len(d["sha256"]) == 64
+    assert d["finite"] is True and d["notes"] == []
+
+
+def test_info_says_a_diverged_model_will_be_refused_elsewhere(tmp_path, capsys):
+    """info described it (exit 0) without a word of the NaN weights that every other command refuses."""
+    net, info = _small(scale=2)
+    with torch.no_grad():
+        net.conv_first.weight[0, 0, 0, 0] = float("nan")
+    path = tmp_path / "m.pth"
+    torch.save({"params_ema": {k: v.detach() for k, v in net.state_dict().items()}}, path)
+    assert main(["info", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        "note: 1 tensor(s) hold NaN or infinity (first: 'conv_first.weight'): upscaling with it would give black or "
+        "garbage, so the other commands refuse it; use an earlier checkpoint of the training that wrote it\n"
+    )
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["finite"] is False
 
 
 def test_interp_is_exact_and_refuses_mismatches(tmp_path, capsys):

@@ -23,10 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def describe(path: Path) -> dict:
-    from upres.io.model_files import load_model, sha256_of
+    from upres.io.model_files import load_model, nonfinite_keys, sha256_of
 
     model = load_model(path)
     info = model.info
+    bad = nonfinite_keys(model.module.state_dict())
+    notes = list(model.notes)
+    if bad:  # every other command refuses this file; info describes it and says why they will
+        notes.append(
+            f"{len(bad)} tensor(s) hold NaN or infinity (first: {bad[0]!r}): upscaling with it would give black or "
+            "garbage, so the other commands refuse it; use an earlier checkpoint of the training that wrote it"
+        )
     return {
         "path": str(path),
         "architecture": info.family,
@@ -39,7 +46,8 @@ def describe(path: Path) -> dict:
         "size_multiple": info.size_multiple,
         "dtype": str(model.dtype).removeprefix("torch."),
         "sha256": sha256_of(path),
-        "notes": model.notes,
+        "finite": not bad,
+        "notes": notes,
     }
 
 
