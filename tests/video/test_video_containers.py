@@ -129,3 +129,13 @@ def test_mov_says_it_drops_a_forced_flag(tmp_path, capsys, model_x2):
         assert (
             "loses its 'forced' flag in .mov, which cannot store it; .mp4 or .mkv keep it" in err
         ) == warned
+
+
+def test_mpeg2_refusing_a_millisecond_time_base_is_explained(tmp_path, capsys, model_x2):
+    """It said to try another --pix-fmt, --preset or --crf, none of which was given or is the cause."""
+    clip = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path  # Matroska: a 1/1000 time base
+    out = tmp_path / "out.mkv"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q", "--codec", "mpeg2video"]) == 2
+    err = capsys.readouterr().err
+    assert "it takes only a standard frame rate as its time base" in err and err.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "out.partial.mkv").exists()

@@ -153,6 +153,13 @@ class VideoJob:
             if isinstance(failure, VideoInputError | VideoOutputError):
                 raise failure
             if isinstance(failure, av.error.FFmpegError) and "avcodec_open2" in str(failure):
+                if self.opts.codec in ("mpeg1video", "mpeg2video"):
+                    # Their time base must be a standard frame rate; upres keeps the input's (each frame's own time).
+                    raise VideoOutputError(
+                        f"{self.dst}: the {self.opts.codec} encoder refused its settings ({failure.strerror}): it "
+                        "takes only a standard frame rate as its time base, and upres keeps the input's timestamps; "
+                        "no output kept. Use another --codec (libx264, libx265, ffv1)"
+                    )
                 raise VideoOutputError(
                     f"{self.dst}: the {self.opts.codec} encoder refused its settings ({failure.strerror}); no output "
                     "kept. Try another --pix-fmt, --preset or --crf for it, or another --codec"
