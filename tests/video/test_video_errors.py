@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from video_clips import VFR_PTS, make_clip, packets, remux, save_compact, video_frames
+from video_clips import VFR_PTS, interrupt_after, make_clip, packets, remux, save_compact, video_frames
 
 from upres.archs import build_network
 from upres.cli import main
@@ -247,24 +247,10 @@ def test_corrupt_packet_is_skipped_with_a_warning_and_audio_kept(tmp_path, capsy
     assert packets(out, "audio") == packets(good, "audio")
 
 
-def _interrupt_after(calls: int):
-    """An Upscaler.forward that behaves like Ctrl+C arriving during model call number `calls` + 1."""
-    original = Upscaler.forward
-    left = [calls]
-
-    def forward(upscaler, x):
-        left[0] -= 1
-        if left[0] < 0:
-            raise KeyboardInterrupt
-        return original(upscaler, x)
-
-    return forward
-
-
 def test_ctrl_c_leaves_a_playable_partial_file_under_a_clear_name(
     tmp_path, capsys, clip, model_x2, monkeypatch
 ):
-    monkeypatch.setattr(Upscaler, "forward", _interrupt_after(3))
+    monkeypatch.setattr(Upscaler, "forward", interrupt_after(3))
     out = tmp_path / "out.mkv"
     code, err = _run(capsys, "-m", model_x2, clip, "-o", out)
     partial = tmp_path / "out.partial.mkv"

@@ -5,7 +5,7 @@ the whole video, shifted to begin at -0.5 s."""
 from __future__ import annotations
 
 import pytest
-from video_clips import make_clip, video_frames
+from video_clips import interrupt_after, make_clip, video_frames
 
 from upres.cli import main
 from upres.infer.tiling import Upscaler
@@ -39,24 +39,11 @@ def test_the_range_counts_from_the_files_start(tmp_path, capsys, model_x2, start
     assert _times(out) == pytest.approx(expected, abs=0.002)
 
 
-def _interrupt_after(calls: int):
-    original = Upscaler.forward
-    left = [calls]
-
-    def forward(upscaler, x):
-        left[0] -= 1
-        if left[0] < 0:
-            raise KeyboardInterrupt
-        return original(upscaler, x)
-
-    return forward
-
-
 def test_an_interrupted_range_says_where_in_the_input_to_continue(tmp_path, capsys, model_x2, monkeypatch):
     """With --start S the partial output's own clock starts at 0: the continuation point is S plus what it holds,
     not its own end (which would redo the range from near the file's start)."""
     clip = make_clip(tmp_path / "in.mkv", pts=LATE, audio=None, subtitles=None).path
-    monkeypatch.setattr(Upscaler, "forward", _interrupt_after(4))
+    monkeypatch.setattr(Upscaler, "forward", interrupt_after(4))
     out = tmp_path / "out.mkv"
     assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q", "--start", "0.3"]) == 130
     err = capsys.readouterr().err

@@ -165,3 +165,19 @@ def save_compact(path: Path, scale: int = 2, zero: bool = False, seed: int = 0) 
             p.data.zero_()
     save_model(path, module, info)
     return path
+
+
+def interrupt_after(calls: int):
+    """An Upscaler.forward that behaves like Ctrl+C arriving during model call number `calls` + 1."""
+    from upres.infer.tiling import Upscaler
+
+    original = Upscaler.forward
+    left = [calls]
+
+    def forward(upscaler, x):
+        left[0] -= 1
+        if left[0] < 0:
+            raise KeyboardInterrupt
+        return original(upscaler, x)
+
+    return forward
