@@ -154,18 +154,22 @@ class Iterations:
         n_bad = int(self.step.consecutive_bad)
         if n_bad < self.opts.train.nan_rollback_after:
             return None
+        states = list_states(self.states_dir) if self.states_dir and self.states_dir.is_dir() else []
+        target = int(states[-1].stem) if states else None
+        if target is not None and rollbacks.get(target, 0) >= MAX_ROLLBACKS_TO_ONE_STATE:
+            # Halving again and again did not help: the run would loop here for ever. Checked before a ninth
+            # roll-back, which was made (and logged) before the run stopped.
+            text = (
+                f"iteration {it}: still non-finite after {MAX_ROLLBACKS_TO_ONE_STATE} roll-backs to iteration "
+                f"{target}, each halving the learning rates; lower train.optim_g/optim_d lr (or turn AMP off), then "
+                "--resume auto"
+            )
+            self.log.note(text)
+            raise TrainingError(text)
         back = roll_back(
             self.run, self.states_dir, self.scaler, self.log, it, n_bad, self.feed.pool, self.ctx
         )
         rollbacks[back] = rollbacks.get(back, 0) + 1
-        if rollbacks[back] > MAX_ROLLBACKS_TO_ONE_STATE:
-            # Halving again and again did not help: the run would loop here for ever.
-            text = (
-                f"iteration {it}: still non-finite after {MAX_ROLLBACKS_TO_ONE_STATE} roll-backs to iteration {back}, "
-                "each halving the learning rates; lower train.optim_g/optim_d lr (or turn AMP off), then --resume auto"
-            )
-            self.log.note(text)
-            raise TrainingError(text)
         self.step.consecutive_bad.zero_()
         self.step.reset_window()
         self.feed.restart(back)

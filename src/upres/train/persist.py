@@ -229,8 +229,9 @@ def roll_back(
     parts = [run.g] + (
         [run.d] if run.d is not None else []
     )  # D diverges as often as G, and feeds G's GAN loss
-    for part in parts:
-        part.schedule.lr_scale *= 0.5
+    halved = [part.schedule.lr_scale * 0.5 for part in parts]
+    for part, scale in zip(parts, halved):
+        part.schedule.set_scale(scale)
     if not states:
         log.note(
             f"iteration {it}: {n_bad} non-finite steps in a row; no checkpoint yet, halving the learning rate"
@@ -238,8 +239,10 @@ def roll_back(
         return it
     state = restore_state(run, states[-1], scaler, ctx)
     restore_pool(pool, state, ctx, log)
-    for part in parts:  # restore_state brought back the old scales; halve those
-        part.schedule.lr_scale *= 0.5
+    # restore_state brought back the state's scales: each roll-back halves the rates again (it halved the state's
+    # once, so every roll-back ran at half the state's rate).
+    for part, scale in zip(parts, halved):
+        part.schedule.set_scale(scale)
     back = int(state["iteration"])
     log.note(
         f"iteration {it}: {n_bad} non-finite steps in a row; rolled back to {states[-1].name} (iteration {back}) "

@@ -136,10 +136,19 @@ class Schedule:
             _momentum_key(optimizer) if opts.type == "OneCycleLR" and opts.cycle_momentum else None
         )
 
-        def factor(base: float) -> Callable[[int], float]:
-            return lambda it: self.lr_scale * scheduled_lr(it, base, opts, warmup_iter, total_iter) / base
+        # The rates the schedule is a function of: the options' at the start, the state's after a resume. Read at
+        # each step, not captured: a schedule with an absolute floor (eta_min) is not a multiple of its base rate, and
+        # a resume with another `lr` in the options ran neither schedule (it ended at half of eta_min).
+        self._bases = [group["lr"] for group in optimizer.param_groups]
 
-        self.scheduler = LambdaLR(optimizer, [factor(group["lr"]) for group in optimizer.param_groups])
+        def factor(i: int) -> Callable[[int], float]:
+            return lambda it: (
+                self.lr_scale
+                * scheduled_lr(it, self._bases[i], opts, warmup_iter, total_iter)
+                / self._bases[i]
+            )
+
+        self.scheduler = LambdaLR(optimizer, [factor(i) for i in range(len(optimizer.param_groups))])
         self._set_momentum()
 
     def step(self) -> None:
@@ -164,10 +173,20 @@ class Schedule:
             self.scheduler.base_lrs = [base_lr] * len(self.scheduler.base_lrs)
             for group in self.scheduler.optimizer.param_groups:
                 group["initial_lr"] = base_lr
+        self._apply()
+
+    def set_scale(self, scale: float) -> None:
+        """The NaN guard's factor on every rate, in effect from the next step on."""
+        self.lr_scale = scale
+        self._apply()
+
+    def _apply(self) -> None:
+        """Set the optimizer's rates for the schedule's current step (after a change of base, step or scale)."""
+        self._bases = list(self.scheduler.base_lrs)
         for group, base, lam in zip(
             self.scheduler.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas
         ):
-            group["lr"] = base * lam(0)
+            group["lr"] = base * lam(self.scheduler.last_epoch)
         self._set_momentum()
 
     def _set_momentum(self) -> None:
@@ -190,12 +209,8 @@ class Schedule:
     def load_state_dict(self, state: dict) -> None:
         self.lr_scale = float(state["lr_scale"])
         self.scheduler.load_state_dict(state["scheduler"])
-        # LambdaLR.load_state_dict restores base_lrs/last_epoch; recompute the current lr with the restored scale.
-        for group, base, lam in zip(
-            self.scheduler.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas
-        ):
-            group["lr"] = base * lam(self.scheduler.last_epoch)
-        self._set_momentum()
+        # LambdaLR.load_state_dict restores base_lrs/last_epoch; recompute the current lr with them and the scale.
+        self._apply()
 
 
 def _momentum_key(optimizer: torch.optim.Optimizer) -> str:

@@ -1,0 +1,89 @@
+"""The learning rate across a resume and the NaN guard's roll-backs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from train_helpers import base_options, merge
+
+from upres.train.config import parse_options
+from upres.train.loop import train
+from upres.train.schedule import Schedule
+from upres.train.schedule_options import SchedulerOptions
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        {"type": "CosineAnnealingLR", "eta_min": 1e-4},
+        {"type": "CosineAnnealingWarmRestarts", "T_0": 6, "eta_min": 1e-4},
+        {
+            "type": "CosineAnnealingRestartLR",
+            "periods": [8, 12],
+            "restart_weights": [1, 0.5],
+            "eta_min": 1e-4,
+        },
+        {"type": "MultiStepLR", "milestones": [5, 15], "gamma": 0.5},
+    ],
+)
+def test_a_resume_with_another_lr_in_the_options_goes_on_with_the_states_schedule(kind):
+    """The schedule was built from the options' lr and scaled to the state's: right only for schedules that are a
+    multiple of their base rate. With eta_min, a resume at another lr ended at half of eta_min."""
+    opts = SchedulerOptions(**kind)
+
+    def rates(lr, state=None, steps=20):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+        schedule = Schedule(opt, opts, warmup_iter=0, total_iter=20)
+        if state is not None:
+            schedule.load_state_dict(state)
+        out = []
+        for _ in range(steps):
+            out.append(schedule.current_lr())
+            opt.step()
+            schedule.step()
+        return out, schedule.state_dict()
+
+    straight, _ = rates(5e-4)
+    first, state = rates(5e-4, steps=10)
+    resumed, _ = rates(1e-3, state=state, steps=10)  # the options now say 1e-3; the state's run goes on
+    assert first + resumed == pytest.approx(straight, rel=1e-12, abs=0)
+
+
+def test_each_roll_back_halves_the_rates_again_and_the_eighth_is_the_last(tmp_path, hr_folder, monkeypatch):
+    """The guard halved the state's rate once, however many roll-backs there were, and made a ninth before it
+    stopped."""
+    import upres.train.setup as setup_mod
+
+    real_build = setup_mod.build_network_for
+    calls = {"n": 0}
+
+    def build_poisoned(*a, **k):
+        net, info = real_build(*a, **k)
+        forward = net.forward
+
+        def poisoned(x):
+            calls["n"] += 1
+            out = forward(x)
+            return (
+                out * float("nan") if calls["n"] > 5 else out
+            )  # every iteration after the state at 5 diverges
+
+        net.forward = poisoned
+        return net, info
+
+    monkeypatch.setattr(setup_mod, "build_network_for", build_poisoned)
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "train": {"total_iter": 200, "nan_rollback_after": 2, "ema_decay": 0},
+            "logger": {"print_freq": 2, "save_checkpoint_freq": 5},
+        },
+    )
+    with pytest.raises(Exception, match="still non-finite after 8 roll-backs to iteration 5"):
+        train(parse_options(opts), device="cpu")
+    log = (exp / "log.txt").read_text()
+    scales = [float(s) for s in re.findall(r"halved the learning rate \(scale ([\d.e-]+)\)", log)]
+    assert scales == [0.5**n for n in range(1, 9)]
