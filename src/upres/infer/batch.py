@@ -130,6 +130,11 @@ def _validate(opts: UpscaleOptions) -> None:
         raise UpresError(f"--tile-overlap {opts.overlap}: must be 0 or more")
     if opts.outscale is not None and not 0 < opts.outscale < float("inf"):
         raise UpresError(f"--outscale {opts.outscale}: must be a number greater than 0")
+    if opts.outscale is not None and opts.outscale > MAX_OUTPUT_PIXELS**0.5:  # a 1x1 image would be too large
+        raise UpresError(
+            f"--outscale {opts.outscale:g}: even a 1x1 image would be over the {MAX_OUTPUT_PIXELS / 1e6:,.0f} MP "
+            f"upres writes; use at most {int(MAX_OUTPUT_PIXELS**0.5)}"
+        )
     if opts.max_pixels is not None and opts.max_pixels < 0:
         raise UpresError(f"--max-pixels {opts.max_pixels}: must be 0 (no limit) or more")
     if not 1 <= opts.quality <= 100:
@@ -138,7 +143,10 @@ def _validate(opts: UpscaleOptions) -> None:
 
 def _oversized(width: int, height: int, outscale: float) -> str:
     """Why --outscale makes too large an output for this image ('' when it does not), said before the model runs."""
-    ow, oh = output_size(width, height, outscale)
+    try:
+        ow, oh = output_size(width, height, outscale)
+    except (OverflowError, ValueError):  # a size past any integer
+        ow = oh = MAX_OUTPUT_PIXELS + 1
     if ow * oh <= MAX_OUTPUT_PIXELS:
         return ""
     return (
@@ -289,12 +297,11 @@ def run_batch(
             if stop.is_set():
                 continue  # drain until the readers' end marker
             h, w = image.array.shape[:2]
-            if opts.outscale is not None and (big := _oversized(w, h, opts.outscale)):
-                fail(job, UpresError(big))
-                continue
             fallbacks, notes = engine.fp32_fallbacks, len(engine.notes)
             watch.reset()
-            try:
+            try:  # everything that can fail for this file fails it alone: a dead thread here hung the whole batch
+                if opts.outscale is not None and (big := _oversized(w, h, opts.outscale)):
+                    raise UpresError(big)
                 with clock.timing("model"):
                     canvas = render_image(engine, image.array, opts.alpha)
                 if watch.tripped():

@@ -1,0 +1,63 @@
+"""A fault in the model stage of `upres upscale` fails its file, never the batch: `--outscale 1e308` killed that
+thread with an OverflowError traceback, and the command then waited for its result for ever."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PIL import Image
+from upscale_helpers import run_upscale
+
+import upres.infer.batch as batch
+
+
+def _images(folder, n=3):
+    folder.mkdir()
+    for i in range(n):
+        Image.fromarray(np.full((6, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def _in_thread(fn, timeout=120):
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault("r", fn()), daemon=True)
+    worker.start()
+    worker.join(timeout)
+    assert not worker.is_alive(), "the command hung"
+    return out["r"]
+
+
+def test_an_outscale_no_image_fits_is_refused_before_any_work(tmp_path, capsys, identity_x2):
+    src = _images(tmp_path / "in")
+    code, _, err = _in_thread(
+        lambda: run_upscale(capsys, "-m", identity_x2, src, "-o", tmp_path / "out", "--outscale", "1e308")
+    )
+    assert code == 2
+    assert err == (
+        "error: --outscale 1e+308: even a 1x1 image would be over the 2,147 MP upres writes; use at most 46340\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unexpected_fault_in_the_model_stage_fails_that_file_and_the_rest_are_done(
+    tmp_path, capsys, identity_x2, monkeypatch
+):
+    src = _images(tmp_path / "in")
+    real = batch._oversized
+
+    def flaky(w, h, outscale):
+        if flaky.calls == 1:
+            flaky.calls += 1
+            raise OverflowError("cannot convert float infinity to integer")
+        flaky.calls += 1
+        return real(w, h, outscale)
+
+    flaky.calls = 0
+    monkeypatch.setattr(batch, "_oversized", flaky)
+    code, _, err = _in_thread(
+        lambda: run_upscale(capsys, "-m", identity_x2, src, "-o", tmp_path / "out", "--outscale", "1.5")
+    )
+    assert code == 1
+    assert "cannot convert float infinity to integer" in err and "Traceback" not in err
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
