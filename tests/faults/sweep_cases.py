@@ -203,7 +203,9 @@ def cases(ws: Path) -> list[Case]:
         ("--outscale", "-1", "must be a number greater than 0"),
         ("--outscale", "nan", "must be a number greater than 0"),
         ("--outscale", "inf", "must be a number greater than 0"),
-        ("--outscale", "1e9", "would make a 8000000000x8000000000 output"),
+        ("--outscale", "1e9", "even a 1x1 image would be over"),
+        ("--outscale", "1e308", "even a 1x1 image would be over"),  # it hung the batch after a traceback
+        ("--outscale", "10000", "would make a 80000x80000 output"),
         ("--quality", "0", "between 1 and 100"),
         ("--quality", "101", "between 1 and 100"),
         ("--format", "bmp", "invalid choice"),

@@ -110,13 +110,21 @@ def write_samples(
     written: list[Path] = []
     errors: list[str] = []
     rows = []
-    paths = [p for item in inputs for p in _expand(item, errors)]
+    paths = [p for item in inputs for p in _expand(item, out, errors)]
     by_stem: dict[str, Path] = {}
     for path in paths:
         # Samples are named by stem: two inputs of one stem (a/pic.png, b/pic.jpg) overwrote each other's files.
         other = by_stem.setdefault(path.stem, path)
         if other != path:
             raise ConfigError(f"{other} and {path} would both be written as {path.stem}_lrNN.png; rename one")
+    # -o the input folder (or a folder of earlier samples given as input): the samples replaced the inputs.
+    input_files = {p.resolve() for p in paths}
+    targets = [out / f"{p.stem}_lr{i:02d}.png" for p in paths for i in range(n)] + [out / "contact_sheet.png"]
+    for target in targets:
+        if target.resolve() in input_files:
+            raise ConfigError(
+                f"{target}: is an input, and a sample would replace it; choose an -o that holds no input"
+            )
     for j, path in enumerate(paths):
         try:
             hr = center_crop(read_rgb(path), crop, scale)
@@ -126,24 +134,41 @@ def write_samples(
             )  # read errors name their file already
             continue
         lrs = []
-        out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
         for i in range(n):
             rng, gen = make_generators((seed, j, i))
-            lr = degrade(hr, options, scale, rng, gen)
-            lrs.append(lr)
-            written.append(write_image(out / f"{path.stem}_lr{i:02d}.png", tensor_to_array(lr)))
-        rows.append(contact_sheet(hr, lrs, scale))
+            lrs.append(degrade(hr, options, scale, rng, gen))
+        # One file that cannot be written (a name too long, a full disk) fails its image, not the batch.
+        if _write_all(out, [(f"{path.stem}_lr{i:02d}.png", lr) for i, lr in enumerate(lrs)], written, errors):
+            rows.append(contact_sheet(hr, lrs, scale))
     if rows:
-        written.append(write_image(out / "contact_sheet.png", tensor_to_array(stack_rows(rows))))
+        _write_all(out, [("contact_sheet.png", stack_rows(rows))], written, errors)
     return written, errors
 
 
-def _expand(item: str | Path, errors: list[str]) -> list[Path]:
+def _write_all(
+    out: Path, files: list[tuple[str, torch.Tensor]], written: list[Path], errors: list[str]
+) -> bool:
+    for name, image in files:
+        try:
+            out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
+            written.append(write_image(out / name, tensor_to_array(image)))
+        except OSError as exc:
+            errors.append(f"{out / name}: cannot write ({exc.strerror or exc})")
+            return False
+    return True
+
+
+def _expand(item: str | Path, out: Path, errors: list[str]) -> list[Path]:
     p = Path(item)
     if not p.exists():
         errors.append(f"{p}: no such file or folder")
         return []
     found = list_images(p)
+    inside = out.resolve()
+    if p.is_dir() and inside != p.resolve() and inside.is_relative_to(p.resolve()):
+        found = [
+            f for f in found if not f.resolve().is_relative_to(inside)
+        ]  # earlier samples when -o lies inside
     if p.is_dir() and not found:
         errors.append(f"{p}: no images in this folder")
     return found
