@@ -226,3 +226,18 @@ def test_a_source_folder_inside_the_output_folder_is_read(tmp_path, capsys):
     write_image(src / "a.png", _img(64, 64, 1))
     assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "q"), "--scale", "2"]) == 0
     assert np.array_equal(read_image(tmp_path / "q" / "a.png"), imresize(_img(64, 64, 1), 0.5))
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_prepare_lr_with_the_pipeline_keeps_16_bit_sources_16_bit(tmp_path, capsys, channels):
+    """Every 16-bit PNG failed with 'invalid data shape, strides, or dtype': the degraded array was a transposed
+    view, which the 16-bit PNG encoder refuses."""
+    src = tmp_path / "hr"
+    src.mkdir()
+    shape = (32, 24, 3) if channels == 3 else (32, 24)
+    write_image(src / "a.png", np.random.default_rng(0).integers(0, 65535, shape, dtype=np.uint16))
+    cfg = tmp_path / "otf.yml"
+    cfg.write_text("scale: 2\n")
+    assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "lr"), "-c", str(cfg), "-j", "1"]) == 0
+    lr = read_image(tmp_path / "lr" / "a.png")
+    assert lr.dtype == np.uint16 and lr.shape[:2] == (16, 12)

@@ -323,7 +323,7 @@ def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
 def tensor_to_array(t: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
     peak = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
     arr = t.detach().float().clamp(0, 1).mul(peak).round_().to("cpu").numpy().transpose(1, 2, 0)
-    return arr.astype(dtype)
+    return arr.astype(dtype, order="C")  # C order: the 16-bit PNG encoder refused the transposed layout
 
 
 def to_8bit(arr: np.ndarray) -> np.ndarray:
