@@ -308,3 +308,16 @@ def test_translation_notes_of_the_option_file_are_printed(tmp_path, model_x2, ca
     cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr_pt", "crop_border": 2})
     assert main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "r")]) == 0
     assert "val.metrics.psnr: calculate_psnr_pt" in capsys.readouterr().err
+
+
+def test_a_results_folder_inside_a_dataset_is_refused_before_any_work(tmp_path, model_x2, capsys):
+    """Each rerun read the previous results as images of the set and nested them: lr/res/val/res/val/..."""
+    lr = _images(tmp_path / "lr", 12, n=1)
+    cfg = _redux_test_file(tmp_path, model_x2, [lr])
+    out = lr / "res"
+    assert main(["test", "-c", str(cfg), "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: the results folder {out} lies inside datasets.val.dataroot_lq {lr}: the next run would read its "
+        "images as inputs; give -o a folder outside the datasets\n"
+    )
+    assert not out.exists()

@@ -76,6 +76,21 @@ def _default_model(exp: Path) -> Path:
     raise ConfigError(f"no model found in {models}; pass --model or set path.pretrain_network_g")
 
 
+def _refuse_results_inside_a_dataset(out: Path, datasets: dict) -> None:
+    """Results written inside a dataset folder were read back as its images by the next run (and upscaled into
+    results/val/results/val/...)."""
+    from upres.data.options import as_list
+
+    for name, block in datasets.items():
+        for key in ("dataroot_lq", "dataroot_gt"):
+            for root in as_list(getattr(block, key, None)):
+                if Path(root).is_dir() and out.resolve().is_relative_to(Path(root).resolve()):
+                    raise ConfigError(
+                        f"the results folder {out} lies inside datasets.{name}.{key} {root}: the next run would read "
+                        "its images as inputs; give -o a folder outside the datasets"
+                    )
+
+
 def _input_files(dataset: object) -> set[Path]:
     paths = list(getattr(dataset, "paths", []))
     for pair in getattr(dataset, "pairs", []):
@@ -119,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             if problem:
                 raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
     out = args.output or Path("results") / opts.name
+    if not args.no_images:
+        _refuse_results_inside_a_dataset(out, opts.val_datasets)
     notes: list[str] = list(opts.compat_notes)  # what the translation of redux's keys changed or left out
     from upres.archs import NETWORKS
 
