@@ -331,3 +331,29 @@ def test_ema_switched_on_at_a_resume_starts_from_the_resumed_generator(tmp_path,
     ema6 = read_tensors(tmp_path / "exp" / "models" / "net_g_ema_6.safetensors")[0]
     for k in resumed:  # one update at decay 0.5 from the resumed weights
         torch.testing.assert_close(ema6[k], 0.5 * resumed[k] + 0.5 * g6[k])
+
+
+@pytest.mark.parametrize("best_after_state", [True, False])
+def test_a_rewind_moves_a_best_model_written_after_its_state(tmp_path, best_after_state):
+    """net_g_best from after the state stayed, as the rewound run's best, while the state tracks an earlier score:
+    the summary named it as the best of iteration 5, and `upres eval` scored the later model."""
+    import os
+
+    from upres.train.experiment import set_later_aside
+
+    exp = tmp_path / "exp"
+    (exp / "training_states").mkdir(parents=True)
+    (exp / "models").mkdir()
+    for it in (5, 10):
+        (exp / "training_states" / f"{it}.state").write_bytes(b"state")
+        (exp / "models" / f"net_g_{it}.safetensors").write_bytes(b"model")
+    best = exp / "models" / "net_g_best.safetensors"
+    best.write_bytes(b"best")
+    state = exp / "training_states" / "5.state"
+    os.utime(state, (1000, 1000))
+    os.utime(best, (2000, 2000) if best_after_state else (500, 500))
+    note = set_later_aside(exp, state, dry_run=False)
+    aside = next(p for p in exp.iterdir() if p.name.startswith("rewound_"))
+    assert (aside / "models" / "net_g_best.safetensors").read_bytes() == b"best"
+    assert best.exists() is not best_after_state
+    assert ("net_g_best.safetensors, written after it" in note) is best_after_state

@@ -140,8 +140,9 @@ _ITERATION = re.compile(r"_(\d+)$")
 
 def set_later_aside(exp_dir: Path, state: Path, dry_run: bool) -> str | None:
     """Resuming a run from one of its own earlier states (a rewind) moves what it saved after that state to
-    `<folder>/rewound_<time>/`, with a copy of net_g_best: the rewound run's saves and pruning (which keeps the
-    highest iterations) would otherwise delete or replace them."""
+    `<folder>/rewound_<time>/`: the rewound run's saves and pruning (which keeps the highest iterations) would
+    otherwise delete or replace them. net_g_best goes too when it was written after that state (its score is not
+    the one the state tracks, and it stayed as the rewound run's best); else a copy goes."""
     if not state.stem.isdigit():
         return None
     at = int(state.stem)
@@ -158,6 +159,7 @@ def set_later_aside(exp_dir: Path, state: Path, dry_run: bool) -> str | None:
     what = f"{len(states)} later training state(s) and {len(models)} later model file(s)"
     if dry_run:
         return f"the real run moves this run's {what} (after iteration {at}) to {aside}"
+    later_best = ""
     try:
         for path in states + models:
             target = aside / path.parent.name / path.name
@@ -165,12 +167,18 @@ def set_later_aside(exp_dir: Path, state: Path, dry_run: bool) -> str | None:
             path.rename(target)
         for best in models_dir.glob("net_g_best*"):
             (aside / "models").mkdir(parents=True, exist_ok=True)
-            shutil.copy2(best, aside / "models" / best.name)
+            if best.stat().st_mtime > state.stat().st_mtime:
+                best.rename(aside / "models" / best.name)
+                later_best = (
+                    f" (with {best.name}, written after it: the next better validation writes a new one)"
+                )
+            else:
+                shutil.copy2(best, aside / "models" / best.name)
     except OSError as exc:
         raise ConfigError(
             f"cannot move this run's later files to {aside} ({exc.strerror or exc}); move them yourself"
         ) from None
-    return f"resuming at iteration {at}: moved this run's {what} to {aside}, so that nothing is written over"
+    return f"resuming at iteration {at}: moved this run's {what} to {aside}{later_best}, so that nothing is written over"
 
 
 def check_outside_data(opts: Options, exp_dir: Path) -> None:

@@ -315,7 +315,7 @@ class RunWatch:
             self.pace.wall,
             self.pace.mean_rate(it),
             sum(self.pace.validation_seconds),
-            models / f"net_g_best.{fmt}",
+            best_path if (best_path := models / f"net_g_best.{fmt}").is_file() else None,
             last_model_path(models, it, fmt, self.run.g.ema is not None),
             self.exp_dir / "report.html",
             how,
