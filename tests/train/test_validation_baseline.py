@@ -125,3 +125,19 @@ def test_validation_without_metrics_still_yields_images_and_a_page(val_folder):
     record.record(1, results, improved=False)
     text = render_page(Page(record, {}))
     assert text.count("data:image/png;base64,") == 8 and "<td>astronaut</td>" in text
+
+
+def test_a_nan_score_is_never_the_best_and_does_not_block_later_ones():
+    """A blown-up (finite) model scored NaN at the first validation: nothing compares greater than NaN, so it stayed
+    the best for good, net_g_best was written from it, and every later validation counted as stale."""
+    from upres.train.config import MetricOptions
+    from upres.train.validate import BestTracker, Metric
+
+    psnr = Metric("psnr", lambda *a: None, True, MetricOptions(type="calculate_psnr"))
+    tracker = BestTracker(best={})
+    assert tracker.update({"psnr": float("nan")}, [psnr], 5, "psnr") is False
+    assert "psnr" not in tracker.best and tracker.stale == 1
+    assert tracker.update({"psnr": 21.5}, [psnr], 10, "psnr") is True
+    assert tracker.best["psnr"] == (21.5, 10) and tracker.stale == 0
+    assert tracker.update({"psnr": float("nan")}, [psnr], 15, "psnr") is False
+    assert tracker.best["psnr"] == (21.5, 10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +180,11 @@ class BestTracker:
                 continue
             v = values[m.name]
             old = self.best.get(m.name)
-            better = old is None or (v > old[0] if m.higher_is_better else v < old[0])
+            # A NaN score (a blown-up model) is never a best: nothing compares greater than it, so it stayed the
+            # best for good, net_g_best was written from that model, and every later validation counted as stale.
+            better = not math.isnan(v) and (
+                old is None or math.isnan(old[0]) or (v > old[0] if m.higher_is_better else v < old[0])
+            )
             if better:
                 self.best[m.name] = (v, iteration)
             if m.name == tracked:
