@@ -357,3 +357,17 @@ def test_a_rewind_moves_a_best_model_written_after_its_state(tmp_path, best_afte
     assert (aside / "models" / "net_g_best.safetensors").read_bytes() == b"best"
     assert best.exists() is not best_after_state
     assert ("net_g_best.safetensors, written after it" in note) is best_after_state
+
+
+@pytest.mark.parametrize("from_file", [True, False])
+def test_a_missing_state_is_named_where_it_was_given(tmp_path, hr_folder, capsys, from_file):
+    """A missing path.resume_state was reported as '--resume missing.state', a flag the user never passed."""
+    opts = base_options(hr_folder, tmp_path / "exp", total_iter=2)
+    missing = tmp_path / "missing.state"
+    if from_file:
+        opts["path"]["resume_state"] = str(missing)
+    cfg = write(tmp_path / "o.yml", opts)
+    argv = ["train", "-c", str(cfg)] + ([] if from_file else ["--resume", str(missing)])
+    assert main(argv) == 2
+    named = "path.resume_state" if from_file else "--resume"
+    assert capsys.readouterr().err.endswith(f"error: {named} {missing}: no such training state\n")

@@ -99,8 +99,12 @@ def _train(
     # A dry run writes nothing but reads the states as the real run would, so that it checks the one it resumes.
     states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
     start_iter, best, state = 0, BestTracker({}), None
+    from_file = not resume and opts.path.resume_state
     path = resume_path(
-        resume or (str(opts.path.resume_state) if opts.path.resume_state else None), states_dir, log
+        str(opts.path.resume_state) if from_file else resume,
+        states_dir,
+        log,
+        named="path.resume_state" if from_file else "--resume",
     )
     if resume == "auto" and path is None:
         log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")

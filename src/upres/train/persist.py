@@ -32,8 +32,11 @@ class TrainingError(UpresError):
     pass
 
 
-def resume_path(resume: str | None, states_dir: Path | None, log: RunLog | None = None) -> Path | None:
-    """The state to resume from; `--resume auto` passes over states that do not load, and says so."""
+def resume_path(
+    resume: str | None, states_dir: Path | None, log: RunLog | None = None, named: str = "--resume"
+) -> Path | None:
+    """The state to resume from; `--resume auto` passes over states that do not load, and says so. `named`: where
+    `resume` came from, for the error (the flag, or the option file's path.resume_state)."""
     if resume is None:
         return None
     if resume == "auto":
@@ -54,7 +57,7 @@ def resume_path(resume: str | None, states_dir: Path | None, log: RunLog | None 
         return found
     path = Path(resume)
     if not path.is_file():
-        raise TrainingError(f"--resume {path}: no such training state")
+        raise TrainingError(f"{named} {path}: no such training state")
     return path
 
 
