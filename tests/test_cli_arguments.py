@@ -104,3 +104,24 @@ def test_a_rate_flag_an_encoder_may_not_have_is_named_in_a_warning(tmp_path, cap
         f"warning: {flag} is passed to ffv1 as its '{flag[2:]}' option; an encoder without one ignores it"
         in err
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["upscale", "-m", "M", "IN", "-o", ""],
+        ["video", "-m", "M", "IN", "-o", ""],
+        ["degrade", "-c", "C", "IN", "-o", ""],
+        ["prepare", "lr", "IN", "-o", ""],
+        ["interp", "A", "B", "-o", ""],
+        ["test", "-c", "C", "-o", ""],
+    ],
+)
+def test_an_empty_output_path_is_refused_not_taken_as_the_current_folder(tmp_path, monkeypatch, capsys, argv):
+    """`-o "$OUT"` with OUT unset: upscale wrote its results into the current folder (exit 0)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "argument -o/--output: empty path; give the output's name" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

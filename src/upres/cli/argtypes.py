@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def positive_int(text: str) -> int:
@@ -33,3 +34,10 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def output_path(text: str) -> Path:
+    """An output path; empty (an unset shell variable in `-o "$OUT"`) was taken as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path; give the output's name")
+    return Path(text)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from upres.cli.argtypes import non_negative_int, positive_int
+from upres.cli.argtypes import non_negative_int, output_path, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-c", "--config", required=True, help="YAML option file (traiNNer-redux key names)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("-o", "--output", required=True, help="folder for the samples and contact_sheet.png")
+    p.add_argument(
+        "-o", "--output", required=True, type=output_path, help="folder for the samples and contact_sheet.png"
+    )
     p.add_argument("--n", type=positive_int, default=8, help="LR samples per input (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same images (default 0)")
     p.add_argument(

@@ -6,6 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
+from upres.cli.argtypes import output_path
 from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError
 
@@ -29,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--alpha", type=float, default=None, help="weight of the first of two models (default 0.5)"
     )
     p.add_argument("--weights", default=None, help="comma-separated weights, one per model, summing to 1")
-    p.add_argument("-o", "--output", type=Path, required=True, help="model file, or a folder with --sweep")
+    p.add_argument(
+        "-o", "--output", type=output_path, required=True, help="model file, or a folder with --sweep"
+    )
     p.add_argument(
         "--sweep", default=None, help="comma-separated alphas (weight of A): upscale --image with each"
     )

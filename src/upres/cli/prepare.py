@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from upres.cli.argtypes import non_negative_int, positive_int
+from upres.cli.argtypes import non_negative_int, output_path, positive_int
 from upres.errors import UpresError
 
 EXAMPLE = """examples:
@@ -80,7 +80,7 @@ def _kind(
         name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     k.add_argument("src", metavar="SRC")
-    k.add_argument("-o", "--output", required=True, metavar="DST")
+    k.add_argument("-o", "--output", required=True, type=output_path, metavar="DST")
     k.add_argument(
         "-j", "--workers", type=positive_int, default=None, help="processes (default: CPU count, at most 8)"
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from upres.cli.argtypes import name_suffix, non_negative_int
+from upres.cli.argtypes import name_suffix, non_negative_int, output_path
 from upres.cli.json_out import json_text
 from upres.errors import ConfigError
 
@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="model file (default: the file's path.pretrain_network_g, else the experiment's best, then latest)",
     )
-    p.add_argument("-o", "--output", type=Path, default=None, help="results folder (default: results/<name>)")
+    p.add_argument(
+        "-o", "--output", type=output_path, default=None, help="results folder (default: results/<name>)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument(
         "--tile",

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from upres.cli.argtypes import output_path
+
 EXAMPLE = """examples:
   upres upscale -m 4x_model.safetensors photos/ -o photos_x4
   upres upscale -m 4x_model.pth scan.tif -o out --outscale 2 --tile 256
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-m", "--model", required=True, type=Path, help="model file (.safetensors, .pth)")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    p.add_argument("-o", "--output", required=True, type=output_path, help="output folder")
     p.add_argument(
         "--tile",
         type=_tile,

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from upres.cli.argtypes import non_negative_int, positive_int
+from upres.cli.argtypes import non_negative_int, output_path, positive_int
 from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError
 
@@ -35,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", metavar="IN", help="input video")
     p.add_argument(
-        "-o", "--output", metavar="OUT", required=True, help="output video; its extension picks the container"
+        "-o",
+        "--output",
+        metavar="OUT",
+        required=True,
+        type=output_path,
+        help="output video; its extension picks the container",
     )
     p.add_argument("-m", "--model", required=True, help="model file (.safetensors or .pth)")
     p.add_argument(
