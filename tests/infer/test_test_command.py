@@ -321,3 +321,31 @@ def test_a_results_folder_inside_a_dataset_is_refused_before_any_work(tmp_path, 
         "images as inputs; give -o a folder outside the datasets\n"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        (1, "1x1 is smaller than the scale 2; leave it out"),
+        (8, "not scored: 8 pixels on its short side, 4 after val.metrics.ssim.crop_border 2, but calculate_ssim needs at least 11"),
+    ],
+)  # fmt: skip
+def test_one_ground_truth_too_small_fails_that_image_only(tmp_path, model_x2, capsys, size, message):
+    """It ended the whole run (exit 2) before any image was written; eval skips such an image and scores the rest."""
+    gt = _images(tmp_path / "gt", 32, n=2)
+    Image.fromarray(np.zeros((size, size, 3), np.uint8)).save(gt / "tiny.png")
+    options = {
+        "name": "t",
+        "scale": 2,
+        "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(gt)}},
+        "network_g": {"type": "compact"},
+        "path": {"pretrain_network_g": str(model_x2)},
+        "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2},
+                            "ssim": {"type": "calculate_ssim", "crop_border": 2}}},
+    }  # fmt: skip
+    cfg = tmp_path / "t.yml"
+    cfg.write_text(yaml.safe_dump(options))
+    out = tmp_path / "res"
+    assert main(["test", "-c", str(cfg), "-o", str(out), "--json", "--device", "cpu"]) == 1
+    assert f"{gt / 'tiny.png'}: {message}" in capsys.readouterr().err
+    assert {p.name for p in (out / "test_1").iterdir()} >= {"im0.png", "im1.png"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -131,10 +132,13 @@ def run(args: argparse.Namespace) -> int:
         with errors_in_block(name):
             sets[name] = build_dataset(v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0)
         if val.metrics_enabled and v.type != "singleimagedataset":
-            # as training checks it: a crop_border that leaves too little scored NaN (PSNR) or raised (SSIM)
-            problem = metric_size_problem(opts, name, v, check_dataset(v, opts.scale, name))
-            if problem:
-                raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
+            # A crop_border too large for every image of the set is the option's fault: refused up front. One image
+            # too small fails alone while the others run (it ended the whole run).
+            report = check_dataset(v, opts.scale, name)
+            if report.max_size is not None:
+                largest = dataclasses.replace(report, min_size=report.max_size)
+                if problem := metric_size_problem(opts, name, v, largest):
+                    raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
     out = args.output or Path("results") / opts.name
     if not args.no_images:
         _refuse_results_inside_a_dataset(out, opts.val_datasets)

@@ -191,6 +191,10 @@ class PairedImageDataset(Dataset):
                             gt = array_to_rgb(gt_src.read(0, 0, lq_src.height * s, lq_src.width * s), alpha)
                 else:
                     h, w = gt_src.height - gt_src.height % s, gt_src.width - gt_src.width % s
+                    if not (h and w):  # no LR pixel to make (the resize failed on an empty index)
+                        raise ValueError(
+                            f"{pair.gt}: {gt_src.width}x{gt_src.height} is smaller than the scale {s}; leave it out"
+                        )
                     top, left, size_h, size_w = 0, 0, h, w
                     if crop:
                         size_h = size_w = crop * s

@@ -114,7 +114,11 @@ def run_set(
         )
         result.images += 1
         gt = item.get("gt")
-        if gt is not None and metrics:
+        if gt is not None and metrics and (why := _too_small(gt, metrics, scale)):
+            # One such image ended the whole run before anything was written; it is left unscored, as eval does.
+            result.failed.append(f"{source}: not scored: {why}")
+            log.warning("%s", result.failed[-1])
+        elif gt is not None and metrics:
             for m in metrics:
                 sums[m.name] += float(m(sr, gt[None]).sum())
             scored += 1
@@ -158,6 +162,24 @@ def run_set(
     else:
         result.metrics = {name: total / scored for name, total in sums.items()}
     return result
+
+
+def _too_small(gt: torch.Tensor, metrics: list, scale: int) -> str | None:
+    """Why `gt` is too small to score with every metric after its crop_border (PSNR of nothing is NaN, SSIM raises)."""
+    from upres.metrics.evaluate import SSIM_WINDOW
+
+    h, w = gt.shape[-2:]
+    side = min(h // scale * scale, w // scale * scale)
+    for m in metrics:
+        kind = m.options.type.lower()
+        need = SSIM_WINDOW if kind in ("calculate_ssim", "ssim") else 1
+        left = side - 2 * m.options.crop_border
+        if left < need:
+            return (
+                f"{side} pixels on its short side, {max(left, 0)} after val.metrics.{m.name}.crop_border "
+                f"{m.options.crop_border}, but {m.options.type} needs at least {need}"
+            )
+    return None
 
 
 def _clash(
