@@ -241,3 +241,16 @@ def test_prepare_lr_with_the_pipeline_keeps_16_bit_sources_16_bit(tmp_path, caps
     assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "lr"), "-c", str(cfg), "-j", "1"]) == 0
     lr = read_image(tmp_path / "lr" / "a.png")
     assert lr.dtype == np.uint16 and lr.shape[:2] == (16, 12)
+
+
+def test_an_output_that_is_another_source_is_refused(tmp_path, capsys):
+    """SRC inside DST: d/x/x/a.png's LR is d/x/a.png, itself a source, which was then counted "already finished"
+    and never made (exit 0)."""
+    src = tmp_path / "d" / "x"
+    for rel in ("a.png", "x/a.png"):
+        write_image(src / rel, np.zeros((8, 8, 3), np.uint8))
+    assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "d"), "-s", "2", "-j", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {src / 'x' / 'a.png'}: its output {tmp_path / 'd' / 'x' / 'a.png'} is the source {src / 'a.png'}; "
+        "choose a DST that holds no source\n"
+    )

@@ -206,6 +206,18 @@ def _checked_sources(src, dst, kind: str, settings: dict, output_of) -> list[tup
     sources = _sources(src, dst)
     if sources:  # nothing to prepare: the caller says so, and dst gets no record
         refuse_shared_outputs(sources, output_of)
+        # SRC inside DST: an output can be another source (d/x/x/a.png -> d/x/a.png), which then counted as
+        # "already finished" and its LR was never made (exit 0).
+        from upres.errors import UpresError
+
+        inputs = {path.resolve(): path for path, _ in sources}
+        for path, rel in sources:
+            target = Path(dst) / output_of(path, rel)
+            if target.resolve() in inputs:
+                raise UpresError(
+                    f"{path}: its output {target} is the source {inputs[target.resolve()]}; choose a DST that holds "
+                    "no source"
+                )
         check_and_record(dst, kind, settings)
     return sources
 
