@@ -254,3 +254,56 @@ def test_an_output_that_is_another_source_is_refused(tmp_path, capsys):
         f"error: {src / 'x' / 'a.png'}: its output {tmp_path / 'd' / 'x' / 'a.png'} is the source {src / 'a.png'}; "
         "choose a DST that holds no source\n"
     )
+
+
+WORKER_SCRIPT = """
+import os, sys, time
+from upres.data.prepare import run_jobs
+
+def job(i, folder):
+    open(os.path.join(folder, str(os.getpid())), "w").close()
+    time.sleep(60)
+    return "done", 0
+
+if __name__ == "__main__":
+    run_jobs(job, [(i, sys.argv[1]) for i in range(8)], 2, None)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc (Linux)")
+def test_workers_end_with_a_killed_parent(tmp_path):
+    """After `kill -9` of `upres prepare -j 2`, its workers went on writing, then waited for work for ever."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "pool.py"
+    script.write_text(WORKER_SCRIPT)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    src = Path(__file__).resolve().parents[2] / "src"
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(pids)], env={**os.environ, "PYTHONPATH": str(src)}
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = [int(p.name) for p in pids.iterdir()]
+        assert len(workers) == 2
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            return "\tZ" not in Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0]
+        except (FileNotFoundError, IndexError):
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers)

@@ -175,12 +175,26 @@ def run_jobs(
                 out = exc
             account(i, job, out)
         return result
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp_context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp_context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = {pool.submit(fn, *job): job for job in jobs}
         for i, fut in enumerate(as_completed(futures), 1):
             exc = fut.exception()
             account(i, futures[fut], exc if exc is not None else fut.result())
     return result
+
+
+def die_with_parent(parent: int) -> None:
+    """Pool worker set-up: end with the parent process. After a `kill -9` of upres, its workers went on writing the
+    jobs they held, then waited for more for ever (they hold the job pipe's other end too, so it never closes)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before that took effect
+        os._exit(1)
 
 
 def _sources(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
