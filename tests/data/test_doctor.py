@@ -369,3 +369,18 @@ def test_iterations_per_epoch_count_gradient_accumulation_and_a_too_small_set_is
         r.errors[0].detail
         == "5 sample(s), fewer than one step's batch 8 x accum_iter 1; lower the batch size or add images"
     )
+
+
+def test_an_unreadable_file_is_named_once(tmp_path, capsys):
+    """The line read 'x/bad.png: x/bad.png: cannot read image ...' (and the JSON detail repeated the path)."""
+    import json
+
+    from upres.cli import main
+
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "bad.png").write_text("junk")
+    assert main(["doctor", str(folder), "--no-cache", "--json"]) == 1
+    finding = json.loads(capsys.readouterr().out)[0]["findings"][0]
+    assert finding["path"] == str(folder / "bad.png")
+    assert finding["detail"].startswith("cannot read image (")

@@ -107,7 +107,7 @@ def inspect_image(path: Path) -> ImageInfo:
             for band in itertools.chain([first], bands):  # lazily: one band in memory at a time
                 h.update(np.ascontiguousarray(band).data)
     except ImageReadError as exc:
-        info.error = str(exc)
+        info.error = str(exc).removeprefix(f"{path}: ")  # the finding names its file (it was printed twice)
         return info
     info.digest = h.hexdigest()
     return info
