@@ -89,7 +89,8 @@ def run_set(
     inputs: set[Path] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SetResult:
-    """Upscale every image of one set into out_dir; mean of each metric over the images that have ground truth."""
+    """Upscale every image of one set into out_dir; mean of each metric over the images that have ground truth.
+    An image that fails is listed in the result's `failed` (the command prints each once, at the end)."""
     result = SetResult()
     roots = as_list(opts.dataroot_lq) or as_list(opts.dataroot_gt)
     sums = {m.name: 0.0 for m in metrics}
@@ -100,7 +101,6 @@ def run_set(
             item = _item(dataset, i)
         except (BadSampleError, ImageReadError) as exc:
             result.failed.append(str(exc))
-            log.warning("%s", exc)
             continue
         source = Path(item.get("lq_path") or item.get("gt_path"))
         lq = item["lq"][None]
@@ -117,7 +117,6 @@ def run_set(
         if gt is not None and metrics and (why := _too_small(gt, metrics, scale)):
             # One such image ended the whole run before anything was written; it is left unscored, as eval does.
             result.failed.append(f"{source}: not scored: {why}")
-            log.warning("%s", result.failed[-1])
         elif gt is not None and metrics:
             for m in metrics:
                 sums[m.name] += float(m(sr, gt[None]).sum())
@@ -128,14 +127,12 @@ def run_set(
             problem = _clash(name, target, source, taken, inputs, out_dir)
             if problem:
                 result.failed.append(problem)
-                log.warning("%s", problem)
                 continue
             strip_name = f"strips/{name}"
             if strips and (
                 problem := _clash(strip_name, out_dir / strip_name, source, taken, inputs, out_dir)
             ):
                 result.failed.append(problem)
-                log.warning("%s", problem)
                 continue
             taken[name] = str(source)
             try:
@@ -151,7 +148,6 @@ def run_set(
                     f"{source}: not saved, cannot write {exc.filename or target} ({exc.strerror or exc})"
                 )
                 result.failed.append(problem)
-                log.warning("%s", problem)
                 continue
         if progress is not None:
             progress(i + 1, len(dataset))
