@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import base_options, merge, train_stops_at_iteration_7, write
+from train_helpers import base_options, merge, patch_forward, train_stops_at_iteration_7, write
 
 from devices import DEVICES, needs_cuda
 from upres.cli import main
@@ -28,30 +28,9 @@ def _weights(exp: Path, it: int) -> dict[str, torch.Tensor]:
     return read_tensors(exp / "models" / f"net_g_{it}.safetensors")[0]
 
 
-def _patch_forward(monkeypatch, on_call) -> None:
-    """Every generator built from now on runs `on_call(n, forward, x)` for its n-th forward call (1-based)."""
-    import upres.train.setup as setup_mod
-
-    real_build = setup_mod.build_network_for
-    calls = {"n": 0}
-
-    def build(*a, **k):
-        net, info = real_build(*a, **k)
-        forward = net.forward
-
-        def patched(x):
-            calls["n"] += 1
-            return on_call(calls["n"], forward, x)
-
-        net.forward = patched
-        return net, info
-
-    monkeypatch.setattr(setup_mod, "build_network_for", build)
-
-
 def _poison_forward(monkeypatch, bad_calls: set[int]) -> None:
     """The generator's output is infinite on the given forward calls, as an fp16 overflow would make it."""
-    _patch_forward(
+    patch_forward(
         monkeypatch, lambda n, forward, x: forward(x) * float("inf") if n in bad_calls else forward(x)
     )
 
@@ -230,7 +209,7 @@ def _run_out_of_memory(monkeypatch, at_call: int, error: Exception) -> None:
             raise error
         return forward(x)
 
-    _patch_forward(monkeypatch, on_call)
+    patch_forward(monkeypatch, on_call)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from train_helpers import base_options, merge
+from train_helpers import base_options, merge, patch_forward
 
 from upres.train.config import parse_options
 from upres.train.loop import train
@@ -54,26 +54,8 @@ def test_a_resume_with_another_lr_in_the_options_goes_on_with_the_states_schedul
 def test_each_roll_back_halves_the_rates_again_and_the_eighth_is_the_last(tmp_path, hr_folder, monkeypatch):
     """The guard halved the state's rate once, however many roll-backs there were, and made a ninth before it
     stopped."""
-    import upres.train.setup as setup_mod
-
-    real_build = setup_mod.build_network_for
-    calls = {"n": 0}
-
-    def build_poisoned(*a, **k):
-        net, info = real_build(*a, **k)
-        forward = net.forward
-
-        def poisoned(x):
-            calls["n"] += 1
-            out = forward(x)
-            return (
-                out * float("nan") if calls["n"] > 5 else out
-            )  # every iteration after the state at 5 diverges
-
-        net.forward = poisoned
-        return net, info
-
-    monkeypatch.setattr(setup_mod, "build_network_for", build_poisoned)
+    # Every iteration after the state at 5 diverges.
+    patch_forward(monkeypatch, lambda n, forward, x: forward(x) * float("nan") if n > 5 else forward(x))
     exp = tmp_path / "exp"
     opts = merge(
         base_options(hr_folder, exp),

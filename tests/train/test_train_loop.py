@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from spandrel import ModelLoader
-from train_helpers import base_options, merge, small_gan, write
+from train_helpers import base_options, merge, patch_forward, small_gan, write
 
 from devices import DEVICES
 from upres.io.model_files import read_tensors, save_model
@@ -159,25 +159,10 @@ def test_failed_checkpoint_write_keeps_previous_state(tmp_path, hr_folder, monke
 
 
 def test_nan_steps_are_skipped_then_rolled_back_and_never_saved(tmp_path, hr_folder, monkeypatch):
-    import upres.train.setup as setup_mod
-
-    real_build = setup_mod.build_network_for
-    calls = {"n": 0}
-
-    def build_poisoned(*a, **k):
-        net, info = real_build(*a, **k)
-        forward = net.forward
-
-        def poisoned(x):
-            calls["n"] += 1
-            out = forward(x)
-            # Iterations 7..12 produce NaN (the first 6 calls are iterations 1..6).
-            return out * float("nan") if 7 <= calls["n"] <= 12 else out
-
-        net.forward = poisoned
-        return net, info
-
-    monkeypatch.setattr(setup_mod, "build_network_for", build_poisoned)
+    # Iterations 7..12 produce NaN (the first 6 calls are iterations 1..6).
+    patch_forward(
+        monkeypatch, lambda n, forward, x: forward(x) * float("nan") if 7 <= n <= 12 else forward(x)
+    )
     exp = tmp_path / "exp"
     opts = merge(
         base_options(hr_folder, exp),

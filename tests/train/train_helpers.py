@@ -65,3 +65,24 @@ def train_stops_at_iteration_7(hr: Path, tmp_path: Path, capsys) -> tuple[str, s
     assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 2
     assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["5.state"]
     return capsys.readouterr().err.strip().splitlines()[-1], (exp / "log.txt").read_text()
+
+
+def patch_forward(monkeypatch, on_call) -> None:
+    """Every generator built from now on runs `on_call(n, forward, x)` for its n-th forward call (1-based)."""
+    import upres.train.setup as setup_mod
+
+    real_build = setup_mod.build_network_for
+    calls = {"n": 0}
+
+    def build(*a, **k):
+        net, info = real_build(*a, **k)
+        forward = net.forward
+
+        def patched(x):
+            calls["n"] += 1
+            return on_call(calls["n"], forward, x)
+
+        net.forward = patched
+        return net, info
+
+    monkeypatch.setattr(setup_mod, "build_network_for", build)
