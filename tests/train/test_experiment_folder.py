@@ -371,3 +371,16 @@ def test_a_missing_state_is_named_where_it_was_given(tmp_path, hr_folder, capsys
     assert main(argv) == 2
     named = "path.resume_state" if from_file else "--resume"
     assert capsys.readouterr().err.endswith(f"error: {named} {missing}: no such training state\n")
+
+
+def test_a_dry_run_from_a_resumed_state_trains_its_one_iteration(finished, monkeypatch, capsys):
+    """From a state it trained nothing, said "iterations 10->1" and "dry run OK" in 0.00 s."""
+    from train_helpers import patch_forward
+
+    cfg, exp = finished
+    calls = []
+    patch_forward(monkeypatch, lambda n, forward, x: calls.append(n) or forward(x))
+    state = exp / "training_states" / "10.state"
+    assert main(["train", "-c", str(cfg), "--resume", str(state), "--dry-run"]) == 0
+    assert "iterations 10->11" in capsys.readouterr().out
+    assert calls  # the generator ran

@@ -123,7 +123,8 @@ def _train(
     model, net_d = _wrap(run, opts, ctx)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
     step = TrainStep(run, opts, ctx, model, net_d, scaler, amp_dtype)
-    total_iter = 1 if dry_run else opts.train.total_iter
+    # A dry run trains one iteration, also from a resumed state (from one it trained none and said OK, "15->1").
+    total_iter = start_iter + 1 if dry_run else opts.train.total_iter
     log.info(_start_line(opts, run, ctx, seed, start_iter, total_iter, amp_dtype))
     log.info(f"software: {software_text(ctx.device)}")
     watch = RunWatch(opts, run, ctx, log, metrics, exp_dir, start_iter, total_iter, seed, options_text)
