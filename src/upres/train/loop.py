@@ -100,12 +100,8 @@ def _train(
     states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
     start_iter, best, state = 0, BestTracker({}), None
     from_file = not resume and opts.path.resume_state
-    path = resume_path(
-        str(opts.path.resume_state) if from_file else resume,
-        states_dir,
-        log,
-        named="path.resume_state" if from_file else "--resume",
-    )
+    named = "path.resume_state" if from_file else "--resume"
+    path = resume_path(str(opts.path.resume_state) if from_file else resume, states_dir, log, named)
     if resume == "auto" and path is None:
         log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
     if path is not None:
