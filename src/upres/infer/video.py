@@ -181,17 +181,12 @@ def _claim_partial(partial: Path, dst: Path) -> IO:
     """Lock the partial file for this run: two runs into one output wrote one file and both said they made it."""
     try:
         partial.parent.mkdir(parents=True, exist_ok=True)
+        lock = claim(partial)
     except (FileExistsError, NotADirectoryError):
         raise VideoOutputError(
             f"{dst}: cannot write there (cannot create the folder {partial.parent}: a file is in the way); choose "
             "another place"
         ) from None
-    except OSError as exc:
-        raise VideoOutputError(
-            f"{dst}: cannot write there ({exc.strerror or exc}); choose another place"
-        ) from None
-    try:
-        lock = claim(partial)
     except OSError as exc:
         raise VideoOutputError(
             f"{dst}: cannot write there ({exc.strerror or exc}); choose another place"
