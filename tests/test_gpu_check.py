@@ -187,6 +187,11 @@ def test_workers_fall_back_to_one_process_without_xdist(monkeypatch, capsys):
     monkeypatch.setattr(check.importlib.util, "find_spec", real)
     if real("xdist") is not None:
         assert check.pytest_workers(12) == 12
+        # unasked: 12 on a GPU machine's 16 cores (the H200's suite took 104 s with 12), one on CI's 2
+        monkeypatch.setattr(check.os, "cpu_count", lambda: 16)
+        assert check.pytest_workers(None) == 12
+        monkeypatch.setattr(check.os, "cpu_count", lambda: 2)
+        assert check.pytest_workers(None) == 1
 
 
 def _args(**given):
