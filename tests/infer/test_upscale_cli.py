@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,15 @@ def test_animated_gif_upscales_its_first_frame_and_says_so(tmp_path, rng, identi
     assert "3 frames or pages: only the first is upscaled" in out + err
     first = np.asarray(Image.open(tmp_path / "anim.gif").convert("RGB"))
     np.testing.assert_array_equal(decode_image(tmp_path / "out" / "anim.png").array, nearest(first, 2))
+    # -q and --json silence the progress lines, not what a user must know of a result: the note goes to stderr,
+    # and into the JSON of that file
+    for flag in ("-q", "--json"):
+        code, out, err = run_upscale(
+            capsys, "-m", identity_x2, tmp_path / "anim.gif", "-o", tmp_path / f"out{flag}", flag
+        )
+        assert code == 0
+        assert f"{tmp_path / 'anim.gif'} -> " in err and "3 frames or pages: only the first is upscaled" in err
+    assert json.loads(out)["files"][0]["notes"] == ["3 frames or pages: only the first is upscaled"]
 
 
 def test_hidden_files_in_input_folders_are_not_upscaled(tmp_path, rng, identity_x1):

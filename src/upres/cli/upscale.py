@@ -79,7 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="refuse inputs with more pixels than this (decompression bombs); default 100000000, 0: no limit",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only failures and files with a note (e.g. only a first frame)",
+    )
     p.add_argument(
         "--json",
         action="store_true",
@@ -129,7 +134,7 @@ def summary_dict(summary) -> dict:
         "threads": summary.threads,
         "files": [
             {"source": str(r.source), "target": str(r.target), "status": r.status, "reason": r.reason,
-             "size": list(r.size) if r.size else None, "fp32_fallbacks": r.fp32_fallbacks,
+             "size": list(r.size) if r.size else None, "fp32_fallbacks": r.fp32_fallbacks, "notes": r.notes,
              "finished_s": round(r.finished_s, 3)}
             for r in summary.results
         ],

@@ -65,7 +65,8 @@ class BatchProgress:
             self._bar.update(self._task, completed=finished, total=total, mps=mps)
             if result.status == "failed" or result.notes or result.fp32_fallbacks:
                 self._bar.console.print(line, markup=False, highlight=False)
-        elif result.status == "failed":
+        elif result.status == "failed" or (self.quiet and (result.notes or result.fp32_fallbacks)):
+            # quiet silences progress, not what a user must know of a result (only a GIF's first frame upscaled)
             print(line, file=sys.stderr, flush=True)
         elif not self.quiet:
             print(line, file=self.stream, flush=True)
