@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from train_helpers import base_options, merge
@@ -130,6 +132,31 @@ def test_restart_scheduler_starts_the_schedule_again_on_resume(tmp_path, hr_fold
     state = load_training_state(exp / "training_states" / "9.state")
     # Resumed at 6: 3 more steps are steps 6-8 of the schedule (past milestone 5), or steps 0-2 of a new one.
     assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(lr)
+    # a longer run changes no rate of a MultiStepLR schedule: nothing to say
+    assert "learning-rate schedule differs" not in (exp / "log.txt").read_text()
+
+
+def test_a_schedule_changed_before_resuming_runs_as_the_options_say_and_is_said(tmp_path, hr_folder):
+    """A cosine reaches eta_min at total_iter: raising total_iter on resume lifts the rate back up. BasicSR and
+    traiNNer-redux kept the state's schedule; upres runs the options' and says what changed."""
+    exp = tmp_path / "exp"
+    cosine = {"type": "CosineAnnealingLR", "eta_min": 1e-5}
+    opts = merge(
+        base_options(hr_folder, exp),
+        {"train": {"total_iter": 6, "scheduler": cosine}, "logger": {"save_checkpoint_freq": 6}},
+    )
+    opts["train"]["optim_g"]["lr"] = 1e-3
+    train(parse_options(opts))
+    train(parse_options(merge(opts, {"train": {"total_iter": 12}})), resume="auto")
+    log = (exp / "log.txt").read_text()
+    at_6 = 1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi * 6 / 12)) / 2
+    said = (
+        f"the options' learning-rate schedule differs from the training state's (total_iter 6 -> 12: the rate at "
+        f"iteration 6 is {at_6:.4g} (the state's schedule: 1e-05) and follows the new schedule from here)"
+    )
+    assert said in log and log.count("learning-rate schedule differs") == 1
+    state = load_training_state(exp / "training_states" / "12.state")
+    assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(1e-5)  # the new schedule's end
 
 
 @pytest.mark.parametrize("restart", [False, True])

@@ -90,14 +90,24 @@ def resume_run(
 
 def continue_schedules(run: Run, restart: bool, log: RunLog) -> None:
     """After a resume: the learning-rate schedules go on from the state, or (`restart`) start again from their first
-    step at the options' rates. A rate changed in the options is said either way: the state's wins otherwise."""
+    step at the options' rates. A rate changed in the options is said either way: the state's wins otherwise. A
+    schedule changed in the options (milestones, total_iter under a cosine) runs as the options say, and is said."""
+    said: list[str] = []  # G's and D's schedules are usually one option block: its change is said once
     for key, part in (("optim_g", run.g), ("optim_d", run.d)):
         if part is None:
             continue
         ours, saved = float(part.optimizer.defaults["lr"]), part.schedule.base_lr
         if restart:
             part.schedule.restart(ours)
-        elif not math.isclose(ours, saved, rel_tol=1e-9):
+            continue
+        change = part.schedule.shape_change()
+        if change and change not in said:
+            said.append(change)
+            log.note(
+                f"the options' learning-rate schedule differs from the training state's ({change}); to start it "
+                "again from its first step instead, add train.restart_scheduler: true"
+            )
+        if not math.isclose(ours, saved, rel_tol=1e-9):
             log.note(
                 f"train.{key}.lr is {ours:g} in the options but {saved:g} in the training state, whose schedule "
                 "goes on; to train at the new rate, add train.restart_scheduler: true (the schedule starts again "

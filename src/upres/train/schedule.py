@@ -131,7 +131,8 @@ class Schedule:
 
     def __init__(self, optimizer, opts: SchedulerOptions, warmup_iter: int, total_iter: int) -> None:
         self.lr_scale = 1.0
-        self.opts, self.total_iter = opts, total_iter
+        self.opts, self.warmup_iter, self.total_iter = opts, warmup_iter, total_iter
+        self.saved_shape: dict | None = None  # the shape of a resumed state's schedule (see shape_change)
         self.momentum_key = (
             _momentum_key(optimizer) if opts.type == "OneCycleLR" and opts.cycle_momentum else None
         )
@@ -203,11 +204,53 @@ class Schedule:
     def current_lr(self) -> float:
         return self.scheduler.get_last_lr()[0]
 
+    def shape(self) -> dict:
+        """What the rates are a function of besides the base rate: the options, warm-up and total_iter."""
+        return {
+            "scheduler": self.opts.model_dump(mode="json"),
+            "warmup_iter": self.warmup_iter,
+            "total_iter": self.total_iter,
+        }
+
+    def shape_change(self) -> str | None:
+        """After a resume: how the options' schedule differs from the state's, where that changes a rate from the
+        resumed iteration on (milestones moved, total_iter raised under a cosine), else None. The options' shape is
+        the one that runs; BasicSR's and traiNNer-redux's resume kept the state's, so it is said."""
+        saved = self.saved_shape
+        if saved is None or saved == self.shape():
+            return None
+        try:
+            old = SchedulerOptions.model_validate(saved["scheduler"])
+        except ValueError:
+            return "the state's schedule is not readable by this version"
+        start, base = self.scheduler.last_epoch, self.base_lr
+        end = max(saved["total_iter"], self.total_iter, start + 1)
+        points = sorted({*range(start, end, max(1, (end - start) // 2000)), end})
+
+        def rates(opts: SchedulerOptions, warmup: int, total: int) -> list[float]:
+            return [scheduled_lr(it, base, opts, warmup, total) for it in points]
+
+        before = rates(old, saved["warmup_iter"], saved["total_iter"])
+        after = rates(self.opts, self.warmup_iter, self.total_iter)
+        if all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-30) for a, b in zip(before, after)):
+            return None
+        new = self.shape()
+        keys = [
+            f"{k} {saved['scheduler'].get(k)} -> {v}"
+            for k, v in new["scheduler"].items()
+            if saved["scheduler"].get(k) != v
+        ] + [f"{k} {saved[k]} -> {new[k]}" for k in ("warmup_iter", "total_iter") if saved[k] != new[k]]
+        return (
+            f"{', '.join(keys)}: the rate at iteration {start} is {after[0]:.4g} (the state's schedule: "
+            f"{before[0]:.4g}) and follows the new schedule from here"
+        )
+
     def state_dict(self) -> dict:
-        return {"scheduler": self.scheduler.state_dict(), "lr_scale": self.lr_scale}
+        return {"scheduler": self.scheduler.state_dict(), "lr_scale": self.lr_scale, "shape": self.shape()}
 
     def load_state_dict(self, state: dict) -> None:
         self.lr_scale = float(state["lr_scale"])
+        self.saved_shape = state.get("shape")  # states written before it was recorded have none
         self.scheduler.load_state_dict(state["scheduler"])
         # LambdaLR.load_state_dict restores base_lrs/last_epoch; recompute the current lr with them and the scale.
         self._apply()
