@@ -290,7 +290,9 @@ def test_animated_gif_upscales_its_first_frame_and_says_so(tmp_path, rng, identi
             capsys, "-m", identity_x2, tmp_path / "anim.gif", "-o", tmp_path / f"out{flag}", flag
         )
         assert code == 0
-        assert f"{tmp_path / 'anim.gif'} -> " in err and "3 frames or pages: only the first is upscaled" in err
+        assert (
+            f"{tmp_path / 'anim.gif'} -> " in err and "3 frames or pages: only the first is upscaled" in err
+        )
     assert json.loads(out)["files"][0]["notes"] == ["3 frames or pages: only the first is upscaled"]
 
 
