@@ -233,3 +233,41 @@ def test_hidden_files_and_macos_zip_leftovers_are_not_images(tmp_path):
     write_image(tmp_path / ".thumbnails" / "d.png", _photo(8, 8, 3))
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a.png", "sub/b.png"]
     assert list_images(tmp_path / "._a.png") == [tmp_path / "._a.png"]  # named explicitly: taken as given
+
+
+def _refuse_listing(monkeypatch, locked: Path) -> None:
+    """A folder without read permission (chmod 000 does not stop root, who runs CI): os.walk lists through
+    os.scandir, which fails for it as the system would."""
+    import os
+
+    real = os.scandir
+
+    def scandir(path="."):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_not_a_smaller_dataset(tmp_path, monkeypatch, capsys):
+    """os.walk skipped it without a word: a training set lost the images of a sub-folder the user cannot read."""
+    from upres.cli import main
+    from upres.errors import UpresError
+    from upres.io.images import list_images
+
+    write_image(tmp_path / "hr" / "a.png", _photo(8, 8, 0))
+    write_image(tmp_path / "hr" / "locked" / "b.png", _photo(8, 8, 1))
+    _refuse_listing(monkeypatch, tmp_path / "hr" / "locked")
+    said = (
+        f"{tmp_path / 'hr' / 'locked'}: cannot read this folder (Permission denied); its images would be left out: "
+        f"make it readable, or move it out of {tmp_path / 'hr'}"
+    )
+    with pytest.raises(UpresError) as exc:
+        list_images(tmp_path / "hr")
+    assert str(exc.value) == said
+    unreadable: list = []
+    assert list_images(tmp_path / "hr", unreadable) == [tmp_path / "hr" / "a.png"]
+    assert unreadable == [(tmp_path / "hr" / "locked", "Permission denied")]
+    assert main(["doctor", str(tmp_path / "hr"), "--no-cache"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {said}"

@@ -404,3 +404,33 @@ def test_a_device_given_as_input_is_not_called_missing(tmp_path, identity_x1, ca
         err
         == "error: /dev/null: not an image file or a folder (a device or a pipe); give image files or folders\n"
     )
+
+
+def test_a_folder_that_cannot_be_listed_fails_as_one_entry_while_the_rest_runs(
+    tmp_path, rng, identity_x1, capsys, monkeypatch
+):
+    import os
+
+    src = tmp_path / "in"
+    _png(src / "a.png", rng.integers(0, 255, (6, 6, 3), dtype=np.uint8))
+    _png(src / "locked" / "b.png", rng.integers(0, 255, (6, 6, 3), dtype=np.uint8))
+    real = os.scandir
+    # chmod 000 does not stop root (CI): the listing fails as the system's would
+    monkeypatch.setattr(
+        os,
+        "scandir",
+        lambda p=".": (
+            (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(p)))
+            if Path(p) == src / "locked"
+            else real(p)
+        ),
+    )
+    code, out, err = run_upscale(capsys, "-m", identity_x1, src, "-o", tmp_path / "out", "--json")
+    assert code == 1
+    by_name = {Path(f["source"]).name: f for f in json.loads(out)["files"]}
+    assert by_name["a.png"]["status"] == "done" and (tmp_path / "out" / "a.png").is_file()
+    assert by_name["locked"]["status"] == "failed"
+    assert by_name["locked"]["reason"] == (
+        "cannot read this folder (Permission denied); its images are not upscaled: make it readable"
+    )
+    assert f"failed: {src / 'locked'}: cannot read this folder (Permission denied)" in err

@@ -40,8 +40,11 @@ def _is_under(path: Path, folder: Path) -> bool:
         return False
 
 
-def find_sources(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
-    """(source file, path relative to the output folder) for every image; files under OUT are left out."""
+def find_sources(
+    inputs: list[Path], output: Path, unreadable: list[tuple[Path, str]] | None = None
+) -> list[tuple[Path, Path]]:
+    """(source file, path relative to the output folder) for every image; files under OUT are left out. Folders that
+    cannot be listed go to `unreadable` (an error without it)."""
     out_resolved = output.resolve()
     found: list[tuple[Path, Path]] = []
     for item in inputs:
@@ -50,7 +53,7 @@ def find_sources(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
         elif item.is_dir():
             folder = item.resolve()
             out_inside = out_resolved != folder and _is_under(out_resolved, folder)
-            for path in list_images(item):
+            for path in list_images(item, unreadable):
                 if out_inside and _is_under(path.resolve(), out_resolved):
                     continue  # earlier results when OUT lies inside an input folder (not when it holds the input)
                 found.append((path, path.relative_to(item)))
@@ -80,7 +83,8 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
     first, keeps the result from depending on the order in which the files were listed."""
     planned: list[tuple[Path, Path]] = []
     seen: set[tuple[object, object]] = set()
-    for source, rel in find_sources(inputs, output):
+    unreadable: list[tuple[Path, str]] = []
+    for source, rel in find_sources(inputs, output, unreadable):
         target = output / rel.parent / (rel.stem + output_suffix(source, fmt))
         pair = (_identity(source), _identity(target))
         if pair not in seen:  # the same file reached twice (listed and inside a listed folder) runs once
@@ -90,7 +94,15 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
     writers: dict[object, list[Path]] = {}
     for source, target in planned:
         writers.setdefault(_identity(target), []).append(source)
-    jobs: list[Job] = []
+    # A folder that cannot be listed fails as one entry (its images unknown) while the rest runs: exit code 1.
+    jobs = [
+        Job(
+            folder,
+            output,
+            f"cannot read this folder ({reason}); its images are not upscaled: make it readable",
+        )
+        for folder, reason in unreadable
+    ]
     for source, target in planned:
         job = Job(source, target)
         target_id = _identity(target)

@@ -74,18 +74,33 @@ class DecodedImage:
         return self.array.shape[2] in (2, 4)
 
 
-def list_images(root: str | Path) -> list[Path]:
+def list_images(root: str | Path, unreadable: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Image files under `root` (or `root` itself), sorted. Hidden files and folders (names starting with ".", such as
-    macOS's "._photo.png" resource forks that zip archives carry along) and "__MACOSX" folders are not images."""
+    macOS's "._photo.png" resource forks that zip archives carry along) and "__MACOSX" folders are not images.
+
+    A folder that cannot be listed (no permission) would leave its images out without a word (os.walk skips it): it
+    is an error naming the folder, or, given `unreadable`, appended there as (folder, reason) for the caller to
+    report while the rest goes on (a batch job)."""
     root = Path(root)
     if root.is_file():
         return [root]
+
+    def cannot_list(exc: OSError) -> None:
+        folder = Path(exc.filename) if exc.filename else root
+        reason = exc.strerror or str(exc)
+        if unreadable is None:
+            raise UpresError(
+                f"{folder}: cannot read this folder ({reason}); its images would be left out: make it readable, "
+                f"or move it out of {root}"
+            )
+        unreadable.append((folder, reason))
+
     found: list[Path] = []
     seen: set[tuple[int, int]] = (
         set()
     )  # folders walked, by identity: a link to a folder above would loop for ever
     # Linked folders are followed (a dataset assembled from links), each once; Path.rglob skipped them silently.
-    for folder, dirs, files in os.walk(root, followlinks=True):
+    for folder, dirs, files in os.walk(root, onerror=cannot_list, followlinks=True):
         try:
             st = os.stat(folder)
         except OSError:
