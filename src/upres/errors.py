@@ -24,3 +24,11 @@ def did_you_mean(name: str, known) -> str:
 
     close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters escaped (a newline in a file name as `\\n`): a message stays one line,
+    so a log reader or `grep error:` sees it whole."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )

@@ -434,3 +434,19 @@ def test_a_folder_that_cannot_be_listed_fails_as_one_entry_while_the_rest_runs(
         "cannot read this folder (Permission denied); its images are not upscaled: make it readable"
     )
     assert f"failed: {src / 'locked'}: cannot read this folder (Permission denied)" in err
+
+
+def test_a_newline_in_a_file_name_keeps_each_message_on_one_line(tmp_path, rng, identity_x1, capsys):
+    """A failure line or error split at a file name's newline read as two messages (the second no `error:`)."""
+    src = tmp_path / "in"
+    _png(src / "good.png", rng.integers(0, 255, (6, 6, 3), dtype=np.uint8))
+    (src / "two\nlines.png").write_text("not an image")
+    code, out, err = run_upscale(capsys, "-m", identity_x1, src, "-o", tmp_path / "out")
+    assert code == 1
+    shown = f"failed: {src}/two\\nlines.png: cannot read image"
+    (reported,) = [line for line in err.splitlines() if "lines.png" in line]  # as it happened
+    assert f"] {shown}" in reported
+    assert any(line.startswith(shown) for line in out.splitlines())  # the summary
+    assert "\nlines.png" not in out + err
+    assert main(["info", str(tmp_path / "no\nmodel.pth")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path}/no\\nmodel.pth: no such model file\n"

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from upres import __version__
 from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
-from upres.errors import ConfigError, UpresError
+from upres.errors import ConfigError, UpresError, one_line
 
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
 COMMANDS: dict[str, str] = {
@@ -86,7 +86,7 @@ def _main(argv: list[str] | None) -> int:
             return int(args.func(args) or 0)
         except UpresError as exc:
             if not _said_by_rank_0(exc):
-                print(f"error: {exc}", file=sys.stderr)
+                print(f"error: {one_line(str(exc))}", file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -95,5 +95,5 @@ def _main(argv: list[str] | None) -> int:
         except OSError as exc:
             # A file system refusal no command foresaw (a full disk, permissions, a file where a folder is
             # needed): the path and the reason are the whole story, a traceback adds nothing.
-            print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+            print(f"error: {one_line(describe_os_error(exc))}", file=sys.stderr)
             return 2

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from upres.devices import resolve_devices
-from upres.errors import UpresError
+from upres.errors import UpresError, one_line
 from upres.infer.discover import Job, check_writable, plan_jobs
 from upres.infer.render import ALPHA_MODES, ImageEngine, render_image
 from upres.infer.resample import output_size, resize_array
@@ -118,7 +118,7 @@ class BatchSummary:
             lines += [f"  {r.source} ({r.fp32_fallbacks} tile(s))" for r in fallbacks]
         lines += [f"skipped: {r.source}: {r.reason}" for r in self.results if r.status == "skipped"]
         lines += [f"failed: {r.source}: {r.reason}" for r in self.results if r.status == "failed"]
-        return lines
+        return [one_line(line) for line in lines]
 
 
 def _validate(opts: UpscaleOptions) -> None:

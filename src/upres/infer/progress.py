@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from upres.errors import one_line
 from upres.infer.batch import FileResult
 
 
@@ -60,7 +61,7 @@ class BatchProgress:
     def __call__(self, result: FileResult, finished: int, total: int) -> None:
         self._megapixels += result.input_megapixels
         mps = self._megapixels / max(1e-9, time.perf_counter() - self._started)
-        line = self._describe(result, finished, total)
+        line = one_line(self._describe(result, finished, total))
         if self._bar is not None:
             self._bar.update(self._task, completed=finished, total=total, mps=mps)
             if result.status == "failed" or result.notes or result.fp32_fallbacks:
