@@ -93,3 +93,117 @@ def test_param_key_d_falls_back_the_same_way(tmp_path):
     assert report.startswith("no 'params_ema' entry (it has: params): its weights are loaded instead; ")
     for key, value in saved.state_dict().items():
         assert net_d.state_dict()[key].equal(value), key
+
+
+def test_an_lr_of_0_freezes_the_network_whatever_the_schedule(tmp_path, hr_folder):
+    """torch and redux take lr 0 (a frozen G while D catches up; smoke runs); upres refused it. A cosine's absolute
+    eta_min, or weight decay, would otherwise move a frozen network."""
+    import torch
+
+    from upres.archs import build_network
+    from upres.io.model_files import read_tensors
+    from upres.train.config import parse_options
+    from upres.train.loop import train
+
+    net, _ = build_network("compact", scale=2, num_feat=8, num_conv=2)
+    torch.save({"params": net.state_dict()}, tmp_path / "start.pth")
+    cosine = {"type": "CosineAnnealingLR", "eta_min": 1e-4}
+    options = base_options(hr_folder, tmp_path / "exp", total_iter=3, scheduler=cosine, ema_decay=0)
+    options["train"]["optim_g"] = {"type": "AdamW", "lr": 0, "weight_decay": 0.5}
+    options["path"]["pretrain_network_g"] = str(tmp_path / "start.pth")
+    options["logger"]["save_checkpoint_freq"] = 3
+    train(parse_options(options))
+    log = (tmp_path / "exp" / "log.txt").read_text()
+    assert "train.optim_g.lr is 0: the generator's weights stay as they are (a frozen G)" in log
+    after = read_tensors(tmp_path / "exp" / "models" / "net_g_3.safetensors")[0]
+    for key, value in net.state_dict().items():
+        assert after[key].equal(value), key
+
+
+def test_one_cycle_with_an_lr_of_0_says_lr_is_not_read(tmp_path, hr_folder, capsys):
+    options = base_options(hr_folder, tmp_path / "exp", scheduler={"type": "OneCycleLR", "max_lr": 1e-3})
+    options["train"]["optim_g"]["lr"] = 0
+    code, out = _dry_run(tmp_path, options, capsys)
+    assert code == 2
+    assert "OneCycleLR with an optimizer lr of 0: OneCycleLR's rates come from max_lr" in out
+
+
+def test_a_gan_without_optim_d_says_what_trains_d(tmp_path, hr_folder, capsys):
+    """redux stops on a network_d without optim_d; upres trained D with optim_g's settings without a word."""
+    from train_helpers import small_gan
+
+    options = merge(base_options(hr_folder, tmp_path / "exp"), small_gan())
+    del options["train"]["optim_d"]
+    code, out = _dry_run(tmp_path, options, capsys)
+    assert code == 0, out
+    assert (
+        "train.optim_d not given: network_d is trained with train.optim_g's settings (AdamW, lr 0.001); add an "
+        "optim_d block to choose its own"
+    ) in out
+    code, out = _dry_run(tmp_path, merge(base_options(hr_folder, tmp_path / "exp2"), small_gan()), capsys)
+    assert code == 0 and "optim_d not given" not in out
+
+
+def test_mssim_color_space_is_checked_only_where_it_is_read_and_named_by_its_entry():
+    from upres.errors import ConfigError
+    from upres.losses import build_losses
+
+    l1 = {"type": "l1loss", "loss_weight": 1.0}
+    mssim = {"type": "mssimloss", "loss_weight": 1.0, "color_space": "rgb"}
+    entries, _ = build_losses([l1, {**mssim, "test_y_channel": False}])  # redux never reads it there
+    assert [e.type for e in entries] == ["l1loss", "mssimloss"]
+    with pytest.raises(ConfigError) as exc:
+        build_losses([l1, mssim])  # on the luma it picks the conversion (redux took the R channel)
+    assert str(exc.value) == "train.losses[1].color_space: 'rgb' is not one of yiq, ycbcr, lhm"
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "said"),
+    [
+        ({"type": "CyclicLR", "base_lr": 1e-5, "max_lr": 1e-3}, "CyclicLR is not implemented in upres"),
+        (
+            {
+                "type": "WarmupStableDecayLR",
+                "num_warmup_steps": 1,
+                "num_stable_steps": 0,
+                "num_decay_steps": 1,
+            },
+            "WarmupStableDecayLR is traiNNer-redux's own and not implemented in upres",
+        ),
+    ],
+)
+def test_a_refused_scheduler_is_the_whole_message(tmp_path, hr_folder, capsys, scheduler, said):
+    """Its parameters were each 'unknown key ... did you mean' another scheduler's (base_lr -> max_lr)."""
+    code, out = _dry_run(tmp_path, base_options(hr_folder, tmp_path / "exp", scheduler=scheduler), capsys)
+    assert code == 2
+    (line,) = [x for x in out.splitlines() if x.startswith("error:")]
+    assert said in line and "unknown key" not in line and "did you mean" not in line
+
+
+def test_high_order_degradation_false_beside_an_otf_dataset_is_said(tmp_path, hr_folder, capsys):
+    options = base_options(hr_folder, tmp_path / "exp")
+    options["datasets"]["train"]["type"] = "realesrgandataset"
+    options["high_order_degradation"] = False
+    code, out = _dry_run(tmp_path, options, capsys)
+    assert code == 0, out
+    assert "high_order_degradation: false has no effect: datasets.train is realesrgandataset" in out
+    del options["high_order_degradation"]  # left out: nothing to say
+    code, out = _dry_run(tmp_path, options, capsys)
+    assert code == 0 and "high_order_degradation" not in out
+
+
+def test_val_freq_s_default_is_said_for_training_files_only(tmp_path, hr_folder):
+    """redux's test templates have a val block without val_freq, which `upres test` never reads."""
+    from upres.train.config import parse_options
+
+    test_file = {
+        "name": "t",
+        "scale": 2,
+        "datasets": {"test_1": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+        "network_g": {"type": "compact", "num_feat": 8, "num_conv": 2},
+        "val": {"val_enabled": True, "save_img": True},
+    }
+    said = "val.val_freq not given"
+    assert not any(said in n for n in parse_options(test_file)._compat_notes)
+    train_file = merge(base_options(hr_folder, tmp_path / "exp"), {"val": test_file["val"]})
+    assert any(said in n for n in parse_options(train_file)._compat_notes)

@@ -99,12 +99,30 @@ def read_tensors(
     if param_key is not None:
         if not isinstance(obj, dict) or param_key not in obj:
             keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
-            raise ModelFileError(
+            raise MissingParamKeyError(
                 f"{path}: has no {param_key!r} entry (it has: {keys}); name one of those as the param_key, or leave "
                 "the key out and upres takes the file's weights (params_ema first, as traiNNer-redux falls back)"
             )
         obj = obj[param_key]
     return _dense(unwrap_state_dict(obj, path), path), {}
+
+
+class MissingParamKeyError(ModelFileError):
+    """A model file without the entry an option file's param_key names."""
+
+
+def read_tensors_for_key(
+    path: str | Path, param_key: str | None
+) -> tuple[dict[str, torch.Tensor], dict[str, str], str | None]:
+    """read_tensors for an option file's `param_key_g`/`param_key_d`: a file without that entry gives its weights as
+    a file without the key would (params_ema first), and a note saying so, as traiNNer-redux falls back (BasicSR-derived
+    files often name params_ema; a fidelity-stage file has only params)."""
+    try:
+        return (*read_tensors(path, param_key), None)
+    except MissingParamKeyError as exc:
+        state, metadata = read_tensors(path)
+        entries = str(exc).partition("(it has: ")[2].partition(")")[0]
+        return state, metadata, f"no {param_key!r} entry (it has: {entries}): its weights are loaded instead"
 
 
 def _dense(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:

@@ -138,6 +138,14 @@ def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Modu
         return LOSSES[key](**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} ({key}): {exc}") from None
+    except ConfigError as exc:
+        # a loss names its own key ("mssimloss.color_space: ..."); the file's place of the entry is what finds it
+        said = str(exc)
+        if said.startswith(f"{key}."):
+            said = f"{where}.{said.removeprefix(key + '.')}"
+        elif not said.startswith(where):
+            said = f"{where} ({key}): {said}"
+        raise ConfigError(said) from None
 
 
 @dataclass

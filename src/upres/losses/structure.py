@@ -130,7 +130,9 @@ class MSSIMLoss(nn.Module):
         super().__init__()
         if padding not in ("redux", "same", "valid"):
             raise ConfigError(f"mssimloss.padding: {padding!r} is not one of redux, same, valid")
-        if str(color_space).lower() not in LUMA:
+        if (
+            test_y_channel and str(color_space).lower() not in LUMA
+        ):  # unread without test_y_channel, as in redux
             raise ConfigError(f"mssimloss.color_space: {color_space!r} is not one of {', '.join(LUMA)}")
         self.padding, self.win_size, self.sigma, self.data_range = padding, win_size, sigma, data_range
         self.test_y_channel, self.color_space = bool(test_y_channel), str(color_space).lower()

@@ -43,7 +43,9 @@ def translate(data: dict) -> tuple[dict, list[str]]:
         for i, spec in enumerate(train.get("losses") or []):
             if isinstance(spec, dict):
                 _perceptual(spec, f"train.losses[{i}]", notes)
-    for ds in (data.get("datasets") or {}).values():
+    for key, ds in (data.get("datasets") or {}).items():
+        if isinstance(ds, dict):
+            _single_gt_dataset(key, ds, notes)
         if isinstance(ds, dict) and ds.get("dataset_enlarge_ratio") == "auto":
             ds["dataset_enlarge_ratio"] = (
                 1  # the sampler never runs out of data, so enlarging changes nothing
@@ -87,6 +89,19 @@ def _sorted_milestones(train: dict, notes: list[str]) -> None:
             notes.append(
                 f"train.{name}.milestones {milestones} sorted to {block['milestones']}, as redux does"
             )
+
+
+def _single_gt_dataset(key: str, ds: dict, notes: list[str]) -> None:
+    """traiNNer-redux's SingleGtDataset: GT crops whose LR the model makes by resizing (lq_resize_mode), which is
+    upres's pairedimagedataset without dataroot_lq."""
+    if str(ds.get("type", "")).lower() != "singlegtdataset":
+        return
+    ds["type"] = "pairedimagedataset"
+    how = ds.get("lq_resize_mode") or "MATLAB bicubic (no lq_resize_mode)"
+    note = f"datasets.{key}: singlegtdataset is read as pairedimagedataset without dataroot_lq, each LR its GT resized by {how}"
+    if ds.pop("dataroot_lq", None) is not None:
+        note += "; its dataroot_lq is not read (neither does traiNNer-redux's)"
+    notes.append(note)
 
 
 def _legacy_loss_blocks(train: dict, notes: list[str]) -> None:

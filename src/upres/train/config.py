@@ -352,6 +352,16 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
             f"{', '.join(sorted(options.degradation))}: no effect, {kind}; "
             "set high_order_degradation: true for LR made on the fly from these keys"
         )
+    if (
+        "high_order_degradation" in options.model_fields_set
+        and not options.high_order_degradation
+        and train is not None
+        and train.type == "realesrgandataset"
+    ):
+        notes.append(
+            "high_order_degradation: false has no effect: datasets.train is realesrgandataset, which makes each LR "
+            "on the fly; for LR/GT pairs use pairedimagedataset"
+        )
     options._compat_notes = notes
     return options
 

@@ -75,8 +75,18 @@ def format_validation_error(exc: ValidationError, source: str, options: type[Bas
     """One line per problem, each naming the full key path; an unknown key gets the block it belongs in, or the
     closest known key."""
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    # A block whose `type` is refused: its other keys are that type's parameters, and "unknown key ... did you mean"
+    # for each would point at another type's (a refused CyclicLR's base_lr at OneCycleLR's max_lr).
+    refused_types = {
+        tuple(err["loc"][:-1])
+        for err in errors
+        if err["loc"] and err["loc"][-1] == "type" and err["type"] != "missing"
+    }
+    for err in errors:
         path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
+        if err["type"] == "extra_forbidden" and tuple(err["loc"][:-1]) in refused_types:
+            continue
         if err["type"] == "extra_forbidden":
             lines.append(
                 f"{source}: unknown key {path!r}{_unknown_key_hint(str(err['loc'][-1]), path, options)}"

@@ -41,7 +41,12 @@ class OptimizerOptions(BaseModel):
         "as in traiNNer-redux (AdamW: betas [0.9, 0.999], weight_decay 0.01); without an optim_g block upres uses "
         "AdamW, lr 1e-4, betas [0.9, 0.99], weight_decay 0",
     )
-    lr: float = Field(1e-4, gt=0, allow_inf_nan=False)
+    lr: float = Field(
+        1e-4,
+        ge=0,
+        allow_inf_nan=False,
+        description="0 (as torch allows) leaves the network's weights as they are",
+    )
     weight_decay: float | None = Field(
         None, ge=0, allow_inf_nan=False, description="torch's default when left out"
     )

@@ -11,7 +11,7 @@ from torch import nn
 from upres.archs import ArchInfo, recognise
 from upres.archs.compact import HIDDEN_DEFAULTS  # what a header records and tensors cannot show
 from upres.errors import ConfigError, ModelFileError
-from upres.io.model_files import check_weights, header_hints, read_tensors, refuse_nonfinite
+from upres.io.model_files import check_weights, header_hints, read_tensors_for_key, refuse_nonfinite
 
 
 @dataclass
@@ -21,9 +21,10 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     settings: list[str] = field(default_factory=list)  # header settings that differ from network_g's
+    fallback: str | None = None  # the param_key the file lacks, and what was loaded instead
 
     def summary(self) -> str:
-        parts = [f"{len(self.matched)} tensors loaded"]
+        parts = ([self.fallback] if self.fallback else []) + [f"{len(self.matched)} tensors loaded"]
         if self.settings:
             parts.append(f"the file was trained with {', '.join(self.settings)}")
         if self.shape_mismatched:
@@ -43,7 +44,7 @@ def load_pretrain(
 ) -> LoadReport:
     """`info`: network_g's architecture, against which the settings a header records and tensors cannot show (a
     Compact's learn_residual, activation) are checked: under strict loading a difference is an error."""
-    state, metadata = read_tensors(path, param_key=param_key)
+    state, metadata, fallback = read_tensors_for_key(path, param_key)
     try:
         check_weights(state)
     except ModelFileError as exc:
@@ -56,7 +57,7 @@ def load_pretrain(
     except ModelFileError as exc:
         recognised, unrecognised = None, str(exc)
     own = net.state_dict()
-    report = LoadReport()
+    report = LoadReport(fallback=fallback)
     if info is not None and recognised is not None and recognised.family == info.family:
         report.settings = [
             f"{k}={recognised.params.get(k, default)!r} (network_g has {info.params.get(k, default)!r})"

@@ -144,8 +144,10 @@ def _relied_on_defaults(data: dict) -> list[str]:
     if not isinstance(val, dict) or val.get("val_enabled") is False:
         return []
     metrics_on = val.get("metrics_enabled", True) is not False
+    datasets = data.get("datasets")
     used = {
-        "val.val_freq": True,
+        "val.val_freq": isinstance(datasets, dict)
+        and "train" in datasets,  # a test file (upres test) never reads it
         "val.metrics_enabled": bool(val.get("metrics")),
         "val.metrics": metrics_on,
         "val.tile_overlap": bool(val.get("tile_size")),

@@ -141,12 +141,20 @@ class Schedule:
         # each step, not captured: a schedule with an absolute floor (eta_min) is not a multiple of its base rate, and
         # a resume with another `lr` in the options ran neither schedule (it ended at half of eta_min).
         self._bases = [group["lr"] for group in optimizer.param_groups]
+        if opts.type == "OneCycleLR" and 0 in self._bases:
+            raise ConfigError(
+                "train.scheduler OneCycleLR with an optimizer lr of 0: OneCycleLR's rates come from max_lr, which a "
+                "rate of 0 cannot scale to; give lr any positive value (OneCycleLR does not read it)"
+            )
 
         def factor(i: int) -> Callable[[int], float]:
+            # a base rate of 0 (a frozen network) stays 0 whatever the schedule would add (an absolute eta_min)
             return lambda it: (
                 self.lr_scale
                 * scheduled_lr(it, self._bases[i], opts, warmup_iter, total_iter)
                 / self._bases[i]
+                if self._bases[i]
+                else 0.0
             )
 
         self.scheduler = LambdaLR(optimizer, [factor(i) for i in range(len(optimizer.param_groups))])

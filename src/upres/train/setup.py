@@ -104,6 +104,8 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
     if opts.use_channels_last:
         net = net.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(net.parameters(), opts.train.optim_g)
+    if opts.train.optim_g.lr == 0:
+        notes.append("train.optim_g.lr is 0: the generator's weights stay as they are (a frozen G)")
     schedule = Schedule(optimizer, opts.train.scheduler, opts.train.warmup_iter, opts.train.total_iter)
     ema = EMA(net, opts.train.ema_decay, opts.train.ema_power) if opts.train.ema_decay > 0 else None
     return Generator(net, info, optimizer, schedule, ema)
@@ -148,7 +150,15 @@ def build_discriminator_part(
         notes.append(f"pretrain_network_d {opts.path.pretrain_network_d}: {report}")
     net = net.to(device)
     optim_opts = opts.train.optim_d or opts.train.optim_g
+    if trained and opts.train.optim_d is None:
+        # traiNNer-redux stops on a network_d without optim_d; upres trains D as G, and says so
+        notes.append(
+            f"train.optim_d not given: network_d is trained with train.optim_g's settings ({optim_opts.type}, lr "
+            f"{optim_opts.lr:g}); add an optim_d block to choose its own"
+        )
     optimizer = build_optimizer(net.parameters(), optim_opts)
+    if trained and optim_opts.lr == 0:
+        notes.append("the discriminator's lr is 0: its weights stay as they are (a frozen D)")
     schedule = Schedule(
         optimizer,
         opts.train.scheduler_d or opts.train.scheduler,
@@ -184,7 +194,7 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
             "`upres doctor -c OPTIONS` lists them all"
         )
     notes = [_listing("datasets.train", bad, "will be skipped when drawn")] if bad else []
-    for name, val in opts.val_datasets.items():
+    for name, val in validation_datasets(opts).items():
         # Checked now rather than met at the first validation, hours in; bad images are left out of the metrics.
         val_report = check_dataset(val, opts.scale, name)
         val_bad = [f for f in val_report.errors if f.kind in PER_SAMPLE_FAULTS]
@@ -194,6 +204,12 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
         if problem:
             raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
     return notes + [f"datasets.train: {hint}" for hint in report.hints]
+
+
+def validation_datasets(opts: Options) -> dict[str, DatasetOptions]:
+    """The val datasets a training run reads: none while validation is off (traiNNer-redux's templates ship
+    val_enabled: false with placeholder folders, which redux does not read either)."""
+    return opts.val_datasets if opts.val is not None and opts.val.val_enabled else {}
 
 
 SSIM_WINDOW = 11  # the Gaussian window SSIM slides over the image (crop_border taken off first)
@@ -263,8 +279,13 @@ def build_run(
             f"x {world_size} process(es) needs at least {per_step}; lower the batch size or add images"
         )
     val_sets = {}
-    for name, v in opts.val_datasets.items():
-        if v.type == "singleimagedataset" and opts.val is not None and opts.val.val_enabled:
+    if opts.val_datasets and not validation_datasets(opts):
+        notes.append(
+            f"{', '.join(f'datasets.{n}' for n in opts.val_datasets)}: not read, validation is off "
+            f"({'val.val_enabled: false' if opts.val is not None else 'no val block'})"
+        )
+    for name, v in validation_datasets(opts).items():
+        if v.type == "singleimagedataset":
             raise ConfigError(
                 f"datasets.{name}: singleimagedataset has no ground truth for validation during training; use "
                 f"pairedimagedataset (dataroot_gt) here, and `upres test -c` for LR-only sets"

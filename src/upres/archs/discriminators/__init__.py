@@ -112,9 +112,9 @@ def load_discriminator(
     ModelFileError naming the first misfits; otherwise what fits by name and shape is loaded, and a file of which
     nothing fits is an error either way.
     """
-    from upres.io.model_files import read_tensors
+    from upres.io.model_files import read_tensors_for_key
 
-    state, _ = read_tensors(path, param_key=param_key)
+    state, _, fallback = read_tensors_for_key(path, param_key)
     own = net_d.state_dict()
     state = _spectral_norm_keys_as(state, set(own))
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -122,7 +122,8 @@ def load_discriminator(
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     report = (
-        f"{len(usable)} tensors loaded, {len(misfit)} of another shape, {len(missing)} missing from the file, "
+        (f"{fallback}; " if fallback else "")
+        + f"{len(usable)} tensors loaded, {len(misfit)} of another shape, {len(missing)} missing from the file, "
         f"{len(unexpected)} not in network_d"
     )
     if not usable or (strict and (misfit or missing or unexpected)):
