@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -219,8 +220,28 @@ def test_linked_folders_are_followed_once_and_a_loop_ends(tmp_path):
     (root / "ext").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (root / "ext_again").symlink_to(tmp_path / "elsewhere", target_is_directory=True)  # the same folder twice
     (root / "up").symlink_to(root, target_is_directory=True)  # a loop
-    (root / "gone.png").symlink_to(tmp_path / "missing.png")  # a broken link is no image
     assert [p.relative_to(root).as_posix() for p in list_images(root)] == ["a.png", "ext/e.png"]
+
+
+def test_a_broken_link_is_a_missing_image_not_a_smaller_set(tmp_path, capsys):
+    """A link into an unmounted drive was left out without a word: doctor said OK, eval averaged the rest as if
+    the set were whole."""
+    from upres.cli import main
+    from upres.io.images import ImageReadError, list_images, read_image
+
+    root = tmp_path / "hr"
+    for i in range(2):
+        write_image(root / f"{i}.png", _photo(16, 16, i))
+    (root / "gone.png").symlink_to(tmp_path / "unmounted" / "c.png")
+    said = f"{root / 'gone.png'}: a link to {tmp_path / 'unmounted' / 'c.png'}, which cannot be reached"
+    assert [p.name for p in list_images(root)] == ["0.png", "1.png", "gone.png"]
+    with pytest.raises(ImageReadError, match=re.escape(said)):
+        read_image(root / "gone.png")
+    assert main(["doctor", str(root), "-s", "2", "--no-cache"]) == 1
+    assert said in capsys.readouterr().out
+    assert main(["eval", "--bicubic", str(root), "--scale", "2"]) == 1
+    captured = capsys.readouterr()
+    assert said in captured.out + captured.err
 
 
 def test_hidden_files_and_macos_zip_leftovers_are_not_images(tmp_path):

@@ -73,3 +73,45 @@ def test_corrupt_file_raises_image_read_error(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
     with pytest.raises(ImageReadError, match="bad.png"):
         read_rgb(tmp_path / "bad.png")
+
+
+def test_a_16_bit_png_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    """It was decoded whole by PyAV first: a 429-byte file claiming 15000x15000 took 1.9 GB (and FFmpeg's message)."""
+    from upres.data.read import read_array
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", 15000, 15000, 16, 2, 0, 0, 0)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    with pytest.raises(Exception) as exc:
+        read_array(bomb, max_pixels=1_000_000)
+    assert str(exc.value).startswith(f"{bomb}: 15000x15000 exceeds the pixel limit 1000000")
+
+
+def test_a_png_without_read_permission_is_one_unreadable_image(tmp_path, monkeypatch, capsys):
+    """The 16-bit header check opened every .png outside the image-error handling: one file without permission
+    ended doctor, eval and training (a .jpg was reported as unreadable)."""
+    import builtins
+
+    from upres.cli import main
+    from upres.data.read import read_array
+    from upres.io.images import ImageReadError
+
+    for name in ("a.png", "b.png"):
+        write_image(tmp_path / "hr" / name, np.full((8, 8, 3), 100, np.uint8))
+    locked = tmp_path / "hr" / "b.png"
+    real_open = builtins.open
+
+    def fake_open(file, *args, **kwargs):  # chmod 000 does not stop root (CI): fail as the system would
+        if str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(ImageReadError, match=r"b.png: cannot read image \(Permission denied\)"):
+        read_array(locked)
+    assert main(["doctor", str(tmp_path / "hr"), "-s", "2", "--no-cache"]) == 1
+    out = capsys.readouterr().out
+    assert f"{locked}: cannot read image (Permission denied)" in out and "unreadable" in out

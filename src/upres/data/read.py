@@ -39,11 +39,17 @@ ColorMode = Literal["rgb", "y"]
 _Y = torch.tensor([65.481, 128.553, 24.966]).view(3, 1, 1) / 255.0
 
 
-def _png16_color(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(26)
-    # PNG signature, then IHDR: bit depth at byte 24, colour type (2 RGB, 6 RGBA) at byte 25.
-    return len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6)
+def _png16_color_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a 16-bit RGB(A) PNG, from its header; None for any other file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError as exc:  # a file without read permission is one bad image, not the end of the command
+        raise ImageReadError(f"{path}: cannot read image ({exc.strerror or exc})") from None
+    # PNG signature, then IHDR: width, height (big-endian), bit depth at byte 24, colour type (2 RGB, 6 RGBA) at 25.
+    if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6):
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return None
 
 
 def _read_png16_av(path: Path) -> np.ndarray:
@@ -62,7 +68,11 @@ def read_array(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     """`read_image`, with every bit of 16-bit RGB(A) PNGs."""
     global _warned_no_av
     path = Path(path)
-    if path.suffix.lower() == ".png" and path.is_file() and _png16_color(path):
+    size = _png16_color_size(path) if path.suffix.lower() == ".png" and path.is_file() else None
+    if size is not None:
+        if max_pixels and size[0] * size[1] > max_pixels:
+            # from the header, before PyAV decodes it all (a 429-byte file can claim 15000x15000)
+            raise over_pixel_limit(path, size[0], size[1], max_pixels)
         try:
             arr = _read_png16_av(path)
         except ImportError:
@@ -72,8 +82,6 @@ def read_array(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
                 )
                 _warned_no_av = True
         else:
-            if max_pixels and arr.shape[0] * arr.shape[1] > max_pixels:
-                raise over_pixel_limit(Path(path), arr.shape[1], arr.shape[0], max_pixels)
             return arr
     return read_image(path, max_pixels)
 

@@ -113,9 +113,24 @@ def list_images(root: str | Path, unreadable: list[tuple[Path, str]] | None = No
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
         for name in files:
             path = Path(folder) / name
-            if path.suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".") and path.is_file():
+            # A broken link (its target on an unmounted drive) is a missing image, reported where it is read; left
+            # out, a dataset or an evaluation was silently smaller.
+            if (
+                path.suffix.lower() in IMAGE_SUFFIXES
+                and not name.startswith(".")
+                and (path.is_file() or path.is_symlink())
+            ):
                 found.append(path)
     return sorted(found)
+
+
+def broken_link(path: Path) -> str:
+    """Why a link cannot be read as an image, naming its target."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return f"a link to {target}, which cannot be reached (moved, or on a drive that is not mounted?)"
 
 
 def icc_colour_space(profile: bytes | None) -> str | None:
@@ -288,6 +303,8 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
     palette images become RGB or RGBA; any other ICC profile is returned unchanged when it fits the channels.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise ImageReadError(f"{path}: {broken_link(path)}")
     # Our max_pixels check (before decoding) replaces Pillow's global bomb limit, which would refuse large images
     # at open time even when the caller allows them. Set, never restored: restoring races between reader threads.
     Image.MAX_IMAGE_PIXELS = None
