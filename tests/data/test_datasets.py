@@ -292,3 +292,38 @@ def test_a_folder_that_cannot_be_listed_is_an_error_not_a_smaller_dataset(tmp_pa
     assert unreadable == [(tmp_path / "hr" / "locked", "Permission denied")]
     assert main(["doctor", str(tmp_path / "hr"), "--no-cache"]) == 2
     assert capsys.readouterr().err.strip() == f"error: {said}"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"), [("utf-8", b"\xef\xbb\xbf"), ("utf-16", b""), ("latin-1", b""), ("utf-8", b"")]
+)
+def test_meta_info_in_the_encodings_editors_save(tmp_path, encoding, bom):
+    """A Latin-1 or UTF-16 (Notepad's "Unicode") list ended doctor and training in a UnicodeDecodeError traceback;
+    Notepad's UTF-8 byte-order mark became part of the first name."""
+    import os
+
+    from upres.errors import ConfigError
+
+    gt_dir = tmp_path / "gt"
+    names = ["0001.png", "café.png"]
+    # on disk as the encoding's bytes: a Latin-1 name is not UTF-8, and Python holds it as os.fsdecode gives it
+    on_disk = [os.fsdecode(n.encode("latin-1" if encoding == "latin-1" else "utf-8")) for n in names]
+    for i, name in enumerate(on_disk):
+        write_image(gt_dir / name, _photo(8, 8, i))
+    (tmp_path / "meta.txt").write_bytes(bom + "".join(f"{n} (8,8,3)\n" for n in names).encode(encoding))
+    pairs = find_pairs(_opts(dataroot_gt=str(gt_dir), meta_info=str(tmp_path / "meta.txt")))
+    assert [p.gt.name for p in pairs] == on_disk
+    (tmp_path / "model.bin").write_bytes(b"PK\x03\x04\x00\x00binary")
+    with pytest.raises(ConfigError, match=r"model.bin is not a text file \(it holds NUL bytes\)"):
+        find_pairs(_opts(dataroot_gt=str(gt_dir), meta_info=str(tmp_path / "model.bin")))
+
+
+def test_doctor_with_meta_info_does_not_call_unlisted_lr_files_orphans(tmp_path, capsys):
+    from upres.data.doctor import check_folders
+
+    gt, lq = _nearest_pairs(tmp_path, n=4)
+    listed = sorted(p.name for p in gt.iterdir())[:2]
+    (tmp_path / "meta.txt").write_text("".join(f"{n}\n" for n in listed))
+    report = check_folders([gt], [lq], scale=2, meta_info=str(tmp_path / "meta.txt"))
+    assert [f.kind for f in report.findings if f.kind == "missing_gt"] == []
+    assert report.pairs == 2

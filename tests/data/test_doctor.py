@@ -316,7 +316,10 @@ def test_a_missing_folder_names_its_block_in_doctor_and_training(tmp_path, capsy
             },
             "val": {"type": "pairedimagedataset", "dataroot_gt": str(hr)},
         },
-        "val": {"val_enabled": True, "val_freq": 5},  # training reads datasets.val only while validation is on
+        "val": {
+            "val_enabled": True,
+            "val_freq": 5,
+        },  # training reads datasets.val only while validation is on
     }
     opts["datasets"][block]["dataroot_gt"] = str(tmp_path / "gone")
     cfg = tmp_path / "o.yml"

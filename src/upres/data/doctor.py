@@ -238,7 +238,10 @@ def check_folders(
                 Finding("error", "missing_lr", str(m), f"no LR partner in {lq_roots[i]}") for m in missing
             ]
             report.findings += [
-                Finding("warning", "missing_gt", str(o), f"no GT partner in {gt_root}") for o in orphans
+                Finding("warning", "missing_gt", str(o), f"no GT partner in {gt_root}")
+                for o in orphans
+                # with meta_info the GT set is the list: LR files of unlisted GTs are not orphans
+                if meta_info is None
             ]
         else:
             pairs += [Pair(g, None) for g in gts]

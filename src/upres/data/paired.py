@@ -7,6 +7,7 @@ Pairs are matched by relative path and stem, so `a/b/0001.png` in the GT root pa
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,23 @@ def read_meta_info(meta_info: str | Path) -> list[tuple[int, str]]:
     """(line number, relative path) of each listed file; names may contain spaces, a trailing (h,w,c) is dropped."""
     path = Path(meta_info)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"meta_info: cannot read {path} ({exc.strerror or exc})") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows Notepad's "Unicode"
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ConfigError(f"meta_info: {path} is not readable UTF-16 text; save it as UTF-8") from None
+    elif b"\x00" in data:
+        raise ConfigError(
+            f"meta_info: {path} is not a text file (it holds NUL bytes); give a list of GT file names, one per line"
+        )
+    else:
+        # utf-8-sig: Notepad's byte-order mark is not part of the first name; surrogateescape: a name that is not
+        # UTF-8 (Latin-1) is kept as the bytes the file system has, so it still finds its file
+        text = data.decode("utf-8-sig", errors="surrogateescape")
+    lines = text.splitlines()
     out = []
     for n, line in enumerate(lines, 1):
         name = _SHAPE_SUFFIX.sub("", line).strip()
