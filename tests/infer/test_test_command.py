@@ -368,3 +368,63 @@ def test_an_image_that_fails_is_reported_once(tmp_path, model_x2):
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if "bad.png" in line]
     assert len(lines) == 1 and lines[0].startswith(f"error: {lr / 'bad.png'}: cannot read image"), proc.stderr
+
+
+def test_an_output_that_is_a_file_is_refused_before_any_inference(tmp_path, model_x2, capsys, monkeypatch):
+    """It ran the model over every image, then failed each one ('cannot write out/test_1')."""
+    import upres.infer.test_sets as test_sets
+
+    cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr", "crop_border": 0})
+    (tmp_path / "afile").write_text("a user's file")
+    monkeypatch.setattr(test_sets, "run_set", lambda *a, **k: pytest.fail("inference ran"))
+    code = main(
+        ["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "afile"), "--device", "cpu"]
+    )
+    assert code == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: {tmp_path / 'afile'}: is a file, not a folder; choose another -o"
+    )
+    assert (tmp_path / "afile").read_text() == "a user's file"
+
+
+def test_one_set_without_images_fails_alone_and_the_others_run(tmp_path, model_x2, capsys):
+    """`upres eval` scores the other folders of a missing or empty one; `upres test` stopped every set."""
+    cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr", "crop_border": 0})
+    options = yaml.safe_load(cfg.read_text())
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no images here")
+    options["datasets"] = {
+        "test_0": {"type": "pairedimagedataset", "dataroot_gt": str(tmp_path / "notes")},
+        **options["datasets"],
+    }
+    cfg.write_text(yaml.safe_dump(options))
+    out = tmp_path / "results"
+    assert (
+        main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(out), "--json", "--device", "cpu"])
+        == 1
+    )
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["images"]["test_1"] == {"written": 3, "failed": 0} and "psnr" in report["results"]["test_1"]
+    assert list(report["sets_not_run"]) == ["test_0"]
+    assert f"error: datasets.test_0: dataroot_gt {tmp_path / 'notes'}: no images found" in captured.err
+    assert "; the other sets ran" in captured.err
+
+
+def test_a_set_whose_pairs_all_failed_is_not_said_to_have_no_ground_truth(tmp_path, model_x2, capsys):
+    cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr", "crop_border": 0})
+    options = yaml.safe_load(cfg.read_text())
+    # GT and LR swapped: every pair has the wrong ratio
+    options["datasets"]["test_1"] |= {
+        "dataroot_gt": str(_images(tmp_path / "small", 6)),
+        "dataroot_lq": str(tmp_path / "gt"),
+    }
+    cfg.write_text(yaml.safe_dump(options))
+    assert (
+        main(["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "r"), "--device", "cpu"])
+        == 1
+    )
+    captured = capsys.readouterr()
+    assert "has no ground truth" not in captured.out + captured.err
+    assert "test_1: 0 images  (no pair could be scored (3 failed, named above))" in captured.out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from upres.cli.argtypes import name_suffix, non_negative_int, output_path
 from upres.cli.json_out import json_text
-from upres.errors import ConfigError
+from upres.errors import ConfigError, one_line
 
 EXAMPLE = "example: upres test -c my_x2.yml --model experiments/my_x2/models/net_g_best.safetensors"
 
@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from upres.data.doctor_block import check_dataset
     from upres.data.options import errors_in_block
     from upres.devices import resolve_single_device
+    from upres.infer.discover import check_writable
     from upres.infer.test_sets import run_set
     from upres.infer.tiling import Upscaler
     from upres.io.model_files import load_model
@@ -127,10 +128,20 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(model_path, device)
     if model.scale != opts.scale:
         raise ConfigError(f"{model_path} is x{model.scale} but {args.config} has scale {opts.scale}")
-    sets = {}
+    out = args.output or Path("results") / opts.name
+    if not args.no_images:
+        _refuse_results_inside_a_dataset(out, opts.val_datasets)
+        check_writable(out, keep_made=False)  # before hours of inference, not per image after it
+    sets, unbuilt = {}, {}
     for name, v in opts.val_datasets.items():
-        with errors_in_block(name):
-            sets[name] = build_dataset(v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0)
+        try:
+            with errors_in_block(name):
+                sets[name] = build_dataset(
+                    v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0
+                )
+        except ConfigError as exc:  # one empty or missing set fails alone while the others run
+            unbuilt[name] = str(exc)
+            continue
         if val.metrics_enabled and v.type != "singleimagedataset":
             # A crop_border too large for every image of the set is the option's fault: refused up front. One image
             # too small fails alone while the others run (it ended the whole run).
@@ -139,9 +150,8 @@ def run(args: argparse.Namespace) -> int:
                 largest = dataclasses.replace(report, min_size=report.max_size)
                 if problem := metric_size_problem(opts, name, v, largest):
                     raise ConfigError(f"datasets.{name}: {problem[0]}: {problem[1]}")
-    out = args.output or Path("results") / opts.name
-    if not args.no_images:
-        _refuse_results_inside_a_dataset(out, opts.val_datasets)
+    if not sets:
+        raise ConfigError(next(iter(unbuilt.values())))
     notes: list[str] = list(opts.compat_notes)  # what the translation of redux's keys changed or left out
     from upres.archs import NETWORKS
 
@@ -176,9 +186,11 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"datasets.{name}: metrics skipped, {r.unscored}")
     for note in notes:
         print(note, file=sys.stderr)
-    failed = [f for r in results.values() for f in r.failed]
+    failed = [f for r in results.values() for f in r.failed] + [
+        f"{e}; the other sets ran" for e in unbuilt.values()
+    ]
     for f in failed:
-        print(f"error: {f}", file=sys.stderr)
+        print(f"error: {one_line(f)}", file=sys.stderr)
     if args.json:
         report = {
             "model": str(model_path),
@@ -187,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             "images": {
                 name: {"written": len(r.written), "failed": len(r.failed)} for name, r in results.items()
             },
+            "sets_not_run": unbuilt,
         }
         print(json_text(report))
     else:
@@ -194,4 +207,6 @@ def run(args: argparse.Namespace) -> int:
         for name, r in results.items():
             scores = "  ".join(f"{k} {v:.4f}" for k, v in (r.metrics or {}).items()) or f"({r.unscored})"
             print(f"  {name}: {len(r.written)} images  {scores}")
+        for name in unbuilt:
+            print(f"  {name}: not run (see its error)")
     return 1 if failed else 0

@@ -153,8 +153,10 @@ def run_set(
             progress(i + 1, len(dataset))
     if not metrics:
         result.unscored = "metrics off"
-    elif scored == 0:
+    elif scored == 0 and opts.type == "singleimagedataset":
         result.unscored = f"{opts.type} has no ground truth"
+    elif scored == 0:
+        result.unscored = f"no pair could be scored ({len(result.failed)} failed, named above)"
     else:
         result.metrics = {name: total / scored for name, total in sums.items()}
     return result
