@@ -381,9 +381,8 @@ def test_an_output_that_is_a_file_is_refused_before_any_inference(tmp_path, mode
         ["test", "-c", str(cfg), "--model", str(model_x2), "-o", str(tmp_path / "afile"), "--device", "cpu"]
     )
     assert code == 2
-    assert (
-        capsys.readouterr().err.strip()
-        == f"error: {tmp_path / 'afile'}: is a file, not a folder; choose another -o"
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'afile'}: output folder is not writable: it is a file, not a folder; choose another -o"
     )
     assert (tmp_path / "afile").read_text() == "a user's file"
 

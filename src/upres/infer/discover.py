@@ -135,10 +135,11 @@ def check_writable(folder: Path, keep_made: bool = True) -> None:
         os.unlink(name)
     except OSError as exc:
         in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-        if in_the_way == folder:
-            raise UpresError(f"{folder}: is a file, not a folder; choose another -o") from None
         if in_the_way is not None:
-            raise UpresError(f"{folder}: cannot be made, {in_the_way} is a file; choose another -o") from None
+            which = "it" if in_the_way == folder else str(in_the_way)
+            raise UpresError(
+                f"{folder}: output folder is not writable: {which} is a file, not a folder; choose another -o"
+            ) from None
         raise UpresError(
             f"{folder}: output folder is not writable ({exc.strerror or exc}); choose another -o"
         ) from None
