@@ -388,3 +388,23 @@ def test_an_unreadable_file_is_named_once(tmp_path, capsys):
     finding = json.loads(capsys.readouterr().out)[0]["findings"][0]
     assert finding["path"] == str(folder / "bad.png")
     assert finding["detail"].startswith("cannot read image (")
+
+
+def test_odd_file_names_keep_findings_on_one_line_and_json_strict(tmp_path, capsys):
+    """A newline in a name split a finding over two lines; a name that is not UTF-8 went into --json as a lone
+    surrogate, which jq and other strict readers refuse."""
+    import json
+    import os
+
+    gt = tmp_path / "gt"
+    write_image(gt / "ok.png", np.full((16, 16, 3), 90, np.uint8))
+    (gt / "new\nline.png").write_bytes(b"")
+    (gt / os.fsdecode(b"bad\xffname.png")).write_bytes(b"")
+    assert main(["doctor", str(gt), "-s", "2", "--no-cache"]) == 1
+    out = capsys.readouterr().out
+    assert f"     {gt}/new\\nline.png: " in out and "\nline.png" not in out
+    assert main(["doctor", str(gt), "-s", "2", "--no-cache", "--json"]) == 1
+    text = capsys.readouterr().out
+    text.encode("utf-8")  # no lone surrogate left
+    paths = {f["path"] for f in json.loads(text)[0]["findings"]}
+    assert f"{gt}/bad\\xffname.png" in paths and f"{gt}/new\nline.png" in paths

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from upres.cli.argtypes import positive_int
+from upres.cli.json_out import json_text
+from upres.errors import one_line
 
 EXAMPLE = """examples:
   upres doctor hr/ --lq lr_x4/ --scale 4 --lq-size 64 --batch-size 16
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             )
         ]
     if args.json:
-        print(json.dumps([r.to_dict() for r in reports], indent=2))
+        print(json_text([r.to_dict() for r in reports]))
     else:
         for r in reports:
             _print_report(r)
@@ -110,7 +111,7 @@ def _size(s: tuple[int, int] | None) -> str:
 
 
 def _print_report(r) -> None:
-    print(f"== {r.name}")
+    print(one_line(f"== {r.name}"))
     print(f"   images read: {r.images}, pairs/samples: {r.pairs}")
     print(f"   GT size min {_size(r.min_size)}, median {_size(r.median_size)}, max {_size(r.max_size)}")
     if r.iterations_per_epoch is not None:
@@ -122,7 +123,7 @@ def _print_report(r) -> None:
         for kind, group in by_kind.items():
             print(f"   {label}: {kind} x{len(group)}")
             for f in group[:MAX_LISTED]:
-                print(f"     {f.path}: {f.detail}")
+                print(one_line(f"     {f.path}: {f.detail}"))  # a newline in a name would split the finding
             if len(group) > MAX_LISTED:
                 print(f"     ... and {len(group) - MAX_LISTED} more (--json lists all)")
     for hint in r.hints:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from upres.cli.argtypes import output_path
+from upres.cli.json_out import json_text
 
 EXAMPLE = """examples:
   upres upscale -m 4x_model.safetensors photos/ -o photos_x4
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     for note in summary.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
-        print(json.dumps(summary_dict(summary), indent=2))
+        print(json_text(summary_dict(summary)))
     elif not args.quiet:
         print("\n".join(summary.lines()))
     return summary.exit_code
