@@ -408,3 +408,34 @@ def test_odd_file_names_keep_findings_on_one_line_and_json_strict(tmp_path, caps
     text.encode("utf-8")  # no lone surrogate left
     paths = {f["path"] for f in json.loads(text)[0]["findings"]}
     assert f"{gt}/bad\\xffname.png" in paths and f"{gt}/new\nline.png" in paths
+
+
+def test_a_pair_whose_exif_orientations_differ_is_named(tmp_path, capsys):
+    """A phone's JPEG (stored sideways, tag 6) beside an LR made from its stored pixels: read upright, the GT is
+    rotated against its LR. A square pair passed without a finding; another named only a wrong ratio."""
+    from PIL import Image
+
+    from upres.data.doctor import check_folders
+
+    rng = np.random.default_rng(0)
+    for name, (h, w) in (("square", (64, 64)), ("wide", (48, 64))):
+        stored = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        exif = stored.getexif()
+        exif[0x0112] = 6
+        (tmp_path / "hr").mkdir(exist_ok=True)
+        stored.save(tmp_path / "hr" / f"{name}.jpg", exif=exif, quality=95)
+        write_image(
+            tmp_path / "lr" / f"{name}.png", np.asarray(stored.resize((w // 4, h // 4), Image.BICUBIC))
+        )
+    report = check_folders([tmp_path / "hr"], [tmp_path / "lr"], scale=4, use_cache=False)
+    turned = {Path(f.path).name: f for f in report.findings if f.kind == "exif_orientation"}
+    assert set(turned) == {"square.jpg", "wide.jpg"}
+    assert turned["square.jpg"].severity == "warning"
+    assert turned["square.jpg"].detail.startswith(
+        f"EXIF orientation 6 but its LR {tmp_path / 'lr' / 'square.png'} has 1: each is turned upright by its own tag"
+    )
+    (mismatch,) = [f for f in report.findings if f.kind == "scale_mismatch"]
+    assert (
+        "GT 48x64, LR 16x12" in mismatch.detail
+        and "(EXIF orientation 6 and 1: see exif_orientation)" in mismatch.detail
+    )

@@ -46,6 +46,9 @@ class ImageInfo:
     digest: str = ""
     error: str | None = None
     region_reads: bool = False  # training reads crops of it without decoding the whole file
+    orientation: int = (
+        1  # the EXIF orientation tag, which reading applies (a phone's JPEG is stored sideways)
+    )
 
 
 @dataclass
@@ -110,7 +113,19 @@ def inspect_image(path: Path) -> ImageInfo:
         info.error = str(exc).removeprefix(f"{path}: ")  # the finding names its file (it was printed twice)
         return info
     info.digest = h.hexdigest()
+    info.orientation = exif_orientation(path)
     return info
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag (1: as stored), read from the header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a tag that cannot be read is one the decoder did not apply either
+        return 1
 
 
 # Checks that decode at least this many files say so first: a first check of a large dataset takes minutes.
@@ -126,7 +141,7 @@ def _inspect_all(
     todo = []
     for path in paths:
         fields = inspect_cache.lookup(cache, path) if use_cache else None
-        if fields is None:
+        if fields is None or "orientation" not in fields:  # entries of an earlier version lack it
             todo.append(path)
         else:
             found[path] = ImageInfo(path, **fields)
@@ -185,10 +200,28 @@ def _duplicates(infos: list[ImageInfo], role: str) -> list[Finding]:
     ]
 
 
+def _orientations(pair: Pair, gt: ImageInfo, lq: ImageInfo) -> Finding | None:
+    """GT and LR with different EXIF orientation tags: each is read upright by its own tag, so an LR made from the
+    stored pixels of a tagged GT is read rotated against it (for a square pair no size shows it)."""
+    if gt.orientation == lq.orientation:
+        return None
+    return Finding(
+        "warning",
+        "exif_orientation",
+        str(pair.gt),
+        f"EXIF orientation {gt.orientation} but its LR {pair.lq} has {lq.orientation}: each is turned upright by its "
+        "own tag, so an LR made from the stored pixels is read rotated or flipped against its GT; check that the "
+        "pair lines up, or apply the tags to the pixels (e.g. exiftran -ai, or mogrify -auto-orient) before "
+        "making the LR",
+    )
+
+
 def _ratio(pair: Pair, gt: ImageInfo, lq: ImageInfo, scale: int) -> Finding | None:
     if gt.height == lq.height * scale and gt.width == lq.width * scale:
         return None
     size = f"GT {gt.width}x{gt.height}, LR {lq.width}x{lq.height} ({pair.lq})"
+    if gt.orientation != lq.orientation:
+        size += f" (EXIF orientation {gt.orientation} and {lq.orientation}: see exif_orientation)"
     if (
         lq.height * scale <= gt.height < (lq.height + 1) * scale
         and lq.width * scale <= gt.width < (lq.width + 1) * scale
@@ -267,6 +300,8 @@ def check_folders(
         gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
         if gt.error or (lq is not None and lq.error):
             continue
+        if lq is not None and (turned := _orientations(pair, gt, lq)):
+            report.findings.append(turned)
         if lq is not None and scale:
             finding = _ratio(pair, gt, lq, scale)
             if finding:
