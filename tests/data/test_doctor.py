@@ -439,3 +439,43 @@ def test_a_pair_whose_exif_orientations_differ_is_named(tmp_path, capsys):
         "GT 48x64, LR 16x12" in mismatch.detail
         and "(EXIF orientation 6 and 1: see exif_orientation)" in mismatch.detail
     )
+
+
+def test_pages_after_the_first_are_named_not_dropped_silently(tmp_path):
+    from PIL import Image
+
+    from upres.data.doctor import check_folders
+
+    rng = np.random.default_rng(1)
+    pages = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for _ in range(3)]
+    (tmp_path / "hr").mkdir()
+    pages[0].save(tmp_path / "hr" / "scan.tif", save_all=True, append_images=pages[1:])
+    write_image(tmp_path / "hr" / "one.png", np.asarray(pages[0]))
+    report = check_folders([tmp_path / "hr"], scale=2, use_cache=False)
+    assert [(Path(f.path).name, f.detail) for f in report.findings if f.kind == "multi_frame"] == [
+        ("scan.tif", "3 pages or frames: only the first is read")
+    ]
+
+
+def test_a_damaged_exif_block_does_not_print_pillow_s_warning(tmp_path):
+    import io
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 120, np.uint8)).save(buf, "JPEG")
+    app1 = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08" + b"\xff" * 40  # an IFD that claims more than there is
+    data = buf.getvalue()
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "hr" / "bad_exif.jpg").write_bytes(
+        data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "upres", "doctor", str(tmp_path / "hr"), "-s", "2", "--no-cache"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "UserWarning" not in proc.stderr and "EXIF" not in proc.stderr

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import NoReturn
 
 from upres import __version__
@@ -76,6 +77,9 @@ def _said_by_rank_0(exc: UpresError) -> bool:
 
 
 def _main(argv: list[str] | None) -> int:
+    # Pillow's two-line Python warning for a damaged EXIF block: the image reads fine (the tag is left out), and the
+    # warning's source line in the middle of a command's output reads like a crash.
+    warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF data", category=UserWarning)
     with pipe_safe_stdio():
         try:
             parser = build_parser()  # imports torch: a Ctrl+C here is common on a slow disk

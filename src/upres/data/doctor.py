@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -19,6 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from upres.data import inspect_cache
+from upres.data.doctor_findings import (
+    Finding,
+    ImageInfo,
+    duplicates,
+    mixed,
+    multi_frame,
+    orientations,
+    ratio,
+)
 from upres.data.paired import Pair, gt_files, match_folder
 from upres.data.read import ImageSource
 from upres.errors import UpresError
@@ -26,29 +35,6 @@ from upres.io.images import ImageReadError, list_images
 
 # Pixels per band when a region-readable TIFF is checked in bands.
 _BAND_PIXELS = 1 << 24
-
-
-@dataclass
-class Finding:
-    severity: str  # "error" or "warning"
-    kind: str
-    path: str
-    detail: str
-
-
-@dataclass
-class ImageInfo:
-    path: Path
-    height: int = 0
-    width: int = 0
-    bits: int = 8
-    channels: int = 3
-    digest: str = ""
-    error: str | None = None
-    region_reads: bool = False  # training reads crops of it without decoding the whole file
-    orientation: int = (
-        1  # the EXIF orientation tag, which reading applies (a phone's JPEG is stored sideways)
-    )
 
 
 @dataclass
@@ -113,19 +99,23 @@ def inspect_image(path: Path) -> ImageInfo:
         info.error = str(exc).removeprefix(f"{path}: ")  # the finding names its file (it was printed twice)
         return info
     info.digest = h.hexdigest()
-    info.orientation = exif_orientation(path)
+    info.orientation, info.frames = header_facts(path)
     return info
 
 
-def exif_orientation(path: Path) -> int:
-    """The EXIF orientation tag (1: as stored), read from the header."""
+def header_facts(path: Path) -> tuple[int, int]:
+    """(EXIF orientation tag, 1: as stored; pages or frames), read from the header."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
-            return int(img.getexif().get(0x0112, 1) or 1)
-    except Exception:  # a tag that cannot be read is one the decoder did not apply either
-        return 1
+            frames = int(getattr(img, "n_frames", 1) or 1)
+            try:
+                return int(img.getexif().get(0x0112, 1) or 1), frames
+            except Exception:  # a tag that cannot be read is one the decoder did not apply either
+                return 1, frames
+    except Exception:  # read by another decoder (a TIFF Pillow cannot open): one frame, no tag applied
+        return 1, 1
 
 
 # Checks that decode at least this many files say so first: a first check of a large dataset takes minutes.
@@ -141,7 +131,7 @@ def _inspect_all(
     todo = []
     for path in paths:
         fields = inspect_cache.lookup(cache, path) if use_cache else None
-        if fields is None or "orientation" not in fields:  # entries of an earlier version lack it
+        if fields is None or "frames" not in fields:  # entries of an earlier version lack it
             todo.append(path)
         else:
             found[path] = ImageInfo(path, **fields)
@@ -164,72 +154,6 @@ def _inspect_all(
         if use_cache and todo:
             inspect_cache.save(cache)
     return {p: found[p] for p in paths}
-
-
-def _mixed(infos: list[ImageInfo], role: str) -> list[Finding]:
-    out = []
-    checks = [
-        ("mixed_bit_depth", lambda i: f"{i.bits}-bit"),
-        ("mixed_alpha", lambda i: "with alpha" if i.channels in (2, 4) else "without alpha"),
-        ("mixed_grayscale", lambda i: "grayscale" if i.channels in (1, 2) else "color"),
-    ]
-    for kind, label in checks:
-        groups: dict[str, list[ImageInfo]] = defaultdict(list)
-        for i in infos:
-            groups[label(i)].append(i)
-        if len(groups) > 1:
-            minority = min(groups.values(), key=len)
-            parts = ", ".join(f"{len(v)} {k}" for k, v in sorted(groups.items()))
-            out.append(Finding("warning", kind, str(minority[0].path), f"{role} images are mixed: {parts}"))
-    return out
-
-
-def _duplicates(infos: list[ImageInfo], role: str) -> list[Finding]:
-    by_digest: dict[str, list[ImageInfo]] = defaultdict(list)
-    for i in infos:
-        by_digest[i.digest].append(i)
-    return [
-        Finding(
-            "warning",
-            "duplicate",
-            str(group[0].path),
-            f"same {role} pixels as " + ", ".join(str(g.path) for g in group[1:]),
-        )
-        for group in by_digest.values()
-        if len(group) > 1
-    ]
-
-
-def _orientations(pair: Pair, gt: ImageInfo, lq: ImageInfo) -> Finding | None:
-    """GT and LR with different EXIF orientation tags: each is read upright by its own tag, so an LR made from the
-    stored pixels of a tagged GT is read rotated against it (for a square pair no size shows it)."""
-    if gt.orientation == lq.orientation:
-        return None
-    return Finding(
-        "warning",
-        "exif_orientation",
-        str(pair.gt),
-        f"EXIF orientation {gt.orientation} but its LR {pair.lq} has {lq.orientation}: each is turned upright by its "
-        "own tag, so an LR made from the stored pixels is read rotated or flipped against its GT; check that the "
-        "pair lines up, or apply the tags to the pixels (e.g. exiftran -ai, or mogrify -auto-orient) before "
-        "making the LR",
-    )
-
-
-def _ratio(pair: Pair, gt: ImageInfo, lq: ImageInfo, scale: int) -> Finding | None:
-    if gt.height == lq.height * scale and gt.width == lq.width * scale:
-        return None
-    size = f"GT {gt.width}x{gt.height}, LR {lq.width}x{lq.height} ({pair.lq})"
-    if gt.orientation != lq.orientation:
-        size += f" (EXIF orientation {gt.orientation} and {lq.orientation}: see exif_orientation)"
-    if (
-        lq.height * scale <= gt.height < (lq.height + 1) * scale
-        and lq.width * scale <= gt.width < (lq.width + 1) * scale
-    ):
-        return Finding(
-            "warning", "off_by_few", str(pair.gt), f"{size}: GT is cropped to LR x {scale} when loading"
-        )
-    return Finding("error", "scale_mismatch", str(pair.gt), f"{size}: ratio is not the scale {scale}")
 
 
 def check_folders(
@@ -294,16 +218,16 @@ def check_folders(
             Finding("error", "empty", where, "no images found: a dataset needs at least one")
         )
     for role, group in (("GT", good_gt), ("LR", good_lq)):
-        report.findings += _mixed(group, role) + _duplicates(group, role)
+        report.findings += mixed(group, role) + duplicates(group, role) + multi_frame(group)
     crop_gt = lq_size * scale if lq_size and scale else None
     for pair in pairs:
         gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
         if gt.error or (lq is not None and lq.error):
             continue
-        if lq is not None and (turned := _orientations(pair, gt, lq)):
+        if lq is not None and (turned := orientations(pair, gt, lq)):
             report.findings.append(turned)
         if lq is not None and scale:
-            finding = _ratio(pair, gt, lq, scale)
+            finding = ratio(pair, gt, lq, scale)
             if finding:
                 report.findings.append(finding)
                 if finding.severity == "error":
