@@ -27,7 +27,7 @@ from upres.data import build_dataset
 from upres.data.options import parse_dataset_options
 from upres.data.prepare import prepare_tiff
 from upres.data.read import ImageSource
-from upres.io.images import list_images
+from upres.io.image_files import list_images
 
 CROP = 256
 

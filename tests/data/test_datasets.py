@@ -212,7 +212,7 @@ def test_meta_info_names_may_hold_spaces_and_shapes_are_dropped(tmp_path):
 
 def test_linked_folders_are_followed_once_and_a_loop_ends(tmp_path):
     """A dataset assembled from links: training, doctor, eval and upscale silently left linked folders out."""
-    from upres.io.images import list_images
+    from upres.io.image_files import list_images
 
     root = tmp_path / "hr"
     write_image(root / "a.png", _photo(8, 8, 0))
@@ -227,7 +227,8 @@ def test_a_broken_link_is_a_missing_image_not_a_smaller_set(tmp_path, capsys):
     """A link into an unmounted drive was left out without a word: doctor said OK, eval averaged the rest as if
     the set were whole."""
     from upres.cli import main
-    from upres.io.images import ImageReadError, list_images, read_image
+    from upres.io.image_files import list_images
+    from upres.io.images import ImageReadError, read_image
 
     root = tmp_path / "hr"
     for i in range(2):
@@ -245,7 +246,7 @@ def test_a_broken_link_is_a_missing_image_not_a_smaller_set(tmp_path, capsys):
 
 
 def test_hidden_files_and_macos_zip_leftovers_are_not_images(tmp_path):
-    from upres.io.images import list_images
+    from upres.io.image_files import list_images
 
     write_image(tmp_path / "a.png", _photo(8, 8, 0))
     write_image(tmp_path / "sub" / "b.png", _photo(8, 8, 1))
@@ -275,7 +276,7 @@ def test_a_folder_that_cannot_be_listed_is_an_error_not_a_smaller_dataset(tmp_pa
     """os.walk skipped it without a word: a training set lost the images of a sub-folder the user cannot read."""
     from upres.cli import main
     from upres.errors import UpresError
-    from upres.io.images import list_images
+    from upres.io.image_files import list_images
 
     write_image(tmp_path / "hr" / "a.png", _photo(8, 8, 0))
     write_image(tmp_path / "hr" / "locked" / "b.png", _photo(8, 8, 1))

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from upres.data.resize import contributions, imresize
-from upres.io.images import list_images, read_image
+from upres.io.image_files import list_images
+from upres.io.images import read_image
 from upres.metrics.psnr_ssim import psnr, ssim
 
 

@@ -15,7 +15,8 @@ from upres.data.degradations.pipeline import degrade, make_generators
 from upres.data.otf_dataset import degradation_options_from
 from upres.data.read import read_rgb
 from upres.errors import ConfigError
-from upres.io.images import ImageReadError, list_images, tensor_to_array, write_image
+from upres.io.image_files import list_images
+from upres.io.images import ImageReadError, tensor_to_array, write_image
 
 GAP = 4  # pixels between contact-sheet cells
 

@@ -31,7 +31,8 @@ from upres.data.doctor_findings import (
 from upres.data.paired import Pair, gt_files, match_folder
 from upres.data.read import ImageSource
 from upres.errors import UpresError
-from upres.io.images import ImageReadError, list_images
+from upres.io.image_files import list_images
+from upres.io.images import ImageReadError
 
 # Pixels per band when a region-readable TIFF is checked in bands.
 _BAND_PIXELS = 1 << 24

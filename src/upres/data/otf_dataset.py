@@ -22,7 +22,7 @@ from upres.data.degradations.options import DegradationOptions, parse_degradatio
 from upres.data.degradations.pipeline import degrade, make_generators
 from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
 from upres.errors import ConfigError
-from upres.io.images import list_images
+from upres.io.image_files import list_images
 
 # GT pixels degraded around each crop and cut away after (traiNNer-redux's realesrgan_dataset + feed_data).
 DEGRADE_MARGIN = 32

@@ -22,7 +22,7 @@ from upres.data.options import DatasetOptions, as_list
 from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
-from upres.io.images import list_images
+from upres.io.image_files import list_images
 
 
 @dataclass(frozen=True)

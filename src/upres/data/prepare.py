@@ -19,7 +19,8 @@ import numpy as np
 
 from upres.data.prepare_record import check_and_record, refuse_shared_outputs
 from upres.data.resize import imresize
-from upres.io.images import list_images, read_image, write_image
+from upres.io.image_files import list_images
+from upres.io.images import read_image, write_image
 
 # Lossy sources are written as PNG: sub-images and LR copies must not add a second round of compression.
 LOSSLESS = (".png", ".tif", ".tiff", ".bmp", ".webp")

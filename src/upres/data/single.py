@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 from upres.data.options import DatasetOptions, as_list
 from upres.data.read import array_to_rgb, read_array, rgb_to_y
 from upres.errors import ConfigError
-from upres.io.images import list_images
+from upres.io.image_files import list_images
 
 
 class SingleImageDataset(Dataset):

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from upres.errors import UpresError
-from upres.io.images import WRITABLE_SUFFIXES, list_images
+from upres.io.image_files import list_images
+from upres.io.images import WRITABLE_SUFFIXES
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
 

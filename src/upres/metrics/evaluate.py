@@ -18,7 +18,7 @@ import torch
 from upres.data.read import array_to_rgb, read_array
 from upres.data.resize import imresize
 from upres.errors import UpresError
-from upres.io.images import list_images
+from upres.io.image_files import list_images
 from upres.metrics.registry import MetricFn
 from upres.metrics.torch_metrics import psnr_batch, ssim_batch
 
