@@ -166,11 +166,31 @@ def test_32_bit_integer_pixels_beyond_16_bits_are_refused_not_clipped(tmp_path):
     arr = np.array([[0, 70000], [5, 10]], dtype=np.int32)
     Image.fromarray(arr, "I").save(tmp_path / "i32.tif")
     with pytest.raises(
-        ImageReadError, match=r"i32.tif: 32-bit integer pixels from 0 to 70000, beyond 16 bits"
+        ImageReadError, match=r"i32.tif: signed 32-bit integer pixels from 0 to 70000, outside 0..65535"
     ):
         decode_image(tmp_path / "i32.tif")
     Image.fromarray(np.array([[0, 65535], [5, 10]], dtype=np.int32), "I").save(tmp_path / "fits.tif")
     assert decode_image(tmp_path / "fits.tif").array[..., 0].tolist() == [[0, 65535], [5, 10]]
+
+
+def test_tiff_samples_upres_cannot_read_are_described_as_they_are(tmp_path):
+    """int16 was called "32-bit integer pixels", uint32 showed negative values (Pillow's int32 wraps them), and a
+    float RGB TIFF got "unsupported TIFF layout float32" with no way on."""
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "i16.tif", np.array([[-2000, 5], [7, 2095]], dtype=np.int16))
+    tifffile.imwrite(tmp_path / "u32.tif", np.array([[0, 3_000_000_000], [7, 9]], dtype=np.uint32))
+    tifffile.imwrite(tmp_path / "rgbf.tif", np.full((4, 4, 3), 0.5, np.float32))
+    said = {
+        "i16.tif": "signed 16-bit integer pixels from -2000 to 2095, outside 0..65535; convert the image to unsigned "
+        "16-bit first",
+        "u32.tif": "unsigned 32-bit integer pixels, beyond 16 bits; convert the image to unsigned 16-bit first",
+        "rgbf.tif": "floating-point pixels with 3 channels, which upres reads only as 8- or 16-bit unsigned; convert "
+        "the image to 16-bit first",
+    }
+    for name, message in said.items():
+        with pytest.raises(ImageReadError) as exc:
+            decode_image(tmp_path / name)
+        assert str(exc.value) == f"{tmp_path / name}: {message}"
 
 
 def test_float_pixels_outside_0_1_are_refused_not_clipped(tmp_path):

@@ -99,15 +99,37 @@ def _cmyk_to_rgb(img: Image.Image, profile: bytes | None) -> Image.Image:
     return img.convert("RGB")
 
 
-def _pil_to_array(img: Image.Image, profile: bytes | None = None, path: Path | None = None) -> np.ndarray:
+def tiff_samples(img: Image.Image) -> tuple[int, bool]:
+    """(bits, signed) of a TIFF's samples, read before a transpose drops the tags (Pillow reads int16 and uint32
+    alike as int32, and wraps uint32 past 2**31 to negative numbers)."""
+    tags = getattr(img, "tag_v2", None) or {}
+    bits, fmt = tags.get(258, (32,)), tags.get(339, (1,))
+    return int(bits[0] if isinstance(bits, tuple) else bits), int(
+        fmt[0] if isinstance(fmt, tuple) else fmt
+    ) == 2
+
+
+def _integer_samples(samples: tuple[int, bool], arr: np.ndarray) -> str:
+    bits, signed = samples
+    kind = f"{'signed' if signed else 'unsigned'} {bits}-bit integer pixels"
+    if not signed and bits == 32:
+        return f"{kind}, beyond 16 bits"
+    return f"{kind} from {arr.min()} to {arr.max()}, outside 0..65535"
+
+
+def _pil_to_array(
+    img: Image.Image,
+    profile: bytes | None = None,
+    path: Path | None = None,
+    samples: tuple[int, bool] = (32, False),
+) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img)
         if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
-            # 32-bit integer pixels (scientific TIFFs): clipping them to 16 bits changed the picture without a word.
+            # Signed or 32-bit integer pixels (scientific TIFFs): clipping them changed the picture without a word.
             raise ImageReadError(
-                f"{path}: 32-bit integer pixels from {arr.min()} to {arr.max()}, beyond 16 bits; convert the image "
-                "to 16-bit first"
+                f"{path}: {_integer_samples(samples, arr)}; convert the image to unsigned 16-bit first"
             )
         return arr.astype(np.uint16)[..., None]
     if mode == "F":
@@ -231,6 +253,11 @@ def _decode_tiff_with_tifffile(path: Path, max_pixels: int | None) -> DecodedIma
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
     if arr.ndim == 2:
         arr = arr[..., None]
+    if arr.dtype.kind == "f" and arr.ndim == 3 and arr.shape[2] <= 4:
+        raise ImageReadError(
+            f"{path}: floating-point pixels with {arr.shape[2]} channels, which upres reads only as 8- or 16-bit "
+            "unsigned; convert the image to 16-bit first"
+        )
     if arr.dtype not in (np.uint8, np.uint16) or arr.ndim != 3 or arr.shape[2] > 4:
         raise ImageReadError(f"{path}: cannot read image (unsupported TIFF layout {arr.dtype} {arr.shape})")
     arr = np.ascontiguousarray(_orient(arr, int(orientation)))
@@ -265,9 +292,9 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
                 orientation = img.getexif().get(_ORIENTATION_TAG, 1)
                 arr = _orient(_read_deep(path, deep), orientation)
             else:
-                src_mode = img.mode
+                src_mode, samples = img.mode, tiff_samples(img)
                 img = ImageOps.exif_transpose(img)
-                arr = _pil_to_array(img, profile, path)
+                arr = _pil_to_array(img, profile, path, samples)
                 if src_mode == "CMYK":
                     profile = None
     except ImageReadError:
