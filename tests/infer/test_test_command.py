@@ -252,35 +252,6 @@ def test_singleimagedataset_as_training_set_is_a_one_line_error(tmp_path, capsys
     assert "\n" not in err
 
 
-def test_singleimagedataset_as_a_training_validation_set_is_a_one_line_error(tmp_path, capsys):
-    hr = _images(tmp_path / "hr", 24)
-    options = {
-        "name": "sv",
-        "scale": 2,
-        "datasets": {
-            "train": {
-                "type": "pairedimagedataset",
-                "dataroot_gt": str(hr),
-                "lq_size": 8,
-                "batch_size_per_gpu": 1,
-                "num_worker_per_gpu": 0,
-            },
-            "val": {"type": "singleimagedataset", "dataroot_lq": str(_images(tmp_path / "lr", 12))},
-        },
-        "network_g": {"type": "compact", "num_feat": 8, "num_conv": 1},
-        "path": {"experiments_root": str(tmp_path / "exp")},
-        "val": {"val_freq": 1},
-    }
-    cfg = tmp_path / "t.yml"
-    cfg.write_text(yaml.safe_dump(options))
-    assert main(["train", "-c", str(cfg), "--dry-run"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == (
-        "error: datasets.val: singleimagedataset has no ground truth for validation during training; use "
-        "pairedimagedataset (dataroot_gt) here, and `upres test -c` for LR-only sets"
-    )
-
-
 def test_a_network_g_that_does_not_match_the_model_is_a_note(tmp_path, model_x2, capsys):
     cfg = _redux_test_file(tmp_path, model_x2, [_images(tmp_path / "lr", 12, n=1)])
     text = cfg.read_text().replace("type: compact", "type: esrgan")

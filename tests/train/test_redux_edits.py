@@ -207,3 +207,35 @@ def test_val_freq_s_default_is_said_for_training_files_only(tmp_path, hr_folder)
     assert not any(said in n for n in parse_options(test_file)._compat_notes)
     train_file = merge(base_options(hr_folder, tmp_path / "exp"), {"val": test_file["val"]})
     assert any(said in n for n in parse_options(train_file)._compat_notes)
+
+
+def test_an_lr_only_validation_set_saves_its_pictures_while_a_paired_one_is_scored(tmp_path, hr_folder):
+    """redux validates LR-only sets during training (their SR pictures, to watch real LR inputs); upres refused
+    them. The scored set still picks net_g_best."""
+    from PIL import Image
+
+    from upres.io.images import read_image
+    from upres.train.config import parse_options
+    from upres.train.loop import train
+
+    lr = tmp_path / "real_lr"
+    lr.mkdir()
+    for i, src in enumerate(sorted(hr_folder.iterdir())[:2]):
+        Image.open(src).resize((20, 16)).save(lr / f"real{i}.png")
+    options = base_options(hr_folder, tmp_path / "exp", total_iter=2)
+    options["datasets"]["val_real"] = {"type": "singleimagedataset", "dataroot_lq": str(lr)}
+    options["datasets"]["val"] = {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}
+    options["val"] = {"val_freq": 2, "save_img": True, "metrics": {"psnr": {"type": "calculate_psnr"}}}
+    options["logger"]["save_checkpoint_freq"] = 2
+    train(parse_options(options))
+    exp = tmp_path / "exp"
+    log = (exp / "log.txt").read_text()
+    assert (
+        "datasets.val_real: LR images only (singleimagedataset): each validation saves their upscaled pictures"
+        in log
+    )
+    assert "validation val_real @ 2: images only" in log and "validation val @ 2: psnr" in log
+    strip = read_image(exp / "visualization" / "val_real" / "2_real0.png")
+    assert strip.shape[:2] == (32, 2 * 40)  # bicubic | model, no ground truth panel
+    assert read_image(exp / "visualization" / "val" / "2_0.png").shape[:2] == (64, 3 * 64)
+    assert next((exp / "models").glob("net_g_best.*"), None) is not None  # from the paired set's psnr

@@ -286,9 +286,9 @@ def build_run(
         )
     for name, v in validation_datasets(opts).items():
         if v.type == "singleimagedataset":
-            raise ConfigError(
-                f"datasets.{name}: singleimagedataset has no ground truth for validation during training; use "
-                f"pairedimagedataset (dataroot_gt) here, and `upres test -c` for LR-only sets"
+            notes.append(
+                f"datasets.{name}: LR images only (singleimagedataset): each validation saves their upscaled "
+                "pictures, without scores; net_g_best and early stopping follow a set with ground truth"
             )
         with errors_in_block(name):
             val_sets[name] = build_dataset(

@@ -114,7 +114,10 @@ def run_validation(
                 # Validation never stands in another image for a bad one, and never stops the run over it.
                 log.warning("validation %s: leaving out a bad image (%s)", set_name, exc)
                 continue
-            lq, gt = item["lq"][None], item["gt"][None]
+            lq = item["lq"][None]
+            gt = (
+                item["gt"][None] if "gt" in item else None
+            )  # an LR-only set (singleimagedataset): pictures only
             # Validation shares the GPU with training: out of memory, it retries in smaller tiles instead of failing.
             sr = retry_halving(
                 lambda tile, lq=lq: upscaler(lq, tile=tile, overlap=val.tile_overlap),
@@ -127,16 +130,18 @@ def run_validation(
                 ),
             )
             stem = Path(item["lq_path"]).stem
-            result = ImageResult(stem, {m.name: float(m(sr, gt).sum()) for m in metrics})
+            result = ImageResult(
+                stem, {m.name: float(m(sr, gt).sum()) for m in metrics} if gt is not None else {}
+            )
             need_bicubic = with_bicubic or with_crops or (val.save_img and out_dir is not None)
             bicubic = imresize(lq, scale).clamp(0, 1) if need_bicubic else None
-            if with_bicubic:
+            if with_bicubic and gt is not None:
                 result.bicubic = {m.name: float(m(bicubic, gt).sum()) for m in metrics}
-            if with_crops:
+            if with_crops and gt is not None:
                 result.crops = cut(detail_box(gt, scale), scale, lq, bicubic, sr, gt)
             images.append(result)
             if save_img:
-                strip = torch.cat([bicubic[0], sr[0], gt[0]], dim=2)
+                strip = torch.cat([bicubic[0], sr[0]] + ([gt[0]] if gt is not None else []), dim=2)
                 path = out_dir / set_name / f"{iteration}_{stem}.png"
                 try:
                     write_image(path, tensor_to_array(strip))
@@ -150,10 +155,11 @@ def run_validation(
                     save_img = False
             if progress is not None:
                 progress(set_name, i + 1, len(dataset))
+        scored = [r for r in images if r.values]
         results[set_name] = SetResult(
-            _means([r.values for r in images], metrics),
+            _means([r.values for r in scored], metrics) if scored else {},
             images,
-            _means([r.bicubic for r in images], metrics) if with_bicubic else None,
+            _means([r.bicubic for r in scored], metrics) if with_bicubic and scored else None,
         )
     return results
 

@@ -198,7 +198,7 @@ class RunWatch:
                         f"bicubic baseline {set_name}: "
                         + " ".join(f"{k} {v:.4f}" for k, v in r.bicubic.items())
                     )
-        first_set = next(iter(results), None)
+        first_set = scored_set(run.val_sets, opts)
         # The tracker changes once net_g_best is written: a Ctrl+C in between leaves a state that redoes it all.
         trial = copy.deepcopy(best)
         improved = False
@@ -249,7 +249,7 @@ class RunWatch:
         """A validation at `it` that finished after its state was saved (the last one of a finished run, which a
         longer run resumes from) left its scores in the report's curves: they go into the tracker instead of
         validating again. False when they are not all there (a crash or Ctrl+C cut the validation off)."""
-        first = next(iter(self.run.val_sets), None)
+        first = scored_set(self.run.val_sets, self.opts)
         if not self.metrics or first is None:
             return False
         values = {}
@@ -324,3 +324,9 @@ class RunWatch:
         lines = summary_lines(self.record, dict(best.best), outcome)
         self.log.info("\n".join(lines))  # one block: the first line stamped, the rest aligned under it
         return lines
+
+
+def scored_set(val_sets: dict, opts) -> str | None:
+    """The validation set whose scores pick net_g_best and early stopping: the first with ground truth (an LR-only
+    set is validated for its pictures)."""
+    return next((n for n in val_sets if opts.val_datasets[n].type != "singleimagedataset"), None)
