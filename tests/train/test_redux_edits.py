@@ -234,7 +234,10 @@ def test_an_lr_only_validation_set_saves_its_pictures_while_a_paired_one_is_scor
         "datasets.val_real: LR images only (singleimagedataset): each validation saves their upscaled pictures"
         in log
     )
-    assert "validation val_real @ 2: images only" in log and "validation val @ 2: psnr" in log
+    assert (
+        "validation val_real @ 2: images only (LR only: no ground truth to score)" in log
+        and "validation val @ 2: psnr" in log
+    )
     strip = read_image(exp / "visualization" / "val_real" / "2_real0.png")
     assert strip.shape[:2] == (32, 2 * 40)  # bicubic | model, no ground truth panel
     assert read_image(exp / "visualization" / "val" / "2_0.png").shape[:2] == (64, 3 * 64)

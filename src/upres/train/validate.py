@@ -107,6 +107,7 @@ def run_validation(
     save_img = val.save_img and out_dir is not None
     for set_name, dataset in datasets.items():
         images: list[ImageResult] = []
+        scored: list[ImageResult] = []  # those with ground truth (an LR-only set has none)
         for i in range(len(dataset)):
             try:
                 item = _item(dataset, i)
@@ -140,6 +141,8 @@ def run_validation(
             if with_crops and gt is not None:
                 result.crops = cut(detail_box(gt, scale), scale, lq, bicubic, sr, gt)
             images.append(result)
+            if gt is not None:
+                scored.append(result)
             if save_img:
                 strip = torch.cat([bicubic[0], sr[0]] + ([gt[0]] if gt is not None else []), dim=2)
                 path = out_dir / set_name / f"{iteration}_{stem}.png"
@@ -155,7 +158,6 @@ def run_validation(
                     save_img = False
             if progress is not None:
                 progress(set_name, i + 1, len(dataset))
-        scored = [r for r in images if r.values]
         results[set_name] = SetResult(
             _means([r.values for r in scored], metrics) if scored else {},
             images,

@@ -212,9 +212,11 @@ class RunWatch:
                 if self.tracked in r.means
                 else ""
             )
-            scores = (
-                " ".join(f"{k} {v:.4f}" for k, v in r.means.items())
-                or "images only (no val.metrics, or metrics_enabled: false)"
+            lr_only = opts.val_datasets[set_name].type == "singleimagedataset"
+            scores = " ".join(f"{k} {v:.4f}" for k, v in r.means.items()) or (
+                "images only (LR only: no ground truth to score)"
+                if lr_only
+                else "images only (no val.metrics, or metrics_enabled: false)"
             )
             log.info(f"validation {set_name} @ {it}: {scores}" + (f" ({gain})" if gain else ""))
             log.scalars(it, r.means, f"val/{set_name}/")
