@@ -13,16 +13,10 @@ RECORD = ".upres-prepare.json"
 
 
 def check_and_record(dst: str | Path, kind: str, settings: dict) -> None:
-    """Refuse a folder prepared with other settings; record these in a new one. Folders prepared before the record
-    existed are taken as they are."""
+    """Refuse a folder prepared with other settings, or whose record cannot be read; record these in a new one."""
     path = Path(dst) / RECORD
     wanted = json.loads(json.dumps({"command": kind, **settings}, default=str))
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        recorded = None
-    except (OSError, ValueError):
-        recorded = {}
+    recorded = read_record(dst)
     if recorded is not None and recorded != wanted:
         differ = sorted(k for k in wanted.keys() | recorded.keys() if wanted.get(k) != recorded.get(k))
         was = ", ".join(f"{k} {recorded.get(k)!r}" for k in differ)
@@ -34,6 +28,37 @@ def check_and_record(dst: str | Path, kind: str, settings: dict) -> None:
     if recorded is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
+
+
+def read_record(dst: str | Path) -> dict | None:
+    """The settings recorded in dst, None when it has no record; a record that cannot be read is an error: its
+    settings, and so whether dst's files are this run's finished work, are unknown."""
+    path = Path(dst) / RECORD
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, getattr(exc, "strerror", None) or str(exc)) from None
+    if not text.strip():
+        raise _unreadable(path, "empty")
+    try:
+        recorded = json.loads(text)
+    except ValueError:
+        raise _unreadable(path, "not JSON") from None
+    if not isinstance(recorded, dict):
+        raise _unreadable(path, "not a JSON object")
+    if "command" not in recorded:
+        raise _unreadable(path, "no command")
+    return recorded
+
+
+def _unreadable(path: Path, why: str) -> UpresError:
+    # Not "delete the record": the files it describes would stay, made with settings nobody knows.
+    return UpresError(
+        f"{path}: this record of an earlier `upres prepare` cannot be read ({why}), so the settings of the files in "
+        f"{path.parent} are unknown: remove {path.parent} to start again, or give -o another folder"
+    )
 
 
 def refuse_shared_outputs(sources: list[tuple[Path, Path]], output_of) -> None:

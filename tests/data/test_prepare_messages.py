@@ -1,0 +1,41 @@
+"""`upres prepare`'s messages on hostile input: a damaged record, an output path that is a file, control characters
+in names, images too small for the scale, other prepare outputs inside SRC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from upres.cli import main
+from upres.io.images import write_image
+
+
+def _img(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("[]", "not a JSON object"),
+        ("", "empty"),
+        ('{"command": "lr", "sca', "not JSON"),
+        ("{}", "no command"),
+    ],
+)
+def test_a_damaged_record_is_said_with_the_way_out(tmp_path, capsys, text, why):
+    """`[]` gave a traceback; empty or truncated JSON gave "prepared with command None, scale None"."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_image(src / "a.png", _img(16, 16))
+    args = ["prepare", "lr", str(src), "-o", str(out), "-s", "2", "-j", "1"]
+    assert main(args) == 0
+    record = out / ".upres-prepare.json"
+    record.write_text(text, encoding="utf-8")
+    before = (out / "a.png").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {record}: this record of an earlier `upres prepare` cannot be read ({why}), so the settings of the "
+        f"files in {out} are unknown: remove {out} to start again, or give -o another folder\n"
+    )
+    assert record.read_text(encoding="utf-8") == text and (out / "a.png").read_bytes() == before
