@@ -39,3 +39,14 @@ def test_a_damaged_record_is_said_with_the_way_out(tmp_path, capsys, text, why):
         f"files in {out} are unknown: remove {out} to start again, or give -o another folder\n"
     )
     assert record.read_text(encoding="utf-8") == text and (out / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["lr", "chunk", "tiff"])
+def test_an_output_that_is_a_file_is_said_to_be_one(tmp_path, capsys, kind):
+    """`-o afile` said "output folder is not writable (File exists)"."""
+    src, afile = tmp_path / "src", tmp_path / "afile"
+    write_image(src / "a.png", _img(16, 16))
+    afile.write_bytes(b"keep me")
+    assert main(["prepare", kind, str(src), "-o", str(afile)]) == 2
+    assert capsys.readouterr().err == f"error: {afile}: is a file, not a folder; give -o a folder\n"
+    assert afile.read_bytes() == b"keep me"
