@@ -50,3 +50,19 @@ def test_an_output_that_is_a_file_is_said_to_be_one(tmp_path, capsys, kind):
     assert main(["prepare", kind, str(src), "-o", str(afile)]) == 2
     assert capsys.readouterr().err == f"error: {afile}: is a file, not a folder; give -o a folder\n"
     assert afile.read_bytes() == b"keep me"
+
+
+def test_control_characters_in_names_keep_each_line_whole(tmp_path, capsys):
+    r"""A newline in a file name split the `[i/n]` progress line and the `failed:` line in two."""
+    src = tmp_path / "src"
+    write_image(src / "new\nline.png", _img(16, 16))
+    (src / "new\nzero.png").write_bytes(b"")
+    assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "out"), "-s", "2", "-j", "1"]) == 1
+    captured = capsys.readouterr()
+    s = str(src).replace("\\", "\\\\")
+    assert captured.out.splitlines()[:2] == [
+        f"[1/2] done {s}/new\\nline.png",
+        f"[2/2] failed {s}/new\\nzero.png",
+    ]
+    (failed,) = captured.err.splitlines()
+    assert failed.startswith(f"failed: {s}/new\\nzero.png: cannot read image")

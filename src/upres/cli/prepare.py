@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from upres.cli.argtypes import non_negative_int, output_path, positive_int
-from upres.errors import UpresError
+from upres.errors import UpresError, one_line
 
 EXAMPLE = """examples:
   upres prepare chunk photos/ -o photos_sub --size 512 --step 256 --min-size 128
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             def progress(i: int, total: int, path: str, status: str) -> None:
                 bar.update(task, completed=i, total=total)
                 if status == "failed":
-                    bar.console.print(f"failed: {path}")
+                    bar.console.print(f"failed: {one_line(path)}", markup=False, highlight=False)
 
             result = job(progress)
     else:
@@ -144,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
         raise UpresError(f"{args.src}: no images found")
     print(
         f"{result.done} done, {result.skipped} already finished, {result.small} too small, "
-        f"{len(result.failed)} failed; {result.written} files written to {args.output}"
+        f"{len(result.failed)} failed; {result.written} files written to {one_line(str(args.output))}"
     )
     for path, reason in result.failed:
         reason = reason.removeprefix(f"{path}: ")  # read errors name their file already
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(one_line(f"failed: {path}: {reason}"), file=sys.stderr)
     return 1 if result.failed else 0

@@ -19,6 +19,7 @@ import numpy as np
 
 from upres.data.prepare_record import check_and_record, refuse_shared_outputs
 from upres.data.resize import imresize
+from upres.errors import one_line
 from upres.io.image_files import list_images
 from upres.io.images import read_image, write_image
 
@@ -321,9 +322,10 @@ def prepare_tiff(
 
 
 def iter_progress_lines() -> Callable[[int, int, str, str], None]:
-    """Plain `[i/n] status path` lines, for logs and pipes where a progress bar would be noise."""
+    """Plain `[i/n] status path` lines, for logs and pipes where a progress bar would be noise; one line each, a
+    newline in a name escaped (scripts read them line by line)."""
 
     def report(i: int, total: int, path: str, status: str) -> None:
-        print(f"[{i}/{total}] {status} {path}", file=sys.stdout, flush=True)
+        print(f"[{i}/{total}] {status} {one_line(path)}", file=sys.stdout, flush=True)
 
     return report
