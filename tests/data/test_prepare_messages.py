@@ -66,3 +66,33 @@ def test_control_characters_in_names_keep_each_line_whole(tmp_path, capsys):
     ]
     (failed,) = captured.err.splitlines()
     assert failed.startswith(f"failed: {s}/new\\nzero.png: cannot read image")
+
+
+def test_images_smaller_than_the_scale_are_named_and_lr_exits_1(tmp_path, capsys):
+    """'2 too small', exit 0, never named: training then stopped on their missing LR partners."""
+    src = tmp_path / "sm"
+    write_image(src / "good.png", _img(16, 16))
+    write_image(src / "one.png", _img(1, 1))
+    write_image(src / "thin.png", _img(3, 64))
+    assert main(["prepare", "lr", str(src), "-o", str(tmp_path / "lr"), "-s", "4", "-j", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "1 done, 0 already finished, 2 too small, 0 failed" in captured.out
+    assert captured.err.splitlines() == [
+        f"small: {src / 'one.png'}: 1x1 is smaller than the scale 4; no LR written",
+        f"small: {src / 'thin.png'}: 64x3 is smaller than the scale 4; no LR written",
+    ]
+    assert [p.name for p in (tmp_path / "lr").glob("*.png")] == ["good.png"]
+
+
+def test_chunk_names_the_images_under_min_size_and_exits_0(tmp_path, capsys):
+    """--min-size is the user's choice: named in the summary, not an error."""
+    src = tmp_path / "src"
+    write_image(src / "big.png", _img(32, 32))
+    write_image(src / "tiny.png", _img(6, 7))
+    args = ["prepare", "chunk", str(src), "-o", str(tmp_path / "out"), "--size", "32", "--step", "32"]
+    assert main([*args, "--min-size", "8", "-j", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[-1] == (
+        f"small: {src / 'tiny.png'}: 7x6 is smaller than --min-size 8; no sub-image written"
+    )
+    assert captured.err == ""

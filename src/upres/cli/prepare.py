@@ -146,7 +146,12 @@ def run(args: argparse.Namespace) -> int:
         f"{result.done} done, {result.skipped} already finished, {result.small} too small, "
         f"{len(result.failed)} failed; {result.written} files written to {one_line(str(args.output))}"
     )
+    # An LR folder missing some GT's partner stops training (missing_lr): for `lr` a small image is an error; for
+    # `chunk` leaving it out is what --min-size asks for.
+    small_is_error = args.kind == "lr"
+    for path, why in result.too_small:
+        print(one_line(f"small: {path}: {why}"), file=sys.stderr if small_is_error else sys.stdout)
     for path, reason in result.failed:
         reason = reason.removeprefix(f"{path}: ")  # read errors name their file already
         print(one_line(f"failed: {path}: {reason}"), file=sys.stderr)
-    return 1 if result.failed else 0
+    return 1 if result.failed or (small_is_error and result.too_small) else 0

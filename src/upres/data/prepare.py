@@ -31,7 +31,8 @@ LOSSLESS = (".png", ".tif", ".tiff", ".bmp", ".webp")
 class PrepareResult:
     done: int = 0
     skipped: int = 0
-    small: int = 0  # sources smaller than --min-size: nothing to write
+    small: int = 0  # sources too small for a tile (chunk) or for the scale (lr): nothing to write
+    too_small: list[tuple[str, str]] = field(default_factory=list)  # (source, why): named in the summary
     written: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
@@ -78,13 +79,16 @@ def _oriented_size(path: Path) -> tuple[int, int]:
         return arr.shape[0], arr.shape[1]
 
 
-def chunk_one(src: str, rel: str, dst: str, size: int, step: int, min_size: int) -> tuple[str, int]:
-    """Cut one image; returns (status, files written). Tiles are written in order, so the last one existing means done."""
+def chunk_one(
+    src: str, rel: str, dst: str, size: int, step: int, min_size: int
+) -> tuple[str, int] | tuple[str, int, str]:
+    """Cut one image; returns (status, files written[, why it is small]). Tiles are written in order, so the last one
+    existing means done."""
     src_p, dst_p = Path(src), Path(dst)
     h, w = _oriented_size(src_p)
     names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
     if not names:
-        return "small", 0
+        return "small", 0, f"{w}x{h} is smaller than --min-size {min_size}; no sub-image written"
     if (dst_p / names[-1][0]).exists():
         return "skipped", 0
     arr = read_image(src_p)
@@ -101,7 +105,7 @@ def chunk_one(src: str, rel: str, dst: str, size: int, step: int, min_size: int)
 
 def lr_one(
     src: str, rel: str, dst: str, scale: int, degradations: dict | None = None, seed: int = 0
-) -> tuple[str, int]:
+) -> tuple[str, int] | tuple[str, int, str]:
     """LR of one image (ground truth cropped to a multiple of the scale first): MATLAB bicubic, or the on-the-fly
     degradation pipeline when `degradations` (plain option values, so they pickle to workers) is given."""
     src_p = Path(src)
@@ -112,7 +116,7 @@ def lr_one(
     h, w = arr.shape[:2]
     arr = arr[: h - h % scale, : w - w % scale]
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        return "small", 0
+        return "small", 0, f"{w}x{h} is smaller than the scale {scale}; no LR written"
     if degradations is None:
         write_image(target, imresize(arr, 1 / scale))
         return "done", 1
@@ -144,7 +148,7 @@ def tiff_one(src: str, rel: str, dst: str, tile: int, compression: str) -> tuple
 
 
 def run_jobs(
-    fn: Callable[..., tuple[str, int]],
+    fn: Callable[..., tuple],
     jobs: list[tuple],
     workers: int,
     progress: Callable[[int, int, str, str], None] | None = None,
@@ -153,17 +157,18 @@ def run_jobs(
     result = PrepareResult()
     total = len(jobs)
 
-    def account(i: int, job: tuple, outcome: tuple[str, int] | BaseException) -> None:
+    def account(i: int, job: tuple, outcome: tuple | BaseException) -> None:
         if isinstance(outcome, BaseException):
             result.failed.append((job[0], str(outcome)))
             status = "failed"
         else:
-            status, n = outcome
+            status, n, *why = outcome
             result.written += n
             if status == "skipped":
                 result.skipped += 1
             elif status == "small":
                 result.small += 1
+                result.too_small.append((job[0], why[0] if why else "too small"))
             else:
                 result.done += 1
         if progress:
@@ -172,7 +177,7 @@ def run_jobs(
     if workers <= 1:
         for i, job in enumerate(jobs, 1):
             try:
-                out: tuple[str, int] | BaseException = fn(*job)
+                out: tuple | BaseException = fn(*job)
             except Exception as exc:
                 out = exc
             account(i, job, out)
