@@ -96,3 +96,27 @@ def test_chunk_names_the_images_under_min_size_and_exits_0(tmp_path, capsys):
         f"small: {src / 'tiny.png'}: 7x6 is smaller than --min-size 8; no sub-image written"
     )
     assert captured.err == ""
+
+
+def test_another_prepare_output_inside_src_is_left_out_with_a_note(tmp_path, capsys):
+    """`prepare lr nest -o nest/x4`, then `-o nest/x2 -s 2` made x2 LRs of the x4 LRs (nest/x2/x4/a.png)."""
+    nest = tmp_path / "nest"
+    write_image(nest / "a.png", _img(16, 16, 1))
+    write_image(nest / "sub" / "b.png", _img(16, 16, 2))
+    assert main(["prepare", "lr", str(nest), "-o", str(nest / "x4"), "-s", "4", "-j", "1"]) == 0
+    assert main(["prepare", "chunk", str(nest / "sub"), "-o", str(nest / "sub" / "ch"), "--size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["prepare", "lr", str(nest), "-o", str(nest / "x2"), "-s", "2", "-j", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "2 done, 0 already finished" in captured.out
+    assert sorted(p.relative_to(nest / "x2").as_posix() for p in (nest / "x2").rglob("*.png")) == [
+        "a.png",
+        "sub/b.png",
+    ]
+    assert captured.err == (
+        f"note: left out 2 folders under {nest} that an earlier `upres prepare` wrote (they hold "
+        f".upres-prepare.json): {nest / 'sub' / 'ch'}, {nest / 'x4'}\n"
+    )
+    # SRC itself made by prepare (chunk, then lr of the chunks) is read as usual.
+    assert main(["prepare", "lr", str(nest / "x4"), "-o", str(tmp_path / "x4x2"), "-s", "2", "-j", "1"]) == 0
+    assert (tmp_path / "x4x2" / "a.png").exists() and "note" not in capsys.readouterr().err

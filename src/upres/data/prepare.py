@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from upres.data.prepare_record import check_and_record, refuse_shared_outputs
+from upres.data.prepare_record import RECORD, check_and_record, refuse_shared_outputs
 from upres.data.resize import imresize
 from upres.errors import one_line
 from upres.io.image_files import list_images
@@ -219,7 +219,45 @@ def _sources(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
     folder = (root if root.is_dir() else root.parent).resolve()
     out_inside = out != folder and out.is_relative_to(folder)
     files = [p for p in list_images(root) if not (out_inside and p.resolve().is_relative_to(out))]
+    if root.is_dir():
+        files = _leave_out_prepared_folders(root, files)
     return [(p, p.relative_to(root) if root.is_dir() else Path(p.name)) for p in files]
+
+
+def _leave_out_prepared_folders(root: Path, files: list[Path]) -> list[Path]:
+    """`files` less those in folders under root that hold another prepare's record (said in one note): a second run
+    into nest/x2 read the first one's nest/x4 as sources (LR of LR). Root itself may be a prepare output (chunks,
+    then LR copies of the chunks)."""
+    has_record: dict[Path, bool] = {}
+
+    def prepared_folder(path: Path) -> Path | None:
+        found = None
+        for folder in path.relative_to(root).parents[:-1]:  # innermost first, root left out
+            here = root / folder
+            if here not in has_record:
+                has_record[here] = (here / RECORD).is_file()
+            if has_record[here]:
+                found = here  # keep going: the outermost one is named
+        return found
+
+    kept, left_out = [], set()
+    for path in files:
+        folder = prepared_folder(path)
+        if folder is None:
+            kept.append(path)
+        else:
+            left_out.add(folder)
+    if left_out:
+        names = sorted(str(f) for f in left_out)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        print(
+            one_line(
+                f"note: left out {len(names)} folder{'s' if len(names) > 1 else ''} under {root} that an earlier "
+                f"`upres prepare` wrote ({'they hold' if len(names) > 1 else 'it holds'} {RECORD}): {shown}"
+            ),
+            file=sys.stderr,
+        )
+    return kept
 
 
 def _checked_sources(src, dst, kind: str, settings: dict, output_of) -> list[tuple[Path, Path]]:
