@@ -1,7 +1,8 @@
 """Dataset preparation: cut large images into overlapping sub-images, make bicubic LR copies.
 
 Work is spread over processes (spawn-safe: jobs are top-level functions of plain arguments). Every output is
-written atomically, and a source whose outputs all exist is skipped, so an interrupted run resumes where it stopped.
+written atomically, and a source whose outputs are all finished (`prepare_resume`) is skipped, so an interrupted run
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from upres.data.prepare_record import RECORD, check_and_record, refuse_shared_outputs
+from upres.data.prepare_record import (
+    RECORD,
+    check_and_record,
+    read_record,
+    refuse_outputs_of_unknown_origin,
+    refuse_shared_outputs,
+)
+from upres.data.prepare_resume import output_is_finished, source_mtime_ns
 from upres.data.resize import imresize
 from upres.errors import one_line
 from upres.io.image_files import list_images
@@ -82,25 +90,35 @@ def _oriented_size(path: Path) -> tuple[int, int]:
 def chunk_one(
     src: str, rel: str, dst: str, size: int, step: int, min_size: int
 ) -> tuple[str, int] | tuple[str, int, str]:
-    """Cut one image; returns (status, files written[, why it is small]). Tiles are written in order, so the last one
-    existing means done."""
+    """Cut one image; returns (status, files written[, why it is small]). Only the tiles not finished are written."""
     src_p, dst_p = Path(src), Path(dst)
     h, w = _oriented_size(src_p)
     names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
     if not names:
         return "small", 0, f"{w}x{h} is smaller than --min-size {min_size}; no sub-image written"
-    if (dst_p / names[-1][0]).exists():
+    since = source_mtime_ns(src_p)
+    todo = [
+        (name, y, x)
+        for name, y, x in names
+        if not output_is_finished(dst_p / name, since, (min(size, h - y), min(size, w - x)))
+    ]
+    if not todo:
         return "skipped", 0
     arr = read_image(src_p)
-    h, w = arr.shape[:2]
-    names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
-    written = 0
-    for name, y, x in names:
-        target = dst_p / name
-        if not target.exists():
-            write_image(target, np.ascontiguousarray(arr[y : y + size, x : x + size]))
-            written += 1
-    return "done", written
+    if arr.shape[:2] != (h, w):  # the header said otherwise: cut what was decoded
+        names = todo = chunk_names(src_p, Path(rel), arr.shape[0], arr.shape[1], size, step, min_size)
+    for name, y, x in todo:
+        write_image(dst_p / name, np.ascontiguousarray(arr[y : y + size, x : x + size]))
+    _remove_tiles_after(dst_p / Path(rel).parent, src_p, len(names))
+    return "done", len(todo)
+
+
+def _remove_tiles_after(folder: Path, src: Path, count: int) -> None:
+    """A source that changed to fewer tiles: its old further tiles would stay in the dataset as its crops."""
+    i = count + 1
+    while (old := folder / f"{src.stem}_s{i:03d}{_out_suffix(src)}").is_file():
+        old.unlink()
+        i += 1
 
 
 def lr_one(
@@ -111,7 +129,9 @@ def lr_one(
     src_p = Path(src)
     target = Path(dst) / Path(rel).with_suffix(_out_suffix(src_p))
     if target.exists():
-        return "skipped", 0
+        h, w = _oriented_size(src_p)
+        if output_is_finished(target, source_mtime_ns(src_p), (h // scale, w // scale)):
+            return "skipped", 0
     arr = read_image(src_p)
     h, w = arr.shape[:2]
     arr = arr[: h - h % scale, : w - w % scale]
@@ -140,7 +160,7 @@ def tiff_one(src: str, rel: str, dst: str, tile: int, compression: str) -> tuple
     from upres.io.tiff_regions import write_tiled_tiff
 
     target = Path(dst) / Path(rel).with_suffix(".tif")
-    if target.exists():
+    if target.exists() and output_is_finished(target, source_mtime_ns(Path(src)), _oriented_size(Path(src))):
         return "skipped", 0
     image = decode_image(src)
     write_tiled_tiff(target, image.array, tile, compression, image.icc_profile)
@@ -277,6 +297,8 @@ def _checked_sources(src, dst, kind: str, settings: dict, output_of) -> list[tup
                     f"{path}: its output {target} is the source {inputs[target.resolve()]}; choose a DST that holds "
                     "no source"
                 )
+        if read_record(dst) is None:
+            refuse_outputs_of_unknown_origin(dst, sources, output_of, tiled=kind == "chunk")
         check_and_record(dst, kind, settings)
     return sources
 

@@ -1,10 +1,13 @@
 """What `upres prepare` checks before it writes into an output folder: the settings the folder was prepared with
-(a rerun resumes only the same work: outputs of other settings would count as finished), and outputs that two sources
-would share (`photo.png` and `photo.jpg` both give `photo.png`)."""
+(a rerun resumes only the same work: outputs of other settings would count as finished), files with output names in
+a folder prepare did not make, and outputs that two sources would share (`photo.png` and `photo.jpg` both give
+`photo.png`)."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 from upres.errors import UpresError
@@ -70,3 +73,30 @@ def refuse_shared_outputs(sources: list[tuple[Path, Path]], output_of) -> None:
         other = taken.setdefault(key, path)
         if other != path:
             raise UpresError(f"{other} and {path} would both be written as {key}; rename one")
+
+
+_TILE_NUMBER = re.compile(r"_s\d{3,}(?=\.[^.]*$)")
+
+
+def refuse_outputs_of_unknown_origin(
+    dst: str | Path, sources: list[tuple[Path, Path]], output_of, tiled: bool
+) -> None:
+    """A folder without a record that holds files with this run's output names: prepare did not write them (LRs of
+    another tool, another scale), so they can be neither taken for finished work nor written over. `tiled`: outputs
+    are numbered tiles, which `output_of` names `<stem>_sNNN<suffix>`."""
+    wanted = {output_of(path, rel) for path, rel in sources}
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(dst):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(folder).relative_to(dst)
+        for name in sorted(files):
+            key = _TILE_NUMBER.sub("_sNNN", name) if tiled else name
+            if not name.startswith(".") and here / key in wanted:
+                found.append(Path(folder) / name)
+    if found:
+        them, they = ("them", "they") if len(found) > 1 else ("it", "it")
+        raise UpresError(
+            f"{dst}: holds {len(found)} file{'s' if len(found) > 1 else ''} named as this run's outputs ({found[0]} "
+            f"first) but no {RECORD}, so `upres prepare` did not write {them}: {they} would be taken for finished "
+            f"work or written over; give -o another folder, or remove {them}"
+        )

@@ -1,0 +1,116 @@
+"""`upres prepare` resumes only finished work: an output counts as finished when it is a whole image of the size
+its source gives, not older than the source; files of unknown origin in a folder prepare did not make are refused."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from upres.cli import main
+from upres.data.resize import imresize
+from upres.io.images import read_image, write_image
+
+
+def _img(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _lr(src, dst, capsys=None):
+    code = main(["prepare", "lr", str(src), "-o", str(dst), "-s", "4", "-j", "1"])
+    return code, capsys.readouterr().out if capsys else ""
+
+
+def _newer(path):
+    """The source changed after the run (mtime later than its outputs')."""
+    t = os.stat(path).st_mtime + 10
+    os.utime(path, (t, t))
+
+
+def test_a_changed_source_gets_a_new_lr(tmp_path, capsys):
+    """A GT replaced after the run kept its old LR ("already finished"), and doctor passed the unrelated pair."""
+    src, out = tmp_path / "src", tmp_path / "lr"
+    write_image(src / "a.png", _img(32, 32, 1))
+    write_image(src / "b.png", _img(32, 32, 2))
+    assert _lr(src, out)[0] == 0
+    for new in (_img(32, 32, 3), _img(48, 40, 4)):  # same size, then another size
+        write_image(src / "a.png", new)
+        _newer(src / "a.png")
+        code, text = _lr(src, out, capsys)
+        assert code == 0 and "1 done, 1 already finished" in text
+        np.testing.assert_array_equal(read_image(out / "a.png"), imresize(new, 0.25))
+    np.testing.assert_array_equal(read_image(out / "b.png"), imresize(_img(32, 32, 2), 0.25))
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "other size"])
+def test_a_broken_output_is_made_again(tmp_path, capsys, damage):
+    """An empty, truncated or wrong-size LR counted as finished and stayed."""
+    src, out = tmp_path / "src", tmp_path / "lr"
+    write_image(src / "a.png", _img(32, 32, 1))
+    assert _lr(src, out)[0] == 0
+    if damage == "empty":
+        (out / "a.png").write_bytes(b"")
+    elif damage == "truncated":  # the header (and so the size) is whole, the pixels are not
+        (out / "a.png").write_bytes((out / "a.png").read_bytes()[:100])
+    else:
+        write_image(out / "a.png", _img(4, 4, 5))
+    code, text = _lr(src, out, capsys)
+    assert code == 0 and "1 done, 0 already finished" in text
+    np.testing.assert_array_equal(read_image(out / "a.png"), imresize(_img(32, 32, 1), 0.25))
+
+
+def test_chunk_remakes_each_broken_or_stale_tile(tmp_path, capsys):
+    """Only the last tile's existence was checked: an empty middle tile stayed; a changed source kept old tiles."""
+    src, out = tmp_path / "src", tmp_path / "ch"
+    a = _img(64, 64, 1)
+    write_image(src / "a.png", a)
+    args = ["prepare", "chunk", str(src), "-o", str(out), "--size", "32", "--step", "32", "--min-size", "8"]
+    args += ["-j", "1"]
+    assert main(args) == 0
+    (out / "a_s002.png").write_bytes(b"")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "1 done, 0 already finished, 0 too small, 0 failed; 1 files written" in capsys.readouterr().out
+    np.testing.assert_array_equal(read_image(out / "a_s002.png"), a[0:32, 32:64])
+    smaller = _img(32, 64, 2)  # two tiles now: the old third and fourth are not this image's
+    write_image(src / "a.png", smaller)
+    _newer(src / "a.png")
+    assert main(args) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["a_s001.png", "a_s002.png"]
+    np.testing.assert_array_equal(read_image(out / "a_s002.png"), smaller[:, 32:64])
+
+
+def test_tiff_remakes_a_truncated_copy(tmp_path, capsys):
+    src, out = tmp_path / "src", tmp_path / "t"
+    write_image(src / "a.png", _img(64, 64, 1))
+    args = ["prepare", "tiff", str(src), "-o", str(out), "--tile", "16", "-j", "1"]
+    assert main(args) == 0
+    whole = (out / "a.tif").read_bytes()
+    (out / "a.tif").write_bytes(whole[: len(whole) // 2])
+    capsys.readouterr()
+    assert main(args) == 0 and "1 done, 0 already finished" in capsys.readouterr().out
+    np.testing.assert_array_equal(read_image(out / "a.tif"), _img(64, 64, 1))
+
+
+@pytest.mark.parametrize("kind", ["lr", "chunk"])
+def test_files_with_output_names_in_a_folder_prepare_did_not_make_are_refused(tmp_path, capsys, kind):
+    """LRs made earlier by another tool into lr_x4/ were taken as finished work, and the folder then marked as
+    prepare's own."""
+    src, out = tmp_path / "src", tmp_path / "x2"
+    write_image(src / "a.png", _img(64, 64, 1))
+    write_image(src / "b.png", _img(64, 64, 2))
+    names = ["a.png", "b.png"] if kind == "lr" else ["a_s001.png", "b_s003.png"]
+    for name in names:
+        write_image(out / name, _img(16, 16, 3))
+    write_image(out / "unrelated.png", _img(16, 16, 3))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    args = ["prepare", kind, str(src), "-o", str(out), "-j", "1"]
+    args += ["-s", "4"] if kind == "lr" else ["--size", "32", "--step", "32"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: holds 2 files named as this run's outputs ({out / names[0]} first) but no "
+        ".upres-prepare.json, so `upres prepare` did not write them: they would be taken for finished work or "
+        "written over; give -o another folder, or remove them\n"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
