@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from upres.cli.argtypes import non_negative_int, output_path, positive_int
 from upres.errors import UpresError, one_line
+
+if TYPE_CHECKING:
+    from upres.data.prepare_jobs import PrepareResult
 
 EXAMPLE = """examples:
   upres prepare chunk photos/ -o photos_sub --size 512 --step 256 --min-size 128
@@ -19,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "prepare",
         help="cut images into sub-images, make LR copies or tiled TIFFs (resumable)",
-        description="Prepares training folders. Finished outputs are skipped, so a rerun resumes.\n\n"
-        + EXAMPLE,
+        description="Prepares training folders. Finished outputs are skipped, so a rerun resumes; Ctrl+C (exit 130) "
+        "stops it at once, leaving only whole files.\n\n" + EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -126,26 +132,30 @@ def run(args: argparse.Namespace) -> int:
     check_writable(
         Path(args.output), keep_made=False
     )  # a later refusal (two sources, one name) leaves no folder
-    if sys.stdout.isatty():
-        from rich.progress import Progress
+    from upres.data.prepare_jobs import PrepareInterrupted
 
-        with Progress() as bar:
-            task = bar.add_task(f"prepare {args.kind}", total=None)
-
-            def progress(i: int, total: int, path: str, status: str) -> None:
-                bar.update(task, completed=i, total=total)
-                if status == "failed":
-                    bar.console.print(f"failed: {one_line(path)}", markup=False, highlight=False)
-
-            result = job(progress)
-    else:
-        result = job(iter_progress_lines())
+    try:
+        result = _with_progress_bar(job, args.kind) if sys.stdout.isatty() else job(iter_progress_lines())
+    except KeyboardInterrupt as stop:
+        if isinstance(stop, PrepareInterrupted):
+            _report(args, stop.result, interrupted=True)
+        else:  # before any source was started
+            print("interrupted", file=sys.stderr)
+        return 128 + int(getattr(stop, "signum", signal.SIGINT))
     if not (result.done or result.skipped or result.small or result.failed):
         raise UpresError(f"{args.src}: no images found")
-    print(
+    return _report(args, result)
+
+
+def _report(args: argparse.Namespace, result: PrepareResult, interrupted: bool = False) -> int:
+    """The summary line, the sources left out as too small and the failures; the exit code these give. After an
+    interruption the summary comes last, on stderr, as "interrupted: ..."."""
+    counts = (
         f"{result.done} done, {result.skipped} already finished, {result.small} too small, "
-        f"{len(result.failed)} failed; {result.written} files written to {one_line(str(args.output))}"
+        f"{len(result.failed)} failed; {result.written} files written to {args.output}"
     )
+    if not interrupted:
+        print(one_line(counts))
     # An LR folder missing some GT's partner stops training (missing_lr): for `lr` a small image is an error; for
     # `chunk` leaving it out is what --min-size asks for.
     small_is_error = args.kind == "lr"
@@ -154,4 +164,27 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in result.failed:
         reason = reason.removeprefix(f"{path}: ")  # read errors name their file already
         print(one_line(f"failed: {path}: {reason}"), file=sys.stderr)
+    if interrupted:
+        left = result.total - result.done - result.skipped - result.small - len(result.failed)
+        print(
+            one_line(
+                f"interrupted: {counts.replace(' files written', ' files written by them')}; {left} of "
+                f"{result.total} sources not finished: run the same command again to go on"
+            ),
+            file=sys.stderr,
+        )
     return 1 if result.failed or (small_is_error and result.too_small) else 0
+
+
+def _with_progress_bar(job: Callable[[Callable], PrepareResult], kind: str) -> PrepareResult:
+    from rich.progress import Progress
+
+    with Progress() as bar:
+        task = bar.add_task(f"prepare {kind}", total=None)
+
+        def progress(i: int, total: int, path: str, status: str) -> None:
+            bar.update(task, completed=i, total=total)
+            if status == "failed":
+                bar.console.print(f"failed: {one_line(path)}", markup=False, highlight=False)
+
+        return job(progress)

@@ -11,13 +11,11 @@ import hashlib
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import numpy as np
 
+from upres.data.prepare_jobs import PrepareResult, run_jobs
 from upres.data.prepare_record import (
     RECORD,
     check_and_record,
@@ -33,16 +31,6 @@ from upres.io.images import read_image, write_image
 
 # Lossy sources are written as PNG: sub-images and LR copies must not add a second round of compression.
 LOSSLESS = (".png", ".tif", ".tiff", ".bmp", ".webp")
-
-
-@dataclass
-class PrepareResult:
-    done: int = 0
-    skipped: int = 0
-    small: int = 0  # sources too small for a tile (chunk) or for the scale (lr): nothing to write
-    too_small: list[tuple[str, str]] = field(default_factory=list)  # (source, why): named in the summary
-    written: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _out_suffix(src: Path) -> str:
@@ -165,63 +153,6 @@ def tiff_one(src: str, rel: str, dst: str, tile: int, compression: str) -> tuple
     image = decode_image(src)
     write_tiled_tiff(target, image.array, tile, compression, image.icc_profile)
     return "done", 1
-
-
-def run_jobs(
-    fn: Callable[..., tuple],
-    jobs: list[tuple],
-    workers: int,
-    progress: Callable[[int, int, str, str], None] | None = None,
-    mp_context: BaseContext | None = None,
-) -> PrepareResult:
-    result = PrepareResult()
-    total = len(jobs)
-
-    def account(i: int, job: tuple, outcome: tuple | BaseException) -> None:
-        if isinstance(outcome, BaseException):
-            result.failed.append((job[0], str(outcome)))
-            status = "failed"
-        else:
-            status, n, *why = outcome
-            result.written += n
-            if status == "skipped":
-                result.skipped += 1
-            elif status == "small":
-                result.small += 1
-                result.too_small.append((job[0], why[0] if why else "too small"))
-            else:
-                result.done += 1
-        if progress:
-            progress(i, total, job[0], status)
-
-    if workers <= 1:
-        for i, job in enumerate(jobs, 1):
-            try:
-                out: tuple | BaseException = fn(*job)
-            except Exception as exc:
-                out = exc
-            account(i, job, out)
-        return result
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp_context, initializer=die_with_parent, initargs=(os.getpid(),)
-    ) as pool:
-        futures = {pool.submit(fn, *job): job for job in jobs}
-        for i, fut in enumerate(as_completed(futures), 1):
-            exc = fut.exception()
-            account(i, futures[fut], exc if exc is not None else fut.result())
-    return result
-
-
-def die_with_parent(parent: int) -> None:
-    """Pool worker set-up: end with the parent process. After a `kill -9` of upres, its workers went on writing the
-    jobs they held, then waited for more for ever (they hold the job pipe's other end too, so it never closes)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before that took effect
-        os._exit(1)
 
 
 def _sources(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:
