@@ -53,10 +53,13 @@ def _run_and_signal(args: list[str], sig: int, group: bool) -> tuple[int, float,
     [
         (signal.SIGINT, True, "2"),
         (signal.SIGINT, False, "2"),
+        (signal.SIGTERM, True, "2"),
+        (signal.SIGTERM, False, "1"),
     ],
 )
 def test_an_interrupted_prepare_stops_promptly_and_leaves_only_whole_files(tmp_path, sig, group, workers):
-    """With -j 2, Ctrl+C still ran every queued source before it exited."""
+    """With -j 2, Ctrl+C still ran every queued source before it exited; SIGTERM exited 143 without a word and
+    left hidden .part files."""
     src, out = tmp_path / "src", tmp_path / "out"
     for i in range(16):  # about 2 s of work each: 16 s uninterrupted with 2 workers
         write_image(

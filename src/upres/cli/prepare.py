@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prepare",
         help="cut images into sub-images, make LR copies or tiled TIFFs (resumable)",
         description="Prepares training folders. Finished outputs are skipped, so a rerun resumes; Ctrl+C (exit 130) "
-        "stops it at once, leaving only whole files.\n\n" + EXAMPLE,
+        "or SIGTERM (exit 143) stops it at once, leaving only whole files.\n\n" + EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -132,10 +132,11 @@ def run(args: argparse.Namespace) -> int:
     check_writable(
         Path(args.output), keep_made=False
     )  # a later refusal (two sources, one name) leaves no folder
-    from upres.data.prepare_jobs import PrepareInterrupted
+    from upres.data.prepare_jobs import PrepareInterrupted, sigterm_as_interrupt
 
     try:
-        result = _with_progress_bar(job, args.kind) if sys.stdout.isatty() else job(iter_progress_lines())
+        with sigterm_as_interrupt():
+            result = _with_progress_bar(job, args.kind) if sys.stdout.isatty() else job(iter_progress_lines())
     except KeyboardInterrupt as stop:
         if isinstance(stop, PrepareInterrupted):
             _report(args, stop.result, interrupted=True)

@@ -1,4 +1,4 @@
-"""Running `upres prepare`'s jobs, in this process or in worker processes, and stopping them on Ctrl+C.
+"""Running `upres prepare`'s jobs, in this process or in worker processes, and stopping them on Ctrl+C or SIGTERM.
 
 A stop drops the queued sources at once (the pool used to run every one of them first), ends the workers' jobs in
 progress (each removes the temporary file of its write, so no half-written file is visible or left behind) and raises
@@ -7,11 +7,13 @@ progress (each removes the temporary file of its write, so no half-written file 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
@@ -31,12 +33,36 @@ class PrepareResult:
     total: int = 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `docker stop`), raised like Ctrl+C's KeyboardInterrupt so the same clean-up runs."""
+
+    signum = signal.SIGTERM
+
+
 class PrepareInterrupted(KeyboardInterrupt):
-    """Ctrl+C during a run; `result` holds what was finished before it."""
+    """Ctrl+C or SIGTERM during a run; `result` holds what was finished before it."""
 
     def __init__(self, result: PrepareResult, signum: int) -> None:
         super().__init__()
         self.result, self.signum = result, signum
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` meanwhile: it ended the process at once, with no message, leaving the temporary
+    file of the write in progress. Only the main thread can set signal handlers; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_jobs(
