@@ -114,3 +114,18 @@ def test_files_with_output_names_in_a_folder_prepare_did_not_make_are_refused(tm
         "written over; give -o another folder, or remove them\n"
     )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_rotated_tiff_source_counts_as_finished(tmp_path, capsys):
+    """Pillow gives a TIFF's size with its orientation already applied, and the header read turned it once more:
+    the LR never had the size expected of it, so every rerun made it again."""
+    from PIL import Image
+
+    src, out = tmp_path / "src", tmp_path / "lr"
+    src.mkdir()
+    Image.fromarray(_img(48, 64, 1)).save(src / "rot.tif", tiffinfo={274: 6})
+    assert read_image(src / "rot.tif").shape == (64, 48, 3)
+    assert _lr(src, out)[0] == 0
+    np.testing.assert_array_equal(read_image(out / "rot.tif"), imresize(read_image(src / "rot.tif"), 0.25))
+    code, text = _lr(src, out, capsys)
+    assert code == 0 and "0 done, 1 already finished" in text

@@ -67,6 +67,11 @@ def _oriented_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as img:
             w, h = img.size
+            if img.format == "TIFF" and 256 in img.tag_v2 and 257 in img.tag_v2:
+                w, h = (
+                    img.tag_v2[256],
+                    img.tag_v2[257],
+                )  # Pillow gives a TIFF's size with its orientation applied
             if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                 w, h = h, w
             return h, w
