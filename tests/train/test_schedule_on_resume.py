@@ -69,3 +69,29 @@ def test_each_roll_back_halves_the_rates_again_and_the_eighth_is_the_last(tmp_pa
     log = (exp / "log.txt").read_text()
     scales = [float(s) for s in re.findall(r"halved the learning rate \(scale ([\d.e-]+)\)", log)]
     assert scales == [0.5**n for n in range(1, 9)]
+
+
+def test_a_run_that_diverges_before_its_first_state_ends_in_an_error_with_nothing_saved(tmp_path, hr_folder):
+    """With no state to roll back to, the guard's iteration skipped its checkpoint, validation and the final save:
+    the run said 'training finished' (exit 0) with an empty models folder. And a state written from the diverging
+    model (lr 1e30: weights finite but ~1e30) was what later roll-backs went back to."""
+    from upres.train.persist import TrainingError
+
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "train": {"total_iter": 30, "ema_decay": 0},
+            "logger": {"print_freq": 5, "save_checkpoint_freq": 7},
+            "val": {"val_freq": 7, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+        },
+    )
+    opts["datasets"]["val"] = {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}
+    opts["train"]["optim_g"]["lr"] = 1e30
+    with pytest.raises(TrainingError, match=r"iteration 30: the model diverged .* no checkpoint was written"):
+        train(parse_options(opts), device="cpu")
+    assert list((exp / "models").iterdir()) == [] and list((exp / "training_states").iterdir()) == []
+    log = (exp / "log.txt").read_text()
+    assert "no checkpoint yet, halving the learning rate" in log
+    assert "iteration 7: the model is diverging; no checkpoint or validation of it" in log
+    assert "validation val @" not in log

@@ -57,7 +57,7 @@ class Iterations:
 
     def __call__(self, start_iter: int) -> Outcome:
         """Iterations `start_iter + 1` to the end; Ctrl+C saves the state of the last whole iteration and re-raises."""
-        it, stop, last_losses = start_iter, False, {}
+        it, stop, last_losses, diverging = start_iter, False, {}, False
         rollbacks: dict[int, int] = {}  # iteration rolled back to -> how many times
         held = HeldInterrupts(deferred=self.ctx.enabled).install()
         # A dead loader worker is reported between iterations, where the loader can start again, not mid-step.
@@ -74,19 +74,28 @@ class Iterations:
                 with held.iteration():
                     self.step(self.step.full_iteration() if self.dry_run else it + 1, self.feed)
                     it += 1
-                    # --- the only host syncs: at print_freq (and on checkpoints/validation) ---------------------
-                    if it % self.opts.logger.print_freq == 0 or it == self.total_iter:
+                    # --- the only host syncs: at print_freq, checkpoints and validation ------------------------
+                    printing = it % self.opts.logger.print_freq == 0 or it == self.total_iter
+                    # The guard also runs before a checkpoint or validation: a state written from a diverging
+                    # model (its weights finite but huge) was what later roll-backs went back to.
+                    if printing or self.checkpoint_due(it) or self.validation_due(it):
                         back = self._guard(it, rollbacks)
-                        if back is not None:
-                            it = back
+                        if back is not None and back != it:
+                            it, diverging = back, False
                             continue
+                        # No state to go back to, the rates halved: the model stays suspect until a finite step.
+                        diverging = back == it or (diverging and bool(self.step.consecutive_bad))
+                    if printing and not diverging:
                         last_losses = self.watch.progress(self.step, it, self.feed.take_wait())
                         self.step.reset_window()
                 if agreement is not None and agreement.poll():
                     raise KeyboardInterrupt  # every rank, after the same iteration: the save below is collective
                 if self.dry_run:
                     break
-                if it % self.opts.logger.save_checkpoint_freq == 0 or it == self.total_iter:
+                if diverging:
+                    self._nothing_saved_from_a_diverging_model(it)
+                    continue
+                if self.checkpoint_due(it):
                     self.save(it, last=it == self.total_iter)
                 if self.validation_due(it):
                     stop = self.validate(it)
@@ -122,6 +131,23 @@ class Iterations:
             pool=self.feed.pool, last=last,
         )  # fmt: skip
         self.watch.save_history()  # the report's curves up to the state, which a resumed run continues
+
+    def checkpoint_due(self, it: int) -> bool:
+        return it % self.opts.logger.save_checkpoint_freq == 0 or it == self.total_iter
+
+    def _nothing_saved_from_a_diverging_model(self, it: int) -> None:
+        """The guard fired with no state to roll back to: no checkpoint or validation of this model. At the last
+        iteration that leaves the run without a model, which is an error, not 'training finished'."""
+        if it < self.total_iter:
+            if self.checkpoint_due(it) or self.validation_due(it):
+                self.log.note(f"iteration {it}: the model is diverging; no checkpoint or validation of it")
+            return
+        text = (
+            f"iteration {it}: the model diverged (non-finite steps until the end, the learning rates halved at each "
+            "check) and no checkpoint was written; lower train.optim_g/optim_d lr (or turn AMP off) and train again"
+        )
+        self.log.note(text)
+        raise TrainingError(text)
 
     def validation_due(self, it: int) -> bool:
         return self.has_metrics and (it % self.opts.val.val_freq == 0 or it == self.total_iter)
