@@ -97,6 +97,7 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
 def run_demo(output: str | Path, iterations: int = 2000) -> dict:
     from upres.metrics.evaluate import bicubic_upscaler, evaluate_folder, model_upscaler
     from upres.train.config import parse_options
+    from upres.train.experiment import prepare_experiment_dir
     from upres.train.loop import train
 
     out = Path(output)
@@ -107,7 +108,13 @@ def run_demo(output: str | Path, iterations: int = 2000) -> dict:
     print(
         f"upres demo: training a 2x compact model for {iterations} iterations on scikit-image's sample photos"
     )
-    result = train(parse_options(options, str(out / "demo.yml")), options_text=(out / "demo.yml").read_text())
+    opts = parse_options(options, str(out / "demo.yml"))
+    # A second demo into the same folder trained over the first (models, states and the report mixed in one
+    # experiment folder): the earlier run is moved aside, as `upres train --archive-old` does.
+    said = prepare_experiment_dir(opts, resume=None, archive=True, dry_run=False)
+    if said:
+        print(f"note: {said}")
+    result = train(opts, options_text=(out / "demo.yml").read_text())
     trained = out / "experiment" / "models" / f"net_g_ema_{result.iteration}.safetensors"
     model = out / "model_x2.safetensors"  # a stable name for the docs' next steps
     shutil.copyfile(trained, model)
@@ -128,7 +135,10 @@ def run_demo(output: str | Path, iterations: int = 2000) -> dict:
     print(f"  model:        {model}  (loads in chaiNNer/spandrel)")
     print(f"  report:       {out / 'experiment' / 'report.html'}")
     print(f"  upscaled:     {out / 'astronaut_x2.png'}")
-    print(f"  option file:  {out / 'demo.yml'}  (re-run with: upres train -c {out / 'demo.yml'})")
+    print(
+        f"  option file:  {out / 'demo.yml'}  (to train on: raise train.total_iter in it, then "
+        f"upres train -c {out / 'demo.yml'} --resume auto)"
+    )
     print(
         f"  validation (Y-PSNR/SSIM, held-back photos): bicubic {bicubic.psnr:.2f} dB / {bicubic.ssim:.4f}, "
         f"upres {ours.psnr:.2f} dB / {ours.ssim:.4f}  ->  {gain:+.2f} dB over bicubic"
