@@ -78,5 +78,8 @@ def run(args: argparse.Namespace) -> int:
     schema = out.parent / "upres.schema.json"
     if not schema.exists():
         atomic_write(schema, lambda p: p.write_text(schema_text(), encoding="utf-8"))
-    print(f"wrote {out} (from {args.template}); edit its dataset paths, then: upres train -c {out} --dry-run")
+    print(
+        f"wrote {out} (from {args.template}); check its dataset paths (datasets.*.dataroot_gt), then: "
+        f"upres train -c {out} --dry-run"
+    )
     return 0
