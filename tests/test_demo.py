@@ -28,7 +28,9 @@ def test_a_second_demo_into_the_same_folder_moves_the_first_aside(tmp_path, caps
     from upres.cli import main
 
     run_demo(tmp_path / "demo", iterations=6)
-    first = hashlib.sha256((tmp_path / "demo" / "experiment" / "models" / "net_g_ema_6.safetensors").read_bytes())
+    first = hashlib.sha256(
+        (tmp_path / "demo" / "experiment" / "models" / "net_g_ema_6.safetensors").read_bytes()
+    )
     capsys.readouterr()
     run_demo(tmp_path / "demo", iterations=4)
     out = capsys.readouterr().out
@@ -36,7 +38,9 @@ def test_a_second_demo_into_the_same_folder_moves_the_first_aside(tmp_path, caps
     assert f"moved it to {aside}" in out or str(aside) in out
     kept = hashlib.sha256((aside / "models" / "net_g_ema_6.safetensors").read_bytes())
     assert kept.hexdigest() == first.hexdigest()
-    assert sorted(p.name for p in (tmp_path / "demo" / "experiment" / "training_states").iterdir()) == ["4.state"]
+    assert sorted(p.name for p in (tmp_path / "demo" / "experiment" / "training_states").iterdir()) == [
+        "4.state"
+    ]
     # the printed way to train on works: raise total_iter, resume
     hint = next(line for line in out.splitlines() if "option file:" in line)
     assert f"upres train -c {tmp_path / 'demo' / 'demo.yml'} --resume auto" in hint

@@ -162,9 +162,10 @@ def test_output_never_overwrites_an_input(tmp_path, model_x2, capsys):
     )  # results would go to out/val/im0.png: the inputs themselves
     before = {p.name: p.read_bytes() for p in lr.iterdir()}
     cfg = _redux_test_file(tmp_path, model_x2, [lr])
-    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "out")]) == 1
+    # refused before any image is upscaled (it was found per image, after upscaling each)
+    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "out")]) == 2
     assert {p.name: p.read_bytes() for p in lr.iterdir()} == before
-    assert "is an input image; choose another -o folder" in capsys.readouterr().err
+    assert "where results are written: they would land among (or over) its images" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["cli", "option file"])
@@ -397,4 +398,36 @@ def test_a_set_whose_pairs_all_failed_is_not_said_to_have_no_ground_truth(tmp_pa
     )
     captured = capsys.readouterr()
     assert "has no ground truth" not in captured.out + captured.err
-    assert "test_1: 0 images  (no pair could be scored (3 failed, named above))" in captured.out
+    assert "test_1: 0 images saved  (no pair could be scored (3 failed, named above))" in captured.out
+
+
+def test_a_dataset_inside_a_sets_results_folder_is_refused_before_any_inference(
+    tmp_path, model_x2, capsys, monkeypatch
+):
+    """Its images' results would be written over them: each was upscaled and scored first, then refused one by
+    one, and the summary said '0 images' beside the scores."""
+    import upres.infer.test_sets as test_sets
+
+    cfg = _paired_test_file(tmp_path, {"type": "calculate_psnr", "crop_border": 0})
+    options = yaml.safe_load(cfg.read_text())
+    _images(tmp_path / "results" / "test_1", 24)  # the set's GT where its results go
+    options["datasets"]["test_1"]["dataroot_gt"] = str(tmp_path / "results" / "test_1")
+    cfg.write_text(yaml.safe_dump(options))
+    monkeypatch.setattr(test_sets, "run_set", lambda *a, **k: pytest.fail("inference ran"))
+    args = [
+        "test",
+        "-c",
+        str(cfg),
+        "--model",
+        str(model_x2),
+        "-o",
+        str(tmp_path / "results"),
+        "--device",
+        "cpu",
+    ]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: datasets.test_1.dataroot_gt {tmp_path / 'results' / 'test_1'} lies inside "
+        f"{tmp_path / 'results' / 'test_1'}, where results are written: they would land among (or over) its images; "
+        "give -o another folder"
+    )

@@ -92,6 +92,17 @@ def _refuse_results_inside_a_dataset(out: Path, datasets: dict) -> None:
                         f"the results folder {out} lies inside datasets.{name}.{key} {root}: the next run would read "
                         "its images as inputs; give -o a folder outside the datasets"
                     )
+                # The other way round: a set's results folder holds a dataset folder, whose images its results
+                # would be written over or among (found per image before, after upscaling it).
+                holder = next(
+                    (out / s for s in datasets if Path(root).resolve().is_relative_to((out / s).resolve())),
+                    None,
+                )
+                if Path(root).is_dir() and holder is not None:
+                    raise ConfigError(
+                        f"datasets.{name}.{key} {root} lies inside {holder}, where results are written: they would "
+                        "land among (or over) its images; give -o another folder"
+                    )
 
 
 def _input_files(dataset: object) -> set[Path]:
@@ -206,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"model {model_path}; images in {out}")
         for name, r in results.items():
             scores = "  ".join(f"{k} {v:.4f}" for k, v in (r.metrics or {}).items()) or f"({r.unscored})"
-            print(f"  {name}: {len(r.written)} images  {scores}")
+            print(f"  {name}: {len(r.written)} images saved  {scores}")
         for name in unbuilt:
             print(f"  {name}: not run (see its error)")
     return 1 if failed else 0
