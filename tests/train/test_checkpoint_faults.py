@@ -191,3 +191,20 @@ def test_resuming_with_another_optimizer_is_one_line_before_anything_changes(
         )
     )
     assert state_file.read_bytes() == before and not (exp / "training_states" / "10.state").exists()
+
+
+def test_a_truncated_state_is_described_by_torch_s_first_sentence(tmp_path):
+    """The note ended mid-sentence: '... This is an internal miniz error. If you are seeing this error, there is
+    a high)'."""
+    import torch
+
+    from upres.train.checkpoint import CheckpointError, load_training_state
+
+    path = tmp_path / "40.state"
+    torch.save({"iteration": 40, "net_g": {"w": torch.zeros(4096)}}, path)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError) as info:
+        load_training_state(path)
+    said = str(info.value)
+    assert said.startswith(f"{path}: not a loadable training state (") and said.endswith(")")
+    assert "internal miniz error" not in said and "there is a high" not in said

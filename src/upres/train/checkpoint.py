@@ -140,7 +140,8 @@ def load_training_state(path: Path) -> dict:
         reason = (
             "it holds objects other than tensors, which are never unpickled"
             if "Weights only load failed" in text
-            else (text.strip().splitlines() or [type(exc).__name__])[0][:160]
+            # torch's first sentence; the rest is advice to its own developers ("there is a high ...", cut off)
+            else (text.strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")[:160]
         )
         raise CheckpointError(f"{path}: not a loadable training state ({reason})") from None
     check_state_layout(state, path)

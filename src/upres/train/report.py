@@ -95,7 +95,8 @@ class RunLog:
     def warn(self, message: str) -> None:
         """A note the user must see even when stdout goes to a file: also on stderr."""
         self.note(message)
-        if self.enabled or self.exp_dir is None:
+        # On a terminal the note above is already on screen; printed again on stderr it showed twice.
+        if (self.enabled or self.exp_dir is None) and not _is_terminal(sys.stdout):
             print(f"note: {message}", file=sys.stderr, flush=True)
 
     def write_report(self, page: Page) -> None:
@@ -104,3 +105,10 @@ class RunLog:
         page.history, page.notes = self.history, self.notes
         html = render_page(page)
         atomic_write(self.exp_dir / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
