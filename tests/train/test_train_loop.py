@@ -208,8 +208,11 @@ def test_non_strict_pretrain_reports_matches(tmp_path, hr_folder, capsys):
     strict = merge(opts, {"path": {"strict_load_g": True}})
     from upres.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="does not fit network_g.*strict_load_g: false"):
+    with pytest.raises(ConfigError, match="does not fit network_g.*strict_load_g: false") as refused:
         _run(strict, dry_run=True)
+    # a refusal loads nothing: it says what would fit, not what was "loaded ... and left initialised"
+    assert "tensors fit; 1 of another shape (conv_first.weight" in str(refused.value)
+    assert "loaded" not in str(refused.value) and "left initialised" not in str(refused.value)
 
 
 def _torchrun_train(cfg: Path, cwd: Path, *extra: str) -> None:

@@ -23,13 +23,17 @@ class LoadReport:
     settings: list[str] = field(default_factory=list)  # header settings that differ from network_g's
     fallback: str | None = None  # the param_key the file lacks, and what was loaded instead
 
-    def summary(self) -> str:
-        parts = ([self.fallback] if self.fallback else []) + [f"{len(self.matched)} tensors loaded"]
+    def summary(self, loaded: bool = True) -> str:
+        """`loaded`: what was done; False: what loading would do (a refusal loads nothing)."""
+        parts = ([self.fallback] if self.fallback else []) + [
+            f"{len(self.matched)} tensors {'loaded' if loaded else 'fit'}"
+        ]
         if self.settings:
             parts.append(f"the file was trained with {', '.join(self.settings)}")
         if self.shape_mismatched:
             names = ", ".join(f"{k} {tuple(a)}->{tuple(b)}" for k, a, b in self.shape_mismatched[:4])
-            parts.append(f"{len(self.shape_mismatched)} shape-mismatched and left initialised ({names})")
+            what = "shape-mismatched and left initialised" if loaded else "of another shape"
+            parts.append(f"{len(self.shape_mismatched)} {what} ({names})")
         if self.missing:
             parts.append(f"{len(self.missing)} missing from the file ({', '.join(self.missing[:4])})")
         if self.unexpected:
@@ -81,7 +85,7 @@ def load_pretrain(
     report.missing = [k for k in own if k not in state]
     if strict and (report.shape_mismatched or report.missing or report.unexpected):
         raise ConfigError(
-            f"path.pretrain_network_g {path} does not fit network_g: {report.summary()}; "
+            f"path.pretrain_network_g {path} does not fit network_g: {report.summary(loaded=False)}; "
             "set strict_load_g: false to load what fits (e.g. a 2x pretrain into a 4x model)"
         )
     if not usable:
@@ -89,7 +93,7 @@ def load_pretrain(
         why = (
             f": it is {unrecognised}"
             if unrecognised.startswith("a discriminator")
-            else f" ({report.summary()})"
+            else f" ({report.summary(loaded=False)})"
         )
         raise ConfigError(f"path.pretrain_network_g {path}: none of its tensors fit network_g{why}")
     refuse_nonfinite(usable, path)  # a NaN pretrain makes every step NaN: the run would save nothing
