@@ -123,3 +123,31 @@ def test_the_sweep_keeps_existing_images_unless_forced(tmp_path, capsys):
     assert (out / "in_alpha0.5.png").read_bytes() == b"mine" and not (out / "in_sweep.png").exists()
     assert main([*args, "--force"]) == 0
     assert read_image(out / "in_alpha0.5.png").shape == (24, 32, 3)
+
+
+def test_two_runs_models_of_one_name_are_told_apart_in_what_interp_says(tmp_path, capsys):
+    """Both are net_g_ema_N.safetensors: '0.2*net_g_ema_4.safetensors + 0.8*net_g_ema_4.safetensors' did not say
+    which was the fidelity model."""
+    paths = []
+    for run in ("x4_fidelity", "x4_gan"):
+        torch.manual_seed(len(paths))
+        net, info = build_network("compact", scale=2, num_feat=8, num_conv=2)
+        paths.append(save_model(tmp_path / run / "models" / "net_g_ema_4.safetensors", net, info))
+    assert (
+        main(
+            [
+                "interp",
+                str(paths[0]),
+                str(paths[1]),
+                "--alpha",
+                "0.2",
+                "-o",
+                str(tmp_path / "blend.safetensors"),
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == (
+        f"wrote {tmp_path / 'blend.safetensors'} = 0.2*x4_fidelity/models/net_g_ema_4.safetensors + "
+        "0.8*x4_gan/models/net_g_ema_4.safetensors"
+    )

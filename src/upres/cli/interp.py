@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.output}: cannot write there ({exc.strerror or exc}); choose another place"
         ) from None
-    desc = " + ".join(f"{w:g}*{p.name}" for w, p in zip(weights, args.models))
+    desc = " + ".join(f"{w:g}*{name}" for w, name in zip(weights, distinct_names(args.models)))
     print(f"wrote {args.output} = {desc}")
     return 0
 
@@ -109,5 +109,15 @@ def run_sweep(args: argparse.Namespace) -> int:
     for path in sweep_outputs(args.image, args.output, alphas):
         refuse_existing(path, args.force)
     strip = sweep_strip(args.models[0], args.models[1], alphas, args.image, args.output, args.tile)
-    print(f"wrote {strip} ({len(alphas)} images, alpha = weight of {args.models[0].name})")
+    print(f"wrote {strip} ({len(alphas)} images, alpha = weight of {distinct_names(args.models)[0]})")
     return 0
+
+
+def distinct_names(paths: list) -> list[str]:
+    """Each model's file name, with as many parent folders as it takes to tell them apart: two runs' models are
+    both `net_g_ema_400000.safetensors` (which one is the fidelity model is what a blend's line must say)."""
+    for depth in range(1, max(len(Path(p).parts) for p in paths) + 1):
+        names = [Path(*Path(p).parts[-depth:]).as_posix() for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
