@@ -415,6 +415,20 @@ def test_converting_an_rrdbnet_chainner_cannot_build_says_so(tmp_path, capsys):
     assert "num_grow_ch" not in capsys.readouterr().err
 
 
+def test_converting_a_compact_chainner_cannot_read_says_so(tmp_path, capsys):
+    """A LeakyReLU Compact converted to .safetensors said nothing, and spandrel refused the file."""
+    torch.manual_seed(0)
+    net, info = build_network("compact", scale=2, num_feat=8, num_conv=2, act_type="leakyrelu")
+    src = save_model(tmp_path / "lr.safetensors", net, info)
+    out = tmp_path / "lr2.safetensors"
+    assert main(["convert", str(src), str(out)]) == 0
+    assert f"note: {out}: a Compact with act_type leakyrelu: chaiNNer/spandrel only read PReLU Compact" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(Exception):  # what the note foretells
+        ModelLoader().load_from_file(out)
+
+
 def test_converting_a_native_2x_esrgan_to_pth_says_real_esrgan_cannot_build_it(tmp_path, capsys):
     """Real-ESRGAN's RRDBNet reads 2x input through pixel-unshuffle: an old-layout native 2x model in its key names
     fails its strict load (missing conv_up2, conv_first of 12 channels), so the .pth is said to open elsewhere only."""

@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from upres.archs import basicsr_note, chainner_note
+    from upres.archs import basicsr_note, chainner_note, spandrel_incompatibility
     from upres.io.model_files import load_model
 
     if args.config is not None:
@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     _refuse_unwritable_weights(model, args.model, _target_dtype(model, args))
     for note in model.notes:
         print(f"note: {note}", file=sys.stderr)
-    if args.output.suffix.lower() != ".onnx" and (why := chainner_note(model.info)):
+    if args.output.suffix.lower() != ".onnx" and (
+        why := chainner_note(model.info) or spandrel_incompatibility(model.info)
+    ):
         print(f"note: {args.output}: {why}", file=sys.stderr)
     if args.output.suffix.lower() in (".pth", ".pt") and (why := basicsr_note(model.info)):
         print(f"note: {args.output}: {why}", file=sys.stderr)
