@@ -240,3 +240,14 @@ def test_16_bit_tiffs_planar_multi_page_and_associated_alpha(tmp_path, rng):
     got = decode_image(tmp_path / "assoc.tif").array
     assert np.array_equal(got[..., 3:], alpha)
     assert np.abs(got[..., :3].astype(int) - straight).max() <= 2
+
+
+def test_a_nan_picture_converts_without_numpy_s_warning(recwarn):
+    """A diverged model's validation picture printed 'RuntimeWarning: invalid value encountered in cast'."""
+    import torch
+
+    from upres.io.images import tensor_to_array
+
+    t = torch.tensor([[[float("nan"), 0.5], [1.5, -1.0]]])
+    assert tensor_to_array(t)[..., 0].tolist() == [[0, 128], [255, 0]]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

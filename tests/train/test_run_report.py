@@ -168,3 +168,12 @@ def test_a_resumed_runs_report_keeps_the_notes_of_its_earlier_sessions(tmp_path,
     second = notes(tmp_path / "exp")
     assert second[: len(first)] == first and len(second) == len(set(second))
     assert any(n.startswith("resumed from ") for n in second[len(first) :])
+
+
+def test_a_nan_score_is_not_a_gain_over_bicubic():
+    """'+nan dB over bicubic' read like a number."""
+    from upres.train.run_record import MetricInfo, gain_text
+
+    info = MetricInfo(unit="dB", higher_is_better=True)
+    assert gain_text(float("nan"), 30.0, info) == "not comparable with bicubic (the score is NaN)"
+    assert gain_text(31.5, 30.0, info) == "+1.50 dB over bicubic"

@@ -23,6 +23,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from upres.errors import UpresError
 from upres.io.atomic import atomic_path
+from upres.io.sample_formats import integer_samples_text, tiff_samples
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".gif")
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
@@ -99,24 +100,6 @@ def _cmyk_to_rgb(img: Image.Image, profile: bytes | None) -> Image.Image:
     return img.convert("RGB")
 
 
-def tiff_samples(img: Image.Image) -> tuple[int, bool]:
-    """(bits, signed) of a TIFF's samples, read before a transpose drops the tags (Pillow reads int16 and uint32
-    alike as int32, and wraps uint32 past 2**31 to negative numbers)."""
-    tags = getattr(img, "tag_v2", None) or {}
-    bits, fmt = tags.get(258, (32,)), tags.get(339, (1,))
-    return int(bits[0] if isinstance(bits, tuple) else bits), int(
-        fmt[0] if isinstance(fmt, tuple) else fmt
-    ) == 2
-
-
-def _integer_samples(samples: tuple[int, bool], arr: np.ndarray) -> str:
-    bits, signed = samples
-    kind = f"{'signed' if signed else 'unsigned'} {bits}-bit integer pixels"
-    if not signed and bits == 32:
-        return f"{kind}, beyond 16 bits"
-    return f"{kind} from {arr.min()} to {arr.max()}, outside 0..65535"
-
-
 def _pil_to_array(
     img: Image.Image,
     profile: bytes | None = None,
@@ -129,7 +112,7 @@ def _pil_to_array(
         if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
             # Signed or 32-bit integer pixels (scientific TIFFs): clipping them changed the picture without a word.
             raise ImageReadError(
-                f"{path}: {_integer_samples(samples, arr)}; convert the image to unsigned 16-bit first"
+                f"{path}: {integer_samples_text(samples, arr)}; convert the image to unsigned 16-bit first"
             )
         return arr.astype(np.uint16)[..., None]
     if mode == "F":
@@ -323,9 +306,11 @@ def array_to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 def tensor_to_array(t: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
-    peak = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-    arr = t.detach().float().clamp(0, 1).mul(peak).round_().to("cpu").numpy().transpose(1, 2, 0)
-    return arr.astype(dtype, order="C")  # C order: the 16-bit PNG encoder refused the transposed layout
+    """NaN is written black (numpy's cast of it warned); C order: the 16-bit PNG encoder refused a transposed one."""
+    arr = (
+        t.detach().float().nan_to_num(0.0).clamp(0, 1).mul(65535.0 if np.dtype(dtype) == np.uint16 else 255.0)
+    )
+    return arr.round_().to("cpu").numpy().transpose(1, 2, 0).astype(dtype, order="C")
 
 
 def to_8bit(arr: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ set, and the validation results at the best and the latest iteration."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from upres.train.validate import Metric, SetResult
@@ -27,6 +28,8 @@ def metric_infos(metrics: list[Metric]) -> dict[str, MetricInfo]:
 def gain_text(value: float, baseline: float, info: MetricInfo) -> str:
     """`+1.73 dB over bicubic`; for lower-is-better metrics (LPIPS) which side of bicubic the value is on."""
     diff = value - baseline
+    if math.isnan(diff):
+        return "not comparable with bicubic (the score is NaN)"
     unit = f" {info.unit}" if info.unit else ""
     digits = 2 if info.unit == "dB" else 4
     if info.higher_is_better:
