@@ -425,7 +425,9 @@ def test_converting_a_compact_chainner_cannot_read_says_so(tmp_path, capsys):
     assert f"note: {out}: a Compact with act_type leakyrelu: chaiNNer/spandrel only read PReLU Compact" in (
         capsys.readouterr().err
     )
-    with pytest.raises(Exception):  # what the note foretells
+    from spandrel import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError):  # what the note foretells
         ModelLoader().load_from_file(out)
 
 
