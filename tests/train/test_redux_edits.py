@@ -4,6 +4,7 @@ or refused with the equivalent named."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,5 @@ def test_an_lr_only_validation_set_saves_its_pictures_while_a_paired_one_is_scor
     assert strip.shape[:2] == (32, 2 * 40)  # bicubic | model, no ground truth panel
     assert read_image(exp / "visualization" / "val" / "2_0.png").shape[:2] == (64, 3 * 64)
     assert next((exp / "models").glob("net_g_best.*"), None) is not None  # from the paired set's psnr
+    # the summary's headline and the report follow the scored set too, not the LR-only one listed first
+    assert re.search(r"best psnr +[\d.]+ at iteration 2  \([+-][\d.]+ dB over bicubic on val\)", log)

@@ -64,7 +64,9 @@ class RunRecord:
 
     @property
     def tracked_set(self) -> str | None:
-        return next(iter(self.latest or self.baseline), None)
+        """The first set with scores (an LR-only set, validated for its pictures, has none)."""
+        scored = [n for n, r in self.latest.items() if r.means] or list(self.baseline)
+        return next(iter(scored), None)
 
     def record(self, it: int, results: dict[str, SetResult], improved: bool) -> None:
         for set_name, r in results.items():
