@@ -384,3 +384,22 @@ def test_a_dry_run_from_a_resumed_state_trains_its_one_iteration(finished, monke
     assert main(["train", "-c", str(cfg), "--resume", str(state), "--dry-run"]) == 0
     assert "iterations 10->11" in capsys.readouterr().out
     assert calls  # the generator ran
+
+
+def test_a_run_refused_while_set_up_leaves_no_experiment_folder(tmp_path, hr_folder, capsys):
+    """It left experiments/<name>/ with a log, a lock and empty folders, where the docs say the run stops before
+    anything is written. A folder that existed before is left as it was."""
+    from train_helpers import base_options, write
+
+    from upres.cli import main
+
+    options = base_options(hr_folder, tmp_path / "exp")
+    options["datasets"]["train"]["batch_size_per_gpu"] = 8  # six images: refused when the run is built
+    cfg = write(tmp_path / "o.yml", options)
+    assert main(["train", "-c", str(cfg)]) == 2
+    assert "needs at least 8" in capsys.readouterr().err
+    assert not (tmp_path / "exp").exists()
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "notes.txt").write_text("the user's")
+    assert main(["train", "-c", str(cfg)]) == 2
+    assert (tmp_path / "exp" / "notes.txt").read_text() == "the user's"

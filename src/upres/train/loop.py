@@ -8,8 +8,10 @@ One iteration = `accum_iter` micro-batches, one optimizer step: `TrainStep` (ste
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from upres.errors import UpresError
 from upres.io.atomic import atomic_write, sweep_stale_parts_in
 from upres.train import run_lock
 from upres.train.compiling import toolchain_error
@@ -174,6 +177,8 @@ def _open_experiment(
     swept: list[Path] = []
     try:
         if exp_dir is not None and ctx.is_main:
+            if not exp_dir.exists():  # pushed first, so it runs after the lock is let go
+                held.push(functools.partial(_remove_if_setup_failed, exp_dir))
             exp_dir.mkdir(parents=True, exist_ok=True)
             held.enter_context(run_lock.hold(exp_dir))  # before the first write: a second run changes nothing
             swept = _make_folders(exp_dir)
@@ -214,6 +219,18 @@ def _configure_torch(opts: Options, ctx: DistContext) -> None:
         torch.backends.cudnn.benchmark = True
     if opts.fast_matmul:
         torch.set_float32_matmul_precision("high")
+
+
+def _remove_if_setup_failed(exp_dir: Path, exc_type, exc, tb) -> bool:
+    """A run refused while it was set up (no VGG19 weights, a dataset fault found by the check) left a new experiment
+    folder holding only its log, its lock and empty folders; "stops before anything is written" means none. Kept
+    once the options are recorded (training began) or anything else is in it."""
+    if exc_type is None or not issubclass(exc_type, UpresError) or (exp_dir / "options.yml").exists():
+        return False
+    ours = {"log.txt", run_lock.LOCK_NAME, "models", "training_states", "visualization"}
+    if all(p.name in ours and (p.is_file() or not any(p.iterdir())) for p in exp_dir.iterdir()):
+        shutil.rmtree(exp_dir, ignore_errors=True)
+    return False
 
 
 def _make_folders(exp_dir: Path) -> list[Path]:
