@@ -132,3 +132,28 @@ def test_wrong_values_are_refused_naming_the_key(data, message):
 
 def test_real_esrgan_second_blur_prob_alias():
     assert parse_degradation_options({"second_blur_prob": 0.3}).blur_prob2 == 0.3
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (
+            {"resize_range": [0.15, 0.5]},
+            "resize_range [0.15, 0.5]: resize_prob gives 'up' a chance of 0.2, but 'up' draws a factor between 1 "
+            "and the range's end; raise its second value to 1 or more, or set that chance to 0",
+        ),
+        (
+            {"resize_range2": [1.5, 4]},
+            "resize_range2 [1.5, 4.0]: resize_prob2 gives 'down' a chance of 0.4, but 'down' draws a factor "
+            "between 1 and the range's start; lower its first value to 1 or less, or set that chance to 0",
+        ),
+    ],
+)
+def test_a_resize_range_that_leaves_a_drawn_direction_empty_is_refused_when_read(data, said):
+    """It was accepted, then failed in a loader worker ('high - low < 0') at the first sample that drew it."""
+    with pytest.raises(ConfigError) as exc:
+        parse_degradation_options(data, "o.yml")
+    assert str(exc.value) == f"o.yml: {said}"
+    # the same range is fine where that direction is never drawn
+    probs = {"resize_prob": [0, 0.7, 0.3]} if "resize_range" in data else {"resize_prob2": [0.3, 0, 0.7]}
+    parse_degradation_options({**data, **probs}, "o.yml")

@@ -252,6 +252,19 @@ class DegradationOptions(BaseModel):
             if len(probs) != 3:
                 raise ValueError(f"{name}: needs 3 probabilities [up, down, keep], got {len(probs)}")
             _check_distribution(name, probs)
+            # An up draw is a factor in [1, max], a down draw in [min, 1] (Real-ESRGAN's): one the range leaves empty
+            # failed in a loader worker at the first sample that drew it, minutes into a run.
+            lo, hi = getattr(self, name.replace("prob", "range"))
+            for kind, chance, empty, hint in (
+                ("up", probs[0], hi < 1, "raise its second value to 1 or more"),
+                ("down", probs[1], lo > 1, "lower its first value to 1 or less"),
+            ):
+                if chance > 0 and empty:
+                    raise ValueError(
+                        f"{name.replace('prob', 'range')} [{lo}, {hi}]: {name} gives '{kind}' a chance of {chance:g}, "
+                        f"but '{kind}' draws a factor between 1 and the range's {'end' if kind == 'up' else 'start'}; "
+                        f"{hint}, or set that chance to 0"
+                    )
         if self.video_prob > 0 and not _have_pyav():
             # Here, not at the first sample that draws a round trip: that was minutes into a run, in a loader worker.
             raise ValueError("video_prob > 0 needs PyAV: pip install 'upres[video]', or set video_prob: 0")
