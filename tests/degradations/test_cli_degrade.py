@@ -174,3 +174,25 @@ def test_a_crop_smaller_than_the_scale_names_the_flag(tmp_path, inputs, capsys):
         "error: --crop 1: smaller than the scale 2; give at least 2, or 0 for the whole image\n"
     )
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("where", ["top", "dataset"])
+def test_a_misspelled_degradation_key_is_refused_not_previewed_at_its_default(
+    tmp_path, inputs, capsys, where
+):
+    """`jpeg_rnage` was left out without a word: the samples showed the default range, exit 0, where `upres train`
+    refuses the file."""
+    text = TRAINING_FILE.replace("jpeg_range: [50, 90]", "jpeg_rnage: [50, 90]")
+    if where == "dataset":
+        text = TRAINING_FILE.replace(
+            "    kernel_prob: [0.5, 0.5]", "    kernel_prob: [0.5, 0.5]\n    kernel_rnage: [7, 21]"
+        )
+    opt = write_options(tmp_path, text)
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o")]) == 2
+    key = (
+        "jpeg_rnage' (did you mean 'jpeg_range'"
+        if where == "top"
+        else "datasets.train.kernel_rnage' (did you mean 'kernel_range'"
+    )
+    assert capsys.readouterr().err == f"error: {opt}: unknown degradation key '{key}?)\n"
+    assert not (tmp_path / "o").exists()

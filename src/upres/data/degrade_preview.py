@@ -43,6 +43,7 @@ def load_degradation_file(path: str | Path) -> DegradeFile:
     train: Any = datasets.get("train") or {}
     if not isinstance(train, dict):
         raise ConfigError(f"{path}: datasets.train must be a mapping, got {describe_value(train)}")
+    _refuse_misspelled_degradation_keys(path, data, train)
     opts = degradation_options_from(train, data, where=str(path))
     scale = data.get("scale")
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
@@ -57,6 +58,31 @@ def load_degradation_file(path: str | Path) -> DegradeFile:
     if train.get("lq_size") and scale:
         gt_size = int(train["lq_size"]) * scale
     return DegradeFile(opts, scale, gt_size)
+
+
+def _refuse_misspelled_degradation_keys(path: Path, data: dict, train: dict) -> None:
+    """The preview reads only degradation keys: a misspelled one (`jpeg_rnage`) was left out without a word and
+    the samples showed the default, where `upres train` refuses the same file. A key that is no option of any kind
+    but close to a degradation key is refused here too."""
+    import difflib
+
+    from upres.data.degradations.options import DegradationOptions
+    from upres.data.options import DatasetOptions
+    from upres.train.config import Options
+
+    degradation = set(DegradationOptions.model_fields) | {"second_blur_prob"}
+    for where, block, other in (
+        ("", data, set(Options.model_fields)),
+        ("datasets.train.", train, set(DatasetOptions.model_fields)),
+    ):
+        for key in block:
+            if not isinstance(key, str) or key in degradation or key in other:
+                continue
+            close = difflib.get_close_matches(key, sorted(degradation), n=1, cutoff=0.8)
+            if close:
+                raise ConfigError(
+                    f"{path}: unknown degradation key '{where}{key}' (did you mean '{close[0]}'?)"
+                )
 
 
 def center_crop(img: torch.Tensor, size: int, multiple: int) -> torch.Tensor:
