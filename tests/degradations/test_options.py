@@ -157,3 +157,20 @@ def test_a_resize_range_that_leaves_a_drawn_direction_empty_is_refused_when_read
     # the same range is fine where that direction is never drawn
     probs = {"resize_prob": [0, 0.7, 0.3]} if "resize_range" in data else {"resize_prob2": [0.3, 0, 0.7]}
     parse_degradation_options({**data, **probs}, "o.yml")
+
+
+def test_real_esrgan_s_second_blur_prob_at_the_top_level_of_a_training_file():
+    """`upres degrade` took it there and `upres train` refused it ("did you mean 'blur_prob'")."""
+    from upres.train.config import parse_options
+
+    opts = parse_options(
+        {
+            "name": "t",
+            "scale": 2,
+            "high_order_degradation": True,
+            "network_g": {"type": "compact"},
+            "second_blur_prob": 0.5,
+            "datasets": {"train": {"type": "realesrgandataset", "dataroot_gt": "hr", "lq_size": 16}},
+        }
+    )
+    assert opts.degradation["second_blur_prob"] == 0.5

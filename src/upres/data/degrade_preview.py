@@ -66,11 +66,11 @@ def _refuse_misspelled_degradation_keys(path: Path, data: dict, train: dict) -> 
     but close to a degradation key is refused here too."""
     import difflib
 
-    from upres.data.degradations.options import DegradationOptions
+    from upres.data.degradations.options import DEGRADATION_KEYS
     from upres.data.options import DatasetOptions
     from upres.train.config import Options
 
-    degradation = set(DegradationOptions.model_fields) | {"second_blur_prob"}
+    degradation = set(DEGRADATION_KEYS)
     for where, block, other in (
         ("", data, set(Options.model_fields)),
         ("datasets.train.", train, set(DatasetOptions.model_fields)),

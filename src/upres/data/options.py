@@ -78,9 +78,9 @@ class DatasetOptions(BaseModel):
     def _collect_degradation_keys(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        from upres.data.degradations.options import DegradationOptions
+        from upres.data.degradations.options import DEGRADATION_KEYS
 
-        known = set(DegradationOptions.model_fields) | {"second_blur_prob"}
+        known = set(DEGRADATION_KEYS)
         moved = {k: v for k, v in data.items() if k not in cls.model_fields and k in known}
         if not moved:
             return data

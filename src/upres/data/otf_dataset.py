@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from torch.utils.data import Dataset
 
 from upres.data.bad_samples import BadSampleGuard
-from upres.data.degradations.options import DegradationOptions, parse_degradation_options
+from upres.data.degradations.options import DEGRADATION_KEYS, DegradationOptions, parse_degradation_options
 from upres.data.degradations.pipeline import degrade, make_generators
 from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
 from upres.errors import ConfigError
@@ -71,7 +71,7 @@ def degradation_options_from(
 ) -> DegradationOptions:
     """Degradation keys from the top level of an option file plus those traiNNer-redux keeps in the dataset block
     (kernel_list, blur_sigma, sinc_prob, final_sinc_prob...). The same key in both places must agree."""
-    fields = set(DegradationOptions.model_fields) | {"second_blur_prob"}
+    fields = set(DEGRADATION_KEYS)
     merged = {k: v for k, v in (top_level or {}).items() if k in fields}
     for k, v in dataset_opts.items():
         if k in fields:

@@ -13,10 +13,10 @@ from upres.errors import did_you_mean
 
 def degradation_fields() -> set[str]:
     try:
-        from upres.data.degradations.options import DegradationOptions
+        from upres.data.degradations.options import DEGRADATION_KEYS
     except ImportError:
         return set()
-    return set(DegradationOptions.model_fields)
+    return set(DEGRADATION_KEYS)
 
 
 def _field_places(

@@ -315,3 +315,7 @@ def parse_degradation_options(data: dict, where: str = "options") -> Degradation
         elif loc:
             msg = f"{loc}: {msg}"
         raise ConfigError(f"{where}: {msg}") from None
+
+
+# Every key a degradation block may hold: the fields, and Real-ESRGAN's spelling of blur_prob2.
+DEGRADATION_KEYS = frozenset(DegradationOptions.model_fields) | {"second_blur_prob"}
