@@ -174,3 +174,11 @@ def test_real_esrgan_s_second_blur_prob_at_the_top_level_of_a_training_file():
         }
     )
     assert opts.degradation["second_blur_prob"] == 0.5
+
+
+def test_jpeg_quality_fractions_are_refused_not_rounded():
+    """[30.4, 30.6] gave quality 30 or 31 (half-to-even) without a word; kernel sizes and CRF refuse fractions."""
+    with pytest.raises(ConfigError) as exc:
+        parse_degradation_options({"jpeg_range": [30.4, 30.6]}, "o.yml")
+    assert str(exc.value) == "o.yml: jpeg_range: JPEG quality is a whole number, got [30.4, 30.6]"
+    assert parse_degradation_options({"jpeg_range": [30.0, 95]}, "o.yml").jpeg_range == (30.0, 95.0)

@@ -245,3 +245,17 @@ def test_an_lr_only_validation_set_saves_its_pictures_while_a_paired_one_is_scor
     assert next((exp / "models").glob("net_g_best.*"), None) is not None  # from the paired set's psnr
     # the summary's headline and the report follow the scored set too, not the LR-only one listed first
     assert re.search(r"best psnr +[\d.]+ at iteration 2  \([+-][\d.]+ dB over bicubic on val\)", log)
+
+
+def test_a_queue_size_below_the_batch_says_the_pair_pool_is_off(tmp_path, hr_folder):
+    """'queue_size 1 rounded down to 0' turned the pool off without saying so."""
+    from upres.train.config import parse_options
+    from upres.train.loop import train
+
+    options = base_options(hr_folder, tmp_path / "exp", total_iter=1)
+    options["datasets"]["train"]["type"] = "realesrgandataset"
+    options["queue_size"] = 1
+    options["logger"]["save_checkpoint_freq"] = 1
+    train(parse_options(options))
+    log = (tmp_path / "exp" / "log.txt").read_text()
+    assert "queue_size 1 rounded down to 0, a multiple of the batch size; the pair pool is off" in log

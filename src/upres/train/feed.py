@@ -106,7 +106,10 @@ class BatchFeed:
 
             size = otf.queue_size // run.batch_size * run.batch_size
             if size != otf.queue_size:
-                log.note(f"queue_size {otf.queue_size} rounded down to {size}, a multiple of the batch size")
+                log.note(
+                    f"queue_size {otf.queue_size} rounded down to {size}, a multiple of the batch size"
+                    + ("; the pair pool is off (queue_size below the batch size)" if not size else "")
+                )
             self.pool = PairPool(size, torch.Generator().manual_seed(seed + ctx.rank)) if size else None
             if state is not None:
                 restore_pool(self.pool, state, ctx, log)

@@ -207,6 +207,10 @@ class DegradationOptions(BaseModel):
             _check_range(name, lo, hi)
             if lo < 1 or hi > 100:
                 raise ValueError(f"{name}: JPEG quality must lie in [1, 100], got [{lo}, {hi}]")
+            if lo != int(lo) or hi != int(
+                hi
+            ):  # as kernel_range and video_crf_range: it was rounded half-to-even
+                raise ValueError(f"{name}: JPEG quality is a whole number, got [{lo}, {hi}]")
         for name in ("kernel_range", "kernel_range2", "final_kernel_range"):
             lo, hi = getattr(self, name)
             _check_range(name, lo, hi)
