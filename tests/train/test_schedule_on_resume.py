@@ -95,3 +95,15 @@ def test_a_run_that_diverges_before_its_first_state_ends_in_an_error_with_nothin
     assert "no checkpoint yet, halving the learning rate" in log
     assert "iteration 7: the model is diverging; no checkpoint or validation of it" in log
     assert "validation val @" not in log
+
+
+def test_a_dry_run_whose_iteration_is_not_finite_is_not_ok(tmp_path, hr_folder, monkeypatch):
+    """It printed 'l_g_l1 nan ... skipped 1' and then 'dry run OK'."""
+    from upres.train.persist import TrainingError
+
+    patch_forward(monkeypatch, lambda n, forward, x: forward(x) * float("nan"))
+    opts = base_options(hr_folder, tmp_path / "exp")
+    with pytest.raises(TrainingError, match=r"dry run: the iteration's losses are not finite \(l_g_l1 nan"):
+        train(parse_options(opts), dry_run=True, device="cpu")
+    monkeypatch.undo()
+    assert train(parse_options(opts), dry_run=True, device="cpu").dry_run_seconds is not None

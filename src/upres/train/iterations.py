@@ -74,6 +74,8 @@ class Iterations:
                 with held.iteration():
                     self.step(self.step.full_iteration() if self.dry_run else it + 1, self.feed)
                     it += 1
+                    if self.dry_run:
+                        self._refuse_a_non_finite_dry_run()
                     # --- the only host syncs: at print_freq, checkpoints and validation ------------------------
                     printing = it % self.opts.logger.print_freq == 0 or it == self.total_iter
                     # The guard also runs before a checkpoint or validation: a state written from a diverging
@@ -131,6 +133,16 @@ class Iterations:
             pool=self.feed.pool, last=last,
         )  # fmt: skip
         self.watch.save_history()  # the report's curves up to the state, which a resumed run continues
+
+    def _refuse_a_non_finite_dry_run(self) -> None:
+        """A dry run whose one iteration had a NaN/Inf loss (its step skipped) said "dry run OK": it checked nothing."""
+        bad = {k: float(v) for k, v in self.step.loss_sums.items() if not bool(torch.isfinite(v).all())}
+        if bad:
+            shown = ", ".join(f"{k} {v}" for k, v in bad.items())
+            raise TrainingError(
+                f"dry run: the iteration's losses are not finite ({shown}), so its step was skipped; check the "
+                "learning rates, the degradation settings and the data (`upres doctor -c OPTIONS`)"
+            )
 
     def checkpoint_due(self, it: int) -> bool:
         return it % self.opts.logger.save_checkpoint_freq == 0 or it == self.total_iter
