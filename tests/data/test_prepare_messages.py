@@ -48,7 +48,9 @@ def test_an_output_that_is_a_file_is_said_to_be_one(tmp_path, capsys, kind):
     write_image(src / "a.png", _img(16, 16))
     afile.write_bytes(b"keep me")
     assert main(["prepare", kind, str(src), "-o", str(afile)]) == 2
-    assert capsys.readouterr().err == f"error: {afile}: is a file, not a folder; give -o a folder\n"
+    assert capsys.readouterr().err == (
+        f"error: {afile}: output folder is not writable: it is a file, not a folder; choose another -o\n"
+    )
     assert afile.read_bytes() == b"keep me"
 
 

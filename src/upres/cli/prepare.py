@@ -106,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not Path(args.src).exists():
         raise UpresError(f"{args.src}: no such file or folder")
-    if args.output.exists() and not args.output.is_dir():
-        raise UpresError(f"{args.output}: is a file, not a folder; give -o a folder")
     if args.kind == "chunk":
         job = lambda progress: prepare_chunks(  # noqa: E731
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
