@@ -4,6 +4,7 @@ its source gives, not older than the source; files of unknown origin in a folder
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -41,6 +42,24 @@ def test_a_changed_source_gets_a_new_lr(tmp_path, capsys):
         assert code == 0 and "1 done, 1 already finished" in text
         np.testing.assert_array_equal(read_image(out / "a.png"), imresize(new, 0.25))
     np.testing.assert_array_equal(read_image(out / "b.png"), imresize(_img(32, 32, 2), 0.25))
+
+
+def test_a_source_replaced_by_an_older_file_gets_a_new_lr(tmp_path, capsys):
+    """`cp -p` / `rsync -a` put back a file with its old mtime, older than the LR made from the file it replaced: the
+    LR counted as finished and stayed, made from other pixels."""
+    src, out = tmp_path / "src", tmp_path / "lr"
+    write_image(src / "a.png", _img(32, 32, 1))
+    assert _lr(src, out)[0] == 0
+    time.sleep(0.05)  # file times tick coarsely: the replacement must come after the LR was written
+    write_image(tmp_path / "old.png", _img(32, 32, 3))
+    hour_ago = os.stat(out / "a.png").st_mtime - 3600
+    os.utime(tmp_path / "old.png", (hour_ago, hour_ago))
+    os.replace(tmp_path / "old.png", src / "a.png")
+    code, text = _lr(src, out, capsys)
+    assert code == 0 and "1 done, 0 already finished" in text
+    np.testing.assert_array_equal(read_image(out / "a.png"), imresize(_img(32, 32, 3), 0.25))
+    code, text = _lr(src, out, capsys)  # and once remade, it is finished work again
+    assert code == 0 and "0 done, 1 already finished" in text
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "other size"])

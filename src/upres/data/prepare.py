@@ -23,7 +23,7 @@ from upres.data.prepare_record import (
     refuse_outputs_of_unknown_origin,
     refuse_shared_outputs,
 )
-from upres.data.prepare_resume import output_is_finished, source_mtime_ns
+from upres.data.prepare_resume import output_is_finished, source_changed_ns
 from upres.data.resize import imresize
 from upres.errors import one_line
 from upres.io.image_files import list_images
@@ -89,7 +89,7 @@ def chunk_one(
     names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
     if not names:
         return "small", 0, f"{w}x{h} is smaller than --min-size {min_size}; no sub-image written"
-    since = source_mtime_ns(src_p)
+    since = source_changed_ns(src_p)
     todo = [
         (name, y, x)
         for name, y, x in names
@@ -123,7 +123,7 @@ def lr_one(
     target = Path(dst) / Path(rel).with_suffix(_out_suffix(src_p))
     if target.exists():
         h, w = _oriented_size(src_p)
-        if output_is_finished(target, source_mtime_ns(src_p), (h // scale, w // scale)):
+        if output_is_finished(target, source_changed_ns(src_p), (h // scale, w // scale)):
             return "skipped", 0
     arr = read_image(src_p)
     h, w = arr.shape[:2]
@@ -153,7 +153,9 @@ def tiff_one(src: str, rel: str, dst: str, tile: int, compression: str) -> tuple
     from upres.io.tiff_regions import write_tiled_tiff
 
     target = Path(dst) / Path(rel).with_suffix(".tif")
-    if target.exists() and output_is_finished(target, source_mtime_ns(Path(src)), _oriented_size(Path(src))):
+    if target.exists() and output_is_finished(
+        target, source_changed_ns(Path(src)), _oriented_size(Path(src))
+    ):
         return "skipped", 0
     image = decode_image(src)
     write_tiled_tiff(target, image.array, tile, compression, image.icc_profile)

@@ -1,5 +1,6 @@
 """What `upres prepare` counts as finished work on a rerun: an output that is a whole image of the size its source
-gives, written after the source last changed. Any file with the output's name counted before, so a changed source
+gives, written after the source last changed (its status change time: a replacement that kept an older mtime, as
+`cp -p` and `rsync -a` make, is a change). Any file with the output's name counted before, so a changed source
 kept its old LR, and an empty or truncated output stayed. Header reads only: resuming must not decode finished
 images."""
 
@@ -11,13 +12,13 @@ from pathlib import Path
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-def output_is_finished(path: Path, source_mtime_ns: int, size: tuple[int, int]) -> bool:
+def output_is_finished(path: Path, source_changed_ns: int, size: tuple[int, int]) -> bool:
     """True when `path` is a whole image of `size` (height, width), not older than its source."""
     try:
         st = path.stat()
     except OSError:
         return False
-    if st.st_mtime_ns < source_mtime_ns:
+    if st.st_mtime_ns < source_changed_ns:
         return False
     return _whole_image_size(path, st.st_size) == size
 
@@ -63,5 +64,8 @@ def _head(path: Path, n: int) -> bytes:
         return fh.read(n)
 
 
-def source_mtime_ns(path: Path) -> int:
-    return os.stat(path).st_mtime_ns
+def source_changed_ns(path: Path) -> int:
+    """When the file at `path` last changed. ctime, which no tool can set back, moves on when the file is replaced
+    or rewritten; a mere chmod or a copy of the whole tree moves it too, and so costs a remake, never a stale output."""
+    st = os.stat(path)
+    return max(st.st_mtime_ns, st.st_ctime_ns)
