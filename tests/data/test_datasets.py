@@ -146,6 +146,8 @@ def test_option_errors_name_the_key_path():
         parse_dataset_options({"type": "pairedimagedataset", "io_backend": {"type": "lmdb"}})
     with pytest.raises(ConfigError, match=r"gt_size 100 != lq_size 32 x scale 4"):
         _opts(gt_size=100, lq_size=32).crop_size(4)
+    with pytest.raises(ConfigError, match=r"^gt_size 102 != lq_size 32 x scale 4; give only lq_size$"):
+        _opts(gt_size=102, lq_size=32).crop_size(4)  # not "use lq_size instead", with lq_size set
     assert _opts(gt_size=128).crop_size(4) == 32
     with pytest.raises(ConfigError, match="unknown; use one of"):
         build_dataset(parse_dataset_options({"type": "nosuch"}), 4)

@@ -132,13 +132,14 @@ class DatasetOptions(BaseModel):
     def crop_size(self, scale: int) -> int | None:
         """The LR crop size, from lq_size or gt_size, checked against the scale."""
         if self.gt_size is not None:
-            if self.gt_size % scale:
-                raise ConfigError(
-                    f"gt_size {self.gt_size} is not a multiple of scale {scale}; use lq_size instead"
-                )
+            # The disagreement first: "use lq_size instead" read as nonsense beside an lq_size that is set.
             if self.lq_size is not None and self.lq_size * scale != self.gt_size:
                 raise ConfigError(
                     f"gt_size {self.gt_size} != lq_size {self.lq_size} x scale {scale}; give only lq_size"
+                )
+            if self.gt_size % scale:
+                raise ConfigError(
+                    f"gt_size {self.gt_size} is not a multiple of scale {scale}; use lq_size instead"
                 )
             return self.gt_size // scale
         return self.lq_size
