@@ -176,6 +176,22 @@ def test_a_crop_smaller_than_the_scale_names_the_flag(tmp_path, inputs, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("lines", "made"),
+    [("scale: 4\n", "the default crop (256 px)"), (None, "{opt}'s datasets.train crop (64 px)")],
+)
+def test_a_scale_larger_than_the_crop_it_was_not_given_names_the_scale(tmp_path, inputs, capsys, lines, made):
+    """--scale 1000 without --crop said '--crop 256: smaller than the scale 1000', naming a flag never typed."""
+    opt = write_options(tmp_path, lines or "scale: 4\ndatasets:\n  train:\n    lq_size: 16\n")
+    code = main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o"), "--scale", "1000"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: --scale 1000: larger than {made.format(opt=opt)}; give --crop 1000 or more, or --crop 0 for the "
+        "whole image\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("where", ["top", "dataset"])
 def test_a_misspelled_degradation_key_is_refused_not_previewed_at_its_default(
     tmp_path, inputs, capsys, where

@@ -214,8 +214,15 @@ def degrade_command(
     if scale is not None and scale < 1:
         raise ConfigError(f"--scale {scale}: must be a positive integer")
     scale = scale or f.scale or 4
-    crop = crop if crop is not None else (f.gt_size or 256)
-    if 0 < crop < scale:  # every image would be refused as smaller than the scale: the flag is what is wrong
+    given = crop is not None
+    crop = crop if given else (f.gt_size or 256)
+    if 0 < crop < scale:  # every image would be refused as smaller than the scale: a flag is what is wrong
+        if not given:  # a --crop the user never typed is not what to name
+            made = f"{config}'s datasets.train crop" if f.gt_size else "the default crop"
+            raise ConfigError(
+                f"--scale {scale}: larger than {made} ({crop} px); give --crop {scale} or more, or --crop 0 for "
+                "the whole image"
+            )
         raise ConfigError(
             f"--crop {crop}: smaller than the scale {scale}; give at least {scale}, or 0 for the whole image"
         )
