@@ -11,6 +11,7 @@ import pytest
 from train_helpers import base_options, merge, write
 
 from upres.cli import main
+from upres.errors import ConfigError
 
 
 def _dry_run(tmp_path: Path, options: dict, capsys) -> tuple[int, str]:
@@ -259,3 +260,20 @@ def test_a_queue_size_below_the_batch_says_the_pair_pool_is_off(tmp_path, hr_fol
     train(parse_options(options))
     log = (tmp_path / "exp" / "log.txt").read_text()
     assert "queue_size 1 rounded down to 0, a multiple of the batch size; the pair pool is off" in log
+
+
+def test_a_pair_pool_bigger_than_the_memory_is_refused_before_training(tmp_path, hr_folder):
+    """queue_size 1e9 ran out of memory at iteration 1 with advice about batch_size and lq_size."""
+    from upres.train.config import parse_options
+    from upres.train.loop import train
+
+    options = base_options(hr_folder, tmp_path / "exp", total_iter=1)
+    options["datasets"]["train"]["type"] = "realesrgandataset"
+    options["queue_size"] = 10**9
+    with pytest.raises(
+        ConfigError,
+        match=r"^queue_size 1000000000: its pair pool would hold [\d.]+ GiB of crops on "
+        r"cpu, more than half its [\d.]+ GiB; Real-ESRGAN uses 180 \(0 turns the pool off\)$",
+    ):
+        train(parse_options(options))
+    assert not (tmp_path / "exp").exists()

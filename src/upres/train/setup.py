@@ -272,6 +272,7 @@ def build_run(
             "dataroot_lq_prob: no effect, the LR is made on the fly only with high_order_degradation: true"
         )
     batch = ds_opts.batch_size_per_gpu or 4
+    refuse_a_pair_pool_too_big(train_set, opts.scale, device)
     per_step = batch * ds_opts.accum_iter * world_size
     if len(train_set) < per_step:
         raise ConfigError(
@@ -316,6 +317,26 @@ def build_run(
     workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
     prefetch = ds_opts.prefetch_factor or 4
     return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes, prefetch)
+
+
+def refuse_a_pair_pool_too_big(train_set: Dataset, scale: int, device: torch.device) -> None:
+    """The pair pool (queue_size) holds float32 GT and LR crops on the training device; one over half its memory ran
+    out at the first iteration, with advice about batch_size and lq_size."""
+    otf, gt = getattr(train_set, "degradations", None), getattr(train_set, "gt_size", None)
+    if otf is None or gt is None or not otf.queue_size:
+        return
+    pool = otf.queue_size * 3 * (gt * gt + (gt // scale) ** 2) * 4
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+    elif hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    else:
+        return
+    if pool > total / 2:
+        raise ConfigError(
+            f"queue_size {otf.queue_size}: its pair pool would hold {pool / 2**30:.1f} GiB of crops on {device}, more "
+            f"than half its {total / 2**30:.1f} GiB; Real-ESRGAN uses 180 (0 turns the pool off)"
+        )
 
 
 def loader_workers(requested: int | None, notes: list[str]) -> int:
