@@ -122,3 +122,18 @@ def test_another_prepare_output_inside_src_is_left_out_with_a_note(tmp_path, cap
     # SRC itself made by prepare (chunk, then lr of the chunks) is read as usual.
     assert main(["prepare", "lr", str(nest / "x4"), "-o", str(tmp_path / "x4x2"), "-s", "2", "-j", "1"]) == 0
     assert (tmp_path / "x4x2" / "a.png").exists() and "note" not in capsys.readouterr().err
+
+
+def test_a_chunk_step_longer_than_the_size_says_what_it_leaves_out(tmp_path, capsys):
+    """--step 24 --size 16 left 8 px between tiles out of every image without a word."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_image(src / "a.png", _img(64, 64))
+    args = ["prepare", "chunk", str(src), "-o", str(out), "--size", "16", "--min-size", "16", "-j", "1"]
+    assert main([*args, "--step", "24"]) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        "note: --step 24 is more than --size 16: a 8 px band between tiles is left out of every image (a step of "
+        "half the size overlaps them, as BasicSR does)\n"
+    )
+    assert main([*args, "-o", str(tmp_path / "other"), "--step", "16"]) == 0
+    assert "note:" not in capsys.readouterr().err

@@ -107,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.src).exists():
         raise UpresError(f"{args.src}: no such file or folder")
     if args.kind == "chunk":
+        if args.step > args.size:
+            print(
+                f"note: --step {args.step} is more than --size {args.size}: a {args.step - args.size} px band between "
+                "tiles is left out of every image (a step of half the size overlaps them, as BasicSR does)",
+                file=sys.stderr,
+            )
         job = lambda progress: prepare_chunks(  # noqa: E731
             args.src, args.output, args.size, args.step, args.min_size, args.workers, progress
         )
