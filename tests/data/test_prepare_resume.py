@@ -148,3 +148,23 @@ def test_a_rotated_tiff_source_counts_as_finished(tmp_path, capsys):
     np.testing.assert_array_equal(read_image(out / "rot.tif"), imresize(read_image(src / "rot.tif"), 0.25))
     code, text = _lr(src, out, capsys)
     assert code == 0 and "0 done, 1 already finished" in text
+
+
+@pytest.mark.parametrize("kind", ["lr", "chunk"])
+def test_a_source_now_too_small_loses_its_earlier_outputs(tmp_path, capsys, kind):
+    """A GT replaced by one too small for the scale (or --min-size) kept the LR / tiles of what it was: training paired
+    them with the new GT."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_image(src / "a.png", _img(32, 32, 1))
+    args = ["prepare", kind, str(src), "-o", str(out), "-j", "1"]
+    args += ["-s", "4"] if kind == "lr" else ["--size", "16", "--step", "16", "--min-size", "16"]
+    assert main(args) == 0
+    made = sorted(p.name for p in out.glob("a*.png"))
+    assert made == (["a.png"] if kind == "lr" else [f"a_s{i:03d}.png" for i in range(1, 5)])
+    write_image(src / "a.png", _img(3, 3, 2))
+    _newer(src / "a.png")
+    capsys.readouterr()
+    assert main(args) == (1 if kind == "lr" else 0)
+    text = capsys.readouterr()
+    assert f"(its {len(made)} earlier output(s) removed)" in text.err + text.out
+    assert not list(out.glob("a*.png"))

@@ -88,7 +88,12 @@ def chunk_one(
     h, w = _oriented_size(src_p)
     names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
     if not names:
-        return "small", 0, f"{w}x{h} is smaller than --min-size {min_size}; no sub-image written"
+        gone = _remove_tiles_after(dst_p / Path(rel).parent, src_p, 0)
+        return (
+            "small",
+            0,
+            f"{w}x{h} is smaller than --min-size {min_size}; no sub-image written" + _removed(gone),
+        )
     since = source_changed_ns(src_p)
     todo = [
         (name, y, x)
@@ -106,12 +111,18 @@ def chunk_one(
     return "done", len(todo)
 
 
-def _remove_tiles_after(folder: Path, src: Path, count: int) -> None:
+def _remove_tiles_after(folder: Path, src: Path, count: int) -> int:
     """A source that changed to fewer tiles: its old further tiles would stay in the dataset as its crops."""
     i = count + 1
     while (old := folder / f"{src.stem}_s{i:03d}{_out_suffix(src)}").is_file():
         old.unlink()
         i += 1
+    return i - count - 1
+
+
+def _removed(count: int) -> str:
+    """What a source that is now too small lost: the outputs of what it was, which would pair with what it is."""
+    return f" (its {count} earlier output(s) removed)" if count else ""
 
 
 def lr_one(
@@ -129,7 +140,9 @@ def lr_one(
     h, w = arr.shape[:2]
     arr = arr[: h - h % scale, : w - w % scale]
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        return "small", 0, f"{w}x{h} is smaller than the scale {scale}; no LR written"
+        stale = target.is_file()
+        target.unlink(missing_ok=True)
+        return "small", 0, f"{w}x{h} is smaller than the scale {scale}; no LR written" + _removed(int(stale))
     if degradations is None:
         write_image(target, imresize(arr, 1 / scale))
         return "done", 1
