@@ -177,3 +177,21 @@ def test_a_nan_score_is_not_a_gain_over_bicubic():
     info = MetricInfo(unit="dB", higher_is_better=True)
     assert gain_text(float("nan"), 30.0, info) == "not comparable with bicubic (the score is NaN)"
     assert gain_text(31.5, 30.0, info) == "+1.50 dB over bicubic"
+
+
+def test_a_curve_keeps_a_bounded_spread_of_points(monkeypatch):
+    """print_freq 1 over a long run kept every point of every loss in memory and in report_history.json."""
+    from upres.train import report
+
+    monkeypatch.setattr(report, "CURVE_POINTS", 100)
+    for every, last in ((1, 100_003), (100, 10_000_000)):  # print_freq 1 and 100
+        log = report.RunLog(None, use_tb=False)
+        for it in range(every, last + 1, every):
+            log.scalars(it, {"l_g_pix": 1 / it}, "train/")
+        points = log.history["train/l_g_pix"]
+        assert 100 <= len(points) <= 202
+        assert points[-1] == (last, 1 / last)  # the latest always
+        kept = [i for i, _ in points[:-1]]
+        steps = {b - a for a, b in zip(kept[:-1], kept[1:], strict=True)}
+        assert len(steps) == 1 and kept[0] == steps.pop()  # evenly spread from the start, old and new alike
+        assert all(v == 1 / i for i, v in points)

@@ -12,6 +12,10 @@ from upres.io.atomic import atomic_write
 from upres.train.report_html import Page, render_page
 
 TB_CLOSE_SECONDS = 5.0
+# Points a curve keeps for the report (its charts show ~400): print_freq 1 over a week-long run logged millions per
+# loss, held in memory and rewritten to report_history.json at every checkpoint. Past twice this, a curve keeps only
+# iterations that are multiples of a doubled stride (evenly spread, old and new alike), plus the latest point.
+CURVE_POINTS = 10_000
 
 
 class RunLog:
@@ -19,6 +23,7 @@ class RunLog:
         self.enabled = enabled and exp_dir is not None
         self.exp_dir = exp_dir
         self.history: dict[str, list[tuple[int, float]]] = {}
+        self._strides: dict[str, int] = {}
         self.notes: list[str] = []
         self.tb = None
         self._log = None
@@ -64,7 +69,14 @@ class RunLog:
             points = self.history.setdefault(prefix + k, [])
             if points and points[-1][0] == iteration:  # a validation redone after a resume replaces its point
                 points.pop()
+            stride = self._strides.get(prefix + k, 1)
+            if points and points[-1][0] % stride:  # only the latest point, not one the curve keeps
+                points.pop()
             points.append((iteration, float(v)))
+            while len(points) > 2 * CURVE_POINTS + 1:
+                stride *= 2
+                points[:] = [*(p for p in points[:-1] if p[0] % stride == 0), points[-1]]
+                self._strides[prefix + k] = stride
             if self.tb:
                 self.tb.add_scalar(prefix + k, v, iteration)
 
