@@ -207,9 +207,18 @@ def unwrap_state_dict(obj: object, path: Path | str = "<memory>") -> dict[str, t
     state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not state:
         raise ModelFileError(f"{path}: holds no tensors")
-    for prefix in PREFIXES:
-        if all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return strip_prefixes(state, PREFIXES)
+
+
+def strip_prefixes(state: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The keys without the prefixes they all share, nested ones too (torch.compile of a DDP module)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in prefixes:
+            if state and all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix) :]: v for k, v in state.items()}
+                stripped = True
     return state
 
 
@@ -325,8 +334,10 @@ def refuse_fp16_overflow(state: dict[str, torch.Tensor], path: str | Path) -> No
 def export_state(
     module_or_state: nn.Module | dict[str, torch.Tensor], dtype: str | None = None
 ) -> dict[str, torch.Tensor]:
-    """Detached, contiguous tensors only: spandrel's restricted unpickler rejects Parameters and numpy objects."""
+    """Detached, contiguous tensors only: spandrel's restricted unpickler rejects Parameters and numpy objects. Under
+    the network's own key names: a torch.compile or DDP wrapper's prefix made files chaiNNer and Real-ESRGAN refuse."""
     state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
+    state = strip_prefixes(state, ("module.", "_orig_mod."))
     out = {}
     for k, v in state.items():
         t = v.detach().to("cpu")
