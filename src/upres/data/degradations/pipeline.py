@@ -12,6 +12,7 @@ seeds give the same LR.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,6 +56,7 @@ def degrade(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """LR of `gt` ((C,H,W) or (N,C,H,W) float in [0, 1]) of size (H // scale, W // scale), 8-bit-rounded."""
+    check_gt(gt, scale)
     squeeze = gt.dim() == 3
     x = gt.unsqueeze(0) if squeeze else gt
     if generator is None:
@@ -106,6 +108,32 @@ def degrade(
     x = dither_step(x, rng, opts)
     lq = (x * 255.0).round().clamp(0, 255) / 255.0
     return lq[0] if squeeze else lq
+
+
+def check_gt(gt: object, scale: object) -> None:
+    """The documented input, or one error with the fix: a uint8 image (torchvision's read_image gives one) was taken
+    as levels of 0..255 and gave a white LR; other layouts failed deep inside Pillow or torch."""
+    if not isinstance(gt, torch.Tensor):
+        raise TypeError(
+            f"degrade: gt must be a torch.Tensor, not {type(gt).__name__} (a numpy HxWxC image: "
+            "torch.from_numpy(a).permute(2, 0, 1).float() / 255)"
+        )
+    if not gt.is_floating_point():
+        raise TypeError(
+            f"degrade: gt must be float in [0, 1], not {str(gt.dtype).removeprefix('torch.')}; divide the image by "
+            "its peak first (gt.float() / 255 for 8 bits)"
+        )
+    if gt.dim() not in (3, 4) or gt.shape[-3] not in (1, 3):
+        hint = " (channels last? gt.permute(2, 0, 1))" if gt.dim() == 3 and gt.shape[-1] in (1, 3) else ""
+        raise ValueError(
+            f"degrade: gt must be (C,H,W) or (N,C,H,W) with C 1 (gray) or 3 (RGB), not shape {tuple(gt.shape)}{hint}"
+        )
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
+        raise ValueError(f"degrade: scale must be a positive integer, not {scale!r}")
+    if min(gt.shape[-2:]) < scale:
+        raise ValueError(
+            f"degrade: gt is {gt.shape[-2]}x{gt.shape[-1]}, smaller than scale {scale}: it has no LR at that scale"
+        )
 
 
 def thicklines_step(x: torch.Tensor, rng: np.random.Generator, prob: float) -> torch.Tensor:
