@@ -78,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {args.output}: {why}", file=sys.stderr)
     if args.output.suffix.lower() in (".pth", ".pt") and (why := basicsr_note(model.info)):
         print(f"note: {args.output}: {why}", file=sys.stderr)
+    if (kept := _header_keys(model)) and args.output.suffix.lower() != ".safetensors":
+        print(
+            f"note: {args.output}: the header's {_names(sorted(kept))} cannot be kept in this format (a .safetensors "
+            "output keeps them)",
+            file=sys.stderr,
+        )
     try:
         _write(model, args)
     except OSError as exc:
@@ -104,6 +110,16 @@ def _refuse_unwritable_weights(model: LoadedModel, source: Path, dtype: str | No
         refuse_fp16_overflow(model.module.state_dict(), source)
 
 
+def _header_keys(model: LoadedModel) -> dict[str, str]:
+    """The source header's own keys (author, license, modelspec.*): upres writes its keys anew from the tensors."""
+    own = ("format", "upres_arch", "upres_params")
+    return {k: v for k, v in model.metadata.items() if k not in own}
+
+
+def _names(keys: list[str]) -> str:
+    return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+
 def _write(model: LoadedModel, args: argparse.Namespace) -> None:
     from upres.io.model_files import save_model
 
@@ -115,7 +131,7 @@ def _write(model: LoadedModel, args: argparse.Namespace) -> None:
         if err is not None:
             print(f"verified with onnxruntime: max difference to PyTorch {err:.2e}")
     else:
-        save_model(args.output, model.module, model.info, dtype=dtype)
+        save_model(args.output, model.module, model.info, dtype=dtype, extra_metadata=_header_keys(model))
 
 
 def _run_option_file(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ class LoadedModel:
     path: Path | None = None
     dtype: torch.dtype = torch.float32
     notes: list[str] = field(default_factory=list)  # where the file's header disagrees with its tensors
+    metadata: dict[str, str] = field(default_factory=dict)  # a .safetensors header (author, license, ...)
 
     @property
     def scale(self) -> int:
@@ -291,7 +292,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     dtype = next(iter(canonical.values())).dtype
     module = checked_module(info, canonical, path)
     module.eval().requires_grad_(False)
-    return LoadedModel(module.to(device), info, path, dtype, notes)
+    return LoadedModel(module.to(device), info, path, dtype, notes, metadata)
 
 
 def checked_module(info: ArchInfo, canonical: dict[str, torch.Tensor], path: str | Path) -> nn.Module:
