@@ -27,3 +27,114 @@ def test_the_graph_output_is_the_network_output_unclamped_as_documented(tmp_path
     with torch.no_grad():
         ref = net(x).numpy()
     assert out.max() > 1.5 and abs(out - ref).max() < 1e-4
+
+
+def _option_file(tmp_path, model, **onnx_block):
+    import yaml
+
+    path = tmp_path / "onnx.yml"
+    onnx_block = {"dtype": "fp32", "optimize": False, **onnx_block}
+    path.write_text(
+        yaml.safe_dump({"name": "t", "path": {"pretrain_network_g": str(model)}, "onnx": onnx_block})
+    )
+    return path
+
+
+@pytest.mark.parametrize("scale,multiple", [(1, 4), (2, 2)])
+@pytest.mark.parametrize("shape", ["1x3xHxW", "1x3x20x24"])
+@pytest.mark.parametrize("opset", [9, 10])
+def test_an_opset_below_11_for_a_padding_rrdbnet_is_one_line(tmp_path, capfd, scale, multiple, shape, opset):
+    """torch refused it with a 255-line traceback and a dump of its graph (exit 1)."""
+    net, info = _small(scale=scale)
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    out = tmp_path / "m.onnx"
+    assert (
+        main(
+            ["convert", "-c", str(_option_file(tmp_path, src, opset=opset, shape=shape)), str(src), str(out)]
+        )
+        == 2
+    )
+    captured = capfd.readouterr()
+    assert captured.err == (
+        f"error: {out}: a {scale}x RRDBNet pads its input to a multiple of {multiple} inside the graph, which ONNX "
+        f"can express from opset 11 (opset {opset} asked); use opset 11 or later\n"
+    )
+    assert "graph" not in captured.out and not out.exists()
+
+
+def test_a_compact_still_exports_at_opset_9(tmp_path):
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    out = tmp_path / "m.onnx"
+    assert main(["convert", "-c", str(_option_file(tmp_path, src, opset=9)), str(src), str(out)]) == 0
+
+
+@pytest.mark.parametrize("shape", ["1x3x0x0", "0x3xHxW"])
+def test_a_zero_size_in_the_shape_is_refused_when_read(tmp_path, capsys, shape):
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    cfg = _option_file(tmp_path, src, shape=shape)
+    assert main(["convert", "-c", str(cfg), str(src), str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {cfg}: onnx.shape: {shape!r} has a size of 0; a number is a fixed size (1 or more), a letter a "
+        "dynamic one\n"
+    )
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_gray_model_with_an_rgb_shape_names_the_key_and_the_shape_to_set(tmp_path, capsys):
+    net, info = _small("compact", num_in_ch=1, num_out_ch=1)
+    src = save_model(tmp_path / "gray.safetensors", net, info)
+    cfg = _option_file(tmp_path, src, shape="1x3xHxW")
+    assert main(["convert", "-c", str(cfg), str(src), str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {cfg}: onnx.shape 1x3xHxW has 3 channels but {src} takes 1; set onnx.shape: 1x1xHxW\n"
+    )
+
+
+def test_an_exporter_failure_is_one_line_with_torch_reason(tmp_path, capsys, monkeypatch):
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"the user's graph")
+
+    def refuse(*args, **kwargs):
+        raise torch.onnx.errors.OnnxExporterError(
+            "Unsupported: ONNX export of Foo in opset 17. Please try opset version 18.  [Caused by the value "
+            "'87 defined in (%87 : int[] = prim::ListConstruct(%86))' (type 'List[int]') in the TorchScript graph.]"
+        )
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    assert main(["convert", str(src), str(out), "--force"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: torch cannot export this model at opset 17: Unsupported: ONNX export of Foo in opset 17. "
+        "Please try opset version 18; nothing written\n"
+    )
+    assert out.read_bytes() == b"the user's graph"
+
+
+def test_an_onnxruntime_failure_in_the_check_is_one_line_and_keeps_the_file(tmp_path, capsys, monkeypatch):
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    import upres.io.onnx_export as onnx_export
+
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"the user's graph")
+
+    def fail(path, x):
+        raise InvalidArgument(
+            "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for input: input for the following "
+            "indices\n index: 2 Got: 37 Expected: 17"
+        )
+
+    monkeypatch.setattr(onnx_export, "run_onnx", fail)
+    assert main(["convert", str(src), str(out), "--force"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: onnxruntime cannot run the exported graph ([ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got "
+        "invalid dimensions for input: input for the following indices index: 2 Got: 37 Expected: 17); nothing "
+        "written\n"
+    )
+    assert out.read_bytes() == b"the user's graph"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.safetensors"]

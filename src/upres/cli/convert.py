@@ -164,6 +164,12 @@ def _run_option_file(args: argparse.Namespace) -> int:
         raise ConfigError("ONNX bf16 export is not implemented in upres; use fp16 or fp32")
     _refuse_unwritable_weights(model, model_path, dtype)
     dims, _ = parse_shape(onnx.shape)
+    if dims[1] not in (None, model.info.in_channels):
+        fixed = "x".join([onnx.shape.split("x")[0], str(model.info.in_channels), *onnx.shape.split("x")[2:]])
+        raise ConfigError(
+            f"{args.config}: onnx.shape {onnx.shape} has {dims[1]} channels but {model_path} takes "
+            f"{model.info.in_channels}; set onnx.shape: {fixed}"
+        )
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         verify = onnx.verify and not args.no_verify

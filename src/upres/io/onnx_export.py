@@ -39,10 +39,17 @@ def export_onnx(
         raise ModelFileError(
             f"onnx shape has {dims[1]} channels but the model takes {model.info.in_channels}"
         )
+    m = model.info.size_multiple
+    if m > 1 and opset < 11:
+        # The pad to a multiple of `m` is computed from the input's size (also at a fixed shape: it is traced), and
+        # ONNX's Pad takes computed sizes from opset 11; torch's refusal came with a page of its graph.
+        raise ModelFileError(
+            f"{path}: a {model.info.scale}x RRDBNet pads its input to a multiple of {m} inside the graph, which ONNX "
+            f"can express from opset 11 (opset {opset} asked); use opset 11 or later"
+        )
     module = model.module.eval().float()
     torch_dtype = torch.float16 if dtype == "fp16" else torch.float32
     module = module.to(torch_dtype)
-    m = model.info.size_multiple
     free = (4 * m + 1, 4 * m + 3) if m > 1 else (16, 16)
     size = [dims[0] or 1, model.info.in_channels, dims[2] or free[0], dims[3] or free[1]]
     example = torch.rand(*size, dtype=torch_dtype)
@@ -54,16 +61,22 @@ def export_onnx(
         with atomic_path(path, sweep=True) as tmp, warnings.catch_warnings():
             # The 1x/2x models' padding branches on the input size on purpose (kept in the graph for every size).
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(
-                module,
-                (example,),
-                str(tmp),
-                input_names=["input"],
-                output_names=["output"],
-                opset_version=opset,
-                dynamic_axes={"input": axes, "output": out_axes} if axes else None,
-                dynamo=dynamo,
-            )
+            try:
+                torch.onnx.export(
+                    module,
+                    (example,),
+                    str(tmp),
+                    input_names=["input"],
+                    output_names=["output"],
+                    opset_version=opset,
+                    dynamic_axes={"input": axes, "output": out_axes} if axes else None,
+                    dynamo=dynamo,
+                )
+            except torch.onnx.errors.OnnxExporterError as exc:
+                # torch's reason ends with the fix (e.g. "Please try opset version 11"), then pages of its graph.
+                raise ModelFileError(
+                    f"{path}: torch cannot export this model at opset {opset}: {first_sentences(exc)}; nothing written"
+                ) from None
             # Checked before the rename: a graph that fails it never replaces the file the user had there.
             return verify_onnx(model, tmp, dtype, dims, name=path) if verify else None
     except ImportError as exc:
@@ -72,6 +85,13 @@ def export_onnx(
         ) from None
     finally:
         model.module.float()
+
+
+def first_sentences(exc: BaseException) -> str:
+    """An exporter's or onnxruntime's reason without the graph dump that follows it."""
+    text = str(exc).split(" [Caused by")[0].strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:3])[:300].rstrip(".") if lines else type(exc).__name__
 
 
 def run_onnx(path: str | Path, x: np.ndarray) -> np.ndarray:
@@ -99,7 +119,14 @@ def verify_onnx(
     with torch.no_grad():
         ref = model.module.float()(x).numpy()
     np_dtype = np.float16 if dtype == "fp16" else np.float32
-    out = run_onnx(path, x.numpy().astype(np_dtype)).astype(np.float32)
+    try:
+        out = run_onnx(path, x.numpy().astype(np_dtype)).astype(np.float32)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("onnxruntime"):
+            raise
+        raise ModelFileError(
+            f"{name or path}: onnxruntime cannot run the exported graph ({first_sentences(exc)}); nothing written"
+        ) from None
     err = float(np.abs(out - ref).max())
     tolerance = 2e-2 if dtype == "fp16" else 1e-4
     if not np.isfinite(err) or err > tolerance:

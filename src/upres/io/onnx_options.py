@@ -43,7 +43,12 @@ def parse_shape(shape: str) -> tuple[list[int | None], str]:
     parts = [p.strip() for p in str(shape).split("x")]
     if len(parts) != 4 or any(not p for p in parts):
         raise ValueError(f"{shape!r} is not NxCxHxW (numbers fixed, letters dynamic, e.g. 1x3xHxW)")
-    return [int(p) if p.isdigit() else None for p in parts], shape
+    dims = [int(p) if p.isdigit() else None for p in parts]
+    if 0 in dims:
+        raise ValueError(
+            f"{shape!r} has a size of 0; a number is a fixed size (1 or more), a letter a dynamic one"
+        )
+    return dims, shape
 
 
 def out_name(name: str, opts: OnnxOptions) -> str:
