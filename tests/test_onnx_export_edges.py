@@ -138,3 +138,43 @@ def test_an_onnxruntime_failure_in_the_check_is_one_line_and_keeps_the_file(tmp_
     )
     assert out.read_bytes() == b"the user's graph"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.safetensors"]
+
+
+def _named_option_file(tmp_path, model, network_g):
+    import yaml
+
+    path = tmp_path / "net.yml"
+    options = {"name": "t", "network_g": network_g, "path": {"pretrain_network_g": str(model)}}
+    path.write_text(yaml.safe_dump({**options, "onnx": {"dtype": "fp32", "optimize": False}}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "network_g,why",
+    [
+        ({"type": "esrgan", "num_block": 6}, "network_g.type is esrgan"),
+        ({"type": "compact", "num_feat": 8, "num_conv": 4}, "network_g.num_conv is 4 (the model's is 2)"),
+        ({"type": "SRVGGNetCompact", "upscale": 4}, "network_g.upscale is 4 (the model's is 2)"),
+    ],
+)
+def test_a_network_g_that_is_not_the_model_is_refused(tmp_path, capsys, network_g, why):
+    """traiNNer-redux builds network_g and refuses weights that do not fit it; upres exported the file's model."""
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    cfg = _named_option_file(tmp_path, src, network_g)
+    assert main(["convert", "-c", str(cfg), str(src), str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {cfg}: {why}, but {src} is a compact (8nf 2nc); make network_g describe it, or convert the model "
+        "it describes\n"
+    )
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    "network_g", [{"type": "compact"}, {"type": "compact", "num_feat": 8, "num_conv": 2, "upscale": 2}]
+)
+def test_a_network_g_that_names_the_model_or_only_its_type_exports(tmp_path, network_g):
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    cfg = _named_option_file(tmp_path, src, network_g)
+    assert main(["convert", "-c", str(cfg), str(src), str(tmp_path / "m.onnx")]) == 0

@@ -138,7 +138,7 @@ def _run_option_file(args: argparse.Namespace) -> int:
     """`upres convert -c FILE [MODEL] [OUT]`: ONNX export as the file's `onnx` block says (traiNNer-redux's keys)."""
     from upres.io.model_files import load_model
     from upres.io.onnx_export import export_onnx
-    from upres.io.onnx_options import out_name, parse_shape, read_convert_file
+    from upres.io.onnx_options import network_g_mismatch, out_name, parse_shape, read_convert_file
 
     data, onnx, notes = read_convert_file(args.config)
     pretrain = (data.get("path") or {}).get("pretrain_network_g")
@@ -157,6 +157,11 @@ def _run_option_file(args: argparse.Namespace) -> int:
     model = load_model(model_path)
     if "scale" in data and data["scale"] != model.info.scale:
         raise ConfigError(f"{model_path} is x{model.info.scale} but {args.config} has scale {data['scale']}")
+    if why := network_g_mismatch(data, model.info):
+        raise ConfigError(
+            f"{args.config}: {why}, but {model_path} is a {model.info.family} ({' '.join(model.info.tags)}); make "
+            "network_g describe it, or convert the model it describes"
+        )
     for note in [*model.notes, *notes]:
         print(f"note: {note}", file=sys.stderr)
     dtype = args.dtype or onnx.dtype

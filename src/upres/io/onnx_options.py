@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from upres.errors import ConfigError
+
+if TYPE_CHECKING:
+    from upres.archs import ArchInfo
 
 
 class OnnxOptions(BaseModel):
@@ -94,3 +97,24 @@ def read_convert_file(path: Path) -> tuple[dict[str, Any], OnnxOptions, list[str
     if onnx.optimize:
         notes.append("onnx.optimize: OnnxSlim is not part of upres; the graph is written as exported")
     return data, onnx, notes
+
+
+def network_g_mismatch(data: dict[str, Any], info: ArchInfo) -> str | None:
+    """Where the option file's network_g (its type, and the hyperparameters it names) is not the model's, or None.
+    traiNNer-redux builds network_g and loads the weights into it, so it refuses such a pair; upres took the model's
+    tensors and said nothing. Keys the block leaves out are not compared (they default, and redux files often
+    name only the type)."""
+    from upres.archs import _KEY_ALIASES, NETWORKS
+
+    block = data.get("network_g")
+    if not isinstance(block, dict) or str(block.get("type", "")).lower() not in NETWORKS:
+        return None
+    family = NETWORKS[str(block["type"]).lower()][0]
+    if family != info.family:
+        return f"network_g.type is {block['type']}"
+    differ = [
+        f"network_g.{k} is {v!r} (the model's is {info.params[_KEY_ALIASES.get(k, k)]!r})"
+        for k, v in block.items()
+        if _KEY_ALIASES.get(k, k) in info.params and info.params[_KEY_ALIASES.get(k, k)] != v
+    ]
+    return "; ".join(differ) or None
