@@ -178,3 +178,30 @@ def test_a_network_g_that_names_the_model_or_only_its_type_exports(tmp_path, net
     src = save_model(tmp_path / "m.safetensors", net, info)
     cfg = _named_option_file(tmp_path, src, network_g)
     assert main(["convert", "-c", str(cfg), str(src), str(tmp_path / "m.onnx")]) == 0
+
+
+def test_a_lone_onnx_argument_with_c_is_the_output_also_when_it_exists(tmp_path, capsys):
+    """It was taken as MODEL: 'MODEL out.onnx: no such file', then on a rerun 'unknown model file type'."""
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    cfg = _option_file(tmp_path, src)
+    out = tmp_path / "out.onnx"
+    assert main(["convert", "-c", str(cfg), str(out)]) == 0 and out.is_file()
+    assert main(["convert", "-c", str(cfg), str(out)]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: {out}: exists; add --force to replace it, or choose another name\n"
+    )
+    assert main(["convert", "-c", str(cfg), str(out), "--force"]) == 0
+
+
+def test_info_on_an_onnx_graph_says_what_it_is(tmp_path, capsys):
+    net, info = _small("compact")
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    out = tmp_path / "m.onnx"
+    assert main(["convert", str(src), str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: an ONNX graph, which upres exports but does not read; use the .pth or .safetensors it came "
+        "from\n"
+    )

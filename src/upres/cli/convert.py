@@ -140,6 +140,8 @@ def _run_option_file(args: argparse.Namespace) -> int:
     from upres.io.onnx_export import export_onnx
     from upres.io.onnx_options import network_g_mismatch, out_name, parse_shape, read_convert_file
 
+    if args.output is None and args.model is not None and args.model.suffix.lower() == ".onnx":
+        args.model, args.output = None, args.model  # `convert -c FILE OUT.onnx`: the model is the file's
     data, onnx, notes = read_convert_file(args.config)
     pretrain = (data.get("path") or {}).get("pretrain_network_g")
     model_path = args.model or (Path(pretrain) if pretrain else None)

@@ -78,7 +78,9 @@ def read_tensors(
         )
     if suffix not in PICKLE_SUFFIXES:
         raise ModelFileError(
-            f"{path}: unknown model file type {suffix!r}; use .pth, .pt, .ckpt or .safetensors"
+            f"{path}: an ONNX graph, which upres exports but does not read; use the .pth or .safetensors it came from"
+            if suffix == ".onnx"
+            else f"{path}: unknown model file type {suffix!r}; use .pth, .pt, .ckpt or .safetensors"
         )
     with open(path, "rb") as fh:
         head = fh.read(2)
