@@ -205,3 +205,20 @@ def test_info_on_an_onnx_graph_says_what_it_is(tmp_path, capsys):
         f"error: {out}: an ONNX graph, which upres exports but does not read; use the .pth or .safetensors it came "
         "from\n"
     )
+
+
+def test_an_fp16_graph_that_overflows_says_to_export_fp32(tmp_path, capsys):
+    """Its activations pass 65504 (the weights fit fp16): the check said 'differs from PyTorch by nan (> 0.02)'."""
+    net, info = _small("compact")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(300)
+    src = save_model(tmp_path / "m.safetensors", net, info)
+    out = tmp_path / "m.onnx"
+    assert main(["convert", str(src), str(out), "--dtype", "fp16"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: the fp16 graph gives infinite or NaN values where PyTorch in fp32 does not (values inside "
+        "the network pass half precision's 65504); export it in fp32 (--dtype fp32, or onnx.dtype: fp32); nothing "
+        "written\n"
+    )
+    assert not out.exists()

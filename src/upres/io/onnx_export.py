@@ -129,6 +129,13 @@ def verify_onnx(
         ) from None
     err = float(np.abs(out - ref).max())
     tolerance = 2e-2 if dtype == "fp16" else 1e-4
+    if not np.isfinite(err) and np.isfinite(ref).all() and dtype == "fp16":
+        # "differs by nan" left the reader to guess; a sum past 65504 is what makes a half-precision graph infinite.
+        raise ModelFileError(
+            f"{name or path}: the fp16 graph gives infinite or NaN values where PyTorch in fp32 does not (values "
+            "inside the network pass half precision's 65504); export it in fp32 (--dtype fp32, or onnx.dtype: "
+            "fp32); nothing written"
+        )
     if not np.isfinite(err) or err > tolerance:
         raise ModelFileError(
             f"{name or path}: ONNX output differs from PyTorch by {err:.2e} (> {tolerance}); nothing written"
