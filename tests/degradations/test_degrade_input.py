@@ -66,3 +66,21 @@ def test_an_image_smaller_than_the_scale_is_refused():
 def test_the_documented_inputs_still_work(shape, dtype):
     lq = _degrade(torch.rand(*shape, dtype=dtype), scale=np.int64(4))
     assert lq.shape == (*shape[:-2], 8, 8) and lq.dtype == dtype
+
+
+def test_a_dict_of_options_is_refused_with_the_parser_to_use():
+    rng, gen = make_generators(0)
+    with pytest.raises(TypeError) as exc:
+        degrade(torch.rand(3, 32, 32), {"blur_prob": 0.5}, 4, rng, gen)
+    assert str(exc.value) == (
+        "degrade: opts must be DegradationOptions, not dict (for a dict of option keys: parse_degradation_options(d))"
+    )
+
+
+@pytest.mark.parametrize("rng", [0, None])
+def test_a_seed_or_nothing_as_rng_is_refused_with_make_generators(rng):
+    with pytest.raises(TypeError) as exc:
+        degrade(torch.rand(3, 32, 32), DegradationOptions(), 4, rng)
+    assert str(exc.value) == (
+        f"degrade: rng must be a numpy Generator, not {type(rng).__name__} (rng, generator = make_generators(seed))"
+    )

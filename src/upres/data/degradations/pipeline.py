@@ -57,6 +57,15 @@ def degrade(
 ) -> torch.Tensor:
     """LR of `gt` ((C,H,W) or (N,C,H,W) float in [0, 1]) of size (H // scale, W // scale), 8-bit-rounded."""
     check_gt(gt, scale)
+    if not isinstance(opts, DegradationOptions):
+        raise TypeError(
+            f"degrade: opts must be DegradationOptions, not {type(opts).__name__} (for a dict of option keys: "
+            "parse_degradation_options(d))"
+        )
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"degrade: rng must be a numpy Generator, not {type(rng).__name__} (rng, generator = make_generators(seed))"
+        )
     squeeze = gt.dim() == 3
     x = gt.unsqueeze(0) if squeeze else gt
     if generator is None:
