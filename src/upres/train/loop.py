@@ -119,7 +119,7 @@ def _train(
         # Recorded once the state is known to fit, with the seed the run goes on with (a resumed run keeps its own).
         _record_options(exp_dir, opts, seed, options_text)
 
-    model, net_d = _wrap(run, opts, ctx)
+    model, net_d = _wrap(run, opts, ctx, fresh=state is None)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
     step = TrainStep(run, opts, ctx, model, net_d, scaler, amp_dtype)
     # A dry run trains one iteration, also from a resumed state (from one it trained none and said OK, "15->1").
@@ -284,10 +284,15 @@ def _metrics(opts: Options, run: Run, ctx: DistContext, log: RunLog) -> list | N
     return metrics
 
 
-def _wrap(run: Run, opts: Options, ctx: DistContext) -> tuple[nn.Module, nn.Module | None]:
-    """G and D wrapped for several processes (DDP) and, for G, compiled when `use_compile` asks."""
+def _wrap(run: Run, opts: Options, ctx: DistContext, fresh: bool) -> tuple[nn.Module, nn.Module | None]:
+    """G and D wrapped for several processes (DDP) and, for G, compiled when `use_compile` asks. `fresh`: no
+    training state was loaded (the EMA is the generator the run starts with)."""
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     model = DDP(run.g.net, device_ids=ids) if ctx.enabled else run.g.net
+    if ctx.enabled and fresh and run.g.ema is not None:
+        # Each process built G from its own seed; DDP just gave every one process 0's weights, but the EMA copied
+        # before held the process's own, and an LDL loss on that process compared with it.
+        run.g.ema.load_state_dict(run.g.net.state_dict())
     if opts.use_compile:
         model = torch.compile(model, mode=opts.compile_mode)
     net_d = run.d.net if run.d else None
