@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +49,76 @@ def test_ddp_with_an_ldl_loss_equals_one_process_with_double_batch(tmp_path, hr_
         a, b = _weights(tmp_path / "single", name), _weights(tmp_path / "ddp", name)
         for k in a:
             torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=0, msg=f"{name} {k}")
+
+
+def _two_machines(cfgs: tuple[Path, Path], cwds: tuple[Path, Path], *extra: str) -> list[tuple[int, str]]:
+    """Two torchrun launchers of one process each, as on two machines (`--nnodes 2`), each with its own option
+    file and working folder: (exit code, stderr) of each, or a failed test when they do not end in time."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for node in (1, 0):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(node),
+               "--nproc_per_node", "1", "--master_addr", "127.0.0.1", "--master_port", str(port),
+               "-m", "upres", "train", "-c", str(cfgs[node]), "--device", "cpu", *extra]  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                env=ENV,
+                cwd=cwds[node],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )  # fmt: skip
+        )
+    try:
+        errs = [p.communicate(timeout=90)[1] for p in procs]
+        return [(procs[1].returncode, errs[1]), (procs[0].returncode, errs[0])]  # machine 0's first
+    except subprocess.TimeoutExpired:
+        pytest.fail("the two machines' processes did not end: they wait for each other")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def _machines(tmp_path: Path, hr_folder: Path) -> tuple[tuple[Path, Path], tuple[Path, Path]]:
+    """Two machines' working folders, each with its own experiment folder (no shared disk) and option file (15
+    iterations); machine 0's holds states 5 and 10 of a run of 10."""
+    roots = (tmp_path / "m0", tmp_path / "m1")
+    for root in roots:
+        root.mkdir()
+    train(parse_options(base_options(hr_folder, roots[0] / "exp")), device="cpu")
+    cfgs = tuple(
+        write(root / "o.yml", merge(base_options(hr_folder, root / "exp"), {"train": {"total_iter": 15}}))
+        for root in roots
+    )
+    return cfgs, roots
+
+
+@pytest.mark.slow
+def test_every_machine_resumes_from_the_state_process_0_chose(tmp_path, hr_folder):
+    """Machine 1 saw no training state in its own experiment folder: it started from iteration 0 while machine 0
+    resumed from 10, and both waited for each other for ever. Process 0's choice now holds for every process."""
+    cfgs, roots = _machines(tmp_path, hr_folder)
+    (code0, err0), (code1, err1) = _two_machines(cfgs, roots, "--resume", "auto")
+    assert code0 == 0 and code1 == 0, err0[-2000:] + err1[-2000:]
+    log = (roots[0] / "exp" / "log.txt").read_text()
+    assert f"resumed from {roots[0] / 'exp' / 'training_states' / '10.state'} at iteration 10" in log
+    assert "training finished: test, iteration 15 of 15" in log
+
+
+@pytest.mark.slow
+def test_a_process_that_cannot_read_the_chosen_state_stops_with_one_line(tmp_path, hr_folder):
+    cfgs, roots = _machines(tmp_path, hr_folder)
+    state = Path("exp/training_states/5.state")  # relative: only machine 0's working folder holds it
+    (code0, _), (code1, err1) = _two_machines(cfgs, roots, "--resume", str(state))
+    assert code1 != 0 and code0 != 0
+    assert (
+        f"error: process 1 cannot read the training state {state} that process 0 resumes from: under torchrun on "
+        "several machines the experiment folder must be at the same path on every machine"
+    ) in err1
+    assert f'File "{REPO / "src"}' not in err1  # torchrun prints a traceback of its own; upres none

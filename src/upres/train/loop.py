@@ -33,8 +33,8 @@ from upres.train.iterations import Iterations
 from upres.train.memory import peak_memory_mb
 from upres.train.persist import (
     TrainingError,
+    chosen_state,
     continue_schedules,
-    resume_path,
     resume_run,
 )
 from upres.train.report import RunLog
@@ -102,11 +102,7 @@ def _train(
     # A dry run writes nothing but reads the states as the real run would, so that it checks the one it resumes.
     states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
     start_iter, best, state = 0, BestTracker({}), None
-    from_file = not resume and opts.path.resume_state
-    named = "path.resume_state" if from_file else "--resume"
-    path = resume_path(str(opts.path.resume_state) if from_file else resume, states_dir, log, named)
-    if resume == "auto" and path is None:
-        log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
+    path = chosen_state(ctx, resume, opts.path.resume_state, states_dir, log)
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
         continue_schedules(run, opts.train.restart_scheduler, log)
