@@ -122,3 +122,22 @@ def test_a_process_that_cannot_read_the_chosen_state_stops_with_one_line(tmp_pat
         "several machines the experiment folder must be at the same path on every machine"
     ) in err1
     assert f'File "{REPO / "src"}' not in err1  # torchrun prints a traceback of its own; upres none
+
+
+@pytest.mark.slow
+def test_a_dry_run_under_torchrun_speaks_once(tmp_path, hr_folder):
+    """A dry run has no experiment folder; its log lines were printed by every process."""
+    cfg = write(
+        tmp_path / "o.yml", merge(base_options(hr_folder, tmp_path / "exp"), {"train": {"warmup_iter": 50}})
+    )
+    out = _torchrun(cfg, "--dry-run")
+    assert out.returncode == 0, out.stderr[-3000:]
+    for said in (
+        "train.warmup_iter 50 is longer than",
+        "training test: compact",
+        "software: upres",
+        "iter 1/1 ",
+    ):
+        assert out.stdout.count(said) == 1, out.stdout
+    assert out.stdout.count("dry run OK") == 1
+    assert not (tmp_path / "exp").exists()
