@@ -141,3 +141,44 @@ def test_a_dry_run_under_torchrun_speaks_once(tmp_path, hr_folder):
         assert out.stdout.count(said) == 1, out.stdout
     assert out.stdout.count("dry run OK") == 1
     assert not (tmp_path / "exp").exists()
+
+
+WAITS_FOR_MAIN = """
+import datetime, sys, time
+import torch.distributed as dist
+
+# The default group's collective timeout made short (torch's is 10 min under NCCL, 30 under gloo).
+_init = dist.init_process_group
+dist.init_process_group = lambda *a, **k: _init(*a, **{**k, "timeout": datetime.timedelta(seconds=3)})
+from upres.train.distributed import barrier, broadcast_object, setup_distributed, teardown
+
+ctx = setup_distributed("cpu")
+if ctx.is_main:
+    time.sleep(6)  # the dataset check
+barrier(ctx)
+if ctx.is_main:
+    time.sleep(6)  # a validation
+got = broadcast_object(ctx, "stop" if ctx.is_main else None)
+print(f"rank {ctx.rank}: {got}", flush=True)
+teardown(ctx)
+"""
+
+
+@pytest.mark.slow
+def test_the_other_processes_wait_for_process_0_past_the_collective_timeout(tmp_path):
+    """Process 0 alone checks the dataset and validates: the others waited on the default group and the run died at
+    its timeout (10 min under NCCL: a first check of a large dataset, a long validation)."""
+    script = tmp_path / "waits.py"
+    script.write_text(WAITS_FOR_MAIN)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+    ]
+    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(out.stdout.split("\n")[:2]) == ["rank 0: stop", "rank 1: stop"], out.stdout
