@@ -17,7 +17,7 @@ def test_nan_guard_messages_match_the_loop() -> None:
     doc = (REPO / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
     quoted = re.search(r"```text\n(.*?)```", doc, re.S).group(1).splitlines()
     templates = [
-        'f"iteration {it}: {n_bad} non-finite steps in a row; rolled back to {states[-1].name} (iteration {back}) "',
+        'f"iteration {it}: {n_bad} non-finite steps in a row; rolled back to {newest.name} (iteration {back}) "',
         'f"iteration {it}: {n_bad} non-finite steps in a row; no checkpoint yet, halving the learning rate"',
         'f"iteration {it}: weights contain NaN/Inf; checkpoint NOT written (the previous one stays)"',
     ]

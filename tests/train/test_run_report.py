@@ -195,3 +195,18 @@ def test_a_curve_keeps_a_bounded_spread_of_points(monkeypatch):
         steps = {b - a for a, b in zip(kept[:-1], kept[1:], strict=True)}
         assert len(steps) == 1 and kept[0] == steps.pop()  # evenly spread from the start, old and new alike
         assert all(v == 1 / i for i, v in points)
+
+
+def test_the_progress_lines_epoch_is_the_one_the_data_is_in(tmp_path, hr_folder, capsys):
+    """With accum_iter, an epoch leaves out the samples of an unfinished step: the line counted micro-batches over the
+    dataset instead (epoch 3 where the sampler was in epoch 5)."""
+    from upres.train.sampler import ResumableBatchSampler
+
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp", total_iter=5),
+        {"datasets": {"train": {"batch_size_per_gpu": 1, "accum_iter": 4}}},  # 6 images: one step an epoch
+    )
+    train(parse_options(opts), device="cpu")
+    shown = int(re.search(r"iter 5/5 epoch (\d+) ", capsys.readouterr().out).group(1))
+    sampler = ResumableBatchSampler(6, 1, seed=5, accum=4)
+    assert shown == sampler.position(5 * 4)[0] == 5  # the epoch iteration 6 draws from

@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
 from upres.devices import training_device
+
+# Process 0 alone checks the dataset (every image decoded, on a first run), validates and writes checkpoints while
+# the others wait for it. On the default group that wait ends at torch's collective timeout (10 min under NCCL, 30
+# under gloo), and the run with it; those waits go through the CPU group, which waits this long. A process that dies
+# meanwhile is still seen at once: torchrun ends the others.
+WAIT_FOR_MAIN = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -18,7 +25,8 @@ class DistContext:
     local_rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
-    # A CPU (gloo) group for the ranks' Ctrl+C agreement (interrupt.StopAgreement); None for one process.
+    # A CPU (gloo) group for the ranks' Ctrl+C agreement (interrupt.StopAgreement) and for waiting on process 0
+    # (`barrier`, `broadcast_object`); None for one process.
     cpu_group: object | None = None
 
     @property
@@ -42,20 +50,21 @@ def setup_distributed(device: str = "auto") -> DistContext:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    cpu_group = dist.new_group(backend="gloo") if world > 1 else None
+    cpu_group = dist.new_group(backend="gloo", timeout=WAIT_FOR_MAIN) if world > 1 else None
     return DistContext(rank, local_rank, world, dev, cpu_group)
 
 
 def barrier(ctx: DistContext) -> None:
+    """Every process waits for the others, process 0's work alone included (see WAIT_FOR_MAIN)."""
     if ctx.enabled:
-        dist.barrier()
+        dist.barrier(group=ctx.cpu_group)
 
 
 def broadcast_object(ctx: DistContext, obj: object) -> object:
     if not ctx.enabled:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, group=ctx.cpu_group)
     return box[0]
 
 

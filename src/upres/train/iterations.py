@@ -17,7 +17,7 @@ from upres.train.distributed import DistContext, barrier, broadcast_object
 from upres.train.feed import BatchFeed, LoaderFailed
 from upres.train.interrupt import HeldChildSignals, HeldInterrupts, StepAbandoned, StopAgreement
 from upres.train.memory import is_out_of_memory, out_of_memory_text
-from upres.train.persist import TrainingError, roll_back, save_checkpoint
+from upres.train.persist import TrainingError, newest_state, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run
 from upres.train.step import TrainStep
@@ -192,8 +192,8 @@ class Iterations:
         n_bad = int(self.step.consecutive_bad)
         if n_bad < self.opts.train.nan_rollback_after:
             return None
-        states = list_states(self.states_dir) if self.states_dir and self.states_dir.is_dir() else []
-        target = int(states[-1].stem) if states else None
+        newest = newest_state(self.ctx, self.states_dir)  # process 0's: every process goes back to the same
+        target = int(newest.stem) if newest is not None else None
         if target is not None and rollbacks.get(target, 0) >= MAX_ROLLBACKS_TO_ONE_STATE:
             # Halving again and again did not help: the run would loop here for ever. Checked before a ninth
             # roll-back, which was made (and logged) before the run stopped.
@@ -204,9 +204,7 @@ class Iterations:
             )
             self.log.note(text)
             raise TrainingError(text)
-        back = roll_back(
-            self.run, self.states_dir, self.scaler, self.log, it, n_bad, self.feed.pool, self.ctx
-        )
+        back = roll_back(self.run, newest, self.scaler, self.log, it, n_bad, self.feed.pool, self.ctx)
         rollbacks[back] = rollbacks.get(back, 0) + 1
         self.step.consecutive_bad.zero_()
         self.step.reset_window()

@@ -33,8 +33,8 @@ from upres.train.iterations import Iterations
 from upres.train.memory import peak_memory_mb
 from upres.train.persist import (
     TrainingError,
+    chosen_state,
     continue_schedules,
-    resume_path,
     resume_run,
 )
 from upres.train.report import RunLog
@@ -102,11 +102,7 @@ def _train(
     # A dry run writes nothing but reads the states as the real run would, so that it checks the one it resumes.
     states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
     start_iter, best, state = 0, BestTracker({}), None
-    from_file = not resume and opts.path.resume_state
-    named = "path.resume_state" if from_file else "--resume"
-    path = resume_path(str(opts.path.resume_state) if from_file else resume, states_dir, log, named)
-    if resume == "auto" and path is None:
-        log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
+    path = chosen_state(ctx, resume, opts.path.resume_state, states_dir, log)
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
         continue_schedules(run, opts.train.restart_scheduler, log)
@@ -119,7 +115,7 @@ def _train(
         # Recorded once the state is known to fit, with the seed the run goes on with (a resumed run keeps its own).
         _record_options(exp_dir, opts, seed, options_text)
 
-    model, net_d = _wrap(run, opts, ctx)
+    model, net_d = _wrap(run, opts, ctx, fresh=state is None)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
     step = TrainStep(run, opts, ctx, model, net_d, scaler, amp_dtype)
     # A dry run trains one iteration, also from a resumed state (from one it trained none and said OK, "15->1").
@@ -284,10 +280,15 @@ def _metrics(opts: Options, run: Run, ctx: DistContext, log: RunLog) -> list | N
     return metrics
 
 
-def _wrap(run: Run, opts: Options, ctx: DistContext) -> tuple[nn.Module, nn.Module | None]:
-    """G and D wrapped for several processes (DDP) and, for G, compiled when `use_compile` asks."""
+def _wrap(run: Run, opts: Options, ctx: DistContext, fresh: bool) -> tuple[nn.Module, nn.Module | None]:
+    """G and D wrapped for several processes (DDP) and, for G, compiled when `use_compile` asks. `fresh`: no
+    training state was loaded (the EMA is the generator the run starts with)."""
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     model = DDP(run.g.net, device_ids=ids) if ctx.enabled else run.g.net
+    if ctx.enabled and fresh and run.g.ema is not None:
+        # Each process built G from its own seed; DDP just gave every one process 0's weights, but the EMA copied
+        # before held the process's own, and an LDL loss on that process compared with it.
+        run.g.ema.load_state_dict(run.g.net.state_dict())
     if opts.use_compile:
         model = torch.compile(model, mode=opts.compile_mode)
     net_d = run.d.net if run.d else None

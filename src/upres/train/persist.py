@@ -21,7 +21,7 @@ from upres.train.checkpoint import (
     write_faults,
 )
 from upres.train.config import Options
-from upres.train.distributed import DistContext, barrier, gather_to_main
+from upres.train.distributed import DistContext, barrier, broadcast_object, gather_to_main
 from upres.train.report import RunLog
 from upres.train.setup import Run
 from upres.train.state import collect_state, has_nonfinite, restore_state, unwrap
@@ -59,6 +59,45 @@ def resume_path(
     if not path.is_file():
         raise TrainingError(f"{named} {path}: no such training state")
     return path
+
+
+def chosen_state(
+    ctx: DistContext, resume: str | None, resume_state, states_dir: Path | None, log: RunLog
+) -> Path | None:
+    """The state this run resumes from (`--resume`, else the option file's path.resume_state), chosen by process 0
+    for every process."""
+    from_file = not resume and resume_state
+    path = None
+    if ctx.is_main:
+        named = "path.resume_state" if from_file else "--resume"
+        path = resume_path(str(resume_state) if from_file else resume, states_dir, log, named)
+        if resume == "auto" and path is None:
+            log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
+    return same_state_everywhere(ctx, path)
+
+
+def newest_state(ctx: DistContext, states_dir: Path | None) -> Path | None:
+    """The newest training state in `states_dir` as process 0 sees it, for every process (all must call this)."""
+    states = list_states(states_dir) if ctx.is_main and states_dir and states_dir.is_dir() else []
+    return same_state_everywhere(ctx, states[-1] if states else None)
+
+
+def same_state_everywhere(ctx: DistContext, path: Path | None) -> Path | None:
+    """Under torchrun, process 0's `path` on every process. Each process choosing its own (from its own disk, its
+    own working folder) resumed them at different iterations, where they waited for each other for ever; a process
+    that cannot read process 0's choice stops with the fix instead."""
+    if not ctx.enabled:
+        return path
+    chosen = broadcast_object(ctx, None if path is None else str(path))
+    if chosen is None:
+        return None
+    if not Path(chosen).is_file():
+        raise TrainingError(
+            f"process {ctx.rank} cannot read the training state {chosen} that process 0 resumes from: under "
+            "torchrun on several machines the experiment folder must be at the same path on every machine (a "
+            "shared disk, or a copy of its training_states)"
+        )
+    return Path(chosen)
 
 
 def resume_run(
@@ -235,22 +274,22 @@ def restore_pool(pool, state: dict, ctx, log: RunLog) -> None:
 
 
 def roll_back(
-    run: Run, states_dir: Path | None, scaler, log: RunLog, it: int, n_bad: int, pool, ctx: DistContext
+    run: Run, newest: Path | None, scaler, log: RunLog, it: int, n_bad: int, pool, ctx: DistContext
 ) -> int:
-    """After `n_bad` non-finite steps in a row: back to the newest state with half the learning rate."""
-    states = list_states(states_dir) if states_dir and states_dir.is_dir() else []
+    """After `n_bad` non-finite steps in a row: back to the `newest` state (`newest_state`) with half the learning
+    rate."""
     parts = [run.g] + (
         [run.d] if run.d is not None else []
     )  # D diverges as often as G, and feeds G's GAN loss
     halved = [part.schedule.lr_scale * 0.5 for part in parts]
     for part, scale in zip(parts, halved):
         part.schedule.set_scale(scale)
-    if not states:
+    if newest is None:
         log.note(
             f"iteration {it}: {n_bad} non-finite steps in a row; no checkpoint yet, halving the learning rate"
         )
         return it
-    state = restore_state(run, states[-1], scaler, ctx)
+    state = restore_state(run, newest, scaler, ctx)
     restore_pool(pool, state, ctx, log)
     # restore_state brought back the state's scales: each roll-back halves the rates again (it halved the state's
     # once, so every roll-back ran at half the state's rate).
@@ -258,7 +297,7 @@ def roll_back(
         part.schedule.set_scale(scale)
     back = int(state["iteration"])
     log.note(
-        f"iteration {it}: {n_bad} non-finite steps in a row; rolled back to {states[-1].name} (iteration {back}) "
+        f"iteration {it}: {n_bad} non-finite steps in a row; rolled back to {newest.name} (iteration {back}) "
         f"and halved the learning rate (scale {run.g.schedule.lr_scale:g})"
     )
     return back

@@ -20,6 +20,8 @@ CURVE_POINTS = 10_000
 
 class RunLog:
     def __init__(self, exp_dir: Path | None, use_tb: bool, enabled: bool = True) -> None:
+        """`enabled`: this process speaks (under torchrun, process 0 only; a dry run, without a folder, too)."""
+        self.console = enabled
         self.enabled = enabled and exp_dir is not None
         self.exp_dir = exp_dir
         self.history: dict[str, list[tuple[int, float]]] = {}
@@ -40,7 +42,7 @@ class RunLog:
                 self.info("TensorBoard logging is off: install it with pip install 'upres[tb]'")
 
     def info(self, message: str) -> None:
-        if not self.enabled and self.exp_dir is not None:
+        if not self.console:
             return
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         line = f"{stamp} {message}"
@@ -108,7 +110,7 @@ class RunLog:
         """A note the user must see even when stdout goes to a file: also on stderr."""
         self.note(message)
         # On a terminal the note above is already on screen; printed again on stderr it showed twice.
-        if (self.enabled or self.exp_dir is None) and not _is_terminal(sys.stdout):
+        if self.console and not _is_terminal(sys.stdout):
             print(f"note: {message}", file=sys.stderr, flush=True)
 
     def write_report(self, page: Page) -> None:

@@ -13,6 +13,11 @@ from collections.abc import Iterator
 import torch
 
 
+def steps_per_epoch(size: int, batch_size: int, world_size: int = 1, accum: int = 1) -> int:
+    """Optimizer steps in one epoch: whole steps only (the rest of the permutation is left out)."""
+    return size // (batch_size * world_size * accum)
+
+
 class ResumableBatchSampler:
     def __init__(
         self,
@@ -27,7 +32,7 @@ class ResumableBatchSampler:
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.rank, self.world_size, self.accum = rank, world_size, accum
         self.step_samples = batch_size * world_size * accum
-        self.steps_per_epoch = size // self.step_samples
+        self.steps_per_epoch = steps_per_epoch(size, batch_size, world_size, accum)
         if self.steps_per_epoch == 0:
             raise ValueError(f"the dataset has {size} samples, fewer than one step's {self.step_samples}")
         self.start = start  # micro-batch counter to begin at

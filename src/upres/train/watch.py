@@ -20,6 +20,7 @@ from upres.train.pace import Pace, ValidationProgress, hms, validations_left
 from upres.train.report import RunLog
 from upres.train.report_html import Page
 from upres.train.run_record import RunRecord, metric_infos
+from upres.train.sampler import steps_per_epoch
 from upres.train.setup import Run
 from upres.train.state import has_nonfinite, unwrap
 from upres.train.summary import Outcome, last_model_path, summary_lines
@@ -138,7 +139,11 @@ class RunWatch:
         means = {k: float(v) / max(it - self.pace.window_iter, 1) for k, v in sums.items()}
         val_freq = self.opts.val.val_freq if self.metrics is not None else None
         train_s, val_s = self.pace.eta(it, self.total_iter, validations_left(it, self.total_iter, val_freq))
-        epoch = it * run.accum_iter // max(len(run.train_set) // (run.batch_size * ctx.world_size), 1)
+        # The epoch the data is in (sampler.py's count): `it * accum` over the micro-batches of an epoch was off
+        # where an epoch leaves a few samples out.
+        epoch = it // max(
+            steps_per_epoch(len(run.train_set), run.batch_size, ctx.world_size, run.accum_iter), 1
+        )
         lr = run.g.schedule.current_lr()
         from upres.train.memory import peak_memory_mb
 
