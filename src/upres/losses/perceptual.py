@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.losses.full_precision import full_precision
 from upres.losses.pixel import criterion as make_criterion
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1)
@@ -201,6 +202,10 @@ class PerceptualLoss(nn.Module):
         self.vgg.eval()  # frozen feature extractor: never switch it to training behaviour
         return self
 
+    # float32 under AMP, as traiNNer-redux runs it (custom_fwd(cast_inputs=float32)): in bf16 the features keep 8
+    # significant bits, and where SR is near GT their difference is mostly rounding (1.5x the loss, gradient at a
+    # cosine of 0.67 to float32's at 0.5/255 per pixel).
+    @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         sr_f = self.vgg(sr)
         with torch.no_grad():
