@@ -148,6 +148,17 @@ def test_amp_runs_the_perceptual_loss_in_float32(vgg_file):
     assert torch.equal(amp.grad, plain.grad)
 
 
+@pytest.mark.parametrize("use_input_norm", [True, False])
+def test_a_gray_image_is_seen_as_rgb(vgg_file, use_input_norm):
+    """`color: y` trains on 1-channel luma: without use_input_norm conv1_1 raised on the one channel."""
+    loss_fn = PerceptualLoss(vgg_weights_path=vgg_file, use_input_norm=use_input_norm)
+    torch.manual_seed(5)
+    sr, gt = torch.rand(1, 1, 24, 24), torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        gray, rgb = loss_fn(sr, gt), loss_fn(sr.expand(-1, 3, -1, -1), gt.expand(-1, 3, -1, -1))
+    assert gray.item() == rgb.item() > 0
+
+
 def test_no_gradient_through_gt_and_vgg_frozen(vgg_file):
     loss_fn = PerceptualLoss(vgg_weights_path=vgg_file)
     loss_fn.train()

@@ -154,6 +154,10 @@ class VGGFeatures(nn.Module):
         self.load_state_dict(picked, assign=True)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.shape[1] == 1:
+            # A luma model (`color: y`): VGG sees the gray image as RGB. With use_input_norm the normalisation's
+            # broadcast did this already; without it conv1_1 failed on the one channel.
+            x = x.expand(-1, 3, -1, -1)
         if self.range_norm:
             x = (x + 1) / 2
         if self.use_input_norm:
