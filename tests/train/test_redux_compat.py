@@ -142,3 +142,26 @@ def test_basicsr_s_esrgan_model_with_a_gan_type_upres_has_no_relativistic_form_i
         "implement (its relativistic form is ragan, on BCE); use gan_type: vanilla (read as ragan), or remove "
         "model_type for a plain GAN"
     )
+
+
+PERCEPTUAL_OPT = {"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_type": "vgg19", "perceptual_weight": 1.0,
+                  "style_weight": 0, "criterion": "l1"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model_type", "given", "padding"),
+    [("ESRGANModel", None, "zeros"), ("RealESRGANModel", None, "zeros"), ("ESRGANModel", "replicate", "replicate"),
+     (None, None, None)],
+)  # fmt: skip
+def test_basicsr_era_files_keep_basicsr_s_vgg_padding(model_type, given, padding):
+    """BasicSR's VGG (and traiNNer-redux's before v1, the files with a model_type) pads conv1_1 with zeros; upres's
+    default is today's redux's edge replication, so such a file trained another perceptual loss without a word."""
+    spec = {**PERCEPTUAL_OPT, **({"first_padding": given} if given else {})}
+    opts = _parse(model_type=model_type, train={"total_iter": 10, "perceptual_opt": spec})
+    (entry,) = opts.train.losses
+    assert entry.kwargs().get("first_padding") == padding
+    note = (
+        f"train.losses[0]: model_type {model_type} (a BasicSR-era file): perceptualloss first_padding zeros, as "
+        "BasicSR's VGG pads (set first_padding: replicate for traiNNer-redux's)"
+    )
+    assert (note in opts.compat_notes) == (model_type is not None and given is None)
