@@ -120,6 +120,21 @@ def test_gray_and_rgba_models_score_what_upscale_writes(tmp_path, capsys, channe
     assert result["psnr"] == pytest.approx(np.mean(scores), abs=1e-6)
 
 
+def test_scale_1_says_the_lr_is_the_ground_truth(tmp_path, capsys):
+    """At 1x the bicubic LR is the ground truth itself: a 1x model was scored on clean inputs without a word (only the
+    bicubic row's inf PSNR hinted at it)."""
+    gt_dir = _folder(tmp_path)
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["results"][0]["ssim"] == 1.0  # identical images
+    assert captured.err == (
+        "note: at --scale 1 the LR is the ground truth itself (bicubic changes nothing at 1x): the scores say how much "
+        "each model changes clean images, not how well it restores degraded ones\n"
+    )
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "2", "--json"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_two_models_with_the_same_file_name_get_a_row_each(tmp_path, capsys):
     """Two runs' net_g_best.safetensors side by side: the second's scores replaced the first's under one name."""
     gt_dir = _folder(tmp_path)
