@@ -195,3 +195,22 @@ def test_wrong_file_and_unknown_layer(tmp_path):
         PerceptualLoss(vgg_weights_path=bad)
     with pytest.raises(ConfigError, match=r"unknown VGG19 layer\(s\) \['conv6_1'\]"):
         PerceptualLoss({"conv6_1": 1.0}, vgg_weights_path=bad)
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [{"conv5_4": -1.0}, {"conv5_4": float("nan")}, {"conv4_4": 0.0, "conv5_4": 0}, {"conv5_4": "a"}],
+)
+def test_layer_weights_that_train_nothing_sensible_are_refused(weights, vgg_file):
+    """-1 maximised the feature distance, NaN made every step NaN, all zeros trained nothing, all without a word."""
+    from upres.losses import build_loss
+
+    with pytest.raises(ConfigError) as exc:
+        build_loss(
+            {"type": "perceptualloss", "layer_weights": weights, "vgg_weights_path": str(vgg_file)},
+            "train.losses[3]",
+        )
+    bad = {k: v for k, v in weights.items() if v != 0} or weights
+    assert str(exc.value) == (
+        f"train.losses[3].layer_weights: each weight must be a number >= 0 and one above 0, got {bad}"
+    )

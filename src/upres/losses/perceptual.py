@@ -195,6 +195,18 @@ class PerceptualLoss(nn.Module):
         self.layer_weights = dict(DEFAULT_LAYER_WEIGHTS if layer_weights is None else layer_weights)
         if not self.layer_weights:
             raise ConfigError("perceptualloss.layer_weights is empty")
+        # A negative weight rewards distance from the ground truth, NaN makes every step NaN, all zeros trains
+        # nothing: each was computed without a word.
+        bad = {
+            k: w
+            for k, w in self.layer_weights.items()
+            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf")
+        }
+        if bad or not any(self.layer_weights.values()):
+            shown = bad or self.layer_weights
+            raise ConfigError(
+                f"perceptualloss.layer_weights: each weight must be a number >= 0 and one above 0, got {shown}"
+            )
         self.criterion = make_criterion(criterion, "perceptualloss.criterion")
         self.vgg = VGGFeatures(list(self.layer_weights), use_input_norm, range_norm, first_padding)
         self.vgg.load_torchvision(resolve_vgg_weights(vgg_weights_path))
