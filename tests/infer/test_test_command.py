@@ -431,3 +431,27 @@ def test_a_dataset_inside_a_sets_results_folder_is_refused_before_any_inference(
         f"{tmp_path / 'results' / 'test_1'}, where results are written: they would land among (or over) its images; "
         "give -o another folder"
     )
+
+
+@pytest.mark.parametrize(
+    ("channels", "color", "fix"),
+    [(1, None, "set color: y in it"), (3, "y", "remove its color: y")],
+)
+def test_a_model_whose_channels_do_not_match_a_set_is_one_line(tmp_path, capsys, channels, color, fix):
+    """A gray model on an RGB set ended in a traceback from its first convolution (training refuses the same file)."""
+    torch.manual_seed(1)
+    module, info = build_network(
+        "compact", scale=2, num_feat=8, num_conv=1, num_in_ch=channels, num_out_ch=channels
+    )
+    model = save_model(tmp_path / "m.safetensors", module, info)
+    cfg = _redux_test_file(tmp_path, model, [_images(tmp_path / "lr", 12, n=1)])
+    if color:
+        data = yaml.safe_load(cfg.read_text())
+        data["datasets"]["val"]["color"] = color
+        cfg.write_text(yaml.safe_dump(data))
+    assert main(["test", "-c", str(cfg), "-o", str(tmp_path / "out")]) == 2
+    what = "color: y gives 1-channel (luma) images" if color else "its images are RGB (3 channels)"
+    assert capsys.readouterr().err == (
+        f"error: datasets.val: {what} but {model} takes {channels} and gives {channels} channels; {fix}\n"
+    )
+    assert not (tmp_path / "out").exists()

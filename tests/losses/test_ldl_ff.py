@@ -86,3 +86,18 @@ def test_ffl_zero_for_identical_and_patches():
     assert FocalFrequencyLoss(alpha=0.0, patch_factor=2)(x, y).item() == pytest.approx(
         50 * F.mse_loss(x, y).item(), rel=1e-5
     )
+
+
+@pytest.mark.parametrize("ksize", [6, 1, 0, 7.5, True])
+def test_ldl_window_must_be_odd_and_at_least_3(ksize):
+    """An even ksize crashed with a shape error at the loss's first step (its start_iter may be hours in), 1 with a
+    division by zero: both are option errors, said when the loss is built."""
+    from upres.errors import ConfigError
+    from upres.losses import build_loss
+
+    with pytest.raises(ConfigError) as exc:
+        build_loss({"type": "ldlloss", "ksize": ksize}, "train.losses[2]")
+    assert str(exc.value) == (
+        f"train.losses[2] (ldlloss): ksize must be an odd integer >= 3 (the paper's is 7), not {ksize!r}"
+    )
+    assert build_loss({"type": "ldlloss", "ksize": 5}).ksize == 5

@@ -57,3 +57,16 @@ def test_reduction_none_is_refused_naming_the_entry():
     assert str(exc.value) == (
         "train.losses[0] (l1loss): reduction 'none' is not supported; use mean (the default) or sum"
     )
+
+
+@pytest.mark.parametrize("eps", [-1.0, 0, float("nan")])
+def test_charbonnier_eps_must_be_positive(eps):
+    """A negative eps made the loss NaN, 0 its gradient NaN where output equals target: trained on without a word."""
+    from upres.losses import build_loss
+
+    with pytest.raises(ConfigError) as exc:
+        build_loss({"type": "charbonnierloss", "eps": eps}, "train.losses[0]")
+    assert str(exc.value) == (
+        f"train.losses[0] (charbonnierloss): eps must be a positive number (1e-12 is traiNNer-redux's; for L1 use "
+        f"l1loss), not {eps!r}"
+    )

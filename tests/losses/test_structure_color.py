@@ -39,6 +39,27 @@ def test_msssim_too_small_is_a_clear_error():
         MSSIMLoss(padding="valid")(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("win_size", 1, "must be an odd integer >= 3 (11 is usual), not 1"),
+        ("win_size", 10, "must be an odd integer >= 3 (11 is usual), not 10"),
+        ("win_size", 11.0, "must be an odd integer >= 3 (11 is usual), not 11.0"),
+        ("sigma", 0, "must be a positive number, not 0"),
+        ("data_range", 0.0, "must be a positive number, not 0.0"),
+    ],
+)
+def test_msssim_window_options_that_give_no_ssim_are_refused(key, value, message):
+    """win_size 1 made the loss 0 whatever the images (no variance in a 1-pixel window), 10 an off-centre window,
+    sigma 0 NaN: each was trained on without a word."""
+    from upres.losses import build_loss
+
+    with pytest.raises(ConfigError) as exc:
+        build_loss({"type": "mssimloss", key: value}, "train.losses[1]")
+    assert str(exc.value) == f"train.losses[1].{key}: {message}"
+    assert MSSIMLoss(win_size=7, sigma=1.0)(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)).item() > 0
+
+
 # Reference values from the HSLuv project's snapshot (hsluv.org): hex -> (H, S, L).
 HSLUV_REFERENCE = {
     (1.0, 0.0, 0.0): (12.177, 100.0, 53.237),

@@ -90,6 +90,51 @@ def test_models_side_by_side_match_hand_computation(tmp_path, capsys):
     assert tiled["psnr"] == pytest.approx(results[2]["psnr"], abs=0.01)
 
 
+@pytest.mark.parametrize("channels", [1, 4])
+def test_gray_and_rgba_models_score_what_upscale_writes(tmp_path, capsys, channels):
+    """A 1-channel or RGBA model got the 3-channel LR as it was: a traceback from its first convolution. It is scored
+    on the image `upres upscale` writes from the same LR (a gray model takes each colour plane, RGBA an opaque alpha)."""
+    from upres.io.images import read_image
+    from upres.metrics.evaluate import bicubic_lr, ground_truth
+
+    gt_dir = _folder(tmp_path)
+    torch.manual_seed(0)
+    net, info = build_network(
+        "compact", scale=4, num_feat=8, num_conv=1, num_in_ch=channels, num_out_ch=channels
+    )
+    model = save_model(tmp_path / "m.safetensors", net, info)
+    assert main(["eval", "-m", str(model), str(gt_dir), "-s", "4", "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    lr_dir, out_dir = tmp_path / "lr", tmp_path / "out"
+    gts = {}
+    for path in sorted(gt_dir.iterdir()):
+        gt = ground_truth(path, 4)
+        gts[path.stem] = gt[0].permute(1, 2, 0).numpy()
+        lr = bicubic_lr(gt, 4)[0].permute(1, 2, 0).numpy()
+        write_image(lr_dir / path.name, np.round(lr * 255).astype(np.uint8))
+    assert main(["upscale", "-m", str(model), str(lr_dir), "-o", str(out_dir), "--device", "cpu"]) == 0
+    scores = [
+        psnr(read_image(out_dir / f"{stem}.png")[..., :3], gt, 4, y_channel=True) for stem, gt in gts.items()
+    ]
+    assert result["images"] == 2
+    assert result["psnr"] == pytest.approx(np.mean(scores), abs=1e-6)
+
+
+def test_scale_1_says_the_lr_is_the_ground_truth(tmp_path, capsys):
+    """At 1x the bicubic LR is the ground truth itself: a 1x model was scored on clean inputs without a word (only the
+    bicubic row's inf PSNR hinted at it)."""
+    gt_dir = _folder(tmp_path)
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["results"][0]["ssim"] == 1.0  # identical images
+    assert captured.err == (
+        "note: at --scale 1 the LR is the ground truth itself (bicubic changes nothing at 1x): the scores say how much "
+        "each model changes clean images, not how well it restores degraded ones\n"
+    )
+    assert main(["eval", "--bicubic", str(gt_dir), "-s", "2", "--json"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_two_models_with_the_same_file_name_get_a_row_each(tmp_path, capsys):
     """Two runs' net_g_best.safetensors side by side: the second's scores replaced the first's under one name."""
     gt_dir = _folder(tmp_path)

@@ -100,3 +100,68 @@ def test_moa_settings_are_accepted_while_moa_is_off():
         "train.use_moa: accepted at traiNNer-redux's default (not implemented in upres)" in opts.compat_notes
     )
     assert any(n.startswith("train.moa_augs, train.moa_probs: no effect in upres") for n in opts.compat_notes)
+
+
+GAN_OPT = {
+    "type": "GANLoss",
+    "gan_type": "vanilla",
+    "real_label_val": 1.0,
+    "fake_label_val": 0.0,
+    "loss_weight": 5e-3,
+}
+
+
+@pytest.mark.parametrize("model_type", ["ESRGANModel", None])
+def test_basicsr_s_esrgan_model_trains_the_relativistic_gan(model_type):
+    """BasicSR's ESRGAN files (model_type ESRGANModel, gan_opt gan_type vanilla) mean the relativistic average GAN of
+    the ESRGAN paper, which BasicSR's ESRGANModel trains; upres trained a plain GAN from them without a word."""
+    opts = _parse(
+        model_type=model_type,
+        train={"total_iter": 10, "pixel_opt": {"type": "L1Loss", "loss_weight": 1e-2}, "gan_opt": GAN_OPT},
+    )
+    entries, _ = build_losses(opts.train.losses)
+    (gan,) = [e for e in entries if e.type == "ganloss"]
+    note = (
+        "train.losses[1]: model_type ESRGANModel trains the relativistic GAN (BasicSR's ESRGAN): gan_type vanilla "
+        "read as ragan"
+    )
+    if model_type:
+        assert gan.module.relativistic and gan.weight == 5e-3
+        assert note in opts.compat_notes
+    else:  # traiNNer-redux has no relativistic GAN: its files mean the plain one
+        assert not gan.module.relativistic and note not in opts.compat_notes
+
+
+def test_basicsr_s_esrgan_model_with_a_gan_type_upres_has_no_relativistic_form_is_refused():
+    with pytest.raises(ConfigError) as exc:
+        _parse(
+            model_type="ESRGANModel", train={"total_iter": 10, "gan_opt": {**GAN_OPT, "gan_type": "lsgan"}}
+        )
+    assert str(exc.value).endswith(
+        "train.losses[0].gan_type: model_type ESRGANModel trains a relativistic lsgan GAN, which upres does not "
+        "implement (its relativistic form is ragan, on BCE); use gan_type: vanilla (read as ragan), or remove "
+        "model_type for a plain GAN"
+    )
+
+
+PERCEPTUAL_OPT = {"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_type": "vgg19", "perceptual_weight": 1.0,
+                  "style_weight": 0, "criterion": "l1"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model_type", "given", "padding"),
+    [("ESRGANModel", None, "zeros"), ("RealESRGANModel", None, "zeros"), ("ESRGANModel", "replicate", "replicate"),
+     (None, None, None)],
+)  # fmt: skip
+def test_basicsr_era_files_keep_basicsr_s_vgg_padding(model_type, given, padding):
+    """BasicSR's VGG (and traiNNer-redux's before v1, the files with a model_type) pads conv1_1 with zeros; upres's
+    default is today's redux's edge replication, so such a file trained another perceptual loss without a word."""
+    spec = {**PERCEPTUAL_OPT, **({"first_padding": given} if given else {})}
+    opts = _parse(model_type=model_type, train={"total_iter": 10, "perceptual_opt": spec})
+    (entry,) = opts.train.losses
+    assert entry.kwargs().get("first_padding") == padding
+    note = (
+        f"train.losses[0]: model_type {model_type} (a BasicSR-era file): perceptualloss first_padding zeros, as "
+        "BasicSR's VGG pads (set first_padding: replicate for traiNNer-redux's)"
+    )
+    assert (note in opts.compat_notes) == (model_type is not None and given is None)

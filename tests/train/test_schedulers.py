@@ -186,3 +186,28 @@ def test_redux_s_last_epoch_minus_one_is_accepted():
         ).scheduler.T_max
         == 1000
     )
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "message"),
+    [
+        (
+            {"type": "CosineAnnealingRestartLR", "periods": [10, 10], "restart_weights": [1, -0.5]},
+            "train.scheduler.restart_weights: -0.5: each value must be >= 0",
+        ),
+        (
+            {"type": "CosineAnnealingRestartLR", "periods": [0, 10], "restart_weights": [1, 1]},
+            "train.scheduler.periods: 0: each value must be > 0",
+        ),
+        (
+            {"type": "PolynomialLR", "total_iters": 10, "power": -1},
+            "train.scheduler.power: Input should be greater than or equal to 0 (got -1)",
+        ),
+    ],
+)
+def test_values_that_make_no_learning_rate_are_refused(scheduler, message):
+    """A negative restart weight scheduled negative rates (the second cycle climbed the loss: -4.5e-4 at its start
+    for lr 1e-3), a period of 0 divided by zero when the schedule was built, a negative power gave an infinite rate."""
+    with pytest.raises(ConfigError) as exc:
+        _parse(scheduler)
+    assert str(exc.value).endswith(message)

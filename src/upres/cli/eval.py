@@ -80,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
         print(json_text(payload))
     elif results:
         _print_tables(results, args.scale, "RGB" if args.rgb else "Y")
+    if args.scale == 1 and results:
+        # MATLAB bicubic at 1x is the identity: the LR is the ground truth, which a 1x (restoration) model never sees.
+        print(
+            "note: at --scale 1 the LR is the ground truth itself (bicubic changes nothing at 1x): the scores say how "
+            "much each model changes clean images, not how well it restores degraded ones",
+            file=sys.stderr,
+        )
     # Each folder's skipped images once (every method skips the same ones), then the folders that gave nothing.
     for r in {r.folder: r for r in results}.values():
         for skip in r.skipped:

@@ -105,6 +105,25 @@ def _refuse_results_inside_a_dataset(out: Path, datasets: dict) -> None:
                     )
 
 
+def _check_channels(datasets: dict, model_path: Path, g_in: int, g_out: int) -> None:
+    """A set's images (RGB, or luma with `color: y`) must be what the model takes and gives, as training checks it:
+    a gray model on an RGB set failed with a traceback from its first convolution."""
+    for name, ds in datasets.items():
+        channels = 1 if ds.color == "y" else 3
+        if (g_in, g_out) == (channels, channels):
+            continue
+        what = (
+            "color: y gives 1-channel (luma) images" if channels == 1 else "its images are RGB (3 channels)"
+        )
+        if (g_in, g_out) in ((1, 1), (3, 3)):
+            fix = "set color: y in it" if g_in == 1 else "remove its color: y"
+        else:
+            fix = "upres eval and upres upscale map such a model's channels"
+        raise ConfigError(
+            f"datasets.{name}: {what} but {model_path} takes {g_in} and gives {g_out} channels; {fix}"
+        )
+
+
 def _input_files(dataset: object) -> set[Path]:
     paths = list(getattr(dataset, "paths", []))
     for pair in getattr(dataset, "pairs", []):
@@ -139,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(model_path, device)
     if model.scale != opts.scale:
         raise ConfigError(f"{model_path} is x{model.scale} but {args.config} has scale {opts.scale}")
+    _check_channels(opts.val_datasets, model_path, model.info.in_channels, model.info.out_channels)
     out = args.output or Path("results") / opts.name
     if not args.no_images:
         _refuse_results_inside_a_dataset(out, opts.val_datasets)

@@ -23,7 +23,7 @@ from upres.io.model_files import LoadedModel
 ALPHA_MODES = ("model", "resize", "discard")
 
 
-def _to_model(x: torch.Tensor, model_in: int) -> torch.Tensor:
+def to_model_planes(x: torch.Tensor, model_in: int) -> torch.Tensor:
     """(1, k, H, W) image planes -> (N, model_in, H, W) model input."""
     k = x.shape[1]
     if k == model_in:
@@ -36,7 +36,7 @@ def _to_model(x: torch.Tensor, model_in: int) -> torch.Tensor:
     return rgb
 
 
-def _from_model(y: torch.Tensor, k: int) -> torch.Tensor:
+def from_model_planes(y: torch.Tensor, k: int) -> torch.Tensor:
     """(N, model_out, h, W) model output -> (1, k, h, W) image planes."""
     if y.shape[0] > 1:  # one gray pass per plane
         if y.shape[1] != 1:
@@ -132,12 +132,12 @@ class ImageEngine:
         h, w, k = planes.shape
         peak = 65535.0 if planes.dtype == np.uint16 else 255.0
         x = upload_planes(planes, self.up.device).div_(peak)
-        xm = _to_model(x, self.model.info.in_channels)
+        xm = to_model_planes(x, self.model.info.in_channels)
 
         def run(tile: int) -> None:
             # Blending and quantising happen on the model's device; only finished 8/16-bit rows come back.
             for row, band in self.up.bands(xm, tile, self.overlap):
-                out = quantise(_from_model(band, k)[0].permute(1, 2, 0), peak)
+                out = quantise(from_model_planes(band, k)[0].permute(1, 2, 0), peak)
                 dst[row : row + out.shape[0]] = download(out)
 
         def on_retry(tile: int) -> None:

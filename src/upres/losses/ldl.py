@@ -40,7 +40,11 @@ class LDLLoss(nn.Module):
     def __init__(self, criterion: str = "l1", ksize: int = 7) -> None:
         super().__init__()
         self.criterion = make_criterion(criterion, "ldlloss.criterion")
-        self.ksize = int(ksize)
+        if isinstance(ksize, bool) or not isinstance(ksize, int) or ksize < 3 or ksize % 2 == 0:
+            # An even window's map is one pixel off the image (a shape error at the loss's first step, maybe hours
+            # in); 1 has no variance to take (division by zero).
+            raise ValueError(f"ksize must be an odd integer >= 3 (the paper's is 7), not {ksize!r}")
+        self.ksize = ksize
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor, sr_ema: torch.Tensor) -> torch.Tensor:
         w = artifact_map(sr, sr_ema.detach(), gt, self.ksize)

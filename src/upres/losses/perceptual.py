@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.losses.full_precision import full_precision
 from upres.losses.pixel import criterion as make_criterion
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1)
@@ -153,6 +154,10 @@ class VGGFeatures(nn.Module):
         self.load_state_dict(picked, assign=True)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.shape[1] == 1:
+            # A luma model (`color: y`): VGG sees the gray image as RGB. With use_input_norm the normalisation's
+            # broadcast did this already; without it conv1_1 failed on the one channel.
+            x = x.expand(-1, 3, -1, -1)
         if self.range_norm:
             x = (x + 1) / 2
         if self.use_input_norm:
@@ -190,6 +195,18 @@ class PerceptualLoss(nn.Module):
         self.layer_weights = dict(DEFAULT_LAYER_WEIGHTS if layer_weights is None else layer_weights)
         if not self.layer_weights:
             raise ConfigError("perceptualloss.layer_weights is empty")
+        # A negative weight rewards distance from the ground truth, NaN makes every step NaN, all zeros trains
+        # nothing: each was computed without a word.
+        bad = {
+            k: w
+            for k, w in self.layer_weights.items()
+            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w < float("inf")
+        }
+        if bad or not any(self.layer_weights.values()):
+            shown = bad or self.layer_weights
+            raise ConfigError(
+                f"perceptualloss.layer_weights: each weight must be a number >= 0 and one above 0, got {shown}"
+            )
         self.criterion = make_criterion(criterion, "perceptualloss.criterion")
         self.vgg = VGGFeatures(list(self.layer_weights), use_input_norm, range_norm, first_padding)
         self.vgg.load_torchvision(resolve_vgg_weights(vgg_weights_path))
@@ -201,6 +218,10 @@ class PerceptualLoss(nn.Module):
         self.vgg.eval()  # frozen feature extractor: never switch it to training behaviour
         return self
 
+    # float32 under AMP, as traiNNer-redux runs it (custom_fwd(cast_inputs=float32)): in bf16 the features keep 8
+    # significant bits, and where SR is near GT their difference is mostly rounding (1.5x the loss, gradient at a
+    # cosine of 0.67 to float32's at 0.5/255 per pixel).
+    @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         sr_f = self.vgg(sr)
         with torch.no_grad():

@@ -77,6 +77,11 @@ class MSELoss(nn.Module):
 class CharbonnierLoss(nn.Module):
     def __init__(self, eps: float = CHARBONNIER_EPS, reduction: str = "mean") -> None:
         super().__init__()
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < float("inf"):
+            # A negative eps made the loss NaN; 0 its gradient NaN wherever output and target are equal.
+            raise ValueError(
+                f"eps must be a positive number (1e-12 is traiNNer-redux's; for L1 use l1loss), not {eps!r}"
+            )
         self.eps = float(eps)
         self.reduction = check_reduction(reduction)
 

@@ -134,6 +134,15 @@ class MSSIMLoss(nn.Module):
             test_y_channel and str(color_space).lower() not in LUMA
         ):  # unread without test_y_channel, as in redux
             raise ConfigError(f"mssimloss.color_space: {color_space!r} is not one of {', '.join(LUMA)}")
+        # Each of these was computed without a word: a 1-pixel window has no variance (the loss is 0 whatever the
+        # images), an even one is off-centre, sigma 0 gives NaN and data_range 0 divides 0 by 0 on flat patches.
+        if isinstance(win_size, bool) or not isinstance(win_size, int) or win_size < 3 or win_size % 2 == 0:
+            raise ConfigError(
+                f"mssimloss.win_size: must be an odd integer >= 3 (11 is usual), not {win_size!r}"
+            )
+        for key, value in (("sigma", sigma), ("data_range", data_range)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+                raise ConfigError(f"mssimloss.{key}: must be a positive number, not {value!r}")
         self.padding, self.win_size, self.sigma, self.data_range = padding, win_size, sigma, data_range
         self.test_y_channel, self.color_space = bool(test_y_channel), str(color_space).lower()
         self.include_luminance = bool(include_luminance)

@@ -158,6 +158,7 @@ def model_upscaler(
 ) -> UpscaleFn:
     """An UpscaleFn running a generator file through the tiled `Upscaler`."""
     from upres.devices import resolve_single_device
+    from upres.infer.render import from_model_planes, to_model_planes
     from upres.infer.tiling import Upscaler, resolve_precision
     from upres.io.model_files import check_finite_weights, load_model
 
@@ -171,10 +172,12 @@ def model_upscaler(
     )
 
     def run(lr: torch.Tensor) -> torch.Tensor:
-        out = up(lr, tile=tile)
+        # The channels as `upres upscale` maps them (a gray model takes each colour plane, an RGBA one gets an opaque
+        # alpha): the score is that of the image upscale writes (a raw 3-channel input failed in the first conv).
+        out = up(to_model_planes(lr, loaded.info.in_channels), tile=tile)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        return out
+        return from_model_planes(out, lr.shape[1])
 
     return run
 

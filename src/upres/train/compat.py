@@ -43,6 +43,8 @@ def translate(data: dict) -> tuple[dict, list[str]]:
         for i, spec in enumerate(train.get("losses") or []):
             if isinstance(spec, dict):
                 _perceptual(spec, f"train.losses[{i}]", notes)
+                _esrgan_model_gan(data.get("model_type"), spec, f"train.losses[{i}]", notes)
+                _basicsr_vgg_padding(data.get("model_type"), spec, f"train.losses[{i}]", notes)
     for key, ds in (data.get("datasets") or {}).items():
         if isinstance(ds, dict):
             _single_gt_dataset(key, ds, notes)
@@ -140,6 +142,39 @@ def _perceptual(spec: dict, where: str, notes: list[str]) -> None:
                 raise ConfigError(
                     f"{where}.style_weight: the style (Gram) loss is not implemented; set it to 0"
                 )
+
+
+def _esrgan_model_gan(model_type: object, spec: dict, where: str, notes: list[str]) -> None:
+    """BasicSR's ESRGANModel trains its GANLoss in the relativistic average form (ESRGAN eq. 1-2) whatever the
+    gan_type; its ESRGAN files say `gan_type: vanilla`, which upres (as traiNNer-redux) trains as a plain GAN."""
+    if str(model_type or "").lower() != "esrganmodel" or str(spec.get("type", "")).lower() != "ganloss":
+        return
+    gan_type = str(spec.get("gan_type", "vanilla")).lower()
+    if gan_type == "vanilla":
+        spec["gan_type"] = "ragan"
+        notes.append(
+            f"{where}: model_type ESRGANModel trains the relativistic GAN (BasicSR's ESRGAN): gan_type vanilla read "
+            "as ragan"
+        )
+    elif gan_type != "ragan":
+        raise ConfigError(
+            f"{where}.gan_type: model_type ESRGANModel trains a relativistic {gan_type} GAN, which upres does not "
+            "implement (its relativistic form is ragan, on BCE); use gan_type: vanilla (read as ragan), or remove "
+            "model_type for a plain GAN"
+        )
+
+
+def _basicsr_vgg_padding(model_type: object, spec: dict, where: str, notes: list[str]) -> None:
+    """`model_type` is only in BasicSR's files and traiNNer-redux's before v1 (July 2024), whose VGG padded conv1_1
+    with zeros; upres's default is today's redux's edge replication (a gradient at a cosine of ~0.9 to the other's on
+    128 px crops)."""
+    if not model_type or str(spec.get("type", "")).lower() != "perceptualloss" or "first_padding" in spec:
+        return
+    spec["first_padding"] = "zeros"
+    notes.append(
+        f"{where}: model_type {model_type} (a BasicSR-era file): perceptualloss first_padding zeros, as BasicSR's VGG "
+        "pads (set first_padding: replicate for traiNNer-redux's)"
+    )
 
 
 def _metric_unavailable(kind: str) -> str | None:

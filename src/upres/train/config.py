@@ -175,7 +175,9 @@ class Options(Strict):
     name: str = Field(description="experiment name: experiments/<name>/ holds everything the run writes")
     scale: int = Field(4, ge=1, le=8, description="upscaling factor: esrgan 1, 2, 4, 8; compact 1-4")
     model_type: str | None = Field(
-        None, description="accepted for compatibility; the stage follows from the losses"
+        None,
+        description="accepted for compatibility; the stage follows from the losses. BasicSR's ESRGANModel reads a "
+        "vanilla ganloss as ragan (the relativistic GAN it trains)",
     )
     num_gpu: int | Literal["auto"] = Field(
         "auto", description="accepted for compatibility; torchrun sets the process count"

@@ -62,16 +62,18 @@ class SchedulerOptions(BaseModel):
         "and traiNNer-redux (e.g. 1e-7), not a fraction of lr",
     )
     periods: list[int] | None = Field(
-        None, description="CosineAnnealingRestartLR (BasicSR's): each cycle's length"
+        None, description="CosineAnnealingRestartLR (BasicSR's): each cycle's length (> 0)"
     )
     restart_weights: list[float] = Field(
-        default_factory=lambda: [1.0], description="CosineAnnealingRestartLR"
+        default_factory=lambda: [1.0], description="CosineAnnealingRestartLR (each >= 0)"
     )
     factor: float = Field(1 / 3, gt=0, description="ConstantLR: the factor for the first total_iters")
     start_factor: float = Field(1 / 3, gt=0, description="LinearLR")
     end_factor: float = Field(1.0, ge=0, description="LinearLR")
     total_iters: int = Field(5, ge=0, description="ConstantLR, LinearLR, PolynomialLR")
-    power: float = Field(1.0, description="PolynomialLR")
+    power: float = Field(
+        1.0, ge=0, description="PolynomialLR (>= 0: a negative power makes the rate infinite at total_iters)"
+    )
     max_lr: float | None = Field(None, gt=0, description="OneCycleLR (required)")
     total_steps: int | None = Field(None, gt=0, description="OneCycleLR (default: train.total_iter)")
     pct_start: float = Field(0.3, gt=0, lt=1, description="OneCycleLR")
@@ -110,6 +112,17 @@ class SchedulerOptions(BaseModel):
         if v.lower() in REFUSED_SCHEDULERS:
             raise ValueError(f"{v} {REFUSED_SCHEDULERS[v.lower()]}; use one of {', '.join(_NAMES.values())}")
         return _NAMES.get(v.lower(), v)
+
+    @field_validator("periods", "restart_weights")
+    @classmethod
+    def _cycles(cls, v: list | None, info: Any) -> list | None:
+        # A cycle of 0 divided by zero when the schedule was built; a negative restart weight gave negative learning
+        # rates (the optimizer then climbs the loss).
+        positive = info.field_name == "periods"
+        bad = [x for x in v or [] if (x <= 0 if positive else x < 0)]
+        if bad:
+            raise ValueError(f"{bad[0]}: each value must be {'> 0' if positive else '>= 0'}")
+        return v
 
     @field_validator("milestones")
     @classmethod

@@ -45,6 +45,9 @@ class TrainStep:
         self.one = torch.ones((), device=ctx.device)
         self.compiled = hasattr(model, "_orig_mod")  # torch.compile's wrapper
         self.loss_sums: dict[str, torch.Tensor] = {}
+        # Iterations each sum holds: a loss that starts inside a print window (start_iter, the GAN's start) was
+        # averaged over the whole window, and logged as a fraction of its value.
+        self.loss_counts: dict[str, int] = {}
         # Walked once: `parameters()` visits every module (~0.7 ms for RRDBNet 64/23 on a CPU core), and an eager GPU
         # step, bound by its host work, would pay that several times an iteration.
         self.g_params = [p for p in run.g.net.parameters() if p.requires_grad]
@@ -86,6 +89,8 @@ class TrainStep:
                 terms = self.forward_backward(it, lq, gt, target, g_due, d_due, micro == run.accum_iter - 1)
             for k, v in terms.items():
                 self.loss_sums[k] = self.loss_sums.get(k, 0) + v.detach().float() / run.accum_iter
+        for k in terms:
+            self.loss_counts[k] = self.loss_counts.get(k, 0) + 1
         self.optimizer_step(it, terms["l_g_total"], g_due, d_due)
 
     def _compiled_gan(self) -> contextlib.AbstractContextManager:
@@ -216,6 +221,7 @@ class TrainStep:
     def reset_window(self) -> None:
         """Forget the loss sums (after they are logged, or after a roll-back)."""
         self.loss_sums.clear()
+        self.loss_counts.clear()
 
 
 def _penalty(train_opts):

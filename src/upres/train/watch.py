@@ -129,14 +129,14 @@ class RunWatch:
 
     def progress(self, step, it: int, waited: float) -> dict[str, float]:
         """The line at `print_freq`: speed and ETA without validation, the share of it spent waiting for the loader
-        (`waited` seconds), learning rate, mean losses since the last."""
+        (`waited` seconds), learning rate, mean losses since the last (each over the iterations that computed it)."""
         run, ctx = self.run, self.ctx
         rate = self.pace.rate(it)
         self.data_wait += waited
         wait = min(1.0, waited / max(self.pace.window_seconds(), 1e-9))
         self._note_slow_loader(wait, it)
         sums = mean_over_ranks(ctx, step.loss_sums)  # under torchrun: the losses of every process's batch
-        means = {k: float(v) / max(it - self.pace.window_iter, 1) for k, v in sums.items()}
+        means = {k: float(v) / max(step.loss_counts.get(k, 0), 1) for k, v in sums.items()}
         val_freq = self.opts.val.val_freq if self.metrics is not None else None
         train_s, val_s = self.pace.eta(it, self.total_iter, validations_left(it, self.total_iter, val_freq))
         # The epoch the data is in (sampler.py's count): `it * accum` over the micro-batches of an epoch was off
