@@ -34,3 +34,28 @@ def test_a_loss_starting_inside_a_print_window_is_averaged_over_its_own_iteratio
     assert aligned["l_g_l12"] == aligned["l_g_l1"]
     assert abs(straddling["l_g_l12"] - aligned["l_g_l1"]) < 1e-6 * aligned["l_g_l1"]
     assert straddling["l_g_l12"] != straddling["l_g_l1"]  # iterations 6-10 against 1-10
+
+
+def test_a_loss_starting_after_the_last_iteration_is_said(tmp_path, hr_folder):
+    """A ganloss (or any loss) whose start_iter lies past train.total_iter was never applied, without a word."""
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {
+            "train": {
+                "losses": [
+                    {"type": "l1loss", "loss_weight": 1.0},
+                    {"type": "mseloss", "loss_weight": 1.0, "start_iter": 10},
+                    {"type": "charbonnierloss", "loss_weight": 1.0, "start_iter": 11},
+                ],
+            },
+        },
+    )
+    result = train(parse_options(opts), device="cpu")
+    log = (exp / "log.txt").read_text()
+    assert (
+        "train.losses[2] (charbonnierloss) starts at iteration 11, after train.total_iter 10: this run never "
+        "applies it" in log
+    )
+    assert "train.losses[1]" not in log  # it runs at the last iteration
+    assert "l_g_mse" in result.last_losses and "l_g_charbonnier" not in result.last_losses

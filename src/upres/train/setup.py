@@ -299,6 +299,13 @@ def build_run(
             )
     losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses])
     notes += loss_notes
+    for i, spec in enumerate(opts.train.losses):
+        if spec.loss_weight > 0 and spec.start_iter > opts.train.total_iter:
+            # Trained without it, and without a word (a GAN that never started, in a shortened test run).
+            notes.append(
+                f"train.losses[{i}] ({spec.type}) starts at iteration {spec.start_iter}, after train.total_iter "
+                f"{opts.train.total_iter}: this run never applies it"
+            )
     if not losses:
         raise ConfigError("train.losses: every loss has weight 0; nothing to train")
     for entry in losses:
