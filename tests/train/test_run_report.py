@@ -210,3 +210,17 @@ def test_the_progress_lines_epoch_is_the_one_the_data_is_in(tmp_path, hr_folder,
     shown = int(re.search(r"iter 5/5 epoch (\d+) ", capsys.readouterr().out).group(1))
     sampler = ResumableBatchSampler(6, 1, seed=5, accum=4)
     assert shown == sampler.position(5 * 4)[0] == 5  # the epoch iteration 6 draws from
+
+
+@pytest.mark.slow
+def test_the_worse_than_bicubic_note_counts_the_validations_of_earlier_sessions(tmp_path, hr_folder):
+    """Each session counted its own validations: a run resumed every two validations never heard the note."""
+    exp = tmp_path / "exp"
+    opts = _opts(hr_folder, exp, logger={"print_freq": 2, "save_checkpoint_freq": 2})
+    train(parse_options(merge(opts, {"train": {"total_iter": 4}})), device="cpu")
+    assert "still worse than bicubic" not in (exp / "log.txt").read_text()  # 2 validations: too early to say
+    train(parse_options(opts), resume="auto", device="cpu")
+    log = (exp / "log.txt").read_text()
+    assert log.count("after 3 validations the model is still worse than bicubic on val") == 1
+    train(parse_options(merge(opts, {"train": {"total_iter": 8}})), resume="auto", device="cpu")
+    assert (exp / "log.txt").read_text().count("still worse than bicubic") == 1  # once a run

@@ -10,6 +10,7 @@ from upres.train.validate import Metric, SetResult
 
 # After this many validations a model still below bicubic is worth a word: a working run passes it long before.
 BELOW_BICUBIC_AFTER = 3
+_BELOW_BICUBIC = "the model is still worse than bicubic"
 
 
 @dataclass
@@ -83,6 +84,14 @@ class RunRecord:
         info = self.metrics.get(metric)
         return "" if base is None or info is None else gain_text(value, base, info)
 
+    def continue_from(self, history: dict[str, list[tuple[int, float]]], notes: list[str]) -> None:
+        """A resumed run counts the earlier sessions' validations (from the report's curves) and says the note below
+        once per run: each session counted its own, so a run resumed every few validations never heard it."""
+        self.validations = len(
+            {i for key, points in history.items() if key.startswith("val/") for i, _ in points}
+        )
+        self.warned_below_bicubic = any(_BELOW_BICUBIC in n for n in notes)
+
     def below_bicubic_note(self, tracked: str | None) -> str | None:
         """Once, after the first few validations: the tracked metric is still worse than bicubic."""
         set_name = self.tracked_set
@@ -100,7 +109,7 @@ class RunRecord:
             return None
         self.warned_below_bicubic = True
         head = (
-            f"after {self.validations} validations the model is still worse than bicubic on {set_name} "
+            f"after {self.validations} validations {_BELOW_BICUBIC} on {set_name} "
             f"({tracked} {value:.4f} vs {base:.4f}, {gain_text(value, base, info)})"
         )
         if self.perceptual:

@@ -108,6 +108,8 @@ class RunWatch:
         self.tracked = opts.train.early_stop_metric or (metrics[0].name if metrics else None)
         self.record = RunRecord(opts.name, metric_infos(metrics or []), total_iter=total_iter)
         self.record.perceptual = run.d is not None or getattr(run.train_set, "degradations", None) is not None
+        if start_iter > 0:
+            self.record.continue_from(self.log.history, self.log.notes)
         params = sum(p.numel() for p in unwrap(run.g.net).parameters())
         per_step = run.batch_size * run.accum_iter * ctx.world_size
         self.record.facts = {
