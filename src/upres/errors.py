@@ -3,6 +3,8 @@
 Raise them where the problem is known, with the file or key and the fix in the message.
 """
 
+import signal
+
 
 class UpresError(Exception):
     """A problem the user can fix; the CLI prints `error: <message>` and exits with `exit_code`."""
@@ -16,6 +18,13 @@ class ModelFileError(UpresError):
 
 class ConfigError(UpresError):
     """An option file or command-line value that is not valid."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `docker stop`), raised like Ctrl+C's KeyboardInterrupt so the same clean-up runs; the
+    CLI exits with 128 + `signum` (143)."""
+
+    signum = signal.SIGTERM
 
 
 def did_you_mean(name: str, known) -> str:

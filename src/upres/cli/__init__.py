@@ -92,10 +92,11 @@ def _main(argv: list[str] | None) -> int:
             if not _said_by_rank_0(exc):
                 print(f"error: {one_line(str(exc))}", file=sys.stderr)
             return exc.exit_code
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             print("interrupted", file=sys.stderr)
-            settle_threads(130)
-            return 130
+            code = 128 + int(getattr(stop, "signum", signal.SIGINT))  # 143 after SIGTERM (train)
+            settle_threads(code)
+            return code
         except OSError as exc:
             # A file system refusal no command foresaw (a full disk, permissions, a file where a folder is
             # needed): the path and the reason are the whole story, a traceback adds nothing.

@@ -91,7 +91,7 @@ class Iterations:
                         last_losses = self.watch.progress(self.step, it, self.feed.take_wait())
                         self.step.reset_window()
                 if agreement is not None and agreement.poll():
-                    raise KeyboardInterrupt  # every rank, after the same iteration: the save below is collective
+                    raise held.stop()  # every rank, after the same iteration: the save below is collective
                 if self.dry_run:
                     break
                 if diverging:
