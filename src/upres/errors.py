@@ -10,6 +10,9 @@ class UpresError(Exception):
     """A problem the user can fix; the CLI prints `error: <message>` and exits with `exit_code`."""
 
     exit_code = 2
+    # Under torchrun: every process meets this error alike (the same option file, the iteration they agreed on), so
+    # the CLI prints it once, from process 0. Left False where one process may meet it alone (its own GPU's memory).
+    same_on_every_process = False
 
 
 class ModelFileError(UpresError):
@@ -18,6 +21,8 @@ class ModelFileError(UpresError):
 
 class ConfigError(UpresError):
     """An option file or command-line value that is not valid."""
+
+    same_on_every_process = True
 
 
 class Terminated(KeyboardInterrupt):

@@ -216,3 +216,15 @@ def test_sigterm_to_torchrun_stops_every_process_after_one_iteration_and_saves(t
     assert (
         f"interrupted after iteration {stopped}: saving the training state before exiting" in log.read_text()
     )
+
+
+@pytest.mark.slow
+def test_an_error_every_process_meets_is_printed_once(tmp_path, hr_folder):
+    """The NaN guard's verdict follows the gradients the processes share: each printed the same error line."""
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {"train": {"total_iter": 10, "optim_g": {"lr": 1e8}, "nan_rollback_after": 2}},
+    )
+    out = _torchrun(write(tmp_path / "o.yml", opts))
+    assert out.returncode != 0
+    assert out.stderr.count("error: iteration 10: the model diverged") == 1, out.stderr
