@@ -3,11 +3,16 @@
 Raise them where the problem is known, with the file or key and the fix in the message.
 """
 
+import signal
+
 
 class UpresError(Exception):
     """A problem the user can fix; the CLI prints `error: <message>` and exits with `exit_code`."""
 
     exit_code = 2
+    # Under torchrun: every process meets this error alike (the same option file, the iteration they agreed on), so
+    # the CLI prints it once, from process 0. Left False where one process may meet it alone (its own GPU's memory).
+    same_on_every_process = False
 
 
 class ModelFileError(UpresError):
@@ -16,6 +21,15 @@ class ModelFileError(UpresError):
 
 class ConfigError(UpresError):
     """An option file or command-line value that is not valid."""
+
+    same_on_every_process = True
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `docker stop`), raised like Ctrl+C's KeyboardInterrupt so the same clean-up runs; the
+    CLI exits with 128 + `signum` (143)."""
+
+    signum = signal.SIGTERM
 
 
 def did_you_mean(name: str, known) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import torch
 from train_helpers import base_options, merge, write
 
 from upres.io.model_files import read_tensors
+from upres.train.checkpoint import list_states
 from upres.train.config import parse_options
 from upres.train.loop import train
 
@@ -182,3 +185,46 @@ def test_the_other_processes_wait_for_process_0_past_the_collective_timeout(tmp_
     out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert sorted(out.stdout.split("\n")[:2]) == ["rank 0: stop", "rank 1: stop"], out.stdout
+
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_stops_every_process_after_one_iteration_and_saves(tmp_path, hr_folder):
+    """What docker stop or a scheduler does: SIGTERM to torchrun, which passes it to every process. They died at
+    once, losing every iteration since the last checkpoint; they now stop as on Ctrl+C."""
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), {"train": {"total_iter": 100000}})
+    opts["logger"] = {"print_freq": 1, "save_checkpoint_freq": 100000, "use_tb_logger": False}
+    cfg = write(tmp_path / "o.yml", opts)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "upres", "train", "-c", str(cfg), "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    log = tmp_path / "exp" / "log.txt"
+    deadline = time.time() + 120
+    while (
+        time.time() < deadline and not (log.exists() and "iter 3/" in log.read_text()) and proc.poll() is None
+    ):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)  # torchrun only
+    _, err = proc.communicate(timeout=60)
+    assert (
+        err.count("SIGTERM: all processes finish the same iteration, then saving the training state") == 2
+    ), err
+    assert len(re.findall(r"interrupted(?! after)", err)) == 2, err
+    assert f'File "{REPO / "src"}' not in err
+    stopped = int(list_states(tmp_path / "exp" / "training_states")[-1].stem)
+    assert stopped >= 3
+    assert (
+        f"interrupted after iteration {stopped}: saving the training state before exiting" in log.read_text()
+    )
+
+
+@pytest.mark.slow
+def test_an_error_every_process_meets_is_printed_once(tmp_path, hr_folder):
+    """The NaN guard's verdict follows the gradients the processes share: each printed the same error line."""
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {"train": {"total_iter": 10, "optim_g": {"lr": 1e8}, "nan_rollback_after": 2}},
+    )
+    out = _torchrun(write(tmp_path / "o.yml", opts))
+    assert out.returncode != 0
+    assert out.stderr.count("error: iteration 10: the model diverged") == 1, out.stderr

@@ -339,3 +339,68 @@ def test_a_terminal_ctrl_c_ends_within_seconds_and_resumes_exactly(tmp_path, hr_
         a = read_tensors(tmp_path / "straight" / "models" / f"{kind}_{total}.safetensors")[0]
         b = read_tensors(tmp_path / "stopped" / "models" / f"{kind}_{total}.safetensors")[0]
         assert all(torch.equal(a[k], b[k]) for k in a), kind
+
+
+class _KilledBySigterm(Exception):
+    """What SIGTERM's default action (the process gone at once) stands for in this test process."""
+
+
+def _raise_killed(signum, frame):
+    raise _KilledBySigterm
+
+
+def test_sigterm_stops_as_ctrl_c_does_and_resume_auto_is_bit_exact(tmp_path, hr_folder, monkeypatch):
+    """SIGTERM (docker stop, a scheduler's preemption, torchrun passing it on) ended the run at once: every iteration
+    since the last checkpoint was lost. It now finishes the iteration, saves, and raises Terminated (exit 143)."""
+    from upres.errors import Terminated
+
+    straight = _options(hr_folder, tmp_path / "straight")
+    loop.train(parse_options(straight))
+    opts = parse_options(_options(hr_folder, tmp_path / "stopped"))
+    real = BatchFeed.__call__
+
+    def feed(self, it, micro):
+        if it == AT and micro == 1:
+            signal.raise_signal(signal.SIGTERM)
+        return real(self, it, micro)
+
+    previous = signal.signal(signal.SIGTERM, _raise_killed)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(BatchFeed, "__call__", feed)
+            with pytest.raises(Terminated):
+                loop.train(opts)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    newest = list_states(tmp_path / "stopped" / "training_states")[-1]
+    assert newest.name == f"{AT}.state" and load_training_state(newest)["iteration"] == AT
+    log = (tmp_path / "stopped" / "log.txt").read_text()
+    assert f"interrupted after iteration {AT}: saving the training state before exiting" in log
+    loop.train(opts, resume="auto")
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "stopped")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_upres_train_exits_143_after_sigterm_having_saved(tmp_path, hr_folder):
+    opts = merge(_options(hr_folder, tmp_path / "exp"), {"train": {"total_iter": 100000}, "val": None})
+    opts["logger"] = {"print_freq": 1, "save_checkpoint_freq": 100000, "use_tb_logger": False}
+    cfg = write(tmp_path / "o.yml", opts)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "upres", "train", "--device", "cpu", "-c", str(cfg)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    log = tmp_path / "exp" / "log.txt"
+    deadline = time.time() + 120
+    while (
+        time.time() < deadline and not (log.exists() and "iter 3/" in log.read_text()) and proc.poll() is None
+    ):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "SIGTERM: finishing this iteration, then saving the training state" in err
+    assert err.rstrip().endswith("interrupted") and "Traceback" not in err
+    stopped = int(list_states(tmp_path / "exp" / "training_states")[-1].stem)
+    assert (
+        f"interrupted after iteration {stopped}: saving the training state before exiting" in log.read_text()
+    )

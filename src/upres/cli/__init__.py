@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from upres import __version__
 from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
-from upres.errors import ConfigError, UpresError, one_line
+from upres.errors import UpresError, one_line
 
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
 COMMANDS: dict[str, str] = {
@@ -70,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _said_by_rank_0(exc: UpresError) -> bool:
-    """Under torchrun every process reads the same option file: its errors are printed once, by rank 0 (each process
-    printed the same line). Other errors may be a process's own and are printed wherever they happen."""
+    """Under torchrun every process reads the same option file: its errors, and others every process meets alike
+    (`same_on_every_process`), are printed once, by rank 0 (each process printed the same line). Other errors may be
+    a process's own and are printed wherever they happen."""
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    return isinstance(exc, ConfigError) and world > 1 and rank > 0
+    return exc.same_on_every_process and world > 1 and rank > 0
 
 
 def _main(argv: list[str] | None) -> int:
@@ -92,10 +93,11 @@ def _main(argv: list[str] | None) -> int:
             if not _said_by_rank_0(exc):
                 print(f"error: {one_line(str(exc))}", file=sys.stderr)
             return exc.exit_code
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             print("interrupted", file=sys.stderr)
-            settle_threads(130)
-            return 130
+            code = 128 + int(getattr(stop, "signum", signal.SIGINT))  # 143 after SIGTERM (train)
+            settle_threads(code)
+            return code
         except OSError as exc:
             # A file system refusal no command foresaw (a full disk, permissions, a file where a folder is
             # needed): the path and the reason are the whole story, a traceback adds nothing.

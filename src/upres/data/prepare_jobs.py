@@ -18,6 +18,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 
+from upres.errors import Terminated
+
 # A worker in a long C call (decoding a huge image) sees SIGTERM only after it: then SIGKILL.
 STOP_WORKERS_S = 5.0
 
@@ -31,12 +33,6 @@ class PrepareResult:
     written: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     total: int = 0
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler, `docker stop`), raised like Ctrl+C's KeyboardInterrupt so the same clean-up runs."""
-
-    signum = signal.SIGTERM
 
 
 class PrepareInterrupted(KeyboardInterrupt):

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 
+from upres.errors import Terminated
+
 
 class StepAbandoned(KeyboardInterrupt):
     """A second Ctrl+C inside an iteration: stop at once; the half-done iteration must not be saved."""
@@ -35,21 +37,34 @@ class HeldInterrupts:
         # on when to stop (StopAgreement), since one rank raising alone would leave the others in a collective.
         self.deferred = deferred
         self.requested = False
+        self.signum: int | None = None  # the first stop signal: SIGTERM stops as Ctrl+C does, with exit 143
         self._inside = False
-        self._previous = None
-        self._installed = False
+        self._previous: dict[int, object] = {}
 
     def install(self) -> HeldInterrupts:
         # signal handlers can only be set from the main thread; elsewhere Ctrl+C never reaches this run anyway.
+        # SIGTERM (docker stop, a scheduler's preemption, torchrun passing either on) ended the run at once, losing
+        # every iteration since the last checkpoint.
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def uninstall(self) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-            self._installed = False
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+
+    def ignore_sigterm(self) -> None:
+        """From now on, and after `uninstall`: SIGTERM is ignored (StopAgreement.leave_together)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if signal.SIGTERM in self._previous:
+                self._previous[signal.SIGTERM] = signal.SIG_IGN
+
+    def stop(self) -> KeyboardInterrupt:
+        """What the stop raises: Terminated after SIGTERM (exit 143), else KeyboardInterrupt (130)."""
+        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
 
     def __enter__(self) -> HeldInterrupts:
         return self.install()
@@ -58,14 +73,17 @@ class HeldInterrupts:
         self.uninstall()
 
     def _handle(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
         if not self._inside and not self.deferred:
-            raise KeyboardInterrupt
+            raise self.stop()
         if self.requested:
             raise StepAbandoned
         self.requested = True
         what = "all processes finish the same iteration" if self.deferred else "finishing this iteration"
+        name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl+C"
         print(
-            f"\nCtrl+C: {what}, then saving the training state (Ctrl+C again stops at once, without saving it)",
+            f"\n{name}: {what}, then saving the training state (Ctrl+C again stops at once, without saving it)",
             file=sys.stderr,
             flush=True,
         )
@@ -78,7 +96,7 @@ class HeldInterrupts:
         finally:
             self._inside = False
         if self.requested and not self.deferred:
-            raise KeyboardInterrupt
+            raise self.stop()
 
 
 class HeldChildSignals:
@@ -141,8 +159,7 @@ class StopAgreement:
         exits, so a rank done early would cut rank 0's log short and turn its exit 130 into a kill. Past this
         barrier every rank has finished its work and only leaves; SIGTERM can wait those moments."""
         dist.barrier(group=self._group)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self._held.ignore_sigterm()
 
     def close(self) -> None:
         """At the end of the loop on every rank: the last reduction must complete before the group goes."""

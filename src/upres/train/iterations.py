@@ -17,7 +17,7 @@ from upres.train.distributed import DistContext, barrier, broadcast_object
 from upres.train.feed import BatchFeed, LoaderFailed
 from upres.train.interrupt import HeldChildSignals, HeldInterrupts, StepAbandoned, StopAgreement
 from upres.train.memory import is_out_of_memory, out_of_memory_text
-from upres.train.persist import TrainingError, newest_state, roll_back, save_checkpoint
+from upres.train.persist import SharedTrainingError, TrainingError, newest_state, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run
 from upres.train.step import TrainStep
@@ -91,7 +91,7 @@ class Iterations:
                         last_losses = self.watch.progress(self.step, it, self.feed.take_wait())
                         self.step.reset_window()
                 if agreement is not None and agreement.poll():
-                    raise KeyboardInterrupt  # every rank, after the same iteration: the save below is collective
+                    raise held.stop()  # every rank, after the same iteration: the save below is collective
                 if self.dry_run:
                     break
                 if diverging:
@@ -159,7 +159,7 @@ class Iterations:
             "check) and no checkpoint was written; lower train.optim_g/optim_d lr (or turn AMP off) and train again"
         )
         self.log.note(text)
-        raise TrainingError(text)
+        raise SharedTrainingError(text)
 
     def validation_due(self, it: int) -> bool:
         return self.has_metrics and (it % self.opts.val.val_freq == 0 or it == self.total_iter)
@@ -203,7 +203,7 @@ class Iterations:
                 "--resume auto"
             )
             self.log.note(text)
-            raise TrainingError(text)
+            raise SharedTrainingError(text)
         back = roll_back(self.run, newest, self.scaler, self.log, it, n_bad, self.feed.pool, self.ctx)
         rollbacks[back] = rollbacks.get(back, 0) + 1
         self.step.consecutive_bad.zero_()

@@ -32,6 +32,13 @@ class TrainingError(UpresError):
     pass
 
 
+class SharedTrainingError(TrainingError):
+    """Met by every process at the same iteration (the NaN guard's verdict follows gradients they all share): said
+    once under torchrun."""
+
+    same_on_every_process = True
+
+
 def resume_path(
     resume: str | None, states_dir: Path | None, log: RunLog | None = None, named: str = "--resume"
 ) -> Path | None:
