@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from upres.devices import resolve_single_device
-
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -205,21 +203,3 @@ class Upscaler:
     def __call__(self, x: torch.Tensor, tile: int = 0, overlap: int = 16) -> torch.Tensor:
         parts = [band for _, band in self.bands(x, tile, overlap)]
         return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
-
-
-def upscale_tensor(
-    module: nn.Module,
-    x: torch.Tensor,
-    scale: int,
-    tile: int = 0,
-    overlap: int = 16,
-    device: str | torch.device = "auto",
-    precision: str = "fp32",
-    multiple: int = 1,
-) -> torch.Tensor:
-    """Convenience wrapper: upscale a (N, C, H, W) or (C, H, W) float tensor in [0, 1]."""
-    dev = device if isinstance(device, torch.device) else resolve_single_device(device)
-    up = Upscaler(module, scale, dev, resolve_precision(precision, dev), multiple)
-    batched = x if x.ndim == 4 else x[None]
-    out = up(batched, tile, overlap)
-    return out if x.ndim == 4 else out[0]
