@@ -216,6 +216,17 @@ def test_a_trns_colour_key_makes_its_pixels_transparent(tmp_path, rng, mode):
     assert np.array_equal(got[..., -1], np.where(keyed, 0, 255))
 
 
+def test_a_trns_colour_key_of_a_16_bit_gray_png_makes_its_pixels_transparent(tmp_path, rng):
+    """Pillow reads it as I;16 with the key in its info, which was ignored: the keyed pixels came out opaque."""
+    arr = deep_values(rng, (6, 7))
+    arr[:2, :3] = 1000
+    Image.fromarray(arr).save(tmp_path / "k16.png", transparency=1000)
+    got = decode_image(tmp_path / "k16.png").array
+    assert got.dtype == np.uint16 and got.shape == (6, 7, 2)
+    assert np.array_equal(got[..., 0], arr)
+    assert np.array_equal(got[..., 1], np.where(arr == 1000, 0, 65535))
+
+
 def test_16_bit_tiffs_planar_multi_page_and_associated_alpha(tmp_path, rng):
     """Layouts only tifffile reads at 16 bits: planes were refused, a stack refused (its first page is the image),
     and premultiplied colours were kept but labelled unassociated on writing (darker)."""

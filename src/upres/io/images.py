@@ -114,7 +114,11 @@ def _pil_to_array(
             raise ImageReadError(
                 f"{path}: {integer_samples_text(samples, arr)}; convert the image to unsigned 16-bit first"
             )
-        return arr.astype(np.uint16)[..., None]
+        arr = arr.astype(np.uint16)[..., None]
+        key = img.info.get("transparency")
+        if isinstance(key, int):  # a 16-bit gray PNG's tRNS key: those pixels are transparent, as for 8-bit
+            arr = np.concatenate([arr, np.where(arr == key, 0, 65535).astype(np.uint16)], axis=2)
+        return arr
     if mode == "F":
         arr = np.asarray(img)
         if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0 and arr.max() <= 1):
