@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from upres.infer.autotile import retry_halving
 from upres.infer.render import download, quantise, upload_planes
 from upres.infer.tiling import Upscaler
 from upres.infer.video_output import setup_output
@@ -82,6 +83,7 @@ class VideoJob:
         self.resized = False
         self.retimed = 0  # frames moved a tick later: their timestamp was not after the one before
         self.written = 0
+        self.tile = opts.tile  # lowered after an out-of-memory, for the rest of the run
         self.model_seconds = self.starved_seconds = 0.0
         self.last_time: float | None = None  # the output's time at the end of its last frame
         self.total = self._expected_frames()
@@ -256,10 +258,22 @@ class VideoJob:
             # x4 frame is 4x the bytes of its levels, and rounding it on the CPU held up the model's thread.
             x = upload_planes(np.stack([f.pixels for f in frames]), self.upscaler.device).div_(peak)
             t0 = time.perf_counter()
-            self.watch.reset()
-            y = self.upscaler(x, self.opts.tile, self.opts.overlap)
+            at = float(frames[0].pts * self.probe.time_base)
+
+            def run(tile: int) -> Any:
+                self.watch.reset()
+                return self.upscaler(x, tile, self.opts.overlap)
+
+            def smaller(tile: int) -> None:
+                # One OOM (a large frame, another process on the GPU) ended the run and deleted every frame encoded.
+                self.tile = tile
+                self.note(
+                    f"{self.probe.path}: out of memory at {at:.3f} s; upscaling in tiles of {tile} from there on "
+                    f"(--tile {tile} starts that way)"
+                )
+
+            y = retry_halving(run, self.tile, max(x.shape[-2:]), smaller)
             if self.watch.tripped():
-                at = float(frames[0].pts * self.probe.time_base)
                 raise VideoOutputError(
                     f"{self.dst}: the model's output is not finite (NaN or infinity) for the frame at {at:.3f} s, "
                     "so it would be black or garbage; no output kept. Try --precision fp32, or another model"
