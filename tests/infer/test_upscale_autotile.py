@@ -65,6 +65,28 @@ def test_retry_halving_halves_until_it_fits():
         retry_halving(lambda t: (_ for _ in ()).throw(RuntimeError("something else")), 64, 64, retried.append)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Linux/macOS (posix_memalign) and Windows (_aligned_malloc): the Windows one was taken for another error,
+        # so an image failed there instead of being redone in smaller tiles.
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+        "allocate 70368744177664 bytes. Error code 12 (Cannot allocate memory)",
+        "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to allocate "
+        "911360 bytes.",
+    ],
+)
+def test_the_cpu_allocators_refusal_halves_the_tile_on_every_system(text):
+    def run(tile):
+        if tile == 0 or tile > 100:
+            raise RuntimeError(text)
+        return tile
+
+    retried = []
+    assert retry_halving(run, 0, 512, retried.append) == 64
+    assert retried == [256, 128, 64]
+
+
 class _NearestThatRunsOutOfMemory(torch.nn.Module):
     """Nearest 2x upscaler that 'runs out of memory' above 24x24 inputs, like a too-big tile on a GPU."""
 

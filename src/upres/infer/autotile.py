@@ -118,12 +118,17 @@ def pick_tile(
     return tile
 
 
+# The CPU allocator's refusal is a plain RuntimeError: "can't allocate memory" (posix_memalign, Linux and macOS) or
+# "not enough memory" (_aligned_malloc, Windows).
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "not enough memory")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
     text = str(exc)
     return isinstance(exc, (RuntimeError, MemoryError)) and (
-        isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+        isinstance(exc, MemoryError) or "out of memory" in text or any(t in text for t in CPU_OUT_OF_MEMORY)
     )
 
 
