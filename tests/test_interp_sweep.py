@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -151,3 +152,26 @@ def test_two_runs_models_of_one_name_are_told_apart_in_what_interp_says(tmp_path
         f"wrote {tmp_path / 'blend.safetensors'} = 0.2*x4_fidelity/models/net_g_ema_4.safetensors + "
         "0.8*x4_gan/models/net_g_ema_4.safetensors"
     )
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_sweep_maps_a_gray_or_rgba_models_channels_as_upscale_does(tmp_path, channels):
+    """The image's RGB went straight into the net: a gray or RGBA pair ended in a traceback from its first conv."""
+    nets = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        net, info = build_network(
+            "compact", scale=2, num_feat=8, num_conv=2, num_in_ch=channels, num_out_ch=channels
+        )
+        nets.append(save_model(tmp_path / f"{seed}.safetensors", net, info))
+    img = (np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    sweep = ["interp", *map(str, nets), "--sweep", "1,0", "--image", str(tmp_path / "in.png")]
+    assert main([*sweep, "-o", str(tmp_path / "sweep")]) == 0
+    for alpha, model in (("1", nets[0]), ("0", nets[1])):
+        assert (
+            main(["upscale", "-m", str(model), str(tmp_path / "in.png"), "-o", str(tmp_path / alpha), "-q"])
+            == 0
+        )
+        upscaled = read_image(tmp_path / alpha / "in.png")
+        assert np.array_equal(read_image(tmp_path / "sweep" / f"in_alpha{alpha}.png"), upscaled)

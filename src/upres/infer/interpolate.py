@@ -77,19 +77,20 @@ def sweep_strip(a: Path, b: Path, alphas: list[float], image: Path, out_dir: Pat
     from PIL import Image, ImageDraw
 
     from upres.archs import instantiate
+    from upres.infer.render import from_model_planes, to_model_planes
     from upres.infer.tiling import Upscaler
     from upres.io.images import array_to_tensor, read_image, tensor_to_array, write_image
 
     info, states = load_for_interpolation([a, b])
     arr = read_image(image)
     rgb = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr, 3, axis=2)
-    x = array_to_tensor(rgb)[None]
+    # The channels as `upres upscale` maps them: a gray model takes each colour plane, an RGBA one an opaque alpha.
+    x = to_model_planes(array_to_tensor(rgb)[None], info.in_channels)
     tiles = []
     for alpha in alphas:
         net = instantiate(info, interpolate_states(states, [alpha, 1.0 - alpha]))
-        out = tensor_to_array(
-            Upscaler(net, info.scale, multiple=info.size_multiple)(x, tile=tile)[0], rgb.dtype
-        )
+        y = Upscaler(net, info.scale, multiple=info.size_multiple)(x, tile=tile)
+        out = tensor_to_array(from_model_planes(y, 3)[0], rgb.dtype)
         write_image(sweep_outputs(image, out_dir, [alpha])[0], out)
         tile_img = Image.fromarray((out >> 8).astype(np.uint8) if out.dtype == np.uint16 else out)
         ImageDraw.Draw(tile_img).text((6, 6), f"alpha {alpha:g}", fill=(255, 255, 0))
