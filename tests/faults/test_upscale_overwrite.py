@@ -59,3 +59,26 @@ def test_a_file_listed_twice_runs_once(tmp_path, capsys):
     code, text = _run(capsys, "-m", model, a, a, "-o", tmp_path / "out")
     assert code == 0, text
     assert "upscaled 1, skipped 0, failed 0" in text
+
+
+def test_outputs_whose_names_differ_only_in_case_are_one_file_on_a_disk_that_ignores_case(tmp_path, capsys):
+    """macOS's usual disk: `Cat.png` and `cat.png` from two folders were written one over the other ("upscaled 2").
+    Such a disk is simulated by a link `OUT` beside the output folder `out` (what the probe for it sees)."""
+    model = compact_model(tmp_path / "m.safetensors", scale=2)
+    cat_a, cat_b = png(tmp_path / "a" / "Cat.png", seed=1), png(tmp_path / "b" / "cat.png", seed=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "OUT").symlink_to(out, target_is_directory=True)
+    code, text = _run(capsys, "-m", model, tmp_path / "a", tmp_path / "b", "-o", out)
+    assert code == 1
+    assert list(out.iterdir()) == []
+    assert (
+        f"failed: {cat_a}: {cat_b} would also be written to {out / 'Cat.png'} (this disk ignores the case of "
+        "names); none of these is written: upscale them separately or use another -o"
+    ) in text
+    assert f"failed: {cat_b}: {cat_a} would also be written to {out / 'cat.png'} (this disk" in text
+    # Where case counts (no such link), both are written.
+    (tmp_path / "OUT").unlink()
+    code, text = _run(capsys, "-m", model, tmp_path / "a", tmp_path / "b", "-o", out)
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir()) == ["Cat.png", "cat.png"]

@@ -67,14 +67,30 @@ def find_sources(
     return found
 
 
-def _identity(path: Path) -> tuple[object, ...]:
+def _identity(path: Path, fold_case: bool = False) -> tuple[object, ...]:
     """What makes two paths the same file: the inode when it exists (hard links, case-insensitive disks), else the
-    resolved, case-normalised path."""
+    resolved, case-normalised path; `fold_case` on a disk that ignores case (os.path.normcase folds only on
+    Windows: on macOS two outputs `Cat.png` and `cat.png` were one file, and the second replaced the first)."""
     try:
         st = path.stat()
         return ("inode", st.st_dev, st.st_ino)
     except OSError:
-        return ("path", os.path.normcase(path.resolve()))
+        key = os.path.normcase(path.resolve())
+        return ("path", key.casefold() if fold_case else key)
+
+
+def folds_case(folder: Path) -> bool:
+    """Whether names under `folder` ignore case (macOS's and Windows' usual disks): its nearest existing folder
+    with a letter in its name is reached by that name in the other case too."""
+    for p in (folder, *folder.parents):
+        flipped = p.name.swapcase()
+        if flipped == p.name or not p.is_dir():
+            continue
+        try:
+            return os.path.samefile(p, p.with_name(flipped))
+        except OSError:
+            return False
+    return False
 
 
 def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
@@ -85,16 +101,17 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
     planned: list[tuple[Path, Path]] = []
     seen: set[tuple[object, object]] = set()
     unreadable: list[tuple[Path, str]] = []
+    fold = folds_case(output.resolve())
     for source, rel in find_sources(inputs, output, unreadable):
         target = output / rel.parent / (rel.stem + output_suffix(source, fmt))
-        pair = (_identity(source), _identity(target))
+        pair = (_identity(source), _identity(target, fold))
         if pair not in seen:  # the same file reached twice (listed and inside a listed folder) runs once
             seen.add(pair)
             planned.append((source, target))
     inputs_by_id = {_identity(source): source for source, _ in planned}
-    writers: dict[object, list[Path]] = {}
+    writers: dict[object, list[tuple[Path, Path]]] = {}
     for source, target in planned:
-        writers.setdefault(_identity(target), []).append(source)
+        writers.setdefault(_identity(target, fold), []).append((source, target))
     # A folder that cannot be listed fails as one entry (its images unknown) while the rest runs: exit code 1.
     jobs = [
         Job(
@@ -106,17 +123,22 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
     ]
     for source, target in planned:
         job = Job(source, target)
-        target_id = _identity(target)
+        target_id = _identity(target, fold)
         overwritten = inputs_by_id.get(target_id)
-        others = [s for s in writers[target_id] if s != source]
+        others = [s for s, _ in writers[target_id] if s != source]
+        cased = any(
+            str(t) != str(target) and str(t).casefold() == str(target).casefold()
+            for _, t in writers[target_id]
+        )
         if overwritten is not None:
             whose = "its own input" if overwritten == source else f"the input {overwritten}"
             job.skip_reason = f"the output {target} would overwrite {whose}; choose another -o or --format"
         elif others:
             names = ", ".join(str(s) for s in others)
             job.skip_reason = (
-                f"{names} would also be written to {target}; none of these is written: upscale them "
-                "separately or use another -o"
+                f"{names} would also be written to {target}"
+                + (" (this disk ignores the case of names)" if cased else "")
+                + "; none of these is written: upscale them separately or use another -o"
             )
         elif skip_existing and target.exists():
             job.skip_reason, job.skipped = "output exists (--skip-existing)", True
