@@ -130,7 +130,7 @@ class Iterations:
     def save(self, it: int, last: bool = False) -> None:
         save_checkpoint(
             self.run, self.opts, self.exp_dir, it, self.seed, self.scaler, self.best, self.ctx, self.log,
-            pool=self.feed.pool, last=last,
+            pool=self.feed.pool, last=last, window=self.step.window_state(),
         )  # fmt: skip
         self.watch.save_history()  # the report's curves up to the state, which a resumed run continues
 

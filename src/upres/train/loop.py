@@ -118,6 +118,7 @@ def _train(
     model, net_d = _wrap(run, opts, ctx, fresh=state is None)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
     step = TrainStep(run, opts, ctx, model, net_d, scaler, amp_dtype)
+    step.resume_window(None if dry_run else state, ctx.rank)
     # A dry run trains one iteration, also from a resumed state (from one it trained none and said OK, "15->1").
     total_iter = start_iter + 1 if dry_run else opts.train.total_iter
     log.info(_start_line(opts, run, ctx, seed, start_iter, total_iter, amp_dtype))

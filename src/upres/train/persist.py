@@ -178,6 +178,7 @@ def save_checkpoint(
     log,
     pool=None,
     last: bool = False,
+    window: dict | None = None,
 ) -> None:
     """Checkpoint: models and the training state, atomically. A failed periodic save (a full disk) is a note and
     training goes on, the previous state intact, so a long run is not lost to a moment without space; a failed last
@@ -185,6 +186,7 @@ def save_checkpoint(
     # Each rank mixes its own pair pool; all of them go into the one state file (every rank must take part).
     pools = gather_to_main(ctx, pool.state_dict()) if pool is not None and exp_dir is not None else None
     rngs = gather_to_main(ctx, capture_rng(ctx.device)) if exp_dir is not None else None
+    windows = gather_to_main(ctx, window) if window is not None and exp_dir is not None else None
     if exp_dir is None or not ctx.is_main:
         barrier(ctx)
         return
@@ -217,6 +219,8 @@ def save_checkpoint(
         }
         if pools is not None:
             extra["pair_pool"] = pools
+        if windows is not None:
+            extra["window_by_rank"] = windows  # TrainStep.window_state of every process
         save_training_state(
             exp_dir / "training_states",
             it,
