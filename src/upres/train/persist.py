@@ -113,6 +113,11 @@ def resume_run(
     """Restore the state at `path`: (state, its iteration, the best-metric tracker, the seed to go on with)."""
     state = restore_state(run, path, scaler, ctx)
     start_iter = int(state["iteration"])
+    if run.d is not None and run.d.pretrain_missing is not None and "net_d" not in state:
+        raise TrainingError(
+            f"path.pretrain_network_d {run.d.pretrain_missing}: no such file, and the training state {path} holds "
+            "no discriminator to take its place; correct the path, or remove the key to start D from scratch"
+        )
     best = BestTracker(
         {k: tuple(v) for k, v in state.get("best", {}).items()},
         int(state.get("stale", 0)),
