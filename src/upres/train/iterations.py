@@ -64,7 +64,7 @@ class Iterations:
         children = HeldChildSignals().install()
         agreement = StopAgreement(held, self.ctx.cpu_group) if self.ctx.enabled else None
         try:
-            stop = self._missed_validation(it)
+            stop = self._stopped_early_already(it) or self._missed_validation(it)
             while it < self.total_iter and not stop:
                 try:
                     children.check()
@@ -173,6 +173,18 @@ class Iterations:
             self.log.note(f"early stop at iteration {it}: no improvement for {self.best.stale} validations")
             self.save(it, last=True)
         return stop
+
+    def _stopped_early_already(self, it: int) -> bool:
+        """A state saved by early stopping: its run ended there, so a resume trains nothing (it trained another
+        val_freq iterations, wrote their models over the oldest kept, and stopped again)."""
+        patience = self.opts.train.early_stop_patience
+        if not it or self.dry_run or not self.has_metrics or patience is None or self.best.stale < patience:
+            return False
+        self.log.note(
+            f"the training state's run stopped early at iteration {it} (no improvement for {self.best.stale} "
+            "validations): nothing is trained; raise train.early_stop_patience (or remove it) to go on"
+        )
+        return True
 
     def _missed_validation(self, it: int) -> bool:
         """A state is saved before the validation of its iteration: one that a crash or Ctrl+C cut off runs now, so
