@@ -211,7 +211,8 @@ class Iterations:
             # roll-back, which was made (and logged) before the run stopped.
             text = (
                 f"iteration {it}: still non-finite after {MAX_ROLLBACKS_TO_ONE_STATE} roll-backs to iteration "
-                f"{target}, each halving the learning rates; lower train.optim_g/optim_d lr (or turn AMP off), then "
+                f"{target}, each halving the learning rates; lower train.optim_g/optim_d lr and add "
+                "train.restart_scheduler: true (a resume goes on at the state's rate otherwise), or turn AMP off, then "
                 "--resume auto"
             )
             self.log.note(text)
