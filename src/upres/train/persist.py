@@ -167,7 +167,8 @@ def continue_schedules(run: Run, restart: bool, log: RunLog) -> None:
     if restart:
         log.note(
             "train.restart_scheduler: the learning-rate schedule starts again from its first step, at the options' "
-            "rate"
+            "rate; remove the key once this run is under way: every resume with it (a --resume auto after a Ctrl+C "
+            "or a crash too) starts the schedule again, where the uninterrupted run would have gone on"
         )
 
 
