@@ -253,6 +253,38 @@ def test_extending_a_finished_run_does_not_validate_its_last_iteration_again(tmp
     assert _validations(tmp_path / "straight") == _validations(tmp_path / "extended")
 
 
+@pytest.mark.slow  # ~10 s: three runs validating every iteration
+def test_a_run_that_stopped_early_resumes_to_nothing_until_its_patience_is_raised(tmp_path, hr_folder):
+    """An early-stopped run's last state is that of its stop: `--resume auto` trained val_freq more iterations, wrote
+    their models over the oldest kept ones and stopped again, where an uninterrupted run had ended."""
+    exp = tmp_path / "exp"
+
+    def options(patience: int) -> dict:
+        # A learning rate this small cannot move PSNR: no validation after the first improves on it.
+        return merge(
+            _options(hr_folder, exp),
+            {
+                "train": {"total_iter": 50, "optim_g": {"lr": 1e-12}, "early_stop_patience": patience},
+                "datasets": {"train": {"accum_iter": 1}},
+                "val": {"val_freq": 1},
+                "logger": {"print_freq": 1, "save_checkpoint_freq": 1},
+            },
+        )
+
+    def saved() -> list[str]:
+        return sorted(p.name for d in ("models", "training_states") for p in (exp / d).iterdir())
+
+    assert loop.train(parse_options(options(1))).iteration == 2  # best at 1, none better at 2
+    before = saved()
+    again = loop.train(parse_options(options(1)), resume="auto")
+    assert again.iteration == 2 and saved() == before
+    assert (
+        "the training state's run stopped early at iteration 2 (no improvement for 1 validations): nothing is "
+        "trained; raise train.early_stop_patience (or remove it) to go on" in (exp / "log.txt").read_text()
+    )
+    assert loop.train(parse_options(options(3)), resume="auto").iteration == 4  # 3 and 4 no better either
+
+
 def test_a_second_ctrl_c_inside_an_iteration_stops_at_once_without_saving_it(
     tmp_path, hr_folder, monkeypatch
 ):

@@ -261,3 +261,53 @@ def test_a_pretrain_whose_header_says_another_computation(tmp_path, hr_folder, c
     # the same network_g as the file: loads strictly
     opts["network_g"]["learn_residual"] = False
     assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0
+
+
+@pytest.mark.slow  # four runs, ~9 s
+def test_a_resume_needs_no_pretrain_file_unless_the_state_lacks_that_network(tmp_path, hr_folder, capsys):
+    """The state's weights replace the pretrain's (traiNNer-redux ignores the keys on resume): pretrain files moved
+    away since the run started do not stop its resume. D's is still needed when the state holds no D (a fidelity
+    state resumed into the GAN stage)."""
+    import torch
+
+    from upres.archs import build_network_for
+    from upres.archs.discriminators import build_discriminator
+    from upres.io.model_files import save_model
+
+    net, info = build_network_for("compact", {"num_feat": 8, "num_conv": 2}, 2)
+    save_model(tmp_path / "g.safetensors", net, info)
+    d_opts = dict(small_gan()["network_d"])
+    torch.save({"params": build_discriminator(d_opts.pop("type"), **d_opts).state_dict()}, tmp_path / "d.pth")
+    pretrains = {
+        "pretrain_network_g": str(tmp_path / "g.safetensors"),
+        "pretrain_network_d": str(tmp_path / "d.pth"),
+    }
+    opts = merge(base_options(hr_folder, tmp_path / "gan", total_iter=2), {**small_gan(), "path": pretrains})
+    cfg = write(tmp_path / "gan.yml", opts)
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 0
+    (tmp_path / "g.safetensors").unlink()
+    (tmp_path / "d.pth").unlink()
+    opts["train"]["total_iter"] = 3
+    write(cfg, opts)
+    capsys.readouterr()
+    assert main(["train", "-c", str(cfg), "--device", "cpu", "--resume", "auto"]) == 0
+    out = capsys.readouterr().out
+    for key in pretrains:
+        assert (
+            f"path.{key} {pretrains[key]}: no such file; not needed to resume (the training state holds"
+            in out
+        )
+    assert (tmp_path / "gan" / "training_states" / "3.state").is_file()
+
+    fidelity = merge(base_options(hr_folder, tmp_path / "fid", total_iter=2), {"path": {}})
+    cfg = write(tmp_path / "fid.yml", fidelity)
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 0
+    write(cfg, merge(fidelity, {**small_gan(), "path": pretrains, "train": {"total_iter": 3}}))
+    capsys.readouterr()
+    assert main(["train", "-c", str(cfg), "--device", "cpu", "--resume", "auto"]) == 2
+    state = tmp_path / "fid" / "training_states" / "2.state"
+    assert capsys.readouterr().err == (
+        f"error: path.pretrain_network_d {pretrains['pretrain_network_d']}: no such file, and the training state "
+        f"{state} holds no discriminator to take its place; correct the path, or remove the key to start D from "
+        "scratch\n"
+    )

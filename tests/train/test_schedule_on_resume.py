@@ -55,7 +55,10 @@ def test_each_roll_back_halves_the_rates_again_and_the_eighth_is_the_last(tmp_pa
     """The guard halved the state's rate once, however many roll-backs there were, and made a ninth before it
     stopped."""
     # Every iteration after the state at 5 diverges.
-    patch_forward(monkeypatch, lambda n, forward, x: forward(x) * float("nan") if n > 5 else forward(x))
+    nan_after = {"call": 5}
+    patch_forward(
+        monkeypatch, lambda n, forward, x: forward(x) * float("nan") if n > nan_after["call"] else forward(x)
+    )
     exp = tmp_path / "exp"
     opts = merge(
         base_options(hr_folder, exp),
@@ -64,11 +67,17 @@ def test_each_roll_back_halves_the_rates_again_and_the_eighth_is_the_last(tmp_pa
             "logger": {"print_freq": 2, "save_checkpoint_freq": 5},
         },
     )
-    with pytest.raises(Exception, match="still non-finite after 8 roll-backs to iteration 5"):
+    advice = "lower train.optim_g/optim_d lr and add train.restart_scheduler: true"
+    with pytest.raises(Exception, match=f"still non-finite after 8 roll-backs to iteration 5.*; {advice}"):
         train(parse_options(opts), device="cpu")
     log = (exp / "log.txt").read_text()
     scales = [float(s) for s in re.findall(r"halved the learning rate \(scale ([\d.e-]+)\)", log)]
     assert scales == [0.5**n for n in range(1, 9)]
+    # The advice works: the resumed run trains at the lowered rate (without restart_scheduler, at the state's).
+    nan_after["call"] = 10**9
+    lowered = merge(opts, {"train": {"total_iter": 6, "optim_g": {"lr": 1e-4}, "restart_scheduler": True}})
+    train(parse_options(lowered), resume="auto", device="cpu")
+    assert re.findall(r"iter 6/6 .*\| lr ([\d.e-]+) \|", (exp / "log.txt").read_text()) == ["0.0001"]
 
 
 def test_a_run_that_diverges_before_its_first_state_ends_in_an_error_with_nothing_saved(tmp_path, hr_folder):

@@ -133,7 +133,10 @@ def test_restart_scheduler_starts_the_schedule_again_on_resume(tmp_path, hr_fold
     # Resumed at 6: 3 more steps are steps 6-8 of the schedule (past milestone 5), or steps 0-2 of a new one.
     assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(lr)
     # a longer run changes no rate of a MultiStepLR schedule: nothing to say
-    assert "learning-rate schedule differs" not in (exp / "log.txt").read_text()
+    log = (exp / "log.txt").read_text()
+    assert "learning-rate schedule differs" not in log
+    # Left in the file, the key restarts the schedule at every later resume (after a Ctrl+C too): said.
+    assert ("remove the key once this run is under way: every resume with it" in log) == restart
 
 
 def test_a_schedule_changed_before_resuming_runs_as_the_options_say_and_is_said(tmp_path, hr_folder):

@@ -64,7 +64,7 @@ class Iterations:
         children = HeldChildSignals().install()
         agreement = StopAgreement(held, self.ctx.cpu_group) if self.ctx.enabled else None
         try:
-            stop = self._missed_validation(it)
+            stop = self._stopped_early_already(it) or self._missed_validation(it)
             while it < self.total_iter and not stop:
                 try:
                     children.check()
@@ -130,7 +130,7 @@ class Iterations:
     def save(self, it: int, last: bool = False) -> None:
         save_checkpoint(
             self.run, self.opts, self.exp_dir, it, self.seed, self.scaler, self.best, self.ctx, self.log,
-            pool=self.feed.pool, last=last,
+            pool=self.feed.pool, last=last, window=self.step.window_state(),
         )  # fmt: skip
         self.watch.save_history()  # the report's curves up to the state, which a resumed run continues
 
@@ -174,6 +174,18 @@ class Iterations:
             self.save(it, last=True)
         return stop
 
+    def _stopped_early_already(self, it: int) -> bool:
+        """A state saved by early stopping: its run ended there, so a resume trains nothing (it trained another
+        val_freq iterations, wrote their models over the oldest kept, and stopped again)."""
+        patience = self.opts.train.early_stop_patience
+        if not it or self.dry_run or not self.has_metrics or patience is None or self.best.stale < patience:
+            return False
+        self.log.note(
+            f"the training state's run stopped early at iteration {it} (no improvement for {self.best.stale} "
+            "validations): nothing is trained; raise train.early_stop_patience (or remove it) to go on"
+        )
+        return True
+
     def _missed_validation(self, it: int) -> bool:
         """A state is saved before the validation of its iteration: one that a crash or Ctrl+C cut off runs now, so
         net_g_best, early stopping and the report go on as in an uninterrupted run. True when it stops the run."""
@@ -199,7 +211,8 @@ class Iterations:
             # roll-back, which was made (and logged) before the run stopped.
             text = (
                 f"iteration {it}: still non-finite after {MAX_ROLLBACKS_TO_ONE_STATE} roll-backs to iteration "
-                f"{target}, each halving the learning rates; lower train.optim_g/optim_d lr (or turn AMP off), then "
+                f"{target}, each halving the learning rates; lower train.optim_g/optim_d lr and add "
+                "train.restart_scheduler: true (a resume goes on at the state's rate otherwise), or turn AMP off, then "
                 "--resume auto"
             )
             self.log.note(text)

@@ -90,8 +90,11 @@ def _train(
     held: contextlib.ExitStack,
 ) -> TrainResult:
     seed, exp_dir, log, opts = _open_experiment(ctx, opts, dry_run, held)
+    # A dry run writes nothing but reads the states as the real run would, so that it checks the one it resumes.
+    states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
+    path = chosen_state(ctx, resume, opts.path.resume_state, states_dir, log)
     # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
-    run = build_run(opts, ctx.device, seed, ctx.world_size, check_data=ctx.is_main, announce=log.info)
+    run = build_run(opts, ctx.device, seed, ctx.world_size, ctx.is_main, log.info, resuming=path is not None)
     barrier(ctx)
     for note in [*opts.compat_notes, *run.notes]:
         log.note(note)
@@ -99,10 +102,7 @@ def _train(
     amp_dtype = torch.bfloat16 if (opts.amp_bf16 or ctx.device.type == "cpu") else torch.float16
     scaler = torch.amp.GradScaler("cuda") if opts.use_amp and amp_dtype == torch.float16 else None
 
-    # A dry run writes nothing but reads the states as the real run would, so that it checks the one it resumes.
-    states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
     start_iter, best, state = 0, BestTracker({}), None
-    path = chosen_state(ctx, resume, opts.path.resume_state, states_dir, log)
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
         continue_schedules(run, opts.train.restart_scheduler, log)
@@ -118,6 +118,7 @@ def _train(
     model, net_d = _wrap(run, opts, ctx, fresh=state is None)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
     step = TrainStep(run, opts, ctx, model, net_d, scaler, amp_dtype)
+    step.resume_window(None if dry_run else state, ctx.rank)
     # A dry run trains one iteration, also from a resumed state (from one it trained none and said OK, "15->1").
     total_iter = start_iter + 1 if dry_run else opts.train.total_iter
     log.info(_start_line(opts, run, ctx, seed, start_iter, total_iter, amp_dtype))

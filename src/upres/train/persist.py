@@ -113,6 +113,11 @@ def resume_run(
     """Restore the state at `path`: (state, its iteration, the best-metric tracker, the seed to go on with)."""
     state = restore_state(run, path, scaler, ctx)
     start_iter = int(state["iteration"])
+    if run.d is not None and run.d.pretrain_missing is not None and "net_d" not in state:
+        raise TrainingError(
+            f"path.pretrain_network_d {run.d.pretrain_missing}: no such file, and the training state {path} holds "
+            "no discriminator to take its place; correct the path, or remove the key to start D from scratch"
+        )
     best = BestTracker(
         {k: tuple(v) for k, v in state.get("best", {}).items()},
         int(state.get("stale", 0)),
@@ -162,7 +167,8 @@ def continue_schedules(run: Run, restart: bool, log: RunLog) -> None:
     if restart:
         log.note(
             "train.restart_scheduler: the learning-rate schedule starts again from its first step, at the options' "
-            "rate"
+            "rate; remove the key once this run is under way: every resume with it (a --resume auto after a Ctrl+C "
+            "or a crash too) starts the schedule again, where the uninterrupted run would have gone on"
         )
 
 
@@ -178,6 +184,7 @@ def save_checkpoint(
     log,
     pool=None,
     last: bool = False,
+    window: dict | None = None,
 ) -> None:
     """Checkpoint: models and the training state, atomically. A failed periodic save (a full disk) is a note and
     training goes on, the previous state intact, so a long run is not lost to a moment without space; a failed last
@@ -185,6 +192,7 @@ def save_checkpoint(
     # Each rank mixes its own pair pool; all of them go into the one state file (every rank must take part).
     pools = gather_to_main(ctx, pool.state_dict()) if pool is not None and exp_dir is not None else None
     rngs = gather_to_main(ctx, capture_rng(ctx.device)) if exp_dir is not None else None
+    windows = gather_to_main(ctx, window) if window is not None and exp_dir is not None else None
     if exp_dir is None or not ctx.is_main:
         barrier(ctx)
         return
@@ -217,6 +225,8 @@ def save_checkpoint(
         }
         if pools is not None:
             extra["pair_pool"] = pools
+        if windows is not None:
+            extra["window_by_rank"] = windows  # TrainStep.window_state of every process
         save_training_state(
             exp_dir / "training_states",
             it,

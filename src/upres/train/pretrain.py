@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,20 @@ from upres.archs import ArchInfo, recognise
 from upres.archs.compact import HIDDEN_DEFAULTS  # what a header records and tensors cannot show
 from upres.errors import ConfigError, ModelFileError
 from upres.io.model_files import check_weights, header_hints, read_tensors_for_key, refuse_nonfinite
+
+
+def pretrain_exists(path: str | Path, key: str, resuming: bool, notes: list[str]) -> bool:
+    """A missing pretrain is an option-file mistake: the error names the key to fix, not only the path. Resuming,
+    the training state's weights replace the pretrain's (traiNNer-redux ignores the key then): a file moved or
+    deleted since the run started is a note, not a run that cannot go on."""
+    if os.path.exists(path):
+        return True
+    if resuming:
+        notes.append(
+            f"{key} {path}: no such file; not needed to resume (the training state holds the weights)"
+        )
+        return False
+    raise ConfigError(f"{key} {path}: no such file; correct the path or remove the key to start from scratch")
 
 
 @dataclass

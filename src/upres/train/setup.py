@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ from upres.losses import LossEntry, build_losses
 from upres.train.config import Options
 from upres.train.ema import EMA
 from upres.train.experiment import experiment_dir  # noqa: F401 - the loop's import
-from upres.train.pretrain import load_pretrain
+from upres.train.pretrain import load_pretrain, pretrain_exists
 from upres.train.schedule import Schedule, build_optimizer
 
 
@@ -36,6 +37,8 @@ class Discriminator:
     net: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: Schedule
+    # path.pretrain_network_d passed over on resume (no such file): the state must hold D's weights instead
+    pretrain_missing: Path | None = None
 
 
 @dataclass
@@ -78,15 +81,9 @@ def build_train_dataset(opts: Options, seed: int) -> tuple[Dataset, DatasetOptio
     return build_dataset(ds_opts, opts.scale, seed), ds_opts
 
 
-def _pretrain_exists(path, key: str) -> None:
-    """A missing pretrain is an option-file mistake: the error names the key to fix, not only the path."""
-    if not os.path.exists(path):
-        raise ConfigError(
-            f"{key} {path}: no such file; correct the path or remove the key to start from scratch"
-        )
-
-
-def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Generator:
+def build_generator(
+    opts: Options, device: torch.device, notes: list[str], resuming: bool = False
+) -> Generator:
     net, info = build_network_for(opts.network_g.type, opts.network_g.kwargs(), opts.scale)
     if (why := spandrel_incompatibility(info)) is not None:
         if opts.logger.save_checkpoint_format != "safetensors":
@@ -94,8 +91,8 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
         notes.append(f"network_g is {why}")
     if (why := chainner_note(info)) is not None:
         notes.append(f"network_g is {why}")
-    if opts.path.pretrain_network_g is not None:
-        _pretrain_exists(opts.path.pretrain_network_g, "path.pretrain_network_g")
+    pretrain = opts.path.pretrain_network_g
+    if pretrain is not None and pretrain_exists(pretrain, "path.pretrain_network_g", resuming, notes):
         report = load_pretrain(
             net, opts.path.pretrain_network_g, opts.path.strict_load_g, opts.path.param_key_g, info
         )
@@ -112,7 +109,7 @@ def build_generator(opts: Options, device: torch.device, notes: list[str]) -> Ge
 
 
 def build_discriminator_part(
-    opts: Options, device: torch.device, notes: list[str], trained: bool = True
+    opts: Options, device: torch.device, notes: list[str], trained: bool = True, resuming: bool = False
 ) -> Discriminator | None:
     """`trained`: a ganloss with a weight above 0 is in train.losses; without one D never runs, so its crop size is
     not checked (a fidelity stage keeps the GAN file's network_d with the ganloss at weight 0) and a note says so."""
@@ -140,10 +137,12 @@ def build_discriminator_part(
             f"network_d ({opts.network_d.type}) is not trained in this run: train.losses has no ganloss with a weight "
             "above 0; its files are saved as it was loaded or initialised"
         )
-    if opts.path.pretrain_network_d is not None:
+    pretrain, missing = opts.path.pretrain_network_d, None
+    if pretrain is not None and not pretrain_exists(pretrain, "path.pretrain_network_d", resuming, notes):
+        missing = pretrain
+    elif pretrain is not None:
         from upres.archs.discriminators import load_discriminator
 
-        _pretrain_exists(opts.path.pretrain_network_d, "path.pretrain_network_d")
         report = load_discriminator(
             net, opts.path.pretrain_network_d, opts.path.param_key_d, opts.path.strict_load_d
         )
@@ -165,7 +164,7 @@ def build_discriminator_part(
         opts.train.warmup_iter,
         opts.train.total_iter,
     )
-    return Discriminator(net, optimizer, schedule)
+    return Discriminator(net, optimizer, schedule, missing)
 
 
 # Faults of one sample, which the datasets skip when they meet them (at most 1% of the data may be bad).
@@ -250,9 +249,10 @@ def build_run(
     world_size: int,
     check_data: bool = True,
     announce: Callable[[str], None] | None = None,
+    resuming: bool = False,
 ) -> Run:
     """`check_data`: run the dataset check (one process of a torchrun group is enough); `announce` hears about a
-    long one before it starts."""
+    long one before it starts; `resuming`: a training state replaces the pretrained weights."""
     notes: list[str] = check_train_data(opts, announce) if check_data else []
     if opts.train.warmup_iter > opts.train.total_iter:
         notes.append(
@@ -318,9 +318,10 @@ def build_run(
             "train.losses has an ldlloss, which compares with the EMA model's output; set train.ema_decay "
             "(0.999 is usual)"
         )
-    g = build_generator(opts, device, notes)
+    g = build_generator(opts, device, notes, resuming)
     check_channels(opts, g.info.in_channels, g.info.out_channels)
-    d = build_discriminator_part(opts, device, notes, trained=any(e.inputs == "gan" for e in losses))
+    trained = any(e.inputs == "gan" for e in losses)
+    d = build_discriminator_part(opts, device, notes, trained, resuming)
     workers = loader_workers(ds_opts.num_worker_per_gpu, notes)
     prefetch = ds_opts.prefetch_factor or 4
     return Run(g, d, losses, train_set, val_sets, batch, ds_opts.accum_iter, workers, notes, prefetch)

@@ -223,6 +223,29 @@ class TrainStep:
         self.loss_sums.clear()
         self.loss_counts.clear()
 
+    def window_state(self) -> dict:
+        """The counts the next progress line reads (loss sums since the last line, skipped steps, the run of
+        non-finite steps), for a training state: a run resumed between two lines then logs, counts and rolls back
+        as the uninterrupted run does (a fresh window averaged the first line over fewer iterations, restarted
+        `skipped N` from 0 and the NaN guard's count of bad steps)."""
+        return {
+            "loss_sums": {k: torch.as_tensor(v).detach().cpu() for k, v in self.loss_sums.items()},
+            "loss_counts": dict(self.loss_counts),
+            "skipped_total": self.skipped_total.detach().cpu(),
+            "consecutive_bad": self.consecutive_bad.detach().cpu(),
+        }
+
+    def resume_window(self, state: dict | None, rank: int) -> None:
+        """This process's window from a training state (`window_state`); states without one leave it empty."""
+        by_rank = (state or {}).get("window_by_rank")
+        if not (isinstance(by_rank, list) and rank < len(by_rank)):
+            return
+        saved, device = by_rank[rank], self.ctx.device
+        self.loss_sums = {k: v.to(device) for k, v in saved["loss_sums"].items()}
+        self.loss_counts = {k: int(v) for k, v in saved["loss_counts"].items()}
+        self.skipped_total.copy_(saved["skipped_total"])
+        self.consecutive_bad.copy_(saved["consecutive_bad"])
+
 
 def _penalty(train_opts):
     if train_opts.gradient_penalty is None:
