@@ -219,8 +219,12 @@ def _run_out_of_memory(monkeypatch, at_call: int, error: Exception) -> None:
         RuntimeError(
             "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: 1 bytes"
         ),
+        RuntimeError(  # Windows' wording (_aligned_malloc): a traceback there before
+            "[enforce fail at alloc_cpu.cpp:116] data. DefaultCPUAllocator: not enough memory: you tried to allocate "
+            "1 bytes."
+        ),
     ],
-    ids=["gpu", "cpu"],
+    ids=["gpu", "cpu", "cpu-windows"],
 )
 def test_running_out_of_memory_is_one_line_with_the_sizes_and_keeps_the_saved_states(
     tmp_path, hr_folder, monkeypatch, capsys, error

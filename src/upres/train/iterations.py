@@ -10,13 +10,14 @@ from pathlib import Path
 
 import torch
 
+from upres.infer.autotile import is_out_of_memory
 from upres.train.checkpoint import list_states
 from upres.train.compiling import compile_failure_text, is_compile_failure
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object
 from upres.train.feed import BatchFeed, LoaderFailed
 from upres.train.interrupt import HeldChildSignals, HeldInterrupts, StepAbandoned, StopAgreement
-from upres.train.memory import is_out_of_memory, out_of_memory_text
+from upres.train.memory import out_of_memory_text
 from upres.train.persist import SharedTrainingError, TrainingError, newest_state, roll_back, save_checkpoint
 from upres.train.report import RunLog
 from upres.train.setup import Run

@@ -17,13 +17,6 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """A GPU's OutOfMemoryError, or the CPU allocator's refusal (a plain RuntimeError)."""
-    return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(exc)
-    )
-
-
 def out_of_memory_text(
     opts: Options, device: torch.device, iteration: int, newest_state: str, validating: bool = False
 ) -> str:
