@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from amp_helpers import assert_float32_under_autocast
 
 from upres.errors import ConfigError
 from upres.losses.perceptual import VGG19_FILE, PerceptualLoss, VGGFeatures
@@ -138,14 +139,7 @@ def test_amp_runs_the_perceptual_loss_in_float32(vgg_file):
     torch.manual_seed(0)
     gt = F.interpolate(torch.rand(2, 3, 8, 8), size=(48, 48), mode="bicubic").clamp(0, 1)
     start = (gt + 0.002 * torch.randn_like(gt)).clamp(0, 1)
-    plain, amp = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
-    expected = loss_fn(plain, gt)
-    expected.backward()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = loss_fn(amp, gt)
-    got.backward()
-    assert got.dtype == torch.float32 and got.item() == expected.item()
-    assert torch.equal(amp.grad, plain.grad)
+    assert_float32_under_autocast(loss_fn, start, gt)
 
 
 @pytest.mark.parametrize("use_input_norm", [True, False])

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from amp_helpers import assert_float32_under_autocast
 
 from upres.errors import ConfigError
 from upres.losses.color import HSLuvLoss, rgb_to_hsluv
@@ -204,11 +205,4 @@ def test_amp_leaves_the_losses_that_need_float32_in_float32(name):
     torch.manual_seed(0)
     gt = torch.rand(2, 3, 32, 32)
     start = (gt + 0.05 * torch.randn_like(gt)).clamp(0, 1)
-    plain, amp = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
-    expected = loss(plain, gt)
-    expected.backward()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = loss(amp, gt)
-    got.backward()
-    assert got.dtype == torch.float32 and got.item() == expected.item()
-    assert torch.equal(amp.grad, plain.grad)
+    assert_float32_under_autocast(loss, start, gt)
