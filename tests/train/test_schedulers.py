@@ -135,8 +135,50 @@ def test_restart_scheduler_starts_the_schedule_again_on_resume(tmp_path, hr_fold
     # a longer run changes no rate of a MultiStepLR schedule: nothing to say
     log = (exp / "log.txt").read_text()
     assert "learning-rate schedule differs" not in log
-    # Left in the file, the key restarts the schedule at every later resume (after a Ctrl+C too): said.
-    assert ("remove the key once this run is under way: every resume with it" in log) == restart
+    assert ("the learning-rate schedule starts again from its first step" in log) == restart
+
+
+def test_restart_scheduler_left_in_the_file_restarts_the_schedule_once(tmp_path, hr_folder):
+    """The key, set once to train at a new rate, stayed in the file: every later --resume auto (after a Ctrl+C, a
+    crash) started the schedule again, replaying warm-up and milestones where the uninterrupted run went on."""
+    from shutil import copytree
+
+    from upres.io.model_files import read_tensors
+
+    opts = merge(
+        base_options(hr_folder, tmp_path / "a"),
+        {
+            "train": {
+                "total_iter": 3,
+                "warmup_iter": 2,
+                "scheduler": {"type": "MultiStepLR", "milestones": [4]},
+            },
+            "logger": {"save_checkpoint_freq": 3},
+        },
+    )
+    train(parse_options(opts))
+    copytree(tmp_path / "a", tmp_path / "b")
+    restarted = merge(opts, {"train": {"total_iter": 9, "restart_scheduler": True, "optim_g": {"lr": 4e-4}}})
+    train(parse_options(restarted), resume="auto")  # a: 3 -> 9 in one go
+    b = merge(restarted, {"path": {"experiments_root": str(tmp_path / "b")}})
+    train(parse_options(merge(b, {"train": {"total_iter": 6}})), resume="auto")  # b: stopped at 6 ...
+    train(parse_options(b), resume="auto")  # ... and resumed with the key still in the file
+    log = (tmp_path / "b" / "log.txt").read_text()
+    assert (
+        "train.restart_scheduler: the schedule was restarted at iteration 3 with these settings and goes on"
+        in log
+    )
+    lr = [load_training_state(e / "training_states" / "9.state")["optimizer_g"]["param_groups"][0]["lr"]
+          for e in (tmp_path / "a", tmp_path / "b")]  # fmt: skip
+    assert lr[0] == lr[1] == pytest.approx(4e-5)  # 6 steps from the restart: warmed up, past milestone 4
+    models = [read_tensors(e / "models" / "net_g_9.safetensors")[0] for e in (tmp_path / "a", tmp_path / "b")]
+    assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
+    # a new rate restarts it again
+    train(parse_options(merge(b, {"train": {"total_iter": 10, "optim_g": {"lr": 2e-4}}})), resume="auto")
+    state = load_training_state(tmp_path / "b" / "training_states" / "10.state")
+    assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(
+        2e-4
+    )  # 1 step in: not 4e-5 (step 7)
 
 
 def test_a_schedule_changed_before_resuming_runs_as_the_options_say_and_is_said(tmp_path, hr_folder):

@@ -89,7 +89,7 @@ class TrainOptions(Strict):
     restart_scheduler: bool = Field(
         False,
         description="on resume, start the schedule again from its first step at optim_g/optim_d's lr (else: where "
-        "the state left it, at the state's rate)",
+        "the state left it, at the state's rate); once per lr and schedule: a later resume goes on",
     )
     losses: list[LossOptions] = Field(default_factory=lambda: [LossOptions(type="l1loss")])
     net_d_iters: int = Field(1, ge=1, description="G steps every N-th iteration once the GAN is on")

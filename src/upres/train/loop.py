@@ -105,7 +105,7 @@ def _train(
     start_iter, best, state = 0, BestTracker({}), None
     if path is not None:
         state, start_iter, best, seed = resume_run(run, path, scaler, seed, ctx, log)
-        continue_schedules(run, opts.train.restart_scheduler, log)
+        continue_schedules(run, opts.train.restart_scheduler, log, start_iter)
         if start_iter > opts.train.total_iter and not dry_run:
             log.note(
                 f"train.total_iter {opts.train.total_iter} is below the state's iteration {start_iter}: nothing is "

@@ -139,17 +139,21 @@ def resume_run(
     return state, start_iter, best, seed
 
 
-def continue_schedules(run: Run, restart: bool, log: RunLog) -> None:
-    """After a resume: the learning-rate schedules go on from the state, or (`restart`) start again from their first
-    step at the options' rates. A rate changed in the options is said either way: the state's wins otherwise. A
-    schedule changed in the options (milestones, total_iter under a cosine) runs as the options say, and is said."""
+def continue_schedules(run: Run, restart: bool, log: RunLog, at: int = 0) -> None:
+    """After a resume at iteration `at`: the learning-rate schedules go on from the state, or (`restart`) start again
+    from their first step at the options' rates, unless the state's schedule was already restarted with these
+    settings (the key left in the file: a resume after a Ctrl+C replayed the warm-up and milestones). A rate changed
+    in the options is said either way: the state's wins otherwise. A schedule changed in the options (milestones,
+    total_iter under a cosine) runs as the options say, and is said."""
     said: list[str] = []  # G's and D's schedules are usually one option block: its change is said once
+    restarted, earlier = False, None
     for key, part in (("optim_g", run.g), ("optim_d", run.d)):
         if part is None:
             continue
         ours, saved = float(part.optimizer.defaults["lr"]), part.schedule.base_lr
-        if restart:
-            part.schedule.restart(ours)
+        if restart and (earlier := part.schedule.restarted_with(ours)) is None:
+            part.schedule.restart(ours, at)
+            restarted = True
             continue
         change = part.schedule.shape_change()
         if change and change not in said:
@@ -164,11 +168,15 @@ def continue_schedules(run: Run, restart: bool, log: RunLog) -> None:
                 "goes on; to train at the new rate, add train.restart_scheduler: true (the schedule starts again "
                 "from its first step at it)"
             )
-    if restart:
+    if restarted:
         log.note(
             "train.restart_scheduler: the learning-rate schedule starts again from its first step, at the options' "
-            "rate; remove the key once this run is under way: every resume with it (a --resume auto after a Ctrl+C "
-            "or a crash too) starts the schedule again, where the uninterrupted run would have gone on"
+            "rate; left in the file, later resumes go on from the state (a new lr or schedule starts it again)"
+        )
+    elif restart and earlier is not None:
+        log.note(
+            f"train.restart_scheduler: the schedule was restarted at iteration {earlier} with these settings and "
+            "goes on from the state, as an uninterrupted run would; to start it again, change the lr or the schedule"
         )
 
 

@@ -133,6 +133,7 @@ class Schedule:
         self.lr_scale = 1.0
         self.opts, self.warmup_iter, self.total_iter = opts, warmup_iter, total_iter
         self.saved_shape: dict | None = None  # the shape of a resumed state's schedule (see shape_change)
+        self.restarted: dict | None = None  # the last train.restart_scheduler: its iteration and settings
         self.momentum_key = (
             _momentum_key(optimizer) if opts.type == "OneCycleLR" and opts.cycle_momentum else None
         )
@@ -173,9 +174,10 @@ class Schedule:
         """The rate the schedule scales: the options' at the start, the state's after a resume."""
         return self.scheduler.base_lrs[0]
 
-    def restart(self, base_lr: float | None = None) -> None:
-        """Start the schedule again from its first step (train.restart_scheduler on resume), from `base_lr` when
-        given (the options' rate) instead of the state's."""
+    def restart(self, base_lr: float | None = None, at: int = 0) -> None:
+        """Start the schedule again from its first step (train.restart_scheduler on resume at iteration `at`), from
+        `base_lr` when given (the options' rate) instead of the state's."""
+        self.restarted = {"at": at, "settings": self._restart_settings(base_lr or self.base_lr)}
         self.lr_scale = 1.0
         self.scheduler.last_epoch = 0
         if base_lr is not None:
@@ -183,6 +185,19 @@ class Schedule:
             for group in self.scheduler.optimizer.param_groups:
                 group["initial_lr"] = base_lr
         self._apply()
+
+    def restarted_with(self, base_lr: float) -> int | None:
+        """The iteration of an earlier restart made with these settings (this rate, scheduler and warm-up), else
+        None: train.restart_scheduler left in the file then asks for the restart that already happened."""
+        done = self.restarted
+        return done["at"] if done and done["settings"] == self._restart_settings(base_lr) else None
+
+    def _restart_settings(self, base_lr: float) -> dict:
+        return {
+            "lr": base_lr,
+            "scheduler": self.opts.model_dump(mode="json"),
+            "warmup_iter": self.warmup_iter,
+        }
 
     def set_scale(self, scale: float) -> None:
         """The NaN guard's factor on every rate, in effect from the next step on."""
@@ -254,11 +269,17 @@ class Schedule:
         )
 
     def state_dict(self) -> dict:
-        return {"scheduler": self.scheduler.state_dict(), "lr_scale": self.lr_scale, "shape": self.shape()}
+        return {
+            "scheduler": self.scheduler.state_dict(),
+            "lr_scale": self.lr_scale,
+            "shape": self.shape(),
+            "restarted": self.restarted,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.lr_scale = float(state["lr_scale"])
         self.saved_shape = state.get("shape")  # states written before it was recorded have none
+        self.restarted = state.get("restarted")
         self.scheduler.load_state_dict(state["scheduler"])
         # LambdaLR.load_state_dict restores base_lrs/last_epoch; recompute the current lr with them and the scale.
         self._apply()
