@@ -220,6 +220,16 @@ def test_written_options_record_the_seed(tmp_path, hr_folder):
     assert isinstance(recorded["manual_seed"], int)
 
 
+def test_options_recorded_by_a_run_started_from_python_read_back_as_the_same_options(tmp_path, hr_folder):
+    """`train(opts)` without the option file's text records the parsed options; they held every optimizer's
+    hyperparameters as null (AdamW's `momentum: null`...), which `upres train -c options.yml` refused ("AdamW has no
+    parameter momentum, ..."), so the recorded run could not be resumed or repeated from its record."""
+    opts = parse_options(merge(base_options(hr_folder, tmp_path / "exp", total_iter=1), small_gan()))
+    train(opts, device="cpu")
+    recorded = parse_options(yaml.safe_load((tmp_path / "exp" / "options.yml").read_text()))
+    assert recorded.model_dump() == opts.model_dump()
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_gan_run_with_d_input_noise_resumes_bit_identically_with_another_loader_worker_count(
     tmp_path, hr_folder, device

@@ -241,7 +241,10 @@ def _make_folders(exp_dir: Path) -> list[Path]:
 
 
 def _record_options(exp_dir: Path, opts: Options, seed: int, options_text: str) -> None:
-    recorded = yaml.safe_load(options_text) if options_text else opts.model_dump(mode="json")
+    # Unset hyperparameters are None in the parsed options (every optimizer's): a file holding them is refused.
+    recorded = (
+        yaml.safe_load(options_text) if options_text else opts.model_dump(mode="json", exclude_none=True)
+    )
     if isinstance(recorded, dict) and recorded.get("manual_seed") is None:
         recorded["manual_seed"] = seed  # so the run can be repeated exactly
     try:
