@@ -166,6 +166,21 @@ def test_dataset_channels_must_match_the_networks(tmp_path, hr_folder, capsys):
     )
 
 
+def test_an_hsluv_loss_on_luma_images_says_only_its_lightness_trains(tmp_path, hr_folder, capsys):
+    """Gray has no hue or saturation: the loss trained its lightness term alone without a word."""
+    losses = [{"type": "l1loss", "loss_weight": 1.0}, {"type": "hsluvloss", "loss_weight": 1.0}]
+    gray = {"datasets": {"train": {"color": "y"}}, "network_g": {"num_in_ch": 1, "num_out_ch": 1}}
+    opts = merge(base_options(hr_folder, tmp_path, losses=losses), gray)
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0
+    note = (
+        "hsluvloss on 1-channel images (color: y): gray has no hue or saturation, only its lightness trains"
+    )
+    assert note in capsys.readouterr().out
+    rgb = base_options(hr_folder, tmp_path, losses=losses)
+    assert main(["train", "-c", str(write(tmp_path / "rgb.yml", rgb)), "--dry-run"]) == 0
+    assert "only its lightness trains" not in capsys.readouterr().out
+
+
 def test_a_pretrain_of_which_nothing_fits_is_refused_even_non_strict(tmp_path, hr_folder, capsys):
     import torch
 

@@ -299,6 +299,10 @@ def build_run(
             )
     losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses])
     notes += loss_notes
+    if ds_opts.color == "y" and any(e.type == "hsluvloss" for e in losses):
+        notes.append(
+            "hsluvloss on 1-channel images (color: y): gray has no hue or saturation, only its lightness trains"
+        )
     for i, spec in enumerate(opts.train.losses):
         if spec.loss_weight > 0 and spec.start_iter > opts.train.total_iter:
             # Trained without it, and without a word (a GAN that never started, in a shortened test run).
