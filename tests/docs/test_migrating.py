@@ -11,7 +11,8 @@ import pytest
 from upres.archs import build_network
 from upres.errors import UpresError
 from upres.losses import build_losses, skipped_note
-from upres.train.config import parse_options
+from upres.train.config import ValOptions, parse_options
+from upres.train.validate import build_metrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "migrating.md"
 BASE = {
@@ -53,6 +54,9 @@ REFUSED = {
     "loss type": lambda: build_losses([{"type": "distsloss", "loss_weight": 0.5}]),
     "network": lambda: build_network("SPAN", scale=4),
     "scale 3": lambda: build_network("esrgan", scale=3),
+    "metric direction": lambda: build_metrics(
+        ValOptions(metrics={"psnr": {"type": "calculate_psnr", "better": "lower"}})
+    ),
 }
 
 

@@ -111,7 +111,11 @@ class MetricOptions(Strict):
     type: str
     crop_border: int = Field(0, ge=0)
     test_y_channel: bool = False
-    better: Literal["higher", "lower"] | None = None
+    better: Literal["higher", "lower"] | None = Field(
+        None,
+        description="accepted for compatibility (traiNNer-redux's); upres knows each metric's direction and refuses "
+        "a value that contradicts it",
+    )
 
 
 def suffix_problem(suffix: str) -> str | None:

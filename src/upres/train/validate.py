@@ -53,8 +53,12 @@ def build_metrics(
             raise ConfigError(
                 f"val.metrics.{name}.type {opts.type!r} is not available; available: {', '.join(METRIC_NAMES)}"
             ) from None
-        if opts.better is not None:
-            higher = opts.better == "higher"
+        if opts.better is not None and (opts.better == "higher") != higher:
+            # Obeyed, it kept the worst model as net_g_best and stopped early on improvement.
+            raise ConfigError(
+                f"val.metrics.{name}.better: {opts.better!r}, but {opts.type} is "
+                f"{'higher' if higher else 'lower'}-is-better; remove the key (upres knows each metric's direction)"
+            )
         metrics.append(Metric(name, fn, higher, opts))
     return metrics
 
