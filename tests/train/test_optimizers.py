@@ -93,3 +93,42 @@ def test_without_a_block_adamw_as_the_recipes_set_it_and_a_block_takes_torchs_de
     reference = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=2e-4)
     for key in ("betas", "weight_decay", "eps", "amsgrad"):
         assert built.defaults[key] == reference.defaults[key]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"type": "RMSprop", "alpha": 5}, "train.optim_g.alpha: Input should be less than 1 (got 5)"),
+        (
+            {"type": "SGD", "momentum": float("inf")},
+            "train.optim_g.momentum: Input should be less than 1 (got inf)",
+        ),
+        ({"type": "SGD", "momentum": 1.5}, "train.optim_g.momentum: Input should be less than 1 (got 1.5)"),
+        (
+            {"type": "SGD", "dampening": 7},
+            "train.optim_g.dampening: Input should be less than or equal to 1 (got 7)",
+        ),
+        (
+            {"type": "Adagrad", "lr_decay": float("inf")},
+            "train.optim_g.lr_decay: Input should be a finite number (got inf)",
+        ),
+    ],
+)
+def test_coefficients_out_of_their_range_are_refused_when_read(given, message):
+    """Accepted, every step of the run was non-finite and the NaN guard stopped it blaming the learning rate."""
+    with pytest.raises(ConfigError) as exc:
+        parse_options(_options({"lr": 1e-3, **given}), "o.yml")
+    assert str(exc.value) == f"o.yml: {message}"
+
+
+def test_coefficients_out_of_range_diverge_in_torch():
+    """Why the bounds: torch takes these values and the weights turn non-finite within a few steps."""
+    for cls, kwargs in ((torch.optim.RMSprop, {"alpha": 5.0}), (torch.optim.SGD, {"momentum": float("inf")})):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(4, 3)
+        opt = cls(net.parameters(), lr=1e-3, **kwargs)
+        for _ in range(5):
+            opt.zero_grad()
+            net(torch.randn(8, 4)).square().mean().backward()
+            opt.step()
+        assert not all(p.isfinite().all() for p in net.parameters()), cls

@@ -55,15 +55,19 @@ class OptimizerOptions(BaseModel):
     )
     eps: float | None = Field(None, ge=0, allow_inf_nan=False, description="torch's default when left out")
     amsgrad: bool | None = Field(None, description="Adam, AdamW")
-    momentum: float | None = Field(None, ge=0, description="SGD, RMSprop")
-    dampening: float | None = Field(None, ge=0, description="SGD")
+    # Coefficients bounded to what they mean: out of range (alpha 5, momentum inf) torch accepted them and every step
+    # was non-finite, which the NaN guard then blamed on the learning rate.
+    momentum: float | None = Field(None, ge=0, lt=1, description="SGD, RMSprop: 0 to below 1 (0.9 is usual)")
+    dampening: float | None = Field(None, ge=0, le=1, description="SGD")
     nesterov: bool | None = Field(None, description="SGD")
-    alpha: float | None = Field(None, ge=0, description="RMSprop")
+    alpha: float | None = Field(
+        None, ge=0, lt=1, description="RMSprop: the squared-gradient average's smoothing"
+    )
     centered: bool | None = Field(None, description="RMSprop")
-    momentum_decay: float | None = Field(None, ge=0, description="NAdam")
+    momentum_decay: float | None = Field(None, ge=0, allow_inf_nan=False, description="NAdam")
     decoupled_weight_decay: bool | None = Field(None, description="NAdam, RAdam")
-    lr_decay: float | None = Field(None, ge=0, description="Adagrad")
-    initial_accumulator_value: float | None = Field(None, ge=0, description="Adagrad")
+    lr_decay: float | None = Field(None, ge=0, allow_inf_nan=False, description="Adagrad")
+    initial_accumulator_value: float | None = Field(None, ge=0, allow_inf_nan=False, description="Adagrad")
     rho: float | None = Field(None, ge=0, le=1, description="Adadelta")
 
     @field_validator("type", mode="before")
