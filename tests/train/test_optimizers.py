@@ -132,3 +132,22 @@ def test_coefficients_out_of_range_diverge_in_torch():
             net(torch.randn(8, 4)).square().mean().backward()
             opt.step()
         assert not all(p.isfinite().all() for p in net.parameters()), cls
+
+
+@pytest.mark.parametrize(
+    ("given", "got"),
+    [
+        ({"nesterov": True}, "momentum not set, dampening not set"),
+        ({"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "momentum 0.9, dampening 0.1"),
+    ],
+)
+def test_nesterov_without_momentum_is_refused_when_read(given, got):
+    """It was torch's ValueError traceback, exit 1, after the dataset scan."""
+    with pytest.raises(ConfigError) as exc:
+        parse_options(_options({"type": "SGD", "lr": 1e-3, **given}), "o.yml")
+    assert str(exc.value) == (
+        f"o.yml: train.optim_g: nesterov needs momentum above 0 and dampening 0, got {got}; set momentum (0.9 is "
+        "usual), or remove nesterov"
+    )
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum and zero dampening"):
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3, **given)

@@ -91,6 +91,16 @@ class OptimizerOptions(BaseModel):
             raise ValueError(
                 f"{self.type} has no parameter {', '.join(wrong)}; it takes {', '.join(allowed)}"
             )
+        if self.nesterov and (not self.momentum or self.dampening):
+            # torch's SGD refuses it when built: a traceback after the dataset scan, not a line naming the key.
+            given = ", ".join(
+                f"{k} {'not set' if v is None else v}"
+                for k, v in (("momentum", self.momentum), ("dampening", self.dampening))
+            )
+            raise ValueError(
+                f"nesterov needs momentum above 0 and dampening 0, got {given}; set momentum (0.9 is usual), or "
+                "remove nesterov"
+            )
         return self
 
     def kwargs(self) -> dict[str, Any]:
