@@ -71,7 +71,11 @@ class TrainOptions(Strict):
         -1, description="linear learning-rate warm-up over this many iterations; -1 = off"
     )
     ema_decay: float = Field(
-        0.0, ge=0, lt=1, description="0 disables the EMA (traiNNer-redux's default); 0.999 is usual"
+        0.0,
+        ge=0,
+        lt=1,
+        description="0 disables the EMA (traiNNer-redux's default); 0.999 is usual; it averages over about "
+        "1/(1-ema_decay) iterations (a note at start when that is too slow for total_iter)",
     )
     ema_power: float = Field(
         10.0,

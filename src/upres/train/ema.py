@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,3 +51,26 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.module.load_state_dict(state)
+
+
+def starting_share(decay: float, power: float, iterations: int) -> float:
+    """How much of its first weights the EMA still holds after `iterations` updates (with the warm-up of
+    `EMA.decay_at`, whose first update copies the model; past the first million updates, at the full decay)."""
+    steps = np.arange(1, min(iterations, 1_000_000), dtype=np.float64)
+    factors = np.full_like(steps, decay) if power <= 0 else np.minimum(decay, 1.0 - (1.0 + steps) ** -power)
+    if (factors <= 0).any():
+        return 0.0
+    return math.exp(float(np.log(factors).sum()) + max(iterations - 1 - len(steps), 0) * math.log(decay))
+
+
+def window_note(decay: float, power: float, total_iter: int) -> str | None:
+    """A note when the EMA is too slow for the run: the validated and saved model (params_ema) would still be mostly
+    the starting weights (random ones in a run from scratch)."""
+    share = starting_share(decay, power, total_iter)
+    if share < 0.2:
+        return None
+    return (
+        f"train.ema_decay {decay} averages over about {round(1 / (1 - decay)):,} iterations, too slow for "
+        f"train.total_iter {total_iter}: at the end the EMA model (validated, and saved as params_ema) is still "
+        f"{share:.0%} the generator of the first iteration; lower ema_decay (0.999 for runs of 10,000 iterations or more)"
+    )

@@ -17,7 +17,7 @@ from upres.data.options import DatasetOptions, errors_in_block
 from upres.errors import ConfigError
 from upres.losses import LossEntry, build_losses
 from upres.train.config import Options
-from upres.train.ema import EMA
+from upres.train.ema import EMA, window_note
 from upres.train.experiment import experiment_dir  # noqa: F401 - the loop's import
 from upres.train.pretrain import load_pretrain, pretrain_exists
 from upres.train.schedule import Schedule, build_optimizer
@@ -105,6 +105,8 @@ def build_generator(
         notes.append("train.optim_g.lr is 0: the generator's weights stay as they are (a frozen G)")
     schedule = Schedule(optimizer, opts.train.scheduler, opts.train.warmup_iter, opts.train.total_iter)
     ema = EMA(net, opts.train.ema_decay, opts.train.ema_power) if opts.train.ema_decay > 0 else None
+    if ema is not None and (note := window_note(ema.decay, ema.power, opts.train.total_iter)):
+        notes.append(note)
     return Generator(net, info, optimizer, schedule, ema)
 
 
