@@ -77,6 +77,7 @@ NOTED = {
     "ignored": lambda d: d.update(auto_resume=True),
     "redux defaults": _train(use_moa=False, ema_switch_iter=0),
     "milestones": _train(scheduler={"type": "MultiStepLR", "milestones": [300, 100, 200]}),
+    "discriminator keys": _train(optim_d={"type": "Adam", "lr": 1e-4}),
     "tensor metrics": lambda d: d.update(
         val={"val_freq": 10, "metrics": {"psnr": {"type": "calculate_psnr_pt", "crop_border": 4}}}
     ),
