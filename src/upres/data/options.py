@@ -55,7 +55,12 @@ class DatasetOptions(BaseModel):
     )
     batch_size_per_gpu: int | None = Field(None, ge=1)
     accum_iter: int = Field(1, ge=1)
-    dataset_enlarge_ratio: int = Field(1, ge=1)
+    dataset_enlarge_ratio: int = Field(
+        1,
+        ge=1,
+        description="each image this many times an epoch (only the epoch's length: upres's sampler never runs out "
+        "of data); refused past 2^28 samples an epoch (its shuffled order would need over 2 GiB)",
+    )
     prefetch_mode: Literal["cpu", "cuda"] | None = None
     num_prefetch_queue: int = Field(1, ge=1)
     prefetch_factor: int | None = Field(

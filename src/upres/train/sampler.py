@@ -12,6 +12,21 @@ from collections.abc import Iterator
 
 import torch
 
+from upres.errors import ConfigError
+
+# One epoch's order is a permutation of int64 indices: 2 GiB at this many samples. 4 images x dataset_enlarge_ratio
+# 10^9 asked for 32 GB and ended in "out of memory ... lower batch_size_per_gpu".
+MAX_EPOCH_SAMPLES = 1 << 28
+
+
+def check_epoch_size(size: int, enlarge_ratio: int) -> None:
+    if size > MAX_EPOCH_SAMPLES:
+        raise ConfigError(
+            f"datasets.train.dataset_enlarge_ratio {enlarge_ratio}: {size:,} samples an epoch, whose shuffled order "
+            f"needs {size * 8 / 2**30:.0f} GiB; use at most {MAX_EPOCH_SAMPLES // max(size // enlarge_ratio, 1):,} "
+            "(1 is enough: upres's sampler never runs out of data)"
+        )
+
 
 def steps_per_epoch(size: int, batch_size: int, world_size: int = 1, accum: int = 1) -> int:
     """Optimizer steps in one epoch: whole steps only (the rest of the permutation is left out)."""

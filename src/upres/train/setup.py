@@ -20,6 +20,7 @@ from upres.train.config import Options
 from upres.train.ema import EMA, window_note
 from upres.train.experiment import experiment_dir  # noqa: F401 - the loop's import
 from upres.train.pretrain import load_pretrain, pretrain_exists
+from upres.train.sampler import check_epoch_size
 from upres.train.schedule import Schedule, build_optimizer
 
 
@@ -275,6 +276,7 @@ def build_run(
         )
     batch = ds_opts.batch_size_per_gpu or 4
     refuse_a_pair_pool_too_big(train_set, opts.scale, device)
+    check_epoch_size(len(train_set), ds_opts.dataset_enlarge_ratio)
     per_step = batch * ds_opts.accum_iter * world_size
     if len(train_set) < per_step:
         raise ConfigError(
