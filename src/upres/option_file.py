@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
@@ -65,3 +65,16 @@ def read_option_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of option keys at the top level")
     return data
+
+
+def no_bool_for_number(cls: Any, value: Any, info: Any) -> Any:
+    """A pydantic "before" field validator: `true`/`false` (and YAML 1.1's yes/no/on/off) where a number goes is
+    refused. Pydantic reads them as 1 and 0, so `lr: true` trained at 1.0 and `total_iter: yes` for one iteration."""
+    if isinstance(value, bool) and info.field_name is not None:
+        annotation = cls.model_fields[info.field_name].annotation
+        kinds = set(get_args(annotation)) or {annotation}
+        if kinds & {int, float} and bool not in kinds:
+            raise ValueError(
+                "expected a number, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"
+            )
+    return value

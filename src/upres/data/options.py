@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from upres.errors import ConfigError
+from upres.option_file import no_bool_for_number
 
 Roots = str | list[str]
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
@@ -25,6 +26,7 @@ class IoBackend(BaseModel):
 
 class DatasetOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
 
     name: str = ""
     type: str = Field(description="dataset kind: pairedimagedataset, singleimagedataset, realesrgandataset")

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from upres.option_file import no_bool_for_number
+
 # Canonical name -> the keyword arguments an option file may give (torch's, less the implementation switches
 # foreach/fused/capturable/differentiable/maximize, which upres chooses).
 OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
@@ -35,6 +37,7 @@ class OptimizerOptions(BaseModel):
     """`type` plus that optimizer's keyword arguments (torch's names; unset ones keep torch's defaults)."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
+    _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
     type: OptimizerName = Field(
         "AdamW",
         description=f"one of {', '.join(OPTIMIZER_PARAMS)} (any case); a parameter left out takes torch's default, "
