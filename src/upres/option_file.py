@@ -67,12 +67,18 @@ def read_option_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _types_in(annotation: Any) -> set:
+    args = get_args(annotation)
+    return {annotation} if not args else set().union(*(_types_in(a) for a in args))
+
+
 def no_bool_for_number(cls: Any, value: Any, info: Any) -> Any:
-    """A pydantic "before" field validator: `true`/`false` (and YAML 1.1's yes/no/on/off) where a number goes is
-    refused. Pydantic reads them as 1 and 0, so `lr: true` trained at 1.0 and `total_iter: yes` for one iteration."""
-    if isinstance(value, bool) and info.field_name is not None:
-        annotation = cls.model_fields[info.field_name].annotation
-        kinds = set(get_args(annotation)) or {annotation}
+    """A pydantic "before" field validator: `true`/`false` (and YAML 1.1's yes/no/on/off) where a number goes, or in
+    a list of numbers, is refused. Pydantic reads them as 1 and 0, so `lr: true` trained at 1.0 and `total_iter: yes`
+    for one iteration."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if any(isinstance(v, bool) for v in items) and info.field_name is not None:
+        kinds = _types_in(cls.model_fields[info.field_name].annotation)
         if kinds & {int, float} and bool not in kinds:
             raise ValueError(
                 "expected a number, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"

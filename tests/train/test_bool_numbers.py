@@ -56,3 +56,25 @@ def test_booleans_stay_booleans_and_numbers_numbers():
     )
     assert opts.train.grad_clip is True and opts.train.total_iter == 7 and opts.train.optim_g.lr == 2e-4
     assert parse_options(_with("datasets.train.use_hflip", False), "o.yml").train_dataset.use_hflip is False
+
+
+@pytest.mark.parametrize(
+    ("train", "where"),
+    [
+        ({"losses": [{"type": "l1loss", "loss_weight": True}]}, "train.losses.0.loss_weight"),
+        ({"scheduler": {"type": "MultiStepLR", "milestones": [2], "gamma": True}}, "train.scheduler.gamma"),
+        ({"scheduler": {"type": "MultiStepLR", "milestones": [True, 4]}}, "train.scheduler.milestones"),
+        ({"optim_g": {"type": "Adam", "betas": [True, 0.9]}}, "train.optim_g.betas"),
+    ],
+)
+def test_in_losses_schedules_and_lists_of_numbers_too(train, where):
+    with pytest.raises(ConfigError) as exc:
+        parse_options({**BASE, "train": train}, "o.yml")
+    assert str(exc.value).startswith(f"o.yml: {where}: expected a number, not a boolean")
+
+
+def test_a_degradation_probability_given_as_a_boolean_is_refused():
+    from upres.data.degradations.options import parse_degradation_options
+
+    with pytest.raises(ConfigError, match="blur_prob: expected a number, not a boolean"):
+        parse_degradation_options({"blur_prob": True}, "o.yml")

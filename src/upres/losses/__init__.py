@@ -29,6 +29,7 @@ from upres.losses.msssim_l1 import MSSSIML1Loss
 from upres.losses.perceptual import PerceptualLoss
 from upres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
 from upres.losses.structure import MSSIMLoss
+from upres.option_file import no_bool_for_number
 
 LOSSES: dict[str, Callable[..., nn.Module]] = {
     "l1loss": L1Loss,
@@ -82,6 +83,7 @@ class LossOptions(BaseModel):
     """One entry of `train.losses`. Type-specific keys are kept as extras and checked by `build_loss`."""
 
     model_config = ConfigDict(extra="allow")
+    _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
 
     type: str
     loss_weight: float = Field(1.0, ge=0.0, description="multiplier of the unweighted loss; 0 turns it off")

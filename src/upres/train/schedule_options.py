@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from upres.option_file import no_bool_for_number
+
 SchedulerName = Literal[
     "MultiStepLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "constant", "StepLR", "ExponentialLR",
     "LinearLR", "ConstantLR", "PolynomialLR", "OneCycleLR", "CosineAnnealingRestartLR",
@@ -32,6 +34,7 @@ REFUSED_SCHEDULERS = {
 
 class SchedulerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+    _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
 
     type: SchedulerName = Field(
         "MultiStepLR", description="torch.optim.lr_scheduler's name (any case), or constant"

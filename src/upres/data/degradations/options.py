@@ -12,9 +12,18 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from upres.errors import ConfigError
+from upres.option_file import no_bool_for_number
 
 KernelType = Literal["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]
 ResizeMode = Literal["area", "bilinear", "bicubic", "nearest", "nearest-exact", "lanczos"]
@@ -70,6 +79,7 @@ class DegradationOptions(BaseModel):
     """Every random choice of the second-order pipeline; see docs/degradations.md."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
 
     # ---- first pass: blur
     blur_prob: Prob = _field(0.0, "probability of the first blur")
