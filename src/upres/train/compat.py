@@ -10,9 +10,13 @@ GPU time.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 from upres.errors import ConfigError
 from upres.train.redux_accept import accept_redux_keys
+
+if TYPE_CHECKING:
+    from upres.train.config import Options
 
 # BasicSR/old traiNNer-redux: one block per loss under `train` instead of the `train.losses` list.
 LEGACY_LOSS_BLOCKS = (
@@ -184,3 +188,15 @@ def _metric_unavailable(kind: str) -> str | None:
 
         return unavailable_reason()
     return "upres does not implement it (LPIPS, DISTS and TOPIQ are available; see docs/migrating.md)"
+
+
+D_KEYS = ("optim_d", "scheduler_d", "net_d_iters", "net_d_init_iters", "d_input_noise", "gradient_penalty")
+D_NOTE = "no effect, there is no network_d (a GAN stage needs a network_d block and a ganloss)"
+
+
+def unused_discriminator_keys(options: Options) -> list[str]:
+    """The discriminator's keys in a file without network_d were ignored without a word."""
+    fields = type(options.train).model_fields
+    given = [f"train.{k}" for k in D_KEYS if getattr(options.train, k) != fields[k].default]
+    given += ["path.pretrain_network_d"] if options.path.pretrain_network_d is not None else []
+    return [f"{', '.join(given)}: {D_NOTE}"] if given else []

@@ -340,7 +340,7 @@ def _check_block_shapes(data: dict, source: str) -> None:
 
 
 def parse_options(data: dict, source: str = "<options>") -> Options:
-    from upres.train.compat import translate
+    from upres.train.compat import translate, unused_discriminator_keys
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of option keys at the top level")
@@ -374,21 +374,9 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
             "on the fly; for LR/GT pairs use pairedimagedataset"
         )
     if options.network_d is None:
-        notes += _discriminator_keys_note(options)
+        notes += unused_discriminator_keys(options)
     options._compat_notes = notes
     return options
-
-
-D_KEYS = ("optim_d", "scheduler_d", "net_d_iters", "net_d_init_iters", "d_input_noise", "gradient_penalty")
-
-
-def _discriminator_keys_note(options: Options) -> list[str]:
-    """The discriminator's keys in a file without network_d were ignored without a word."""
-    fields = TrainOptions.model_fields
-    given = [f"train.{k}" for k in D_KEYS if getattr(options.train, k) != fields[k].default]
-    given += ["path.pretrain_network_d"] if options.path.pretrain_network_d is not None else []
-    why = "no effect, there is no network_d (a GAN stage needs a network_d block and a ganloss)"
-    return [f"{', '.join(given)}: {why}"] if given else []
 
 
 def load_options(path: str | Path) -> Options:
