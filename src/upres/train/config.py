@@ -237,7 +237,9 @@ class Options(Strict):
     degradation: dict[str, Any] = Field(
         default_factory=dict, description="OTF degradation keys (top level in files)"
     )
-    datasets: dict[str, DatasetOptions] = Field(description="`train`, and any number of `val*`/`test*` sets")
+    datasets: dict[str, DatasetOptions] = Field(
+        description="`train`, and any number of `val*`/`test*` sets (other names are refused)"
+    )
     network_g: NetworkOptions = Field(description="the generator: `type` plus its hyperparameters")
     network_d: NetworkOptions | None = Field(None, description="the discriminator (perceptual stage)")
     path: PathOptions = Field(default_factory=PathOptions)
@@ -293,6 +295,9 @@ class Options(Strict):
     def _check(self) -> Options:
         if "train" not in self.datasets and not any(k.startswith(("val", "test")) for k in self.datasets):
             raise ValueError("datasets needs a 'train' entry (and optionally 'val')")
+        if other := [k for k in self.datasets if k != "train" and not k.startswith(("val", "test"))]:
+            # Never read (traiNNer-redux refuses such a phase too): a validation set named 'eval' was silently unused.
+            raise ValueError(f"datasets.{other[0]}: not read; name it train, or val*/test* for validation")
         tracked = self.train.early_stop_metric
         if tracked is not None:
             val = self.val

@@ -266,6 +266,10 @@ def _metrics(opts: Options, run: Run, ctx: DistContext, log: RunLog) -> list | N
     """The validation metrics, or None when validation is off."""
     if run.val_sets and opts.val is None:
         log.note("datasets has validation sets but no val block: validation is off")
+    if opts.val is not None and opts.val.val_enabled and not run.val_sets:
+        log.note(
+            "val is set but datasets has no validation set (datasets.val, or any val*/test*): validation is off"
+        )
     if not (opts.val and opts.val.val_enabled and run.val_sets):
         if opts.train.early_stop_patience is not None:
             log.note("train.early_stop_patience has no effect: the run has no validation")
