@@ -200,3 +200,21 @@ def unused_discriminator_keys(options: Options) -> list[str]:
     given = [f"train.{k}" for k in D_KEYS if getattr(options.train, k) != fields[k].default]
     given += ["path.pretrain_network_d"] if options.path.pretrain_network_d is not None else []
     return [f"{', '.join(given)}: {D_NOTE}"] if given else []
+
+
+def idle_generator_note(options: Options) -> list[str]:
+    """A D warm-up (net_d_init_iters) or G period (net_d_iters) that outlasts the run: G stopped at the GAN's start
+    while the progress lines went on showing its losses (the schedule of `gan_step.gan_schedule`)."""
+    t = options.train
+    starts = [e.start_iter for e in t.losses if e.type.lower() == "ganloss" and e.loss_weight > 0]
+    if options.network_d is None or not starts or min(starts) > t.total_iter:
+        return []
+    gan_start = max(min(starts), 1)
+    first_g_step = -(-(gan_start + t.net_d_init_iters) // t.net_d_iters) * t.net_d_iters
+    if first_g_step <= t.total_iter:
+        return []
+    return [
+        f"train.net_d_init_iters {t.net_d_init_iters}, net_d_iters {t.net_d_iters}: the generator does not step "
+        f"from iteration {gan_start} (the GAN's start) to train.total_iter {t.total_iter}, only the discriminator "
+        f"trains; its first step would be iteration {first_g_step}"
+    ]

@@ -99,7 +99,10 @@ class TrainOptions(Strict):
     losses: list[LossOptions] = Field(default_factory=lambda: [LossOptions(type="l1loss")])
     net_d_iters: int = Field(1, ge=1, description="G steps every N-th iteration once the GAN is on")
     net_d_init_iters: int = Field(
-        0, ge=0, description="D-only warm-up iterations when the GAN starts (its first N GAN iterations)"
+        0,
+        ge=0,
+        description="D-only warm-up iterations when the GAN starts (its first N GAN iterations); a note at start when "
+        "it (or net_d_iters) leaves G no step before total_iter",
     )
     nan_rollback_after: int = Field(5, ge=1, description="consecutive non-finite steps before rolling back")
     early_stop_patience: int | None = Field(
@@ -345,7 +348,7 @@ def _check_block_shapes(data: dict, source: str) -> None:
 
 
 def parse_options(data: dict, source: str = "<options>") -> Options:
-    from upres.train.compat import translate, unused_discriminator_keys
+    from upres.train.compat import idle_generator_note, translate, unused_discriminator_keys
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of option keys at the top level")
@@ -378,8 +381,7 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
             "high_order_degradation: false has no effect: datasets.train is realesrgandataset, which makes each LR "
             "on the fly; for LR/GT pairs use pairedimagedataset"
         )
-    if options.network_d is None:
-        notes += unused_discriminator_keys(options)
+    notes += unused_discriminator_keys(options) if options.network_d is None else idle_generator_note(options)
     options._compat_notes = notes
     return options
 
