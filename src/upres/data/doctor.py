@@ -280,6 +280,19 @@ def check_folders(
         report.max_size = (int(ws.max()), int(hs.max()))
     if crop_gt:
         report.hints += _whole_decode_hint(good_gt, crop_gt)
+    elif batch_size and batch_size > 1 and report.min_size != report.max_size:
+        # Whole images of two sizes cannot be stacked into one batch: torch's "stack expects each tensor to be equal
+        # size" traceback, at whichever iteration first drew two of them together (hours in, with one odd image).
+        report.findings.append(
+            Finding(
+                "error",
+                "sizes_differ",
+                str(report.narrowest),
+                f"images of different sizes (width {report.min_size[0]} to {report.max_size[0]}, height "
+                f"{report.min_size[1]} to {report.max_size[1]}) and no lq_size: a batch of {batch_size} whole images "
+                "needs one size; set lq_size (random crops) or batch_size_per_gpu 1",
+            )
+        )
     if batch_size and pairs:
         # As training counts them (train.sampler): whole optimizer steps of batch_size x accum_iter samples.
         step = batch_size * max(accum_iter, 1)

@@ -41,7 +41,12 @@ class DatasetOptions(BaseModel):
     filename_tmpl: str = Field("{}", description="LR stem from the GT stem, e.g. '{}x4'")
     io_backend: IoBackend = Field(default_factory=IoBackend)
 
-    lq_size: int | None = Field(None, gt=0, description="LR crop size; GT crops are lq_size * scale")
+    lq_size: int | None = Field(
+        None,
+        gt=0,
+        description="LR crop size; GT crops are lq_size * scale. Without it training takes whole images, which must "
+        "share one size when batch_size_per_gpu is above 1",
+    )
     gt_size: int | None = Field(
         None, gt=0, description="accepted for compatibility: must equal lq_size * scale"
     )
