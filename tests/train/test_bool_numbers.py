@@ -3,22 +3,20 @@ them as 1 and 0, so `lr: true` trained at 1.0 and `total_iter: yes` for one iter
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+from train_helpers import MINIMAL_OPTIONS
 
 from upres.errors import ConfigError
 from upres.train.config import parse_options
 
-BASE = {
-    "name": "x",
-    "scale": 2,
-    "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": "hr", "lq_size": 16}},
-    "network_g": {"type": "compact"},
-}
+BASE = MINIMAL_OPTIONS
 WHY = "expected a number, not a boolean (YAML reads true/false/yes/no/on/off as booleans) (got True)"
 
 
 def _with(path: str, value: object) -> dict:
-    data = {**BASE, "datasets": {"train": dict(BASE["datasets"]["train"])}}
+    data = copy.deepcopy(BASE)
     *blocks, key = path.split(".")
     node = data
     for block in blocks:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from train_helpers import MINIMAL_OPTIONS
+
 from upres.train.config import parse_options
 
-BASE = {
-    "name": "x",
-    "scale": 2,
-    "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": "hr", "lq_size": 16}},
-    "network_g": {"type": "compact"},
-}
+BASE = MINIMAL_OPTIONS
 NOTE_END = ": no effect, there is no network_d (a GAN stage needs a network_d block and a ganloss)"
 
 

@@ -5,6 +5,14 @@ from pathlib import Path
 
 import yaml
 
+# The least an option file needs to parse (nothing is read from disk): for tests of option reading alone.
+MINIMAL_OPTIONS = {
+    "name": "x",
+    "scale": 2,
+    "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": "hr", "lq_size": 16}},
+    "network_g": {"type": "compact"},
+}
+
 
 def base_options(hr: Path, exp: Path, **train) -> dict:
     return {
