@@ -142,6 +142,15 @@ def test_network_sizes_must_be_positive_integers(tmp_path, hr_folder, capsys, ke
     )
 
 
+def test_a_warm_up_below_minus_one_is_refused(tmp_path, hr_folder):
+    """-5 meant no warm-up without a word (only -1 and 0 mean off)."""
+    bad = merge(base_options(hr_folder, tmp_path), {"train": {"warmup_iter": -5}})
+    with pytest.raises(ConfigError, match=r"train.warmup_iter: Input should be greater than or equal to -1"):
+        parse_options(bad, "opt.yml")
+    for off in (-1, 0):
+        parse_options(merge(bad, {"train": {"warmup_iter": off}}), "opt.yml")
+
+
 def test_warm_up_longer_than_the_run_is_noted(tmp_path, hr_folder, capsys):
     opts = merge(base_options(hr_folder, tmp_path), {"train": {"warmup_iter": 50}})
     assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 0

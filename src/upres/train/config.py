@@ -69,7 +69,7 @@ class PenaltyConfig(Strict):
 class TrainOptions(Strict):
     total_iter: int = Field(400_000, gt=0)
     warmup_iter: int = Field(
-        -1, description="linear learning-rate warm-up over this many iterations; -1 = off"
+        -1, ge=-1, description="linear learning-rate warm-up over this many iterations; -1 (or 0) = off"
     )
     ema_decay: float = Field(
         0.0,
