@@ -21,11 +21,13 @@ def _folder(root: Path, sizes: list[tuple[int, int]]) -> Path:
     return root
 
 
-def _dry_run(tmp_path: Path, hr: Path, batch: int) -> int:
+def _dry_run(tmp_path: Path, hr: Path, batch: int | None) -> int:
     tmp_path.mkdir(exist_ok=True)
     options = base_options(hr, tmp_path / "exp")
     del options["datasets"]["train"]["lq_size"]
     options["datasets"]["train"]["batch_size_per_gpu"] = batch
+    if batch is None:  # the default batch (4)
+        del options["datasets"]["train"]["batch_size_per_gpu"]
     return main(["train", "-c", str(write(tmp_path / "o.yml", options)), "--dry-run", "--device", "cpu"])
 
 
@@ -44,3 +46,10 @@ def test_one_size_or_a_batch_of_one_trains(tmp_path):
     assert _dry_run(tmp_path / "a", same, batch=2) == 0
     mixed = _folder(tmp_path / "mixed", [(32, 32), (24, 40)])
     assert _dry_run(tmp_path / "b", mixed, batch=1) == 0
+
+
+def test_the_default_batch_is_checked_too(tmp_path, capsys):
+    """Without batch_size_per_gpu in the file the check did not run, and training took 4 whole images a batch."""
+    hr = _folder(tmp_path / "hr", [(32, 32), (32, 32), (24, 40), (32, 32)])
+    assert _dry_run(tmp_path, hr, batch=None) == 2
+    assert "a batch of 4 whole images needs one size" in capsys.readouterr().err

@@ -29,6 +29,8 @@ def _check_block(
         return check_folders(
             as_list(opts.dataroot_lq), name=name or opts.name, use_cache=use_cache, announce=announce
         )
+    # The training block is checked for the batch it trains with (the default too); validation runs image by image.
+    batch = opts.train_batch() if name == "train" else opts.batch_size_per_gpu
     if opts.type == "realesrgandataset":
         from upres.data.otf_dataset import gather_paths
 
@@ -38,7 +40,7 @@ def _check_block(
             gather_paths(opts.dataroot_gt, opts.meta_info),
             scale=scale,
             lq_size=opts.crop_size(scale),
-            batch_size=opts.batch_size_per_gpu,
+            batch_size=batch,
             accum_iter=opts.accum_iter,
             name=name or opts.name,
             pads_small=True,
@@ -51,7 +53,7 @@ def _check_block(
         [lq for _, lq in roots if lq is not None] or None,
         scale=scale,
         lq_size=opts.crop_size(scale),
-        batch_size=opts.batch_size_per_gpu,
+        batch_size=batch,
         filename_tmpl=opts.filename_tmpl,
         meta_info=opts.meta_info,
         enlarge_ratio=opts.dataset_enlarge_ratio,

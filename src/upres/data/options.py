@@ -141,6 +141,10 @@ class DatasetOptions(BaseModel):
             )
         return self
 
+    def train_batch(self) -> int:
+        """The training batch per process: batch_size_per_gpu, else traiNNer-redux's 4."""
+        return self.batch_size_per_gpu or 4
+
     def crop_size(self, scale: int) -> int | None:
         """The LR crop size, from lq_size or gt_size, checked against the scale."""
         if self.gt_size is not None:

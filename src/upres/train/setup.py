@@ -274,7 +274,7 @@ def build_run(
         notes.append(
             "dataroot_lq_prob: no effect, the LR is made on the fly only with high_order_degradation: true"
         )
-    batch = ds_opts.batch_size_per_gpu or 4
+    batch = ds_opts.train_batch()
     refuse_a_pair_pool_too_big(train_set, opts.scale, device)
     check_epoch_size(len(train_set), ds_opts.dataset_enlarge_ratio)
     per_step = batch * ds_opts.accum_iter * world_size
