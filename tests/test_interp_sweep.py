@@ -170,7 +170,20 @@ def test_sweep_maps_a_gray_or_rgba_models_channels_as_upscale_does(tmp_path, cha
     assert main([*sweep, "-o", str(tmp_path / "sweep")]) == 0
     for alpha, model in (("1", nets[0]), ("0", nets[1])):
         assert (
-            main(["upscale", "-m", str(model), str(tmp_path / "in.png"), "-o", str(tmp_path / alpha), "-q"])
+            # --device cpu: the sweep runs on the CPU in float32; upscale's auto is fp16 on a CUDA machine
+            main(
+                [
+                    "upscale",
+                    "-m",
+                    str(model),
+                    str(tmp_path / "in.png"),
+                    "-o",
+                    str(tmp_path / alpha),
+                    "-q",
+                    "--device",
+                    "cpu",
+                ]
+            )
             == 0
         )
         upscaled = read_image(tmp_path / alpha / "in.png")

@@ -23,6 +23,7 @@ def test_a_wrapped_network_is_saved_under_its_own_keys(tmp_path, wrap, suffix):
     path = save_model(tmp_path / f"m{suffix}", wrap(net), info)
     state = load_file(path) if suffix == ".safetensors" else torch.load(path, weights_only=True)["params_ema"]
     assert sorted(state) == sorted(net.state_dict())
+    net.cpu()  # DataParallel moves its module to the first GPU where there is one; files hold CPU tensors
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
     desc = ModelLoader().load_from_file(path)
     x = torch.rand(1, 3, 8, 8)

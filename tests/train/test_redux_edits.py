@@ -273,7 +273,7 @@ def test_a_pair_pool_bigger_than_the_memory_is_refused_before_training(tmp_path,
     with pytest.raises(
         ConfigError,
         match=r"^queue_size 1000000000: its pair pool would hold [\d.]+ GiB of crops on "
-        r"cpu, more than half its [\d.]+ GiB; Real-ESRGAN uses 180 \(0 turns the pool off\)$",
+        r"(cpu|cuda:\d+), more than half its [\d.]+ GiB; Real-ESRGAN uses 180 \(0 turns the pool off\)$",
     ):
         train(parse_options(options))
     assert not (tmp_path / "exp").exists()
