@@ -33,6 +33,8 @@ def test_sweep_endpoints_equal_each_model(tmp_path):
                 str(tmp_path / "in.png"),
                 "-o",
                 str(tmp_path / "out"),
+                "--device",  # the reference below is float32 on the CPU; auto is fp16 on a CUDA machine
+                "cpu",
             ]
         )
         == 0
@@ -166,11 +168,20 @@ def test_sweep_maps_a_gray_or_rgba_models_channels_as_upscale_does(tmp_path, cha
         nets.append(save_model(tmp_path / f"{seed}.safetensors", net, info))
     img = (np.random.default_rng(0).random((20, 24, 3)) * 255).astype(np.uint8)
     Image.fromarray(img).save(tmp_path / "in.png")
-    sweep = ["interp", *map(str, nets), "--sweep", "1,0", "--image", str(tmp_path / "in.png")]
+    sweep = [
+        "interp",
+        *map(str, nets),
+        "--sweep",
+        "1,0",
+        "--image",
+        str(tmp_path / "in.png"),
+        "--device",
+        "cpu",
+    ]
     assert main([*sweep, "-o", str(tmp_path / "sweep")]) == 0
     for alpha, model in (("1", nets[0]), ("0", nets[1])):
         assert (
-            # --device cpu: the sweep runs on the CPU in float32; upscale's auto is fp16 on a CUDA machine
+            # both on the CPU: the property is the channel mapping, not two devices' rounding
             main(
                 [
                     "upscale",
@@ -188,3 +199,43 @@ def test_sweep_maps_a_gray_or_rgba_models_channels_as_upscale_does(tmp_path, cha
         )
         upscaled = read_image(tmp_path / alpha / "in.png")
         assert np.array_equal(read_image(tmp_path / "sweep" / f"in_alpha{alpha}.png"), upscaled)
+
+
+def test_the_sweep_runs_at_the_precision_it_is_given_as_upscale_does(tmp_path):
+    """The sweep ran on the CPU in float32 whatever the machine: a GPU user waited minutes on a large photo."""
+    image, _ = _img(tmp_path)
+    _, a = _compact(tmp_path, "a.safetensors", 1)
+    _, b = _compact(tmp_path, "b.safetensors", 2)
+    run = ["--device", "cpu", "--precision", "bf16"]
+    assert (
+        main(
+            ["interp", str(a), str(b), "--sweep", "1", "--image", str(image), "-o", str(tmp_path / "s"), *run]
+        )
+        == 0
+    )
+    assert main(["upscale", "-m", str(a), str(image), "-o", str(tmp_path / "u"), "-q", *run]) == 0
+    assert (
+        main(["upscale", "-m", str(a), str(image), "-o", str(tmp_path / "f"), "-q", "--device", "cpu"]) == 0
+    )
+    swept, upscaled = read_image(tmp_path / "s" / "in_alpha1.png"), read_image(tmp_path / "u" / "in.png")
+    assert np.array_equal(swept, upscaled)
+    assert not np.array_equal(swept, read_image(tmp_path / "f" / "in.png"))  # bf16 did change the result
+
+
+def test_a_sweep_on_a_gpu_that_is_not_there_writes_nothing(tmp_path, capsys):
+    image, _ = _img(tmp_path)
+    _, a = _compact(tmp_path, "a.safetensors", 1)
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    out = tmp_path / "s"
+    cmd = ["interp", str(a), str(a), "--sweep", "0,1", "--image", str(image), "-o", str(out)]
+    assert main([*cmd, "--device", f"cuda:{gpus}"]) == 2
+    assert f"--device cuda:{gpus}:" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", [["--device", "cpu"], ["--precision", "fp16"], ["--image", "in.png"]])
+def test_sweep_flags_without_a_sweep_are_refused(tmp_path, capsys, flag):
+    _, a = _compact(tmp_path, "a.safetensors", 1)
+    assert main(["interp", str(a), str(a), "-o", str(tmp_path / "m.safetensors"), *flag]) == 2
+    assert f"error: {flag[0]} is for --sweep" in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()

@@ -41,6 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tile", type=int, default=256, help="with --sweep: tile size in input pixels (0 = whole image)"
     )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="with --sweep: auto (default: the first GPU, else the CPU), cpu or cuda:N",
+    )
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="with --sweep: as upscale's (default auto: fp16 on a GPU, fp32 on the CPU)",
+    )
     p.set_defaults(func=run)
 
 
@@ -71,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("interp needs at least two models")
     if args.sweep is not None:
         return run_sweep(args)
+    for flag, value in (("--image", args.image), ("--device", args.device), ("--precision", args.precision)):
+        if value is not None:
+            raise ConfigError(
+                f"{flag} is for --sweep (upscaling an image with each blend); merging models needs none"
+            )
     from upres.infer.interpolate import interpolate_states, load_for_interpolation
     from upres.io.model_files import save_model
 
@@ -96,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    from upres.devices import resolve_single_device
     from upres.infer.interpolate import sweep_outputs, sweep_strip
+    from upres.infer.tiling import resolve_precision
 
     if len(args.models) != 2 or args.image is None:
         raise ConfigError("--sweep takes exactly two models (A B) and --image IMG")
@@ -106,9 +124,15 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sweep {args.sweep!r}: expected numbers separated by commas") from None
     if any(not 0.0 <= a <= 1.0 for a in alphas):
         raise ConfigError("--sweep values are weights of the first model and must lie in [0, 1]")
+    device = resolve_single_device(
+        args.device or "auto"
+    )  # a missing GPU is refused before anything is written
+    dtype = resolve_precision(args.precision or "auto", device)
     for path in sweep_outputs(args.image, args.output, alphas):
         refuse_existing(path, args.force)
-    strip = sweep_strip(args.models[0], args.models[1], alphas, args.image, args.output, args.tile)
+    strip = sweep_strip(
+        args.models[0], args.models[1], alphas, args.image, args.output, args.tile, device=device, dtype=dtype
+    )
     print(f"wrote {strip} ({len(alphas)} images, alpha = weight of {distinct_names(args.models)[0]})")
     return 0
 

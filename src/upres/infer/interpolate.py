@@ -71,8 +71,18 @@ def sweep_outputs(image: Path, out_dir: Path, alphas: list[float]) -> list[Path]
     return [out_dir / f"{image.stem}_alpha{a:g}.png" for a in alphas] + [out_dir / f"{image.stem}_sweep.png"]
 
 
-def sweep_strip(a: Path, b: Path, alphas: list[float], image: Path, out_dir: Path, tile: int = 256) -> Path:
-    """Upscale `image` with alpha*A + (1-alpha)*B for each alpha; write each result and one labelled strip."""
+def sweep_strip(
+    a: Path,
+    b: Path,
+    alphas: list[float],
+    image: Path,
+    out_dir: Path,
+    tile: int = 256,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Upscale `image` with alpha*A + (1-alpha)*B for each alpha; write each result and one labelled strip.
+    On `device` at `dtype` as `upres upscale` runs (a half-precision tile that comes out non-finite is redone in fp32)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
@@ -89,7 +99,8 @@ def sweep_strip(a: Path, b: Path, alphas: list[float], image: Path, out_dir: Pat
     tiles = []
     for alpha in alphas:
         net = instantiate(info, interpolate_states(states, [alpha, 1.0 - alpha]))
-        y = Upscaler(net, info.scale, multiple=info.size_multiple)(x, tile=tile)
+        up = Upscaler(net, info.scale, device or torch.device("cpu"), dtype, multiple=info.size_multiple)
+        y = up(x, tile=tile)  # the input stays on the CPU; the result comes back there
         out = tensor_to_array(from_model_planes(y, 3)[0], rgb.dtype)
         write_image(sweep_outputs(image, out_dir, [alpha])[0], out)
         tile_img = Image.fromarray((out >> 8).astype(np.uint8) if out.dtype == np.uint16 else out)
