@@ -271,12 +271,23 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="upres train's loader workers in the training figures (default 2, as users run it; 0 loads in-process)",
     )
+    ap.add_argument(
+        "--train-rounds",
+        type=int,
+        help="eager training: rounds of bare loop then upres, the median ratio reported (default 1; about 35 s a "
+        "round on the H200)",
+    )
     ap.add_argument("--out", type=Path, default=Path("gpu-check.json"))
     ap.add_argument("--md", type=Path, help="markdown table (default: --out with .md)")
     args = ap.parse_args(argv)
     sizes: Sizes = SMOKE if args.smoke else Sizes()
     if args.train_workers is not None:
         sizes = dataclasses.replace(sizes, train_workers=args.train_workers)
+    if args.train_rounds is not None:
+        if args.train_rounds < 1:
+            print(f"gpu_check: --train-rounds {args.train_rounds}: give 1 or more", file=sys.stderr)
+            return 2
+        sizes = dataclasses.replace(sizes, train_rounds=args.train_rounds)
     device = torch.device(args.device or ("cpu" if args.smoke else "cuda"))
     if device.type == "cuda" and not torch.cuda.is_available():
         print(

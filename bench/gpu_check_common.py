@@ -39,6 +39,9 @@ class Sizes:
     loader_batches: int = 30
     loader_workers: int = 4
     train_workers: int = 2  # upres train's loader workers in the training figures (num_worker_per_gpu)
+    # Eager training: rounds of (bare loop, upres) alternating, the median ratio reported. Two runs of one setting
+    # differed by up to 15% on the H200, as much as the ratio's distance from 1.0; more rounds narrow it.
+    train_rounds: int = 1
     matmul: int = 8192
     gan_d: str = "vggstylediscriminator"
     amp: bool = (

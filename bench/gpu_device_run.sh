@@ -6,7 +6,8 @@
 #   sh bench/gpu_device_run.sh train    # the training figures alone, eager and use_compile (carry .whl/core)
 #   sh bench/gpu_device_run.sh train0   # eager training with upres's loader in-process (the GAN gap's lead)
 #   sh bench/gpu_device_run.sh gan      # eager training and the GAN stage's variants (which one thing is the gap)
-#   sh bench/gpu_device_run.sh next     # what the next lent session needs first: gan, then use_compile training
+#   sh bench/gpu_device_run.sh next     # what the next lent session needs first: eager training in 3 alternating
+#                                       # rounds and its profile (the fidelity gap of the fourth H200 run)
 # It installs the carried wheels (bench/gpu_wheels.py), puts the carried test data (.gpudata, made by
 # `make gpu-data`) where the tests look for it (../shared/data), and writes the JSON, markdown, profile and logs
 # under $OUT (the device tool's folder that comes back), else ./gpu-check-out. docs/benchmarks.md has the sequence.
@@ -19,7 +20,7 @@ case $part in
     train) args="--only train,train_compile --compile-mode reduce-overhead" ;;
     train0) args="--only train --train-workers 0" ;;
     gan) args="--only train,train_gan" ;;
-    next) args="--only train,train_gan,train_compile --compile-mode reduce-overhead" ;;
+    next) args="--only train,train_profile --train-rounds 3" ;;
     tests) args="--only tests --workers 12 --tests-timeout 400" ;;
     all) args="--compile-mode reduce-overhead --workers 12" ;;
     *) echo "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan|next" >&2; exit 2 ;;

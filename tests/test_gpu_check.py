@@ -115,6 +115,29 @@ def test_only_runs_the_named_sections(tmp_path):
         assert report[name] is None, name
 
 
+def test_train_rounds_alternate_and_report_the_median_round(tmp_path):
+    """Two runs of one eager setting differed by 15% on the H200: --train-rounds repeats (bare loop, upres) and
+    reports the round whose ratio is the median, its figures with it."""
+    out = tmp_path / "check.json"
+    proc = _smoke(tmp_path, "--only", "train", "--train-rounds", "3", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for stage in ("fidelity", "gan"):
+        fig = report["train"][stage]
+        ratios = sorted(r["ratio"] for r in fig["rounds"])
+        assert len(ratios) == 3
+        median = next(r for r in fig["rounds"] if r["ratio"] == ratios[1])
+        assert fig["bare_eager_it_per_s"] == median["bare_it_per_s"]
+        assert fig["upres_eager_it_per_s"] == median["upres_it_per_s"]
+    assert "; rounds " in out.with_suffix(".md").read_text()
+
+
+def test_train_rounds_below_one_are_refused(tmp_path):
+    proc = _smoke(tmp_path, "--only", "train", "--train-rounds", "0")
+    assert proc.returncode == 2
+    assert "gpu_check: --train-rounds 0: give 1 or more" in proc.stderr
+
+
 def test_device_run_script_parses_and_names_its_parts(tmp_path):
     """bench/gpu_device_run.sh (what a device call runs): valid sh, and a wrong part is refused before anything is
     installed."""
