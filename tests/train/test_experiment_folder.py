@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -403,3 +404,42 @@ def test_a_run_refused_while_set_up_leaves_no_experiment_folder(tmp_path, hr_fol
     (tmp_path / "exp" / "notes.txt").write_text("the user's")
     assert main(["train", "-c", str(cfg)]) == 2
     assert (tmp_path / "exp" / "notes.txt").read_text() == "the user's"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is the POSIX lock; Windows locks byte ranges")
+def test_a_file_system_without_locks_trains_with_a_note(tmp_path, hr_folder, capsys, monkeypatch):
+    """NFS without its lock service and FUSE mounts (cloud drives) answer flock with ENOLCK/EOPNOTSUPP: training
+    there stopped with "cannot write to the experiment folder (No locks available)"."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    exp = tmp_path / "exp"
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, exp))
+    assert main(["train", "-c", str(cfg)]) == 0, capsys.readouterr().err
+    note = (
+        f"{exp}: this file system keeps no file locks (a network or cloud-drive mount): a second upres train writing "
+        "to this folder at the same time would not be stopped; run one at a time here"
+    )
+    assert note in (exp / "log.txt").read_text()
+    assert (exp / "training_states" / "10.state").is_file()
+    # and the resume that follows finds no run holding the folder
+    assert main(["train", "-c", str(cfg), "--resume", "auto"]) == 0, capsys.readouterr().err
+
+
+def test_a_lock_error_other_than_no_locks_is_still_an_error(tmp_path, hr_folder, capsys, monkeypatch):
+    import errno
+    import fcntl
+
+    def broken(fd, op):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(fcntl, "flock", broken)
+    exp = tmp_path / "exp"
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, exp))
+    assert main(["train", "-c", str(cfg)]) == 2
+    assert "Input/output error" in capsys.readouterr().err
+    assert not exp.exists()

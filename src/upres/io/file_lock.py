@@ -4,6 +4,7 @@ output."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -13,9 +14,22 @@ from typing import IO
 # byte far past anything a file will hold, so the lock marks the file without blocking its writing.
 _WIN_LOCK_OFFSET = 2**40
 
+# What flock says on a file system that keeps no locks (NFS without its lock service, many FUSE mounts: cloud drives,
+# sshfs): nothing there can tell one writer from two, and refusing to write would make the place unusable.
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL})
 
-def try_lock(fh: IO) -> bool:
-    """Lock `fh` without waiting; False when another process holds it."""
+HELD, BUSY, NO_LOCKS = "held", "busy", "no locks"
+
+
+def try_lock(fh: IO) -> str:
+    """Lock `fh` without waiting: HELD, BUSY (another process holds it) or NO_LOCKS (the file system keeps none)."""
+    try:
+        return HELD if _lock(fh) else BUSY
+    except _NoLocks:
+        return NO_LOCKS
+
+
+def _lock(fh: IO) -> bool:
     if sys.platform == "win32":
         import msvcrt
 
@@ -33,24 +47,32 @@ def try_lock(fh: IO) -> bool:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as exc:
+        if exc.errno in _NO_LOCKS:
+            raise _NoLocks from None
+        raise
     return True
+
+
+class _NoLocks(Exception):
+    pass
 
 
 def in_use(path: Path) -> bool:
     """Whether another process holds the lock on the existing file `path` (False when there is no such file)."""
     try:
         with open(path, "rb+") as fh:
-            return not try_lock(fh)  # closing the file drops the lock again
+            return try_lock(fh) == BUSY  # closing the file drops the lock again
     except OSError:
         return False
 
 
 def claim(path: Path) -> IO | None:
     """Open `path` (created if missing, never truncated) and lock it; the open file holds the lock until closed.
-    None when another process holds it."""
+    None when another process holds it. Where the file system keeps no locks the file is returned unlocked."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     fh = os.fdopen(fd, "rb+")
-    if try_lock(fh):
+    if try_lock(fh) != BUSY:
         return fh
     fh.close()
     return None

@@ -172,16 +172,21 @@ def _open_experiment(
     check_outside_data(opts, experiment_dir(opts))
     exp_dir = None if dry_run else experiment_dir(opts)
     swept: list[Path] = []
+    locked = True
     try:
         if exp_dir is not None and ctx.is_main:
             if not exp_dir.exists():  # pushed first, so it runs after the lock is let go
                 held.push(functools.partial(_remove_if_setup_failed, exp_dir))
             exp_dir.mkdir(parents=True, exist_ok=True)
-            held.enter_context(run_lock.hold(exp_dir))  # before the first write: a second run changes nothing
+            locked = held.enter_context(
+                run_lock.hold(exp_dir)
+            )  # before the first write: a second run changes nothing
             swept = _make_folders(exp_dir)
         log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
     except OSError as exc:  # a full disk or a read-only place, before anything is trained
         raise TrainingError(_unwritable(exp_dir, exc)) from None
+    if not locked:
+        log.note(run_lock.no_lock_note(exp_dir))
     if swept:
         names = ", ".join(p.name for p in swept[:3]) + (", ..." if len(swept) > 3 else "")
         log.note(f"removed {len(swept)} unfinished file(s) that an earlier run left while writing ({names})")

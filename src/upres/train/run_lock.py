@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from upres.io.file_lock import try_lock
+from upres.io.file_lock import BUSY, HELD, try_lock
 
 LOCK_NAME = ".upres-train.lock"
 
@@ -32,7 +32,7 @@ def holder(exp_dir: Path) -> str | None:
         return None
     try:
         with path.open("r+") as fh:
-            if try_lock(fh):
+            if try_lock(fh) != BUSY:
                 return None  # closing the file drops the lock again
             return fh.read().strip()
     except OSError:
@@ -40,20 +40,29 @@ def holder(exp_dir: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def hold(exp_dir: Path) -> Iterator[None]:
-    """Hold `exp_dir` for this run; a run that holds it already is an error naming it."""
+def hold(exp_dir: Path) -> Iterator[bool]:
+    """Hold `exp_dir` for this run; a run that holds it already is an error naming it. Yields False where the file
+    system keeps no locks (the run goes on; a second one would not be stopped)."""
     from upres.train.persist import TrainingError
 
     fh = (exp_dir / LOCK_NAME).open("a+")
     try:
         fh.seek(0)
-        if not try_lock(fh):
+        got = try_lock(fh)
+        if got == BUSY:
             fh.seek(0)
             raise TrainingError(busy_text(exp_dir, fh.read().strip()))
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
         fh.flush()
-        yield
+        yield got == HELD
     finally:
         fh.close()
+
+
+def no_lock_note(exp_dir: Path) -> str:
+    return (
+        f"{exp_dir}: this file system keeps no file locks (a network or cloud-drive mount): a second upres train "
+        "writing to this folder at the same time would not be stopped; run one at a time here"
+    )
