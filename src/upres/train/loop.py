@@ -12,6 +12,7 @@ import functools
 import os
 import random
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def _open_experiment(
     seed = opts.manual_seed if opts.manual_seed is not None else random.SystemRandom().randrange(2**31)
     seed = int(broadcast_object(ctx, seed))
     seed_everything(seed, ctx.rank)
-    _configure_torch(opts, ctx)
+    held.enter_context(_torch_settings(opts, ctx))
     if opts.use_compile and (missing := toolchain_error(ctx.device)):
         raise TrainingError(missing)  # before the experiment folder exists: nothing of this run is written
     check_outside_data(opts, experiment_dir(opts))
@@ -211,16 +212,31 @@ def _start_line(
     )
 
 
-def _configure_torch(opts: Options, ctx: DistContext) -> None:
+@contextlib.contextmanager
+def _torch_settings(opts: Options, ctx: DistContext) -> Iterator[None]:
+    """The run's process-wide torch settings, put back as they were when it ends: from Python (a notebook) a
+    deterministic run left every later run and the caller's own code deterministic, and fast_matmul left TF32 on."""
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.get_float32_matmul_precision(),
+    )
     if opts.deterministic:
         # cuBLAS is deterministic only with a fixed workspace, which must be chosen before its first call.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    elif ctx.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    if opts.fast_matmul:
-        torch.set_float32_matmul_precision("high")
+    else:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = ctx.device.type == "cuda"
+    torch.set_float32_matmul_precision("high" if opts.fast_matmul else "highest")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark = before[2]
+        torch.set_float32_matmul_precision(before[3])
 
 
 def _remove_if_setup_failed(exp_dir: Path, exc_type, exc, tb) -> bool:
