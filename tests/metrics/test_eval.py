@@ -214,3 +214,35 @@ def test_json_is_valid_when_an_image_scores_infinite_psnr(tmp_path, capsys):
     assert "Infinity" not in text and "NaN" not in text
     result = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))["results"][0]
     assert result["psnr"] is None and result["per_image"][0]["psnr"] is None and result["ssim"] == 1.0
+
+
+def test_a_16_bit_ground_truth_scores_as_upres_test_and_validation_score_it(tmp_path, capsys):
+    """The LR of a 16-bit ground truth was rounded to 8 bits, where training's validation (and `upres prepare lr`) keep
+    16: the same model on the same folder scored lower in eval than in its training log. Both now agree to the bit."""
+    import yaml
+
+    rng = np.random.default_rng(3)
+    gt_dir = tmp_path / "gt"
+    deep = np.clip(imresize(rng.random((12, 13, 3)), 4) * 65535, 0, 65535).round().astype(np.uint16)
+    write_image(gt_dir / "deep.png", deep[:46, :51])
+    write_image(gt_dir / "flat.png", (deep[:45, :50] // 257).astype(np.uint8))
+    (model,) = _models(tmp_path / "m.safetensors")
+    argv = ["eval", "-m", str(model), "--bicubic", str(gt_dir), "-s", "4", "--json", "--device", "cpu"]
+    assert main(argv) == 0
+    bicubic, evaluated = json.loads(capsys.readouterr().out)["results"]
+    metrics = {n: {"type": n, "crop_border": 4, "test_y_channel": True} for n in ("psnr", "ssim")}
+    options = {
+        "name": "t",
+        "scale": 4,
+        "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(gt_dir)}},
+        "network_g": {"type": "compact"},
+        "val": {"metrics": metrics},
+    }
+    (tmp_path / "t.yml").write_text(yaml.safe_dump(options))
+    test_argv = ["test", "-c", str(tmp_path / "t.yml"), "--model", str(model), "--no-images", "--json"]
+    assert main([*test_argv, "--device", "cpu"]) == 0
+    tested = json.loads(capsys.readouterr().out)["results"]["val"]
+    assert (evaluated["psnr"], evaluated["ssim"]) == pytest.approx((tested["psnr"], tested["ssim"]), abs=1e-9)
+    lr16 = np.round(imresize(deep[:44, :48] / 65535, 0.25) * 65535) / 65535
+    by_hand = psnr(np.clip(imresize(lr16, 4), 0, 1), deep[:44, :48], 4, y_channel=True)
+    assert bicubic["per_image"][0]["psnr"] == pytest.approx(by_hand, abs=1e-6)

@@ -98,3 +98,56 @@ def test_eval_metric_errors_name_the_fix(tmp_path, monkeypatch, capsys):
     assert "--metrics lpips: LPIPS needs torchvision's ImageNet AlexNet at" in capsys.readouterr().err
     assert main(["eval", "--bicubic", str(tmp_path), "-s", "4", "--metrics", "niqe"]) != 0
     assert "--metrics 'niqe' is not available; choose from lpips, dists, topiq" in capsys.readouterr().err
+
+
+def test_upres_test_scores_lpips_as_eval_does(random_alexnet, tmp_path, capsys):
+    """Validation and `upres test` gave LPIPS the raw float output, eval the 8-bit image it writes: the same model on
+    the same images had two LPIPS figures. Both now score the 8-bit output."""
+    import json
+
+    import numpy as np
+    import yaml
+
+    from upres.archs import build_network
+    from upres.cli import main
+    from upres.data.resize import imresize
+    from upres.io.images import write_image
+    from upres.io.model_files import save_model
+    from upres.metrics import lpips as lpips_module
+
+    lpips_module._shared.cache_clear()
+    rng = np.random.default_rng(0)
+    gt_dir = tmp_path / "gt"
+    for i in range(2):
+        smooth = imresize(rng.integers(0, 256, (12, 10, 3)).astype(float), 4)
+        write_image(gt_dir / f"{i}.png", np.clip(smooth, 0, 255).astype(np.uint8))
+    torch.manual_seed(1)
+    net, info = build_network("compact", scale=4, num_feat=8, num_conv=2)
+    model = save_model(tmp_path / "m.safetensors", net, info)
+    argv = [
+        "eval",
+        "-m",
+        str(model),
+        str(gt_dir),
+        "-s",
+        "4",
+        "--json",
+        "--metrics",
+        "lpips",
+        "--device",
+        "cpu",
+    ]
+    assert main(argv) == 0
+    (evaluated,) = json.loads(capsys.readouterr().out)["results"]
+    options = {
+        "name": "t",
+        "scale": 4,
+        "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(gt_dir)}},
+        "network_g": {"type": "compact"},
+        "val": {"metrics": {"lpips": {"type": "calculate_lpips", "crop_border": 4}}},
+    }
+    (tmp_path / "t.yml").write_text(yaml.safe_dump(options))
+    test_argv = ["test", "-c", str(tmp_path / "t.yml"), "--model", str(model), "--no-images", "--json"]
+    assert main([*test_argv, "--device", "cpu"]) == 0
+    tested = json.loads(capsys.readouterr().out)["results"]["val"]
+    assert tested["lpips"] == pytest.approx(evaluated["metrics"]["lpips"], abs=1e-7)

@@ -37,6 +37,34 @@ def test_matches_basicsr(basicsr_module, y_channel, crop):
 
 
 @pytest.mark.parametrize("y_channel", [False, True])
+def test_float32_outputs_round_as_basicsr_and_the_written_file_do(basicsr_module, tmp_path, y_channel):
+    """A float32 model output was rounded to 8 bits in float64, where BasicSR's tensor2img (and the file upscale and
+    test write) round float32 x * 255: pixels near .5 went the other way, and the scores moved off BasicSR's."""
+    from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+    from basicsr.utils import tensor2img
+
+    from upres.io.images import read_image, tensor_to_array, write_image
+
+    rng = np.random.default_rng(0)
+    # Values a hair from k + 0.5 on the 8-bit scale, where float32 and float64 products round differently.
+    k = rng.integers(0, 255, (3, 40, 48)) + 0.5 + rng.uniform(-3e-5, 3e-5, (3, 40, 48))
+    sr = torch.from_numpy(k / 255).float()[None]
+    assert ((sr.double() * 255).round() != (sr * 255).round()).any()
+    gt = torch.from_numpy(rng.integers(0, 256, (3, 40, 48)) / 255).float()[None]
+    ref_p = calculate_psnr(tensor2img(sr), tensor2img(gt), 4, test_y_channel=y_channel)
+    ref_s = calculate_ssim(tensor2img(sr), tensor2img(gt), 4, test_y_channel=y_channel)
+    tol = 1e-6 if y_channel else 1e-9
+    assert abs(psnr_batch(sr, gt, 4, y_channel).item() - ref_p) < tol
+    assert abs(ssim_batch(sr, gt, 4, y_channel).item() - ref_s) < tol
+    as_array = sr[0].permute(1, 2, 0).numpy()
+    assert abs(psnr(as_array, gt[0].permute(1, 2, 0).numpy(), 4, y_channel) - ref_p) < tol
+    written = read_image(write_image(tmp_path / "sr.png", tensor_to_array(sr[0])))
+    assert psnr_batch(sr, gt, 4, y_channel).item() == pytest.approx(
+        psnr(written, gt[0].permute(1, 2, 0).numpy(), 4, y_channel), abs=1e-9
+    )
+
+
+@pytest.mark.parametrize("y_channel", [False, True])
 def test_torch_batch_equals_numpy(y_channel):
     pairs = [_pair(s) for s in range(4)]
     x = torch.stack([torch.from_numpy(a).permute(2, 0, 1).float() / 255 for a, _ in pairs])
@@ -72,3 +100,13 @@ def test_shape_mismatch_refused():
     a, _ = _pair(0)
     with pytest.raises(ValueError, match="image shapes differ"):
         psnr(a, a[:-1])
+
+
+def test_half_precision_outputs_round_as_their_float32_copy():
+    """x * 255 in float16 lands on steps of 1/8 near 255: rounded there, the 8-bit values (and scores) drifted."""
+    rng = np.random.default_rng(1)
+    a = rng.random((24, 24, 3)).astype(np.float16)
+    b = rng.random((24, 24, 3)).astype(np.float32)
+    assert psnr(a, b, 2) == psnr(a.astype(np.float32), b, 2)
+    x, y = (torch.from_numpy(t).permute(2, 0, 1)[None] for t in (a, b))
+    assert psnr_batch(x, y, 2).item() == psnr_batch(x.float(), y, 2).item()

@@ -179,6 +179,16 @@ def test_a_nan_score_is_not_a_gain_over_bicubic():
     assert gain_text(31.5, 30.0, info) == "+1.50 dB over bicubic"
 
 
+def test_an_exact_model_beside_an_exact_bicubic_is_equal_not_nan():
+    """At 1x bicubic reproduces the ground truth (infinite PSNR); a model that does too was said to score NaN."""
+    from upres.train.run_record import MetricInfo, gain_text
+
+    info = MetricInfo(unit="dB", higher_is_better=True)
+    assert gain_text(float("inf"), float("inf"), info) == "equal to bicubic (both exact)"
+    assert gain_text(40.0, float("inf"), info) == "-inf dB over bicubic"
+    assert gain_text(float("inf"), 40.0, info) == "+inf dB over bicubic"
+
+
 def test_a_curve_keeps_a_bounded_spread_of_points(monkeypatch):
     """print_freq 1 over a long run kept every point of every loss in memory and in report_history.json."""
     from upres.train import report

@@ -167,9 +167,7 @@ def run(args: argparse.Namespace) -> int:
     for name, v in opts.val_datasets.items():
         try:
             with errors_in_block(name):
-                sets[name] = build_dataset(
-                    v.model_copy(update={"lq_size": None, "gt_size": None}), opts.scale, 0
-                )
+                sets[name] = build_dataset(v.as_scored(), opts.scale, 0)
         except ConfigError as exc:  # one empty or missing set fails alone while the others run
             unbuilt[name] = str(exc)
             continue

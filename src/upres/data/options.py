@@ -145,6 +145,19 @@ class DatasetOptions(BaseModel):
         """The training batch per process: batch_size_per_gpu, else traiNNer-redux's 4."""
         return self.batch_size_per_gpu or 4
 
+    def as_scored(self) -> DatasetOptions:
+        """The block as validation and `upres test` read it: each whole image once, unflipped. BasicSR's validation
+        loader ignores dataset_enlarge_ratio; counted here, it sent the scoring loop past the last image (IndexError
+        at the first validation, after the training it had waited for)."""
+        update = {
+            "lq_size": None,
+            "gt_size": None,
+            "use_hflip": False,
+            "use_rot": False,
+            "dataset_enlarge_ratio": 1,
+        }
+        return self.model_copy(update=update)
+
     def crop_size(self, scale: int) -> int | None:
         """The LR crop size, from lq_size or gt_size, checked against the scale."""
         if self.gt_size is not None:

@@ -1,6 +1,7 @@
 """Benchmark evaluation: LR made from each ground truth with MATLAB-style bicubic, upscaled, scored like papers.
 
-Ground truth is cropped to a multiple of the scale, the LR is `imresize(gt, 1/scale)` saved at 8 bits, and PSNR/SSIM
+Ground truth is cropped to a multiple of the scale, the LR is `imresize(gt, 1/scale)` saved at the ground truth's bit
+depth (8 bits, or 16 for a 16-bit file, as `upres prepare lr` writes it and training's validation makes it), and PSNR/SSIM
 are computed on 8-bit images with a border of `scale` pixels excluded (Y channel unless `y_channel=False`). Extra
 full-reference metrics (LPIPS, DISTS, TOPIQ) see the same 8-bit RGB images with the same border excluded.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from upres.data.paired import quantize
 from upres.data.read import array_to_rgb, read_array
 from upres.data.resize import imresize
 from upres.errors import UpresError
@@ -71,8 +73,10 @@ def _crop(gt: torch.Tensor, scale: int) -> torch.Tensor:
     return gt[None, :, : h - h % scale, : w - w % scale]
 
 
-def bicubic_lr(gt: torch.Tensor, scale: int) -> torch.Tensor:
-    return imresize(gt, 1 / scale).clamp(0, 1).mul(255).round().div(255)
+def bicubic_lr(gt: torch.Tensor, scale: int, bits: int = 8) -> torch.Tensor:
+    """The LR as a `bits`-deep file holds it (a 16-bit ground truth's LR rounded to 8 bits scored lower than the
+    same model's validation during training reported)."""
+    return quantize(imresize(gt, 1 / scale), bits)
 
 
 def bicubic_upscaler(scale: int) -> UpscaleFn:
@@ -102,7 +106,7 @@ def evaluate_folder(
     for path in paths:
         name = path.relative_to(folder).as_posix() if folder.is_dir() else path.name
         try:
-            gt = _scorable(path, scale)
+            gt, bits = _scorable(path, scale)
         except UpresError as exc:
             if not folder.is_dir():
                 raise  # one file given, and it cannot be scored
@@ -110,7 +114,7 @@ def evaluate_folder(
             reason = str(exc)
             skipped.append({"name": name, "reason": reason.removeprefix(f"{path}: ")})
             continue
-        lr = bicubic_lr(gt, scale)
+        lr = bicubic_lr(gt, scale, bits)
         start = time.perf_counter()
         sr = upscale(lr)
         seconds += time.perf_counter() - start
@@ -141,16 +145,17 @@ def evaluate_folder(
     )
 
 
-def _scorable(path: Path, scale: int) -> torch.Tensor:
-    """The ground truth of `path`, or an UpresError saying why it cannot be scored."""
-    full = array_to_rgb(read_array(path))
+def _scorable(path: Path, scale: int) -> tuple[torch.Tensor, int]:
+    """The ground truth of `path` and its bit depth, or an UpresError saying why it cannot be scored."""
+    arr = read_array(path)
+    full = array_to_rgb(arr)
     h, w = full.shape[-2:]
     if min(h - h % scale, w - w % scale) < SSIM_WINDOW + 2 * scale:
         raise UpresError(
             f"{path}: {w}x{h} is too small to score at x{scale}: SSIM's {SSIM_WINDOW}-pixel window after a "
             f"border of {scale} needs at least {SSIM_WINDOW + 2 * scale} pixels per side"
         )
-    return _crop(full, scale)
+    return _crop(full, scale), 16 if arr.dtype == np.uint16 else 8
 
 
 def model_upscaler(

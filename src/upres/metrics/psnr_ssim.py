@@ -34,7 +34,9 @@ def to_8bit(img: np.ndarray) -> np.ndarray:
     if arr.dtype == np.uint16:
         return np.round(arr.astype(np.float64) / 257.0)
     if np.issubdtype(arr.dtype, np.floating):
-        return np.round(np.clip(arr.astype(np.float64), 0, 1) * 255.0)
+        # Rounded in the array's own precision (at least float32), as BasicSR's tensor2img rounds float32 x * 255.
+        arr = arr.astype(np.promote_types(arr.dtype, np.float32))
+        return np.round(np.clip(arr, 0, 1) * arr.dtype.type(255.0)).astype(np.float64)
     raise ValueError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
 
 

@@ -19,9 +19,12 @@ def _prepare(
         raise ValueError(f"tensor shapes differ: {tuple(x.shape)} and {tuple(y.shape)}")
     if x.ndim == 3:
         x, y = x[None], y[None]
-    # 8-bit rounding first, in float64 so sums match the numpy reference to ~1e-12.
-    a = x.detach().double().clamp(0, 1).mul(255.0).round()
-    b = y.detach().double().clamp(0, 1).mul(255.0).round()
+    # 8-bit rounding first, in the input's precision as BasicSR's tensor2img rounds (a float32 x * 255 rounded in
+    # float64 put a few pixels per image on the other side of .5), then float64 so sums match the numpy reference.
+    # Half precision holds too few digits for x * 255: at least float32.
+    a, b = (t.detach().to(torch.promote_types(t.dtype, torch.float32)) for t in (x, y))
+    a = a.clamp(0, 1).mul(255.0).round().double()
+    b = b.clamp(0, 1).mul(255.0).round().double()
     if crop_border:
         a = a[..., crop_border:-crop_border, crop_border:-crop_border]
         b = b[..., crop_border:-crop_border, crop_border:-crop_border]

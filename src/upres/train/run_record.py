@@ -29,6 +29,9 @@ def metric_infos(metrics: list[Metric]) -> dict[str, MetricInfo]:
 def gain_text(value: float, baseline: float, info: MetricInfo) -> str:
     """`+1.73 dB over bicubic`; for lower-is-better metrics (LPIPS) which side of bicubic the value is on."""
     diff = value - baseline
+    if math.isinf(value) and value == baseline:
+        # inf - inf is NaN: an exact model beside an exact bicubic (a 1x set) was said to score NaN.
+        return "equal to bicubic (both exact)"
     if math.isnan(diff):
         return "not comparable with bicubic (the score is NaN)"
     unit = f" {info.unit}" if info.unit else ""

@@ -296,11 +296,7 @@ def build_run(
                 "pictures, without scores; net_g_best and early stopping follow a set with ground truth"
             )
         with errors_in_block(name):
-            val_sets[name] = build_dataset(
-                v.model_copy(update={"lq_size": None, "gt_size": None, "use_hflip": False, "use_rot": False}),
-                opts.scale,
-                seed,
-            )
+            val_sets[name] = build_dataset(v.as_scored(), opts.scale, seed)
     losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses])
     notes += loss_notes
     if ds_opts.color == "y" and any(e.type == "hsluvloss" for e in losses):

@@ -32,7 +32,10 @@ class Metric:
     options: MetricOptions
 
     def __call__(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        return self.fn(sr, gt, self.options.crop_border, self.options.test_y_channel)
+        # The output as a written 8-bit file holds it, as `upres eval` scores it: PSNR/SSIM round it anyway, LPIPS,
+        # DISTS and TOPIQ scored the raw floats, so validation and `upres test` differed from eval's figure.
+        saved = sr.clamp(0, 1).mul(255).round().div(255)
+        return self.fn(saved, gt, self.options.crop_border, self.options.test_y_channel)
 
 
 def build_metrics(
