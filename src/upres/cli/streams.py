@@ -4,6 +4,7 @@ dropped instead of raising BrokenPipeError, and Ctrl+C ends with exit 130 once u
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import threading
@@ -51,10 +52,19 @@ class PipeSafe:
         return getattr(self._stream, name)
 
 
+class _Discard(io.TextIOBase):
+    """The stream of a process that has none (a windowed app: pythonw or a frozen GUI build sets sys.stdout and
+    sys.stderr to None): output is dropped, as print() drops it, instead of failing the command."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 @contextlib.contextmanager
 def pipe_safe_stdio() -> Iterator[None]:
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = PipeSafe(sys.stdout), PipeSafe(sys.stderr)  # type: ignore[assignment]
+    sys.stdout = PipeSafe(sys.stdout or _Discard())  # type: ignore[assignment]
+    sys.stderr = PipeSafe(sys.stderr or _Discard())  # type: ignore[assignment]
     try:
         yield
     finally:
