@@ -64,8 +64,10 @@ def _oriented_size(path: Path) -> tuple[int, int]:
     """(height, width) after EXIF orientation, from the header only (resuming must not decode finished images)."""
     from PIL import Image
 
+    from upres.io.pillow_limit import pillow_limit_lifted
+
     try:
-        with Image.open(path) as img:
+        with pillow_limit_lifted(), Image.open(path) as img:
             w, h = img.size
             if img.format == "TIFF" and 256 in img.tag_v2 and 257 in img.tag_v2:
                 w, h = (

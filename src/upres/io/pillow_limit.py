@@ -1,0 +1,36 @@
+"""Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`) lifted while upres decodes, and put back after.
+
+upres checks its own pixel limit (`max_pixels`, `UPRES_MAX_PIXELS`) before decoding, so Pillow's must not refuse an
+image the caller allowed. Set to None for good, it also switched the protection off for the host program's own
+Pillow calls (a web service reading uploads). Reader threads overlap: the first one in lifts it, the last one out
+puts the host's value back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from PIL import Image
+
+_lock = threading.Lock()
+_readers = 0
+_host_limit: int | None = None
+
+
+@contextmanager
+def pillow_limit_lifted() -> Iterator[None]:
+    global _readers, _host_limit
+    with _lock:
+        if _readers == 0:
+            _host_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _readers += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _readers -= 1
+            if _readers == 0:
+                Image.MAX_IMAGE_PIXELS = _host_limit
