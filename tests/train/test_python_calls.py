@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,17 @@ def test_archive_old_moves_the_earlier_run_aside_and_resume_auto_continues_it(tm
         k: v for k, v in first.items() if k.startswith("models/net_g_5")
     }
     assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["10.state", "5.state"]
+
+
+def test_a_run_whose_stdout_cannot_show_its_paths_finishes(tmp_path, hr_folder, monkeypatch):
+    """Windows' `python run.py > out.txt` gives a cp1252 stdout: the run ended with UnicodeEncodeError when the last
+    lines named its Japanese experiment folder, after training."""
+    out = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
+    monkeypatch.setattr(sys, "stdout", out)
+    exp = tmp_path / "実験"
+    assert train(parse_options(base_options(hr_folder, exp)), device="cpu").iteration == 10
+    out.flush()
+    shown = out.buffer.getvalue().decode("cp1252")
+    escaped = os.sep.join([str(tmp_path), "\\u5b9f\\u9a13", "models", "net_g_ema_10.safetensors"])
+    assert f"  last model:  {escaped}" in shown.splitlines()
+    assert f"  last model:  {exp}/models/net_g_ema_10.safetensors" in (exp / "log.txt").read_text("utf-8")

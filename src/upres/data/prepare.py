@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from upres.console import say
 from upres.data.prepare_jobs import PrepareResult, run_jobs
 from upres.data.prepare_record import (
     RECORD,
@@ -344,6 +345,6 @@ def iter_progress_lines() -> Callable[[int, int, str, str], None]:
     newline in a name escaped (scripts read them line by line)."""
 
     def report(i: int, total: int, path: str, status: str) -> None:
-        print(f"[{i}/{total}] {status} {one_line(path)}", file=sys.stdout, flush=True)
+        say(f"[{i}/{total}] {status} {one_line(path)}", sys.stdout)
 
     return report

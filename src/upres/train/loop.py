@@ -12,6 +12,7 @@ import functools
 import os
 import random
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from upres.console import say
 from upres.errors import UpresError
 from upres.io.atomic import atomic_write, sweep_stale_parts_in
 from upres.train import run_lock
@@ -81,7 +83,7 @@ def train(
         # Before the process group forms: the other torchrun ranks wait for this one, so they follow its decision.
         said = prepare_experiment_dir(opts, resume, archive_old, dry_run)
         if said:
-            print(f"note: {said}", flush=True)
+            say(f"note: {said}", sys.stdout)
     ctx = setup_distributed(device)
     try:
         with contextlib.ExitStack() as held:
