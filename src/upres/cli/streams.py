@@ -82,17 +82,18 @@ def describe_os_error(exc: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
-def settle_threads(exit_code: int) -> None:
+def settle_threads(exit_code: int, leaving: bool = True) -> None:
     """After Ctrl+C: give upres's worker threads a moment to stop (each stops at its next check); one still running
     (a second Ctrl+C cut the orderly stop short) would be torn down inside torch or FFmpeg when the interpreter
-    exits, which aborts the process ("terminate called without an active exception"), so leave at once instead."""
+    exits, which aborts the process ("terminate called without an active exception"), so leave at once instead.
+    `leaving` False (main(argv) called from a notebook or an app): the process goes on, so it is not ended."""
     deadline = time.monotonic() + SETTLE_S
     for t in threading.enumerate():
         if t is threading.current_thread() or not t.name.startswith(THREAD_PREFIX):
             continue
         with contextlib.suppress(KeyboardInterrupt):
             t.join(max(0.0, deadline - time.monotonic()))
-    if any(t.is_alive() and t.name.startswith(THREAD_PREFIX) for t in threading.enumerate()):
+    if leaving and any(t.is_alive() and t.name.startswith(THREAD_PREFIX) for t in threading.enumerate()):
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
