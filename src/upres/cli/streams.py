@@ -62,15 +62,22 @@ class _Discard(io.TextIOBase):
 
 @contextlib.contextmanager
 def pipe_safe_stdio() -> Iterator[None]:
+    """sys.stdout and sys.stderr wrapped for the command, then put back. Calls overlapping in threads (an app's
+    workers) wrapped each other's wrappers and put them back out of order, leaving the process's streams replaced
+    after the last call ended: an outer call's wrapping serves the inner ones, and only the call that wrapped a
+    stream puts it back, if it is still there."""
     saved = sys.stdout, sys.stderr
-    sys.stdout = PipeSafe(sys.stdout or _Discard())  # type: ignore[assignment]
-    sys.stderr = PipeSafe(sys.stderr or _Discard())  # type: ignore[assignment]
+    ours = tuple(s if isinstance(s, PipeSafe) else PipeSafe(s or _Discard()) for s in saved)
+    sys.stdout, sys.stderr = ours  # type: ignore[assignment]
     try:
         yield
     finally:
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):
             sys.stdout.flush()
-        sys.stdout, sys.stderr = saved
+        if sys.stdout is ours[0] and ours[0] is not saved[0]:
+            sys.stdout = saved[0]
+        if sys.stderr is ours[1] and ours[1] is not saved[1]:
+            sys.stderr = saved[1]
 
 
 def describe_os_error(exc: OSError) -> str:
