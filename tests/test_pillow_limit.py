@@ -4,6 +4,7 @@ lost that protection for good after upres's first read."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -58,3 +59,21 @@ def test_overlapping_reads_in_threads_leave_the_hosts_limit(tmp_path, monkeypatc
         t.join()
     assert failures == []
     assert Image.MAX_IMAGE_PIXELS == 100
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-only: a worker forked while a thread held the lock")
+def test_a_process_forked_during_a_read_elsewhere_reads_too(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from upres.io import pillow_limit
+
+    write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pillow_limit._lock:  # as if another thread were changing the count at the moment of the fork
+        child = multiprocessing.get_context("fork").Process(target=read_image, args=(tmp_path / "a.png",))
+        child.start()
+    child.join(20)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0

@@ -8,6 +8,7 @@ puts the host's value back.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,3 +35,17 @@ def pillow_limit_lifted() -> Iterator[None]:
             _readers -= 1
             if _readers == 0:
                 Image.MAX_IMAGE_PIXELS = _host_limit
+
+
+def _fresh_in_child() -> None:
+    """A process forked (a data loader worker) while another thread was inside a read: its copy of the lock could
+    be held for ever and the reads of that parent thread never end there."""
+    global _lock, _readers
+    _lock = threading.Lock()
+    if _readers:
+        _readers = 0
+        Image.MAX_IMAGE_PIXELS = _host_limit
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_in_child)
