@@ -97,7 +97,6 @@ def demo_options(train: Path, val: Path, exp: Path, iterations: int) -> dict:
 def run_demo(output: str | Path, iterations: int = 2000) -> dict:
     from upres.metrics.evaluate import bicubic_upscaler, evaluate_folder, model_upscaler
     from upres.train.config import parse_options
-    from upres.train.experiment import prepare_experiment_dir
     from upres.train.loop import train
 
     out = Path(output)
@@ -109,12 +108,8 @@ def run_demo(output: str | Path, iterations: int = 2000) -> dict:
         f"upres demo: training a 2x compact model for {iterations} iterations on scikit-image's sample photos"
     )
     opts = parse_options(options, str(out / "demo.yml"))
-    # A second demo into the same folder trained over the first (models, states and the report mixed in one
-    # experiment folder): the earlier run is moved aside, as `upres train --archive-old` does.
-    said = prepare_experiment_dir(opts, resume=None, archive=True, dry_run=False)
-    if said:
-        print(f"note: {said}")
-    result = train(opts, options_text=(out / "demo.yml").read_text())
+    # A second demo into the same folder moves the first one's run aside, as `upres train --archive-old` does.
+    result = train(opts, options_text=(out / "demo.yml").read_text(), archive_old=True)
     trained = out / "experiment" / "models" / f"net_g_ema_{result.iteration}.safetensors"
     model = out / "model_x2.safetensors"  # a stable name for the docs' next steps
     shutil.copyfile(trained, model)

@@ -187,3 +187,28 @@ def test_convert_and_prepare_sweep_the_parts_of_their_killed_writes(tmp_path):
     args = ["prepare", "chunk", str(tmp_path / "src"), "-o", str(tmp_path / "chunks"), "--size", "64"]
     assert main([*args, "--step", "32", "--min-size", "16", "--workers", "1"]) == 0
     assert not killed_chunk.exists() and (chunks / "big_s001.png").exists()
+
+
+def test_ctrl_c_in_main_called_from_python_returns_130_and_the_process_goes_on(monkeypatch, capsys):
+    """main(argv) from a notebook, interrupted twice while a worker thread was stuck: the kernel was ended with
+    os._exit (what a finishing `upres` process needs) and the notebook's state lost."""
+    import threading
+
+    import upres.cli as cli
+    import upres.cli.streams as streams
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    monkeypatch.setattr(streams, "SETTLE_S", 0.05)
+    monkeypatch.setattr(os, "_exit", lambda code: pytest.fail(f"os._exit({code}) from a library call"))
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, name="upres-stuck", daemon=True)
+    stuck.start()
+    try:
+        assert cli.main(["info", "x"]) == 130
+    finally:
+        release.set()
+        stuck.join()
+    assert capsys.readouterr().err == "interrupted\n"

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # A second Ctrl+C that lands in the first one's clean-up (a message being printed, threads settling) still
         # ends with the documented 130 instead of Python's death by SIGINT.
-        settle_threads(130)
+        settle_threads(130, leaving=argv is None)
         code = 130
     if code == 130 and argv is None and threading.current_thread() is threading.main_thread():
         # The interpreter resets Python's SIGINT handler to the default while it shuts down (which takes a while
@@ -96,7 +96,7 @@ def _main(argv: list[str] | None) -> int:
         except KeyboardInterrupt as stop:
             print("interrupted", file=sys.stderr)
             code = 128 + int(getattr(stop, "signum", signal.SIGINT))  # 143 after SIGTERM (train)
-            settle_threads(code)
+            settle_threads(code, leaving=argv is None)
             return code
         except OSError as exc:
             # A file system refusal no command foresaw (a full disk, permissions, a file where a folder is

@@ -4,6 +4,7 @@ dropped instead of raising BrokenPipeError, and Ctrl+C ends with exit 130 once u
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import threading
@@ -51,16 +52,32 @@ class PipeSafe:
         return getattr(self._stream, name)
 
 
+class _Discard(io.TextIOBase):
+    """The stream of a process that has none (a windowed app: pythonw or a frozen GUI build sets sys.stdout and
+    sys.stderr to None): output is dropped, as print() drops it, instead of failing the command."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 @contextlib.contextmanager
 def pipe_safe_stdio() -> Iterator[None]:
+    """sys.stdout and sys.stderr wrapped for the command, then put back. Calls overlapping in threads (an app's
+    workers) wrapped each other's wrappers and put them back out of order, leaving the process's streams replaced
+    after the last call ended: an outer call's wrapping serves the inner ones, and only the call that wrapped a
+    stream puts it back, if it is still there."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = PipeSafe(sys.stdout), PipeSafe(sys.stderr)  # type: ignore[assignment]
+    ours = tuple(s if isinstance(s, PipeSafe) else PipeSafe(s or _Discard()) for s in saved)
+    sys.stdout, sys.stderr = ours  # type: ignore[assignment]
     try:
         yield
     finally:
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):
             sys.stdout.flush()
-        sys.stdout, sys.stderr = saved
+        if sys.stdout is ours[0] and ours[0] is not saved[0]:
+            sys.stdout = saved[0]
+        if sys.stderr is ours[1] and ours[1] is not saved[1]:
+            sys.stderr = saved[1]
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -72,17 +89,18 @@ def describe_os_error(exc: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
-def settle_threads(exit_code: int) -> None:
+def settle_threads(exit_code: int, leaving: bool = True) -> None:
     """After Ctrl+C: give upres's worker threads a moment to stop (each stops at its next check); one still running
     (a second Ctrl+C cut the orderly stop short) would be torn down inside torch or FFmpeg when the interpreter
-    exits, which aborts the process ("terminate called without an active exception"), so leave at once instead."""
+    exits, which aborts the process ("terminate called without an active exception"), so leave at once instead.
+    `leaving` False (main(argv) called from a notebook or an app): the process goes on, so it is not ended."""
     deadline = time.monotonic() + SETTLE_S
     for t in threading.enumerate():
         if t is threading.current_thread() or not t.name.startswith(THREAD_PREFIX):
             continue
         with contextlib.suppress(KeyboardInterrupt):
             t.join(max(0.0, deadline - time.monotonic()))
-    if any(t.is_alive() and t.name.startswith(THREAD_PREFIX) for t in threading.enumerate()):
+    if leaving and any(t.is_alive() and t.name.startswith(THREAD_PREFIX) for t in threading.enumerate()):
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 EXAMPLE = """examples:
@@ -41,17 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from upres.train.config import load_options
-    from upres.train.experiment import prepare_experiment_dir
     from upres.train.loop import train
 
     opts = load_options(args.config)
-    if int(os.environ.get("RANK", "0")) == 0:
-        # Before the process group forms: the other torchrun ranks wait for this one, so they follow its decision.
-        said = prepare_experiment_dir(opts, args.resume, args.archive_old, args.dry_run)
-        if said:
-            print(f"note: {said}", flush=True)
     text = args.config.read_text(encoding="utf-8")
-    result = train(opts, resume=args.resume, dry_run=args.dry_run, options_text=text, device=args.device)
+    result = train(
+        opts,
+        resume=args.resume,
+        dry_run=args.dry_run,
+        options_text=text,
+        device=args.device,
+        archive_old=args.archive_old,
+    )
     if result.rank != 0:
         return 0
     if args.dry_run:

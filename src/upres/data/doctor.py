@@ -108,8 +108,10 @@ def header_facts(path: Path) -> tuple[int, int]:
     """(EXIF orientation tag, 1: as stored; pages or frames), read from the header."""
     from PIL import Image
 
+    from upres.io.pillow_limit import pillow_limit_lifted
+
     try:
-        with Image.open(path) as img:
+        with pillow_limit_lifted(), Image.open(path) as img:
             frames = int(getattr(img, "n_frames", 1) or 1)
             try:
                 return int(img.getexif().get(0x0112, 1) or 1), frames

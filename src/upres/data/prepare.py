@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from upres.console import say
 from upres.data.prepare_jobs import PrepareResult, run_jobs
 from upres.data.prepare_record import (
     RECORD,
@@ -64,8 +65,10 @@ def _oriented_size(path: Path) -> tuple[int, int]:
     """(height, width) after EXIF orientation, from the header only (resuming must not decode finished images)."""
     from PIL import Image
 
+    from upres.io.pillow_limit import pillow_limit_lifted
+
     try:
-        with Image.open(path) as img:
+        with pillow_limit_lifted(), Image.open(path) as img:
             w, h = img.size
             if img.format == "TIFF" and 256 in img.tag_v2 and 257 in img.tag_v2:
                 w, h = (
@@ -342,6 +345,6 @@ def iter_progress_lines() -> Callable[[int, int, str, str], None]:
     newline in a name escaped (scripts read them line by line)."""
 
     def report(i: int, total: int, path: str, status: str) -> None:
-        print(f"[{i}/{total}] {status} {one_line(path)}", file=sys.stdout, flush=True)
+        say(f"[{i}/{total}] {status} {one_line(path)}", sys.stdout)
 
     return report

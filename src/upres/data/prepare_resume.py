@@ -27,8 +27,10 @@ def _whole_image_size(path: Path, file_size: int) -> tuple[int, int] | None:
     """(height, width) from the header, or None when the file is not an image or ends before its data does."""
     from PIL import Image
 
+    from upres.io.pillow_limit import pillow_limit_lifted
+
     try:
-        with Image.open(path) as img:
+        with pillow_limit_lifted(), Image.open(path) as img:
             w, h = img.size
             if img.format == "PNG" and _tail(path, file_size, len(_PNG_END)) != _PNG_END:
                 return None

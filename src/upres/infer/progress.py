@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from upres.console import say
 from upres.errors import one_line
 from upres.infer.batch import FileResult
 
@@ -16,7 +17,9 @@ class BatchProgress:
     def __init__(self, quiet: bool = False, stream: TextIO | None = None, fancy: bool | None = None) -> None:
         self.quiet = quiet
         self.stream = stream or sys.stdout
-        self.fancy = (not quiet and sys.stderr.isatty()) if fancy is None else fancy
+        self.fancy = (
+            (not quiet and sys.stderr is not None and sys.stderr.isatty()) if fancy is None else fancy
+        )
         self._bar = None
         self._task = None
         self._megapixels = 0.0
@@ -68,9 +71,9 @@ class BatchProgress:
                 self._bar.console.print(line, markup=False, highlight=False)
         elif result.status == "failed" or (self.quiet and (result.notes or result.fp32_fallbacks)):
             # quiet silences progress, not what a user must know of a result (only a GIF's first frame upscaled)
-            print(line, file=sys.stderr, flush=True)
+            say(line, sys.stderr)
         elif not self.quiet:
-            print(line, file=self.stream, flush=True)
+            say(line, self.stream)
 
     @staticmethod
     def _describe(result: FileResult, finished: int, total: int) -> str:

@@ -23,6 +23,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from upres.errors import UpresError
 from upres.io.atomic import atomic_path
+from upres.io.pillow_limit import pillow_limit_lifted
 from upres.io.sample_formats import integer_samples_text, tiff_samples
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".gif")
@@ -262,9 +263,11 @@ def decode_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) 
         from upres.io.image_files import broken_link
 
         raise ImageReadError(f"{path}: {broken_link(path)}")
-    # Our max_pixels check (before decoding) replaces Pillow's global bomb limit, which would refuse large images
-    # at open time even when the caller allows them. Set, never restored: restoring races between reader threads.
-    Image.MAX_IMAGE_PIXELS = None
+    with pillow_limit_lifted():  # our max_pixels check, before decoding, stands in for Pillow's
+        return _decode(path, max_pixels)
+
+
+def _decode(path: Path, max_pixels: int | None) -> DecodedImage:
     try:
         if path.suffix.lower() in (".tif", ".tiff") and not _pillow_can_open(path):
             return _decode_tiff_with_tifffile(path, max_pixels)

@@ -91,7 +91,11 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
         return None
     # A run under way: nothing here may be moved or rewound (a dry run writes nothing, so it may look).
     if not dry_run and (pid := run_lock.holder(exp_dir)) is not None:
-        raise ConfigError(run_lock.busy_text(exp_dir, pid))
+        from upres.train.persist import TrainingError
+
+        raise TrainingError(
+            run_lock.busy_text(exp_dir, pid)
+        )  # what the run's own lock raises (run_lock.hold)
     found = earlier_run(exp_dir)
     if found is None:
         return None

@@ -12,6 +12,7 @@ import functools
 import os
 import random
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +23,14 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from upres.console import say
 from upres.errors import UpresError
 from upres.io.atomic import atomic_write, sweep_stale_parts_in
 from upres.train import run_lock
 from upres.train.compiling import toolchain_error
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
-from upres.train.experiment import check_outside_data
+from upres.train.experiment import check_outside_data, prepare_experiment_dir
 from upres.train.feed import BatchFeed
 from upres.train.iterations import Iterations
 from upres.train.memory import peak_memory_mb
@@ -73,7 +75,15 @@ def train(
     dry_run: bool = False,
     options_text: str = "",
     device: str = "auto",
+    archive_old: bool = False,
 ) -> TrainResult:
+    """A fresh start into a folder holding an earlier run stops with a ConfigError (`archive_old` moves that run
+    aside), as `upres train` does: called again from a notebook, a run trained over the first one's files."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        # Before the process group forms: the other torchrun ranks wait for this one, so they follow its decision.
+        said = prepare_experiment_dir(opts, resume, archive_old, dry_run)
+        if said:
+            say(f"note: {said}", sys.stdout)
     ctx = setup_distributed(device)
     try:
         with contextlib.ExitStack() as held:

@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from upres.console import say
 from upres.io.atomic import atomic_write
 from upres.train.report_html import Page, render_page
 
@@ -46,7 +47,7 @@ class RunLog:
             return
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         line = f"{stamp} {message}"
-        print(line, file=sys.stdout, flush=True)
+        say(line, sys.stdout)
         if self._log:
             try:
                 self._log.write(line + "\n")
@@ -54,11 +55,10 @@ class RunLog:
                 self._log_failed = False
             except OSError as exc:  # a full disk must not stop the run over a log line; the console has it
                 if not self._log_failed:
-                    print(
+                    say(
                         f"note: cannot write {self.exp_dir / 'log.txt'} ({exc.strerror or exc}); lines go to the "
                         "console only until it can",
-                        file=sys.stderr,
-                        flush=True,
+                        sys.stderr,
                     )
                 self._log_failed = True
 
@@ -111,7 +111,7 @@ class RunLog:
         self.note(message)
         # On a terminal the note above is already on screen; printed again on stderr it showed twice.
         if self.console and not _is_terminal(sys.stdout):
-            print(f"note: {message}", file=sys.stderr, flush=True)
+            say(f"note: {message}", sys.stderr)
 
     def write_report(self, page: Page) -> None:
         if not self.enabled:
