@@ -1,7 +1,8 @@
 """`pairedimagedataset`: LR/GT pairs from folders (or GT only, with LR made by MATLAB-style bicubic).
 
 Pairs are matched by relative path and stem, so `a/b/0001.png` in the GT root pairs with `a/b/0001.jpg` (or
-`filename_tmpl` applied to the stem, e.g. `0001x4.png`) in the LR root. Items are BasicSR-style dicts
+`filename_tmpl` applied to the stem, e.g. `0001x4.png`) in the LR root; accented letters match in either Unicode
+form (composed, or decomposed as macOS writes them). Items are BasicSR-style dicts
 `{"lq", "gt", "lq_path", "gt_path"}` with (C, H, W) float32 tensors in [0, 1].
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,9 @@ class Pair:
 
 
 def _key(rel: Path, stem: str) -> str:
-    return (rel.parent / stem).as_posix()
+    # macOS writes names decomposed (NFD), Linux and Windows tools composed (NFC): a GT folder copied from a Mac and
+    # an LR folder made elsewhere spell "café" in two byte sequences that print alike.
+    return unicodedata.normalize("NFC", (rel.parent / stem).as_posix())
 
 
 # BasicSR's meta files may follow each name with its shape, "0001.png (1404,2040,3)".
