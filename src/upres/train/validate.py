@@ -18,6 +18,7 @@ from upres.errors import ConfigError
 from upres.infer.autotile import retry_halving
 from upres.infer.tiling import Upscaler
 from upres.io.images import ImageReadError, tensor_to_array, write_image
+from upres.io.names import fitted_name
 from upres.train.config import MetricOptions, ValOptions
 from upres.train.crops import Crops, cut, detail_box
 
@@ -149,7 +150,7 @@ def run_validation(
                 scored.append(result)
             if save_img:
                 strip = torch.cat([bicubic[0], sr[0]] + ([gt[0]] if gt is not None else []), dim=2)
-                path = out_dir / set_name / f"{iteration}_{stem}.png"
+                path = out_dir / set_name / fitted_name(f"{iteration}_{stem}", ".png")
                 try:
                     write_image(path, tensor_to_array(strip))
                 except OSError as exc:  # a full disk: the scores still count, the pictures wait for space
