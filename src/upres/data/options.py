@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from upres.errors import ConfigError
-from upres.option_file import no_bool_for_number
+from upres.option_file import no_bool_for_number, path_as_written
 
 Roots = str | list[str]
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
@@ -27,6 +27,7 @@ class IoBackend(BaseModel):
 class DatasetOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
+    _as_written = field_validator("dataroot_gt", "dataroot_lq", "meta_info", mode="before")(path_as_written)
 
     name: str = ""
     type: str = Field(description="dataset kind: pairedimagedataset, singleimagedataset, realesrgandataset")
