@@ -5,7 +5,10 @@ from __future__ import annotations
 import unicodedata
 
 import numpy as np
+import pytest
+import yaml
 
+from upres.cli import main
 from upres.data.doctor import check_folders
 from upres.data.options import parse_dataset_options
 from upres.data.paired import find_pairs
@@ -34,3 +37,26 @@ def test_lr_and_gt_pair_whatever_unicode_form_their_names_have(tmp_path):
     assert [(p.gt, p.lq) for p in find_pairs(opts)] == [(gt, lq)]
     report = check_folders([tmp_path / "gt"], [tmp_path / "lq"], scale=2, use_cache=False)
     assert [f.kind for f in report.findings] == [] and report.pairs == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("pairedimagedataset", "dataroot_gt"),
+        ("pairedimagedataset", "dataroot_lq"),
+        ("realesrgandataset", "dataroot_gt"),
+    ],
+)
+def test_an_image_given_where_a_folder_goes_is_called_a_file(tmp_path, capsys, kind, key):
+    """`dataroot_gt: hr/0001.png` was "no such folder hr/0001.png": the user could see the file was there."""
+    _write(tmp_path / "hr" / "a.png", 16, 16)
+    roots = {"dataroot_gt": str(tmp_path / "hr"), key: str(tmp_path / "hr" / "a.png")}
+    options = {"name": "x", "scale": 2, "network_g": {"type": "compact"}}
+    options["datasets"] = {"train": {"type": kind, "lq_size": 4, **roots}}
+    path = tmp_path / "o.yml"
+    path.write_text(yaml.safe_dump(options))
+    assert main(["train", "-c", str(path), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: datasets.train.{key}: {tmp_path / 'hr' / 'a.png'} is a file, not a folder; give the folder that "
+        "holds the images"
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -202,3 +203,13 @@ def errors_in_block(name: str) -> Iterator[None]:
         key = message.split(":", 1)[0]
         sep = "." if key in DatasetOptions.model_fields else ": "
         raise ConfigError(f"{block}{sep}{message}") from None
+
+
+def require_folder(key: str, root: str | Path) -> None:
+    """`root`, given under `key`, is a folder: a file there was called "no such folder" though it exists."""
+    path = Path(root)
+    if path.is_dir():
+        return
+    if path.exists():
+        raise ConfigError(f"{key}: {path} is a file, not a folder; give the folder that holds the images")
+    raise ConfigError(f"{key}: no such folder {path}")

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from upres.data.bad_samples import BadSampleGuard
 from upres.data.degradations.options import DEGRADATION_KEYS, DegradationOptions, parse_degradation_options
 from upres.data.degradations.pipeline import degrade, make_generators
+from upres.data.options import require_folder
 from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
 from upres.errors import ConfigError
 from upres.io.image_files import list_images
@@ -87,8 +88,7 @@ def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> 
     """The HR files: every image under the roots, or the `meta_info` list (each line found in one of the roots)."""
     roots = [dataroot_gt] if isinstance(dataroot_gt, str) else list(dataroot_gt)
     for r in roots:
-        if not Path(r).is_dir():
-            raise ConfigError(f"dataroot_gt: no such folder {r}")
+        require_folder("dataroot_gt", r)
     if meta_info is None:
         paths = [p for r in roots for p in list_images(r)]
     else:

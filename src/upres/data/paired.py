@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from upres.data.augment import crop_corner, random_flips, sample_rng
 from upres.data.bad_samples import BadSampleError, BadSampleGuard
-from upres.data.options import DatasetOptions, as_list
+from upres.data.options import DatasetOptions, as_list, require_folder
 from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
@@ -117,11 +117,9 @@ def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
     if not gt_roots:
         raise ConfigError("dataroot_gt: required (the folder of ground-truth images)")
     for r in gt_roots:
-        if not r.is_dir():
-            raise ConfigError(f"dataroot_gt: no such folder {r}")
+        require_folder("dataroot_gt", r)
     for r in lq_roots:
-        if not r.is_dir():
-            raise ConfigError(f"dataroot_lq: no such folder {r}")
+        require_folder("dataroot_lq", r)
     return [(g, lq_roots[i] if lq_roots else None) for i, g in enumerate(gt_roots)]
 
 
