@@ -384,7 +384,8 @@ def save_model(
         atomic_write(path, lambda tmp: torch.save({param_key: state}, tmp), sweep=True)
     else:
         raise ModelFileError(
-            f"{path}: cannot write {suffix!r}; use .safetensors or .pth (or .onnx with `upres convert`)"
+            f"{path}: cannot write {repr(suffix) if suffix else 'a name without an extension'}; use .safetensors or "
+            ".pth (or .onnx with `upres convert`)"
         )
     return path
 
