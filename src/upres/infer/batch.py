@@ -27,7 +27,7 @@ from upres.infer.resample import output_size, resize_array
 from upres.infer.tiling import resolve_precision
 from upres.infer.watch import Cancelled, FiniteWatch, stop_between_blocks
 from upres.io.atomic import sweep_stale_parts
-from upres.io.images import IMAGE_SUFFIXES, decode_image, write_image
+from upres.io.images import decode_image, write_image
 from upres.io.model_files import check_finite_weights, load_model
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -139,13 +139,6 @@ def _validate(opts: UpscaleOptions) -> None:
         raise UpresError(f"--max-pixels {opts.max_pixels}: must be 0 (no limit) or more")
     if not 1 <= opts.quality <= 100:
         raise UpresError(f"--quality {opts.quality}: must be between 1 and 100")
-    out = Path(opts.output)
-    if out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
-        # `-o result.png` made a folder of that name with the result inside, named like its input.
-        raise UpresError(
-            f"-o {out}: is the output folder, not the output file (results keep their input's name inside it); "
-            f"give a folder, e.g. -o {out.with_suffix('')}"
-        )
 
 
 def _oversized(width: int, height: int, outscale: float) -> str:

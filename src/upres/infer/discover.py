@@ -10,7 +10,7 @@ from pathlib import Path
 
 from upres.errors import UpresError
 from upres.io.image_files import list_images
-from upres.io.images import WRITABLE_SUFFIXES
+from upres.io.images import IMAGE_SUFFIXES, WRITABLE_SUFFIXES
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
 
@@ -150,6 +150,12 @@ def check_writable(folder: Path, keep_made: bool = True) -> None:
     """Fail before any work when results could not be written. With `keep_made=False` the folders it had to make
     are removed again, so a command that then stops on another error leaves nothing behind (its job makes them
     when it writes)."""
+    if folder.suffix.lower() in IMAGE_SUFFIXES and not folder.is_dir():
+        # `-o result.png` made a folder of that name with the results inside, named like their inputs.
+        raise UpresError(
+            f"-o {folder}: is the output folder, not the output file (the results are written inside it); "
+            f"give a folder, e.g. -o {folder.with_suffix('')}"
+        )
     made = [] if keep_made else [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
