@@ -23,7 +23,7 @@ from upres.data.degradations.pipeline import degrade, make_generators
 from upres.data.options import require_folder
 from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
 from upres.errors import ConfigError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
 
 # GT pixels degraded around each crop and cut away after (traiNNer-redux's realesrgan_dataset + feed_data).
 DEGRADE_MARGIN = 32
@@ -101,7 +101,7 @@ def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> 
                 raise ConfigError(f"meta_info: {meta_info} line {n}: {rel} is not in {', '.join(roots)}")
             paths.append(found)
     if not paths:
-        raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}")
+        raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}{other_files_hint(roots)}")
     return paths
 
 

@@ -24,7 +24,7 @@ from upres.data.options import DatasetOptions, as_list, require_folder
 from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,10 @@ def find_pairs(opts: DatasetOptions) -> list[Pair]:
             )
         pairs += found
     if not pairs:
-        raise ConfigError(f"dataroot_gt {', '.join(str(g) for g, _ in roots)}: no images found")
+        raise ConfigError(
+            f"dataroot_gt {', '.join(str(g) for g, _ in roots)}: no images found"
+            + other_files_hint(g for g, _ in roots)
+        )
     return pairs
 
 
