@@ -80,3 +80,24 @@ def test_an_unknown_home_folder_is_refused():
         ConfigError, match=r"cannot tell which home folder '~nosuchuser_upres' is; write the path itself"
     ):
         parse_options(merge(MINIMAL_OPTIONS, {"path": {"experiments_root": "~nosuchuser_upres/exp"}}))
+
+
+def test_a_folder_given_to_resume_is_called_a_folder_and_its_newest_state_named(tmp_path, hr_folder, capsys):
+    """`--resume experiments/x` said "no such training state" of a folder that was there."""
+    run = tmp_path / "old_run"
+    (run / "training_states").mkdir(parents=True)
+    for it in (5, 10):
+        (run / "training_states" / f"{it}.state").write_bytes(b"")
+    path = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    newest = run / "training_states" / "10.state"
+    for given in (run, run / "training_states"):
+        assert main(["train", "-c", str(path), "--resume", str(given), "--dry-run"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: --resume {given}: is a folder; give a training state in it (the newest is {newest})"
+        )
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "-c", str(path), "--resume", str(tmp_path / "empty"), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --resume {tmp_path / 'empty'}: is a folder; give a training state file "
+        "(experiments/<name>/training_states/<iteration>.state)"
+    )
