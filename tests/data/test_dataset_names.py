@@ -60,3 +60,20 @@ def test_an_image_given_where_a_folder_goes_is_called_a_file(tmp_path, capsys, k
         f"error: datasets.train.{key}: {tmp_path / 'hr' / 'a.png'} is a file, not a folder; give the folder that "
         "holds the images"
     )
+
+
+@pytest.mark.parametrize("kind", ["pairedimagedataset", "realesrgandataset"])
+def test_a_meta_info_list_finds_files_whatever_unicode_form_their_names_have(tmp_path, kind):
+    """A meta_info list written on Linux (NFC) for files copied from a Mac (NFD): "listed files are not in"."""
+    nfd, nfc = (unicodedata.normalize(form, "café.png") for form in ("NFD", "NFC"))
+    _write(tmp_path / "gt" / nfd, 16, 16)
+    _write(tmp_path / "gt" / "b.png", 16, 16)
+    (tmp_path / "meta.txt").write_text(f"{nfc}\nb.png\n", encoding="utf-8")
+    opts = {"type": kind, "dataroot_gt": str(tmp_path / "gt"), "meta_info": str(tmp_path / "meta.txt")}
+    if kind == "pairedimagedataset":
+        found = [p.gt for p in find_pairs(parse_dataset_options(opts))]
+    else:
+        from upres.data.otf_dataset import gather_paths
+
+        found = gather_paths(opts["dataroot_gt"], opts["meta_info"])
+    assert found == [tmp_path / "gt" / nfd, tmp_path / "gt" / "b.png"]

@@ -76,12 +76,22 @@ def gt_files(root: Path, meta_info: str | None) -> list[Path]:
     if meta_info is None:
         return list_images(root)
     names = [name for _, name in read_meta_info(meta_info)]
-    missing = [n for n in names if not (root / n).is_file()]
+    found = {n: listed_file(root, n) for n in names}
+    missing = [n for n, path in found.items() if path is None]
     if missing:
         raise ConfigError(
             f"meta_info {meta_info}: {len(missing)} listed files are not in {root}, e.g. {missing[0]}"
         )
-    return [root / n for n in names]
+    return [found[n] for n in names]
+
+
+def listed_file(root: Path, name: str) -> Path | None:
+    """The file a meta_info line names, its accented letters in either Unicode form (a list written on Linux, the
+    files copied from a Mac, or the reverse)."""
+    for form in dict.fromkeys((name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name))):
+        if (root / form).is_file():
+            return root / form
+    return None
 
 
 def lq_index(lq_root: Path) -> dict[str, Path]:
