@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from upres.cli.overwrite import refuse_existing
-from upres.errors import ConfigError
+from upres.errors import ConfigError, shell_word
 
 
 def templates() -> dict[str, str]:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and Path(args.name).is_dir():  # NAME.yml would land beside the folder, not in it
         raise ConfigError(
             f"{args.name} is a folder; name the experiment inside it: upres init {args.template} "
-            f"{Path(args.name) / 'my_run'}"
+            f"{shell_word(Path(args.name) / 'my_run')}"
         )
     name, out = experiment_name(args.name, args.output)
     if out.is_dir():
@@ -80,6 +80,6 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(schema, lambda p: p.write_text(schema_text(), encoding="utf-8"))
     print(
         f"wrote {out} (from {args.template}); check its dataset paths (datasets.*.dataroot_gt), then: "
-        f"upres train -c {out} --dry-run"
+        f"upres train -c {shell_word(out)} --dry-run"
     )
     return 0
