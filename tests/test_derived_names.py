@@ -1,5 +1,5 @@
-"""Long legal names (a photo's description as its name) where upres adds to them: the 255-byte limit of file names
-made the added name fail although the user's own name was legal."""
+"""Names upres derives from users' names: long legal names where it adds to them (the 255-byte limit made the added
+name fail although the user's own name was legal), and images of one name in two sub-folders."""
 
 from __future__ import annotations
 
@@ -82,3 +82,23 @@ def test_validation_saves_the_picture_of_an_image_with_a_long_name(tmp_path):
     run_validation(_Nearest(), {"val": dataset}, [], ValOptions(), 2, tmp_path / "vis", 5000)
     saved = sorted(p.name for p in (tmp_path / "vis" / "val").iterdir())
     assert len(saved) == 2 and saved[1] == "5000_w.png" and saved[0].startswith("5000_vvv")
+
+
+def test_validation_images_of_one_stem_in_two_sub_folders_keep_both_pictures_and_scores(tmp_path):
+    """`sub1/a.png` and `sub2/a.png` were both "a": one picture overwrote the other and the report had two rows
+    of one name."""
+    for i, sub in enumerate(("sub1", "sub2")):
+        write_image(tmp_path / "val" / sub / "a.png", _photo(16, 16, i))
+    opts = {"type": "pairedimagedataset", "dataroot_gt": str(tmp_path / "val")}
+    results = run_validation(
+        _Nearest(),
+        {"val": build_dataset(parse_dataset_options(opts), 2)},
+        [],
+        ValOptions(),
+        2,
+        tmp_path / "vis",
+        7,
+    )
+    assert [r.name for r in results["val"].images] == ["sub1/a", "sub2/a"]
+    saved = sorted(p.relative_to(tmp_path / "vis") for p in (tmp_path / "vis").rglob("*.png"))
+    assert [p.as_posix() for p in saved] == ["val/sub1/7_a.png", "val/sub2/7_a.png"]
