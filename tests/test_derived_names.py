@@ -102,3 +102,22 @@ def test_validation_images_of_one_stem_in_two_sub_folders_keep_both_pictures_and
     assert [r.name for r in results["val"].images] == ["sub1/a", "sub2/a"]
     saved = sorted(p.relative_to(tmp_path / "vis") for p in (tmp_path / "vis").rglob("*.png"))
     assert [p.as_posix() for p in saved] == ["val/sub1/7_a.png", "val/sub2/7_a.png"]
+
+
+def test_upscale_refuses_an_output_name_too_long_before_the_model_runs(tmp_path, capsys):
+    """A 255-byte `.png` name upscaled `--format webp` is 256 bytes: the model ran, then the write failed with the
+    system's 'File name too long'."""
+    torch.manual_seed(0)
+    net, info = build_network("compact", scale=2, num_feat=8, num_conv=2)
+    model = save_model(tmp_path / "m.safetensors", net, info)
+    long = "y" * 251 + ".png"
+    write_image(tmp_path / "in" / long, _photo(8, 8))
+    write_image(tmp_path / "in" / "b.png", _photo(8, 8))
+    out = tmp_path / "out"
+    argv = ["upscale", "-q", "-m", str(model), str(tmp_path / "in"), "-o", str(out), "--format", "webp"]
+    assert main([*argv, "--device", "cpu"]) == 1
+    assert (
+        f"failed: {tmp_path / 'in' / long}: the output name {'y' * 251}.webp is 256 bytes, over the 255 a file name "
+        "may have; rename the input, or choose a --format with a shorter extension"
+    ) in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["b.webp"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from upres.errors import UpresError
 from upres.io.image_files import list_images
 from upres.io.images import IMAGE_SUFFIXES, WRITABLE_SUFFIXES
+from upres.io.names import NAME_MAX
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
 
@@ -130,7 +131,13 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
             str(t) != str(target) and str(t).casefold() == str(target).casefold()
             for _, t in writers[target_id]
         )
-        if overwritten is not None:
+        if (size := len(target.name.encode("utf-8", "surrogateescape"))) > NAME_MAX:
+            # Found before the model runs, not by the write after it.
+            job.skip_reason = (
+                f"the output name {target.name} is {size} bytes, over the {NAME_MAX} a file name may have; "
+                "rename the input, or choose a --format with a shorter extension"
+            )
+        elif overwritten is not None:
             whose = "its own input" if overwritten == source else f"the input {overwritten}"
             job.skip_reason = f"the output {target} would overwrite {whose}; choose another -o or --format"
         elif others:
