@@ -1,4 +1,4 @@
-"""Commands that messages suggest can be pasted into a shell as they are, whatever the names in them."""
+"""Commands that messages suggest paste into a shell as they are; `upres init` names files as typed."""
 
 from __future__ import annotations
 
@@ -23,3 +23,16 @@ def test_init_suggests_a_command_that_runs_the_file_it_wrote(tmp_path, monkeypat
     assert main(["init", "compact_x2_fidelity", "my run"]) == 0
     suggested = capsys.readouterr().out.strip().split("then: ")[1]
     assert shlex.split(suggested) == ["upres", "train", "-c", "my run.yml", "--dry-run"]
+
+
+@pytest.mark.parametrize(
+    ("given", "written", "name"), [("Run.YML", "Run.YML", "Run"), ("r.Yaml", "r.Yaml", "r")]
+)
+def test_init_takes_an_upper_case_option_file_extension_as_one(
+    tmp_path, monkeypatch, capsys, given, written, name
+):
+    """`upres init T Run.YML` wrote Run.YML.yml for an experiment named "Run.YML"."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "compact_x2_fidelity", given]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.*") if p.name != "upres.schema.json") == [written]
+    assert f"\nname: {name}\n" in (tmp_path / written).read_text()

@@ -42,14 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def experiment_name(given: str, output: Path | None) -> tuple[str, Path]:
     """`my_run` and `my_run.yml` both name the experiment `my_run`; a path keeps its folder for the file."""
     path = Path(given)
-    stem = (
-        path.name.removesuffix(".yml").removesuffix(".yaml")
-        if path.suffix in (".yml", ".yaml")
-        else path.name
-    )
+    is_yaml = path.suffix.lower() in (".yml", ".yaml")  # Windows users type RUN.YML as often as run.yml
+    stem = path.name[: -len(path.suffix)] if is_yaml else path.name
     if not stem:
         raise ConfigError(f"{given!r} is not a usable experiment name: upres init TEMPLATE NAME")
-    return stem, output or (path if path.suffix in (".yml", ".yaml") else path.with_name(f"{stem}.yml"))
+    return stem, output or (path if is_yaml else path.with_name(f"{stem}.yml"))
 
 
 def run(args: argparse.Namespace) -> int:
