@@ -101,3 +101,23 @@ def test_a_folder_given_to_resume_is_called_a_folder_and_its_newest_state_named(
         f"error: --resume {tmp_path / 'empty'}: is a folder; give a training state file "
         "(experiments/<name>/training_states/<iteration>.state)"
     )
+
+
+def test_the_vgg_weights_path_follows_the_same_rules(tmp_path, monkeypatch):
+    from upres.losses.perceptual import resolve_vgg_weights
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "vgg19.pth").write_bytes(b"")
+    assert resolve_vgg_weights("~/vgg19.pth") == tmp_path / "vgg19.pth"
+    with pytest.raises(ConfigError) as err:
+        resolve_vgg_weights("$WEIGHTS/vgg19.pth")
+    assert str(err.value) == (
+        "perceptualloss.vgg_weights_path: environment variables are not expanded in option files ($WEIGHTS); write "
+        "the path itself (got '$WEIGHTS/vgg19.pth')"
+    )
+    with pytest.raises(ConfigError) as err:
+        resolve_vgg_weights(str(tmp_path))
+    assert (
+        str(err.value)
+        == f"perceptualloss.vgg_weights_path: {tmp_path} is a folder; give the weights file in it"
+    )
