@@ -12,6 +12,7 @@ from upres.cli import main
 from upres.data.doctor import check_folders
 from upres.data.options import parse_dataset_options
 from upres.data.paired import find_pairs
+from upres.errors import ConfigError
 from upres.io.images import write_image
 
 
@@ -77,3 +78,22 @@ def test_a_meta_info_list_finds_files_whatever_unicode_form_their_names_have(tmp
 
         found = gather_paths(opts["dataroot_gt"], opts["meta_info"])
     assert found == [tmp_path / "gt" / nfd, tmp_path / "gt" / "b.png"]
+
+
+def test_on_a_disk_that_ignores_case_lr_pairs_with_a_gt_of_another_case(tmp_path, monkeypatch):
+    """GT `IMG_1.png` and LR `img_1.png` on Windows or macOS are one name to the user (and to BasicSR, which opens
+    the GT's name in the LR folder): upres said "no LR partner". On Linux they stay two names."""
+    _write(tmp_path / "gt" / "IMG_1.png", 16, 16)
+    _write(tmp_path / "lq" / "img_1.png", 8, 8)
+    opts = parse_dataset_options(
+        {
+            "type": "pairedimagedataset",
+            "dataroot_gt": str(tmp_path / "gt"),
+            "dataroot_lq": str(tmp_path / "lq"),
+        }
+    )
+    monkeypatch.setattr("upres.data.paired.folds_case", lambda folder: True, raising=False)
+    assert [(p.gt.name, p.lq.name) for p in find_pairs(opts)] == [("IMG_1.png", "img_1.png")]
+    monkeypatch.setattr("upres.data.paired.folds_case", lambda folder: False)
+    with pytest.raises(ConfigError, match=r"no LR partner for 1 GT images"):
+        find_pairs(opts)

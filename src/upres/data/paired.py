@@ -25,6 +25,7 @@ from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.io.image_files import list_images, other_files_hint
+from upres.io.names import folds_case
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,13 @@ def match_folder(
 ) -> tuple[list[Pair], list[Path], list[Path]]:
     """(pairs, GT files without an LR partner, LR files without a GT partner)."""
     by_key = lq_index(lq_root)
+    # On a disk that ignores case (Windows', macOS's), `A.png` is `a.png` to the user and to BasicSR, which opens the
+    # GT's name in the LR folder; Linux keeps them apart.
+    folded = {k.casefold(): k for k in by_key} if folds_case(lq_root.resolve()) else {}
     pairs, missing = [], []
     for g in gts:
-        lq = by_key.pop(_key(g.relative_to(gt_root), filename_tmpl.format(g.stem)), None)
+        key = _key(g.relative_to(gt_root), filename_tmpl.format(g.stem))
+        lq = by_key.pop(key, None) or by_key.pop(folded.get(key.casefold(), ""), None)
         if lq is None:
             missing.append(g)
         else:

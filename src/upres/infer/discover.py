@@ -11,7 +11,7 @@ from pathlib import Path
 from upres.errors import UpresError
 from upres.io.image_files import list_images
 from upres.io.images import IMAGE_SUFFIXES, WRITABLE_SUFFIXES
-from upres.io.names import NAME_MAX
+from upres.io.names import NAME_MAX, folds_case
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
 
@@ -78,20 +78,6 @@ def _identity(path: Path, fold_case: bool = False) -> tuple[object, ...]:
     except OSError:
         key = os.path.normcase(path.resolve())
         return ("path", key.casefold() if fold_case else key)
-
-
-def folds_case(folder: Path) -> bool:
-    """Whether names under `folder` ignore case (macOS's and Windows' usual disks): its nearest existing folder
-    with a letter in its name is reached by that name in the other case too."""
-    for p in (folder, *folder.parents):
-        flipped = p.name.swapcase()
-        if flipped == p.name or not p.is_dir():
-            continue
-        try:
-            return os.path.samefile(p, p.with_name(flipped))
-        except OSError:
-            return False
-    return False
 
 
 def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
