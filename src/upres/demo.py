@@ -13,6 +13,7 @@ import numpy as np
 import skimage.data
 import yaml
 
+from upres.errors import shell_word
 from upres.io.images import write_image
 
 # Held back for validation; the rest are cut into training tiles.
@@ -132,7 +133,7 @@ def run_demo(output: str | Path, iterations: int = 2000) -> dict:
     print(f"  upscaled:     {out / 'astronaut_x2.png'}")
     print(
         f"  option file:  {out / 'demo.yml'}  (to train on: raise train.total_iter in it, then "
-        f"upres train -c {out / 'demo.yml'} --resume auto)"
+        f"upres train -c {shell_word(out / 'demo.yml')} --resume auto)"
     )
     print(
         f"  validation (Y-PSNR/SSIM, held-back photos): bicubic {bicubic.psnr:.2f} dB / {bicubic.ssim:.4f}, "

@@ -46,3 +46,16 @@ def one_line(text: str) -> str:
     return "".join(
         ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text
     )
+
+
+def shell_word(path: object) -> str:
+    """`path` as one word of a command a message suggests, quoted when a shell would split it ("my run.yml")."""
+    import os
+    import re
+    import shlex
+
+    text = str(path)
+    if not text or re.search(r"[^\w@%+=:,./\\-]", text):
+        # Double quotes are what Windows' cmd and PowerShell understand; POSIX shells take single quotes literally.
+        return f'"{text}"' if os.name == "nt" else shlex.quote(text)
+    return text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, get_args
 
@@ -84,3 +86,25 @@ def no_bool_for_number(cls: Any, value: Any, info: Any) -> Any:
                 "expected a number, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"
             )
     return value
+
+
+_ENV_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%")
+
+
+def path_as_written(value: Any) -> Any:
+    """A pydantic "before" field validator for paths (or lists of them): a leading `~` is the home folder, as
+    BasicSR reads dataroot_gt, dataroot_lq, pretrain_network_* and resume_state; kept as written, `~/exp` made a
+    folder named "~" in the current one. Environment variables are not expanded (neither BasicSR nor redux does):
+    a path that names one and does not exist as written is refused rather than made under that literal name."""
+    if isinstance(value, list):
+        return [path_as_written(v) for v in value]
+    if not isinstance(value, str | Path):
+        return value
+    text = os.path.expanduser(value) if str(value).startswith("~") else str(value)
+    if text.startswith("~") and not os.path.lexists(text):
+        raise ValueError(f"cannot tell which home folder {text.split('/')[0]!r} is; write the path itself")
+    if (var := _ENV_VAR.search(text)) and not os.path.lexists(text):
+        raise ValueError(
+            f"environment variables are not expanded in option files ({var.group()}); write the path itself"
+        )
+    return text if isinstance(value, str) else Path(text)

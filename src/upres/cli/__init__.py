@@ -38,8 +38,20 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error in one line (it printed the command's whole usage first) that says where the
     options are listed; exit code 2 as before. Subcommands' parsers are of this class too."""
 
+    argv: list[str] = []  # the arguments being parsed, for the hint below
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(
+            2, f"error: {self.prog}: {message}{_dash_name_hint(_Parser.argv)} (see {self.prog} --help)\n"
+        )
+
+
+def _dash_name_hint(argv: list[str]) -> str:
+    """A file whose name starts with "-" reads as an option: argparse then said an input was missing."""
+    names = [a for a in argv if a.startswith("-") and len(a) > 1 and a != "--" and os.path.lexists(a)]
+    if not names:
+        return ""
+    return f"; {names[0]} is a file: write ./{names[0]}, or put -- before names that start with '-'"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +96,7 @@ def _main(argv: list[str] | None) -> int:
     with pipe_safe_stdio():
         try:
             parser = build_parser()  # imports torch: a Ctrl+C here is common on a slow disk
+            _Parser.argv = list(sys.argv[1:] if argv is None else argv)
             args = parser.parse_args(argv)
             if not getattr(args, "func", None):
                 parser.print_help()

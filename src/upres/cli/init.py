@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from upres.cli.overwrite import refuse_existing
-from upres.errors import ConfigError
+from upres.errors import ConfigError, shell_word
 
 
 def templates() -> dict[str, str]:
@@ -42,14 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def experiment_name(given: str, output: Path | None) -> tuple[str, Path]:
     """`my_run` and `my_run.yml` both name the experiment `my_run`; a path keeps its folder for the file."""
     path = Path(given)
-    stem = (
-        path.name.removesuffix(".yml").removesuffix(".yaml")
-        if path.suffix in (".yml", ".yaml")
-        else path.name
-    )
+    is_yaml = path.suffix.lower() in (".yml", ".yaml")  # Windows users type RUN.YML as often as run.yml
+    stem = path.name[: -len(path.suffix)] if is_yaml else path.name
     if not stem:
         raise ConfigError(f"{given!r} is not a usable experiment name: upres init TEMPLATE NAME")
-    return stem, output or (path if path.suffix in (".yml", ".yaml") else path.with_name(f"{stem}.yml"))
+    return stem, output or (path if is_yaml else path.with_name(f"{stem}.yml"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and Path(args.name).is_dir():  # NAME.yml would land beside the folder, not in it
         raise ConfigError(
             f"{args.name} is a folder; name the experiment inside it: upres init {args.template} "
-            f"{Path(args.name) / 'my_run'}"
+            f"{shell_word(Path(args.name) / 'my_run')}"
         )
     name, out = experiment_name(args.name, args.output)
     if out.is_dir():
@@ -80,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(schema, lambda p: p.write_text(schema_text(), encoding="utf-8"))
     print(
         f"wrote {out} (from {args.template}); check its dataset paths (datasets.*.dataroot_gt), then: "
-        f"upres train -c {out} --dry-run"
+        f"upres train -c {shell_word(out)} --dry-run"
     )
     return 0

@@ -148,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
             print("interrupted", file=sys.stderr)
         return 128 + int(getattr(stop, "signum", signal.SIGINT))
     if not (result.done or result.skipped or result.small or result.failed):
-        raise UpresError(f"{args.src}: no images found")
+        from upres.io.image_files import other_files_hint
+
+        raise UpresError(f"{args.src}: no images found{other_files_hint([args.src])}")
     return _report(args, result)
 
 

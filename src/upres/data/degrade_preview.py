@@ -15,7 +15,7 @@ from upres.data.degradations.pipeline import degrade, make_generators
 from upres.data.otf_dataset import degradation_options_from
 from upres.data.read import read_rgb
 from upres.errors import ConfigError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
 from upres.io.images import ImageReadError, tensor_to_array, write_image
 
 GAP = 4  # pixels between contact-sheet cells
@@ -197,7 +197,7 @@ def _expand(item: str | Path, out: Path, errors: list[str]) -> list[Path]:
             f for f in found if not f.resolve().is_relative_to(inside)
         ]  # earlier samples when -o lies inside
     if p.is_dir() and not found:
-        errors.append(f"{p}: no images in this folder")
+        errors.append(f"{p}: no images in this folder{other_files_hint([p])}")
     return found
 
 

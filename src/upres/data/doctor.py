@@ -31,7 +31,7 @@ from upres.data.doctor_findings import (
 from upres.data.paired import Pair, gt_files, match_folder
 from upres.data.read import ImageSource
 from upres.errors import UpresError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
 from upres.io.images import ImageReadError
 
 # Pixels per band when a region-readable TIFF is checked in bands.
@@ -218,7 +218,12 @@ def check_folders(
     if not infos:
         where = ", ".join(str(r) for r in gt_roots)
         report.findings.append(
-            Finding("error", "empty", where, "no images found: a dataset needs at least one")
+            Finding(
+                "error",
+                "empty",
+                where,
+                "no images found: a dataset needs at least one" + other_files_hint(gt_roots),
+            )
         )
     for role, group in (("GT", good_gt), ("LR", good_lq)):
         report.findings += mixed(group, role) + duplicates(group, role) + multi_frame(group)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from upres.errors import ConfigError
-from upres.option_file import no_bool_for_number
+from upres.option_file import no_bool_for_number, path_as_written
 
 Roots = str | list[str]
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
@@ -27,6 +28,7 @@ class IoBackend(BaseModel):
 class DatasetOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
+    _as_written = field_validator("dataroot_gt", "dataroot_lq", "meta_info", mode="before")(path_as_written)
 
     name: str = ""
     type: str = Field(description="dataset kind: pairedimagedataset, singleimagedataset, realesrgandataset")
@@ -214,3 +216,13 @@ def errors_in_block(name: str) -> Iterator[None]:
         key = message.split(":", 1)[0]
         sep = "." if key in DatasetOptions.model_fields else ": "
         raise ConfigError(f"{block}{sep}{message}") from None
+
+
+def require_folder(key: str, root: str | Path) -> None:
+    """`root`, given under `key`, is a folder: a file there was called "no such folder" though it exists."""
+    path = Path(root)
+    if path.is_dir():
+        return
+    if path.exists():
+        raise ConfigError(f"{key}: {path} is a file, not a folder; give the folder that holds the images")
+    raise ConfigError(f"{key}: no such folder {path}")

@@ -20,9 +20,10 @@ from torch.utils.data import Dataset
 from upres.data.bad_samples import BadSampleGuard
 from upres.data.degradations.options import DEGRADATION_KEYS, DegradationOptions, parse_degradation_options
 from upres.data.degradations.pipeline import degrade, make_generators
+from upres.data.options import require_folder
 from upres.data.read import AlphaMode, ImageSource, array_to_rgb, rgb_to_y
 from upres.errors import ConfigError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
 
 # GT pixels degraded around each crop and cut away after (traiNNer-redux's realesrgan_dataset + feed_data).
 DEGRADE_MARGIN = 32
@@ -87,21 +88,20 @@ def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> 
     """The HR files: every image under the roots, or the `meta_info` list (each line found in one of the roots)."""
     roots = [dataroot_gt] if isinstance(dataroot_gt, str) else list(dataroot_gt)
     for r in roots:
-        if not Path(r).is_dir():
-            raise ConfigError(f"dataroot_gt: no such folder {r}")
+        require_folder("dataroot_gt", r)
     if meta_info is None:
         paths = [p for r in roots for p in list_images(r)]
     else:
-        from upres.data.paired import read_meta_info
+        from upres.data.paired import listed_file, read_meta_info
 
         paths = []
         for n, rel in read_meta_info(meta_info):
-            found = next((Path(r) / rel for r in roots if (Path(r) / rel).is_file()), None)
+            found = next((f for r in roots if (f := listed_file(Path(r), rel)) is not None), None)
             if found is None:
                 raise ConfigError(f"meta_info: {meta_info} line {n}: {rel} is not in {', '.join(roots)}")
             paths.append(found)
     if not paths:
-        raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}")
+        raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}{other_files_hint(roots)}")
     return paths
 
 

@@ -1,7 +1,8 @@
 """`pairedimagedataset`: LR/GT pairs from folders (or GT only, with LR made by MATLAB-style bicubic).
 
 Pairs are matched by relative path and stem, so `a/b/0001.png` in the GT root pairs with `a/b/0001.jpg` (or
-`filename_tmpl` applied to the stem, e.g. `0001x4.png`) in the LR root. Items are BasicSR-style dicts
+`filename_tmpl` applied to the stem, e.g. `0001x4.png`) in the LR root; accented letters match in either Unicode
+form (composed, or decomposed as macOS writes them). Items are BasicSR-style dicts
 `{"lq", "gt", "lq_path", "gt_path"}` with (C, H, W) float32 tensors in [0, 1].
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +20,12 @@ from torch.utils.data import Dataset
 
 from upres.data.augment import crop_corner, random_flips, sample_rng
 from upres.data.bad_samples import BadSampleError, BadSampleGuard
-from upres.data.options import DatasetOptions, as_list
+from upres.data.options import DatasetOptions, as_list, require_folder
 from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
+from upres.io.names import folds_case
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,9 @@ class Pair:
 
 
 def _key(rel: Path, stem: str) -> str:
-    return (rel.parent / stem).as_posix()
+    # macOS writes names decomposed (NFD), Linux and Windows tools composed (NFC): a GT folder copied from a Mac and
+    # an LR folder made elsewhere spell "café" in two byte sequences that print alike.
+    return unicodedata.normalize("NFC", (rel.parent / stem).as_posix())
 
 
 # BasicSR's meta files may follow each name with its shape, "0001.png (1404,2040,3)".
@@ -72,12 +77,22 @@ def gt_files(root: Path, meta_info: str | None) -> list[Path]:
     if meta_info is None:
         return list_images(root)
     names = [name for _, name in read_meta_info(meta_info)]
-    missing = [n for n in names if not (root / n).is_file()]
+    found = {n: listed_file(root, n) for n in names}
+    missing = [n for n, path in found.items() if path is None]
     if missing:
         raise ConfigError(
             f"meta_info {meta_info}: {len(missing)} listed files are not in {root}, e.g. {missing[0]}"
         )
-    return [root / n for n in names]
+    return [found[n] for n in names]
+
+
+def listed_file(root: Path, name: str) -> Path | None:
+    """The file a meta_info line names, its accented letters in either Unicode form (a list written on Linux, the
+    files copied from a Mac, or the reverse)."""
+    for form in dict.fromkeys((name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name))):
+        if (root / form).is_file():
+            return root / form
+    return None
 
 
 def lq_index(lq_root: Path) -> dict[str, Path]:
@@ -96,9 +111,13 @@ def match_folder(
 ) -> tuple[list[Pair], list[Path], list[Path]]:
     """(pairs, GT files without an LR partner, LR files without a GT partner)."""
     by_key = lq_index(lq_root)
+    # On a disk that ignores case (Windows', macOS's), `A.png` is `a.png` to the user and to BasicSR, which opens the
+    # GT's name in the LR folder; Linux keeps them apart.
+    folded = {k.casefold(): k for k in by_key} if folds_case(lq_root.resolve()) else {}
     pairs, missing = [], []
     for g in gts:
-        lq = by_key.pop(_key(g.relative_to(gt_root), filename_tmpl.format(g.stem)), None)
+        key = _key(g.relative_to(gt_root), filename_tmpl.format(g.stem))
+        lq = by_key.pop(key, None) or by_key.pop(folded.get(key.casefold(), ""), None)
         if lq is None:
             missing.append(g)
         else:
@@ -113,11 +132,9 @@ def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
     if not gt_roots:
         raise ConfigError("dataroot_gt: required (the folder of ground-truth images)")
     for r in gt_roots:
-        if not r.is_dir():
-            raise ConfigError(f"dataroot_gt: no such folder {r}")
+        require_folder("dataroot_gt", r)
     for r in lq_roots:
-        if not r.is_dir():
-            raise ConfigError(f"dataroot_lq: no such folder {r}")
+        require_folder("dataroot_lq", r)
     return [(g, lq_roots[i] if lq_roots else None) for i, g in enumerate(gt_roots)]
 
 
@@ -140,7 +157,10 @@ def find_pairs(opts: DatasetOptions) -> list[Pair]:
             )
         pairs += found
     if not pairs:
-        raise ConfigError(f"dataroot_gt {', '.join(str(g) for g, _ in roots)}: no images found")
+        raise ConfigError(
+            f"dataroot_gt {', '.join(str(g) for g, _ in roots)}: no images found"
+            + other_files_hint(g for g, _ in roots)
+        )
     return pairs
 
 

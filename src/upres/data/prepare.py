@@ -29,6 +29,7 @@ from upres.data.resize import imresize
 from upres.errors import one_line
 from upres.io.image_files import list_images
 from upres.io.images import read_image, write_image
+from upres.io.names import fitted_name
 
 # Lossy sources are written as PNG: sub-images and LR copies must not add a second round of compression.
 LOSSLESS = (".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -48,16 +49,20 @@ def tile_starts(length: int, size: int, step: int, min_size: int) -> list[int]:
     return starts
 
 
+def tile_name(src: Path, number: str) -> str:
+    """`<stem>_s<number><suffix>`, the stem shortened when the name would be too long for the file system."""
+    return fitted_name(src.stem, f"_s{number}{_out_suffix(src)}")
+
+
 def chunk_names(
     src: Path, rel: Path, h: int, w: int, size: int, step: int, min_size: int
 ) -> list[tuple[Path, int, int]]:
     ys, xs = tile_starts(h, size, step, min_size), tile_starts(w, size, step, min_size)
-    suffix = _out_suffix(src)
     out, i = [], 0
     for y in ys:
         for x in xs:
             i += 1
-            out.append((rel.parent / f"{src.stem}_s{i:03d}{suffix}", y, x))
+            out.append((rel.parent / tile_name(src, f"{i:03d}"), y, x))
     return out
 
 
@@ -117,7 +122,7 @@ def chunk_one(
 def _remove_tiles_after(folder: Path, src: Path, count: int) -> int:
     """A source that changed to fewer tiles: its old further tiles would stay in the dataset as its crops."""
     i = count + 1
-    while (old := folder / f"{src.stem}_s{i:03d}{_out_suffix(src)}").is_file():
+    while (old := folder / tile_name(src, f"{i:03d}")).is_file():
         old.unlink()
         i += 1
     return i - count - 1
@@ -280,9 +285,7 @@ def prepare_chunks(
 ) -> PrepareResult:
     """Cut every image under src into size x size sub-images every `step` pixels, into dst (same sub-folders)."""
     settings = {"size": size, "step": step, "min_size": min_size}
-    sources = _checked_sources(
-        src, dst, "chunk", settings, lambda p, rel: rel.parent / f"{p.stem}_sNNN{_out_suffix(p)}"
-    )
+    sources = _checked_sources(src, dst, "chunk", settings, lambda p, rel: rel.parent / tile_name(p, "NNN"))
     jobs = [(str(p), str(rel), str(dst), size, step, min_size) for p, rel in sources]
     _sweep_outputs(dst)
     return run_jobs(chunk_one, jobs, workers or default_workers(), progress)

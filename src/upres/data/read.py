@@ -55,8 +55,10 @@ def _png16_color_size(path: Path) -> tuple[int, int] | None:
 def _read_png16_av(path: Path) -> np.ndarray:
     import av
 
+    from upres.io.video import ffmpeg_name
+
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_name(path)) as container:
             frame = next(container.decode(video=0))
             fmt = "rgba64le" if frame.format.name.startswith(("rgba", "ya")) else "rgb48le"
             return frame.to_ndarray(format=fmt).astype(np.uint16, copy=False)

@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 from upres.data.options import DatasetOptions, as_list
 from upres.data.read import array_to_rgb, read_array, rgb_to_y
 from upres.errors import ConfigError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
 
 
 class SingleImageDataset(Dataset):
@@ -26,7 +26,7 @@ class SingleImageDataset(Dataset):
                 raise ConfigError(f"dataroot_lq {r}: no such folder")
             self.paths += list_images(r)
         if not self.paths:
-            raise ConfigError(f"dataroot_lq {', '.join(roots)}: no images found")
+            raise ConfigError(f"dataroot_lq {', '.join(roots)}: no images found{other_files_hint(roots)}")
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -27,6 +27,7 @@ from upres.infer.resample import output_size, resize_array
 from upres.infer.tiling import resolve_precision
 from upres.infer.watch import Cancelled, FiniteWatch, stop_between_blocks
 from upres.io.atomic import sweep_stale_parts
+from upres.io.image_files import other_files_hint
 from upres.io.images import decode_image, write_image
 from upres.io.model_files import check_finite_weights, load_model
 
@@ -228,7 +229,9 @@ def run_batch(
     check_writable(opts.output, keep_made=False)
     jobs = plan_jobs(opts.inputs, opts.output, opts.format, opts.skip_existing)
     if not jobs:
-        raise UpresError(f"no images found in {', '.join(str(p) for p in opts.inputs)}")
+        raise UpresError(
+            f"no images found in {', '.join(str(p) for p in opts.inputs)}{other_files_hint(opts.inputs)}"
+        )
     model = load_model(opts.model)
     check_finite_weights(model, opts.model)
     sweep_stale_parts(job.target for job in jobs if not job.skip_reason)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from upres.errors import UpresError
 from upres.io.image_files import list_images
-from upres.io.images import WRITABLE_SUFFIXES
+from upres.io.images import IMAGE_SUFFIXES, WRITABLE_SUFFIXES
+from upres.io.names import NAME_MAX, folds_case
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
 
@@ -79,20 +80,6 @@ def _identity(path: Path, fold_case: bool = False) -> tuple[object, ...]:
         return ("path", key.casefold() if fold_case else key)
 
 
-def folds_case(folder: Path) -> bool:
-    """Whether names under `folder` ignore case (macOS's and Windows' usual disks): its nearest existing folder
-    with a letter in its name is reached by that name in the other case too."""
-    for p in (folder, *folder.parents):
-        flipped = p.name.swapcase()
-        if flipped == p.name or not p.is_dir():
-            continue
-        try:
-            return os.path.samefile(p, p.with_name(flipped))
-        except OSError:
-            return False
-    return False
-
-
 def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
     """Every planned output is checked against every input and every other output before anything is written: an
     output that would replace an input, and every one of several inputs that would write the same output, is
@@ -130,7 +117,13 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
             str(t) != str(target) and str(t).casefold() == str(target).casefold()
             for _, t in writers[target_id]
         )
-        if overwritten is not None:
+        if (size := len(target.name.encode("utf-8", "surrogateescape"))) > NAME_MAX:
+            # Found before the model runs, not by the write after it.
+            job.skip_reason = (
+                f"the output name {target.name} is {size} bytes, over the {NAME_MAX} a file name may have; "
+                "rename the input, or choose a --format with a shorter extension"
+            )
+        elif overwritten is not None:
             whose = "its own input" if overwritten == source else f"the input {overwritten}"
             job.skip_reason = f"the output {target} would overwrite {whose}; choose another -o or --format"
         elif others:
@@ -150,6 +143,12 @@ def check_writable(folder: Path, keep_made: bool = True) -> None:
     """Fail before any work when results could not be written. With `keep_made=False` the folders it had to make
     are removed again, so a command that then stops on another error leaves nothing behind (its job makes them
     when it writes)."""
+    if folder.suffix.lower() in IMAGE_SUFFIXES and not folder.is_dir():
+        # `-o result.png` made a folder of that name with the results inside, named like their inputs.
+        raise UpresError(
+            f"-o {folder}: is the output folder, not the output file (the results are written inside it); "
+            f"give a folder, e.g. -o {folder.with_suffix('')}"
+        )
     made = [] if keep_made else [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import torch
 from upres.archs import ArchInfo
 from upres.errors import ModelFileError
 from upres.io.model_files import checked_module, read_generator, refuse_nonfinite
+from upres.io.names import fitted_name
 
 
 def interpolate_states(
@@ -67,8 +68,9 @@ def load_for_interpolation(paths: list[Path]) -> tuple[ArchInfo, list[dict[str, 
 
 
 def sweep_outputs(image: Path, out_dir: Path, alphas: list[float]) -> list[Path]:
-    """The files a sweep writes: one image per alpha, then the labelled strip."""
-    return [out_dir / f"{image.stem}_alpha{a:g}.png" for a in alphas] + [out_dir / f"{image.stem}_sweep.png"]
+    """The files a sweep writes: one image per alpha, then the labelled strip (a long image name shortened)."""
+    tails = [f"_alpha{a:g}.png" for a in alphas] + ["_sweep.png"]
+    return [out_dir / fitted_name(image.stem, tail) for tail in tails]
 
 
 def sweep_strip(

@@ -26,6 +26,7 @@ from upres.io.file_lock import claim
 from upres.io.video import (
     VideoOutputError,
     display_matrix,
+    ffmpeg_name,
     open_input,
     probe_container,
     video_stream,
@@ -241,7 +242,7 @@ def _check_encoder(codec: str) -> None:
 
 def _first_display_matrix(src: Path) -> list[int] | None:
     """Rotation lives in side data that PyAV shows on decoded frames; peek at the first one."""
-    with av.open(str(src)) as peek:
+    with av.open(ffmpeg_name(src)) as peek:
         try:
             for frame in peek.decode(video_stream(peek)):
                 return display_matrix(frame)

@@ -25,6 +25,7 @@ from upres.infer.tiling import Upscaler
 from upres.infer.video_output import setup_output
 from upres.infer.video_read import END, Frame, read_all
 from upres.infer.watch import FiniteWatch
+from upres.io.names import fitted_name
 from upres.io.video import (
     VideoInputError,
     VideoOutputError,
@@ -41,7 +42,8 @@ ProgressFn = Callable[[int, int | None], None]
 
 
 def partial_path(out: Path) -> Path:
-    return out.with_name(f"{out.stem}.partial{out.suffix}")
+    """`<OUT stem>.partial<suffix>`, the stem shortened when OUT's name is too long to take ".partial"."""
+    return out.with_name(fitted_name(out.stem, f".partial{out.suffix}"))
 
 
 class VideoJob:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from upres.errors import UpresError
@@ -66,3 +68,26 @@ def broken_link(path: Path) -> str:
     except OSError:
         target = "?"
     return f"a link to {target}, which cannot be reached (moved, or on a drive that is not mounted?)"
+
+
+def other_files_hint(roots: Iterable[str | Path], limit: int = 10_000) -> str:
+    """For "no images found": what the folders hold instead, by extension (an iPhone's .heic, a browser's .jfif, a
+    camera's raw files), and which extensions upres reads; '' when they hold no other files. Looks at `limit` files
+    at most (the error path of a folder that may be large)."""
+    kinds: Counter[str] = Counter()
+    seen = 0
+    for root in roots:
+        if not Path(root).is_dir():
+            continue
+        for _, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__MACOSX"]
+            for name in files:
+                if not name.startswith("."):
+                    kinds[Path(name).suffix.lower() or "no extension"] += 1
+            seen += len(files)
+            if seen >= limit:
+                break
+    if not kinds:
+        return ""
+    held = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common(4)) + (" ..." if len(kinds) > 4 else "")
+    return f" (there are other files: {held}; upres reads {' '.join(IMAGE_SUFFIXES)})"

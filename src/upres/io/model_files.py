@@ -21,7 +21,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from upres.archs import ArchInfo, instantiate, recognise
-from upres.errors import ModelFileError
+from upres.errors import ModelFileError, shell_word
 from upres.io.atomic import atomic_write
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -74,7 +74,7 @@ def read_tensors(
         hint = f"; its generator is {beside[0]}" if beside else ""
         raise ModelFileError(
             f"{path}: a training state, not a model file: continue training from it with "
-            f"`upres train -c OPTIONS --resume {path}`{hint}"
+            f"`upres train -c OPTIONS --resume {shell_word(path)}`{hint}"
         )
     if suffix not in PICKLE_SUFFIXES:
         raise ModelFileError(
@@ -384,7 +384,8 @@ def save_model(
         atomic_write(path, lambda tmp: torch.save({param_key: state}, tmp), sweep=True)
     else:
         raise ModelFileError(
-            f"{path}: cannot write {suffix!r}; use .safetensors or .pth (or .onnx with `upres convert`)"
+            f"{path}: cannot write {repr(suffix) if suffix else 'a name without an extension'}; use .safetensors or "
+            ".pth (or .onnx with `upres convert`)"
         )
     return path
 

@@ -50,6 +50,12 @@ def require_av() -> Any:
     return av
 
 
+def ffmpeg_name(path: str | os.PathLike) -> str:
+    """`path` as FFmpeg must be given it: a name with a colon reads as a protocol there ("file:clip.mkv" opened
+    clip.mkv, "pipe:1.mkv" standard output), so the file protocol is named explicitly."""
+    return "file:" + os.fspath(path)
+
+
 @dataclass(frozen=True)
 class ColorTags:
     """The four color properties a YUV stream carries; AVColor* integer values (2/0 mean unspecified)."""
@@ -145,7 +151,7 @@ def open_input(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise VideoInputError(f"{path}: no such file")
     try:
-        container = av.open(str(path))
+        container = av.open(ffmpeg_name(path))
     except av.error.FFmpegError as exc:
         raise VideoInputError(f"{path}: not a video file FFmpeg can read ({_reason(exc)})") from None
     try:

@@ -13,6 +13,7 @@ from upres.io.video import (
     VideoProbe,
     _attached_pic,
     _reason,
+    ffmpeg_name,
     require_av,
     stream_info,
     video_stream,
@@ -48,7 +49,7 @@ def open_output(path: Path, format_of: Path | None = None) -> Any:
     fmt = container_format(named)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return av.open(str(path), "w", format=fmt)
+        return av.open(ffmpeg_name(path), "w", format=fmt)
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoOutputError(f"{path}: cannot write ({_reason(exc)})") from None
 

@@ -15,6 +15,7 @@ from torch import nn
 from upres.errors import ConfigError
 from upres.losses.full_precision import full_precision
 from upres.losses.pixel import criterion as make_criterion
+from upres.option_file import path_as_written
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -68,7 +69,14 @@ def default_vgg_path() -> Path:
 
 def resolve_vgg_weights(path: str | Path | None) -> Path:
     if path is not None:
-        p = Path(path).expanduser()
+        try:
+            p = Path(path_as_written(str(path)))  # ~ and $VAR as every other path of an option file
+        except ValueError as exc:
+            raise ConfigError(f"perceptualloss.vgg_weights_path: {exc} (got {str(path)!r})") from None
+        if p.is_dir():
+            raise ConfigError(
+                f"perceptualloss.vgg_weights_path: {p} is a folder; give the weights file in it"
+            )
         if not p.is_file():
             raise ConfigError(f"perceptualloss.vgg_weights_path: {p} does not exist")
         return p

@@ -20,7 +20,7 @@ from upres.data.paired import quantize
 from upres.data.read import array_to_rgb, read_array
 from upres.data.resize import imresize
 from upres.errors import UpresError
-from upres.io.image_files import list_images
+from upres.io.image_files import list_images, other_files_hint
 from upres.metrics.registry import MetricFn
 from upres.metrics.torch_metrics import psnr_batch, ssim_batch
 
@@ -99,7 +99,7 @@ def evaluate_folder(
         raise UpresError(f"{folder}: no such file or folder")
     paths = list_images(folder)
     if not paths:
-        raise UpresError(f"{folder}: no images found")
+        raise UpresError(f"{folder}: no images found{other_files_hint([folder])}")
     scores: list[ImageScore] = []
     skipped: list[dict[str, str]] = []
     seconds = 0.0

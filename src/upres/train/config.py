@@ -23,7 +23,7 @@ from upres.data.options import DatasetOptions
 from upres.errors import ConfigError
 from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
-from upres.option_file import describe_value, no_bool_for_number
+from upres.option_file import describe_value, no_bool_for_number, path_as_written
 from upres.train.config_errors import degradation_fields, format_validation_error
 from upres.train.optim_options import OptimizerOptions, default_optimizer
 from upres.train.schedule_options import SchedulerOptions
@@ -45,6 +45,9 @@ class NetworkOptions(BaseModel):
 
 
 class PathOptions(Strict):
+    _as_written = field_validator(
+        "pretrain_network_g", "pretrain_network_d", "resume_state", "experiments_root", mode="before"
+    )(path_as_written)
     pretrain_network_g: Path | None = None
     param_key_g: str | None = Field(
         None, description="key inside the pretrain file; default: params_ema, then params"

@@ -63,9 +63,19 @@ def resume_path(
             )
         return found
     path = Path(resume)
+    if path.is_dir():
+        raise TrainingError(f"{named} {path}: is a folder; {_state_in(path)}")
     if not path.is_file():
         raise TrainingError(f"{named} {path}: no such training state")
     return path
+
+
+def _state_in(folder: Path) -> str:
+    """What to give instead of a folder: its newest state (in it, or in its training_states), or where states are."""
+    for where in (folder, folder / "training_states"):
+        if where.is_dir() and (states := list_states(where)):
+            return f"give a training state in it (the newest is {states[-1]})"
+    return "give a training state file (experiments/<name>/training_states/<iteration>.state)"
 
 
 def chosen_state(

@@ -80,6 +80,11 @@ def config_reference() -> str:
         "they use) by `upres schema --docs docs/config.md`; a test fails when this file is stale. Key names follow",
         "traiNNer-redux's option files. Unknown keys are refused with the closest known key.",
         "",
+        "Paths (`dataroot_gt`, `dataroot_lq`, `meta_info`, `path.*`, a loss's `vgg_weights_path`) are used as written: a",
+        "relative path is relative to the folder `upres` runs in, not to the option file (as in traiNNer-redux), and a",
+        "leading `~` is your home folder (as BasicSR reads them). Environment variables (`$DATA`, `%USERPROFILE%`) are",
+        "not expanded: a path naming one that does not exist as written is refused.",
+        "",
     ]
     for model in models:
         out += [f"## {model.__name__}", ""]

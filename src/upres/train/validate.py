@@ -13,11 +13,14 @@ from torch.utils.data import Dataset
 
 from upres.data.augment import sample_rng
 from upres.data.bad_samples import BadSampleError
+from upres.data.options import as_list
 from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.infer.autotile import retry_halving
+from upres.infer.test_sets import output_name
 from upres.infer.tiling import Upscaler
 from upres.io.images import ImageReadError, tensor_to_array, write_image
+from upres.io.names import fitted_name
 from upres.train.config import MetricOptions, ValOptions
 from upres.train.crops import Crops, cut, detail_box
 
@@ -137,9 +140,9 @@ def run_validation(
                     tile,
                 ),
             )
-            stem = Path(item["lq_path"]).stem
+            name = _image_name(Path(item["lq_path"]), dataset)
             result = ImageResult(
-                stem, {m.name: float(m(sr, gt).sum()) for m in metrics} if gt is not None else {}
+                name, {m.name: float(m(sr, gt).sum()) for m in metrics} if gt is not None else {}
             )
             need_bicubic = with_bicubic or with_crops or (val.save_img and out_dir is not None)
             bicubic = imresize(lq, scale).clamp(0, 1) if need_bicubic else None
@@ -152,7 +155,10 @@ def run_validation(
                 scored.append(result)
             if save_img:
                 strip = torch.cat([bicubic[0], sr[0]] + ([gt[0]] if gt is not None else []), dim=2)
-                path = out_dir / set_name / f"{iteration}_{stem}.png"
+                where = Path(
+                    name
+                )  # sub/dir/stem: images of one stem in two sub-folders each keep their picture
+                path = out_dir / set_name / where.parent / fitted_name(f"{iteration}_{where.name}", ".png")
                 try:
                     write_image(path, tensor_to_array(strip))
                 except OSError as exc:  # a full disk: the scores still count, the pictures wait for space
@@ -171,6 +177,17 @@ def run_validation(
             _means([r.bicubic for r in scored], metrics) if with_bicubic and scored else None,
         )
     return results
+
+
+def _image_name(source: Path, dataset: Dataset) -> str:
+    """`sub/dir/stem` of an image relative to its dataset root (under the root's folder name when there are
+    several), as `upres test` names its results; the stem alone made `a/0001.png` and `b/0001.png` one image."""
+    opts = getattr(dataset, "opts", None)
+    if opts is None:
+        return source.stem
+    lq_roots, gt_roots = as_list(opts.dataroot_lq), as_list(opts.dataroot_gt)
+    inside = [r for r in lq_roots if source.resolve().is_relative_to(Path(r).resolve())]
+    return output_name(source, lq_roots if inside else gt_roots, None).removesuffix(".png")
 
 
 def _means(rows: list[dict[str, float]], metrics: list[Metric]) -> dict[str, float]:

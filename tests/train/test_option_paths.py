@@ -1,0 +1,123 @@
+"""Paths in option files: used as written, relative to the current folder; a leading `~` is the home folder (as
+BasicSR reads them); an environment variable is refused instead of becoming part of a folder's name."""
+
+from __future__ import annotations
+
+import pytest
+from train_helpers import MINIMAL_OPTIONS, base_options, merge, write
+
+from upres.cli import main
+from upres.errors import ConfigError
+from upres.train.config import parse_options
+
+
+def test_a_leading_tilde_is_the_home_folder_in_every_path_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    patch = {
+        "datasets": {
+            "train": {
+                "dataroot_gt": ["~/hr", "~/hr2"],
+                "dataroot_lq": ["~/lr", "~/lr2"],
+                "meta_info": "~/m.txt",
+            }
+        },
+        "path": {"pretrain_network_g": "~/g.pth", "resume_state": "~/5.state", "experiments_root": "~/exp"},
+    }
+    opts = parse_options(merge(MINIMAL_OPTIONS, patch))
+    train = opts.datasets["train"]
+    assert train.dataroot_gt == [str(tmp_path / "hr"), str(tmp_path / "hr2")]
+    assert train.dataroot_lq == [str(tmp_path / "lr"), str(tmp_path / "lr2")]
+    assert train.meta_info == str(tmp_path / "m.txt")
+    assert opts.path.pretrain_network_g == tmp_path / "g.pth"
+    assert opts.path.resume_state == tmp_path / "5.state"
+    assert opts.path.experiments_root == tmp_path / "exp"
+    # Relative paths stay relative: to the folder upres runs in, as traiNNer-redux reads them.
+    assert parse_options(MINIMAL_OPTIONS).datasets["train"].dataroot_gt == "hr"
+
+
+def test_training_into_tilde_writes_to_the_home_folder_not_a_folder_named_tilde(
+    tmp_path, monkeypatch, hr_folder, capsys
+):
+    """`experiments_root: ~/exp` made a folder named "~" in the current one and the run went there."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    opts = merge(
+        base_options(hr_folder, tmp_path), {"path": {"experiments_root": "~/exp"}, "train": {"total_iter": 1}}
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts))]) == 0
+    assert (home / "exp" / "models").is_dir() and not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("written", ["$HOME/exp", "${DATA}/exp", "%USERPROFILE%\\exp"])
+def test_an_environment_variable_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch, hr_folder, capsys, written
+):
+    """`experiments_root: $HOME/exp` trained into a folder named "$HOME" under the current one."""
+    monkeypatch.chdir(tmp_path)
+    opts = merge(base_options(hr_folder, tmp_path), {"path": {"experiments_root": written}})
+    path = write(tmp_path / "o.yml", opts)
+    before = sorted(tmp_path.iterdir())
+    assert main(["train", "-c", str(path)]) == 2
+    var = written.split("/")[0].split("\\")[0]
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: path.experiments_root: environment variables are not expanded in option files ({var}); "
+        f"write the path itself (got {written!r})"
+    )
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_folder_whose_name_holds_a_dollar_is_taken_as_written(tmp_path):
+    folder = tmp_path / "$5 photos"
+    folder.mkdir()
+    opts = parse_options(merge(MINIMAL_OPTIONS, {"datasets": {"train": {"dataroot_gt": str(folder)}}}))
+    assert opts.datasets["train"].dataroot_gt == str(folder)
+
+
+def test_an_unknown_home_folder_is_refused():
+    with pytest.raises(
+        ConfigError, match=r"cannot tell which home folder '~nosuchuser_upres' is; write the path itself"
+    ):
+        parse_options(merge(MINIMAL_OPTIONS, {"path": {"experiments_root": "~nosuchuser_upres/exp"}}))
+
+
+def test_a_folder_given_to_resume_is_called_a_folder_and_its_newest_state_named(tmp_path, hr_folder, capsys):
+    """`--resume experiments/x` said "no such training state" of a folder that was there."""
+    run = tmp_path / "old_run"
+    (run / "training_states").mkdir(parents=True)
+    for it in (5, 10):
+        (run / "training_states" / f"{it}.state").write_bytes(b"")
+    path = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    newest = run / "training_states" / "10.state"
+    for given in (run, run / "training_states"):
+        assert main(["train", "-c", str(path), "--resume", str(given), "--dry-run"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: --resume {given}: is a folder; give a training state in it (the newest is {newest})"
+        )
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "-c", str(path), "--resume", str(tmp_path / "empty"), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --resume {tmp_path / 'empty'}: is a folder; give a training state file "
+        "(experiments/<name>/training_states/<iteration>.state)"
+    )
+
+
+def test_the_vgg_weights_path_follows_the_same_rules(tmp_path, monkeypatch):
+    from upres.losses.perceptual import resolve_vgg_weights
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "vgg19.pth").write_bytes(b"")
+    assert resolve_vgg_weights("~/vgg19.pth") == tmp_path / "vgg19.pth"
+    with pytest.raises(ConfigError) as err:
+        resolve_vgg_weights("$WEIGHTS/vgg19.pth")
+    assert str(err.value) == (
+        "perceptualloss.vgg_weights_path: environment variables are not expanded in option files ($WEIGHTS); write "
+        "the path itself (got '$WEIGHTS/vgg19.pth')"
+    )
+    with pytest.raises(ConfigError) as err:
+        resolve_vgg_weights(str(tmp_path))
+    assert (
+        str(err.value)
+        == f"perceptualloss.vgg_weights_path: {tmp_path} is a folder; give the weights file in it"
+    )
