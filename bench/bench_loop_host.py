@@ -33,9 +33,9 @@ def main() -> None:
     sizes = Sizes(batch=2, lq=8, train_warm=10, train_iters=args.iters, amp=True, train_workers=args.workers)
     cpu, stage = torch.device("cpu"), "GAN" if args.gan else "fidelity"
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.rounds):
+        for n in range(args.rounds):
             bare, _ = gpu_check_train.bare_rate(sizes, cpu, Path(tmp), args.gan)
-            ours, _, wait = gpu_check_train.upres_rate(sizes, cpu, Path(tmp), args.gan, compiled=False)
+            ours, _, wait = gpu_check_train.upres_rate(sizes, cpu, Path(tmp), args.gan, compiled=False, run=n)
             print(
                 f"{stage}, {args.workers} loader workers: bare loop {1e3 / bare:.1f} ms/iteration, upres "
                 f"{1e3 / ours:.1f} ms/iteration ({wait:.0%} waiting for data): upres {ours / bare:.2f}x",

@@ -10,6 +10,7 @@ tutorial writes (fp32, default AdamW). Runs are interleaved and repeated; median
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import statistics
 import sys
@@ -44,20 +45,23 @@ class Tensors(Dataset):
         return {"lq": self.lq[i], "gt": self.gt[i], "lq_path": "", "gt_path": ""}
 
 
+RUNS = itertools.count()
+
+
 def upres_rate(arch: str, iters: int, fast: bool, tmp: Path) -> float:
     opts = {
         "name": "bench", "scale": SCALE, "manual_seed": 0,
         "use_amp": fast, "amp_bf16": fast, "use_channels_last": fast,
-        "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": str(tmp), "lq_size": LQ,
+        "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": str(tmp / "in_memory"), "lq_size": LQ,
                                "batch_size_per_gpu": BATCH, "num_worker_per_gpu": 0}},
         "network_g": {"type": arch},
-        "path": {"experiments_root": str(tmp / "exp")},
+        "path": {"experiments_root": str(tmp / f"exp{next(RUNS)}")},  # train() refuses a folder holding a run
         "train": {"total_iter": iters + 1, "ema_decay": 0.999, "optim_g": {"type": "AdamW", "lr": 1e-4},
                   "losses": [{"type": "l1loss", "loss_weight": 1.0}]},
         "logger": {"print_freq": 1, "save_checkpoint_freq": 10**6, "use_tb_logger": False},
     }  # fmt: skip
     setup_mod.build_train_dataset = lambda o, seed: (Tensors(), o.train_dataset)
-    setup_mod.check_train_data = lambda o: None
+    setup_mod.check_train_data = lambda o, announce=None: []
     buf = StringIO()
     with redirect_stdout(buf):
         train(parse_options(opts))

@@ -66,7 +66,7 @@ def d_feat(sizes: Sizes) -> int:
 
 
 def upres_options(
-    sizes: Sizes, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None
+    sizes: Sizes, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None, run: int = 0
 ) -> dict:
     warm = sizes.compile_warm if compiled else sizes.train_warm
     opts = {
@@ -75,7 +75,7 @@ def upres_options(
         "datasets": {"train": {"type": "pairedimagedataset", "dataroot_gt": str(work / "in_memory"), "lq_size": sizes.lq,
                                "batch_size_per_gpu": sizes.batch, "num_worker_per_gpu": sizes.train_workers}},
         "network_g": {k: v for k, v in sizes.arch.items() if k != "scale"},
-        "path": {"experiments_root": str(work / f"exp_{'gan' if gan else 'fid'}_{int(compiled)}")},
+        "path": {"experiments_root": str(work / f"exp_{'gan' if gan else 'fid'}_{int(compiled)}_{run}")},
         "train": {"total_iter": warm + sizes.train_iters, "ema_decay": 0.999,
                   "optim_g": {"type": "AdamW", "lr": 1e-4}, "losses": [{"type": "l1loss", "loss_weight": 1.0}]},
         "logger": {"print_freq": min(10, warm), "save_checkpoint_freq": 10**9, "use_tb_logger": False},
@@ -107,12 +107,18 @@ def train_in_memory(opts: dict, sizes: Sizes, device: torch.device):
 
 
 def upres_rate(
-    sizes: Sizes, device: torch.device, work: Path, gan: bool, compiled: bool, compile_mode: str | None = None
+    sizes: Sizes,
+    device: torch.device,
+    work: Path,
+    gan: bool,
+    compiled: bool,
+    compile_mode: str | None = None,
+    run: int = 0,
 ) -> tuple[float, dict, float]:
     """Iterations/s of `upres train` after its warm-up window, the losses of its last window, and the share of the
     measured time its loop waited for batches (here collating and pinning the in-memory samples in the main process:
     the part of upres's step time that the bare loop, its batch already on the device, does not have)."""
-    opts = upres_options(sizes, work, gan, compiled, compile_mode)
+    opts = upres_options(sizes, work, gan, compiled, compile_mode, run)  # each run its own experiment folder
     result = train_in_memory(opts, sizes, device)
     log = (Path(opts["path"]["experiments_root"]) / "log.txt").read_text()
     line = r" iter (\d+)/\d+ .*?\| ([\d.]+) it/s [\d.]+ samples/s, data wait (\d+)%"
@@ -248,9 +254,9 @@ def bench_training(sizes: Sizes, device: torch.device, work: Path, peak: float) 
     for gan in (False, True):
         stage, what = _stage_label(sizes, gan)
         rounds = []
-        for _ in range(max(sizes.train_rounds, 1)):
+        for n in range(max(sizes.train_rounds, 1)):
             base, flops = bare_rate(sizes, device, work, gan)
-            eager, eager_losses, wait = upres_rate(sizes, device, work, gan, compiled=False)
+            eager, eager_losses, wait = upres_rate(sizes, device, work, gan, compiled=False, run=n)
             rounds.append((eager / base, base, eager, wait))
         # The round whose ratio is the median (the lower middle one for an even count) gives every figure.
         ratio, base, eager, wait = sorted(rounds)[(len(rounds) - 1) // 2]
