@@ -9,14 +9,14 @@ from upres.cli import main
 from upres.io.image_files import other_files_hint
 
 HINT = (
-    " (there are other files: 2 .heic, 1 .jfif; upres reads .png .jpg .jpeg .webp .bmp .tif .tiff .tga .gif)"
+    " (there are other files: 2 .heic, 1 .avif; upres reads .png .jpg .jpeg .jfif .jpe .webp .bmp .tif .tiff .tga .gif)"
 )
 
 
 def _phone_folder(tmp_path):
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
-    for name in ("IMG_1.HEIC", "IMG_2.heic", "sub/x.jfif", ".DS_Store", "._IMG_1.HEIC"):
+    for name in ("IMG_1.HEIC", "IMG_2.heic", "sub/x.avif", ".DS_Store", "._IMG_1.HEIC"):
         (folder / name).write_bytes(b"not read")
     return folder
 

@@ -71,7 +71,7 @@ def broken_link(path: Path) -> str:
 
 
 def other_files_hint(roots: Iterable[str | Path], limit: int = 10_000) -> str:
-    """For "no images found": what the folders hold instead, by extension (an iPhone's .heic, a browser's .jfif, a
+    """For "no images found": what the folders hold instead, by extension (an iPhone's .heic, an .avif, a
     camera's raw files), and which extensions upres reads; '' when they hold no other files. Looks at `limit` files
     at most (the error path of a folder that may be large)."""
     kinds: Counter[str] = Counter()

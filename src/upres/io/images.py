@@ -26,7 +26,7 @@ from upres.io.atomic import atomic_path
 from upres.io.pillow_limit import pillow_limit_lifted
 from upres.io.sample_formats import integer_samples_text, tiff_samples
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".webp", ".bmp", ".tif", ".tiff", ".tga", ".gif")
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 
