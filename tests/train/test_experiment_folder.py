@@ -443,3 +443,17 @@ def test_a_lock_error_other_than_no_locks_is_still_an_error(tmp_path, hr_folder,
     assert main(["train", "-c", str(cfg)]) == 2
     assert "Input/output error" in capsys.readouterr().err
     assert not exp.exists()
+
+
+def test_a_long_experiment_name_is_archived_under_a_name_that_fits(tmp_path, hr_folder, capsys):
+    """A 240-byte experiment folder plus "_archived_<stamp>" passed the 255-byte limit: --archive-old failed with
+    'File name too long'. The archive's name keeps the start of the name, a hash and the stamp."""
+    exp = tmp_path / ("é" * 120)  # 240 bytes in UTF-8
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, exp, total_iter=2))
+    assert main(["train", "-c", str(cfg)]) == 0, capsys.readouterr().err
+    before = _tree(exp)
+    assert main(["train", "-c", str(cfg), "--archive-old"]) == 0, capsys.readouterr().err
+    (archived,) = [p for p in tmp_path.iterdir() if "_archived_" in p.name]
+    assert len(archived.name.encode()) <= 255 and archived.name.startswith("é" * 10)
+    assert re.search(r"~[0-9a-f]{12}_archived_\d{8}_\d{6}$", archived.name)
+    assert _tree(archived) == before

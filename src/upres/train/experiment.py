@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from upres.errors import ConfigError
+from upres.io.names import NAME_MAX, fitted_name
 from upres.train import run_lock
 from upres.train.checkpoint import list_states
 from upres.train.config import Options
@@ -64,9 +65,11 @@ def check_writable(exp_dir: Path, key: str) -> None:
         raise ConfigError(f"{key}: cannot create the experiment folder {exp_dir}: {parent} is not writable")
 
 
-def stamped_path(folder: Path, stem: str) -> Path:
-    """`folder/<stem>_<YYYYmmdd_HHMMSS>`, numbered when that exists (two within one second never merge)."""
-    target = folder / f"{stem}_{time.strftime('%Y%m%d_%H%M%S')}"
+def stamped_path(folder: Path, stem: str, tail: str = "") -> Path:
+    """`folder/<stem><tail>_<YYYYmmdd_HHMMSS>`, numbered when that exists (two within one second never merge); a
+    stem too long for one name with what is added is cut and given a hash (names.fitted_name)."""
+    stamp = f"{tail}_{time.strftime('%Y%m%d_%H%M%S')}"
+    target = folder / fitted_name(stem, stamp, NAME_MAX - 4)  # room for the number
     n, first = 2, target
     while target.exists():
         target = first.with_name(f"{first.name}_{n}")
@@ -75,7 +78,7 @@ def stamped_path(folder: Path, stem: str) -> Path:
 
 
 def archive_name(exp_dir: Path) -> Path:
-    return stamped_path(exp_dir.parent, f"{exp_dir.name}_archived")
+    return stamped_path(exp_dir.parent, exp_dir.name, "_archived")
 
 
 def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry_run: bool) -> str | None:
