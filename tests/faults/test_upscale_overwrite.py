@@ -82,3 +82,27 @@ def test_outputs_whose_names_differ_only_in_case_are_one_file_on_a_disk_that_ign
     code, text = _run(capsys, "-m", model, tmp_path / "a", tmp_path / "b", "-o", out)
     assert code == 0, text
     assert sorted(p.name for p in out.iterdir()) == ["Cat.png", "cat.png"]
+
+
+def test_outputs_whose_names_differ_only_in_unicode_form_are_one_file_on_a_disk_that_ignores_case(
+    tmp_path, capsys
+):
+    """Linux keeps `é.png` as one code point (NFC) and as e + accent (NFD, what macOS writes) apart; upscaled onto a
+    Mac disk, which ignores case and Unicode form alike, the second output replaced the first ("upscaled 2")."""
+    nfc, nfd = "\u00e9.png", "e\u0301.png"
+    model = compact_model(tmp_path / "m.safetensors", scale=2)
+    one, two = png(tmp_path / "a" / nfc, seed=1), png(tmp_path / "b" / nfd, seed=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "OUT").symlink_to(out, target_is_directory=True)  # what the probe for such a disk sees
+    code, text = _run(capsys, "-m", model, tmp_path / "a", tmp_path / "b", "-o", out)
+    assert code == 1
+    assert list(out.iterdir()) == []
+    assert (
+        f"failed: {one}: {two} would also be written to {out / nfc} (this disk does not tell apart names that differ "
+        "only in their Unicode form); none of these is written"
+    ) in text
+    (tmp_path / "OUT").unlink()  # where names are bytes, both are written
+    code, text = _run(capsys, "-m", model, tmp_path / "a", tmp_path / "b", "-o", out)
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir()) == sorted([nfc, nfd])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,13 @@ def _identity(path: Path, fold_case: bool = False) -> tuple[object, ...]:
         return ("inode", st.st_dev, st.st_ino)
     except OSError:
         key = os.path.normcase(path.resolve())
-        return ("path", key.casefold() if fold_case else key)
+        return ("path", _folded(key) if fold_case else key)
+
+
+def _folded(name: str) -> str:
+    # Disks that ignore case (APFS, HFS+) also ignore the Unicode form: é as one code point or as e + accent (what
+    # macOS writes) is one file there, and the second output replaced the first.
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
@@ -113,10 +120,9 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
         target_id = _identity(target, fold)
         overwritten = inputs_by_id.get(target_id)
         others = [s for s, _ in writers[target_id] if s != source]
-        cased = any(
-            str(t) != str(target) and str(t).casefold() == str(target).casefold()
-            for _, t in writers[target_id]
-        )
+        alike = [t for _, t in writers[target_id] if str(t) != str(target)]
+        cased = any(str(t).casefold() == str(target).casefold() for t in alike)
+        formed = not cased and any(_folded(str(t)) == _folded(str(target)) for t in alike)
         if (size := len(target.name.encode("utf-8", "surrogateescape"))) > NAME_MAX:
             # Found before the model runs, not by the write after it.
             job.skip_reason = (
@@ -131,6 +137,11 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
             job.skip_reason = (
                 f"{names} would also be written to {target}"
                 + (" (this disk ignores the case of names)" if cased else "")
+                + (
+                    " (this disk does not tell apart names that differ only in their Unicode form)"
+                    if formed
+                    else ""
+                )
                 + "; none of these is written: upscale them separately or use another -o"
             )
         elif skip_existing and target.exists():
