@@ -81,8 +81,54 @@ def test_cosine_restart_matches_basicsr(basicsr_module):
 
 
 @pytest.mark.parametrize(
+    "params",
+    [
+        {"milestones": [5, 12, 30], "gamma": 0.5, "restarts": [0, 12, 20], "restart_weights": [1, 0.5, 0.25]},
+        {
+            "milestones": [3, 3, 8],
+            "gamma": 0.5,
+            "restarts": [6],
+            "restart_weights": [2.0],
+        },  # a doubled milestone
+        {
+            "milestones": [4, 10],
+            "gamma": 0.1,
+            "restarts": [0],
+            "restart_weights": [1],
+        },  # BasicSR's defaults written out
+    ],
+)
+@pytest.mark.parametrize("name", ["MultiStepLR", "multisteprestartlr"])
+def test_multistep_restarts_match_basicsr(basicsr_module, params, name):
+    """BasicSR option files carry `restarts`/`restart_weights` in MultiStepLR blocks (BasicSR's MultiStepLR is its
+    MultiStepRestartLR): upres refused them as unknown keys."""
+    from basicsr.models.lr_scheduler import MultiStepRestartLR
+
+    opts = _parse({"type": name, **params})
+    assert opts.scheduler.type == "MultiStepLR"
+    ours_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
+    ours = Schedule(ours_opt, opts.scheduler, warmup_iter=-1, total_iter=STEPS)
+    ref_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
+    ref = MultiStepRestartLR(ref_opt, **params)
+    got = [lr for lr, _ in _lrs_and_momenta(ours_opt, ours.step)]
+    assert got == pytest.approx([lr for lr, _ in _lrs_and_momenta(ref_opt, ref.step)], rel=1e-9)
+
+
+@pytest.mark.parametrize(
     ("scheduler", "message"),
     [
+        (
+            {"type": "MultiStepLR", "milestones": [5], "restarts": [0, 10]},
+            "restarts has 2 entries but restart_weights has 1",
+        ),
+        (
+            {"type": "CosineAnnealingLR", "restarts": [10], "restart_weights": [1]},
+            "restarts is for MultiStepLR (BasicSR's MultiStepRestartLR), not CosineAnnealingLR",
+        ),
+        (
+            {"type": "MultiStepLR", "restarts": [-1], "restart_weights": [1]},
+            "-1: each restart is an iteration",
+        ),
         (
             {"type": "ReduceLROnPlateau"},
             "ReduceLROnPlateau follows a validation metric, which upres's schedules do not read; use one of",

@@ -43,7 +43,14 @@ class SchedulerKind:
 
 
 def _multistep(it: int, base: float, o: SchedulerOptions, total_iter: int) -> float:
-    return base * ls.gamma(o) ** bisect.bisect_right(o.milestones, it)
+    # BasicSR's MultiStepRestartLR: from the latest restart at or before `it`, lr x its weight, decayed by the
+    # milestones after it (a milestone at the restart's own iteration is not applied, as in BasicSR).
+    since, weight = -1, 1.0
+    for r, w in zip(o.restarts or [], o.restart_weights):
+        if since < r <= it:
+            since, weight = r, w
+    ms = o.milestones
+    return base * weight * ls.gamma(o) ** (bisect.bisect_right(ms, it) - bisect.bisect_right(ms, since))
 
 
 def _cosine_between(t: float, period: float, base: float, eta_min: float) -> float:

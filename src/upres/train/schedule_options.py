@@ -68,7 +68,13 @@ class SchedulerOptions(BaseModel):
         None, description="CosineAnnealingRestartLR (BasicSR's): each cycle's length (> 0)"
     )
     restart_weights: list[float] = Field(
-        default_factory=lambda: [1.0], description="CosineAnnealingRestartLR (each >= 0)"
+        default_factory=lambda: [1.0],
+        description="CosineAnnealingRestartLR, and MultiStepLR with restarts: each cycle's share of lr (each >= 0)",
+    )
+    restarts: list[int] | None = Field(
+        None,
+        description="MultiStepLR (BasicSR's MultiStepRestartLR): iterations where the rate goes back to lr times "
+        "the matching restart_weights entry; milestones after a restart decay from there",
     )
     factor: float = Field(1 / 3, gt=0, description="ConstantLR: the factor for the first total_iters")
     start_factor: float = Field(1 / 3, gt=0, description="LinearLR")
@@ -112,6 +118,8 @@ class SchedulerOptions(BaseModel):
     def _canonical(cls, v: Any) -> Any:
         if not isinstance(v, str):
             return v
+        if v.lower() == "multisteprestartlr":  # BasicSR's name; its MultiStepLR is this one too
+            return "MultiStepLR"
         if v.lower() in REFUSED_SCHEDULERS:
             raise ValueError(f"{v} {REFUSED_SCHEDULERS[v.lower()]}; use one of {', '.join(_NAMES.values())}")
         return _NAMES.get(v.lower(), v)
@@ -125,6 +133,13 @@ class SchedulerOptions(BaseModel):
         bad = [x for x in v or [] if (x <= 0 if positive else x < 0)]
         if bad:
             raise ValueError(f"{bad[0]}: each value must be {'> 0' if positive else '>= 0'}")
+        return v
+
+    @field_validator("restarts")
+    @classmethod
+    def _restarts(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and any(r < 0 for r in v):
+            raise ValueError(f"{min(v)}: each restart is an iteration (>= 0)")
         return v
 
     @field_validator("milestones")
@@ -149,6 +164,15 @@ class SchedulerOptions(BaseModel):
             raise ValueError(
                 f"periods has {len(self.periods or [])} entries but restart_weights has {len(self.restart_weights)}"
             )
+        if self.restarts is not None:
+            if self.type != "MultiStepLR":
+                raise ValueError(
+                    f"restarts is for MultiStepLR (BasicSR's MultiStepRestartLR), not {self.type}"
+                )
+            if len(self.restarts) != len(self.restart_weights):
+                raise ValueError(
+                    f"restarts has {len(self.restarts)} entries but restart_weights has {len(self.restart_weights)}"
+                )
         if self.type == "ConstantLR" and self.factor > 1:
             raise ValueError("ConstantLR factor must be between 0 and 1")
         return self
