@@ -8,9 +8,7 @@ import yaml
 from upres.cli import main
 from upres.io.image_files import other_files_hint
 
-HINT = (
-    " (there are other files: 2 .heic, 1 .avif; upres reads .png .jpg .jpeg .jfif .jpe .webp .bmp .tif .tiff .tga .gif)"
-)
+HINT = " (there are other files: 2 .heic, 1 .avif; upres reads .png .jpg .jpeg .jfif .jpe .webp .bmp .tif .tiff .tga .gif)"
 
 
 def _phone_folder(tmp_path):
