@@ -72,10 +72,15 @@ def test_cosine_restart_matches_basicsr(basicsr_module):
 
     params = {"periods": [10, 15, 15], "restart_weights": [1, 0.5, 0.25], "eta_min": 1e-4}
     opts = _parse({"type": "cosineannealingrestartlr", **params})
+    _assert_rates_equal(opts, CosineAnnealingRestartLR, params)
+
+
+def _assert_rates_equal(opts, reference_class, params: dict) -> None:
+    """upres's schedule and `reference_class(optimizer, **params)` give the same rate at every step."""
     ours_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
     ours = Schedule(ours_opt, opts.scheduler, warmup_iter=-1, total_iter=STEPS)
     ref_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
-    ref = CosineAnnealingRestartLR(ref_opt, **params)
+    ref = reference_class(ref_opt, **params)
     got = [lr for lr, _ in _lrs_and_momenta(ours_opt, ours.step)]
     assert got == pytest.approx([lr for lr, _ in _lrs_and_momenta(ref_opt, ref.step)], rel=1e-9)
 
@@ -106,12 +111,7 @@ def test_multistep_restarts_match_basicsr(basicsr_module, params, name):
 
     opts = _parse({"type": name, **params})
     assert opts.scheduler.type == "MultiStepLR"
-    ours_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
-    ours = Schedule(ours_opt, opts.scheduler, warmup_iter=-1, total_iter=STEPS)
-    ref_opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], opts.optim_g)
-    ref = MultiStepRestartLR(ref_opt, **params)
-    got = [lr for lr, _ in _lrs_and_momenta(ours_opt, ours.step)]
-    assert got == pytest.approx([lr for lr, _ in _lrs_and_momenta(ref_opt, ref.step)], rel=1e-9)
+    _assert_rates_equal(opts, MultiStepRestartLR, params)
 
 
 @pytest.mark.parametrize(
