@@ -25,7 +25,7 @@ from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.io.image_files import list_images, other_files_hint
-from upres.io.names import folds_case
+from upres.io.names import folded, folds_case
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,11 @@ def match_folder(
     by_key = lq_index(lq_root)
     # On a disk that ignores case (Windows', macOS's), `A.png` is `a.png` to the user and to BasicSR, which opens the
     # GT's name in the LR folder; Linux keeps them apart.
-    folded = {k.casefold(): k for k in by_key} if folds_case(lq_root.resolve()) else {}
+    by_folded = {folded(k): k for k in by_key} if folds_case(lq_root.resolve()) else {}
     pairs, missing = [], []
     for g in gts:
         key = _key(g.relative_to(gt_root), filename_tmpl.format(g.stem))
-        lq = by_key.pop(key, None) or by_key.pop(folded.get(key.casefold(), ""), None)
+        lq = by_key.pop(key, None) or by_key.pop(by_folded.get(folded(key), ""), None)
         if lq is None:
             missing.append(g)
         else:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from upres.errors import UpresError
 from upres.io.image_files import list_images
 from upres.io.images import IMAGE_SUFFIXES, WRITABLE_SUFFIXES
-from upres.io.names import NAME_MAX, folds_case
+from upres.io.names import NAME_MAX, folded, folds_case
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
 
@@ -78,13 +77,7 @@ def _identity(path: Path, fold_case: bool = False) -> tuple[object, ...]:
         return ("inode", st.st_dev, st.st_ino)
     except OSError:
         key = os.path.normcase(path.resolve())
-        return ("path", _folded(key) if fold_case else key)
-
-
-def _folded(name: str) -> str:
-    # Disks that ignore case (APFS, HFS+) also ignore the Unicode form: é as one code point or as e + accent (what
-    # macOS writes) is one file there, and the second output replaced the first.
-    return unicodedata.normalize("NFC", name).casefold()
+        return ("path", folded(key) if fold_case else key)
 
 
 def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
@@ -122,7 +115,7 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
         others = [s for s, _ in writers[target_id] if s != source]
         alike = [t for _, t in writers[target_id] if str(t) != str(target)]
         cased = any(str(t).casefold() == str(target).casefold() for t in alike)
-        formed = not cased and any(_folded(str(t)) == _folded(str(target)) for t in alike)
+        formed = not cased and any(folded(str(t)) == folded(str(target)) for t in alike)
         if (size := len(target.name.encode("utf-8", "surrogateescape"))) > NAME_MAX:
             # Found before the model runs, not by the write after it.
             job.skip_reason = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from pathlib import Path
 
 # Linux, macOS and Windows file systems take names of up to 255 bytes (UTF-8) or UTF-16 units; bytes are the stricter.
@@ -23,6 +24,12 @@ def fitted_name(stem: str, tail: str, limit: int = NAME_MAX) -> str:
     room = limit - len(tail.encode("utf-8", "surrogateescape")) - len(digest) - 1
     # "ignore" drops a letter cut in the middle of its bytes (é, emoji) rather than leaving half of it
     return raw[: max(room, 0)].decode("utf-8", "ignore") + "~" + digest + tail
+
+
+def folded(name: str) -> str:
+    """`name` as a disk that ignores case sees it (APFS, HFS+, NTFS): case folded, and on macOS's disks the Unicode
+    form too (é as one code point or as e + accent is one name there)."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def folds_case(folder: Path) -> bool:

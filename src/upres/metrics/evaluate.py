@@ -125,7 +125,7 @@ def evaluate_folder(
             )
         p = psnr_batch(sr, gt, scale, y_channel).item()
         s = ssim_batch(sr, gt, scale, y_channel).item()
-        saved = sr.clamp(0, 1).mul(255).round().div(255)  # what a written 8-bit output holds
+        saved = quantize(sr, 8)  # what a written 8-bit output holds
         extra = {metric: float(fn(saved, gt, scale, False).item()) for metric, fn in (metrics or {}).items()}
         scores.append(ImageScore(name, p, s, extra))
     if not scores:

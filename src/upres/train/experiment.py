@@ -96,9 +96,7 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
     if not dry_run and (pid := run_lock.holder(exp_dir)) is not None:
         from upres.train.persist import TrainingError
 
-        raise TrainingError(
-            run_lock.busy_text(exp_dir, pid)
-        )  # what the run's own lock raises (run_lock.hold)
+        raise TrainingError(run_lock.busy_text(exp_dir, pid))  # as the run's own lock (run_lock.hold) raises
     found = earlier_run(exp_dir)
     if found is None:
         return None

@@ -189,9 +189,8 @@ def _open_experiment(
             if not exp_dir.exists():  # pushed first, so it runs after the lock is let go
                 held.push(functools.partial(_remove_if_setup_failed, exp_dir))
             exp_dir.mkdir(parents=True, exist_ok=True)
-            locked = held.enter_context(
-                run_lock.hold(exp_dir)
-            )  # before the first write: a second run changes nothing
+            # before the first write: a second run changes nothing
+            locked = held.enter_context(run_lock.hold(exp_dir))
             swept = _make_folders(exp_dir)
         log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
     except OSError as exc:  # a full disk or a read-only place, before anything is trained

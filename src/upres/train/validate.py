@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from upres.data.augment import sample_rng
 from upres.data.bad_samples import BadSampleError
 from upres.data.options import as_list
+from upres.data.paired import quantize
 from upres.data.resize import imresize
 from upres.errors import ConfigError
 from upres.infer.autotile import retry_halving
@@ -37,7 +38,7 @@ class Metric:
     def __call__(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         # The output as a written 8-bit file holds it, as `upres eval` scores it: PSNR/SSIM round it anyway, LPIPS,
         # DISTS and TOPIQ scored the raw floats, so validation and `upres test` differed from eval's figure.
-        saved = sr.clamp(0, 1).mul(255).round().div(255)
+        saved = quantize(sr, 8)
         return self.fn(saved, gt, self.options.crop_border, self.options.test_y_channel)
 
 
@@ -155,9 +156,8 @@ def run_validation(
                 scored.append(result)
             if save_img:
                 strip = torch.cat([bicubic[0], sr[0]] + ([gt[0]] if gt is not None else []), dim=2)
-                where = Path(
-                    name
-                )  # sub/dir/stem: images of one stem in two sub-folders each keep their picture
+                # sub/dir/stem: images of one stem in two sub-folders each keep their picture
+                where = Path(name)
                 path = out_dir / set_name / where.parent / fitted_name(f"{iteration}_{where.name}", ".png")
                 try:
                     write_image(path, tensor_to_array(strip))
