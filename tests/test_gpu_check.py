@@ -68,6 +68,7 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
     for stage in ("fidelity", "gan"):
         for side in ("upres", "bare"):
             assert report["train_profile"][stage][side]["wall_ms"] > 0
+            assert report["train_profile"][stage][side]["host_wait_ms_per_step"] >= 0
             assert report["train_profile"][stage][side]["ops_per_step"] > 0
     profile = out.with_suffix(".profile.txt").read_text()
     for heading in (
