@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, features
 
 from upres.data.degradations.jpeg import jpeg_bytes, jpeg_compress, to_uint8
 from upres.data.degradations.jpeg_torch import _quant_table, jpeg_compress_torch
+
+libjpeg_turbo = pytest.mark.skipif(
+    not features.check_feature("libjpeg_turbo"),
+    reason="Pillow is not built on libjpeg-turbo, whose arithmetic (DCT, upsampling) the torch JPEG copies",
+)
 
 QUALITIES = (10, 30, 50, 75, 95)
 MODES = ("4:4:4", "4:2:2", "4:2:0")
@@ -38,57 +43,55 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1 / mse) if mse else math.inf
 
 
-def closeness(x: torch.Tensor, quality: int, mode: str) -> tuple[float, float, float]:
-    """(mean |torch - Pillow| in 8-bit levels, PSNR between the two, difference of their PSNRs to the input)."""
+def assert_pillows(x: torch.Tensor, quality, mode) -> None:
+    """The same picture as Pillow's, to the bit; the message says how far it was when it is not."""
     ours, pillow = jpeg_compress_torch(x, quality, mode), jpeg_compress(x, quality, mode)
-    mad = float((ours - pillow).abs().mean()) * 255
-    return mad, psnr(ours, pillow), psnr(ours, x) - psnr(pillow, x)
+    if not torch.equal(ours, pillow):
+        mad = float((ours - pillow).abs().mean()) * 255
+        gap = psnr(ours, x) - psnr(pillow, x)
+        pytest.fail(
+            f"{tuple(x.shape)} q={quality} {mode}: mean |torch - Pillow| {mad:.3f} levels, PSNR between "
+            f"{psnr(ours, pillow):.1f} dB, PSNR to the input {gap:+.3f} dB from Pillow's"
+        )
 
 
-def check_grid(image: torch.Tensor) -> list[float]:
-    """Every quality x subsampling (and gray) at an odd size and a multiple of 16; the per-case mean differences."""
-    mads = []
+def check_grid(image: torch.Tensor) -> None:
+    """Every quality x subsampling, and gray, at an odd size and at a multiple of 16.
+
+    Measured: equal to the bit everywhere (mean difference 0, PSNR between the two infinite), and so in 2212
+    random cases of 1-33 px sides at q 1-100. Before libjpeg's integer DCT was copied (an exact float DCT in its
+    place), the grid gave mean differences up to 0.34 levels, PSNR >= 45 dB, and one flipped chroma coefficient
+    cost 0.97 levels on a 37x53 crop: hence equality, not a tolerance."""
     for h, w in SIZES:
         x = image[:, :h, :w]
-        cases = [(x, q, m) for q in QUALITIES for m in MODES] + [(x[:1], q, "4:2:0") for q in QUALITIES]
-        for img, q, mode in cases:
-            mad, between, gap = closeness(img, q, mode)
-            where = f"{tuple(img.shape)} q={q} {mode}: mad {mad:.3f}, PSNR {between:.1f}, gap {gap:+.3f}"
-            # Measured (Pillow 13, libjpeg-turbo 3.x) on the synthetic image and Set14 crops of monarch, lenna,
-            # baboon, comic: mad <= 0.34 levels, PSNR >= 45.1 dB, |gap| <= 0.048 dB. Limits: 1.5x the mad, 5 dB
-            # under the PSNR, 1.6x the gap. (Another synthetic image showed one chroma coefficient quantised to
-            # the other side at q=10 in a 37x53 crop, libjpeg's integer DCT against the exact one: mad 0.97.)
-            assert mad < 0.5, where
-            assert between > 40, where
-            assert abs(gap) < 0.08, where
-            mads.append(mad)
-    return mads
+        for q in QUALITIES:
+            for mode in MODES:
+                assert_pillows(x, q, mode)
+            assert_pillows(x[:1], q, "4:2:0")
 
 
-def test_close_to_pillow_on_a_synthetic_photo():
-    mads = check_grid(synthetic(64, 96))
-    # Measured mean over the 40 cases: 0.079 levels (Set14 crops 0.06-0.12).
-    assert np.mean(mads) < 0.15
+@libjpeg_turbo
+def test_equal_to_pillow_on_a_synthetic_photo():
+    check_grid(synthetic(64, 96))
 
 
-def test_close_to_pillow_on_a_set14_crop(shared_data):
+@libjpeg_turbo
+def test_equal_to_pillow_on_a_set14_crop(shared_data):
     with Image.open(shared_data / "benchmark" / "Set14" / "monarch.png") as im:
         arr = np.asarray(im.convert("RGB"))[100:164, 200:296]
-    mads = check_grid(torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255)
-    # Measured mean over the 40 cases: 0.062 levels.
-    assert np.mean(mads) < 0.15
+    check_grid(torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255)
 
 
-@pytest.mark.parametrize("quality", QUALITIES)
+@libjpeg_turbo
+@pytest.mark.parametrize("quality", [1, 100])
 @pytest.mark.parametrize("mode", MODES)
-def test_flat_colours_equal_pillows_exactly(quality, mode):
-    """Flat blocks keep only their DC coefficient, which libjpeg computes exactly: no DCT approximation is left,
-    so every level of gray and 100 colours must come out as Pillow's, to the bit (halves rounded up, as libjpeg)."""
-    gray = (torch.arange(256.0) / 255)[:, None, None, None].expand(256, 1, 13, 11)
-    assert torch.equal(jpeg_compress_torch(gray, quality), jpeg_compress(gray, quality))
-    colours = torch.randint(0, 256, (100, 3, 1, 1), generator=torch.Generator().manual_seed(quality)) / 255
-    rgb = colours.expand(100, 3, 19, 21)
-    assert torch.equal(jpeg_compress_torch(rgb, quality, mode), jpeg_compress(rgb, quality, mode))
+def test_equal_to_pillow_at_the_extremes(quality, mode):
+    """Flat colours (DC-only blocks, exact halves in the rounding), black-and-white noise (the range limit)."""
+    g = torch.Generator().manual_seed(quality)
+    flat = (torch.randint(0, 256, (50, 3, 1, 1), generator=g) / 255).expand(50, 3, 19, 21)
+    assert_pillows(flat, quality, mode)
+    assert_pillows(flat[:, :1], quality, mode)
+    assert_pillows((torch.rand(2, 3, 40, 40, generator=g) > 0.5).float(), quality, mode)
 
 
 @pytest.mark.parametrize("quality", [1, 5, 10, 25, 50, 51, 75, 90, 99, 100])
@@ -119,8 +122,10 @@ def test_any_size_keeps_shape_and_8bit_levels(size, channels):
     assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
     assert torch.equal(out, (out * 255).round() / 255)
     assert float(out.min()) >= 0 and float(out.max()) <= 1
-    # Tiny pictures hit libjpeg's special cases (sample repetition for at most two chroma columns).
-    assert float((out - jpeg_compress(x, 40)).abs().mean()) * 255 < 1.5
+    if features.check_feature("libjpeg_turbo"):
+        # Tiny pictures hit libjpeg-turbo's special case: samples repeated for at most two chroma columns.
+        for mode in MODES:
+            assert_pillows(x, 40, mode)
 
 
 def test_half_precision_in_half_precision_out():
@@ -130,7 +135,7 @@ def test_half_precision_in_half_precision_out():
     assert out.dtype == torch.float16
     # Levels divided by 255 in half precision, as jpeg.py's from_uint8 does.
     assert torch.equal(out, (out.float() * 255).round().half() / 255)
-    assert float((out.float() - pillow.float()).abs().mean()) * 255 < 0.5
+    assert torch.equal(out, pillow) or not features.check_feature("libjpeg_turbo")
 
 
 @pytest.mark.parametrize(

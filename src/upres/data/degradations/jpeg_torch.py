@@ -1,19 +1,16 @@
 """JPEG encode + decode in torch ops, so the degradation runs on the training device with no trip through the host.
 
-It follows libjpeg-turbo as Pillow drives it (baseline, `jpeg_set_quality(q, force_baseline=TRUE)`, the slow
-integer DCT, "fancy" chroma upsampling) step by step, with libjpeg's own integer rounding wherever it is cheap to
-copy: colour conversion, chroma downsampling bias, quantisation, upsampling, edge replication. The DCT is the exact
-orthonormal one, where libjpeg's is a 13-bit fixed-point approximation: the rare coefficient that lands on the other
-side of a quantisation step makes the only differences to Pillow's pictures (see tests/data/test_jpeg_torch.py).
+It follows libjpeg-turbo as Pillow drives it (baseline, `jpeg_set_quality(q, force_baseline=TRUE)`, the default
+"islow" integer DCT, "fancy" chroma upsampling) step by step, in libjpeg's own integer arithmetic: colour
+conversion, chroma downsampling bias, edge replication, the DCT's 13-bit fixed-point butterflies, quantisation,
+upsampling. With Pillow on libjpeg-turbo the pictures are equal to the bit (tests/data/test_jpeg_torch.py).
 
-The transforms are written as broadcast products and sums, not matmul or conv: training may turn TF32 on
-(`fast_matmul`), whose 10-bit mantissa would move coefficients by several units.
+Integer ops, not matmul or conv: besides being what libjpeg computes, they cannot be moved by TF32 (`fast_matmul`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import torch
@@ -42,9 +39,24 @@ _CHROMA = (
 )
 # How many luma samples share one chroma sample, (horizontally, vertically).
 _FACTORS = {"4:4:4": (1, 1), "4:2:2": (2, 1), "4:2:0": (2, 2)}
-# libjpeg's IDCT rounds halves up, and (DC-only blocks above all) exact halves are common: float32 error in the
-# sums, a few 1e-4 at most, must not round them down.
-_TIE = 2e-3
+# jfdctint.c / jidctint.c: FIX(x) at CONST_BITS = 13, the rows pass keeping PASS1_BITS = 2 extra bits.
+_C = {
+    name: round(value * 8192)
+    for name, value in {
+        "0.298": 0.298631336,
+        "0.390": 0.390180644,
+        "0.541": 0.541196100,
+        "0.765": 0.765366865,
+        "0.899": 0.899976223,
+        "1.175": 1.175875602,
+        "1.501": 1.501321110,
+        "1.847": 1.847759065,
+        "1.961": 1.961570560,
+        "2.053": 2.053119869,
+        "2.562": 2.562915447,
+        "3.072": 3.072711438,
+    }.items()
+}
 
 
 def _fix(x: float) -> int:
@@ -61,18 +73,54 @@ def _quant_table(quality: int, chroma: bool) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(min(max((v * scale + 50) // 100, 1), 255) for v in row) for row in base)
 
 
-def _dct_matrix(device: torch.device) -> torch.Tensor:
-    """D[k, n] of the orthonormal 8-point DCT-II, made on the device from arange (no host copy)."""
-    k = torch.arange(8, device=device, dtype=torch.float32)
-    d = torch.cos((2 * k[None, :] + 1) * k[:, None] * (math.pi / 16)) * math.sqrt(2 / 8)
-    d[0] = math.sqrt(1 / 8)
-    return d
+def _descale(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """libjpeg's DESCALE: shift right rounding halves up."""
+    return (x + (1 << (bits - 1))) >> bits
 
 
-def _transform(blocks: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-    """left @ blocks @ right.T on the last two axes, as exact float32 products and sums (no TF32)."""
-    rows = (left[:, :, None] * blocks[..., None, :, :]).sum(-2)
-    return (rows[..., :, None, :] * right).sum(-1)
+def _odd_part(
+    t0: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor, t3: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """The odd half of the Loeffler-Ligtenberg-Moschytz butterfly both libjpeg DCTs share."""
+    z1, z2, z3, z4 = t0 + t3, t1 + t2, t0 + t2, t1 + t3
+    z5 = (z3 + z4) * _C["1.175"]
+    z1, z2 = z1 * -_C["0.899"], z2 * -_C["2.562"]
+    z3, z4 = z3 * -_C["1.961"] + z5, z4 * -_C["0.390"] + z5
+    return (
+        t0 * _C["0.298"] + z1 + z3,
+        t1 * _C["2.053"] + z2 + z4,
+        t2 * _C["3.072"] + z2 + z3,
+        t3 * _C["1.501"] + z1 + z4,
+    )
+
+
+def _fdct_pass(x: torch.Tensor, second: bool) -> torch.Tensor:
+    """One pass of jpeg_fdct_islow along the last axis (rows first, then columns with second=True)."""
+    d = x.unbind(-1)
+    t0, t1, t2, t3 = d[0] + d[7], d[1] + d[6], d[2] + d[5], d[3] + d[4]
+    t7, t6, t5, t4 = d[0] - d[7], d[1] - d[6], d[2] - d[5], d[3] - d[4]
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    bits = 15 if second else 11
+    if second:
+        e0, e4 = _descale(t10 + t11, 2), _descale(t10 - t11, 2)
+    else:
+        e0, e4 = (t10 + t11) << 2, (t10 - t11) << 2
+    z1 = (t12 + t13) * _C["0.541"]
+    e2, e6 = _descale(z1 + t13 * _C["0.765"], bits), _descale(z1 - t12 * _C["1.847"], bits)
+    o7, o5, o3, o1 = (_descale(v, bits) for v in _odd_part(t4, t5, t6, t7))
+    return torch.stack([e0, o1, e2, o3, e4, o5, e6, o7], -1)
+
+
+def _idct_pass(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """One pass of jpeg_idct_islow along the last axis (columns first with 11 bits, then rows with 18)."""
+    d = x.unbind(-1)
+    z1 = (d[2] + d[6]) * _C["0.541"]
+    t2, t3 = z1 - d[6] * _C["1.847"], z1 + d[2] * _C["0.765"]
+    t0, t1 = (d[0] + d[4]) << 13, (d[0] - d[4]) << 13
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    o0, o1, o2, o3 = _odd_part(d[7], d[5], d[3], d[1])
+    out = (t10 + o3, t11 + o2, t12 + o1, t13 + o0, t13 - o0, t12 - o1, t11 - o2, t10 - o3)
+    return torch.stack([_descale(v, bits) for v in out], -1)
 
 
 def _floor_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -154,39 +202,38 @@ def _upsample(c: torch.Tensor, vf: int) -> torch.Tensor:
     return _interleave(even, odd, -1)
 
 
-def _code(planes: torch.Tensor, table: torch.Tensor, dct: torch.Tensor) -> torch.Tensor:
-    """Level shift, DCT, quantise (round half away from zero, as libjpeg), dequantise, IDCT, clamp.
+def _code(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Level shift, integer DCT (coefficients at 8x scale), quantise rounding halves away from zero, dequantise,
+    integer IDCT, range limit: libjpeg's path for every block at once.
 
-    planes: (N, C, H, W) integer levels, H and W multiples of 8; table: (N, 1, 1, 1, 8, 8)."""
+    planes: (N, C, H, W) integer levels, H and W multiples of 8; table: (N, 1, 1, 1, 8, 8) int32."""
     n, ch, h, w = planes.shape
-    blocks = (planes - 128).reshape(n, ch, h // 8, 8, w // 8, 8).transpose(3, 4)
-    # libjpeg's DCT yields integers at 8x scale (the DC one exactly the block's sum), then divides rounding half
-    # up; so does this: exact halves are common (sums of integers), and float error must not decide them.
-    coef = torch.floor(_transform(blocks, dct, dct) * 8 + 0.5)
-    coef = torch.floor((coef.abs() + 4 * table) / (8 * table)).copysign_(coef) * table
-    rec = _transform(coef, dct.T, dct.T)
+    blocks = (planes.to(torch.int32) - 128).reshape(n, ch, h // 8, 8, w // 8, 8).transpose(3, 4)
+    coef = _fdct_pass(_fdct_pass(blocks, False).transpose(-1, -2), True).transpose(-1, -2)
+    quantised = torch.div(coef.abs() + 4 * table, 8 * table, rounding_mode="floor") * coef.sign()
+    rec = _idct_pass(_idct_pass((quantised * table).transpose(-1, -2), 11).transpose(-1, -2), 18)
     rec = rec.transpose(3, 4).reshape(n, ch, h, w)
-    return torch.floor(rec + (128.5 + _TIE)).clamp_(0, 255)
+    return (rec + 128).clamp_(0, 255).to(planes.dtype)
 
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _luma(y: torch.Tensor, table: torch.Tensor, dct: torch.Tensor) -> torch.Tensor:
+def _luma(y: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     h, w = y.shape[-2:]
-    return _code(_pad_to(y, _round_up(h, 8), _round_up(w, 8)), table, dct)[..., :h, :w]
+    return _code(_pad_to(y, _round_up(h, 8), _round_up(w, 8)), table)[..., :h, :w]
 
 
-def _chroma(c: torch.Tensor, table: torch.Tensor, dct: torch.Tensor, hf: int, vf: int) -> torch.Tensor:
+def _chroma(c: torch.Tensor, table: torch.Tensor, hf: int, vf: int) -> torch.Tensor:
     """Downsample (whole chroma blocks wide, an even row count tall, then the sampled rows repeated to whole
     blocks: the order in which jcsample/jcprepct pad), code, and upsample from the real samples only."""
     h, w = c.shape[-2:]
     if hf == 1:
-        return _luma(c, table, dct)
+        return _luma(c, table)
     sub_h, sub_w = -(-h // vf), -(-w // hf)
     small = _downsample(_pad_to(c, sub_h * vf, _round_up(w, 8 * hf)), hf, vf)
-    coded = _code(_pad_to(small, _round_up(sub_h, 8), small.shape[-1]), table, dct)
+    coded = _code(_pad_to(small, _round_up(sub_h, 8), small.shape[-1]), table)
     return _upsample(coded[..., :sub_h, :sub_w], vf)[..., :h, :w]
 
 
@@ -223,21 +270,20 @@ def jpeg_compress_torch(
             f"jpeg_compress_torch: subsampling {unknown[0]!r} unknown; use one of {list(_FACTORS)}"
         )
     px = x.detach().clamp(0, 1).mul(255).round().float()
-    dct = _dct_matrix(x.device)
     if x.shape[1] == 1:
-        table = torch.as_tensor([_quant_table(q, False) for q in qs], dtype=torch.float32, device=x.device)
-        out = _luma(px, table[:, None, None, None], dct)
+        table = torch.as_tensor([_quant_table(q, False) for q in qs], dtype=torch.int32, device=x.device)
+        out = _luma(px, table[:, None, None, None])
     else:
-        out = _compress_rgb(px, qs, ss, dct)
+        out = _compress_rgb(px, qs, ss)
     out = out.to(img.dtype).div_(255)
     return out[0] if squeeze else out
 
 
-def _compress_rgb(px: torch.Tensor, qs: list[int], ss: list[str], dct: torch.Tensor) -> torch.Tensor:
+def _compress_rgb(px: torch.Tensor, qs: list[int], ss: list[str]) -> torch.Tensor:
     """Samples grouped by subsampling (at most three groups), each group coded as one batch."""
     order = sorted(range(len(ss)), key=lambda i: list(_FACTORS).index(ss[i]))
     tables = [[_quant_table(qs[i], False), _quant_table(qs[i], True)] for i in order]
-    tables = torch.as_tensor(tables, dtype=torch.float32, device=px.device)[:, :, None, None, None]
+    tables = torch.as_tensor(tables, dtype=torch.int32, device=px.device)[:, :, None, None, None]
     same = order == list(range(len(ss)))
     perm = None if same else torch.as_tensor(order, device=px.device)
     ycc = _rgb_to_ycc(px if perm is None else px.index_select(0, perm))
@@ -248,8 +294,8 @@ def _compress_rgb(px: torch.Tensor, qs: list[int], ss: list[str], dct: torch.Ten
             continue
         part, table = ycc[start : start + count], tables[start : start + count]
         hf, vf = _FACTORS[mode]
-        y = _luma(part[:, :1], table[:, 0], dct)
-        parts.append(torch.cat([y, _chroma(part[:, 1:], table[:, 1], dct, hf, vf)], 1))
+        y = _luma(part[:, :1], table[:, 0])
+        parts.append(torch.cat([y, _chroma(part[:, 1:], table[:, 1], hf, vf)], 1))
         start += count
     rgb = _ycc_to_rgb(torch.cat(parts) if len(parts) > 1 else parts[0])
     return rgb if perm is None else torch.empty_like(rgb).index_copy_(0, perm, rgb)
