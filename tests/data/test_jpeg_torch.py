@@ -10,7 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image, features
+from torch.overrides import TorchFunctionMode
 
+from devices import needs_cuda
 from upres.data.degradations.jpeg import jpeg_bytes, jpeg_compress, to_uint8
 from upres.data.degradations.jpeg_torch import _quant_table, jpeg_compress_torch
 
@@ -110,6 +112,7 @@ def test_a_mixed_batch_equals_each_sample_alone():
     batch = jpeg_compress_torch(x, qualities, modes)
     alone = torch.stack([jpeg_compress_torch(x[i], qualities[i], modes[i]) for i in range(5)])
     assert torch.equal(batch, alone)
+    assert torch.equal(jpeg_compress_torch(x, np.int64(30)), jpeg_compress_torch(x, [30] * 5))
     gray = jpeg_compress_torch(x[:, :1], qualities)
     assert torch.equal(gray, torch.stack([jpeg_compress_torch(x[i, :1], qualities[i]) for i in range(5)]))
 
@@ -173,3 +176,49 @@ def test_runs_on_tensors_without_data():
     assert jpeg_compress_torch(x[:, :1], 50).shape == (3, 1, 37, 53)
     with pytest.raises(NotImplementedError):
         x.cpu()
+
+
+class HostCopies(TorchFunctionMode):
+    """Copies that would wait for the GPU: a tensor made from host data for a device, or a CPU tensor moved to one
+    without non_blocking (as tests/train/test_train_step.py's spy). On the CPU they are no-ops: judge the call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.tensor, torch.as_tensor) and kwargs.get("device") is not None:
+            self.copies.append(func.__name__)
+        elif func is torch.Tensor.to and args[0].device.type == "cpu" and not kwargs.get("non_blocking"):
+            names_device = "device" in kwargs or any(isinstance(a, (str, torch.device)) for a in args[1:])
+            self.copies += ["Tensor.to"] if names_device else []
+        return func(*args, **kwargs)
+
+
+def test_no_waiting_copies_from_the_host():
+    """The tables go up through upload() (pinned, non-blocking on CUDA), the DCT matrices are made once per device."""
+    x = torch.stack([synthetic(24, 40, seed) for seed in range(3)])
+    jpeg_compress_torch(x, 50)
+    with HostCopies() as spy:
+        jpeg_compress_torch(x, [10, 50, 90], ["4:2:0", "4:4:4", "4:2:0"])
+        jpeg_compress_torch(x[:, :1], [10, 50, 90])
+    assert spy.copies == []
+
+
+@needs_cuda
+def test_on_cuda_equal_to_the_cpu_and_never_waits():
+    x = torch.stack([synthetic(37, 53, seed) for seed in range(4)])
+    qualities, modes = [10, 95, 50, 30], ["4:2:0", "4:4:4", "4:2:2", "4:2:0"]
+    cpu = jpeg_compress_torch(x, qualities, modes)
+    gpu = x.cuda()
+    jpeg_compress_torch(gpu, qualities, modes)  # the DCT matrices go up once per device
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = jpeg_compress_torch(gpu, qualities, modes)
+        gray = jpeg_compress_torch(gpu[:, :1], qualities)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.equal(out.cpu(), cpu)
+    assert torch.equal(gray.cpu(), jpeg_compress_torch(x[:, :1], qualities))

@@ -5,7 +5,8 @@ It follows libjpeg-turbo as Pillow drives it (baseline, `jpeg_set_quality(q, for
 conversion, chroma downsampling bias, edge replication, the DCT's 13-bit fixed-point butterflies, quantisation,
 upsampling. With Pillow on libjpeg-turbo the pictures are equal to the bit (tests/data/test_jpeg_torch.py).
 
-Integer ops, not matmul or conv: besides being what libjpeg computes, they cannot be moved by TF32 (`fast_matmul`).
+The DCT passes are int32 products summed by broadcasting, not matmul or conv: besides being what libjpeg computes,
+they cannot be moved by TF32 (`fast_matmul`), whose 10-bit mantissa would shift coefficients by whole steps.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from upres.host_to_device import constant, upload
 
 # JPEG spec Annex K, tables K.1 and K.2, natural (row-major) order.
 _LUMA = (
@@ -73,14 +77,7 @@ def _quant_table(quality: int, chroma: bool) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(min(max((v * scale + 50) // 100, 1), 255) for v in row) for row in base)
 
 
-def _descale(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """libjpeg's DESCALE: shift right rounding halves up."""
-    return (x + (1 << (bits - 1))) >> bits
-
-
-def _odd_part(
-    t0: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor, t3: torch.Tensor
-) -> tuple[torch.Tensor, ...]:
+def _odd_part(t0, t1, t2, t3):
     """The odd half of the Loeffler-Ligtenberg-Moschytz butterfly both libjpeg DCTs share."""
     z1, z2, z3, z4 = t0 + t3, t1 + t2, t0 + t2, t1 + t3
     z5 = (z3 + z4) * _C["1.175"]
@@ -94,33 +91,54 @@ def _odd_part(
     )
 
 
-def _fdct_pass(x: torch.Tensor, second: bool) -> torch.Tensor:
-    """One pass of jpeg_fdct_islow along the last axis (rows first, then columns with second=True)."""
-    d = x.unbind(-1)
+def _fdct_butterfly(d: list[int]) -> list[int]:
+    """jpeg_fdct_islow's pass on one row, before its final shifts (the DC and 4th terms, which libjpeg shifts by
+    other amounts, brought to the same 2**13 scale: the shift right then gives the very same integers)."""
     t0, t1, t2, t3 = d[0] + d[7], d[1] + d[6], d[2] + d[5], d[3] + d[4]
     t7, t6, t5, t4 = d[0] - d[7], d[1] - d[6], d[2] - d[5], d[3] - d[4]
     t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
-    bits = 15 if second else 11
-    if second:
-        e0, e4 = _descale(t10 + t11, 2), _descale(t10 - t11, 2)
-    else:
-        e0, e4 = (t10 + t11) << 2, (t10 - t11) << 2
     z1 = (t12 + t13) * _C["0.541"]
-    e2, e6 = _descale(z1 + t13 * _C["0.765"], bits), _descale(z1 - t12 * _C["1.847"], bits)
-    o7, o5, o3, o1 = (_descale(v, bits) for v in _odd_part(t4, t5, t6, t7))
-    return torch.stack([e0, o1, e2, o3, e4, o5, e6, o7], -1)
+    o7, o5, o3, o1 = _odd_part(t4, t5, t6, t7)
+    return [
+        (t10 + t11) << 13,
+        o1,
+        z1 + t13 * _C["0.765"],
+        o3,
+        (t10 - t11) << 13,
+        o5,
+        z1 - t12 * _C["1.847"],
+        o7,
+    ]
 
 
-def _idct_pass(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """One pass of jpeg_idct_islow along the last axis (columns first with 11 bits, then rows with 18)."""
-    d = x.unbind(-1)
+def _idct_butterfly(d: list[int]) -> list[int]:
+    """jpeg_idct_islow's pass on one column or row, before its final shift."""
     z1 = (d[2] + d[6]) * _C["0.541"]
     t2, t3 = z1 - d[6] * _C["1.847"], z1 + d[2] * _C["0.765"]
     t0, t1 = (d[0] + d[4]) << 13, (d[0] - d[4]) << 13
     t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
     o0, o1, o2, o3 = _odd_part(d[7], d[5], d[3], d[1])
-    out = (t10 + o3, t11 + o2, t12 + o1, t13 + o0, t13 - o0, t12 - o1, t11 - o2, t10 - o3)
-    return torch.stack([_descale(v, bits) for v in out], -1)
+    return [t10 + o3, t11 + o2, t12 + o1, t13 + o0, t13 - o0, t12 - o1, t11 - o2, t10 - o3]
+
+
+def _as_matrix(butterfly) -> tuple[tuple[int, ...], ...]:
+    """A butterfly is linear in integers up to its final shift: its matrix, read off the unit vectors."""
+    columns = [butterfly([int(i == j) for i in range(8)]) for j in range(8)]
+    return tuple(tuple(col[i] for col in columns) for i in range(8))
+
+
+_DCT_MATRICES = (_as_matrix(_fdct_butterfly), _as_matrix(_idct_butterfly))
+
+
+def _dct_matrices(device: torch.device) -> torch.Tensor:
+    return constant("jpeg_islow_dct", lambda: torch.tensor(_DCT_MATRICES, dtype=torch.int32), device)
+
+
+def _dct_pass(x: torch.Tensor, matrix: torch.Tensor, bits: int) -> torch.Tensor:
+    """One libjpeg DCT pass along the last axis: integer products summed (int32 wraps as libjpeg's 32-bit
+    arithmetic does, and the true results fit), then DESCALE, the shift right that rounds halves up."""
+    summed = (x.unsqueeze(-2) * matrix).sum(-1, dtype=torch.int32)
+    return (summed + (1 << (bits - 1))) >> bits
 
 
 def _floor_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -208,10 +226,11 @@ def _code(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
     planes: (N, C, H, W) integer levels, H and W multiples of 8; table: (N, 1, 1, 1, 8, 8) int32."""
     n, ch, h, w = planes.shape
+    fdct, idct = _dct_matrices(planes.device)
     blocks = (planes.to(torch.int32) - 128).reshape(n, ch, h // 8, 8, w // 8, 8).transpose(3, 4)
-    coef = _fdct_pass(_fdct_pass(blocks, False).transpose(-1, -2), True).transpose(-1, -2)
+    coef = _dct_pass(_dct_pass(blocks, fdct, 11).transpose(-1, -2), fdct, 15).transpose(-1, -2)
     quantised = torch.div(coef.abs() + 4 * table, 8 * table, rounding_mode="floor") * coef.sign()
-    rec = _idct_pass(_idct_pass((quantised * table).transpose(-1, -2), 11).transpose(-1, -2), 18)
+    rec = _dct_pass(_dct_pass((quantised * table).transpose(-1, -2), idct, 11).transpose(-1, -2), idct, 18)
     rec = rec.transpose(3, 4).reshape(n, ch, h, w)
     return (rec + 128).clamp_(0, 255).to(planes.dtype)
 
@@ -238,7 +257,7 @@ def _chroma(c: torch.Tensor, table: torch.Tensor, hf: int, vf: int) -> torch.Ten
 
 
 def _per_sample(value, n: int, name: str) -> list:
-    values = [value] * n if isinstance(value, (int, str)) else list(value)
+    values = [value] * n if np.ndim(value) == 0 else list(value)
     if len(values) != n:
         raise ValueError(
             f"jpeg_compress_torch: {len(values)} {name} values for a batch of {n}; give one or {n}"
@@ -271,7 +290,7 @@ def jpeg_compress_torch(
         )
     px = x.detach().clamp(0, 1).mul(255).round().float()
     if x.shape[1] == 1:
-        table = torch.as_tensor([_quant_table(q, False) for q in qs], dtype=torch.int32, device=x.device)
+        table = upload(torch.tensor([_quant_table(q, False) for q in qs], dtype=torch.int32), x.device)
         out = _luma(px, table[:, None, None, None])
     else:
         out = _compress_rgb(px, qs, ss)
@@ -283,9 +302,9 @@ def _compress_rgb(px: torch.Tensor, qs: list[int], ss: list[str]) -> torch.Tenso
     """Samples grouped by subsampling (at most three groups), each group coded as one batch."""
     order = sorted(range(len(ss)), key=lambda i: list(_FACTORS).index(ss[i]))
     tables = [[_quant_table(qs[i], False), _quant_table(qs[i], True)] for i in order]
-    tables = torch.as_tensor(tables, dtype=torch.int32, device=px.device)[:, :, None, None, None]
+    tables = upload(torch.tensor(tables, dtype=torch.int32), px.device)[:, :, None, None, None]
     same = order == list(range(len(ss)))
-    perm = None if same else torch.as_tensor(order, device=px.device)
+    perm = None if same else upload(torch.tensor(order), px.device)
     ycc = _rgb_to_ycc(px if perm is None else px.index_select(0, perm))
     parts, start = [], 0
     for mode in _FACTORS:
