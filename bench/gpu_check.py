@@ -7,8 +7,10 @@
     python bench/gpu_check.py --diagnose      # also the diagnostic sections (train_profile, train_gan)
 
 Sections, in the order they run: module upscale video train train_profile train_gan loader upscale_compile
-train_compile tests (train_profile: torch.profiler tables of a few steps, upres and the bare loop, in
-<out>.profile.txt; train_gan: variants of the GAN stage that each change one thing, to find its gap). The eager
+train_compile loader_device tests (train_profile: torch.profiler tables of a few steps, upres and the bare loop, in
+<out>.profile.txt; train_gan: variants of the GAN stage that each change one thing, to find its gap; loader_device:
+`degrade_on: device`, the workers' rate when they only crop and the device's rate at degrading, against the
+compiled step's need). The eager
 figures come first and the compiled ones (minutes of compiling each) and the suite last; the JSON and markdown are
 rewritten after every section, so a run stopped at a time limit keeps what it measured.
 
@@ -57,6 +59,7 @@ SECTIONS = (
     "loader",
     "upscale_compile",
     "train_compile",
+    "loader_device",
     "tests",
 )
 # Sections that look for a cost rather than measure a goal; together about 3 minutes on the H200, which the whole
@@ -383,7 +386,13 @@ def _run(
         need = eager.get("fidelity", {}).get("upres_eager_it_per_s", float("nan")) * sizes.batch
         section("loader", bench_loader, sizes, work, need)
         section("upscale_compile", bench_upscale_compile, model, sizes, device, dtype, ref_ms, work, backend)
-        section("train_compile", bench_training_compiled, sizes, device, work, peak, eager, args.compile_mode)
+        compiled = section(
+            "train_compile", bench_training_compiled, sizes, device, work, peak, eager, args.compile_mode
+        )
+        from gpu_check_otf import bench_loader_device
+
+        fastest = (compiled or {}).get("fidelity", {}).get("upres_compile_it_per_s", need / sizes.batch)
+        section("loader_device", bench_loader_device, sizes, device, work, fastest * sizes.batch)
         workers = pytest_workers(args.workers)
         log = args.out.with_suffix(".pytest.log")
         section("tests", run_tests, work, args.pytest_args.split(), args.tests_timeout, workers, log)

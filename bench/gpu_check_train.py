@@ -316,13 +316,19 @@ def bench_training_compiled(
     return data, rows
 
 
+def loader_folder(sizes: Sizes, work: Path) -> Path:
+    """The loader figures' training set: `loader_images` photo-like PNGs (made once per work folder)."""
+    hr = work / "loader_hr"
+    if not hr.is_dir():
+        hr.mkdir()
+        for i in range(sizes.loader_images):
+            write_image(hr / f"{i:03d}.png", photo(sizes.loader_image_size, sizes.loader_image_size, 2000 + i))
+    return hr
+
+
 def bench_loader(sizes: Sizes, work: Path, step_samples_per_s: float) -> tuple[dict, list[Row]]:
     """Samples/s per loader worker, paired (bicubic LR on the fly) and with the on-the-fly degradations."""
-    hr = work / "loader_hr"
-    hr.mkdir(exist_ok=True)
-    n = sizes.loader_image_size
-    for i in range(sizes.loader_images):
-        write_image(hr / f"{i:03d}.png", photo(n, n, 2000 + i))
+    hr, n = loader_folder(sizes, work), sizes.loader_image_size
     data, rows = {}, []
     workers = sizes.loader_workers
     for kind in ("paired", "otf"):

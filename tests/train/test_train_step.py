@@ -3,20 +3,16 @@ bookkeeping (loss sums, skipped steps) is what the loop prints."""
 
 from __future__ import annotations
 
-import traceback
-
 import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 from train_helpers import base_options, merge
 
 from devices import DEVICES
+from host_waits import READS, HostCopies
 from upres.train.config import parse_options
 from upres.train.distributed import DistContext
 from upres.train.setup import build_run
 from upres.train.step import TrainStep
-
-READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
 
 
 def _step(hr_folder, tmp_path, device: str, gan: bool) -> TrainStep:
@@ -95,33 +91,6 @@ def test_the_gradient_check_flags_any_non_finite_value_and_leaves_every_bit(pois
     ):  # x * 1.0: every value as it was, NaN where it was
         assert torch.equal(b.isnan(), p.grad.isnan()) and torch.equal(
             b.nan_to_num(0.0), p.grad.nan_to_num(0.0)
-        )
-
-
-class HostCopies(TorchFunctionMode):
-    """What would be a host-to-device copy that waits for the GPU: a tensor made from host data for a device, or a
-    CPU tensor moved to a device without `non_blocking`. On the CPU both are no-ops, so the call itself is judged."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.copies: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in (torch.tensor, torch.as_tensor) and kwargs.get("device") is not None:
-            self._record(func.__name__)
-        elif func is torch.Tensor.to and args[0].device.type == "cpu" and not kwargs.get("non_blocking"):
-            names_device = "device" in kwargs or any(
-                isinstance(a, (str, torch.device, torch.Tensor)) for a in args[1:]
-            )
-            if names_device and True not in args[1:]:
-                self._record("Tensor.to")
-        return func(*args, **kwargs)
-
-    def _record(self, what: str) -> None:
-        here = [f for f in traceback.extract_stack() if "/src/upres/" in f.filename]
-        self.copies.append(
-            f"{what} at {here[-1].filename.split('/src/')[-1]}:{here[-1].lineno}" if here else what
         )
 
 

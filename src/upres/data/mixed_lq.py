@@ -25,6 +25,11 @@ class MixedLQDataset(Dataset):
     def __init__(
         self, otf: RealESRGANDataset, paired: PairedImageDataset, prob: float, seed: int = 0
     ) -> None:
+        if otf.degradations.degrade_on == "device":
+            raise ConfigError(
+                "degrade_on: device does not combine with dataroot_lq_prob (a batch would mix real LR read by the "
+                "workers with LR made on the device); set degrade_on: workers or remove dataroot_lq_prob"
+            )
         self.otf, self.paired, self.prob, self.seed = otf, paired, prob, seed
         self.degradations = otf.degradations  # the loop reads the sharpening and pair-pool settings here
         self.epoch = 0

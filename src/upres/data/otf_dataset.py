@@ -6,6 +6,7 @@ generators seeded with that triple, so a data worker on any OS (spawn or fork) p
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -150,6 +151,9 @@ class RealESRGANDataset(Dataset):
         self.gt_size = opts.crop_size(scale)
         self.paths = gather_paths(opts.dataroot_gt, opts.meta_info)
         self.guard = BadSampleGuard(len(self.paths))
+        # Set by the training loop for `degrade_on: device`: items then carry the crop and the draws' state, and
+        # `upres.data.otf_device` degrades them on the training device (everything else reads finished pairs).
+        self.deferred = False
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -176,7 +180,18 @@ class RealESRGANDataset(Dataset):
             big = random_crop_augment(
                 src, self.gt_size + margin, rng, self.opts.use_hflip, self.opts.use_rot, self.opts.alpha
             )
-        lq_big = degrade(big, self.degradations, self.scale, rng, gen)
+        if self.deferred:
+            # Every draw of the degradations depends on image sizes only, never on pixels: the generator's state
+            # here is all the device needs to draw them again, the same ones.
+            draws = json.dumps({"numpy": rng.bit_generator.state, "noise_seed": gen.initial_seed()})
+            return {"gt_big": big, "draws": draws, "gt_path": str(path)}
+        lq, gt = self.cut_pair(big, degrade(big, self.degradations, self.scale, rng, gen), rng)
+        return {"lq": lq, "gt": gt, "lq_path": str(path), "gt_path": str(path)}
+
+    def cut_pair(
+        self, big: torch.Tensor, lq_big: torch.Tensor, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (lq, gt) pair at a random place inside the degraded crop and its source."""
         lq_size = self.gt_size // self.scale
         top = int(rng.integers(0, lq_big.shape[-2] - lq_size, endpoint=True))
         left = int(rng.integers(0, lq_big.shape[-1] - lq_size, endpoint=True))
@@ -185,7 +200,7 @@ class RealESRGANDataset(Dataset):
         gt = big[..., top * s : (top + lq_size) * s, left * s : (left + lq_size) * s].contiguous()
         if self.opts.color == "y":
             lq, gt = rgb_to_y(lq), rgb_to_y(gt)
-        return {"lq": lq, "gt": gt, "lq_path": str(path), "gt_path": str(path)}
+        return lq, gt
 
 
 def build_realesrgan_dataset(

@@ -18,6 +18,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from upres.data.degradations.sharpen import usm_sharpen
+from upres.data.otf_dataset import RealESRGANDataset
+from upres.data.otf_device import degrade_batch
 from upres.train.config import Options
 from upres.train.distributed import DistContext
 from upres.train.otf_debug import save_otf_debug
@@ -59,6 +61,20 @@ def worker_died(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "DataLoader worker (pid" in str(exc)
 
 
+def defer_degradations(train_set: object, device: torch.device, log: RunLog) -> None:
+    """`degrade_on: device`: the workers stop before degrading and the feed degrades each batch on `device`."""
+    if not isinstance(train_set, RealESRGANDataset):  # set-up refuses the mixed dataset in its own words
+        raise TypeError(f"degrade_on: device needs a RealESRGANDataset, not {type(train_set).__name__}")
+    train_set.deferred = True
+    steps = [n for n, on in (("video compression", train_set.degradations.video_prob > 0),
+                             ("dithering", train_set.degradations.dither_prob > 0)) if on]  # fmt: skip
+    log.note(
+        f"degrade_on: device: the degradations run on {device} with the workers' random draws, JPEG by upres's torch "
+        "codec (libjpeg-turbo's arithmetic)"
+        + (f"; {' and '.join(steps)} go through the CPU (no device version)" if steps else "")
+    )
+
+
 def _ignore_ctrl_c(worker_id: int) -> None:
     """A terminal's Ctrl+C reaches the loader workers too; they keep loading while the main process finishes its
     iteration and saves (it stops them), instead of dying under a batch it still waits for."""
@@ -98,6 +114,9 @@ class BatchFeed:
             log.note(
                 f"high_order_degradations_debug: the first training batches are saved to {self.debug_dir}"
             )
+        self.on_device = otf is not None and otf.degrade_on == "device"
+        if self.on_device:
+            defer_degradations(run.train_set, ctx.device, log)
         self.restarts, self.restarted_at = 0, None
         self.waited = 0.0  # seconds the loop stood waiting for batches since `take_wait()`
         self.pool = None
@@ -183,8 +202,11 @@ class BatchFeed:
                 self.recover(it - 1, exc)
         self.waited += time.perf_counter() - asked
         device = self.ctx.device
-        lq = batch["lq"].to(device, non_blocking=True)
-        gt = batch["gt"].to(device, non_blocking=True)
+        if self.on_device:
+            lq, gt = degrade_batch(self.run.train_set, batch, device)
+        else:
+            lq = batch["lq"].to(device, non_blocking=True)
+            gt = batch["gt"].to(device, non_blocking=True)
         if self.pool is not None:
             lq, gt = self.pool(lq, gt)
         target = gt

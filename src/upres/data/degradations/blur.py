@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from scipy import special
 
+from upres.host_to_device import upload
+
 # ------------------------------------------------------------------ deterministic kernel shapes
 
 
@@ -155,8 +157,8 @@ def filter2d(img: torch.Tensor, kernel: torch.Tensor | np.ndarray) -> torch.Tens
     x = img.unsqueeze(0) if squeeze else img
     if isinstance(kernel, torch.Tensor) and kernel.device == x.device:
         k = kernel.to(dtype=x.dtype)
-    else:  # host data: a copy that waits for a GPU, made per call (the loader's workers, on the CPU)
-        k = torch.as_tensor(kernel, dtype=x.dtype, device=x.device)
+    else:  # host data (drawn per sample): queued from pinned memory on a GPU, not a copy its queue drains for
+        k = upload(torch.as_tensor(kernel, dtype=x.dtype), x.device)
     if k.dim() == 2:
         k = k.unsqueeze(0)
     n, c, h, w = x.shape

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import torch
 
+from upres.host_to_device import constant, upload
+
 # BT.601 luma, as torchvision's rgb_to_grayscale (which basicsr uses for gray Poisson noise).
 _LUMA = (0.2989, 0.587, 0.114)
 
 
 def _per_sample(v: float | torch.Tensor | list, n: int, like: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(v, dtype=like.dtype, device=like.device).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
+    if isinstance(v, torch.Tensor) and v.device == like.device:
+        t = v.to(like.dtype)
+    else:  # host values: queued from pinned memory, a copy the GPU's queue need not drain for
+        t = upload(torch.as_tensor(v, dtype=like.dtype).reshape(-1), like.device)
+    return t.reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
+
+
+def _gray_flags(gray: bool | torch.Tensor | list, n: int) -> list[bool]:
+    """Which samples get gray noise, on the host: choosing the noise's form from a device tensor waited for the GPU."""
+    values = gray.tolist() if isinstance(gray, torch.Tensor) else gray
+    flags = [bool(f) for f in values] if isinstance(values, list | tuple) else [bool(values)]
+    return flags * n if len(flags) == 1 else flags
 
 
 def _batch(img: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -31,14 +44,14 @@ def gaussian_noise(
     x, squeeze = _batch(img)
     n, c, h, w = x.shape
     s = _per_sample(sigma, n, x) / 255.0
-    g = _per_sample(gray, n, x)
-    if bool(g.all()):
+    flags = _gray_flags(gray, n)
+    if all(flags):
         noise = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype).expand_as(x)
     else:
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        if bool(g.any()):
+        if any(flags):
             gray_field = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
-            noise = torch.where(g > 0, gray_field.expand_as(noise), noise)
+            noise = torch.where(_per_sample(flags, n, x) > 0, gray_field.expand_as(noise), noise)
     out = x + noise * s
     if clip:
         out = out.clamp(0, 1)
@@ -68,13 +81,15 @@ def poisson_noise(
     """Add Poisson noise scaled by `scale`; gray noise is computed on the luma and added to all channels."""
     x, squeeze = _batch(img)
     n = x.shape[0]
-    g = _per_sample(gray, n, x)
-    gray_wanted = bool(g.any()) and x.shape[1] == 3
-    noise = None if gray_wanted and bool(g.all()) else _poisson_of(x, generator)
+    flags = _gray_flags(gray, n)
+    gray_wanted = any(flags) and x.shape[1] == 3
+    noise = None if gray_wanted and all(flags) else _poisson_of(x, generator)
     if gray_wanted:
-        w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        w = constant(
+            "luma", lambda: torch.tensor(_LUMA, dtype=torch.float64).view(1, 3, 1, 1), x.device, x.dtype
+        )
         gray_noise = _poisson_of((x * w).sum(1, keepdim=True), generator).expand_as(x)
-        noise = gray_noise if noise is None else torch.where(g > 0, gray_noise, noise)
+        noise = gray_noise if noise is None else torch.where(_per_sample(flags, n, x) > 0, gray_noise, noise)
     out = x + noise * _per_sample(scale, n, x)
     if clip:
         out = out.clamp(0, 1)

@@ -175,6 +175,12 @@ class DegradationOptions(BaseModel):
         "traiNNer-redux: probability of thickening dark lines (a 3x3 erosion blended in at 1/4) before the first blur",
     )
     queue_size: int = _field(120, "training pair pool size (a multiple of the batch size; 0 disables)", ge=0)
+    degrade_on: Literal["workers", "device"] = _field(
+        "workers",
+        "where training degrades: `workers` (the data loader's processes, on the CPU, JPEG by libjpeg) or `device` "
+        "(the training device, with the same random draws; JPEG by upres's torch codec, libjpeg-turbo's "
+        "arithmetic): for a GPU whose loader workers cannot keep up",
+    )
 
     # Accepted for compatibility with Real-ESRGAN/traiNNer-redux files; kernel sizes come from kernel_range.
     blur_kernel_size: int | None = _field(None, "ignored (legacy key); kernel sizes come from `kernel_range`")

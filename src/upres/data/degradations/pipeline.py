@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from upres.data.degradations.blur import (
 )
 from upres.data.degradations.dither import dither
 from upres.data.degradations.jpeg import jpeg_compress
+from upres.data.degradations.jpeg_torch import jpeg_compress_torch
 from upres.data.degradations.noise import gaussian_noise, poisson_noise
 from upres.data.degradations.options import DegradationOptions
 from upres.data.degradations.resize import choose, random_scale, resize
@@ -54,8 +56,12 @@ def degrade(
     scale: int,
     rng: np.random.Generator,
     generator: torch.Generator | None = None,
+    jpeg: Literal["libjpeg", "torch"] = "libjpeg",
 ) -> torch.Tensor:
-    """LR of `gt` ((C,H,W) or (N,C,H,W) float in [0, 1]) of size (H // scale, W // scale), 8-bit-rounded."""
+    """LR of `gt` ((C,H,W) or (N,C,H,W) float in [0, 1]) of size (H // scale, W // scale), 8-bit-rounded.
+
+    `jpeg`: the real libjpeg through Pillow (on the CPU; a GPU image goes there and back), or upres's codec in torch
+    ops, which stays on the image's device."""
     check_gt(gt, scale)
     if not isinstance(opts, DegradationOptions):
         raise TypeError(
@@ -66,6 +72,8 @@ def degrade(
         raise TypeError(
             f"degrade: rng must be a numpy Generator, not {type(rng).__name__} (rng, generator = make_generators(seed))"
         )
+    if jpeg not in ("libjpeg", "torch"):
+        raise ValueError(f"degrade: jpeg must be 'libjpeg' or 'torch', not {jpeg!r}")
     squeeze = gt.dim() == 3
     x = gt.unsqueeze(0) if squeeze else gt
     if generator is None:
@@ -88,7 +96,7 @@ def degrade(
     x = resize(x, (round(h * s), round(w * s)), choose(rng, opts.resize_mode_list, opts.resize_mode_prob))
     x = noise_step(x, rng, generator, opts.noise_prob, opts.gaussian_noise_prob, opts.noise_range,
                    opts.poisson_scale_range, opts.gray_noise_prob)  # fmt: skip
-    x = jpeg_step(x, rng, opts.jpeg_prob, opts.jpeg_range, opts)
+    x = jpeg_step(x, rng, opts.jpeg_prob, opts.jpeg_range, opts, jpeg)
 
     x = blur_step(x, rng, opts.blur_prob2, opts.sinc_prob2, opts.kernel_range2, opts.kernel_list2,
                   opts.kernel_prob2, opts.blur_sigma2, opts.betag_range2, opts.betap_range2)  # fmt: skip
@@ -108,9 +116,9 @@ def degrade(
     sinc = _final_sinc(rng, x.shape[0], opts)
     if rng.uniform() < 0.5:
         x = _final_resize(x, lr_size, final_mode, sinc)
-        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts)
+        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts, jpeg)
     else:
-        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts)
+        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts, jpeg)
         x = _final_resize(x, lr_size, final_mode, sinc)
 
     x = video_step(x, rng, opts)
@@ -150,7 +158,9 @@ def thicklines_step(x: torch.Tensor, rng: np.random.Generator, prob: float) -> t
     apply = rng.uniform(size=x.shape[0]) < prob
     if not apply.any():
         return x
-    mask = torch.as_tensor(apply, device=x.device).view(-1, 1, 1, 1)
+    if apply.all():
+        return thick_lines(x)
+    mask = upload(torch.as_tensor(apply), x.device).view(-1, 1, 1, 1)
     return torch.where(mask, thick_lines(x), x)
 
 
@@ -181,7 +191,7 @@ def _filter_subset(x: torch.Tensor, apply: np.ndarray, kernels: list[np.ndarray]
     k = pad_kernels(kernels)
     if apply.all():
         return _safe_filter(x, k)
-    idx = torch.as_tensor(np.flatnonzero(apply), device=x.device)
+    idx = upload(torch.as_tensor(np.flatnonzero(apply)), x.device)
     out = x.clone()
     out[idx] = _safe_filter(x[idx], k)
     return out
@@ -224,7 +234,7 @@ def noise_step(
         if chosen.all():
             out = fn(out, amount.tolist(), gray.tolist(), generator)
         else:
-            idx = torch.as_tensor(np.flatnonzero(chosen), device=x.device)
+            idx = upload(torch.as_tensor(np.flatnonzero(chosen)), x.device)
             out = out.clone() if out is x else out
             out[idx] = fn(out[idx], amount[chosen].tolist(), gray[chosen].tolist(), generator)
     return out
@@ -236,14 +246,14 @@ def jpeg_step(
     prob: float,
     quality_range: Sequence[float],
     opts: DegradationOptions,
+    codec: Literal["libjpeg", "torch"] = "libjpeg",
 ) -> torch.Tensor:
     n = x.shape[0]
     apply = rng.uniform(size=n) < prob
     quality = rng.integers(round(quality_range[0]), round(quality_range[1]) + 1, size=n)
     subsampling = [choose(rng, opts.jpeg_subsampling_list, opts.jpeg_subsampling_prob) for _ in range(n)]
-    return _per_sample(
-        x, apply, lambda t, i: jpeg_compress(t, quality[i].tolist(), [subsampling[j] for j in i])
-    )
+    compress = jpeg_compress_torch if codec == "torch" else jpeg_compress
+    return _per_sample(x, apply, lambda t, i: compress(t, quality[i].tolist(), [subsampling[j] for j in i]))
 
 
 def video_step(x: torch.Tensor, rng: np.random.Generator, opts: DegradationOptions) -> torch.Tensor:
@@ -281,7 +291,7 @@ def _per_sample(x: torch.Tensor, apply: np.ndarray, fn) -> torch.Tensor:
     if apply.all():
         return fn(y, idx)
     out = x.clone()
-    t = torch.as_tensor(idx, device=x.device)
+    t = upload(torch.as_tensor(idx), x.device)
     out[t] = fn(y[t], idx)
     return out
 

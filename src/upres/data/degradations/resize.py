@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from upres.host_to_device import upload
+
 RESIZE_MODES = ("area", "bilinear", "bicubic", "nearest", "nearest-exact", "lanczos")
 
 
@@ -48,7 +50,7 @@ def _lanczos_matrix(n_in: int, n_out: int, a: int, dtype: torch.dtype, device: t
     idx = np.clip(idx, 0, n_in - 1).astype(np.int64)  # edge pixels repeat, as Pillow does
     m = np.zeros((n_out, n_in))
     np.add.at(m, (np.repeat(np.arange(n_out), idx.shape[1]), idx.ravel()), w.ravel())
-    return torch.from_numpy(m).to(device=device, dtype=dtype)
+    return upload(torch.from_numpy(m).to(dtype), device)
 
 
 def _lanczos(x: torch.Tensor, size: tuple[int, int], a: int = 3) -> torch.Tensor:

@@ -1,0 +1,49 @@
+"""`degrade_on: device`: the on-the-fly degradations applied on the training device instead of in the loader workers.
+
+The workers read and crop the GT as always and stop before degrading: each item carries its crop with the margin,
+the state of its numpy generator at that point and its noise seed. Since every draw of the pipeline depends on image
+sizes only, restoring that state here draws the same kernels, scales, noise levels, JPEG qualities and orders the
+workers would have, and the same place for the pair inside the degraded crop. What differs from the workers' LR:
+the noise pixels come from a generator on the device (CUDA's differ from the CPU's for one seed; on the CPU they
+are equal). JPEG is upres's codec in torch ops, which computes what libjpeg-turbo computes (equal to Pillow's
+output where Pillow is built on it). Video compression and palette dithering have no device version: the samples
+that draw them go through the CPU and back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import torch
+
+from upres.data.degradations.pipeline import degrade
+from upres.data.otf_dataset import RealESRGANDataset
+
+
+def restored_generators(draws: str, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
+    """The worker's generators as they stood before degrading: numpy's from its saved state, torch's (the noise
+    pixels) seeded as the worker's was, on `device`."""
+    saved = json.loads(draws)
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = saved["numpy"]
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(saved["noise_seed"]))
+    return rng, gen
+
+
+def degrade_batch(
+    dataset: RealESRGANDataset, batch: dict[str, Any], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lq, gt) on `device` from a batch of deferred items (`dataset.deferred`), each degraded with its own draws."""
+    big = batch["gt_big"].to(device, non_blocking=True)
+    lqs, gts = [], []
+    for i, draws in enumerate(batch["draws"]):
+        rng, gen = restored_generators(draws, device)
+        # One sample at a time: each draws its own resize scales, so the intermediate sizes differ per sample.
+        lq_big = degrade(big[i], dataset.degradations, dataset.scale, rng, gen, jpeg="torch")
+        lq, gt = dataset.cut_pair(big[i], lq_big, rng)
+        lqs.append(lq)
+        gts.append(gt)
+    return torch.stack(lqs), torch.stack(gts)

@@ -1,0 +1,103 @@
+"""`degrade_on: device`: the workers crop, the training device degrades, with the workers' random draws."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image, features
+from torch.utils.data import default_collate
+
+from devices import DEVICES
+from host_waits import READS, HostCopies
+from upres.data.otf_dataset import build_realesrgan_dataset
+from upres.data.otf_device import degrade_batch
+
+# Every kind of draw the pipeline makes (both JPEG passes in each chroma subsampling included).
+BUSY = {
+    "blur_prob": 1.0, "sinc_prob": 0.3, "kernel_range": [3, 11], "blur_prob2": 0.8, "sinc_prob2": 0.3,
+    "kernel_range2": [3, 9], "resize_range": [0.3, 1.5], "resize_range2": [0.4, 1.2],
+    "resize_mode_list": ["area", "bilinear", "bicubic", "lanczos"], "resize_mode_prob": [0.25, 0.25, 0.25, 0.25],
+    "noise_prob": 1.0, "gaussian_noise_prob": 0.5, "noise_range": [1, 20], "gray_noise_prob": 0.4,
+    "noise_prob2": 1.0, "gaussian_noise_prob2": 0.5, "final_sinc_prob": 0.8, "thicklines_prob": 0.5,
+    "jpeg_prob": 0.9, "jpeg_prob2": 0.9, "jpeg_range": [20, 95], "jpeg_range2": [20, 95],
+    "jpeg_subsampling_list": ["4:4:4", "4:2:2", "4:2:0"], "jpeg_subsampling_prob": [0.3, 0.3, 0.4],
+}  # fmt: skip
+# The device's JPEG is libjpeg-turbo's arithmetic in torch ops: equal to Pillow's only where Pillow uses that library.
+libjpeg_turbo = pytest.mark.skipif(
+    not features.check_feature("libjpeg_turbo"), reason="Pillow is not built on libjpeg-turbo"
+)
+
+
+@pytest.fixture
+def hr_folder(tmp_path):
+    from skimage import data
+
+    root = tmp_path / "hr"
+    root.mkdir()
+    Image.fromarray(data.astronaut()[:150, :170]).save(root / "a.png")
+    Image.fromarray(data.camera()[:90, :100]).save(root / "gray.png")
+    Image.fromarray(data.coffee()[100:220, 200:330]).save(root / "c.png")
+    return root
+
+
+def _pairs(hr_folder, deferred: bool, **extra):
+    ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 24, **extra}, 4, 7, BUSY)
+    ds.deferred = deferred
+    indices = [(e, i) for e in (0, 1, 2) for i in range(len(ds))]
+    items = [ds[k] for k in indices]
+    return ds, default_collate(items)
+
+
+@libjpeg_turbo
+@pytest.mark.parametrize("extra", [{}, {"color": "y"}], ids=["rgb", "y"])
+def test_the_device_makes_the_pairs_the_workers_make(hr_folder, extra):
+    _, workers = _pairs(hr_folder, deferred=False, **extra)
+    ds, deferred = _pairs(hr_folder, deferred=True, **extra)
+    assert "lq" not in deferred and deferred["gt_big"].shape[-1] == 96 + 32  # the crop and its margin
+    lq, gt = degrade_batch(ds, deferred, torch.device("cpu"))
+    # On the CPU the noise generator is the workers' too and the JPEG codec computes what libjpeg does, so every
+    # pixel is equal, not just every draw.
+    assert torch.equal(gt, workers["gt"])
+    assert torch.equal(lq, workers["lq"])
+    assert lq.shape == workers["lq"].shape and len({float(x.std()) for x in lq}) == len(lq)
+
+
+def test_a_deferred_item_holds_no_degraded_pixels_and_a_plain_one_is_unchanged(hr_folder):
+    ds, _ = _pairs(hr_folder, deferred=False)
+    plain = ds[(0, 0)]
+    ds.deferred = True
+    item = ds[(0, 0)]
+    assert set(item) == {"gt_big", "draws", "gt_path"}
+    ds.deferred = False
+    again = ds[(0, 0)]
+    assert torch.equal(plain["lq"], again["lq"]) and torch.equal(plain["gt"], again["gt"])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_degrading_on_the_device_never_waits_for_it(hr_folder, device, monkeypatch):
+    """The draws are host numbers and the kernels, noise levels and gray choices go up pinned: a batch degraded on a
+    GPU queues its work without waiting for the training step before it (on CUDA the driver's sync check stands
+    behind the spies; on the CPU the calls themselves are judged)."""
+    ds, batch = _pairs(hr_folder, deferred=True)
+    degrade_batch(ds, batch, torch.device(device))  # the cached constants (USM and luma) are made once
+    reads: list[str] = []
+    for name in READS:
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *a, _name=name, _real=real, **k):
+            reads.append(_name)
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    spy_copies = HostCopies()
+    sync_check = torch.cuda.set_sync_debug_mode if device == "cuda" else lambda mode: None
+    sync_check("error")
+    try:
+        with spy_copies:
+            lq, _ = degrade_batch(ds, batch, torch.device(device))
+    finally:
+        sync_check("default")
+        monkeypatch.undo()
+    assert reads == [], f"host reads while degrading: {sorted(set(reads))}"
+    assert spy_copies.copies == [], f"waiting copies while degrading: {sorted(set(spy_copies.copies))}"
+    assert lq.device.type == device

@@ -1,0 +1,39 @@
+"""Spies for work that makes the host wait for a GPU, usable on the CPU: reads of a tensor's value by the host, and
+host-to-device copies that are not queued from pinned memory."""
+
+from __future__ import annotations
+
+import traceback
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+# Tensor methods that read a value back to the host (each waits for the GPU's queue to drain).
+READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+class HostCopies(TorchFunctionMode):
+    """What would be a host-to-device copy that waits for the GPU: a tensor made from host data for a device, or a
+    CPU tensor moved to a device without `non_blocking`. On the CPU both are no-ops, so the call itself is judged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.tensor, torch.as_tensor) and kwargs.get("device") is not None:
+            self._record(func.__name__)
+        elif func is torch.Tensor.to and args[0].device.type == "cpu" and not kwargs.get("non_blocking"):
+            names_device = "device" in kwargs or any(
+                isinstance(a, (str, torch.device, torch.Tensor)) for a in args[1:]
+            )
+            if names_device and True not in args[1:]:
+                self._record("Tensor.to")
+        return func(*args, **kwargs)
+
+    def _record(self, what: str) -> None:
+        here = [f for f in traceback.extract_stack() if "/src/upres/" in f.filename]
+        self.copies.append(
+            f"{what} at {here[-1].filename.split('/src/')[-1]}:{here[-1].lineno}" if here else what
+        )

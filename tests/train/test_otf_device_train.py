@@ -1,0 +1,55 @@
+"""`degrade_on: device` in training: the same run as the workers', the pair pool and sharpened targets included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, features
+from train_helpers import base_options, merge
+
+from upres.errors import ConfigError
+from upres.io.model_files import read_tensors
+from upres.train.config import parse_options
+from upres.train.loop import train
+from upres.train.setup import build_train_dataset
+
+# Blur, resizes, Gaussian and Poisson noise, JPEG (redux's default quality), the final sinc, the pair pool and USM
+OTF = {
+    "high_order_degradation": True, "queue_size": 4, "gt_usm": True, "blur_prob": 1.0, "noise_prob": 1.0,
+    "gaussian_noise_prob": 0.5, "noise_prob2": 1.0, "final_sinc_prob": 0.8,
+}  # fmt: skip
+
+
+def _weights(hr_folder, exp, **extra) -> dict[str, torch.Tensor]:
+    opts = merge(base_options(hr_folder, exp), {**OTF, **extra})
+    opts["datasets"]["train"]["type"] = "realesrgandataset"
+    train(parse_options(opts), device="cpu")
+    return read_tensors(exp / "models" / "net_g_10.safetensors")[0], (exp / "log.txt").read_text()
+
+
+@pytest.mark.skipif(
+    not features.check_feature("libjpeg_turbo"), reason="Pillow is not built on libjpeg-turbo"
+)
+def test_training_with_degradations_on_the_device_trains_what_the_workers_train(tmp_path, hr_folder):
+    workers, _ = _weights(hr_folder, tmp_path / "workers")
+    device, log = _weights(hr_folder, tmp_path / "device", degrade_on="device")
+    assert workers.keys() == device.keys() and all(torch.equal(workers[k], device[k]) for k in workers)
+    assert "degrade_on: device: the degradations run on cpu with the workers' random draws" in log
+
+
+def test_device_degradations_refuse_real_lr_mixed_in(tmp_path):
+    hr, lr = tmp_path / "hr", tmp_path / "lr"
+    hr.mkdir()
+    lr.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((32, 32, 3), 9 * i, np.uint8)).save(hr / f"{i}.png")
+        Image.fromarray(np.full((16, 16, 3), 9 * i, np.uint8)).save(lr / f"{i}.png")
+    opts = {
+        "name": "m", "scale": 2, "high_order_degradation": True, "dataroot_lq_prob": 0.5, "degrade_on": "device",
+        "datasets": {"train": {"type": "realesrgandataset", "dataroot_gt": str(hr), "dataroot_lq": str(lr),
+                               "lq_size": 8}},
+        "network_g": {"type": "compact"},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^degrade_on: device does not combine with dataroot_lq_prob .*"):
+        build_train_dataset(parse_options(opts), seed=0)
