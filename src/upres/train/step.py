@@ -18,6 +18,7 @@ from upres.train.config import Options
 from upres.train.distributed import DistContext
 from upres.train.schedule import supports_device_skip
 from upres.train.setup import Run
+from upres.train.weight_copies import LowPrecisionWeights
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # lq, gt, the loss target (gt, sharpened for OTF)
 
@@ -51,6 +52,12 @@ class TrainStep:
         # Walked once: `parameters()` visits every module (~0.7 ms for RRDBNet 64/23 on a CPU core), and an eager GPU
         # step, bound by its host work, would pay that several times an iteration.
         self.g_params = [p for p in run.g.net.parameters() if p.requires_grad]
+        # Autocast's per-use weight casts replaced by one copy an iteration, where G runs as it is (DDP and compiled
+        # wrappers keep autocast's casts: DDP's gradient hooks sit on the parameters, the compiler fuses the casts).
+        self.weights = (
+            LowPrecisionWeights(run.g.net, amp_dtype) if opts.use_amp and model is run.g.net else None
+        )
+        self.backward_inputs = self.weights.inputs if self.weights is not None else self.g_params
         self.d_params = [p for p in run.d.net.parameters() if p.requires_grad] if run.d is not None else None
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -81,6 +88,8 @@ class TrainStep:
             torch.compiler.cudagraph_mark_step_begin()
         g_due, d_due = self.schedule(it)
         run.g.optimizer.zero_grad(set_to_none=True)
+        if self.weights is not None:
+            self.weights.refresh()
         if d_due:
             run.d.optimizer.zero_grad(set_to_none=True)
         for micro in range(run.accum_iter):
@@ -117,8 +126,9 @@ class TrainStep:
         # forward with a graph prepares a gradient sync that no backward would use, and the next iteration's
         # no_sync micro-batch was then all-reduced after all (a resumed run rounded differently).
         g_graph = contextlib.nullcontext() if g_due else torch.no_grad()
+        in_use = self.weights.in_use() if self.weights is not None else contextlib.nullcontext()
         with sync:
-            with self.autocast():
+            with in_use, self.autocast():
                 with g_graph:
                     sr = model(lq)
                 d_outs = None
@@ -140,8 +150,10 @@ class TrainStep:
                     model,
                     self.scaler,
                     keep_graph=d_outs is not None,
-                    params=self.g_params,
+                    params=self.backward_inputs,
                 )
+                if self.weights is not None:
+                    self.weights.gather_grads()
         if d_due:
             d_logs = gan_step.discriminator_step(
                 self.net_d, run.d.optimizer, self.gan.module, d_outs, noise=t.d_input_noise,
