@@ -38,7 +38,11 @@ def bench_loader_device(
     workers = sizes.loader_workers
     sampler = ResumableBatchSampler(len(dataset), sizes.batch, seed=0)
     loader = DataLoader(
-        dataset, batch_sampler=sampler, num_workers=workers, prefetch_factor=4, pin_memory=device.type == "cuda"
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        prefetch_factor=4,
+        pin_memory=device.type == "cuda",
     )
     batches = iter(loader)
     first = next(batches)  # worker start-up is paid once per run
@@ -54,7 +58,9 @@ def bench_loader_device(
         degrade_batch(dataset, batch, device)
     sync(device)
     device_rate = len(kept) * sizes.batch / (time.perf_counter() - start)
-    needed = math.ceil(step_samples_per_s / per_worker) if per_worker and math.isfinite(step_samples_per_s) else 0
+    needed = (
+        math.ceil(step_samples_per_s / per_worker) if per_worker and math.isfinite(step_samples_per_s) else 0
+    )
     data = {
         "workers": workers,
         "read_samples_per_s": read_rate,

@@ -322,7 +322,9 @@ def loader_folder(sizes: Sizes, work: Path) -> Path:
     if not hr.is_dir():
         hr.mkdir()
         for i in range(sizes.loader_images):
-            write_image(hr / f"{i:03d}.png", photo(sizes.loader_image_size, sizes.loader_image_size, 2000 + i))
+            write_image(
+                hr / f"{i:03d}.png", photo(sizes.loader_image_size, sizes.loader_image_size, 2000 + i)
+            )
     return hr
 
 

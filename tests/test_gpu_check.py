@@ -92,7 +92,10 @@ def test_smoke_runs_every_benchmark_and_writes_json_and_markdown(tmp_path):
     # degrade_on device: the workers only read and crop, the training process degrades; the need is the compiled rate
     device = report["loader_device"]
     assert device["read_per_worker"] > 0 and device["device_samples_per_s"] > 0
-    assert device["step_samples_per_s"] == report["train_compile"]["fidelity"]["upres_compile_it_per_s"] * report["sizes"]["batch"]
+    assert (
+        device["step_samples_per_s"]
+        == report["train_compile"]["fidelity"]["upres_compile_it_per_s"] * report["sizes"]["batch"]
+    )
     md = out.with_suffix(".md").read_text()
     assert md.startswith("### GPU check on ")
     assert md.count("\n| `upres train`") == 4 and "| loader otf," in md and "| `upres video`" in md
