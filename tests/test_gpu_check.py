@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,7 +108,7 @@ def test_unknown_section_is_a_usage_error(tmp_path):
     assert proc.returncode == 2
     assert (
         "gpu_check: unknown section(s) videos; sections: module, upscale, video, train, train_profile, train_gan, "
-        "loader, upscale_compile, train_compile, tests" in (proc.stdout + proc.stderr)
+        "loader, upscale_compile, train_compile, loader_device, tests" in (proc.stdout + proc.stderr)
     )
 
 
@@ -154,8 +155,13 @@ def test_device_run_script_parses_and_names_its_parts(tmp_path):
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
     proc = subprocess.run(["sh", str(script), "benchmarks"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan|next"
+    assert (
+        proc.stderr.strip() == "usage: sh bench/gpu_device_run.sh bench|tests|all|train|train0|gan|next|new"
+    )
     assert list(tmp_path.iterdir()) == []
+    # `new` runs named test files on the device: each still exists
+    named = re.findall(r"tests/[\w/]+\.py", script.read_text())
+    assert named and all((REPO / p).is_file() for p in named), named
 
 
 def _gpu_check_module():
