@@ -3,6 +3,8 @@ autocast's per-use casts train: the same weights, bit for bit, in both stages, w
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from train_helpers import base_options, merge, small_gan
@@ -84,3 +86,32 @@ def test_only_plain_convolutions_are_copied_and_the_modules_get_their_parameters
     with pytest.raises(RuntimeError), weights.in_use():
         raise RuntimeError("a failed forward")
     assert all(m._parameters[n] is p for (m, n), p in zip(weights.slots, weights.masters, strict=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gradients_through_the_copies_are_autocasts_for_either_dtype(dtype):
+    """fp16 is what a GPU without bf16 trains in (with a gradient scaler); CPU autocast runs it too. Two backwards
+    accumulate, as micro-batches do; the scaled loss stands for the gradient scaler's."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.PReLU(8), torch.nn.Conv2d(8, 3, 3)
+    )
+    x = [torch.rand(2, 3, 12, 12) for _ in range(2)]
+
+    def grads(copies: LowPrecisionWeights | None) -> list[torch.Tensor]:
+        net.zero_grad(set_to_none=True)
+        for xi in x:
+            if copies is not None:
+                copies.refresh()
+            in_use = copies.in_use() if copies is not None else contextlib.nullcontext()
+            with in_use, torch.autocast("cpu", dtype=dtype):
+                loss = net(xi).float().square().mean() * 1024
+            loss.backward(inputs=copies.inputs if copies is not None else list(net.parameters()))
+            if copies is not None:
+                copies.gather_grads()
+        return [p.grad.clone() for p in net.parameters()]
+
+    cast = grads(None)
+    copied = grads(LowPrecisionWeights(net, dtype))
+    assert all(g.dtype == torch.float32 for g in copied)
+    assert all(torch.equal(a, b) for a, b in zip(cast, copied, strict=True))
