@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -53,3 +55,29 @@ def test_device_degradations_refuse_real_lr_mixed_in(tmp_path):
     }  # fmt: skip
     with pytest.raises(ConfigError, match=r"^degrade_on: device does not combine with dataroot_lq_prob .*"):
         build_train_dataset(parse_options(opts), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("keys", "cpu_steps"),
+    [
+        ({}, None),
+        ({"dither_prob": 0.5, "dither_method_list": ["ordered"], "dither_method_prob": [1.0],
+          "dither_palette_list": ["uniform"], "dither_palette_prob": [1.0]}, None),
+        ({"dither_prob": 0.5}, "error-diffusion and adaptive-palette dithering"),
+        ({"video_prob": 0.1}, "video compression"),
+    ],
+)  # fmt: skip
+def test_the_log_names_the_steps_that_go_through_the_cpu(tmp_path, hr_folder, keys, cpu_steps):
+    from upres.data.otf_dataset import build_realesrgan_dataset
+    from upres.train.feed import defer_degradations
+
+    ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 8}, 2, 0, keys)
+    notes: list[str] = []
+    defer_degradations(ds, torch.device("cpu"), SimpleNamespace(note=notes.append))
+    assert ds.deferred and len(notes) == 1
+    assert notes[0].startswith(
+        "degrade_on: device: the degradations run on cpu with the workers' random draws"
+    )
+    assert notes[0].endswith(
+        f"; {cpu_steps} go through the CPU (no device version)" if cpu_steps else "arithmetic)"
+    )

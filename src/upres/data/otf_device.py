@@ -6,8 +6,8 @@ sizes only, restoring that state here draws the same kernels, scales, noise leve
 workers would have, and the same place for the pair inside the degraded crop. What differs from the workers' LR:
 the noise pixels come from a generator on the device (CUDA's differ from the CPU's for one seed; on the CPU they
 are equal). JPEG is upres's codec in torch ops, which computes what libjpeg-turbo computes (equal to Pillow's
-output where Pillow is built on it). Video compression and palette dithering have no device version: the samples
-that draw them go through the CPU and back.
+output where Pillow is built on it). Video compression, error-diffusion dithering and adaptive palettes have no
+device version: the samples that draw them go through the CPU and back.
 """
 
 from __future__ import annotations

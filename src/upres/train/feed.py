@@ -66,8 +66,14 @@ def defer_degradations(train_set: object, device: torch.device, log: RunLog) -> 
     if not isinstance(train_set, RealESRGANDataset):  # set-up refuses the mixed dataset in its own words
         raise TypeError(f"degrade_on: device needs a RealESRGANDataset, not {type(train_set).__name__}")
     train_set.deferred = True
-    steps = [n for n, on in (("video compression", train_set.degradations.video_prob > 0),
-                             ("dithering", train_set.degradations.dither_prob > 0)) if on]  # fmt: skip
+    d = train_set.degradations
+    # Ordered and plain dithering to a uniform palette are torch operations; error diffusion and adaptive palettes
+    # are Pillow's.
+    pillow_dither = d.dither_prob > 0 and (
+        "floyd_steinberg" in d.dither_method_list or "adaptive" in d.dither_palette_list
+    )
+    steps = [n for n, on in (("video compression", d.video_prob > 0),
+                             ("error-diffusion and adaptive-palette dithering", pillow_dither)) if on]  # fmt: skip
     log.note(
         f"degrade_on: device: the degradations run on {device} with the workers' random draws, JPEG by upres's torch "
         "codec (libjpeg-turbo's arithmetic)"
