@@ -101,3 +101,30 @@ def test_degrading_on_the_device_never_waits_for_it(hr_folder, device, monkeypat
     assert reads == [], f"host reads while degrading: {sorted(set(reads))}"
     assert spy_copies.copies == [], f"waiting copies while degrading: {sorted(set(spy_copies.copies))}"
     assert lq.device.type == device
+
+
+def test_degrading_on_the_device_runs_in_full_float32_and_puts_tf32_back(hr_folder, monkeypatch):
+    """On Ampere and newer GPUs cuDNN takes float32 convolutions as TF32 unless told not to, and `fast_matmul` lets
+    products do the same: a quarter of an 8-bit level off the workers' LR. Judged on the flags, which the CPU has too."""
+    import upres.data.otf_device as otf_device
+
+    ds, batch = _pairs(hr_folder, deferred=True)
+    seen = []
+    real = otf_device.degrade
+
+    def spy(*a, **k):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()))
+        return real(*a, **k)
+
+    monkeypatch.setattr(otf_device, "degrade", spy)
+    before = (torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision())
+    torch.backends.cudnn.allow_tf32 = True
+    torch.set_float32_matmul_precision("high")  # what fast_matmul sets
+    try:
+        degrade_batch(ds, batch, torch.device("cpu"))
+        after = (torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision())
+    finally:
+        torch.backends.cudnn.allow_tf32, _ = before
+        torch.set_float32_matmul_precision(before[1])
+    assert seen and set(seen) == {(False, "highest")}
+    assert after == (True, "high")

@@ -12,7 +12,9 @@ device version: the samples that draw them go through the CPU and back.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -33,10 +35,32 @@ def restored_generators(draws: str, device: torch.device) -> tuple[np.random.Gen
     return rng, gen
 
 
+@contextlib.contextmanager
+def full_float32() -> Iterator[None]:
+    """TF32 off for the degradations' convolutions and matrix products (small blur kernels, USM, Lanczos), then as it
+    was: cuDNN runs float32 convolutions in TF32 by default on Ampere and newer GPUs, and `fast_matmul` does the same
+    for products, whose 10-bit mantissas put results about a quarter of an 8-bit level off the workers' float32."""
+    convs, products = torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = convs
+        torch.set_float32_matmul_precision(products)
+
+
 def degrade_batch(
     dataset: RealESRGANDataset, batch: dict[str, Any], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(lq, gt) on `device` from a batch of deferred items (`dataset.deferred`), each degraded with its own draws."""
+    with full_float32():
+        return _degrade_each(dataset, batch, device)
+
+
+def _degrade_each(
+    dataset: RealESRGANDataset, batch: dict[str, Any], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     big = batch["gt_big"].to(device, non_blocking=True)
     lqs, gts = [], []
     for i, draws in enumerate(batch["draws"]):
