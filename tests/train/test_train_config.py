@@ -227,6 +227,16 @@ def test_degradation_keys_without_otf_are_validated_and_noted(tmp_path, hr_folde
         parse_options(merge(paired, {"jpeg_range": [90, 60]}), "opt.yml")
 
 
+def test_a_wrong_degradation_value_of_an_otf_file_is_refused_in_the_files_name(tmp_path, hr_folder, capsys):
+    """The keys sit at the top level of the file: the message named `datasets.train: options:` (no such key)."""
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), {"high_order_degradation": True, "blur_prob": 2})
+    path = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(path), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {path}: blur_prob: probability 2.0 is outside [0, 1]"
+    )
+
+
 def test_an_lr_folder_beside_otf_is_noted_as_unread(tmp_path, hr_folder, capsys):
     opts = merge(base_options(hr_folder, tmp_path / "exp"), {"high_order_degradation": True})
     opts["datasets"]["train"]["dataroot_lq"] = str(hr_folder)

@@ -365,10 +365,13 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source, Options)) from None
     train = options.train_dataset
-    if options.degradation and (train is None or train.type != "realesrgandataset"):
+    if options.degradation:
         from upres.data.degradations.options import parse_degradation_options
 
-        parse_degradation_options(options.degradation, source)  # a wrong value is refused even where unused
+        # A wrong value is refused where the file is read, in the file's name (the dataset named itself and an
+        # `options` that is not a key: "datasets.train: options: blur_prob: ..."), and even where it has no effect.
+        parse_degradation_options(options.degradation, source)
+    if options.degradation and (train is None or train.type != "realesrgandataset"):
         kind = f"datasets.train is {train.type}" if train else "there is no datasets.train"
         notes.append(
             f"{', '.join(sorted(options.degradation))}: no effect, {kind}; "
