@@ -365,7 +365,12 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source, Options)) from None
     train = options.train_dataset
-    if options.degradation and (train is None or train.type != "realesrgandataset"):
+    if train is not None and train.type == "realesrgandataset":
+        from upres.data.otf_dataset import degradation_options_from
+
+        # at parse time, naming the file: `degrade_on: gpu` was blamed on datasets.train, doctor -c passed it
+        degradation_options_from(train.degradation, options.degradation, source, block="datasets.train")
+    elif options.degradation:
         from upres.data.degradations.options import parse_degradation_options
 
         parse_degradation_options(options.degradation, source)  # a wrong value is refused even where unused
