@@ -121,7 +121,7 @@ def test_x4plus_files_state_the_x4plus_settings(path):
             "options: unknown degradation key `blur_sigmaa`; see docs/degradations.md for the list",
         ),
         ({"dither_bits_range": [0, 4]}, "options: dither_bits_range: bits must lie in [1, 8], got [0, 4]"),
-        ({"queue_size": -1}, "options: queue_size: Input should be greater than or equal to 0"),
+        ({"queue_size": -1}, "options: queue_size: Input should be greater than or equal to 0 (got -1)"),
     ],
 )
 def test_wrong_values_are_refused_naming_the_key(data, message):

@@ -81,3 +81,37 @@ def test_the_log_names_the_steps_that_go_through_the_cpu(tmp_path, hr_folder, ke
     assert notes[0].endswith(
         f"; {cpu_steps} go through the CPU (no device version)" if cpu_steps else "arithmetic)"
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ({"degrade_on": "gpu"}, "degrade_on: Input should be 'workers' or 'device' (got 'gpu')"),
+        (
+            {"datasets": {"train": {"sinc_prob": 3}}},
+            "datasets.train.sinc_prob: probability 3.0 is outside [0, 1]",
+        ),
+        (
+            {"datasets": {"train": {"resize_range": [0.15, 0.5]}}},
+            "datasets.train.resize_range [0.15, 0.5]: resize_prob gives 'up' a chance of 0.2, but 'up' draws a "
+            "factor between 1 and the range's end; raise its second value to 1 or more, or set that chance to 0",
+        ),
+    ],
+    ids=["top_level", "dataset_block", "dataset_block_range"],
+)
+def test_a_wrong_degradation_value_is_refused_with_the_file_and_its_place_by_train_and_doctor(
+    tmp_path, hr_folder, capsys, where, said
+):
+    """`degrade_on: gpu` at the top level was reported as "datasets.train: options: degrade_on: ..." (a key of the
+    dataset block, no file, no value), and `upres doctor -c` said OK to the file that training refused."""
+    from train_helpers import write
+
+    from upres.cli import main
+
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), {**OTF, **where})
+    opts["datasets"]["train"]["type"] = "realesrgandataset"
+    cfg = write(tmp_path / "o.yml", opts)
+    for command in (["train", "-c", str(cfg), "--device", "cpu"], ["doctor", "-c", str(cfg)]):
+        assert main(command) == 2
+        assert capsys.readouterr().err == f"error: {cfg}: {said}\n", command
+    assert not (tmp_path / "exp").exists()

@@ -69,20 +69,27 @@ class OTFDatasetOptions(BaseModel):
 
 
 def degradation_options_from(
-    dataset_opts: Mapping[str, Any], top_level: Mapping[str, Any] | None = None, where: str = "options"
+    dataset_opts: Mapping[str, Any],
+    top_level: Mapping[str, Any] | None = None,
+    where: str = "options",
+    block: str | None = None,
 ) -> DegradationOptions:
     """Degradation keys from the top level of an option file plus those traiNNer-redux keeps in the dataset block
-    (kernel_list, blur_sigma, sinc_prob, final_sinc_prob...). The same key in both places must agree."""
+    (kernel_list, blur_sigma, sinc_prob, final_sinc_prob...). The same key in both places must agree. With `block`
+    (`datasets.train`), an error names a key of the dataset block by its full path."""
     fields = set(DEGRADATION_KEYS)
     merged = {k: v for k, v in (top_level or {}).items() if k in fields}
+    names = {}
     for k, v in dataset_opts.items():
         if k in fields:
             if k in merged and merged[k] != v:
                 raise ConfigError(
                     f"{where}: `{k}` is set both at the top level ({merged[k]}) and in the dataset ({v})"
                 )
+            if block is not None and k not in merged:
+                names[k] = f"{block}.{k}"
             merged[k] = v
-    return parse_degradation_options(merged, where)
+    return parse_degradation_options(merged, where, names)
 
 
 def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> list[Path]:

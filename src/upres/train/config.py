@@ -365,13 +365,15 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source, Options)) from None
     train = options.train_dataset
-    if options.degradation:
-        from upres.data.degradations.options import parse_degradation_options
+    otf = train is not None and train.type == "realesrgandataset"
+    if options.degradation or otf:
+        from upres.data.otf_dataset import degradation_options_from
 
-        # A wrong value is refused where the file is read, in the file's name (the dataset named itself and an
-        # `options` that is not a key: "datasets.train: options: blur_prob: ..."), and even where it has no effect.
-        parse_degradation_options(options.degradation, source)
-    if options.degradation and (train is None or train.type != "realesrgandataset"):
+        # Refused where the file is read, in its name, even where unused (the dataset blamed "datasets.train").
+        degradation_options_from(
+            train.degradation if otf else {}, options.degradation, source, "datasets.train"
+        )
+    if options.degradation and not otf:
         kind = f"datasets.train is {train.type}" if train else "there is no datasets.train"
         notes.append(
             f"{', '.join(sorted(options.degradation))}: no effect, {kind}; "

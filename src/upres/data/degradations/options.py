@@ -10,6 +10,8 @@ not have (video, dithering, GT sharpening, JPEG chroma subsampling, noise_prob) 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import (
@@ -322,8 +324,11 @@ def _check_choice(opts: DegradationOptions, list_name: str, prob_name: str) -> N
     _check_distribution(prob_name, probs)
 
 
-def parse_degradation_options(data: dict, where: str = "options") -> DegradationOptions:
-    """Validate a dict of degradation keys, turning pydantic's report into one ConfigError naming the key."""
+def parse_degradation_options(
+    data: dict, where: str = "options", names: Mapping[str, str] | None = None
+) -> DegradationOptions:
+    """Validate a dict of degradation keys, turning pydantic's report into one ConfigError naming the key (as
+    `names` gives it, e.g. `datasets.train.blur_prob` for a key of the dataset block)."""
     try:
         return DegradationOptions.model_validate(data)
     except ValidationError as exc:
@@ -333,7 +338,16 @@ def parse_degradation_options(data: dict, where: str = "options") -> Degradation
         if err["type"] == "extra_forbidden":
             msg = f"unknown degradation key `{loc}`; see docs/degradations.md for the list"
         elif loc:
-            msg = f"{loc}: {msg}"
+            got = err.get("input")
+            # pydantic's own words do not say what was given ("Input should be 'workers' or 'device'")
+            shown = (
+                f" (got {got!r})" if err["type"] != "value_error" and not isinstance(got, dict | list) else ""
+            )
+            msg = f"{loc}: {msg}{shown}"
+        key, sep, rest = msg.partition(":")
+        head = re.match(r"\w*", key).group()  # "resize_range [0.1, 0.2]: ...", "jpeg_range: ..."
+        if sep and names and head in names:
+            msg = names[head] + key[len(head) :] + sep + rest
         raise ConfigError(f"{where}: {msg}") from None
 
 
