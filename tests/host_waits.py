@@ -3,13 +3,34 @@ host-to-device copies that are not queued from pinned memory."""
 
 from __future__ import annotations
 
+import contextlib
 import traceback
+from collections.abc import Iterator
 
+import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
 # Tensor methods that read a value back to the host (each waits for the GPU's queue to drain).
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+@contextlib.contextmanager
+def host_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The names of the READS methods called inside the block, in call order."""
+    reads: list[str] = []
+    for name in READS:
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *a, _name=name, _real=real, **k):
+            reads.append(_name)
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    try:
+        yield reads
+    finally:
+        monkeypatch.undo()
 
 
 class HostCopies(TorchFunctionMode):

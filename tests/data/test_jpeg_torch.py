@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image, features
-from torch.overrides import TorchFunctionMode
 
 from devices import needs_cuda
+from host_waits import HostCopies
 from upres.data.degradations.jpeg import jpeg_bytes, jpeg_compress, to_uint8
 from upres.data.degradations.jpeg_torch import _quant_table, jpeg_compress_torch
 
@@ -176,24 +176,6 @@ def test_runs_on_tensors_without_data():
     assert jpeg_compress_torch(x[:, :1], 50).shape == (3, 1, 37, 53)
     with pytest.raises(NotImplementedError):
         x.cpu()
-
-
-class HostCopies(TorchFunctionMode):
-    """Copies that would wait for the GPU: a tensor made from host data for a device, or a CPU tensor moved to one
-    without non_blocking (as tests/train/test_train_step.py's spy). On the CPU they are no-ops: judge the call."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.copies: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in (torch.tensor, torch.as_tensor) and kwargs.get("device") is not None:
-            self.copies.append(func.__name__)
-        elif func is torch.Tensor.to and args[0].device.type == "cpu" and not kwargs.get("non_blocking"):
-            names_device = "device" in kwargs or any(isinstance(a, (str, torch.device)) for a in args[1:])
-            self.copies += ["Tensor.to"] if names_device else []
-        return func(*args, **kwargs)
 
 
 def test_no_waiting_copies_from_the_host():

@@ -8,7 +8,7 @@ from PIL import Image, features
 from torch.utils.data import default_collate
 
 from devices import DEVICES
-from host_waits import READS, HostCopies
+from host_waits import HostCopies, host_reads
 from upres.data.otf_dataset import build_realesrgan_dataset
 from upres.data.otf_device import degrade_batch
 
@@ -80,24 +80,14 @@ def test_degrading_on_the_device_never_waits_for_it(hr_folder, device, monkeypat
     behind the spies; on the CPU the calls themselves are judged)."""
     ds, batch = _pairs(hr_folder, deferred=True)
     degrade_batch(ds, batch, torch.device(device))  # the cached constants (USM and luma) are made once
-    reads: list[str] = []
-    for name in READS:
-        real = getattr(torch.Tensor, name)
-
-        def spy(self, *a, _name=name, _real=real, **k):
-            reads.append(_name)
-            return _real(self, *a, **k)
-
-        monkeypatch.setattr(torch.Tensor, name, spy)
     spy_copies = HostCopies()
     sync_check = torch.cuda.set_sync_debug_mode if device == "cuda" else lambda mode: None
     sync_check("error")
     try:
-        with spy_copies:
+        with host_reads(monkeypatch) as reads, spy_copies:
             lq, _ = degrade_batch(ds, batch, torch.device(device))
     finally:
         sync_check("default")
-        monkeypatch.undo()
     assert reads == [], f"host reads while degrading: {sorted(set(reads))}"
     assert spy_copies.copies == [], f"waiting copies while degrading: {sorted(set(spy_copies.copies))}"
     assert lq.device.type == device

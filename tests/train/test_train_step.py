@@ -8,7 +8,7 @@ import torch
 from train_helpers import base_options, merge
 
 from devices import DEVICES
-from host_waits import READS, HostCopies
+from host_waits import HostCopies, host_reads
 from upres.train.config import parse_options
 from upres.train.distributed import DistContext
 from upres.train.setup import build_run
@@ -51,18 +51,9 @@ def test_a_training_step_never_waits_for_the_device(hr_folder, tmp_path, monkeyp
         lq, gt = (t.to(device) for t in batches[it - 1])
         return lq, gt, gt
 
-    reads: list[str] = []
-    for name in READS:
-        real = getattr(torch.Tensor, name)
-
-        def spy(self, *a, _name=name, _real=real, **k):
-            reads.append(_name)
-            return _real(self, *a, **k)
-
-        monkeypatch.setattr(torch.Tensor, name, spy)
-    for it in range(1, 5):  # across the GAN stage's start (iteration 2)
-        step(it, feed)
-    monkeypatch.undo()
+    with host_reads(monkeypatch) as reads:
+        for it in range(1, 5):  # across the GAN stage's start (iteration 2)
+            step(it, feed)
     assert reads == [], f"the step read tensors back to the host: {sorted(set(reads))}"
     assert float(step.skipped_total) == 0 and float(step.consecutive_bad) == 0
     assert set(step.loss_sums) >= {"l_g_l1", "l_g_total"} | ({"l_d_real", "l_g_gan"} if gan else set())
