@@ -73,13 +73,19 @@ def test_the_log_names_the_steps_that_go_through_the_cpu(tmp_path, hr_folder, ke
 
     ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 8}, 2, 0, keys)
     notes: list[str] = []
+    # A device object names a GPU without needing one: the note is all that is judged here.
+    defer_degradations(ds, torch.device("cuda", 0), SimpleNamespace(note=notes.append))
     defer_degradations(ds, torch.device("cpu"), SimpleNamespace(note=notes.append))
-    assert ds.deferred and len(notes) == 1
+    assert ds.deferred and len(notes) == 2
     assert notes[0].startswith(
-        "degrade_on: device: the degradations run on cpu with the workers' random draws"
+        "degrade_on: device: the degradations run on cuda:0 with the workers' random draws"
     )
     assert notes[0].endswith(
         f"; {cpu_steps} go through the CPU (no device version)" if cpu_steps else "arithmetic)"
+    )
+    # where the training device is the CPU, the option only moves the workers' work into one process
+    assert notes[1] == notes[0].replace("cuda:0", "cpu") + (
+        "; on a CPU this only moves the workers' work into the training process (degrade_on: workers is faster)"
     )
 
 

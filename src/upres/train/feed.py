@@ -78,6 +78,11 @@ def defer_degradations(train_set: object, device: torch.device, log: RunLog) -> 
         f"degrade_on: device: the degradations run on {device} with the workers' random draws, JPEG by upres's torch "
         "codec (libjpeg-turbo's arithmetic)"
         + (f"; {' and '.join(steps)} go through the CPU (no device version)" if steps else "")
+        + (
+            "; on a CPU this only moves the workers' work into the training process (degrade_on: workers is faster)"
+            if device.type == "cpu"
+            else ""
+        )
     )
 
 

@@ -66,9 +66,9 @@ class LowPrecisionWeights:
     @contextlib.contextmanager
     def in_use(self) -> Iterator[None]:
         """The modules hold the copies for the forward and the losses inside; their parameters again after."""
-        for (m, name), copy in zip(self.slots, self.copies, strict=True):
-            m._parameters[name] = copy
         try:
+            for (m, name), copy in zip(self.slots, self.copies, strict=True):
+                m._parameters[name] = copy
             yield
         finally:
             for (m, name), master in zip(self.slots, self.masters, strict=True):
