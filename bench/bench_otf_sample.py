@@ -1,8 +1,13 @@
 """On-the-fly training samples per second in one process on one thread: decode, crop, degrade, cut the pair.
 
     PYTHONPATH=src python bench/bench_otf_sample.py [--src OTHER/src]   # --src: another checkout, to compare
+    PYTHONPATH=src python bench/bench_otf_sample.py --x4plus --deferred  # a worker's part with degrade_on: device
+    PYTHONPATH=src python bench/bench_otf_sample.py --x4plus --device-ops  # operations the device then issues
 
 Reads the first folder of ../shared/data/train (a user's own folder with --root), lq 64 at x4 (GT 256).
+`--deferred`: what a loader worker does with `degrade_on: device` (read and crop; the degradations are the training
+device's). `--device-ops`: the operations (kernels on a GPU; views left out) that degrading one sample on the device
+dispatches, counted on the CPU, which dispatches the same ones.
 """
 
 from __future__ import annotations
@@ -12,12 +17,45 @@ import sys
 import time
 from pathlib import Path
 
+VIEWS = {"view", "slice", "unsqueeze", "reshape", "select", "expand", "permute", "_unsafe_view", "alias", "detach",
+         "t", "transpose", "as_strided", "unbind", "split", "squeeze", "lift_fresh", "_reshape_alias", "narrow",
+         "unfold", "expand_as", "view_as", "empty", "contiguous"}  # fmt: skip
+
+
+def device_ops(ds, n: int) -> float:
+    """Non-view operations per sample of `degrade_batch` on a batch of `n` deferred items."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.data import default_collate
+
+    from upres.data.otf_device import degrade_batch
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ not in VIEWS:
+                Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    ds.deferred = True
+    batch = default_collate([ds[(1, i % len(ds))] for i in range(n)])
+    degrade_batch(ds, batch, torch.device("cpu"))
+    with Count():
+        degrade_batch(ds, batch, torch.device("cpu"))
+    return Count.calls / n
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, help="the src folder of the checkout to time (default: this one)")
     ap.add_argument("--root", type=Path, help="HR folder (default: the first of ../shared/data/train)")
     ap.add_argument("-n", type=int, default=48, help="samples timed after one untimed (default 48)")
+    ap.add_argument("--x4plus", action="store_true", help="Real-ESRGAN's x4plus settings (default: redux's)")
+    ap.add_argument("--deferred", action="store_true", help="read and crop only, as with degrade_on: device")
+    ap.add_argument(
+        "--device-ops", action="store_true", help="count the device's operations per sample instead"
+    )
     args = ap.parse_args()
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(args.src or repo / "src"))
@@ -27,14 +65,21 @@ def main() -> None:
 
     torch.set_num_threads(1)
     root = args.root or sorted((repo.parent / "shared" / "data" / "train").iterdir())[0]
-    ds = build_realesrgan_dataset({"dataroot_gt": str(root), "lq_size": 64}, scale=4, seed=0)
+    settings = {}
+    if args.x4plus:
+        from upres.data.degradations.options import REAL_ESRGAN_X4PLUS as settings
+    ds = build_realesrgan_dataset({"dataroot_gt": str(root), "lq_size": 64}, 4, 0, settings)
+    what = f"lq 64 x4, {'x4plus' if args.x4plus else 'redux defaults'}, {root.name}"
+    if args.device_ops:
+        print(f"{device_ops(ds, 16):.0f} operations per sample on the device ({what})")
+        return
+    ds.deferred = args.deferred
     ds[0]
     start = time.perf_counter()
     for i in range(1, args.n + 1):
         ds[i % len(ds)]
-    print(
-        f"{args.n / (time.perf_counter() - start):.1f} samples/s (one process, one thread, lq 64 x4, {root.name})"
-    )
+    part = "read and crop only (degrade_on: device)" if args.deferred else "whole sample"
+    print(f"{args.n / (time.perf_counter() - start):.1f} samples/s (one process, one thread, {part}, {what})")
 
 
 if __name__ == "__main__":
