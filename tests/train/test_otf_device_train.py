@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -69,13 +67,13 @@ def test_device_degradations_refuse_real_lr_mixed_in(tmp_path):
 )  # fmt: skip
 def test_the_log_names_the_steps_that_go_through_the_cpu(tmp_path, hr_folder, keys, cpu_steps):
     from upres.data.otf_dataset import build_realesrgan_dataset
-    from upres.train.feed import defer_degradations
+    from upres.data.otf_device import defer_degradations
 
     ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 8}, 2, 0, keys)
     notes: list[str] = []
     # A device object names a GPU without needing one: the note is all that is judged here.
-    defer_degradations(ds, torch.device("cuda", 0), SimpleNamespace(note=notes.append))
-    defer_degradations(ds, torch.device("cpu"), SimpleNamespace(note=notes.append))
+    defer_degradations(ds, torch.device("cuda", 0), notes.append)
+    defer_degradations(ds, torch.device("cpu"), notes.append)
     assert ds.deferred and len(notes) == 2
     assert notes[0].startswith(
         "degrade_on: device: the degradations run on cuda:0 with the workers' random draws"

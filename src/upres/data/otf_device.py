@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,31 @@ import torch
 
 from upres.data.degradations.pipeline import degrade
 from upres.data.otf_dataset import RealESRGANDataset
+
+
+def defer_degradations(train_set: object, device: torch.device, note: Callable[[str], None]) -> None:
+    """`degrade_on: device`: the workers stop before degrading and the feed degrades each batch on `device`."""
+    if not isinstance(train_set, RealESRGANDataset):  # set-up refuses the mixed dataset in its own words
+        raise TypeError(f"degrade_on: device needs a RealESRGANDataset, not {type(train_set).__name__}")
+    train_set.deferred = True
+    d = train_set.degradations
+    # Ordered and plain dithering to a uniform palette are torch operations; error diffusion and adaptive palettes
+    # are Pillow's.
+    pillow_dither = d.dither_prob > 0 and (
+        "floyd_steinberg" in d.dither_method_list or "adaptive" in d.dither_palette_list
+    )
+    steps = [n for n, on in (("video compression", d.video_prob > 0),
+                             ("error-diffusion and adaptive-palette dithering", pillow_dither)) if on]  # fmt: skip
+    note(
+        f"degrade_on: device: the degradations run on {device} with the workers' random draws, JPEG by upres's torch "
+        "codec (libjpeg-turbo's arithmetic)"
+        + (f"; {' and '.join(steps)} go through the CPU (no device version)" if steps else "")
+        + (
+            "; on a CPU this only moves the workers' work into the training process (degrade_on: workers is faster)"
+            if device.type == "cpu"
+            else ""
+        )
+    )
 
 
 def restored_generators(draws: str, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:

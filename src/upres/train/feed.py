@@ -18,8 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from upres.data.degradations.sharpen import usm_sharpen
-from upres.data.otf_dataset import RealESRGANDataset
-from upres.data.otf_device import degrade_batch
+from upres.data.otf_device import defer_degradations, degrade_batch
 from upres.train.config import Options
 from upres.train.distributed import DistContext
 from upres.train.otf_debug import save_otf_debug
@@ -59,31 +58,6 @@ class LoaderFailed(RuntimeError):
 def worker_died(exc: BaseException) -> bool:
     # PyTorch's words: "DataLoader worker (pid 123) is killed by signal: Killed." / "... (pid(s) 123) exited unexpectedly"
     return isinstance(exc, RuntimeError) and "DataLoader worker (pid" in str(exc)
-
-
-def defer_degradations(train_set: object, device: torch.device, log: RunLog) -> None:
-    """`degrade_on: device`: the workers stop before degrading and the feed degrades each batch on `device`."""
-    if not isinstance(train_set, RealESRGANDataset):  # set-up refuses the mixed dataset in its own words
-        raise TypeError(f"degrade_on: device needs a RealESRGANDataset, not {type(train_set).__name__}")
-    train_set.deferred = True
-    d = train_set.degradations
-    # Ordered and plain dithering to a uniform palette are torch operations; error diffusion and adaptive palettes
-    # are Pillow's.
-    pillow_dither = d.dither_prob > 0 and (
-        "floyd_steinberg" in d.dither_method_list or "adaptive" in d.dither_palette_list
-    )
-    steps = [n for n, on in (("video compression", d.video_prob > 0),
-                             ("error-diffusion and adaptive-palette dithering", pillow_dither)) if on]  # fmt: skip
-    log.note(
-        f"degrade_on: device: the degradations run on {device} with the workers' random draws, JPEG by upres's torch "
-        "codec (libjpeg-turbo's arithmetic)"
-        + (f"; {' and '.join(steps)} go through the CPU (no device version)" if steps else "")
-        + (
-            "; on a CPU this only moves the workers' work into the training process (degrade_on: workers is faster)"
-            if device.type == "cpu"
-            else ""
-        )
-    )
 
 
 def _ignore_ctrl_c(worker_id: int) -> None:
@@ -127,7 +101,7 @@ class BatchFeed:
             )
         self.on_device = otf is not None and otf.degrade_on == "device"
         if self.on_device:
-            defer_degradations(run.train_set, ctx.device, log)
+            defer_degradations(run.train_set, ctx.device, log.note)
         self.restarts, self.restarted_at = 0, None
         self.waited = 0.0  # seconds the loop stood waiting for batches since `take_wait()`
         self.pool = None
