@@ -116,7 +116,7 @@ def test_a_gan_step_with_every_device_constant_copies_nothing_from_the_host(
     constants (MS-SSIM window and weights, HSLuv matrix, USM kernel, DUNet's sizes) are made once per device and the
     pool's shuffle goes up pinned: after the first iterations a step makes no waiting copy. On CUDA the
     driver's own sync check (set_sync_debug_mode "error") stands behind the spy."""
-    from upres.data.degradations.pipeline import PairPool
+    from upres.data.degradations.pair_pool import PairPool
     from upres.data.degradations.sharpen import usm_sharpen
 
     opts = merge(

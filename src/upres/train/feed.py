@@ -106,7 +106,7 @@ class BatchFeed:
         self.waited = 0.0  # seconds the loop stood waiting for batches since `take_wait()`
         self.pool = None
         if otf is not None and otf.queue_size:
-            from upres.data.degradations.pipeline import PairPool
+            from upres.data.degradations.pair_pool import PairPool
 
             size = otf.queue_size // run.batch_size * run.batch_size
             if size != otf.queue_size:

@@ -12,7 +12,8 @@ from upres.data.degradations.dither import dither
 from upres.data.degradations.jpeg import jpeg_compress
 from upres.data.degradations.noise import gaussian_noise, poisson_noise
 from upres.data.degradations.options import DegradationOptions, parse_degradation_options
-from upres.data.degradations.pipeline import PairPool, degrade, make_generators
+from upres.data.degradations.pair_pool import PairPool
+from upres.data.degradations.pipeline import degrade, make_generators
 from upres.data.degradations.resize import resize
 from upres.data.degradations.sharpen import usm_sharpen
 from upres.data.degradations.video import video_compress
