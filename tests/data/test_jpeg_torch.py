@@ -117,6 +117,74 @@ def test_a_mixed_batch_equals_each_sample_alone():
     assert torch.equal(gray, torch.stack([jpeg_compress_torch(x[i, :1], qualities[i]) for i in range(5)]))
 
 
+# Odd and even sides, a picture filling the canvas, and ones at most four pixels wide (libjpeg-turbo's repeated
+# chroma), in one batch.
+CANVAS_SIZES = [(37, 53), (40, 48), (1, 1), (23, 4), (9, 3), (30, 17), (2, 40), (16, 32)]
+
+
+def on_canvas(channels: int) -> torch.Tensor:
+    return torch.stack([synthetic(40, 53, seed)[:channels] for seed in range(len(CANVAS_SIZES))])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pictures_of_different_sizes_on_one_canvas_equal_each_alone(channels):
+    x = on_canvas(channels)
+    qualities = [10, 95, 50, 30, 75, 95, 60, 90]
+    modes = ["4:2:0", "4:4:4", "4:2:2", "4:2:0", "4:2:2", "4:2:0", "4:2:0", "4:2:2"]
+    out = jpeg_compress_torch(x, qualities, modes, sizes=CANVAS_SIZES)
+    assert out.shape == x.shape
+    for i, (h, w) in enumerate(CANVAS_SIZES):
+        picture = x[i, :, :h, :w]
+        assert torch.equal(out[i, :, :h, :w], jpeg_compress_torch(picture, qualities[i], modes[i])), (
+            h,
+            w,
+            modes[i],
+        )
+        if features.check_feature("libjpeg_turbo"):
+            assert torch.equal(out[i, :, :h, :w], jpeg_compress(picture, qualities[i], modes[i]))
+
+
+def _operations(fn) -> int:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return Count.calls
+
+
+def test_a_canvas_costs_the_same_operations_for_any_batch():
+    """The point of a canvas: the device's work is dispatched once per batch, not once per picture."""
+    x = on_canvas(3)
+    jpeg_compress_torch(x[:1], 10)  # the DCT matrices are made once per device
+    # Both batches hold pictures at most four pixels wide, whose chroma takes a few more operations.
+    first_four = x[:4]
+    four = _operations(
+        lambda: jpeg_compress_torch(first_four, [10, 20, 30, 40], "4:2:0", sizes=CANVAS_SIZES[:4])
+    )
+    eight = _operations(lambda: jpeg_compress_torch(x, list(range(10, 90, 10)), "4:2:0", sizes=CANVAS_SIZES))
+    assert eight == four
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ([(8, 8)], r"one \(height, width\) per sample.*got \[\(8, 8\)\] for 2 samples"),
+        ([(8, 8), (0, 4)], r"from 1 to the batch's 16x24"),
+        ([(8, 8), (17, 4)], r"got \[\(8, 8\), \(17, 4\)\]"),
+    ],
+)
+def test_sizes_off_the_canvas_say_so(sizes, message):
+    with pytest.raises(ValueError, match=message):
+        jpeg_compress_torch(torch.rand(2, 3, 16, 24), 50, sizes=sizes)
+
+
 @pytest.mark.parametrize("size", [(1, 1), (7, 9), (2, 5), (9, 1), (17, 33)])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_any_size_keeps_shape_and_8bit_levels(size, channels):
@@ -164,6 +232,7 @@ def test_no_host_reads_of_image_data():
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         jpeg_compress_torch(x, [10, 50, 90], ["4:2:0", "4:4:4", "4:2:0"])
         jpeg_compress_torch(x[:, :1], [10, 50, 90])
+        jpeg_compress_torch(x, [10, 50, 90], ["4:2:0", "4:4:4", "4:2:0"], sizes=[(24, 40), (3, 5), (17, 9)])
     assert not {e.name for e in prof.events()} & set(HOST_READS)
 
 
@@ -185,6 +254,7 @@ def test_no_waiting_copies_from_the_host():
     with HostCopies() as spy:
         jpeg_compress_torch(x, [10, 50, 90], ["4:2:0", "4:4:4", "4:2:0"])
         jpeg_compress_torch(x[:, :1], [10, 50, 90])
+        jpeg_compress_torch(x, [10, 50, 90], ["4:2:0", "4:4:4", "4:2:0"], sizes=[(24, 40), (3, 5), (17, 9)])
     assert spy.copies == []
 
 
@@ -200,7 +270,12 @@ def test_on_cuda_equal_to_the_cpu_and_never_waits():
     try:
         out = jpeg_compress_torch(gpu, qualities, modes)
         gray = jpeg_compress_torch(gpu[:, :1], qualities)
+        canvas = jpeg_compress_torch(gpu, qualities, modes, sizes=[(37, 53), (3, 4), (20, 31), (36, 1)])
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert torch.equal(out.cpu(), cpu)
     assert torch.equal(gray.cpu(), jpeg_compress_torch(x[:, :1], qualities))
+    for i, (h, w) in enumerate([(37, 53), (3, 4), (20, 31), (36, 1)]):
+        assert torch.equal(
+            canvas[i, :, :h, :w].cpu(), jpeg_compress_torch(x[i, :, :h, :w], qualities[i], modes[i])
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -173,6 +174,30 @@ def _pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.pad(x, (0, dw, 0, dh), mode="replicate") if dh or dw else x
 
 
+class _Extent(NamedTuple):
+    """Each sample's picture on a shared canvas: its top-left `heights` x `widths` (host integer arrays)."""
+
+    heights: np.ndarray
+    widths: np.ndarray
+
+    def take(self, idx: Sequence[int]) -> _Extent:
+        return _Extent(self.heights[list(idx)], self.widths[list(idx)])
+
+
+def _repeat_edges(x: torch.Tensor, heights: np.ndarray | None, widths: np.ndarray | None) -> torch.Tensor:
+    """Each sample's last row (column) repeated over the canvas below (right of) its picture, as `_pad_to` does for
+    one size: two gathers whatever the batch. None leaves that axis as it is."""
+    n, c, h, w = x.shape
+    for dim, limits, length in ((2, heights, h), (3, widths, w)):
+        if limits is None:
+            continue
+        idx = np.minimum(np.arange(length), np.maximum(np.asarray(limits), 1)[:, None] - 1)
+        shape = [n, 1, 1, 1]
+        shape[dim] = length
+        x = x.gather(dim, upload(torch.from_numpy(idx), x.device).view(shape).expand(n, c, h, w))
+    return x
+
+
 def _alternating(width: int, first: float, second: float, like: torch.Tensor) -> torch.Tensor:
     bias = torch.full((width,), first, device=like.device, dtype=like.dtype)
     bias[1::2] = second
@@ -206,8 +231,7 @@ def _upsample(c: torch.Tensor, vf: int) -> torch.Tensor:
     """jdsample.c's fancy (triangle) upsampling by 2 horizontally, and vertically too when vf == 2; libjpeg-turbo
     repeats samples instead when there are at most two chroma columns."""
     if c.shape[-1] <= 2:
-        c = c.repeat_interleave(2, -1)
-        return c.repeat_interleave(2, -2) if vf == 2 else c
+        return _repeat_upsample(c, vf)
     if vf == 2:
         above, below = _neighbours(c, -2)
         c = _interleave(3 * c + above, 3 * c + below, -2)
@@ -218,6 +242,11 @@ def _upsample(c: torch.Tensor, vf: int) -> torch.Tensor:
     even = _floor_shift(3 * c + left + even_bias, bits)
     odd = _floor_shift(3 * c + right + odd_bias, bits)
     return _interleave(even, odd, -1)
+
+
+def _repeat_upsample(c: torch.Tensor, vf: int) -> torch.Tensor:
+    c = c.repeat_interleave(2, -1)
+    return c.repeat_interleave(2, -2) if vf == 2 else c
 
 
 def _code(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -239,21 +268,43 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _luma(y: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+def _luma(y: torch.Tensor, table: torch.Tensor, extent: _Extent | None = None) -> torch.Tensor:
+    if extent is not None:
+        return _code(_repeat_edges(y, extent.heights, extent.widths), table)
     h, w = y.shape[-2:]
     return _code(_pad_to(y, _round_up(h, 8), _round_up(w, 8)), table)[..., :h, :w]
 
 
-def _chroma(c: torch.Tensor, table: torch.Tensor, hf: int, vf: int) -> torch.Tensor:
+def _chroma(
+    c: torch.Tensor, table: torch.Tensor, hf: int, vf: int, extent: _Extent | None = None
+) -> torch.Tensor:
     """Downsample (whole chroma blocks wide, an even row count tall, then the sampled rows repeated to whole
     blocks: the order in which jcsample/jcprepct pad), code, and upsample from the real samples only."""
     h, w = c.shape[-2:]
     if hf == 1:
-        return _luma(c, table)
+        return _luma(c, table, extent)
+    if extent is not None:
+        return _chroma_on_canvas(c, table, hf, vf, extent)
     sub_h, sub_w = -(-h // vf), -(-w // hf)
     small = _downsample(_pad_to(c, sub_h * vf, _round_up(w, 8 * hf)), hf, vf)
     coded = _code(_pad_to(small, _round_up(sub_h, 8), small.shape[-1]), table)
     return _upsample(coded[..., :sub_h, :sub_w], vf)[..., :h, :w]
+
+
+def _chroma_on_canvas(
+    c: torch.Tensor, table: torch.Tensor, hf: int, vf: int, extent: _Extent
+) -> torch.Tensor:
+    """`_chroma` for pictures of different sizes on one canvas (its sides multiples of 16): each sample padded in
+    libjpeg's order at its own size."""
+    sub_h, sub_w = -(-extent.heights // vf), -(-extent.widths // hf)
+    small = _downsample(_repeat_edges(c, extent.heights, extent.widths), hf, vf)
+    coded = _repeat_edges(_code(_repeat_edges(small, sub_h, None), table), sub_h, sub_w)
+    out = _upsample(coded, vf)
+    tiny = sub_w <= 2  # libjpeg-turbo repeats these samples' chroma instead of interpolating it
+    if tiny.any():
+        mask = upload(torch.from_numpy(tiny), c.device).view(-1, 1, 1, 1)
+        out = torch.where(mask, _repeat_upsample(coded, vf), out)
+    return out
 
 
 def _per_sample(value, n: int, name: str) -> list:
@@ -269,11 +320,14 @@ def jpeg_compress_torch(
     img: torch.Tensor,
     quality: int | Sequence[int],
     subsampling: str | Sequence[str] = "4:2:0",
+    sizes: Sequence[tuple[int, int]] | None = None,
 ) -> torch.Tensor:
     """JPEG-compress (C,H,W) or (N,C,H,W) float [0, 1] (C = 3 RGB or 1 gray) on its own device, as Pillow would.
 
     quality: an int 1-100 (libjpeg clamps others) or one per sample, host ints; subsampling: "4:4:4", "4:2:2" or
-    "4:2:0", or one per sample (gray ignores it). Returns the same shape, dtype and device, in steps of 1/255."""
+    "4:2:0", or one per sample (gray ignores it). Returns the same shape, dtype and device, in steps of 1/255.
+    sizes: (height, width) per sample, for pictures of different sizes coded as one batch: each is the top-left
+    region of that size of its sample, coded as that picture alone would be; the rest comes back unspecified."""
     squeeze = img.dim() == 3
     x = img.unsqueeze(0) if squeeze else img
     if x.dim() != 4 or x.shape[1] not in (1, 3):
@@ -288,17 +342,33 @@ def jpeg_compress_torch(
         raise ValueError(
             f"jpeg_compress_torch: subsampling {unknown[0]!r} unknown; use one of {list(_FACTORS)}"
         )
+    extent = None if sizes is None else _extent_of(sizes, x)
     px = x.detach().clamp(0, 1).mul(255).round().float()
+    if (
+        extent is not None
+    ):  # whole MCUs of the widest subsampling; the added margin's values never reach a picture
+        h, w = px.shape[-2:]
+        px = F.pad(px, (0, _round_up(w, 16) - w, 0, _round_up(h, 16) - h))
     if x.shape[1] == 1:
         table = upload(torch.tensor([_quant_table(q, False) for q in qs], dtype=torch.int32), x.device)
-        out = _luma(px, table[:, None, None, None])
+        out = _luma(px, table[:, None, None, None], extent)
     else:
-        out = _compress_rgb(px, qs, ss)
-    out = out.to(img.dtype).div_(255)
+        out = _compress_rgb(px, qs, ss, extent)
+    out = out[..., : x.shape[-2], : x.shape[-1]].to(img.dtype).div_(255)
     return out[0] if squeeze else out
 
 
-def _compress_rgb(px: torch.Tensor, qs: list[int], ss: list[str]) -> torch.Tensor:
+def _extent_of(sizes: Sequence[tuple[int, int]], x: torch.Tensor) -> _Extent:
+    hw = np.asarray(sizes, dtype=np.int64).reshape(-1, 2) if len(sizes) else np.zeros((0, 2), np.int64)
+    if len(hw) != x.shape[0] or (hw < 1).any() or (hw > x.shape[-2:]).any():
+        raise ValueError(
+            f"jpeg_compress_torch: sizes must be one (height, width) per sample, each from 1 to the batch's "
+            f"{x.shape[-2]}x{x.shape[-1]}; got {[tuple(s) for s in hw.tolist()]} for {x.shape[0]} samples"
+        )
+    return _Extent(hw[:, 0], hw[:, 1])
+
+
+def _compress_rgb(px: torch.Tensor, qs: list[int], ss: list[str], extent: _Extent | None) -> torch.Tensor:
     """Samples grouped by subsampling (at most three groups), each group coded as one batch."""
     order = sorted(range(len(ss)), key=lambda i: list(_FACTORS).index(ss[i]))
     tables = [[_quant_table(qs[i], False), _quant_table(qs[i], True)] for i in order]
@@ -313,8 +383,9 @@ def _compress_rgb(px: torch.Tensor, qs: list[int], ss: list[str]) -> torch.Tenso
             continue
         part, table = ycc[start : start + count], tables[start : start + count]
         hf, vf = _FACTORS[mode]
-        y = _luma(part[:, :1], table[:, 0])
-        parts.append(torch.cat([y, _chroma(part[:, 1:], table[:, 1], hf, vf)], 1))
+        sizes = None if extent is None else extent.take(order[start : start + count])
+        y = _luma(part[:, :1], table[:, 0], sizes)
+        parts.append(torch.cat([y, _chroma(part[:, 1:], table[:, 1], hf, vf, sizes)], 1))
         start += count
     rgb = _ycc_to_rgb(torch.cat(parts) if len(parts) > 1 else parts[0])
     return rgb if perm is None else torch.empty_like(rgb).index_copy_(0, perm, rgb)
