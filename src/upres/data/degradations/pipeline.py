@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -80,7 +80,27 @@ def degrade(
         generator = torch.Generator(device=x.device)
         generator.manual_seed(int(rng.integers(0, 2**63 - 1)))
     h, w = x.shape[-2:]
+    x = first_pass(x, opts, rng, generator)
+    x = apply_jpeg(x, jpeg_draws(rng, x.shape[0], opts.jpeg_prob, opts.jpeg_range, opts), jpeg)
+    x = second_pass(x, opts, rng, generator, (h, w), scale)
+    final = final_draws(rng, x.shape[0], opts)
     lr_size = (h // scale, w // scale)
+    x = final_resize(x, final, lr_size) if final.resize_first else x
+    x = apply_jpeg(x, final.jpeg, jpeg)
+    x = x if final.resize_first else final_resize(x, final, lr_size)
+    lq = round_to_8_bits(last_steps(x, rng, opts))
+    return lq[0] if squeeze else lq
+
+
+# The stages below are `degrade` in order; `data/otf_device.py` runs them one sample at a time, with each sample's
+# generators, and codes the JPEG passes of a whole batch at once.
+
+
+def first_pass(
+    x: torch.Tensor, opts: DegradationOptions, rng: np.random.Generator, generator: torch.Generator
+) -> torch.Tensor:
+    """Sharpening, thick lines, blur, resize, noise at the GT's size: the first pass up to its JPEG."""
+    h, w = x.shape[-2:]
     if opts.lq_usm:
         lo, hi = opts.lq_usm_radius_range
         x = usm_sharpen(x, radius=int(rng.integers(lo, hi, endpoint=True)))  # USMSharp's weight and threshold
@@ -94,10 +114,20 @@ def degrade(
                   opts.blur_sigma, opts.betag_range, opts.betap_range)  # fmt: skip
     s = random_scale(rng, opts.resize_prob, opts.resize_range)
     x = resize(x, (round(h * s), round(w * s)), choose(rng, opts.resize_mode_list, opts.resize_mode_prob))
-    x = noise_step(x, rng, generator, opts.noise_prob, opts.gaussian_noise_prob, opts.noise_range,
-                   opts.poisson_scale_range, opts.gray_noise_prob)  # fmt: skip
-    x = jpeg_step(x, rng, opts.jpeg_prob, opts.jpeg_range, opts, jpeg)
+    return noise_step(x, rng, generator, opts.noise_prob, opts.gaussian_noise_prob, opts.noise_range,
+                      opts.poisson_scale_range, opts.gray_noise_prob)  # fmt: skip
 
+
+def second_pass(
+    x: torch.Tensor,
+    opts: DegradationOptions,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    gt_size: tuple[int, int],
+    scale: int,
+) -> torch.Tensor:
+    """Blur, resize around the LR size, noise."""
+    h, w = gt_size
     x = blur_step(x, rng, opts.blur_prob2, opts.sinc_prob2, opts.kernel_range2, opts.kernel_list2,
                   opts.kernel_prob2, opts.blur_sigma2, opts.betag_range2, opts.betap_range2)  # fmt: skip
     s = random_scale(rng, opts.resize_prob2, opts.resize_range2)
@@ -108,23 +138,45 @@ def degrade(
             (int(h / scale * s), int(w / scale * s)),
             choose(rng, opts.resize_mode_list2, opts.resize_mode_prob2),
         )
-    x = noise_step(x, rng, generator, opts.noise_prob2, opts.gaussian_noise_prob2, opts.noise_range2,
-                   opts.poisson_scale_range2, opts.gray_noise_prob2)  # fmt: skip
+    return noise_step(x, rng, generator, opts.noise_prob2, opts.gaussian_noise_prob2, opts.noise_range2,
+                      opts.poisson_scale_range2, opts.gray_noise_prob2)  # fmt: skip
 
-    # Real-ESRGAN: other orders of (sinc, JPEG, resize) produce twisted lines, so only these two.
-    final_mode = choose(rng, opts.resize_mode_list3, opts.resize_mode_prob3)
-    sinc = _final_sinc(rng, x.shape[0], opts)
-    if rng.uniform() < 0.5:
-        x = _final_resize(x, lr_size, final_mode, sinc)
-        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts, jpeg)
-    else:
-        x = jpeg_step(x, rng, opts.jpeg_prob2, opts.jpeg_range2, opts, jpeg)
-        x = _final_resize(x, lr_size, final_mode, sinc)
 
-    x = video_step(x, rng, opts)
-    x = dither_step(x, rng, opts)
-    lq = (x * 255.0).round().clamp(0, 255) / 255.0
-    return lq[0] if squeeze else lq
+class JpegDraws(NamedTuple):
+    apply: np.ndarray
+    quality: np.ndarray
+    subsampling: list[str]
+
+
+class FinalDraws(NamedTuple):
+    """The final stage: resize mode, sinc kernels (None: no sample drew one), whether the resize and sinc come
+    before the JPEG (Real-ESRGAN: other orders of the three produce twisted lines, so only these two) and the JPEG."""
+
+    mode: str
+    sinc: np.ndarray | None
+    resize_first: bool
+    jpeg: JpegDraws
+
+
+def final_draws(rng: np.random.Generator, n: int, opts: DegradationOptions) -> FinalDraws:
+    mode = choose(rng, opts.resize_mode_list3, opts.resize_mode_prob3)
+    sinc = _final_sinc(rng, n, opts)
+    resize_first = bool(rng.uniform() < 0.5)
+    return FinalDraws(mode, sinc, resize_first, jpeg_draws(rng, n, opts.jpeg_prob2, opts.jpeg_range2, opts))
+
+
+def final_resize(x: torch.Tensor, final: FinalDraws, size: tuple[int, int]) -> torch.Tensor:
+    x = resize(x, size, final.mode)
+    return _safe_filter(x, final.sinc) if final.sinc is not None else x
+
+
+def last_steps(x: torch.Tensor, rng: np.random.Generator, opts: DegradationOptions) -> torch.Tensor:
+    """Video compression and dithering, each when on."""
+    return dither_step(video_step(x, rng, opts), rng, opts)
+
+
+def round_to_8_bits(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255.0).round().clamp(0, 255) / 255.0
 
 
 def check_gt(gt: object, scale: object) -> None:
@@ -240,20 +292,22 @@ def noise_step(
     return out
 
 
-def jpeg_step(
-    x: torch.Tensor,
-    rng: np.random.Generator,
-    prob: float,
-    quality_range: Sequence[float],
-    opts: DegradationOptions,
-    codec: Literal["libjpeg", "torch"] = "libjpeg",
-) -> torch.Tensor:
-    n = x.shape[0]
+def jpeg_draws(
+    rng: np.random.Generator, n: int, prob: float, quality_range: Sequence[float], opts: DegradationOptions
+) -> JpegDraws:
     apply = rng.uniform(size=n) < prob
     quality = rng.integers(round(quality_range[0]), round(quality_range[1]) + 1, size=n)
     subsampling = [choose(rng, opts.jpeg_subsampling_list, opts.jpeg_subsampling_prob) for _ in range(n)]
+    return JpegDraws(apply, quality, subsampling)
+
+
+def apply_jpeg(
+    x: torch.Tensor, draws: JpegDraws, codec: Literal["libjpeg", "torch"] = "libjpeg"
+) -> torch.Tensor:
     compress = jpeg_compress_torch if codec == "torch" else jpeg_compress
-    return _per_sample(x, apply, lambda t, i: compress(t, quality[i].tolist(), [subsampling[j] for j in i]))
+    return _per_sample(
+        x, draws.apply, lambda t, i: compress(t, draws.quality[i].tolist(), [draws.subsampling[j] for j in i])
+    )
 
 
 def video_step(x: torch.Tensor, rng: np.random.Generator, opts: DegradationOptions) -> torch.Tensor:
@@ -294,11 +348,6 @@ def _per_sample(x: torch.Tensor, apply: np.ndarray, fn) -> torch.Tensor:
     t = upload(torch.as_tensor(idx), x.device)
     out[t] = fn(y[t], idx)
     return out
-
-
-def _final_resize(x: torch.Tensor, size: tuple[int, int], mode: str, sinc: np.ndarray | None) -> torch.Tensor:
-    x = resize(x, size, mode)
-    return _safe_filter(x, sinc) if sinc is not None else x
 
 
 def _final_sinc(rng: np.random.Generator, n: int, opts: DegradationOptions) -> np.ndarray | None:
