@@ -7,7 +7,8 @@
 Reads the first folder of ../shared/data/train (a user's own folder with --root), lq 64 at x4 (GT 256).
 `--deferred`: what a loader worker does with `degrade_on: device` (read and crop; the degradations are the training
 device's). `--device-ops`: the operations (kernels on a GPU; views left out) that degrading one sample on the device
-dispatches, counted on the CPU, which dispatches the same ones.
+dispatches in a batch of 16, counted on the CPU, which dispatches the same ones, and the pixels the shared JPEG
+canvases hold over the pictures' own.
 """
 
 from __future__ import annotations
@@ -22,13 +23,23 @@ VIEWS = {"view", "slice", "unsqueeze", "reshape", "select", "expand", "permute",
          "unfold", "expand_as", "view_as", "empty", "contiguous"}  # fmt: skip
 
 
-def device_ops(ds, n: int) -> float:
-    """Non-view operations per sample of `degrade_batch` on a batch of `n` deferred items."""
+def device_ops(ds, n: int) -> tuple[float, float]:
+    """Non-view operations per sample of `degrade_batch` on a batch of `n` deferred items, and the pixels its JPEG
+    canvases hold over those of the pictures on them."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.data import default_collate
 
+    import upres.data.otf_device as otf_device
     from upres.data.otf_device import degrade_batch
+
+    areas = [0, 0]
+    real = otf_device.jpeg_compress_torch
+
+    def jpeg(x, quality, subsampling, sizes):
+        areas[0] += x.shape[0] * x.shape[-2] * x.shape[-1]
+        areas[1] += sum(h * w for h, w in sizes)
+        return real(x, quality, subsampling, sizes=sizes)
 
     class Count(TorchDispatchMode):
         calls = 0
@@ -41,9 +52,13 @@ def device_ops(ds, n: int) -> float:
     ds.deferred = True
     batch = default_collate([ds[(1, i % len(ds))] for i in range(n)])
     degrade_batch(ds, batch, torch.device("cpu"))
-    with Count():
-        degrade_batch(ds, batch, torch.device("cpu"))
-    return Count.calls / n
+    otf_device.jpeg_compress_torch = jpeg
+    try:
+        with Count():
+            degrade_batch(ds, batch, torch.device("cpu"))
+    finally:
+        otf_device.jpeg_compress_torch = real
+    return Count.calls / n, areas[0] / max(areas[1], 1)
 
 
 def main() -> None:
@@ -71,7 +86,10 @@ def main() -> None:
     ds = build_realesrgan_dataset({"dataroot_gt": str(root), "lq_size": 64}, 4, 0, settings)
     what = f"lq 64 x4, {'x4plus' if args.x4plus else 'redux defaults'}, {root.name}"
     if args.device_ops:
-        print(f"{device_ops(ds, 16):.0f} operations per sample on the device ({what})")
+        ops, canvas = device_ops(ds, 16)
+        print(
+            f"{ops:.0f} operations per sample on the device, JPEG canvases {canvas:.2f}x the pictures ({what})"
+        )
         return
     ds.deferred = args.deferred
     ds[0]

@@ -62,6 +62,43 @@ def test_the_device_makes_the_pairs_the_workers_make(hr_folder, extra):
     assert lq.shape == workers["lq"].shape and len({float(x.std()) for x in lq}) == len(lq)
 
 
+def test_the_jpeg_passes_code_samples_of_similar_sizes_together(hr_folder, monkeypatch):
+    """The samples' sizes differ between the resizes, yet a JPEG pass costs the device a batch of operations per
+    group of similar sizes, not one per sample (the pixels are those of each sample alone: test above)."""
+    import upres.data.otf_device as otf_device
+
+    ds, batch = _pairs(hr_folder, deferred=True)
+    calls = []
+    real = otf_device.jpeg_compress_torch
+
+    def spy(x, quality, subsampling, sizes=None):
+        calls.append((tuple(x.shape[-2:]), sizes))
+        return real(x, quality, subsampling, sizes=sizes)
+
+    monkeypatch.setattr(otf_device, "jpeg_compress_torch", spy)
+    degrade_batch(ds, batch, torch.device("cpu"))
+    pictures = sum(len(sizes) for _, sizes in calls)
+    assert pictures >= 12 and len(calls) <= pictures / 2  # both passes at probability 0.9 for 9 samples
+    for (height, width), sizes in calls:
+        assert (height, width) == (max(h for h, _ in sizes), max(w for _, w in sizes))
+        assert len(sizes) * height * width <= otf_device.WASTE * sum(h * w for h, w in sizes)
+
+
+def test_similar_sizes_share_a_canvas_and_far_ones_do_not():
+    from upres.data.otf_device import _similar_sizes
+
+    sizes = [(80, 80), (300, 300), (81, 79), (80, 80), (290, 310), (20, 20)]
+    for waste, count in ((1.0, 5), (1.5, 2), (100, 1)):
+        groups = _similar_sizes(sizes, waste)
+        assert sorted(i for g in groups for i in g) == list(range(len(sizes)))
+        assert len(groups) == count
+        for g in groups:
+            canvas = len(g) * max(sizes[i][0] for i in g) * max(sizes[i][1] for i in g)
+            assert canvas <= waste * sum(sizes[i][0] * sizes[i][1] for i in g)
+    assert [0, 3] in _similar_sizes(sizes, 1.0)  # equal sizes waste nothing
+    assert _similar_sizes([], waste=1.5) == []
+
+
 def test_a_deferred_item_holds_no_degraded_pixels_and_a_plain_one_is_unchanged(hr_folder):
     ds, _ = _pairs(hr_folder, deferred=False)
     plain = ds[(0, 0)]
@@ -100,13 +137,19 @@ def test_degrading_on_the_device_runs_in_full_float32_and_puts_tf32_back(hr_fold
 
     ds, batch = _pairs(hr_folder, deferred=True)
     seen = []
-    real = otf_device.degrade
 
-    def spy(*a, **k):
-        seen.append((torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()))
-        return real(*a, **k)
+    def spied(stage):
+        def spy(*a, **k):
+            seen.append(
+                (stage.__name__, torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision())
+            )
+            return stage(*a, **k)
 
-    monkeypatch.setattr(otf_device, "degrade", spy)
+        return spy
+
+    # The stages that blur, sharpen and resize (convolutions and matrix products), and the JPEG's DCT.
+    for name in ("first_pass", "second_pass", "final_resize", "jpeg_compress_torch"):
+        monkeypatch.setattr(otf_device, name, spied(getattr(otf_device, name)))
     before = (torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision())
     torch.backends.cudnn.allow_tf32 = True
     torch.set_float32_matmul_precision("high")  # what fast_matmul sets
@@ -116,5 +159,11 @@ def test_degrading_on_the_device_runs_in_full_float32_and_puts_tf32_back(hr_fold
     finally:
         torch.backends.cudnn.allow_tf32, _ = before
         torch.set_float32_matmul_precision(before[1])
-    assert seen and set(seen) == {(False, "highest")}
+    assert {stage for stage, *_ in seen} == {
+        "first_pass",
+        "second_pass",
+        "final_resize",
+        "jpeg_compress_torch",
+    }
+    assert {(tf32, precision) for _, tf32, precision in seen} == {(False, "highest")}
     assert after == (True, "high")

@@ -6,8 +6,9 @@ sizes only, restoring that state here draws the same kernels, scales, noise leve
 workers would have, and the same place for the pair inside the degraded crop. What differs from the workers' LR:
 the noise pixels come from a generator on the device (CUDA's differ from the CPU's for one seed; on the CPU they
 are equal). JPEG is upres's codec in torch ops, which computes what libjpeg-turbo computes (equal to Pillow's
-output where Pillow is built on it). Video compression, error-diffusion dithering and adaptive palettes have no
-device version: the samples that draw them go through the CPU and back.
+output where Pillow is built on it); each JPEG pass codes the samples of similar sizes as one batch. Video
+compression, error-diffusion dithering and adaptive palettes have no device version: the samples that draw them go
+through the CPU and back.
 """
 
 from __future__ import annotations
@@ -20,8 +21,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from upres.data.degradations.pipeline import degrade
+from upres.data.degradations.jpeg_torch import jpeg_compress_torch
+from upres.data.degradations.pipeline import (
+    JpegDraws,
+    final_draws,
+    final_resize,
+    first_pass,
+    jpeg_draws,
+    last_steps,
+    round_to_8_bits,
+    second_pass,
+)
 from upres.data.otf_dataset import RealESRGANDataset
+
+# How much larger than its pictures a shared JPEG canvas may be. One canvas for a whole batch (x4plus, lq 64) cut
+# the device's operations to 112 a sample from 364 but coded 3.9x the pixels; at 1.5 the count is 146 and the
+# pixels coded about as many as one picture at a time (bench/bench_otf_sample.py --device-ops, docs/benchmarks.md).
+WASTE = 1.5
 
 
 def defer_degradations(train_set: object, device: torch.device, note: Callable[[str], None]) -> None:
@@ -86,13 +102,56 @@ def degrade_batch(
 def _degrade_each(
     dataset: RealESRGANDataset, batch: dict[str, Any], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`degrade`'s stages one sample at a time, each sample with its own generators (each draws its own resize
+    scales, so the sizes between the resizes differ per sample), and each JPEG pass for the whole batch at once."""
+    opts, scale = dataset.degradations, dataset.scale
     big = batch["gt_big"].to(device, non_blocking=True)
-    lqs, gts = [], []
-    for i, draws in enumerate(batch["draws"]):
-        rng, gen = restored_generators(draws, device)
-        # One sample at a time: each draws its own resize scales, so the intermediate sizes differ per sample.
-        lq_big = degrade(big[i], dataset.degradations, dataset.scale, rng, gen, jpeg="torch")
-        lq, gt = dataset.cut_pair(big[i], lq_big, rng)
-        lqs.append(lq)
-        gts.append(gt)
-    return torch.stack(lqs), torch.stack(gts)
+    h, w = big.shape[-2:]
+    gens = [restored_generators(draws, device) for draws in batch["draws"]]
+    xs = [first_pass(big[i : i + 1], opts, rng, gen) for i, (rng, gen) in enumerate(gens)]
+    xs = _jpeg_each(xs, [jpeg_draws(rng, 1, opts.jpeg_prob, opts.jpeg_range, opts) for rng, _ in gens])
+    xs = [second_pass(x, opts, rng, gen, (h, w), scale) for x, (rng, gen) in zip(xs, gens, strict=True)]
+    finals = [final_draws(rng, 1, opts) for rng, _ in gens]
+    lr_size = (h // scale, w // scale)
+    xs = [final_resize(x, f, lr_size) if f.resize_first else x for x, f in zip(xs, finals, strict=True)]
+    xs = _jpeg_each(xs, [f.jpeg for f in finals])
+    xs = [x if f.resize_first else final_resize(x, f, lr_size) for x, f in zip(xs, finals, strict=True)]
+    lq_big = round_to_8_bits(
+        torch.cat([last_steps(x, rng, opts) for x, (rng, _) in zip(xs, gens, strict=True)])
+    )
+    pairs = [dataset.cut_pair(big[i], lq_big[i], rng) for i, (rng, _) in enumerate(gens)]
+    return torch.stack([lq for lq, _ in pairs]), torch.stack([gt for _, gt in pairs])
+
+
+def _jpeg_each(xs: list[torch.Tensor], draws: list[JpegDraws]) -> list[torch.Tensor]:
+    """The samples that drew a JPEG pass coded a few batches at once: pictures of similar sizes share a canvas."""
+    chosen = [i for i, d in enumerate(draws) if d.apply[0]]
+    out = list(xs)
+    for group in _similar_sizes([tuple(xs[i].shape[-2:]) for i in chosen]):
+        members = [chosen[k] for k in group]
+        sizes = [tuple(xs[i].shape[-2:]) for i in members]
+        canvas = xs[0].new_zeros(
+            (len(members), xs[0].shape[1], max(h for h, _ in sizes), max(w for _, w in sizes))
+        )
+        for k, ((h, w), i) in enumerate(zip(sizes, members, strict=True)):
+            canvas[k, :, :h, :w] = xs[i][0]
+        quality = [int(draws[i].quality[0]) for i in members]
+        coded = jpeg_compress_torch(canvas, quality, [draws[i].subsampling[0] for i in members], sizes=sizes)
+        for k, ((h, w), i) in enumerate(zip(sizes, members, strict=True)):
+            out[i] = coded[k : k + 1, :, :h, :w]
+    return out
+
+
+def _similar_sizes(sizes: list[tuple[int, int]], waste: float = WASTE) -> list[list[int]]:
+    """Indices of `sizes` in groups whose canvas (the largest height by the largest width, once per member) covers
+    at most `waste` times their pictures: a batch operation per group on a GPU's host, and little work on padding."""
+    groups: list[list[int]] = []
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i][0] * sizes[i][1]):
+        if groups:
+            grown = [sizes[j] for j in groups[-1]] + [sizes[i]]
+            canvas = len(grown) * max(h for h, _ in grown) * max(w for _, w in grown)
+            if canvas <= waste * sum(h * w for h, w in grown):
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    return groups
