@@ -219,7 +219,7 @@ class Options(Strict):
     use_channels_last: bool = Field(
         True, description="NHWC memory format (faster convolutions on tensor cores)"
     )
-    fast_matmul: bool = Field(False, description="allow TF32 matmuls/convolutions")
+    fast_matmul: bool = Field(False, description="TF32 matmuls (convolutions: cuDNN's TF32 default stays)")
     use_compile: bool = Field(False, description="torch.compile the generator")
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
         "max-autotune-no-cudagraphs", description="torch.compile's mode when use_compile is on"
