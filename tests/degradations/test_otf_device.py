@@ -40,8 +40,10 @@ def hr_folder(tmp_path):
     return root
 
 
-def _pairs(hr_folder, deferred: bool, **extra):
-    ds = build_realesrgan_dataset({"dataroot_gt": str(hr_folder), "lq_size": 24, **extra}, 4, 7, BUSY)
+def _pairs(hr_folder, deferred: bool, degradations=None, **extra):
+    ds = build_realesrgan_dataset(
+        {"dataroot_gt": str(hr_folder), "lq_size": 24, **extra}, 4, 7, degradations or BUSY
+    )
     ds.deferred = deferred
     indices = [(e, i) for e in (0, 1, 2) for i in range(len(ds))]
     items = [ds[k] for k in indices]
@@ -49,8 +51,18 @@ def _pairs(hr_folder, deferred: bool, **extra):
 
 
 @libjpeg_turbo
-@pytest.mark.parametrize("extra", [{}, {"color": "y"}], ids=["rgb", "y"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"color": "y"},
+        {"degradations": {**BUSY, "gt_usm": True}},
+        {"degradations": {**BUSY, "lq_usm": True}},
+    ],
+    ids=["rgb", "y", "gt_usm", "lq_usm"],
+)
 def test_the_device_makes_the_pairs_the_workers_make(hr_folder, extra):
+    """gt_usm sharpens the whole batch at once (nothing drawn), lq_usm each sample with its drawn radius."""
     _, workers = _pairs(hr_folder, deferred=False, **extra)
     ds, deferred = _pairs(hr_folder, deferred=True, **extra)
     assert "lq" not in deferred and deferred["gt_big"].shape[-1] == 96 + 32  # the crop and its margin

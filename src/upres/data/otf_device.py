@@ -31,6 +31,7 @@ from upres.data.degradations.pipeline import (
     last_steps,
     round_to_8_bits,
     second_pass,
+    sharpen,
 )
 from upres.data.otf_dataset import RealESRGANDataset
 
@@ -108,7 +109,11 @@ def _degrade_each(
     big = batch["gt_big"].to(device, non_blocking=True)
     h, w = big.shape[-2:]
     gens = [restored_generators(draws, device) for draws in batch["draws"]]
-    xs = [first_pass(big[i : i + 1], opts, rng, gen) for i, (rng, gen) in enumerate(gens)]
+    if opts.lq_usm:  # each sample draws its radius
+        sharpened = [sharpen(big[i : i + 1], opts, rng) for i, (rng, _) in enumerate(gens)]
+    else:
+        sharpened = list(sharpen(big, opts, None).split(1))
+    xs = [first_pass(x, opts, rng, gen) for x, (rng, gen) in zip(sharpened, gens, strict=True)]
     xs = _jpeg_each(xs, [jpeg_draws(rng, 1, opts.jpeg_prob, opts.jpeg_range, opts) for rng, _ in gens])
     xs = [second_pass(x, opts, rng, gen, (h, w), scale) for x, (rng, gen) in zip(xs, gens, strict=True)]
     finals = [final_draws(rng, 1, opts) for rng, _ in gens]

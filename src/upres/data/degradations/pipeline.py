@@ -80,7 +80,7 @@ def degrade(
         generator = torch.Generator(device=x.device)
         generator.manual_seed(int(rng.integers(0, 2**63 - 1)))
     h, w = x.shape[-2:]
-    x = first_pass(x, opts, rng, generator)
+    x = first_pass(sharpen(x, opts, rng), opts, rng, generator)
     x = apply_jpeg(x, jpeg_draws(rng, x.shape[0], opts.jpeg_prob, opts.jpeg_range, opts), jpeg)
     x = second_pass(x, opts, rng, generator, (h, w), scale)
     final = final_draws(rng, x.shape[0], opts)
@@ -96,17 +96,25 @@ def degrade(
 # generators, and codes the JPEG passes of a whole batch at once.
 
 
+def sharpen(x: torch.Tensor, opts: DegradationOptions, rng: np.random.Generator | None) -> torch.Tensor:
+    """The GT copy to degrade, unsharp-masked as `lq_usm` (a radius drawn from `rng`) or `gt_usm` (nothing drawn)
+    say, or as it is."""
+    if opts.lq_usm:
+        assert rng is not None, "lq_usm draws a radius per call"
+        lo, hi = opts.lq_usm_radius_range
+        return usm_sharpen(
+            x, radius=int(rng.integers(lo, hi, endpoint=True))
+        )  # USMSharp's weight and threshold
+    if opts.gt_usm:
+        return usm_sharpen(x, opts.gt_usm_weight, opts.gt_usm_radius, opts.gt_usm_threshold)
+    return x
+
+
 def first_pass(
     x: torch.Tensor, opts: DegradationOptions, rng: np.random.Generator, generator: torch.Generator
 ) -> torch.Tensor:
-    """Sharpening, thick lines, blur, resize, noise at the GT's size: the first pass up to its JPEG."""
+    """Thick lines, blur, resize, noise at the GT's size: the first pass after sharpening, up to its JPEG."""
     h, w = x.shape[-2:]
-    if opts.lq_usm:
-        lo, hi = opts.lq_usm_radius_range
-        x = usm_sharpen(x, radius=int(rng.integers(lo, hi, endpoint=True)))  # USMSharp's weight and threshold
-    elif opts.gt_usm:
-        x = usm_sharpen(x, opts.gt_usm_weight, opts.gt_usm_radius, opts.gt_usm_threshold)
-
     if opts.thicklines_prob > 0:  # drawn only when on, so files without it keep their random stream
         x = thicklines_step(x, rng, opts.thicklines_prob)
 
