@@ -11,6 +11,7 @@ from upres.cli.json_out import json_text
 
 EXAMPLE = """examples:
   upres upscale -m 4x_model.safetensors photos/ -o photos_x4
+  upres upscale -m 4x_model.safetensors photo.jpg -o photo_x4.png
   upres upscale -m 4x_model.pth scan.tif -o out --outscale 2 --tile 256
   upres upscale -m 2x.safetensors sprites/ -o out --format png --alpha resize --skip-existing
 
@@ -42,7 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-m", "--model", required=True, type=Path, help="model file (.safetensors, .pth)")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files and/or folders")
-    p.add_argument("-o", "--output", required=True, type=output_path, help="output folder")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=output_path,
+        help="output folder; for one input image, an image file name (its suffix picks the format)",
+    )
     p.add_argument(
         "--tile",
         type=_tile,

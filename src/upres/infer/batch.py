@@ -21,7 +21,7 @@ from pathlib import Path
 
 from upres.devices import resolve_devices
 from upres.errors import UpresError, one_line
-from upres.infer.discover import Job, check_writable, plan_jobs
+from upres.infer.discover import Job, check_writable, names_one_file, plan_jobs
 from upres.infer.render import ALPHA_MODES, ImageEngine, render_image
 from upres.infer.resample import output_size, resize_array
 from upres.infer.tiling import resolve_precision
@@ -226,7 +226,8 @@ def run_batch(
     devices = resolve_devices(opts.device)  # before the output folder is made: a missing GPU leaves nothing
     started = time.perf_counter()
     # Checked before any work, and made again by the first write: a bad model or no inputs leave no empty folder.
-    check_writable(opts.output, keep_made=False)
+    one_file = names_one_file(opts.inputs, opts.output)
+    check_writable(opts.output.parent if one_file else opts.output, keep_made=False)
     jobs = plan_jobs(opts.inputs, opts.output, opts.format, opts.skip_existing)
     if not jobs:
         raise UpresError(

@@ -34,6 +34,35 @@ def output_suffix(source: Path, fmt: str) -> str:
     return FORMATS[fmt]
 
 
+def names_one_file(inputs: list[Path], output: Path) -> bool:
+    """`-o result.png` for one input image: the result is that file, as single-image upscalers write it. For
+    several inputs or a folder, -o stays the output folder (and an image name for it is refused)."""
+    return (
+        len(inputs) == 1
+        and inputs[0].is_file()
+        and output.suffix.lower() in IMAGE_SUFFIXES
+        and not output.is_dir()
+    )
+
+
+_SAME_FORMAT = {".jpeg": ".jpg", ".tif": ".tiff"}
+
+
+def _file_target(output: Path, fmt: str) -> Path:
+    suffix = output.suffix.lower()
+    if suffix not in WRITABLE_SUFFIXES:
+        raise UpresError(
+            f"-o {output}: upres writes {', '.join(s.lstrip('.') for s in WRITABLE_SUFFIXES)} files; "
+            f"name the output e.g. {output.with_suffix('.png').name}"
+        )
+    if fmt != "same" and output_suffix(output, fmt) != _SAME_FORMAT.get(suffix, suffix):
+        raise UpresError(
+            f"-o {output} names a {suffix.lstrip('.')} file but --format is {fmt}; drop --format (the name "
+            f"decides) or name the file {output.with_suffix(output_suffix(output, fmt)).name}"
+        )
+    return output
+
+
 def _is_under(path: Path, folder: Path) -> bool:
     try:
         path.relative_to(folder)
@@ -81,16 +110,22 @@ def _identity(path: Path, fold_case: bool = False) -> tuple[object, ...]:
 
 
 def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing: bool = False) -> list[Job]:
-    """Every planned output is checked against every input and every other output before anything is written: an
+    """Where each input's result goes: under the output folder, or to `output` itself for one image file named so
+    (`names_one_file`). Every planned output is checked against every input and every other output before anything is written: an
     output that would replace an input, and every one of several inputs that would write the same output, is
     refused (reported as failed) while the other files run. Refusing all of a colliding group, not all but the
     first, keeps the result from depending on the order in which the files were listed."""
     planned: list[tuple[Path, Path]] = []
     seen: set[tuple[object, object]] = set()
     unreadable: list[tuple[Path, str]] = []
-    fold = folds_case(output.resolve())
+    one_file = names_one_file(inputs, output)
+    fold = folds_case((output.parent if one_file else output).resolve())
     for source, rel in find_sources(inputs, output, unreadable):
-        target = output / rel.parent / (rel.stem + output_suffix(source, fmt))
+        target = (
+            _file_target(output, fmt)
+            if one_file
+            else output / rel.parent / (rel.stem + output_suffix(source, fmt))
+        )
         pair = (_identity(source), _identity(target, fold))
         if pair not in seen:  # the same file reached twice (listed and inside a listed folder) runs once
             seen.add(pair)
