@@ -1,5 +1,6 @@
 """Spies for work that makes the host wait for a GPU, usable on the CPU: reads of a tensor's value by the host, and
-host-to-device copies that are not queued from pinned memory."""
+host-to-device copies that are not queued from pinned memory; and for divisions CUDA computes otherwise than the
+CPU."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 # Tensor methods that read a value back to the host (each waits for the GPU's queue to drain).
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__")
@@ -58,3 +60,20 @@ class HostCopies(TorchFunctionMode):
         self.copies.append(
             f"{what} at {here[-1].filename.split('/src/')[-1]}:{here[-1].lineno}" if here else what
         )
+
+
+class HostDivisors(TorchDispatchMode):
+    """Divisions of a tensor by a Python number inside the block (`found`). CUDA computes them as a product with
+    the number's reciprocal, one ulp off the CPU's quotient for some values (level / 255 for 126 of the 256 levels);
+    a divisor on the tensor's own device is divided exactly everywhere. On the CPU the call itself is judged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket in (torch.ops.aten.div, torch.ops.aten.div_) and not isinstance(
+            args[1], torch.Tensor
+        ):
+            self.found.append(f"{func} by {args[1]!r}")
+        return func(*args, **(kwargs or {}))

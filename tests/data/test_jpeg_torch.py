@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image, features
 
 from devices import needs_cuda
-from host_waits import HostCopies
+from host_waits import HostCopies, HostDivisors
 from upres.data.degradations.jpeg import jpeg_bytes, jpeg_compress, to_uint8
 from upres.data.degradations.jpeg_torch import _quant_table, jpeg_compress_torch
 
@@ -283,23 +283,10 @@ def test_on_cuda_equal_to_the_cpu_and_never_waits():
 
 def test_levels_are_divided_on_their_device_as_the_cpu_divides():
     """CUDA computes `tensor / python_number` as a product with the number's reciprocal: level / 255 came out one
-    ulp off the CPU's quotient (and Pillow's) for 126 of the 256 levels, so the CUDA test above could not pass.
-    A divisor on the tensor's own device is divided exactly everywhere; on the CPU the call itself is judged."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class HostDivisors(TorchDispatchMode):
-        found: list[str] = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.overloadpacket in (torch.ops.aten.div, torch.ops.aten.div_) and not isinstance(
-                args[1], torch.Tensor
-            ):
-                HostDivisors.found.append(f"{func} by {args[1]!r}")
-            return func(*args, **(kwargs or {}))
-
+    ulp off the CPU's quotient (and Pillow's) for 126 of the 256 levels, so the CUDA test above could not pass."""
     x = on_canvas(3)
-    with HostDivisors():
+    with HostDivisors() as spy:
         jpeg_compress_torch(x, 50)
         jpeg_compress_torch(x[:, :1].half(), 50)
         jpeg_compress_torch(x, [10, 50, 90] * 2 + [30, 40], "4:2:2", sizes=CANVAS_SIZES)
-    assert HostDivisors.found == []
+    assert spy.found == []

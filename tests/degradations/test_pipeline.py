@@ -169,3 +169,17 @@ def test_a_second_pass_keep_leaves_the_image_for_the_final_resize(photo):
     out = lr(flat, 0, noisy)
     # Noise of sigma 10 at 64 px, then a 4x4 area average: about 10 / 4 left (it was 10 at the LR size).
     assert float((out - 0.5).std()) * 255 == pytest.approx(2.5, rel=0.2)
+
+
+def test_the_lr_levels_are_divided_on_their_device():
+    """The LR's levels are the floats 8-bit files give (k / 255 divided on the CPU) on every device: CUDA takes a
+    Python divisor as a product with its reciprocal, one ulp off for about half of the levels, which also made a
+    GPU-made pair pool store float32 instead of uint8 on resume."""
+    from host_waits import HostDivisors
+    from upres.data.degradations.pipeline import round_to_8_bits
+
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with HostDivisors() as spy:
+        lq = round_to_8_bits(x)
+    assert spy.found == []
+    assert torch.equal(lq, torch.arange(256.0).div(255)[(x * 255).round().long()])
