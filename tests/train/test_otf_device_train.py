@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -32,10 +35,32 @@ def _weights(hr_folder, exp, **extra) -> dict[str, torch.Tensor]:
     not features.check_feature("libjpeg_turbo"), reason="Pillow is not built on libjpeg-turbo"
 )
 def test_training_with_degradations_on_the_device_trains_what_the_workers_train(tmp_path, hr_folder):
-    workers, _ = _weights(hr_folder, tmp_path / "workers")
+    workers, workers_log = _weights(hr_folder, tmp_path / "workers")
     device, log = _weights(hr_folder, tmp_path / "device", degrade_on="device")
     assert workers.keys() == device.keys() and all(torch.equal(workers[k], device[k]) for k in workers)
     assert "degrade_on: device: the degradations run on cpu with the workers' random draws" in log
+    assert "degrading" not in workers_log  # the workers' time shows as data wait only
+
+
+def test_the_progress_line_and_the_summary_say_how_long_degrading_took(tmp_path, hr_folder, monkeypatch):
+    """With degrade_on: device the loop's own degrading time is not `data wait`: it has its own share, and a note
+    when it takes most of the time."""
+    import upres.train.feed as feed
+
+    real = feed.degrade_batch
+
+    def slow(*args, **kwargs):
+        time.sleep(0.1)  # a host that launches slowly: degrading is most of each iteration
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(feed, "degrade_batch", slow)
+    _, log = _weights(hr_folder, tmp_path / "device", degrade_on="device")
+    shares = [int(s) for s in re.findall(r" samples/s, data wait \d+%, degrading (\d+)% \| eta", log)]
+    assert len(shares) == 2 and shares[-1] >= 30, log  # print_freq 5 of 10 iterations
+    assert "degrading its batches on the device (degrade_on: device;" in log
+    assert "where CPU cores are free, degrade_on: workers with more datasets.train.num_worker_per_gpu" in log
+    summary = re.search(r"training finished: .*", log).group(0)
+    assert re.search(r", (\d+)% degrading it on the device$", summary), summary
 
 
 def test_device_degradations_refuse_real_lr_mixed_in(tmp_path):

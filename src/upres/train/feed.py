@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -49,6 +50,14 @@ def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> Data
 
 
 MAX_LOADER_RESTARTS = 20
+
+
+class Waits(NamedTuple):
+    """What the loop spent outside its steps: waiting for the loader's batches, and degrading them on the training
+    device (None when the workers degrade)."""
+
+    loader: float
+    degrading: float | None
 
 
 class LoaderFailed(RuntimeError):
@@ -104,6 +113,7 @@ class BatchFeed:
             defer_degradations(run.train_set, ctx.device, log.note)
         self.restarts, self.restarted_at = 0, None
         self.waited = 0.0  # seconds the loop stood waiting for batches since `take_wait()`
+        self.degrading = 0.0  # seconds it spent degrading them (degrade_on: device) since then
         self.pool = None
         if otf is not None and otf.queue_size:
             from upres.data.degradations.pair_pool import PairPool
@@ -166,10 +176,11 @@ class BatchFeed:
         self.log.note(f"{what}; the loader starts again at iteration {done + 1} (the run goes on unchanged)")
         self.restart(done)
 
-    def take_wait(self) -> float:
-        """Seconds spent waiting for the loader since the last call."""
-        waited, self.waited = self.waited, 0.0
-        return waited
+    def take_wait(self) -> Waits:
+        """Seconds spent waiting for the loader, and degrading on the device, since the last call."""
+        waits = Waits(self.waited, self.degrading if self.on_device else None)
+        self.waited = self.degrading = 0.0
+        return waits
 
     def __call__(self, it: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         asked = time.perf_counter()
@@ -188,7 +199,9 @@ class BatchFeed:
         self.waited += time.perf_counter() - asked
         device = self.ctx.device
         if self.on_device:
+            started = time.perf_counter()
             lq, gt = degrade_batch(self.run.train_set, batch, device)
+            self.degrading += time.perf_counter() - started
         else:
             lq = batch["lq"].to(device, non_blocking=True)
             gt = batch["gt"].to(device, non_blocking=True)

@@ -20,6 +20,7 @@ class Outcome:
     report: Path | None = None
     how: str = "finished"  # or "stopped early"
     data_wait_seconds: float = 0.0  # spent waiting for the loader
+    degrading_seconds: float | None = None  # spent degrading batches on the device (degrade_on: device)
 
 
 def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome: Outcome) -> list[str]:
@@ -59,4 +60,7 @@ def last_model_path(models: Path, iteration: int, fmt: str, ema: bool) -> Path:
 def _data_wait(outcome: Outcome) -> str:
     training = outcome.wall_seconds - outcome.validation_seconds
     share = outcome.data_wait_seconds / training if training > 0 else 0.0
-    return f", {share:.0%} of the training time waiting for data" if share >= 0.01 else ""
+    degrading = (outcome.degrading_seconds or 0.0) / training if training > 0 else 0.0
+    return (f", {share:.0%} of the training time waiting for data" if share >= 0.01 else "") + (
+        f", {degrading:.0%} degrading it on the device" if degrading >= 0.01 else ""
+    )

@@ -7,6 +7,7 @@ import copy
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -25,6 +26,9 @@ from upres.train.setup import Run
 from upres.train.state import has_nonfinite, unwrap
 from upres.train.summary import Outcome, last_model_path, summary_lines
 from upres.train.validate import BestTracker, Metric, run_validation
+
+if TYPE_CHECKING:
+    from upres.train.feed import Waits
 
 # A window spent this much waiting for batches gets a note (once a run): the loader, not the step, sets the pace.
 SLOW_LOADER = 0.3
@@ -101,6 +105,7 @@ class RunWatch:
         self.exp_dir, self.total_iter, self.options_text = exp_dir, total_iter, options_text
         self.pace = Pace(start_iter)
         self.start_iter, self._loader_noted, self.data_wait = start_iter, False, 0.0
+        self._degrading_noted, self.degrading = False, None
         self.validating = False
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
         if start_iter > 0:
@@ -129,14 +134,20 @@ class RunWatch:
     def restart_window(self, it: int) -> None:
         self.pace.restart_window(it)
 
-    def progress(self, step, it: int, waited: float) -> dict[str, float]:
+    def progress(self, step, it: int, waits: Waits) -> dict[str, float]:
         """The line at `print_freq`: speed and ETA without validation, the share of it spent waiting for the loader
-        (`waited` seconds), learning rate, mean losses since the last (each over the iterations that computed it)."""
+        (and degrading on the device, with degrade_on: device), learning rate, mean losses since the last (each
+        over the iterations that computed it)."""
         run, ctx = self.run, self.ctx
         rate = self.pace.rate(it)
-        self.data_wait += waited
-        wait = min(1.0, waited / max(self.pace.window_seconds(), 1e-9))
+        window = max(self.pace.window_seconds(), 1e-9)
+        self.data_wait += waits.loader
+        wait = min(1.0, waits.loader / window)
         self._note_slow_loader(wait, it)
+        degrading = None if waits.degrading is None else min(1.0, waits.degrading / window)
+        if waits.degrading is not None:
+            self.degrading = (self.degrading or 0.0) + waits.degrading
+            self._note_slow_degrading(degrading, it)
         sums = mean_over_ranks(ctx, step.loss_sums)  # under torchrun: the losses of every process's batch
         means = {k: float(v) / max(step.loss_counts.get(k, 0), 1) for k, v in sums.items()}
         val_freq = self.opts.val.val_freq if self.metrics is not None else None
@@ -151,8 +162,9 @@ class RunWatch:
 
         self.log.info(
             f"iter {it}/{self.total_iter} epoch {epoch} | {rate:.2f} it/s "
-            f"{rate * run.batch_size * run.accum_iter * ctx.world_size:.1f} samples/s, data wait {wait:.0%} | "
-            f"eta {hms(train_s + val_s)}"
+            f"{rate * run.batch_size * run.accum_iter * ctx.world_size:.1f} samples/s, data wait {wait:.0%}"
+            + (f", degrading {degrading:.0%}" if degrading is not None else "")
+            + f" | eta {hms(train_s + val_s)}"
             + (f" (validation {hms(val_s)})" if val_s else "")
             + f" | lr {lr:.3g} | "
             + " ".join(f"{k} {v:.4g}" for k, v in means.items())
@@ -172,6 +184,17 @@ class RunWatch:
         self.log.note(
             f"training waited for the data loader {wait:.0%} of the time up to iteration {it}: raise "
             f"datasets.train.num_worker_per_gpu ({workers} now), or see docs/troubleshooting.md#slow-data-loading"
+        )
+
+    def _note_slow_degrading(self, share: float, it: int) -> None:
+        """Once a run: a window (not the first) spent mostly degrading batches in the training process."""
+        if share < SLOW_LOADER or self._degrading_noted or self.pace.window_iter == self.start_iter:
+            return
+        self._degrading_noted = True
+        self.log.note(
+            f"training spent {share:.0%} of the time up to iteration {it} degrading its batches on the device "
+            "(degrade_on: device; the training process launches each sample's steps): where CPU cores are free, "
+            "degrade_on: workers with more datasets.train.num_worker_per_gpu feeds it faster"
         )
 
     # --- validation ----------------------------------------------------------------------------------------------
@@ -329,6 +352,7 @@ class RunWatch:
             self.exp_dir / "report.html",
             how,
             self.data_wait,
+            self.degrading,
         )
         lines = summary_lines(self.record, dict(best.best), outcome)
         self.log.info("\n".join(lines))  # one block: the first line stamped, the rest aligned under it
