@@ -39,7 +39,7 @@ nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv 2>/dev/null
 if [ "$part" = new ]; then
     PYTHONPATH=src python3 -m pytest -v -rfEs -p no:cacheprovider tests/train/test_weight_copies.py \
         tests/degradations/test_otf_device.py tests/data/test_jpeg_torch.py tests/train/test_train_step.py \
-        tests/train/test_device_training.py \
+        tests/train/test_device_training.py tests/degradations/test_pipeline.py tests/train/test_otf_device_train.py \
         >"$out/gpu-check-$part.log" 2>&1
 else
     # shellcheck disable=SC2086  # args is a list of words
