@@ -87,6 +87,18 @@ def mean_over_ranks(ctx: DistContext, values: dict[str, torch.Tensor]) -> dict[s
     return dict(zip(values, stacked / ctx.world_size))
 
 
+def average_grads(ctx: DistContext, params: list[torch.Tensor]) -> None:
+    """The parameters' gradients averaged over the processes as DDP averages them (each scaled by 1/world size,
+    then summed), in one collective: for gradients DDP's hooks do not see. Every process must hold gradients for
+    the same parameters."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not ctx.enabled or not grads:
+        return
+    flat = torch._utils._flatten_dense_tensors(grads).mul_(1.0 / ctx.world_size)
+    dist.all_reduce(flat)
+    torch._foreach_copy_(grads, torch._utils._unflatten_dense_tensors(flat, grads))
+
+
 def teardown(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -15,7 +15,7 @@ from torch import nn
 
 from upres.train import gan_step
 from upres.train.config import Options
-from upres.train.distributed import DistContext
+from upres.train.distributed import DistContext, average_grads
 from upres.train.schedule import supports_device_skip
 from upres.train.setup import Run
 from upres.train.weight_copies import LowPrecisionWeights
@@ -52,11 +52,17 @@ class TrainStep:
         # Walked once: `parameters()` visits every module (~0.7 ms for RRDBNet 64/23 on a CPU core), and an eager GPU
         # step, bound by its host work, would pay that several times an iteration.
         self.g_params = [p for p in run.g.net.parameters() if p.requires_grad]
-        # Autocast's per-use weight casts replaced by one copy an iteration, where G runs as it is (DDP and compiled
-        # wrappers keep autocast's casts: DDP's gradient hooks sit on the parameters, the compiler fuses the casts).
+        # Autocast's per-use weight casts replaced by one copy an iteration (a compiled G keeps them: the compiler
+        # fuses the casts). Under DDP, G then runs unwrapped and its gradients are averaged after the backward:
+        # DDP's hooks sit on the parameters, which autograd no longer reaches (and its forward would wait for them).
+        bare = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        buffers = ctx.enabled and any(True for _ in run.g.net.buffers())  # DDP's forward would broadcast them
         self.weights = (
-            LowPrecisionWeights(run.g.net, amp_dtype) if opts.use_amp and model is run.g.net else None
+            LowPrecisionWeights(run.g.net, amp_dtype)
+            if opts.use_amp and bare is run.g.net and not buffers
+            else None
         )
+        self.g_forward = run.g.net if self.weights is not None else model
         self.backward_inputs = self.weights.inputs if self.weights is not None else self.g_params
         self.d_params = [p for p in run.d.net.parameters() if p.requires_grad] if run.d is not None else None
 
@@ -130,7 +136,7 @@ class TrainStep:
         with sync:
             with in_use, self.autocast():
                 with g_graph:
-                    sr = model(lq)
+                    sr = self.g_forward(lq)
                 d_outs = None
                 if d_due or (self.gan is not None and self.gan.active(it)):
                     d_outs = gan_step.d_forward(
@@ -142,7 +148,7 @@ class TrainStep:
                         sr_ema = run.g.ema.module(lq)
                 with g_graph:
                     terms = gan_step.generator_loss_terms(
-                        run.losses, it, sr, target, lq=lq, net_g=model, sr_ema=sr_ema, d_outs=d_outs
+                        run.losses, it, sr, target, lq=lq, net_g=self.g_forward, sr_ema=sr_ema, d_outs=d_outs
                     )
             if g_due:
                 gan_step.generator_backward(
@@ -154,6 +160,8 @@ class TrainStep:
                 )
                 if self.weights is not None:
                     self.weights.gather_grads()
+                    if last_micro:
+                        average_grads(self.ctx, self.g_params)
         if d_due:
             d_logs = gan_step.discriminator_step(
                 self.net_d, run.d.optimizer, self.gan.module, d_outs, noise=t.d_input_noise,
