@@ -4,6 +4,7 @@ its gradients are averaged after the backward; the run trains what DDP with auto
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,31 @@ def test_ddp_with_weight_copies_trains_what_ddp_with_autocast_trains(tmp_path, h
     assert all(torch.equal(copies[k], autocast[k]) for k in copies), [
         k for k in copies if not torch.equal(copies[k], autocast[k])
     ]
+
+
+@pytest.mark.slow
+def test_across_machines_ddp_keeps_its_buckets(tmp_path, hr_folder):
+    """Two machines (`--nnodes 2`, one process each): DDP's buckets, sent while the backward runs, hide the network;
+    one collective after the backward would not, so G keeps autocast's casts there."""
+    cfg = write(tmp_path / "o.yml", merge(base_options(hr_folder, tmp_path / "exp"), AMP))
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+              "--master_addr", "127.0.0.1", "--master_port", str(port)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [*launch, "--node_rank", str(node), str(driver), "copies", str(cfg)],
+            env=ENV,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for node in (1, 0)
+    ]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs[1][-3000:]
+    assert all("weight copies of 0 tensors" in e for e in errs)

@@ -28,6 +28,7 @@ class DistContext:
     # A CPU (gloo) group for the ranks' Ctrl+C agreement (interrupt.StopAgreement) and for waiting on process 0
     # (`barrier`, `broadcast_object`); None for one process.
     cpu_group: object | None = None
+    machines: int = 1  # the machines the processes run on (torchrun's nodes)
 
     @property
     def is_main(self) -> bool:
@@ -51,7 +52,8 @@ def setup_distributed(device: str = "auto") -> DistContext:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     cpu_group = dist.new_group(backend="gloo", timeout=WAIT_FOR_MAIN) if world > 1 else None
-    return DistContext(rank, local_rank, world, dev, cpu_group)
+    per_machine = max(int(os.environ.get("LOCAL_WORLD_SIZE", world)), 1)
+    return DistContext(rank, local_rank, world, dev, cpu_group, machines=-(-world // per_machine))
 
 
 def barrier(ctx: DistContext) -> None:

@@ -55,11 +55,12 @@ class TrainStep:
         # Autocast's per-use weight casts replaced by one copy an iteration (a compiled G keeps them: the compiler
         # fuses the casts). Under DDP, G then runs unwrapped and its gradients are averaged after the backward:
         # DDP's hooks sit on the parameters, which autograd no longer reaches (and its forward would wait for them).
+        # On one machine only: across machines DDP's buckets, sent while the backward runs, hide a slower network.
         bare = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
         buffers = ctx.enabled and any(True for _ in run.g.net.buffers())  # DDP's forward would broadcast them
         self.weights = (
             LowPrecisionWeights(run.g.net, amp_dtype)
-            if opts.use_amp and bare is run.g.net and not buffers
+            if opts.use_amp and bare is run.g.net and not buffers and ctx.machines == 1
             else None
         )
         self.g_forward = run.g.net if self.weights is not None else model
