@@ -2,9 +2,10 @@
 
 Two rates, measured apart so each tells its own limit: the loader workers' samples/s per worker when they only read
 and crop (the degradations deferred), and the samples/s at which the training process degrades those batches on
-the device (one sample after another, as `upres train` does; the device drained at the end). Compared with the
-rate the compiled training step takes, they say how many workers the run needs and whether the training process's
-host keeps up.
+the device (as `upres train` does: each sample's own steps, each JPEG pass for samples of similar sizes at once; the
+device drained at the end), with the host's share of that time (the calls returned before the drain). Compared with
+the rate the compiled training step takes, they say how many workers the run needs and whether the training
+process's host keeps up.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def bench_loader_device(
     start = time.perf_counter()
     for batch in kept:
         degrade_batch(dataset, batch, device)
+    host_s = time.perf_counter() - start
     sync(device)
-    device_rate = len(kept) * sizes.batch / (time.perf_counter() - start)
+    total_s = time.perf_counter() - start
+    device_rate = len(kept) * sizes.batch / total_s
     needed = (
         math.ceil(step_samples_per_s / per_worker) if per_worker and math.isfinite(step_samples_per_s) else 0
     )
@@ -67,6 +70,8 @@ def bench_loader_device(
         "read_per_worker": per_worker,
         "workers_needed": needed,
         "device_samples_per_s": device_rate,
+        "device_host_ms_per_batch": 1000 * host_s / len(kept),
+        "device_host_share": host_s / total_s,
         "step_samples_per_s": step_samples_per_s,
     }
     what = f"{sizes.loader_image_size}px PNGs, lq {sizes.lq}, batch {sizes.batch}"
@@ -83,7 +88,7 @@ def bench_loader_device(
             f"{device_rate:.1f} samples/s",
             f"{step_samples_per_s:.1f} samples/s (the step's need)",
             device_rate / step_samples_per_s if step_samples_per_s else None,
-            "well above 1x: its host time adds to the step's",
+            f"well above 1x: its host time adds to the step's ({1000 * host_s / len(kept):.1f} ms of host a batch)",
         ),
     ]
     return data, rows
