@@ -36,7 +36,7 @@ from upres.data.degradations.pipeline import (
 from upres.data.otf_dataset import RealESRGANDataset
 
 # How much larger than its pictures a shared JPEG canvas may be. One canvas for a whole batch (x4plus, lq 64, batch
-# 16) would cut the device's operations to 82 a sample but code 3.2x the pictures' pixels; at 1.5 they are 116 and
+# 16) would cut the device's operations to 78 a sample but code 3.2x the pictures' pixels; at 1.5 they are 106 and
 # 1.47x (364 when each sample coded its own; bench/bench_otf_sample.py --device-ops, docs/benchmarks.md).
 WASTE = 1.5
 

@@ -147,25 +147,33 @@ def _floor_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.floor(x * (1.0 / (1 << bits)))
 
 
+# jccolor.c's rgb_ycc_convert and jdcolor.c's ycc_rgb_convert (their lookup tables computed inline) in 16-bit fixed
+# point, as products summed over the colour axis plus the rounding offsets: every product and partial sum is an
+# integer below 2**24 in magnitude, so float32 holds each exactly whatever the order of the sum.
+_RGB_TO_YCC = (
+    (_fix(0.299), _fix(0.587), _fix(0.114)),
+    (-_fix(0.16874), -_fix(0.33126), _fix(0.5)),
+    (_fix(0.5), -_fix(0.41869), -_fix(0.08131)),
+)
+_YCC_OFFSETS = ((1 << 15), (128 << 16) + (1 << 15) - 1, (128 << 16) + (1 << 15) - 1)
+_CBCR_TO_RGB = ((0, _fix(1.402)), (-_fix(0.34414), -_fix(0.71414)), (_fix(1.772), 0))
+
+
+def _colour_matrix(name: str, rows, like: torch.Tensor) -> torch.Tensor:
+    return constant(name, lambda: torch.tensor(rows, dtype=torch.float64), like.device, like.dtype)
+
+
 def _rgb_to_ycc(px: torch.Tensor) -> torch.Tensor:
-    """jccolor.c's rgb_ycc_convert in 16-bit fixed point; every partial sum stays below 2**24, exact in float32."""
-    r, g, b = px.unbind(1)
-    half, offset = 1 << 15, 128 << 16
-    y = _fix(0.299) * r + _fix(0.587) * g + (_fix(0.114) * b + half)
-    cb = -_fix(0.16874) * r - _fix(0.33126) * g + (_fix(0.5) * b + (offset + half - 1))
-    cr = -_fix(0.41869) * g - _fix(0.08131) * b + (_fix(0.5) * r + (offset + half - 1))
-    return _floor_shift(torch.stack([y, cb, cr], 1), 16)
+    m = _colour_matrix("jpeg_rgb_to_ycc", _RGB_TO_YCC, px)[None, :, :, None, None]
+    offsets = _colour_matrix("jpeg_ycc_offsets", _YCC_OFFSETS, px)[None, :, None, None]
+    return _floor_shift((px.unsqueeze(1) * m).sum(2) + offsets, 16)
 
 
 def _ycc_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
-    """jdcolor.c's ycc_rgb_convert (its lookup tables computed inline), then the range limit."""
-    y, cb, cr = ycc.unbind(1)
-    cb, cr = cb - 128, cr - 128
-    half = 1 << 15
-    r = y + _floor_shift(_fix(1.402) * cr + half, 16)
-    g = y + _floor_shift(-_fix(0.34414) * cb - _fix(0.71414) * cr + half, 16)
-    b = y + _floor_shift(_fix(1.772) * cb + half, 16)
-    return torch.stack([r, g, b], 1).clamp_(0, 255)
+    """Then the range limit."""
+    m = _colour_matrix("jpeg_cbcr_to_rgb", _CBCR_TO_RGB, ycc)[None, :, :, None, None]
+    chroma = (ycc[:, 1:].unsqueeze(1) - 128) * m
+    return (ycc[:, :1] + _floor_shift(chroma.sum(2) + (1 << 15), 16)).clamp_(0, 255)
 
 
 def _pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
