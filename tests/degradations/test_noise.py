@@ -67,3 +67,21 @@ def test_gray_poisson_noise_is_shared_by_channels():
     noise = out - img
     torch.testing.assert_close(noise[0, 0], noise[0, 1], rtol=0, atol=1e-6)
     assert not torch.allclose(noise[1, 0], noise[1, 1])
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "poisson"])
+def test_a_sample_alone_needs_no_upload_and_gets_the_same_noise(kind, monkeypatch):
+    """One host value for the sample's noise level is a Python number (divided in float32 as the tensor was), not a
+    pinned copy to the GPU; the pixels are those of the level as a tensor on the device."""
+    import upres.data.degradations.noise as noise
+
+    fn = noise.gaussian_noise if kind == "gaussian" else noise.poisson_noise
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    level = 7.3 if kind == "gaussian" else 1.7
+    on_device = fn(x, torch.tensor([level]), [False], torch.Generator().manual_seed(1))
+    uploads = []
+    real = noise.upload
+    monkeypatch.setattr(noise, "upload", lambda t, device: uploads.append(t) or real(t, device))
+    alone = fn(x, [level], [False], torch.Generator().manual_seed(1))
+    assert uploads == []
+    assert torch.equal(alone, on_device)

@@ -6,6 +6,7 @@ Every draw comes from the given torch.Generator, which must live on the image's 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from upres.host_to_device import constant, upload
@@ -20,6 +21,20 @@ def _per_sample(v: float | torch.Tensor | list, n: int, like: torch.Tensor) -> t
     else:  # host values: queued from pinned memory, a copy the GPU's queue need not drain for
         t = upload(torch.as_tensor(v, dtype=like.dtype).reshape(-1), like.device)
     return t.reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
+
+
+def _amount(
+    v: float | torch.Tensor | list, n: int, like: torch.Tensor, divisor: float = 1.0
+) -> float | torch.Tensor:
+    """`v / divisor` per sample: one host value for every sample (a sample degraded alone) is a Python number,
+    divided in float32 as the tensor would be, so the product is the same with no upload; else (N,1,1,1) on the
+    device."""
+    if not isinstance(v, torch.Tensor) and like.dtype == torch.float32:
+        flat = np.ravel(np.asarray(v, dtype=np.float32))
+        if flat.size and (flat == flat[0]).all():
+            return float(flat[0] / np.float32(divisor))
+    t = _per_sample(v, n, like)
+    return t / divisor if divisor != 1.0 else t
 
 
 def _gray_flags(gray: bool | torch.Tensor | list, n: int) -> list[bool]:
@@ -43,7 +58,7 @@ def gaussian_noise(
     """Add N(0, sigma/255) noise; gray noise is one field shared by all channels."""
     x, squeeze = _batch(img)
     n, c, h, w = x.shape
-    s = _per_sample(sigma, n, x) / 255.0
+    s = _amount(sigma, n, x, 255.0)
     flags = _gray_flags(gray, n)
     if all(flags):
         noise = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype).expand_as(x)
@@ -90,7 +105,7 @@ def poisson_noise(
         )
         gray_noise = _poisson_of((x * w).sum(1, keepdim=True), generator).expand_as(x)
         noise = gray_noise if noise is None else torch.where(_per_sample(flags, n, x) > 0, gray_noise, noise)
-    out = x + noise * _per_sample(scale, n, x)
+    out = x + noise * _amount(scale, n, x)
     if clip:
         out = out.clamp(0, 1)
     return out[0] if squeeze else out
