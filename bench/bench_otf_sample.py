@@ -23,15 +23,27 @@ VIEWS = {"view", "slice", "unsqueeze", "reshape", "select", "expand", "permute",
          "unfold", "expand_as", "view_as", "empty", "contiguous"}  # fmt: skip
 
 
-def device_ops(ds, n: int) -> tuple[float, float]:
-    """Non-view operations per sample of `degrade_batch` on a batch of `n` deferred items, and the pixels its JPEG
-    canvases hold over those of the pictures on them."""
+def device_ops(ds, n: int) -> tuple[float, float, float]:
+    """Non-view operations per sample of `degrade_batch` on a batch of `n` deferred items, its uploads of host data
+    per sample (on the CPU `upload` hands the tensor over as it is; on a GPU each is a pinned copy and the copy to the
+    device, two more operations), and the pixels its JPEG canvases hold over those of the pictures on them."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.data import default_collate
 
     import upres.data.otf_device as otf_device
+    import upres.host_to_device as host_to_device
     from upres.data.otf_device import degrade_batch
+
+    uploads = [0]
+    real_upload = host_to_device.upload
+
+    def upload(tensor, device):
+        uploads[0] += 1
+        return real_upload(tensor, device)
+
+    # Each module holds its own reference to `upload` (imported by name).
+    users = [m for m in list(sys.modules.values()) if getattr(m, "upload", None) is real_upload]
 
     areas = [0, 0]
     real = otf_device.jpeg_compress_torch
@@ -53,12 +65,16 @@ def device_ops(ds, n: int) -> tuple[float, float]:
     batch = default_collate([ds[(1, i % len(ds))] for i in range(n)])
     degrade_batch(ds, batch, torch.device("cpu"))
     otf_device.jpeg_compress_torch = jpeg
+    for module in users:
+        module.upload = upload
     try:
         with Count():
             degrade_batch(ds, batch, torch.device("cpu"))
     finally:
         otf_device.jpeg_compress_torch = real
-    return Count.calls / n, areas[0] / max(areas[1], 1)
+        for module in users:
+            module.upload = real_upload
+    return Count.calls / n, uploads[0] / n, areas[0] / max(areas[1], 1)
 
 
 def main() -> None:
@@ -86,9 +102,10 @@ def main() -> None:
     ds = build_realesrgan_dataset({"dataroot_gt": str(root), "lq_size": 64}, 4, 0, settings)
     what = f"lq 64 x4, {'x4plus' if args.x4plus else 'redux defaults'}, {root.name}"
     if args.device_ops:
-        ops, canvas = device_ops(ds, 16)
+        ops, uploads, canvas = device_ops(ds, 16)
         print(
-            f"{ops:.0f} operations per sample on the device, JPEG canvases {canvas:.2f}x the pictures ({what})"
+            f"{ops:.0f} operations per sample on the device and {uploads:.1f} uploads of host data (about "
+            f"{ops + 2 * uploads:.0f} operations on a GPU), JPEG canvases {canvas:.2f}x the pictures ({what})"
         )
         return
     ds.deferred = args.deferred

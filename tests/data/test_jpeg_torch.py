@@ -14,7 +14,8 @@ from PIL import Image, features
 from devices import needs_cuda
 from host_waits import HostCopies, HostDivisors
 from upres.data.degradations.jpeg import jpeg_bytes, jpeg_compress, to_uint8
-from upres.data.degradations.jpeg_torch import _quant_table, jpeg_compress_torch
+from upres.data.degradations.jpeg_integer import quant_table
+from upres.data.degradations.jpeg_torch import jpeg_compress_torch
 
 libjpeg_turbo = pytest.mark.skipif(
     not features.check_feature("libjpeg_turbo"),
@@ -100,10 +101,10 @@ def test_equal_to_pillow_at_the_extremes(quality, mode):
 def test_quantisation_tables_are_libjpegs(quality):
     with Image.open(io.BytesIO(jpeg_bytes(to_uint8(synthetic(16, 16)), quality))) as im:
         luma, chroma = im.quantization[0], im.quantization[1]
-    # Pillow lists the tables in natural (row-major) order, as _quant_table does; K.1 is not symmetric, so a
+    # Pillow lists the tables in natural (row-major) order, as quant_table does; K.1 is not symmetric, so a
     # zigzag or transposed order would not compare equal.
-    assert [v for row in _quant_table(quality, False) for v in row] == list(luma)
-    assert [v for row in _quant_table(quality, True) for v in row] == list(chroma)
+    assert [v for row in quant_table(quality, False) for v in row] == list(luma)
+    assert [v for row in quant_table(quality, True) for v in row] == list(chroma)
 
 
 def test_a_mixed_batch_equals_each_sample_alone():
@@ -170,6 +171,22 @@ def test_a_canvas_costs_the_same_operations_for_any_batch():
     )
     eight = _operations(lambda: jpeg_compress_torch(x, list(range(10, 90, 10)), "4:2:0", sizes=CANVAS_SIZES))
     assert eight == four
+
+
+def test_a_canvas_uploads_its_host_data_once(monkeypatch):
+    """Each upload of host data is a pinned copy and a copy to a GPU: the quality tables, the edge indices of every
+    plane (one array) and the mask of the pictures at most four pixels wide."""
+    import upres.data.degradations.jpeg_torch as jpeg_torch
+
+    uploads = []
+    real = jpeg_torch.upload
+    monkeypatch.setattr(jpeg_torch, "upload", lambda t, device: uploads.append(t.shape) or real(t, device))
+    x = on_canvas(3)
+    jpeg_compress_torch(x, list(range(10, 90, 10)), "4:2:0", sizes=CANVAS_SIZES)
+    assert len(uploads) == 3
+    uploads.clear()
+    jpeg_compress_torch(x[:, :1], list(range(10, 90, 10)), sizes=CANVAS_SIZES)
+    assert len(uploads) == 2
 
 
 @pytest.mark.parametrize(

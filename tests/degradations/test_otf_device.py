@@ -141,7 +141,8 @@ def test_degrading_on_the_device_never_waits_for_it(hr_folder, device, monkeypat
     assert spy_copies.copies == [], f"waiting copies while degrading: {sorted(set(spy_copies.copies))}"
     assert lq.device.type == device
     levels = lq.cpu()
-    assert torch.equal(levels, (levels * 255).round() / 255)  # the floats of 8-bit levels, as the CPU divides them
+    # The floats of 8-bit levels, as the CPU divides them.
+    assert torch.equal(levels, (levels * 255).round() / 255)
 
 
 def test_degrading_on_the_device_runs_in_full_float32_and_puts_tf32_back(hr_folder, monkeypatch):
