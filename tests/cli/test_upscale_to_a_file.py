@@ -66,7 +66,14 @@ def test_a_name_upres_cannot_write_is_refused_before_any_work(workdir, capsys, a
 
 def test_several_inputs_still_need_a_folder(workdir, capsys):
     assert _upscale(workdir, workdir / "a.png", workdir / "b.png", "-o", workdir / "x.png") == 2
-    assert "is the output folder, not the output file" in capsys.readouterr().err
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "is the output folder, not the output file (the results are written inside it); give a folder, e.g. "
+            f"-o {workdir / 'x'} (-o names the output file only for one input image)"
+        )
+    )
     assert not (workdir / "x.png").exists()
 
 

@@ -227,7 +227,11 @@ def run_batch(
     started = time.perf_counter()
     # Checked before any work, and made again by the first write: a bad model or no inputs leave no empty folder.
     one_file = names_one_file(opts.inputs, opts.output)
-    check_writable(opts.output.parent if one_file else opts.output, keep_made=False)
+    check_writable(
+        opts.output.parent if one_file else opts.output,
+        keep_made=False,
+        one_file_note=" (-o names the output file only for one input image)",
+    )
     jobs = plan_jobs(opts.inputs, opts.output, opts.format, opts.skip_existing)
     if not jobs:
         raise UpresError(

@@ -178,15 +178,15 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
     return jobs
 
 
-def check_writable(folder: Path, keep_made: bool = True) -> None:
+def check_writable(folder: Path, keep_made: bool = True, one_file_note: str = "") -> None:
     """Fail before any work when results could not be written. With `keep_made=False` the folders it had to make
     are removed again, so a command that then stops on another error leaves nothing behind (its job makes them
-    when it writes)."""
+    when it writes). `one_file_note` ends the refusal of an image name for the folder."""
     if folder.suffix.lower() in IMAGE_SUFFIXES and not folder.is_dir():
         # `-o result.png` made a folder of that name with the results inside, named like their inputs.
         raise UpresError(
             f"-o {folder}: is the output folder, not the output file (the results are written inside it); "
-            f"give a folder, e.g. -o {folder.with_suffix('')}"
+            f"give a folder, e.g. -o {folder.with_suffix('')}{one_file_note}"
         )
     made = [] if keep_made else [p for p in (folder, *folder.parents) if not p.exists()]
     try:
