@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,8 @@ examples:
   upres video -m model.pth in.mkv -o lossless.mkv --codec ffv1 --pix-fmt bgr0
 
 The output is written as OUT's stem + '.partial' + suffix and renamed to OUT when complete; after Ctrl+C the
-partial file is closed properly (playable) and kept under that name. Details: docs/video.md
+partial file is closed properly (playable) and kept under that name; SIGTERM stops it the same way (exit 143).
+Details: docs/video.md
 """
 
 
@@ -174,7 +176,11 @@ def run(args: argparse.Namespace) -> int:
         codec_threads=args.codec_threads,
         replace=args.force,
     )
-    with Progress(quiet=args.quiet) as progress:
+    from upres.data.prepare_jobs import sigterm_as_interrupt
+
+    # SIGTERM (docker stop, a scheduler) ended the process at once: an MP4's partial file had no index and did not
+    # play, with no word said. It now stops the run as Ctrl+C does, with exit 143.
+    with sigterm_as_interrupt(), Progress(quiet=args.quiet) as progress:
         result = upscale_video(upscaler, args.input, args.output, opts, progress.update, warn=_warn)
     if not result.complete:
         end = resume_time(result.position or 0.0)
@@ -185,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             f"--start {end:.3f} into another file",
             file=sys.stderr,
         )
-        return 130
+        return 128 + (result.signum or signal.SIGINT)
     fps = result.frames / result.seconds if result.seconds else 0.0
     print(f"{result.path}: {result.frames} frames in {result.seconds:.1f} s ({fps:.2f} fps)")
     if result.skipped_packets:

@@ -69,6 +69,7 @@ class VideoResult:
     warnings: list[str] = field(default_factory=list)
     missing_frames: int = 0  # announced by the header but not decoded (a truncated file); 0 when not known
     damaged_copies: int = 0  # copied (audio, subtitle) packets the demuxer flagged damaged, e.g. cut short
+    signum: int | None = None  # what interrupted an incomplete run: SIGINT (Ctrl+C) or SIGTERM
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -175,6 +176,7 @@ def upscale_video(
         warnings=warnings,
         missing_frames=missing,
         damaged_copies=job.damaged_copies,
+        signum=job.signum,
     )
 
 

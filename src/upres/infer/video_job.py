@@ -9,6 +9,7 @@ the container (so an interrupted file plays), then the reader is stopped and joi
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from upres.errors import Terminated
 from upres.infer.autotile import retry_halving
 from upres.infer.render import download, quantise, upload_planes
 from upres.infer.tiling import Upscaler
@@ -88,6 +90,7 @@ class VideoJob:
         self.tile = opts.tile  # lowered after an out-of-memory, for the rest of the run
         self.model_seconds = self.starved_seconds = 0.0
         self.last_time: float | None = None  # the output's time at the end of its last frame
+        self.signum: int | None = None  # the signal that interrupted the run: SIGINT (Ctrl+C) or SIGTERM
         self.total = self._expected_frames()
         self.output = open_output(self.partial, format_of=dst)
         try:
@@ -139,8 +142,10 @@ class VideoJob:
             writer.start()
             self._upscale_all()
             complete = True
-        except KeyboardInterrupt:
-            pass  # frames already upscaled are still written below, then the file is closed properly
+        except KeyboardInterrupt as stop:
+            # Frames already upscaled are still written below, then the file is closed properly. SIGTERM comes as
+            # `Terminated`, a KeyboardInterrupt, when the CLI asked for it.
+            self.signum = int(getattr(stop, "signum", signal.SIGINT))
         except _Stopped:
             pass
         except BaseException as exc:
@@ -176,7 +181,8 @@ class VideoJob:
         if self.written == 0:
             self.partial.unlink(missing_ok=True)
             if not complete:
-                raise KeyboardInterrupt  # nothing was written, so there is no partial file to talk about
+                # Nothing was written, so there is no partial file to talk about.
+                raise Terminated if self.signum == signal.SIGTERM else KeyboardInterrupt
             raise VideoInputError(
                 f"{self.probe.path}: no video frame could be decoded in the chosen time range"
             )
