@@ -92,10 +92,15 @@ def upscale_video(
     src, dst = Path(src), Path(dst)
     warnings: list[str] = []
 
+    hidden = 0
+
     def note(msg: str) -> None:
+        nonlocal hidden
         warnings.append(msg)
         if warn and len(warnings) <= MAX_WARNINGS_SHOWN:
             warn(msg)
+        elif warn:
+            hidden += 1
 
     if dst.is_dir():
         raise VideoOutputError(f"{dst}: is a folder; give the output file's name, e.g. {dst / src.stem}.mkv")
@@ -151,6 +156,8 @@ def upscale_video(
             f"{src}: decoded {frames} of the {probe.announced_frames} frames its header announces; the file looks "
             f"truncated or damaged, and the output holds the {frames}"
         )
+    if warn and hidden:  # said whatever else happened (it was only when video packets were skipped)
+        warn(f"... {hidden} more warnings")
     if missing:
         warnings.append(short)
         if warn:
@@ -160,8 +167,6 @@ def upscale_video(
         warn_total = (
             f"{src}: skipped {skipped} damaged video packet(s); audio and subtitles kept their timing"
         )
-        if warn and len(warnings) > MAX_WARNINGS_SHOWN:
-            warn(f"... {len(warnings) - MAX_WARNINGS_SHOWN} more warnings")
         warnings.append(warn_total)
     return VideoResult(
         path=dst if complete else job.partial,
