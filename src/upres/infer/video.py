@@ -31,6 +31,8 @@ from upres.io.video import (
     probe_container,
     video_stream,
 )
+from upres.io.video_kept import lost_tags
+from upres.io.video_mux import container_format
 
 __all__ = ["VideoOptions", "VideoResult", "partial_path", "upscale_video"]
 
@@ -129,6 +131,8 @@ def upscale_video(
         job = VideoJob(upscaler, container, probe, dst, opts, matrix, note)
         frames, complete = job.run(progress)
         if complete:
+            for line in lost_tags(container, job.out.mapping, job.partial, container_format(dst), dst.suffix):
+                note(line)
             _move_into_place(job.partial, dst, opts.replace)
     except BaseException:
         if lock is not None and partial_path(dst).is_file() and partial_path(dst).stat().st_size == 0:
