@@ -152,9 +152,10 @@ def run(args: argparse.Namespace) -> int:
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
     info = loaded.info
-    if info.in_channels != 3 or info.out_channels != 3:
+    if (info.in_channels, info.out_channels) not in ((3, 3), (1, 1)):
         raise ConfigError(
-            f"{args.model}: video needs a 3-channel (RGB) model, this one has {info.in_channels}"
+            f"{args.model}: video needs a model that takes and gives 3 channels (RGB) or 1 (gray); this one takes "
+            f"{info.in_channels} and gives {info.out_channels}"
         )
     try:
         dtype = resolve_precision(args.precision, device)
@@ -175,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         end=args.end,
         codec_threads=args.codec_threads,
         replace=args.force,
+        model_channels=info.in_channels,
     )
     from upres.data.prepare_jobs import sigterm_as_interrupt
 

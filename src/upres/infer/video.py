@@ -55,6 +55,8 @@ class VideoOptions:
     replace: bool = (
         False  # a file that is at the output when the run finishes is replaced (--force), else kept
     )
+    # 1: a gray model, run on each colour plane as its own gray image, as `upres upscale` does with RGB images
+    model_channels: int = 3
 
 
 @dataclass

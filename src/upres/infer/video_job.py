@@ -265,6 +265,8 @@ class VideoJob:
             # As for images: frames go up as 8/16-bit levels and come back quantised on the model's device; a float32
             # x4 frame is 4x the bytes of its levels, and rounding it on the CPU held up the model's thread.
             x = upload_planes(np.stack([f.pixels for f in frames]), self.upscaler.device).div_(peak)
+            if self.opts.model_channels == 1:
+                x = x.reshape(-1, 1, *x.shape[-2:])  # each colour plane as a gray frame
             t0 = time.perf_counter()
             at = float(frames[0].pts * self.probe.time_base)
 
@@ -287,6 +289,7 @@ class VideoJob:
                     "so it would be black or garbage; no output kept. Try --precision fp32, or another model"
                 )
             self.model_seconds += time.perf_counter() - t0
+            y = y.reshape(len(frames), 3, *y.shape[-2:])
             out = download(quantise(y, peak).permute(0, 2, 3, 1).contiguous())
             # Copied out of the pinned buffer: frames are dropped in the writer's thread, and freeing pinned memory
             # records a CUDA event there, which would break a CUDA graph being recorded here (--compile).
