@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from video_clips import frame_pixels
+from video_clips import frame_pixels, make_clip
 
 from upres.cli import main
 
@@ -88,3 +88,15 @@ def test_language_and_flags_a_container_cannot_store_are_named(tmp_path, capsys,
         "stream itself is copied",
     ]
     assert said[".mp4"] == []
+
+
+def test_messages_about_an_mp4s_streams_give_their_titles(tmp_path, capsys, model_x2):
+    """MP4 track titles read back as 'name': the refusal named 'stream #2 (subtitle mov_text, language eng)' only,
+    which does not tell two English tracks apart; and it suggested .mov, which drops most language codes and flags,
+    where .mp4 keeps them."""
+    clip = make_clip(tmp_path / "in.mp4", audio="aac", subtitles="mov_text").path
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(tmp_path / "out.mkv"), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "error: .mkv cannot hold stream #2 (subtitle mov_text, language eng, title Dialogue); use .mp4, which takes "
+        "every stream\n"
+    )

@@ -260,7 +260,9 @@ def _tag_seconds(text: str | None) -> float | None:
 
 def stream_info(stream: Any) -> StreamInfo:
     meta = stream.metadata
-    return StreamInfo(stream.index, stream.type, _codec_name(stream), meta.get("language"), meta.get("title"))
+    # MP4/MOV track titles read back as "name": messages about an MP4's streams left their titles out.
+    title = meta.get("title") or meta.get("name")
+    return StreamInfo(stream.index, stream.type, _codec_name(stream), meta.get("language"), title)
 
 
 def display_matrix(frame: Any) -> list[int] | None:

@@ -28,8 +28,9 @@ PREFERRED_MUXERS = {
     ".mka": "matroska",
     ".webm": "webm",
 }
-# Containers tried, in order, when a stream cannot go into the one the output's extension names.
-SUGGESTED_SUFFIXES = (".mkv", ".mov", ".mp4", ".webm")
+# Containers tried, in order, when a stream cannot go into the one the output's extension names. MP4 before MOV:
+# FFmpeg's MOV muxer drops most language codes and every flag but 'default' (io/video_kept.py), MP4 keeps them.
+SUGGESTED_SUFFIXES = (".mkv", ".mp4", ".mov", ".webm")
 # Tags the muxer writes itself: copying the input's would describe the input, not the output.
 MUXER_OWNED_TAGS = (
     "DURATION",
