@@ -87,3 +87,12 @@ def test_x265_keeps_its_statistics_off_the_terminal(tmp_path, clip_mkv, model_x2
     assert main([*args, "--codec", "libx265", "-q"]) == 0
     err = capfd.readouterr().err
     assert "x265 [info]" not in err and "encoded" not in err, err
+
+
+def test_a_matroska_videos_frame_count_comes_from_its_own_track(tmp_path):
+    """The estimate (progress total, ETA) used the container's duration, which stretches to the longest track: a
+    one-frame clip with 0.46 s of subtitles was expected to have 11 frames ('frames 1/11')."""
+    probe = probe_video(make_clip(tmp_path / "one.mkv", pts=[0]).path)
+    assert (probe.frames, probe.duration) == (1, 0.042)
+    probe = probe_video(make_clip(tmp_path / "five.mkv", pts=[0, 42, 83, 125, 167], audio=None).path)
+    assert probe.frames == 5
