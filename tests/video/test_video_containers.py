@@ -139,3 +139,19 @@ def test_mpeg2_refusing_a_millisecond_time_base_is_explained(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "it takes only a standard frame rate as its time base" in err and err.count("\n") == 1
     assert not out.exists() and not (tmp_path / "out.partial.mkv").exists()
+
+
+def test_flac_into_mov_is_refused_before_anything_is_written(tmp_path, capsys, model_x2):
+    """FFmpeg's MOV muxer lists FLAC among its codecs and refuses it when the header is written: the run ended with
+    'stopped by ArgumentError: Invalid argument: 'file:out.partial.mov' returned 22'."""
+    clip = make_clip(tmp_path / "in.mkv", audio="flac", subtitles=None).path
+    out = tmp_path / "out.mov"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "error: .mov cannot hold stream #1 (audio flac, language fra, title Sine 440); use .mkv, which takes every "
+        "stream\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]
+    assert (
+        main(["video", "-m", str(model_x2), str(clip), "-o", str(tmp_path / "out.mp4"), "-q"]) == 0
+    )  # MP4 takes it

@@ -4,6 +4,7 @@ output pixel format. PyAV only; nothing here encodes pixels."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,35 @@ def stream_fits(fmt_name: str, supported: set[str], stream: Any) -> bool:
     ctx = stream.codec_context
     if ctx is None or ctx.codec is None:
         return False  # PyAV copies only streams whose codec this FFmpeg build knows
-    return ctx.codec.canonical_name in supported or ctx.codec.name in supported
+    listed = ctx.codec.canonical_name in supported or ctx.codec.name in supported
+    return listed and _header_takes(fmt_name, stream)
+
+
+_HEADER_CACHE: dict[tuple[str, str, str], bool] = {}
+
+
+def _header_takes(fmt_name: str, stream: Any) -> bool:
+    """Whether the muxer writes a header with `stream` in it. The codec lists are not the whole story: FFmpeg's MOV
+    muxer lists FLAC and refuses it when the header is written, which ended a run after the model had been loaded
+    with 'Invalid argument' on the partial file. One throwaway header per (container, codec) answers it."""
+    import tempfile
+
+    key = (fmt_name, stream.type, stream.codec_context.codec.name)
+    if key not in _HEADER_CACHE:
+        av = require_av()
+        with tempfile.TemporaryDirectory() as tmp:
+            out = av.open(str(Path(tmp) / "probe"), "w", format=fmt_name)
+            try:
+                out.add_stream_from_template(stream)
+                out.start_encoding()
+                _HEADER_CACHE[key] = True
+            except (ValueError, av.error.FFmpegError):
+                _HEADER_CACHE[key] = False
+            finally:
+                # A container whose header failed may not close cleanly; it is thrown away.
+                with contextlib.suppress(av.error.FFmpegError):
+                    out.close()
+    return _HEADER_CACHE[key]
 
 
 def codec_fits(encoder: str, supported: set[str]) -> bool:
