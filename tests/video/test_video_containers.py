@@ -155,3 +155,18 @@ def test_flac_into_mov_is_refused_before_anything_is_written(tmp_path, capsys, m
     assert (
         main(["video", "-m", str(model_x2), str(clip), "-o", str(tmp_path / "out.mp4"), "-q"]) == 0
     )  # MP4 takes it
+
+
+@pytest.mark.parametrize("codec", ["libvpx-vp9", "libsvtav1"])
+def test_a_video_codec_the_mov_muxer_refuses_is_named(tmp_path, capsys, model_x2, codec):
+    """FFmpeg's MOV muxer lists VP9 and AV1 and refuses them when the header is written: the run ended with
+    'stopped by ArgumentError: Invalid argument: 'file:out.partial.mov' returned 22'."""
+    clip = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path
+    out = tmp_path / "out.mov"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q", "--codec", codec]) == 2
+    name = av.Codec(codec, "w").canonical_name
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: .mov cannot hold video codec {name} (FFmpeg's muxer refused it: Invalid argument); use .mkv, or "
+        "another --codec"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]

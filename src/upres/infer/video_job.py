@@ -308,6 +308,7 @@ class VideoJob:
         held: list[Any] = []
         written_end: Fraction | None = None
         last_pts: int | None = None
+        self._write_header()
         while True:
             item = self.upscaled.get()
             if item is END:
@@ -356,6 +357,22 @@ class VideoJob:
         if not self.stop.is_set():  # complete: the rest of the audio (it may outlast the video) goes in too
             for packet in held:
                 out.mux(packet)
+
+    def _write_header(self) -> None:
+        """The header first, so that a muxer refusing the video codec is named as such. Copied streams were each
+        tried in a header of this container before the run (video_mux.stream_fits), so here it is the video: FFmpeg's
+        MOV muxer lists VP9 and AV1 and refuses them when the header is written ('Invalid argument' on the partial
+        file was all that was said)."""
+        try:
+            self.output.start_encoding()
+        except av.error.FFmpegError as exc:
+            if "avcodec_open2" in str(exc):
+                raise  # the encoder's own refusal of its settings: explained by `run`
+            codec = self.out.stream.codec_context.codec.canonical_name
+            raise VideoOutputError(
+                f"{self.dst.suffix} cannot hold video codec {codec} (FFmpeg's muxer refused it: "
+                f"{exc.strerror or exc}); use .mkv, or another --codec"
+            ) from None
 
     def _mux_before(self, held: list[Any], end: Fraction) -> list[Any]:
         later = []
