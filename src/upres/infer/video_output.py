@@ -3,6 +3,7 @@ rotation) and the streams copied unchanged from the input (audio, subtitles, att
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -99,6 +100,10 @@ def setup_output(
     if av.Codec(opts.codec, "w").name == "libx265":
         # x265 prints its own statistics to the terminal (past -q); its errors still come through.
         codec_opts["x265-params"] = "log-level=error"
+    if av.Codec(opts.codec, "w").name == "libsvtav1":
+        # SVT-AV1 prints a 20-line banner to the terminal (past -q); SVT_LOG=1 keeps its errors. A value the user
+        # set stays.
+        os.environ.setdefault("SVT_LOG", "1")
     vs.options = codec_opts
     copy_metadata(vstream.metadata, vs)
     vs.disposition = vstream.disposition
