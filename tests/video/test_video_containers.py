@@ -170,3 +170,25 @@ def test_a_video_codec_the_mov_muxer_refuses_is_named(tmp_path, capsys, model_x2
         "another --codec"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_streams_keep_their_order_when_the_video_is_not_first(tmp_path, capsys, model_x2, suffix):
+    """An audio track before the video (as some recorders write them) came out after it: the output's stream order,
+    which `ffmpeg -map 0:1` and players' track numbers go by, differed from the input's."""
+    clip = make_clip(tmp_path / "in.mp4", size=(32, 24), audio="aac", subtitles=None).path
+    first = tmp_path / f"audio_first{suffix}"
+    with av.open(str(clip)) as i, av.open(str(first), "w") as o:
+        order = [i.streams.audio[0], i.streams.video[0]]
+        streams = {s.index: o.add_stream_from_template(s) for s in order}
+        for packet in i.demux(order):
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    assert [t for t, _ in _streams(first)] == ["audio", "video"]
+    out = tmp_path / f"out{suffix}"
+    assert main(["video", "-m", str(model_x2), str(first), "-o", str(out), "-q"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert _streams(out) == [("audio", "aac"), ("video", "h264")]
+    assert len(video_frames(out)) == len(video_frames(first))

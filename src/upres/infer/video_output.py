@@ -73,6 +73,8 @@ def setup_output(
         )
     copy = streams_to_copy(container, note)
     check_fits(copy, output, dst, av.Codec(opts.codec, "w").canonical_name)
+    # The streams keep the input's order: those before its video stream (an audio track first) go in first.
+    mapping = add_copied_streams([s for s in copy if s.index < vstream.index], output)
     vs = output.add_stream(opts.codec, rate=p.rate)
     vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
     vs.time_base = p.time_base
@@ -109,7 +111,7 @@ def setup_output(
     vs.disposition = vstream.disposition
     if matrix:
         vs.set_display_matrix(matrix)
-    mapping = add_copied_streams(copy, output)
+    mapping.update(add_copied_streams([s for s in copy if s.index > vstream.index], output))
     if output.format.name == "mov":
         for stream in copy:
             if stream.disposition & av.stream.Disposition.forced:
