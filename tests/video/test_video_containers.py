@@ -192,3 +192,16 @@ def test_streams_keep_their_order_when_the_video_is_not_first(tmp_path, capsys, 
     )
     assert _streams(out) == [("audio", "aac"), ("video", "h264")]
     assert len(video_frames(out)) == len(video_frames(first))
+
+
+def test_a_webm_output_is_told_the_codec_that_fits(tmp_path, capsys, model_x2):
+    """.webm with the default libx264 was told to use .mkv only: the user asked for WebM, which VP9 gives."""
+    clip = make_clip(tmp_path / "in.mp4", size=(32, 24), audio=None, subtitles=None).path
+    out = tmp_path / "out.webm"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: .webm cannot hold video codec h264; use --codec libvpx-vp9, or .mkv\n"
+    )
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q", "--codec", "libvpx-vp9"]) == 0
+    assert _streams(out) == [("video", "vp9")]

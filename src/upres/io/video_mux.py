@@ -228,7 +228,25 @@ def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str
     what += [stream_info(s).describe() for s in misfits]
     better = suggest_container(copy, video_codec)
     hint = f"; use {better}, which takes every stream" if better else ""
+    encoder = next(
+        (e for e in VIDEO_ENCODERS if not misfits and _has_encoder(e) and codec_fits(e, supported)), None
+    )
+    if encoder:  # a .webm wanted: the default libx264 was the only misfit
+        hint = f"; use --codec {encoder}" + (f", or {better}" if better else "")
     raise VideoOutputError(f"{output_path.suffix} cannot hold {', '.join(what)}{hint}")
+
+
+# Encoders offered when the video codec is all that does not fit the container, in order of preference.
+VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "ffv1")
+
+
+def _has_encoder(name: str) -> bool:
+    av = require_av()
+    try:
+        av.Codec(name, "w")
+    except (ValueError, av.error.FFmpegError):
+        return False
+    return True
 
 
 def add_copied_streams(copy: list[Any], output: Any) -> dict[int, Any]:
