@@ -205,3 +205,16 @@ def test_a_webm_output_is_told_the_codec_that_fits(tmp_path, capsys, model_x2):
     )
     assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q", "--codec", "libvpx-vp9"]) == 0
     assert _streams(out) == [("video", "vp9")]
+
+
+def test_avi_output_is_refused_before_anything_is_written(tmp_path, capsys, model_x2):
+    """AVI has one frame rate and no presentation times: the output had 1226 frame slots for 30 frames and libx264's
+    frames came back at the wrong times, out of order, with exit code 0."""
+    clip = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path
+    out = tmp_path / "out.avi"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: AVI cannot keep each frame's timestamp (one fixed frame rate, no presentation times: frames "
+        "come back at the wrong times, B-frames out of order); use .mkv or .mp4, which keep them\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]

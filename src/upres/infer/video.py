@@ -32,7 +32,7 @@ from upres.io.video import (
     video_stream,
 )
 from upres.io.video_kept import lost_tags
-from upres.io.video_mux import container_format
+from upres.io.video_mux import TIMING_LOST, container_format
 
 __all__ = ["VideoOptions", "VideoResult", "partial_path", "upscale_video"]
 
@@ -120,6 +120,10 @@ def upscale_video(
     if opts.start is not None and opts.end is not None and opts.end <= opts.start:
         raise VideoOutputError(f"--end {opts.end} is not after --start {opts.start}")
     _check_encoder(opts.codec)
+    if container_format(dst) in TIMING_LOST:  # also: no extension, an unknown one; before anything is decoded
+        raise VideoOutputError(
+            f"{dst}: {TIMING_LOST[container_format(dst)]}; use .mkv or .mp4, which keep them"
+        )
 
     started = time.perf_counter()
     container = open_input(src)

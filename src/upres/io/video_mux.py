@@ -29,6 +29,13 @@ PREFERRED_MUXERS = {
     ".mka": "matroska",
     ".webm": "webm",
 }
+# Containers that cannot keep every frame's own timestamp. AVI has one frame rate and no presentation times: with
+# the input's millisecond time base it wrote 1226 frame slots for 30 frames, and libx264's B-frames came back at
+# the wrong times, out of order (0.04, 0.16, 0.12, 0.20 s...).
+TIMING_LOST = {
+    "avi": "AVI cannot keep each frame's timestamp (one fixed frame rate, no presentation times: frames come back at "
+    "the wrong times, B-frames out of order)",
+}
 # Containers tried, in order, when a stream cannot go into the one the output's extension names. MP4 before MOV:
 # FFmpeg's MOV muxer drops most language codes and every flag but 'default' (io/video_kept.py), MP4 keeps them.
 SUGGESTED_SUFFIXES = (".mkv", ".mp4", ".mov", ".webm")
