@@ -139,3 +139,82 @@ def test_mpeg2_refusing_a_millisecond_time_base_is_explained(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "it takes only a standard frame rate as its time base" in err and err.count("\n") == 1
     assert not out.exists() and not (tmp_path / "out.partial.mkv").exists()
+
+
+def test_flac_into_mov_is_refused_before_anything_is_written(tmp_path, capsys, model_x2):
+    """FFmpeg's MOV muxer lists FLAC among its codecs and refuses it when the header is written: the run ended with
+    'stopped by ArgumentError: Invalid argument: 'file:out.partial.mov' returned 22'."""
+    clip = make_clip(tmp_path / "in.mkv", audio="flac", subtitles=None).path
+    out = tmp_path / "out.mov"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "error: .mov cannot hold stream #1 (audio flac, language fra, title Sine 440); use .mkv, which takes every "
+        "stream\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]
+    assert (
+        main(["video", "-m", str(model_x2), str(clip), "-o", str(tmp_path / "out.mp4"), "-q"]) == 0
+    )  # MP4 takes it
+
+
+@pytest.mark.parametrize("codec", ["libvpx-vp9", "libsvtav1"])
+def test_a_video_codec_the_mov_muxer_refuses_is_named(tmp_path, capsys, model_x2, codec):
+    """FFmpeg's MOV muxer lists VP9 and AV1 and refuses them when the header is written: the run ended with
+    'stopped by ArgumentError: Invalid argument: 'file:out.partial.mov' returned 22'."""
+    clip = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path
+    out = tmp_path / "out.mov"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q", "--codec", codec]) == 2
+    name = av.Codec(codec, "w").canonical_name
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: .mov cannot hold video codec {name} (FFmpeg's muxer refused it: Invalid argument); use .mkv, or "
+        "another --codec"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_streams_keep_their_order_when_the_video_is_not_first(tmp_path, capsys, model_x2, suffix):
+    """An audio track before the video (as some recorders write them) came out after it: the output's stream order,
+    which `ffmpeg -map 0:1` and players' track numbers go by, differed from the input's."""
+    clip = make_clip(tmp_path / "in.mp4", size=(32, 24), audio="aac", subtitles=None).path
+    first = tmp_path / f"audio_first{suffix}"
+    with av.open(str(clip)) as i, av.open(str(first), "w") as o:
+        order = [i.streams.audio[0], i.streams.video[0]]
+        streams = {s.index: o.add_stream_from_template(s) for s in order}
+        for packet in i.demux(order):
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    assert [t for t, _ in _streams(first)] == ["audio", "video"]
+    out = tmp_path / f"out{suffix}"
+    assert main(["video", "-m", str(model_x2), str(first), "-o", str(out), "-q"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert _streams(out) == [("audio", "aac"), ("video", "h264")]
+    assert len(video_frames(out)) == len(video_frames(first))
+
+
+def test_a_webm_output_is_told_the_codec_that_fits(tmp_path, capsys, model_x2):
+    """.webm with the default libx264 was told to use .mkv only: the user asked for WebM, which VP9 gives."""
+    clip = make_clip(tmp_path / "in.mp4", size=(32, 24), audio=None, subtitles=None).path
+    out = tmp_path / "out.webm"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: .webm cannot hold video codec h264; use --codec libvpx-vp9, or .mkv\n"
+    )
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q", "--codec", "libvpx-vp9"]) == 0
+    assert _streams(out) == [("video", "vp9")]
+
+
+def test_avi_output_is_refused_before_anything_is_written(tmp_path, capsys, model_x2):
+    """AVI has one frame rate and no presentation times: the output had 1226 frame slots for 30 frames and libx264's
+    frames came back at the wrong times, out of order, with exit code 0."""
+    clip = make_clip(tmp_path / "in.mkv", audio=None, subtitles=None).path
+    out = tmp_path / "out.avi"
+    assert main(["video", "-m", str(model_x2), str(clip), "-o", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out}: AVI cannot keep each frame's timestamp (one fixed frame rate, no presentation times: frames "
+        "come back at the wrong times, B-frames out of order); use .mkv or .mp4, which keep them\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compact_x2.safetensors", "in.mkv"]

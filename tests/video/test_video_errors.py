@@ -130,7 +130,7 @@ def test_video_codec_that_does_not_fit_the_container(tmp_path, capsys, model_x2)
     code, err = _run(capsys, "-m", model_x2, clip.path, "-o", tmp_path / "out.webm")
     assert (code, err) == (
         2,
-        "error: .webm cannot hold video codec h264, stream #1 (audio aac, language fra); use .mkv, which takes every stream",
+        "error: .webm cannot hold video codec h264, stream #1 (audio aac, language fra, title Sine 440); use .mkv, which takes every stream",
     )
 
 

@@ -87,3 +87,33 @@ def test_x265_keeps_its_statistics_off_the_terminal(tmp_path, clip_mkv, model_x2
     assert main([*args, "--codec", "libx265", "-q"]) == 0
     err = capfd.readouterr().err
     assert "x265 [info]" not in err and "encoded" not in err, err
+
+
+def test_a_matroska_videos_frame_count_comes_from_its_own_track(tmp_path):
+    """The estimate (progress total, ETA) used the container's duration, which stretches to the longest track: a
+    one-frame clip with 0.46 s of subtitles was expected to have 11 frames ('frames 1/11')."""
+    probe = probe_video(make_clip(tmp_path / "one.mkv", pts=[0]).path)
+    assert (probe.frames, probe.duration) == (1, 0.042)
+    probe = probe_video(make_clip(tmp_path / "five.mkv", pts=[0, 42, 83, 125, 167], audio=None).path)
+    assert probe.frames == 5
+
+
+def test_svt_av1_keeps_its_banner_off_the_terminal(tmp_path, clip_mkv, model_x2, capfd, monkeypatch):
+    """SVT-AV1 printed a 20-line 'Svt[info]' banner to the terminal, past `-q`, as x265 did its statistics."""
+    import av
+
+    from upres.cli import main
+
+    try:
+        av.Codec("libsvtav1", "w")
+    except Exception:
+        pytest.skip("this FFmpeg build has no libsvtav1")
+    monkeypatch.setenv("SVT_LOG", "")  # so that the variable the run sets is removed afterwards
+    monkeypatch.delenv("SVT_LOG")
+    out = tmp_path / "o.mkv"
+    assert (
+        main(["video", "-m", str(model_x2), str(clip_mkv.path), "-o", str(out), "--codec", "libsvtav1", "-q"])
+        == 0
+    )
+    err = capfd.readouterr().err
+    assert "Svt[" not in err, err

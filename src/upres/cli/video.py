@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from upres.cli.argtypes import non_negative_int, output_path, positive_int
+from upres.cli.json_out import json_text
 from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError
+
+if TYPE_CHECKING:
+    from upres.infer.video import VideoResult
 
 EXAMPLE = """\
 examples:
@@ -20,7 +26,8 @@ examples:
   upres video -m model.pth in.mkv -o lossless.mkv --codec ffv1 --pix-fmt bgr0
 
 The output is written as OUT's stem + '.partial' + suffix and renamed to OUT when complete; after Ctrl+C the
-partial file is closed properly (playable) and kept under that name. Details: docs/video.md
+partial file is closed properly (playable) and kept under that name; SIGTERM stops it the same way (exit 143).
+Details: docs/video.md
 """
 
 
@@ -83,6 +90,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=parse_time, help="start time: seconds or [HH:]MM:SS[.ms]")
     p.add_argument("--end", type=parse_time, help="end time (exclusive): seconds or [HH:]MM:SS[.ms]")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON: the file written, its frames, and its duration and streams as read back "
+        "from it, the warnings and the exit code (no progress display)",
+    )
     p.set_defaults(func=run)
 
 
@@ -150,9 +163,10 @@ def run(args: argparse.Namespace) -> int:
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
     info = loaded.info
-    if info.in_channels != 3 or info.out_channels != 3:
+    if (info.in_channels, info.out_channels) not in ((3, 3), (1, 1)):
         raise ConfigError(
-            f"{args.model}: video needs a 3-channel (RGB) model, this one has {info.in_channels}"
+            f"{args.model}: video needs a model that takes and gives 3 channels (RGB) or 1 (gray); this one takes "
+            f"{info.in_channels} and gives {info.out_channels}"
         )
     try:
         dtype = resolve_precision(args.precision, device)
@@ -173,9 +187,22 @@ def run(args: argparse.Namespace) -> int:
         end=args.end,
         codec_threads=args.codec_threads,
         replace=args.force,
+        model_channels=info.in_channels,
     )
-    with Progress(quiet=args.quiet) as progress:
+    from upres.data.prepare_jobs import sigterm_as_interrupt
+
+    # SIGTERM (docker stop, a scheduler) ended the process at once: an MP4's partial file had no index and did not
+    # play, with no word said. It now stops the run as Ctrl+C does, with exit 143.
+    with sigterm_as_interrupt(), Progress(quiet=args.quiet or args.json) as progress:
         result = upscale_video(upscaler, args.input, args.output, opts, progress.update, warn=_warn)
+    code = _report(args, result)
+    if args.json:
+        print(json_text(result_dict(args.input, result, code)))
+    return code
+
+
+def _report(args: argparse.Namespace, result: VideoResult) -> int:
+    """The closing lines (the summary on stdout unless --json) and the exit code."""
     if not result.complete:
         end = resume_time(result.position or 0.0)
         at = f" (ends at {end:.3f} s)" if result.position is not None else ""
@@ -185,13 +212,43 @@ def run(args: argparse.Namespace) -> int:
             f"--start {end:.3f} into another file",
             file=sys.stderr,
         )
-        return 130
-    fps = result.frames / result.seconds if result.seconds else 0.0
-    print(f"{result.path}: {result.frames} frames in {result.seconds:.1f} s ({fps:.2f} fps)")
+        return 128 + (result.signum or signal.SIGINT)
+    if not args.json:
+        fps = result.frames / result.seconds if result.seconds else 0.0
+        print(f"{result.path}: {result.frames} frames in {result.seconds:.1f} s ({fps:.2f} fps)")
     if result.skipped_packets:
         print(f"warning: {result.warnings[-1]}", file=sys.stderr)
         return 1
     return 1 if result.missing_frames or result.damaged_copies else 0
+
+
+def result_dict(src: str, result: VideoResult, code: int) -> dict:
+    """What --json prints. Duration and streams are read back from the file written, not taken from the input."""
+    from upres.io.video import probe_video
+
+    written = probe_video(result.path)
+    return {
+        "input": str(src),
+        "output": str(result.path),
+        "complete": result.complete,
+        "exit_code": code,
+        "frames": result.frames,
+        "duration": round(written.duration, 6) if written.duration is not None else None,
+        "size": [written.width, written.height],
+        "pix_fmt": written.pix_fmt,
+        "codec": written.codec,
+        "streams": [
+            {"index": s.index, "type": s.type, "codec": s.codec, "language": s.language, "title": s.title}
+            for s in written.streams
+        ],
+        "ends_at": resume_time(result.position) if result.position is not None else None,
+        "seconds": round(result.seconds, 3),
+        "model_seconds": round(result.model_seconds, 3),
+        "warnings": result.warnings,
+        "skipped_packets": result.skipped_packets,
+        "missing_frames": result.missing_frames,
+        "damaged_copies": result.damaged_copies,
+    }
 
 
 # Highest CRF (worst quality) of the encoders that have one; FFmpeg would clamp or ignore a value out of range.

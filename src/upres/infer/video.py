@@ -31,6 +31,8 @@ from upres.io.video import (
     probe_container,
     video_stream,
 )
+from upres.io.video_kept import lost_tags
+from upres.io.video_mux import TIMING_LOST, container_format
 
 __all__ = ["VideoOptions", "VideoResult", "partial_path", "upscale_video"]
 
@@ -53,6 +55,8 @@ class VideoOptions:
     replace: bool = (
         False  # a file that is at the output when the run finishes is replaced (--force), else kept
     )
+    # 1: a gray model, run on each colour plane as its own gray image, as `upres upscale` does with RGB images
+    model_channels: int = 3
 
 
 @dataclass
@@ -69,6 +73,7 @@ class VideoResult:
     warnings: list[str] = field(default_factory=list)
     missing_frames: int = 0  # announced by the header but not decoded (a truncated file); 0 when not known
     damaged_copies: int = 0  # copied (audio, subtitle) packets the demuxer flagged damaged, e.g. cut short
+    signum: int | None = None  # what interrupted an incomplete run: SIGINT (Ctrl+C) or SIGTERM
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -91,10 +96,15 @@ def upscale_video(
     src, dst = Path(src), Path(dst)
     warnings: list[str] = []
 
+    hidden = 0
+
     def note(msg: str) -> None:
+        nonlocal hidden
         warnings.append(msg)
         if warn and len(warnings) <= MAX_WARNINGS_SHOWN:
             warn(msg)
+        elif warn:
+            hidden += 1
 
     if dst.is_dir():
         raise VideoOutputError(f"{dst}: is a folder; give the output file's name, e.g. {dst / src.stem}.mkv")
@@ -110,6 +120,10 @@ def upscale_video(
     if opts.start is not None and opts.end is not None and opts.end <= opts.start:
         raise VideoOutputError(f"--end {opts.end} is not after --start {opts.start}")
     _check_encoder(opts.codec)
+    if container_format(dst) in TIMING_LOST:  # also: no extension, an unknown one; before anything is decoded
+        raise VideoOutputError(
+            f"{dst}: {TIMING_LOST[container_format(dst)]}; use .mkv or .mp4, which keep them"
+        )
 
     started = time.perf_counter()
     container = open_input(src)
@@ -123,6 +137,8 @@ def upscale_video(
         job = VideoJob(upscaler, container, probe, dst, opts, matrix, note)
         frames, complete = job.run(progress)
         if complete:
+            for line in lost_tags(container, job.out.mapping, job.partial, container_format(dst), dst.suffix):
+                note(line)
             _move_into_place(job.partial, dst, opts.replace)
     except BaseException:
         if lock is not None and partial_path(dst).is_file() and partial_path(dst).stat().st_size == 0:
@@ -150,6 +166,8 @@ def upscale_video(
             f"{src}: decoded {frames} of the {probe.announced_frames} frames its header announces; the file looks "
             f"truncated or damaged, and the output holds the {frames}"
         )
+    if warn and hidden:  # said whatever else happened (it was only when video packets were skipped)
+        warn(f"... {hidden} more warnings")
     if missing:
         warnings.append(short)
         if warn:
@@ -159,8 +177,6 @@ def upscale_video(
         warn_total = (
             f"{src}: skipped {skipped} damaged video packet(s); audio and subtitles kept their timing"
         )
-        if warn and len(warnings) > MAX_WARNINGS_SHOWN:
-            warn(f"... {len(warnings) - MAX_WARNINGS_SHOWN} more warnings")
         warnings.append(warn_total)
     return VideoResult(
         path=dst if complete else job.partial,
@@ -175,6 +191,7 @@ def upscale_video(
         warnings=warnings,
         missing_frames=missing,
         damaged_copies=job.damaged_copies,
+        signum=job.signum,
     )
 
 

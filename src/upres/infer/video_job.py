@@ -9,6 +9,7 @@ the container (so an interrupted file plays), then the reader is stopped and joi
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from upres.errors import Terminated
 from upres.infer.autotile import retry_halving
 from upres.infer.render import download, quantise, upload_planes
 from upres.infer.tiling import Upscaler
@@ -88,6 +90,7 @@ class VideoJob:
         self.tile = opts.tile  # lowered after an out-of-memory, for the rest of the run
         self.model_seconds = self.starved_seconds = 0.0
         self.last_time: float | None = None  # the output's time at the end of its last frame
+        self.signum: int | None = None  # the signal that interrupted the run: SIGINT (Ctrl+C) or SIGTERM
         self.total = self._expected_frames()
         self.output = open_output(self.partial, format_of=dst)
         try:
@@ -139,8 +142,10 @@ class VideoJob:
             writer.start()
             self._upscale_all()
             complete = True
-        except KeyboardInterrupt:
-            pass  # frames already upscaled are still written below, then the file is closed properly
+        except KeyboardInterrupt as stop:
+            # Frames already upscaled are still written below, then the file is closed properly. SIGTERM comes as
+            # `Terminated`, a KeyboardInterrupt, when the CLI asked for it.
+            self.signum = int(getattr(stop, "signum", signal.SIGINT))
         except _Stopped:
             pass
         except BaseException as exc:
@@ -176,7 +181,8 @@ class VideoJob:
         if self.written == 0:
             self.partial.unlink(missing_ok=True)
             if not complete:
-                raise KeyboardInterrupt  # nothing was written, so there is no partial file to talk about
+                # Nothing was written, so there is no partial file to talk about.
+                raise Terminated if self.signum == signal.SIGTERM else KeyboardInterrupt
             raise VideoInputError(
                 f"{self.probe.path}: no video frame could be decoded in the chosen time range"
             )
@@ -259,6 +265,8 @@ class VideoJob:
             # As for images: frames go up as 8/16-bit levels and come back quantised on the model's device; a float32
             # x4 frame is 4x the bytes of its levels, and rounding it on the CPU held up the model's thread.
             x = upload_planes(np.stack([f.pixels for f in frames]), self.upscaler.device).div_(peak)
+            if self.opts.model_channels == 1:
+                x = x.reshape(-1, 1, *x.shape[-2:])  # each colour plane as a gray frame
             t0 = time.perf_counter()
             at = float(frames[0].pts * self.probe.time_base)
 
@@ -281,6 +289,7 @@ class VideoJob:
                     "so it would be black or garbage; no output kept. Try --precision fp32, or another model"
                 )
             self.model_seconds += time.perf_counter() - t0
+            y = y.reshape(len(frames), 3, *y.shape[-2:])
             out = download(quantise(y, peak).permute(0, 2, 3, 1).contiguous())
             # Copied out of the pinned buffer: frames are dropped in the writer's thread, and freeing pinned memory
             # records a CUDA event there, which would break a CUDA graph being recorded here (--compile).
@@ -299,6 +308,7 @@ class VideoJob:
         held: list[Any] = []
         written_end: Fraction | None = None
         last_pts: int | None = None
+        self._write_header()
         while True:
             item = self.upscaled.get()
             if item is END:
@@ -347,6 +357,22 @@ class VideoJob:
         if not self.stop.is_set():  # complete: the rest of the audio (it may outlast the video) goes in too
             for packet in held:
                 out.mux(packet)
+
+    def _write_header(self) -> None:
+        """The header first, so that a muxer refusing the video codec is named as such. Copied streams were each
+        tried in a header of this container before the run (video_mux.stream_fits), so here it is the video: FFmpeg's
+        MOV muxer lists VP9 and AV1 and refuses them when the header is written ('Invalid argument' on the partial
+        file was all that was said)."""
+        try:
+            self.output.start_encoding()
+        except av.error.FFmpegError as exc:
+            if "avcodec_open2" in str(exc):
+                raise  # the encoder's own refusal of its settings: explained by `run`
+            codec = self.out.stream.codec_context.codec.canonical_name
+            raise VideoOutputError(
+                f"{self.dst.suffix} cannot hold video codec {codec} (FFmpeg's muxer refused it: "
+                f"{exc.strerror or exc}); use .mkv, or another --codec"
+            ) from None
 
     def _mux_before(self, held: list[Any], end: Fraction) -> list[Any]:
         later = []

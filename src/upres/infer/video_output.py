@@ -3,6 +3,7 @@ rotation) and the streams copied unchanged from the input (audio, subtitles, att
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -72,6 +73,8 @@ def setup_output(
         )
     copy = streams_to_copy(container, note)
     check_fits(copy, output, dst, av.Codec(opts.codec, "w").canonical_name)
+    # The streams keep the input's order: those before its video stream (an audio track first) go in first.
+    mapping = add_copied_streams([s for s in copy if s.index < vstream.index], output)
     vs = output.add_stream(opts.codec, rate=p.rate)
     vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
     vs.time_base = p.time_base
@@ -99,12 +102,16 @@ def setup_output(
     if av.Codec(opts.codec, "w").name == "libx265":
         # x265 prints its own statistics to the terminal (past -q); its errors still come through.
         codec_opts["x265-params"] = "log-level=error"
+    if av.Codec(opts.codec, "w").name == "libsvtav1":
+        # SVT-AV1 prints a 20-line banner to the terminal (past -q); SVT_LOG=1 keeps its errors. A value the user
+        # set stays.
+        os.environ.setdefault("SVT_LOG", "1")
     vs.options = codec_opts
     copy_metadata(vstream.metadata, vs)
     vs.disposition = vstream.disposition
     if matrix:
         vs.set_display_matrix(matrix)
-    mapping = add_copied_streams(copy, output)
+    mapping.update(add_copied_streams([s for s in copy if s.index > vstream.index], output))
     if output.format.name == "mov":
         for stream in copy:
             if stream.disposition & av.stream.Disposition.forced:

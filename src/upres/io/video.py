@@ -221,7 +221,13 @@ def probe_container(container: Any, path: Path) -> VideoProbe:
     ctx = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate or None
     duration = None
-    if stream.duration is not None:
+    tagged = _tag_seconds(stream.metadata.get("DURATION"))
+    if tagged is not None:
+        # Matroska's tag for the video track itself. The container's duration stretches to a longer audio or
+        # subtitle track, and so may the stream's there: a one-frame clip with 0.46 s of subtitles was expected to
+        # have 11 frames.
+        duration = tagged
+    elif stream.duration is not None:
         duration = float(stream.duration * stream.time_base)
     elif container.duration is not None:
         duration = container.duration / 1_000_000
@@ -241,7 +247,7 @@ def probe_container(container: Any, path: Path) -> VideoProbe:
         frames=frames,
         announced_frames=stream.frames or None,
         duration=duration,
-        tagged_duration=_tag_seconds(stream.metadata.get("DURATION")),
+        tagged_duration=tagged,
         color=color,
         has_alpha=any(c.is_alpha for c in ctx.format.components),
         streams=[stream_info(s) for s in container.streams],
@@ -260,7 +266,9 @@ def _tag_seconds(text: str | None) -> float | None:
 
 def stream_info(stream: Any) -> StreamInfo:
     meta = stream.metadata
-    return StreamInfo(stream.index, stream.type, _codec_name(stream), meta.get("language"), meta.get("title"))
+    # MP4/MOV track titles read back as "name": messages about an MP4's streams left their titles out.
+    title = meta.get("title") or meta.get("name")
+    return StreamInfo(stream.index, stream.type, _codec_name(stream), meta.get("language"), title)
 
 
 def display_matrix(frame: Any) -> list[int] | None:

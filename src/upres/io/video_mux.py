@@ -4,6 +4,7 @@ output pixel format. PyAV only; nothing here encodes pixels."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,16 @@ PREFERRED_MUXERS = {
     ".mka": "matroska",
     ".webm": "webm",
 }
-# Containers tried, in order, when a stream cannot go into the one the output's extension names.
-SUGGESTED_SUFFIXES = (".mkv", ".mov", ".mp4", ".webm")
+# Containers that cannot keep every frame's own timestamp. AVI has one frame rate and no presentation times: with
+# the input's millisecond time base it wrote 1226 frame slots for 30 frames, and libx264's B-frames came back at
+# the wrong times, out of order (0.04, 0.16, 0.12, 0.20 s...).
+TIMING_LOST = {
+    "avi": "AVI cannot keep each frame's timestamp (one fixed frame rate, no presentation times: frames come back at "
+    "the wrong times, B-frames out of order)",
+}
+# Containers tried, in order, when a stream cannot go into the one the output's extension names. MP4 before MOV:
+# FFmpeg's MOV muxer drops most language codes and every flag but 'default' (io/video_kept.py), MP4 keeps them.
+SUGGESTED_SUFFIXES = (".mkv", ".mp4", ".mov", ".webm")
 # Tags the muxer writes itself: copying the input's would describe the input, not the output.
 MUXER_OWNED_TAGS = (
     "DURATION",
@@ -91,7 +100,35 @@ def stream_fits(fmt_name: str, supported: set[str], stream: Any) -> bool:
     ctx = stream.codec_context
     if ctx is None or ctx.codec is None:
         return False  # PyAV copies only streams whose codec this FFmpeg build knows
-    return ctx.codec.canonical_name in supported or ctx.codec.name in supported
+    listed = ctx.codec.canonical_name in supported or ctx.codec.name in supported
+    return listed and _header_takes(fmt_name, stream)
+
+
+_HEADER_CACHE: dict[tuple[str, str, str], bool] = {}
+
+
+def _header_takes(fmt_name: str, stream: Any) -> bool:
+    """Whether the muxer writes a header with `stream` in it. The codec lists are not the whole story: FFmpeg's MOV
+    muxer lists FLAC and refuses it when the header is written, which ended a run after the model had been loaded
+    with 'Invalid argument' on the partial file. One throwaway header per (container, codec) answers it."""
+    import tempfile
+
+    key = (fmt_name, stream.type, stream.codec_context.codec.name)
+    if key not in _HEADER_CACHE:
+        av = require_av()
+        with tempfile.TemporaryDirectory() as tmp:
+            out = av.open(str(Path(tmp) / "probe"), "w", format=fmt_name)
+            try:
+                out.add_stream_from_template(stream)
+                out.start_encoding()
+                _HEADER_CACHE[key] = True
+            except (ValueError, av.error.FFmpegError):
+                _HEADER_CACHE[key] = False
+            finally:
+                # A container whose header failed may not close cleanly; it is thrown away.
+                with contextlib.suppress(av.error.FFmpegError):
+                    out.close()
+    return _HEADER_CACHE[key]
 
 
 def codec_fits(encoder: str, supported: set[str]) -> bool:
@@ -198,7 +235,25 @@ def check_fits(copy: list[Any], output: Any, output_path: Path, video_codec: str
     what += [stream_info(s).describe() for s in misfits]
     better = suggest_container(copy, video_codec)
     hint = f"; use {better}, which takes every stream" if better else ""
+    encoder = next(
+        (e for e in VIDEO_ENCODERS if not misfits and _has_encoder(e) and codec_fits(e, supported)), None
+    )
+    if encoder:  # a .webm wanted: the default libx264 was the only misfit
+        hint = f"; use --codec {encoder}" + (f", or {better}" if better else "")
     raise VideoOutputError(f"{output_path.suffix} cannot hold {', '.join(what)}{hint}")
+
+
+# Encoders offered when the video codec is all that does not fit the container, in order of preference.
+VIDEO_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "ffv1")
+
+
+def _has_encoder(name: str) -> bool:
+    av = require_av()
+    try:
+        av.Codec(name, "w")
+    except (ValueError, av.error.FFmpegError):
+        return False
+    return True
 
 
 def add_copied_streams(copy: list[Any], output: Any) -> dict[int, Any]:
