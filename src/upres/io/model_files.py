@@ -23,8 +23,8 @@ from torch import nn
 from upres.archs import ArchInfo, instantiate, recognise
 from upres.errors import ModelFileError, shell_word
 from upres.io.atomic import atomic_write
+from upres.io.model_kind import PICKLE_SUFFIXES, check_kind
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "model_state_dict", "netG", "generator")
 PREFIXES = ("module.", "netG.", "_orig_mod.", "model.module.")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -61,13 +61,17 @@ def read_tensors(
     if path.stat().st_size == 0:
         raise ModelFileError(f"{path}: file is empty")
     suffix = path.suffix.lower()
+    check_kind(path)
     if suffix == ".safetensors":
         try:
             with safe_open(str(path), framework="pt") as fh:
                 metadata = fh.metadata() or {}
-            return _dense(load_file(str(path)), path), metadata
+            state = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
+        if not state:
+            raise ModelFileError(f"{path}: holds no tensors (a header alone)")
+        return _dense(state, path), metadata
     if suffix == ".state":
         models = path.parent.parent / "models"
         beside = sorted(models.glob(f"net_g_ema_{path.stem}.*")) + sorted(models.glob(f"net_g_{path.stem}.*"))
@@ -82,11 +86,6 @@ def read_tensors(
             if suffix == ".onnx"
             else f"{path}: unknown model file type {suffix!r}; use .pth, .pt, .ckpt or .safetensors"
         )
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    # torch.save writes a zip archive ("PK"); the legacy format and plain pickles start with the PROTO opcode.
-    if not (head == b"PK" or head[:1] == b"\x80"):
-        raise ModelFileError(f"{path}: not a PyTorch file (neither a torch zip archive nor a pickle)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
