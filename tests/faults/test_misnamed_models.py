@@ -1,9 +1,11 @@
 """Model files whose name says one format and whose bytes another (a .pth that is safetensors, a .safetensors saved
-by torch.save), and a .safetensors holding a header alone: each is one line saying what the file is and the fix."""
+by torch.save), a TorchScript program named .pth, and a .safetensors holding a header alone: each is one line
+saying what the file is and the fix."""
 
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -62,3 +64,20 @@ def test_a_safetensors_header_without_tensors_says_so(tmp_path, capsys):
     assert code == 2
     assert err == f"error: {model}: holds no tensors (a header alone)\n"
     assert not (tmp_path / "out.pth").exists()
+
+
+def test_a_torchscript_file_is_refused_as_a_program_without_mentioning_the_unsafe_loader(tmp_path, capsys):
+    from upres.io.model_files import load_model
+
+    net = load_model(compact_model(tmp_path / "m.safetensors", zero=False)).module
+    model = tmp_path / "traced.pth"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated, and still what many older releases shipped
+        torch.jit.save(torch.jit.trace(net, torch.rand(1, 3, 8, 8)), str(model))
+    code, _, err = _cli(capsys, "convert", model, tmp_path / "out.safetensors")
+    assert code == 2
+    assert err == (
+        f"error: {model}: a TorchScript program (torch.jit.save), which upres does not run; use the .pth or "
+        ".safetensors of its weights (torch.save(model.state_dict()) where it was made)\n"
+    )
+    assert "weights_only" not in err and not (tmp_path / "out.safetensors").exists()

@@ -4,6 +4,7 @@ the other way round) was reported as unreadable, with nothing saying that renami
 from __future__ import annotations
 
 import struct
+import zipfile
 from pathlib import Path
 
 from upres.errors import ModelFileError
@@ -37,5 +38,20 @@ def check_kind(path: Path) -> None:
         raise ModelFileError(
             f"{path}: a safetensors file named {suffix}; rename it to {path.with_suffix('.safetensors').name}"
         )
+    if suffix in PICKLE_SUFFIXES and kind == "torch" and _is_torchscript(path):
+        raise ModelFileError(
+            f"{path}: a TorchScript program (torch.jit.save), which upres does not run; use the .pth or "
+            ".safetensors of its weights (torch.save(model.state_dict()) where it was made)"
+        )
     if suffix in PICKLE_SUFFIXES and kind is None:
         raise ModelFileError(f"{path}: not a PyTorch file (neither a torch zip archive nor a pickle)")
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive holds constants.pkl beside its code; torch's loader then said "Cannot use
+    weights_only=True", which read as advice to turn the safe loader off."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.rpartition("/")[2] == "constants.pkl" for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False  # the loader says what is wrong with it
