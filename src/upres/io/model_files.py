@@ -21,6 +21,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from upres.archs import ArchInfo, instantiate, recognise
+from upres.archs.compact import HIDDEN_DEFAULTS
 from upres.errors import ModelFileError, shell_word
 from upres.io.atomic import atomic_write
 from upres.io.model_kind import PICKLE_SUFFIXES, check_kind
@@ -244,11 +245,11 @@ def header_notes(metadata: dict[str, str], info: ArchInfo, path: Path) -> list[s
     if not isinstance(params, dict):
         notes.append(f"{path}: the header's upres_params is not a JSON object; ignored, the tensors are used")
         return notes
-    differ = [
-        f"{k} {params[k]!r} vs {info.params[k]!r}"
-        for k in info.params
-        if k in params and params[k] != info.params[k]
-    ]
+    full = {
+        **(HIDDEN_DEFAULTS if info.family == "compact" else {}),
+        **info.params,
+    }  # a PReLU model's act_type too
+    differ = [f"{k} {params[k]!r} vs {full[k]!r}" for k in full if k in params and params[k] != full[k]]
     if differ:
         notes.append(
             f"{path}: the header's upres_params disagree with the tensors ({'; '.join(differ)[:200]}, header vs "
