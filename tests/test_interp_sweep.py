@@ -274,3 +274,18 @@ def test_mismatched_models_are_one_line_naming_what_differs(tmp_path, capsys, b_
         f"error: {b}: {difference.format(a=a)}; interp mixes models of one architecture and size\n"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_a_sweep_image_that_is_not_a_file_is_a_usage_error(tmp_path, capsys, kind):
+    a = save_model(tmp_path / "a.pth", *build_network("compact", scale=2, num_feat=4, num_conv=1))
+    image = tmp_path / "photo.png"
+    if kind == "folder":
+        image.mkdir()
+    capsys.readouterr()
+    code = main(
+        ["interp", str(a), str(a), "--sweep", "0,1", "--image", str(image), "-o", str(tmp_path / "sw")]
+    )
+    what = "is a folder; give one image file" if kind == "folder" else "no such file"
+    assert (code, capsys.readouterr().err) == (2, f"error: --image {image}: {what}\n")
+    assert not (tmp_path / "sw").exists()

@@ -81,9 +81,8 @@ def _differences(info: ArchInfo, first: ArchInfo) -> str:
     defaults = HIDDEN_DEFAULTS if info.family == "compact" else {}
     theirs, ours = {**defaults, **info.params}, {**defaults, **first.params}
     if {theirs["scale"], ours["scale"]} - {1, 2}:
-        theirs.pop(
-            "use_pixel_unshuffle", None
-        )  # only 1x and 2x RRDBNets unshuffle: at 4x it is no difference
+        # Only 1x and 2x RRDBNets unshuffle: beside a 4x one, it is no difference.
+        theirs.pop("use_pixel_unshuffle", None)
         ours.pop("use_pixel_unshuffle", None)
     return ", ".join(
         f"{k} ({theirs.get(k)} vs {ours.get(k)})" for k in {**ours, **theirs} if theirs.get(k) != ours.get(k)
