@@ -46,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "convert_to_onnx.py reads it",
     )
     p.add_argument(
-        "--dtype", choices=["fp32", "fp16", "bf16"], default=None, help="tensor precision (default: keep)"
+        "--dtype",
+        choices=["fp32", "fp16", "bf16"],
+        default=None,
+        help="tensor precision (default: the file's; for .onnx fp32, or with -c the onnx block's dtype)",
     )
     p.add_argument("--no-verify", action="store_true", help="ONNX: skip the onnxruntime comparison")
     add_force(p)
