@@ -250,3 +250,23 @@ def test_a_header_value_the_tensors_cannot_show_is_refused_naming_the_header(tmp
         f"error: {model}: the header's upres_params: compact learn_residual must be true or false, not 'no', and "
         "the tensors cannot show it; write the file again with the value it was trained with\n"
     )
+
+
+def test_info_shows_what_else_the_header_holds(tmp_path, capsys):
+    """author, license, modelspec.*: `convert` carries them into a .safetensors OUT, and info showed none of them."""
+    long = "x" * 150
+    model = _with_header(tmp_path / "m.safetensors", license="CC-BY-4.0", author="Jane\nDoe", title=long)
+    code, out, _ = _cli(capsys, "info", "--json", model)
+    assert code == 0
+    assert json.loads(out)["header"] == {"author": "Jane\nDoe", "license": "CC-BY-4.0", "title": long}
+    code, out, _ = _cli(capsys, "info", model)
+    assert code == 0
+    assert f"header           author=Jane\\nDoe; license=CC-BY-4.0; title={'x' * 120}...\n" in out
+    assert main(["convert", str(model), str(tmp_path / "copy.safetensors")]) == 0
+    code, out, _ = _cli(capsys, "info", "--json", tmp_path / "copy.safetensors")
+    assert json.loads(out)["header"] == {"author": "Jane\nDoe", "license": "CC-BY-4.0", "title": long}
+    plain = compact_model(tmp_path / "plain.safetensors")
+    code, out, _ = _cli(capsys, "info", plain)
+    assert code == 0 and "header" not in out  # upres's own keys are what the other lines say
+    code, out, _ = _cli(capsys, "info", "--json", plain)
+    assert json.loads(out)["header"] == {}

@@ -115,8 +115,9 @@ def _refuse_unwritable_weights(model: LoadedModel, source: Path, dtype: str | No
 
 def _header_keys(model: LoadedModel) -> dict[str, str]:
     """The source header's own keys (author, license, modelspec.*): upres writes its keys anew from the tensors."""
-    own = ("format", "upres_arch", "upres_params")
-    return {k: v for k, v in model.metadata.items() if k not in own}
+    from upres.cli.info import UPRES_HEADER_KEYS
+
+    return {k: v for k, v in model.metadata.items() if k not in UPRES_HEADER_KEYS}
 
 
 def _names(keys: list[str]) -> str:
