@@ -25,9 +25,8 @@ from upres.archs.compact import HIDDEN_DEFAULTS
 from upres.errors import ModelFileError, shell_word
 from upres.io.atomic import atomic_write
 from upres.io.model_kind import PICKLE_SUFFIXES, check_kind
+from upres.io.state_dicts import strip_prefixes, unwrap_state_dict
 
-WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "model_state_dict", "netG", "generator")
-PREFIXES = ("module.", "netG.", "_orig_mod.", "model.module.")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -188,41 +187,6 @@ def _unpickling_reason(text: str) -> str:
         f"refused: the file holds objects other than tensors{what}, which upres does not run; only files of "
         "plain tensors are opened (ask its author for a .safetensors file)"
     )
-
-
-def unwrap_state_dict(obj: object, path: Path | str = "<memory>") -> dict[str, torch.Tensor]:
-    """Find the state dict inside the usual wrappers and strip DDP/compile/GAN prefixes."""
-    for _ in range(4):
-        if not isinstance(obj, dict):
-            break
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            break
-        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), dict) and obj[k]), None)
-        if inner is None and len(obj) == 1:
-            inner = next(iter(obj.values()))
-        if inner is None:
-            break
-        obj = inner
-    if not isinstance(obj, dict) or not obj:
-        raise ModelFileError(
-            f"{path}: holds no state dict (expected a dict of tensors, maybe under 'params_ema')"
-        )
-    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if not state:
-        raise ModelFileError(f"{path}: holds no tensors")
-    return strip_prefixes(state, PREFIXES)
-
-
-def strip_prefixes(state: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """The keys without the prefixes they all share, nested ones too (torch.compile of a DDP module)."""
-    stripped = True
-    while stripped:
-        stripped = False
-        for prefix in prefixes:
-            if state and all(k.startswith(prefix) for k in state):
-                state = {k[len(prefix) :]: v for k, v in state.items()}
-                stripped = True
-    return state
 
 
 def header_notes(metadata: dict[str, str], info: ArchInfo, path: Path) -> list[str]:
