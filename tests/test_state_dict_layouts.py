@@ -63,7 +63,20 @@ def test_a_file_without_tensors_where_upres_looks_names_its_entries(tmp_path, ca
     torch.save(state, path)
     assert main(["info", str(path)]) == 2
     assert capsys.readouterr().err == (
-        f"error: {path}: holds no tensors at its top level or under params_ema, params, state_dict, model, net, "
-        "model_state_dict, netG, net_g, generator (its entries: epoch, iter, optimizers, schedulers); a training "
-        "state's weights are in the model file written with it\n"
+        f"error: {path}: holds no tensors at its top level or under params_ema, params or another usual entry (its "
+        "entries: epoch, iter, optimizers, schedulers); a training state's weights are in the model file written "
+        "with it\n"
     )
+
+
+@pytest.mark.parametrize("ema_key", ["params_ema", "params-ema"])
+def test_the_ema_weights_are_taken_over_the_raw_ones_as_spandrel_takes_them(tmp_path, ema_key):
+    spandrel = pytest.importorskip("spandrel")
+    net, ema = _generator()
+    raw = {k: v + 0.5 for k, v in ema.items()}
+    path = tmp_path / "net_g_1000.pth"
+    torch.save({"params": raw, ema_key: ema}, path)
+    state = load_model(path).module.state_dict()
+    assert all(torch.equal(state[k], ema[k]) for k in ema)
+    theirs = spandrel.ModelLoader().load_from_file(path).model.state_dict()
+    assert all(torch.equal(theirs[k], ema[k]) for k in ema)

@@ -9,9 +9,11 @@ import torch
 
 from upres.errors import ModelFileError
 
-# Entries that hold a generator, the EMA's first (what Real-ESRGAN's and BasicSR's inference load).
+# Entries that hold a generator, the EMA's first (what Real-ESRGAN's and BasicSR's inference load; "params-ema" is
+# how some releases spell it, which spandrel reads too: without it the raw "params" beside it were taken).
 WRAPPER_KEYS = (
     "params_ema",
+    "params-ema",
     "params",
     "state_dict",
     "model",
@@ -59,7 +61,7 @@ def _entries(top: object) -> str:
     names = [str(k) for k in top]
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     state = {"optimizers", "optimizer", "schedulers"} & set(names)
-    return f" at its top level or under {', '.join(WRAPPER_KEYS)} (its entries: {shown})" + (
+    return f" at its top level or under params_ema, params or another usual entry (its entries: {shown})" + (
         "; a training state's weights are in the model file written with it" if state else ""
     )
 
