@@ -81,3 +81,12 @@ def test_a_torchscript_file_is_refused_as_a_program_without_mentioning_the_unsaf
         ".safetensors of its weights (torch.save(model.state_dict()) where it was made)\n"
     )
     assert "weights_only" not in err and not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.mark.parametrize("start", [b"PK", b"\x80\x02"])
+def test_a_damaged_safetensors_starting_like_a_torch_file_is_not_told_to_become_one(tmp_path, capsys, start):
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(start + bytes(range(200)))
+    code, _, err = _cli(capsys, "info", model)
+    assert code == 2
+    assert err.startswith(f"error: {model}: not a readable safetensors file (")

@@ -10,6 +10,8 @@ from pathlib import Path
 from upres.errors import ModelFileError
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
+# torch.save's legacy (non-zip) format opens with this pickled magic number.
+LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 
 
 def content_kind(path: Path) -> str | None:
@@ -30,7 +32,7 @@ def check_kind(path: Path) -> None:
     whose contents are the other format says which name to give it (chaiNNer and others also go by the suffix)."""
     suffix = path.suffix.lower()
     kind = content_kind(path)
-    if suffix == ".safetensors" and kind == "torch":
+    if suffix == ".safetensors" and kind == "torch" and _surely_torch(path):
         raise ModelFileError(
             f"{path}: a PyTorch (.pth) file named {suffix}; rename it to {path.with_suffix('.pth').name}"
         )
@@ -55,3 +57,11 @@ def _is_torchscript(path: Path) -> bool:
             return any(name.rpartition("/")[2] == "constants.pkl" for name in archive.namelist())
     except (zipfile.BadZipFile, OSError):
         return False  # the loader says what is wrong with it
+
+
+def _surely_torch(path: Path) -> bool:
+    """Two bytes say "maybe torch"; a damaged .safetensors starting with them by chance must not be told to become
+    a .pth. A whole zip archive, or the legacy format's magic number, says it surely."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(LEGACY_MAGIC))
+    return head == LEGACY_MAGIC or zipfile.is_zipfile(path)
