@@ -105,3 +105,27 @@ def test_strict_refusal_of_an_unrecognised_file_still_advises_strict_load(tmp_pa
     assert err.strip().endswith(
         "; set strict_load_g: false to load what fits (e.g. a 2x pretrain into a 4x model)"
     )
+
+
+def test_a_relu_compact_without_a_header_is_named_as_one(tmp_path, hr_folder, capsys):
+    """A .pth of a ReLU Compact cannot say which activation it has (no header, no PReLU weights): the refusal said
+    only strict_load_g: false, which leaves a PReLU network_g's activations untrained."""
+    net, _ = build_network("compact", scale=2, num_feat=8, num_conv=2, act_type="relu")
+    pretrain = tmp_path / "relu.pth"
+    torch.save({"params": net.state_dict()}, pretrain)
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp", total_iter=1),
+        {"path": {"pretrain_network_g": str(pretrain)}},
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "to load it whole, set network_g.act_type: relu or leakyrelu, whichever it was trained with (it has no PReLU "
+            "weights); to load what fits, set strict_load_g: false (e.g. a 2x pretrain into a 4x model)"
+        )
+    )
+    opts["network_g"]["act_type"] = "relu"
+    assert main(["train", "-c", str(write(tmp_path / "relu.yml", opts)), "--dry-run"]) == 0
+    assert f"pretrain {pretrain}: {len(net.state_dict())} tensors loaded\n" in capsys.readouterr().out

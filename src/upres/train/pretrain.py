@@ -103,10 +103,15 @@ def load_pretrain(
     other = other_family(recognised, info)
     if strict and (report.shape_mismatched or report.missing or report.unexpected) and not other:
         settings = network_g_settings(recognised, info)
+        whole = f"{', '.join(settings)} (the file's)" if settings else ""
+        if unrecognised.startswith(
+            "a Compact without PReLU weights"
+        ):  # which activation, only its trainer knows
+            whole = "network_g.act_type: relu or leakyrelu, whichever it was trained with (it has no PReLU weights)"
         fits = "strict_load_g: false (e.g. a 2x pretrain into a 4x model)"
         advice = (
-            f"to load it whole, set {', '.join(settings)} (the file's); to load what fits, set {fits}"
-            if settings
+            f"to load it whole, set {whole}; to load what fits, set {fits}"
+            if whole
             else f"set {fits.replace(' (', ' to load what fits (', 1)}"
         )
         raise ConfigError(
