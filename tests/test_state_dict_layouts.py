@@ -80,3 +80,18 @@ def test_the_ema_weights_are_taken_over_the_raw_ones_as_spandrel_takes_them(tmp_
     assert all(torch.equal(state[k], ema[k]) for k in ema)
     theirs = spandrel.ModelLoader().load_from_file(path).model.state_dict()
     assert all(torch.equal(theirs[k], ema[k]) for k in ema)
+
+
+@pytest.mark.parametrize("prefix", ["module.", "_orig_mod.", "netG."])
+def test_a_safetensors_file_of_a_wrapped_network_loads_under_its_own_names(tmp_path, prefix):
+    """A DDP or torch.compile run's .safetensors holds `module.`/`_orig_mod.` keys: the prefixes a .pth lost were
+    kept, and the file was an "unknown architecture" (spandrel strips `module.` in both formats)."""
+    from safetensors.torch import save_file
+
+    net, g = _generator()
+    path = tmp_path / "wrapped.safetensors"
+    save_file({prefix + k: v for k, v in g.items()}, str(path))
+    model = load_model(path)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model.module(x), net.eval()(x))

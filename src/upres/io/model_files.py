@@ -25,7 +25,7 @@ from upres.archs.compact import HIDDEN_DEFAULTS
 from upres.errors import ModelFileError, shell_word
 from upres.io.atomic import atomic_write
 from upres.io.model_kind import PICKLE_SUFFIXES, check_kind
-from upres.io.state_dicts import strip_prefixes, unwrap_state_dict
+from upres.io.state_dicts import strip_prefixes, unprefixed, unwrap_state_dict
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -71,7 +71,7 @@ def read_tensors(
             raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
         if not state:
             raise ModelFileError(f"{path}: holds no tensors (a header alone)")
-        return _dense(state, path), metadata
+        return _dense(unprefixed(state), path), metadata
     if suffix == ".state":
         models = path.parent.parent / "models"
         beside = sorted(models.glob(f"net_g_ema_{path.stem}.*")) + sorted(models.glob(f"net_g_{path.stem}.*"))

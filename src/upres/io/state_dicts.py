@@ -50,6 +50,12 @@ def unwrap_state_dict(obj: object, path: Path | str = "<memory>") -> dict[str, t
     state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not state:
         raise ModelFileError(f"{path}: holds no tensors{_entries(top)}")
+    return unprefixed(state)
+
+
+def unprefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The generator's tensors under its own names, whatever wrapped it (DDP, torch.compile, a GAN); for .safetensors
+    files too, which DDP-trained runs also write (spandrel strips `module.` there as well)."""
     return generator_part(strip_prefixes(state, PREFIXES))
 
 
