@@ -129,3 +129,30 @@ def test_a_relu_compact_without_a_header_is_named_as_one(tmp_path, hr_folder, ca
     opts["network_g"]["act_type"] = "relu"
     assert main(["train", "-c", str(write(tmp_path / "relu.yml", opts)), "--dry-run"]) == 0
     assert f"pretrain {pretrain}: {len(net.state_dict())} tensors loaded\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["unknown keys", "SPAN"])
+def test_a_strict_refusal_of_a_file_of_which_nothing_fits_does_not_advise_loading_what_fits(
+    tmp_path, hr_folder, capsys, kind
+):
+    """strict_load_g: false loads what fits, and of these nothing fits: following that advice met a second refusal."""
+    pretrain = tmp_path / "pre.pth"
+    if kind == "SPAN":
+        pytest.importorskip("spandrel")
+        from spandrel.architectures.SPAN import SPAN
+
+        state = SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2).state_dict()
+    else:
+        state = {"foo.weight": torch.zeros(3, 3)}
+    torch.save({"params": state}, pretrain)
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp", total_iter=1),
+        {"path": {"pretrain_network_g": str(pretrain)}},
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: path.pretrain_network_g {pretrain}: none of its tensors fit network_g")
+    assert "strict_load_g" not in err
+    if kind == "SPAN":
+        assert err.endswith(": it is a SPAN model (spandrel recognises it), an architecture upres does not implement; "
+                            "upres reads ESRGAN/RRDBNet and SRVGGNetCompact files (chaiNNer runs this one)")  # fmt: skip

@@ -101,7 +101,7 @@ def load_pretrain(
             report.matched.append(key)
     report.missing = [k for k in own if k not in state]
     other = other_family(recognised, info)
-    if strict and (report.shape_mismatched or report.missing or report.unexpected) and not other:
+    if strict and (report.shape_mismatched or report.missing or report.unexpected) and usable and not other:
         settings = network_g_settings(recognised, info)
         whole = f"{', '.join(settings)} (the file's)" if settings else ""
         if unrecognised.startswith(
@@ -121,7 +121,7 @@ def load_pretrain(
         # Loading nothing is never what a fine-tune wants, strict or not (a discriminator file, another architecture).
         why = (
             f": it is {unrecognised}"
-            if unrecognised.startswith("a discriminator")
+            if unrecognised.startswith("a ")  # a discriminator, another architecture spandrel names
             else f": {other}"
             if other
             else f" ({report.summary(loaded=False)})"
