@@ -146,3 +146,23 @@ def test_an_old_layout_file_without_its_trunk_convolution_is_a_model_file_error(
     damaged = {k: v for k, v in old.items() if not k.startswith("model.1.sub.1.")}
     with pytest.raises(ModelFileError, match="^looks like esrgan but its tensors do not fit"):
         recognise(damaged)
+
+
+def test_an_architecture_spandrel_knows_is_named_instead_of_unknown(tmp_path, capsys):
+    """A SPAN file said "unknown architecture (first keys: ...)": damaged, or not for upres? spandrel can tell."""
+    pytest.importorskip("spandrel")
+    from spandrel.architectures.SPAN import SPAN
+
+    from upres.cli import main
+
+    path = tmp_path / "2x-SPAN.pth"
+    torch.save(
+        {"params_ema": SPAN(num_in_ch=3, num_out_ch=3, feature_channels=8, upscale=2).state_dict()}, path
+    )
+    assert main(["info", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: a SPAN model (spandrel recognises it), an architecture upres does not implement; upres "
+        "reads ESRGAN/RRDBNet and SRVGGNetCompact files (chaiNNer runs this one)\n"
+    )
+    with pytest.raises(ModelFileError, match=r"^unknown architecture \(first keys: foo.weight\)"):
+        recognise({"foo.weight": torch.zeros(1)})  # what spandrel does not know either

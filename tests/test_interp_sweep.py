@@ -239,3 +239,53 @@ def test_sweep_flags_without_a_sweep_are_refused(tmp_path, capsys, flag):
     assert main(["interp", str(a), str(a), "-o", str(tmp_path / "m.safetensors"), *flag]) == 2
     assert f"error: {flag[0]} is for --sweep" in capsys.readouterr().err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("b_kwargs", "difference"),
+    [
+        (
+            {"scale": 4},
+            "esrgan x4 (8nf 1nb) differs from {a}: esrgan x2 (8nf 1nb unshuffle) in scale (4 vs 2)",
+        ),
+        (
+            {"scale": 2, "use_pixel_unshuffle": False},
+            "esrgan x2 (8nf 1nb) differs from {a}: esrgan x2 (8nf 1nb unshuffle) in use_pixel_unshuffle (False vs True)",
+        ),
+        (
+            {"scale": 2, "num_block": 2, "num_in_ch": 1, "num_out_ch": 1},
+            "esrgan x2 (8nf 2nb unshuffle) differs from {a}: esrgan x2 (8nf 1nb unshuffle) in num_in_ch (1 vs 3), "
+            "num_out_ch (1 vs 3), num_block (2 vs 1)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("sweep", [False, True])
+def test_mismatched_models_are_one_line_naming_what_differs(tmp_path, capsys, b_kwargs, difference, sweep):
+    a = save_model(tmp_path / "a.pth", *build_network("esrgan", scale=2, num_feat=8, num_block=1))
+    b = save_model(
+        tmp_path / "b.pth", *build_network("esrgan", **{"num_feat": 8, "num_block": 1, **b_kwargs})
+    )
+    out = tmp_path / ("sweep" if sweep else "mix.pth")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "in.png")
+    extra = ["--sweep", "0,1", "--image", str(tmp_path / "in.png"), "--device", "cpu"] if sweep else []
+    capsys.readouterr()
+    assert main(["interp", str(a), str(b), "-o", str(out), *extra]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {b}: {difference.format(a=a)}; interp mixes models of one architecture and size\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_a_sweep_image_that_is_not_a_file_is_a_usage_error(tmp_path, capsys, kind):
+    a = save_model(tmp_path / "a.pth", *build_network("compact", scale=2, num_feat=4, num_conv=1))
+    image = tmp_path / "photo.png"
+    if kind == "folder":
+        image.mkdir()
+    capsys.readouterr()
+    code = main(
+        ["interp", str(a), str(a), "--sweep", "0,1", "--image", str(image), "-o", str(tmp_path / "sw")]
+    )
+    what = "is a folder; give one image file" if kind == "folder" else "no such file"
+    assert (code, capsys.readouterr().err) == (2, f"error: --image {image}: {what}\n")
+    assert not (tmp_path / "sw").exists()

@@ -222,3 +222,26 @@ def test_an_fp16_graph_that_overflows_says_to_export_fp32(tmp_path, capsys):
         "written\n"
     )
     assert not out.exists()
+
+
+def test_the_dtype_help_says_what_convert_does_without_it(tmp_path, capsys):
+    """--dtype's help said "default: keep", but an fp16 file became an fp32 graph (as docs/using-models.md says)."""
+    import onnx
+
+    net, info = _small("compact", scale=2)
+    src = save_model(tmp_path / "m.safetensors", net, info, dtype="fp16")
+    assert main(["convert", str(src), str(tmp_path / "m.onnx")]) == 0
+    assert main(["convert", str(src), str(tmp_path / "copy.safetensors")]) == 0
+    graph_input = onnx.load(str(tmp_path / "m.onnx")).graph.input[0].type.tensor_type.elem_type
+    assert graph_input == onnx.TensorProto.FLOAT
+    from upres.io.model_files import load_model
+
+    assert load_model(tmp_path / "copy.safetensors").dtype == torch.float16
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "tensor precision (default: the file's; for .onnx fp32, or with -c the onnx block's dtype)"
+        in help_text
+    )

@@ -49,6 +49,15 @@ def _with_header(path, **metadata: str):
             {"upres_arch": "compact", "upres_params": json.dumps({"scale": 4, "num_feat": 4})},
             "the header's upres_params disagree with the tensors (scale 4 vs 2, header vs tensors)",
         ),
+        # PReLU weights show the activation: a header naming another (or none upres knows) is a note, not a refusal
+        (
+            {"upres_arch": "compact", "upres_params": json.dumps({"act_type": "gelu"})},
+            "the header's upres_params disagree with the tensors (act_type 'gelu' vs 'prelu', header vs tensors)",
+        ),
+        (
+            {"upres_arch": "compact", "upres_params": json.dumps({"act_type": "relu"})},
+            "the header's upres_params disagree with the tensors (act_type 'relu' vs 'prelu', header vs tensors)",
+        ),
     ],
 )
 def test_header_metadata_is_checked_and_the_tensors_win(tmp_path, capsys, metadata, note):
@@ -231,3 +240,33 @@ def test_tensors_that_are_not_weights_are_one_line(tmp_path, capsys, fault, comm
     code, _, err = _cli(capsys, *args)
     assert code == 2
     assert err.startswith(f"error: {model}: {message}") and err.count("\n") == 1, err
+
+
+def test_a_header_value_the_tensors_cannot_show_is_refused_naming_the_header(tmp_path, capsys):
+    model = _with_header(tmp_path / "m.safetensors", upres_params=json.dumps({"learn_residual": "no"}))
+    code, _, err = _cli(capsys, "info", model)
+    assert code == 2
+    assert err == (
+        f"error: {model}: the header's upres_params: compact learn_residual must be true or false, not 'no', and "
+        "the tensors cannot show it; write the file again with the value it was trained with\n"
+    )
+
+
+def test_info_shows_what_else_the_header_holds(tmp_path, capsys):
+    """author, license, modelspec.*: `convert` carries them into a .safetensors OUT, and info showed none of them."""
+    long = "x" * 150
+    model = _with_header(tmp_path / "m.safetensors", license="CC-BY-4.0", author="Jane\nDoe", title=long)
+    code, out, _ = _cli(capsys, "info", "--json", model)
+    assert code == 0
+    assert json.loads(out)["header"] == {"author": "Jane\nDoe", "license": "CC-BY-4.0", "title": long}
+    code, out, _ = _cli(capsys, "info", model)
+    assert code == 0
+    assert f"header           author=Jane\\nDoe; license=CC-BY-4.0; title={'x' * 120}...\n" in out
+    assert main(["convert", str(model), str(tmp_path / "copy.safetensors")]) == 0
+    code, out, _ = _cli(capsys, "info", "--json", tmp_path / "copy.safetensors")
+    assert json.loads(out)["header"] == {"author": "Jane\nDoe", "license": "CC-BY-4.0", "title": long}
+    plain = compact_model(tmp_path / "plain.safetensors")
+    code, out, _ = _cli(capsys, "info", plain)
+    assert code == 0 and "header" not in out  # upres's own keys are what the other lines say
+    code, out, _ = _cli(capsys, "info", "--json", plain)
+    assert json.loads(out)["header"] == {}

@@ -222,6 +222,13 @@ def recognise(
             f"a discriminator ({kind}), not an upscaling model; it is used as path.pretrain_network_d when "
             "training a GAN (the generator is the net_g_* file beside it)"
         )
+    from upres.archs.elsewhere import spandrel_name
+
+    if name := spandrel_name(state):
+        raise ModelFileError(
+            f"a {name} model (spandrel recognises it), an architecture upres does not implement; upres reads "
+            "ESRGAN/RRDBNet and SRVGGNetCompact files (chaiNNer runs this one)"
+        )
     sample = ", ".join(list(state)[:4])
     raise ModelFileError(
         f"unknown architecture (first keys: {sample}); upres reads ESRGAN/RRDBNet (all three layouts) and "

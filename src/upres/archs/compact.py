@@ -98,12 +98,20 @@ def compact_hidden(values: dict) -> dict:
 
 def compact_hidden_from_state(state: dict[str, torch.Tensor] | None, hints: dict) -> dict:
     """The hidden hyperparameters of a Compact state dict, given what its file's header says (`hints`)."""
-    hidden = compact_hidden(hints)
     if state is None:
-        return hidden
-    if "body.1.weight" in state:
-        hidden.pop("act_type", None)  # PReLU weights are there: the tensors win over a header
-    elif "act_type" not in hidden:
+        return compact_hidden(hints)
+    if (
+        "body.1.weight" in state
+    ):  # PReLU weights are there: the tensors win over a header, even one naming no activation
+        hints = {k: v for k, v in hints.items() if k != "act_type"}
+    try:
+        hidden = compact_hidden(hints)
+    except ModelFileError as exc:
+        raise ModelFileError(
+            f"the header's upres_params: {exc}, and the tensors cannot show it; write the file again with the value "
+            "it was trained with"
+        ) from None
+    if "body.1.weight" not in state and "act_type" not in hidden:
         raise ModelFileError(
             "a Compact without PReLU weights (traiNNer-redux act_type relu or leakyrelu) and no header saying "
             "which; open the .safetensors file upres or traiNNer-redux wrote with it"

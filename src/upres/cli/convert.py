@@ -46,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "convert_to_onnx.py reads it",
     )
     p.add_argument(
-        "--dtype", choices=["fp32", "fp16", "bf16"], default=None, help="tensor precision (default: keep)"
+        "--dtype",
+        choices=["fp32", "fp16", "bf16"],
+        default=None,
+        help="tensor precision (default: the file's; for .onnx fp32, or with -c the onnx block's dtype)",
     )
     p.add_argument("--no-verify", action="store_true", help="ONNX: skip the onnxruntime comparison")
     add_force(p)
@@ -112,8 +115,9 @@ def _refuse_unwritable_weights(model: LoadedModel, source: Path, dtype: str | No
 
 def _header_keys(model: LoadedModel) -> dict[str, str]:
     """The source header's own keys (author, license, modelspec.*): upres writes its keys anew from the tensors."""
-    own = ("format", "upres_arch", "upres_params")
-    return {k: v for k, v in model.metadata.items() if k not in own}
+    from upres.cli.info import UPRES_HEADER_KEYS
+
+    return {k: v for k, v in model.metadata.items() if k not in UPRES_HEADER_KEYS}
 
 
 def _names(keys: list[str]) -> str:

@@ -7,6 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from upres.errors import one_line
+
+# upres's own header keys, written anew from the tensors by every writer.
+UPRES_HEADER_KEYS = ("format", "upres_arch", "upres_params")
 EXAMPLE = "example: upres info 4x-MyModel.pth --json"
 
 
@@ -47,6 +51,8 @@ def describe(path: Path) -> dict:
         "dtype": str(model.dtype).removeprefix("torch."),
         "sha256": sha256_of(path),
         "finite": not bad,
+        # What else its maker wrote in a .safetensors header (author, license, modelspec.*): `convert` carries it.
+        "header": {k: v for k, v in sorted(model.metadata.items()) if k not in UPRES_HEADER_KEYS},
         "notes": notes,
     }
 
@@ -58,9 +64,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for note in d.pop("notes"):
         print(f"note: {note}", file=sys.stderr)
+    if not d["header"]:
+        del d["header"]
     width = max(len(k) for k in d)
     for key, value in d.items():
-        if isinstance(value, dict):
+        if key == "header":
+            value = "; ".join(
+                one_line(f"{k}={v[:120]}" + ("..." if len(v) > 120 else "")) for k, v in value.items()
+            )
+        elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list):
             value = " ".join(value)

@@ -118,6 +118,9 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     if len(args.models) != 2 or args.image is None:
         raise ConfigError("--sweep takes exactly two models (A B) and --image IMG")
+    if not args.image.is_file():  # the one input: a usage error (exit 2), not a batch's failed image (exit 1)
+        what = "is a folder; give one image file" if args.image.is_dir() else "no such file"
+        raise ConfigError(f"--image {args.image}: {what}")
     try:
         alphas = [float(a) for a in args.sweep.split(",")]
     except ValueError:

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from upres.archs import ArchInfo
+from upres.archs.compact import HIDDEN_DEFAULTS
 from upres.errors import ModelFileError
 from upres.io.model_files import checked_module, read_generator, refuse_nonfinite
 from upres.io.names import fitted_name
@@ -62,9 +63,30 @@ def load_for_interpolation(paths: list[Path]) -> tuple[ArchInfo, list[dict[str, 
     for path, info in zip(paths[1:], infos[1:]):
         if info.family != infos[0].family or info.params != infos[0].params:
             raise ModelFileError(
-                f"{path}: architecture {info.family} {info.params} differs from {paths[0]}: {infos[0].family} {infos[0].params}"
+                f"{path}: {_describe(info)} differs from {paths[0]}: {_describe(infos[0])} in "
+                f"{_differences(info, infos[0])}; interp mixes models of one architecture and size"
             )
     return infos[0], states
+
+
+def _describe(info: ArchInfo) -> str:
+    return f"{info.family} x{info.scale} ({' '.join(info.tags)})"
+
+
+def _differences(info: ArchInfo, first: ArchInfo) -> str:
+    """What tells two models apart, e.g. "scale (8 vs 4)": the whole hyperparameter dicts of both, printed before,
+    hid the one value that differed."""
+    if info.family != first.family:
+        return f"architecture ({info.family} vs {first.family})"
+    defaults = HIDDEN_DEFAULTS if info.family == "compact" else {}
+    theirs, ours = {**defaults, **info.params}, {**defaults, **first.params}
+    if {theirs["scale"], ours["scale"]} - {1, 2}:
+        # Only 1x and 2x RRDBNets unshuffle: beside a 4x one, it is no difference.
+        theirs.pop("use_pixel_unshuffle", None)
+        ours.pop("use_pixel_unshuffle", None)
+    return ", ".join(
+        f"{k} ({theirs.get(k)} vs {ours.get(k)})" for k in {**ours, **theirs} if theirs.get(k) != ours.get(k)
+    )
 
 
 def sweep_outputs(image: Path, out_dir: Path, alphas: list[float]) -> list[Path]:

@@ -21,12 +21,12 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from upres.archs import ArchInfo, instantiate, recognise
+from upres.archs.compact import HIDDEN_DEFAULTS
 from upres.errors import ModelFileError, shell_word
 from upres.io.atomic import atomic_write
+from upres.io.model_kind import PICKLE_SUFFIXES, check_kind
+from upres.io.state_dicts import strip_prefixes, unprefixed, unwrap_state_dict
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt")
-WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "model_state_dict", "netG", "generator")
-PREFIXES = ("module.", "netG.", "_orig_mod.", "model.module.")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -61,13 +61,17 @@ def read_tensors(
     if path.stat().st_size == 0:
         raise ModelFileError(f"{path}: file is empty")
     suffix = path.suffix.lower()
+    check_kind(path)
     if suffix == ".safetensors":
         try:
             with safe_open(str(path), framework="pt") as fh:
                 metadata = fh.metadata() or {}
-            return _dense(load_file(str(path)), path), metadata
+            state = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
+        if not state:
+            raise ModelFileError(f"{path}: holds no tensors (a header alone)")
+        return _dense(unprefixed(state), path), metadata
     if suffix == ".state":
         models = path.parent.parent / "models"
         beside = sorted(models.glob(f"net_g_ema_{path.stem}.*")) + sorted(models.glob(f"net_g_{path.stem}.*"))
@@ -82,11 +86,6 @@ def read_tensors(
             if suffix == ".onnx"
             else f"{path}: unknown model file type {suffix!r}; use .pth, .pt, .ckpt or .safetensors"
         )
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    # torch.save writes a zip archive ("PK"); the legacy format and plain pickles start with the PROTO opcode.
-    if not (head == b"PK" or head[:1] == b"\x80"):
-        raise ModelFileError(f"{path}: not a PyTorch file (neither a torch zip archive nor a pickle)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -190,41 +189,6 @@ def _unpickling_reason(text: str) -> str:
     )
 
 
-def unwrap_state_dict(obj: object, path: Path | str = "<memory>") -> dict[str, torch.Tensor]:
-    """Find the state dict inside the usual wrappers and strip DDP/compile/GAN prefixes."""
-    for _ in range(4):
-        if not isinstance(obj, dict):
-            break
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            break
-        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), dict) and obj[k]), None)
-        if inner is None and len(obj) == 1:
-            inner = next(iter(obj.values()))
-        if inner is None:
-            break
-        obj = inner
-    if not isinstance(obj, dict) or not obj:
-        raise ModelFileError(
-            f"{path}: holds no state dict (expected a dict of tensors, maybe under 'params_ema')"
-        )
-    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if not state:
-        raise ModelFileError(f"{path}: holds no tensors")
-    return strip_prefixes(state, PREFIXES)
-
-
-def strip_prefixes(state: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """The keys without the prefixes they all share, nested ones too (torch.compile of a DDP module)."""
-    stripped = True
-    while stripped:
-        stripped = False
-        for prefix in prefixes:
-            if state and all(k.startswith(prefix) for k in state):
-                state = {k[len(prefix) :]: v for k, v in state.items()}
-                stripped = True
-    return state
-
-
 def header_notes(metadata: dict[str, str], info: ArchInfo, path: Path) -> list[str]:
     """Where the safetensors header (written by anyone) disagrees with the tensors or cannot be read: one note
     each. The tensors always decide; the header is only checked against them."""
@@ -245,11 +209,11 @@ def header_notes(metadata: dict[str, str], info: ArchInfo, path: Path) -> list[s
     if not isinstance(params, dict):
         notes.append(f"{path}: the header's upres_params is not a JSON object; ignored, the tensors are used")
         return notes
-    differ = [
-        f"{k} {params[k]!r} vs {info.params[k]!r}"
-        for k in info.params
-        if k in params and params[k] != info.params[k]
-    ]
+    full = {
+        **(HIDDEN_DEFAULTS if info.family == "compact" else {}),
+        **info.params,
+    }  # a PReLU model's act_type too
+    differ = [f"{k} {params[k]!r} vs {full[k]!r}" for k in full if k in params and params[k] != full[k]]
     if differ:
         notes.append(
             f"{path}: the header's upres_params disagree with the tensors ({'; '.join(differ)[:200]}, header vs "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from upres.archs import ArchInfo, recognise
+from upres.archs import FAMILIES, NETWORKS, ArchInfo, recognise
 from upres.archs.compact import HIDDEN_DEFAULTS  # what a header records and tensors cannot show
 from upres.errors import ConfigError, ModelFileError
 from upres.io.model_files import check_weights, header_hints, read_tensors_for_key, refuse_nonfinite
@@ -98,19 +100,71 @@ def load_pretrain(
             usable[key] = value
             report.matched.append(key)
     report.missing = [k for k in own if k not in state]
-    if strict and (report.shape_mismatched or report.missing or report.unexpected):
-        raise ConfigError(
-            f"path.pretrain_network_g {path} does not fit network_g: {report.summary(loaded=False)}; "
-            "set strict_load_g: false to load what fits (e.g. a 2x pretrain into a 4x model)"
+    other = other_family(recognised, info)
+    if strict and (report.shape_mismatched or report.missing or report.unexpected) and usable and not other:
+        settings = network_g_settings(recognised, info)
+        whole = f"{', '.join(settings)} (the file's)" if settings else ""
+        if unrecognised.startswith(
+            "a Compact without PReLU weights"
+        ):  # which activation, only its trainer knows
+            whole = "network_g.act_type: relu or leakyrelu, whichever it was trained with (it has no PReLU weights)"
+        fits = "strict_load_g: false (e.g. a 2x pretrain into a 4x model)"
+        advice = (
+            f"to load it whole, set {whole}; to load what fits, set {fits}"
+            if whole
+            else f"set {fits.replace(' (', ' to load what fits (', 1)}"
         )
-    if not usable:
+        raise ConfigError(
+            f"path.pretrain_network_g {path} does not fit network_g: {report.summary(loaded=False)}; {advice}"
+        )
+    if not usable or other:
         # Loading nothing is never what a fine-tune wants, strict or not (a discriminator file, another architecture).
         why = (
             f": it is {unrecognised}"
-            if unrecognised.startswith("a discriminator")
+            if unrecognised.startswith("a ")  # a discriminator, another architecture spandrel names
+            else f": {other}"
+            if other
             else f" ({report.summary(loaded=False)})"
         )
         raise ConfigError(f"path.pretrain_network_g {path}: none of its tensors fit network_g{why}")
     refuse_nonfinite(usable, path)  # a NaN pretrain makes every step NaN: the run would save nothing
     net.load_state_dict(usable, strict=False)
     return report
+
+
+def other_family(recognised: ArchInfo | None, info: ArchInfo | None) -> str | None:
+    """Why a pretrain of another architecture than network_g's cannot be loaded, with network_g's settings that
+    would take it; None when both are one family (or either is unknown)."""
+    if recognised is None or info is None or recognised.family == info.family:
+        return None
+    settings = ", ".join([f"network_g.type: {recognised.family}", *network_g_settings(recognised, info)])
+    return (
+        f"it is {_a(recognised.family)} x{recognised.scale} ({' '.join(recognised.tags)}) and network_g "
+        f"{_a(info.family)}; to fine-tune it set {settings}, or start from {_a(info.family)} pretrain"
+    )
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def network_g_settings(recognised: ArchInfo | None, info: ArchInfo | None) -> list[str]:
+    """The option-file settings (`network_g.num_block: 2`, top-level `scale: 2`) under which network_g is the
+    pretrain's architecture: what a refusal names, so the user need not read hyperparameters off tensor shapes."""
+    if recognised is None or info is None:
+        return []
+    family = recognised.family
+    if family == info.family:
+        ours = dict(info.params)
+    else:  # what network_g.type alone would build, at the option file's scale
+        build = inspect.signature(FAMILIES[family].build).parameters.values()
+        ours = {p.name: p.default for p in build} | NETWORKS[family][1] | {"scale": info.scale}
+    hidden = HIDDEN_DEFAULTS if family == "compact" else {}
+    ours, theirs = {**hidden, **ours}, {**hidden, **recognised.params}
+    out = []
+    for key, value in theirs.items():
+        if key == "use_pixel_unshuffle" and (value or theirs["scale"] not in (1, 2)):
+            continue  # network_g unshuffles 1x/2x unless told not to, and never 4x/8x
+        if ours.get(key) != value:
+            out.append(f"{'' if key == 'scale' else 'network_g.'}{key}: {json.dumps(value)}")
+    return out
