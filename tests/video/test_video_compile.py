@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from video_clips import VFR_PTS, make_clip, video_frames
+from video_clips import VFR_PTS, lossless_rgb_clip, video_frames
 
 from upres.cli import main
 from upres.infer.tiling import Upscaler
@@ -16,16 +16,7 @@ av = pytest.importorskip("av")
 
 @pytest.mark.slow
 def test_compiled_video_matches_the_eager_upscaler(tmp_path, model_x2, capsys):
-    clip = make_clip(
-        tmp_path / "rgb.mkv",
-        size=(35, 27),
-        pts=VFR_PTS[:4],
-        codec="ffv1",
-        pix_fmt="bgr0",
-        color=None,
-        audio=None,
-        subtitles=None,
-    )
+    clip = lossless_rgb_clip(tmp_path / "rgb.mkv", pts=VFR_PTS[:4])
     out = tmp_path / "out.mkv"
     argv = ["video", "-m", str(model_x2), str(clip.path), "-o", str(out), "-q", "--device", "cpu"]
     capsys.readouterr()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from video_clips import make_clip, video_frames
+from video_clips import lossless_rgb_clip, make_clip, video_frames
 
 from upres.archs import build_network
 from upres.cli import main
@@ -28,15 +28,7 @@ def test_a_gray_model_upscales_each_colour_plane(tmp_path, capsys):
     """A 1-channel model was refused ('video needs a 3-channel (RGB) model'), while `upres upscale` runs it on each
     plane of an RGB image; the lossless output now equals that, plane by plane."""
     model = _compact(tmp_path / "gray.safetensors", 1, 1)
-    clip = make_clip(
-        tmp_path / "rgb.mkv",
-        size=(35, 27),
-        codec="ffv1",
-        pix_fmt="bgr0",
-        color=None,
-        audio=None,
-        subtitles=None,
-    )
+    clip = lossless_rgb_clip(tmp_path / "rgb.mkv")
     out = tmp_path / "out.mkv"
     args = ["video", "-m", str(model), str(clip.path), "-o", str(out), "--codec", "ffv1", "--pix-fmt", "bgr0"]
     assert main([*args, "-q", "--batch", "3"]) == 0, capsys.readouterr().err

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from video_clips import VFR_PTS, frame_pixels, make_clip, packets, remux, save_compact, video_frames
+from video_clips import (
+    VFR_PTS,
+    frame_pixels,
+    lossless_rgb_clip,
+    make_clip,
+    packets,
+    remux,
+    save_compact,
+    video_frames,
+)
 
 from upres.cli import main
 from upres.infer.tiling import Upscaler
@@ -60,15 +69,7 @@ def test_mkv_keeps_every_stream_timing_rotation_and_color(tmp_path, clip_mkv, mo
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_lossless_output_equals_upscaler_of_each_decoded_frame(tmp_path, model_x2, batch):
-    clip = make_clip(
-        tmp_path / "rgb.mkv",
-        size=(35, 27),
-        codec="ffv1",
-        pix_fmt="bgr0",
-        color=None,
-        audio=None,
-        subtitles=None,
-    )
+    clip = lossless_rgb_clip(tmp_path / "rgb.mkv")
     out = tmp_path / "out.mkv"
     up = _upscaler(model_x2)
     result = upscale_video(up, clip.path, out, VideoOptions(codec="ffv1", pix_fmt="bgr0", batch=batch))
@@ -255,16 +256,7 @@ def test_dispositions_are_copied(tmp_path, model_x2):
 
 
 def test_tiled_pipeline_equals_tiled_upscaler(tmp_path, model_x2):
-    clip = make_clip(
-        tmp_path / "rgb.mkv",
-        size=(35, 27),
-        pts=VFR_PTS[:3],
-        codec="ffv1",
-        pix_fmt="bgr0",
-        color=None,
-        audio=None,
-        subtitles=None,
-    )
+    clip = lossless_rgb_clip(tmp_path / "rgb.mkv", pts=VFR_PTS[:3])
     out = tmp_path / "out.mkv"
     up = _upscaler(model_x2)
     upscale_video(up, clip.path, out, VideoOptions(codec="ffv1", pix_fmt="bgr0", tile=16, overlap=8, batch=2))

@@ -128,6 +128,13 @@ def make_clip(
     return clip
 
 
+def lossless_rgb_clip(path: Path, **options) -> Clip:
+    """A video-only FFV1 RGB clip of odd size (35x27): decoding gives back every pixel written, so an upscaled
+    lossless output can be compared with the Upscaler frame by frame. `options` go to make_clip."""
+    return make_clip(path, **{"size": (35, 27), "codec": "ffv1", "pix_fmt": "bgr0", "color": None, "audio": None,
+                              "subtitles": None, **options})  # fmt: skip
+
+
 def remux(src: Path, dst: Path, video_only: bool = False, **open_kw) -> Path:
     """Copy `src`'s packets (its video stream alone with `video_only`) into `dst`, re-encoding nothing; `open_kw`
     goes to av.open for the output (format="h264" for a raw stream, options={"movflags": "faststart"})."""
