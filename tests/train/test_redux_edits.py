@@ -277,3 +277,31 @@ def test_a_pair_pool_bigger_than_the_memory_is_refused_before_training(tmp_path,
     ):
         train(parse_options(options))
     assert not (tmp_path / "exp").exists()
+
+
+def test_restart_scheduler_says_its_milestones_count_from_the_resume_where_redux_s_count_from_0(
+    tmp_path, hr_folder
+):
+    """redux's restart_scheduler rebuilds the file's schedule at the resumed iteration; upres's starts it again from
+    its first step, so a milestone given as an iteration number moves: a redux user who set the key to move milestones
+    saw nothing of that in the table (honoured, no note) or the log."""
+    from upres.train.config import parse_options
+    from upres.train.loop import train
+    from upres.train.redux_keys import classify
+    from upres.train.redux_table import table_text
+
+    exp = tmp_path / "exp"
+    opts = merge(
+        base_options(hr_folder, exp),
+        {"train": {"total_iter": 3, "scheduler": {"type": "MultiStepLR", "milestones": [4]}},
+         "logger": {"save_checkpoint_freq": 3}},
+    )  # fmt: skip
+    train(parse_options(opts))
+    train(parse_options(merge(opts, {"train": {"total_iter": 5, "restart_scheduler": True}})), resume="auto")
+    log = (exp / "log.txt").read_text()
+    assert (
+        "its warm-up and milestones count from iteration 3 (traiNNer-redux's key keeps counting from 0" in log
+    )
+    note = classify("train.restart_scheduler").note
+    assert note.startswith("meaning differs: upres starts the schedule again from its first step")
+    assert f"| (a) honoured | {note} |" in table_text()

@@ -181,7 +181,9 @@ def continue_schedules(run: Run, restart: bool, log: RunLog, at: int = 0) -> Non
     if restarted:
         log.note(
             "train.restart_scheduler: the learning-rate schedule starts again from its first step, at the options' "
-            "rate; left in the file, later resumes go on from the state (a new lr or schedule starts it again)"
+            f"rate: its warm-up and milestones count from iteration {at} (traiNNer-redux's key keeps counting from 0; "
+            "upres follows milestones moved in the file without it); left in the file, later resumes go on from the "
+            "state (a new lr or schedule starts it again)"
         )
     elif restart and earlier is not None:
         log.note(

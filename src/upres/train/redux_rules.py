@@ -127,6 +127,11 @@ A_NOTES: dict[str, str] = {
     "network_g.*compact.learn_residual": "false: such models open in upres but not in chaiNNer/spandrel",
     "dataroot_lq_prob": "drawn per item (redux: once per batch)",
     "train.losses.*.reduction": "mean or sum; none is refused",
+    "train.restart_scheduler": (
+        "meaning differs: upres starts the schedule again from its first step at the options' lr, so warm-up and "
+        "milestones count from the resumed iteration; redux keeps counting from 0 (upres does so without the key, "
+        "following milestones moved in the file)"
+    ),
 }
 
 # (a) keys whose upres default differs from redux's on purpose: key -> why. A file that leaves such a key out while
