@@ -305,3 +305,18 @@ def test_restart_scheduler_says_its_milestones_count_from_the_resume_where_redux
     note = classify("train.restart_scheduler").note
     assert note.startswith("meaning differs: upres starts the schedule again from its first step")
     assert f"| (a) honoured | {note} |" in table_text()
+
+
+def test_a_dataset_scale_other_than_the_top_level_one_says_to_remove_it(tmp_path, hr_folder, capsys):
+    """redux and BasicSR overwrite a dataset's `scale` with the top-level one; upres refuses a different one, and the
+    refusal said what differed but not what to do."""
+    options = merge(
+        base_options(hr_folder, tmp_path / "exp"), {"datasets": {"train": {"name": "Train", "scale": 4}}}
+    )
+    code, out = _dry_run(tmp_path, options, capsys)
+    assert code == 2
+    assert (
+        "error: datasets.train: dataset 'Train': scale 4 differs from the top-level scale 2; remove the dataset's "
+        "scale (the top-level scale sets it, as traiNNer-redux and BasicSR do)"
+    ) in out
+    assert not (tmp_path / "exp").exists()

@@ -32,7 +32,8 @@ def build_dataset(opts: DatasetOptions, scale: int, seed: int = 0) -> Dataset:
     """Make the dataset `opts.type` names, for a model of this scale; `seed` fixes every crop and flip."""
     if opts.scale is not None and opts.scale != scale:
         raise ConfigError(
-            f"dataset {opts.name or opts.type!r}: scale {opts.scale} differs from the top-level scale {scale}"
+            f"dataset {opts.name or opts.type!r}: scale {opts.scale} differs from the top-level scale {scale}; "
+            "remove the dataset's scale (the top-level scale sets it, as traiNNer-redux and BasicSR do)"
         )
     factory = DATASETS.get(opts.type)
     if factory is None:
