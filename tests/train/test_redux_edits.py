@@ -320,3 +320,34 @@ def test_a_dataset_scale_other_than_the_top_level_one_says_to_remove_it(tmp_path
         "scale (the top-level scale sets it, as traiNNer-redux and BasicSR do)"
     ) in out
     assert not (tmp_path / "exp").exists()
+
+
+def test_a_redux_training_state_says_to_start_from_its_model(tmp_path, hr_folder, capsys):
+    """A redux user's path.resume_state (BasicSR's layout: iter, optimizers, schedulers; the models in separate
+    files) was 'not a training state written by upres train ... resume from a file in
+    experiments/<name>/training_states/', which is where the redux file was."""
+    import torch
+
+    net = torch.nn.Conv2d(3, 3, 3)
+    optimizer = torch.optim.AdamW(net.parameters(), 1e-4)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, [100, 200], 0.5)
+    state = tmp_path / "1000.state"
+    torch.save(
+        {
+            "epoch": 3,
+            "iter": 1000,
+            "optimizers": [optimizer.state_dict()],
+            "schedulers": [schedule.state_dict()],
+        },
+        state,
+    )
+    options = merge(base_options(hr_folder, tmp_path / "exp"), {"path": {"resume_state": str(state)}})
+    code = main(["train", "-c", str(write(tmp_path / "o.yml", options))])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: {state}: a traiNNer-redux or BasicSR training state (iteration 1000), which upres cannot resume; "
+        "start a new run from its models instead: path.pretrain_network_g: models/net_g_ema_1000 of that "
+        "experiment (net_g_1000 without EMA) and, for a GAN run, path.pretrain_network_d: "
+        "models/resume_models/net_d_1000; leave out path.resume_state and --resume\n"
+    )
+    assert not (tmp_path / "exp" / "models").exists() or not list((tmp_path / "exp" / "models").iterdir())

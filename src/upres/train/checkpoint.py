@@ -170,6 +170,15 @@ def check_state_layout(state: object, path: Path) -> None:
         )
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a training state (it holds a {type(state).__name__}, not a dict)")
+    if "iter" in state and "optimizers" in state and "net_g" not in state:
+        # BasicSR's layout, which traiNNer-redux kept: its models are separate files, its optimizers a list.
+        it = state["iter"]
+        raise CheckpointError(
+            f"{path}: a traiNNer-redux or BasicSR training state (iteration {it}), which upres cannot resume; start "
+            f"a new run from its models instead: path.pretrain_network_g: models/net_g_ema_{it} of that experiment "
+            f"(net_g_{it} without EMA) and, for a GAN run, path.pretrain_network_d: models/resume_models/net_d_{it}; "
+            "leave out path.resume_state and --resume"
+        )
     missing = [k for k in REQUIRED if k not in state]
     wrong = [k for k, kind in REQUIRED.items() if k in state and not isinstance(state[k], kind)]
     if missing or wrong:
