@@ -351,3 +351,33 @@ def test_a_redux_training_state_says_to_start_from_its_model(tmp_path, hr_folder
         "models/resume_models/net_d_1000; leave out path.resume_state and --resume\n"
     )
     assert not (tmp_path / "exp" / "models").exists() or not list((tmp_path / "exp" / "models").iterdir())
+
+
+def test_redux_s_realesrgan_paired_dataset_is_the_otf_set_with_its_real_lrs_mixed_in(
+    tmp_path, hr_folder, capsys
+):
+    """redux's dataroot_lq_prob needs `type: realesrganpaireddataset` (its mixing model reads that set's batches),
+    which upres called an unknown dataset type; upres mixes real LRs into realesrgandataset."""
+    from PIL import Image
+
+    from upres.data.mixed_lq import MixedLQDataset
+    from upres.train.config import parse_options
+    from upres.train.setup import build_train_dataset
+
+    lr = tmp_path / "lr"
+    lr.mkdir()
+    for p in hr_folder.iterdir():
+        Image.open(p).resize((32, 32), Image.BICUBIC).save(lr / p.name)
+    options = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {"high_order_degradation": True, "dataroot_lq_prob": 0.5,
+         "datasets": {"train": {"type": "RealESRGANPairedDataset", "dataroot_lq": str(lr)}}},
+    )  # fmt: skip
+    code, out = _dry_run(tmp_path, options, capsys)
+    assert code == 0, out
+    assert (
+        "datasets.train: realesrganpaireddataset is read as realesrgandataset, its dataroot_lq mixed in at "
+        "dataroot_lq_prob"
+    ) in out
+    train_set, ds_opts = build_train_dataset(parse_options(options), 0)
+    assert isinstance(train_set, MixedLQDataset) and ds_opts.type == "realesrgandataset"

@@ -52,6 +52,7 @@ def translate(data: dict) -> tuple[dict, list[str]]:
     for key, ds in (data.get("datasets") or {}).items():
         if isinstance(ds, dict):
             _single_gt_dataset(key, ds, notes)
+            _realesrgan_paired_dataset(key, ds, notes)
         if isinstance(ds, dict) and ds.get("dataset_enlarge_ratio") == "auto":
             ds["dataset_enlarge_ratio"] = (
                 1  # the sampler never runs out of data, so enlarging changes nothing
@@ -108,6 +109,18 @@ def _single_gt_dataset(key: str, ds: dict, notes: list[str]) -> None:
     if ds.pop("dataroot_lq", None) is not None:
         note += "; its dataroot_lq is not read (neither does traiNNer-redux's)"
     notes.append(note)
+
+
+def _realesrgan_paired_dataset(key: str, ds: dict, notes: list[str]) -> None:
+    """traiNNer-redux's RealESRGANPairedDataset: the on-the-fly set that also yields the real LR of each GT, which
+    its model takes at dataroot_lq_prob; upres's realesrgandataset with dataroot_lq does the same."""
+    if str(ds.get("type", "")).lower() != "realesrganpaireddataset":
+        return
+    ds["type"] = "realesrgandataset"
+    notes.append(
+        f"datasets.{key}: realesrganpaireddataset is read as realesrgandataset, its dataroot_lq mixed in at "
+        "dataroot_lq_prob"
+    )
 
 
 def _legacy_loss_blocks(train: dict, notes: list[str]) -> None:
