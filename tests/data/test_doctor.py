@@ -441,6 +441,26 @@ def test_a_pair_whose_exif_orientations_differ_is_named(tmp_path, capsys):
     )
 
 
+def test_an_lr_that_prepare_lr_made_from_a_phone_photo_is_not_warned_about(tmp_path, capsys):
+    """`upres prepare lr` writes the LR of a tagged photo upright, with no tag: doctor warned on every such pair
+    (exif_orientation, at each training start too), though its size shows it was not made from the stored pixels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    stored = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    (tmp_path / "hr").mkdir()
+    stored.save(tmp_path / "hr" / "phone.jpg", exif=exif, quality=95)
+    assert (
+        main(["prepare", "lr", str(tmp_path / "hr"), "-o", str(tmp_path / "lr"), "-s", "4", "-j", "1"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["doctor", str(tmp_path / "hr"), "--lq", str(tmp_path / "lr"), "-s", "4", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 0 errors, 0 warnings" in out and "exif_orientation" not in out
+
+
 def test_pages_after_the_first_are_named_not_dropped_silently(tmp_path):
     from PIL import Image
 

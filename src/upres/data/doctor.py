@@ -232,7 +232,7 @@ def check_folders(
         gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
         if gt.error or (lq is not None and lq.error):
             continue
-        if lq is not None and (turned := orientations(pair, gt, lq)):
+        if lq is not None and (turned := orientations(pair, gt, lq, scale)):
             report.findings.append(turned)
         if lq is not None and scale:
             finding = ratio(pair, gt, lq, scale)
