@@ -441,6 +441,17 @@ def test_a_pair_whose_exif_orientations_differ_is_named(tmp_path, capsys):
     )
 
 
+def test_lq_size_without_scale_is_refused_not_left_unchecked(tmp_path, capsys):
+    """`doctor hr/ --lq-size 64` left the crop check out (no scale) and said OK for images that every x4 crop
+    refuses; now it asks for --scale, as --lq does."""
+    write_image(tmp_path / "gt" / "a.png", _img(100, 100, 0))
+    assert main(["doctor", str(tmp_path / "gt"), "--lq-size", "64", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --lq-size 64 needs --scale: the GT crop it checks is lq_size x scale" in err
+    assert main(["doctor", str(tmp_path / "gt"), "--lq-size", "64", "-s", "4", "--no-cache"]) == 1
+    assert "GT 100x100 is smaller than the crop 256" in capsys.readouterr().out
+
+
 def test_an_lr_that_prepare_lr_made_from_a_phone_photo_is_not_warned_about(tmp_path, capsys):
     """`upres prepare lr` writes the LR of a tagged photo upright, with no tag: doctor warned on every such pair
     (exif_orientation, at each training start too), though its size shows it was not made from the stored pixels."""

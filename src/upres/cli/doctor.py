@@ -34,7 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-s", "--scale", type=positive_int, help="scale (needed to check LR/GT size ratios and GT crops)"
     )
-    p.add_argument("--lq-size", type=positive_int, help="LR crop size used in training")
+    p.add_argument(
+        "--lq-size",
+        type=positive_int,
+        help="LR crop size used in training (with --scale: GT crop lq_size x scale)",
+    )
     p.add_argument("--batch-size", type=positive_int, help="batch size, for iterations per epoch")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
@@ -81,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
             raise UpresError(f"{len(args.lq)} --lq folders for {len(args.dirs)} DIRs: give one --lq per DIR")
         if args.lq and not args.scale:
             raise UpresError("--lq needs --scale to check the LR/GT size ratio")
+        if args.lq_size and not args.scale:
+            # Without it the crop check was left out and the report said OK for images every crop would refuse.
+            raise UpresError(
+                f"--lq-size {args.lq_size} needs --scale: the GT crop it checks is lq_size x scale (--scale 4: "
+                f"{args.lq_size * 4} px)"
+            )
         reports = [
             check_folders(
                 args.dirs,
