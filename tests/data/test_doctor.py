@@ -441,6 +441,81 @@ def test_a_pair_whose_exif_orientations_differ_is_named(tmp_path, capsys):
     )
 
 
+def _div2k_layout(root):
+    """DIV2K's names: HR/0001.png beside LR_bicubic/X4/0001x4.png."""
+    for i in range(3):
+        lq = _img(8, 8, i)
+        write_image(root / "hr" / f"000{i}.png", lq.repeat(4, 0).repeat(4, 1))
+        write_image(root / "lr" / f"000{i}x4.png", lq)
+    return root / "hr", root / "lr"
+
+
+def test_lr_names_of_another_template_are_said_with_the_filename_tmpl_that_pairs_them(tmp_path, capsys):
+    """DIV2K's LR folder (0001x4.png) gave 'no LR partner' for every GT and no word of filename_tmpl, and the
+    doctor command had no way to give it."""
+    hr, lr = _div2k_layout(tmp_path)
+    assert main(["doctor", str(hr), "--lq", str(lr), "-s", "4", "--no-cache"]) == 1
+    assert (
+        f"   hint: the LR files of {lr} are named as filename_tmpl '{{}}x4' gives, not '{{}}': set filename_tmpl: "
+        "'{}x4' in the dataset's options (upres doctor: --filename-tmpl '{}x4')\n"
+    ) in capsys.readouterr().out
+    assert main(["doctor", str(hr), "--lq", str(lr), "-s", "4", "--no-cache", "--filename-tmpl", "{}x4"]) == 0
+    assert "OK: 0 errors, 0 warnings" in capsys.readouterr().out
+    assert main(["doctor", str(hr), "--lq", str(lr), "-s", "4", "--filename-tmpl", "x4"]) == 2
+    assert "error: --filename-tmpl 'x4': must contain exactly one '{}'" in capsys.readouterr().err
+    # one odd name among pairs that match is no template: it would unpair the others
+    for i in (0, 1):
+        (lr / f"000{i}x4.png").rename(lr / f"000{i}.png")
+    assert main(["doctor", str(hr), "--lq", str(lr), "-s", "4", "--no-cache"]) == 1
+    assert "hint" not in capsys.readouterr().out
+
+
+def test_training_names_the_filename_tmpl_that_pairs_the_lr_files(tmp_path):
+    from upres.data.options import DatasetOptions
+    from upres.data.paired import find_pairs
+    from upres.errors import ConfigError
+
+    hr, lr = _div2k_layout(tmp_path)
+    opts = DatasetOptions(type="pairedimagedataset", dataroot_gt=str(hr), dataroot_lq=str(lr))
+    with pytest.raises(ConfigError) as err:
+        find_pairs(opts)
+    assert "its LR names follow filename_tmpl: '{}x4' (set it in this dataset); `upres doctor` lists" in str(
+        err.value
+    )
+    assert len(find_pairs(opts.model_copy(update={"filename_tmpl": "{}x4"}))) == 3
+
+
+def test_lq_size_without_scale_is_refused_not_left_unchecked(tmp_path, capsys):
+    """`doctor hr/ --lq-size 64` left the crop check out (no scale) and said OK for images that every x4 crop
+    refuses; now it asks for --scale, as --lq does."""
+    write_image(tmp_path / "gt" / "a.png", _img(100, 100, 0))
+    assert main(["doctor", str(tmp_path / "gt"), "--lq-size", "64", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --lq-size 64 needs --scale: the GT crop it checks is lq_size x scale" in err
+    assert main(["doctor", str(tmp_path / "gt"), "--lq-size", "64", "-s", "4", "--no-cache"]) == 1
+    assert "GT 100x100 is smaller than the crop 256" in capsys.readouterr().out
+
+
+def test_an_lr_that_prepare_lr_made_from_a_phone_photo_is_not_warned_about(tmp_path, capsys):
+    """`upres prepare lr` writes the LR of a tagged photo upright, with no tag: doctor warned on every such pair
+    (exif_orientation, at each training start too), though its size shows it was not made from the stored pixels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    stored = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    (tmp_path / "hr").mkdir()
+    stored.save(tmp_path / "hr" / "phone.jpg", exif=exif, quality=95)
+    assert (
+        main(["prepare", "lr", str(tmp_path / "hr"), "-o", str(tmp_path / "lr"), "-s", "4", "-j", "1"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["doctor", str(tmp_path / "hr"), "--lq", str(tmp_path / "lr"), "-s", "4", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 0 errors, 0 warnings" in out and "exif_orientation" not in out
+
+
 def test_pages_after_the_first_are_named_not_dropped_silently(tmp_path):
     from PIL import Image
 

@@ -137,3 +137,34 @@ def test_a_chunk_step_longer_than_the_size_says_what_it_leaves_out(tmp_path, cap
     )
     assert main([*args, "-o", str(tmp_path / "other"), "--step", "16"]) == 0
     assert "note:" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, stale", [("chunk", "gone_s001.png"), ("lr", "gone.png")])
+def test_outputs_of_a_removed_source_are_named_on_a_rerun(tmp_path, capsys, kind, stale):
+    """A photo removed from SRC (a duplicate doctor found) kept its tiles or LR in DST without a word, and training
+    read them; the rerun now names them (and keeps them: they may come from another SRC prepared into DST)."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_image(src / "keep.png", _img(16, 16, 1))
+    write_image(src / "gone.png", _img(16, 16, 2))
+    args = ["prepare", kind, str(src), "-o", str(out), "-j", "1"] + (
+        ["-s", "2"] if kind == "lr" else ["--size", "16", "--step", "8"]
+    )
+    assert main(args) == 0
+    assert main(args) == 0
+    assert "note" not in capsys.readouterr().err  # an unchanged rerun
+    (src / "gone.png").unlink()
+    assert main(args) == 0
+    assert capsys.readouterr().err == (
+        f"note: {out} holds 1 image that no source under {src} gives ({out / stale} first): outputs of a source "
+        "removed or renamed since, or of another SRC; training reads them too, so remove them if their source is "
+        "gone\n"
+    )
+    assert (out / stale).is_file()
+
+
+def test_src_inside_dst_is_no_removed_source(tmp_path, capsys):
+    data = tmp_path / "data"
+    write_image(data / "hr" / "a.png", _img(16, 16, 1))
+    args = ["prepare", "lr", str(data / "hr"), "-o", str(data), "-s", "2", "-j", "1"]
+    assert main(args) == 0 and main(args) == 0
+    assert "note" not in capsys.readouterr().err and (data / "a.png").is_file()

@@ -212,3 +212,28 @@ def test_a_misspelled_degradation_key_is_refused_not_previewed_at_its_default(
     )
     assert capsys.readouterr().err == f"error: {opt}: unknown degradation key '{key}?)\n"
     assert not (tmp_path / "o").exists()
+
+
+def test_a_training_file_that_reads_its_lr_is_said_not_to_train_on_the_samples(tmp_path, inputs, capsys):
+    """`degrade -c esrgan_x4_fidelity.yml` (pairedimagedataset: LR read from disk) showed the pipeline's defaults,
+    exit 0, as if the file trained on them."""
+    paired = TRAINING_FILE.replace("high_order_degradation: true\n", "").replace(
+        "type: realesrgandataset", "type: PairedImageDataset"
+    )
+    opt = write_options(tmp_path, paired)
+    assert (
+        main(["degrade", "-c", str(opt), str(inputs / "cam.png"), "-o", str(tmp_path / "o"), "--n", "1"]) == 0
+    )
+    assert capsys.readouterr().err == (
+        f"note: {opt}: datasets.train is pairedimagedataset, which reads its LR (dataroot_lq, or bicubic from the "
+        "GT) and degrades nothing on the fly: these samples show the degradation settings, not what this file "
+        "trains on (high_order_degradation: true makes it train on them)\n"
+    )
+    assert (tmp_path / "o" / "cam_lr00.png").is_file()
+    for text in (TRAINING_FILE, paired.replace("PairedImageDataset", "realesrgandataset")):
+        opt.write_text(text)
+        assert (
+            main(["degrade", "-c", str(opt), str(inputs / "cam.png"), "-o", str(tmp_path / "o"), "--n", "1"])
+            == 0
+        )
+        assert capsys.readouterr().err == ""

@@ -34,7 +34,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-s", "--scale", type=positive_int, help="scale (needed to check LR/GT size ratios and GT crops)"
     )
-    p.add_argument("--lq-size", type=positive_int, help="LR crop size used in training")
+    p.add_argument(
+        "--lq-size",
+        type=positive_int,
+        help="LR crop size used in training (with --scale: GT crop lq_size x scale)",
+    )
+    p.add_argument(
+        "--filename-tmpl",
+        default="{}",
+        metavar="TMPL",
+        help="LR stem from the GT stem, as the option file's filename_tmpl ('{}x4' pairs 0001.png with 0001x4.png)",
+    )
     p.add_argument("--batch-size", type=positive_int, help="batch size, for iterations per epoch")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
@@ -68,6 +78,7 @@ def _reports_from_config(path: str, use_cache: bool) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from upres.data.doctor import check_folders
+    from upres.data.options import check_filename_tmpl
     from upres.errors import UpresError
 
     if args.dirs and args.config:
@@ -81,6 +92,16 @@ def run(args: argparse.Namespace) -> int:
             raise UpresError(f"{len(args.lq)} --lq folders for {len(args.dirs)} DIRs: give one --lq per DIR")
         if args.lq and not args.scale:
             raise UpresError("--lq needs --scale to check the LR/GT size ratio")
+        try:
+            check_filename_tmpl(args.filename_tmpl)
+        except ValueError as exc:
+            raise UpresError(f"--filename-tmpl {args.filename_tmpl!r}: {exc}") from None
+        if args.lq_size and not args.scale:
+            # Without it the crop check was left out and the report said OK for images every crop would refuse.
+            raise UpresError(
+                f"--lq-size {args.lq_size} needs --scale: the GT crop it checks is lq_size x scale (--scale 4: "
+                f"{args.lq_size * 4} px)"
+            )
         reports = [
             check_folders(
                 args.dirs,
@@ -88,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 args.scale,
                 args.lq_size,
                 args.batch_size,
+                filename_tmpl=args.filename_tmpl,
                 use_cache=not args.no_cache,
                 announce=_announce,
             )

@@ -3,6 +3,7 @@ trained with those options will be asked to undo."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ class DegradeFile:
     options: DegradationOptions
     scale: int | None
     gt_size: int | None
+    note: str | None = None  # the file trains on LR it does not make: the samples are not what training sees
 
 
 def load_degradation_file(path: str | Path) -> DegradeFile:
@@ -57,7 +59,20 @@ def load_degradation_file(path: str | Path) -> DegradeFile:
     gt_size = train.get("gt_size")
     if train.get("lq_size") and scale:
         gt_size = int(train["lq_size"]) * scale
-    return DegradeFile(opts, scale, gt_size)
+    return DegradeFile(opts, scale, gt_size, _not_made_on_the_fly(path, data, train))
+
+
+def _not_made_on_the_fly(path: Path, data: dict, train: dict) -> str | None:
+    """A training file whose datasets.train reads its LR (pairedimagedataset): the preview showed the pipeline's
+    defaults, exit 0, as if training would degrade that way."""
+    kind = str(train.get("type", "")).lower()
+    if not kind or kind == "realesrgandataset" or data.get("high_order_degradation") is True:
+        return None
+    return (
+        f"{path}: datasets.train is {kind}, which reads its LR (dataroot_lq, or bicubic from the GT) and degrades "
+        "nothing on the fly: these samples show the degradation settings, not what this file trains on "
+        "(high_order_degradation: true makes it train on them)"
+    )
 
 
 def _refuse_misspelled_degradation_keys(path: Path, data: dict, train: dict) -> None:
@@ -211,6 +226,8 @@ def degrade_command(
     crop: int | None = None,
 ) -> tuple[list[Path], list[str]]:
     f = load_degradation_file(config)
+    if f.note:
+        print(f"note: {f.note}", file=sys.stderr)
     if scale is not None and scale < 1:
         raise ConfigError(f"--scale {scale}: must be a positive integer")
     scale = scale or f.scale or 4

@@ -28,7 +28,7 @@ from upres.data.doctor_findings import (
     orientations,
     ratio,
 )
-from upres.data.paired import Pair, gt_files, match_folder
+from upres.data.paired import Pair, gt_files, guess_filename_tmpl, match_folder
 from upres.data.read import ImageSource
 from upres.errors import UpresError
 from upres.io.image_files import list_images, other_files_hint
@@ -194,6 +194,11 @@ def check_folders(
         if lq_roots:
             found, missing, orphans = match_folder(gt_root, gts, lq_roots[i], filename_tmpl)
             pairs += found
+            if missing and (tmpl := guess_filename_tmpl(missing, orphans, len(gts))):
+                report.hints.append(
+                    f"the LR files of {lq_roots[i]} are named as filename_tmpl '{tmpl}' gives, not '{filename_tmpl}':"
+                    f" set filename_tmpl: '{tmpl}' in the dataset's options (upres doctor: --filename-tmpl '{tmpl}')"
+                )
             report.findings += [
                 Finding("error", "missing_lr", str(m), f"no LR partner in {lq_roots[i]}") for m in missing
             ]
@@ -232,7 +237,7 @@ def check_folders(
         gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
         if gt.error or (lq is not None and lq.error):
             continue
-        if lq is not None and (turned := orientations(pair, gt, lq)):
+        if lq is not None and (turned := orientations(pair, gt, lq, scale)):
             report.findings.append(turned)
         if lq is not None and scale:
             finding = ratio(pair, gt, lq, scale)

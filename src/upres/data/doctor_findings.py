@@ -65,10 +65,10 @@ def duplicates(infos: list[ImageInfo], role: str) -> list[Finding]:
     ]
 
 
-def orientations(pair: Pair, gt: ImageInfo, lq: ImageInfo) -> Finding | None:
+def orientations(pair: Pair, gt: ImageInfo, lq: ImageInfo, scale: int | None = None) -> Finding | None:
     """GT and LR with different EXIF orientation tags: each is read upright by its own tag, so an LR made from the
     stored pixels of a tagged GT is read rotated against it (for a square pair no size shows it)."""
-    if gt.orientation == lq.orientation:
+    if gt.orientation == lq.orientation or _made_upright(gt, lq, scale):
         return None
     return Finding(
         "warning",
@@ -81,11 +81,27 @@ def orientations(pair: Pair, gt: ImageInfo, lq: ImageInfo) -> Finding | None:
     )
 
 
+def _made_upright(gt: ImageInfo, lq: ImageInfo, scale: int | None) -> bool:
+    """The LR fits its GT as read upright but would not fit it turned a quarter: it was made from the upright pixels
+    (as `upres prepare lr` makes it from a phone photo), not from the stored ones, although one tag turns a quarter
+    and the other does not. Every such LR of a tagged photo was warned about, at each training start too."""
+    quarter = {5, 6, 7, 8}  # the tags that swap width and height
+    if scale is None or (gt.orientation in quarter) == (lq.orientation in quarter):
+        return False
+
+    def fits(lq_h: int, lq_w: int) -> bool:
+        return (
+            lq_h * scale <= gt.height < (lq_h + 1) * scale and lq_w * scale <= gt.width < (lq_w + 1) * scale
+        )
+
+    return fits(lq.height, lq.width) and not fits(lq.width, lq.height)
+
+
 def ratio(pair: Pair, gt: ImageInfo, lq: ImageInfo, scale: int) -> Finding | None:
     if gt.height == lq.height * scale and gt.width == lq.width * scale:
         return None
     size = f"GT {gt.width}x{gt.height}, LR {lq.width}x{lq.height} ({pair.lq})"
-    if gt.orientation != lq.orientation:
+    if gt.orientation != lq.orientation and not _made_upright(gt, lq, scale):
         size += f" (EXIF orientation {gt.orientation} and {lq.orientation}: see exif_orientation)"
     if (
         lq.height * scale <= gt.height < (lq.height + 1) * scale

@@ -118,18 +118,7 @@ class DatasetOptions(BaseModel):
     @field_validator("filename_tmpl")
     @classmethod
     def _one_slot(cls, v: str) -> str:
-        try:
-            v.format(
-                "stem"
-            )  # a stray brace ('{}x2{', '{}_{x}') failed there, as a traceback, when files were paired
-        except (ValueError, KeyError, IndexError):
-            raise ValueError(
-                "must contain exactly one '{}' (where the GT stem goes) and no other braces (write '{{' or '}}' for "
-                "a literal one)"
-            ) from None
-        if v.count("{}") != 1:
-            raise ValueError("must contain exactly one '{}' (where the GT stem goes)")
-        return v
+        return check_filename_tmpl(v)
 
     @model_validator(mode="after")
     def _lists_match(self) -> DatasetOptions:
@@ -226,3 +215,19 @@ def require_folder(key: str, root: str | Path) -> None:
     if path.exists():
         raise ConfigError(f"{key}: {path} is a file, not a folder; give the folder that holds the images")
     raise ConfigError(f"{key}: no such folder {path}")
+
+
+def check_filename_tmpl(v: str) -> str:
+    """`v` when it is a filename_tmpl: one '{}' where the GT stem goes, no other braces; else ValueError."""
+    try:
+        v.format(
+            "stem"
+        )  # a stray brace ('{}x2{', '{}_{x}') failed there, as a traceback, when files were paired
+    except (ValueError, KeyError, IndexError):
+        raise ValueError(
+            "must contain exactly one '{}' (where the GT stem goes) and no other braces (write '{{' or '}}' for "
+            "a literal one)"
+        ) from None
+    if v.count("{}") != 1:
+        raise ValueError("must contain exactly one '{}' (where the GT stem goes)")
+    return v

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,26 @@ def match_folder(
     return pairs, missing, sorted(by_key.values())
 
 
+def guess_filename_tmpl(missing: list[Path], orphans: list[Path], gt_count: int) -> str | None:
+    """The `filename_tmpl` that would pair GTs left without an LR with the LR files left without a GT (DIV2K's
+    `0001x4.png` for `0001.png`: `{}x4`), when one template pairs at least half of all `gt_count` GTs (one odd LR name
+    among pairs that match is no template: it would unpair the others); None otherwise."""
+    stems = {g.stem for g in missing}
+    votes: Counter[str] = Counter()
+    for lq in orphans:
+        o, seen = lq.stem, set()
+        for i in range(1, len(o)):
+            if o[:i] in stems:
+                seen.add("{}" + o[i:])
+            if o[i:] in stems:
+                seen.add(o[:i] + "{}")
+        votes.update(seen)
+    if not votes:
+        return None
+    tmpl, count = votes.most_common(1)[0]
+    return tmpl if count * 2 >= gt_count else None
+
+
 def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
     """(GT root, LR root or None) per folder pair, checked to exist."""
     gt_roots = [Path(r) for r in as_list(opts.dataroot_gt)]
@@ -147,13 +168,15 @@ def find_pairs(opts: DatasetOptions) -> list[Pair]:
         if lq_root is None:
             pairs += [Pair(g, None) for g in gts]
             continue
-        found, missing, _ = match_folder(gt_root, gts, lq_root, opts.filename_tmpl)
+        found, missing, orphans = match_folder(gt_root, gts, lq_root, opts.filename_tmpl)
         if missing:
             names = [m.relative_to(gt_root).as_posix() for m in missing]
             shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            tmpl = guess_filename_tmpl(missing, orphans, len(gts))
             raise ConfigError(
                 f"dataroot_lq {lq_root}: no LR partner for {len(missing)} GT images of {gt_root} ({shown}); "
-                "`upres doctor` lists them all"
+                + (f"its LR names follow filename_tmpl: '{tmpl}' (set it in this dataset); " if tmpl else "")
+                + "`upres doctor` lists them all"
             )
         pairs += found
     if not pairs:

@@ -20,6 +20,7 @@ from upres.data.prepare_jobs import PrepareResult, run_jobs
 from upres.data.prepare_record import (
     RECORD,
     check_and_record,
+    outputs_without_source,
     read_record,
     refuse_outputs_of_unknown_origin,
     refuse_shared_outputs,
@@ -256,9 +257,20 @@ def _checked_sources(src, dst, kind: str, settings: dict, output_of) -> list[tup
                     f"{path}: its output {target} is the source {inputs[target.resolve()]}; choose a DST that holds "
                     "no source"
                 )
-        if read_record(dst) is None:
+        rerun = read_record(dst) is not None
+        if not rerun:
             refuse_outputs_of_unknown_origin(dst, sources, output_of, tiled=kind == "chunk")
         check_and_record(dst, kind, settings)
+        if rerun and (stale := outputs_without_source(dst, src, sources, output_of, tiled=kind == "chunk")):
+            print(
+                one_line(
+                    f"note: {dst} holds {len(stale)} image{'s' if len(stale) > 1 else ''} that no source under {src} "
+                    f"gives ({stale[0]} first): "
+                    "outputs of a source removed or renamed since, or of another SRC; training reads them too, so "
+                    "remove them if their source is gone"
+                ),
+                file=sys.stderr,
+            )
     return sources
 
 

@@ -100,3 +100,35 @@ def refuse_outputs_of_unknown_origin(
             f"first) but no {RECORD}, so `upres prepare` did not write {them}: {they} would be taken for finished "
             f"work or written over; give -o another folder, or remove {them}"
         )
+
+
+def outputs_without_source(
+    dst: str | Path, src: str | Path, sources: list[tuple[Path, Path]], output_of, tiled: bool
+) -> list[Path]:
+    """Images in a folder prepare made that no source of this run gives: the outputs of a source removed or renamed
+    since (a rerun updates the others, and training reads these too), or of another SRC prepared into it. SRC's own
+    tree (when it lies inside dst) and other prepare outputs under dst are left out."""
+    from upres.io.images import IMAGE_SUFFIXES
+
+    wanted = {output_of(path, rel) for path, rel in sources}
+    src_root = Path(src).resolve()
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(dst):
+        here = Path(folder)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and not (here / d / RECORD).is_file()
+            and (here / d).resolve() != src_root
+        )
+        rel = here.relative_to(dst)
+        for name in sorted(files):
+            key = _TILE_NUMBER.sub("_sNNN", name) if tiled else name
+            if (
+                not name.startswith(".")
+                and Path(name).suffix.lower() in IMAGE_SUFFIXES
+                and rel / key not in wanted
+            ):
+                found.append(here / name)
+    return found
