@@ -89,3 +89,15 @@ def test_skip_existing_leaves_the_file(workdir):
     assert (workdir / "x.png").read_bytes() == b"kept"
     assert _upscale(workdir, workdir / "a.png", "-o", workdir / "x.png") == 0  # without it, replaced
     assert read_image(workdir / "x.png").shape == (24, 40, 3)
+
+
+@pytest.mark.parametrize("under", ["a.png", "notes.txt"])
+def test_a_file_where_the_output_folder_should_be_is_named_as_such(workdir, capsys, under):
+    (workdir / "notes.txt").write_text("keep")
+    target = workdir / under / "x.png"
+    assert _upscale(workdir, workdir / "a.png", "-o", target) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {target}: output file is not writable: {workdir / under} is a file, not a folder; "
+        "choose another -o"
+    )
+    assert (workdir / "notes.txt").read_text() == "keep"

@@ -231,6 +231,7 @@ def run_batch(
         opts.output.parent if one_file else opts.output,
         keep_made=False,
         one_file_note=" (-o names the output file only for one input image)",
+        for_file=opts.output if one_file else None,
     )
     jobs = plan_jobs(opts.inputs, opts.output, opts.format, opts.skip_existing)
     if not jobs:

@@ -178,11 +178,14 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
     return jobs
 
 
-def check_writable(folder: Path, keep_made: bool = True, one_file_note: str = "") -> None:
+def check_writable(
+    folder: Path, keep_made: bool = True, one_file_note: str = "", for_file: Path | None = None
+) -> None:
     """Fail before any work when results could not be written. With `keep_made=False` the folders it had to make
     are removed again, so a command that then stops on another error leaves nothing behind (its job makes them
-    when it writes). `one_file_note` ends the refusal of an image name for the folder."""
-    if folder.suffix.lower() in IMAGE_SUFFIXES and not folder.is_dir():
+    when it writes). `one_file_note` ends the refusal of an image name for the folder. `for_file`: the folder is
+    where that output file (-o) goes, and errors name the file, not a folder the user did not give."""
+    if for_file is None and folder.suffix.lower() in IMAGE_SUFFIXES and not folder.is_dir():
         # `-o result.png` made a folder of that name with the results inside, named like their inputs.
         raise UpresError(
             f"-o {folder}: is the output folder, not the output file (the results are written inside it); "
@@ -196,6 +199,10 @@ def check_writable(folder: Path, keep_made: bool = True, one_file_note: str = ""
         os.unlink(name)
     except OSError as exc:
         in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if in_the_way is not None and for_file is not None:
+            raise UpresError(
+                f"{for_file}: output file is not writable: {in_the_way} is a file, not a folder; choose another -o"
+            ) from None
         if in_the_way is not None:
             which = "it" if in_the_way == folder else str(in_the_way)
             raise UpresError(
