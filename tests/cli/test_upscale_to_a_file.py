@@ -83,6 +83,15 @@ def test_the_input_itself_is_never_the_output(workdir):
     assert (workdir / "a.png").read_bytes() == before
 
 
+def test_the_input_as_the_output_file_is_not_told_to_change_format(workdir, capsys, monkeypatch):
+    # --format must agree with the file's name, so it is no way out; the name (here reached by ./a.png) is.
+    monkeypatch.chdir(workdir)
+    assert _upscale(workdir, "a.png", "-o", "./a.png") == 1
+    assert capsys.readouterr().err.strip() == (
+        "[1/1] failed: a.png: the output a.png would overwrite its own input; choose another -o"
+    )
+
+
 def test_skip_existing_leaves_the_file(workdir):
     (workdir / "x.png").write_bytes(b"kept")
     assert _upscale(workdir, workdir / "a.png", "-o", workdir / "x.png", "--skip-existing") == 0

@@ -159,7 +159,8 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
             )
         elif overwritten is not None:
             whose = "its own input" if overwritten == source else f"the input {overwritten}"
-            job.skip_reason = f"the output {target} would overwrite {whose}; choose another -o or --format"
+            way = "another -o" if one_file else "another -o or --format"  # one file: its name sets the format
+            job.skip_reason = f"the output {target} would overwrite {whose}; choose {way}"
         elif others:
             names = ", ".join(str(s) for s in others)
             job.skip_reason = (
