@@ -97,3 +97,21 @@ def test_outputs_whose_names_differ_only_in_case_are_one_file_on_a_disk_that_ign
     code, text = _run(capsys, "-m", model, tmp_path / "a", tmp_path / "b", "-o", out)
     assert code == 0, text
     assert sorted(p.name for p in out.iterdir()) == sorted([first, second])
+
+
+@pytest.mark.parametrize("skip_existing", [False, True])
+def test_a_folder_where_an_output_goes_fails_that_file_even_with_skip_existing(
+    tmp_path, capsys, skip_existing
+):
+    # It was 'skipped: output exists' with --skip-existing (exit 0, no result), else a failed write after the model.
+    model = compact_model(tmp_path / "m.safetensors", scale=2)
+    png(tmp_path / "in" / "a.png", seed=1)
+    png(tmp_path / "in" / "b.png", seed=2)
+    (tmp_path / "out" / "a.png").mkdir(parents=True)
+    flags = ["--skip-existing"] if skip_existing else []
+    code, text = _run(capsys, "-m", model, tmp_path / "in", "-o", tmp_path / "out", *flags)
+    assert code == 1
+    a_in, a_out = tmp_path / "in" / "a.png", tmp_path / "out" / "a.png"
+    assert f"failed: {a_in}: the output {a_out} is a folder; move it away or choose another -o" in text
+    assert a_out.is_dir() and not any(a_out.iterdir())
+    assert Image.open(tmp_path / "out" / "b.png").size == (16, 16)

@@ -173,6 +173,8 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str = "same", skip_existing
                 )
                 + "; none of these is written: upscale them separately or use another -o"
             )
+        elif target.is_dir():  # not an output that exists (--skip-existing), and found before the model runs
+            job.skip_reason = f"the output {target} is a folder; move it away or choose another -o"
         elif skip_existing and target.exists():
             job.skip_reason, job.skipped = "output exists (--skip-existing)", True
         jobs.append(job)
