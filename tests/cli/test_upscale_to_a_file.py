@@ -110,3 +110,10 @@ def test_a_file_where_the_output_folder_should_be_is_named_as_such(workdir, caps
         "choose another -o"
     )
     assert (workdir / "notes.txt").read_text() == "keep"
+
+
+def test_a_missing_input_is_named_not_the_output_file(workdir, capsys):
+    # A typo in the input's name was reported as '-o x.png: is the output folder, not the output file'.
+    assert _upscale(workdir, workdir / "typo.png", "-o", workdir / "new" / "x.png") == 2
+    assert capsys.readouterr().err.strip() == f"error: {workdir / 'typo.png'}: no such file or folder"
+    assert sorted(p.name for p in workdir.iterdir()) == ["a.png", "b.png", "m.safetensors"]
