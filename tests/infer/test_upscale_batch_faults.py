@@ -61,3 +61,42 @@ def test_an_unexpected_fault_in_the_model_stage_fails_that_file_and_the_rest_are
     assert code == 1
     assert "cannot convert float infinity to integer" in err and "Traceback" not in err
     assert len(list((tmp_path / "out").glob("*.png"))) == 2
+
+
+def test_an_output_wider_than_its_format_holds_fails_before_the_model(
+    tmp_path, identity_x2, capsys, monkeypatch
+):
+    # WebP stores at most 16383 pixels a side: the encoder's 'encoding error 5' came after the model had run.
+    Image.fromarray(np.zeros((4, 8200, 3), np.uint8)).save(tmp_path / "wide.png")
+    Image.fromarray(np.zeros((4, 8, 3), np.uint8)).save(tmp_path / "small.png")
+    ran = []
+    render = batch.render_image
+    monkeypatch.setattr(
+        batch, "render_image", lambda engine, arr, alpha: ran.append(arr.shape) or render(engine, arr, alpha)
+    )
+    code, out, _ = run_upscale(
+        capsys,
+        "-m",
+        identity_x2,
+        tmp_path / "wide.png",
+        tmp_path / "small.png",
+        "-o",
+        tmp_path / "out",
+        "--format",
+        "webp",
+    )
+    assert code == 1
+    assert (
+        f"failed: {tmp_path / 'wide.png'}: the output would be 16400x8, over the 16383 pixels a side WebP can "
+        "store; write PNG or TIFF (--format png, or -o NAME.png for one image) or use a smaller --outscale"
+    ) in out.splitlines()
+    assert ran == [(4, 8, 3)]  # only the small image went through the model
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.webp"]
+    # --outscale sets the output's size: at 1 the same image fits
+    assert (
+        run_upscale(
+            capsys, "-m", identity_x2, tmp_path / "wide.png", "-o", tmp_path / "w.webp", "--outscale", "1"
+        )[0]
+        == 0
+    )
+    assert Image.open(tmp_path / "w.webp").size == (8200, 4)

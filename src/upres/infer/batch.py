@@ -23,7 +23,7 @@ from upres.devices import resolve_devices
 from upres.errors import UpresError, one_line
 from upres.infer.discover import Job, check_writable, names_one_file, plan_jobs
 from upres.infer.render import ALPHA_MODES, ImageEngine, render_image
-from upres.infer.resample import output_size, resize_array
+from upres.infer.resample import output_size, over_side_limit, resize_array
 from upres.infer.tiling import resolve_precision
 from upres.infer.watch import Cancelled, FiniteWatch, stop_between_blocks
 from upres.io.atomic import sweep_stale_parts
@@ -311,6 +311,8 @@ def run_batch(
             try:  # everything that can fail for this file fails it alone: a dead thread here hung the whole batch
                 if opts.outscale is not None and (big := _oversized(w, h, opts.outscale)):
                     raise UpresError(big)
+                if too_wide := over_side_limit(job.target, w, h, engine.scale, opts.outscale):
+                    raise UpresError(too_wide)
                 with clock.timing("model"):
                     canvas = render_image(engine, image.array, opts.alpha)
                 if watch.tripped():

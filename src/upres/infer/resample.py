@@ -6,6 +6,8 @@ premultiplied, and independent planes keep gray gray and 16-bit 16-bit.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -28,3 +30,19 @@ def resize_array(arr: np.ndarray, width: int, height: int) -> np.ndarray:
         plane = Image.fromarray(np.ascontiguousarray(arr[..., ch]))  # mode L or I;16
         out[..., ch] = np.asarray(plane.resize((width, height), Image.Resampling.LANCZOS))
     return out
+
+
+# The largest side each format stores: past it the encoder fails, after the model ran, so it is checked before.
+SIDE_LIMITS = {".webp": ("WebP", 16383), ".jpg": ("JPEG", 65500), ".jpeg": ("JPEG", 65500)}
+
+
+def over_side_limit(target: Path, width: int, height: int, scale: int, outscale: float | None) -> str:
+    """Why `target`'s format cannot hold the result of a width x height input ('' when it can)."""
+    name, limit = SIDE_LIMITS.get(target.suffix.lower(), ("", 0))
+    width, height = output_size(width, height, outscale) if outscale else (width * scale, height * scale)
+    if not limit or max(width, height) <= limit:
+        return ""
+    return (
+        f"the output would be {width}x{height}, over the {limit} pixels a side {name} can store; write PNG or "
+        "TIFF (--format png, or -o NAME.png for one image) or use a smaller --outscale"
+    )
