@@ -100,3 +100,25 @@ def test_an_output_wider_than_its_format_holds_fails_before_the_model(
         == 0
     )
     assert Image.open(tmp_path / "w.webp").size == (8200, 4)
+
+
+def test_alpha_into_jpeg_is_not_run_through_the_model(tmp_path, identity_x2, capsys, monkeypatch):
+    # JPEG drops the alpha: its pass through the model (as long as the colour's) was thrown away.
+    rgba = np.random.default_rng(0).integers(0, 255, (6, 8, 4), np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    passes = []
+    planes = batch.ImageEngine.render_planes
+    monkeypatch.setattr(
+        batch.ImageEngine,
+        "render_planes",
+        lambda self, src, dst: passes.append(src.shape) or planes(self, src, dst),
+    )
+    assert run_upscale(capsys, "-m", identity_x2, tmp_path / "a.png", "-o", tmp_path / "a.jpg")[0] == 0
+    assert passes == [(6, 8, 3)]
+    assert (
+        run_upscale(
+            capsys, "-m", identity_x2, tmp_path / "a.png", "-o", tmp_path / "d.jpg", "--alpha", "discard"
+        )[0]
+        == 0
+    )
+    assert (tmp_path / "a.jpg").read_bytes() == (tmp_path / "d.jpg").read_bytes()

@@ -156,6 +156,11 @@ def _oversized(width: int, height: int, outscale: float) -> str:
     )
 
 
+def _alpha_for(target: Path, alpha: str) -> str:
+    """JPEG stores no alpha: the model's pass over it (half the time of an RGBA image) would be thrown away."""
+    return "discard" if target.suffix.lower() in (".jpg", ".jpeg") else alpha
+
+
 def _reason(exc: BaseException, source: Path) -> str:
     text = str(exc) or type(exc).__name__
     prefix = f"{source}: "
@@ -314,7 +319,7 @@ def run_batch(
                 if too_wide := over_side_limit(job.target, w, h, engine.scale, opts.outscale):
                     raise UpresError(too_wide)
                 with clock.timing("model"):
-                    canvas = render_image(engine, image.array, opts.alpha)
+                    canvas = render_image(engine, image.array, _alpha_for(job.target, opts.alpha))
                 if watch.tripped():
                     raise UpresError(NOT_FINITE)
             except Cancelled:
