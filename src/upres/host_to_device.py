@@ -42,3 +42,11 @@ def upload(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
+
+
+def levels_to_unit(levels: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """8-bit levels (0..255, any dtype) as the floats an 8-bit file gives, level / 255 as the CPU divides it, on any
+    device: CUDA takes `tensor / 255.0` as a product with the reciprocal, one ulp off for 126 of the 256 levels, but
+    divides exactly by a divisor on the device (a cached constant: no copy waits)."""
+    dtype = dtype or (levels.dtype if levels.is_floating_point() else torch.float32)
+    return levels.to(dtype).div_(constant("level_divisor", lambda: torch.tensor(255.0), levels.device, dtype))

@@ -176,10 +176,14 @@ def test_the_lr_levels_are_divided_on_their_device():
     Python divisor as a product with its reciprocal, one ulp off for about half of the levels, which also made a
     GPU-made pair pool store float32 instead of uint8 on resume."""
     from host_waits import HostDivisors
+    from upres.data.degradations.jpeg import from_uint8
     from upres.data.degradations.pipeline import round_to_8_bits
 
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     with HostDivisors() as spy:
         lq = round_to_8_bits(x)
+        # Pillow's JPEG comes back through the same division (a GPU batch's round trip)
+        back = from_uint8(np.arange(256, dtype=np.uint8).reshape(16, 16, 1), x)
     assert spy.found == []
+    assert torch.equal(back.flatten(), torch.arange(256.0).div(255))
     assert torch.equal(lq, torch.arange(256.0).div(255)[(x * 255).round().long()])

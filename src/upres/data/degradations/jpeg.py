@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from upres.host_to_device import levels_to_unit
+
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
 
@@ -25,7 +27,7 @@ def from_uint8(arr: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     t = torch.from_numpy(np.array(arr, copy=True))
     if t.dim() == 2:
         t = t.unsqueeze(-1)
-    return t.permute(2, 0, 1).to(device=like.device, dtype=like.dtype).div_(255.0)
+    return levels_to_unit(t.permute(2, 0, 1).to(like.device), like.dtype)
 
 
 def jpeg_bytes(arr: np.ndarray, quality: int, subsampling: str = "4:2:0") -> bytes:

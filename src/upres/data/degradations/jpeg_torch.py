@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from upres.data.degradations.jpeg_integer import code_blocks, floor_shift, quant_table, rgb_to_ycc, ycc_to_rgb
-from upres.host_to_device import constant, upload
+from upres.host_to_device import levels_to_unit, upload
 
 # How many luma samples share one chroma sample, (horizontally, vertically).
 _FACTORS = {"4:4:4": (1, 1), "4:2:2": (2, 1), "4:2:0": (2, 2)}
@@ -218,16 +218,8 @@ def jpeg_compress_torch(
         out = _luma(px, table[:, None, None, None], edges)
     else:
         out = _compress_rgb(px, qs, ss, extent)
-    out = _levels_to_unit(out[..., : x.shape[-2], : x.shape[-1]], img.dtype)
+    out = levels_to_unit(out[..., : x.shape[-2], : x.shape[-1]], img.dtype)
     return out[0] if squeeze else out
-
-
-def _levels_to_unit(levels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """levels / 255 in `dtype`, the quotient the CPU (and jpeg.py's from_uint8) gives on every device: CUDA takes
-    `tensor / python_number` as a product with the number's reciprocal, one ulp off for 126 of the 256 levels, but
-    divides exactly by a divisor on the device."""
-    divisor = constant("jpeg_level_divisor", lambda: torch.tensor(255.0), levels.device, dtype)
-    return levels.to(dtype).div_(divisor)
 
 
 def _extent_of(sizes: Sequence[tuple[int, int]], x: torch.Tensor) -> _Extent:

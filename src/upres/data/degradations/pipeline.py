@@ -35,7 +35,7 @@ from upres.data.degradations.resize import choose, random_scale, resize
 from upres.data.degradations.sharpen import usm_sharpen
 from upres.data.degradations.thicklines import thick_lines
 from upres.data.degradations.video import video_compress
-from upres.host_to_device import constant, upload
+from upres.host_to_device import levels_to_unit, upload
 
 
 def make_generators(
@@ -184,10 +184,8 @@ def last_steps(x: torch.Tensor, rng: np.random.Generator, opts: DegradationOptio
 
 
 def round_to_8_bits(x: torch.Tensor) -> torch.Tensor:
-    """The nearest of the 256 levels k/255, each the float an 8-bit file gives: divided by a 255 on the device, as
-    CUDA takes a Python divisor as a product with its reciprocal, one ulp off for about half of the levels."""
-    divisor = constant("level_divisor", lambda: torch.tensor(255.0), x.device, x.dtype)
-    return (x * 255.0).round().clamp(0, 255).div_(divisor)
+    """The nearest of the 256 levels k/255, each the float an 8-bit file gives, on every device."""
+    return levels_to_unit((x * 255.0).round().clamp(0, 255))
 
 
 def check_gt(gt: object, scale: object) -> None:
