@@ -104,7 +104,8 @@ def _degrade_each(
     dataset: RealESRGANDataset, batch: dict[str, Any], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`degrade`'s stages one sample at a time, each sample with its own generators (each draws its own resize
-    scales, so the sizes between the resizes differ per sample), and each JPEG pass for the whole batch at once."""
+    scales, so the sizes between the resizes differ per sample); each JPEG pass codes samples of similar sizes at
+    once, and gt_usm (nothing drawn) sharpens the whole batch."""
     opts, scale = dataset.degradations, dataset.scale
     big = batch["gt_big"].to(device, non_blocking=True)
     h, w = big.shape[-2:]
