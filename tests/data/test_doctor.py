@@ -234,6 +234,36 @@ def test_unchanged_files_are_not_decoded_again(tmp_path, monkeypatch, capsys):
     assert len(decoded) == 6 and isinstance(inspect_cache.load(), dict) and inspect_cache.load()
 
 
+def test_a_file_rewritten_in_place_with_its_old_mtime_is_checked_again(tmp_path):
+    """`cp -p` over an existing file, exiftran -p, an editor keeping times: same size, same inode, same mtime, other
+    pixels. ctime cannot be set back, so the stale entry is not used."""
+    import os
+    import time
+
+    from upres.data import inspect_cache
+
+    target = tmp_path / "a.png"
+    write_image(target, _img(32, 32, 0))
+    assert [f.kind for f in check_folders([tmp_path], lq_size=16, scale=2).errors] == []
+    before = target.stat()
+    write_image(tmp_path / "small.png", _img(8, 8, 0))
+    small = (tmp_path / "small.png").read_bytes()
+    (tmp_path / "small.png").unlink()
+    time.sleep(0.01)
+    with open(target, "r+b") as f:  # in place: the inode stays
+        f.write(small + b"\0" * (before.st_size - len(small)))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    assert inspect_cache.lookup(inspect_cache.load(), target) is None
+    kinds = [f.kind for f in check_folders([tmp_path], lq_size=16, scale=2).findings]
+    assert "too_small" in kinds
+
+
 def test_cache_forgets_deleted_files(tmp_path):
     from upres.data import inspect_cache
 

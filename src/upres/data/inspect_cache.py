@@ -1,7 +1,7 @@
 """What `upres doctor` learned about each image file, kept between runs so a restart does not decode a large
 dataset again.
 
-Entries are keyed by absolute path and stay valid while the file's size, modification time and inode are unchanged. The
+Entries are keyed by absolute path and stay valid while the file's size, modification and change times and inode are unchanged. The
 cache is one JSON file in `$UPRES_CACHE_DIR` (default `$XDG_CACHE_HOME/upres` or `~/.cache/upres`); writing it is
 atomic, and a cache that cannot be read or written is ignored: it only ever saves time.
 """
@@ -25,12 +25,14 @@ def cache_file() -> Path:
 
 
 def signature(path: Path) -> list[int] | None:
-    """[size, mtime_ns, inode] of the file (a replaced file gets a new inode), or None when it cannot be stat'ed."""
+    """[size, mtime_ns, inode, ctime_ns] of the file, or None when it cannot be stat'ed. A replaced file gets a new
+    inode; one rewritten in place with its old mtime put back (cp -p, exiftran -p) a new ctime, which no tool sets
+    back (a chmod also moves it: one more decode, never a stale answer)."""
     try:
         st = path.stat()
     except OSError:
         return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
 def load() -> dict[str, dict]:
@@ -42,7 +44,7 @@ def load() -> dict[str, dict]:
 
 
 def lookup(cache: dict[str, dict], path: Path) -> dict | None:
-    """The cached fields of `path` when its size and mtime still match."""
+    """The cached fields of `path` when its signature still matches."""
     entry = cache.get(str(path.resolve()))
     if isinstance(entry, dict) and entry.get("signature") == signature(path):
         return entry.get("fields")
