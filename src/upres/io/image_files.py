@@ -75,7 +75,7 @@ def other_files_hint(roots: Iterable[str | Path], limit: int = 10_000) -> str:
     camera's raw files), and which extensions upres reads; '' when they hold no other files. Looks at `limit` files
     at most (the error path of a folder that may be large)."""
     kinds: Counter[str] = Counter()
-    seen = 0
+    hidden = seen = 0
     for root in roots:
         if not Path(root).is_dir():
             continue
@@ -84,10 +84,21 @@ def other_files_hint(roots: Iterable[str | Path], limit: int = 10_000) -> str:
             for name in files:
                 if not name.startswith("."):
                     kinds[Path(name).suffix.lower() or "no extension"] += 1
+                elif (
+                    not name.startswith("._") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+                ):  # ._x: macOS metadata
+                    hidden += 1
             seen += len(files)
             if seen >= limit:
                 break
-    if not kinds:
-        return ""
-    held = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common(4)) + (" ..." if len(kinds) > 4 else "")
-    return f" (there are other files: {held}; upres reads {' '.join(IMAGE_SUFFIXES)})"
+    notes = []
+    if kinds:
+        held = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common(4)) + (
+            " ..." if len(kinds) > 4 else ""
+        )
+        notes.append(f"there are other files: {held}; upres reads {' '.join(IMAGE_SUFFIXES)}")
+    if hidden:
+        notes.append(
+            f"{hidden} hidden image file{'s' * (hidden > 1)} (names starting with '.') are skipped; rename them"
+        )
+    return f" ({'; '.join(notes)})" if notes else ""

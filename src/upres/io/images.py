@@ -290,7 +290,12 @@ def _decode(path: Path, max_pixels: int | None) -> DecodedImage:
     except ImageReadError:
         raise
     except (OSError, ValueError, SyntaxError, struct.error, zlib.error, Image.DecompressionBombError) as exc:
-        raise ImageReadError(f"{path}: cannot read image ({exc})") from None
+        empty = (
+            path.is_file() and path.stat().st_size == 0
+        )  # a failed copy or download: Pillow only says "cannot identify"
+        raise ImageReadError(
+            f"{path}: cannot read image ({'the file is empty: 0 bytes' if empty else exc})"
+        ) from None
     except Exception as exc:  # codecs raise their own types for corrupt data
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
     arr = np.ascontiguousarray(arr)
