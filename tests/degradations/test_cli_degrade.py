@@ -237,3 +237,21 @@ def test_a_training_file_that_reads_its_lr_is_said_not_to_train_on_the_samples(t
             == 0
         )
         assert capsys.readouterr().err == ""
+
+
+def test_samples_of_an_earlier_run_left_in_the_folder_are_named(tmp_path, inputs, capsys):
+    """A rerun with a smaller --n or fewer inputs left the earlier run's files beside the new ones without a word:
+    browsing the folder mixed two pipelines. They are kept (the user's files) and named."""
+    opt = write_options(tmp_path, "scale: 4\n")
+    out = tmp_path / "out"
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(out), "--n", "3", "--crop", "32"]) == 0
+    assert "earlier run" not in capsys.readouterr().err
+    assert (
+        main(["degrade", "-c", str(opt), str(inputs / "cam.png"), "-o", str(out), "--n", "2", "--crop", "32"])
+        == 0
+    )
+    assert capsys.readouterr().err.strip() == (
+        f"note: {out} also holds 4 samples of an earlier run (astro_lr00.png, astro_lr01.png, astro_lr02.png ...), "
+        "not on this contact sheet; delete them or use a new -o to see only this run's"
+    )
+    assert len(list(out.glob("*_lr*.png"))) == 6

@@ -51,4 +51,20 @@ def run(args: argparse.Namespace) -> int:
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
     print(f"wrote {len(written)} files to {args.output}")
+    earlier = _earlier_samples(Path(args.output), written)
+    if earlier:
+        print(
+            f"note: {args.output} also holds {len(earlier)} sample{'s' * (len(earlier) > 1)} of an earlier run "
+            f"({', '.join(p.name for p in earlier[:3])}{' ...' if len(earlier) > 3 else ''}), not on this contact "
+            "sheet; delete them or use a new -o to see only this run's",
+            file=sys.stderr,
+        )
     return 1 if errors else 0
+
+
+def _earlier_samples(out: Path, written: list[Path]) -> list[Path]:
+    """`STEM_lrNN.png` files in `out` that this run did not write: a larger --n or other inputs before."""
+    if not out.is_dir():
+        return []
+    ours = {p.name for p in written}
+    return sorted(p for p in out.glob("*_lr[0-9][0-9].png") if p.name not in ours)
