@@ -307,3 +307,51 @@ def test_workers_end_with_a_killed_parent(tmp_path):
     while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(p) for p in workers)
+
+
+def test_prepare_lr_with_the_pipeline_keeps_alpha_and_gray_as_the_bicubic_lr_does(tmp_path):
+    """`prepare lr -c` dropped alpha and made gray GTs RGB: under the loader's `alpha: white` the GT's transparent
+    parts read white and the LR's the hidden colours beneath them (a red the model then learnt to turn white)."""
+    import yaml
+
+    from upres.data.read import array_to_rgb
+
+    rgba = _img(64, 64, 3)
+    rgba = np.concatenate([rgba, np.full((64, 64, 1), 255, np.uint8)], axis=2)
+    rgba[32:, :, :3] = (200, 0, 0)
+    rgba[32:, :, 3] = 0  # the lower half transparent, red beneath
+    write_image(tmp_path / "rgba" / "a.png", rgba)
+    write_image(tmp_path / "rgb" / "a.png", rgba[..., :3])
+    gray = _img(64, 64, 4)[..., :1]
+    write_image(tmp_path / "gray" / "a.png", gray)
+    write_image(tmp_path / "gray3" / "a.png", np.repeat(gray, 3, axis=2))
+    cfg = tmp_path / "otf.yml"
+    cfg.write_text(yaml.safe_dump({"scale": 2, "jpeg_prob": 0.0, "noise_prob": 0.0, "noise_prob2": 0.0}))
+    for name in ("rgba", "rgb", "gray", "gray3"):
+        argv = [
+            "prepare",
+            "lr",
+            str(tmp_path / name),
+            "-o",
+            str(tmp_path / f"lr_{name}"),
+            "-c",
+            str(cfg),
+            "-j",
+            "1",
+        ]
+        assert main(argv) == 0
+    lr = read_image(tmp_path / "lr_rgba" / "a.png")
+    assert lr.shape == (32, 32, 4)
+    assert np.array_equal(
+        lr[..., :3], read_image(tmp_path / "lr_rgb" / "a.png")
+    )  # the colour degraded as before
+    assert np.array_equal(lr[..., 3:], imresize(rgba[..., 3:], 0.5))  # the alpha as the bicubic LR's
+    gt_white = array_to_rgb(rgba, "white")
+    lr_white = array_to_rgb(lr, "white")
+    assert (gt_white[:, 40:] == 1).all() and (lr_white[:, 20:] == 1).all()  # transparent: white in both
+    lr_gray = read_image(tmp_path / "lr_gray" / "a.png")
+    lr_gray3 = read_image(tmp_path / "lr_gray3" / "a.png")
+    assert lr_gray.shape == (32, 32, 1) and not np.array_equal(lr_gray, imresize(gray, 0.5))
+    assert np.array_equal(
+        lr_gray3, np.repeat(lr_gray, 3, axis=2)
+    )  # without noise and JPEG: one plane of the RGB

@@ -163,9 +163,17 @@ def lr_one(
     rng, gen = make_generators(
         (seed, int.from_bytes(hashlib.blake2b(rel.encode(), digest_size=8).digest(), "little"))
     )
-    rgb = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr, 3, axis=2)
-    lr = degrade(array_to_tensor(rgb), DegradationOptions.model_validate(degradations), scale, rng, gen)
-    write_image(target, tensor_to_array(lr, arr.dtype))
+    # The colour is degraded, gray as gray; alpha (no JPEG or noise of its own) is resized as the bicubic LR's is, so
+    # the loader's `alpha` setting composites LR and GT alike (dropped, the transparent parts' hidden colours met a
+    # GT composited on white).
+    colour, alpha = (arr[..., :3], arr[..., 3:]) if arr.shape[2] >= 3 else (arr[..., :1], arr[..., 1:])
+    lr = degrade(
+        array_to_tensor(np.array(colour)), DegradationOptions.model_validate(degradations), scale, rng, gen
+    )
+    lr_arr = tensor_to_array(lr, arr.dtype)
+    if alpha.shape[2]:
+        lr_arr = np.concatenate([lr_arr, imresize(alpha, 1 / scale)], axis=2)
+    write_image(target, lr_arr)
     return "done", 1
 
 
