@@ -202,7 +202,7 @@ def test_odd_output_size_for_subsampled_chroma(tmp_path, capsys):
     assert (code, err) == (
         2,
         "error: output size 35x27 does not fit yuv420p's chroma subsampling; "
-        "use --pix-fmt yuv444p (or a model with an even scale)",
+        "use --pix-fmt yuv444p, a model with an even scale, or --outscale (which rounds the sides to fit)",
     )
 
 

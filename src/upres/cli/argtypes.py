@@ -20,6 +20,16 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):  # nan too
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number greater than 0")
+    return value
+
+
 def name_suffix(text: str) -> str:
     """A suffix of output file names (`upres test --suffix`): part of a name, never a path."""
     from upres.train.config import suffix_problem

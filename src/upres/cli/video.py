@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from upres.cli.argtypes import non_negative_int, output_path, positive_int
+from upres.cli.argtypes import non_negative_int, output_path, positive_float, positive_int
 from upres.cli.json_out import json_text
 from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError
@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         default=16,
         help="blended overlap in input pixels, in 2x2/4x4 cells for 1x/2x ESRGAN models (default 16)",
+    )
+    p.add_argument(
+        "--outscale",
+        type=positive_float,
+        help="the output's scale if not the model's, e.g. 2 with a 4x model: the frames are resized (bicubic, "
+        "antialiased) on the model's device; sides rounded to what the pixel format takes (even for 4:2:0)",
     )
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     add_force(p)
@@ -188,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         codec_threads=args.codec_threads,
         replace=args.force,
         model_channels=info.in_channels,
+        outscale=args.outscale,
     )
     from upres.data.prepare_jobs import sigterm_as_interrupt
 

@@ -1,4 +1,5 @@
-"""High-quality resampling of uint8/uint16 HxWxC arrays (for --outscale and --alpha resize): Pillow's Lanczos.
+"""High-quality resampling of uint8/uint16 HxWxC arrays (for --outscale and --alpha resize): Pillow's Lanczos; and
+of video frames on the model's device.
 
 Channels are resampled independently: Pillow would premultiply RGBA/LA by alpha, but the model's colour is not
 premultiplied, and independent planes keep gray gray and 16-bit 16-bit.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 
@@ -30,6 +32,14 @@ def resize_array(arr: np.ndarray, width: int, height: int) -> np.ndarray:
         plane = Image.fromarray(np.ascontiguousarray(arr[..., ch]))  # mode L or I;16
         out[..., ch] = np.asarray(plane.resize((width, height), Image.Resampling.LANCZOS))
     return out
+
+
+def resize_frames(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) model outputs to `size` on their device (`upres video --outscale`): bicubic, antialiased when it
+    shrinks, in float32. Pillow's Lanczos, as images get, would take the frames to the host at the model's size."""
+    return torch.nn.functional.interpolate(
+        x.float(), size=size, mode="bicubic", antialias=True, align_corners=False
+    )
 
 
 # The largest side each format stores: past it the encoder fails, after the model ran, so it is checked before.

@@ -57,6 +57,9 @@ class VideoOptions:
     )
     # 1: a gray model, run on each colour plane as its own gray image, as `upres upscale` does with RGB images
     model_channels: int = 3
+    outscale: float | None = (
+        None  # the output's scale if not the model's: the frames resized on the model's device
+    )
 
 
 @dataclass
@@ -117,6 +120,8 @@ def upscale_video(
         )
     if opts.batch < 1:
         raise VideoOutputError(f"--batch {opts.batch}: must be at least 1")
+    if opts.outscale is not None and not 0 < opts.outscale < float("inf"):
+        raise VideoOutputError(f"--outscale {opts.outscale}: must be a number greater than 0")
     if opts.start is not None and opts.end is not None and opts.end <= opts.start:
         raise VideoOutputError(f"--end {opts.end} is not after --start {opts.start}")
     _check_encoder(opts.codec)

@@ -23,6 +23,7 @@ import numpy as np
 from upres.errors import Terminated
 from upres.infer.autotile import retry_halving
 from upres.infer.render import download, quantise, upload_planes
+from upres.infer.resample import resize_frames
 from upres.infer.tiling import Upscaler
 from upres.infer.video_output import setup_output
 from upres.infer.video_read import END, Frame, read_all
@@ -290,6 +291,9 @@ class VideoJob:
                 )
             self.model_seconds += time.perf_counter() - t0
             y = y.reshape(len(frames), 3, *y.shape[-2:])
+            size = (self.out.stream.height, self.out.stream.width)
+            if y.shape[-2:] != size:  # --outscale
+                y = resize_frames(y, size)
             out = download(quantise(y, peak).permute(0, 2, 3, 1).contiguous())
             # Copied out of the pinned buffer: frames are dropped in the writer's thread, and freeing pinned memory
             # records a CUDA event there, which would break a CUDA graph being recorded here (--compile).

@@ -12,6 +12,7 @@ from typing import Any
 
 import av
 
+from upres.infer.resample import output_size
 from upres.io.video import ColorTags, VideoOutputError, VideoProbe, stream_info
 from upres.io.video_mux import (
     add_copied_streams,
@@ -57,9 +58,9 @@ def setup_output(
 ) -> OutputStreams:
     """Add the upscaled video stream and the copied streams to `output` (opened, nothing written yet)."""
     p = probe
-    width, height = p.width * scale, p.height * scale
     pix_fmt = choose_pix_fmt(opts.codec, p, opts.pix_fmt)
     fmt = av.VideoFormat(pix_fmt)
+    width, height = frame_size(p.width, p.height, scale, opts.outscale, _chroma_subsampling(fmt))
     out_rgb = bool(fmt.is_rgb)
     if out_rgb or not p.is_rgb:
         out_color = in_color.resolved(height, out_rgb)
@@ -69,7 +70,7 @@ def setup_output(
     if width % sub_w or height % sub_h:
         raise VideoOutputError(
             f"output size {width}x{height} does not fit {pix_fmt}'s chroma subsampling; "
-            "use --pix-fmt yuv444p (or a model with an even scale)"
+            "use --pix-fmt yuv444p, a model with an even scale, or --outscale (which rounds the sides to fit)"
         )
     copy = streams_to_copy(container, note)
     check_fits(copy, output, dst, av.Codec(opts.codec, "w").canonical_name)
@@ -126,6 +127,17 @@ def setup_output(
     if chapters:
         output.set_chapters(chapters)
     return OutputStreams(vs, pix_fmt, out_rgb, out_color, mapping)
+
+
+def frame_size(
+    width: int, height: int, scale: int, outscale: float | None, multiple: tuple[int, int] = (1, 1)
+) -> tuple[int, int]:
+    """The output frames' size: the model's scale, or `outscale` with each side rounded to the nearest multiple of
+    the pixel format's chroma subsampling (4:2:0 needs even sides; an odd one was refused after the model ran)."""
+    if outscale is None:
+        return width * scale, height * scale
+    w, h = output_size(width, height, outscale)
+    return tuple(max(m, round(n / m) * m) for n, m in ((w, multiple[0]), (h, multiple[1])))  # type: ignore[return-value]
 
 
 def _chroma_subsampling(fmt: Any) -> tuple[int, int]:
