@@ -77,6 +77,14 @@ def test_several_inputs_still_need_a_folder(workdir, capsys):
     assert not (workdir / "x.png").exists()
 
 
+def test_one_image_listed_twice_is_one_input(workdir, monkeypatch):
+    """`upscale a.png ./a.png -o x.png` (a shell glob and a name) was refused as several inputs, though it runs once."""
+    monkeypatch.chdir(workdir)
+    assert _upscale(workdir, workdir / "a.png", "./a.png", "-o", workdir / "x.png") == 0
+    assert _upscale(workdir, workdir / "a.png", "-o", workdir / "folder") == 0
+    assert np.array_equal(read_image(workdir / "x.png"), read_image(workdir / "folder" / "a.png"))
+
+
 def test_the_input_itself_is_never_the_output(workdir):
     before = (workdir / "a.png").read_bytes()
     assert _upscale(workdir, workdir / "a.png", "-o", workdir / "a.png") == 1

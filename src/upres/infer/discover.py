@@ -37,9 +37,10 @@ def output_suffix(source: Path, fmt: str) -> str:
 def names_one_file(inputs: list[Path], output: Path) -> bool:
     """`-o result.png` for one input image: the result is that file, as single-image upscalers write it. For
     several inputs or a folder, -o stays the output folder (and an image name for it is refused). A missing input
-    counts as a file, so that it, not -o, is what the error names."""
+    counts as a file, so that it, not -o, is what the error names. One image listed twice (a.png ./a.png) is one
+    input, as it runs once."""
     return (
-        len(inputs) == 1
+        len({os.path.realpath(p) for p in inputs}) == 1
         and not inputs[0].is_dir()
         and output.suffix.lower() in IMAGE_SUFFIXES
         and not output.is_dir()
