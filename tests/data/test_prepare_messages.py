@@ -168,3 +168,19 @@ def test_src_inside_dst_is_no_removed_source(tmp_path, capsys):
     args = ["prepare", "lr", str(data / "hr"), "-o", str(data), "-s", "2", "-j", "1"]
     assert main(args) == 0 and main(args) == 0
     assert "note" not in capsys.readouterr().err and (data / "a.png").is_file()
+
+
+@pytest.mark.parametrize("kind", ["chunk", "lr", "tiff"])
+def test_a_source_with_several_frames_is_noted(tmp_path, capsys, kind):
+    """An animated GIF or a multi-page TIFF gave its first frame without a word (only `doctor` said it)."""
+    from PIL import Image
+
+    src = tmp_path / "src"
+    write_image(src / "still.png", _img(32, 32))
+    frames = [Image.fromarray(_img(32, 32, i)) for i in range(3)]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:], duration=40)
+    args = {"chunk": ["--size", "16", "--step", "16", "--min-size", "8"], "lr": ["-s", "2"], "tiff": []}[kind]
+    assert main(["prepare", kind, str(src), "-o", str(tmp_path / "out"), "-j", "1", *args]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {src / 'anim.gif'}: 3 frames or pages, only the first used\n" in out
+    assert "still.png: " not in out

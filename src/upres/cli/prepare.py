@@ -166,6 +166,8 @@ def _report(args: argparse.Namespace, result: PrepareResult, interrupted: bool =
     # An LR folder missing some GT's partner stops training (missing_lr): for `lr` a small image is an error; for
     # `chunk` leaving it out is what --min-size asks for.
     small_is_error = args.kind == "lr"
+    for path, note in result.notes:
+        print(one_line(f"note: {path}: {note}"))
     for path, why in result.too_small:
         print(one_line(f"small: {path}: {why}"), file=sys.stderr if small_is_error else sys.stdout)
     for path, reason in result.failed:

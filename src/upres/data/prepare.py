@@ -29,7 +29,7 @@ from upres.data.prepare_resume import output_is_finished, source_changed_ns
 from upres.data.resize import imresize
 from upres.errors import one_line
 from upres.io.image_files import list_images
-from upres.io.images import read_image, write_image
+from upres.io.images import decode_image, read_image, write_image
 from upres.io.names import fitted_name
 
 # Lossy sources are written as PNG: sub-images and LR copies must not add a second round of compression.
@@ -92,7 +92,7 @@ def _oriented_size(path: Path) -> tuple[int, int]:
 def chunk_one(
     src: str, rel: str, dst: str, size: int, step: int, min_size: int
 ) -> tuple[str, int] | tuple[str, int, str]:
-    """Cut one image; returns (status, files written[, why it is small]). Only the tiles not finished are written."""
+    """Cut one image; returns (status, files written[, why it is small or a note]). Only unfinished tiles are written."""
     src_p, dst_p = Path(src), Path(dst)
     h, w = _oriented_size(src_p)
     names = chunk_names(src_p, Path(rel), h, w, size, step, min_size)
@@ -111,13 +111,14 @@ def chunk_one(
     ]
     if not todo:
         return "skipped", 0
-    arr = read_image(src_p)
+    decoded = decode_image(src_p)
+    arr = decoded.array
     if arr.shape[:2] != (h, w):  # the header said otherwise: cut what was decoded
         names = todo = chunk_names(src_p, Path(rel), arr.shape[0], arr.shape[1], size, step, min_size)
     for name, y, x in todo:
         write_image(dst_p / name, np.ascontiguousarray(arr[y : y + size, x : x + size]))
     _remove_tiles_after(dst_p / Path(rel).parent, src_p, len(names))
-    return "done", len(todo)
+    return "done", len(todo), *first_frame_only(decoded.frames)
 
 
 def _remove_tiles_after(folder: Path, src: Path, count: int) -> int:
@@ -145,16 +146,16 @@ def lr_one(
         h, w = _oriented_size(src_p)
         if output_is_finished(target, source_changed_ns(src_p), (h // scale, w // scale)):
             return "skipped", 0
-    arr = read_image(src_p)
-    h, w = arr.shape[:2]
-    arr = arr[: h - h % scale, : w - w % scale]
+    decoded = decode_image(src_p)
+    h, w = decoded.array.shape[:2]
+    arr = decoded.array[: h - h % scale, : w - w % scale]
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         stale = target.is_file()
         target.unlink(missing_ok=True)
         return "small", 0, f"{w}x{h} is smaller than the scale {scale}; no LR written" + _removed(int(stale))
     if degradations is None:
         write_image(target, imresize(arr, 1 / scale))
-        return "done", 1
+        return "done", 1, *first_frame_only(decoded.frames)
     from upres.data.degradations.options import DegradationOptions
     from upres.data.degradations.pipeline import degrade, make_generators
     from upres.io.images import array_to_tensor, tensor_to_array
@@ -174,12 +175,13 @@ def lr_one(
     if alpha.shape[2]:
         lr_arr = np.concatenate([lr_arr, imresize(alpha, 1 / scale)], axis=2)
     write_image(target, lr_arr)
-    return "done", 1
+    return "done", 1, *first_frame_only(decoded.frames)
 
 
-def tiff_one(src: str, rel: str, dst: str, tile: int, compression: str) -> tuple[str, int]:
+def tiff_one(
+    src: str, rel: str, dst: str, tile: int, compression: str
+) -> tuple[str, int] | tuple[str, int, str]:
     """A lossless tiled-TIFF copy of one image (orientation applied, bit depth, alpha and ICC profile kept)."""
-    from upres.io.images import decode_image
     from upres.io.tiff_regions import write_tiled_tiff
 
     target = Path(dst) / Path(rel).with_suffix(".tif")
@@ -189,7 +191,13 @@ def tiff_one(src: str, rel: str, dst: str, tile: int, compression: str) -> tuple
         return "skipped", 0
     image = decode_image(src)
     write_tiled_tiff(target, image.array, tile, compression, image.icc_profile)
-    return "done", 1
+    return "done", 1, *first_frame_only(image.frames)
+
+
+def first_frame_only(frames: int) -> tuple[str, ...]:
+    """The note for a source with several frames or pages (an animated GIF, a multi-page TIFF), of which only the
+    first is read: said, not left to be found in the dataset."""
+    return (f"{frames} frames or pages, only the first used",) if frames > 1 else ()
 
 
 def _sources(src: str | Path, dst: str | Path) -> list[tuple[Path, Path]]:

@@ -30,6 +30,7 @@ class PrepareResult:
     skipped: int = 0
     small: int = 0  # sources too small for a tile (chunk) or for the scale (lr): nothing to write
     too_small: list[tuple[str, str]] = field(default_factory=list)  # (source, why): named in the summary
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (source, what to know), for sources done
     written: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     total: int = 0
@@ -68,7 +69,8 @@ def run_jobs(
     progress: Callable[[int, int, str, str], None] | None = None,
     mp_context: BaseContext | None = None,
 ) -> PrepareResult:
-    """`fn(*job)` for every job; it returns (status, files written[, why it is small]) or raises for a failure."""
+    """`fn(*job)` for every job; it returns (status, files written[, why it is small, or a note on one done]) or
+    raises for a failure."""
     result = PrepareResult(total=len(jobs))
 
     def account(job: tuple, outcome: tuple | BaseException) -> None:
@@ -85,6 +87,7 @@ def run_jobs(
                 result.too_small.append((job[0], why[0] if why else "too small"))
             else:
                 result.done += 1
+                result.notes += [(job[0], note) for note in why]
         if progress:
             progress(
                 result.done + result.skipped + result.small + len(result.failed), len(jobs), job[0], status
