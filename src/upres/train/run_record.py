@@ -62,6 +62,7 @@ class RunRecord:
     total_iter: int = 0
     finished: bool = False
     warned_below_bicubic: bool = False
+    left_out_said: set[str] = field(default_factory=set)
     # A GAN stage, or training on on-the-fly degradations, trades PSNR for texture or robustness: below bicubic on
     # clean bicubic pairs is then no sign of a fault.
     perceptual: bool = False
@@ -74,7 +75,7 @@ class RunRecord:
 
     def record(self, it: int, results: dict[str, SetResult], improved: bool) -> None:
         for set_name, r in results.items():
-            if r.bicubic is not None:
+            if r.bicubic is not None and not r.left_out:  # a baseline over every image, or the next one's
                 self.baseline[set_name] = r.bicubic
                 self.baseline_images[set_name] = {i.name: i.bicubic for i in r.images if i.bicubic}
         self.latest, self.latest_iter = results, it
@@ -86,6 +87,25 @@ class RunRecord:
         base = self.baseline.get(set_name, {}).get(metric)
         info = self.metrics.get(metric)
         return "" if base is None or info is None else gain_text(value, base, info)
+
+    def left_out_notes(self, set_name: str, it: int, r: SetResult) -> list[str]:
+        """Images a validation could not read (a file replaced or gone mid-run), each said once a session: the means
+        over the others are no measure against the best, the baseline or the curves, which had them all (one image
+        less moved a mean by dBs: a worse model became net_g_best, or early stopping stopped the run)."""
+        new = [reason for reason in r.left_out if reason not in self.left_out_said]
+        self.left_out_said.update(new)
+        return [
+            f"validation {set_name} @ {it}: left out {reason}; while an image is left out, {set_name}'s scores do "
+            "not pick net_g_best nor count for early stopping (the run goes on)"
+            for reason in new
+        ]
+
+    @staticmethod
+    def left_out_text(r: SetResult) -> str:
+        return (
+            f"over {len(r.images)} of {len(r.images) + len(r.left_out)} images: {len(r.left_out)} left out, so not "
+            "compared with bicubic or the best, nor in the curves"
+        )
 
     def continue_from(self, history: dict[str, list[tuple[int, float]]], notes: list[str]) -> None:
         """A resumed run counts the earlier sessions' validations (from the report's curves) and says the note below
@@ -105,7 +125,8 @@ class RunRecord:
             or set_name is None
         ):
             return None
-        value = self.latest.get(set_name).means.get(tracked) if set_name in self.latest else None
+        latest = self.latest.get(set_name)
+        value = latest.means.get(tracked) if latest is not None and not latest.left_out else None
         base = self.baseline.get(set_name, {}).get(tracked)
         info = self.metrics.get(tracked)
         if value is None or base is None or info is None or is_better(value, base, info):

@@ -91,6 +91,7 @@ class SetResult:
     means: dict[str, float]
     images: list[ImageResult] = field(default_factory=list)
     bicubic: dict[str, float] | None = None
+    left_out: list[str] = field(default_factory=list)  # why each image that could not be read was left out
 
 
 # (set name, images done, images in the set) after each image: validation of a large set takes a while.
@@ -119,12 +120,14 @@ def run_validation(
     for set_name, dataset in datasets.items():
         images: list[ImageResult] = []
         scored: list[ImageResult] = []  # those with ground truth (an LR-only set has none)
+        left_out: list[str] = []
         for i in range(len(dataset)):
             try:
                 item = _item(dataset, i)
             except (BadSampleError, ImageReadError) as exc:
-                # Validation never stands in another image for a bad one, and never stops the run over it.
-                log.warning("validation %s: leaving out a bad image (%s)", set_name, exc)
+                # Validation never stands in another image for a bad one, and never stops the run over it; the
+                # caller says so (the means are then over fewer images than the best and the baseline were).
+                left_out.append(str(exc))
                 continue
             lq = item["lq"][None]
             gt = (
@@ -175,6 +178,7 @@ def run_validation(
             _means([r.values for r in scored], metrics) if scored else {},
             images,
             _means([r.bicubic for r in scored], metrics) if with_bicubic and scored else None,
+            left_out,
         )
     return results
 

@@ -223,7 +223,7 @@ class RunWatch:
         )  # fmt: skip
         if not self.record.baseline:
             for set_name, r in results.items():
-                if r.bicubic:
+                if r.bicubic and not r.left_out:
                     log.info(
                         f"bicubic baseline {set_name}: "
                         + " ".join(f"{k} {v:.4f}" for k, v in r.bicubic.items())
@@ -233,7 +233,7 @@ class RunWatch:
         trial = copy.deepcopy(best)
         improved = False
         for set_name, r in results.items():
-            if set_name == first_set:
+            if set_name == first_set and not r.left_out:
                 improved = trial.update(r.means, self.metrics, it, self.tracked)
         self.record.record(it, results, improved)
         for set_name, r in results.items():
@@ -242,6 +242,10 @@ class RunWatch:
                 if self.tracked in r.means
                 else ""
             )
+            if r.left_out:
+                for note in self.record.left_out_notes(set_name, it, r):
+                    log.note(note)
+                gain = self.record.left_out_text(r) if r.means else ""
             lr_only = opts.val_datasets[set_name].type == "singleimagedataset"
             scores = " ".join(f"{k} {v:.4f}" for k, v in r.means.items()) or (
                 "images only (LR only: no ground truth to score)"
@@ -249,7 +253,8 @@ class RunWatch:
                 else "images only (no val.metrics, or metrics_enabled: false)"
             )
             log.info(f"validation {set_name} @ {it}: {scores}" + (f" ({gain})" if gain else ""))
-            log.scalars(it, r.means, f"val/{set_name}/")
+            if not r.left_out:
+                log.scalars(it, r.means, f"val/{set_name}/")
         note = self.record.below_bicubic_note(self.tracked)
         if note:
             log.note(note)
