@@ -23,6 +23,7 @@ from upres.train.checkpoint import (
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, gather_to_main
 from upres.train.report import RunLog
+from upres.train.resume_changes import loss_settings, resume_changes
 from upres.train.setup import Run
 from upres.train.state import collect_state, has_nonfinite, restore_state, unwrap
 from upres.train.validate import BestTracker
@@ -146,6 +147,8 @@ def resume_run(
             f"data settings differ from the state's ({changed}): the run continues, but sees other samples "
             "in another order than an uninterrupted run would (resume is not bit-exact)"
         )
+    for note in resume_changes(state, run, path):
+        log.note(note)
     return state, start_iter, best, seed
 
 
@@ -242,6 +245,7 @@ def save_checkpoint(
             "stale": best.stale,
             "validated": best.validated,
             "data": data_settings(run, ctx),
+            "losses": loss_settings(run),
         }
         if pools is not None:
             extra["pair_pool"] = pools
