@@ -13,6 +13,7 @@ from upres.train.checkpoint import (
     CheckpointError,
     capture_rng,
     fault_reason,
+    fault_remedy,
     find_resume_state,
     list_states,
     prune,
@@ -259,14 +260,17 @@ def save_checkpoint(
         )
     except (CheckpointError, *write_faults()) as exc:
         # A full disk shows as OSError, as torch's RuntimeError ("unexpected pos") or as a SafetensorError.
+        remedy = exc.remedy if isinstance(exc, CheckpointError) else fault_remedy(exc)
         if not isinstance(exc, CheckpointError):
             exc = f"could not write the models in {models} ({fault_reason(exc)})"
         if last:
-            raise TrainingError(f"saving at iteration {it} failed: {exc}") from None
+            raise TrainingError(
+                f"saving at iteration {it} failed: {exc}; {remedy}, then --resume auto goes on from the newest state"
+            ) from None
         states = list_states(exp_dir / "training_states")
         kept = f"the newest saved state is {states[-1].name}" if states else "no state is saved yet"
         log.note(
-            f"saving at iteration {it} failed ({exc}); training goes on and {kept}; free space before the next "
+            f"saving at iteration {it} failed ({exc}); training goes on and {kept}; {remedy} before the next "
             f"save at iteration {it + opts.logger.save_checkpoint_freq}"
         )
         barrier(ctx)
