@@ -75,9 +75,10 @@ class RunRecord:
 
     def record(self, it: int, results: dict[str, SetResult], improved: bool) -> None:
         for set_name, r in results.items():
-            if r.bicubic is not None and not r.left_out:  # a baseline over every image, or the next one's
+            if r.bicubic is not None:
                 self.baseline[set_name] = r.bicubic
                 self.baseline_images[set_name] = {i.name: i.bicubic for i in r.images if i.bicubic}
+                self.left_out_said.update(r.left_out)  # bad from the start: the dataset check said them
         self.latest, self.latest_iter = results, it
         if improved:
             self.best, self.best_iter = results, it
@@ -88,10 +89,17 @@ class RunRecord:
         info = self.metrics.get(metric)
         return "" if base is None or info is None else gain_text(value, base, info)
 
+    def partial(self, set_name: str, r: SetResult) -> bool:
+        """A validation that could not read an image the baseline scored (a file replaced or gone mid-run): its
+        means are no measure against the best, the baseline or the curves, which had it (one image less moved a mean
+        by dBs: a worse model became net_g_best, or early stopping stopped the run). Images bad from the start are
+        left out of every validation alike."""
+        return bool(r.left_out) and not set(self.baseline_images.get(set_name, {})) <= {
+            i.name for i in r.images
+        }
+
     def left_out_notes(self, set_name: str, it: int, r: SetResult) -> list[str]:
-        """Images a validation could not read (a file replaced or gone mid-run), each said once a session: the means
-        over the others are no measure against the best, the baseline or the curves, which had them all (one image
-        less moved a mean by dBs: a worse model became net_g_best, or early stopping stopped the run)."""
+        """The images a `partial` validation could not read, each said once a session."""
         new = [reason for reason in r.left_out if reason not in self.left_out_said]
         self.left_out_said.update(new)
         return [
@@ -126,7 +134,9 @@ class RunRecord:
         ):
             return None
         latest = self.latest.get(set_name)
-        value = latest.means.get(tracked) if latest is not None and not latest.left_out else None
+        value = (
+            latest.means.get(tracked) if latest is not None and not self.partial(set_name, latest) else None
+        )
         base = self.baseline.get(set_name, {}).get(tracked)
         info = self.metrics.get(tracked)
         if value is None or base is None or info is None or is_better(value, base, info):

@@ -223,7 +223,7 @@ class RunWatch:
         )  # fmt: skip
         if not self.record.baseline:
             for set_name, r in results.items():
-                if r.bicubic and not r.left_out:
+                if r.bicubic:
                     log.info(
                         f"bicubic baseline {set_name}: "
                         + " ".join(f"{k} {v:.4f}" for k, v in r.bicubic.items())
@@ -232,8 +232,9 @@ class RunWatch:
         # The tracker changes once net_g_best is written: a Ctrl+C in between leaves a state that redoes it all.
         trial = copy.deepcopy(best)
         improved = False
+        partial = {n for n, r in results.items() if self.record.partial(n, r)}
         for set_name, r in results.items():
-            if set_name == first_set and not r.left_out:
+            if set_name == first_set and set_name not in partial:
                 improved = trial.update(r.means, self.metrics, it, self.tracked)
         self.record.record(it, results, improved)
         for set_name, r in results.items():
@@ -242,7 +243,7 @@ class RunWatch:
                 if self.tracked in r.means
                 else ""
             )
-            if r.left_out:
+            if set_name in partial:
                 for note in self.record.left_out_notes(set_name, it, r):
                     log.note(note)
                 gain = self.record.left_out_text(r) if r.means else ""
@@ -253,7 +254,7 @@ class RunWatch:
                 else "images only (no val.metrics, or metrics_enabled: false)"
             )
             log.info(f"validation {set_name} @ {it}: {scores}" + (f" ({gain})" if gain else ""))
-            if not r.left_out:
+            if set_name not in partial:
                 log.scalars(it, r.means, f"val/{set_name}/")
         note = self.record.below_bicubic_note(self.tracked)
         if note:
