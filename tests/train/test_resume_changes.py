@@ -1,9 +1,10 @@
-"""A resume with other losses, with a GAN switched on or off, or without the EMA goes on as the options say, and the
-log says what changed (it went on without a word: nothing in log.txt said when the run's objective changed)."""
+"""A resume with other losses, with a GAN switched on or off, without the EMA or from another folder of images goes on
+as the options say, and the log says what changed (it went on without a word: nothing in log.txt said when the run's objective changed)."""
 
 from __future__ import annotations
 
 import copy
+import shutil
 
 from train_helpers import base_options, merge, small_gan
 
@@ -14,12 +15,13 @@ LOSSES = "train.losses differ from the training state's"
 NO_D = "the training state holds no discriminator"
 D_LEFT = "the training state's discriminator is left out"
 EMA_LEFT = "the training state's EMA generator is left out"
+FOLDERS = "datasets.train's folders differ from the training state's"
 
 
 def _notes(exp, options: dict, since: int) -> list[str]:
     loop.train(parse_options(copy.deepcopy(options)), resume="auto")
     lines = (exp / "log.txt").read_text().splitlines()[since:]
-    return [line[20:] for line in lines if any(k in line for k in (LOSSES, NO_D, D_LEFT, EMA_LEFT))]
+    return [line[20:] for line in lines if any(k in line for k in (FOLDERS, LOSSES, NO_D, D_LEFT, EMA_LEFT))]
 
 
 def test_a_resume_says_each_change_of_losses_discriminator_and_ema(tmp_path, hr_folder):
@@ -30,11 +32,15 @@ def test_a_resume_says_each_change_of_losses_discriminator_and_ema(tmp_path, hr_
 
     fidelity = copy.deepcopy(gan)
     del fidelity["network_d"], fidelity["train"]["optim_d"]
+    shutil.copytree(hr_folder, tmp_path / "hr2")  # the same count of images: only the folder tells
+    fidelity["datasets"]["train"]["dataroot_gt"] = str(tmp_path / "hr2")
     fidelity["train"].update(
         total_iter=10, ema_decay=0, losses=[{"type": "l1loss"}, {"type": "mseloss", "loss_weight": 0.5}]
     )
     seen = len((exp / "log.txt").read_text().splitlines())
     assert _notes(exp, fidelity, seen) == [
+        f"{FOLDERS} ({hr_folder.resolve()} -> {(tmp_path / 'hr2').resolve()}): from iteration 5 the run trains on "
+        "the options' images",
         f"{LOSSES} (removed ganloss x0.1; added mseloss x0.5): from iteration 5 the run trains with the options' "
         "losses",
         f"{D_LEFT} (the options have no network_d): the states saved from here hold none; to train it on, resume "
@@ -46,6 +52,8 @@ def test_a_resume_says_each_change_of_losses_discriminator_and_ema(tmp_path, hr_
     gan["train"].update(total_iter=15, ema_decay=0)
     seen = len((exp / "log.txt").read_text().splitlines())
     assert _notes(exp, gan, seen) == [
+        f"{FOLDERS} ({(tmp_path / 'hr2').resolve()} -> {hr_folder.resolve()}): from iteration 10 the run trains on "
+        "the options' images",
         f"{LOSSES} (removed mseloss x0.5; added ganloss x0.1): from iteration 10 the run trains with the options' "
         "losses",
         f"{NO_D} (its run had no network_d): network_d starts at iteration 10 as in a new run (from "

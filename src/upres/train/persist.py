@@ -24,7 +24,7 @@ from upres.train.checkpoint import (
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, gather_to_main
 from upres.train.report import RunLog
-from upres.train.resume_changes import loss_settings, resume_changes
+from upres.train.resume_changes import data_roots, loss_settings, resume_changes
 from upres.train.setup import Run
 from upres.train.state import collect_state, has_nonfinite, restore_state, unwrap
 from upres.train.validate import BestTracker
@@ -247,6 +247,7 @@ def save_checkpoint(
             "validated": best.validated,
             "data": data_settings(run, ctx),
             "losses": loss_settings(run),
+            "data_roots": data_roots(run),
         }
         if pools is not None:
             extra["pair_pool"] = pools

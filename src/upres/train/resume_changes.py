@@ -1,7 +1,8 @@
-"""What a resume changes in the training itself, beside the schedule and the data (persist.py says those): the
-losses, and whether the state's discriminator and EMA generator go on. Each is accepted (a stage's losses are the
-user's to change) but said in the log: a loss added, a GAN switched on or off, or the EMA dropped at a resume went on
-without a word, so a week-long run could change its objective with nothing in log.txt to say when."""
+"""What a resume changes in the training itself, beside the schedule and the batches (persist.py says those): the
+training set's folders, the losses, and whether the state's discriminator and EMA generator go on. Each is accepted
+(a stage's data and losses are the user's to change) but said in the log: a loss added, a GAN switched on or off, or
+the EMA dropped at a resume went on without a word, so a week-long run could change its objective with nothing in
+log.txt to say when."""
 
 from __future__ import annotations
 
@@ -18,10 +19,26 @@ def loss_settings(run: Run) -> list[str]:
     ]
 
 
+def data_roots(run: Run) -> list[str]:
+    """The training set's folders, as the training state records them (a set with another image count is said by
+    persist.data_changes; one of the same count in another folder went by unsaid)."""
+    from upres.data.options import as_list
+
+    opts = getattr(run.train_set, "opts", None)
+    keys = ("dataroot_gt", "dataroot_lq")
+    return [str(Path(r).resolve()) for key in keys for r in as_list(getattr(opts, key, None))] if opts else []
+
+
 def resume_changes(state: dict, run: Run, path: Path) -> list[str]:
     """The log notes of a resume from `state` (read from `path`) into `run`."""
     it = int(state["iteration"])
     notes = []
+    roots, now_roots = state.get("data_roots"), data_roots(run)
+    if isinstance(roots, list) and roots and now_roots and roots != now_roots:
+        notes.append(
+            f"datasets.train's folders differ from the training state's ({', '.join(roots)} -> "
+            f"{', '.join(now_roots)}): from iteration {it} the run trains on the options' images"
+        )
     saved = state.get("losses")  # states written before it was recorded have none
     now = loss_settings(run)
     if isinstance(saved, list) and sorted(saved) != sorted(now):
