@@ -145,6 +145,10 @@ def load_training_state(path: Path) -> dict:
         )
     with open(path, "rb") as fh:
         head = fh.read(2)
+    if not head:  # said as "not a file upres train writes", which a state it wrote and a copy then cut off is
+        raise CheckpointError(
+            f"{path}: not a loadable training state (empty: a copy or save of it stopped before writing anything)"
+        )
     if head != b"PK":  # torch.save's zip archive
         raise CheckpointError(
             f"{path}: not a loadable training state (not a file `upres train` writes: those are torch zip archives)"
