@@ -6,6 +6,7 @@ said it beat bicubic."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 from PIL import Image
@@ -58,3 +59,34 @@ def test_an_image_unreadable_mid_run_is_left_out_of_the_comparisons(tmp_path, hr
     assert state["best"]["psnr"] == [first[0][1], 2] or state["best"]["psnr"] == (first[0][1], 2)
     assert state["stale"] == 0  # and early stopping counted neither
     assert "best psnr" in capsys.readouterr().out
+
+
+def test_an_image_the_metric_cannot_score_mid_run_is_left_out_not_fatal(tmp_path, hr_folder, monkeypatch):
+    """A validation picture replaced by one too small for SSIM (its 11x11 window) ended the run with a traceback at
+    the next validation, hours in, and again at every resume until the file was found."""
+    val = tmp_path / "val"
+    shutil.copytree(hr_folder, val)
+    exp = tmp_path / "exp"
+    options = merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(val)}},
+            "val": {"val_freq": 5, "save_img": False, "metrics": {"ssim": {"type": "calculate_ssim"}}},
+        },
+    )
+    real, calls = watch.run_validation, []
+
+    def validate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            Image.new("RGB", (8, 8)).save(val / "0.png")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watch, "run_validation", validate)
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", options)), "--device", "cpu"]) == 0
+    log = (exp / "log.txt").read_text()
+    assert (
+        f"validation val @ 10: left out {val / '0.png'}: SSIM needs images of at least 11x11 pixels after cropping, "
+        "not 8x8; while an image is left out" in log
+    )
+    assert "ssim" in load_training_state(exp / "training_states" / "10.state")["best"]

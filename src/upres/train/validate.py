@@ -145,13 +145,19 @@ def run_validation(
                 ),
             )
             name = _image_name(Path(item["lq_path"]), dataset)
-            result = ImageResult(
-                name, {m.name: float(m(sr, gt).sum()) for m in metrics} if gt is not None else {}
-            )
             need_bicubic = with_bicubic or with_crops or (val.save_img and out_dir is not None)
             bicubic = imresize(lq, scale).clamp(0, 1) if need_bicubic else None
-            if with_bicubic and gt is not None:
-                result.bicubic = {m.name: float(m(bicubic, gt).sum()) for m in metrics}
+            try:
+                result = ImageResult(
+                    name, {m.name: float(m(sr, gt).sum()) for m in metrics} if gt is not None else {}
+                )
+                if with_bicubic and gt is not None:
+                    result.bicubic = {m.name: float(m(bicubic, gt).sum()) for m in metrics}
+            except (
+                ValueError
+            ) as exc:  # a picture replaced mid-run by one the metric cannot score (SSIM's 11x11)
+                left_out.append(f"{item.get('gt_path', item['lq_path'])}: {exc}")
+                continue
             if with_crops and gt is not None:
                 result.crops = cut(detail_box(gt, scale), scale, lq, bicubic, sr, gt)
             images.append(result)
