@@ -90,3 +90,33 @@ def test_an_image_the_metric_cannot_score_mid_run_is_left_out_not_fatal(tmp_path
         "not 8x8; while an image is left out" in log
     )
     assert "ssim" in load_training_state(exp / "training_states" / "10.state")["best"]
+
+
+def test_an_image_unreadable_since_the_last_session_is_left_out_of_the_comparisons(tmp_path, hr_folder):
+    """Cut off between two sessions, the image was left out of the resumed session's new bicubic baseline as well,
+    so its means over the easier rest were compared with the best of the first session and won."""
+    val = tmp_path / "val"
+    val.mkdir()
+    ramp = np.linspace(40, 200, 32 * 32 * 3).reshape(32, 32, 3).astype(np.uint8)
+    Image.fromarray(ramp).save(val / "smooth.png")
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(val / "noise.png")
+    exp = tmp_path / "exp"
+    options = merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(val)}},
+            "val": {"val_freq": 5, "save_img": False, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+        },
+    )
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", options)), "--device", "cpu"]) == 0
+    first = json.loads((exp / "report_history.json").read_text())["val/val/psnr"]
+    best = max(first, key=lambda point: point[1])  # (iteration, psnr) of the first session's best validation
+    (val / "noise.png").write_bytes((val / "noise.png").read_bytes()[:60])
+    options["train"]["total_iter"] = 20
+    cfg = write(tmp_path / "o.yml", options)
+    assert main(["train", "-c", str(cfg), "--device", "cpu", "--resume", "auto"]) == 0
+    log = (exp / "log.txt").read_text()
+    assert log.count("1 left out, so not compared with bicubic or the best, nor in the curves") == 2
+    assert json.loads((exp / "report_history.json").read_text())["val/val/psnr"] == first
+    assert load_training_state(exp / "training_states" / "20.state")["best"]["psnr"] == [best[1], best[0]]

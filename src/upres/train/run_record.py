@@ -63,6 +63,8 @@ class RunRecord:
     finished: bool = False
     warned_below_bicubic: bool = False
     left_out_said: set[str] = field(default_factory=set)
+    # set -> the images its first validation of the run scored (kept across resumes in report_history.json)
+    reference_images: dict[str, list[str]] = field(default_factory=dict)
     # A GAN stage, or training on on-the-fly degradations, trades PSNR for texture or robustness: below bicubic on
     # clean bicubic pairs is then no sign of a fault.
     perceptual: bool = False
@@ -75,9 +77,10 @@ class RunRecord:
 
     def record(self, it: int, results: dict[str, SetResult], improved: bool) -> None:
         for set_name, r in results.items():
-            if r.bicubic is not None:
+            if r.bicubic is not None and not self.partial(set_name, r):  # else the next validation's
                 self.baseline[set_name] = r.bicubic
                 self.baseline_images[set_name] = {i.name: i.bicubic for i in r.images if i.bicubic}
+                self.reference_images.setdefault(set_name, list(self.baseline_images[set_name]))
                 self.left_out_said.update(r.left_out)  # bad from the start: the dataset check said them
         self.latest, self.latest_iter = results, it
         if improved:
@@ -90,13 +93,12 @@ class RunRecord:
         return "" if base is None or info is None else gain_text(value, base, info)
 
     def partial(self, set_name: str, r: SetResult) -> bool:
-        """A validation that could not read an image the baseline scored (a file replaced or gone mid-run): its
-        means are no measure against the best, the baseline or the curves, which had it (one image less moved a mean
-        by dBs: a worse model became net_g_best, or early stopping stopped the run). Images bad from the start are
-        left out of every validation alike."""
-        return bool(r.left_out) and not set(self.baseline_images.get(set_name, {})) <= {
-            i.name for i in r.images
-        }
+        """A validation that could not read an image the run's first one scored (a file replaced or gone mid-run,
+        or between two sessions): its means are no measure against the best, the baseline or the curves, which had
+        it (one image less moved a mean by dBs: a worse model became net_g_best, or early stopping stopped the run).
+        Images bad from the start are left out of every validation alike."""
+        scored = self.reference_images.get(set_name) or self.baseline_images.get(set_name, {})
+        return bool(r.left_out) and not set(scored) <= {i.name for i in r.images}
 
     def left_out_notes(self, set_name: str, it: int, r: SetResult) -> list[str]:
         """The images a `partial` validation could not read, each said once a session."""
