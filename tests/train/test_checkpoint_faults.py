@@ -88,7 +88,7 @@ def _model_file(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["model", "no_net_g", "list", "wrong_type"])
+@pytest.mark.parametrize("kind", ["model", "no_net_g", "list", "wrong_type", "empty"])
 def test_resume_from_a_file_that_is_not_a_training_state_is_one_line(tmp_path, hr_folder, capsys, kind):
     bad = tmp_path / "x.state"
     if kind == "model":
@@ -97,6 +97,8 @@ def test_resume_from_a_file_that_is_not_a_training_state_is_one_line(tmp_path, h
         torch.save({"iteration": 5, "seed": 1, "optimizer_g": {}, "schedule_g": {}, "rng": {}}, bad)
     elif kind == "list":
         torch.save([torch.zeros(1)], bad)
+    elif kind == "empty":
+        bad.write_bytes(b"")
     else:
         torch.save(
             {"iteration": 5, "seed": 1, "net_g": [], "optimizer_g": {}, "schedule_g": {}, "rng": {}}, bad
@@ -111,6 +113,8 @@ def test_resume_from_a_file_that_is_not_a_training_state_is_one_line(tmp_path, h
         "no_net_g": f"error: {bad}: not a training state written by `upres train` (no net_g); resume from a file "
         "in experiments/<name>/training_states/\n",
         "list": f"error: {bad}: not a training state (it holds a list, not a dict)\n",
+        "empty": f"error: {bad}: not a loadable training state (empty: a copy or save of it stopped before writing "
+        "anything)\n",
         "wrong_type": f"error: {bad}: not a training state written by `upres train` (net_g is a list); resume "
         "from a file in experiments/<name>/training_states/\n",
     }[kind]

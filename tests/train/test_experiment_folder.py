@@ -94,6 +94,17 @@ def test_resume_auto_and_a_stateless_folder(finished, capsys):
     assert f"error: {exp} holds an earlier run (4 model file(s)) but no training state to resume;" in err
 
 
+def test_archive_old_with_resume_auto_says_it_resumes(finished, capsys):
+    """Both flags: the run went on in the folder and --archive-old was passed over without a word."""
+    cfg, exp = finished
+    assert main(["train", "-c", str(cfg), "--resume", "auto", "--archive-old"]) == 0
+    assert (
+        f"note: --archive-old has no effect with --resume auto: the run goes on in {exp}\n"
+        in capsys.readouterr().out
+    )
+    assert not list(exp.parent.glob("exp_archived_*"))
+
+
 def test_only_rank_0_decides_under_torchrun(finished, capsys, monkeypatch):
     import upres.train.loop
 

@@ -88,7 +88,8 @@ def test_a_failed_last_save_is_one_line_and_keeps_the_previous_state(
     assert err == (
         f"error: saving at iteration 10 failed: could not write training state {exp / 'training_states' / '10.state'} "
         f"(the file could not be written in full, the disk is probably full: {TORN_ZIP}); the previous state "
-        f"{exp / 'training_states' / '5.state'} is intact\n"
+        f"{exp / 'training_states' / '5.state'} is intact; free space, then --resume auto goes on from the newest "
+        "state\n"
     )
     assert load_training_state(exp / "training_states" / "5.state")["iteration"] == 5
 
@@ -201,4 +202,48 @@ def test_a_disk_full_before_the_run_starts_is_one_line(tmp_path, hr_folder, tiny
     assert capsys.readouterr().err == (
         f"error: cannot write to the experiment folder {exp} (No space left on device); free space there or choose "
         "another path.experiments_root\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "code, remedy",
+    [
+        (13, "make the experiment folder writable again"),
+        (
+            30,
+            "make the experiment folder's file system writable again (one remounted read-only after a disk error)",
+        ),
+    ],
+)
+def test_a_folder_that_stops_being_writable_is_not_told_to_free_space(
+    tmp_path, hr_folder, monkeypatch, capsys, code, remedy
+):
+    """A folder whose permissions changed mid-run (EACCES), or a file system the kernel remounted read-only after a
+    disk error (EROFS), was told 'free space before the next save', which changes nothing."""
+    from train_helpers import write
+
+    from upres.cli import main
+
+    real = checkpoint.atomic_write
+
+    def refuse(path, write_file):
+        if path.suffix == ".state" and int(path.stem) > 5:
+            raise OSError(code, os.strerror(code), str(path))
+        return real(path, write_file)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", refuse)
+    exp = tmp_path / "exp"
+    cfg = write(tmp_path / "o.yml", _options(hr_folder, exp, train={"total_iter": 15}))
+    assert main(["train", "-c", str(cfg)]) == 2
+    out, err = capsys.readouterr()
+    states = exp / "training_states"
+    assert (
+        f"saving at iteration 10 failed (could not write training state {states / '10.state'} ({os.strerror(code)}); "
+        f"the previous state {states / '5.state'} is intact); training goes on and the newest saved state is "
+        f"5.state; {remedy} before the next save at iteration 15\n" in out
+    )
+    assert err == (
+        f"error: saving at iteration 15 failed: could not write training state {states / '15.state'} "
+        f"({os.strerror(code)}); the previous state {states / '5.state'} is intact; {remedy}, then --resume auto "
+        "goes on from the newest state\n"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 import re
 import warnings
@@ -17,7 +18,7 @@ STATE_SUFFIX = ".state"
 
 
 class CheckpointError(UpresError):
-    pass
+    remedy = "free space"  # what makes a failed write succeed next time (write_error sets it from the fault)
 
 
 def capture_rng(device: torch.device) -> dict:
@@ -79,13 +80,30 @@ def fault_reason(exc: BaseException) -> str:
     return text[:200]
 
 
+def fault_remedy(exc: BaseException) -> str:
+    """What to do before the next save: a folder made read-only or a file system remounted read-only (a disk error)
+    does not get better by freeing space, which the message said for every fault."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code in (errno.EACCES, errno.EPERM):
+        return "make the experiment folder writable again"
+    if code == errno.EROFS:
+        return "make the experiment folder's file system writable again (one remounted read-only after a disk error)"
+    return "free space"
+
+
+def write_error(message: str, exc: BaseException) -> CheckpointError:
+    error = CheckpointError(message)
+    error.remedy = fault_remedy(exc)
+    return error
+
+
 def write_checkpoint_file(path: Path, write) -> Path:
     """`atomic_write(path, write)` with a write fault turned into a CheckpointError: the final name is never
     touched, so the file of the previous checkpoint stays as it was."""
     try:
         return atomic_write(path, write)
     except write_faults() as exc:
-        raise CheckpointError(f"could not write {path} ({fault_reason(exc)})") from None
+        raise write_error(f"could not write {path} ({fault_reason(exc)})", exc) from None
 
 
 def save_training_state(root: Path, iteration: int, state: dict, keep: int) -> Path:
@@ -95,7 +113,7 @@ def save_training_state(root: Path, iteration: int, state: dict, keep: int) -> P
     except write_faults() as exc:
         previous = list_states(root)
         kept = f"; the previous state {previous[-1]} is intact" if previous else ""
-        raise CheckpointError(f"could not write training state {path} ({fault_reason(exc)}){kept}") from None
+        raise write_error(f"could not write training state {path} ({fault_reason(exc)}){kept}", exc) from None
     prune(root, keep, STATE_SUFFIX)
     return path
 
@@ -127,6 +145,10 @@ def load_training_state(path: Path) -> dict:
         )
     with open(path, "rb") as fh:
         head = fh.read(2)
+    if not head:  # said as "not a file upres train writes", which a state it wrote and a copy then cut off is
+        raise CheckpointError(
+            f"{path}: not a loadable training state (empty: a copy or save of it stopped before writing anything)"
+        )
     if head != b"PK":  # torch.save's zip archive
         raise CheckpointError(
             f"{path}: not a loadable training state (not a file `upres train` writes: those are torch zip archives)"

@@ -108,7 +108,12 @@ def prepare_experiment_dir(opts: Options, resume: str | None, archive: bool, dry
         return None  # not one of its states (one of its models): the loader says what to do instead
     stateless = not (states_dir.is_dir() and list_states(states_dir))
     if resume == "auto" and not stateless:
-        return None
+        # Both asked for: the run goes on, as the safer reading; said, since the earlier run stays where it was.
+        return (
+            f"{ARCHIVE_FLAG} has no effect with --resume auto: the run goes on in {exp_dir}"
+            if archive
+            else None
+        )
     if explicit is not None:
         stateless = False  # a state from elsewhere would start this folder's run over: the fresh-start rule
         found += f", which resuming {explicit} here would write over"

@@ -111,6 +111,15 @@ class Iterations:
             self.log.close()
             raise
         except RuntimeError as exc:
+            if isinstance(exc, LoaderFailed) and held.requested and not self.ctx.enabled:
+                # SIGTERM sent to every process of the job (Slurm, systemd, kill -TERM -PGID) ends the loader's
+                # workers too; between micro-batches the iteration cannot finish, but the one before is whole.
+                self.log.note(
+                    f"the stop signal also ended the data loader's workers during iteration {it + 1}: that "
+                    "iteration is left out"
+                )
+                self._save_interrupted(it)
+                raise held.stop() from None
             # Half an iteration may have run (gradients, perhaps an optimizer): nothing of it is saved.
             text = self._failure_text(exc, it)
             if text is None:
@@ -229,12 +238,14 @@ class Iterations:
 
     def _failure_text(self, exc: RuntimeError, it: int) -> str | None:
         """The one-line message for a failure the user can act on (None: a bug, re-raised as it is)."""
+        if isinstance(
+            exc, LoaderFailed
+        ):  # first: its advice says "ran out of memory", which is no OOM of the step
+            return f"{exc}; {self.newest()}"
         if is_out_of_memory(exc):
             if self.watch.validating:
                 return out_of_memory_text(self.opts, self.ctx.device, it, self.newest(), validating=True)
             return out_of_memory_text(self.opts, self.ctx.device, it + 1, self.newest())
-        if isinstance(exc, LoaderFailed):
-            return f"{exc}; {self.newest()}"
         if self.opts.use_compile and is_compile_failure(exc):
             return compile_failure_text(exc, it + 1, self.newest())
         return None

@@ -27,6 +27,7 @@ from upres.console import say
 from upres.errors import UpresError
 from upres.io.atomic import atomic_write, sweep_stale_parts_in
 from upres.train import run_lock
+from upres.train.checkpoint import fault_remedy
 from upres.train.compiling import toolchain_error
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
@@ -286,9 +287,10 @@ def _record_options(exp_dir: Path, opts: Options, seed: int, options_text: str) 
 
 
 def _unwritable(exp_dir: Path, exc: OSError) -> str:
+    remedy = fault_remedy(exc)
     return (
-        f"cannot write to the experiment folder {exp_dir} ({exc.strerror or exc}); free space there or choose "
-        "another path.experiments_root"
+        f"cannot write to the experiment folder {exp_dir} ({exc.strerror or exc}); "
+        f"{'free space there' if remedy == 'free space' else remedy} or choose another path.experiments_root"
     )
 
 

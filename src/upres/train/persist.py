@@ -13,6 +13,7 @@ from upres.train.checkpoint import (
     CheckpointError,
     capture_rng,
     fault_reason,
+    fault_remedy,
     find_resume_state,
     list_states,
     prune,
@@ -23,6 +24,7 @@ from upres.train.checkpoint import (
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, gather_to_main
 from upres.train.report import RunLog
+from upres.train.resume_changes import data_roots, loss_settings, resume_changes
 from upres.train.setup import Run
 from upres.train.state import collect_state, has_nonfinite, restore_state, unwrap
 from upres.train.validate import BestTracker
@@ -146,6 +148,8 @@ def resume_run(
             f"data settings differ from the state's ({changed}): the run continues, but sees other samples "
             "in another order than an uninterrupted run would (resume is not bit-exact)"
         )
+    for note in resume_changes(state, run, path):
+        log.note(note)
     return state, start_iter, best, seed
 
 
@@ -242,6 +246,8 @@ def save_checkpoint(
             "stale": best.stale,
             "validated": best.validated,
             "data": data_settings(run, ctx),
+            "losses": loss_settings(run),
+            "data_roots": data_roots(run),
         }
         if pools is not None:
             extra["pair_pool"] = pools
@@ -255,14 +261,17 @@ def save_checkpoint(
         )
     except (CheckpointError, *write_faults()) as exc:
         # A full disk shows as OSError, as torch's RuntimeError ("unexpected pos") or as a SafetensorError.
+        remedy = exc.remedy if isinstance(exc, CheckpointError) else fault_remedy(exc)
         if not isinstance(exc, CheckpointError):
             exc = f"could not write the models in {models} ({fault_reason(exc)})"
         if last:
-            raise TrainingError(f"saving at iteration {it} failed: {exc}") from None
+            raise TrainingError(
+                f"saving at iteration {it} failed: {exc}; {remedy}, then --resume auto goes on from the newest state"
+            ) from None
         states = list_states(exp_dir / "training_states")
         kept = f"the newest saved state is {states[-1].name}" if states else "no state is saved yet"
         log.note(
-            f"saving at iteration {it} failed ({exc}); training goes on and {kept}; free space before the next "
+            f"saving at iteration {it} failed ({exc}); training goes on and {kept}; {remedy} before the next "
             f"save at iteration {it + opts.logger.save_checkpoint_freq}"
         )
         barrier(ctx)

@@ -62,6 +62,9 @@ class RunRecord:
     total_iter: int = 0
     finished: bool = False
     warned_below_bicubic: bool = False
+    left_out_said: set[str] = field(default_factory=set)
+    # set -> the images its first validation of the run scored (kept across resumes in report_history.json)
+    reference_images: dict[str, list[str]] = field(default_factory=dict)
     # A GAN stage, or training on on-the-fly degradations, trades PSNR for texture or robustness: below bicubic on
     # clean bicubic pairs is then no sign of a fault.
     perceptual: bool = False
@@ -74,9 +77,11 @@ class RunRecord:
 
     def record(self, it: int, results: dict[str, SetResult], improved: bool) -> None:
         for set_name, r in results.items():
-            if r.bicubic is not None:
+            if r.bicubic is not None and not self.partial(set_name, r):  # else the next validation's
                 self.baseline[set_name] = r.bicubic
                 self.baseline_images[set_name] = {i.name: i.bicubic for i in r.images if i.bicubic}
+                self.reference_images.setdefault(set_name, list(self.baseline_images[set_name]))
+                self.left_out_said.update(r.left_out)  # bad from the start: the dataset check said them
         self.latest, self.latest_iter = results, it
         if improved:
             self.best, self.best_iter = results, it
@@ -86,6 +91,31 @@ class RunRecord:
         base = self.baseline.get(set_name, {}).get(metric)
         info = self.metrics.get(metric)
         return "" if base is None or info is None else gain_text(value, base, info)
+
+    def partial(self, set_name: str, r: SetResult) -> bool:
+        """A validation that could not read an image the run's first one scored (a file replaced or gone mid-run,
+        or between two sessions): its means are no measure against the best, the baseline or the curves, which had
+        it (one image less moved a mean by dBs: a worse model became net_g_best, or early stopping stopped the run).
+        Images bad from the start are left out of every validation alike."""
+        scored = self.reference_images.get(set_name) or self.baseline_images.get(set_name, {})
+        return bool(r.left_out) and not set(scored) <= {i.name for i in r.images}
+
+    def left_out_notes(self, set_name: str, it: int, r: SetResult) -> list[str]:
+        """The images a `partial` validation could not read, each said once a session."""
+        new = [reason for reason in r.left_out if reason not in self.left_out_said]
+        self.left_out_said.update(new)
+        return [
+            f"validation {set_name} @ {it}: left out {reason}; while an image is left out, {set_name}'s scores do "
+            "not pick net_g_best nor count for early stopping (the run goes on)"
+            for reason in new
+        ]
+
+    @staticmethod
+    def left_out_text(r: SetResult) -> str:
+        return (
+            f"over {len(r.images)} of {len(r.images) + len(r.left_out)} images: {len(r.left_out)} left out, so not "
+            "compared with bicubic or the best, nor in the curves"
+        )
 
     def continue_from(self, history: dict[str, list[tuple[int, float]]], notes: list[str]) -> None:
         """A resumed run counts the earlier sessions' validations (from the report's curves) and says the note below
@@ -105,7 +135,10 @@ class RunRecord:
             or set_name is None
         ):
             return None
-        value = self.latest.get(set_name).means.get(tracked) if set_name in self.latest else None
+        latest = self.latest.get(set_name)
+        value = (
+            latest.means.get(tracked) if latest is not None and not self.partial(set_name, latest) else None
+        )
         base = self.baseline.get(set_name, {}).get(tracked)
         info = self.metrics.get(tracked)
         if value is None or base is None or info is None or is_better(value, base, info):

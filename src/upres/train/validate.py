@@ -91,6 +91,7 @@ class SetResult:
     means: dict[str, float]
     images: list[ImageResult] = field(default_factory=list)
     bicubic: dict[str, float] | None = None
+    left_out: list[str] = field(default_factory=list)  # why each image that could not be read was left out
 
 
 # (set name, images done, images in the set) after each image: validation of a large set takes a while.
@@ -119,12 +120,14 @@ def run_validation(
     for set_name, dataset in datasets.items():
         images: list[ImageResult] = []
         scored: list[ImageResult] = []  # those with ground truth (an LR-only set has none)
+        left_out: list[str] = []
         for i in range(len(dataset)):
             try:
                 item = _item(dataset, i)
             except (BadSampleError, ImageReadError) as exc:
-                # Validation never stands in another image for a bad one, and never stops the run over it.
-                log.warning("validation %s: leaving out a bad image (%s)", set_name, exc)
+                # Validation never stands in another image for a bad one, and never stops the run over it; the
+                # caller says so (the means are then over fewer images than the best and the baseline were).
+                left_out.append(str(exc))
                 continue
             lq = item["lq"][None]
             gt = (
@@ -142,13 +145,19 @@ def run_validation(
                 ),
             )
             name = _image_name(Path(item["lq_path"]), dataset)
-            result = ImageResult(
-                name, {m.name: float(m(sr, gt).sum()) for m in metrics} if gt is not None else {}
-            )
             need_bicubic = with_bicubic or with_crops or (val.save_img and out_dir is not None)
             bicubic = imresize(lq, scale).clamp(0, 1) if need_bicubic else None
-            if with_bicubic and gt is not None:
-                result.bicubic = {m.name: float(m(bicubic, gt).sum()) for m in metrics}
+            try:
+                result = ImageResult(
+                    name, {m.name: float(m(sr, gt).sum()) for m in metrics} if gt is not None else {}
+                )
+                if with_bicubic and gt is not None:
+                    result.bicubic = {m.name: float(m(bicubic, gt).sum()) for m in metrics}
+            except (
+                ValueError
+            ) as exc:  # a picture replaced mid-run by one the metric cannot score (SSIM's 11x11)
+                left_out.append(f"{item.get('gt_path', item['lq_path'])}: {exc}")
+                continue
             if with_crops and gt is not None:
                 result.crops = cut(detail_box(gt, scale), scale, lq, bicubic, sr, gt)
             images.append(result)
@@ -175,6 +184,7 @@ def run_validation(
             _means([r.values for r in scored], metrics) if scored else {},
             images,
             _means([r.bicubic for r in scored], metrics) if with_bicubic and scored else None,
+            left_out,
         )
     return results
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 SLOW_LOADER = 0.3
 
 NOTES_KEY = "__notes__"  # in report_history.json, beside the curves
+IMAGES_KEY = "__val_images__"  # and the images each set's first validation scored (RunRecord.partial)
 
 
 def amp_on_cpu(opts: Options, device: torch.device, note) -> Options:
@@ -108,10 +109,12 @@ class RunWatch:
         self._degrading_noted, self.degrading = False, None
         self.validating = False
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
+        images: dict[str, list[str]] = {}
         if start_iter > 0:
-            self._restore_history(start_iter)
+            images = self._restore_history(start_iter)
         self.tracked = opts.train.early_stop_metric or (metrics[0].name if metrics else None)
         self.record = RunRecord(opts.name, metric_infos(metrics or []), total_iter=total_iter)
+        self.record.reference_images = images
         self.record.perceptual = run.d is not None or getattr(run.train_set, "degradations", None) is not None
         if start_iter > 0:
             self.record.continue_from(self.log.history, self.log.notes)
@@ -221,9 +224,10 @@ class RunWatch:
             with_bicubic=not self.record.baseline, with_crops=self.exp_dir is not None,
             progress=ValidationProgress(log.info),
         )  # fmt: skip
+        partial = {n for n, r in results.items() if self.record.partial(n, r)}
         if not self.record.baseline:
             for set_name, r in results.items():
-                if r.bicubic:
+                if r.bicubic and set_name not in partial:
                     log.info(
                         f"bicubic baseline {set_name}: "
                         + " ".join(f"{k} {v:.4f}" for k, v in r.bicubic.items())
@@ -233,7 +237,7 @@ class RunWatch:
         trial = copy.deepcopy(best)
         improved = False
         for set_name, r in results.items():
-            if set_name == first_set:
+            if set_name == first_set and set_name not in partial:
                 improved = trial.update(r.means, self.metrics, it, self.tracked)
         self.record.record(it, results, improved)
         for set_name, r in results.items():
@@ -242,6 +246,10 @@ class RunWatch:
                 if self.tracked in r.means
                 else ""
             )
+            if set_name in partial:
+                for note in self.record.left_out_notes(set_name, it, r):
+                    log.note(note)
+                gain = self.record.left_out_text(r) if r.means else ""
             lr_only = opts.val_datasets[set_name].type == "singleimagedataset"
             scores = " ".join(f"{k} {v:.4f}" for k, v in r.means.items()) or (
                 "images only (LR only: no ground truth to score)"
@@ -249,7 +257,8 @@ class RunWatch:
                 else "images only (no val.metrics, or metrics_enabled: false)"
             )
             log.info(f"validation {set_name} @ {it}: {scores}" + (f" ({gain})" if gain else ""))
-            log.scalars(it, r.means, f"val/{set_name}/")
+            if set_name not in partial:
+                log.scalars(it, r.means, f"val/{set_name}/")
         note = self.record.below_bicubic_note(self.tracked)
         if note:
             log.note(note)
@@ -294,23 +303,25 @@ class RunWatch:
         return True
 
     # --- report and summary --------------------------------------------------------------------------------------
-    def _restore_history(self, start_iter: int) -> None:
+    def _restore_history(self, start_iter: int) -> dict[str, list[str]]:
         """A resumed run's report keeps the curves before the resume (up to the state's iteration: what came after
-        it is trained again) and the notes of its earlier sessions."""
+        it is trained again) and the notes of its earlier sessions; returns the images its validations scored."""
         if self._history_file is None or not self._history_file.is_file():
-            return
+            return {}
         try:
             saved = json.loads(self._history_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return  # the curves are a convenience: a damaged file only shortens them
+            return {}  # the curves are a convenience: a damaged file only shortens them
         if not isinstance(saved, dict):
-            return
+            return {}
         earlier = [str(n) for n in saved.pop(NOTES_KEY, [])]
+        images = saved.pop(IMAGES_KEY, None)
         # The report's notes are the run's: the earlier sessions' first (each once), then this one's.
         self.log.notes[:] = earlier + [n for n in self.log.notes if n not in earlier]
         for key, points in saved.items():
             kept = [(int(i), float(v)) for i, v in points if int(i) <= start_iter]
             self.log.history.setdefault(key, []).extend(kept)
+        return images if isinstance(images, dict) else {}
 
     def write_report(self, best: BestTracker, it: int | None = None) -> None:
         facts = self.record.facts
@@ -328,7 +339,9 @@ class RunWatch:
         """The curves so far, for the report of a run resumed from a state saved now (`_restore_history`)."""
         if self._history_file is None or not self.log.enabled:
             return
-        text = json.dumps({**self.log.history, NOTES_KEY: self.log.notes})
+        text = json.dumps(
+            {**self.log.history, NOTES_KEY: self.log.notes, IMAGES_KEY: self.record.reference_images}
+        )
         try:
             atomic_write(self._history_file, lambda p: p.write_text(text, encoding="utf-8"))
         except OSError as exc:
