@@ -41,6 +41,7 @@ def _check_block(
             scale=scale,
             lq_size=opts.crop_size(scale),
             batch_size=batch,
+            enlarge_ratio=opts.dataset_enlarge_ratio,
             accum_iter=opts.accum_iter,
             name=name or opts.name,
             pads_small=True,

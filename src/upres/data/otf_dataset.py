@@ -45,6 +45,7 @@ class OTFDatasetOptions(BaseModel):
     use_rot: bool = True
     alpha: Literal["white", "black", "drop"] = "white"
     color: Literal["rgb", "y"] | None = None
+    dataset_enlarge_ratio: int = 1
 
     @model_validator(mode="after")
     def _sizes(self) -> OTFDatasetOptions:
@@ -163,7 +164,8 @@ class RealESRGANDataset(Dataset):
         self.deferred = False
 
     def __len__(self) -> int:
-        return len(self.paths)
+        # As BasicSR's EnlargedSampler, for every dataset type: each image this many times an epoch.
+        return len(self.paths) * self.opts.dataset_enlarge_ratio
 
     def set_epoch(self, epoch: int) -> None:
         """New draws every epoch; call it from the training loop (as with DistributedSampler)."""
@@ -175,7 +177,7 @@ class RealESRGANDataset(Dataset):
         rng, gen = make_generators((self.seed, epoch, index))
         # An unreadable file is recorded and another index drawn from the same generator (stops past 1% bad).
         return self.guard.load(
-            int(index), lambda i: self._load(i, rng, gen), lambda i: str(self.paths[i]), rng
+            int(index) % len(self.paths), lambda i: self._load(i, rng, gen), lambda i: str(self.paths[i]), rng
         )
 
     def _load(self, i: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, Any]:
