@@ -28,7 +28,7 @@ from upres.data.doctor_findings import (
     orientations,
     ratio,
 )
-from upres.data.paired import Pair, gt_files, guess_filename_tmpl, match_folder
+from upres.data.paired import Pair, gt_lists, guess_filename_tmpl, match_folder
 from upres.data.read import ImageSource
 from upres.errors import UpresError
 from upres.io.image_files import list_images, other_files_hint
@@ -189,8 +189,10 @@ def check_folders(
         )
     report = DoctorReport(name or ", ".join(map(str, gt_roots)), scale, batch_size=batch_size)
     pairs: list[Pair] = []
+    folders = [r for r in gt_roots if r.is_dir()]
+    listed = dict(zip(folders, gt_lists(folders, meta_info), strict=True))
     for i, gt_root in enumerate(gt_roots):
-        gts = gt_files(gt_root, meta_info) if gt_root.is_dir() else list_images(gt_root)
+        gts = listed[gt_root] if gt_root in listed else list_images(gt_root)
         if lq_roots:
             found, missing, orphans = match_folder(gt_root, gts, lq_roots[i], filename_tmpl)
             pairs += found

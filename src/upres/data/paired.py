@@ -74,17 +74,25 @@ def read_meta_info(meta_info: str | Path) -> list[tuple[int, str]]:
     return out
 
 
-def gt_files(root: Path, meta_info: str | None) -> list[Path]:
+def gt_lists(roots: list[Path], meta_info: str | None) -> list[list[Path]]:
+    """The GT files of each root: all its images, or those the `meta_info` list names, each line in the first root
+    that holds it (as `realesrgandataset` reads one list over several roots; every root had to hold every line)."""
     if meta_info is None:
-        return list_images(root)
-    names = [name for _, name in read_meta_info(meta_info)]
-    found = {n: listed_file(root, n) for n in names}
-    missing = [n for n, path in found.items() if path is None]
+        return [list_images(root) for root in roots]
+    listed: list[list[Path]] = [[] for _ in roots]
+    missing = []
+    for _, name in read_meta_info(meta_info):
+        found = next(((i, f) for i, r in enumerate(roots) if (f := listed_file(r, name)) is not None), None)
+        if found is None:
+            missing.append(name)
+        else:
+            listed[found[0]].append(found[1])
     if missing:
         raise ConfigError(
-            f"meta_info {meta_info}: {len(missing)} listed files are not in {root}, e.g. {missing[0]}"
+            f"meta_info {meta_info}: {len(missing)} listed files are not in {', '.join(map(str, roots))}, "
+            f"e.g. {missing[0]}"
         )
-    return [found[n] for n in names]
+    return listed
 
 
 def listed_file(root: Path, name: str) -> Path | None:
@@ -163,8 +171,7 @@ def find_pairs(opts: DatasetOptions) -> list[Pair]:
     """All pairs of the dataset, in a stable order; a GT without its LR partner is a ConfigError."""
     pairs: list[Pair] = []
     roots = dataset_roots(opts)
-    for gt_root, lq_root in roots:
-        gts = gt_files(gt_root, opts.meta_info)
+    for (gt_root, lq_root), gts in zip(roots, gt_lists([g for g, _ in roots], opts.meta_info), strict=True):
         if lq_root is None:
             pairs += [Pair(g, None) for g in gts]
             continue

@@ -1,0 +1,61 @@
+"""One `meta_info` list over several `dataroot_gt` folders: each line is the file of the first folder holding it, in
+pairedimagedataset as in realesrgandataset. The paired set wanted every line in every folder ("2 listed files are not
+in B/hr" for a list naming files of A and of B), and took a name both folders hold twice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from upres.data.doctor_block import check_dataset
+from upres.data.options import parse_dataset_options
+from upres.data.otf_dataset import gather_paths
+from upres.data.paired import find_pairs
+from upres.errors import ConfigError
+from upres.io.images import write_image
+
+
+def _folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for root, names in (("A", ["a0", "a1", "both"]), ("B", ["b0", "both"])):
+        for name in names:
+            write_image(
+                tmp_path / root / "hr" / f"{name}.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            )
+            write_image(
+                tmp_path / root / "lr" / f"{name}.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            )
+    (tmp_path / "meta.txt").write_text("a1.png\nb0.png\nboth.png\n")
+    return {
+        "type": "pairedimagedataset",
+        "dataroot_gt": [str(tmp_path / "A" / "hr"), str(tmp_path / "B" / "hr")],
+        "dataroot_lq": [str(tmp_path / "A" / "lr"), str(tmp_path / "B" / "lr")],
+        "meta_info": str(tmp_path / "meta.txt"),
+        "batch_size_per_gpu": 1,
+    }
+
+
+def test_each_listed_file_pairs_in_the_first_folder_that_holds_it(tmp_path):
+    opts = _folders(tmp_path)
+    pairs = find_pairs(parse_dataset_options(opts))
+    a, b = tmp_path / "A", tmp_path / "B"
+    assert [(p.gt, p.lq) for p in pairs] == [
+        (a / "hr" / "a1.png", a / "lr" / "a1.png"),
+        (a / "hr" / "both.png", a / "lr" / "both.png"),
+        (b / "hr" / "b0.png", b / "lr" / "b0.png"),
+    ]
+    assert sorted(p.gt for p in pairs) == sorted(gather_paths(opts["dataroot_gt"], opts["meta_info"]))
+    report = check_dataset(parse_dataset_options(opts), scale=2, name="train", use_cache=False)
+    assert report.pairs == 3 and not report.findings
+
+
+def test_a_line_in_no_folder_is_named(tmp_path):
+    opts = _folders(tmp_path)
+    (tmp_path / "meta.txt").write_text("a1.png\nnowhere.png\n")
+    roots = ", ".join(opts["dataroot_gt"])
+    with pytest.raises(ConfigError) as caught:
+        find_pairs(parse_dataset_options(opts))
+    assert (
+        str(caught.value)
+        == f"meta_info {tmp_path / 'meta.txt'}: 1 listed files are not in {roots}, e.g. nowhere.png"
+    )
