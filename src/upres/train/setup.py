@@ -20,7 +20,7 @@ from upres.train.config import Options
 from upres.train.ema import EMA, window_note
 from upres.train.experiment import experiment_dir  # noqa: F401 - the loop's import
 from upres.train.pretrain import load_pretrain, pretrain_exists
-from upres.train.sampler import check_epoch_size
+from upres.train.sampler import check_epoch_size, epoch_size_words
 from upres.train.schedule import Schedule, build_optimizer
 
 
@@ -280,8 +280,9 @@ def build_run(
     per_step = batch * ds_opts.accum_iter * world_size
     if len(train_set) < per_step:
         raise ConfigError(
-            f"datasets.train: {len(train_set)} images but batch_size_per_gpu {batch} x accum_iter {ds_opts.accum_iter} "
-            f"x {world_size} process(es) needs at least {per_step}; lower the batch size or add images"
+            f"datasets.train: {epoch_size_words(len(train_set), ds_opts.dataset_enlarge_ratio)} but batch_size_per_gpu "
+            f"{batch} x accum_iter {ds_opts.accum_iter} x {world_size} process(es) needs at least {per_step}; "
+            "lower the batch size or add images"
         )
     val_sets = {}
     if opts.val_datasets and not validation_datasets(opts):
