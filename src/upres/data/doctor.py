@@ -27,6 +27,7 @@ from upres.data.doctor_findings import (
     multi_frame,
     orientations,
     ratio,
+    scale_fix,
 )
 from upres.data.paired import Pair, gt_lists, guess_filename_tmpl, match_folder
 from upres.data.read import ImageSource
@@ -52,6 +53,9 @@ class DoctorReport:
     iterations_per_epoch: int | None = None
     findings: list[Finding] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)  # advice that is not a fault (loading speed)
+    fixes: list[str] = field(
+        default_factory=list
+    )  # how the errors would go (a filename_tmpl or scale that fits)
 
     @property
     def errors(self) -> list[Finding]:
@@ -197,7 +201,7 @@ def check_folders(
             found, missing, orphans = match_folder(gt_root, gts, lq_roots[i], filename_tmpl)
             pairs += found
             if missing and (tmpl := guess_filename_tmpl(missing, orphans, len(gts))):
-                report.hints.append(
+                report.fixes.append(
                     f"the LR files of {lq_roots[i]} are named as filename_tmpl '{tmpl}' gives, not '{filename_tmpl}':"
                     f" set filename_tmpl: '{tmpl}' in the dataset's options (upres doctor: --filename-tmpl '{tmpl}')"
                 )
@@ -235,6 +239,11 @@ def check_folders(
     for role, group in (("GT", good_gt), ("LR", good_lq)):
         report.findings += mixed(group, role) + duplicates(group, role) + multi_frame(group)
     crop_gt = lq_size * scale if lq_size and scale else None
+    readable = [
+        (infos[p.gt], infos[p.lq]) for p in pairs if p.lq and not (infos[p.gt].error or infos[p.lq].error)
+    ]
+    if scale and (fix := scale_fix(readable, scale)):
+        report.fixes.append(fix)
     for pair in pairs:
         gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
         if gt.error or (lq is not None and lq.error):

@@ -191,8 +191,9 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
     if fatal or len(bad) > DEFAULT_MAX_FRACTION * max(report.pairs, 1):
         errors = fatal or bad
         shown = "; ".join(f"{f.path}: {f.detail}" for f in errors[:3])
+        fixes = "".join(f"hint: {fix}; " for fix in report.fixes)
         raise ConfigError(
-            f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; "
+            f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; {fixes}"
             "`upres doctor -c OPTIONS` lists them all"
         )
     notes = [_listing("datasets.train", bad, "will be skipped when drawn")] if bad else []
