@@ -4,6 +4,8 @@ in B/hr" for a list naming files of A and of B), and took a name both folders ho
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,34 @@ def test_a_line_in_no_folder_is_named(tmp_path):
         str(caught.value)
         == f"meta_info {tmp_path / 'meta.txt'}: 1 listed files are not in {roots}, e.g. nowhere.png"
     )
+
+
+def _sub_pair(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # folders as written in an option file, relative to where training starts
+    rng = np.random.default_rng(1)
+    for root, side in (("hr", 16), ("lr", 8)):
+        write_image(tmp_path / root / "sub" / "a.png", rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+    return {"type": "pairedimagedataset", "dataroot_gt": "hr", "dataroot_lq": "lr", "meta_info": "meta.txt"}
+
+
+@pytest.mark.parametrize("line", ["sub\\a.png\r\n", "{hr}/sub/a.png\n"])
+def test_windows_separators_and_absolute_paths_inside_the_root_are_the_listed_file(
+    tmp_path, monkeypatch, line
+):
+    """A list written on Windows (sub\\a.png) was "not in" the folder elsewhere; an absolute path inside dataroot_gt
+    stopped the paired set with a ValueError traceback (no relative path to pair by)."""
+    opts = _sub_pair(tmp_path, monkeypatch)
+    (tmp_path / "meta.txt").write_bytes(line.format(hr=tmp_path / "hr").encode())
+    pairs = find_pairs(parse_dataset_options(opts))
+    assert [(p.gt, p.lq) for p in pairs] == [(Path("hr/sub/a.png"), Path("lr/sub/a.png"))]
+    assert gather_paths(opts["dataroot_gt"], opts["meta_info"]) == [Path("hr/sub/a.png")]
+
+
+def test_an_absolute_path_outside_the_root_cannot_pair_and_is_named(tmp_path, monkeypatch):
+    opts = _sub_pair(tmp_path, monkeypatch)
+    outside = tmp_path / "elsewhere.png"
+    write_image(outside, np.zeros((16, 16, 3), np.uint8))
+    (tmp_path / "meta.txt").write_text(f"{outside}\n")
+    with pytest.raises(ConfigError) as caught:
+        find_pairs(parse_dataset_options(opts))
+    assert str(caught.value) == f"meta_info meta.txt: 1 listed files are not in hr, e.g. {outside}"

@@ -9,6 +9,7 @@ form (composed, or decomposed as macOS writes them). Items are BasicSR-style dic
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -82,7 +83,15 @@ def gt_lists(roots: list[Path], meta_info: str | None) -> list[list[Path]]:
     listed: list[list[Path]] = [[] for _ in roots]
     missing = []
     for _, name in read_meta_info(meta_info):
-        found = next(((i, f) for i, r in enumerate(roots) if (f := listed_file(r, name)) is not None), None)
+        # (an absolute path outside the roots has no relative path to pair by)
+        found = next(
+            (
+                (i, f)
+                for i, r in enumerate(roots)
+                if (f := listed_file(r, name)) is not None and f.is_relative_to(r)
+            ),
+            None,
+        )
         if found is None:
             missing.append(name)
         else:
@@ -96,12 +105,26 @@ def gt_lists(roots: list[Path], meta_info: str | None) -> list[list[Path]]:
 
 
 def listed_file(root: Path, name: str) -> Path | None:
-    """The file a meta_info line names, its accented letters in either Unicode form (a list written on Linux, the
-    files copied from a Mac, or the reverse)."""
-    for form in dict.fromkeys((name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name))):
-        if (root / form).is_file():
-            return root / form
+    """The file a meta_info line names: relative to `root` (an absolute path inside it counts as that relative
+    one, which pairing needs), its folders parted by / or by \\ (a list written on Windows, read elsewhere), its
+    accented letters in either Unicode form (a list written on Linux, the files copied from a Mac, or the reverse)."""
+    spellings = [name]
+    if os.sep == "/" and "\\" in name:
+        spellings.append(name.replace("\\", "/"))
+    for spelling in spellings:
+        for form in dict.fromkeys((spelling, *(unicodedata.normalize(f, spelling) for f in ("NFC", "NFD")))):
+            path = _under(root, Path(form)) if Path(form).is_absolute() else root / form
+            if path.is_file():
+                return path
     return None
+
+
+def _under(root: Path, path: Path) -> Path:
+    """`path` as `root / relative path` when it lies in `root` (as written, or once links are resolved)."""
+    for base, full in ((root.absolute(), path), (root.resolve(), path.resolve())):
+        if full.is_relative_to(base):
+            return root / full.relative_to(base)
+    return path
 
 
 def lq_index(lq_root: Path) -> dict[str, Path]:
