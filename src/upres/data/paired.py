@@ -133,7 +133,10 @@ def lq_index(lq_root: Path) -> dict[str, Path]:
     for p in list_images(lq_root):
         key = _key(p.relative_to(lq_root), p.stem)
         if key in by_key:
-            raise ConfigError(f"dataroot_lq {lq_root}: {by_key[key].name} and {p.name} have the same stem")
+            raise ConfigError(
+                f"dataroot_lq {lq_root}: {by_key[key].name} and {p.name} have the same stem, so either could be the "
+                "LR of its GT (pairs are matched by stem); keep one"
+            )
         by_key[key] = p
     return by_key
 
@@ -147,8 +150,16 @@ def match_folder(
     # GT's name in the LR folder; Linux keeps them apart.
     by_folded = {folded(k): k for k in by_key} if folds_case(lq_root.resolve()) else {}
     pairs, missing = [], []
+    seen: dict[str, Path] = {}
     for g in gts:
         key = _key(g.relative_to(gt_root), filename_tmpl.format(g.stem))
+        if key in seen and seen[key] != g:
+            # The second was said to have "no LR partner", its partner being right there, taken by the first.
+            raise ConfigError(
+                f"dataroot_gt {gt_root}: {seen[key].name} and {g.name} have the same stem, so one LR file would be "
+                "the partner of both (pairs are matched by stem); keep one"
+            )
+        seen[key] = g
         lq = by_key.pop(key, None) or by_key.pop(by_folded.get(folded(key), ""), None)
         if lq is None:
             missing.append(g)
