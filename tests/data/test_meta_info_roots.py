@@ -92,3 +92,25 @@ def test_an_absolute_path_outside_the_root_cannot_pair_and_is_named(tmp_path, mo
     with pytest.raises(ConfigError) as caught:
         find_pairs(parse_dataset_options(opts))
     assert str(caught.value) == f"meta_info meta.txt: 1 listed files are not in hr, e.g. {outside}"
+
+
+@pytest.mark.parametrize("kind", ["pairedimagedataset", "realesrgandataset"])
+def test_a_real_esrgan_gt_lr_pair_list_says_to_list_the_gts_only(tmp_path, monkeypatch, kind):
+    """Real-ESRGAN's paired meta_info ("gt.png, lr.png" lines) read as "listed files are not in hr, e.g. ...": the
+    file is right there, the line just holds two names."""
+    opts = {**_sub_pair(tmp_path, monkeypatch), "type": kind, "lq_size": 4}
+    (tmp_path / "meta.txt").write_text("sub/a.png, sub/a.png\n")
+    hint = (
+        ": a 'GT, LR' line of Real-ESRGAN's paired lists; upres pairs each GT with its LR by name, so list the GT "
+        "paths only, one a line"
+    )
+    with pytest.raises(ConfigError) as caught:
+        if kind == "pairedimagedataset":
+            find_pairs(parse_dataset_options(opts))
+        else:
+            gather_paths(opts["dataroot_gt"], opts["meta_info"])
+    said = {
+        "pairedimagedataset": "meta_info meta.txt: 1 listed files are not in hr, e.g. sub/a.png, sub/a.png",
+        "realesrgandataset": "meta_info: meta.txt line 1: sub/a.png, sub/a.png is not in hr",
+    }
+    assert str(caught.value) == said[kind] + hint

@@ -101,13 +101,16 @@ def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> 
     if meta_info is None:
         paths = [p for r in roots for p in list_images(r)]
     else:
-        from upres.data.paired import listed_file, read_meta_info
+        from upres.data.paired import listed_file, pair_line_hint, read_meta_info
 
         paths = []
         for n, rel in read_meta_info(meta_info):
             found = next((f for r in roots if (f := listed_file(Path(r), rel)) is not None), None)
             if found is None:
-                raise ConfigError(f"meta_info: {meta_info} line {n}: {rel} is not in {', '.join(roots)}")
+                hint = pair_line_hint([Path(r) for r in roots], rel)
+                raise ConfigError(
+                    f"meta_info: {meta_info} line {n}: {rel} is not in {', '.join(roots)}{hint}"
+                )
             paths.append(found)
     if not paths:
         raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}{other_files_hint(roots)}")

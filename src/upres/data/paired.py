@@ -99,9 +99,20 @@ def gt_lists(roots: list[Path], meta_info: str | None) -> list[list[Path]]:
     if missing:
         raise ConfigError(
             f"meta_info {meta_info}: {len(missing)} listed files are not in {', '.join(map(str, roots))}, "
-            f"e.g. {missing[0]}"
+            f"e.g. {missing[0]}{pair_line_hint(roots, missing[0])}"
         )
     return listed
+
+
+def pair_line_hint(roots: list[Path], name: str) -> str:
+    """For a listed name not found: what to do when it is a line of Real-ESRGAN's paired list, "gt.png, lr.png"."""
+    gt, sep, _ = name.partition(", ")
+    if not sep or not any(listed_file(root, gt) for root in roots):
+        return ""
+    return (
+        ": a 'GT, LR' line of Real-ESRGAN's paired lists; upres pairs each GT with its LR by name, so list the GT "
+        "paths only, one a line"
+    )
 
 
 def listed_file(root: Path, name: str) -> Path | None:
