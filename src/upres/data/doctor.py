@@ -239,6 +239,7 @@ def check_folders(
     for role, group in (("GT", good_gt), ("LR", good_lq)):
         report.findings += mixed(group, role) + duplicates(group, role) + multi_frame(group)
     crop_gt = lq_size * scale if lq_size and scale else None
+    unscaled: set[Path] = set()  # GT-only images with no LR pixel to make
     readable = [
         (infos[p.gt], infos[p.lq]) for p in pairs if p.lq and not (infos[p.gt].error or infos[p.lq].error)
     ]
@@ -281,6 +282,14 @@ def check_folders(
                     f"GT {gt.width}x{gt.height} is smaller than the crop {crop_gt}{padded}",
                 )
             )
+        elif lq is None and scale and not pads_small and min(gt.height, gt.width) < scale:
+            # Whole images (validation): no LR pixel to make, so the dataset leaves it out. Counted as a size below,
+            # it read as a metric's problem ("0 pixels on its short side ... lower crop_border") and stopped training.
+            detail = (
+                f"GT {gt.width}x{gt.height} is smaller than the scale {scale}: no LR pixel to make from it"
+            )
+            report.findings.append(Finding("error", "too_small", str(pair.gt), detail))
+            unscaled.add(pair.gt)
     small = [f for f in report.findings if f.kind == "too_small"]
     if pads_small and good_gt and len(small) == len(good_gt):
         # Padding a few small images is fine; padding all of them means the crop is wrong.
@@ -294,11 +303,11 @@ def check_folders(
                 f"{largest.height}): every sample would be mostly padding; lower lq_size",
             )
         )
-    if good_gt:
-        ws = np.array([i.width for i in good_gt])
-        hs = np.array([i.height for i in good_gt])
+    if sized := [i for i in good_gt if i.path not in unscaled]:
+        ws = np.array([i.width for i in sized])
+        hs = np.array([i.height for i in sized])
         report.min_size = (int(ws.min()), int(hs.min()))
-        report.narrowest = str(min(good_gt, key=lambda i: min(i.width, i.height)).path)
+        report.narrowest = str(min(sized, key=lambda i: min(i.width, i.height)).path)
         report.median_size = (int(np.median(ws)), int(np.median(hs)))
         report.max_size = (int(ws.max()), int(hs.max()))
     if crop_gt:
