@@ -29,7 +29,8 @@ from upres.data.doctor_findings import (
     ratio,
     scale_fix,
 )
-from upres.data.paired import Pair, gt_lists, guess_filename_tmpl, match_folder
+from upres.data.pair_hints import guess_pairing
+from upres.data.paired import Pair, gt_lists, match_folder
 from upres.data.read import ImageSource
 from upres.errors import UpresError
 from upres.io.image_files import list_images, other_files_hint
@@ -200,7 +201,19 @@ def check_folders(
         if lq_roots:
             found, missing, orphans = match_folder(gt_root, gts, lq_roots[i], filename_tmpl)
             pairs += found
-            if missing and (tmpl := guess_filename_tmpl(missing, orphans, len(gts))):
+            guess = (
+                guess_pairing(gt_root, missing, lq_roots[i], orphans, len(gts), filename_tmpl)
+                if missing
+                else None
+            )
+            if guess and guess.lq_root:
+                tmpl = guess.filename_tmpl
+                report.fixes.append(
+                    f"the LR files of {lq_roots[i]} are in its folder {guess.lq_root}: set dataroot_lq: "
+                    f"{guess.lq_root}{f' and filename_tmpl: {tmpl!r}' if tmpl else ''} in the dataset's options "
+                    f"(upres doctor: --lq {guess.lq_root}{f' --filename-tmpl {tmpl!r}' if tmpl else ''})"
+                )
+            elif guess and (tmpl := guess.filename_tmpl):
                 report.fixes.append(
                     f"the LR files of {lq_roots[i]} are named as filename_tmpl '{tmpl}' gives, not '{filename_tmpl}':"
                     f" set filename_tmpl: '{tmpl}' in the dataset's options (upres doctor: --filename-tmpl '{tmpl}')"

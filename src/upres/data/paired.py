@@ -12,7 +12,6 @@ import codecs
 import os
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from torch.utils.data import Dataset
 from upres.data.augment import crop_corner, random_flips, sample_rng
 from upres.data.bad_samples import BadSampleError, BadSampleGuard
 from upres.data.options import DatasetOptions, as_list, require_folder
+from upres.data.pair_hints import guess_pairing
 from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
@@ -179,26 +179,6 @@ def match_folder(
     return pairs, missing, sorted(by_key.values())
 
 
-def guess_filename_tmpl(missing: list[Path], orphans: list[Path], gt_count: int) -> str | None:
-    """The `filename_tmpl` that would pair GTs left without an LR with the LR files left without a GT (DIV2K's
-    `0001x4.png` for `0001.png`: `{}x4`), when one template pairs at least half of all `gt_count` GTs (one odd LR name
-    among pairs that match is no template: it would unpair the others); None otherwise."""
-    stems = {g.stem for g in missing}
-    votes: Counter[str] = Counter()
-    for lq in orphans:
-        o, seen = lq.stem, set()
-        for i in range(1, len(o)):
-            if o[:i] in stems:
-                seen.add("{}" + o[i:])
-            if o[i:] in stems:
-                seen.add(o[:i] + "{}")
-        votes.update(seen)
-    if not votes:
-        return None
-    tmpl, count = votes.most_common(1)[0]
-    return tmpl if count * 2 >= gt_count else None
-
-
 def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
     """(GT root, LR root or None) per folder pair, checked to exist."""
     gt_roots = [Path(r) for r in as_list(opts.dataroot_gt)]
@@ -224,10 +204,10 @@ def find_pairs(opts: DatasetOptions) -> list[Pair]:
         if missing:
             names = [m.relative_to(gt_root).as_posix() for m in missing]
             shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
-            tmpl = guess_filename_tmpl(missing, orphans, len(gts))
+            guess = guess_pairing(gt_root, missing, lq_root, orphans, len(gts), opts.filename_tmpl)
             raise ConfigError(
                 f"dataroot_lq {lq_root}: no LR partner for {len(missing)} GT images of {gt_root} ({shown}); "
-                + (f"its LR names follow filename_tmpl: '{tmpl}' (set it in this dataset); " if tmpl else "")
+                + (f"{guess.said_in_error()}; " if guess else "")
                 + "`upres doctor` lists them all"
             )
         pairs += found
