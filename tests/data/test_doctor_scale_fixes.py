@@ -24,7 +24,11 @@ def _pairs(tmp_path, gt_side: int, lq_side: int, lq_name: str = "{}") -> None:
 @pytest.mark.parametrize(
     ("gt_side", "lq_side", "fix"),
     [
-        (64, 32, "every pair is x2, not x4: set scale: 2, or give the LR images of x4"),
+        (
+            64,
+            32,
+            "every pair is x2, not x4: set scale: 2 (upres doctor: --scale 2), or give the LR images of x4",
+        ),
         (65, 16, None),  # x4 pairs, with mod-crop leftovers: they fit
         (
             16,
@@ -32,7 +36,11 @@ def _pairs(tmp_path, gt_side: int, lq_side: int, lq_name: str = "{}") -> None:
             "every LR is 4 times larger than its GT: the GT and LR folders are given the wrong way round; swap "
             "dataroot_gt and dataroot_lq",
         ),
-        (64, 21, "every pair is x3, not x4: set scale: 3, or give the LR images of x4"),
+        (
+            64,
+            21,
+            "every pair is x3, not x4: set scale: 3 (upres doctor: --scale 3), or give the LR images of x4",
+        ),
     ],
 )
 def test_doctor_names_the_scale_or_the_swap_that_fits_every_pair(tmp_path, gt_side, lq_side, fix):
@@ -50,7 +58,11 @@ def test_pairs_of_mixed_ratios_get_no_guess(tmp_path):
 @pytest.mark.parametrize(
     ("lq_side", "lq_name", "fix"),
     [
-        (32, "{}", "every pair is x2, not x4: set scale: 2, or give the LR images of x4"),
+        (
+            32,
+            "{}",
+            "every pair is x2, not x4: set scale: 2 (upres doctor: --scale 2), or give the LR images of x4",
+        ),
         (
             16,
             "{}x4",

@@ -142,5 +142,8 @@ def scale_fix(pairs: list[tuple[ImageInfo, ImageInfo]], scale: int) -> str | Non
     gt, lq = pairs[0]
     other = gt.width // max(lq.width, 1)
     if other > 1 and all(_fits(g, lr, other) for g, lr in pairs):
-        return f"every pair is x{other}, not x{scale}: set scale: {other}, or give the LR images of x{scale}"
+        return (
+            f"every pair is x{other}, not x{scale}: set scale: {other} (upres doctor: --scale {other}), or give the LR "
+            f"images of x{scale}"
+        )
     return None
