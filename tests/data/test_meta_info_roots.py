@@ -114,3 +114,20 @@ def test_a_real_esrgan_gt_lr_pair_list_says_to_list_the_gts_only(tmp_path, monke
         "realesrgandataset": "meta_info: meta.txt line 1: sub/a.png, sub/a.png is not in hr",
     }
     assert str(caught.value) == said[kind] + hint
+
+
+@pytest.mark.parametrize("text", ["", "\r\n  \n\n"])
+@pytest.mark.parametrize("kind", ["pairedimagedataset", "realesrgandataset"])
+def test_an_empty_list_is_named_not_taken_for_an_empty_folder(tmp_path, monkeypatch, kind, text):
+    """It said "hr: no images found (there are other files: 1 .png; upres reads .png ...)"."""
+    opts = {**_sub_pair(tmp_path, monkeypatch), "type": kind}
+    (tmp_path / "meta.txt").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        if kind == "pairedimagedataset":
+            find_pairs(parse_dataset_options(opts))
+        else:
+            gather_paths(opts["dataroot_gt"], opts["meta_info"])
+    assert str(caught.value) == (
+        "meta_info: meta.txt holds no file name; give the GT file names, one a line, or remove meta_info to use "
+        "every image of dataroot_gt"
+    )

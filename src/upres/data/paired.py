@@ -72,6 +72,12 @@ def read_meta_info(meta_info: str | Path) -> list[tuple[int, str]]:
         name = _SHAPE_SUFFIX.sub("", line).strip()
         if name:
             out.append((n, name))
+    if not out:
+        # Said otherwise as "dataroot_gt: no images found (there are other files: 6 .png ...)".
+        raise ConfigError(
+            f"meta_info: {path} holds no file name; give the GT file names, one a line, or remove "
+            "meta_info to use every image of dataroot_gt"
+        )
     return out
 
 
