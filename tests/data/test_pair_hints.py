@@ -57,3 +57,19 @@ def test_no_hint_repeats_the_template_already_set(tmp_path):
         [tmp_path / "HR"], [tmp_path / "LR"], scale=2, filename_tmpl="{}x2", use_cache=False
     )
     assert report.fixes == [] and len(report.errors) == 3
+
+
+def test_the_gt_folder_given_as_its_own_lr_folder_is_named(tmp_path):
+    """Each GT paired with itself: "ratio is not the scale 2" for every pair, the cause unsaid."""
+    _div2k(tmp_path)
+    opts = {
+        "type": "pairedimagedataset",
+        "dataroot_gt": str(tmp_path / "HR"),
+        "dataroot_lq": f"{tmp_path}/HR/",
+    }
+    with pytest.raises(ConfigError) as caught:
+        find_pairs(parse_dataset_options(opts))
+    assert str(caught.value) == (
+        f"dataroot_lq: {tmp_path / 'HR'} is the dataroot_gt folder itself; give the folder of the LR images, or "
+        "remove dataroot_lq to make each LR from its GT (bicubic)"
+    )

@@ -195,6 +195,12 @@ def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
         require_folder("dataroot_gt", r)
     for r in lq_roots:
         require_folder("dataroot_lq", r)
+    for g, lq in zip(gt_roots, lq_roots, strict=False):
+        if g.samefile(lq):  # each GT its own LR: "ratio is not the scale" for every pair
+            raise ConfigError(
+                f"dataroot_lq: {lq} is the dataroot_gt folder itself; give the folder of the LR images, or remove "
+                "dataroot_lq to make each LR from its GT (bicubic)"
+            )
     return [(g, lq_roots[i] if lq_roots else None) for i, g in enumerate(gt_roots)]
 
 
