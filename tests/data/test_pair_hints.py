@@ -73,3 +73,13 @@ def test_the_gt_folder_given_as_its_own_lr_folder_is_named(tmp_path):
         f"dataroot_lq: {tmp_path / 'HR'} is the dataroot_gt folder itself; give the folder of the LR images, or "
         "remove dataroot_lq to make each LR from its GT (bicubic)"
     )
+
+
+def test_doctor_given_the_gt_folder_as_lr_says_so(tmp_path):
+    _div2k(tmp_path)
+    hr = tmp_path / "HR"
+    report = check_folders([hr], [hr], scale=2, use_cache=False)
+    assert report.fixes == [
+        f"the LR folder {hr} is the GT folder itself: give the folder of the LR images to --lq, or leave --lq out "
+        "(the LR is then made from each GT)"
+    ]

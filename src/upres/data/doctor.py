@@ -201,6 +201,11 @@ def check_folders(
         if lq_roots:
             found, missing, orphans = match_folder(gt_root, gts, lq_roots[i], filename_tmpl)
             pairs += found
+            if gt_root.samefile(lq_roots[i]):  # `upres doctor hr --lq hr`: each GT its own LR
+                report.fixes.append(
+                    f"the LR folder {lq_roots[i]} is the GT folder itself: give the folder of the LR images to --lq, "
+                    "or leave --lq out (the LR is then made from each GT)"
+                )
             guess = (
                 guess_pairing(gt_root, missing, lq_roots[i], orphans, len(gts), filename_tmpl)
                 if missing
