@@ -3,7 +3,21 @@
 Raise them where the problem is known, with the file or key and the fix in the message.
 """
 
+import re
 import signal
+
+# torch re-raises an error of a DataLoader worker process as `type(error)(text)`, the text being this line, then the
+# worker's whole traceback, which ends with "module.Name: the message".
+_FROM_WORKER = re.compile(r"Caught (\w+) in DataLoader worker process \d+\.\nOriginal Traceback")
+
+
+def worker_message(text: str) -> str:
+    """The error's own message when `text` is torch's report of it from a DataLoader worker; else `text`."""
+    caught = _FROM_WORKER.match(text)
+    if caught is None:
+        return text
+    raised = list(re.finditer(rf"^(?:[\w.]+\.)?{caught[1]}: ", text, re.MULTILINE))
+    return text[raised[-1].end() :].rstrip("\n") if raised else text
 
 
 class UpresError(Exception):
@@ -13,6 +27,12 @@ class UpresError(Exception):
     # Under torchrun: every process meets this error alike (the same option file, the iteration they agreed on), so
     # the CLI prints it once, from process 0. Left False where one process may meet it alone (its own GPU's memory).
     same_on_every_process = False
+
+    def __init__(self, *args: object) -> None:
+        # From a loader worker, the message the user can act on, not a traceback squeezed onto one line.
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (worker_message(args[0]),)
+        super().__init__(*args)
 
 
 class ModelFileError(UpresError):

@@ -97,3 +97,24 @@ def test_on_a_disk_that_ignores_case_lr_pairs_with_a_gt_of_another_case(tmp_path
     monkeypatch.setattr("upres.data.paired.folds_case", lambda folder: False)
     with pytest.raises(ConfigError, match=r"no LR partner for 1 GT images"):
         find_pairs(opts)
+
+
+def test_two_gts_with_one_stem_are_named_not_one_of_them_said_to_lack_its_lr(tmp_path):
+    """GT a.png and a.jpg beside LR a.png: "a.png: no LR partner", though a.png was right there, taken by a.jpg."""
+    _write(tmp_path / "gt" / "a.png", 16, 16)
+    _write(tmp_path / "gt" / "a.jpg", 16, 16)
+    _write(tmp_path / "lq" / "a.png", 8, 8)
+    opts = {
+        "type": "pairedimagedataset",
+        "dataroot_gt": str(tmp_path / "gt"),
+        "dataroot_lq": str(tmp_path / "lq"),
+    }
+    with pytest.raises(ConfigError) as caught:
+        find_pairs(parse_dataset_options(opts))
+    assert str(caught.value) == (
+        f"dataroot_gt {tmp_path / 'gt'}: a.jpg and a.png have the same stem, so one LR file would be the partner of "
+        "both (pairs are matched by stem); keep one"
+    )
+    # Without LR files each GT is its own sample, whatever its stem.
+    del opts["dataroot_lq"]
+    assert len(find_pairs(parse_dataset_options(opts))) == 2

@@ -182,3 +182,21 @@ def test_jpeg_quality_fractions_are_refused_not_rounded():
         parse_degradation_options({"jpeg_range": [30.4, 30.6]}, "o.yml")
     assert str(exc.value) == "o.yml: jpeg_range: JPEG quality is a whole number, got [30.4, 30.6]"
     assert parse_degradation_options({"jpeg_range": [30.0, 95]}, "o.yml").jpeg_range == (30.0, 95.0)
+
+
+@pytest.mark.parametrize(
+    ("data", "got"),
+    [
+        ({"noise_range": 5}, "5"),
+        ({"kernel_range2": [7]}, "[7]"),
+        ({"jpeg_range": [30, 60, 95]}, "[30, 60, 95]"),
+    ],
+)
+def test_a_range_that_is_not_two_numbers_says_how_to_write_one(data, got):
+    """`noise_range: 5` said "Input should be a valid tuple", and `[7]` "kernel_range2.1: Field required"."""
+    with pytest.raises(ConfigError) as exc:
+        parse_degradation_options(data)
+    key = next(iter(data))
+    assert str(exc.value) == (
+        f"options: {key}: give a range as two numbers [min, max] (the same twice for one value), got {got}"
+    )

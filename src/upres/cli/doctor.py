@@ -148,6 +148,6 @@ def _print_report(r) -> None:
                 print(one_line(f"     {f.path}: {f.detail}"))  # a newline in a name would split the finding
             if len(group) > MAX_LISTED:
                 print(f"     ... and {len(group) - MAX_LISTED} more (--json lists all)")
-    for hint in r.hints:
+    for hint in r.fixes + r.hints:
         print(f"   hint: {hint}")
     print(f"   {'OK' if r.ok else 'FAILED'}: {len(r.errors)} errors, {len(r.warnings)} warnings")

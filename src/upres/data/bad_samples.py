@@ -27,6 +27,13 @@ class TooManyBadSamples(UpresError):
 
 # The share of a dataset that may be bad before training stops (the issue's 1%).
 DEFAULT_MAX_FRACTION = 0.01
+# Bad files named in the error that stops training (the log names each as it is met).
+SHOWN = 5
+
+
+def _named(path: str, reason: str) -> str:
+    """`path: reason`, without the path twice when the reason starts with it (an unreadable image's does)."""
+    return reason if reason.startswith(path) else f"{path}: {reason}"
 
 
 class BadSampleGuard:
@@ -43,12 +50,15 @@ class BadSampleGuard:
     def record(self, path: str, reason: str) -> None:
         if path not in self.bad:
             self.bad[path] = reason
-            log.warning("skipping bad sample %s: %s", path, reason)
+            log.warning("skipping bad sample %s", _named(path, reason))
         if len(self.bad) > self.max_fraction * self.size:
-            listing = "\n".join(f"  {p}: {r}" for p, r in sorted(self.bad.items()))
+            # One line: the CLI prints an error as one (its newlines came out as "\\n" between the files).
+            bad = sorted(self.bad.items())
+            listing = "; ".join(_named(p, r) for p, r in bad[:SHOWN])
+            more = f"; and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
             raise TooManyBadSamples(
-                f"{len(self.bad)} of {self.size} samples are bad (more than {self.max_fraction:.0%}); "
-                f"fix or remove them (`upres doctor` lists every problem):\n{listing}"
+                f"{len(bad)} of {self.size} samples are bad (more than {self.max_fraction:.0%}): {listing}{more}; "
+                "fix or remove them (`upres doctor` lists every problem)"
             )
 
     def load(

@@ -27,8 +27,10 @@ from upres.data.doctor_findings import (
     multi_frame,
     orientations,
     ratio,
+    scale_fix,
 )
-from upres.data.paired import Pair, gt_files, guess_filename_tmpl, match_folder
+from upres.data.pair_hints import guess_pairing
+from upres.data.paired import Pair, gt_lists, match_folder
 from upres.data.read import ImageSource
 from upres.errors import UpresError
 from upres.io.image_files import list_images, other_files_hint
@@ -52,6 +54,9 @@ class DoctorReport:
     iterations_per_epoch: int | None = None
     findings: list[Finding] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)  # advice that is not a fault (loading speed)
+    fixes: list[str] = field(
+        default_factory=list
+    )  # how the errors would go (a filename_tmpl or scale that fits)
 
     @property
     def errors(self) -> list[Finding]:
@@ -189,13 +194,32 @@ def check_folders(
         )
     report = DoctorReport(name or ", ".join(map(str, gt_roots)), scale, batch_size=batch_size)
     pairs: list[Pair] = []
+    folders = [r for r in gt_roots if r.is_dir()]
+    listed = dict(zip(folders, gt_lists(folders, meta_info), strict=True))
     for i, gt_root in enumerate(gt_roots):
-        gts = gt_files(gt_root, meta_info) if gt_root.is_dir() else list_images(gt_root)
+        gts = listed[gt_root] if gt_root in listed else list_images(gt_root)
         if lq_roots:
             found, missing, orphans = match_folder(gt_root, gts, lq_roots[i], filename_tmpl)
             pairs += found
-            if missing and (tmpl := guess_filename_tmpl(missing, orphans, len(gts))):
-                report.hints.append(
+            if gt_root.samefile(lq_roots[i]):  # `upres doctor hr --lq hr`: each GT its own LR
+                report.fixes.append(
+                    f"the LR folder {lq_roots[i]} is the GT folder itself: give the folder of the LR images to --lq, "
+                    "or leave --lq out (the LR is then made from each GT)"
+                )
+            guess = (
+                guess_pairing(gt_root, missing, lq_roots[i], orphans, len(gts), filename_tmpl)
+                if missing
+                else None
+            )
+            if guess and guess.lq_root:
+                tmpl = guess.filename_tmpl
+                report.fixes.append(
+                    f"the LR files of {lq_roots[i]} are in its folder {guess.lq_root}: set dataroot_lq: "
+                    f"{guess.lq_root}{f' and filename_tmpl: {tmpl!r}' if tmpl else ''} in the dataset's options "
+                    f"(upres doctor: --lq {guess.lq_root}{f' --filename-tmpl {tmpl!r}' if tmpl else ''})"
+                )
+            elif guess and (tmpl := guess.filename_tmpl):
+                report.fixes.append(
                     f"the LR files of {lq_roots[i]} are named as filename_tmpl '{tmpl}' gives, not '{filename_tmpl}':"
                     f" set filename_tmpl: '{tmpl}' in the dataset's options (upres doctor: --filename-tmpl '{tmpl}')"
                 )
@@ -233,6 +257,12 @@ def check_folders(
     for role, group in (("GT", good_gt), ("LR", good_lq)):
         report.findings += mixed(group, role) + duplicates(group, role) + multi_frame(group)
     crop_gt = lq_size * scale if lq_size and scale else None
+    unscaled: set[Path] = set()  # GT-only images with no LR pixel to make
+    readable = [
+        (infos[p.gt], infos[p.lq]) for p in pairs if p.lq and not (infos[p.gt].error or infos[p.lq].error)
+    ]
+    if scale and (fix := scale_fix(readable, scale)):
+        report.fixes.append(fix)
     for pair in pairs:
         gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
         if gt.error or (lq is not None and lq.error):
@@ -270,6 +300,14 @@ def check_folders(
                     f"GT {gt.width}x{gt.height} is smaller than the crop {crop_gt}{padded}",
                 )
             )
+        elif lq is None and scale and not pads_small and min(gt.height, gt.width) < scale:
+            # Whole images (validation): no LR pixel to make, so the dataset leaves it out. Counted as a size below,
+            # it read as a metric's problem ("0 pixels on its short side ... lower crop_border") and stopped training.
+            detail = (
+                f"GT {gt.width}x{gt.height} is smaller than the scale {scale}: no LR pixel to make from it"
+            )
+            report.findings.append(Finding("error", "too_small", str(pair.gt), detail))
+            unscaled.add(pair.gt)
     small = [f for f in report.findings if f.kind == "too_small"]
     if pads_small and good_gt and len(small) == len(good_gt):
         # Padding a few small images is fine; padding all of them means the crop is wrong.
@@ -283,11 +321,11 @@ def check_folders(
                 f"{largest.height}): every sample would be mostly padding; lower lq_size",
             )
         )
-    if good_gt:
-        ws = np.array([i.width for i in good_gt])
-        hs = np.array([i.height for i in good_gt])
+    if sized := [i for i in good_gt if i.path not in unscaled]:
+        ws = np.array([i.width for i in sized])
+        hs = np.array([i.height for i in sized])
         report.min_size = (int(ws.min()), int(hs.min()))
-        report.narrowest = str(min(good_gt, key=lambda i: min(i.width, i.height)).path)
+        report.narrowest = str(min(sized, key=lambda i: min(i.width, i.height)).path)
         report.median_size = (int(np.median(ws)), int(np.median(hs)))
         report.max_size = (int(ws.max()), int(hs.max()))
     if crop_gt:

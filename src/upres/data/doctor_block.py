@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from upres.data.doctor import DoctorReport, check_folders
+from upres.data.doctor_findings import Finding
 from upres.data.options import DatasetOptions, as_list, errors_in_block
 from upres.data.paired import dataset_roots
+from upres.io.image_files import list_images, other_files_hint
 
 
 def check_dataset(
@@ -19,7 +21,27 @@ def check_dataset(
 ) -> DoctorReport:
     """The checks for one `datasets.<name>` block (training calls this before its first iteration)."""
     with errors_in_block(name or opts.type):
-        return _check_block(opts, scale, name, use_cache, announce)
+        report = _check_block(opts, scale, name, use_cache, announce)
+    report.findings += empty_folders(opts)
+    return report
+
+
+def empty_folders(opts: DatasetOptions) -> list[Finding]:
+    """A `dataroot_gt` folder of several that holds no image: the others trained alone, without a word (a folder
+    left empty by a failed copy, or a path to the wrong level)."""
+    roots = as_list(opts.dataroot_gt)
+    if opts.type == "singleimagedataset" or len(roots) < 2 or opts.meta_info is not None:
+        return []
+    return [
+        Finding(
+            "warning",
+            "empty_folder",
+            root,
+            f"no images in this dataroot_gt folder (training reads the others){other_files_hint([root])}",
+        )
+        for root in roots
+        if not list_images(root)
+    ]
 
 
 def _check_block(
@@ -41,6 +63,7 @@ def _check_block(
             scale=scale,
             lq_size=opts.crop_size(scale),
             batch_size=batch,
+            enlarge_ratio=opts.dataset_enlarge_ratio,
             accum_iter=opts.accum_iter,
             name=name or opts.name,
             pads_small=True,
@@ -62,3 +85,12 @@ def _check_block(
         use_cache=use_cache,
         announce=announce,
     )
+
+
+def empty_folder_notes(report: DoctorReport) -> list[str]:
+    """The training log's words for `empty_folders` findings."""
+    return [
+        f"datasets.train.dataroot_gt: {f.path}: {f.detail}"
+        for f in report.warnings
+        if f.kind == "empty_folder"
+    ]

@@ -119,3 +119,31 @@ def multi_frame(infos: list[ImageInfo]) -> list[Finding]:
         for i in infos
         if i.frames > 1
     ]
+
+
+def _fits(gt: ImageInfo, lq: ImageInfo, scale: int) -> bool:
+    """GT is LR x scale, give or take the mod-crop leftovers the datasets crop away."""
+    return (
+        lq.height * scale <= gt.height < (lq.height + 1) * scale
+        and lq.width * scale <= gt.width < (lq.width + 1) * scale
+    )
+
+
+def scale_fix(pairs: list[tuple[ImageInfo, ImageInfo]], scale: int) -> str | None:
+    """The fix when no (GT, LR) pair is of this scale but all of them tell one story: another scale, or the GT and LR
+    folders given the wrong way round (each pair's error alone says only "ratio is not the scale")."""
+    if not pairs or any(_fits(gt, lq, scale) for gt, lq in pairs):
+        return None
+    if all(_fits(lq, gt, scale) for gt, lq in pairs):
+        return (
+            f"every LR is {scale} times larger than its GT: the GT and LR folders are given the wrong way round; "
+            "swap dataroot_gt and dataroot_lq"
+        )
+    gt, lq = pairs[0]
+    other = gt.width // max(lq.width, 1)
+    if other > 1 and all(_fits(g, lr, other) for g, lr in pairs):
+        return (
+            f"every pair is x{other}, not x{scale}: set scale: {other} (upres doctor: --scale {other}), or give the LR "
+            f"images of x{scale}"
+        )
+    return None

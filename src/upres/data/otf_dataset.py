@@ -45,6 +45,7 @@ class OTFDatasetOptions(BaseModel):
     use_rot: bool = True
     alpha: Literal["white", "black", "drop"] = "white"
     color: Literal["rgb", "y"] | None = None
+    dataset_enlarge_ratio: int = 1
 
     @model_validator(mode="after")
     def _sizes(self) -> OTFDatasetOptions:
@@ -100,13 +101,16 @@ def gather_paths(dataroot_gt: str | list[str], meta_info: str | None = None) -> 
     if meta_info is None:
         paths = [p for r in roots for p in list_images(r)]
     else:
-        from upres.data.paired import listed_file, read_meta_info
+        from upres.data.paired import listed_file, pair_line_hint, read_meta_info
 
         paths = []
         for n, rel in read_meta_info(meta_info):
             found = next((f for r in roots if (f := listed_file(Path(r), rel)) is not None), None)
             if found is None:
-                raise ConfigError(f"meta_info: {meta_info} line {n}: {rel} is not in {', '.join(roots)}")
+                hint = pair_line_hint([Path(r) for r in roots], rel)
+                raise ConfigError(
+                    f"meta_info: {meta_info} line {n}: {rel} is not in {', '.join(roots)}{hint}"
+                )
             paths.append(found)
     if not paths:
         raise ConfigError(f"dataroot_gt: no images found in {', '.join(roots)}{other_files_hint(roots)}")
@@ -163,7 +167,8 @@ class RealESRGANDataset(Dataset):
         self.deferred = False
 
     def __len__(self) -> int:
-        return len(self.paths)
+        # As BasicSR's EnlargedSampler, for every dataset type: each image this many times an epoch.
+        return len(self.paths) * self.opts.dataset_enlarge_ratio
 
     def set_epoch(self, epoch: int) -> None:
         """New draws every epoch; call it from the training loop (as with DistributedSampler)."""
@@ -175,7 +180,7 @@ class RealESRGANDataset(Dataset):
         rng, gen = make_generators((self.seed, epoch, index))
         # An unreadable file is recorded and another index drawn from the same generator (stops past 1% bad).
         return self.guard.load(
-            int(index), lambda i: self._load(i, rng, gen), lambda i: str(self.paths[i]), rng
+            int(index) % len(self.paths), lambda i: self._load(i, rng, gen), lambda i: str(self.paths[i]), rng
         )
 
     def _load(self, i: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, Any]:

@@ -9,9 +9,9 @@ form (composed, or decomposed as macOS writes them). Items are BasicSR-style dic
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from upres.data.augment import crop_corner, random_flips, sample_rng
 from upres.data.bad_samples import BadSampleError, BadSampleGuard
 from upres.data.options import DatasetOptions, as_list, require_folder
+from upres.data.pair_hints import guess_pairing
 from upres.data.read import ImageSource, array_to_rgb, rgb_to_y
 from upres.data.resize import imresize
 from upres.errors import ConfigError
@@ -71,29 +72,76 @@ def read_meta_info(meta_info: str | Path) -> list[tuple[int, str]]:
         name = _SHAPE_SUFFIX.sub("", line).strip()
         if name:
             out.append((n, name))
+    if not out:
+        # Said otherwise as "dataroot_gt: no images found (there are other files: 6 .png ...)".
+        raise ConfigError(
+            f"meta_info: {path} holds no file name; give the GT file names, one a line, or remove "
+            "meta_info to use every image of dataroot_gt"
+        )
     return out
 
 
-def gt_files(root: Path, meta_info: str | None) -> list[Path]:
+def gt_lists(roots: list[Path], meta_info: str | None) -> list[list[Path]]:
+    """The GT files of each root: all its images, or those the `meta_info` list names, each line in the first root
+    that holds it (as `realesrgandataset` reads one list over several roots; every root had to hold every line)."""
     if meta_info is None:
-        return list_images(root)
-    names = [name for _, name in read_meta_info(meta_info)]
-    found = {n: listed_file(root, n) for n in names}
-    missing = [n for n, path in found.items() if path is None]
+        return [list_images(root) for root in roots]
+    listed: list[list[Path]] = [[] for _ in roots]
+    missing = []
+    for _, name in read_meta_info(meta_info):
+        # (an absolute path outside the roots has no relative path to pair by)
+        found = next(
+            (
+                (i, f)
+                for i, r in enumerate(roots)
+                if (f := listed_file(r, name)) is not None and f.is_relative_to(r)
+            ),
+            None,
+        )
+        if found is None:
+            missing.append(name)
+        else:
+            listed[found[0]].append(found[1])
     if missing:
         raise ConfigError(
-            f"meta_info {meta_info}: {len(missing)} listed files are not in {root}, e.g. {missing[0]}"
+            f"meta_info {meta_info}: {len(missing)} listed files are not in {', '.join(map(str, roots))}, "
+            f"e.g. {missing[0]}{pair_line_hint(roots, missing[0])}"
         )
-    return [found[n] for n in names]
+    return listed
+
+
+def pair_line_hint(roots: list[Path], name: str) -> str:
+    """For a listed name not found: what to do when it is a line of Real-ESRGAN's paired list, "gt.png, lr.png"."""
+    gt, sep, _ = name.partition(", ")
+    if not sep or not any(listed_file(root, gt) for root in roots):
+        return ""
+    return (
+        ": a 'GT, LR' line of Real-ESRGAN's paired lists; upres pairs each GT with its LR by name, so list the GT "
+        "paths only, one a line"
+    )
 
 
 def listed_file(root: Path, name: str) -> Path | None:
-    """The file a meta_info line names, its accented letters in either Unicode form (a list written on Linux, the
-    files copied from a Mac, or the reverse)."""
-    for form in dict.fromkeys((name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name))):
-        if (root / form).is_file():
-            return root / form
+    """The file a meta_info line names: relative to `root` (an absolute path inside it counts as that relative
+    one, which pairing needs), its folders parted by / or by \\ (a list written on Windows, read elsewhere), its
+    accented letters in either Unicode form (a list written on Linux, the files copied from a Mac, or the reverse)."""
+    spellings = [name]
+    if os.sep == "/" and "\\" in name:
+        spellings.append(name.replace("\\", "/"))
+    for spelling in spellings:
+        for form in dict.fromkeys((spelling, *(unicodedata.normalize(f, spelling) for f in ("NFC", "NFD")))):
+            path = _under(root, Path(form)) if Path(form).is_absolute() else root / form
+            if path.is_file():
+                return path
     return None
+
+
+def _under(root: Path, path: Path) -> Path:
+    """`path` as `root / relative path` when it lies in `root` (as written, or once links are resolved)."""
+    for base, full in ((root.absolute(), path), (root.resolve(), path.resolve())):
+        if full.is_relative_to(base):
+            return root / full.relative_to(base)
+    return path
 
 
 def lq_index(lq_root: Path) -> dict[str, Path]:
@@ -102,7 +150,10 @@ def lq_index(lq_root: Path) -> dict[str, Path]:
     for p in list_images(lq_root):
         key = _key(p.relative_to(lq_root), p.stem)
         if key in by_key:
-            raise ConfigError(f"dataroot_lq {lq_root}: {by_key[key].name} and {p.name} have the same stem")
+            raise ConfigError(
+                f"dataroot_lq {lq_root}: {by_key[key].name} and {p.name} have the same stem, so either could be the "
+                "LR of its GT (pairs are matched by stem); keep one"
+            )
         by_key[key] = p
     return by_key
 
@@ -116,34 +167,22 @@ def match_folder(
     # GT's name in the LR folder; Linux keeps them apart.
     by_folded = {folded(k): k for k in by_key} if folds_case(lq_root.resolve()) else {}
     pairs, missing = [], []
+    seen: dict[str, Path] = {}
     for g in gts:
         key = _key(g.relative_to(gt_root), filename_tmpl.format(g.stem))
+        if key in seen and seen[key] != g:
+            # The second was said to have "no LR partner", its partner being right there, taken by the first.
+            raise ConfigError(
+                f"dataroot_gt {gt_root}: {seen[key].name} and {g.name} have the same stem, so one LR file would be "
+                "the partner of both (pairs are matched by stem); keep one"
+            )
+        seen[key] = g
         lq = by_key.pop(key, None) or by_key.pop(by_folded.get(folded(key), ""), None)
         if lq is None:
             missing.append(g)
         else:
             pairs.append(Pair(g, lq))
     return pairs, missing, sorted(by_key.values())
-
-
-def guess_filename_tmpl(missing: list[Path], orphans: list[Path], gt_count: int) -> str | None:
-    """The `filename_tmpl` that would pair GTs left without an LR with the LR files left without a GT (DIV2K's
-    `0001x4.png` for `0001.png`: `{}x4`), when one template pairs at least half of all `gt_count` GTs (one odd LR name
-    among pairs that match is no template: it would unpair the others); None otherwise."""
-    stems = {g.stem for g in missing}
-    votes: Counter[str] = Counter()
-    for lq in orphans:
-        o, seen = lq.stem, set()
-        for i in range(1, len(o)):
-            if o[:i] in stems:
-                seen.add("{}" + o[i:])
-            if o[i:] in stems:
-                seen.add(o[:i] + "{}")
-        votes.update(seen)
-    if not votes:
-        return None
-    tmpl, count = votes.most_common(1)[0]
-    return tmpl if count * 2 >= gt_count else None
 
 
 def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
@@ -156,6 +195,12 @@ def dataset_roots(opts: DatasetOptions) -> list[tuple[Path, Path | None]]:
         require_folder("dataroot_gt", r)
     for r in lq_roots:
         require_folder("dataroot_lq", r)
+    for g, lq in zip(gt_roots, lq_roots, strict=False):
+        if g.samefile(lq):  # each GT its own LR: "ratio is not the scale" for every pair
+            raise ConfigError(
+                f"dataroot_lq: {lq} is the dataroot_gt folder itself; give the folder of the LR images, or remove "
+                "dataroot_lq to make each LR from its GT (bicubic)"
+            )
     return [(g, lq_roots[i] if lq_roots else None) for i, g in enumerate(gt_roots)]
 
 
@@ -163,8 +208,7 @@ def find_pairs(opts: DatasetOptions) -> list[Pair]:
     """All pairs of the dataset, in a stable order; a GT without its LR partner is a ConfigError."""
     pairs: list[Pair] = []
     roots = dataset_roots(opts)
-    for gt_root, lq_root in roots:
-        gts = gt_files(gt_root, opts.meta_info)
+    for (gt_root, lq_root), gts in zip(roots, gt_lists([g for g, _ in roots], opts.meta_info), strict=True):
         if lq_root is None:
             pairs += [Pair(g, None) for g in gts]
             continue
@@ -172,10 +216,10 @@ def find_pairs(opts: DatasetOptions) -> list[Pair]:
         if missing:
             names = [m.relative_to(gt_root).as_posix() for m in missing]
             shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
-            tmpl = guess_filename_tmpl(missing, orphans, len(gts))
+            guess = guess_pairing(gt_root, missing, lq_root, orphans, len(gts), opts.filename_tmpl)
             raise ConfigError(
                 f"dataroot_lq {lq_root}: no LR partner for {len(missing)} GT images of {gt_root} ({shown}); "
-                + (f"its LR names follow filename_tmpl: '{tmpl}' (set it in this dataset); " if tmpl else "")
+                + (f"{guess.said_in_error()}; " if guess else "")
                 + "`upres doctor` lists them all"
             )
         pairs += found

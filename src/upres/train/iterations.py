@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from upres.data.bad_samples import TooManyBadSamples
 from upres.infer.autotile import is_out_of_memory
 from upres.train.checkpoint import list_states
 from upres.train.compiling import compile_failure_text, is_compile_failure
@@ -127,6 +128,12 @@ class Iterations:
             self.log.note(text)
             self.log.close()
             raise TrainingError(text) from None
+        except TooManyBadSamples as exc:
+            # As a loader's death: in log.txt too (it was on the console only), with what a resume would start from.
+            text = f"{exc}; {self.newest()}"
+            self.log.note(text)
+            self.log.close()
+            raise TooManyBadSamples(text) from None
         except KeyboardInterrupt:
             self._save_interrupted(it)
             if agreement is not None:

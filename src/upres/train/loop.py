@@ -42,6 +42,7 @@ from upres.train.persist import (
     resume_run,
 )
 from upres.train.report import RunLog
+from upres.train.sampler import epoch_size_words
 from upres.train.setup import Run, build_run, experiment_dir
 from upres.train.step import TrainStep
 from upres.train.validate import BestTracker, build_metrics
@@ -214,9 +215,10 @@ def _start_line(
     total_iter: int,
     amp_dtype: torch.dtype,
 ) -> str:
+    size = epoch_size_words(len(run.train_set), opts.train_dataset.dataset_enlarge_ratio)
     return (
-        f"training {opts.name}: {run.g.info.family} x{opts.scale} ({' '.join(run.g.info.tags)}), {len(run.train_set)} "
-        f"images, batch {run.batch_size} x accum {run.accum_iter} x {ctx.world_size} process(es) = effective "
+        f"training {opts.name}: {run.g.info.family} x{opts.scale} ({' '.join(run.g.info.tags)}), {size}, batch "
+        f"{run.batch_size} x accum {run.accum_iter} x {ctx.world_size} process(es) = effective "
         f"{run.batch_size * run.accum_iter * ctx.world_size}, iterations {start_iter}->{total_iter}, seed {seed}, "
         f"device {ctx.device}{', AMP ' + str(amp_dtype).removeprefix('torch.') if opts.use_amp else ''}"
     )

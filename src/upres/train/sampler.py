@@ -28,6 +28,14 @@ def check_epoch_size(size: int, enlarge_ratio: int) -> None:
         )
 
 
+def epoch_size_words(size: int, ratio: int) -> str:
+    """How a training set of `size` samples is told: 6 images, or 6 images x dataset_enlarge_ratio 5 = 30 samples
+    (a bare 30 was read as the number of images)."""
+    if ratio == 1:
+        return f"{size} images"
+    return f"{size // ratio} images x dataset_enlarge_ratio {ratio} = {size} samples"
+
+
 def steps_per_epoch(size: int, batch_size: int, world_size: int = 1, accum: int = 1) -> int:
     """Optimizer steps in one epoch: whole steps only (the rest of the permutation is left out)."""
     return size // (batch_size * world_size * accum)

@@ -20,7 +20,7 @@ from upres.train.config import Options
 from upres.train.ema import EMA, window_note
 from upres.train.experiment import experiment_dir  # noqa: F401 - the loop's import
 from upres.train.pretrain import load_pretrain, pretrain_exists
-from upres.train.sampler import check_epoch_size
+from upres.train.sampler import check_epoch_size, epoch_size_words
 from upres.train.schedule import Schedule, build_optimizer
 
 
@@ -182,7 +182,7 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
     if ds is None or ds.type not in ("pairedimagedataset", "realesrgandataset"):
         return []
     from upres.data.bad_samples import DEFAULT_MAX_FRACTION
-    from upres.data.doctor_block import check_dataset
+    from upres.data.doctor_block import check_dataset, empty_folder_notes
 
     report = check_dataset(ds, opts.scale, "train", announce=announce)
     bad = [f for f in report.errors if f.kind in PER_SAMPLE_FAULTS]
@@ -191,11 +191,13 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
     if fatal or len(bad) > DEFAULT_MAX_FRACTION * max(report.pairs, 1):
         errors = fatal or bad
         shown = "; ".join(f"{f.path}: {f.detail}" for f in errors[:3])
+        fixes = "".join(f"hint: {fix}; " for fix in report.fixes)
         raise ConfigError(
-            f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; "
+            f"datasets.train: the dataset check found {len(report.errors)} error(s), e.g. {shown}; {fixes}"
             "`upres doctor -c OPTIONS` lists them all"
         )
     notes = [_listing("datasets.train", bad, "will be skipped when drawn")] if bad else []
+    notes += empty_folder_notes(report)
     for name, val in validation_datasets(opts).items():
         # Checked now rather than met at the first validation, hours in; bad images are left out of the metrics.
         val_report = check_dataset(val, opts.scale, name)
@@ -280,8 +282,9 @@ def build_run(
     per_step = batch * ds_opts.accum_iter * world_size
     if len(train_set) < per_step:
         raise ConfigError(
-            f"datasets.train: {len(train_set)} images but batch_size_per_gpu {batch} x accum_iter {ds_opts.accum_iter} "
-            f"x {world_size} process(es) needs at least {per_step}; lower the batch size or add images"
+            f"datasets.train: {epoch_size_words(len(train_set), ds_opts.dataset_enlarge_ratio)} but batch_size_per_gpu "
+            f"{batch} x accum_iter {ds_opts.accum_iter} x {world_size} process(es) needs at least {per_step}; "
+            "lower the batch size or add images"
         )
     val_sets = {}
     if opts.val_datasets and not validation_datasets(opts):

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -82,6 +83,17 @@ class DegradationOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _two_ends(cls, value: object, info: ValidationInfo) -> object:
+        # pydantic's words for `noise_range: 5` and `[5]` were "Input should be a valid tuple", ".1: Field required"
+        ranged = cls.model_fields[info.field_name].annotation in (FloatRange, IntRange)
+        if ranged and (not isinstance(value, list | tuple) or len(value) != 2):
+            raise ValueError(
+                f"give a range as two numbers [min, max] (the same twice for one value), got {value!r}"
+            )
+        return value
 
     # ---- first pass: blur
     blur_prob: Prob = _field(0.0, "probability of the first blur")
