@@ -12,7 +12,7 @@ from upres.archs.discriminators.dunet import DUnet
 from upres.archs.discriminators.patchgan import MultiScalePatchGANDiscriminatorSN, PatchGANDiscriminatorSN
 from upres.archs.discriminators.unet import UNetDiscriminatorSN
 from upres.archs.discriminators.vgg_style import VGGStyleDiscriminator
-from upres.errors import ConfigError, ModelFileError, did_you_mean
+from upres.errors import ConfigError, ModelFileError, check_keywords, did_you_mean
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "vggstylediscriminator": VGGStyleDiscriminator,
@@ -47,6 +47,7 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             # 0, negative or text ('8') ended in torch's reshape/conv errors or a string-formatting message
             raise ConfigError(f"network_d.{size}: must be a positive integer, got {value!r}")
+    check_keywords(f"network_d ({key})", DISCRIMINATORS[key], opts)
     try:
         return DISCRIMINATORS[key](**opts)
     except (TypeError, ValueError) as exc:
