@@ -1,4 +1,5 @@
 import pytest
+import torch
 from pydantic import ValidationError
 
 from upres.errors import ConfigError
@@ -123,3 +124,20 @@ def test_msssiml1loss_says_it_is_not_redux_s_formula():
         "traiNNer-redux's is a full-resolution Gaussian-weighted form with other values (about 0.11 where this gives "
         "0.07): a weight tuned there may need retuning"
     ]
+
+
+def test_a_loss_s_own_message_names_the_entry_once(tmp_path):
+    """'train.losses[2] (ganloss): ganloss: unknown gan_type' named the loss twice."""
+    with pytest.raises(ConfigError) as exc:
+        build_loss({"type": "ganloss", "gan_type": "rgan"}, "train.losses[2]")
+    assert str(exc.value) == (
+        "train.losses[2] (ganloss): unknown gan_type 'rgan'; available: vanilla, ragan, lsgan, hinge, wgan, "
+        "wgan_softplus"
+    )
+    bad = tmp_path / "bad.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, bad)
+    with pytest.raises(ConfigError) as exc:
+        build_loss({"type": "perceptualloss", "vgg_weights_path": str(bad)}, "train.losses[1]")
+    assert str(exc.value).startswith(
+        f"train.losses[1] (perceptualloss): {bad} is not torchvision's VGG19 file"
+    )

@@ -145,6 +145,8 @@ def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Modu
         said = str(exc)
         if said.startswith(f"{key}."):
             said = f"{where}.{said.removeprefix(key + '.')}"
+        elif said.startswith(f"{key}: "):
+            said = f"{where} ({key}): {said.removeprefix(key + ': ')}"
         elif not said.startswith(where):
             said = f"{where} ({key}): {said}"
         raise ConfigError(said) from None
