@@ -81,6 +81,19 @@ def check_crop(net_d: nn.Module, type_name: str, lq_size: int, scale: int) -> No
     )
 
 
+def check_trainable(net_d: nn.Module, type_name: str, lq_size: int | None, scale: int) -> None:
+    """What D must be for the GAN stage: logits out (every ganloss takes logits), and crops it can judge."""
+    if any(isinstance(m, nn.Sigmoid) for m in net_d.modules()):
+        # traiNNer-redux's key, and redux trains it the same: BCE-with-logits over probabilities in (0, 1).
+        raise ConfigError(
+            f"network_d ({str(type_name).lower()}).use_sigmoid: true makes D output probabilities, but every ganloss "
+            "takes logits, so the sigmoid would be applied twice (vanilla's D loss could not fall below 1.0); remove "
+            "use_sigmoid: vanilla on logits already is pix2pix's sigmoid + BCE"
+        )
+    if lq_size:
+        check_crop(net_d, type_name, lq_size, scale)
+
+
 # Spectral norm saved by torch.nn.utils.spectral_norm (BasicSR, Real-ESRGAN) and by its parametrization form (newer
 # code, traiNNer-redux's DUnet) hold the same tensors under different names.
 _SPECTRAL_NORM_NAMES = (
@@ -165,6 +178,7 @@ __all__ = [
     "DISCRIMINATORS",
     "build_discriminator",
     "check_crop",
+    "check_trainable",
     "load_discriminator",
     "recognise_discriminator",
 ]
