@@ -177,9 +177,11 @@ def skipped_note(opts: LossOptions, where: str) -> str:
 
 
 def build_losses(
-    specs: list[dict | LossOptions], where: str = "train.losses"
+    specs: list[dict | LossOptions], where: str = "train.losses", crop: tuple[int, int] | None = None
 ) -> tuple[list[LossEntry], list[str]]:
-    """All entries of `train.losses` (weight 0 dropped) and notes for the log ("... skipped: loss_weight 0")."""
+    """All entries of `train.losses` (weight 0 dropped) and notes for the log ("... skipped: loss_weight 0").
+    `crop`: (lq_size, scale) of the training crops; a loss that cannot work on them is a ConfigError now, not at its
+    start_iter."""
     entries, notes = [], []
     used: dict[str, int] = {}
     for i, spec in enumerate(specs):
@@ -190,6 +192,11 @@ def build_losses(
             continue
         key = loss_type(opts.type, here)
         module = build_loss(opts, here)
+        if crop is not None and hasattr(module, "check_crop"):
+            try:
+                module.check_crop(*crop)
+            except ValueError as exc:
+                raise ConfigError(f"{here} ({key}): {exc}") from None
         if key == "msssiml1loss":
             notes.append(
                 f"{here} (msssiml1loss): upres's is Zhao et al.'s MS-SSIM (5 downsampled scales) + L1; traiNNer-redux's "

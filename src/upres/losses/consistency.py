@@ -31,6 +31,15 @@ class TranslationalLoss(nn.Module):
         self.crop_fraction = float(crop_fraction)
         self.border = int(border)
 
+    def check_crop(self, lq_size: int, scale: int) -> None:
+        """Before training: the sub-crop must keep pixels inside its border (the loss may start hours in)."""
+        kept = max(1, round(lq_size * self.crop_fraction))
+        if kept <= 2 * self.border:
+            raise ValueError(
+                f"crop_fraction {self.crop_fraction} of datasets.train.lq_size {lq_size} keeps {kept} px, nothing "
+                f"inside a border of {self.border} px on each side; lower border or raise lq_size or crop_fraction"
+            )
+
     def forward(
         self,
         net_g: nn.Module,

@@ -297,7 +297,8 @@ def build_run(
             )
         with errors_in_block(name):
             val_sets[name] = build_dataset(v.as_scored(), opts.scale, seed)
-    losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses])
+    crop = (lq, opts.scale) if (lq := opts.train_dataset.crop_size(opts.scale)) else None
+    losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses], crop=crop)
     notes += loss_notes
     if ds_opts.color == "y" and any(e.type == "hsluvloss" for e in losses):
         notes.append(
