@@ -12,7 +12,7 @@ from upres.archs.discriminators.dunet import DUnet
 from upres.archs.discriminators.patchgan import MultiScalePatchGANDiscriminatorSN, PatchGANDiscriminatorSN
 from upres.archs.discriminators.unet import UNetDiscriminatorSN
 from upres.archs.discriminators.vgg_style import VGGStyleDiscriminator
-from upres.errors import ConfigError, ModelFileError, check_keywords, did_you_mean
+from upres.errors import ConfigError, ModelFileError, check_keywords, did_you_mean, shell_word
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "vggstylediscriminator": VGGStyleDiscriminator,
@@ -128,6 +128,18 @@ def load_discriminator(
     """
     from upres.io.model_files import read_tensors_for_key
 
+    if Path(path).suffix.lower() == ".state":
+        # read_tensors' own message points at the state's generator file, which would be the wrong network here
+        beside = sorted((Path(path).parent.parent / "models").glob(f"net_d_{Path(path).stem}.*"))
+        raise ModelFileError(
+            f"path.pretrain_network_d {path}: a training state, not a model file: continue that run with `upres train "
+            f"-c OPTIONS --resume {shell_word(path)}`"
+            + (
+                f", or give its discriminator {beside[0]}"
+                if beside
+                else ", or give a net_d_*.safetensors/.pth file"
+            )
+        )
     state, _, fallback = read_tensors_for_key(path, param_key)
     own = net_d.state_dict()
     state = _spectral_norm_keys_as(state, set(own))
