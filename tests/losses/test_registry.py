@@ -141,3 +141,15 @@ def test_a_loss_s_own_message_names_the_entry_once(tmp_path):
     assert str(exc.value).startswith(
         f"train.losses[1] (perceptualloss): {bad} is not torchvision's VGG19 file"
     )
+
+
+def test_redux_s_multiscaleganloss_is_the_gan_loss_over_a_multiscale_d_s_maps():
+    """A traiNNer-redux file for a multi-scale PatchGAN names it multiscaleganloss; it was refused as not implemented,
+    though ganloss computes the same (each map's mean loss, averaged over the maps)."""
+    entries, _ = build_losses([{"type": "multiscaleganloss", "gan_type": "lsgan", "loss_weight": 0.1}])
+    (gan,) = entries
+    assert (gan.inputs, gan.log_name, gan.weight) == ("gan", "gan", 0.1)
+    maps = [torch.zeros(1, 1, 4, 4), torch.full((1, 1, 2, 2), 3.0)]
+    assert gan.module(maps, True).item() == pytest.approx(((0 - 1) ** 2 + (3 - 1) ** 2) / 2)
+    with pytest.raises(ConfigError, match="only one ganloss entry"):
+        build_losses([{"type": "ganloss"}, {"type": "multiscaleganloss"}])
