@@ -1,5 +1,6 @@
 import pytest
 import torch
+import yaml
 from pydantic import ValidationError
 
 from upres.errors import ConfigError
@@ -153,3 +154,23 @@ def test_redux_s_multiscaleganloss_is_the_gan_loss_over_a_multiscale_d_s_maps():
     assert gan.module(maps, True).item() == pytest.approx(((0 - 1) ** 2 + (3 - 1) ** 2) / 2)
     with pytest.raises(ConfigError, match="only one ganloss entry"):
         build_losses([{"type": "ganloss"}, {"type": "multiscaleganloss"}])
+
+
+def test_numbers_in_exponent_form_that_yaml_1_1_reads_as_text_are_numbers():
+    """PyYAML reads `eps: 1e-6` as the string '1e-6': charbonnierloss refused it, translationalloss stopped on
+    Python's "'<' not supported between 'float' and 'str'", while loss_weight took the same text as a number."""
+    specs = yaml.safe_load(
+        """
+        - {type: charbonnierloss, eps: 1e-6, loss_weight: 5e-3}
+        - {type: translationalloss, crop_fraction: 5e-1, criterion: l1}
+        - {type: mssimloss, sigma: 15e-1, padding: same}
+        - {type: ganloss, real_label_val: 9E-1}
+        """
+    )
+    assert specs[0]["eps"] == "1e-6"  # the trap itself
+    entries, _ = build_losses(specs)
+    charbonnier, translational, mssim, gan = (e.module for e in entries)
+    assert (charbonnier.eps, entries[0].weight) == (1e-6, 5e-3)
+    assert translational.crop_fraction == 0.5
+    assert (mssim.sigma, mssim.padding) == (1.5, "same")
+    assert gan.real_label_val == 0.9

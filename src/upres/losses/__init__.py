@@ -12,6 +12,7 @@ Contract for callers (the training loop):
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -107,10 +108,26 @@ class LossOptions(BaseModel):
         return v
 
     def kwargs(self) -> dict[str, Any]:
-        out = dict(self.model_extra or {})
+        out = {k: yaml11_number(v) for k, v in (self.model_extra or {}).items()}
         if self.criterion is not None:
             out["criterion"] = self.criterion
         return out
+
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def yaml11_number(value: Any) -> Any:
+    """`value` with numbers in exponent form that YAML 1.1 (PyYAML, as BasicSR and traiNNer-redux read files) left as
+    text read as numbers: `eps: 1e-6` reached the loss as the string '1e-6' and was refused, where the same text in a
+    typed key (loss_weight) was a number. Within mappings and lists too (layer_weights: {conv5_4: 1e-2})."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: yaml11_number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [yaml11_number(v) for v in value]
+    return value
 
 
 def loss_type(name: str, where: str = "train.losses") -> str:
