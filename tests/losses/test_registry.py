@@ -174,3 +174,22 @@ def test_numbers_in_exponent_form_that_yaml_1_1_reads_as_text_are_numbers():
     assert translational.crop_fraction == 0.5
     assert (mssim.sigma, mssim.padding) == (1.5, "same")
     assert gan.real_label_val == 0.9
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": "translationalloss", "crop_fraction": "abc"}, "crop_fraction must be a number, not 'abc'"),
+        ({"type": "translationalloss", "border": 1.5}, "border must be a whole number, not 1.5"),
+        ({"type": "ffloss", "alpha": "abc"}, "alpha must be a number, not 'abc'"),
+        ({"type": "ffloss", "patch_factor": 2.5}, "patch_factor must be a whole number, not 2.5"),
+        ({"type": "ganloss", "real_label_val": "abc"}, "real_label_val must be a number, not 'abc'"),
+        ({"type": "ganloss", "fake_label_val": True}, "fake_label_val must be a number, not True"),
+    ],
+)
+def test_a_key_of_the_wrong_kind_is_named(spec, message):
+    """Text ended in Python's "'<' not supported between instances of 'float' and 'str'" or "could not convert string
+    to float" without the key; 1.5 where a whole number goes was cut to 1 without a word."""
+    with pytest.raises(ConfigError) as exc:
+        build_loss(spec, "train.losses[0]")
+    assert str(exc.value) == f"train.losses[0] ({spec['type']}): {message}"

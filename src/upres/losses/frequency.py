@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.losses.option_values import a_number, a_whole_number
 
 REDUX_SCALE = 50.0
 
@@ -33,7 +34,8 @@ class FocalFrequencyLoss(nn.Module):
         batch_matrix: bool = False,
     ) -> None:
         super().__init__()
-        if int(patch_factor) < 1:  # 0 divided by zero at the first step
+        alpha, patch_factor = a_number("alpha", alpha), a_whole_number("patch_factor", patch_factor)
+        if patch_factor < 1:  # 0 divided by zero at the first step
             raise ValueError(f"patch_factor must be a positive integer, got {patch_factor}")
         self.alpha, self.patch_factor = float(alpha), int(patch_factor)
         self.ave_spectrum, self.log_matrix, self.batch_matrix = ave_spectrum, log_matrix, batch_matrix
