@@ -65,3 +65,11 @@ def test_train_dry_run_says_it_in_one_line(tmp_path, capsys):
         "known: num_in_ch, num_feat, skip_connection"
     )
     assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.parametrize("value", ["false", "yes", 0])
+def test_network_d_switch_given_as_text_or_number_is_refused(value):
+    """skip_connection: 'false' (quoted) built the skip connections: the text was taken by its truth value."""
+    with pytest.raises(ConfigError) as info:
+        build_discriminator("unetdiscriminatorsn", num_feat=8, skip_connection=value)
+    assert str(info.value) == f"network_d.skip_connection: true or false, not {value!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,10 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
             # 0, negative or text ('8') ended in torch's reshape/conv errors or a string-formatting message
             raise ConfigError(f"network_d.{size}: must be a positive integer, got {value!r}")
     check_keywords(f"network_d ({key})", DISCRIMINATORS[key], opts)
+    for name, param in inspect.signature(DISCRIMINATORS[key]).parameters.items():
+        if isinstance(param.default, bool) and name in opts and not isinstance(opts[name], bool):
+            # 'yes' in quotes (or 0/1) was taken by its truth value: 'false' as text built the skip connections
+            raise ConfigError(f"network_d.{name}: true or false, not {opts[name]!r}")
     try:
         return DISCRIMINATORS[key](**opts)
     except (TypeError, ValueError) as exc:
