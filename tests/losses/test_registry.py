@@ -193,3 +193,18 @@ def test_a_key_of_the_wrong_kind_is_named(spec, message):
     with pytest.raises(ConfigError) as exc:
         build_loss(spec, "train.losses[0]")
     assert str(exc.value) == f"train.losses[0] ({spec['type']}): {message}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ({"type": "mssimloss", "test_y_channel": "false"}, "test_y_channel"),
+        ({"type": "ffloss", "ave_spectrum": "no"}, "ave_spectrum"),
+        ({"type": "ffloss", "log_matrix": 1}, "log_matrix"),
+    ],
+)
+def test_a_switch_given_as_text_or_a_number_is_refused(spec, key):
+    """test_y_channel: 'false' (quoted) was taken by its truth value, i.e. as true, without a word."""
+    with pytest.raises(ConfigError) as exc:
+        build_loss(spec, "train.losses[0]")
+    assert str(exc.value) == f"train.losses[0].{key}: true or false, not {spec[key]!r}"

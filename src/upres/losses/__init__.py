@@ -144,13 +144,17 @@ def check_loss_spec(spec: dict | LossOptions, where: str = "train.losses") -> tu
     """(registry key, constructor kwargs) for one entry, validated without building anything (no VGG load)."""
     opts = spec if isinstance(spec, LossOptions) else LossOptions.model_validate(spec)
     key = loss_type(opts.type, where)
-    accepted = [p for p in inspect.signature(LOSSES[key]).parameters if p != "self"]
+    params = inspect.signature(LOSSES[key]).parameters
+    accepted = [p for p in params if p != "self"]
     kwargs = opts.kwargs()
     for k in kwargs:
         if k not in accepted:
             known = [*COMMON_KEYS, *accepted]
             hint = did_you_mean(k, known)
             raise ConfigError(f"{where} ({key}): unknown key {k!r}{hint}; known: {', '.join(known)}")
+        if isinstance(params[k].default, bool) and not isinstance(kwargs[k], bool):
+            # use_input_norm: 'false' (quoted) was taken by its truth value, i.e. as true
+            raise ConfigError(f"{where}.{k}: true or false, not {kwargs[k]!r}")
     return key, kwargs
 
 
