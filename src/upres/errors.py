@@ -79,3 +79,19 @@ def shell_word(path: object) -> str:
         # Double quotes are what Windows' cmd and PowerShell understand; POSIX shells take single quotes literally.
         return f'"{text}"' if os.name == "nt" else shlex.quote(text)
     return text
+
+
+def check_keywords(where: str, constructor, options) -> None:
+    """ConfigError naming the first of `options` that `constructor` takes no parameter for, with the closest
+    parameter and the list, instead of Python's "__init__() got an unexpected keyword argument"."""
+    import inspect
+
+    params = inspect.signature(constructor).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n, p in params.items() if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for key in options:
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown key {key!r}{did_you_mean(key, known)}; known: {', '.join(known)}"
+            )

@@ -208,3 +208,26 @@ def test_layer_weights_that_train_nothing_sensible_are_refused(weights, vgg_file
     assert str(exc.value) == (
         f"train.losses[3].layer_weights: each weight must be a number >= 0 and one above 0, got {bad}"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "refused: the file holds objects other than tensors"),
+        (b"", "not a readable PyTorch file (truncated or corrupt?): EOFError"),
+        (
+            "cut",
+            "not a readable PyTorch file (truncated or corrupt?): PytorchStreamReader failed reading zip archive",
+        ),
+    ],
+)
+def test_unreadable_vgg_file_is_one_line_naming_the_key(content, reason, vgg_file, tmp_path):
+    """A picture or a cut-off download at vgg_weights_path gave torch's many-line advice to load it unsafely."""
+    bad = tmp_path / "vgg.pth"
+    bad.write_bytes(vgg_file.read_bytes()[:4096] if content == "cut" else content)
+    with pytest.raises(ConfigError) as exc:
+        PerceptualLoss(vgg_weights_path=bad)
+    said = str(exc.value)
+    assert said.startswith(f"perceptualloss.vgg_weights_path: {bad}: {reason}")
+    assert said.endswith(f"; give torchvision's {VGG19_FILE}")
+    assert "\n" not in said and "weights_only" not in said

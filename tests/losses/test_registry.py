@@ -1,4 +1,6 @@
 import pytest
+import torch
+import yaml
 from pydantic import ValidationError
 
 from upres.errors import ConfigError
@@ -123,3 +125,86 @@ def test_msssiml1loss_says_it_is_not_redux_s_formula():
         "traiNNer-redux's is a full-resolution Gaussian-weighted form with other values (about 0.11 where this gives "
         "0.07): a weight tuned there may need retuning"
     ]
+
+
+def test_a_loss_s_own_message_names_the_entry_once(tmp_path):
+    """'train.losses[2] (ganloss): ganloss: unknown gan_type' named the loss twice."""
+    with pytest.raises(ConfigError) as exc:
+        build_loss({"type": "ganloss", "gan_type": "rgan"}, "train.losses[2]")
+    assert str(exc.value) == (
+        "train.losses[2] (ganloss): unknown gan_type 'rgan'; available: vanilla, ragan, lsgan, hinge, wgan, "
+        "wgan_softplus"
+    )
+    bad = tmp_path / "bad.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, bad)
+    with pytest.raises(ConfigError) as exc:
+        build_loss({"type": "perceptualloss", "vgg_weights_path": str(bad)}, "train.losses[1]")
+    assert str(exc.value).startswith(
+        f"train.losses[1] (perceptualloss): {bad} is not torchvision's VGG19 file"
+    )
+
+
+def test_redux_s_multiscaleganloss_is_the_gan_loss_over_a_multiscale_d_s_maps():
+    """A traiNNer-redux file for a multi-scale PatchGAN names it multiscaleganloss; it was refused as not implemented,
+    though ganloss computes the same (each map's mean loss, averaged over the maps)."""
+    entries, _ = build_losses([{"type": "multiscaleganloss", "gan_type": "lsgan", "loss_weight": 0.1}])
+    (gan,) = entries
+    assert (gan.inputs, gan.log_name, gan.weight) == ("gan", "gan", 0.1)
+    maps = [torch.zeros(1, 1, 4, 4), torch.full((1, 1, 2, 2), 3.0)]
+    assert gan.module(maps, True).item() == pytest.approx(((0 - 1) ** 2 + (3 - 1) ** 2) / 2)
+    with pytest.raises(ConfigError, match="only one ganloss entry"):
+        build_losses([{"type": "ganloss"}, {"type": "multiscaleganloss"}])
+
+
+def test_numbers_in_exponent_form_that_yaml_1_1_reads_as_text_are_numbers():
+    """PyYAML reads `eps: 1e-6` as the string '1e-6': charbonnierloss refused it, translationalloss stopped on
+    Python's "'<' not supported between 'float' and 'str'", while loss_weight took the same text as a number."""
+    specs = yaml.safe_load(
+        """
+        - {type: charbonnierloss, eps: 1e-6, loss_weight: 5e-3}
+        - {type: translationalloss, crop_fraction: 5e-1, criterion: l1}
+        - {type: mssimloss, sigma: 15e-1, padding: same}
+        - {type: ganloss, real_label_val: 9E-1}
+        """
+    )
+    assert specs[0]["eps"] == "1e-6"  # the trap itself
+    entries, _ = build_losses(specs)
+    charbonnier, translational, mssim, gan = (e.module for e in entries)
+    assert (charbonnier.eps, entries[0].weight) == (1e-6, 5e-3)
+    assert translational.crop_fraction == 0.5
+    assert (mssim.sigma, mssim.padding) == (1.5, "same")
+    assert gan.real_label_val == 0.9
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"type": "translationalloss", "crop_fraction": "abc"}, "crop_fraction must be a number, not 'abc'"),
+        ({"type": "translationalloss", "border": 1.5}, "border must be a whole number, not 1.5"),
+        ({"type": "ffloss", "alpha": "abc"}, "alpha must be a number, not 'abc'"),
+        ({"type": "ffloss", "patch_factor": 2.5}, "patch_factor must be a whole number, not 2.5"),
+        ({"type": "ganloss", "real_label_val": "abc"}, "real_label_val must be a number, not 'abc'"),
+        ({"type": "ganloss", "fake_label_val": True}, "fake_label_val must be a number, not True"),
+    ],
+)
+def test_a_key_of_the_wrong_kind_is_named(spec, message):
+    """Text ended in Python's "'<' not supported between instances of 'float' and 'str'" or "could not convert string
+    to float" without the key; 1.5 where a whole number goes was cut to 1 without a word."""
+    with pytest.raises(ConfigError) as exc:
+        build_loss(spec, "train.losses[0]")
+    assert str(exc.value) == f"train.losses[0] ({spec['type']}): {message}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        ({"type": "mssimloss", "test_y_channel": "false"}, "test_y_channel"),
+        ({"type": "ffloss", "ave_spectrum": "no"}, "ave_spectrum"),
+        ({"type": "ffloss", "log_matrix": 1}, "log_matrix"),
+    ],
+)
+def test_a_switch_given_as_text_or_a_number_is_refused(spec, key):
+    """test_y_channel: 'false' (quoted) was taken by its truth value, i.e. as true, without a word."""
+    with pytest.raises(ConfigError) as exc:
+        build_loss(spec, "train.losses[0]")
+    assert str(exc.value) == f"train.losses[0].{key}: true or false, not {spec[key]!r}"

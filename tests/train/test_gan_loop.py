@@ -420,7 +420,9 @@ def test_the_dry_run_runs_the_iteration_where_every_loss_is_on(tmp_path, hr_fold
     assert "MB; it trained iteration 6, the first with every loss on" in out  # GAN from 4, then 2 D-only
     opts["train"]["losses"].append({"type": "mssimloss", "padding": "valid", "start_iter": 4})
     assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--dry-run", "--device", "cpu"]) == 2
-    assert "mssimloss: images of 32 px are too small" in capsys.readouterr().err
+    assert "(mssimloss): GT crops of 32 px (datasets.train.lq_size 16 x scale 2) are too small" in (
+        capsys.readouterr().err
+    )
 
 
 def test_grad_clip_clips_the_discriminator_too(tmp_path, hr_folder):

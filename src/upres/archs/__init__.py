@@ -20,7 +20,7 @@ from upres.archs.compact import (
     spandrel_note,
 )
 from upres.archs.rrdbnet import RRDBNet, is_rrdbnet, rrdbnet_hyperparameters, rrdbnet_tags, to_basicsr_keys
-from upres.errors import ConfigError, ModelFileError, did_you_mean
+from upres.errors import ConfigError, ModelFileError, check_keywords, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,7 @@ def build_network_for(
 ) -> tuple[nn.Module, ArchInfo]:
     """An option file's `network_g` (type, the block's other keys) at the file's top-level `scale`."""
     family, params = network_params(type_name, options, scale)
+    check_keywords(f"network_g ({type_name})", FAMILIES[family].build, params)
     try:
         module = FAMILIES[family].build(**params)
     except TypeError as exc:

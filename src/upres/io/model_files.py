@@ -86,18 +86,7 @@ def read_tensors(
             if suffix == ".onnx"
             else f"{path}: unknown model file type {suffix!r}; use .pth, .pt, .ckpt or .safetensors"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ModelFileError(f"{path}: {_unpickling_reason(str(exc))}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        first = first.split(". ")[0].rstrip(".")  # torch goes on with advice for its own developers
-        raise ModelFileError(
-            f"{path}: not a readable PyTorch file (truncated or corrupt?): {first[:160]}"
-        ) from None
+    obj = load_pickle(path)
     if param_key is not None:
         if not isinstance(obj, dict) or param_key not in obj:
             keys = ", ".join(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
@@ -107,6 +96,23 @@ def read_tensors(
             )
         obj = obj[param_key]
     return _dense(unwrap_state_dict(obj, path), path), {}
+
+
+def load_pickle(path: Path) -> object:
+    """torch.load with weights_only=True; a file it cannot read -> ModelFileError in one line, in upres's words."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(f"{path}: {_unpickling_reason(str(exc))}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
+        # KeyError: the unpickler's on bytes that are no pickle at all (a text file)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first.split(". ")[0].rstrip(".")  # torch goes on with advice for its own developers
+        raise ModelFileError(
+            f"{path}: not a readable PyTorch file (truncated or corrupt?): {first[:160]}"
+        ) from None
 
 
 class MissingParamKeyError(ModelFileError):

@@ -12,6 +12,7 @@ Contract for callers (the training loop):
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
     "charbonnierloss": CharbonnierLoss,
     "perceptualloss": PerceptualLoss,
     "ganloss": GANLoss,
+    # traiNNer-redux's name for the GAN loss of a multi-scale D: the mean over its maps, which ganloss takes too
+    "multiscaleganloss": GANLoss,
     "mssimloss": MSSIMLoss,
     "msssiml1loss": MSSSIML1Loss,
     "hsluvloss": HSLuvLoss,
@@ -52,6 +55,7 @@ LOSS_INPUTS: dict[str, str] = {
     "charbonnierloss": "sr_gt",
     "perceptualloss": "sr_gt",
     "ganloss": "gan",
+    "multiscaleganloss": "gan",
     "mssimloss": "sr_gt",
     "msssiml1loss": "sr_gt",
     "hsluvloss": "sr_gt",
@@ -67,6 +71,7 @@ LOG_NAMES: dict[str, str] = {
     "charbonnierloss": "charbonnier",
     "perceptualloss": "percep",
     "ganloss": "gan",
+    "multiscaleganloss": "gan",
     "mssimloss": "mssim",
     "msssiml1loss": "msssim_l1",
     "hsluvloss": "hsluv",
@@ -103,10 +108,26 @@ class LossOptions(BaseModel):
         return v
 
     def kwargs(self) -> dict[str, Any]:
-        out = dict(self.model_extra or {})
+        out = {k: yaml11_number(v) for k, v in (self.model_extra or {}).items()}
         if self.criterion is not None:
             out["criterion"] = self.criterion
         return out
+
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def yaml11_number(value: Any) -> Any:
+    """`value` with numbers in exponent form that YAML 1.1 (PyYAML, as BasicSR and traiNNer-redux read files) left as
+    text read as numbers: `eps: 1e-6` reached the loss as the string '1e-6' and was refused, where the same text in a
+    typed key (loss_weight) was a number. Within mappings and lists too (layer_weights: {conv5_4: 1e-2})."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: yaml11_number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [yaml11_number(v) for v in value]
+    return value
 
 
 def loss_type(name: str, where: str = "train.losses") -> str:
@@ -123,13 +144,17 @@ def check_loss_spec(spec: dict | LossOptions, where: str = "train.losses") -> tu
     """(registry key, constructor kwargs) for one entry, validated without building anything (no VGG load)."""
     opts = spec if isinstance(spec, LossOptions) else LossOptions.model_validate(spec)
     key = loss_type(opts.type, where)
-    accepted = [p for p in inspect.signature(LOSSES[key]).parameters if p != "self"]
+    params = inspect.signature(LOSSES[key]).parameters
+    accepted = [p for p in params if p != "self"]
     kwargs = opts.kwargs()
     for k in kwargs:
         if k not in accepted:
             known = [*COMMON_KEYS, *accepted]
             hint = did_you_mean(k, known)
             raise ConfigError(f"{where} ({key}): unknown key {k!r}{hint}; known: {', '.join(known)}")
+        if isinstance(params[k].default, bool) and not isinstance(kwargs[k], bool):
+            # use_input_norm: 'false' (quoted) was taken by its truth value, i.e. as true
+            raise ConfigError(f"{where}.{k}: true or false, not {kwargs[k]!r}")
     return key, kwargs
 
 
@@ -145,6 +170,8 @@ def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Modu
         said = str(exc)
         if said.startswith(f"{key}."):
             said = f"{where}.{said.removeprefix(key + '.')}"
+        elif said.startswith(f"{key}: "):
+            said = f"{where} ({key}): {said.removeprefix(key + ': ')}"
         elif not said.startswith(where):
             said = f"{where} ({key}): {said}"
         raise ConfigError(said) from None
@@ -175,9 +202,11 @@ def skipped_note(opts: LossOptions, where: str) -> str:
 
 
 def build_losses(
-    specs: list[dict | LossOptions], where: str = "train.losses"
+    specs: list[dict | LossOptions], where: str = "train.losses", crop: tuple[int, int] | None = None
 ) -> tuple[list[LossEntry], list[str]]:
-    """All entries of `train.losses` (weight 0 dropped) and notes for the log ("... skipped: loss_weight 0")."""
+    """All entries of `train.losses` (weight 0 dropped) and notes for the log ("... skipped: loss_weight 0").
+    `crop`: (lq_size, scale) of the training crops; a loss that cannot work on them is a ConfigError now, not at its
+    start_iter."""
     entries, notes = [], []
     used: dict[str, int] = {}
     for i, spec in enumerate(specs):
@@ -188,6 +217,11 @@ def build_losses(
             continue
         key = loss_type(opts.type, here)
         module = build_loss(opts, here)
+        if crop is not None and hasattr(module, "check_crop"):
+            try:
+                module.check_crop(*crop)
+            except ValueError as exc:
+                raise ConfigError(f"{here} ({key}): {exc}") from None
         if key == "msssiml1loss":
             notes.append(
                 f"{here} (msssiml1loss): upres's is Zhao et al.'s MS-SSIM (5 downsampled scales) + L1; traiNNer-redux's "

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.losses.option_values import a_number, a_whole_number
 from upres.losses.pixel import criterion as make_criterion
 
 
@@ -23,6 +24,8 @@ class TranslationalLoss(nn.Module):
 
     def __init__(self, criterion: str = "l1", crop_fraction: float = 0.75, border: int = 0) -> None:
         super().__init__()
+        crop_fraction = a_number("crop_fraction", crop_fraction)
+        border = a_whole_number("border", border)
         if not 0.0 < crop_fraction < 1.0:
             raise ConfigError(f"translationalloss.crop_fraction must be in (0, 1), got {crop_fraction}")
         if border < 0:
@@ -30,6 +33,15 @@ class TranslationalLoss(nn.Module):
         self.criterion = make_criterion(criterion, "translationalloss.criterion")
         self.crop_fraction = float(crop_fraction)
         self.border = int(border)
+
+    def check_crop(self, lq_size: int, scale: int) -> None:
+        """Before training: the sub-crop must keep pixels inside its border (the loss may start hours in)."""
+        kept = max(1, round(lq_size * self.crop_fraction))
+        if kept <= 2 * self.border:
+            raise ValueError(
+                f"crop_fraction {self.crop_fraction} of datasets.train.lq_size {lq_size} keeps {kept} px, nothing "
+                f"inside a border of {self.border} px on each side; lower border or raise lq_size or crop_fraction"
+            )
 
     def forward(
         self,

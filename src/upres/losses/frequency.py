@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.losses.option_values import a_number, a_whole_number
 
 REDUX_SCALE = 50.0
 
@@ -33,10 +34,21 @@ class FocalFrequencyLoss(nn.Module):
         batch_matrix: bool = False,
     ) -> None:
         super().__init__()
-        if int(patch_factor) < 1:  # 0 divided by zero at the first step
+        alpha, patch_factor = a_number("alpha", alpha), a_whole_number("patch_factor", patch_factor)
+        if patch_factor < 1:  # 0 divided by zero at the first step
             raise ValueError(f"patch_factor must be a positive integer, got {patch_factor}")
         self.alpha, self.patch_factor = float(alpha), int(patch_factor)
         self.ave_spectrum, self.log_matrix, self.batch_matrix = ave_spectrum, log_matrix, batch_matrix
+
+    def check_crop(self, lq_size: int, scale: int) -> None:
+        """Before training: patch_factor must divide the GT crop (the loss may start hours in, at its start_iter)."""
+        gt = lq_size * scale
+        if gt % self.patch_factor:
+            divisors = ", ".join(str(n) for n in range(1, min(gt, 16) + 1) if gt % n == 0)
+            raise ValueError(
+                f"patch_factor {self.patch_factor} does not divide the GT crop of {gt} px (datasets.train.lq_size "
+                f"{lq_size} x scale {scale}); use one that does ({divisors}, ...)"
+            )
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         f_sr, f_gt = _spectrum(sr, self.patch_factor), _spectrum(gt, self.patch_factor)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from upres.errors import ConfigError
+from upres.losses.option_values import a_number
 
 GAN_TYPES = ("vanilla", "ragan", "lsgan", "hinge", "wgan", "wgan_softplus")
 
@@ -41,8 +42,8 @@ class GANLoss(nn.Module):
         if gan_type not in GAN_TYPES:
             raise ConfigError(f"ganloss: unknown gan_type {gan_type!r}; available: {', '.join(GAN_TYPES)}")
         self.gan_type = gan_type
-        self.real_label_val = float(real_label_val)
-        self.fake_label_val = float(fake_label_val)
+        self.real_label_val = a_number("real_label_val", real_label_val)
+        self.fake_label_val = a_number("fake_label_val", fake_label_val)
         for key, value in (("real_label_val", self.real_label_val), ("fake_label_val", self.fake_label_val)):
             if not math.isfinite(value):
                 raise ConfigError(f"ganloss.{key}: must be a finite number, got {value}")

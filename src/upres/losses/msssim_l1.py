@@ -25,6 +25,9 @@ class MSSSIML1Loss(nn.Module):
         # Zhao et al.'s MS-SSIM: on the RGB channels with the luminance term (not mssimloss's redux defaults).
         self.msssim = MSSIMLoss(padding=padding, test_y_channel=False, include_luminance=True)
 
+    def check_crop(self, lq_size: int, scale: int) -> None:
+        self.msssim.check_crop(lq_size, scale)
+
     @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         return self.alpha * self.msssim(sr, gt) + (1 - self.alpha) * F.l1_loss(sr, gt)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from upres.errors import ConfigError
+from upres.errors import ConfigError, ModelFileError
 from upres.losses.full_precision import full_precision
 from upres.losses.pixel import criterion as make_criterion
 from upres.option_file import path_as_written
@@ -145,10 +145,14 @@ class VGGFeatures(nn.Module):
         return {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[block]
 
     def load_torchvision(self, path: Path) -> None:
+        from upres.io.model_files import load_pickle
+
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-            raise ConfigError(f"perceptualloss: cannot read VGG19 weights {path}: {exc}") from None
+            state = load_pickle(path)
+        except ModelFileError as exc:
+            raise ConfigError(
+                f"perceptualloss.vgg_weights_path: {exc}; give torchvision's {VGG19_FILE}"
+            ) from None
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         ours = self.state_dict()

@@ -147,10 +147,21 @@ class MSSIMLoss(nn.Module):
         self.test_y_channel, self.color_space = bool(test_y_channel), str(color_space).lower()
         self.include_luminance = bool(include_luminance)
 
+    def smallest_side(self) -> int:
+        return (self.win_size - 1) * 2 ** (len(MS_WEIGHTS) - 1) + 1 if self.padding == "valid" else 16
+
+    def check_crop(self, lq_size: int, scale: int) -> None:
+        """Before training: a GT crop too small for it (the loss may start hours in, at its start_iter)."""
+        gt, needed = lq_size * scale, self.smallest_side()
+        if gt < needed:
+            raise ValueError(
+                f"GT crops of {gt} px (datasets.train.lq_size {lq_size} x scale {scale}) are too small for 5-scale "
+                f"MS-SSIM with padding {self.padding!r} (need >= {needed}); use a larger lq_size or padding: same"
+            )
+
     @full_precision
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        smallest = min(sr.shape[-2:])
-        needed = (self.win_size - 1) * 2 ** (len(MS_WEIGHTS) - 1) + 1 if self.padding == "valid" else 16
+        smallest, needed = min(sr.shape[-2:]), self.smallest_side()
         if smallest < needed:
             raise ConfigError(
                 f"mssimloss: images of {smallest} px are too small for 5-scale MS-SSIM with padding "

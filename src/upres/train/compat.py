@@ -219,7 +219,11 @@ def idle_generator_note(options: Options) -> list[str]:
     """A D warm-up (net_d_init_iters) or G period (net_d_iters) that outlasts the run: G stopped at the GAN's start
     while the progress lines went on showing its losses (the schedule of `gan_step.gan_schedule`)."""
     t = options.train
-    starts = [e.start_iter for e in t.losses if e.type.lower() == "ganloss" and e.loss_weight > 0]
+    starts = [
+        e.start_iter
+        for e in t.losses
+        if e.type.lower() in ("ganloss", "multiscaleganloss") and e.loss_weight > 0
+    ]
     if options.network_d is None or not starts or min(starts) > t.total_iter:
         return []
     gan_start = max(min(starts), 1)

@@ -126,6 +126,9 @@ A_NOTES: dict[str, str] = {
     "network_g.*compact.act_type": "relu/leakyrelu models open in upres but not in chaiNNer/spandrel (the run says so)",
     "network_g.*compact.learn_residual": "false: such models open in upres but not in chaiNNer/spandrel",
     "dataroot_lq_prob": "drawn per item (redux: once per batch)",
+    "network_d.*patchgandiscriminatorsn.use_sigmoid": (
+        "true is refused for training: every ganloss takes logits (redux applies the sigmoid twice)"
+    ),
     "train.losses.*.reduction": "mean or sum; none is refused",
     "train.restart_scheduler": (
         "meaning differs: upres starts the schedule again from its first step at the options' lr, so warm-up and "

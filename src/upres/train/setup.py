@@ -118,12 +118,12 @@ def build_discriminator_part(
     not checked (a fidelity stage keeps the GAN file's network_d with the ganloss at weight 0) and a note says so."""
     if opts.network_d is None:
         return None
-    from upres.archs.discriminators import build_discriminator, check_crop
+    from upres.archs.discriminators import build_discriminator, check_trainable
 
     net = build_discriminator(opts.network_d.type, **opts.network_d.kwargs())
     lq_size = opts.train_dataset.crop_size(opts.scale) if opts.train_dataset else None
-    if lq_size and trained:
-        check_crop(net, opts.network_d.type, lq_size, opts.scale)
+    if trained:
+        check_trainable(net, opts.network_d.type, lq_size, opts.scale)
     if (
         trained
         and opts.train.gradient_penalty is not None
@@ -300,7 +300,8 @@ def build_run(
             )
         with errors_in_block(name):
             val_sets[name] = build_dataset(v.as_scored(), opts.scale, seed)
-    losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses])
+    crop = (lq, opts.scale) if (lq := opts.train_dataset.crop_size(opts.scale)) else None
+    losses, loss_notes = build_losses([spec.model_dump() for spec in opts.train.losses], crop=crop)
     notes += loss_notes
     if ds_opts.color == "y" and any(e.type == "hsluvloss" for e in losses):
         notes.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from upres.archs.discriminators.dunet import DUnet
 from upres.archs.discriminators.patchgan import MultiScalePatchGANDiscriminatorSN, PatchGANDiscriminatorSN
 from upres.archs.discriminators.unet import UNetDiscriminatorSN
 from upres.archs.discriminators.vgg_style import VGGStyleDiscriminator
-from upres.errors import ConfigError, ModelFileError, did_you_mean
+from upres.errors import ConfigError, ModelFileError, check_keywords, did_you_mean, shell_word
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "vggstylediscriminator": VGGStyleDiscriminator,
@@ -47,6 +48,11 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             # 0, negative or text ('8') ended in torch's reshape/conv errors or a string-formatting message
             raise ConfigError(f"network_d.{size}: must be a positive integer, got {value!r}")
+    check_keywords(f"network_d ({key})", DISCRIMINATORS[key], opts)
+    for name, param in inspect.signature(DISCRIMINATORS[key]).parameters.items():
+        if isinstance(param.default, bool) and name in opts and not isinstance(opts[name], bool):
+            # 'yes' in quotes (or 0/1) was taken by its truth value: 'false' as text built the skip connections
+            raise ConfigError(f"network_d.{name}: true or false, not {opts[name]!r}")
     try:
         return DISCRIMINATORS[key](**opts)
     except (TypeError, ValueError) as exc:
@@ -78,6 +84,19 @@ def check_crop(net_d: nn.Module, type_name: str, lq_size: int, scale: int) -> No
         f"network_d ({str(type_name).lower()}) needs {need}, but datasets.train.lq_size {lq_size} x scale {scale} "
         f"gives {gt} px; {fix}"
     )
+
+
+def check_trainable(net_d: nn.Module, type_name: str, lq_size: int | None, scale: int) -> None:
+    """What D must be for the GAN stage: logits out (every ganloss takes logits), and crops it can judge."""
+    if any(isinstance(m, nn.Sigmoid) for m in net_d.modules()):
+        # traiNNer-redux's key, and redux trains it the same: BCE-with-logits over probabilities in (0, 1).
+        raise ConfigError(
+            f"network_d ({str(type_name).lower()}).use_sigmoid: true makes D output probabilities, but every ganloss "
+            "takes logits, so the sigmoid would be applied twice (vanilla's D loss could not fall below 1.0); remove "
+            "use_sigmoid: vanilla on logits already is pix2pix's sigmoid + BCE"
+        )
+    if lq_size:
+        check_crop(net_d, type_name, lq_size, scale)
 
 
 # Spectral norm saved by torch.nn.utils.spectral_norm (BasicSR, Real-ESRGAN) and by its parametrization form (newer
@@ -114,6 +133,18 @@ def load_discriminator(
     """
     from upres.io.model_files import read_tensors_for_key
 
+    if Path(path).suffix.lower() == ".state":
+        # read_tensors' own message points at the state's generator file, which would be the wrong network here
+        beside = sorted((Path(path).parent.parent / "models").glob(f"net_d_{Path(path).stem}.*"))
+        raise ModelFileError(
+            f"path.pretrain_network_d {path}: a training state, not a model file: continue that run with `upres train "
+            f"-c OPTIONS --resume {shell_word(path)}`"
+            + (
+                f", or give its discriminator {beside[0]}"
+                if beside
+                else ", or give a net_d_*.safetensors/.pth file"
+            )
+        )
     state, _, fallback = read_tensors_for_key(path, param_key)
     own = net_d.state_dict()
     state = _spectral_norm_keys_as(state, set(own))
@@ -164,6 +195,7 @@ __all__ = [
     "DISCRIMINATORS",
     "build_discriminator",
     "check_crop",
+    "check_trainable",
     "load_discriminator",
     "recognise_discriminator",
 ]
