@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import yaml
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from upres.errors import ConfigError
 
@@ -108,3 +109,11 @@ def path_as_written(value: Any) -> Any:
             f"environment variables are not expanded in option files ({var.group()}); write the path itself"
         )
     return text if isinstance(value, str) else Path(text)
+
+
+class Strict(BaseModel):
+    """An option block: unknown keys, booleans for numbers, and NaN or infinite numbers are refused (`gamma: .inf` or
+    `d_input_noise: .nan` passed every range check and made the run's steps non-finite once read)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+    _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)

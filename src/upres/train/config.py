@@ -23,15 +23,10 @@ from upres.data.options import DatasetOptions
 from upres.errors import ConfigError
 from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
-from upres.option_file import describe_value, no_bool_for_number, path_as_written
+from upres.option_file import Strict, describe_value, path_as_written
 from upres.train.config_errors import degradation_fields, format_validation_error
 from upres.train.optim_options import OptimizerOptions, default_optimizer
 from upres.train.schedule_options import SchedulerOptions
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-    _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
 
 
 class NetworkOptions(BaseModel):

@@ -33,7 +33,8 @@ REFUSED_SCHEDULERS = {
 
 
 class SchedulerOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # gamma, eta_min or a factor at NaN or infinity passed the range checks and made the rate non-finite mid-run.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
     _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
 
     type: SchedulerName = Field(
@@ -95,8 +96,9 @@ class SchedulerOptions(BaseModel):
     cycle_momentum: bool = Field(
         True, description="OneCycleLR: cycle Adam's beta1 (or SGD's momentum) inversely"
     )
-    base_momentum: float = Field(0.85, description="OneCycleLR")
-    max_momentum: float = Field(0.95, description="OneCycleLR")
+    # They become Adam's beta1 (or SGD's momentum): bounded as optim_g's betas and momentum are.
+    base_momentum: float = Field(0.85, ge=0, lt=1, description="OneCycleLR: 0 to below 1")
+    max_momentum: float = Field(0.95, ge=0, lt=1, description="OneCycleLR: 0 to below 1")
     last_epoch: int = Field(
         -1,
         description="torch's argument, as traiNNer-redux passes it: only -1 (a new schedule); a resumed run continues "
