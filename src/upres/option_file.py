@@ -101,6 +101,9 @@ def path_as_written(value: Any) -> Any:
         return [path_as_written(v) for v in value]
     if not isinstance(value, str | Path):
         return value
+    if not str(value).strip():
+        # Path("") is the current folder: `experiments_root: ""` wrote the run's files straight into it.
+        raise ValueError("an empty path, which would be the current folder; give the path, or remove the key")
     text = os.path.expanduser(value) if str(value).startswith("~") else str(value)
     if text.startswith("~") and not os.path.lexists(text):
         raise ValueError(f"cannot tell which home folder {text.split('/')[0]!r} is; write the path itself")

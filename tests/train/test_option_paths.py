@@ -121,3 +121,41 @@ def test_the_vgg_weights_path_follows_the_same_rules(tmp_path, monkeypatch):
         str(err.value)
         == f"perceptualloss.vgg_weights_path: {tmp_path} is a folder; give the weights file in it"
     )
+
+
+EMPTY = "an empty path, which would be the current folder; give the path, or remove the key"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("path.experiments_root", ""),
+        ("path.pretrain_network_g", " "),
+        ("path.pretrain_network_d", ""),
+        ("path.resume_state", ""),
+        ("datasets.train.dataroot_gt", ""),
+        ("datasets.train.dataroot_lq", ""),
+        ("datasets.train.meta_info", ""),
+    ],
+)
+def test_an_empty_path_is_refused_naming_its_key(key, value):
+    """Path("") is the current folder: `experiments_root: ""` wrote log.txt, models/ and training_states/ straight
+    into it, `dataroot_gt: ""` trained on whatever images lay there, `pretrain_network_g: ""` was '.: is a folder'."""
+    *blocks, last = key.split(".")
+    patch: dict = {last: value}
+    for block in reversed(blocks):
+        patch = {block: patch}
+    with pytest.raises(ConfigError) as exc:
+        parse_options(merge(MINIMAL_OPTIONS, patch), "o.yml")
+    assert str(exc.value) == f"o.yml: {key}: {EMPTY} (got {value!r})"
+
+
+def test_an_empty_experiments_root_writes_nothing_in_the_current_folder(
+    tmp_path, monkeypatch, hr_folder, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    opts = merge(base_options(hr_folder, tmp_path / "exp"), {"path": {"experiments_root": ""}})
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == f"error: {cfg}: path.experiments_root: {EMPTY} (got '')\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["o.yml", hr_folder.name])

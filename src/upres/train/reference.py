@@ -83,7 +83,8 @@ def config_reference() -> str:
         "Paths (`dataroot_gt`, `dataroot_lq`, `meta_info`, `path.*`, a loss's `vgg_weights_path`) are used as written: a",
         "relative path is relative to the folder `upres` runs in, not to the option file (as in traiNNer-redux), and a",
         "leading `~` is your home folder (as BasicSR reads them). Environment variables (`$DATA`, `%USERPROFILE%`) are",
-        "not expanded: a path naming one that does not exist as written is refused.",
+        'not expanded: a path naming one that does not exist as written is refused, and so is an empty one (`""`,',
+        "which would be the current folder): to leave a path out, remove its key or write `~` (YAML's null).",
         "",
     ]
     for model in models:
