@@ -30,3 +30,17 @@ def test_the_limit_itself_is_accepted():
     ratio = MAX_EPOCH_SAMPLES // 3 + 1  # three images
     with pytest.raises(ConfigError, match=f"use at most {MAX_EPOCH_SAMPLES // 3:,} "):
         check_epoch_size(3 * ratio, ratio)
+
+
+def test_an_enlarge_ratio_past_the_largest_integer_is_the_same_line(tmp_path, hr_folder, capsys):
+    """Past 2^63 samples, counting them raised OverflowError (a traceback) before the epoch check could speak."""
+    options = base_options(hr_folder, tmp_path / "exp")
+    ratio = 10**30
+    options["datasets"]["train"]["dataset_enlarge_ratio"] = ratio
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", options)), "--dry-run", "--device", "cpu"]) == 2
+    images = 6
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: datasets.train.dataset_enlarge_ratio {ratio}: {images * ratio:,} samples an epoch, whose "
+        f"shuffled order needs {images * ratio * 8 / 2**30:.0f} GiB; use at most {MAX_EPOCH_SAMPLES // images:,} "
+        "(1 is enough: upres's sampler never runs out of data)"
+    )

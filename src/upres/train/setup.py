@@ -278,7 +278,7 @@ def build_run(
         )
     batch = ds_opts.train_batch()
     refuse_a_pair_pool_too_big(train_set, opts.scale, device)
-    check_epoch_size(len(train_set), ds_opts.dataset_enlarge_ratio)
+    check_epoch_size(train_set.__len__(), ds_opts.dataset_enlarge_ratio)  # len() overflows past 2^63
     per_step = batch * ds_opts.accum_iter * world_size
     if len(train_set) < per_step:
         raise ConfigError(
