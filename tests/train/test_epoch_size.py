@@ -44,3 +44,19 @@ def test_an_enlarge_ratio_past_the_largest_integer_is_the_same_line(tmp_path, hr
         f"shuffled order needs {images * ratio * 8 / 2**30:.0f} GiB; use at most {MAX_EPOCH_SAMPLES // images:,} "
         "(1 is enough: upres's sampler never runs out of data)"
     )
+
+
+def test_the_doctor_refuses_the_epoch_training_refuses(tmp_path, hr_folder, capsys):
+    """`upres doctor -c` said OK to a dataset_enlarge_ratio that `upres train` then refused."""
+    options = base_options(hr_folder, tmp_path / "exp")
+    options["datasets"]["train"]["dataset_enlarge_ratio"] = 10**9
+    cfg = write(tmp_path / "o.yml", options)
+    assert main(["train", "-c", str(cfg), "--dry-run", "--device", "cpu"]) == 2
+    refusal = capsys.readouterr().err.strip().splitlines()[-1].removeprefix("error: ")
+    assert main(["doctor", "-c", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert f"{hr_folder}: {refusal}" in out
+    assert "error: epoch_too_large x1" in out
+    options["datasets"]["train"]["dataset_enlarge_ratio"] = 2
+    assert main(["doctor", "-c", str(write(tmp_path / "o.yml", options))]) == 0
+    assert "epoch_too_large" not in capsys.readouterr().out

@@ -23,7 +23,25 @@ def check_dataset(
     with errors_in_block(name or opts.type):
         report = _check_block(opts, scale, name, use_cache, announce)
     report.findings += empty_folders(opts)
+    if name in ("train", "datasets.train") and report.pairs:
+        report.findings += _epoch_size(report.pairs, opts)
     return report
+
+
+# Kinds training refuses with its own line (it knows the process count), after the dataset check.
+SAID_BY_TRAINING = {"fewer_than_a_step", "epoch_too_large"}
+
+
+def _epoch_size(samples: int, opts: DatasetOptions) -> list[Finding]:
+    """An epoch training refuses to shuffle: the doctor said OK to a dataset_enlarge_ratio training then refused."""
+    from upres.errors import ConfigError
+    from upres.train.sampler import check_epoch_size
+
+    try:
+        check_epoch_size(samples * opts.dataset_enlarge_ratio, opts.dataset_enlarge_ratio)
+    except ConfigError as exc:
+        return [Finding("error", "epoch_too_large", ", ".join(as_list(opts.dataroot_gt)), str(exc))]
+    return []
 
 
 def empty_folders(opts: DatasetOptions) -> list[Finding]:

@@ -182,12 +182,12 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
     if ds is None or ds.type not in ("pairedimagedataset", "realesrgandataset"):
         return []
     from upres.data.bad_samples import DEFAULT_MAX_FRACTION
-    from upres.data.doctor_block import check_dataset, empty_folder_notes
+    from upres.data.doctor_block import SAID_BY_TRAINING, check_dataset, empty_folder_notes
 
     report = check_dataset(ds, opts.scale, "train", announce=announce)
     bad = [f for f in report.errors if f.kind in PER_SAMPLE_FAULTS]
     # (a set smaller than one step is refused below, with the process count the check does not know)
-    fatal = [f for f in report.errors if f.kind not in PER_SAMPLE_FAULTS and f.kind != "fewer_than_a_step"]
+    fatal = [f for f in report.errors if f.kind not in PER_SAMPLE_FAULTS and f.kind not in SAID_BY_TRAINING]
     if fatal or len(bad) > DEFAULT_MAX_FRACTION * max(report.pairs, 1):
         errors = fatal or bad
         shown = "; ".join(f"{f.path}: {f.detail}" for f in errors[:3])
