@@ -20,6 +20,7 @@ from upres.archs.compact import (
     spandrel_note,
 )
 from upres.archs.rrdbnet import RRDBNet, is_rrdbnet, rrdbnet_hyperparameters, rrdbnet_tags, to_basicsr_keys
+from upres.archs.sizes import size_problem
 from upres.errors import ConfigError, ModelFileError, check_keywords, did_you_mean
 
 
@@ -141,8 +142,8 @@ def network_params(type_name: str, options: dict | None = None, scale: int | Non
         raise ConfigError(f"network_g ({type_name}): {exc}") from None
     for k, v in params.items():
         # Widths, depths and channel counts: a zero or negative one would only fail deep inside the first forward.
-        if k.startswith("num_") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ConfigError(f"network_g.{k}: must be a positive integer, got {v!r}")
+        if k.startswith("num_") and (problem := size_problem(v)):
+            raise ConfigError(f"network_g.{k}: {problem}")
     return family, params
 
 

@@ -13,6 +13,7 @@ from upres.archs.discriminators.dunet import DUnet
 from upres.archs.discriminators.patchgan import MultiScalePatchGANDiscriminatorSN, PatchGANDiscriminatorSN
 from upres.archs.discriminators.unet import UNetDiscriminatorSN
 from upres.archs.discriminators.vgg_style import VGGStyleDiscriminator
+from upres.archs.sizes import size_problem
 from upres.errors import ConfigError, ModelFileError, check_keywords, did_you_mean, shell_word
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
@@ -45,9 +46,9 @@ def build_discriminator(type_name: str, **options) -> nn.Module:
     opts = {_KEY_ALIASES.get(k, k): v for k, v in options.items()}
     for size in ("num_feat", "num_in_ch", "num_layers", "num_d"):
         value = opts.get(size)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if value is not None and (problem := size_problem(value)):
             # 0, negative or text ('8') ended in torch's reshape/conv errors or a string-formatting message
-            raise ConfigError(f"network_d.{size}: must be a positive integer, got {value!r}")
+            raise ConfigError(f"network_d.{size}: {problem}")
     check_keywords(f"network_d ({key})", DISCRIMINATORS[key], opts)
     for name, param in inspect.signature(DISCRIMINATORS[key]).parameters.items():
         if isinstance(param.default, bool) and name in opts and not isinstance(opts[name], bool):
