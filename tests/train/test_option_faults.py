@@ -24,6 +24,23 @@ CASES = {
         {"train": {"losses": {"type": "l1loss"}}},
         "train.losses: expected a list of entries (- type: ...), got a mapping",
     ),
+    # pydantic's "a valid dictionary or instance of LossOptions" named a class the file never mentions.
+    "loss_entry_string": (
+        {"train": {"losses": ["l1loss"]}},
+        "train.losses.0: expected a mapping of keys (- type: ...), got the str 'l1loss'",
+    ),
+    "metric_null": (
+        {"val": {"metrics": {"psnr": None}}},
+        "val.metrics.psnr: expected a mapping of keys (psnr: {...}), got null; give its keys or remove it",
+    ),
+    "dataset_null": (
+        {"datasets": {"val": None}},
+        "datasets.val: expected a mapping of keys (val: {...}), got null; give its keys or remove it",
+    ),
+    "optimizer_string": (
+        {"train": {"optim_g": "AdamW"}},
+        "train.optim_g: expected a mapping of keys (optim_g: {...}), got the str 'AdamW'",
+    ),
     "seed_too_big": (
         {"manual_seed": 2**70},
         f"manual_seed: Input should be less than 4294967296 (got {2**70})",

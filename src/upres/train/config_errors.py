@@ -71,6 +71,18 @@ def submodels(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(annotation) for m in submodels(arg)]
 
 
+def _not_a_block(loc: tuple, value: Any) -> str:
+    """A block given as something else: pydantic's 'a valid dictionary or instance of LossOptions' named a class
+    the file never mentions and said nothing of the fix (`losses: [l1loss]`, `val: ~` under datasets)."""
+    from upres.option_file import describe_value
+
+    shape = "- type: ..." if isinstance(loc[-1], int) else f"{loc[-1]}: {{...}}"
+    if value is None:
+        return f"expected a mapping of keys ({shape}), got null; give its keys or remove it"
+    got = "a list" if isinstance(value, list) else f"the {type(value).__name__} {describe_value(value)}"
+    return f"expected a mapping of keys ({shape}), got {got}"
+
+
 def format_validation_error(exc: ValidationError, source: str, options: type[BaseModel]) -> str:
     """One line per problem, each naming the full key path; an unknown key gets the block it belongs in, or the
     closest known key."""
@@ -91,6 +103,8 @@ def format_validation_error(exc: ValidationError, source: str, options: type[Bas
             lines.append(
                 f"{source}: unknown key {path!r}{_unknown_key_hint(str(err['loc'][-1]), path, options)}"
             )
+        elif err["type"] == "model_type":
+            lines.append(f"{source}: {path}: {_not_a_block(err['loc'], err.get('input'))}")
         elif err["type"] == "missing":
             lines.append(f"{source}: missing required key {path!r}")
         else:
