@@ -347,6 +347,7 @@ def _check_block_shapes(data: dict, source: str) -> None:
 
 def parse_options(data: dict, source: str = "<options>") -> Options:
     from upres.train.compat import idle_generator_note, translate, unused_discriminator_keys
+    from upres.train.schedule_notes import schedule_notes
 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of option keys at the top level")
@@ -385,6 +386,7 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
             "on the fly; for LR/GT pairs use pairedimagedataset"
         )
     notes += unused_discriminator_keys(options) if options.network_d is None else idle_generator_note(options)
+    notes += schedule_notes(options)
     options._compat_notes = notes
     return options
 
