@@ -75,17 +75,30 @@ def _types_in(annotation: Any) -> set:
     return {annotation} if not args else set().union(*(_types_in(a) for a in args))
 
 
+_EXPONENT_INTEGER = re.compile(r"[+]?(\d+\.?\d*|\.\d+)[eE][+]?\d+")
+
+
 def no_bool_for_number(cls: Any, value: Any, info: Any) -> Any:
-    """A pydantic "before" field validator: `true`/`false` (and YAML 1.1's yes/no/on/off) where a number goes, or in
-    a list of numbers, is refused. Pydantic reads them as 1 and 0, so `lr: true` trained at 1.0 and `total_iter: yes`
-    for one iteration."""
+    """A pydantic "before" field validator for numbers as YAML 1.1 (PyYAML) reads them. `true`/`false` (and yes/no/
+    on/off) where a number goes, or in a list of numbers, is refused: pydantic read them as 1 and 0, so `lr: true`
+    trained at 1.0 and `total_iter: yes` for one iteration. Exponent forms YAML 1.1 leaves as text (`4e5`) are read
+    as the whole number they write where an integer goes: `total_iter: 4e5` was 'unable to parse string as an
+    integer', while `lr: 1e-4` was read as a number."""
+    if info.field_name is None:
+        return value
     items = value if isinstance(value, list | tuple) else [value]
-    if any(isinstance(v, bool) for v in items) and info.field_name is not None:
-        kinds = _types_in(cls.model_fields[info.field_name].annotation)
-        if kinds & {int, float} and bool not in kinds:
-            raise ValueError(
-                "expected a number, not a boolean (YAML reads true/false/yes/no/on/off as booleans)"
-            )
+    kinds = _types_in(cls.model_fields[info.field_name].annotation)
+    if any(isinstance(v, bool) for v in items) and kinds & {int, float} and bool not in kinds:
+        raise ValueError("expected a number, not a boolean (YAML reads true/false/yes/no/on/off as booleans)")
+    if int in kinds and not kinds & {float, str}:
+        whole = [_whole_number(v) for v in items]
+        return whole if isinstance(value, list | tuple) else whole[0]
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, str) and _EXPONENT_INTEGER.fullmatch(value.strip()) and float(value).is_integer():
+        return int(float(value))
     return value
 
 

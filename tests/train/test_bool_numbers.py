@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 from train_helpers import MINIMAL_OPTIONS
 
 from upres.errors import ConfigError
@@ -76,3 +77,33 @@ def test_a_degradation_probability_given_as_a_boolean_is_refused():
 
     with pytest.raises(ConfigError, match="blur_prob: expected a number, not a boolean"):
         parse_degradation_options({"blur_prob": True}, "o.yml")
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "expected"),
+    [
+        ("train.total_iter", "4e5", 400_000),
+        ("val.val_freq", "5E+3", 5000),
+        ("logger.save_checkpoint_freq", "2.5e3", 2500),
+        ("datasets.train.batch_size_per_gpu", "1.6e1", 16),
+        ("manual_seed", "1e3", 1000),
+    ],
+)
+def test_an_integer_in_exponent_form_is_the_integer_it_writes(path, text, expected):
+    """YAML 1.1 (PyYAML) leaves `4e5` as text: `total_iter: 4e5` was 'unable to parse string as an integer' while
+    `lr: 1e-4` beside it was read as a number."""
+    data = yaml.safe_load(f"{path.split('.')[-1]}: {text}")
+    assert isinstance(data[path.split(".")[-1]], str)  # the YAML 1.1 reading this test is about
+    opts = parse_options(_with(path, data[path.split(".")[-1]]), "o.yml")
+    node = opts
+    for part in path.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    assert node == expected and isinstance(node, int)
+
+
+def test_milestones_in_exponent_form_and_a_fraction_where_an_integer_goes():
+    data = yaml.safe_load("milestones: [1e5, 2.5e5]\ntotal_iter: 1e-3")
+    sched = _with("train.scheduler.milestones", data["milestones"])
+    assert parse_options(sched, "o.yml").train.scheduler.milestones == [100_000, 250_000]
+    with pytest.raises(ConfigError, match=r"^o.yml: train.total_iter: Input should be a valid integer"):
+        parse_options(_with("train.total_iter", data["total_iter"]), "o.yml")
