@@ -105,15 +105,24 @@ def _whole_number(value: Any) -> Any:
 _ENV_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%")
 
 
+_QUOTE = "write it as text (in quotes for a name YAML reads as a number, e.g. '2024')"
+
+
 def path_as_written(value: Any) -> Any:
     """A pydantic "before" field validator for paths (or lists of them): a leading `~` is the home folder, as
     BasicSR reads dataroot_gt, dataroot_lq, pretrain_network_* and resume_state; kept as written, `~/exp` made a
     folder named "~" in the current one. Environment variables are not expanded (neither BasicSR nor redux does):
     a path that names one and does not exist as written is refused rather than made under that literal name."""
     if isinstance(value, list):
+        for v in value:
+            if not isinstance(v, str | Path):
+                raise ValueError(f"each entry must be a path, got {describe_value(v)}; {_QUOTE}")
         return [path_as_written(v) for v in value]
-    if not isinstance(value, str | Path):
+    if value is None:
         return value
+    if not isinstance(value, str | Path):
+        # Pydantic tried each of `str | list[str]` in turn: two messages, each under a type name ('dataroot_gt.str').
+        raise ValueError(f"expected a path; {_QUOTE}")
     if not str(value).strip():
         # Path("") is the current folder: `experiments_root: ""` wrote the run's files straight into it.
         raise ValueError("an empty path, which would be the current folder; give the path, or remove the key")

@@ -140,7 +140,8 @@ def test_option_errors_name_the_key_path():
     with pytest.raises(ConfigError) as err:
         parse_dataset_options({"type": "pairedimagedataset", "dataroot_gt": 5})
     assert str(err.value) == (
-        "datasets.train.dataroot_gt: Input should be a valid string or Input should be a valid list"
+        "datasets.train.dataroot_gt: expected a path; write it as text (in quotes for a name YAML reads as a "
+        "number, e.g. '2024')"
     )
     with pytest.raises(ConfigError, match="io_backend.type"):
         parse_dataset_options({"type": "pairedimagedataset", "io_backend": {"type": "lmdb"}})

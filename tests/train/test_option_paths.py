@@ -159,3 +159,35 @@ def test_an_empty_experiments_root_writes_nothing_in_the_current_folder(
     assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 2
     assert capsys.readouterr().err == f"error: {cfg}: path.experiments_root: {EMPTY} (got '')\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["o.yml", hr_folder.name])
+
+
+QUOTE = "write it as text (in quotes for a name YAML reads as a number, e.g. '2024')"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "datasets.train.dataroot_gt",
+        "datasets.train.dataroot_lq",
+        "datasets.train.meta_info",
+        "path.experiments_root",
+    ],
+)
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (2024, f"expected a path; {QUOTE} (got 2024)"),
+        (True, f"expected a path; {QUOTE} (got True)"),
+        (["hr", 7], f"each entry must be a path, got 7; {QUOTE}"),
+    ],
+)
+def test_a_path_that_is_not_text_is_one_problem_naming_its_key(key, value, message):
+    """`dataroot_gt: 2024` (a folder YAML reads as a number) was two problems under type names,
+    'dataroot_gt.str: Input should be a valid string; dataroot_gt.list[str]: Input should be a valid list'."""
+    *blocks, last = key.split(".")
+    patch: dict = {last: value}
+    for block in reversed(blocks):
+        patch = {block: patch}
+    with pytest.raises(ConfigError) as exc:
+        parse_options(merge(MINIMAL_OPTIONS, patch), "o.yml")
+    assert str(exc.value) == f"o.yml: {key}: {message}"
