@@ -255,3 +255,14 @@ def test_samples_of_an_earlier_run_left_in_the_folder_are_named(tmp_path, inputs
         "not on this contact sheet; delete them or use a new -o to see only this run's"
     )
     assert len(list(out.glob("*_lr*.png"))) == 6
+
+
+def test_whole_numbers_written_as_floats_are_taken_as_training_takes_them(tmp_path, inputs, capsys):
+    """`scale: 2.0` (a script's yaml.dump of a float) trains at x2 but `degrade -c` refused it."""
+    opt = write_options(tmp_path, "scale: 2.0\ndatasets:\n  train:\n    lq_size: 8.0\n")
+    out = tmp_path / "out"
+    assert main(["degrade", "-c", str(opt), str(inputs / "cam.png"), "-o", str(out), "--n", "1"]) == 0
+    assert Image.open(out / "cam_lr00.png").size == (8, 8)  # crop lq_size x scale = 16, LR 8
+    opt = write_options(tmp_path, "scale: 2.5\n")
+    assert main(["degrade", "-c", str(opt), str(inputs / "cam.png"), "-o", str(out)]) == 2
+    assert "scale: must be a positive integer, got 2.5" in capsys.readouterr().err

@@ -47,7 +47,8 @@ def load_degradation_file(path: str | Path) -> DegradeFile:
         raise ConfigError(f"{path}: datasets.train must be a mapping, got {describe_value(train)}")
     _refuse_misspelled_degradation_keys(path, data, train)
     opts = degradation_options_from(train, data, where=str(path))
-    scale = data.get("scale")
+    scale = _whole(data.get("scale"))
+    train = {k: _whole(v) if k in ("gt_size", "lq_size") else v for k, v in train.items()}
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
         raise ConfigError(f"{path}: scale: must be a positive integer, got {describe_value(scale)}")
     for key in ("gt_size", "lq_size"):
@@ -60,6 +61,11 @@ def load_degradation_file(path: str | Path) -> DegradeFile:
     if train.get("lq_size") and scale:
         gt_size = int(train["lq_size"]) * scale
     return DegradeFile(opts, scale, gt_size, _not_made_on_the_fly(path, data, train))
+
+
+def _whole(value: Any) -> Any:
+    """2.0 as 2, as training's typed options read it (YAML writes `scale: 2.0` when a script dumped a float)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _not_made_on_the_fly(path: Path, data: dict, train: dict) -> str | None:
