@@ -16,7 +16,7 @@ from upres.cli import main
         ),
         (
             ["upscale", "-m", "m.pth", "a.png", "-dash.png", "-o", "out"],
-            "upres: unrecognized arguments: -dash.png",
+            "upres upscale: unrecognized arguments: -dash.png",
         ),
     ],
 )
@@ -38,3 +38,28 @@ def test_an_option_that_is_not_a_file_gets_no_hint(tmp_path, monkeypatch, capsys
     with pytest.raises(SystemExit):
         main(["upscale", "-m", "m.pth", "a.png", "-o", "out", "--nosuch"])
     assert "is a file" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["upscale", "-m", "m.pth", "a.png", "-o", "out", "--nosuch"],
+            "upres upscale: unrecognized arguments: --nosuch",
+        ),
+        (["--nosuch"], "upres: unrecognized arguments: --nosuch"),
+        (
+            ["train", "-c", "x.yml", "--force"],
+            "upres train: unrecognized arguments: --force; train never writes over a run: --resume auto continues it, "
+            "--archive-old moves it aside and starts again",
+        ),
+    ],
+)
+def test_an_unknown_option_names_the_command_whose_help_lists_them(capsys, argv, said):
+    """argparse reported a command's unknown option from the top parser: "see upres --help", which lists commands,
+    not their options; and `train --force` (what upscale and video take) got no word of the way to start again."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    prog = said.split(":")[0]
+    assert capsys.readouterr().err == f"error: {said} (see {prog} --help)\n"

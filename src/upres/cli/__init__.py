@@ -41,9 +41,17 @@ class _Parser(argparse.ArgumentParser):
     argv: list[str] = []  # the arguments being parsed, for the hint below
 
     def error(self, message: str) -> NoReturn:
-        self.exit(
-            2, f"error: {self.prog}: {message}{_dash_name_hint(_Parser.argv)} (see {self.prog} --help)\n"
-        )
+        prog = self.prog
+        if message.startswith("unrecognized arguments") and prog == "upres":
+            # argparse reports a subcommand's extra arguments from the top parser: name the command's own help.
+            command = next((a for a in _Parser.argv if a in COMMANDS), None)
+            prog = f"upres {command}" if command else prog
+            message += _TRAIN_FORCE_HINT if command == "train" and "--force" in message.split() else ""
+        self.exit(2, f"error: {prog}: {message}{_dash_name_hint(_Parser.argv)} (see {prog} --help)\n")
+
+
+# `--force` overwrites in upscale, video and other tools; a training run is never written over.
+_TRAIN_FORCE_HINT = "; train never writes over a run: --resume auto continues it, --archive-old moves it aside and starts again"
 
 
 def _dash_name_hint(argv: list[str]) -> str:
