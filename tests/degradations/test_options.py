@@ -134,6 +134,18 @@ def test_real_esrgan_second_blur_prob_alias():
     assert parse_degradation_options({"second_blur_prob": 0.3}).blur_prob2 == 0.3
 
 
+def test_a_bad_second_blur_prob_is_named_as_the_file_spells_it():
+    """The error named `blur_prob2`, a key the user's Real-ESRGAN file does not have."""
+    with pytest.raises(ConfigError) as exc:
+        parse_degradation_options({"second_blur_prob": 2}, "o.yml")
+    assert str(exc.value) == "o.yml: second_blur_prob: probability 2.0 is outside [0, 1]"
+    with pytest.raises(ConfigError) as exc:
+        parse_degradation_options(
+            {"second_blur_prob": 2}, "o.yml", {"second_blur_prob": "datasets.train.second_blur_prob"}
+        )
+    assert str(exc.value) == "o.yml: datasets.train.second_blur_prob: probability 2.0 is outside [0, 1]"
+
+
 @pytest.mark.parametrize(
     ("data", "said"),
     [

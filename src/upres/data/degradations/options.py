@@ -358,6 +358,8 @@ def parse_degradation_options(
             msg = f"{loc}: {msg}{shown}"
         key, sep, rest = msg.partition(":")
         head = re.match(r"\w*", key).group()  # "resize_range [0.1, 0.2]: ...", "jpeg_range: ..."
+        if "second_blur_prob" in data and "blur_prob2" not in data:  # the key as the file spells it
+            names = {**(names or {}), "blur_prob2": (names or {}).get("second_blur_prob", "second_blur_prob")}
         if sep and names and head in names:
             msg = names[head] + key[len(head) :] + sep + rest
         raise ConfigError(f"{where}: {msg}") from None
