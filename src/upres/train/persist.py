@@ -142,18 +142,6 @@ def resume_run(
         log.note(
             f"the state has no EMA (ema_decay was 0): the EMA starts from the generator of iteration {start_iter}"
         )
-    if run.d is None and "net_d" in state:
-        # the GAN stage resumed with the fidelity stage's file: D's state was left out of every later state unsaid
-        log.note(
-            f"the state holds a discriminator, but this run has no network_d: it goes on without the GAN and its "
-            f"training states no longer hold D (models/net_d_{start_iter} keeps it); resume with the options the "
-            "state was written with to go on with the GAN"
-        )
-    elif run.d is not None and "net_d" not in state:
-        log.note(
-            "the state holds no discriminator (written by a run without network_d): network_d starts as this run "
-            "builds it (from path.pretrain_network_d if given, else freshly initialised)"
-        )
     changed = data_changes(state.get("data"), data_settings(run, ctx))
     if changed:
         log.note(
