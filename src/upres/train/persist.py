@@ -24,7 +24,7 @@ from upres.train.checkpoint import (
 from upres.train.config import Options
 from upres.train.distributed import DistContext, barrier, broadcast_object, gather_to_main
 from upres.train.report import RunLog
-from upres.train.resume_changes import data_roots, loss_settings, resume_changes
+from upres.train.resume_changes import data_change_note, data_roots, loss_settings, resume_changes
 from upres.train.setup import Run
 from upres.train.state import collect_state, has_nonfinite, restore_state, unwrap
 from upres.train.validate import BestTracker
@@ -154,12 +154,9 @@ def resume_run(
             "the state holds no discriminator (written by a run without network_d): network_d starts as this run "
             "builds it (from path.pretrain_network_d if given, else freshly initialised)"
         )
-    changed = data_changes(state.get("data"), data_settings(run, ctx))
+    changed = data_change_note(state.get("data"), data_settings(run, ctx))
     if changed:
-        log.note(
-            f"data settings differ from the state's ({changed}): the run continues, but sees other samples "
-            "in another order than an uninterrupted run would (resume is not bit-exact)"
-        )
+        log.note(changed)
     for note in resume_changes(state, run, path):
         log.note(note)
     return state, start_iter, best, seed
@@ -302,12 +299,6 @@ def data_settings(run: Run, ctx) -> dict[str, int]:
         "accum_iter": run.accum_iter,
         "processes": ctx.world_size,
     }
-
-
-def data_changes(saved: dict | None, now: dict[str, int]) -> str:
-    if not saved:
-        return ""
-    return ", ".join(f"{k} {saved[k]} -> {v}" for k, v in now.items() if k in saved and saved[k] != v)
 
 
 def restore_pool(pool, state: dict, ctx, log: RunLog) -> None:
