@@ -1,0 +1,77 @@
+"""Under torchrun, an error met by process 0 in work the others wait for (the dataset check, the choice of the state
+to resume from, the last checkpoint) is printed once, by it: the others stop quietly with its exit code, neither printing a traceback of
+a collective whose peer left nor waiting for ever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from train_helpers import base_options, write
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+
+
+def _torchrun(cfg: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "upres", "train", "-c", str(cfg), "--device", "cpu", *extra]  # fmt: skip
+    return subprocess.run(cmd, env=ENV, cwd=cfg.parent, capture_output=True, text=True, timeout=120)
+
+
+def _said_once(out: subprocess.CompletedProcess, line: str) -> None:
+    assert out.returncode != 0
+    assert out.stderr.count(line) == 1, out.stderr[-3000:]
+    assert out.stderr.count("error: ") == 1, out.stderr[-3000:]
+    assert f'File "{REPO / "src"}' not in out.stderr, out.stderr[-3000:]  # torchrun's own traceback only
+    assert "Connection closed by peer" not in out.stderr
+
+
+@pytest.mark.slow
+def test_a_dataset_check_error_is_said_once_and_every_process_stops(tmp_path, hr_folder):
+    (hr_folder / "3.png").write_bytes((hr_folder / "3.png").read_bytes()[:100])
+    out = _torchrun(write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp")))
+    _said_once(
+        out,
+        f"error: datasets.train: the dataset check found 1 error(s), e.g. {hr_folder / '3.png'}: cannot read image",
+    )
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+def test_a_missing_resume_state_is_said_once_and_every_process_stops(tmp_path, hr_folder):
+    out = _torchrun(
+        write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp")), "--resume", "no.state"
+    )
+    _said_once(out, "error: --resume no.state: no such training state")
+
+
+FULL_DISK_ON_PROCESS_0 = """
+import errno, os
+if os.environ.get("RANK") == "0":
+    import upres.train.persist as persist
+
+    def _full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    persist.save_model = _full
+"""
+
+
+@pytest.mark.slow
+def test_a_failed_last_save_is_said_once_and_every_process_stops(tmp_path, hr_folder):
+    """Process 0 alone writes the checkpoint; the others waited at a barrier that failed when it left."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(FULL_DISK_ON_PROCESS_0)
+    opts = base_options(hr_folder, tmp_path / "exp")
+    opts["logger"]["save_checkpoint_freq"] = 100
+    cfg = write(tmp_path / "o.yml", opts)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "upres", "train", "-c", str(cfg), "--device", "cpu"]  # fmt: skip
+    env = {**ENV, "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ENV['PYTHONPATH']}"}
+    out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    _said_once(out, "error: saving at iteration 10 failed: could not write the models in")
+
