@@ -75,3 +75,20 @@ def test_a_failed_last_save_is_said_once_and_every_process_stops(tmp_path, hr_fo
     out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     _said_once(out, "error: saving at iteration 10 failed: could not write the models in")
 
+
+def test_world_size_without_torchrun_is_one_line(tmp_path, hr_folder, capsys, monkeypatch):
+    """WORLD_SIZE left in the shell (or set by a script starting `upres train` itself): torch's ValueError and its
+    traceback ("environment variable MASTER_ADDR expected, but not set")."""
+    from upres.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == (
+        "error: WORLD_SIZE is 2 but MASTER_ADDR, MASTER_PORT are not set: start several processes with torchrun "
+        "(torchrun --nproc_per_node 2 -m upres train -c OPTIONS), or unset WORLD_SIZE to train in one process\n"
+    )
+    assert not (tmp_path / "exp").exists()
