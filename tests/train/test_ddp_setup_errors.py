@@ -92,3 +92,60 @@ def test_world_size_without_torchrun_is_one_line(tmp_path, hr_folder, capsys, mo
         "(torchrun --nproc_per_node 2 -m upres train -c OPTIONS), or unset WORLD_SIZE to train in one process\n"
     )
     assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+def test_on_two_machines_the_other_machine_says_where_the_error_was_printed(tmp_path, hr_folder):
+    """Each machine's terminal shows its own processes: machine 1's showed torchrun's ChildFailedError alone."""
+    import socket
+
+    (hr_folder / "3.png").write_bytes((hr_folder / "3.png").read_bytes()[:100])
+    cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = {
+        node: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--node_rank",
+                str(node),
+                "--nproc_per_node",
+                "1",
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                "-m",
+                "upres",
+                "train",
+                "-c",
+                str(cfg),
+                "--device",
+                "cpu",
+            ],  # fmt: skip
+            env=ENV,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for node in (1, 0)
+    }
+    try:
+        err = {node: p.communicate(timeout=90)[1] for node, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+    assert "error: datasets.train: the dataset check found 1 error(s)" in err[0]
+    assert err[1].count("error: ") == 1, err[1][-3000:]
+    assert (
+        "error: process 0 (on machine 0) stopped with the error it printed there; every process stops"
+        in err[1]
+    )
+    assert f'File "{REPO / "src"}' not in err[1]

@@ -18,13 +18,17 @@ from upres.train.distributed import DistContext
 
 
 class StoppedElsewhere(UpresError):
-    """Another process stopped with an error (it prints it): this one stops too, with its exit code."""
+    """Another process stopped with an error (it prints it): this one stops too, with its exit code. The first
+    process of each other machine says so (its terminal does not show the error); the rest stay quiet."""
 
-    said_elsewhere = True
-
-    def __init__(self, rank: int, exit_code: int) -> None:
-        super().__init__(f"process {rank} stopped with the error it printed; every process stops")
+    def __init__(self, rank: int, exit_code: int, ctx: DistContext) -> None:
+        per_machine = ctx.world_size // ctx.machines
+        machine = rank // per_machine
+        super().__init__(
+            f"process {rank} (on machine {machine}) stopped with the error it printed there; every process stops"
+        )
         self.rank, self.exit_code = rank, exit_code
+        self.said_elsewhere = ctx.local_rank != 0 or ctx.rank // per_machine == machine
 
 
 @contextlib.contextmanager
@@ -47,4 +51,4 @@ def _meet(ctx: DistContext, failed: int | None) -> None:
     if failed is None:
         for rank, code in enumerate(codes):
             if code is not None:
-                raise StoppedElsewhere(rank, code)
+                raise StoppedElsewhere(rank, code, ctx)
