@@ -149,3 +149,19 @@ def test_on_two_machines_the_other_machine_says_where_the_error_was_printed(tmp_
         in err[1]
     )
     assert f'File "{REPO / "src"}' not in err[1]
+
+
+@pytest.mark.slow
+def test_a_state_that_does_not_fit_the_options_is_said_once(tmp_path, hr_folder):
+    """Every process loads process 0's state with the same options: each printed the same line."""
+    from train_helpers import merge
+
+    from upres.train.config import parse_options
+    from upres.train.loop import train
+
+    train(parse_options(base_options(hr_folder, tmp_path / "exp")), device="cpu")
+    wider = merge(base_options(hr_folder, tmp_path / "exp"), {"network_g": {"num_feat": 12}})
+    out = _torchrun(write(tmp_path / "o.yml", wider), "--resume", "auto")
+    _said_once(
+        out, "its generator does not fit this run's network_g (body.0.weight is [8, 3, 3, 3] in the state"
+    )
