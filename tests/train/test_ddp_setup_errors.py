@@ -165,3 +165,38 @@ def test_a_state_that_does_not_fit_the_options_is_said_once(tmp_path, hr_folder)
     _said_once(
         out, "its generator does not fit this run's network_g (body.0.weight is [8, 3, 3, 3] in the state"
     )
+
+
+OUT_OF_MEMORY_IN_VALIDATION = """
+import os
+if os.environ.get("RANK") == "0":
+    import torch
+    import upres.train.watch as watch
+
+    def _oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    watch.run_validation = _oom
+"""
+
+
+@pytest.mark.slow
+def test_an_out_of_memory_validation_is_said_once_and_every_process_stops(tmp_path, hr_folder):
+    """Process 0 alone validates; the others waited in a broadcast that failed when it left."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(OUT_OF_MEMORY_IN_VALIDATION)
+    from train_helpers import merge
+
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            "val": {"val_freq": 5, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+        },
+    )
+    cfg = write(tmp_path / "o.yml", opts)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "upres", "train", "-c", str(cfg), "--device", "cpu"]  # fmt: skip
+    env = {**ENV, "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ENV['PYTHONPATH']}"}
+    out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    _said_once(out, "out of memory")

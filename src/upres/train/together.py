@@ -33,12 +33,13 @@ class StoppedElsewhere(UpresError):
 
 @contextlib.contextmanager
 def together(ctx: DistContext) -> Iterator[None]:
-    """The block runs on every process, then they meet (as `distributed.barrier` does): an UpresError raised in it on
-    one process is raised there, and every other process raises StoppedElsewhere instead of going on alone."""
+    """The block runs on every process, then they meet (as `distributed.barrier` does): an error raised in it on one
+    process is raised there, and every other process raises StoppedElsewhere instead of going on alone. The block
+    must hold no collective of its own (a process that raised before it would leave the others waiting there)."""
     try:
         yield
-    except UpresError as exc:
-        _meet(ctx, exc.exit_code)
+    except Exception as exc:  # an out-of-memory error too, which the loop turns into its line after this
+        _meet(ctx, getattr(exc, "exit_code", 1))
         raise
     _meet(ctx, None)
 
