@@ -62,12 +62,18 @@ def training_device(spec: str, local_rank: int, world_size: int) -> torch.device
                 "torchrun --nproc_per_node N"
             )
         return resolve_single_device(spec)
+    # Every process of the machine meets these alike: said once, by process 0 (each printed the same line).
     if spec not in ("auto", "cuda", "cpu"):
-        raise UpresError(
-            f"--device {spec}: under torchrun each process takes its local GPU; give auto, cuda or cpu and choose "
-            "the GPUs with CUDA_VISIBLE_DEVICES"
+        raise _alike(
+            UpresError(
+                f"--device {spec}: under torchrun each process takes its local GPU; give auto, cuda or cpu and "
+                "choose the GPUs with CUDA_VISIBLE_DEVICES"
+            )
         )
-    devices = resolve_devices(spec)  # auto: every GPU, else the CPU; cuda without one is an error
+    try:
+        devices = resolve_devices(spec)  # auto: every GPU, else the CPU; cuda without one is an error
+    except UpresError as exc:
+        raise _alike(exc) from None
     if devices[0].type == "cpu":
         return devices[0]
     if local_rank >= len(devices):
@@ -76,3 +82,8 @@ def training_device(spec: str, local_rank: int, world_size: int) -> torch.device
             "processes per machine (torchrun --nproc_per_node)"
         )
     return devices[local_rank]
+
+
+def _alike(exc: UpresError) -> UpresError:
+    exc.same_on_every_process = True
+    return exc

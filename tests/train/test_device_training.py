@@ -203,6 +203,33 @@ def test_train_on_a_missing_gpu_stops_before_writing_anything(tmp_path, hr_folde
     assert not exp.exists()
 
 
+@pytest.mark.parametrize(
+    ("gpus", "spec", "rank", "said"),
+    [
+        (0, "cuda", "0", "error: --device cuda: no CUDA GPU is visible; use --device cpu\n"),
+        (0, "cuda", "1", ""),  # every process printed the same line
+        (2, "cuda:1", "1", ""),
+        (
+            2,
+            "auto",
+            "2",
+            "error: LOCAL_RANK 2 but only 2 GPU(s) visible: start at most 2 processes per machine",
+        ),
+    ],
+)
+def test_under_torchrun_a_device_error_every_process_meets_is_said_once(
+    tmp_path, hr_folder, monkeypatch, capsys, gpus, spec, rank, said
+):
+    _gpus(monkeypatch, gpus)
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", rank)
+    cfg = write(tmp_path / "train.yml", base_options(hr_folder, tmp_path / "exp"))
+    assert main(["train", "-c", str(cfg), "--device", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(said) if said else err == ""
+
+
 def _run_out_of_memory(monkeypatch, at_call: int, error: Exception) -> None:
     def on_call(n, forward, x):
         if n == at_call:

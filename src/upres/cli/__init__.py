@@ -94,6 +94,8 @@ def _said_by_rank_0(exc: UpresError) -> bool:
     (`same_on_every_process`), are printed once, by rank 0 (each process printed the same line). Other errors may be
     a process's own and are printed wherever they happen."""
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if hasattr(exc, "said_elsewhere"):  # another process met it and printed it (together.StoppedElsewhere)
+        return exc.said_elsewhere
     return exc.same_on_every_process and world > 1 and rank > 0
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+
+from upres.errors import ConfigError
 
 EXAMPLE = """examples:
   upres init esrgan_x2_fidelity my_run.yml     # copy a template, then edit its paths
@@ -35,6 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto (a GPU if there is one), cpu, cuda or cuda:N; under torchrun each process takes its local GPU",
     )
+    # BasicSR's and traiNNer-redux's train.py flags, so their documented commands run unchanged (`torchrun ...
+    # train.py -opt X --launcher pytorch --auto_resume`): upres's processes come from torchrun's environment.
+    p.add_argument(
+        "--launcher",
+        choices=("none", "pytorch", "slurm"),
+        help="accepted from BasicSR/traiNNer-redux commands, no effect: torchrun starts the processes",
+    )
+    p.add_argument("--auto_resume", action="store_true", help="as --resume auto (BasicSR's flag)")
     p.set_defaults(func=run)
 
 
@@ -42,6 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from upres.train.config import load_options
     from upres.train.loop import train
 
+    if args.launcher == "slurm" and "WORLD_SIZE" not in os.environ:
+        raise ConfigError(
+            "--launcher slurm: upres's processes come from torchrun, not from srun's tasks (each would train alone); "
+            "in the job, start one torchrun per machine: srun torchrun --nnodes N --nproc_per_node GPUS "
+            "--rdzv_backend c10d --rdzv_endpoint HOST:29500 -m upres train -c OPTIONS"
+        )
+    if args.auto_resume and args.resume is None:
+        args.resume = "auto"
     opts = load_options(args.config)
     text = args.config.read_text(encoding="utf-8")
     result = train(

@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from upres.devices import training_device
+from upres.errors import ConfigError
 
 # Process 0 alone checks the dataset (every image decoded, on a first run), validates and writes checkpoints while
 # the others wait for it. On the default group that wait ends at torch's collective timeout (10 min under NCCL, 30
@@ -50,10 +51,23 @@ def setup_distributed(device: str = "auto") -> DistContext:
     if use_cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
+        _check_rendezvous(world)
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     cpu_group = dist.new_group(backend="gloo", timeout=WAIT_FOR_MAIN) if world > 1 else None
     per_machine = max(int(os.environ.get("LOCAL_WORLD_SIZE", world)), 1)
     return DistContext(rank, local_rank, world, dev, cpu_group, machines=-(-world // per_machine))
+
+
+def _check_rendezvous(world: int) -> None:
+    """WORLD_SIZE without torchrun's other variables (left in the shell, or set by a script that starts the
+    processes itself): torch's ValueError came with a traceback."""
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT", "RANK") if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(
+            f"WORLD_SIZE is {world} but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: start "
+            f"several processes with torchrun (torchrun --nproc_per_node {world} -m upres train -c OPTIONS), or "
+            "unset WORLD_SIZE to train in one process"
+        )
 
 
 def barrier(ctx: DistContext) -> None:

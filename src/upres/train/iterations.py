@@ -15,7 +15,7 @@ from upres.infer.autotile import is_out_of_memory
 from upres.train.checkpoint import list_states
 from upres.train.compiling import compile_failure_text, is_compile_failure
 from upres.train.config import Options
-from upres.train.distributed import DistContext, barrier, broadcast_object
+from upres.train.distributed import DistContext, broadcast_object
 from upres.train.feed import BatchFeed, LoaderFailed
 from upres.train.interrupt import HeldChildSignals, HeldInterrupts, StepAbandoned, StopAgreement
 from upres.train.memory import out_of_memory_text
@@ -23,6 +23,7 @@ from upres.train.persist import SharedTrainingError, TrainingError, newest_state
 from upres.train.report import RunLog
 from upres.train.setup import Run
 from upres.train.step import TrainStep
+from upres.train.together import together
 from upres.train.validate import BestTracker
 from upres.train.watch import RunWatch
 
@@ -183,9 +184,11 @@ class Iterations:
 
     def validate(self, it: int) -> bool:
         """Score the model at `it` (main process); True when early stopping ends the run (then saved)."""
-        stop = self.watch.validate(it, self.best) if self.ctx.is_main else False
+        with together(
+            self.ctx
+        ):  # an error on process 0 (out of memory) stops the others instead of a traceback
+            stop = self.watch.validate(it, self.best) if self.ctx.is_main else False
         stop = bool(broadcast_object(self.ctx, stop))
-        barrier(self.ctx)
         if stop:
             self.log.note(f"early stop at iteration {it}: no improvement for {self.best.stale} validations")
             self.save(it, last=True)

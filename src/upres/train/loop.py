@@ -30,7 +30,7 @@ from upres.train import run_lock
 from upres.train.checkpoint import fault_remedy
 from upres.train.compiling import toolchain_error
 from upres.train.config import Options
-from upres.train.distributed import DistContext, barrier, broadcast_object, setup_distributed, teardown
+from upres.train.distributed import DistContext, broadcast_object, setup_distributed, teardown
 from upres.train.experiment import check_outside_data, prepare_experiment_dir
 from upres.train.feed import BatchFeed
 from upres.train.iterations import Iterations
@@ -45,6 +45,7 @@ from upres.train.report import RunLog
 from upres.train.sampler import epoch_size_words
 from upres.train.setup import Run, build_run, experiment_dir
 from upres.train.step import TrainStep
+from upres.train.together import together
 from upres.train.validate import BestTracker, build_metrics
 from upres.train.watch import RunWatch, amp_on_cpu, bf16_where_supported, precision_text, software_text
 
@@ -106,9 +107,11 @@ def _train(
     # A dry run writes nothing but reads the states as the real run would, so that it checks the one it resumes.
     states_dir = (exp_dir or experiment_dir(opts)) / "training_states"
     path = chosen_state(ctx, resume, opts.path.resume_state, states_dir, log)
-    # The dataset check decodes every image once: the main process does it, the others wait at the barrier.
-    run = build_run(opts, ctx.device, seed, ctx.world_size, ctx.is_main, log.info, resuming=path is not None)
-    barrier(ctx)
+    # The dataset check decodes every image once: the main process does it, the others wait for it.
+    with together(ctx):
+        run = build_run(
+            opts, ctx.device, seed, ctx.world_size, ctx.is_main, log.info, resuming=path is not None
+        )
     for note in [*opts.compat_notes, *run.notes]:
         log.note(note)
     metrics = _metrics(opts, run, ctx, log)
@@ -124,9 +127,10 @@ def _train(
                 f"train.total_iter {opts.train.total_iter} is below the state's iteration {start_iter}: nothing is "
                 "trained; raise train.total_iter to go on"
             )
-    if exp_dir is not None and ctx.is_main:
-        # Recorded once the state is known to fit, with the seed the run goes on with (a resumed run keeps its own).
-        _record_options(exp_dir, opts, seed, options_text)
+    with together(ctx):
+        if exp_dir is not None and ctx.is_main:
+            # Recorded once the state is known to fit, with the seed the run goes on with (a resumed run's own).
+            _record_options(exp_dir, opts, seed, options_text)
 
     model, net_d = _wrap(run, opts, ctx, fresh=state is None)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
@@ -186,7 +190,7 @@ def _open_experiment(
     exp_dir = None if dry_run else experiment_dir(opts)
     swept: list[Path] = []
     locked = True
-    try:
+    with together(ctx), _unwritable_as_error(exp_dir):
         if exp_dir is not None and ctx.is_main:
             if not exp_dir.exists():  # pushed first, so it runs after the lock is let go
                 held.push(functools.partial(_remove_if_setup_failed, exp_dir))
@@ -195,8 +199,6 @@ def _open_experiment(
             locked = held.enter_context(run_lock.hold(exp_dir))
             swept = _make_folders(exp_dir)
         log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
-    except OSError as exc:  # a full disk or a read-only place, before anything is trained
-        raise TrainingError(_unwritable(exp_dir, exc)) from None
     if not locked:
         log.note(run_lock.no_lock_note(exp_dir))
     if swept:
@@ -285,6 +287,14 @@ def _record_options(exp_dir: Path, opts: Options, seed: int, options_text: str) 
             exp_dir / "options.yml", lambda tmp: tmp.write_text(yaml.safe_dump(recorded, sort_keys=False))
         )
     except OSError as exc:
+        raise TrainingError(_unwritable(exp_dir, exc)) from None
+
+
+@contextlib.contextmanager
+def _unwritable_as_error(exp_dir: Path | None) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:  # a full disk or a read-only place, before anything is trained
         raise TrainingError(_unwritable(exp_dir, exc)) from None
 
 

@@ -22,11 +22,12 @@ from upres.train.checkpoint import (
     write_faults,
 )
 from upres.train.config import Options
-from upres.train.distributed import DistContext, barrier, broadcast_object, gather_to_main
+from upres.train.distributed import DistContext, broadcast_object, gather_to_main
 from upres.train.report import RunLog
-from upres.train.resume_changes import data_roots, loss_settings, resume_changes
+from upres.train.resume_changes import data_change_note, data_roots, loss_settings, resume_changes
 from upres.train.setup import Run
 from upres.train.state import collect_state, has_nonfinite, restore_state, unwrap
+from upres.train.together import together
 from upres.train.validate import BestTracker
 
 
@@ -87,11 +88,12 @@ def chosen_state(
     for every process."""
     from_file = not resume and resume_state
     path = None
-    if ctx.is_main:
-        named = "path.resume_state" if from_file else "--resume"
-        path = resume_path(str(resume_state) if from_file else resume, states_dir, log, named)
-        if resume == "auto" and path is None:
-            log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
+    with together(ctx):
+        if ctx.is_main:
+            named = "path.resume_state" if from_file else "--resume"
+            path = resume_path(str(resume_state) if from_file else resume, states_dir, log, named)
+            if resume == "auto" and path is None:
+                log.note(f"--resume auto: no training state in {states_dir}; starting from iteration 0")
     return same_state_everywhere(ctx, path)
 
 
@@ -108,15 +110,14 @@ def same_state_everywhere(ctx: DistContext, path: Path | None) -> Path | None:
     if not ctx.enabled:
         return path
     chosen = broadcast_object(ctx, None if path is None else str(path))
-    if chosen is None:
-        return None
-    if not Path(chosen).is_file():
-        raise TrainingError(
-            f"process {ctx.rank} cannot read the training state {chosen} that process 0 resumes from: under "
-            "torchrun on several machines the experiment folder must be at the same path on every machine (a "
-            "shared disk, or a copy of its training_states)"
-        )
-    return Path(chosen)
+    with together(ctx):
+        if chosen is not None and not Path(chosen).is_file():
+            raise TrainingError(
+                f"process {ctx.rank} cannot read the training state {chosen} that process 0 resumes from: under "
+                "torchrun on several machines the experiment folder must be at the same path on every machine (a "
+                "shared disk, or a copy of its training_states)"
+            )
+    return None if chosen is None else Path(chosen)
 
 
 def resume_run(
@@ -142,12 +143,9 @@ def resume_run(
         log.note(
             f"the state has no EMA (ema_decay was 0): the EMA starts from the generator of iteration {start_iter}"
         )
-    changed = data_changes(state.get("data"), data_settings(run, ctx))
+    changed = data_change_note(state.get("data"), data_settings(run, ctx))
     if changed:
-        log.note(
-            f"data settings differ from the state's ({changed}): the run continues, but sees other samples "
-            "in another order than an uninterrupted run would (resume is not bit-exact)"
-        )
+        log.note(changed)
     for note in resume_changes(state, run, path):
         log.note(note)
     return state, start_iter, best, seed
@@ -217,16 +215,33 @@ def save_checkpoint(
     pools = gather_to_main(ctx, pool.state_dict()) if pool is not None and exp_dir is not None else None
     rngs = gather_to_main(ctx, capture_rng(ctx.device)) if exp_dir is not None else None
     windows = gather_to_main(ctx, window) if window is not None and exp_dir is not None else None
-    if exp_dir is None or not ctx.is_main:
-        barrier(ctx)
-        return
+    # The others wait for process 0's writing; a last save that fails there stops them too (StoppedElsewhere).
+    with together(ctx):
+        if exp_dir is not None and ctx.is_main:
+            _save_on_main(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pools, rngs, windows, last)
+
+
+def _save_on_main(
+    run: Run,
+    opts: Options,
+    exp_dir: Path,
+    it: int,
+    seed: int,
+    scaler,
+    best,
+    ctx: DistContext,
+    log: RunLog,
+    pools: list | None,
+    rngs: list | None,
+    windows: list | None,
+    last: bool,
+) -> None:
     net = unwrap(run.g.net)
     nets = (
         [net] + ([run.g.ema.module] if run.g.ema is not None else []) + ([unwrap(run.d.net)] if run.d else [])
     )
     if any(has_nonfinite(n) for n in nets):
         log.note(f"iteration {it}: weights contain NaN/Inf; checkpoint NOT written (the previous one stays)")
-        barrier(ctx)
         return
     fmt = opts.logger.save_checkpoint_format
     models = exp_dir / "models"
@@ -274,12 +289,10 @@ def save_checkpoint(
             f"saving at iteration {it} failed ({exc}); training goes on and {kept}; {remedy} before the next "
             f"save at iteration {it + opts.logger.save_checkpoint_freq}"
         )
-        barrier(ctx)
         return
     protect = set(models.glob("net_g_best*"))
     prune(models, opts.logger.keep_checkpoints, f".{fmt}", protect)
     prune(models, opts.logger.keep_checkpoints, ".pth", protect)
-    barrier(ctx)
 
 
 def data_settings(run: Run, ctx) -> dict[str, int]:
@@ -290,12 +303,6 @@ def data_settings(run: Run, ctx) -> dict[str, int]:
         "accum_iter": run.accum_iter,
         "processes": ctx.world_size,
     }
-
-
-def data_changes(saved: dict | None, now: dict[str, int]) -> str:
-    if not saved:
-        return ""
-    return ", ".join(f"{k} {saved[k]} -> {v}" for k, v in now.items() if k in saved and saved[k] != v)
 
 
 def restore_pool(pool, state: dict, ctx, log: RunLog) -> None:

@@ -1,4 +1,4 @@
-"""What a resume changes in the training itself, beside the schedule and the batches (persist.py says those): the
+"""What a resume changes in the training itself, beside the schedule (persist.py says it): the data settings, the
 training set's folders, the losses, and whether the state's discriminator and EMA generator go on. Each is accepted
 (a stage's data and losses are the user's to change) but said in the log: a loss added, a GAN switched on or off, or
 the EMA dropped at a resume went on without a word, so a week-long run could change its objective with nothing in
@@ -63,6 +63,45 @@ def resume_changes(state: dict, run: Run, path: Path) -> list[str]:
             f"are the generator's own from iteration {it}; to keep the EMA, resume with its ema_decay"
         )
     return notes
+
+
+def data_change_note(saved: dict | None, now: dict[str, int]) -> str | None:
+    """The log note of a resume whose data settings (persist.data_settings) differ from the state's, or None. A step's
+    samples depend only on how many it takes (sampler.py): two processes of batch 2 resumed as one of batch 4 go on
+    with the very samples of the uninterrupted run, which the note said they did not."""
+    changed = data_changes(saved, now)
+    if not changed:
+        return None
+    said = f"data settings differ from the state's ({changed})"
+    if not all(k in saved for k in now):  # a state from before every setting was recorded
+        return f"{said}: the run continues, but the resume may not be exact"
+    before, after = _per_step(saved), _per_step(now)
+    if saved["samples"] == now["samples"] and before == after:
+        return (
+            f"{said}: each step takes the same {after} samples as an uninterrupted run would, only split otherwise "
+            "(the weights equal it to float rounding; draws made per process, such as d_input_noise, differ)"
+        )
+    text = (
+        f"{said}: the run continues, but sees other samples in another order than an uninterrupted run would"
+    )
+    if before == after:
+        return f"{text} (resume is not bit-exact)"
+    keep = ""
+    if before % (now["processes"] * now["accum_iter"]) == 0:
+        keep = f"; batch_size_per_gpu {before // (now['processes'] * now['accum_iter'])} keeps it"
+    elif before % (now["processes"] * now["batch_size_per_gpu"]) == 0:
+        keep = f"; accum_iter {before // (now['processes'] * now['batch_size_per_gpu'])} keeps it"
+    return f"{text}, and the effective batch is {after} where it was {before}{keep}"
+
+
+def data_changes(saved: dict | None, now: dict[str, int]) -> str:
+    if not saved:
+        return ""
+    return ", ".join(f"{k} {saved[k]} -> {v}" for k, v in now.items() if k in saved and saved[k] != v)
+
+
+def _per_step(settings: dict) -> int:
+    return settings["batch_size_per_gpu"] * settings["accum_iter"] * settings["processes"]
 
 
 def _diff(saved: list[str], now: list[str]) -> list[tuple[str, list[str]]]:

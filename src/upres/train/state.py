@@ -60,10 +60,17 @@ def _same_optimizer(optimizer: torch.optim.Optimizer, state: dict, which: str, p
         lacking = [k for k in OPTIMIZER_PARAMS.get(ours, ()) if k not in groups[0]]
         theirs = "another optimizer" if lacking else ours
     if theirs != ours:
-        raise CheckpointError(
+        raise StateMismatch(
             f"--resume {path}: the state was trained with {theirs}, not train.optim_{which}.type {ours}; resume "
             f"with {theirs}, or start a new run from its model with path.pretrain_network_g"
         )
+
+
+class StateMismatch(CheckpointError):
+    """The state and the options disagree: every torchrun process loads the same file with the same options and
+    meets it alike (each printed the same line)."""
+
+    same_on_every_process = True
 
 
 def _load(target, saved: dict, what: str, option: str, path: Path) -> None:
@@ -81,7 +88,7 @@ def _load(target, saved: dict, what: str, option: str, path: Path) -> None:
                 reason = f"{key} is {list(theirs[key])} in the state, {list(ours[key])} in {option}"
             elif set(ours) != set(theirs):
                 reason = f"keys differ (e.g. {sorted(set(ours) ^ set(theirs))[0]})"
-        raise CheckpointError(
+        raise StateMismatch(
             f"--resume {path}: its {what} does not fit this run's {option} ({reason[:200]}); resume with the options "
             f"the state was written with, or start a new run from its model with path.pretrain_network_g"
         ) from None
