@@ -75,7 +75,19 @@ def _types_in(annotation: Any) -> set:
     return {annotation} if not args else set().union(*(_types_in(a) for a in args))
 
 
-_EXPONENT_INTEGER = re.compile(r"[+]?(\d+\.?\d*|\.\d+)[eE][+]?\d+")
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def yaml11_number(value: Any) -> Any:
+    """`value` with numbers in exponent form that YAML 1.1 (PyYAML, as BasicSR and traiNNer-redux read files) leaves
+    as text (`1e-6`, `4e5`: no dot, or no sign on the exponent) read as floats, within mappings and lists too."""
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: yaml11_number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [yaml11_number(v) for v in value]
+    return value
 
 
 def no_bool_for_number(cls: Any, value: Any, info: Any) -> Any:
@@ -97,9 +109,9 @@ def no_bool_for_number(cls: Any, value: Any, info: Any) -> Any:
 
 
 def _whole_number(value: Any) -> Any:
-    if isinstance(value, str) and _EXPONENT_INTEGER.fullmatch(value.strip()) and float(value).is_integer():
-        return int(float(value))
-    return value
+    """`4e5` (text to YAML 1.1) as 400000 where an integer goes."""
+    number = yaml11_number(value) if isinstance(value, str) else None
+    return int(number) if isinstance(number, float) and number.is_integer() else value
 
 
 _ENV_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%")

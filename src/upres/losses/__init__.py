@@ -12,7 +12,6 @@ Contract for callers (the training loop):
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from upres.losses.msssim_l1 import MSSSIML1Loss
 from upres.losses.perceptual import PerceptualLoss
 from upres.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
 from upres.losses.structure import MSSIMLoss
-from upres.option_file import no_bool_for_number
+from upres.option_file import no_bool_for_number, yaml11_number
 
 LOSSES: dict[str, Callable[..., nn.Module]] = {
     "l1loss": L1Loss,
@@ -114,22 +113,6 @@ class LossOptions(BaseModel):
         if self.criterion is not None:
             out["criterion"] = self.criterion
         return out
-
-
-_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def yaml11_number(value: Any) -> Any:
-    """`value` with numbers in exponent form that YAML 1.1 (PyYAML, as BasicSR and traiNNer-redux read files) left as
-    text read as numbers: `eps: 1e-6` reached the loss as the string '1e-6' and was refused, where the same text in a
-    typed key (loss_weight) was a number. Within mappings and lists too (layer_weights: {conv5_4: 1e-2})."""
-    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: yaml11_number(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [yaml11_number(v) for v in value]
-    return value
 
 
 def loss_type(name: str, where: str = "train.losses") -> str:
