@@ -54,9 +54,8 @@ class DoctorReport:
     iterations_per_epoch: int | None = None
     findings: list[Finding] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)  # advice that is not a fault (loading speed)
-    fixes: list[str] = field(
-        default_factory=list
-    )  # how the errors would go (a filename_tmpl or scale that fits)
+    # How the errors would go (a filename_tmpl or scale that fits).
+    fixes: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:

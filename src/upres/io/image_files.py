@@ -84,9 +84,8 @@ def other_files_hint(roots: Iterable[str | Path], limit: int = 10_000) -> str:
             for name in files:
                 if not name.startswith("."):
                     kinds[Path(name).suffix.lower() or "no extension"] += 1
-                elif (
-                    not name.startswith("._") and Path(name).suffix.lower() in IMAGE_SUFFIXES
-                ):  # ._x: macOS metadata
+                # ._x: macOS metadata, not an image
+                elif not name.startswith("._") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                     hidden += 1
             seen += len(files)
             if seen >= limit:

@@ -290,9 +290,8 @@ def _decode(path: Path, max_pixels: int | None) -> DecodedImage:
     except ImageReadError:
         raise
     except (OSError, ValueError, SyntaxError, struct.error, zlib.error, Image.DecompressionBombError) as exc:
-        empty = (
-            path.is_file() and path.stat().st_size == 0
-        )  # a failed copy or download: Pillow only says "cannot identify"
+        # A failed copy or download: Pillow only says "cannot identify".
+        empty = path.is_file() and path.stat().st_size == 0
         raise ImageReadError(
             f"{path}: cannot read image ({'the file is empty: 0 bytes' if empty else exc})"
         ) from None

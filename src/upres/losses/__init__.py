@@ -86,9 +86,8 @@ COMMON_KEYS = ("type", "loss_weight", "start_iter")
 class LossOptions(BaseModel):
     """One entry of `train.losses`. Type-specific keys are kept as extras and checked by `build_loss`."""
 
-    model_config = ConfigDict(
-        extra="allow", allow_inf_nan=False
-    )  # loss_weight .inf: a non-finite loss every step
+    # loss_weight .inf: a non-finite loss every step.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     _no_bool_for_number = field_validator("*", mode="before")(no_bool_for_number)
 
     type: str

@@ -184,9 +184,8 @@ class Iterations:
 
     def validate(self, it: int) -> bool:
         """Score the model at `it` (main process); True when early stopping ends the run (then saved)."""
-        with together(
-            self.ctx
-        ):  # an error on process 0 (out of memory) stops the others instead of a traceback
+        # An error on process 0 (out of memory) stops the others instead of leaving them a traceback.
+        with together(self.ctx):
             stop = self.watch.validate(it, self.best) if self.ctx.is_main else False
         stop = bool(broadcast_object(self.ctx, stop))
         if stop:
@@ -248,9 +247,8 @@ class Iterations:
 
     def _failure_text(self, exc: RuntimeError, it: int) -> str | None:
         """The one-line message for a failure the user can act on (None: a bug, re-raised as it is)."""
-        if isinstance(
-            exc, LoaderFailed
-        ):  # first: its advice says "ran out of memory", which is no OOM of the step
+        # First: a loader's advice says "ran out of memory", which is no out-of-memory error of the step.
+        if isinstance(exc, LoaderFailed):
             return f"{exc}; {self.newest()}"
         if is_out_of_memory(exc):
             if self.watch.validating:

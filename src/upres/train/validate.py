@@ -153,9 +153,8 @@ def run_validation(
                 )
                 if with_bicubic and gt is not None:
                     result.bicubic = {m.name: float(m(bicubic, gt).sum()) for m in metrics}
-            except (
-                ValueError
-            ) as exc:  # a picture replaced mid-run by one the metric cannot score (SSIM's 11x11)
+            # A picture replaced mid-run by one the metric cannot score (SSIM's 11x11 window).
+            except ValueError as exc:
                 left_out.append(f"{item.get('gt_path', item['lq_path'])}: {exc}")
                 continue
             if with_crops and gt is not None:
