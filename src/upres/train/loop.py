@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from upres.console import say
 from upres.errors import UpresError
-from upres.io.atomic import atomic_write, sweep_stale_parts_in
+from upres.io.atomic import sweep_stale_parts_in
 from upres.train import run_lock
 from upres.train.checkpoint import fault_remedy
 from upres.train.compiling import toolchain_error
@@ -35,6 +34,7 @@ from upres.train.experiment import check_outside_data, prepare_experiment_dir
 from upres.train.feed import BatchFeed
 from upres.train.iterations import Iterations
 from upres.train.memory import peak_memory_mb
+from upres.train.options_record import record_options
 from upres.train.persist import (
     TrainingError,
     chosen_state,
@@ -130,7 +130,7 @@ def _train(
     with together(ctx):
         if exp_dir is not None and ctx.is_main:
             # Recorded once the state is known to fit, with the seed the run goes on with (a resumed run's own).
-            _record_options(exp_dir, opts, seed, options_text)
+            _record_options(exp_dir, opts, seed, options_text, start_iter, log)
 
     model, net_d = _wrap(run, opts, ctx, fresh=state is None)
     feed = BatchFeed(run, opts, ctx, seed, exp_dir, log, state, start_iter)
@@ -275,17 +275,9 @@ def _make_folders(exp_dir: Path) -> list[Path]:
     return swept
 
 
-def _record_options(exp_dir: Path, opts: Options, seed: int, options_text: str) -> None:
-    # Unset hyperparameters are None in the parsed options (every optimizer's): a file holding them is refused.
-    recorded = (
-        yaml.safe_load(options_text) if options_text else opts.model_dump(mode="json", exclude_none=True)
-    )
-    if isinstance(recorded, dict) and recorded.get("manual_seed") is None:
-        recorded["manual_seed"] = seed  # so the run can be repeated exactly
+def _record_options(exp_dir: Path, opts: Options, seed: int, options_text: str, start_iter: int, log) -> None:
     try:
-        atomic_write(
-            exp_dir / "options.yml", lambda tmp: tmp.write_text(yaml.safe_dump(recorded, sort_keys=False))
-        )
+        record_options(exp_dir, opts, seed, options_text, start_iter, log.note)
     except OSError as exc:
         raise TrainingError(_unwritable(exp_dir, exc)) from None
 
