@@ -29,6 +29,7 @@ from upres.data.doctor_findings import (
     ratio,
     scale_fix,
 )
+from upres.data.pair_content import content_mismatch, outline_for
 from upres.data.pair_hints import guess_pairing
 from upres.data.paired import Pair, gt_lists, match_folder
 from upres.data.read import ImageSource
@@ -98,8 +99,14 @@ def inspect_image(path: Path) -> ImageInfo:
             info.bits = src.bits
             info.region_reads = src.region_reads
             h.update(f"{(src.height, src.width, first.shape[2])}{first.dtype}".encode())
-            for band in itertools.chain([first], bands):  # lazily: one band in memory at a time
+            outline = outline_for(src.height, src.width)
+            for y, band in zip(
+                range(0, src.height, step), itertools.chain([first], bands)
+            ):  # one band at a time
                 h.update(np.ascontiguousarray(band).data)
+                if outline is not None:
+                    outline.add(band, y)
+            info.outline = outline.encoded() if outline is not None else ""
     except ImageReadError as exc:
         info.error = str(exc).removeprefix(f"{path}: ")  # the finding names its file (it was printed twice)
         return info
@@ -138,7 +145,7 @@ def _inspect_all(
     todo = []
     for path in paths:
         fields = inspect_cache.lookup(cache, path) if use_cache else None
-        if fields is None or "frames" not in fields:  # entries of an earlier version lack it
+        if fields is None or "outline" not in fields:  # entries of an earlier version lack it
             todo.append(path)
         else:
             found[path] = ImageInfo(path, **fields)
@@ -266,7 +273,8 @@ def check_folders(
         gt, lq = infos[pair.gt], infos.get(pair.lq) if pair.lq else None
         if gt.error or (lq is not None and lq.error):
             continue
-        if lq is not None and (turned := orientations(pair, gt, lq, scale)):
+        turned = orientations(pair, gt, lq, scale) if lq is not None else None
+        if turned:
             report.findings.append(turned)
         if lq is not None and scale:
             finding = ratio(pair, gt, lq, scale)
@@ -274,6 +282,8 @@ def check_folders(
                 report.findings.append(finding)
                 if finding.severity == "error":
                     continue
+            if not turned and (unlike := content_mismatch(pair, gt, lq)):
+                report.findings.append(unlike)
         if lq is not None and lq_size and min(lq.height, lq.width) < lq_size:
             report.findings.append(
                 Finding(

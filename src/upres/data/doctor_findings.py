@@ -29,6 +29,7 @@ class ImageInfo:
     region_reads: bool = False  # training reads crops of it without decoding the whole file
     orientation: int = 1  # EXIF orientation tag, applied when read (phone JPEGs are stored sideways)
     frames: int = 1  # pages of a TIFF, frames of a GIF: only the first is read
+    outline: str = ""  # 16x16 gray block means, base64 (data/pair_content.py); empty when narrower
 
 
 def mixed(infos: list[ImageInfo], role: str) -> list[Finding]:
