@@ -112,3 +112,15 @@ def empty_folder_notes(report: DoctorReport) -> list[str]:
         for f in report.warnings
         if f.kind == "empty_folder"
     ]
+
+
+def unlike_pair_notes(report: DoctorReport) -> list[str]:
+    """The training log's words for `lr_content` findings: a misnumbered LR folder trains on pairs of two pictures."""
+    unlike = [f for f in report.warnings if f.kind == "lr_content"]
+    if not unlike:
+        return []
+    return [
+        f"datasets.train: {len(unlike)} of {report.pairs} LR image(s) do not look like their GT made smaller "
+        f"(two different pictures, or one flipped), e.g. {unlike[0].path}: {unlike[0].detail}; "
+        "`upres doctor -c OPTIONS` lists them"
+    ]

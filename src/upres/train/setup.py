@@ -182,7 +182,7 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
     if ds is None or ds.type not in ("pairedimagedataset", "realesrgandataset"):
         return []
     from upres.data.bad_samples import DEFAULT_MAX_FRACTION
-    from upres.data.doctor_block import SAID_BY_TRAINING, check_dataset, empty_folder_notes
+    from upres.data.doctor_block import SAID_BY_TRAINING, check_dataset, empty_folder_notes, unlike_pair_notes
 
     report = check_dataset(ds, opts.scale, "train", announce=announce)
     bad = [f for f in report.errors if f.kind in PER_SAMPLE_FAULTS]
@@ -197,7 +197,7 @@ def check_train_data(opts: Options, announce: Callable[[str], None] | None = Non
             "`upres doctor -c OPTIONS` lists them all"
         )
     notes = [_listing("datasets.train", bad, "will be skipped when drawn")] if bad else []
-    notes += empty_folder_notes(report)
+    notes += empty_folder_notes(report) + unlike_pair_notes(report)
     for name, val in validation_datasets(opts).items():
         # Checked now rather than met at the first validation, hours in; bad images are left out of the metrics.
         val_report = check_dataset(val, opts.scale, name)
