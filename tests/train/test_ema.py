@@ -77,3 +77,16 @@ def test_an_ema_too_slow_for_the_run_gets_a_note_and_a_usual_one_none():
     assert window_note(0.999, 10.0, 10_000) is None
     assert window_note(0.999, 10.0, 400_000) is None
     assert window_note(0.999, 0.5, 1_000) is None  # the warm-up averages a short run over fewer iterations
+
+
+def test_the_advice_names_a_decay_that_fits_the_run():
+    """A 20-iteration run at 0.999 was told to "lower ema_decay (0.999 for runs of 10,000 iterations or more)"."""
+    note = window_note(0.999, 10.0, 20)
+    assert note is not None and note.endswith(
+        "; lower ema_decay to 0.9 for a run this short, or 0 to turn the EMA off (0.999 for runs of 10,000 "
+        "iterations or more)"
+    )
+    assert starting_share(0.9, 10.0, 20) < 0.2 <= starting_share(0.99, 10.0, 20)
+    assert window_note(0.999, 10.0, 3).endswith(
+        "; set ema_decay: 0 (no EMA) for a run this short (0.999 for runs of 10,000 iterations or more)"
+    )

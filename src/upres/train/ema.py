@@ -69,8 +69,19 @@ def window_note(decay: float, power: float, total_iter: int) -> str | None:
     share = starting_share(decay, power, total_iter)
     if share < 0.2:
         return None
+    # The usual values, largest first: advice to lower 0.999 "to 0.999" read as a typo.
+    fits = next(
+        (d for d in (0.999, 0.99, 0.9) if d < decay and starting_share(d, power, total_iter) < 0.2), None
+    )
+    usual = "0.999 for runs of 10,000 iterations or more"
+    if fits == 0.999:
+        advice = f"lower ema_decay ({usual})"
+    elif fits is not None:
+        advice = f"lower ema_decay to {fits} for a run this short, or 0 to turn the EMA off ({usual})"
+    else:
+        advice = f"set ema_decay: 0 (no EMA) for a run this short ({usual})"
     return (
         f"train.ema_decay {decay} averages over about {round(1 / (1 - decay)):,} iterations, too slow for "
         f"train.total_iter {total_iter}: at the end the EMA model (validated, and saved as params_ema) is still "
-        f"{share:.0%} the generator of the first iteration; lower ema_decay (0.999 for runs of 10,000 iterations or more)"
+        f"{share:.0%} the generator of the first iteration; {advice}"
     )
