@@ -468,3 +468,20 @@ def test_a_long_experiment_name_is_archived_under_a_name_that_fits(tmp_path, hr_
     assert len(archived.name.encode()) <= 255 and archived.name.startswith("é" * 10)
     assert re.search(r"~[0-9a-f]{12}_archived_\d{8}_\d{6}$", archived.name)
     assert _tree(archived) == before
+
+
+def test_a_run_refused_while_set_up_leaves_no_experiments_folder_it_made(
+    tmp_path, hr_folder, capsys, monkeypatch
+):
+    """The default experiments/<name>/ was removed, but the experiments/ made for it stayed behind, empty."""
+    options = base_options(hr_folder, tmp_path / "unused")
+    del options["path"]
+    options["datasets"]["train"]["batch_size_per_gpu"] = 8  # six images: refused when the run is built
+    cfg = write(tmp_path / "o.yml", options)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "-c", str(cfg)]) == 2
+    assert "needs at least 8" in capsys.readouterr().err
+    assert not (tmp_path / "experiments").exists()
+    (tmp_path / "experiments" / "other").mkdir(parents=True)  # one that existed before is left as it was
+    assert main(["train", "-c", str(cfg)]) == 2
+    assert [p.name for p in (tmp_path / "experiments").iterdir()] == ["other"]

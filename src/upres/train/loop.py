@@ -193,7 +193,7 @@ def _open_experiment(
     with together(ctx), _unwritable_as_error(exp_dir):
         if exp_dir is not None and ctx.is_main:
             if not exp_dir.exists():  # pushed first, so it runs after the lock is let go
-                held.push(functools.partial(_remove_if_setup_failed, exp_dir))
+                held.push(functools.partial(_remove_if_setup_failed, exp_dir, _first_missing(exp_dir)))
             exp_dir.mkdir(parents=True, exist_ok=True)
             # before the first write: a second run changes nothing
             locked = held.enter_context(run_lock.hold(exp_dir))
@@ -253,15 +253,32 @@ def _torch_settings(opts: Options, ctx: DistContext) -> Iterator[None]:
         torch.set_float32_matmul_precision(before[3])
 
 
-def _remove_if_setup_failed(exp_dir: Path, exc_type, exc, tb) -> bool:
+def _first_missing(path: Path) -> Path:
+    """The outermost folder of `path` that does not exist yet (the one `mkdir(parents=True)` makes first)."""
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _remove_if_setup_failed(exp_dir: Path, made: Path, exc_type, exc, tb) -> bool:
     """A run refused while it was set up (no VGG19 weights, a dataset fault found by the check) left a new experiment
-    folder holding only its log, its lock and empty folders; "stops before anything is written" means none. Kept
-    once the options are recorded (training began) or anything else is in it."""
+    folder holding only its log, its lock and empty folders; "stops before anything is written" means none, nor an
+    empty `experiments/` it made for it. Kept once the options are recorded (training began) or anything else is in
+    it."""
     if exc_type is None or not issubclass(exc_type, UpresError) or (exp_dir / "options.yml").exists():
         return False
     ours = {"log.txt", run_lock.LOCK_NAME, "models", "training_states", "visualization"}
     if all(p.name in ours and (p.is_file() or not any(p.iterdir())) for p in exp_dir.iterdir()):
         shutil.rmtree(exp_dir, ignore_errors=True)
+        folder = exp_dir.parent
+        while made != exp_dir and folder.is_relative_to(
+            made
+        ):  # only folders this run made, and only empty ones
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+            if folder == made:
+                break
+            folder = folder.parent
     return False
 
 
