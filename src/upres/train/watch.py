@@ -338,7 +338,7 @@ class RunWatch:
         done = it if it is not None else (self.record.latest_iter or self.pace.start_iter)
         facts["time"] = hms(self.pace.wall)
         facts["speed"] = f"{self.pace.mean_rate(done):.2f} it/s (validation not counted)"
-        facts["validation time"] = hms(sum(self.pace.validation_seconds))
+        facts["validation time"] = hms(self.pace.validation_total)
         try:  # a report is never worth a run: a full disk leaves the previous one
             self.log.write_report(Page(self.record, {}, dict(best.best), self.tracked, [], self.options_text))
         except OSError as exc:
@@ -369,7 +369,7 @@ class RunWatch:
             it,
             self.pace.wall,
             self.pace.mean_rate(it),
-            sum(self.pace.validation_seconds),
+            self.pace.validation_total,
             best_path if (best_path := models / f"net_g_best.{fmt}").is_file() else None,
             last_model_path(models, it, fmt, self.run.g.ema is not None),
             self.exp_dir / "report.html",
