@@ -72,3 +72,26 @@ def test_pictures_past_the_current_iteration_and_other_files_stay(tmp_path):
     assert sorted(p.name for p in (vis / "val").iterdir()) == [
         "10_a.png", "10_b.txt", "30_a.png", "40_a.png", "50_a.png", "notes.png", "x_10.png"
     ]  # fmt: skip
+
+
+def test_a_rewind_sets_the_later_pictures_aside_with_the_later_states(tmp_path, hr_folder, capsys):
+    """`--resume <run>/training_states/5.state` moved the later states and models aside but left the later pictures,
+    which the rewound run wrote over (or, with keep_img, kept in place of its own latest ones)."""
+    exp = tmp_path / "exp"
+    options = merge(
+        base_options(hr_folder, exp),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            "val": {"val_freq": 5, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+        },
+    )
+    cfg = write(tmp_path / "o.yml", options)
+    assert main(["train", "-c", str(cfg), "--device", "cpu"]) == 0
+    first = {p.name: p.read_bytes() for p in (exp / "visualization" / "val").glob("10_*.png")}
+    assert len(first) == 6
+    capsys.readouterr()
+    state = exp / "training_states" / "5.state"
+    assert main(["train", "-c", str(cfg), "--device", "cpu", "--resume", str(state)]) == 0
+    aside = next(p for p in exp.iterdir() if p.name.startswith("rewound_"))
+    assert "later model file(s) and 6 validation picture(s) to " in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (aside / "visualization" / "val").iterdir()} == first

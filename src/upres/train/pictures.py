@@ -37,6 +37,13 @@ def prune_pictures(vis: Path, it: int, keep: int, best_iter: int | None) -> int:
     return removed
 
 
+def later_pictures(vis: Path, it: int) -> list[Path]:
+    """The validation pictures of iterations after `it`."""
+    if not vis.is_dir():
+        return []
+    return [p for p in sorted(vis.rglob("*.png")) if (m := ITERATION.match(p.name)) and int(m[1]) > it]
+
+
 def pruning_note(keep: int) -> str:
     return (
         f"visualization/ keeps the pictures of the latest {keep} validations and of the best one (val.keep_img; "
