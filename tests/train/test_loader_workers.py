@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import deque
 from types import SimpleNamespace
 
 import pytest
@@ -14,8 +15,9 @@ import torch
 from train_helpers import base_options, merge, small_gan, train_stops_at_iteration_7
 
 from upres.io.model_files import read_tensors
+from upres.train import feed as feed_module
 from upres.train.config import parse_options
-from upres.train.feed import BatchFeed, LoaderFailed
+from upres.train.feed import MAX_LOADER_RESTARTS, BatchFeed, LoaderFailed
 from upres.train.loop import train
 from upres.train.step import TrainStep
 
@@ -78,7 +80,12 @@ def test_a_killed_worker_restarts_the_loader_and_trains_exactly_what_it_would_ha
 def _feed(data):
     notes = []
     feed = SimpleNamespace(
-        data=data, restarts=0, restarted_at=None, log=SimpleNamespace(note=notes.append), restarted=[]
+        data=data,
+        restarts=0,
+        deaths=deque(maxlen=MAX_LOADER_RESTARTS),
+        restarted_at=None,
+        log=SimpleNamespace(note=notes.append),
+        restarted=[],
     )
     feed.restart = feed.restarted.append
     feed.close = lambda: None
@@ -95,6 +102,26 @@ def test_a_second_death_at_the_same_iteration_stops():
     with pytest.raises(LoaderFailed, match=r"^DataLoader worker \(pid 4242\) is killed by signal: Killed, again at "
                        r"the same iteration: if the system ran out of memory"):  # fmt: skip
         BatchFeed.recover(feed, 3, DIED)
+
+
+def test_deaths_spread_over_days_never_stop_the_run_but_a_burst_does(monkeypatch):
+    """Any 21st death stopped the run ("21 times"), also of a week-long run that lost a worker every few hours and
+    went on exactly each time; a burst within an hour is a crash loop and stops."""
+    clock = [0.0]
+    monkeypatch.setattr(feed_module.time, "monotonic", lambda: clock[0])
+    feed, notes = _feed(None)
+    for i in range(100):  # one death every 3 hours: 300 hours
+        clock[0] += 3 * 3600
+        BatchFeed.recover(feed, 1000 * i, DIED)
+    assert len(feed.restarted) == len(notes) == 100
+    clock[0] += 3 * 3600
+    for i in range(MAX_LOADER_RESTARTS):  # then one a minute
+        clock[0] += 60
+        BatchFeed.recover(feed, 200_000 + i, DIED)
+    clock[0] += 60
+    with pytest.raises(LoaderFailed, match=r"^DataLoader worker \(pid 4242\) is killed by signal: Killed, 21 times "
+                       r"within 0:20:00: if the system ran out of memory"):  # fmt: skip
+        BatchFeed.recover(feed, 300_000, DIED)
 
 
 def test_other_loader_errors_are_not_taken_for_a_dead_worker():

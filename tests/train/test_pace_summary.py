@@ -35,6 +35,21 @@ def test_rate_leaves_validation_out_and_eta_counts_it_separately():
     assert pace.mean_rate(200) == pytest.approx(10.0) and pace.wall == pytest.approx(32.0)
 
 
+def test_the_pace_keeps_no_record_per_validation():
+    """A list of every validation's time grew for the whole run and was summed at every progress line (a run
+    validating every few iterations over 10^6 of them summed ever longer lists)."""
+    clock = Clock()
+    pace = Pace(0, clock)
+    for i in range(10_000):
+        pace.add_validation(0.5 if i % 2 else 1.5)
+    clock.now += 10_000 + 10  # the validations, and 100 iterations in 10 s
+    assert pace.validation_total == pytest.approx(10_000.0)
+    assert pace.eta(100, 200, 4) == pytest.approx(
+        (10.0, 4.0)
+    )  # 100 more iterations; 4 validations of 1 s mean
+    assert not [k for k, v in vars(pace).items() if isinstance(v, (list, dict))]
+
+
 @pytest.mark.parametrize(
     ("it", "total", "freq", "left"),
     [(0, 1000, 100, 10), (950, 1000, 100, 1), (1000, 1000, 100, 0), (0, 250, 100, 3)],

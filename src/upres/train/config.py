@@ -135,6 +135,9 @@ class ValOptions(Strict):
     val_enabled: bool = True
     val_freq: int = Field(5000, gt=0)
     save_img: bool = True
+    keep_img: int = Field(
+        10, ge=0, description="validations whose pictures are kept (the latest, and the best); 0: every one"
+    )
     tile_size: int = Field(0, ge=0)
     tile_overlap: int = Field(16, ge=0)
     metrics_enabled: bool = True

@@ -18,6 +18,7 @@ from upres.io.names import NAME_MAX, fitted_name
 from upres.train import run_lock
 from upres.train.checkpoint import list_states
 from upres.train.config import Options
+from upres.train.pictures import later_pictures
 
 ARCHIVE_FLAG = "--archive-old"
 
@@ -165,14 +166,18 @@ def set_later_aside(exp_dir: Path, state: Path, dry_run: bool) -> str | None:
     ]
     if not states and not models:
         return None
+    # Written over as the rewound run validates again, or (val.keep_img) kept in place of its own latest ones.
+    pictures = later_pictures(exp_dir / "visualization", at)
     aside = stamped_path(exp_dir, "rewound")
     what = f"{len(states)} later training state(s) and {len(models)} later model file(s)"
+    if pictures:
+        what = what.replace(" and ", ", ") + f" and {len(pictures)} validation picture(s)"
     if dry_run:
         return f"the real run moves this run's {what} (after iteration {at}) to {aside}"
     later_best = ""
     try:
-        for path in states + models:
-            target = aside / path.parent.name / path.name
+        for path in states + models + pictures:
+            target = aside / path.relative_to(exp_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             path.rename(target)
         for best in models_dir.glob("net_g_best*"):

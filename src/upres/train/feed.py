@@ -5,12 +5,14 @@ mixed across batches by a pool (saved in the training state so a resume mixes th
 
 A loader worker that dies (most often killed by the system running out of memory) does not end the run: the loader
 starts again at the iteration under way, and since every batch is a function of its position, the run goes on as it
-would have. Only a death in the middle of an iteration (between its micro-batches) or twice at one iteration stops.
+would have. Only a death in the middle of an iteration (between its micro-batches), twice at one iteration, or the
+21st within an hour stops.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +25,7 @@ from upres.data.otf_device import defer_degradations, degrade_batch
 from upres.train.config import Options
 from upres.train.distributed import DistContext
 from upres.train.otf_debug import save_otf_debug
+from upres.train.pace import hms
 from upres.train.persist import restore_pool
 from upres.train.report import RunLog
 from upres.train.sampler import ResumableBatchSampler
@@ -49,7 +52,10 @@ def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> Data
     )
 
 
+# A loader dying this often within the window is a crash loop, not the odd out-of-memory kill: a week-long run that
+# lost a worker every few hours was stopped at its 21st death, whenever that came.
 MAX_LOADER_RESTARTS = 20
+RESTART_WINDOW_S = 3600.0
 
 
 class Waits(NamedTuple):
@@ -111,7 +117,8 @@ class BatchFeed:
         self.on_device = otf is not None and otf.degrade_on == "device"
         if self.on_device:
             defer_degradations(run.train_set, ctx.device, log.note)
-        self.restarts, self.restarted_at = 0, None
+        self.deaths: deque[float] = deque(maxlen=MAX_LOADER_RESTARTS)  # when the latest restarts were
+        self.restarted_at = None
         self.waited = 0.0  # seconds the loop stood waiting for batches since `take_wait()`
         self.degrading = 0.0  # seconds it spent degrading them (degrade_on: device) since then
         self.pool = None
@@ -165,13 +172,17 @@ class BatchFeed:
         what = self.death(exc)
         if what is None:
             raise exc
-        if self.restarted_at == done or self.restarts >= MAX_LOADER_RESTARTS:
+        now = time.monotonic()
+        span = now - self.deaths[0] if len(self.deaths) == MAX_LOADER_RESTARTS else RESTART_WINDOW_S
+        if self.restarted_at == done or span < RESTART_WINDOW_S:
             again = (
-                "again at the same iteration" if self.restarted_at == done else f"{self.restarts + 1} times"
+                "again at the same iteration"
+                if self.restarted_at == done
+                else f"{MAX_LOADER_RESTARTS + 1} times within {hms(span)}"
             )
             self.close()
             raise LoaderFailed(f"{what}, {again}: {_FIX}") from None
-        self.restarts += 1
+        self.deaths.append(now)
         self.restarted_at = done
         self.log.note(f"{what}; the loader starts again at iteration {done + 1} (the run goes on unchanged)")
         self.restart(done)

@@ -20,7 +20,8 @@ class Pace:
         self.clock = clock
         self.started = clock()
         self.start_iter = start_iter
-        self.validation_seconds: list[float] = []
+        # A count and a total (`_paused`): a list of every validation's time grew for the whole run.
+        self.validations = 0
         self._window_time, self._window_iter, self._window_paused = self.started, start_iter, 0.0
         self._paused = 0.0
 
@@ -32,8 +33,13 @@ class Pace:
         return self._window_iter
 
     def add_validation(self, seconds: float) -> None:
-        self.validation_seconds.append(seconds)
+        self.validations += 1
         self._paused += seconds
+
+    @property
+    def validation_total(self) -> float:
+        """Seconds spent validating in this session."""
+        return self._paused
 
     def window_seconds(self) -> float:
         """Seconds since the window began, time spent validating left out."""
@@ -53,9 +59,7 @@ class Pace:
         """(seconds of training left at the current rate, seconds of validation left at the mean so far)."""
         rate = self.rate(it)
         train = (total - it) / rate if rate > 0 else 0.0
-        mean_val = (
-            sum(self.validation_seconds) / len(self.validation_seconds) if self.validation_seconds else 0.0
-        )
+        mean_val = self._paused / self.validations if self.validations else 0.0
         return train, validations * mean_val
 
     @property

@@ -18,6 +18,7 @@ from upres.train.checkpoint import fault_reason, write_faults
 from upres.train.config import Options
 from upres.train.distributed import mean_over_ranks
 from upres.train.pace import Pace, ValidationProgress, hms, validations_left
+from upres.train.pictures import prune_pictures, pruning_note
 from upres.train.report import RunLog
 from upres.train.report_html import Page
 from upres.train.run_record import RunRecord, metric_infos
@@ -107,7 +108,7 @@ class RunWatch:
         self.pace = Pace(start_iter)
         self.start_iter, self._loader_noted, self.data_wait = start_iter, False, 0.0
         self._degrading_noted, self.degrading = False, None
-        self.validating = False
+        self.validating, self._pruning_said = False, False
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
         images: dict[str, list[str]] = {}
         if start_iter > 0:
@@ -271,11 +272,20 @@ class RunWatch:
                     f"iteration {it}: could not write {best_path} ({fault_reason(exc)}); the previous one stays"
                 )
         best.best, best.stale, best.validated = trial.best, trial.stale, trial.validated
+        if vis is not None and opts.val.save_img:
+            self._prune_pictures(vis, it, best)
         self._tensorboard_images(it)
         self.pace.add_validation(time.perf_counter() - started)
         self.write_report(best)
         patience = opts.train.early_stop_patience
         return patience is not None and best.stale >= patience
+
+    def _prune_pictures(self, vis: Path, it: int, best: BestTracker) -> None:
+        keep = self.opts.val.keep_img
+        best_iter = best.best[self.tracked][1] if self.tracked in best.best else None
+        if prune_pictures(vis, it, keep, best_iter) and not self._pruning_said:
+            self._pruning_said = True
+            self.log.note(pruning_note(keep))
 
     def _tensorboard_images(self, it: int) -> None:
         if self.log.tb is None or self.exp_dir is None:
@@ -328,7 +338,7 @@ class RunWatch:
         done = it if it is not None else (self.record.latest_iter or self.pace.start_iter)
         facts["time"] = hms(self.pace.wall)
         facts["speed"] = f"{self.pace.mean_rate(done):.2f} it/s (validation not counted)"
-        facts["validation time"] = hms(sum(self.pace.validation_seconds))
+        facts["validation time"] = hms(self.pace.validation_total)
         try:  # a report is never worth a run: a full disk leaves the previous one
             self.log.write_report(Page(self.record, {}, dict(best.best), self.tracked, [], self.options_text))
         except OSError as exc:
@@ -359,7 +369,7 @@ class RunWatch:
             it,
             self.pace.wall,
             self.pace.mean_rate(it),
-            sum(self.pace.validation_seconds),
+            self.pace.validation_total,
             best_path if (best_path := models / f"net_g_best.{fmt}").is_file() else None,
             last_model_path(models, it, fmt, self.run.g.ema is not None),
             self.exp_dir / "report.html",
