@@ -61,9 +61,8 @@ def test_pairs_of_one_picture_through_blur_noise_and_jpeg_say_nothing(tmp_path):
 
 def test_a_pair_of_two_pictures_and_a_flipped_lr_are_named(tmp_path):
     photos = _photos()
-    swapped = photos[2].resize(
-        (64, 48), Image.BICUBIC
-    )  # 1.png's LR is the LR of 2.png: one size, no size shows it
+    # 1.png's LR is the LR of 2.png: one size, no size shows it.
+    swapped = photos[2].resize((64, 48), Image.BICUBIC)
     flipped = photos[3].transpose(Image.FLIP_LEFT_RIGHT).resize((64, 48), Image.BICUBIC)
     gt, lq = _dataset(tmp_path, {1: swapped, 3: flipped})
     report = check_folders([gt], [lq], scale=4, use_cache=False)

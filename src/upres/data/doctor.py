@@ -100,9 +100,8 @@ def inspect_image(path: Path) -> ImageInfo:
             info.region_reads = src.region_reads
             h.update(f"{(src.height, src.width, first.shape[2])}{first.dtype}".encode())
             outline = outline_for(src.height, src.width)
-            for y, band in zip(
-                range(0, src.height, step), itertools.chain([first], bands)
-            ):  # one band at a time
+            # One band in memory at a time.
+            for y, band in zip(range(0, src.height, step), itertools.chain([first], bands)):
                 h.update(np.ascontiguousarray(band).data)
                 if outline is not None:
                     outline.add(band, y)

@@ -271,9 +271,8 @@ def _remove_if_setup_failed(exp_dir: Path, made: Path, exc_type, exc, tb) -> boo
     if all(p.name in ours and (p.is_file() or not any(p.iterdir())) for p in exp_dir.iterdir()):
         shutil.rmtree(exp_dir, ignore_errors=True)
         folder = exp_dir.parent
-        while made != exp_dir and folder.is_relative_to(
-            made
-        ):  # only folders this run made, and only empty ones
+        # Only folders this run made, and only empty ones.
+        while made != exp_dir and folder.is_relative_to(made):
             with contextlib.suppress(OSError):
                 folder.rmdir()
             if folder == made:

@@ -29,9 +29,8 @@ def prune_pictures(vis: Path, it: int, keep: int, best_iter: int | None) -> int:
         if iteration in kept:
             continue
         for path in paths:
-            with contextlib.suppress(
-                OSError
-            ):  # a picture held open elsewhere (Windows) goes at the next validation
+            # A picture held open elsewhere (Windows) goes at the next validation.
+            with contextlib.suppress(OSError):
                 path.unlink()
                 removed += 1
     return removed
