@@ -243,6 +243,7 @@ class Iterations:
         self.feed.restart(back)
         self.feed.take_wait()
         self.watch.restart_window(back)
+        self.log.rewind(back)
         return back
 
     def _failure_text(self, exc: RuntimeError, it: int) -> str | None:

@@ -112,6 +112,7 @@ class RunWatch:
         images: dict[str, list[str]] = {}
         if start_iter > 0:
             images = self._restore_history(start_iter)
+        log.open_tensorboard(start_iter)
         self.tracked = opts.train.early_stop_metric or (metrics[0].name if metrics else None)
         self.record = RunRecord(opts.name, metric_infos(metrics or []), total_iter=total_iter)
         self.record.reference_images = images
