@@ -104,6 +104,10 @@ def test_a_resume_after_a_crash_shows_each_iteration_once_in_tensorboard(
     assert [s for s, _ in straight["val/val/psnr"]] == [4, 6]
     assert crashed == straight
     assert _history(tmp_path / "crashed") == _history(tmp_path / "straight")
+    assert (
+        "training finished: test, iteration 6 of 6; this session trained 3->6 in "
+        in (tmp_path / "crashed" / "log.txt").read_text()
+    )
 
 
 def test_a_nan_roll_back_leaves_each_iteration_once_in_the_curves(

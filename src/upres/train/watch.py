@@ -327,7 +327,9 @@ class RunWatch:
     def write_report(self, best: BestTracker, it: int | None = None) -> None:
         facts = self.record.facts
         done = it if it is not None else (self.record.latest_iter or self.pace.start_iter)
-        facts["time"] = hms(self.pace.wall)
+        facts["time"] = hms(self.pace.wall) + (
+            f" (this session, from iteration {self.start_iter})" if self.start_iter else ""
+        )
         facts["speed"] = f"{self.pace.mean_rate(done):.2f} it/s (validation not counted)"
         facts["validation time"] = hms(sum(self.pace.validation_seconds))
         try:  # a report is never worth a run: a full disk leaves the previous one
@@ -367,6 +369,7 @@ class RunWatch:
             how,
             self.data_wait,
             self.degrading,
+            self.start_iter,
         )
         lines = summary_lines(self.record, dict(best.best), outcome)
         self.log.info("\n".join(lines))  # one block: the first line stamped, the rest aligned under it
