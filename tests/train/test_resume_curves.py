@@ -108,6 +108,7 @@ def test_a_resume_after_a_crash_shows_each_iteration_once_in_tensorboard(
         "training finished: test, iteration 6 of 6; this session trained 3->6 in "
         in (tmp_path / "crashed" / "log.txt").read_text()
     )
+    assert "(this session, from iteration 3)" in (tmp_path / "crashed" / "report.html").read_text()
 
 
 def test_a_nan_roll_back_leaves_each_iteration_once_in_the_curves(
