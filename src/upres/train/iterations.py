@@ -252,7 +252,8 @@ class Iterations:
         self.feed.restart(back)
         self.feed.take_wait()
         self.watch.restart_window(back)
-        self.log.rewind(back)
+        if back != it:  # with no state the rates are only halved: nothing is trained again
+            self.log.rewind(back)
         return back
 
     def _failure_text(self, exc: RuntimeError, it: int) -> str | None:
