@@ -78,9 +78,7 @@ def test_a_validation_a_new_val_freq_puts_at_the_resumed_iteration_is_not_called
         },
     )
     loop.train(parse_options(copy.deepcopy(options)))
-    (
-        exp / "training_states" / "6.state"
-    ).unlink()  # as if killed before its save at 6
+    (exp / "training_states" / "6.state").unlink()  # as if killed before its save at 6
     faster = merge(options, {"train": {"total_iter": 9}, "val": {"val_freq": 3}})
     seen = len((exp / "log.txt").read_text().splitlines())
     loop.train(parse_options(copy.deepcopy(faster)), resume="auto")
