@@ -131,3 +131,18 @@ def test_summary_names_best_values_gain_paths_and_speed(tmp_path: Path):
         f"  best model:  {best_model}",
         f"  last model:  {last_model}",
     ]
+
+
+def test_a_resumed_sessions_summary_says_its_time_is_the_sessions():
+    """After a week of sessions the last one's summary said "iteration 400000 of 400000 in 9:12:00", read as the
+    whole run's time; resumed from the run's last state, "in 0:00:00, 0.00 it/s"."""
+    record = RunRecord("demo", {"psnr": PSNR}, total_iter=400_000)
+    resumed = Outcome(400_000, 33_120.0, 3.02, 0.0, start_iter=300_000)
+    assert summary_lines(record, {}, resumed) == [
+        "training finished: demo, iteration 400000 of 400000; this session trained 300000->400000 in 9:12:00, "
+        "3.02 it/s"
+    ]
+    nothing = Outcome(400_000, 0.4, 0.0, 0.0, start_iter=400_000)
+    assert summary_lines(record, {}, nothing) == [
+        "training finished: demo, iteration 400000 of 400000 (the training state's; this session trained nothing)"
+    ]

@@ -63,3 +63,29 @@ def test_a_resume_says_each_change_of_losses_discriminator_and_ema(tmp_path, hr_
     gan["train"]["total_iter"] = 20  # the same losses, D and EMA: nothing to say
     seen = len((exp / "log.txt").read_text().splitlines())
     assert _notes(exp, gan, seen) == []
+
+
+def test_a_validation_a_new_val_freq_puts_at_the_resumed_iteration_is_not_called_cut_off(tmp_path, hr_folder):
+    """State 6 of a run validating every 4, resumed with val_freq 3: the log said "the validation at iteration 6 did
+    not finish before the run stopped", of a validation that run never had due. A cut-off one is still said so."""
+    exp = tmp_path / "exp"
+    options = merge(
+        base_options(hr_folder, exp, total_iter=6),
+        {
+            "datasets": {"val": {"type": "pairedimagedataset", "dataroot_gt": str(hr_folder)}},
+            "val": {"val_freq": 4, "save_img": False, "metrics": {"psnr": {"type": "calculate_psnr"}}},
+            "logger": {"print_freq": 3, "save_checkpoint_freq": 3},
+        },
+    )
+    loop.train(parse_options(copy.deepcopy(options)))
+    (exp / "training_states" / "6.state").unlink()  # as if killed before its save at 6
+    faster = merge(options, {"train": {"total_iter": 9}, "val": {"val_freq": 3}})
+    seen = len((exp / "log.txt").read_text().splitlines())
+    loop.train(parse_options(copy.deepcopy(faster)), resume="auto")
+    log = "\n".join((exp / "log.txt").read_text().splitlines()[seen:])
+    assert (
+        "val.val_freq 3 puts a validation at iteration 3, where the training state's run had none: running it now"
+        in log
+    )
+    assert "did not finish" not in log
+    assert log.count("validation val @ 3:") == 1

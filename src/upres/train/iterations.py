@@ -149,6 +149,7 @@ class Iterations:
         save_checkpoint(
             self.run, self.opts, self.exp_dir, it, self.seed, self.scaler, self.best, self.ctx, self.log,
             pool=self.feed.pool, last=last, window=self.step.window_state(),
+            validation_due=self.validation_due(it),
         )  # fmt: skip
         self.watch.save_history()  # the report's curves up to the state, which a resumed run continues
 
@@ -213,9 +214,17 @@ class Iterations:
         replayed = self.watch.replay_validation(it, self.best) if self.ctx.is_main else None
         if bool(broadcast_object(self.ctx, replayed)):
             return False
-        self.log.note(
-            f"the validation at iteration {it} did not finish before the run stopped: running it now"
-        )
+        if (
+            self.best.due_at_state is False
+        ):  # another val_freq: the run that saved the state had none due here
+            self.log.note(
+                f"val.val_freq {self.opts.val.val_freq} puts a validation at iteration {it}, where the training "
+                "state's run had none: running it now"
+            )
+        else:
+            self.log.note(
+                f"the validation at iteration {it} did not finish before the run stopped: running it now"
+            )
         return self.validate(it)
 
     def _guard(self, it: int, rollbacks: dict[int, int]) -> int | None:
@@ -243,6 +252,8 @@ class Iterations:
         self.feed.restart(back)
         self.feed.take_wait()
         self.watch.restart_window(back)
+        if back != it:  # with no state the rates are only halved: nothing is trained again
+            self.log.rewind(back)
         return back
 
     def _failure_text(self, exc: RuntimeError, it: int) -> str | None:

@@ -135,6 +135,7 @@ def resume_run(
         {k: tuple(v) for k, v in state.get("best", {}).items()},
         int(state.get("stale", 0)),
         int(state.get("validated", -1)),  # states before it was recorded: the check below redoes a validation
+        state.get("validation_due"),
     )
     if int(state["seed"]) != seed:
         seed = int(state["seed"])
@@ -207,6 +208,7 @@ def save_checkpoint(
     pool=None,
     last: bool = False,
     window: dict | None = None,
+    validation_due: bool = False,
 ) -> None:
     """Checkpoint: models and the training state, atomically. A failed periodic save (a full disk) is a note and
     training goes on, the previous state intact, so a long run is not lost to a moment without space; a failed last
@@ -218,7 +220,22 @@ def save_checkpoint(
     # The others wait for process 0's writing; a last save that fails there stops them too (StoppedElsewhere).
     with together(ctx):
         if exp_dir is not None and ctx.is_main:
-            _save_on_main(run, opts, exp_dir, it, seed, scaler, best, ctx, log, pools, rngs, windows, last)
+            _save_on_main(
+                run,
+                opts,
+                exp_dir,
+                it,
+                seed,
+                scaler,
+                best,
+                ctx,
+                log,
+                pools,
+                rngs,
+                windows,
+                last,
+                validation_due,
+            )
 
 
 def _save_on_main(
@@ -235,6 +252,7 @@ def _save_on_main(
     rngs: list | None,
     windows: list | None,
     last: bool,
+    validation_due: bool = False,
 ) -> None:
     net = unwrap(run.g.net)
     nets = (
@@ -260,6 +278,7 @@ def _save_on_main(
             "best": {k: list(v) for k, v in best.best.items()},
             "stale": best.stale,
             "validated": best.validated,
+            "validation_due": validation_due,  # at `it`: the state is written before that validation
             "data": data_settings(run, ctx),
             "losses": loss_settings(run),
             "data_roots": data_roots(run),

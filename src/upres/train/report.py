@@ -28,7 +28,8 @@ class RunLog:
         self.history: dict[str, list[tuple[int, float]]] = {}
         self._strides: dict[str, int] = {}
         self.notes: list[str] = []
-        self.tb = None
+        self.tb = None  # opened by `open_tensorboard`, once the run knows the iteration it starts from
+        self._tb_class = None
         self._log = None
         self._log_failed = False
         if not self.enabled:
@@ -38,9 +39,28 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(exp_dir / "tb_logger"))
+                self._tb_class = SummaryWriter
             except ImportError:
                 self.info("TensorBoard logging is off: install it with pip install 'upres[tb]'")
+
+    def open_tensorboard(self, start_iter: int) -> None:
+        """The TensorBoard writer of a run going on after `start_iter`: an earlier session's points after it (a crash
+        after its last state) are hidden (torch's purge_step), else TensorBoard drew two values at each iteration
+        that session logged and this one trains again."""
+        if self._tb_class is not None and self.exp_dir is not None:
+            self.tb = self._tb_class(
+                str(self.exp_dir / "tb_logger"), purge_step=start_iter + 1 if start_iter else None
+            )
+
+    def rewind(self, iteration: int) -> None:
+        """Training goes on from `iteration` again (the NaN guard's roll-back): the curves' later points, which it
+        trains again, are dropped, in the report and in TensorBoard."""
+        for points in self.history.values():
+            points[:] = [p for p in points if p[0] <= iteration]
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
+            self.open_tensorboard(iteration)
 
     def info(self, message: str) -> None:
         if not self.console:

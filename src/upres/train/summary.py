@@ -21,12 +21,24 @@ class Outcome:
     how: str = "finished"  # or "stopped early"
     data_wait_seconds: float = 0.0  # spent waiting for the loader
     degrading_seconds: float | None = None  # spent degrading batches on the device (degrade_on: device)
+    start_iter: int = 0  # the iteration this session resumed from: its time and speed are this session's only
 
 
 def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome: Outcome) -> list[str]:
+    reached = f"training {outcome.how}: {record.name}, iteration {outcome.iteration} of {record.total_iter}"
+    if outcome.start_iter and outcome.start_iter >= outcome.iteration:
+        # A resume from the run's last state: said "in 0:00:00, 0.00 it/s", as if the run had taken no time.
+        return [
+            f"{reached} (the training state's; this session trained nothing)",
+            *_result_lines(record, best, outcome),
+        ]
+    # A resumed session's time and speed are its own: "iteration 400000 of 400000 in 9:12:00" read as the whole
+    # run's time after a week of sessions.
+    session = (
+        f"; this session trained {outcome.start_iter}->{outcome.iteration}" if outcome.start_iter else ""
+    )
     lines = [
-        f"training {outcome.how}: {record.name}, iteration {outcome.iteration} of {record.total_iter} in "
-        f"{hms(outcome.wall_seconds)}, {outcome.mean_rate:.2f} it/s"
+        f"{reached}{session} in {hms(outcome.wall_seconds)}, {outcome.mean_rate:.2f} it/s"
         + (
             f" (validation took {hms(outcome.validation_seconds)} of it)"
             if outcome.validation_seconds
@@ -34,6 +46,11 @@ def summary_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome
         )
         + _data_wait(outcome)
     ]
+    return lines + _result_lines(record, best, outcome)
+
+
+def _result_lines(record: RunRecord, best: dict[str, tuple[float, int]], outcome: Outcome) -> list[str]:
+    lines = []
     set_name = record.tracked_set
     for name, (value, it) in best.items():
         gain = record.gain(set_name, name, value) if set_name else ""

@@ -211,6 +211,9 @@ class BestTracker:
     best: dict[str, tuple[float, int]]
     stale: int = 0
     validated: int = -1
+    # Whether the run that saved the state had a validation due at its iteration (None: a state from before this
+    # was recorded); with another val.val_freq since, one due now was never started.
+    due_at_state: bool | None = None
 
     def update(
         self, values: dict[str, float], metrics: list[Metric], iteration: int, tracked: str | None

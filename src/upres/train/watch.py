@@ -113,6 +113,7 @@ class RunWatch:
         images: dict[str, list[str]] = {}
         if start_iter > 0:
             images = self._restore_history(start_iter)
+        log.open_tensorboard(start_iter)
         self.tracked = opts.train.early_stop_metric or (metrics[0].name if metrics else None)
         self.record = RunRecord(opts.name, metric_infos(metrics or []), total_iter=total_iter)
         self.record.reference_images = images
@@ -336,7 +337,9 @@ class RunWatch:
     def write_report(self, best: BestTracker, it: int | None = None) -> None:
         facts = self.record.facts
         done = it if it is not None else (self.record.latest_iter or self.pace.start_iter)
-        facts["time"] = hms(self.pace.wall)
+        facts["time"] = hms(self.pace.wall) + (
+            f" (this session, from iteration {self.start_iter})" if self.start_iter else ""
+        )
         facts["speed"] = f"{self.pace.mean_rate(done):.2f} it/s (validation not counted)"
         facts["validation time"] = hms(self.pace.validation_total)
         try:  # a report is never worth a run: a full disk leaves the previous one
@@ -376,6 +379,7 @@ class RunWatch:
             how,
             self.data_wait,
             self.degrading,
+            self.start_iter,
         )
         lines = summary_lines(self.record, dict(best.best), outcome)
         self.log.info("\n".join(lines))  # one block: the first line stamped, the rest aligned under it
