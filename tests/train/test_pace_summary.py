@@ -131,3 +131,15 @@ def test_summary_names_best_values_gain_paths_and_speed(tmp_path: Path):
         f"  best model:  {best_model}",
         f"  last model:  {last_model}",
     ]
+
+
+def test_durations_of_a_day_or_more_name_the_days():
+    """A week-long run's ETA printed as 167:59:59."""
+    from upres.train.pace import hms
+
+    assert hms(0) == "0:00:00"
+    assert hms(3 * 3600 + 5 * 60 + 7.9) == "3:05:07"
+    assert hms(86399) == "23:59:59"
+    assert hms(86400) == "1 day, 0:00:00"
+    assert hms(7 * 86400 - 1) == "6 days, 23:59:59"
+    assert hms(11 * 86400 + 13 * 3600 + 46 * 60 + 40) == "11 days, 13:46:40"
