@@ -146,3 +146,15 @@ def test_a_resumed_sessions_summary_says_its_time_is_the_sessions():
     assert summary_lines(record, {}, nothing) == [
         "training finished: demo, iteration 400000 of 400000 (the training state's; this session trained nothing)"
     ]
+
+
+def test_durations_of_a_day_or_more_name_the_days():
+    """A week-long run's ETA printed as 167:59:59."""
+    from upres.train.pace import hms
+
+    assert hms(0) == "0:00:00"
+    assert hms(3 * 3600 + 5 * 60 + 7.9) == "3:05:07"
+    assert hms(86399) == "23:59:59"
+    assert hms(86400) == "1 day, 0:00:00"
+    assert hms(7 * 86400 - 1) == "6 days, 23:59:59"
+    assert hms(11 * 86400 + 13 * 3600 + 46 * 60 + 40) == "11 days, 13:46:40"

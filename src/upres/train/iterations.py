@@ -214,9 +214,8 @@ class Iterations:
         replayed = self.watch.replay_validation(it, self.best) if self.ctx.is_main else None
         if bool(broadcast_object(self.ctx, replayed)):
             return False
-        if (
-            self.best.due_at_state is False
-        ):  # another val_freq: the run that saved the state had none due here
+        # Another val_freq: the run that saved the state had none due here.
+        if self.best.due_at_state is False:
             self.log.note(
                 f"val.val_freq {self.opts.val.val_freq} puts a validation at iteration {it}, where the training "
                 "state's run had none: running it now"

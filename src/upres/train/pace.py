@@ -84,5 +84,8 @@ class ValidationProgress:
 
 
 def hms(seconds: float) -> str:
+    """H:MM:SS, with the days in front past one (a week-long run's ETA read "167:59:59")."""
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    clock = f"{seconds // 3600 % 24}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    days = seconds // 86400
+    return f"{days} day{'s' if days > 1 else ''}, {clock}" if days else clock
