@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -60,3 +61,25 @@ def test_the_wheel_metadata(wheel):
     assert fields["Requires-Python"] == META["project"]["requires-python"]
     points = next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))
     assert "upres = upres.cli:main" in wheel.read(points).decode()
+
+
+def test_the_sdist_holds_the_guides_messages_name_and_no_tests(tmp_path):
+    pytest.importorskip("setuptools", reason="building the sdist needs setuptools")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in"):
+        if (REPO / name).is_file():
+            shutil.copy(REPO / name, tree / name)
+    for folder in ("src", "docs", "tests"):
+        shutil.copytree(
+            REPO / folder, tree / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    code = f"from setuptools import build_meta as b; print(b.build_sdist({str(tmp_path / 'dist')!r}))"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with tarfile.open(tmp_path / "dist" / run.stdout.strip().splitlines()[-1]) as sdist:
+        names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+    guides = {p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")}
+    assert guides and sorted(guides - names) == []
+    assert "src/upres/options/esrgan_x4_otf_fidelity.yml" in names
+    assert sorted(n for n in names if n.startswith("tests/")) == []
