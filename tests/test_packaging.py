@@ -10,9 +10,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import upres
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 REPO = Path(__file__).resolve().parents[1]
 META = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
