@@ -36,7 +36,9 @@ def test_no_message_names_a_bare_repository_path():
         skip = _docstrings(tree)
         for node in ast.walk(tree):
             text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
-            if id(node) not in skip and any(part in text for part in ("docs/", "tests/", "bench/")):
+            if id(node) not in skip and any(
+                part in text for part in ("docs/", "tests/", "bench/", "shared/data")
+            ):
                 bare.append(f"{name}:{node.lineno}: {text.strip()[:80]!r}")
     assert bare == [], "name a page with upres.doc_pages.doc_page('PAGE.md'), a file with a shipped template"
 
