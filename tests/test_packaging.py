@@ -29,6 +29,15 @@ def test_the_version_is_written_once():
     assert META["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "upres.__version__"}
 
 
+def test_the_build_needs_a_setuptools_that_reads_the_license():
+    """`license = "Apache-2.0"` (PEP 639's SPDX string) is refused by setuptools before 77 ("project.license must
+    be valid exactly by one definition"), so an offline build with an older one must not look allowed."""
+    assert isinstance(META["project"]["license"], str)
+    floor = next(r for r in META["build-system"]["requires"] if r.startswith("setuptools"))
+    version = tuple(int(x) for x in floor.removeprefix("setuptools>=").split("."))
+    assert version >= (77,), f"pyproject.toml: build-system.requires has {floor!r}; use setuptools>=77"
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     pytest.importorskip("setuptools", reason="building the wheel needs setuptools")
