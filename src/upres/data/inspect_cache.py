@@ -8,10 +8,12 @@ atomic, and a cache that cannot be read or written is ignored: it only ever save
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
+from upres.data.doctor_findings import ImageInfo
 from upres.io.atomic import atomic_write
 
 CACHE_NAME = "image-checks-v1.json"
@@ -52,11 +54,18 @@ def load() -> dict[str, dict]:
 
 
 def lookup(cache: dict[str, dict], path: Path) -> dict | None:
-    """The cached fields of `path` when its signature still matches."""
+    """The cached fields of `path` when its signature still matches and they are the fields this version records:
+    the cache in ~/.cache is shared by every upres a user runs, older or newer than this one."""
     entry = cache.get(str(path.resolve()))
     if isinstance(entry, dict) and entry.get("signature") == signature(path):
-        return entry.get("fields")
+        fields = entry.get("fields")
+        if isinstance(fields, dict) and fields.keys() == _recorded():
+            return fields
     return None
+
+
+def _recorded() -> set[str]:
+    return {f.name for f in dataclasses.fields(ImageInfo)} - {"path"}
 
 
 def store(cache: dict[str, dict], path: Path, fields: dict) -> None:
