@@ -151,7 +151,7 @@ def test_large_whole_decoded_images_get_a_hint_tiled_tiffs_do_not(tmp_path, caps
     assert r.ok and r.findings == []
     assert r.hints == [
         "1 GT images are decoded whole for every 128x128 crop (73x the crop's pixels at the median): `upres prepare "
-        "tiff` copies them to tiled TIFFs, which training reads crop by crop (docs/data.md, 'Large photos')"
+        "tiff` copies them to tiled TIFFs, which training reads crop by crop (docs/data.md#large-photos-read-only-the-crop in upres's source tree)"
     ]
     assert check_folders([tmp_path / "tif"], scale=4, lq_size=32).hints == []
     assert (

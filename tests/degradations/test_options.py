@@ -118,7 +118,7 @@ def test_x4plus_files_state_the_x4plus_settings(path):
         ({"resize_prob": [0.5, 0.5]}, "options: resize_prob: needs 3 probabilities [up, down, keep], got 2"),
         (
             {"blur_sigmaa": [1, 2]},
-            "options: unknown degradation key `blur_sigmaa`; see docs/degradations.md for the list",
+            "options: unknown degradation key `blur_sigmaa`; see docs/degradations.md in upres's source tree for the list",
         ),
         ({"dither_bits_range": [0, 4]}, "options: dither_bits_range: bits must lie in [1, 8], got [0, 4]"),
         ({"queue_size": -1}, "options: queue_size: Input should be greater than or equal to 0 (got -1)"),

@@ -258,7 +258,7 @@ def test_ctrl_c_leaves_a_playable_partial_file_under_a_clear_name(
     last = VFR_PTS[2] / 1000 + 0.041
     assert err == (
         f"interrupted: {partial} is a partial output with 3 frames (ends at {last:.3f} s); it plays, but {out} was "
-        f"not written. Resuming is not supported (see docs/video.md): continue with --start {last:.3f} into "
+        f"not written. Resuming is not supported (see docs/video.md in upres's source tree): continue with --start {last:.3f} into "
         "another file"
     )
     assert not out.exists()

@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Degrades a centre crop of each input N times with the option file's Real-ESRGAN-style pipeline\n"
             "(degradation keys at the top level or in datasets.train; other keys are ignored) and writes the\n"
             "LR images plus contact_sheet.png (HR crop, then each LR enlarged by pixel repetition).\n\n"
-            "example: upres degrade -c docs/examples/otf_x4plus.yml photos/ -o degrade-preview --n 8 --seed 1"
+            "examples:\n"
+            "  upres init esrgan_x4_otf_fidelity otf   # a shipped template with Real-ESRGAN x4plus's degradations\n"
+            "  upres degrade -c otf.yml photos/ -o degrade-preview --n 8 --seed 1"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

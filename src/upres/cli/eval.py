@@ -10,7 +10,7 @@ from upres.cli.argtypes import non_negative_int, positive_int
 from upres.cli.json_out import json_text
 
 EXAMPLE = """examples:
-  upres eval --bicubic ../shared/data/benchmark/Set5 --scale 4
+  upres eval --bicubic Set5 --scale 4
   upres eval -m a.safetensors -m b.pth Set5 Set14 --scale 4 --json
   upres eval -m psnr.safetensors -m gan.safetensors Set14 --scale 4 --metrics lpips,dists"""
 

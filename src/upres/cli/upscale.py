@@ -8,15 +8,16 @@ from pathlib import Path
 
 from upres.cli.argtypes import output_path
 from upres.cli.json_out import json_text
+from upres.doc_pages import doc_page
 
-EXAMPLE = """examples:
+EXAMPLE = f"""examples:
   upres upscale -m 4x_model.safetensors photos/ -o photos_x4
   upres upscale -m 4x_model.safetensors photo.jpg -o photo_x4.png
   upres upscale -m 4x_model.pth scan.tif -o out --outscale 2 --tile 256
   upres upscale -m 2x.safetensors sprites/ -o out --format png --alpha resize --skip-existing
 
 Exit code 0 when every file succeeded (skipped files count as success), 1 when some failed, 2 for bad usage or an
-unreadable model. See docs/upscale.md for alpha, 16-bit, ICC and tiling details."""
+unreadable model. See {doc_page("upscale.md")} for alpha, 16-bit, ICC and tiling details."""
 
 
 def _tile(value: str) -> int | str:

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 from upres.cli.argtypes import non_negative_int, output_path, positive_float, positive_int
 from upres.cli.json_out import json_text
 from upres.cli.overwrite import add_force, refuse_existing
+from upres.doc_pages import doc_page
 from upres.errors import ConfigError
 
 if TYPE_CHECKING:
     from upres.infer.video import VideoResult
 
-EXAMPLE = """\
+EXAMPLE = f"""\
 examples:
   upres video -m 2x_compact.safetensors clip.mp4 -o clip_x2.mkv
   upres video -m model.pth in.mkv -o out.mkv --codec libx265 --crf 18 --preset slow --batch 4
@@ -27,7 +28,7 @@ examples:
 
 The output is written as OUT's stem + '.partial' + suffix and renamed to OUT when complete; after Ctrl+C the
 partial file is closed properly (playable) and kept under that name; SIGTERM stops it the same way (exit 143).
-Details: docs/video.md
+Details: {doc_page("video.md")}
 """
 
 
@@ -215,7 +216,7 @@ def _report(args: argparse.Namespace, result: VideoResult) -> int:
         at = f" (ends at {end:.3f} s)" if result.position is not None else ""
         print(
             f"interrupted: {result.path} is a partial output with {result.frames} frames{at}; it plays, but "
-            f"{args.output} was not written. Resuming is not supported (see docs/video.md): continue with "
+            f"{args.output} was not written. Resuming is not supported (see {doc_page('video.md')}): continue with "
             f"--start {end:.3f} into another file",
             file=sys.stderr,
         )

@@ -33,6 +33,7 @@ from upres.data.pair_content import content_mismatch, outline_for
 from upres.data.pair_hints import guess_pairing
 from upres.data.paired import Pair, gt_lists, match_folder
 from upres.data.read import ImageSource
+from upres.doc_pages import doc_page
 from upres.errors import UpresError
 from upres.io.image_files import list_images, other_files_hint
 from upres.io.images import ImageReadError
@@ -388,5 +389,5 @@ def _whole_decode_hint(infos: list[ImageInfo], crop: int) -> list[str]:
     return [
         f"{len(whole)} GT images are decoded whole for every {crop}x{crop} crop ({ratio:.0f}x the crop's pixels at "
         "the median): `upres prepare tiff` copies them to tiled TIFFs, which training reads crop by crop "
-        "(docs/data.md, 'Large photos')"
+        f"({doc_page('data.md#large-photos-read-only-the-crop')})"
     ]

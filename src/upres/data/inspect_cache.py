@@ -8,20 +8,27 @@ atomic, and a cache that cannot be read or written is ignored: it only ever save
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
+from upres.data.doctor_findings import ImageInfo
 from upres.io.atomic import atomic_write
 
 CACHE_NAME = "image-checks-v1.json"
 
 
-def cache_file() -> Path:
-    root = os.environ.get("UPRES_CACHE_DIR")
-    if not root:
-        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "upres")
-    return Path(root) / CACHE_NAME
+def cache_file() -> Path | None:
+    """Where the cache lives, or None when there is nowhere to keep it (no $HOME and no passwd entry, as for a
+    container run with `--user 1234`)."""
+    if root := os.environ.get("UPRES_CACHE_DIR"):
+        return Path(root) / CACHE_NAME
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # Path.home(): "Could not determine home directory."
+        return None
+    return base / "upres" / CACHE_NAME
 
 
 def signature(path: Path) -> list[int] | None:
@@ -36,19 +43,29 @@ def signature(path: Path) -> list[int] | None:
 
 
 def load() -> dict[str, dict]:
+    path = cache_file()
+    if path is None:
+        return {}
     try:
-        data = json.loads(cache_file().read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def lookup(cache: dict[str, dict], path: Path) -> dict | None:
-    """The cached fields of `path` when its signature still matches."""
+    """The cached fields of `path` when its signature still matches and they are the fields this version records:
+    the cache in ~/.cache is shared by every upres a user runs, older or newer than this one."""
     entry = cache.get(str(path.resolve()))
     if isinstance(entry, dict) and entry.get("signature") == signature(path):
-        return entry.get("fields")
+        fields = entry.get("fields")
+        if isinstance(fields, dict) and fields.keys() == _recorded():
+            return fields
     return None
+
+
+def _recorded() -> set[str]:
+    return {f.name for f in dataclasses.fields(ImageInfo)} - {"path"}
 
 
 def store(cache: dict[str, dict], path: Path, fields: dict) -> None:
@@ -58,12 +75,15 @@ def store(cache: dict[str, dict], path: Path, fields: dict) -> None:
 
 
 def save(cache: dict[str, dict]) -> None:
+    path = cache_file()
+    if path is None:
+        return
     try:
         latest = load()  # another process may have added entries meanwhile
         latest.update(cache)
         # Files deleted since they were checked would only make the cache grow.
         latest = {k: v for k, v in latest.items() if os.path.exists(k)}
         text = json.dumps(latest, separators=(",", ":"))
-        atomic_write(cache_file(), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError:
         pass

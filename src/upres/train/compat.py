@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+from upres.doc_pages import doc_page
 from upres.errors import ConfigError
 from upres.train.redux_accept import accept_redux_keys
 
@@ -200,7 +201,9 @@ def _metric_unavailable(kind: str) -> str | None:
         from upres.metrics.lpips import unavailable_reason
 
         return unavailable_reason()
-    return "upres does not implement it (LPIPS, DISTS and TOPIQ are available; see docs/migrating.md)"
+    return (
+        f"upres does not implement it (LPIPS, DISTS and TOPIQ are available; see {doc_page('migrating.md')})"
+    )
 
 
 D_KEYS = ("optim_d", "scheduler_d", "net_d_iters", "net_d_init_iters", "d_input_noise", "gradient_penalty")

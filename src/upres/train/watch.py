@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from upres.doc_pages import doc_page
 from upres.infer.tiling import Upscaler
 from upres.io.atomic import atomic_write
 from upres.io.model_files import save_model
@@ -188,7 +189,7 @@ class RunWatch:
         workers = self.run.num_workers
         self.log.note(
             f"training waited for the data loader {wait:.0%} of the time up to iteration {it}: raise "
-            f"datasets.train.num_worker_per_gpu ({workers} now), or see docs/troubleshooting.md#slow-data-loading"
+            f"datasets.train.num_worker_per_gpu ({workers} now), or see {doc_page('troubleshooting.md#slow-data-loading')}"
         )
 
     def _note_slow_degrading(self, share: float, it: int) -> None:

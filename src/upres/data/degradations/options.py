@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from upres.doc_pages import doc_page
 from upres.errors import ConfigError
 from upres.option_file import no_bool_for_number
 
@@ -348,7 +349,7 @@ def parse_degradation_options(
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = f"unknown degradation key `{loc}`; see docs/degradations.md for the list"
+            msg = f"unknown degradation key `{loc}`; see {doc_page('degradations.md')} for the list"
         elif loc:
             got = err.get("input")
             # pydantic's own words do not say what was given ("Input should be 'workers' or 'device'")
