@@ -54,7 +54,7 @@ def test_entries_written_by_another_version_are_checked_again(tmp_path, monkeypa
     first = check_folders([tmp_path / "gt"], scale=1).to_dict()
     cache = inspect_cache.load()
     entries = [cache[str((tmp_path / "gt" / f"{i}.png").resolve())]["fields"] for i in range(2)]
-    entries[0]["outline"] = "AAAA"  # a field of a later version
+    entries[0]["sharpness"] = 0.5  # a field of a later version
     del entries[1]["digest"]  # an earlier version's entry
     inspect_cache.cache_file().write_text(json.dumps(cache))
     decoded = []

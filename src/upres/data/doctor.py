@@ -145,7 +145,7 @@ def _inspect_all(
     todo = []
     for path in paths:
         fields = inspect_cache.lookup(cache, path) if use_cache else None
-        if fields is None or "outline" not in fields:  # entries of an earlier version lack it
+        if fields is None:  # new, changed, or recorded by another upres version (inspect_cache.lookup)
             todo.append(path)
         else:
             found[path] = ImageInfo(path, **fields)
