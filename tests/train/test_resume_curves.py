@@ -78,12 +78,8 @@ def _history(exp: Path) -> dict[str, list]:
     return {k: [tuple(p) for p in v] for k, v in saved.items() if not k.startswith("__")}
 
 
-@pytest.mark.slow  # three short runs: ~5 s on an idle 2-core machine
-def test_a_resume_after_a_crash_shows_each_iteration_once_in_tensorboard(
-    tmp_path, hr_folder, monkeypatch, fake_tensorboard
-):
-    """Killed in iteration 6, the run resumes from its state of 3: TensorBoard drew iterations 4 and 5 (and the
-    validation at 4) twice, from the killed session and the resumed one."""
+def _straight_and_crashed(tmp_path: Path, hr_folder: Path, monkeypatch) -> None:
+    """tmp_path/straight: 6 iterations; tmp_path/crashed: the same killed in iteration 6, resumed from its state of 3."""
     loop.train(parse_options(_options(hr_folder, tmp_path / "straight")))
     opts = parse_options(_options(hr_folder, tmp_path / "crashed"))
     real = BatchFeed.__call__
@@ -98,6 +94,15 @@ def test_a_resume_after_a_crash_shows_each_iteration_once_in_tensorboard(
         with pytest.raises(_Crash):
             loop.train(opts)
     loop.train(opts, resume="auto")
+
+
+@pytest.mark.slow  # three short runs: ~5 s on an idle 2-core machine
+def test_a_resume_after_a_crash_shows_each_iteration_once_in_tensorboard(
+    tmp_path, hr_folder, monkeypatch, fake_tensorboard
+):
+    """Killed in iteration 6, the run resumes from its state of 3: TensorBoard drew iterations 4 and 5 (and the
+    validation at 4) twice, from the killed session and the resumed one."""
+    _straight_and_crashed(tmp_path, hr_folder, monkeypatch)
     straight = _shown(tmp_path / "straight" / "tb_logger")
     crashed = _shown(tmp_path / "crashed" / "tb_logger")
     assert [s for s, _ in straight["train/l_g_l1"]] == list(range(1, 7))
@@ -150,18 +155,5 @@ def test_with_tensorboard_itself_a_resumed_run_shows_each_iteration_once(tmp_pat
         reader.Reload()
         return {t: [(e.step, e.value) for e in reader.Scalars(t)] for t in reader.Tags()["scalars"]}
 
-    loop.train(parse_options(_options(hr_folder, tmp_path / "straight")))
-    opts = parse_options(_options(hr_folder, tmp_path / "crashed"))
-    real = BatchFeed.__call__
-
-    def feed(self, it, micro):
-        if it == 6:
-            raise _Crash
-        return real(self, it, micro)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(BatchFeed, "__call__", feed)
-        with pytest.raises(_Crash):
-            loop.train(opts)
-    loop.train(opts, resume="auto")
+    _straight_and_crashed(tmp_path, hr_folder, monkeypatch)
     assert shown(tmp_path / "crashed") == shown(tmp_path / "straight")
