@@ -94,6 +94,25 @@ class SetResult:
     left_out: list[str] = field(default_factory=list)  # why each image that could not be read was left out
 
 
+class TileMemory:
+    """The tile validation starts each image with: val.tile_size until an image runs out of memory, then the tile
+    that image came down to. Every image of every validation started again from the whole image, ran out of memory,
+    and said so: a line and a failed attempt per image, each validation."""
+
+    def __init__(self, tile_size: int) -> None:
+        self.tile = tile_size
+
+    def came_down_to(self, tile: int, set_name: str) -> None:
+        self.tile = tile
+        log.warning(
+            "validation %s: out of memory, retrying with tile %d, and starting from it from now on (set "
+            "val.tile_size: %d to avoid the retries)",
+            set_name,
+            tile,
+            tile,
+        )
+
+
 # (set name, images done, images in the set) after each image: validation of a large set takes a while.
 Progress = Callable[[str, int, int], None]
 
@@ -110,11 +129,14 @@ def run_validation(
     with_bicubic: bool = False,
     with_crops: bool = False,
     progress: Progress | None = None,
+    tiles: TileMemory | None = None,
 ) -> dict[str, SetResult]:
     """Each metric per image and per validation set; strips saved under out_dir/<set>/<iteration>_<name>.png.
 
     with_bicubic: also score bicubic upscaling of the same LR with the same metrics (the baseline the model must
-    beat); with_crops: keep 1:1 crops of each image's most detailed region for the report."""
+    beat); with_crops: keep 1:1 crops of each image's most detailed region for the report; tiles: the tile an
+    earlier out of memory came down to, kept for the next images and validations."""
+    tiles = tiles if tiles is not None else TileMemory(val.tile_size)
     results: dict[str, SetResult] = {}
     save_img = val.save_img and out_dir is not None
     for set_name, dataset in datasets.items():
@@ -136,13 +158,9 @@ def run_validation(
             # Validation shares the GPU with training: out of memory, it retries in smaller tiles instead of failing.
             sr = retry_halving(
                 lambda tile, lq=lq: upscaler(lq, tile=tile, overlap=val.tile_overlap),
-                val.tile_size,
+                tiles.tile,
                 max(lq.shape[-2:]),
-                lambda tile, set_name=set_name: log.warning(
-                    "validation %s: out of memory, retrying with tile %d (set val.tile_size to avoid this)",
-                    set_name,
-                    tile,
-                ),
+                lambda tile, set_name=set_name: tiles.came_down_to(tile, set_name),
             )
             name = _image_name(Path(item["lq_path"]), dataset)
             need_bicubic = with_bicubic or with_crops or (val.save_img and out_dir is not None)

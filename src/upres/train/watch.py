@@ -27,7 +27,7 @@ from upres.train.sampler import steps_per_epoch
 from upres.train.setup import Run
 from upres.train.state import has_nonfinite, unwrap
 from upres.train.summary import Outcome, last_model_path, summary_lines
-from upres.train.validate import BestTracker, Metric, run_validation
+from upres.train.validate import BestTracker, Metric, TileMemory, run_validation
 
 if TYPE_CHECKING:
     from upres.train.feed import Waits
@@ -110,6 +110,7 @@ class RunWatch:
         self.start_iter, self._loader_noted, self.data_wait = start_iter, False, 0.0
         self._degrading_noted, self.degrading = False, None
         self.validating, self._pruning_said = False, False
+        self.val_tiles = TileMemory(opts.val.tile_size)
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
         images: dict[str, list[str]] = {}
         if start_iter > 0:
@@ -225,7 +226,7 @@ class RunWatch:
         results = run_validation(
             up, run.val_sets, self.metrics, opts.val, opts.scale, vis, it,
             with_bicubic=not self.record.baseline, with_crops=self.exp_dir is not None,
-            progress=ValidationProgress(log.info),
+            progress=ValidationProgress(log.info), tiles=self.val_tiles,
         )  # fmt: skip
         partial = {n for n, r in results.items() if self.record.partial(n, r)}
         if not self.record.baseline:
