@@ -110,7 +110,7 @@ class RunWatch:
         self.start_iter, self._loader_noted, self.data_wait = start_iter, False, 0.0
         self._degrading_noted, self.degrading = False, None
         self.validating, self._pruning_said = False, False
-        self.val_tiles = TileMemory(opts.val.tile_size)
+        self.val_tiles = TileMemory(opts.val.tile_size if opts.val is not None else 0)
         self._history_file = exp_dir / "report_history.json" if exp_dir is not None else None
         images: dict[str, list[str]] = {}
         if start_iter > 0:
