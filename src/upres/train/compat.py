@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from upres.doc_pages import doc_page
 from upres.errors import ConfigError
+from upres.train.realesrgan_keys import translate_realesrgan_keys
 from upres.train.redux_accept import accept_redux_keys
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def translate(data: dict) -> tuple[dict, list[str]]:
         _legacy_loss_blocks(train, notes)
         _sorted_milestones(train, notes)
     _metric_spellings(data.get("val"), notes)
+    translate_realesrgan_keys(data, notes)
     notes += accept_redux_keys(data)
     if isinstance(train, dict):
         for i, spec in enumerate(train.get("losses") or []):
@@ -53,7 +55,7 @@ def translate(data: dict) -> tuple[dict, list[str]]:
     for key, ds in (data.get("datasets") or {}).items():
         if isinstance(ds, dict):
             _single_gt_dataset(key, ds, notes)
-            _realesrgan_paired_dataset(key, ds, notes)
+            _realesrgan_paired_dataset(key, ds, data.get("high_order_degradation"), notes)
         if isinstance(ds, dict) and ds.get("dataset_enlarge_ratio") == "auto":
             ds["dataset_enlarge_ratio"] = (
                 1  # the sampler never runs out of data, so enlarging changes nothing
@@ -112,10 +114,19 @@ def _single_gt_dataset(key: str, ds: dict, notes: list[str]) -> None:
     notes.append(note)
 
 
-def _realesrgan_paired_dataset(key: str, ds: dict, notes: list[str]) -> None:
+def _realesrgan_paired_dataset(key: str, ds: dict, high_order: object, notes: list[str]) -> None:
     """traiNNer-redux's RealESRGANPairedDataset: the on-the-fly set that also yields the real LR of each GT, which
-    its model takes at dataroot_lq_prob; upres's realesrgandataset with dataroot_lq does the same."""
+    its model takes at dataroot_lq_prob; upres's realesrgandataset with dataroot_lq does the same. Real-ESRGAN's own
+    (its finetune_realesrgan_x4plus_pairdata.yml, with high_order_degradation: false) is LR/GT pairs read from disk,
+    which redux's cannot train without high_order_degradation: the LR files of such a file are its LR."""
     if str(ds.get("type", "")).lower() != "realesrganpaireddataset":
+        return
+    if high_order is False and key == "train":
+        ds["type"] = "pairedimagedataset"
+        notes.append(
+            f"datasets.{key}: realesrganpaireddataset with high_order_degradation: false (Real-ESRGAN's paired "
+            "fine-tune) is read as pairedimagedataset: its dataroot_lq files are the LR, nothing is made on the fly"
+        )
         return
     ds["type"] = "realesrgandataset"
     notes.append(

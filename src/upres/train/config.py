@@ -350,6 +350,7 @@ def _check_block_shapes(data: dict, source: str) -> None:
 
 def parse_options(data: dict, source: str = "<options>") -> Options:
     from upres.train.compat import idle_generator_note, translate, unused_discriminator_keys
+    from upres.train.degradation_notes import degradation_notes
     from upres.train.schedule_notes import schedule_notes
 
     if not isinstance(data, dict):
@@ -363,31 +364,7 @@ def parse_options(data: dict, source: str = "<options>") -> Options:
         options = Options.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source, Options)) from None
-    train = options.train_dataset
-    otf = train is not None and train.type == "realesrgandataset"
-    if options.degradation or otf:
-        from upres.data.otf_dataset import degradation_options_from
-
-        # Refused where the file is read, in its name, even where unused (the dataset blamed "datasets.train").
-        degradation_options_from(
-            train.degradation if otf else {}, options.degradation, source, "datasets.train"
-        )
-    if options.degradation and not otf:
-        kind = f"datasets.train is {train.type}" if train else "there is no datasets.train"
-        notes.append(
-            f"{', '.join(sorted(options.degradation))}: no effect, {kind}; "
-            "set high_order_degradation: true for LR made on the fly from these keys"
-        )
-    if (
-        "high_order_degradation" in options.model_fields_set
-        and not options.high_order_degradation
-        and train is not None
-        and train.type == "realesrgandataset"
-    ):
-        notes.append(
-            "high_order_degradation: false has no effect: datasets.train is realesrgandataset, which makes each LR "
-            "on the fly; for LR/GT pairs use pairedimagedataset"
-        )
+    notes += degradation_notes(options, source)
     notes += unused_discriminator_keys(options) if options.network_d is None else idle_generator_note(options)
     notes += schedule_notes(options)
     options._compat_notes = notes

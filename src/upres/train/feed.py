@@ -30,6 +30,7 @@ from upres.train.persist import restore_pool
 from upres.train.report import RunLog
 from upres.train.sampler import ResumableBatchSampler
 from upres.train.setup import Run
+from upres.train.target_sharpening import target_sharpening
 
 
 def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> DataLoader:
@@ -106,6 +107,7 @@ class BatchFeed:
         self.run, self.ctx, self.seed, self.log, self.start_iter = run, ctx, seed, log, start_iter
         self.channels_last = opts.use_channels_last
         self.otf = otf = getattr(run.train_set, "degradations", None)
+        self.sharpen = target_sharpening(opts, run.train_set)
         self.debug_dir, self.debug_limit = None, opts.high_order_degradations_debug_limit
         if opts.high_order_degradations_debug and otf is None:
             log.note("high_order_degradations_debug has no effect: the training set is not made on the fly")
@@ -219,9 +221,8 @@ class BatchFeed:
         if self.pool is not None:
             lq, gt = self.pool(lq, gt)
         target = gt
-        otf = self.otf
-        if otf is not None and otf.gt_usm:
-            target = usm_sharpen(gt, otf.gt_usm_weight, otf.gt_usm_radius, otf.gt_usm_threshold)
+        if (usm := self.sharpen) is not None:
+            target = usm_sharpen(gt, usm.gt_usm_weight, usm.gt_usm_radius, usm.gt_usm_threshold)
         if self.debug_dir is not None and (not self.debug_limit or it - self.start_iter <= self.debug_limit):
             try:
                 save_otf_debug(self.debug_dir, it, micro, lq, target)
