@@ -98,3 +98,19 @@ def test_use_shuffle(tmp_path, hr_folder):
         "datasets.train.use_shuffle: false has no effect: upres draws the training samples in a new random order "
         "each epoch (which the seed fixes)"
     ) in parse_options(opts).compat_notes
+
+
+def test_the_model_crop_of_real_esrgans_training_file(tmp_path, hr_folder):
+    """train_realesrgan_x4plus.yml gives `gt_size` at the top level (its model's crop of the degraded pair) as well as
+    in the dataset: "unknown key 'gt_size' here; it belongs in datasets.<name>"."""
+    opts = merge(
+        base_options(hr_folder, tmp_path / "exp"), {"high_order_degradation": True, "gt_size": 32, **USM}
+    )
+    opts["datasets"]["train"]["type"] = "RealESRGANDataset"  # lq_size 16 at scale 2: a crop of 32
+    parsed = parse_options(opts)
+    assert parsed.train_dataset.lq_size == 16 and parsed.degradation["gt_usm"] is True
+    opts["gt_size"] = 64
+    with pytest.raises(
+        ConfigError, match=r"gt_size 64 \(Real-ESRGAN's second crop, of the degraded pair\) differs"
+    ):
+        parse_options(opts)

@@ -11,6 +11,7 @@ USM_KEYS = ("l1_gt_usm", "percep_gt_usm", "gan_gt_usm")
 def translate_realesrgan_keys(data: dict, notes: list[str]) -> None:
     """Rewrites the keys in place (before validation) and says what they became."""
     _gt_usm(data, notes)
+    _model_crop(data)
     for name, ds in (data.get("datasets") or {}).items() if isinstance(data.get("datasets"), dict) else ():
         if isinstance(ds, dict) and "use_shuffle" in ds:
             shuffle = ds.pop("use_shuffle")
@@ -44,3 +45,26 @@ def _gt_usm(data: dict, notes: list[str]) -> None:
         "(gt_usm: true is Real-ESRGAN's l1_gt_usm: true, percep_gt_usm: true, gan_gt_usm: false); set them so, or "
         "replace them with gt_usm"
     )
+
+
+def _model_crop(data: dict) -> None:
+    """Real-ESRGAN's model crops the degraded pair again to the top-level `gt_size`; its files give the dataset the
+    same size, and then the key says nothing more. A different size is a second crop upres does not make."""
+    if "gt_size" not in data:
+        return
+    train = (data.get("datasets") or {}).get("train") if isinstance(data.get("datasets"), dict) else None
+    if not isinstance(train, dict):
+        return  # refused below as a key of the dataset block
+    scale = data.get("scale", 4)
+    crop = train.get("gt_size")
+    if crop is None and isinstance(train.get("lq_size"), int) and isinstance(scale, int):
+        crop = train["lq_size"] * scale
+    if crop is None:
+        return
+    if data["gt_size"] != crop:
+        raise ConfigError(
+            f"gt_size {data['gt_size']} (Real-ESRGAN's second crop, of the degraded pair) differs from "
+            f"datasets.train's crop {crop}: upres crops once; set datasets.train.gt_size: {data['gt_size']} and "
+            "remove the top-level gt_size"
+        )
+    data.pop("gt_size")
