@@ -64,10 +64,17 @@ def read_option_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "parse error"
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}{_escape_hint(problem)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of option keys at the top level")
     return data
+
+
+def _escape_hint(problem: str) -> str:
+    # "C:\data\hr" in double quotes: YAML reads each backslash as the start of an escape such as \n or \t.
+    if "escape" not in problem:
+        return ""
+    return "; in double quotes a backslash starts an escape: write a Windows path in single quotes or with /"
 
 
 def _types_in(annotation: Any) -> set:
@@ -117,6 +124,9 @@ def _whole_number(value: Any) -> Any:
 _ENV_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%")
 
 
+# What YAML's double-quoted escapes make of a Windows path's backslashes: \n, \t, \r, \b, \f, \a, \v, \0, \e.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 _QUOTE = "write it as text (in quotes for a name YAML reads as a number, e.g. '2024')"
 
 
@@ -141,6 +151,11 @@ def path_as_written(value: Any) -> Any:
     text = os.path.expanduser(value) if str(value).startswith("~") else str(value)
     if text.startswith("~") and not os.path.lexists(text):
         raise ValueError(f"cannot tell which home folder {text.split('/')[0]!r} is; write the path itself")
+    if (control := _CONTROL.search(text)) and not os.path.lexists(text):
+        raise ValueError(
+            f"holds the control character {control.group()!r}: in double quotes YAML reads a backslash as the start "
+            'of an escape ("C:\\new" is C:, a line break, ew); write a Windows path in single quotes or with /'
+        )
     if (var := _ENV_VAR.search(text)) and not os.path.lexists(text):
         raise ValueError(
             f"environment variables are not expanded in option files ({var.group()}); write the path itself"

@@ -85,6 +85,8 @@ def config_reference() -> str:
         "leading `~` is your home folder (as BasicSR reads them). Environment variables (`$DATA`, `%USERPROFILE%`) are",
         'not expanded: a path naming one that does not exist as written is refused, and so is an empty one (`""`,',
         "which would be the current folder): to leave a path out, remove its key or write `~` (YAML's null).",
+        "Write a Windows path unquoted, in single quotes or with `/`: in double quotes YAML reads `\\n` or `\\t` as a",
+        'line break or a tab (`"C:\\new"`), and a path holding one that does not exist as written is refused.',
         "",
     ]
     for model in models:
