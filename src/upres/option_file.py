@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from pathlib import Path
@@ -54,12 +55,9 @@ def read_option_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: is a folder, not an option file; give the .yml file in it")
     if not path.is_file():
         raise ConfigError(f"{path}: option file not found")
+    text = read_option_text(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (option files are UTF-8 YAML)") from None
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -68,6 +66,29 @@ def read_option_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of option keys at the top level")
     return data
+
+
+def read_option_text(path: Path) -> str:
+    """The text of the option file `path`: UTF-8 (Notepad's byte-order mark dropped), or UTF-16 with its byte-order
+    mark, as Windows PowerShell's `>` and Out-File write it (`upres init ... > my.yml` was 'not a text file')."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    not_text = ConfigError(f"{path}: not a text file (option files are UTF-8 YAML)")
+    if b"\x00" in data and not utf16:
+        raise not_text
+    try:
+        return data.decode("utf-16" if utf16 else "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if utf16:
+            raise not_text from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (line {line} holds a byte UTF-8 does not have, as in a file saved as ANSI or "
+            "Latin-1); save it as UTF-8"
+        ) from None
 
 
 def _escape_hint(problem: str) -> str:

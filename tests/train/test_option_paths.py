@@ -255,3 +255,13 @@ def test_a_yaml_escape_error_says_how_to_write_a_windows_path(tmp_path, capsys, 
     assert err.endswith(
         f": {problem}; in double quotes a backslash starts an escape: write a Windows path in single quotes or with /"
     )
+
+
+def test_a_utf_16_option_file_trains_and_is_recorded(tmp_path, hr_folder):
+    """Windows PowerShell's `>` writes UTF-16: `upres train` refused such a file as 'not a text file'."""
+    exp = tmp_path / "exp"
+    opts = merge(base_options(hr_folder, exp), {"name": "café", "train": {"total_iter": 1}})
+    path = tmp_path / "o.yml"
+    path.write_bytes(yaml.safe_dump(opts, allow_unicode=True).replace("\n", "\r\n").encode("utf-16"))
+    assert main(["train", "-c", str(path), "--device", "cpu"]) == 0
+    assert yaml.safe_load((exp / "options.yml").read_text(encoding="utf-8")) == opts

@@ -88,6 +88,9 @@ def config_reference() -> str:
         "Write a Windows path unquoted, in single quotes or with `/`: in double quotes YAML reads `\\n` or `\\t` as a",
         'line break or a tab (`"C:\\new"`), and a path holding one that does not exist as written is refused.',
         "",
+        "Option files are UTF-8 (with or without Notepad's byte-order mark) or UTF-16 with its byte-order mark (what",
+        "Windows PowerShell's `>` writes).",
+        "",
     ]
     for model in models:
         out += [f"## {model.__name__}", ""]
