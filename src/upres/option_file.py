@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, get_args
 
@@ -148,6 +149,8 @@ _ENV_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%"
 # What YAML's double-quoted escapes make of a Windows path's backslashes: \n, \t, \r, \b, \f, \a, \v, \0, \e.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+_DRIVE = re.compile(r"([A-Za-z]):[\\/]")
+
 _QUOTE = "write it as text (in quotes for a name YAML reads as a number, e.g. '2024')"
 
 
@@ -176,6 +179,13 @@ def path_as_written(value: Any) -> Any:
         raise ValueError(
             f"holds the control character {control.group()!r}: in double quotes YAML reads a backslash as the start "
             'of an escape ("C:\\new" is C:, a line break, ew); write a Windows path in single quotes or with /'
+        )
+    if (drive := _DRIVE.match(text)) and sys.platform != "win32" and not os.path.lexists(text):
+        # Elsewhere `D:\\runs` is one relative name: the run trained into a folder so named under the current one.
+        wsl = f"/mnt/{drive.group(1).lower()}/" + text[3:].replace("\\", "/")
+        raise ValueError(
+            f"a Windows drive path, which this system reads as a folder {text} under the current one; under WSL "
+            f"write {wsl}"
         )
     if (var := _ENV_VAR.search(text)) and not os.path.lexists(text):
         raise ValueError(

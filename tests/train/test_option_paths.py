@@ -265,3 +265,40 @@ def test_a_utf_16_option_file_trains_and_is_recorded(tmp_path, hr_folder):
     path.write_bytes(yaml.safe_dump(opts, allow_unicode=True).replace("\n", "\r\n").encode("utf-16"))
     assert main(["train", "-c", str(path), "--device", "cpu"]) == 0
     assert yaml.safe_load((exp / "options.yml").read_text(encoding="utf-8")) == opts
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "wsl"),
+    [
+        ("experiments_root", "D:\\runs\\x4", "/mnt/d/runs/x4"),
+        ("experiments_root", "c:/runs", "/mnt/c/runs"),
+        ("dataroot_gt", "E:\\data\\hr", "/mnt/e/data/hr"),
+    ],
+)
+def test_a_windows_drive_path_elsewhere_is_refused_with_its_wsl_path(
+    tmp_path, monkeypatch, hr_folder, capsys, key, written, wsl
+):
+    """An option file from Windows run under WSL or Linux: `experiments_root: D:\\runs\\x4` trained into a folder of
+    that one name under the current one; a dataset said 'no such folder'."""
+    monkeypatch.chdir(tmp_path)
+    opts = base_options(hr_folder, tmp_path / "exp")
+    (opts["path"] if key == "experiments_root" else opts["datasets"]["train"])[key] = written
+    path = write(tmp_path / "o.yml", opts)
+    before = sorted(tmp_path.iterdir())
+    assert main(["train", "-c", str(path)]) == 2
+    where = "path.experiments_root" if key == "experiments_root" else "datasets.train.dataroot_gt"
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: {where}: a Windows drive path, which this system reads as a folder {written} under the "
+        f"current one; under WSL write {wsl} (got {written!r})"
+    )
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_windows_drive_path_is_taken_on_windows_and_where_it_exists(tmp_path, monkeypatch):
+    patch = {"path": {"experiments_root": "D:\\runs"}}
+    monkeypatch.setattr("upres.option_file.sys.platform", "win32")
+    assert str(parse_options(merge(MINIMAL_OPTIONS, patch)).path.experiments_root) == "D:\\runs"
+    monkeypatch.setattr("upres.option_file.sys.platform", "linux")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "D:\\runs").mkdir()
+    assert str(parse_options(merge(MINIMAL_OPTIONS, patch)).path.experiments_root) == "D:\\runs"

@@ -87,6 +87,7 @@ def config_reference() -> str:
         "which would be the current folder): to leave a path out, remove its key or write `~` (YAML's null).",
         "Write a Windows path unquoted, in single quotes or with `/`: in double quotes YAML reads `\\n` or `\\t` as a",
         'line break or a tab (`"C:\\new"`), and a path holding one that does not exist as written is refused.',
+        "Outside Windows a drive path (`D:\\data\\hr`, `D:/data`) is refused too, naming its WSL form (`/mnt/d/data/hr`).",
         "",
         "Option files are UTF-8 (with or without Notepad's byte-order mark) or UTF-16 with its byte-order mark (what",
         "Windows PowerShell's `>` writes).",
