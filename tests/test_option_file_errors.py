@@ -14,6 +14,11 @@ BAD_FILES = [
     (b": : :\n", "not valid YAML at line 1, column 1: expected <block end>, but found ':'"),
     (b"\xff\xfe\x00binary", "not a text file (option files are UTF-8 YAML)"),
     (b"- a\n- b\n", "expected a mapping of option keys at the top level"),
+    (
+        b"scale: 2\r\nname: caf\xe9\r\n",
+        "not UTF-8 text (line 2 holds a byte UTF-8 does not have, as in a file saved as ANSI or Latin-1); save it as "
+        "UTF-8",
+    ),
 ]
 
 
@@ -27,6 +32,20 @@ def test_bad_option_files_give_one_line(tmp_path, capsys, command, content, mess
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {path}: {message}"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_option_files_windows_writes_read_as_utf_8_ones(tmp_path, encoding):
+    """PowerShell's `>` and Out-File write UTF-16 with a byte-order mark (Notepad's "Unicode" too), with CRLF line
+    ends: such a file was 'not a text file'."""
+    from upres.option_file import read_option_file
+
+    text = "name: café\nscale: 2\ndatasets:\n  train:\n    dataroot_gt: 'C:\\data\\hr'\n"
+    utf8, other = tmp_path / "a.yml", tmp_path / "b.yml"
+    utf8.write_bytes(text.encode())
+    data = text.replace("\n", "\r\n").encode(encoding)
+    other.write_bytes(("\ufeff".encode(encoding) if encoding == "utf-16-be" else b"") + data)
+    assert read_option_file(other) == read_option_file(utf8)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, get_args
 
@@ -54,20 +56,47 @@ def read_option_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: is a folder, not an option file; give the .yml file in it")
     if not path.is_file():
         raise ConfigError(f"{path}: option file not found")
+    text = read_option_text(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (option files are UTF-8 YAML)") from None
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "parse error"
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}{_escape_hint(problem)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of option keys at the top level")
     return data
+
+
+def read_option_text(path: Path) -> str:
+    """The text of the option file `path`: UTF-8 (Notepad's byte-order mark dropped), or UTF-16 with its byte-order
+    mark, as Windows PowerShell's `>` and Out-File write it (`upres init ... > my.yml` was 'not a text file')."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    not_text = ConfigError(f"{path}: not a text file (option files are UTF-8 YAML)")
+    if b"\x00" in data and not utf16:
+        raise not_text
+    try:
+        return data.decode("utf-16" if utf16 else "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if utf16:
+            raise not_text from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (line {line} holds a byte UTF-8 does not have, as in a file saved as ANSI or "
+            "Latin-1); save it as UTF-8"
+        ) from None
+
+
+def _escape_hint(problem: str) -> str:
+    # "C:\data\hr" in double quotes: YAML reads each backslash as the start of an escape such as \n or \t.
+    if "escape" not in problem:
+        return ""
+    return "; in double quotes a backslash starts an escape: write a Windows path in single quotes or with /"
 
 
 def _types_in(annotation: Any) -> set:
@@ -117,6 +146,11 @@ def _whole_number(value: Any) -> Any:
 _ENV_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%")
 
 
+# What YAML's double-quoted escapes make of a Windows path's backslashes: \n, \t, \r, \b, \f, \a, \v, \0, \e.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+_DRIVE = re.compile(r"([A-Za-z]):[\\/]")
+
 _QUOTE = "write it as text (in quotes for a name YAML reads as a number, e.g. '2024')"
 
 
@@ -141,6 +175,18 @@ def path_as_written(value: Any) -> Any:
     text = os.path.expanduser(value) if str(value).startswith("~") else str(value)
     if text.startswith("~") and not os.path.lexists(text):
         raise ValueError(f"cannot tell which home folder {text.split('/')[0]!r} is; write the path itself")
+    if (control := _CONTROL.search(text)) and not os.path.lexists(text):
+        raise ValueError(
+            f"holds the control character {control.group()!r}: in double quotes YAML reads a backslash as the start "
+            'of an escape ("C:\\new" is C:, a line break, ew); write a Windows path in single quotes or with /'
+        )
+    if (drive := _DRIVE.match(text)) and sys.platform != "win32" and not os.path.lexists(text):
+        # Elsewhere `D:\\runs` is one relative name: the run trained into a folder so named under the current one.
+        wsl = f"/mnt/{drive.group(1).lower()}/" + text[3:].replace("\\", "/")
+        raise ValueError(
+            f"a Windows drive path, which this system reads as a folder {text} under the current one; under WSL "
+            f"write {wsl}"
+        )
     if (var := _ENV_VAR.search(text)) and not os.path.lexists(text):
         raise ValueError(
             f"environment variables are not expanded in option files ({var.group()}); write the path itself"

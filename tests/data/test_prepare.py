@@ -220,6 +220,30 @@ def test_two_sources_with_one_output_name_are_refused(tmp_path, capsys, kind):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("kind", ["lr", "chunk", "tiff"])
+def test_sources_whose_names_differ_in_case_are_refused_on_a_disk_that_ignores_it(
+    tmp_path, capsys, monkeypatch, kind
+):
+    """IMG.png and img.png (a folder made on Linux) prepared onto a macOS or Windows disk: one name there, so one
+    output replaced the other or the second was 'already finished' with the first's. On Linux they stay two."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_image(src / "IMG.png", _img(64, 64, 1))
+    write_image(src / "img.png", _img(64, 64, 2))
+    args = ["prepare", kind, str(src), "-o", str(out)]
+    args += {"lr": ["--scale", "2"], "chunk": ["--size", "32", "--step", "32"], "tiff": []}[kind]
+    monkeypatch.setattr("upres.data.prepare_record.folds_case", lambda folder: folder == out, raising=False)
+    assert main(args) == 2
+    output = {"lr": "img.png", "chunk": "img_sNNN.png", "tiff": "img.tif"}[kind]
+    assert capsys.readouterr().err == (
+        f"error: {src / 'IMG.png'} and {src / 'img.png'} would both be written as {output} (this disk ignores the "
+        "case of names); rename one\n"
+    )
+    assert not out.exists()
+    monkeypatch.setattr("upres.data.prepare_record.folds_case", lambda folder: False)
+    assert main(args) == 0
+    assert len(list(out.iterdir())) == {"lr": 2, "chunk": 8, "tiff": 2}[kind] + 1  # and the record
+
+
 def test_a_source_folder_inside_the_output_folder_is_read(tmp_path, capsys):
     """`prepare lr q/src -o q` said 'no images found': only an output folder inside the sources holds outputs."""
     src = tmp_path / "q" / "src"

@@ -125,6 +125,23 @@ def test_inputs_of_one_stem_are_refused_before_anything_is_written(tmp_path, inp
     assert not (tmp_path / "o").exists()
 
 
+def test_inputs_whose_stems_differ_in_case_are_refused_on_a_disk_that_ignores_it(
+    tmp_path, inputs, capsys, monkeypatch
+):
+    """Cam.png and cam.png onto a macOS or Windows disk: one name there, so the second's samples replaced the
+    first's."""
+    (inputs / "Cam.png").write_bytes((inputs / "astro.png").read_bytes())
+    out = tmp_path / "o"
+    monkeypatch.setattr("upres.data.degrade_preview.folds_case", lambda folder: folder == out)
+    opt = write_options(tmp_path, "scale: 2\n")
+    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(out), "--n", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {inputs / 'Cam.png'} and {inputs / 'cam.png'} would both be written as cam_lrNN.png (this disk "
+        "ignores the case of names); rename one\n"
+    )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("scale", ["0", "-2"])
 def test_a_scale_below_one_is_refused(tmp_path, inputs, capsys, scale):
     """--scale -2 raised a traceback after writing a sample; --scale 0 was ignored for the file's scale."""

@@ -212,3 +212,43 @@ def test_a_truncated_state_is_described_by_torch_s_first_sentence(tmp_path):
     said = str(info.value)
     assert said.startswith(f"{path}: not a loadable training state (") and said.endswith(")")
     assert "internal miniz error" not in said and "there is a high" not in said
+
+
+def test_an_old_checkpoint_that_cannot_be_removed_stays_and_the_save_counts(
+    tmp_path, hr_folder, capsys, monkeypatch
+):
+    """On Windows a file another program has open (a checkpoint tried in chaiNNer) cannot be deleted: removing it
+    beyond keep_checkpoints failed the save that had just been written ("saving at iteration 10 failed ... make the
+    experiment folder writable again"), and at the last save the run ended with exit 2, everything saved."""
+    import errno
+
+    real_unlink = Path.unlink
+    held = {"5.state", "net_g_5.safetensors"}
+
+    def unlink(self, missing_ok=False):
+        if self.name in held:
+            raise PermissionError(errno.EACCES, "Access is denied", str(self))
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    exp = tmp_path / "exp"
+    opts = base_options(hr_folder, exp)
+    opts["logger"]["keep_checkpoints"] = 1
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts))]) == 0
+    models, states = exp / "models", exp / "training_states"
+    assert sorted(p.name for p in states.iterdir()) == ["10.state", "5.state"]
+    assert sorted(p.name for p in models.iterdir()) == [
+        "net_g_10.safetensors",
+        "net_g_5.safetensors",
+        "net_g_ema_10.safetensors",
+    ]
+    assert (
+        f"iteration 10: saved; 2 older file(s) beyond logger.keep_checkpoints could not be removed and stay: "
+        f"{states / '5.state'} (Access is denied), {models / 'net_g_5.safetensors'} (Access is denied); close the "
+        "program that has them open (Windows deletes no open file), the next save tries again"
+    ) in (exp / "log.txt").read_text()
+    held.clear()  # the program closed them: the next run's save removes them
+    opts["train"]["total_iter"] = 15
+    assert main(["train", "-c", str(write(tmp_path / "o.yml", opts)), "--resume", "auto"]) == 0
+    assert sorted(p.name for p in states.iterdir()) == ["15.state"]
+    assert "net_g_5.safetensors" not in {p.name for p in models.iterdir()}

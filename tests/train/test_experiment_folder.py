@@ -156,6 +156,59 @@ def test_name_is_one_folder_name(tmp_path, hr_folder, capsys, monkeypatch, name)
     assert sorted(p.name for p in tmp_path.rglob("*") if "hr" not in p.parts) == ["a", "b", "o.yml"]
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("run?", "Windows cannot make the folder experiments/<name>/ (holds '?'); choose another name"),
+        (
+            '4x "best" <v2>',
+            "Windows cannot make the folder experiments/<name>/ (holds '\"<>'); choose another name",
+        ),
+        (
+            "esrgan|gan*",
+            "Windows cannot make the folder experiments/<name>/ (holds '*|'); choose another name",
+        ),
+        ("a\tb", "Windows cannot make the folder experiments/<name>/ (holds '\\t'); choose another name"),
+        (
+            "aux",
+            "Windows cannot make the folder experiments/<name>/ (is a device name there); choose another name",
+        ),
+        (
+            "NUL.v2",
+            "Windows cannot make the folder experiments/<name>/ (is a device name there); choose another name",
+        ),
+        (
+            "Com1",
+            "Windows cannot make the folder experiments/<name>/ (is a device name there); choose another name",
+        ),
+        (
+            "run.",
+            "Windows drops a final '.' or space from a folder name (two names would be one folder); remove it",
+        ),
+        (
+            "run ",
+            "Windows drops a final '.' or space from a folder name (two names would be one folder); remove it",
+        ),
+    ],
+)
+def test_a_name_windows_cannot_make_a_folder_of_is_refused_everywhere(tmp_path, hr_folder, capsys, name, why):
+    """An option file shared by a Linux user (`name: run?`, `name: aux`) failed on Windows only when the folder was
+    made, with the system's words; `run.` and `run` were one folder there."""
+    opts = base_options(hr_folder, tmp_path)
+    del opts["path"]
+    opts["name"] = name
+    cfg = write(tmp_path / "o.yml", opts)
+    assert main(["train", "-c", str(cfg)]) == 2
+    assert capsys.readouterr().err == f"error: {cfg}: name: {why} (got {name!r})\n"
+
+
+@pytest.mark.parametrize("name", ["console", "auxiliary", "COM10", "nul_run", "x4 [v2] (final)", "café"])
+def test_names_windows_takes_are_taken(name):
+    from upres.io.names import experiment_name_problem
+
+    assert experiment_name_problem(name) is None
+
+
 def test_a_name_with_dots_inside_is_one_folder_name(tmp_path, hr_folder):
     from upres.train.config import parse_options
     from upres.train.experiment import experiment_dir

@@ -4,6 +4,7 @@ BasicSR reads them); an environment variable is refused instead of becoming part
 from __future__ import annotations
 
 import pytest
+import yaml
 from train_helpers import MINIMAL_OPTIONS, base_options, merge, write
 
 from upres.cli import main
@@ -191,3 +192,113 @@ def test_a_path_that_is_not_text_is_one_problem_naming_its_key(key, value, messa
     with pytest.raises(ConfigError) as exc:
         parse_options(merge(MINIMAL_OPTIONS, patch), "o.yml")
     assert str(exc.value) == f"o.yml: {key}: {message}"
+
+
+WINDOWS_ESCAPES = (
+    'in double quotes YAML reads a backslash as the start of an escape ("C:\\new" is C:, a line break, ew); write '
+    "a Windows path in single quotes or with /"
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "line", "char"),
+    [
+        ("experiments_root", r'"runs\new_run"', "\\n"),
+        ("experiments_root", r'"C:\runs\test"', "\\r"),
+        ("dataroot_gt", r'"D:\train"', "\\t"),
+    ],
+)
+def test_a_windows_path_in_double_quotes_is_refused_naming_the_quotes(
+    tmp_path, monkeypatch, hr_folder, capsys, key, line, char
+):
+    """`experiments_root: "runs\\new_run"` (a path copied from Explorer) is "runs", a line break and "ew_run" to
+    YAML: the run trained into a folder of that name on Linux, and the message for a dataset said 'no such folder
+    D:\\train', the path the user saw exists."""
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
+    old = (
+        f"experiments_root: {tmp_path / 'exp'}" if key == "experiments_root" else f"dataroot_gt: {hr_folder}"
+    )
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, f"{key}: {line}"))
+    before = sorted(tmp_path.iterdir())
+    assert main(["train", "-c", str(path)]) == 2
+    where = "path.experiments_root" if key == "experiments_root" else "datasets.train.dataroot_gt"
+    written = yaml.safe_load(line)
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: {where}: holds the control character '{char}': {WINDOWS_ESCAPES} (got {written!r})"
+    )
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_folder_whose_name_holds_a_control_character_is_taken_as_written(tmp_path):
+    odd = tmp_path / "a\tb"
+    odd.mkdir()
+    patch = {"datasets": {"train": {"dataroot_gt": str(odd)}}}
+    assert parse_options(merge(MINIMAL_OPTIONS, patch)).datasets["train"].dataroot_gt == str(odd)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (r'"C:\data\hr"', "found unknown escape character 'd'"),
+        (r'"C:\Users\me\hr"', "expected escape sequence of 8 hexadecimal numbers, but found 's'"),
+    ],
+)
+def test_a_yaml_escape_error_says_how_to_write_a_windows_path(tmp_path, capsys, line, problem):
+    path = tmp_path / "o.yml"
+    path.write_text(f"name: x\nscale: 2\ndatasets:\n  train:\n    dataroot_gt: {line}\n")
+    assert main(["train", "-c", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: not valid YAML at line 5, column ")
+    assert err.endswith(
+        f": {problem}; in double quotes a backslash starts an escape: write a Windows path in single quotes or with /"
+    )
+
+
+def test_a_utf_16_option_file_trains_and_is_recorded(tmp_path, hr_folder):
+    """Windows PowerShell's `>` writes UTF-16: `upres train` refused such a file as 'not a text file'."""
+    exp = tmp_path / "exp"
+    opts = merge(base_options(hr_folder, exp), {"name": "café", "train": {"total_iter": 1}})
+    path = tmp_path / "o.yml"
+    path.write_bytes(yaml.safe_dump(opts, allow_unicode=True).replace("\n", "\r\n").encode("utf-16"))
+    assert main(["train", "-c", str(path), "--device", "cpu"]) == 0
+    assert yaml.safe_load((exp / "options.yml").read_text(encoding="utf-8")) == opts
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "wsl"),
+    [
+        ("experiments_root", "D:\\runs\\x4", "/mnt/d/runs/x4"),
+        ("experiments_root", "c:/runs", "/mnt/c/runs"),
+        ("dataroot_gt", "E:\\data\\hr", "/mnt/e/data/hr"),
+    ],
+)
+def test_a_windows_drive_path_elsewhere_is_refused_with_its_wsl_path(
+    tmp_path, monkeypatch, hr_folder, capsys, key, written, wsl
+):
+    """An option file from Windows run under WSL or Linux: `experiments_root: D:\\runs\\x4` trained into a folder of
+    that one name under the current one; a dataset said 'no such folder'."""
+    monkeypatch.chdir(tmp_path)
+    opts = base_options(hr_folder, tmp_path / "exp")
+    (opts["path"] if key == "experiments_root" else opts["datasets"]["train"])[key] = written
+    path = write(tmp_path / "o.yml", opts)
+    before = sorted(tmp_path.iterdir())
+    assert main(["train", "-c", str(path)]) == 2
+    where = "path.experiments_root" if key == "experiments_root" else "datasets.train.dataroot_gt"
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: {where}: a Windows drive path, which this system reads as a folder {written} under the "
+        f"current one; under WSL write {wsl} (got {written!r})"
+    )
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_a_windows_drive_path_is_taken_on_windows_and_where_it_exists(tmp_path, monkeypatch):
+    patch = {"path": {"experiments_root": "D:\\runs"}}
+    monkeypatch.setattr("upres.option_file.sys.platform", "win32")
+    assert str(parse_options(merge(MINIMAL_OPTIONS, patch)).path.experiments_root) == "D:\\runs"
+    monkeypatch.setattr("upres.option_file.sys.platform", "linux")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "D:\\runs").mkdir()
+    assert str(parse_options(merge(MINIMAL_OPTIONS, patch)).path.experiments_root) == "D:\\runs"

@@ -234,3 +234,26 @@ def test_the_worse_than_bicubic_note_counts_the_validations_of_earlier_sessions(
     assert log.count("after 3 validations the model is still worse than bicubic on val") == 1
     train(parse_options(merge(opts, {"train": {"total_iter": 8}})), resume="auto", device="cpu")
     assert (exp / "log.txt").read_text().count("still worse than bicubic") == 1  # once a run
+
+
+def test_a_validation_image_whose_name_is_not_utf_8_is_reported_escaped(tmp_path, hr_folder):
+    """A name in another encoding (Latin-1 from a zip made on Windows, extracted on Linux) ended the run at its
+    first validation with UnicodeEncodeError writing report.html; log.txt lines with such a name did the same."""
+    import os
+
+    from upres.train.report import RunLog
+
+    opts = _opts(hr_folder, tmp_path / "exp", val={"val_freq": 2, "save_img": True})
+    val = hr_folder.parent / "val"
+    try:
+        os.rename(val / "3.png", os.path.join(os.fsencode(val), b"caf\xe9.png"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names (macOS)")
+    exp = tmp_path / "exp"
+    opts["val"]["metrics"] = {"psnr": {"type": "calculate_psnr"}}
+    train(parse_options(opts), device="cpu")
+    assert "caf\\udce9" in (exp / "report.html").read_text(encoding="utf-8")
+    assert (exp / "visualization" / "val" / os.fsdecode(b"6_caf\xe9.png")).is_file()
+    log = RunLog(exp, use_tb=False)
+    log.info("picture " + os.fsdecode(b"caf\xe9.png"))
+    assert (exp / "log.txt").read_text(encoding="utf-8").endswith(" picture caf\\udce9.png\n")

@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from upres.option_file import read_option_text
     from upres.train.config import load_options
     from upres.train.loop import train
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.auto_resume and args.resume is None:
         args.resume = "auto"
     opts = load_options(args.config)
-    text = args.config.read_text(encoding="utf-8")
+    text = read_option_text(args.config)
     result = train(
         opts,
         resume=args.resume,

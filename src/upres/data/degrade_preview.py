@@ -18,6 +18,7 @@ from upres.data.read import read_rgb
 from upres.errors import ConfigError
 from upres.io.image_files import list_images, other_files_hint
 from upres.io.images import ImageReadError, tensor_to_array, write_image
+from upres.io.names import folded, folds_case
 
 GAP = 4  # pixels between contact-sheet cells
 
@@ -160,11 +161,16 @@ def write_samples(
     rows = []
     paths = [p for item in inputs for p in _expand(item, out, errors)]
     by_stem: dict[str, Path] = {}
+    fold = folds_case(out.resolve())
     for path in paths:
-        # Samples are named by stem: two inputs of one stem (a/pic.png, b/pic.jpg) overwrote each other's files.
-        other = by_stem.setdefault(path.stem, path)
+        # Samples are named by stem: two inputs of one stem (a/pic.png, b/pic.jpg) overwrote each other's files, and
+        # so did Pic.png and pic.png on a disk that ignores case.
+        other = by_stem.setdefault(folded(path.stem) if fold else path.stem, path)
         if other != path:
-            raise ConfigError(f"{other} and {path} would both be written as {path.stem}_lrNN.png; rename one")
+            cased = " (this disk ignores the case of names)" if other.stem != path.stem else ""
+            raise ConfigError(
+                f"{other} and {path} would both be written as {path.stem}_lrNN.png{cased}; rename one"
+            )
     # -o the input folder (or a folder of earlier samples given as input): the samples replaced the inputs.
     input_files = {p.resolve() for p in paths}
     targets = [out / f"{p.stem}_lr{i:02d}.png" for p in paths for i in range(n)] + [out / "contact_sheet.png"]

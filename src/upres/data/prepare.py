@@ -260,7 +260,7 @@ def _checked_sources(src, dst, kind: str, settings: dict, output_of) -> list[tup
     """`_sources`, once no two of them share an output and dst holds no work of other settings (then recorded)."""
     sources = _sources(src, dst)
     if sources:  # nothing to prepare: the caller says so, and dst gets no record
-        refuse_shared_outputs(sources, output_of)
+        refuse_shared_outputs(sources, output_of, dst)
         # SRC inside DST: an output can be another source (d/x/x/a.png -> d/x/a.png), which then counted as
         # "already finished" and its LR was never made (exit 0).
         from upres.errors import UpresError

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from upres.errors import UpresError
+from upres.io.names import folded, folds_case
 
 RECORD = ".upres-prepare.json"
 
@@ -64,15 +65,18 @@ def _unreadable(path: Path, why: str) -> UpresError:
     )
 
 
-def refuse_shared_outputs(sources: list[tuple[Path, Path]], output_of) -> None:
+def refuse_shared_outputs(sources: list[tuple[Path, Path]], output_of, dst: str | Path) -> None:
     """Two sources whose outputs have one name (by stem: LR copies pair with their GT by stem, chunks are named
-    after it): the second was reported finished with the first one's output."""
-    taken: dict[Path, Path] = {}
+    after it): the second was reported finished with the first one's output. On a `dst` disk that ignores case
+    (macOS, Windows; a Linux-made folder prepared onto one), `IMG.png` and `img.png` give one name too."""
+    fold = folds_case(Path(dst).resolve())
+    taken: dict[object, tuple[Path, Path]] = {}
     for path, rel in sources:
         key = output_of(path, rel)
-        other = taken.setdefault(key, path)
+        other, other_key = taken.setdefault(folded(str(key)) if fold else key, (path, key))
         if other != path:
-            raise UpresError(f"{other} and {path} would both be written as {key}; rename one")
+            cased = " (this disk ignores the case of names)" if other_key != key else ""
+            raise UpresError(f"{other} and {path} would both be written as {key}{cased}; rename one")
 
 
 _TILE_NUMBER = re.compile(r"_s\d{3,}(?=\.[^.]*$)")

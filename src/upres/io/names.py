@@ -26,6 +26,31 @@ def fitted_name(stem: str, tail: str, limit: int = NAME_MAX) -> str:
     return raw[: max(room, 0)].decode("utf-8", "ignore") + "~" + digest + tail
 
 
+# What Windows refuses in a name, or reads as a device (CON, NUL.txt); a name ending in "." or " " loses it there.
+_NOT_ON_WINDOWS = frozenset('<>"|?*') | frozenset(map(chr, range(32)))
+_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{d}{n}" for d in ("COM", "LPT") for n in "123456789¹²³"]
+)
+
+
+def experiment_name_problem(name: str) -> str | None:
+    """Why `name` cannot be the folder experiments/<name>/ (on any system: option files travel between them)."""
+    if name.strip() in ("", ".", "..") or any(c in name for c in "/\\:\0"):
+        return (
+            "must be one folder name (no '/', '\\', ':' or '..', not empty): experiments/<name>/ holds the run; to "
+            "write elsewhere set path.experiments_root"
+        )
+    if (odd := sorted(set(name) & _NOT_ON_WINDOWS)) or name.split(".")[0].strip().upper() in _DEVICES:
+        why = f"holds {''.join(odd)!r}" if odd else "is a device name there"
+        return f"Windows cannot make the folder experiments/<name>/ ({why}); choose another name"
+    if name.endswith((".", " ")):
+        return (
+            "Windows drops a final '.' or space from a folder name (two names would be one folder); remove it"
+        )
+    return None
+
+
 def folded(name: str) -> str:
     """`name` as a disk that ignores case sees it (APFS, HFS+, NTFS): case folded, and on macOS's disks the Unicode
     form too (é as one code point or as e + accent is one name there)."""

@@ -107,6 +107,7 @@ def write_checkpoint_file(path: Path, write) -> Path:
 
 
 def save_training_state(root: Path, iteration: int, state: dict, keep: int) -> Path:
+    """Write the state, then remove the oldest beyond `keep` (those that cannot be removed stay: see `prune`)."""
     path = state_path(root, iteration)
     try:
         atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -123,7 +124,11 @@ def list_states(root: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def prune(root: Path, keep: int, suffix: str, protect: set[Path] | None = None) -> None:
+def prune(root: Path, keep: int, suffix: str, protect: set[Path] | None = None) -> list[str]:
+    """Remove all but the newest `keep` of each kind of file; returns those that could not be removed, as 'path
+    (reason)'. On Windows a file another program has open (a checkpoint tried in chaiNNer) cannot be deleted: that
+    is no fault of the save that made it old, which was reported failed (and, at the last save, ended the run)."""
+    left: list[str] = []
     pattern = re.compile(r"(\d+)")
     files = sorted(
         (int(m.group(1)), p) for p in root.glob(f"*{suffix}") if (m := pattern.search(p.stem)) and p.is_file()
@@ -134,7 +139,11 @@ def prune(root: Path, keep: int, suffix: str, protect: set[Path] | None = None) 
     for group in by_prefix.values():
         for p in group[:-keep]:
             if not protect or p not in protect:
-                p.unlink(missing_ok=True)
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError as exc:
+                    left.append(f"{p} ({exc.strerror or exc})")
+    return left
 
 
 def load_training_state(path: Path) -> dict:

@@ -21,6 +21,7 @@ from pydantic import (
 
 from upres.data.options import DatasetOptions
 from upres.errors import ConfigError
+from upres.io.names import experiment_name_problem
 from upres.io.onnx_options import OnnxOptions
 from upres.losses import LossOptions
 from upres.option_file import Strict, describe_value, path_as_written
@@ -185,7 +186,9 @@ class DistOptions(Strict):
 class Options(Strict):
     """A whole option file."""
 
-    name: str = Field(description="experiment name: experiments/<name>/ holds everything the run writes")
+    name: str = Field(
+        description="experiment name: experiments/<name>/ holds everything the run writes (a folder name Windows takes)"
+    )
     scale: int = Field(4, ge=1, le=8, description="upscaling factor: esrgan 1, 2, 4, 8; compact 1-4")
     model_type: str | None = Field(
         None,
@@ -268,11 +271,8 @@ class Options(Strict):
     @classmethod
     def _one_folder_name(cls, v: str) -> str:
         # experiments/<name>/ is created and written: a name with a path in it would write elsewhere.
-        if v.strip() in ("", ".", "..") or any(c in v for c in "/\\:\0"):
-            raise ValueError(
-                "must be one folder name (no '/', '\\', ':' or '..', not empty): experiments/<name>/ holds the "
-                "run; to write elsewhere set path.experiments_root"
-            )
+        if problem := experiment_name_problem(v):
+            raise ValueError(problem)
         return v
 
     @model_validator(mode="before")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from upres.train.config import Options
@@ -14,7 +16,8 @@ def peak_memory_mb(device: torch.device) -> float:
         import resource
     except ImportError:
         return float("nan")
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # ru_maxrss is in KiB on Linux and in bytes on macOS (where the peak read 1024 times too high)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
 def out_of_memory_text(

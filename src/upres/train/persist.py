@@ -10,6 +10,7 @@ import torch
 from upres.errors import UpresError
 from upres.io.model_files import save_model
 from upres.train.checkpoint import (
+    STATE_SUFFIX,
     CheckpointError,
     capture_rng,
     fault_reason,
@@ -310,8 +311,16 @@ def _save_on_main(
         )
         return
     protect = set(models.glob("net_g_best*"))
-    prune(models, opts.logger.keep_checkpoints, f".{fmt}", protect)
-    prune(models, opts.logger.keep_checkpoints, ".pth", protect)
+    # Asked again here for the states save_training_state could not remove: they are named with the models.
+    left = prune(exp_dir / "training_states", opts.logger.keep_checkpoints, STATE_SUFFIX)
+    left += prune(models, opts.logger.keep_checkpoints, f".{fmt}", protect)
+    left += prune(models, opts.logger.keep_checkpoints, ".pth", protect)
+    if left:
+        log.note(
+            f"iteration {it}: saved; {len(left)} older file(s) beyond logger.keep_checkpoints could not be removed "
+            f"and stay: {', '.join(left)}; close the program that has them open (Windows deletes no open file), the "
+            "next save tries again"
+        )
 
 
 def data_settings(run: Run, ctx) -> dict[str, int]:

@@ -85,6 +85,12 @@ def config_reference() -> str:
         "leading `~` is your home folder (as BasicSR reads them). Environment variables (`$DATA`, `%USERPROFILE%`) are",
         'not expanded: a path naming one that does not exist as written is refused, and so is an empty one (`""`,',
         "which would be the current folder): to leave a path out, remove its key or write `~` (YAML's null).",
+        "Write a Windows path unquoted, in single quotes or with `/`: in double quotes YAML reads `\\n` or `\\t` as a",
+        'line break or a tab (`"C:\\new"`), and a path holding one that does not exist as written is refused.',
+        "Outside Windows a drive path (`D:\\data\\hr`, `D:/data`) is refused too, naming its WSL form (`/mnt/d/data/hr`).",
+        "",
+        "Option files are UTF-8 (with or without Notepad's byte-order mark) or UTF-16 with its byte-order mark (what",
+        "Windows PowerShell's `>` writes).",
         "",
     ]
     for model in models:

@@ -34,7 +34,9 @@ class RunLog:
         self._log_failed = False
         if not self.enabled:
             return
-        self._log = open(exp_dir / "log.txt", "a", encoding="utf-8")  # noqa: SIM115 - open for the run
+        # backslashreplace: a file name that is not UTF-8 (extracted from a Windows zip) is written escaped, as the
+        # console shows it; strict, its line ended the run with UnicodeEncodeError.
+        self._log = open(exp_dir / "log.txt", "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         if use_tb:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -138,7 +140,11 @@ class RunLog:
             return
         page.history, page.notes = self.history, self.notes
         html = render_page(page)
-        atomic_write(self.exp_dir / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
+        # A picture's name that is not UTF-8 escaped, as in log.txt.
+        atomic_write(
+            self.exp_dir / "report.html",
+            lambda p: p.write_text(html, encoding="utf-8", errors="backslashreplace"),
+        )
 
 
 def _is_terminal(stream) -> bool:
