@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from upres import __version__
 from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
+from upres.cli.torch_import import import_holding_ctrl_c
 from upres.errors import UpresError, one_line
 
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
@@ -111,6 +112,7 @@ def _main(argv: list[str] | None) -> int:
             if not getattr(args, "func", None):
                 parser.print_help()
                 return 2
+            import_holding_ctrl_c()  # every command uses torch; --help and usage errors are answered without it
             return int(args.func(args) or 0)
         except UpresError as exc:
             if not _said_by_rank_0(exc):
