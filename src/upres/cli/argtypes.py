@@ -51,6 +51,10 @@ def output_path(text: str) -> Path:
     """An output path; empty (an unset shell variable in `-o "$OUT"`) was taken as the current folder."""
     if not text.strip():
         raise argparse.ArgumentTypeError("empty path; give the output's name")
+    if text == "-":  # the usual name for standard output: it made a folder or file named "-"
+        raise argparse.ArgumentTypeError(
+            "'-' (standard output) is not supported; give a file or folder name (./- for one named '-')"
+        )
     return Path(text)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from upres.cli.argtypes import output_path
 from upres.errors import ConfigError
 
 EXAMPLE = (
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=f"The schema makes editors with the YAML language server complete and check option files.\n\n{EXAMPLE}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-o", "--output", type=Path, default=None, help="schema file (default: print it)")
+    p.add_argument("-o", "--output", type=output_path, default=None, help="schema file (default: print it)")
     p.add_argument("--docs", type=Path, default=None, help="write the Markdown config reference here instead")
     p.add_argument("--cli", type=Path, default=None, help="write the Markdown command reference here instead")
     p.add_argument(
