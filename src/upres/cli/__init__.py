@@ -12,7 +12,9 @@ import warnings
 from typing import NoReturn
 
 from upres import __version__
+from upres.cli.argtypes import expand_home
 from upres.cli.streams import describe_os_error, pipe_safe_stdio, settle_threads
+from upres.cli.torch_import import import_holding_ctrl_c
 from upres.errors import UpresError, one_line
 
 # Explicit list instead of auto-discovery: the module that owns each command is visible here.
@@ -106,11 +108,12 @@ def _main(argv: list[str] | None) -> int:
     with pipe_safe_stdio():
         try:
             parser = build_parser()  # imports torch: a Ctrl+C here is common on a slow disk
-            _Parser.argv = list(sys.argv[1:] if argv is None else argv)
-            args = parser.parse_args(argv)
+            _Parser.argv = expand_home(list(sys.argv[1:] if argv is None else argv))
+            args = parser.parse_args(_Parser.argv)
             if not getattr(args, "func", None):
                 parser.print_help()
                 return 2
+            import_holding_ctrl_c()  # every command uses torch; --help and usage errors are answered without it
             return int(args.func(args) or 0)
         except UpresError as exc:
             if not _said_by_rank_0(exc):

@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=positive_int, default=8, help="LR samples per input (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same images (default 0)")
     p.add_argument(
-        "--scale", type=int, default=None, help="override the file's `scale` (default: file, else 4)"
+        "-s",
+        "--scale",
+        type=positive_int,
+        default=None,
+        help="override the file's `scale` (default: file, else 4)",
     )
     p.add_argument(
         "--crop",

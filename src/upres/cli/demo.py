@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from upres.cli.argtypes import output_path
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Trains a small 2x model on photos that ship with scikit-image, evaluates it against bicubic on\nheld-back photos, writes the training report and upscales a photo. No download.\n\nexample: upres demo -o upres-demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-o", "--output", default="upres-demo", help="folder for everything the demo writes")
+    p.add_argument(
+        "-o", "--output", type=output_path, default="upres-demo", help="folder for everything the demo writes"
+    )
     p.add_argument(
         "--iterations",
         type=int,

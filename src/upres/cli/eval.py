@@ -120,6 +120,7 @@ def _print_tables(results: list, scale: int, channel: str) -> None:
     from rich.table import Table
 
     console = Console()
+    width = console.width
     folders = list(dict.fromkeys(r.folder for r in results))
     for folder in folders:
         table = Table(title=f"{folder} (x{scale}, {channel})")
@@ -129,13 +130,22 @@ def _print_tables(results: list, scale: int, channel: str) -> None:
             f"{EXTRA_METRICS[m][0]} {'(higher better)' if EXTRA_METRICS[m][1] else '(lower better)'}"
             for m in extra
         ]
-        for col in [*columns, "images", "seconds"]:
-            table.add_column(col, justify="left" if col == "method" else "right")
+        rows = []
         for r in results:
             if r.folder == folder:
                 cells = [f"{r.metrics[m]:.4f}" for m in extra]
                 images = f"{r.images} of {r.images + len(r.skipped)}" if r.skipped else str(r.images)
-                table.add_row(r.method, f"{r.psnr:.2f}", f"{r.ssim:.4f}", *cells, images, f"{r.seconds:.2f}")
+                rows.append([r.method, f"{r.psnr:.2f}", f"{r.ssim:.4f}", *cells, images, f"{r.seconds:.2f}"])
+        # A narrow terminal, and any log file (80 columns), cut long model names to the same "4x_MyModel_…": the
+        # rows could not be told apart. Names wrap onto more lines instead, and numbers are never cut.
+        table.add_column("method", overflow="fold", min_width=min(24, max(len(row[0]) for row in rows)))
+        for i, col in enumerate([*columns[1:], "images", "seconds"], start=1):
+            table.add_column(
+                col, justify="right", no_wrap=True, min_width=max(len(col), *(len(row[i]) for row in rows))
+            )
+        for row in rows:
+            table.add_row(*row)
+        console.width = max(width, sum(c.min_width or 0 for c in table.columns) + 3 * len(table.columns) + 1)
         console.print(table)
 
 

@@ -7,6 +7,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from upres.cli.argtypes import output_path
 from upres.cli.overwrite import refuse_existing
 from upres.errors import ConfigError, shell_word
 
@@ -34,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         help="experiment name; the file is NAME.yml (NAME.yml or NAME.yaml is taken as NAME)",
     )
-    p.add_argument("-o", "--output", type=Path, default=None, help="option file path (default: NAME.yml)")
+    p.add_argument(
+        "-o", "--output", type=output_path, default=None, help="option file path (default: NAME.yml)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from upres.cli.argtypes import output_path
+from upres.cli.argtypes import non_negative_int, output_path
 from upres.cli.overwrite import add_force, refuse_existing
 from upres.errors import ConfigError
 
@@ -39,7 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", type=Path, default=None, help="with --sweep: the image to upscale")
     add_force(p)
     p.add_argument(
-        "--tile", type=int, default=256, help="with --sweep: tile size in input pixels (0 = whole image)"
+        "--tile",
+        type=non_negative_int,
+        default=256,
+        help="with --sweep: tile size in input pixels (0 = whole image)",
     )
     p.add_argument(
         "--device",

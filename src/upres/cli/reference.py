@@ -12,7 +12,8 @@ HEADER = """# Command reference
 
 Generated from the argument parsers in `src/upres/cli/` by `upres schema --cli docs/cli.md`; a test fails when this
 file is stale. `upres COMMAND --help` prints the same with examples. Exit codes: 0 success, 1 some inputs failed
-(batch commands, `doctor` errors), 2 bad usage, option file or model file, 130 interrupted.
+(batch commands, `doctor` errors), 2 bad usage, option file or model file, 130 interrupted. An argument starting
+with `~/` is under the home folder, also after `=` (`--output=~/out`) and on Windows.
 """
 
 

@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="option file with val*/test* datasets (traiNNer-redux test files are read as they are)",
     )
     p.add_argument(
+        "-m",
         "--model",
         type=Path,
         default=None,
