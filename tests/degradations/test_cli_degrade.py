@@ -146,8 +146,13 @@ def test_inputs_whose_stems_differ_in_case_are_refused_on_a_disk_that_ignores_it
 def test_a_scale_below_one_is_refused(tmp_path, inputs, capsys, scale):
     """--scale -2 raised a traceback after writing a sample; --scale 0 was ignored for the file's scale."""
     opt = write_options(tmp_path, "scale: 2\n")
-    assert main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o"), "--scale", scale]) == 2
-    assert capsys.readouterr().err == f"error: --scale {scale}: must be a positive integer\n"
+    # Refused by the argument parser, as every command's --scale is (tests/cli/test_flag_spelling.py).
+    with pytest.raises(SystemExit) as stop:
+        main(["degrade", "-c", str(opt), str(inputs), "-o", str(tmp_path / "o"), "--scale", scale])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: upres degrade: argument -s/--scale: '{scale}': must be a positive integer (see upres degrade --help)\n"
+    )
     assert not (tmp_path / "o").exists()
 
 
