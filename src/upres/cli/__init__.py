@@ -107,7 +107,7 @@ def _main(argv: list[str] | None) -> int:
     warnings.filterwarnings("ignore", message=r"(Possibly )?[Cc]orrupt EXIF data", category=UserWarning)
     with pipe_safe_stdio():
         try:
-            parser = build_parser()  # imports torch: a Ctrl+C here is common on a slow disk
+            parser = build_parser()
             _Parser.argv = expand_home(list(sys.argv[1:] if argv is None else argv))
             args = parser.parse_args(_Parser.argv)
             if not getattr(args, "func", None):
