@@ -222,21 +222,8 @@ def save_checkpoint(
     with together(ctx):
         if exp_dir is not None and ctx.is_main:
             _save_on_main(
-                run,
-                opts,
-                exp_dir,
-                it,
-                seed,
-                scaler,
-                best,
-                ctx,
-                log,
-                pools,
-                rngs,
-                windows,
-                last,
-                validation_due,
-            )
+                run, opts, exp_dir, it, seed, scaler, best, ctx, log, pools, rngs, windows, last, validation_due
+            )  # fmt: skip
 
 
 def _save_on_main(
