@@ -140,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with sigterm_as_interrupt():
-            result = _with_progress_bar(job, args.kind) if sys.stdout.isatty() else job(iter_progress_lines())
+            # As upscale's: the bar on stderr when it is a terminal, so `> list.txt` keeps the results only.
+            bar = sys.stderr is not None and sys.stderr.isatty()
+            result = _with_progress_bar(job, args.kind) if bar else job(iter_progress_lines())
     except KeyboardInterrupt as stop:
         if isinstance(stop, PrepareInterrupted):
             _report(args, stop.result, interrupted=True)
@@ -186,9 +188,10 @@ def _report(args: argparse.Namespace, result: PrepareResult, interrupted: bool =
 
 
 def _with_progress_bar(job: Callable[[Callable], PrepareResult], kind: str) -> PrepareResult:
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress() as bar:
+    with Progress(console=Console(stderr=True)) as bar:
         task = bar.add_task(f"prepare {kind}", total=None)
 
         def progress(i: int, total: int, path: str, status: str) -> None:

@@ -320,6 +320,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if not self.quiet and self.tty:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -334,6 +335,8 @@ class Progress:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[fps]:.2f} fps"),
                 TimeRemainingColumn(),
+                # On the stream the choice was made by: drawn on stdout, `> summary.txt` showed nothing all run.
+                console=Console(stderr=True),
                 transient=True,
             )
             self._bar.start()

@@ -26,6 +26,7 @@ from upres.infer.render import download, quantise, upload_planes
 from upres.infer.resample import resize_frames
 from upres.infer.tiling import Upscaler
 from upres.infer.video_output import setup_output
+from upres.infer.video_range import expected_frames
 from upres.infer.video_read import END, Frame, read_all
 from upres.infer.watch import FiniteWatch
 from upres.io.names import fitted_name
@@ -107,23 +108,20 @@ class VideoJob:
     # --- set-up -------------------------------------------------------------------------------------------
 
     def _expected_frames(self) -> int | None:
-        p = self.probe
-        if self.opts.start is None and self.opts.end is None:
-            return p.frames
-        if not p.rate:
-            return None
-        end, start = self.opts.end, self.opts.start or 0.0  # from the file's start, as the duration is
-        stop = min(end, p.duration or float("inf")) if end is not None else p.duration
-        return None if stop is None else max(0, round((stop - start) * p.rate))
+        vs = self.vstream
+        # Where the video's first frame is, from the file's start (the audio may begin earlier: AAC priming).
+        first = (
+            vs.start_time * vs.time_base - self.origin if vs.start_time is not None and vs.time_base else 0
+        )
+        return expected_frames(self.probe, self.opts.start, self.opts.end, Fraction(first))
 
     @property
     def position(self) -> float | None:
         """Where the last frame written ends, counted from the input file's start: what --start continues from."""
         if self.last_time is None:
             return None
-        shift = (
-            self.start if self.start is not None else Fraction(0)
-        )  # what the output's timestamps had taken off
+        # What the output's timestamps had taken off.
+        shift = self.start if self.start is not None else Fraction(0)
         return self.last_time + float(shift - self.origin)
 
     # --- the three stages ---------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ would have. Only a death in the middle of an iteration (between its micro-batche
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from upres.data.degradations.sharpen import usm_sharpen
 from upres.data.otf_device import defer_degradations, degrade_batch
 from upres.train.config import Options
 from upres.train.distributed import DistContext
+from upres.train.log_records import send_to
 from upres.train.otf_debug import save_otf_debug
 from upres.train.pace import hms
 from upres.train.persist import restore_pool
@@ -33,7 +35,9 @@ from upres.train.setup import Run
 from upres.train.target_sharpening import target_sharpening
 
 
-def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> DataLoader:
+def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int, records: Any = None) -> DataLoader:
+    """`records`: the queue the workers send their warnings to (RunLog.worker_records), None to keep them on the
+    console."""
     sampler = ResumableBatchSampler(
         len(run.train_set), run.batch_size, seed, ctx.rank, ctx.world_size, run.accum_iter, start_batch
     )
@@ -44,7 +48,7 @@ def make_loader(run: Run, seed: int, ctx: DistContext, start_batch: int) -> Data
         pin_memory=ctx.device.type == "cuda",
         persistent_workers=False,
         prefetch_factor=run.prefetch_factor if run.num_workers else None,
-        worker_init_fn=_ignore_ctrl_c if run.num_workers else None,
+        worker_init_fn=functools.partial(_start_worker, records) if run.num_workers else None,
         # Starting the loader draws its workers' base seed; from its own generator, that draw leaves the process's
         # random stream (D's input noise, penalty interpolation) where a resumed run restored it.
         generator=torch.Generator().manual_seed(
@@ -76,12 +80,14 @@ def worker_died(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "DataLoader worker (pid" in str(exc)
 
 
-def _ignore_ctrl_c(worker_id: int) -> None:
+def _start_worker(records: Any, worker_id: int) -> None:
     """A terminal's Ctrl+C reaches the loader workers too; they keep loading while the main process finishes its
     iteration and saves (it stops them), instead of dying under a batch it still waits for."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if records is not None:
+        send_to(records)
 
 
 _FIX = (
@@ -141,7 +147,8 @@ class BatchFeed:
     def restart(self, it: int) -> None:
         """Batches from iteration `it` on, in the order an uninterrupted run would see them."""
         self.close()
-        self.data = iter(make_loader(self.run, self.seed, self.ctx, it * self.run.accum_iter))
+        start = it * self.run.accum_iter
+        self.data = iter(make_loader(self.run, self.seed, self.ctx, start, self.log.worker_records))
 
     def close(self) -> None:
         """Stop the loader's workers now, not when the last reference goes: a traceback may hold it, and PyTorch

@@ -5,6 +5,7 @@ out-of-memory, a dead loader or a failed compile leave behind. Everything it run
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,12 +147,14 @@ class Iterations:
         return Outcome(it, stop, last_losses)
 
     def save(self, it: int, last: bool = False) -> None:
+        started = time.perf_counter()
         save_checkpoint(
             self.run, self.opts, self.exp_dir, it, self.seed, self.scaler, self.best, self.ctx, self.log,
             pool=self.feed.pool, last=last, window=self.step.window_state(),
             validation_due=self.validation_due(it),
         )  # fmt: skip
         self.watch.save_history()  # the report's curves up to the state, which a resumed run continues
+        self.watch.pace.add_save(time.perf_counter() - started)
 
     def _refuse_a_non_finite_dry_run(self) -> None:
         """A dry run whose one iteration had a NaN/Inf loss (its step skipped) said "dry run OK": it checked nothing."""

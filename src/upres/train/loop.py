@@ -33,6 +33,7 @@ from upres.train.distributed import DistContext, broadcast_object, setup_distrib
 from upres.train.experiment import check_outside_data, prepare_experiment_dir
 from upres.train.feed import BatchFeed
 from upres.train.iterations import Iterations
+from upres.train.log_records import records_to_log
 from upres.train.memory import peak_memory_mb
 from upres.train.options_record import record_options
 from upres.train.persist import (
@@ -199,6 +200,7 @@ def _open_experiment(
             locked = held.enter_context(run_lock.hold(exp_dir))
             swept = _make_folders(exp_dir)
         log = RunLog(exp_dir, opts.logger.use_tb_logger, enabled=ctx.is_main)
+    held.enter_context(records_to_log(log))
     if not locked:
         log.note(run_lock.no_lock_note(exp_dir))
     if swept:

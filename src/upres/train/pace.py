@@ -1,5 +1,6 @@
-"""Training speed and time left: iterations per second without the time spent validating, which the ETA counts
-on its own (a validation every 500 iterations would otherwise make the rate drop threefold right after it)."""
+"""Training speed and time left: iterations per second without the time spent validating or saving checkpoints,
+which the ETA counts on their own (a validation every 500 iterations would otherwise make the rate drop threefold
+right after it, and each save showed as a slow-down in the next progress line)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from collections.abc import Callable
 
 
 def validations_left(it: int, total: int, val_freq: int | None) -> int:
-    """Validations still to come after iteration `it`: every `val_freq` iterations and at `total`."""
+    """Validations (or checkpoints) still to come after iteration `it`: every `val_freq` iterations and at `total`."""
     if not val_freq or it >= total:
         return 0
     periodic = total // val_freq - it // val_freq
     return periodic + (0 if total % val_freq == 0 else 1)
+
+
+saves_left = validations_left
 
 
 class Pace:
@@ -24,9 +28,12 @@ class Pace:
         self.validations = 0
         self._window_time, self._window_iter, self._window_paused = self.started, start_iter, 0.0
         self._paused = 0.0
+        # Checkpoint saves: left out of the window's rate, as validation is, and counted by the ETA on their own.
+        self.saves, self._saving, self._window_saving = 0, 0.0, 0.0
 
     def restart_window(self, it: int) -> None:
         self._window_time, self._window_iter, self._window_paused = self.clock(), it, self._paused
+        self._window_saving = self._saving
 
     @property
     def window_iter(self) -> int:
@@ -36,17 +43,22 @@ class Pace:
         self.validations += 1
         self._paused += seconds
 
+    def add_save(self, seconds: float) -> None:
+        self.saves += 1
+        self._saving += seconds
+
     @property
     def validation_total(self) -> float:
         """Seconds spent validating in this session."""
         return self._paused
 
     def window_seconds(self) -> float:
-        """Seconds since the window began, time spent validating left out."""
-        return self.clock() - self._window_time - (self._paused - self._window_paused)
+        """Seconds since the window began, time spent validating and saving checkpoints left out."""
+        left_out = self._paused - self._window_paused + self._saving - self._window_saving
+        return self.clock() - self._window_time - left_out
 
     def rate(self, it: int) -> float:
-        """Iterations per second since the window began, time spent validating left out."""
+        """Iterations per second since the window began, time spent validating and saving left out."""
         elapsed = self.window_seconds()
         return (it - self._window_iter) / elapsed if elapsed > 0 else 0.0
 
@@ -55,12 +67,14 @@ class Pace:
         elapsed = self.clock() - self.started - self._paused
         return (it - self.start_iter) / elapsed if elapsed > 0 else 0.0
 
-    def eta(self, it: int, total: int, validations: int) -> tuple[float, float]:
-        """(seconds of training left at the current rate, seconds of validation left at the mean so far)."""
+    def eta(self, it: int, total: int, validations: int, saves: int = 0) -> tuple[float, float]:
+        """(seconds of training left at the current rate with the `saves` checkpoints to come at the mean save so far,
+        seconds of validation left at the mean so far)."""
         rate = self.rate(it)
         train = (total - it) / rate if rate > 0 else 0.0
+        mean_save = self._saving / self.saves if self.saves else 0.0
         mean_val = self._paused / self.validations if self.validations else 0.0
-        return train, validations * mean_val
+        return train + saves * mean_save, validations * mean_val
 
     @property
     def wall(self) -> float:

@@ -32,6 +32,11 @@ class RunLog:
         self._tb_class = None
         self._log = None
         self._log_failed = False
+        # Lines also come from the thread that forwards the loader workers' warnings (log_records).
+        self._lock = threading.Lock()
+        self.worker_records = (
+            None  # the queue loader workers send their warnings to, while log_records holds it
+        )
         if not self.enabled:
             return
         # backslashreplace: a file name that is not UTF-8 (extracted from a Windows zip) is written escaped, as the
@@ -67,6 +72,10 @@ class RunLog:
     def info(self, message: str) -> None:
         if not self.console:
             return
+        with self._lock:
+            self._write(message)
+
+    def _write(self, message: str) -> None:
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         line = f"{stamp} {message}"
         say(line, sys.stdout)

@@ -107,7 +107,7 @@ class TrainStep:
                 self.loss_sums[k] = self.loss_sums.get(k, 0) + v.detach().float() / run.accum_iter
         for k in terms:
             self.loss_counts[k] = self.loss_counts.get(k, 0) + 1
-        self.optimizer_step(it, terms["l_g_total"], g_due, d_due)
+        self.optimizer_step(it, terms.get("l_g_total"), g_due, d_due)
 
     def _compiled_gan(self) -> contextlib.AbstractContextManager:
         """The GAN stage keeps G's graph after G's backward (D's step reuses D's outputs on it); a compiled G's
@@ -143,14 +143,9 @@ class TrainStep:
                     d_outs = gan_step.d_forward(
                         self.net_d, sr, gt, noise=t.d_input_noise, penalty=self.penalty
                     )
-                sr_ema = None
-                if run.g.ema is not None and any(e.inputs == "ldl" for e in run.losses if e.active(it)):
-                    with torch.no_grad():
-                        sr_ema = run.g.ema.module(lq)
-                with g_graph:
-                    terms = gan_step.generator_loss_terms(
-                        run.losses, it, sr, target, lq=lq, net_g=self.g_forward, sr_ema=sr_ema, d_outs=d_outs
-                    )
+                # Where only D steps nothing uses G's losses (a perceptual loss's VGG forward was the dearest of
+                # them): left out, so the logged means count the iterations that computed them, no 0 stands in.
+                terms = self._generator_terms(it, lq, sr, target, d_outs) if g_due else {}
             if g_due:
                 gan_step.generator_backward(
                     terms["l_g_total"] / run.accum_iter,
@@ -172,10 +167,32 @@ class TrainStep:
             terms.update(d_logs)
         return terms
 
-    def optimizer_step(self, it: int, loss: torch.Tensor, g_due: bool, d_due: bool) -> None:
-        """One optimizer step for G (skipped on the device when the loss or a gradient is not finite), D's, EMA."""
+    def _generator_terms(
+        self,
+        it: int,
+        lq: torch.Tensor,
+        sr: torch.Tensor,
+        target: torch.Tensor,
+        d_outs: gan_step.DOutputs | None,
+    ) -> dict[str, torch.Tensor]:
+        run = self.run
+        sr_ema = None
+        if run.g.ema is not None and any(e.inputs == "ldl" for e in run.losses if e.active(it)):
+            with torch.no_grad():
+                sr_ema = run.g.ema.module(lq)
+        return gan_step.generator_loss_terms(
+            run.losses, it, sr, target, lq=lq, net_g=self.g_forward, sr_ema=sr_ema, d_outs=d_outs
+        )
+
+    def optimizer_step(self, it: int, loss: torch.Tensor | None, g_due: bool, d_due: bool) -> None:
+        """One optimizer step for G (skipped on the device when the loss or a gradient is not finite), D's, EMA.
+        `loss` is None where G does not step (its losses are not computed there)."""
         run, scaler, t = self.run, self.scaler, self.train_opts
-        bad = ~torch.isfinite(loss.detach())
+        bad = (
+            ~torch.isfinite(loss.detach())
+            if loss is not None
+            else torch.zeros((), dtype=torch.bool, device=self.one.device)
+        )
         if scaler is not None:
             scaler.unscale_(run.g.optimizer)
         if t.grad_clip:

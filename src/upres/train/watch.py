@@ -18,7 +18,7 @@ from upres.io.model_files import save_model
 from upres.train.checkpoint import fault_reason, write_faults
 from upres.train.config import Options
 from upres.train.distributed import mean_over_ranks
-from upres.train.pace import Pace, ValidationProgress, hms, validations_left
+from upres.train.pace import Pace, ValidationProgress, hms, saves_left, validations_left
 from upres.train.pictures import prune_pictures, pruning_note
 from upres.train.report import RunLog
 from upres.train.report_html import Page
@@ -158,7 +158,10 @@ class RunWatch:
         sums = mean_over_ranks(ctx, step.loss_sums)  # under torchrun: the losses of every process's batch
         means = {k: float(v) / max(step.loss_counts.get(k, 0), 1) for k, v in sums.items()}
         val_freq = self.opts.val.val_freq if self.metrics is not None else None
-        train_s, val_s = self.pace.eta(it, self.total_iter, validations_left(it, self.total_iter, val_freq))
+        saves = saves_left(it, self.total_iter, self.opts.logger.save_checkpoint_freq)
+        train_s, val_s = self.pace.eta(
+            it, self.total_iter, validations_left(it, self.total_iter, val_freq), saves
+        )
         # The epoch the data is in (sampler.py's count): `it * accum` over the micro-batches of an epoch was off
         # where an epoch leaves a few samples out.
         epoch = it // max(
