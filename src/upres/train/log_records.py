@@ -37,9 +37,8 @@ def records_to_log(log: RunLog) -> Iterator[None]:
         yield
         return
     handler = _ToRunLog(log)
-    records: Any = (
-        multiprocessing.get_context().Queue()
-    )  # the default context, as the DataLoader's workers use
+    # The default context, as the DataLoader's workers use.
+    records: Any = multiprocessing.get_context().Queue()
     listener = logging.handlers.QueueListener(records, handler)
     logger = logging.getLogger(LOGGER)
     logger.addHandler(handler)
