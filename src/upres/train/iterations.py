@@ -24,7 +24,7 @@ from upres.train.persist import SharedTrainingError, TrainingError, newest_state
 from upres.train.report import RunLog
 from upres.train.setup import Run
 from upres.train.step import TrainStep
-from upres.train.together import together
+from upres.train.together import peer_lost, together
 from upres.train.validate import BestTracker
 from upres.train.watch import RunWatch
 
@@ -269,6 +269,11 @@ class Iterations:
             return out_of_memory_text(self.opts, self.ctx.device, it + 1, self.newest())
         if self.opts.use_compile and is_compile_failure(exc):
             return compile_failure_text(exc, it + 1, self.newest())
+        if self.ctx.enabled and peer_lost(exc):
+            return (
+                f"another process stopped during iteration {it + 1} (its error is printed on its machine); this "
+                f"one stops too; {self.newest()}"
+            )
         return None
 
     def _save_interrupted(self, it: int) -> None:

@@ -53,3 +53,13 @@ def _meet(ctx: DistContext, failed: int | None) -> None:
         for rank, code in enumerate(codes):
             if code is not None:
                 raise StoppedElsewhere(rank, code, ctx)
+
+
+# What gloo and NCCL say when a peer vanished in the middle of a collective (the all-reduce of a backward): that
+# process printed its own error (on its machine); this one has nothing to add but a traceback of the collective.
+_PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "remote process exited")
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """A collective failed because another process stopped (its error is its own to print)."""
+    return any(text in str(exc) for text in _PEER_LOST)
