@@ -224,3 +224,19 @@ def test_a_refused_scale_is_not_followed_by_a_network_line_about_the_default_sca
         f"  {PRETRAIN}",
         f"  {TYPO}",
     ]
+
+
+def test_what_the_losses_need_is_said_with_the_rest(tmp_path, monkeypatch, capsys):
+    """A ganloss without network_d, an ldlloss without the EMA: said with the folders, not after them."""
+    monkeypatch.chdir(tmp_path)
+    losses = "  losses:\n    - {type: ganloss, loss_weight: 0.1}\n    - {type: ldlloss, loss_weight: 1.0}\n"
+    (tmp_path / "o.yml").write_text(TEMPLATE.replace("  total_iters: 10\n", losses))
+    assert main(["train", "-c", "o.yml", "--device", "cpu", "--dry-run"]) == 2
+    assert _error_lines(capsys)[1:] == [
+        f"  {GT}",
+        f"  {LQ}",
+        f"  {PRETRAIN}",
+        "  train.losses has a ganloss but network_d is missing; add a network_d block",
+        "  train.losses has an ldlloss, which compares with the EMA model's output; set train.ema_decay (0.999 is "
+        "usual)",
+    ]

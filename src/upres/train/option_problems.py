@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from upres.errors import ConfigError
 from upres.train.config import Options
+from upres.train.loss_needs import unmet_loss_needs
 
 Problem = tuple[tuple, str]  # (the key's place in the file, the message naming it)
 
@@ -76,6 +77,7 @@ def _file_problems(data: dict, opts: Options, training: bool, resuming: bool, ne
     if training:
         found += _pretrain_problems(opts) if not resuming and opts.path.resume_state is None else []
         found += (_network_problems(opts) if network else []) + _loss_problems(opts)
+        found += [(("train", "losses", i), said) for i, said in unmet_loss_needs(opts)]
     return found
 
 
