@@ -117,7 +117,9 @@ def _main(argv: list[str] | None) -> int:
             return int(args.func(args) or 0)
         except UpresError as exc:
             if not _said_by_rank_0(exc):
-                print(f"error: {one_line(str(exc))}", file=sys.stderr)
+                # Several problems of one option file: each on its own line (OptionProblems.lines)
+                lines = getattr(exc, "lines", None) or [str(exc)]
+                print("error: " + "\n".join(map(one_line, lines)), file=sys.stderr)
             return exc.exit_code
         except KeyboardInterrupt as stop:
             print("interrupted", file=sys.stderr)

@@ -58,12 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _reports_from_config(path: str, use_cache: bool) -> list:
     from upres.data.doctor import Finding
     from upres.data.doctor_block import check_dataset
-    from upres.train.config import load_options
+    from upres.train.option_problems import load_checked_options
     from upres.train.setup import metric_size_problem
 
     # The whole file, validated and translated (traiNNer-redux keys, `high_order_degradation`) as `upres train`
     # reads it: a bad option is reported now, not after a long check, and each block is checked as training sees it.
-    opts = load_options(path)
+    opts = load_checked_options(path, training=False)
     reports = []
     for name, ds in opts.datasets.items():
         report = check_dataset(

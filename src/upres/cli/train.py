@@ -51,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from upres.option_file import read_option_text
-    from upres.train.config import load_options
     from upres.train.loop import train
+    from upres.train.option_problems import load_checked_options
 
     if args.launcher == "slurm" and "WORLD_SIZE" not in os.environ:
         raise ConfigError(
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.auto_resume and args.resume is None:
         args.resume = "auto"
-    opts = load_options(args.config)
+    opts = load_checked_options(args.config, resuming=args.resume is not None)
     text = read_option_text(args.config)
     result = train(
         opts,

@@ -150,15 +150,17 @@ def build_loss(spec: dict | LossOptions, where: str = "train.losses") -> nn.Modu
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} ({key}): {exc}") from None
     except ConfigError as exc:
-        # a loss names its own key ("mssimloss.color_space: ..."); the file's place of the entry is what finds it
-        said = str(exc)
-        if said.startswith(f"{key}."):
-            said = f"{where}.{said.removeprefix(key + '.')}"
-        elif said.startswith(f"{key}: "):
-            said = f"{where} ({key}): {said.removeprefix(key + ': ')}"
-        elif not said.startswith(where):
-            said = f"{where} ({key}): {said}"
-        raise ConfigError(said) from None
+        raise ConfigError(placed(str(exc), key, where)) from None
+
+
+def placed(said: str, key: str, where: str) -> str:
+    """A loss's message about its own key ("mssimloss.color_space: ...") at the file's place of the entry
+    ("train.losses[2].color_space: ..."), which is what finds it."""
+    if said.startswith(f"{key}."):
+        return f"{where}.{said.removeprefix(key + '.')}"
+    if said.startswith(f"{key}: "):
+        return f"{where} ({key}): {said.removeprefix(key + ': ')}"
+    return said if said.startswith(where) else f"{where} ({key}): {said}"
 
 
 @dataclass

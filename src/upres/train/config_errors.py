@@ -86,7 +86,12 @@ def _not_a_block(loc: tuple, value: Any) -> str:
 def format_validation_error(exc: ValidationError, source: str, options: type[BaseModel]) -> str:
     """One line per problem, each naming the full key path; an unknown key gets the block it belongs in, or the
     closest known key."""
-    lines = []
+    return "; ".join(f"{source}: {line}" for _, line in validation_problems(exc, options))
+
+
+def validation_problems(exc: ValidationError, options: type[BaseModel]) -> list[tuple[tuple, str]]:
+    """(key path as a tuple, message naming it) per problem of `exc`, in pydantic's order."""
+    problems = []
     errors = exc.errors()
     # A block whose `type` is refused: its other keys are that type's parameters, and "unknown key ... did you mean"
     # for each would point at another type's (a refused CyclicLR's base_lr at OneCycleLR's max_lr).
@@ -96,19 +101,19 @@ def format_validation_error(exc: ValidationError, source: str, options: type[Bas
         if err["loc"] and err["loc"][-1] == "type" and err["type"] != "missing"
     }
     for err in errors:
-        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+        path = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden" and tuple(err["loc"][:-1]) in refused_types:
             continue
         if err["type"] == "extra_forbidden":
-            lines.append(
-                f"{source}: unknown key {path!r}{_unknown_key_hint(str(err['loc'][-1]), path, options)}"
-            )
+            line = f"unknown key {path!r}{_unknown_key_hint(str(err['loc'][-1]), path, options)}"
         elif err["type"] == "model_type":
-            lines.append(f"{source}: {path}: {_not_a_block(err['loc'], err.get('input'))}")
+            line = f"{path}: {_not_a_block(err['loc'], err.get('input'))}"
         elif err["type"] == "missing":
-            lines.append(f"{source}: missing required key {path!r}")
+            line = f"missing required key {path!r}"
         else:
             got = err.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-            lines.append(f"{source}: {path}: {err['msg'].removeprefix('Value error, ')}{shown}")
-    return "; ".join(lines)
+            line = f"{path}: {err['msg'].removeprefix('Value error, ')}{shown}"
+        problems.append((loc, line))
+    return problems

@@ -19,6 +19,7 @@ from upres.losses import LossEntry, build_losses
 from upres.train.config import Options
 from upres.train.ema import EMA, window_note
 from upres.train.experiment import experiment_dir  # noqa: F401 - the loop's import
+from upres.train.loss_needs import unmet_loss_needs
 from upres.train.pretrain import load_pretrain, pretrain_exists
 from upres.train.sampler import check_epoch_size, epoch_size_words
 from upres.train.schedule import Schedule, build_optimizer
@@ -318,14 +319,8 @@ def build_run(
         raise ConfigError("train.losses: every loss has weight 0; nothing to train")
     for entry in losses:
         entry.module.to(device)
-    if any(e.inputs == "gan" for e in losses) and opts.network_d is None:
-        raise ConfigError("train.losses has a ganloss but network_d is missing; add a network_d block")
-    if any(e.inputs == "ldl" for e in losses) and opts.train.ema_decay <= 0:
-        # checked now, not when the loss starts (its start_iter may be hours in)
-        raise ConfigError(
-            "train.losses has an ldlloss, which compares with the EMA model's output; set train.ema_decay "
-            "(0.999 is usual)"
-        )
+    if unmet := unmet_loss_needs(opts):
+        raise ConfigError(unmet[0][1])
     g = build_generator(opts, device, notes, resuming)
     check_channels(opts, g.info.in_channels, g.info.out_channels)
     trained = any(e.inputs == "gan" for e in losses)
