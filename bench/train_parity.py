@@ -14,7 +14,7 @@ and by BasicSR's own route (LR from basicsr's `imresize`, `tensor2img`, `calcula
 border of `scale` pixels cropped).
 
     pip install basicsr==1.4.2 --no-deps --no-build-isolation   # plus opencv-python-headless if missing
-    PYTHONPATH=src python bench/train_parity.py --work /tmp/parity --iters 2000 --seeds 1 2
+    PYTHONPATH=src python bench/train_parity.py --work /tmp/parity --iters 1500 --seeds 1 2
     PYTHONPATH=src python bench/train_parity.py --work /tmp/parity_smoke --smoke   # seconds; tests run this
 """
 
@@ -348,7 +348,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tile", type=int, default=192, help="HR tile size of `upres prepare chunk`")
     p.add_argument("--num-feat", type=int, default=32)
     p.add_argument("--num-conv", type=int, default=8)
-    p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--iters", type=int, default=1500)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lq-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-4)
