@@ -27,8 +27,12 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(BIN)/upres demo
 
+# Most of the suite's time is spent waiting (processes starting, torchrun meeting, files written): two pytest
+# processes keep two cores busy. More on a bigger machine: make test TEST_WORKERS=8
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench tools
