@@ -7,11 +7,11 @@ as a lower PSNR than the reference trainer users know.
 Both trainers get: the same paired folders (HR tiles cut by `upres prepare chunk`, LR made once from them by
 `upres prepare lr`, MATLAB-style bicubic), SRVGGNetCompact, random crops of the same size with flips and rotations,
 batch, L1, Adam(W) with the same lr and betas, MultiStepLR halving the lr at half the run, EMA 0.999, fp32, one
-thread, no loader workers. upres runs through its CLI (`upres train -c opts.yml`); BasicSR through its SRModel
-(`feed_data`, `optimize_parameters`, `update_learning_rate`, as basicsr/train.py calls them) and its
-PairedImageDataset. Every final model (EMA and raw weights) is scored twice on the benchmark sets: by `upres eval`
-and by BasicSR's own route (LR from basicsr's `imresize`, `tensor2img`, `calculate_psnr` on the Y channel with a
-border of `scale` pixels cropped).
+thread, no loader workers, on the CPU (a GPU, where there is one, is left alone). upres runs through its CLI
+(`upres train -c opts.yml`); BasicSR through its SRModel (`feed_data`, `optimize_parameters`,
+`update_learning_rate`, as basicsr/train.py calls them) and its PairedImageDataset. Every final model (EMA and
+raw weights) is scored twice on the benchmark sets: by `upres eval` and by BasicSR's own route (LR from basicsr's
+`imresize`, `tensor2img`, `calculate_psnr` on the Y channel with a border of `scale` pixels cropped).
 
     pip install basicsr==1.4.2 --no-deps --no-build-isolation   # plus opencv-python-headless if missing
     PYTHONPATH=src python bench/train_parity.py --work /tmp/parity --iters 1500 --seeds 1 2
@@ -34,6 +34,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+# upres on the CPU as BasicSR's side (num_gpu 0): `--device auto` took a GPU, whose convolutions run in TF32.
+ON_CPU = ("--device", "cpu")
 # upres_gt_only: upres from the HR folder alone (no dataroot_lq), each LR crop made on the fly from its HR crop.
 SIDES = ("upres", "basicsr", "upres_gt_only")
 
@@ -124,7 +126,7 @@ def train_upres(args: argparse.Namespace, hr: Path, lr: Path | None, seed: int, 
     shutil.rmtree(root, ignore_errors=True)  # a fresh run each time, as BasicSR's side is
     opts = args.work / f"{side}_seed{seed}.yml"
     opts.write_text(yaml.safe_dump(upres_options(args, hr, lr, seed, root), sort_keys=False))
-    _upres("train", "-c", str(opts), cwd=args.work)
+    _upres("train", "-c", str(opts), *ON_CPU, cwd=args.work)
 
     # upres writes net_g_<iter> (params) and net_g_ema_<iter> (params_ema): one file as BasicSR's side writes.
     state = {}
@@ -267,7 +269,7 @@ def eval_upres(args: argparse.Namespace, model_file: Path, key: str, sets: list[
         source.parent.mkdir(exist_ok=True)
         torch.save({"params": _state(model_file, key)}, source)
     out = json.loads(_upres("eval", "-m", str(source), *map(str, sets), "--scale", str(args.scale), "--json",
-                            cwd=args.work))  # fmt: skip
+                            *ON_CPU, cwd=args.work))  # fmt: skip
     return _psnr_by_set(out)
 
 

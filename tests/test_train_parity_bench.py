@@ -3,6 +3,7 @@ evaluation routes, so the benchmark behind docs/benchmarks.md cannot rot."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from ref_basicsr import import_basicsr
 
@@ -37,6 +39,8 @@ def test_smoke_trains_both_sides_and_both_evaluations_agree(tmp_path):
             row["basicsr_eval"]["synthetic_val"], abs=0.02
         )
     assert "| params_ema | upres | synthetic_val |" in proc.stdout
+    for side in ("upres", "upres_gt_only"):  # on the CPU, as BasicSR's side, also where there is a GPU
+        assert "device cpu" in (tmp_path / "w" / f"{side}_seed1" / "log.txt").read_text()
     # The table again from the JSON alone (how runs made separately are put into one table).
     merged = subprocess.run(
         [sys.executable, str(REPO / "bench" / "train_parity.py"), "--merge", str(out)],
@@ -56,3 +60,37 @@ def test_smoke_trains_both_sides_and_both_evaluations_agree(tmp_path):
     rescored = json.loads(again.read_text())["rows"]
     assert [r["train_s"] for r in rescored] == [None] * len(rows)
     assert [r["upres_eval"] for r in rescored] == [r["upres_eval"] for r in rows]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("train_parity", REPO / "bench" / "train_parity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Called(Exception):
+    pass
+
+
+def test_upres_trains_and_scores_on_the_cpu_as_basicsrs_side(tmp_path, monkeypatch):
+    """BasicSR's side runs with num_gpu 0; upres's side took `--device auto`, so on a machine with a GPU it trained
+    and scored there (cuDNN's TF32 convolutions), not on the CPU in fp32 as the benchmark states and BasicSR did."""
+    bench = _bench()
+    calls = []
+
+    def upres(*args: str, cwd: Path) -> str:
+        calls.append(args)
+        raise _Called
+
+    monkeypatch.setattr(bench, "_upres", upres)
+    args = bench.parse_args(["--work", str(tmp_path)])
+    with pytest.raises(_Called):
+        bench.train_upres(args, tmp_path / "hr", tmp_path / "lr", seed=1)
+    model = tmp_path / "model.pth"
+    torch.save({"params": {}}, model)
+    with pytest.raises(_Called):
+        bench.eval_upres(args, model, "params", [tmp_path / "Set5"])
+    assert [c[0] for c in calls] == ["train", "eval"]
+    for command in calls:
+        assert "--device cpu" in " ".join(command), command
