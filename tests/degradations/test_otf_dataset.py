@@ -83,7 +83,7 @@ def test_meta_info_and_dataset_block_degradation_keys(hr_folder, tmp_path):
         ({"dataroot_gt": "HR", "lq_size": 8, "sinc_prob": 0.2}, {"sinc_prob": 0.1},
          "options: `sinc_prob` is set both at the top level (0.1) and in the dataset (0.2)"),
         ({"dataroot_gt": "HR", "gt_size": 30}, None, "gt_size: 30 is not a multiple of scale 4"),
-        ({"dataroot_gt": "missing", "lq_size": 8}, None, "dataroot_gt: no such folder missing"),
+        ({"dataroot_gt": "/nonexistent/missing", "lq_size": 8}, None, "dataroot_gt: no such folder /nonexistent/missing"),
     ],
 )  # fmt: skip
 def test_bad_options_are_refused(hr_folder, monkeypatch, opts, degr, message):

@@ -5,6 +5,8 @@ exit 2, nothing written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from upres.cli import main
@@ -40,7 +42,10 @@ TYPO = "unknown key 'train.total_iters' (did you mean 'total_iter'?)"
 
 
 def _error_lines(capsys) -> list[str]:
-    return capsys.readouterr().err.strip().splitlines()
+    """The error's lines, without where relative folders start (the current folder: tests/data/test_missing_folder.py
+    checks that part)."""
+    err = capsys.readouterr().err.replace(f" (relative paths start in the current folder, {Path.cwd()})", "")
+    return err.strip().splitlines()
 
 
 @pytest.mark.parametrize("dry_run", [False, True])

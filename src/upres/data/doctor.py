@@ -37,6 +37,7 @@ from upres.doc_pages import doc_page
 from upres.errors import UpresError
 from upres.io.image_files import list_images, other_files_hint
 from upres.io.images import ImageReadError
+from upres.io.missing_folder import no_such_folder
 
 # Pixels per band when a region-readable TIFF is checked in bands.
 _BAND_PIXELS = 1 << 24
@@ -193,7 +194,7 @@ def check_folders(
     lq_roots = [Path(d) for d in lq_dirs or []]
     for root in gt_roots + lq_roots:
         if not root.exists():
-            raise UpresError(f"{root}: no such folder")
+            raise UpresError(no_such_folder(root))
     if lq_roots and len(lq_roots) != len(gt_roots):
         raise UpresError(
             f"{len(lq_roots)} LR folders for {len(gt_roots)} GT folders: give one LR folder per GT folder"

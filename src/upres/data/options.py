@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from upres.errors import ConfigError
+from upres.io.missing_folder import no_such_folder
 from upres.option_file import no_bool_for_number, path_as_written
 
 Roots = str | list[str]
@@ -214,15 +215,14 @@ def require_folder(key: str, root: str | Path) -> None:
         return
     if path.exists():
         raise ConfigError(f"{key}: {path} is a file, not a folder; give the folder that holds the images")
-    raise ConfigError(f"{key}: no such folder {path}")
+    raise ConfigError(f"{key}: {no_such_folder(path)}")
 
 
 def check_filename_tmpl(v: str) -> str:
     """`v` when it is a filename_tmpl: one '{}' where the GT stem goes, no other braces; else ValueError."""
     try:
-        v.format(
-            "stem"
-        )  # a stray brace ('{}x2{', '{}_{x}') failed there, as a traceback, when files were paired
+        # A stray brace ('{}x2{', '{}_{x}') failed here, as a traceback, when files were paired.
+        v.format("stem")
     except (ValueError, KeyError, IndexError):
         raise ValueError(
             "must contain exactly one '{}' (where the GT stem goes) and no other braces (write '{{' or '}}' for "

@@ -10,6 +10,7 @@ from upres.data.options import DatasetOptions, as_list
 from upres.data.read import array_to_rgb, read_array, rgb_to_y
 from upres.errors import ConfigError
 from upres.io.image_files import list_images, other_files_hint
+from upres.io.missing_folder import no_such_folder
 
 
 class SingleImageDataset(Dataset):
@@ -23,7 +24,7 @@ class SingleImageDataset(Dataset):
         self.paths: list[Path] = []
         for r in roots:
             if not Path(r).exists():
-                raise ConfigError(f"dataroot_lq {r}: no such folder")
+                raise ConfigError(f"dataroot_lq: {no_such_folder(r)}")
             self.paths += list_images(r)
         if not self.paths:
             raise ConfigError(f"dataroot_lq {', '.join(roots)}: no images found{other_files_hint(roots)}")
