@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from train_helpers import base_options, write
+from train_helpers import base_options, free_port, launch_machine, write
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
@@ -36,43 +33,11 @@ def test_the_other_machine_stops_with_one_line_when_a_process_dies_mid_step(tmp_
     script = tmp_path / "dies.py"
     script.write_text(DIES)
     cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     # Two launchers of one process each, as on two machines: process 0's launcher does not see process 1 die, so
     # process 0 meets the loss in its collective instead of being stopped by its launcher.
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes",
-                "2",
-                "--node_rank",
-                str(node),
-                "--nproc_per_node",
-                "1",
-                "--master_addr",
-                "127.0.0.1",
-                "--master_port",
-                str(port),
-                str(script),
-                "train",
-                "-c",
-                str(cfg),
-                "--device",
-                "cpu",
-            ],
-            env=ENV,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )  # fmt: skip
-        for node in (0, 1)
-    ]
+    target = [str(script), "train", "-c", str(cfg), "--device", "cpu"]
+    procs = [launch_machine(node, port, target, tmp_path, ENV) for node in (0, 1)]
     try:
         outs = [p.communicate(timeout=120) for p in procs]
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import base_options, merge, write
+from train_helpers import base_options, free_port, launch_machine, merge, write
 
 from upres.io.model_files import read_tensors
 from upres.train.checkpoint import list_states
@@ -57,25 +56,12 @@ def test_ddp_with_an_ldl_loss_equals_one_process_with_double_batch(tmp_path, hr_
 def _two_machines(cfgs: tuple[Path, Path], cwds: tuple[Path, Path], *extra: str) -> list[tuple[int, str]]:
     """Two torchrun launchers of one process each, as on two machines (`--nnodes 2`), each with its own option
     file and working folder: (exit code, stderr) of each, or a failed test when they do not end in time."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = []
-    for node in (1, 0):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(node),
-               "--nproc_per_node", "1", "--master_addr", "127.0.0.1", "--master_port", str(port),
-               "-m", "upres", "train", "-c", str(cfgs[node]), "--device", "cpu", *extra]  # fmt: skip
-        procs.append(
-            subprocess.Popen(
-                cmd,
-                env=ENV,
-                cwd=cwds[node],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,
-            )  # fmt: skip
-        )
+    port = free_port()
+    procs = [
+        launch_machine(node, port, ["-m", "upres", "train", "-c", str(cfgs[node]), "--device", "cpu", *extra],
+                       cwds[node], ENV)
+        for node in (1, 0)
+    ]  # fmt: skip
     try:
         errs = [p.communicate(timeout=90)[1] for p in procs]
         return [(procs[1].returncode, errs[1]), (procs[0].returncode, errs[0])]  # machine 0's first

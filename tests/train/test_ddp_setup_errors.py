@@ -97,45 +97,13 @@ def test_world_size_without_torchrun_is_one_line(tmp_path, hr_folder, capsys, mo
 @pytest.mark.slow
 def test_on_two_machines_the_other_machine_says_where_the_error_was_printed(tmp_path, hr_folder):
     """Each machine's terminal shows its own processes: machine 1's showed torchrun's ChildFailedError alone."""
-    import socket
+    from train_helpers import free_port, launch_machine
 
     (hr_folder / "3.png").write_bytes((hr_folder / "3.png").read_bytes()[:100])
     cfg = write(tmp_path / "o.yml", base_options(hr_folder, tmp_path / "exp"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = {
-        node: subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes",
-                "2",
-                "--node_rank",
-                str(node),
-                "--nproc_per_node",
-                "1",
-                "--master_addr",
-                "127.0.0.1",
-                "--master_port",
-                str(port),
-                "-m",
-                "upres",
-                "train",
-                "-c",
-                str(cfg),
-                "--device",
-                "cpu",
-            ],  # fmt: skip
-            env=ENV,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for node in (1, 0)
-    }
+    port = free_port()
+    target = ["-m", "upres", "train", "-c", str(cfg), "--device", "cpu"]
+    procs = {node: launch_machine(node, port, target, tmp_path, ENV) for node in (1, 0)}
     try:
         err = {node: p.communicate(timeout=90)[1] for node, p in procs.items()}
     finally:

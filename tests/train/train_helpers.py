@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import copy
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -94,3 +97,19 @@ def patch_forward(monkeypatch, on_call) -> None:
         return net, info
 
     monkeypatch.setattr(setup_mod, "build_network_for", build)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_machine(node: int, port: int, target: list[str], cwd: Path, env: dict, stdout=subprocess.DEVNULL):
+    """torchrun of one process as machine `node` of two (`--nnodes 2`, rendezvous on `port`), running `target`
+    (`["-m", "upres", "train", ...]` or a script and its arguments); stderr is piped, a session of its own."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(node),
+           "--nproc_per_node", "1", "--master_addr", "127.0.0.1", "--master_port", str(port), *target]  # fmt: skip
+    return subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
