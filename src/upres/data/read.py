@@ -27,6 +27,7 @@ from upres.io.images import (
     over_pixel_limit,
     read_image,
 )
+from upres.io.plain_png import read_plain_png
 from upres.io.tiff_regions import open_tiff_regions
 
 log = logging.getLogger("upres.data")
@@ -70,6 +71,8 @@ def read_array(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     """`read_image`, with every bit of 16-bit RGB(A) PNGs."""
     global _warned_no_av
     path = Path(path)
+    if path.suffix.lower() == ".png" and (arr := read_plain_png(path, max_pixels)) is not None:
+        return arr
     size = _png16_color_size(path) if path.suffix.lower() == ".png" and path.is_file() else None
     if size is not None:
         if max_pixels and size[0] * size[1] > max_pixels:
