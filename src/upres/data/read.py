@@ -1,7 +1,9 @@
 """Image files -> float32 RGB tensors in [0, 1] for training and evaluation.
 
 Gray is replicated to RGB; alpha is composited on white/black or dropped; 16-bit files keep their precision
-(float32 holds every 16-bit level exactly). Decoding is `upres.io.images.read_image`, so EXIF orientation applies.
+(float32 holds every 16-bit level exactly). Decoding is `upres.io.images.read_image`, so EXIF orientation applies;
+plain 8-bit PNGs (no palette, colour key, orientation or colour chunks), the tiles training folders hold, go
+straight to libpng (`upres.io.plain_png`), which gives the same pixels in less time.
 
 `ImageSource` lets a dataset choose its crop from the image size and then read only that rectangle: tiled or
 stripped TIFFs decode just the tiles/strips under it (`upres.io.tiff_regions`); PNG, JPEG and WebP cannot be decoded
