@@ -283,7 +283,7 @@ def _decode(path: Path, max_pixels: int | None) -> DecodedImage:
                 arr = _orient(_read_deep(path, deep), orientation)
             else:
                 src_mode, samples = img.mode, tiff_samples(img)
-                img = ImageOps.exif_transpose(img)
+                ImageOps.exif_transpose(img, in_place=True)
                 arr = _pil_to_array(img, profile, path, samples)
                 if src_mode == "CMYK":
                     profile = None
