@@ -210,6 +210,37 @@ train:
     ]
 
 
+def test_every_refused_degradation_key_is_said(tmp_path, monkeypatch, capsys):
+    """Two refused degradation keys, one at the top level and one in the dataset block: only the first was said, the
+    second after it was fixed, in another run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "datasets" / "train" / "hr").mkdir(parents=True)
+    text = """\
+name: mine
+scale: 2
+high_order_degradation: true
+resize_range: [0.5]
+datasets:
+  train:
+    type: realesrgandataset
+    dataroot_gt: datasets/train/hr
+    lq_size: 16
+    jpeg_range: [5]
+network_g:
+  type: compact
+train:
+  total_iter: 10
+"""
+    (tmp_path / "o.yml").write_text(text)
+    assert main(["train", "-c", "o.yml", "--device", "cpu", "--dry-run"]) == 2
+    assert _error_lines(capsys) == [
+        "error: o.yml: 2 problems; fix them all, then run again:",
+        "  resize_range: give a range as two numbers [min, max] (the same twice for one value), got [0.5]",
+        "  datasets.train.jpeg_range: give a range as two numbers [min, max] (the same twice for one value), got [5]",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["datasets", "o.yml"]
+
+
 def test_a_refused_scale_is_not_followed_by_a_network_line_about_the_default_scale(
     tmp_path, monkeypatch, capsys
 ):

@@ -82,17 +82,20 @@ def _file_problems(data: dict, opts: Options, training: bool, resuming: bool, ne
 
 
 def _degradation_problems(data: dict, opts: Options) -> list[Problem]:
-    """The first refused degradation key (the degradation block is checked as a whole, after the other keys)."""
+    """Each refused degradation key (the degradation block is checked as a whole, after the other keys)."""
     from upres.train.degradation_notes import degradation_notes
 
     try:
         degradation_notes(opts, "")
     except ConfigError as exc:
-        said = str(exc).removeprefix(": ")
-        key = said.split(":")[0].split(".")[-1].split(" ")[0]
         train = (data.get("datasets") or {}).get("train")
-        in_train = isinstance(train, dict) and key in train
-        return [((("datasets", "train", key) if in_train else (key,)), said)]
+        found = []
+        for line in getattr(exc, "every", [str(exc)]):
+            said = line.removeprefix(": ")
+            key = said.split(":")[0].split(".")[-1].split(" ")[0].strip("`")
+            in_train = isinstance(train, dict) and key in train
+            found.append(((("datasets", "train", key) if in_train else (key,)), said))
+        return found
     return []
 
 

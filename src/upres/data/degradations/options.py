@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -345,25 +345,32 @@ def parse_degradation_options(
     try:
         return DegradationOptions.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown degradation key `{loc}`; see {doc_page('degradations.md')} for the list"
-        elif loc:
-            got = err.get("input")
-            # pydantic's own words do not say what was given ("Input should be 'workers' or 'device'")
-            shown = (
-                f" (got {got!r})" if err["type"] != "value_error" and not isinstance(got, dict | list) else ""
-            )
-            msg = f"{loc}: {msg}{shown}"
-        key, sep, rest = msg.partition(":")
-        head = re.match(r"\w*", key).group()  # "resize_range [0.1, 0.2]: ...", "jpeg_range: ..."
-        if "second_blur_prob" in data and "blur_prob2" not in data:  # the key as the file spells it
-            names = {**(names or {}), "blur_prob2": (names or {}).get("second_blur_prob", "second_blur_prob")}
-        if sep and names and head in names:
-            msg = names[head] + key[len(head) :] + sep + rest
-        raise ConfigError(f"{where}: {msg}") from None
+        said = [f"{where}: {_message(err, data, names)}" for err in exc.errors()]
+        refused = ConfigError(said[0])
+        refused.every = (
+            said  # each refused key's line, for the check that says all of an option file's problems
+        )
+        raise refused from None
+
+
+def _message(err: Any, data: dict, names: Mapping[str, str] | None) -> str:
+    """pydantic's error `err` about a degradation key, in upres's words, naming the key as `names` spells it."""
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown degradation key `{loc}`; see {doc_page('degradations.md')} for the list"
+    elif loc:
+        got = err.get("input")
+        # pydantic's own words do not say what was given ("Input should be 'workers' or 'device'")
+        shown = f" (got {got!r})" if err["type"] != "value_error" and not isinstance(got, dict | list) else ""
+        msg = f"{loc}: {msg}{shown}"
+    key, sep, rest = msg.partition(":")
+    head = re.match(r"\w*", key).group()  # "resize_range [0.1, 0.2]: ...", "jpeg_range: ..."
+    if "second_blur_prob" in data and "blur_prob2" not in data:  # the key as the file spells it
+        names = {**(names or {}), "blur_prob2": (names or {}).get("second_blur_prob", "second_blur_prob")}
+    if sep and names and head in names:
+        msg = names[head] + key[len(head) :] + sep + rest
+    return msg
 
 
 # Every key a degradation block may hold: the fields, and Real-ESRGAN's spelling of blur_prob2.
