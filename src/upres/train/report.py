@@ -34,9 +34,8 @@ class RunLog:
         self._log_failed = False
         # Lines also come from the thread that forwards the loader workers' warnings (log_records).
         self._lock = threading.Lock()
-        self.worker_records = (
-            None  # the queue loader workers send their warnings to, while log_records holds it
-        )
+        # The queue loader workers send their warnings to, while log_records holds it.
+        self.worker_records = None
         if not self.enabled:
             return
         # backslashreplace: a file name that is not UTF-8 (extracted from a Windows zip) is written escaped, as the

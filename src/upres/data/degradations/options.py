@@ -347,9 +347,8 @@ def parse_degradation_options(
     except ValidationError as exc:
         said = [f"{where}: {_message(err, data, names)}" for err in exc.errors()]
         refused = ConfigError(said[0])
-        refused.every = (
-            said  # each refused key's line, for the check that says all of an option file's problems
-        )
+        # Each refused key's line, for the check that says all of an option file's problems.
+        refused.every = said
         raise refused from None
 
 
