@@ -32,6 +32,23 @@ train:
   total_iters: 10
 """
 
+# On-the-fly data with a refused degradation key, its folder not yet made, `total_iters` for total_iter.
+OTF_TEMPLATE = """\
+name: mine
+scale: 2
+high_order_degradation: true
+resize_range: [0.5]
+datasets:
+  train:
+    type: realesrgandataset
+    dataroot_gt: datasets/train/hr
+    lq_size: 16
+network_g:
+  type: compact
+train:
+  total_iters: 10
+"""
+
 GT = "datasets.train.dataroot_gt: no such folder datasets/train/hr"
 LQ = "datasets.train.dataroot_lq: no such folder datasets/train/lr_x2"
 PRETRAIN = (
@@ -185,22 +202,7 @@ def test_a_degradation_key_is_said_with_the_others(tmp_path, monkeypatch, capsys
     """On-the-fly data: the degradation keys are read after the rest of the file; a refused one was said alone,
     after the folder and the typo had been fixed one run each."""
     monkeypatch.chdir(tmp_path)
-    text = """\
-name: mine
-scale: 2
-high_order_degradation: true
-resize_range: [0.5]
-datasets:
-  train:
-    type: realesrgandataset
-    dataroot_gt: datasets/train/hr
-    lq_size: 16
-network_g:
-  type: compact
-train:
-  total_iters: 10
-"""
-    (tmp_path / "o.yml").write_text(text)
+    (tmp_path / "o.yml").write_text(OTF_TEMPLATE)
     assert main(["train", "-c", "o.yml", "--device", "cpu", "--dry-run"]) == 2
     assert _error_lines(capsys) == [
         "error: o.yml: 3 problems; fix them all, then run again:",
@@ -215,22 +217,9 @@ def test_every_refused_degradation_key_is_said(tmp_path, monkeypatch, capsys):
     second after it was fixed, in another run."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "datasets" / "train" / "hr").mkdir(parents=True)
-    text = """\
-name: mine
-scale: 2
-high_order_degradation: true
-resize_range: [0.5]
-datasets:
-  train:
-    type: realesrgandataset
-    dataroot_gt: datasets/train/hr
-    lq_size: 16
-    jpeg_range: [5]
-network_g:
-  type: compact
-train:
-  total_iter: 10
-"""
+    text = OTF_TEMPLATE.replace("total_iters", "total_iter").replace(
+        "    lq_size: 16\n", "    lq_size: 16\n    jpeg_range: [5]\n"
+    )
     (tmp_path / "o.yml").write_text(text)
     assert main(["train", "-c", "o.yml", "--device", "cpu", "--dry-run"]) == 2
     assert _error_lines(capsys) == [
