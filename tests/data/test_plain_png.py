@@ -230,3 +230,41 @@ def test_paired_samples_are_those_of_pillows_route(tmp_path, monkeypatch):
             m.setattr(read_mod, "read_plain_png", lambda *a: None)
             slow = samples(opts)
         assert all(torch.equal(a, b) for a, b in zip(fast, slow, strict=True)), opts
+
+
+def test_a_png_the_usual_decode_takes_is_not_read_whole_first(tmp_path, monkeypatch):
+    """A 16-bit or palette file goes to the usual decode: its header says so, and the rest of the file (a 16-bit
+    photo of tens of MB) was read once for nothing before that decode read it again."""
+    import upres.io.plain_png as plain_png
+
+    read = []
+
+    class Counting:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def read(self, n=-1):
+            data = self.fh.read(n)
+            read.append(len(data))
+            return data
+
+    counting = lambda p, mode: Counting(open(p, mode))  # noqa: E731, SIM115 - Counting closes the file
+    monkeypatch.setattr(plain_png, "open", counting, raising=False)
+    path16 = tmp_path / "deep.png"
+    Image.fromarray(np.zeros((64, 64), dtype=np.uint16)).save(path16)
+    palette = tmp_path / "palette.png"
+    Image.fromarray(_pixels(64, 64, 3)).convert("P").save(palette)
+    for path in (path16, palette):
+        read.clear()
+        assert read_plain_png(path, None) is None
+        assert sum(read) == 33 < path.stat().st_size
+    plain = tmp_path / "plain.png"
+    _png(plain, _pixels(8, 8, 3), 2)
+    read.clear()
+    assert read_plain_png(plain, None) is not None and sum(read) == plain.stat().st_size

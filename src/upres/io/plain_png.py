@@ -25,14 +25,22 @@ _PLAIN = frozenset((b"IHDR", b"IDAT", b"IEND", b"pHYs", b"tIME"))
 _COLOUR_TYPES = (0, 2, 4, 6)  # gray, RGB, gray+alpha, RGBA
 
 
+_HEADER = 33  # the signature and the IHDR chunk
+
+
+def _plain_header(data: bytes) -> bool:
+    """The first `_HEADER` bytes of `data` are a PNG's of 8 bits per sample, a colour type libpng gives as
+    `read_image` does, not interlaced."""
+    if len(data) < _HEADER or data[:8] != _SIGNATURE or data[12:16] != b"IHDR":
+        return False
+    return data[24] == 8 and data[25] in _COLOUR_TYPES and not data[28]
+
+
 def plain_png_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) when `data` is a PNG that `read_plain_png` decodes, else None."""
-    if data[:8] != _SIGNATURE or data[12:16] != b"IHDR" or len(data) < 33:
+    if not _plain_header(data):
         return None
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    depth, colour, interlace = data[24], data[25], data[28]
-    if depth != 8 or colour not in _COLOUR_TYPES or interlace:
-        return None
     pos, end = 8, len(data)
     while pos + 12 <= end:
         length = int.from_bytes(data[pos : pos + 4], "big")
@@ -56,7 +64,11 @@ def read_plain_png(path: Path, max_pixels: int | None) -> np.ndarray | None:
     that cannot be read, or one over `max_pixels` (the caller's decode then says why)."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            head = fh.read(_HEADER)
+            # A 16-bit, palette or interlaced file (the usual decode's) is known from its header: not read twice.
+            if not _plain_header(head):
+                return None
+            data = head + fh.read()
     except OSError:
         return None
     size = plain_png_size(data)
